@@ -1,0 +1,246 @@
+// Package alarm holds the care-shaped alarm lifecycle: raised → accepted (by
+// whom) → staff at resident (SCAIP 0088) → resolved (0111) with an outcome.
+//
+// Like package event it is a leaf: the store persists its transitions, the
+// HTTP API drives them, and the rules raise them, but the rules of the
+// lifecycle itself live only here so every path enforces the same ones.
+package alarm
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/vaka-care/vaka/event"
+)
+
+// Kind is what the alarm is about, as staff think of it.
+type Kind string
+
+// Alarm kinds.
+const (
+	KindCall      Kind = "call"      // trygghetslarm: call button pressed
+	KindFall      Kind = "fall"      // fall detector
+	KindWander    Kind = "wander"    // exit door at night, geofence exit
+	KindTechnical Kind = "technical" // gateway offline, device silent, battery low
+)
+
+// Priority: 1 is the most urgent. Technical alarms rank below care alarms.
+type Priority int
+
+// State of an alarm in its lifecycle.
+type State string
+
+// Lifecycle states.
+const (
+	Raised   State = "raised"
+	Accepted State = "accepted"
+	Presence State = "presence" // staff at resident (SCAIP 0088)
+	Resolved State = "resolved" // intervention complete (SCAIP 0111)
+)
+
+// Outcome codes the reason an alarm happened; pilots compare sources by it.
+type Outcome string
+
+// Outcomes, as pilot teams code them.
+const (
+	OutcomeRealNeed    Outcome = "real_need"
+	OutcomeFalse       Outcome = "false"
+	OutcomeTechnical   Outcome = "technical"
+	OutcomeInformation Outcome = "information"
+	OutcomeTest        Outcome = "test"
+)
+
+// Outcomes lists every valid outcome in display order.
+var Outcomes = []Outcome{OutcomeRealNeed, OutcomeFalse, OutcomeTechnical, OutcomeInformation, OutcomeTest}
+
+// Valid reports whether o is one of the outcome codes.
+func (o Outcome) Valid() bool {
+	for _, v := range Outcomes {
+		if o == v {
+			return true
+		}
+	}
+	return false
+}
+
+// Action is what a transition did.
+type Action string
+
+// Transition actions. Raise and Repeat come from rules, Restore from the
+// device coming back; Accept, Presence and Resolve from staff.
+const (
+	ActRaise    Action = "raise"
+	ActRepeat   Action = "repeat"
+	ActRestore  Action = "restore"
+	ActAccept   Action = "accept"
+	ActPresence Action = "presence"
+	ActResolve  Action = "resolve"
+)
+
+// Transition is one entry of an alarm's audit trail. Every change to an
+// alarm is a transition, persisted before anyone is told of it.
+type Transition struct {
+	Seq     uint64          `json:"seq"`
+	Alarm   string          `json:"alarm"`
+	Action  Action          `json:"action"`
+	At      time.Time       `json:"at"`
+	By      string          `json:"by,omitempty"` // staff user name, or "rule:<name>"
+	Outcome Outcome         `json:"outcome,omitempty"`
+	Note    string          `json:"note,omitempty"`
+	EventID string          `json:"event_id,omitempty"`
+	Raise   *Alarm          `json:"raise,omitempty"` // the alarm as raised, on ActRaise only
+	Pos     *event.Position `json:"pos,omitempty"`   // latest position, on ActRepeat
+}
+
+// Alarm is one alarm and its lifecycle state.
+type Alarm struct {
+	ID         string             `json:"id"`
+	Kind       Kind               `json:"kind"`
+	Rule       string             `json:"rule"`
+	Priority   Priority           `json:"priority"`
+	Site       string             `json:"site"`
+	Gateway    string             `json:"gateway,omitempty"`
+	Device     string             `json:"device,omitempty"`
+	DeviceType event.DeviceType   `json:"dty,omitempty"`
+	Status     event.StatusCode   `json:"stc,omitempty"`
+	Location   event.LocationCode `json:"lco,omitempty"`
+	Unit       string             `json:"unit,omitempty"`
+	Room       string             `json:"room,omitempty"`
+	Resident   string             `json:"resident,omitempty"`
+	EventID    string             `json:"event_id,omitempty"`
+	SourceTime time.Time          `json:"source_time"`
+	RaisedAt   time.Time          `json:"raised_at"`
+	State      State              `json:"state"`
+	AcceptedBy string             `json:"accepted_by,omitempty"`
+	AcceptedAt *time.Time         `json:"accepted_at,omitempty"`
+	PresenceAt *time.Time         `json:"presence_at,omitempty"`
+	ResolvedBy string             `json:"resolved_by,omitempty"`
+	ResolvedAt *time.Time         `json:"resolved_at,omitempty"`
+	Outcome    Outcome            `json:"outcome,omitempty"`
+	Note       string             `json:"note,omitempty"`
+	Repeats    int                `json:"repeats"`
+	RestoredAt *time.Time         `json:"restored_at,omitempty"`
+	Position   *event.Position    `json:"pos,omitempty"`
+	UpdatedAt  time.Time          `json:"updated_at"`
+	History    []Transition       `json:"history,omitempty"`
+}
+
+// Open reports whether the alarm still needs staff.
+func (a *Alarm) Open() bool { return a.State != Resolved }
+
+// Errors a transition can be refused with. The HTTP API maps them to 409.
+var (
+	ErrAlreadyAccepted = errors.New("alarm: already accepted by someone else")
+	ErrNotAccepted     = errors.New("alarm: must be accepted first")
+	ErrResolved        = errors.New("alarm: already resolved")
+	ErrBadOutcome      = errors.New("alarm: outcome must be one of real_need, false, technical, information, test")
+	ErrUnknownAction   = errors.New("alarm: unknown action")
+	ErrNoActor         = errors.New("alarm: a staff action needs the staff member's name")
+)
+
+// Check reports whether t may be applied to a, without changing a. Staff
+// actions are idempotent for the same person (a double tap on "accept" is
+// not an error), but another person cannot take an accepted alarm.
+func Check(a *Alarm, t Transition) error {
+	switch t.Action {
+	case ActRaise:
+		return nil
+	case ActRepeat, ActRestore:
+		if a.State == Resolved {
+			return ErrResolved
+		}
+		return nil
+	case ActAccept:
+		if t.By == "" {
+			return ErrNoActor
+		}
+		switch a.State {
+		case Raised:
+			return nil
+		case Resolved:
+			return ErrResolved
+		default:
+			if a.AcceptedBy == t.By {
+				return nil
+			}
+			return fmt.Errorf("%w (%s)", ErrAlreadyAccepted, a.AcceptedBy)
+		}
+	case ActPresence:
+		if t.By == "" {
+			return ErrNoActor
+		}
+		switch a.State {
+		case Raised:
+			return ErrNotAccepted
+		case Resolved:
+			return ErrResolved
+		}
+		return nil
+	case ActResolve:
+		if t.By == "" {
+			return ErrNoActor
+		}
+		if !t.Outcome.Valid() {
+			return ErrBadOutcome
+		}
+		switch a.State {
+		case Raised:
+			return ErrNotAccepted
+		case Resolved:
+			return ErrResolved
+		}
+		return nil
+	}
+	return ErrUnknownAction
+}
+
+// Apply checks t and applies it to a, appending it to the history.
+func Apply(a *Alarm, t Transition) error {
+	if err := Check(a, t); err != nil {
+		return err
+	}
+	at := t.At
+	switch t.Action {
+	case ActRepeat:
+		a.Repeats++
+		if t.Pos != nil {
+			a.Position = t.Pos
+		}
+	case ActRestore:
+		a.RestoredAt = &at
+	case ActAccept:
+		if a.State == Raised {
+			a.State = Accepted
+			a.AcceptedBy = t.By
+			a.AcceptedAt = &at
+		}
+	case ActPresence:
+		if a.State == Accepted {
+			a.State = Presence
+			a.PresenceAt = &at
+		}
+	case ActResolve:
+		a.State = Resolved
+		a.ResolvedBy = t.By
+		a.ResolvedAt = &at
+		a.Outcome = t.Outcome
+		a.Note = t.Note
+	}
+	a.UpdatedAt = at
+	t.Raise = nil // the raise snapshot is the alarm itself; keep history lean
+	a.History = append(a.History, t)
+	return nil
+}
+
+// New builds the alarm that an ActRaise transition carries.
+func New(id string, at time.Time) *Alarm {
+	return &Alarm{ID: id, State: Raised, RaisedAt: at, UpdatedAt: at}
+}
+
+// Clone returns a deep enough copy for readers outside the owner's lock.
+func (a *Alarm) Clone() *Alarm {
+	c := *a
+	c.History = append([]Transition(nil), a.History...)
+	return &c
+}

@@ -1,0 +1,320 @@
+// Package config loads Vaka's YAML configuration strictly: an unknown key, a
+// wrong type or a missing field is an error that names the file, the line
+// and the field, because a technician fixing a config at 02:00 on a unit
+// should not have to guess.
+//
+// Config types declare their own rules in a Validate method that returns
+// FieldErrors with a dotted path; this package turns the path into a line.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Validator is implemented by config types that check themselves after
+// decoding. Returned errors should be FieldErrors (or errors.Join of them).
+type Validator interface {
+	Validate() error
+}
+
+// FieldError says what is wrong with one field. Field is a dotted path from
+// the document root with list indexes as numbers: "sites.0.gateways.1.id".
+type FieldError struct {
+	Field string
+	Msg   string
+}
+
+func (e *FieldError) Error() string { return e.Field + ": " + e.Msg }
+
+// Errorf builds a FieldError.
+func Errorf(field, format string, args ...any) error {
+	return &FieldError{Field: field, Msg: fmt.Sprintf(format, args...)}
+}
+
+// Field joins path parts: Field("sites", 0, "id") == "sites.0.id".
+func Field(parts ...any) string {
+	s := make([]string, 0, len(parts))
+	for _, p := range parts {
+		s = append(s, fmt.Sprint(p))
+	}
+	return strings.Join(s, ".")
+}
+
+// Error is a config error located in a file.
+type Error struct {
+	File  string
+	Line  int
+	Field string
+	Msg   string
+}
+
+func (e *Error) Error() string {
+	var b strings.Builder
+	b.WriteString(e.File)
+	if e.Line > 0 {
+		b.WriteString(":" + strconv.Itoa(e.Line))
+	}
+	if e.Field != "" {
+		b.WriteString(": field " + e.Field)
+	}
+	b.WriteString(": " + e.Msg)
+	return b.String()
+}
+
+// Errors is every problem found in one file, in file order.
+type Errors []*Error
+
+func (es Errors) Error() string {
+	s := make([]string, len(es))
+	for i, e := range es {
+		s[i] = e.Error()
+	}
+	return strings.Join(s, "\n")
+}
+
+// Load reads and decodes the file at path into out.
+func Load(path string, out any) error {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("config: %w", err)
+	}
+	return Decode(path, data, out)
+}
+
+// MaxSize bounds a config file; a larger one is a mistake (a log pasted in).
+const MaxSize = 4 << 20
+
+// Decode decodes data (named file in errors) into out strictly, then runs
+// out's Validate if it has one.
+func Decode(file string, data []byte, out any) error {
+	if len(data) > MaxSize {
+		return Errors{{File: file, Msg: fmt.Sprintf("file is larger than %d bytes", MaxSize)}}
+	}
+	var root yaml.Node
+	if err := yaml.Unmarshal(data, &root); err != nil {
+		return Errors{syntaxError(file, err)}
+	}
+	if root.Kind == 0 || len(root.Content) == 0 {
+		return Errors{{File: file, Line: 1, Msg: "file is empty"}}
+	}
+	if root.Content[0].Kind != yaml.MappingNode {
+		return Errors{{File: file, Line: root.Content[0].Line, Msg: "top level must be a mapping of keys"}}
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(out); err != nil && !errors.Is(err, io.EOF) {
+		return decodeErrors(file, &root, err)
+	}
+	if v, ok := out.(Validator); ok {
+		if err := v.Validate(); err != nil {
+			return locate(file, &root, err)
+		}
+	}
+	return nil
+}
+
+var lineRe = regexp.MustCompile(`^line (\d+): (.*)$`)
+var unknownRe = regexp.MustCompile(`^field (\S+) not found in type (\S+)$`)
+var typeRe = regexp.MustCompile("^cannot unmarshal !!(\\w+) `.*` into (\\S+)$")
+
+func syntaxError(file string, err error) *Error {
+	msg := strings.TrimPrefix(err.Error(), "yaml: ")
+	if m := lineRe.FindStringSubmatch(msg); m != nil {
+		n, _ := strconv.Atoi(m[1])
+		return &Error{File: file, Line: n, Msg: "invalid YAML: " + m[2]}
+	}
+	return &Error{File: file, Msg: "invalid YAML: " + msg}
+}
+
+// decodeErrors turns yaml.v3's type errors into located field errors. The
+// messages are rewritten so a value (maybe a password) is never echoed.
+func decodeErrors(file string, root *yaml.Node, err error) error {
+	var te *yaml.TypeError
+	if !errors.As(err, &te) {
+		return Errors{syntaxError(file, err)}
+	}
+	var out Errors
+	for _, s := range te.Errors {
+		m := lineRe.FindStringSubmatch(s)
+		if m == nil {
+			out = append(out, &Error{File: file, Msg: s})
+			continue
+		}
+		line, _ := strconv.Atoi(m[1])
+		msg := m[2]
+		e := &Error{File: file, Line: line}
+		switch {
+		case unknownRe.MatchString(msg):
+			key := unknownRe.FindStringSubmatch(msg)[1]
+			e.Field = pathAtLine(root, line, key)
+			e.Msg = "unknown field (check the spelling; see docs/config.md)"
+		case typeRe.MatchString(msg):
+			t := typeRe.FindStringSubmatch(msg)
+			e.Field = pathAtLine(root, line, "")
+			e.Msg = fmt.Sprintf("wrong type: got %s, want %s", yamlTag(t[1]), goType(t[2]))
+		default:
+			e.Field = pathAtLine(root, line, "")
+			e.Msg = msg
+		}
+		out = append(out, e)
+	}
+	return out
+}
+
+func yamlTag(t string) string {
+	switch t {
+	case "str":
+		return "text"
+	case "int", "float":
+		return "a number"
+	case "bool":
+		return "true/false"
+	case "seq":
+		return "a list"
+	case "map":
+		return "a mapping"
+	}
+	return t
+}
+
+func goType(t string) string {
+	switch {
+	case strings.HasPrefix(t, "[]"):
+		return "a list"
+	case strings.HasPrefix(t, "map["):
+		return "a mapping"
+	case strings.HasPrefix(t, "int"), strings.HasPrefix(t, "uint"), strings.HasPrefix(t, "float"):
+		return "a number"
+	case t == "bool":
+		return "true/false"
+	case t == "string":
+		return "text"
+	case t == "time.Duration" || strings.HasSuffix(t, "Duration"):
+		return "a duration like 30s or 5m"
+	}
+	if i := strings.LastIndex(t, "."); i >= 0 {
+		t = t[i+1:]
+	}
+	return "a " + strings.ToLower(t)
+}
+
+// pathAtLine finds the dotted path of the key (named key, or any) whose key
+// or value sits on line.
+func pathAtLine(root *yaml.Node, line int, key string) string {
+	var found string
+	var walk func(n *yaml.Node, path []string) bool
+	walk = func(n *yaml.Node, path []string) bool {
+		switch n.Kind {
+		case yaml.DocumentNode:
+			for _, c := range n.Content {
+				if walk(c, path) {
+					return true
+				}
+			}
+		case yaml.MappingNode:
+			for i := 0; i+1 < len(n.Content); i += 2 {
+				k, v := n.Content[i], n.Content[i+1]
+				p := append(append([]string(nil), path...), k.Value)
+				if k.Line == line && (key == "" || k.Value == key) {
+					found = strings.Join(p, ".")
+					return true
+				}
+				if v.Kind == yaml.ScalarNode && v.Line == line && key == "" {
+					found = strings.Join(p, ".")
+					return true
+				}
+				if walk(v, p) {
+					return true
+				}
+			}
+		case yaml.SequenceNode:
+			for i, c := range n.Content {
+				p := append(append([]string(nil), path...), strconv.Itoa(i))
+				if c.Kind == yaml.ScalarNode && c.Line == line && key == "" {
+					found = strings.Join(p, ".")
+					return true
+				}
+				if walk(c, p) {
+					return true
+				}
+			}
+		}
+		return false
+	}
+	walk(root, nil)
+	if found == "" {
+		return key
+	}
+	return found
+}
+
+// locate gives each FieldError the line of its field, or of the nearest
+// parent that exists when the field itself is missing.
+func locate(file string, root *yaml.Node, err error) error {
+	var out Errors
+	for _, e := range flatten(err) {
+		var fe *FieldError
+		if errors.As(e, &fe) {
+			out = append(out, &Error{File: file, Line: lineOf(root, fe.Field), Field: fe.Field, Msg: fe.Msg})
+		} else {
+			out = append(out, &Error{File: file, Msg: e.Error()})
+		}
+	}
+	return out
+}
+
+func flatten(err error) []error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		var out []error
+		for _, e := range j.Unwrap() {
+			out = append(out, flatten(e)...)
+		}
+		return out
+	}
+	return []error{err}
+}
+
+// lineOf returns the line of the node at the dotted path, or of its nearest
+// existing ancestor.
+func lineOf(root *yaml.Node, path string) int {
+	n := root
+	if n.Kind == yaml.DocumentNode && len(n.Content) > 0 {
+		n = n.Content[0]
+	}
+	line := n.Line
+	if path == "" {
+		return line
+	}
+	for _, part := range strings.Split(path, ".") {
+		var next *yaml.Node
+		switch n.Kind {
+		case yaml.MappingNode:
+			for i := 0; i+1 < len(n.Content); i += 2 {
+				if n.Content[i].Value == part {
+					line = n.Content[i].Line
+					next = n.Content[i+1]
+					break
+				}
+			}
+		case yaml.SequenceNode:
+			if i, err := strconv.Atoi(part); err == nil && i >= 0 && i < len(n.Content) {
+				next = n.Content[i]
+				line = next.Line
+			}
+		}
+		if next == nil {
+			return line
+		}
+		n = next
+	}
+	return line
+}
