@@ -27,6 +27,18 @@ const (
 	ReplyMandatoryMissed ReplyCode = 7
 )
 
+// Reply is the hub's answer to a refused event, published on the gateway's
+// reply topic as JSON, so a gateway (or a third-party integrator) learns
+// why instead of wondering where its alarm went.
+type Reply struct {
+	ID     string    `json:"id,omitempty"`
+	Code   ReplyCode `json:"snu"`
+	Reason string    `json:"reason,omitempty"`
+	// Evaluated is true when the event was still acted on despite the
+	// complaint (an unregistered device's call button raises its alarm).
+	Evaluated bool `json:"evaluated,omitempty"`
+}
+
 // DecodeError says why a payload was refused, in words safe to log: it never
 // carries payload content, which may hold personal data.
 type DecodeError struct {

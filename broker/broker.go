@@ -1,0 +1,357 @@
+// Package broker embeds the mochi MQTT broker and puts Vaka's rules on its
+// publish path. Gateways connect with per-gateway credentials and may write
+// only under their own site and gateway; every refused or dropped message
+// is counted and exported.
+//
+// The rules run inside mochi's OnPublish hook, in the publishing client's
+// own goroutine, before the PUBACK is written: an event is evaluated and its
+// alarm persisted before the gateway is told it was received, and the alarm
+// path never waits behind any subscriber's inflight quota.
+package broker
+
+import (
+	"bytes"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	mqtt "github.com/mochi-mqtt/server/v2"
+	"github.com/mochi-mqtt/server/v2/listeners"
+	"github.com/mochi-mqtt/server/v2/packets"
+	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/vaka-care/vaka/event"
+)
+
+// Handler receives gateway traffic. The hub implements it.
+type Handler interface {
+	HandleEvent(site, gateway string, payload []byte) event.Reply
+	HandleStatus(site, gateway string, payload []byte)
+	HandleHeartbeat(site, gateway string, payload []byte)
+}
+
+// Credential is one gateway's login. The MQTT username is "<site>/<gateway>".
+type Credential struct {
+	Site, Gateway string
+	PasswordHash  string // bcrypt
+}
+
+// Username is the MQTT username of a gateway.
+func Username(site, gateway string) string { return site + "/" + gateway }
+
+// TLS names a certificate and key for a TLS listener.
+type TLS struct {
+	Address, CertFile, KeyFile string
+}
+
+// Options configure the broker.
+type Options struct {
+	TCP       string // address, e.g. 127.0.0.1:1883; empty disables
+	WebSocket string
+	TLS       *TLS
+	// Demo allows anonymous clients to publish anywhere under vaka/v1.
+	Demo        bool
+	Credentials []Credential
+	Handler     Handler
+	Logger      *slog.Logger
+	Registry    prometheus.Registerer
+}
+
+// Broker is the embedded MQTT broker.
+type Broker struct {
+	srv  *mqtt.Server
+	log  *slog.Logger
+	opts Options
+	hook *vakaHook
+	lns  []listeners.Listener
+}
+
+// New builds the broker; Start begins listening.
+func New(o Options) (*Broker, error) {
+	if o.Handler == nil {
+		return nil, errors.New("broker: a handler is required")
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Registry == nil {
+		o.Registry = prometheus.NewRegistry()
+	}
+	caps := mqtt.NewDefaultServerCapabilities()
+	srv := mqtt.New(&mqtt.Options{
+		InlineClient: true, // the hub answers refused events on the reply topic
+		Logger:       slog.New(redactHandler{o.Logger.Handler()}).With("component", "mqtt"),
+		Capabilities: caps,
+	})
+	h := &vakaHook{h: o.Handler, log: o.Logger, demo: o.Demo, srv: srv, creds: map[string]string{}}
+	for _, c := range o.Credentials {
+		h.creds[Username(c.Site, c.Gateway)] = c.PasswordHash
+	}
+	if err := h.register(o.Registry, srv); err != nil {
+		return nil, fmt.Errorf("broker: metrics: %w", err)
+	}
+	if err := srv.AddHook(h, nil); err != nil {
+		return nil, fmt.Errorf("broker: add hook: %w", err)
+	}
+	b := &Broker{srv: srv, log: o.Logger, opts: o, hook: h}
+	if o.TCP != "" {
+		b.lns = append(b.lns, listeners.NewTCP(listeners.Config{ID: "tcp", Address: o.TCP}))
+	}
+	if o.WebSocket != "" {
+		b.lns = append(b.lns, listeners.NewWebsocket(listeners.Config{ID: "ws", Address: o.WebSocket}))
+	}
+	if o.TLS != nil {
+		cert, err := tls.LoadX509KeyPair(o.TLS.CertFile, o.TLS.KeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("broker: load TLS certificate: %w", err)
+		}
+		b.lns = append(b.lns, listeners.NewTCP(listeners.Config{ID: "tls", Address: o.TLS.Address,
+			TLSConfig: &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}}))
+	}
+	if len(b.lns) == 0 {
+		return nil, errors.New("broker: no listener configured")
+	}
+	return b, nil
+}
+
+// Start opens the listeners and serves in the background.
+func (b *Broker) Start() error {
+	for _, l := range b.lns {
+		if err := b.srv.AddListener(l); err != nil {
+			return fmt.Errorf("broker: listen %s: %w", l.ID(), err)
+		}
+	}
+	if err := b.srv.Serve(); err != nil {
+		return fmt.Errorf("broker: serve: %w", err)
+	}
+	return nil
+}
+
+// Addr is the bound address of a listener ("tcp", "ws" or "tls"), which
+// differs from the configured one when that used port 0.
+func (b *Broker) Addr(id string) string {
+	for _, l := range b.lns {
+		if l.ID() == id {
+			return l.Address()
+		}
+	}
+	return ""
+}
+
+// Close stops the broker and disconnects every client.
+func (b *Broker) Close() error { return b.srv.Close() }
+
+// Dropped is the number of messages the broker failed to deliver or
+// refused; the hub raises a technical alarm when it grows.
+func (b *Broker) Dropped() int64 {
+	return b.hook.publishDropped.Load() + b.hook.qosDropped.Load()
+}
+
+// vakaHook authenticates gateways, enforces topic rights, runs the rules
+// and counts every drop. It declares only the events it handles.
+type vakaHook struct {
+	mqtt.HookBase
+	h     Handler
+	log   *slog.Logger
+	demo  bool
+	srv   *mqtt.Server
+	mu    sync.RWMutex
+	creds map[string]string
+
+	publishDropped atomic.Int64
+	qosDropped     atomic.Int64
+	refused        *prometheus.CounterVec
+	replyFailed    atomic.Int64
+}
+
+func (h *vakaHook) ID() string { return "vaka" }
+
+func (h *vakaHook) Provides(b byte) bool {
+	return bytes.Contains([]byte{
+		mqtt.OnConnectAuthenticate, mqtt.OnACLCheck, mqtt.OnPublish,
+		mqtt.OnPublishDropped, mqtt.OnQosDropped, mqtt.OnWillSent,
+	}, []byte{b})
+}
+
+func (h *vakaHook) register(reg prometheus.Registerer, srv *mqtt.Server) error {
+	h.refused = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "vaka_mqtt_refused_total", Help: "MQTT connections and messages refused, by reason (auth, acl_publish, acl_subscribe)."},
+		[]string{"reason"})
+	for _, r := range []string{"auth", "acl_publish", "acl_subscribe"} {
+		h.refused.WithLabelValues(r)
+	}
+	cs := []prometheus.Collector{
+		h.refused,
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "vaka_mqtt_publish_dropped_total",
+			Help: "Messages mochi dropped because a client's outbound queue was full."},
+			func() float64 { return float64(h.publishDropped.Load()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "vaka_mqtt_qos_dropped_total",
+			Help: "QoS 1/2 messages mochi dropped (inflight quota full or expired)."},
+			func() float64 { return float64(h.qosDropped.Load()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "vaka_mqtt_reply_failed_total",
+			Help: "Replies to refused events the hub could not publish."},
+			func() float64 { return float64(h.replyFailed.Load()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "vaka_mqtt_clients_connected", Help: "Connected MQTT clients."},
+			func() float64 { return float64(atomic.LoadInt64(&srv.Info.ClientsConnected)) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "vaka_mqtt_messages_received_total", Help: "MQTT messages received by the broker."},
+			func() float64 { return float64(atomic.LoadInt64(&srv.Info.MessagesReceived)) }),
+	}
+	var errs []error
+	for _, c := range cs {
+		errs = append(errs, reg.Register(c))
+	}
+	return errors.Join(errs...)
+}
+
+// identity returns the site and gateway of an authenticated gateway client;
+// ok is false for anonymous (demo) clients.
+func identity(cl *mqtt.Client) (site, gateway string, ok bool) {
+	u := string(cl.Properties.Username)
+	site, gateway, ok = strings.Cut(u, "/")
+	return site, gateway, ok && site != "" && gateway != ""
+}
+
+func (h *vakaHook) OnConnectAuthenticate(cl *mqtt.Client, pk packets.Packet) bool {
+	user := string(pk.Connect.Username)
+	if user == "" && h.demo {
+		return true
+	}
+	h.mu.RLock()
+	hash, ok := h.creds[user]
+	h.mu.RUnlock()
+	if ok && bcrypt.CompareHashAndPassword([]byte(hash), pk.Connect.Password) == nil {
+		return true
+	}
+	if !ok && h.demo {
+		// Demo mode: any username without credentials on file is let in,
+		// still confined to its own topics if it is "<site>/<gateway>".
+		return true
+	}
+	h.refused.WithLabelValues("auth").Inc()
+	// The username is a gateway id, not personal data.
+	h.log.Warn("broker: login refused", "username", user, "remote", cl.Net.Remote)
+	return false
+}
+
+func (h *vakaHook) OnACLCheck(cl *mqtt.Client, topic string, write bool) bool {
+	site, gw, ok := identity(cl)
+	if !ok {
+		if h.demo {
+			return true
+		}
+		h.countACL(write, topic, "")
+		return false
+	}
+	prefix := event.GatewayPrefix(site, gw)
+	if write {
+		if t, ok := event.ParseTopic(topic); ok && t.Site == site && t.Gateway == gw &&
+			(t.Leaf == event.LeafEvent || t.Leaf == event.LeafStatus || t.Leaf == event.LeafBeat) {
+			return true
+		}
+		h.countACL(write, topic, cl.ID)
+		return false
+	}
+	// Read: a gateway may follow only its own subtree (its replies).
+	if topic == event.ReplyTopic(site, gw) || strings.HasPrefix(topic, prefix) {
+		return true
+	}
+	h.countACL(write, topic, cl.ID)
+	return false
+}
+
+func (h *vakaHook) countACL(write bool, topic, client string) {
+	reason := "acl_subscribe"
+	if write {
+		reason = "acl_publish"
+	}
+	h.refused.WithLabelValues(reason).Inc()
+	h.log.Warn("broker: topic refused", "reason", reason, "client", client, "topic", topic)
+}
+
+// OnPublish runs the rules for Vaka topics. The error it returns decides
+// the PUBACK: MQTT 5 clients get a reason code for a refused payload;
+// 3.1.1 has none, so every client also gets a JSON reply on its reply topic.
+func (h *vakaHook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet, error) {
+	if cl.Net.Inline {
+		return pk, nil
+	}
+	t, ok := event.ParseTopic(pk.TopicName)
+	if !ok {
+		return pk, nil
+	}
+	switch t.Leaf {
+	case event.LeafEvent:
+		r := h.h.HandleEvent(t.Site, t.Gateway, pk.Payload)
+		if r.Code == event.ReplyOK {
+			return pk, nil
+		}
+		h.reply(t, r)
+		if r.Evaluated {
+			// An unregistered device's event was still evaluated (and
+			// may have raised an alarm): acknowledge it normally.
+			return pk, nil
+		}
+		if cl.Properties.ProtocolVersion == 5 && pk.FixedHeader.Qos > 0 {
+			return pk, packets.ErrPayloadFormatInvalid
+		}
+		// 3.1.1: acknowledge (the gateway must not resend a payload that
+		// will never parse) but do not forward it to subscribers.
+		return pk, packets.CodeSuccessIgnore
+	case event.LeafStatus:
+		h.h.HandleStatus(t.Site, t.Gateway, pk.Payload)
+	case event.LeafBeat:
+		h.h.HandleHeartbeat(t.Site, t.Gateway, pk.Payload)
+	}
+	return pk, nil
+}
+
+func (h *vakaHook) reply(t event.Topic, r event.Reply) {
+	b, err := jsonReply(r)
+	if err == nil {
+		err = h.srv.Publish(event.ReplyTopic(t.Site, t.Gateway), b, false, 1)
+	}
+	if err != nil {
+		h.replyFailed.Add(1)
+		h.log.Error("broker: reply not published", "site", t.Site, "gateway", t.Gateway, "err", err)
+	}
+}
+
+// OnWillSent hands a gateway's Last Will (its link died) to the hub.
+func (h *vakaHook) OnWillSent(cl *mqtt.Client, pk packets.Packet) {
+	t, ok := event.ParseTopic(pk.TopicName)
+	if !ok || t.Leaf != event.LeafStatus {
+		return
+	}
+	if site, gw, ok := identity(cl); ok && (site != t.Site || gw != t.Gateway) {
+		return // a Will for someone else's topic; ACL refuses these at connect anyway
+	}
+	h.h.HandleStatus(t.Site, t.Gateway, pk.Payload)
+}
+
+func (h *vakaHook) OnPublishDropped(cl *mqtt.Client, pk packets.Packet) {
+	h.publishDropped.Add(1)
+	h.log.Error("broker: message dropped, client outbound queue full", "client", cl.ID, "topic", pk.TopicName)
+}
+
+func (h *vakaHook) OnQosDropped(cl *mqtt.Client, pk packets.Packet) {
+	h.qosDropped.Add(1)
+	h.log.Error("broker: QoS message dropped", "client", cl.ID, "packet", pk.PacketID)
+}
+
+// CloseConnection drops a client's network connection without an MQTT
+// DISCONNECT, as a dead link would: the broker then sends its Last Will.
+// Operators use it to force a stuck gateway to reconnect; tests use it to
+// simulate a lost link.
+func (b *Broker) CloseConnection(clientID string) bool {
+	cl, ok := b.srv.Clients.Get(clientID)
+	if !ok || cl.Net.Conn == nil {
+		return false
+	}
+	_ = cl.Net.Conn.Close()
+	return true
+}

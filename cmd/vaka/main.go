@@ -1,0 +1,82 @@
+// Command vaka is the one binary of Vaka: the hub, the edge gateway, the
+// demo and the config checker.
+//
+//	vaka demo [--data DIR] [--http ADDR] [--mqtt ADDR]
+//	vaka hub --config FILE
+//	vaka gateway --config FILE
+//	vaka check --config FILE
+//	vaka hash-password
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() { os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr)) }
+
+const usage = `vaka – trygghetslarm och nattillsyn / safety alarms and night supervision
+
+Usage:
+  vaka demo [--data DIR] [--http ADDR] [--mqtt ADDR]   hub + simulated gateways on embedded defaults
+  vaka hub --config FILE                             run the hub (broker, rules, alarms, web)
+  vaka gateway --config FILE                         run an edge gateway
+  vaka check --config FILE                           validate a hub or gateway config
+  vaka hash-password                                 read a password on stdin, print its bcrypt hash
+`
+
+func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	var err error
+	switch args[0] {
+	case "demo":
+		err = runDemo(ctx, args[1:], stdout, log)
+	case "hub":
+		err = runHub(ctx, args[1:], log)
+	case "gateway":
+		err = runGateway(ctx, args[1:], log)
+	case "check":
+		err = runCheck(args[1:], stdout)
+	case "hash-password":
+		err = runHashPassword(stdin, stdout)
+	case "-h", "--help", "help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	default:
+		fmt.Fprintf(stderr, "vaka: unknown command %q\n\n%s", args[0], usage)
+		return 2
+	}
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		fmt.Fprintln(stderr, "vaka:", err)
+		return 1
+	}
+	return 0
+}
+
+func configFlag(name string, args []string) (string, error) {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	path := fs.String("config", "", "config file (YAML)")
+	if err := fs.Parse(args); err != nil {
+		return "", err
+	}
+	if *path == "" {
+		return "", fmt.Errorf("%s: --config FILE is required", name)
+	}
+	return *path, nil
+}

@@ -1,0 +1,334 @@
+// Package httpapi is the hub's web face: the JSON API, the live alarm
+// stream (server-sent events), /healthz, /metrics and the staff app.
+package httpapi
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/go-chi/chi/v5/middleware"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/vaka-care/vaka/alarm"
+	"github.com/vaka-care/vaka/httpapi/ui"
+)
+
+// Alarms is what the API needs of the alarm service (the hub).
+type Alarms interface {
+	Alarms() []*alarm.Alarm
+	Alarm(id string) (*alarm.Alarm, bool)
+	Act(id string, action alarm.Action, by string, outcome alarm.Outcome, note string) (*alarm.Alarm, error)
+	Subscribe() (<-chan *alarm.Alarm, func())
+	Healthy() error
+}
+
+// ErrNotFound is what Alarms.Act returns for an unknown id; set by the caller
+// so this package need not import the hub.
+var ErrNotFound = errors.New("not found")
+
+// Options configure the server.
+type Options struct {
+	Alarms   Alarms
+	Auth     *Auth
+	Gatherer prometheus.Gatherer
+	Logger   *slog.Logger
+	// NotFound is the error Act returns for an unknown alarm.
+	NotFound error
+	// SecureCookies marks the session cookie Secure (behind TLS).
+	SecureCookies bool
+	// StreamKeepAlive is the interval of SSE keep-alive comments.
+	StreamKeepAlive time.Duration
+}
+
+// CookieName is the session cookie.
+const CookieName = "vaka_session"
+
+type server struct {
+	o Options
+}
+
+// New returns the HTTP handler.
+func New(o Options) http.Handler {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.StreamKeepAlive == 0 {
+		o.StreamKeepAlive = 15 * time.Second
+	}
+	if o.NotFound == nil {
+		o.NotFound = ErrNotFound
+	}
+	s := &server{o: o}
+	r := chi.NewRouter()
+	r.Use(middleware.Recoverer, securityHeaders)
+	r.Get("/healthz", s.healthz)
+	if o.Gatherer != nil {
+		r.Handle("/metrics", promhttp.HandlerFor(o.Gatherer, promhttp.HandlerOpts{}))
+	}
+	static, _ := fs.Sub(ui.Static, "static")
+	r.Get("/", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "no-cache")
+		http.ServeFileFS(w, r, static, "index.html")
+	})
+	r.Handle("/static/*", http.StripPrefix("/static/", http.FileServerFS(static)))
+	r.Route("/api/v1", func(r chi.Router) {
+		r.Post("/login", s.login)
+		r.Group(func(r chi.Router) {
+			r.Use(s.requireUser)
+			r.Get("/me", s.me)
+			r.Post("/logout", s.logout)
+			r.Get("/alarms", s.listAlarms)
+			r.Get("/alarms/{id}", s.getAlarm)
+			r.Post("/alarms/{id}/accept", s.act(alarm.ActAccept))
+			r.Post("/alarms/{id}/presence", s.act(alarm.ActPresence))
+			r.Post("/alarms/{id}/resolve", s.act(alarm.ActResolve))
+			r.Get("/stream", s.stream)
+		})
+	})
+	return r
+}
+
+func securityHeaders(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("Content-Security-Policy", "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'")
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("Referrer-Policy", "no-referrer")
+		h.Set("X-Frame-Options", "DENY")
+		next.ServeHTTP(w, r)
+	})
+}
+
+func (s *server) healthz(w http.ResponseWriter, _ *http.Request) {
+	if err := s.o.Alarms.Healthy(); err != nil {
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unhealthy", "error": err.Error()})
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+type ctxKey struct{}
+
+// principal is who made a request: a browser session or an API client
+// using HTTP Basic authentication (which needs no CSRF token, since the
+// server never asks a browser to remember it).
+type principal struct {
+	user    *User
+	session *Session
+}
+
+func (s *server) requireUser(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var p principal
+		if c, err := r.Cookie(CookieName); err == nil {
+			if sess, ok := s.o.Auth.Session(c.Value); ok {
+				p = principal{user: sess.User, session: sess}
+			}
+		}
+		if p.user == nil {
+			if u, pw, ok := r.BasicAuth(); ok {
+				user, err := s.o.Auth.Check(u, pw)
+				if errors.Is(err, ErrLocked) {
+					writeError(w, http.StatusTooManyRequests, err)
+					return
+				}
+				if err == nil {
+					p = principal{user: user}
+				}
+			}
+		}
+		if p.user == nil {
+			writeError(w, http.StatusUnauthorized, errors.New("login required"))
+			return
+		}
+		if p.session != nil && r.Method != http.MethodGet && r.Method != http.MethodHead {
+			if !p.session.ValidCSRF(r.Header.Get("X-CSRF-Token")) {
+				writeError(w, http.StatusForbidden, errors.New("missing or wrong X-CSRF-Token"))
+				return
+			}
+		}
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), ctxKey{}, p)))
+	})
+}
+
+func who(r *http.Request) principal { p, _ := r.Context().Value(ctxKey{}).(principal); return p }
+
+type meResponse struct {
+	User string `json:"user"`
+	Name string `json:"name"`
+	Role string `json:"role"`
+	CSRF string `json:"csrf,omitempty"`
+}
+
+func (s *server) login(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		Username string `json:"username"`
+		Password string `json:"password"`
+	}
+	if err := decodeBody(r, &req); err != nil {
+		writeError(w, http.StatusBadRequest, err)
+		return
+	}
+	sess, err := s.o.Auth.Login(req.Username, req.Password)
+	switch {
+	case errors.Is(err, ErrLocked):
+		s.o.Logger.Warn("httpapi: login locked out", "user", req.Username)
+		writeError(w, http.StatusTooManyRequests, err)
+		return
+	case err != nil:
+		s.o.Logger.Warn("httpapi: login failed", "user", req.Username)
+		writeError(w, http.StatusUnauthorized, err)
+		return
+	}
+	http.SetCookie(w, &http.Cookie{Name: CookieName, Value: sess.Token, Path: "/", HttpOnly: true,
+		Secure: s.o.SecureCookies, SameSite: http.SameSiteStrictMode, Expires: sess.Expires})
+	writeJSON(w, http.StatusOK, meResponse{User: sess.User.Username, Name: sess.User.Name, Role: sess.User.Role, CSRF: sess.CSRF})
+}
+
+func (s *server) me(w http.ResponseWriter, r *http.Request) {
+	p := who(r)
+	resp := meResponse{User: p.user.Username, Name: p.user.Name, Role: p.user.Role}
+	if p.session != nil {
+		resp.CSRF = p.session.CSRF
+	}
+	writeJSON(w, http.StatusOK, resp)
+}
+
+func (s *server) logout(w http.ResponseWriter, r *http.Request) {
+	if p := who(r); p.session != nil {
+		s.o.Auth.Logout(p.session.Token)
+	}
+	http.SetCookie(w, &http.Cookie{Name: CookieName, Value: "", Path: "/", MaxAge: -1, HttpOnly: true, SameSite: http.SameSiteStrictMode})
+	writeJSON(w, http.StatusOK, map[string]string{"status": "logged out"})
+}
+
+func (s *server) listAlarms(w http.ResponseWriter, _ *http.Request) {
+	list := s.o.Alarms.Alarms()
+	if list == nil {
+		list = []*alarm.Alarm{}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"alarms": list})
+}
+
+func (s *server) getAlarm(w http.ResponseWriter, r *http.Request) {
+	a, ok := s.o.Alarms.Alarm(chi.URLParam(r, "id"))
+	if !ok {
+		writeError(w, http.StatusNotFound, errors.New("no such alarm"))
+		return
+	}
+	writeJSON(w, http.StatusOK, a)
+}
+
+func (s *server) act(action alarm.Action) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		var req struct {
+			Outcome alarm.Outcome `json:"outcome"`
+			Note    string        `json:"note"`
+		}
+		if err := decodeBody(r, &req); err != nil {
+			writeError(w, http.StatusBadRequest, err)
+			return
+		}
+		p := who(r)
+		a, err := s.o.Alarms.Act(chi.URLParam(r, "id"), action, p.user.Username, req.Outcome, req.Note)
+		switch {
+		case err == nil:
+			s.o.Logger.Info("httpapi: alarm action", "alarm", a.ID, "action", action, "user", p.user.Username)
+			writeJSON(w, http.StatusOK, a)
+		case errors.Is(err, s.o.NotFound):
+			writeError(w, http.StatusNotFound, err)
+		case errors.Is(err, alarm.ErrBadOutcome):
+			writeError(w, http.StatusBadRequest, err)
+		case errors.Is(err, alarm.ErrAlreadyAccepted), errors.Is(err, alarm.ErrNotAccepted), errors.Is(err, alarm.ErrResolved):
+			writeError(w, http.StatusConflict, err)
+		default:
+			writeError(w, http.StatusBadRequest, err)
+		}
+	}
+}
+
+// stream sends alarm changes as server-sent events. It first sends "hello"
+// so the client knows the stream is live, then every change, and a comment
+// every StreamKeepAlive so proxies and the client notice a dead link.
+func (s *server) stream(w http.ResponseWriter, r *http.Request) {
+	fl, ok := w.(http.Flusher)
+	if !ok {
+		writeError(w, http.StatusInternalServerError, errors.New("streaming unsupported"))
+		return
+	}
+	ch, cancel := s.o.Alarms.Subscribe()
+	defer cancel()
+	h := w.Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-cache")
+	h.Set("X-Accel-Buffering", "no")
+	w.WriteHeader(http.StatusOK)
+	io.WriteString(w, "retry: 2000\nevent: hello\ndata: {}\n\n")
+	fl.Flush()
+	tick := time.NewTicker(s.o.StreamKeepAlive)
+	defer tick.Stop()
+	for {
+		select {
+		case <-r.Context().Done():
+			return
+		case <-tick.C:
+			if _, err := io.WriteString(w, ": keep-alive\n\n"); err != nil {
+				return
+			}
+			fl.Flush()
+		case a, ok := <-ch:
+			if !ok {
+				// Cut off for falling behind: end the stream; the client
+				// reconnects and refetches the list.
+				return
+			}
+			b, err := json.Marshal(a)
+			if err != nil {
+				continue
+			}
+			if _, err := io.WriteString(w, "event: alarm\ndata: "+string(b)+"\n\n"); err != nil {
+				return
+			}
+			fl.Flush()
+		}
+	}
+}
+
+// MaxBody bounds request bodies.
+const MaxBody = 16 << 10
+
+func decodeBody(r *http.Request, v any) error {
+	if r.ContentLength == 0 {
+		return nil
+	}
+	dec := json.NewDecoder(io.LimitReader(r.Body, MaxBody))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil && !errors.Is(err, io.EOF) {
+		msg := err.Error()
+		if !strings.HasPrefix(msg, "json: unknown field") {
+			msg = "request body is not valid JSON"
+		}
+		return errors.New(msg)
+	}
+	return nil
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func writeError(w http.ResponseWriter, code int, err error) {
+	writeJSON(w, code, map[string]string{"error": err.Error()})
+}

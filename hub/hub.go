@@ -1,0 +1,488 @@
+// Package hub is the alarm service at the centre of Vaka: it takes decoded
+// gateway traffic from the broker, runs the rules inline, persists every
+// alarm transition before anyone is told of it, and fans alarm changes out
+// to staff screens. It owns the only mutable alarm state; the HTTP API and
+// the broker reach it through small interfaces they declare themselves.
+package hub
+
+import (
+	"cmp"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/vaka-care/vaka/alarm"
+	"github.com/vaka-care/vaka/event"
+	"github.com/vaka-care/vaka/rules"
+	"github.com/vaka-care/vaka/store"
+)
+
+// Options wire a hub.
+type Options struct {
+	Config   *Config // validated
+	Journal  *store.Journal
+	Replay   []alarm.Transition // what the journal held at open
+	Logger   *slog.Logger
+	Registry prometheus.Registerer
+	Now      func() time.Time // nil means time.Now
+	// RecentWindow is how long resolved alarms stay in the list and in memory.
+	RecentWindow time.Duration
+}
+
+// Hub is the alarm service.
+type Hub struct {
+	cfg     *Config
+	log     *slog.Logger
+	engine  *rules.Engine
+	journal *store.Journal
+	now     func() time.Time
+	recent  time.Duration
+	m       *metrics
+
+	mu        sync.RWMutex
+	alarms    map[string]*alarm.Alarm
+	openByKey map[string]string // rule key → open alarm id
+	nextID    uint64
+	seen      *dedup
+	subs      map[uint64]chan *alarm.Alarm
+	subSeq    uint64
+	drops     []DropSource
+	lastDrops int64
+	storeFail bool
+}
+
+// DropSource reports a cumulative count of messages lost somewhere (the
+// broker's queues). A rise raises a technical alarm: no drop is silent.
+type DropSource func() int64
+
+// New builds a hub and rebuilds its state from the journal's transitions.
+func New(o Options) (*Hub, error) {
+	if o.Config == nil || o.Journal == nil {
+		return nil, errors.New("hub: config and journal are required")
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.RecentWindow == 0 {
+		o.RecentWindow = 7 * 24 * time.Hour
+	}
+	if o.Registry == nil {
+		o.Registry = prometheus.NewRegistry()
+	}
+	h := &Hub{
+		cfg: o.Config, log: o.Logger, journal: o.Journal, now: o.Now, recent: o.RecentWindow,
+		engine:    rules.New(o.Config.RuleConfig()),
+		alarms:    map[string]*alarm.Alarm{},
+		openByKey: map[string]string{},
+		seen:      newDedup(1 << 16),
+		subs:      map[uint64]chan *alarm.Alarm{},
+	}
+	m, err := newMetrics(o.Registry, h)
+	if err != nil {
+		return nil, err
+	}
+	h.m = m
+	if err := h.rebuild(o.Replay); err != nil {
+		return nil, err
+	}
+	h.engine.Expect(h.now())
+	return h, nil
+}
+
+// AddDropSource registers a counter of lost messages to watch.
+func (h *Hub) AddDropSource(d DropSource) {
+	h.mu.Lock()
+	h.drops = append(h.drops, d)
+	h.mu.Unlock()
+}
+
+// rebuild replays journal transitions into memory.
+func (h *Hub) rebuild(ts []alarm.Transition) error {
+	for _, t := range ts {
+		if t.Action == alarm.ActRaise {
+			if t.Raise == nil {
+				h.log.Error("hub: journal raise without alarm, skipped", "alarm", t.Alarm, "seq", t.Seq)
+				continue
+			}
+			a := t.Raise
+			a.History = nil
+			tt := t
+			tt.Raise = nil
+			a.History = append(a.History, tt)
+			h.alarms[a.ID] = a
+			h.noteID(a.ID)
+		} else {
+			a, ok := h.alarms[t.Alarm]
+			if !ok {
+				h.log.Error("hub: journal transition for unknown alarm, skipped", "alarm", t.Alarm, "seq", t.Seq)
+				continue
+			}
+			if err := alarm.Apply(a, t); err != nil {
+				h.log.Error("hub: journal transition does not apply, skipped", "alarm", t.Alarm, "seq", t.Seq, "err", err)
+				continue
+			}
+		}
+		if t.EventID != "" {
+			h.seen.add(t.EventID)
+		}
+	}
+	for id, a := range h.alarms {
+		if a.Open() {
+			h.openByKey[alarmKey(a)] = id
+			if a.Rule == rules.RuleGatewayOffline && a.RestoredAt == nil {
+				h.engine.MarkOffline(a.Site, a.Gateway)
+			}
+		}
+	}
+	h.log.Info("hub: state rebuilt from journal", "transitions", len(ts), "alarms", len(h.alarms), "open", len(h.openByKey))
+	return nil
+}
+
+func (h *Hub) noteID(id string) {
+	var n uint64
+	if _, err := fmt.Sscanf(id, "A%d", &n); err == nil && n > h.nextID {
+		h.nextID = n
+	}
+}
+
+// alarmKey is the repeat-grouping key of an alarm, matching rules.Action.Key.
+func alarmKey(a *alarm.Alarm) string {
+	if a.Rule == rules.RuleGatewayOffline {
+		return rules.GatewayKey(a.Site, a.Gateway)
+	}
+	if a.Rule == rules.RuleHubIntegrity {
+		return rules.RuleHubIntegrity
+	}
+	return a.Rule + "/" + a.Site + "/" + a.Device
+}
+
+// HandleEvent processes one event payload received on (site, gateway)'s
+// event topic. It never panics on bad input and never loses an alarm that
+// a valid payload carried.
+func (h *Hub) HandleEvent(site, gateway string, payload []byte) event.Reply {
+	h.m.received.WithLabelValues(event.LeafEvent).Inc()
+	ev, err := event.Decode(site, gateway, payload)
+	if err != nil {
+		var de *event.DecodeError
+		if !errors.As(err, &de) {
+			de = &event.DecodeError{Code: event.ReplyInvalidFormat, Reason: "undecodable"}
+		}
+		h.m.rejected.WithLabelValues(de.Label()).Inc()
+		h.log.Warn("hub: event refused", "site", site, "gateway", gateway, "err", de.Error())
+		return event.Reply{Code: de.Code, Reason: de.Error(), ID: safeID(payload)}
+	}
+	if !h.seen.addIfNew(ev.Key()) {
+		h.m.duplicates.Inc()
+		return event.Reply{Code: event.ReplyOK, ID: ev.ID}
+	}
+	now := h.now()
+	act, fired, known := h.engine.Eval(&ev, now)
+	reply := event.Reply{Code: event.ReplyOK, ID: ev.ID}
+	if !known {
+		h.m.rejected.WithLabelValues("unknown_device").Inc()
+		h.log.Warn("hub: event from unregistered device", "site", site, "gateway", gateway, "device", ev.Device, "alarm_raised", fired)
+		reply = event.Reply{Code: event.ReplyWrongData, Reason: "event: device is not registered for this gateway", ID: ev.ID, Evaluated: true}
+		if fired {
+			act.Note = "enheten är inte registrerad / unregistered device"
+		}
+	}
+	if fired {
+		h.apply(act, now)
+	}
+	return reply
+}
+
+// safeID pulls the "id" out of a refused payload so the reply can name it,
+// without keeping anything else from the payload.
+func safeID(payload []byte) string {
+	var v struct {
+		ID string `json:"id"`
+	}
+	if len(payload) > event.MaxPayload || json.Unmarshal(payload, &v) != nil || len(v.ID) > 64 {
+		return ""
+	}
+	return v.ID
+}
+
+// HandleStatus processes a gateway's retained status or Last Will.
+func (h *Hub) HandleStatus(site, gateway string, payload []byte) {
+	h.m.received.WithLabelValues(event.LeafStatus).Inc()
+	var st struct {
+		State string `json:"state"`
+	}
+	if err := json.Unmarshal(payload, &st); err != nil || (st.State != "online" && st.State != "offline") {
+		// zigbee2mqtt-style plain words are accepted too.
+		switch string(payload) {
+		case "online", "offline":
+			st.State = string(payload)
+		default:
+			h.m.rejected.WithLabelValues("invalid_status").Inc()
+			h.log.Warn("hub: status payload refused", "site", site, "gateway", gateway)
+			return
+		}
+	}
+	now := h.now()
+	if act, ok := h.engine.GatewayStatus(site, gateway, st.State == "online", now); ok {
+		h.apply(act, now)
+	}
+}
+
+// HandleHeartbeat processes a gateway heartbeat.
+func (h *Hub) HandleHeartbeat(site, gateway string, _ []byte) {
+	h.m.received.WithLabelValues(event.LeafBeat).Inc()
+	now := h.now()
+	if act, ok := h.engine.Heartbeat(site, gateway, now); ok {
+		h.apply(act, now)
+	}
+}
+
+// Tick runs supervision at the hub's clock: missed heartbeats, drops, and
+// forgetting old resolved alarms. Run calls it every second.
+func (h *Hub) Tick() {
+	now := h.now()
+	for _, act := range h.engine.Supervise(now) {
+		h.apply(act, now)
+	}
+	h.checkDrops(now)
+	h.forget(now)
+}
+
+// Run ticks until stop is closed.
+func (h *Hub) Run(stop <-chan struct{}) {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-t.C:
+			h.Tick()
+		}
+	}
+}
+
+func (h *Hub) checkDrops(now time.Time) {
+	h.mu.RLock()
+	srcs := h.drops
+	h.mu.RUnlock()
+	var total int64
+	for _, d := range srcs {
+		total += d()
+	}
+	h.mu.Lock()
+	grew := total > h.lastDrops
+	h.lastDrops = total
+	h.mu.Unlock()
+	if grew {
+		h.log.Error("hub: messages were dropped", "total", total)
+		h.apply(rules.Action{Kind: rules.Raise, Rule: rules.RuleHubIntegrity, Key: rules.RuleHubIntegrity,
+			Alarm: alarm.KindTechnical, Priority: 2, Status: event.IPConnectionFailed, Site: "hub",
+			Note: fmt.Sprintf("MQTT messages dropped (total %d): see /metrics", total)}, now)
+	}
+}
+
+// apply turns a rule action into a persisted alarm transition.
+func (h *Hub) apply(act rules.Action, now time.Time) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	id, open := h.openByKey[act.Key]
+	switch {
+	case act.Kind == rules.Restore && open:
+		h.commitLocked(h.alarms[id], alarm.Transition{Alarm: id, Action: alarm.ActRestore, At: now, By: "rule:" + act.Rule, Note: act.Note})
+	case act.Kind == rules.Restore:
+		// Nothing open to restore (it was resolved already).
+	case open:
+		t := alarm.Transition{Alarm: id, Action: alarm.ActRepeat, At: now, By: "rule:" + act.Rule, Note: act.Note}
+		if act.Event != nil {
+			t.EventID = act.Event.Key()
+			t.Pos = act.Event.Position
+		}
+		h.commitLocked(h.alarms[id], t)
+	default:
+		h.nextID++
+		a := alarm.New(fmt.Sprintf("A%06d", h.nextID), now)
+		a.Kind, a.Rule, a.Priority = act.Alarm, act.Rule, act.Priority
+		a.Site, a.Gateway, a.Device, a.DeviceType = act.Site, act.Gateway, act.Device, act.Type
+		a.Status, a.Location = act.Status, act.Location
+		a.Unit, a.Room, a.Resident = act.Unit, act.Room, act.Resident
+		a.SourceTime = now
+		a.Note = act.Note
+		t := alarm.Transition{Alarm: a.ID, Action: alarm.ActRaise, At: now, By: "rule:" + act.Rule, Note: act.Note}
+		if ev := act.Event; ev != nil {
+			a.EventID = ev.Key()
+			a.SourceTime = ev.Time
+			a.Position = ev.Position
+			t.EventID = a.EventID
+		}
+		snap := *a
+		t.Raise = &snap
+		h.alarms[a.ID] = a
+		h.openByKey[act.Key] = a.ID
+		h.m.raised.WithLabelValues(string(a.Kind), a.Rule).Inc()
+		h.commitLocked(a, t)
+	}
+}
+
+// commitLocked persists t, applies it and tells subscribers. If the journal
+// fails the alarm is still shown: staff seeing it matters more than the
+// disk, and the failure itself is raised.
+func (h *Hub) commitLocked(a *alarm.Alarm, t alarm.Transition) {
+	if err := h.journal.Append(&t); err != nil {
+		h.m.storeErrors.Inc()
+		h.log.Error("hub: alarm transition not persisted", "alarm", a.ID, "action", t.Action, "err", err)
+		h.storeFail = true
+	}
+	if t.Action != alarm.ActRaise {
+		if err := alarm.Apply(a, t); err != nil {
+			// Checked before; only a programming error lands here.
+			h.log.Error("hub: transition refused after commit", "alarm", a.ID, "err", err)
+			return
+		}
+	} else {
+		t.Raise = nil
+		a.History = append(a.History, t)
+	}
+	h.m.transitions.WithLabelValues(string(t.Action)).Inc()
+	if !a.Open() {
+		delete(h.openByKey, alarmKey(a))
+	}
+	h.broadcastLocked(a.Clone())
+}
+
+// ErrNotFound is returned for an unknown alarm id.
+var ErrNotFound = errors.New("hub: no such alarm")
+
+// Act applies a staff action (accept, presence, resolve) to an alarm.
+func (h *Hub) Act(id string, action alarm.Action, by string, outcome alarm.Outcome, note string) (*alarm.Alarm, error) {
+	switch action {
+	case alarm.ActAccept, alarm.ActPresence, alarm.ActResolve:
+	default:
+		return nil, alarm.ErrUnknownAction
+	}
+	if len(note) > 2000 {
+		return nil, errors.New("hub: note longer than 2000 characters")
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	a, ok := h.alarms[id]
+	if !ok {
+		return nil, ErrNotFound
+	}
+	t := alarm.Transition{Alarm: id, Action: action, At: h.now(), By: by, Outcome: outcome, Note: note}
+	if err := alarm.Check(a, t); err != nil {
+		return nil, err
+	}
+	h.commitLocked(a, t)
+	return a.Clone(), nil
+}
+
+// Alarm returns one alarm.
+func (h *Hub) Alarm(id string) (*alarm.Alarm, bool) {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	a, ok := h.alarms[id]
+	if !ok {
+		return nil, false
+	}
+	return a.Clone(), true
+}
+
+// Alarms lists open alarms (most urgent, then oldest first) followed by
+// alarms resolved within the last 24 hours (newest first).
+func (h *Hub) Alarms() []*alarm.Alarm {
+	now := h.now()
+	h.mu.RLock()
+	var open, done []*alarm.Alarm
+	for _, a := range h.alarms {
+		switch {
+		case a.Open():
+			open = append(open, a.Clone())
+		case a.ResolvedAt != nil && now.Sub(*a.ResolvedAt) < 24*time.Hour:
+			done = append(done, a.Clone())
+		}
+	}
+	h.mu.RUnlock()
+	slices.SortFunc(open, func(x, y *alarm.Alarm) int {
+		return cmp.Or(cmp.Compare(x.Priority, y.Priority), x.RaisedAt.Compare(y.RaisedAt), cmp.Compare(x.ID, y.ID))
+	})
+	slices.SortFunc(done, func(x, y *alarm.Alarm) int {
+		return cmp.Or(y.ResolvedAt.Compare(*x.ResolvedAt), cmp.Compare(y.ID, x.ID))
+	})
+	if len(done) > 200 {
+		done = done[:200]
+	}
+	return append(open, done...)
+}
+
+// forget drops resolved alarms older than the recent window from memory;
+// they stay in the journal.
+func (h *Hub) forget(now time.Time) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for id, a := range h.alarms {
+		if !a.Open() && a.ResolvedAt != nil && now.Sub(*a.ResolvedAt) > h.recent {
+			delete(h.alarms, id)
+		}
+	}
+}
+
+// Subscribe returns a channel of alarm changes. A subscriber that falls
+// 256 changes behind is cut off (its channel closed, counted) rather than
+// ever slowing the alarm path; a cut-off client reconnects and refetches.
+func (h *Hub) Subscribe() (<-chan *alarm.Alarm, func()) {
+	ch := make(chan *alarm.Alarm, 256)
+	h.mu.Lock()
+	h.subSeq++
+	id := h.subSeq
+	h.subs[id] = ch
+	h.mu.Unlock()
+	h.m.subscribers.Inc()
+	return ch, func() {
+		h.mu.Lock()
+		if c, ok := h.subs[id]; ok {
+			delete(h.subs, id)
+			close(c)
+			h.m.subscribers.Dec()
+		}
+		h.mu.Unlock()
+	}
+}
+
+func (h *Hub) broadcastLocked(a *alarm.Alarm) {
+	for id, ch := range h.subs {
+		select {
+		case ch <- a:
+		default:
+			delete(h.subs, id)
+			close(ch)
+			h.m.subscribers.Dec()
+			h.m.subsCut.Inc()
+			h.log.Warn("hub: slow stream subscriber cut off; it will reconnect and refetch")
+		}
+	}
+}
+
+// Healthy reports problems that make the hub unfit to be trusted.
+func (h *Hub) Healthy() error {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	if h.storeFail {
+		return errors.New("alarm journal write failed; see logs")
+	}
+	return nil
+}
+
+// Engine exposes the rule engine (read-only use: lookups).
+func (h *Hub) Engine() *rules.Engine { return h.engine }
+
+// Config returns the hub's config.
+func (h *Hub) Config() *Config { return h.cfg }

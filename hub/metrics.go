@@ -1,0 +1,64 @@
+package hub
+
+import (
+	"errors"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+type metrics struct {
+	received    *prometheus.CounterVec
+	rejected    *prometheus.CounterVec
+	duplicates  prometheus.Counter
+	raised      *prometheus.CounterVec
+	transitions *prometheus.CounterVec
+	storeErrors prometheus.Counter
+	subscribers prometheus.Gauge
+	subsCut     prometheus.Counter
+}
+
+func newMetrics(reg prometheus.Registerer, h *Hub) (*metrics, error) {
+	m := &metrics{
+		received: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "vaka_messages_received_total", Help: "Gateway messages received by the hub, by topic leaf."}, []string{"leaf"}),
+		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "vaka_events_rejected_total", Help: "Gateway messages refused as bad input, by reason."}, []string{"reason"}),
+		duplicates: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "vaka_events_duplicate_total", Help: "Events seen before (same gateway and id), answered and not evaluated again."}),
+		raised: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "vaka_alarms_raised_total", Help: "Alarms raised, by kind and rule."}, []string{"kind", "rule"}),
+		transitions: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "vaka_alarm_transitions_total", Help: "Alarm transitions committed, by action."}, []string{"action"}),
+		storeErrors: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "vaka_store_errors_total", Help: "Alarm transitions the journal failed to write (the alarm was still shown)."}),
+		subscribers: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "vaka_stream_subscribers", Help: "Connected alarm stream subscribers."}),
+		subsCut: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "vaka_stream_subscribers_cut_total", Help: "Stream subscribers cut off for falling behind (they refetch on reconnect)."}),
+	}
+	open := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "vaka_alarms_open", Help: "Alarms not yet resolved."}, func() float64 {
+		h.mu.RLock()
+		defer h.mu.RUnlock()
+		return float64(len(h.openByKey))
+	})
+	journal := prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "vaka_store_corrupt_records_total", Help: "Journal records skipped or cut as corrupt when the hub started."},
+		func() float64 { return float64(h.journal.Corrupt.Load()) })
+	syncFails := prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "vaka_store_fsync_failures_total", Help: "Journal fsync failures."},
+		func() float64 { return float64(h.journal.SyncFails.Load()) })
+	var errs []error
+	for _, c := range []prometheus.Collector{m.received, m.rejected, m.duplicates, m.raised, m.transitions,
+		m.storeErrors, m.subscribers, m.subsCut, open, journal, syncFails} {
+		errs = append(errs, reg.Register(c))
+	}
+	for _, l := range []string{"event", "status", "heartbeat"} {
+		m.received.WithLabelValues(l)
+	}
+	// Pre-create the label sets that must read 0 rather than be absent.
+	for _, r := range []string{"invalid_format", "wrong_data", "too_long", "missing_field", "unknown_device", "invalid_status"} {
+		m.rejected.WithLabelValues(r)
+	}
+	return m, errors.Join(errs...)
+}

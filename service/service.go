@@ -1,0 +1,141 @@
+// Package service wires a running hub: the alarm journal, the hub, the
+// embedded broker and the web server. cmd/vaka and the integration tests
+// start hubs through it, so they test what production runs.
+package service
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/vaka-care/vaka/broker"
+	"github.com/vaka-care/vaka/httpapi"
+	"github.com/vaka-care/vaka/hub"
+	"github.com/vaka-care/vaka/store"
+)
+
+// Hub is a running hub.
+type Hub struct {
+	Hub     *hub.Hub
+	Broker  *broker.Broker
+	Journal *store.Journal
+
+	log      *slog.Logger
+	http     *http.Server
+	httpAddr string
+	stop     chan struct{}
+	done     chan struct{}
+
+	cancelBase context.CancelFunc
+}
+
+// Start opens the journal, rebuilds state and starts broker and web server.
+// cfg must be validated. Extra users (demo logins) are added to cfg's.
+func Start(cfg *hub.Config, log *slog.Logger) (*Hub, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	j, replay, err := store.Open(cfg.DataDir, store.Options{SyncEachWrite: cfg.Store.SyncEachWrite, Logger: log})
+	if err != nil {
+		return nil, err
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	h, err := hub.New(hub.Options{Config: cfg, Journal: j, Replay: replay, Logger: log, Registry: reg})
+	if err != nil {
+		j.Close()
+		return nil, err
+	}
+	var creds []broker.Credential
+	for _, s := range cfg.Sites {
+		for _, g := range s.Gateways {
+			if g.PasswordHash != "" {
+				creds = append(creds, broker.Credential{Site: s.ID, Gateway: g.ID, PasswordHash: g.PasswordHash})
+			}
+		}
+	}
+	bo := broker.Options{TCP: cfg.MQTT.TCP, WebSocket: cfg.MQTT.WebSocket, Demo: cfg.Demo,
+		Credentials: creds, Handler: h, Logger: log, Registry: reg}
+	if t := cfg.MQTT.TLS; t != nil {
+		bo.TLS = &broker.TLS{Address: t.Address, CertFile: t.CertFile, KeyFile: t.KeyFile}
+	}
+	b, err := broker.New(bo)
+	if err != nil {
+		j.Close()
+		return nil, err
+	}
+	h.AddDropSource(b.Dropped)
+	if err := b.Start(); err != nil {
+		j.Close()
+		return nil, err
+	}
+	var users []httpapi.User
+	for _, u := range cfg.Users {
+		users = append(users, httpapi.User{Username: u.Username, Name: u.Name, Role: u.Role, PasswordHash: u.PasswordHash})
+	}
+	handler := httpapi.New(httpapi.Options{
+		Alarms: h, Auth: httpapi.NewAuth(users, cfg.HTTP.SessionTTL, nil), Gatherer: reg, Logger: log,
+		NotFound: hub.ErrNotFound, SecureCookies: cfg.HTTP.TLS != nil,
+	})
+	ln, err := net.Listen("tcp", cfg.HTTP.Address)
+	if err != nil {
+		b.Close()
+		j.Close()
+		return nil, fmt.Errorf("service: listen http: %w", err)
+	}
+	// Streams never go idle, so Shutdown alone would wait its whole
+	// timeout: cancelling the base context ends them first.
+	base, cancelBase := context.WithCancel(context.Background())
+	s := &Hub{Hub: h, Broker: b, Journal: j, log: log, httpAddr: ln.Addr().String(),
+		http: &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second,
+			BaseContext: func(net.Listener) context.Context { return base }},
+		cancelBase: cancelBase,
+		stop:       make(chan struct{}), done: make(chan struct{})}
+	go func() {
+		var err error
+		if t := cfg.HTTP.TLS; t != nil {
+			err = s.http.ServeTLS(ln, t.CertFile, t.KeyFile)
+		} else {
+			err = s.http.Serve(ln)
+		}
+		if err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("service: http server stopped", "err", err)
+		}
+	}()
+	go func() {
+		defer close(s.done)
+		h.Run(s.stop)
+	}()
+	log.Info("hub started", "http", s.httpAddr, "mqtt", b.Addr("tcp"), "data", cfg.DataDir, "demo", cfg.Demo)
+	return s, nil
+}
+
+// HTTPAddr is the bound web address.
+func (s *Hub) HTTPAddr() string { return s.httpAddr }
+
+// MQTTAddr is the bound MQTT TCP address.
+func (s *Hub) MQTTAddr() string { return s.Broker.Addr("tcp") }
+
+// Close stops everything, syncing the journal last.
+func (s *Hub) Close() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	close(s.stop)
+	<-s.done
+	s.cancelBase()
+	err := s.http.Shutdown(ctx)
+	if e := s.Broker.Close(); err == nil {
+		err = e
+	}
+	if e := s.Journal.Close(); err == nil {
+		err = e
+	}
+	return err
+}
