@@ -229,9 +229,17 @@ func Apply(a *Alarm, t Transition) error {
 	}
 	a.UpdatedAt = at
 	t.Raise = nil // the raise snapshot is the alarm itself; keep history lean
+	// A button pressed a hundred times is one alarm with Repeats == 100;
+	// the journal keeps every press, the alarm's own history the first few.
+	if t.Action == ActRepeat && a.Repeats > MaxRepeatHistory {
+		return nil
+	}
 	a.History = append(a.History, t)
 	return nil
 }
+
+// MaxRepeatHistory bounds how many repeats an alarm's History lists.
+const MaxRepeatHistory = 10
 
 // New builds the alarm that an ActRaise transition carries.
 func New(id string, at time.Time) *Alarm {

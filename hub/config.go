@@ -2,7 +2,8 @@ package hub
 
 import (
 	"errors"
-	"strings"
+
+	"golang.org/x/crypto/bcrypt"
 	"time"
 
 	"github.com/vaka-care/vaka/config"
@@ -161,7 +162,7 @@ func (c *Config) Validate() error {
 		default:
 			add(config.Errorf(f("role"), "must be staff, lead or admin"))
 		}
-		if !strings.HasPrefix(u.PasswordHash, "$2") {
+		if !isBcrypt(u.PasswordHash) {
 			add(config.Errorf(f("password_hash"), "missing or not a bcrypt hash (make one with: vaka hash-password)"))
 		}
 	}
@@ -203,7 +204,7 @@ func (c *Config) Validate() error {
 				add(config.Errorf(f("gateways", j, "id"), "duplicate gateway %q", g.ID))
 			}
 			gws[g.ID] = true
-			if !c.Demo && !strings.HasPrefix(g.PasswordHash, "$2") {
+			if (!c.Demo || g.PasswordHash != "") && !isBcrypt(g.PasswordHash) {
 				add(config.Errorf(f("gateways", j, "password_hash"), "missing or not a bcrypt hash (make one with: vaka hash-password)"))
 			}
 			if g.Heartbeat == 0 {
@@ -239,6 +240,11 @@ func (c *Config) Validate() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+func isBcrypt(h string) bool {
+	_, err := bcrypt.Cost([]byte(h))
+	return err == nil
 }
 
 func (t *TLSConfig) validate(field string) []error {

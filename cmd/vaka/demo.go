@@ -1,0 +1,201 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"sync"
+	"time"
+
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/vaka-care/vaka/config"
+	"github.com/vaka-care/vaka/devices"
+	"github.com/vaka-care/vaka/devices/sim"
+	"github.com/vaka-care/vaka/gateway"
+	"github.com/vaka-care/vaka/hub"
+	"github.com/vaka-care/vaka/service"
+)
+
+func runGateway(ctx context.Context, args []string, log *slog.Logger) error {
+	path, err := configFlag("gateway", args)
+	if err != nil {
+		return err
+	}
+	var cfg gateway.Config
+	if err := config.Load(path, &cfg); err != nil {
+		return err
+	}
+	g, err := gateway.New(cfg, log, nil)
+	if err != nil {
+		return err
+	}
+	return g.Run(ctx)
+}
+
+// demoUser is a demo login, printed at start.
+type demoUser struct{ user, pass, name, role string }
+
+var demoUsers = []demoUser{
+	{"natt1", "natt1", "Nattpersonal Ett", hub.RoleStaff},
+	{"natt2", "natt2", "Nattpersonal Två", hub.RoleStaff},
+	{"lead", "lead", "Piloten Ledare", hub.RoleLead},
+	{"admin", "admin", "Admin", hub.RoleAdmin},
+}
+
+// demoGateway is one simulated gateway of the demo.
+type demoGateway struct {
+	site    string
+	id      string
+	devices []devices.Device
+	sim     sim.Options
+}
+
+// demoWorld is a dementia unit with its exit door and three homes, each
+// with a call button, a front door and a bed sensor.
+func demoWorld() []demoGateway {
+	unit := demoGateway{site: "solrosen", id: "avd-a", devices: sim.DefaultDevices(),
+		sim: sim.Options{Interval: 40 * time.Second, First: 3 * time.Second}}
+	out := []demoGateway{unit}
+	residents := []string{"r-91cc", "r-5d02", "r-e8a7"}
+	for i, r := range residents {
+		home := fmt.Sprintf("hem-%d", i+1)
+		mk := func(id, typ, room string, exit bool) devices.Device {
+			return devices.Device{ID: id, Driver: sim.Name, Type: typ, Resident: r, Unit: home, Room: room, Exit: exit}
+		}
+		out = append(out, demoGateway{site: "hemtjanst-norr", id: home, devices: []devices.Device{
+			mk("knapp-"+home, "personal_trigger", "hall", false),
+			mk("dorr-"+home, "door_sensor", "hall", true),
+			mk("sang-"+home, "bed_monitor", "sovrum", false),
+		}, sim: sim.Options{Scenarios: []string{"call_button", "bed_exit_no_return"},
+			Interval: time.Duration(90+30*i) * time.Second, First: time.Duration(20+15*i) * time.Second}})
+	}
+	return out
+}
+
+func runDemo(ctx context.Context, args []string, stdout io.Writer, log *slog.Logger) error {
+	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
+	data := fs.String("data", "", "data directory (default: a new temporary directory)")
+	httpAddr := fs.String("http", "127.0.0.1:8080", "web address")
+	mqttAddr := fs.String("mqtt", "127.0.0.1:1883", "MQTT address")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *data == "" {
+		d, err := os.MkdirTemp("", "vaka-demo-")
+		if err != nil {
+			return fmt.Errorf("demo: %w", err)
+		}
+		*data = d
+	}
+	world := demoWorld()
+	cfg, passwords, err := demoConfig(*data, *httpAddr, *mqttAddr, world)
+	if err != nil {
+		return err
+	}
+	s, err := service.Start(cfg, log)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+
+	fmt.Fprintf(stdout, `
+Vaka demo – trygghetslarm och nattillsyn
+  Personalappen / staff app:  http://%s/
+  MQTT:                       tcp://%s   (demo mode: anonymous clients allowed)
+  Data:                       %s
+  Inloggningar / logins:`, s.HTTPAddr(), s.MQTTAddr(), *data)
+	for _, u := range demoUsers {
+		fmt.Fprintf(stdout, "\n    %-6s / %-6s  (%s)", u.user, u.pass, u.role)
+	}
+	fmt.Fprintf(stdout, `
+
+  Solrosens demensboende, avd-a: three residents, the unit's exit door; natten gäller
+  dygnet runt i demot (the night window covers all day so the door rule shows by day).
+  Hemtjänst Norr: three homes with a call button, a front door and a bed sensor
+  (night 22:00–06:30 Europe/Stockholm).
+  The first alarm arrives within a few seconds. Ctrl-C stops the demo.
+
+`)
+	var wg sync.WaitGroup
+	gctx, cancel := context.WithCancel(ctx)
+	defer func() { cancel(); wg.Wait() }()
+	for _, dg := range world {
+		gcfg := gateway.Config{
+			Site: dg.site, ID: dg.id,
+			Broker: gateway.Broker{URL: "tcp://" + s.MQTTAddr(), Username: dg.site + "/" + dg.id,
+				Password: passwords[dg.site+"/"+dg.id]},
+			Heartbeat: 10 * time.Second,
+			Devices:   dg.devices,
+			Sim:       &dg.sim,
+		}
+		g, err := gateway.New(gcfg, log.With("component", "gateway"), nil)
+		if err != nil {
+			return fmt.Errorf("demo: %w", err)
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := g.Run(gctx); err != nil && !errors.Is(err, context.Canceled) {
+				log.Error("demo gateway stopped", "gateway", dg.id, "err", err)
+			}
+		}()
+	}
+	<-ctx.Done()
+	return nil
+}
+
+// demoConfig builds the demo hub's config: real per-gateway credentials
+// (random, so the secure path is exercised), demo staff logins.
+func demoConfig(data, httpAddr, mqttAddr string, world []demoGateway) (*hub.Config, map[string]string, error) {
+	cfg := &hub.Config{DataDir: data, Demo: true, MQTT: hub.MQTTConfig{TCP: mqttAddr}, HTTP: hub.HTTPConfig{Address: httpAddr}}
+	for _, u := range demoUsers {
+		h, err := bcrypt.GenerateFromPassword([]byte(u.pass), bcrypt.MinCost)
+		if err != nil {
+			return nil, nil, err
+		}
+		cfg.Users = append(cfg.Users, hub.User{Username: u.user, Name: u.name, Role: u.role, PasswordHash: string(h)})
+	}
+	passwords := map[string]string{}
+	sites := map[string]*hub.Site{}
+	var order []string
+	for _, dg := range world {
+		s, ok := sites[dg.site]
+		if !ok {
+			s = &hub.Site{ID: dg.site, Night: hub.Night{Start: "22:00", End: "06:30"}}
+			if dg.site == "solrosen" {
+				s.Name, s.Night = "Solrosens demensboende", hub.Night{Start: "00:00", End: "00:00"}
+			} else {
+				s.Name = "Hemtjänst Norr"
+			}
+			sites[dg.site] = s
+			order = append(order, dg.site)
+		}
+		var rnd [12]byte
+		_, _ = rand.Read(rnd[:])
+		pw := hex.EncodeToString(rnd[:])
+		h, err := bcrypt.GenerateFromPassword([]byte(pw), bcrypt.MinCost)
+		if err != nil {
+			return nil, nil, err
+		}
+		passwords[dg.site+"/"+dg.id] = pw
+		g := hub.Gateway{ID: dg.id, PasswordHash: string(h), Heartbeat: 10 * time.Second, Missed: 3}
+		for _, d := range dg.devices {
+			g.Devices = append(g.Devices, hub.Device{ID: d.ID, Type: d.Type, Resident: d.Resident, Unit: d.Unit, Room: d.Room, Exit: d.Exit})
+		}
+		s.Gateways = append(s.Gateways, g)
+	}
+	for _, id := range order {
+		cfg.Sites = append(cfg.Sites, *sites[id])
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, nil, fmt.Errorf("demo: built-in config invalid: %w", err)
+	}
+	return cfg, passwords, nil
+}
