@@ -41,7 +41,8 @@ func runHub(ctx context.Context, args []string, log *slog.Logger) error {
 }
 
 // runCheck validates a hub or a gateway config, telling which by its keys:
-// a hub config lists sites, a gateway config names its one site.
+// a gateway config names its one site and its broker; anything else is
+// checked as a hub config.
 func runCheck(args []string, stdout io.Writer) error {
 	path, err := configFlag("check", args)
 	if err != nil {
@@ -53,7 +54,9 @@ func runCheck(args []string, stdout io.Writer) error {
 	}
 	var probe map[string]any
 	_ = yaml.Unmarshal(data, &probe)
-	if _, ok := probe["sites"]; ok {
+	_, site := probe["site"]
+	_, brk := probe["broker"]
+	if !site && !brk {
 		var cfg hub.Config
 		if err := config.Decode(path, data, &cfg); err != nil {
 			return err

@@ -169,3 +169,21 @@ func TestCheckNamesFileLineField(t *testing.T) {
 		t.Errorf("stderr = %q, want it to contain %q", errb.String(), want)
 	}
 }
+
+// The annotated examples in deploy/ must pass vaka check, so the docs that
+// point to them stay true.
+func TestDeployExamplesPassCheck(t *testing.T) {
+	files, _ := filepath.Glob(filepath.Join("..", "..", "deploy", "*.example.yaml"))
+	if len(files) == 0 {
+		t.Fatal("no deploy/*.example.yaml found")
+	}
+	for _, f := range files {
+		var out, errb bytes.Buffer
+		if code := run([]string{"check", "--config", f}, strings.NewReader(""), &out, &errb); code != 0 {
+			t.Errorf("%s: exit %d: %s", f, code, errb.String())
+		}
+		if !strings.Contains(out.String(), "OK") {
+			t.Errorf("%s: output %q", f, out.String())
+		}
+	}
+}
