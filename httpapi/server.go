@@ -47,6 +47,25 @@ type Options struct {
 	SecureCookies bool
 	// StreamKeepAlive is the interval of SSE keep-alive comments.
 	StreamKeepAlive time.Duration
+	// Routes are extra pages and endpoints from other parts of the hub
+	// (pilot dashboards, device health), mounted behind login.
+	Routes []Route
+}
+
+// Route is an extra authenticated endpoint. Roles, when set, limit it to
+// those roles (403 for others).
+type Route struct {
+	Method  string // GET, POST …
+	Pattern string // chi pattern, e.g. /api/v1/trials/{id}
+	Roles   []string
+	Handler http.Handler
+}
+
+// UserFromRequest returns the logged-in user of a request served behind
+// the API's login (for handlers mounted through Options.Routes).
+func UserFromRequest(r *http.Request) (*User, bool) {
+	p := who(r)
+	return p.user, p.user != nil
 }
 
 // CookieName is the session cookie.
@@ -94,7 +113,31 @@ func New(o Options) http.Handler {
 			r.Get("/stream", s.stream)
 		})
 	})
+	// Extra routes sit behind the same login and CSRF checks.
+	r.Group(func(r chi.Router) {
+		r.Use(s.requireUser)
+		for _, rt := range o.Routes {
+			h := rt.Handler
+			if len(rt.Roles) > 0 {
+				h = requireRole(rt.Roles, h)
+			}
+			r.Method(rt.Method, rt.Pattern, h)
+		}
+	})
 	return r
+}
+
+func requireRole(roles []string, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p := who(r)
+		for _, role := range roles {
+			if p.user != nil && p.user.Role == role {
+				next.ServeHTTP(w, r)
+				return
+			}
+		}
+		writeError(w, http.StatusForbidden, errors.New("your role may not use this"))
+	})
 }
 
 func securityHeaders(next http.Handler) http.Handler {

@@ -33,6 +33,18 @@ type Options struct {
 	Now      func() time.Time // nil means time.Now
 	// RecentWindow is how long resolved alarms stay in the list and in memory.
 	RecentWindow time.Duration
+	// Observers see every accepted event and every committed transition,
+	// for pilot data export. They are called on the alarm path and must
+	// not block: queue and return.
+	Observers []Observer
+}
+
+// Observer receives a copy of what the hub does, for pilot evidence. An
+// implementation must return at once (hand off to its own bounded queue,
+// counting what it cannot take): the alarm path waits for it.
+type Observer interface {
+	ObserveEvent(ev *event.Event, received time.Time)
+	ObserveTransition(a *alarm.Alarm, t alarm.Transition)
 }
 
 // Hub is the alarm service.
@@ -55,6 +67,7 @@ type Hub struct {
 	drops     []DropSource
 	lastDrops int64
 	storeFail bool
+	observers []Observer
 }
 
 // DropSource reports a cumulative count of messages lost somewhere (the
@@ -85,6 +98,7 @@ func New(o Options) (*Hub, error) {
 		openByKey: map[string]string{},
 		seen:      newDedup(1 << 16),
 		subs:      map[uint64]chan *alarm.Alarm{},
+		observers: o.Observers,
 	}
 	m, err := newMetrics(o.Registry, h)
 	if err != nil {
@@ -186,6 +200,9 @@ func (h *Hub) HandleEvent(site, gateway string, payload []byte) event.Reply {
 	}
 	now := h.now()
 	act, fired, known := h.engine.Eval(&ev, now)
+	for _, o := range h.observers {
+		o.ObserveEvent(&ev, now)
+	}
 	reply := event.Reply{Code: event.ReplyOK, ID: ev.ID}
 	if !known {
 		h.m.rejected.WithLabelValues("unknown_device").Inc()
@@ -352,6 +369,9 @@ func (h *Hub) commitLocked(a *alarm.Alarm, t alarm.Transition) {
 		a.History = append(a.History, t)
 	}
 	h.m.transitions.WithLabelValues(string(t.Action)).Inc()
+	for _, o := range h.observers {
+		o.ObserveTransition(a, t)
+	}
 	if !a.Open() {
 		delete(h.openByKey, alarmKey(a))
 	}

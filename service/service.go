@@ -34,13 +34,48 @@ type Hub struct {
 	done     chan struct{}
 
 	cancelBase context.CancelFunc
+	closers    []func() error
+	reg        *prometheus.Registry
+}
+
+// Registry is the hub's metrics registry, for parts that export their own.
+func (s *Hub) Registry() *prometheus.Registry { return s.reg }
+
+// Option adds a part to a hub: an observer (pilot data export) or extra
+// web routes (dashboards, device health).
+type Option func(*options)
+
+type options struct {
+	observers []hub.Observer
+	routes    []func(*hub.Hub) []httpapi.Route
+	closers   []func() error
+}
+
+// WithObserver adds an observer of events and alarm transitions.
+func WithObserver(o hub.Observer) Option {
+	return func(op *options) { op.observers = append(op.observers, o) }
+}
+
+// WithRoutes adds web routes built once the hub exists.
+func WithRoutes(f func(*hub.Hub) []httpapi.Route) Option {
+	return func(op *options) { op.routes = append(op.routes, f) }
+}
+
+// WithCloser runs f when the hub closes, after the web server and broker
+// have stopped (to flush an exporter).
+func WithCloser(f func() error) Option {
+	return func(op *options) { op.closers = append(op.closers, f) }
 }
 
 // Start opens the journal, rebuilds state and starts broker and web server.
-// cfg must be validated. Extra users (demo logins) are added to cfg's.
-func Start(cfg *hub.Config, log *slog.Logger) (*Hub, error) {
+// cfg must be validated.
+func Start(cfg *hub.Config, log *slog.Logger, opts ...Option) (*Hub, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
+	}
+	var op options
+	for _, o := range opts {
+		o(&op)
 	}
 	j, replay, err := store.Open(cfg.DataDir, store.Options{SyncEachWrite: cfg.Store.SyncEachWrite, Logger: log})
 	if err != nil {
@@ -48,7 +83,7 @@ func Start(cfg *hub.Config, log *slog.Logger) (*Hub, error) {
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	h, err := hub.New(hub.Options{Config: cfg, Journal: j, Replay: replay, Logger: log, Registry: reg})
+	h, err := hub.New(hub.Options{Config: cfg, Journal: j, Replay: replay, Logger: log, Registry: reg, Observers: op.observers})
 	if err != nil {
 		j.Close()
 		return nil, err
@@ -80,9 +115,13 @@ func Start(cfg *hub.Config, log *slog.Logger) (*Hub, error) {
 	for _, u := range cfg.Users {
 		users = append(users, httpapi.User{Username: u.Username, Name: u.Name, Role: u.Role, PasswordHash: u.PasswordHash})
 	}
+	var routes []httpapi.Route
+	for _, f := range op.routes {
+		routes = append(routes, f(h)...)
+	}
 	handler := httpapi.New(httpapi.Options{
 		Alarms: h, Auth: httpapi.NewAuth(users, cfg.HTTP.SessionTTL, nil), Gatherer: reg, Logger: log,
-		NotFound: hub.ErrNotFound, SecureCookies: cfg.HTTP.TLS != nil,
+		NotFound: hub.ErrNotFound, SecureCookies: cfg.HTTP.TLS != nil, Routes: routes,
 	})
 	ln, err := net.Listen("tcp", cfg.HTTP.Address)
 	if err != nil {
@@ -96,8 +135,8 @@ func Start(cfg *hub.Config, log *slog.Logger) (*Hub, error) {
 	s := &Hub{Hub: h, Broker: b, Journal: j, log: log, httpAddr: ln.Addr().String(),
 		http: &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second,
 			BaseContext: func(net.Listener) context.Context { return base }},
-		cancelBase: cancelBase,
-		stop:       make(chan struct{}), done: make(chan struct{})}
+		cancelBase: cancelBase, closers: op.closers, reg: reg,
+		stop: make(chan struct{}), done: make(chan struct{})}
 	go func() {
 		var err error
 		if t := cfg.HTTP.TLS; t != nil {
@@ -133,6 +172,11 @@ func (s *Hub) Close() error {
 	err := s.http.Shutdown(ctx)
 	if e := s.Broker.Close(); err == nil {
 		err = e
+	}
+	for _, c := range s.closers {
+		if e := c(); err == nil {
+			err = e
+		}
 	}
 	if e := s.Journal.Close(); err == nil {
 		err = e
