@@ -9,6 +9,7 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
+	"mime"
 	"net/http"
 	"strings"
 	"time"
@@ -66,6 +67,12 @@ type Route struct {
 func UserFromRequest(r *http.Request) (*User, bool) {
 	p := who(r)
 	return p.user, p.user != nil
+}
+
+func init() {
+	// Go's MIME table lacks the web app manifest; with nosniff the browser
+	// would otherwise refuse it.
+	_ = mime.AddExtensionType(".webmanifest", "application/manifest+json")
 }
 
 // CookieName is the session cookie.
@@ -324,7 +331,9 @@ func (s *server) stream(w http.ResponseWriter, r *http.Request) {
 		case <-r.Context().Done():
 			return
 		case <-tick.C:
-			if _, err := io.WriteString(w, ": keep-alive\n\n"); err != nil {
+			// A named event, not a comment: the page's JavaScript can see it
+			// and show the red banner within two intervals of a dead link.
+			if _, err := io.WriteString(w, "event: ping\ndata: {}\n\n"); err != nil {
 				return
 			}
 			fl.Flush()

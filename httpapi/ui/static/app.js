@@ -1,0 +1,1129 @@
+// Vaka staff app: the night staff's live alarm list.
+//
+// Plain JS, no build step: the hub serves this file as is. The server sends
+// a strict Content-Security-Policy (default-src 'self'), so there are no
+// inline handlers or styles anywhere; everything is wired up here.
+//
+// Data flow: GET /api/v1/alarms gives the full picture, the event stream
+// (/api/v1/stream) pushes every change. The list is refetched whenever the
+// stream (re)connects, because events sent while we were away are lost.
+// We never let the page look "connected" unless the stream says hello.
+'use strict';
+
+const API = '/api/v1';
+
+// ---------------------------------------------------------------------------
+// Strings. Swedish first; every visible word lives here.
+
+const STRINGS = {
+  sv: {
+    appTitle: 'Vaka – larm',
+    switchLang: 'English',
+    starting: 'Startar…',
+    loginHeading: 'Logga in',
+    username: 'Användarnamn',
+    password: 'Lösenord',
+    login: 'Logga in',
+    loggingIn: 'Loggar in…',
+    logout: 'Logga ut',
+    badLogin: 'Fel användarnamn eller lösenord.',
+    lockedOut: 'För många misslyckade försök. Vänta en stund och försök igen.',
+    loginFailed: 'Inloggningen misslyckades: {msg}',
+    sessionEnded: 'Du är utloggad. Logga in igen för att få larm.',
+    connected: 'Ansluten',
+    disconnected: 'Ingen kontakt',
+    connLost: 'Ingen kontakt med larmservern – larm kan utebli',
+    connRetry: 'Försöker återansluta …',
+    soundLocked: 'Ljud och vibration är av. Tryck här för att slå på.',
+    openAlarms: 'Öppna larm',
+    noAlarms: 'Inga öppna larm',
+    recentlyResolved: 'Nyligen avslutade',
+    kind_call: 'Trygghetslarm',
+    kind_fall: 'Fall',
+    kind_wander: 'Vandring',
+    kind_door: 'Dörr på natten',
+    kind_technical: 'Tekniskt larm',
+    kind_other: 'Larm',
+    state_raised: 'Nytt – inte taget',
+    state_accepted: 'Taget',
+    state_presence: 'Hos brukaren',
+    state_resolved: 'Avslutat',
+    priorityHigh: 'Hög prioritet',
+    room: 'rum {room}',
+    resident: 'Brukare {id}',
+    accept: 'Jag tar det',
+    presence: 'Hos brukaren',
+    resolve: 'Klar',
+    outcomeLegend: 'Vad hände?',
+    outcome_real_need: 'Verkligt behov',
+    outcome_false: 'Falsklarm',
+    outcome_technical: 'Tekniskt fel',
+    outcome_information: 'Informationsbehov',
+    outcome_test: 'Test',
+    note: 'Anteckning (valfri)',
+    submitResolve: 'Klar – avsluta larmet',
+    cancel: 'Avbryt',
+    chooseOutcome: 'Välj vad som hände först.',
+    justNow: 'nyss',
+    agoSec: '{n} s sedan',
+    agoMin: '{n} min sedan',
+    agoHour: '{h} h {m} min sedan',
+    agoDay: '{n} dygn sedan',
+    acceptedBy: 'Taget av {who} kl. {time}',
+    presenceAt: 'Hos brukaren kl. {time}',
+    resolvedBy: 'Avslutat av {who} kl. {time}',
+    you: 'dig',
+    repeatsCall: 'tryckt {n} gånger',
+    repeatsOther: 'utlöst {n} gånger',
+    restored: 'Enheten återställd kl. {time}',
+    position: 'Position {lat}, {lon}',
+    accuracy: '± {acc} m',
+    history: 'Händelser',
+    action_raise: 'Larm',
+    action_repeat: 'Upprepat',
+    action_restore: 'Återställt',
+    action_accept: 'Taget',
+    action_presence: 'Hos brukaren',
+    action_resolve: 'Avslutat',
+    role_staff: 'Personal',
+    role_lead: 'Teamledare',
+    role_admin: 'Administratör',
+    err_already_accepted: 'Någon annan har redan tagit larmet.',
+    err_not_accepted: 'Larmet måste tas först.',
+    err_resolved: 'Larmet är redan avslutat.',
+    actionFailed: 'Det gick inte: {msg}',
+    networkError: 'Ingen kontakt med servern. Försök igen.',
+    resolvedByOther: 'Larmet avslutades av {who}.',
+    newAlarm: 'Nytt larm: {what}',
+    dty_0003: 'Personlarm', dty_0004: 'Fast larmknapp', dty_0005: 'Fallsensor', dty_0012: 'Sängvakt',
+    dty_0013: 'Sensormatta', dty_0014: 'Dörrsensor', dty_0015: 'Vandringssensor', dty_0018: 'Närvarosensor',
+    dty_0032: 'Förbindelsevakt', dty_0044: 'Stolsvakt', dty_0051: 'Spårsändare',
+    stc_0009: 'Automatiskt larm', stc_0010: 'Manuellt larm', stc_0016: 'Lågt batteri',
+    stc_0023: 'IP-förbindelse bruten', stc_0073: 'Ur funktion (offline)', stc_0077: 'Öppen för länge',
+    stc_0088: 'Personal på plats', stc_0094: 'Återställd', stc_0110: 'Behöver hjälp',
+    stc_0111: 'Insats klar', stc_0117: 'Ligger i sängen', stc_0119: 'Rörelse',
+    stc_0123: 'Radiotest saknas',
+    lco_019: 'Geostaket', lco_035: 'GPS-position', lco_039: 'Ytterdörr',
+  },
+  en: {
+    appTitle: 'Vaka – alarms',
+    switchLang: 'Svenska',
+    starting: 'Starting…',
+    loginHeading: 'Log in',
+    username: 'Username',
+    password: 'Password',
+    login: 'Log in',
+    loggingIn: 'Logging in…',
+    logout: 'Log out',
+    badLogin: 'Wrong username or password.',
+    lockedOut: 'Too many failed attempts. Wait a while and try again.',
+    loginFailed: 'Login failed: {msg}',
+    sessionEnded: 'You are logged out. Log in again to receive alarms.',
+    connected: 'Connected',
+    disconnected: 'No connection',
+    connLost: 'No contact with the alarm server – alarms may be missed',
+    connRetry: 'Trying to reconnect …',
+    soundLocked: 'Sound and vibration are off. Tap here to turn them on.',
+    openAlarms: 'Open alarms',
+    noAlarms: 'No open alarms',
+    recentlyResolved: 'Recently resolved',
+    kind_call: 'Social alarm',
+    kind_fall: 'Fall',
+    kind_wander: 'Wandering',
+    kind_door: 'Door at night',
+    kind_technical: 'Technical alarm',
+    kind_other: 'Alarm',
+    state_raised: 'New – not taken',
+    state_accepted: 'Taken',
+    state_presence: 'With resident',
+    state_resolved: 'Resolved',
+    priorityHigh: 'High priority',
+    room: 'room {room}',
+    resident: 'Resident {id}',
+    accept: 'I’ll take it',
+    presence: 'With resident',
+    resolve: 'Done',
+    outcomeLegend: 'What happened?',
+    outcome_real_need: 'Real need',
+    outcome_false: 'False alarm',
+    outcome_technical: 'Technical fault',
+    outcome_information: 'Information request',
+    outcome_test: 'Test',
+    note: 'Note (optional)',
+    submitResolve: 'Done – close the alarm',
+    cancel: 'Cancel',
+    chooseOutcome: 'Choose what happened first.',
+    justNow: 'just now',
+    agoSec: '{n} s ago',
+    agoMin: '{n} min ago',
+    agoHour: '{h} h {m} min ago',
+    agoDay: '{n} days ago',
+    acceptedBy: 'Taken by {who} at {time}',
+    presenceAt: 'With resident at {time}',
+    resolvedBy: 'Resolved by {who} at {time}',
+    you: 'you',
+    repeatsCall: 'pressed {n} times',
+    repeatsOther: 'triggered {n} times',
+    restored: 'Device restored at {time}',
+    position: 'Position {lat}, {lon}',
+    accuracy: '± {acc} m',
+    history: 'History',
+    action_raise: 'Alarm',
+    action_repeat: 'Repeated',
+    action_restore: 'Restored',
+    action_accept: 'Taken',
+    action_presence: 'With resident',
+    action_resolve: 'Resolved',
+    role_staff: 'Staff',
+    role_lead: 'Team lead',
+    role_admin: 'Administrator',
+    err_already_accepted: 'Someone else has already taken this alarm.',
+    err_not_accepted: 'The alarm must be taken first.',
+    err_resolved: 'The alarm is already resolved.',
+    actionFailed: 'That did not work: {msg}',
+    networkError: 'No contact with the server. Try again.',
+    resolvedByOther: 'The alarm was resolved by {who}.',
+    newAlarm: 'New alarm: {what}',
+    dty_0003: 'Personal trigger', dty_0004: 'Fixed trigger', dty_0005: 'Fall detector', dty_0012: 'Bed monitor',
+    dty_0013: 'Mat sensor', dty_0014: 'Door sensor', dty_0015: 'Wandering sensor', dty_0018: 'Occupancy detector',
+    dty_0032: 'Link monitor', dty_0044: 'Chair monitor', dty_0051: 'Tracking device',
+    stc_0009: 'Automatic alarm', stc_0010: 'Manual alarm', stc_0016: 'Battery low',
+    stc_0023: 'IP connection failure', stc_0073: 'Offline', stc_0077: 'Open too long',
+    stc_0088: 'Staff present', stc_0094: 'Restored', stc_0110: 'Assistance',
+    stc_0111: 'Intervention complete', stc_0117: 'Lying in bed', stc_0119: 'Movement',
+    stc_0123: 'Radio test missing',
+    lco_019: 'Geofence', lco_035: 'GPS position', lco_039: 'Front door',
+  },
+};
+
+const OUTCOMES = ['real_need', 'false', 'technical', 'information', 'test'];
+
+// Resolved alarms kept on screen; the server decides what "recent" means,
+// this only stops a long night of stream events from growing without bound.
+const MAX_RESOLVED = 30;
+// The TEC target is an answer within 60 s; unaccepted alarms older than
+// this are marked overdue and the phone reminds again every REMIND_MS.
+const OVERDUE_MS = 60 * 1000;
+const REMIND_MS = 60 * 1000;
+// How often the list is refetched as a check that the server is reachable
+// (the stream's keep-alives are SSE comments, invisible to JavaScript).
+const WATCHDOG_MS = 20 * 1000;
+const REQUEST_TIMEOUT_MS = 10 * 1000;
+
+// ---------------------------------------------------------------------------
+// State.
+
+const state = {
+  lang: loadLang(),
+  me: null,            // {user, name, role, csrf}
+  csrf: '',
+  connected: false,
+  alarms: new Map(),   // id → Alarm JSON
+  receivedAt: new Map(), // id → Date.now() when we last stored it
+  alerted: new Map(),  // id → repeats count we last beeped for
+  cards: new Map(),    // id → {el, key}: rendered card, rebuilt only when key changes
+  busy: new Set(),     // alarm ids with a request in flight
+  resolvingId: null,   // the one alarm whose "Klar" form is open
+  drafts: new Map(),   // id → {outcome, note, hint} so a re-render keeps what was typed
+  clockSkew: 0,        // server time − local time, ms (ages must use server time)
+};
+
+let es = null;            // EventSource
+let reconnectTimer = 0;
+let reconnectPending = false;
+let reconnectDelay = 1000;
+let disconnectedSince = 0; // when the stream was last lost (0 = connected)
+let lastStreamAt = 0;     // last event of any kind on the stream
+let pingSeen = false;     // the server sends named "ping" events (optional)
+let watchdogTimer = 0;
+let refreshSeq = 0;
+let lastAlertAt = 0;
+let lastReminderAt = 0;
+let toastTimer = 0;
+
+const $ = (sel, root = document) => root.querySelector(sel);
+const $$ = (sel, root = document) => Array.from(root.querySelectorAll(sel));
+
+// ---------------------------------------------------------------------------
+// i18n helpers.
+
+function loadLang() {
+  try {
+    const l = localStorage.getItem('vaka.lang');
+    if (l && STRINGS[l]) return l;
+  } catch (_) { /* storage may be blocked; Swedish it is */ }
+  return 'sv';
+}
+
+function t(key, vars) {
+  let s = STRINGS[state.lang][key];
+  if (s === undefined) s = STRINGS.sv[key];
+  if (s === undefined) return key;
+  if (vars) s = s.replace(/\{(\w+)\}/g, (m, k) => (vars[k] !== undefined ? String(vars[k]) : m));
+  return s;
+}
+
+function has(key) { return STRINGS[state.lang][key] !== undefined; }
+
+function locale() { return state.lang === 'sv' ? 'sv-SE' : 'en-GB'; }
+
+// Static markup carries data-i18n="key" (text) and data-i18n-attr="attr:key".
+function applyStaticStrings() {
+  document.documentElement.lang = state.lang;
+  for (const el of $$('[data-i18n]')) el.textContent = t(el.dataset.i18n);
+  for (const el of $$('[data-i18n-attr]')) {
+    const [attr, key] = el.dataset.i18nAttr.split(':');
+    el.setAttribute(attr, t(key));
+  }
+  const toggle = $('#lang-toggle');
+  toggle.textContent = t('switchLang');
+  toggle.lang = state.lang === 'sv' ? 'en' : 'sv';
+  toggle.dataset.lang = state.lang;
+}
+
+function setLang(lang) {
+  state.lang = lang;
+  try { localStorage.setItem('vaka.lang', lang); } catch (_) { /* not remembered, still works */ }
+  applyStaticStrings();
+  renderHeader();
+  setConnected(state.connected);
+  state.cards.clear(); // every card text changes
+  render();
+}
+
+// ---------------------------------------------------------------------------
+// HTTP.
+
+// api returns {status, ok, data}; status 0 means the network failed. It
+// never throws, so callers handle all outcomes in one place.
+async function api(method, path, body) {
+  const opts = { method, credentials: 'same-origin', cache: 'no-store', headers: { Accept: 'application/json' } };
+  if (method !== 'GET') {
+    opts.headers['Content-Type'] = 'application/json';
+    if (state.csrf) opts.headers['X-CSRF-Token'] = state.csrf;
+    opts.body = JSON.stringify(body || {});
+  }
+  const ctl = new AbortController();
+  const timer = setTimeout(() => ctl.abort(), REQUEST_TIMEOUT_MS);
+  opts.signal = ctl.signal;
+  try {
+    const res = await fetch(API + path, opts);
+    noteServerTime(res);
+    let data = null;
+    try { data = await res.json(); } catch (_) { /* empty or not JSON */ }
+    return { status: res.status, ok: res.ok, data };
+  } catch (_) {
+    return { status: 0, ok: false, data: null };
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+// Phones' clocks drift; "3 min sedan" must be measured on the server's clock.
+function noteServerTime(res) {
+  const d = Date.parse(res.headers.get('Date') || '');
+  if (!isNaN(d)) state.clockSkew = d - Date.now();
+}
+
+function now() { return Date.now() + state.clockSkew; }
+
+// Server errors are English sentences from Go; translate the ones staff meet.
+function errorText(r) {
+  const msg = (r.data && r.data.error) || '';
+  if (/already accepted/i.test(msg)) return t('err_already_accepted');
+  if (/must be accepted/i.test(msg)) return t('err_not_accepted');
+  if (/already resolved/i.test(msg)) return t('err_resolved');
+  if (r.status === 0) return t('networkError');
+  return t('actionFailed', { msg: msg || 'HTTP ' + r.status });
+}
+
+// ---------------------------------------------------------------------------
+// Session.
+
+async function checkSession() {
+  const r = await api('GET', '/me');
+  $('#boot').hidden = true;
+  if (r.ok && r.data) return startSession(r.data);
+  if (r.status === 401) return showLogin('');
+  // Server unreachable: say so loudly and keep trying.
+  showConnBanner(true);
+  setTimeout(checkSession, 5000);
+}
+
+function showLogin(message) {
+  $('#app').hidden = true;
+  $('#user-box').hidden = true;
+  $('#login').hidden = false;
+  showConnBanner(false);
+  const err = $('#login-error');
+  err.textContent = message;
+  err.hidden = !message;
+  updateTitle();
+  $('#username').focus();
+}
+
+async function onLogin(ev) {
+  ev.preventDefault();
+  const button = $('#login-button');
+  const err = $('#login-error');
+  const username = $('#username').value.trim();
+  const password = $('#password').value;
+  if (!username || !password) return;
+  button.disabled = true;
+  button.textContent = t('loggingIn');
+  const r = await api('POST', '/login', { username, password });
+  button.disabled = false;
+  button.textContent = t('login');
+  if (r.ok && r.data) {
+    $('#password').value = '';
+    err.hidden = true;
+    return startSession(r.data);
+  }
+  if (r.status === 401) err.textContent = t('badLogin');
+  else if (r.status === 429) err.textContent = t('lockedOut');
+  else if (r.status === 0) err.textContent = t('networkError');
+  else err.textContent = t('loginFailed', { msg: (r.data && r.data.error) || 'HTTP ' + r.status });
+  err.hidden = false;
+  $('#password').select();
+}
+
+function startSession(me) {
+  state.me = me;
+  state.csrf = me.csrf || '';
+  $('#login').hidden = true;
+  $('#app').hidden = false;
+  renderHeader();
+  updateSoundHint();
+  setConnected(false);
+  connectStream();
+  refresh();
+  clearInterval(watchdogTimer);
+  watchdogTimer = setInterval(watchdog, WATCHDOG_MS);
+}
+
+function endSession(message) {
+  state.me = null;
+  state.csrf = '';
+  closeStream();
+  clearTimeout(reconnectTimer);
+  reconnectPending = false;
+  reconnectDelay = 1000;
+  clearInterval(watchdogTimer);
+  state.alarms.clear();
+  state.receivedAt.clear();
+  state.alerted.clear();
+  state.cards.clear();
+  state.busy.clear();
+  state.drafts.clear();
+  state.resolvingId = null;
+  $('#open-alarms').replaceChildren();
+  $('#resolved-alarms').replaceChildren();
+  setConnected(false);
+  showLogin(message);
+}
+
+async function onLogout() {
+  await api('POST', '/logout', {});
+  endSession('');
+}
+
+// A 403 means our CSRF token is stale (e.g. a new login in another tab).
+async function refreshCsrf() {
+  const r = await api('GET', '/me');
+  if (r.ok && r.data && r.data.csrf) { state.csrf = r.data.csrf; return true; }
+  if (r.status === 401) endSession(t('sessionEnded'));
+  return false;
+}
+
+function renderHeader() {
+  if (!state.me) return;
+  $('#user-box').hidden = false;
+  $('#user-name').textContent = state.me.name || state.me.user;
+  $('#user-role').textContent = has('role_' + state.me.role) ? t('role_' + state.me.role) : state.me.role;
+}
+
+// ---------------------------------------------------------------------------
+// Live stream and connection state.
+
+function connectStream() {
+  closeStream();
+  const src = new EventSource(API + '/stream');
+  es = src;
+  src.addEventListener('hello', () => {
+    if (es !== src) return;
+    lastStreamAt = Date.now();
+    reconnectDelay = 1000;
+    setConnected(true);
+    refresh(); // catch up on whatever happened while we were not listening
+  });
+  src.addEventListener('alarm', (e) => {
+    if (es !== src) return;
+    lastStreamAt = Date.now();
+    let a;
+    try { a = JSON.parse(e.data); } catch (_) { return; }
+    applyAlarm(a);
+    render();
+  });
+  // Not sent by the server today; if it starts sending named pings, the
+  // watchdog below also catches a silently dead (half-open) stream.
+  src.addEventListener('ping', () => { lastStreamAt = Date.now(); pingSeen = true; });
+  src.addEventListener('error', () => {
+    if (es !== src) return;
+    setConnected(false);
+    // CONNECTING: the browser retries by itself. CLOSED: it gave up (e.g.
+    // a 401 or 5xx answer), so we check the session and retry ourselves.
+    if (src.readyState === EventSource.CLOSED) scheduleReconnect();
+  });
+}
+
+function closeStream() {
+  if (es) { es.close(); es = null; }
+}
+
+// Reconnect with backoff (1 s doubling to 30 s). Asking /me first tells a
+// dead session (log in again) from a dead network (keep trying).
+function scheduleReconnect() {
+  closeStream();
+  if (reconnectPending) return;
+  reconnectPending = true;
+  const delay = reconnectDelay;
+  reconnectDelay = Math.min(Math.max(reconnectDelay * 2, 1000), 30000);
+  reconnectTimer = setTimeout(async () => {
+    reconnectPending = false;
+    if (!state.me) return;
+    const r = await api('GET', '/me');
+    if (r.status === 401) return endSession(t('sessionEnded'));
+    if (r.ok && r.data && r.data.csrf) state.csrf = r.data.csrf;
+    if (state.me && !es) connectStream();
+  }, delay);
+}
+
+function reconnectNow() {
+  clearTimeout(reconnectTimer);
+  reconnectPending = false;
+  reconnectDelay = 0;
+  scheduleReconnect();
+}
+
+// Runs every WATCHDOG_MS and when the phone wakes up. EventSource can sit in
+// OPEN on a dead connection (phone changed network, NAT dropped it), so a
+// failing fetch overrules what the stream claims.
+async function watchdog() {
+  if (!state.me) return;
+  if (navigator.onLine === false) setConnected(false);
+  if (pingSeen && Date.now() - lastStreamAt > 3 * WATCHDOG_MS) {
+    setConnected(false);
+    scheduleReconnect();
+    return;
+  }
+  const r = await refresh();
+  if (r && r.status === 0 && state.me) {
+    setConnected(false);
+    // OPEN while the server is unreachable: a half-open stream. Replace it.
+    // (CONNECTING is the browser retrying; CLOSED already has a retry queued.)
+    if (es && es.readyState === EventSource.OPEN) scheduleReconnect();
+  }
+}
+
+function setConnected(on) {
+  state.connected = on;
+  const conn = $('#conn');
+  conn.dataset.connected = on ? 'true' : 'false';
+  $('#conn-text').textContent = on ? t('connected') : t('disconnected');
+  showConnBanner(!on && !!state.me);
+  if (on) disconnectedSince = 0;
+  else if (!disconnectedSince) disconnectedSince = Date.now();
+}
+
+function showConnBanner(show) {
+  $('#conn-banner').hidden = !show;
+  document.documentElement.classList.toggle('disconnected', show);
+}
+
+// ---------------------------------------------------------------------------
+// Alarm data.
+
+function time(iso) {
+  const v = Date.parse(iso || '');
+  // Go's zero time (year 1) means "not set".
+  return isNaN(v) || v < 946684800000 ? 0 : v;
+}
+
+function lastSeq(a) {
+  const h = a.history || [];
+  return h.length ? (h[h.length - 1].seq || h.length) : 0;
+}
+
+// Stream events and action responses can arrive out of order; keep the newest.
+function isOlder(a, b) {
+  const ta = time(a.updated_at), tb = time(b.updated_at);
+  if (ta !== tb) return ta < tb;
+  return lastSeq(a) < lastSeq(b);
+}
+
+function applyAlarm(a) {
+  if (!a || !a.id) return;
+  const old = state.alarms.get(a.id);
+  if (old && isOlder(a, old)) return;
+  state.alarms.set(a.id, a);
+  state.receivedAt.set(a.id, Date.now());
+  afterChange(a);
+}
+
+function afterChange(a) {
+  if (a.state === 'raised') {
+    const prev = state.alerted.get(a.id);
+    const reps = a.repeats || 0;
+    if (prev === undefined || reps > prev) {
+      state.alerted.set(a.id, reps);
+      alertFor(a);
+    }
+  }
+  if (a.state === 'resolved' && state.resolvingId === a.id) {
+    state.resolvingId = null;
+    state.drafts.delete(a.id);
+    if (a.resolved_by && state.me && a.resolved_by !== state.me.user) {
+      showToast(t('resolvedByOther', { who: a.resolved_by }));
+    }
+  }
+}
+
+async function refresh() {
+  if (!state.me) return null;
+  const seq = ++refreshSeq;
+  const started = Date.now();
+  const r = await api('GET', '/alarms');
+  if (!state.me) return r;
+  if (r.status === 401) { endSession(t('sessionEnded')); return r; }
+  if (!r.ok || !r.data || seq !== refreshSeq) return r;
+  const fresh = new Map();
+  for (const a of r.data.alarms || []) if (a && a.id) fresh.set(a.id, a);
+  for (const [id, old] of state.alarms) {
+    const n = fresh.get(id);
+    if (n) {
+      if (isOlder(n, old)) fresh.set(id, old);
+    } else if ((state.receivedAt.get(id) || 0) > started) {
+      fresh.set(id, old); // came by the stream after the server took its snapshot
+    }
+  }
+  const previous = state.alarms;
+  state.alarms = fresh;
+  for (const a of fresh.values()) {
+    if (previous.get(a.id) !== a) {
+      state.receivedAt.set(a.id, Date.now());
+      afterChange(a);
+    }
+  }
+  for (const id of previous.keys()) if (!fresh.has(id)) state.receivedAt.delete(id);
+  render();
+  return r;
+}
+
+async function act(id, action, body) {
+  if (state.busy.has(id)) return; // no double taps
+  state.busy.add(id);
+  render();
+  const path = '/alarms/' + encodeURIComponent(id) + '/' + action;
+  let r = await api('POST', path, body || {});
+  if (r.status === 403 && await refreshCsrf()) r = await api('POST', path, body || {});
+  state.busy.delete(id);
+  if (r.ok && r.data) {
+    if (action === 'resolve') { state.resolvingId = null; state.drafts.delete(id); }
+    applyAlarm(r.data);
+  } else if (r.status === 401) {
+    return endSession(t('sessionEnded'));
+  } else {
+    showToast(errorText(r));
+    if (r.status === 409 || r.status === 404) refresh();
+  }
+  render();
+}
+
+// ---------------------------------------------------------------------------
+// Alerting: sound, vibration, screen reader, title.
+
+let audioCtx = null;
+
+// Browsers only allow sound after a user gesture, so the context is created
+// (or resumed) on the first tap or key press and kept for the night.
+function unlockAudio() {
+  const AC = window.AudioContext || window.webkitAudioContext;
+  if (!AC) return;
+  if (!audioCtx) {
+    try { audioCtx = new AC(); } catch (_) { return; }
+    // Phones suspend audio in the background; show the hint again then.
+    audioCtx.addEventListener('statechange', updateSoundHint);
+  }
+  if (audioCtx.state === 'suspended') audioCtx.resume().then(updateSoundHint, () => {});
+  updateSoundHint();
+}
+
+function soundReady() { return !!audioCtx && audioCtx.state === 'running'; }
+
+function updateSoundHint() {
+  const AC = window.AudioContext || window.webkitAudioContext;
+  $('#sound-unlock').hidden = !state.me || !AC || soundReady();
+}
+
+function beep(urgent) {
+  if (!soundReady()) return;
+  // Care alarms: three high pips. Technical alarms: one lower tone.
+  const pips = urgent ? [0, 0.22, 0.44] : [0];
+  const freq = urgent ? 880 : 520;
+  const t0 = audioCtx.currentTime + 0.02;
+  for (const off of pips) {
+    const osc = audioCtx.createOscillator();
+    const gain = audioCtx.createGain();
+    osc.type = 'square';
+    osc.frequency.value = freq;
+    gain.gain.setValueAtTime(0.0001, t0 + off);
+    gain.gain.exponentialRampToValueAtTime(0.3, t0 + off + 0.01);
+    gain.gain.exponentialRampToValueAtTime(0.0001, t0 + off + 0.16);
+    osc.connect(gain).connect(audioCtx.destination);
+    osc.start(t0 + off);
+    osc.stop(t0 + off + 0.18);
+  }
+}
+
+function vibrate(urgent) {
+  if (navigator.vibrate) {
+    try { navigator.vibrate(urgent ? [300, 150, 300, 150, 300] : [200]); } catch (_) { /* not allowed yet */ }
+  }
+}
+
+function isCare(a) { return a.kind !== 'technical'; }
+
+function alertFor(a) {
+  announce(t('newAlarm', { what: describe(a) }));
+  // Several alarms in one refresh make one sound, not a cacophony.
+  if (Date.now() - lastAlertAt < 1500) return;
+  lastAlertAt = Date.now();
+  lastReminderAt = lastAlertAt;
+  beep(isCare(a));
+  vibrate(isCare(a));
+}
+
+// Unaccepted care alarms keep nagging until someone takes them. A stream
+// lost for over a minute nags too: a phone in a pocket shows no banner.
+function remind() {
+  if (Date.now() - lastReminderAt < REMIND_MS) return;
+  const waiting = [...state.alarms.values()].some((a) => a.state === 'raised' && isCare(a));
+  const cutOff = !state.connected && disconnectedSince && Date.now() - disconnectedSince > OVERDUE_MS;
+  if (!waiting && !cutOff) return;
+  lastReminderAt = Date.now();
+  beep(waiting);
+  vibrate(waiting);
+}
+
+let announceQueue = [];
+
+// Several new alarms at once are read out together, not just the last one.
+function announce(text) {
+  announceQueue.push(text);
+  if (announceQueue.length > 1) return;
+  setTimeout(() => {
+    const el = $('#announcer');
+    el.textContent = ''; // so the same text twice is announced twice
+    const msg = announceQueue.join('. ');
+    announceQueue = [];
+    setTimeout(() => { el.textContent = msg; }, 50);
+  }, 100);
+}
+
+function updateTitle() {
+  const n = [...state.alarms.values()].filter((a) => a.state === 'raised').length;
+  document.title = (state.me && n ? '(' + n + ') ' : '') + t('appTitle');
+}
+
+function showToast(text) {
+  const el = $('#toast');
+  el.textContent = text;
+  el.hidden = false;
+  clearTimeout(toastTimer);
+  toastTimer = setTimeout(() => { el.hidden = true; }, 8000);
+}
+
+// ---------------------------------------------------------------------------
+// Formatting.
+
+function kindKey(a) {
+  // A wander alarm from a door sensor or the front door reads better as
+  // "Dörr på natten" than as "Vandring".
+  if (a.kind === 'wander' && (a.dty === '0014' || a.lco === '039')) return 'kind_door';
+  if (['call', 'fall', 'wander', 'technical'].includes(a.kind)) return 'kind_' + a.kind;
+  return 'kind_other';
+}
+
+function where(a) {
+  const parts = [];
+  if (a.unit) parts.push(a.unit);
+  if (a.room) parts.push(t('room', { room: a.room }));
+  return parts.join(' · ') || a.site || '';
+}
+
+function describe(a) {
+  const w = where(a);
+  return t(kindKey(a)) + (w ? ', ' + w : '');
+}
+
+function clock(iso) {
+  const v = time(iso);
+  if (!v) return '';
+  const d = new Date(v);
+  const opts = { hour: '2-digit', minute: '2-digit' };
+  if (now() - v > 20 * 3600 * 1000) { opts.day = 'numeric'; opts.month = 'short'; }
+  return d.toLocaleString(locale(), opts);
+}
+
+function ageText(iso) {
+  const v = time(iso);
+  if (!v) return '';
+  const s = Math.max(0, Math.floor((now() - v) / 1000));
+  if (s < 10) return t('justNow');
+  if (s < 60) return t('agoSec', { n: s });
+  const m = Math.floor(s / 60);
+  if (m < 60) return t('agoMin', { n: m });
+  const h = Math.floor(m / 60);
+  if (h < 24) return t('agoHour', { h, m: m % 60 });
+  return t('agoDay', { n: Math.floor(h / 24) });
+}
+
+function person(user) {
+  if (!user) return '';
+  if (state.me && user === state.me.user) return t('you');
+  return user.startsWith('rule:') ? user.slice(5) : user;
+}
+
+// ---------------------------------------------------------------------------
+// Rendering. Cards are rebuilt only when their alarm (or the UI state that
+// shapes them) changes, and moved only when the order changes, so a note
+// being typed or a focused button survives updates from colleagues.
+
+// el('p', {class: 'x', dataset: {a: 'b'}}, 'text', child…)
+function el(tag, attrs, ...children) {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs || {})) {
+    if (v === undefined || v === null || v === false) continue;
+    if (k === 'class') e.className = v;
+    else if (k === 'dataset') Object.assign(e.dataset, v);
+    else e.setAttribute(k, v === true ? '' : v);
+  }
+  for (const c of children) {
+    if (c === null || c === undefined || c === false || c === '') continue;
+    e.append(c);
+  }
+  return e;
+}
+
+const ICONS = {
+  call: '<path d="M6 9a6 6 0 0 1 12 0c0 6 2.5 8 2.5 8h-17S6 15 6 9"/><path d="M10 20.5a2.2 2.2 0 0 0 4 0"/>',
+  fall: '<circle cx="16.5" cy="4.5" r="2"/><path d="M14 8 9 11.5l3 3-1.5 5.5"/><path d="M9 11.5 5 10.5"/><path d="M12 14.5l5 .5"/><path d="M3 21.5h18"/>',
+  wander: '<path d="M13 3.5H6v17h7"/><path d="M10 12h10"/><path d="M16.5 8.5 20 12l-3.5 3.5"/>',
+  technical: '<path d="M12 3.5 21.5 20h-19z"/><path d="M12 10v4.5"/><path d="M12 17.3v.2"/>',
+};
+
+function icon(kind) {
+  const span = el('span', { class: 'kind-icon', 'aria-hidden': 'true' });
+  // Static markup from ICONS only, never alarm data.
+  span.innerHTML = '<svg viewBox="0 0 24 24" width="28" height="28" fill="none" stroke="currentColor" ' +
+    'stroke-width="2" stroke-linecap="round" stroke-linejoin="round">' + (ICONS[kind] || ICONS.call) + '</svg>';
+  return span;
+}
+
+function cardKey(a) {
+  return [a.updated_at, lastSeq(a), state.lang, state.resolvingId === a.id, state.busy.has(a.id),
+    state.me ? state.me.user : ''].join('|');
+}
+
+function buildCard(a) {
+  const open = a.state !== 'resolved';
+  const busy = state.busy.has(a.id);
+  const kind = ['call', 'fall', 'wander', 'technical'].includes(a.kind) ? a.kind : 'other';
+  const prio = a.priority || 9;
+  const headId = 'alarm-h-' + a.id;
+  const card = el('li', {
+    class: 'alarm-card kind-' + kind + ' state-' + a.state + (prio === 1 ? ' prio-1' : ''),
+    tabindex: '-1',
+    'aria-labelledby': headId,
+    dataset: { alarmId: a.id, state: a.state, kind: a.kind || '', priority: String(prio) },
+  });
+
+  const reps = a.repeats || 0;
+  card.append(el('div', { class: 'card-head' },
+    icon(kind),
+    el('h3', { class: 'kind-label', id: headId }, t(kindKey(a))),
+    el('span', { class: 'state-badge', dataset: { state: a.state } }, t('state_' + a.state)),
+  ));
+
+  card.append(el('p', { class: 'where' }, where(a) || '—'));
+
+  const resident = a.resident ? el('p', { class: 'resident' },
+    a.resident_name ? el('strong', { class: 'resident-name' }, a.resident_name) : null,
+    a.resident_name ? ' ' : null,
+    el('span', { class: 'resident-id' }, a.resident_name ? '(' + a.resident + ')' : t('resident', { id: a.resident })),
+  ) : null;
+  if (resident) card.append(resident);
+
+  const meta = el('p', { class: 'meta' },
+    el('span', { class: 'age', dataset: { since: a.raised_at || '' } }, ageText(a.raised_at)),
+    reps > 0 ? el('span', { class: 'repeats' }, t(a.kind === 'call' ? 'repeatsCall' : 'repeatsOther', { n: reps + 1 })) : null,
+    prio === 1 && open ? el('span', { class: 'prio-label' }, t('priorityHigh')) : null,
+  );
+  card.append(meta);
+
+  // What the device said, in words: useful to staff and technicians alike.
+  const cause = [a.dty && has('dty_' + a.dty) ? t('dty_' + a.dty) : '',
+    a.stc && has('stc_' + a.stc) ? t('stc_' + a.stc) : '',
+    a.lco && has('lco_' + a.lco) ? t('lco_' + a.lco) : ''].filter(Boolean).join(' · ');
+  if (cause || a.device) {
+    card.append(el('p', { class: 'cause' }, cause, cause && a.device ? ' · ' : '',
+      a.device ? el('span', { class: 'device' }, a.device) : null));
+  }
+
+  if (a.pos && typeof a.pos.lat === 'number' && typeof a.pos.lon === 'number') {
+    card.append(el('p', { class: 'pos' },
+      t('position', { lat: a.pos.lat.toFixed(5), lon: a.pos.lon.toFixed(5) }),
+      a.pos.acc ? ' ' + t('accuracy', { acc: Math.round(a.pos.acc) }) : ''));
+  }
+
+  if (a.accepted_by) {
+    card.append(el('p', { class: 'accepted-by' }, t('acceptedBy', { who: person(a.accepted_by), time: clock(a.accepted_at) })));
+  }
+  if (a.presence_at) card.append(el('p', { class: 'presence-at' }, t('presenceAt', { time: clock(a.presence_at) })));
+  if (a.restored_at) card.append(el('p', { class: 'restored' }, t('restored', { time: clock(a.restored_at) })));
+  if (!open) {
+    card.append(el('p', { class: 'resolved-by' },
+      t('resolvedBy', { who: person(a.resolved_by), time: clock(a.resolved_at) }),
+      a.outcome ? ' · ' : '', a.outcome ? el('strong', { class: 'outcome' }, t('outcome_' + a.outcome)) : null));
+    if (a.note) card.append(el('p', { class: 'note' }, a.note));
+  }
+
+  if (open) {
+    const actions = el('div', { class: 'actions' });
+    const button = (action, label, cls) => el('button', {
+      type: 'button', class: 'btn ' + cls, disabled: busy, dataset: { action, alarmId: a.id },
+    }, label);
+    if (a.state === 'raised') actions.append(button('accept', t('accept'), 'btn-primary'));
+    if (a.state === 'accepted') actions.append(button('presence', t('presence'), 'btn-primary'));
+    if ((a.state === 'accepted' || a.state === 'presence') && state.resolvingId !== a.id) {
+      actions.append(button('resolve', t('resolve'), a.state === 'presence' ? 'btn-primary' : 'btn-secondary'));
+    }
+    card.append(actions);
+    if (state.resolvingId === a.id) card.append(buildResolveForm(a, busy));
+  }
+
+  if (a.history && a.history.length) card.append(buildHistory(a));
+  return card;
+}
+
+function buildResolveForm(a, busy) {
+  const draft = state.drafts.get(a.id) || { outcome: '', note: '', hint: false };
+  const choices = el('div', { class: 'outcomes' });
+  for (const o of OUTCOMES) {
+    choices.append(el('button', {
+      type: 'button', class: 'btn btn-outcome', 'aria-pressed': draft.outcome === o ? 'true' : 'false',
+      dataset: { outcome: o, alarmId: a.id },
+    }, t('outcome_' + o)));
+  }
+  return el('form', { id: 'resolve-form', class: 'resolve-form', dataset: { alarmId: a.id }, novalidate: true },
+    el('fieldset', { class: 'outcome-set' },
+      el('legend', {}, t('outcomeLegend')),
+      choices),
+    el('p', { id: 'resolve-hint', class: 'hint', role: 'alert', hidden: !draft.hint }, t('chooseOutcome')),
+    el('label', { for: 'resolve-note', class: 'note-label' }, t('note')),
+    (() => { const ta = el('textarea', { id: 'resolve-note', rows: '3', maxlength: '1000' }); ta.value = draft.note; return ta; })(),
+    el('div', { class: 'actions' },
+      el('button', { type: 'submit', id: 'resolve-submit', class: 'btn btn-primary', disabled: busy }, t('submitResolve')),
+      el('button', { type: 'button', id: 'resolve-cancel', class: 'btn btn-secondary' }, t('cancel'))),
+  );
+}
+
+function buildHistory(a) {
+  const list = el('ol', { class: 'history-list' });
+  for (const h of a.history) {
+    list.append(el('li', {},
+      el('time', { datetime: h.at || '' }, clock(h.at)), ' ',
+      has('action_' + h.action) ? t('action_' + h.action) : h.action,
+      h.by ? ' · ' + person(h.by) : '',
+      h.outcome ? ' · ' + t('outcome_' + h.outcome) : '',
+      h.note ? ' · “' + h.note + '”' : ''));
+  }
+  return el('details', { class: 'history' }, el('summary', {}, t('history')), list);
+}
+
+function cardFor(a) {
+  const key = cardKey(a);
+  const cached = state.cards.get(a.id);
+  if (cached && cached.key === key) return cached.el;
+  const card = buildCard(a);
+  state.cards.set(a.id, { el: card, key });
+  return card;
+}
+
+// Put exactly `wanted` into `list` in order, touching only what differs.
+function reconcile(list, wanted) {
+  wanted.forEach((node, i) => {
+    if (list.children[i] !== node) list.insertBefore(node, list.children[i] || null);
+  });
+  while (list.children.length > wanted.length) list.lastElementChild.remove();
+}
+
+function compareOpen(a, b) {
+  return (a.priority || 9) - (b.priority || 9) || time(a.raised_at) - time(b.raised_at) || (a.id < b.id ? -1 : 1);
+}
+
+function compareResolved(a, b) {
+  return time(b.resolved_at || b.updated_at) - time(a.resolved_at || a.updated_at);
+}
+
+function render() {
+  // Remember focus inside a card so it can be put back after a rebuild.
+  const active = document.activeElement;
+  const focusCard = active && active.closest ? active.closest('.alarm-card') : null;
+  let focus = null;
+  if (focusCard) {
+    focus = { id: focusCard.dataset.alarmId, sel: focusSelector(active), caret: active.selectionStart };
+  }
+
+  const open = [];
+  let done = [];
+  for (const a of state.alarms.values()) (a.state === 'resolved' ? done : open).push(a);
+  open.sort(compareOpen);
+  done.sort(compareResolved);
+  for (const a of done.slice(MAX_RESOLVED)) { state.alarms.delete(a.id); state.receivedAt.delete(a.id); }
+  done = done.slice(0, MAX_RESOLVED);
+  for (const id of state.cards.keys()) if (!state.alarms.has(id)) state.cards.delete(id);
+  for (const id of state.alerted.keys()) if (!state.alarms.has(id)) state.alerted.delete(id);
+
+  reconcile($('#open-alarms'), open.map(cardFor));
+  reconcile($('#resolved-alarms'), done.map(cardFor));
+  $('#no-alarms').hidden = open.length > 0;
+  $('#open-count').textContent = open.length ? '(' + open.length + ')' : '';
+  $('#resolved-count').textContent = String(done.length);
+  $('#resolved').hidden = done.length === 0;
+
+  const nowActive = document.activeElement;
+  if (focus && !(nowActive && nowActive.closest && nowActive.closest('.alarm-card'))) restoreFocus(focus);
+  tick();
+}
+
+function focusSelector(node) {
+  if (node.id) return '#' + node.id;
+  if (node.dataset.action) return '[data-action="' + node.dataset.action + '"]';
+  if (node.dataset.outcome) return '[data-outcome="' + node.dataset.outcome + '"]';
+  return null;
+}
+
+function restoreFocus(f) {
+  let card = $('#open-alarms .alarm-card[data-alarm-id="' + CSS.escape(f.id) + '"]');
+  if (!card) {
+    // The alarm was closed (or vanished): go on to the next open one.
+    const next = $('#open-alarms .alarm-card') || $('#alarms-heading');
+    if (next) next.focus();
+    return;
+  }
+  const target = (f.sel && $(f.sel, card)) || $('button:not([disabled])', card) || card;
+  target.focus();
+  if (target.id === 'resolve-note' && typeof f.caret === 'number') target.setSelectionRange(f.caret, f.caret);
+}
+
+// Cheap per-second work: ages, overdue marks, title, reminders.
+function tick() {
+  for (const span of $$('.age[data-since]')) {
+    const text = ageText(span.dataset.since);
+    if (span.textContent !== text) span.textContent = text;
+  }
+  for (const card of $$('#open-alarms .alarm-card')) {
+    const a = state.alarms.get(card.dataset.alarmId);
+    // The 60 s answer target is for care alarms; technical ones do not flash.
+    card.classList.toggle('overdue', !!a && isCare(a) && a.state === 'raised' && now() - time(a.raised_at) > OVERDUE_MS);
+  }
+  updateTitle();
+  if (state.me) remind();
+}
+
+// ---------------------------------------------------------------------------
+// Events. One delegated listener for all cards.
+
+function onAlarmsClick(ev) {
+  const target = ev.target.closest('button');
+  if (!target || target.disabled) return;
+  const card = target.closest('.alarm-card');
+  if (!card) return;
+  const id = card.dataset.alarmId;
+
+  if (target.dataset.action === 'accept' || target.dataset.action === 'presence') {
+    act(id, target.dataset.action);
+  } else if (target.dataset.action === 'resolve') {
+    state.resolvingId = id;
+    render();
+    const first = $('[data-outcome]', card.isConnected ? card : document);
+    if (first) first.focus();
+  } else if (target.dataset.outcome) {
+    const d = draftFor(id);
+    d.outcome = target.dataset.outcome;
+    d.hint = false;
+    for (const b of $$('[data-outcome]', card)) b.setAttribute('aria-pressed', b === target ? 'true' : 'false');
+    $('#resolve-hint').hidden = true;
+  } else if (target.id === 'resolve-cancel') {
+    state.resolvingId = null;
+    state.drafts.delete(id);
+    state.cards.delete(id);
+    render();
+    const k = $('.alarm-card[data-alarm-id="' + CSS.escape(id) + '"] [data-action="resolve"]');
+    if (k) k.focus();
+  }
+}
+
+function onAlarmsSubmit(ev) {
+  if (ev.target.id !== 'resolve-form') return;
+  ev.preventDefault();
+  const id = ev.target.dataset.alarmId;
+  const d = draftFor(id);
+  d.note = $('#resolve-note').value;
+  if (!d.outcome) {
+    d.hint = true;
+    $('#resolve-hint').hidden = false;
+    const first = $('[data-outcome]', ev.target);
+    if (first) first.focus();
+    return;
+  }
+  act(id, 'resolve', { outcome: d.outcome, note: d.note.trim() });
+}
+
+function onAlarmsInput(ev) {
+  if (ev.target.id === 'resolve-note') {
+    const form = ev.target.closest('form');
+    if (form) draftFor(form.dataset.alarmId).note = ev.target.value;
+  }
+}
+
+function draftFor(id) {
+  if (!state.drafts.has(id)) state.drafts.set(id, { outcome: '', note: '', hint: false });
+  return state.drafts.get(id);
+}
+
+function init() {
+  applyStaticStrings();
+  $('#login-form').addEventListener('submit', onLogin);
+  $('#logout-button').addEventListener('click', onLogout);
+  $('#lang-toggle').addEventListener('click', () => setLang(state.lang === 'sv' ? 'en' : 'sv'));
+  $('#sound-unlock').addEventListener('click', () => { unlockAudio(); beep(false); });
+  $('#toast').addEventListener('click', () => { $('#toast').hidden = true; });
+  const alarms = $('#alarms');
+  alarms.addEventListener('click', onAlarmsClick);
+  alarms.addEventListener('submit', onAlarmsSubmit);
+  alarms.addEventListener('input', onAlarmsInput);
+  // Any first touch or key press unlocks sound for the rest of the night.
+  for (const type of ['pointerdown', 'keydown', 'touchend']) {
+    document.addEventListener(type, unlockAudio, { capture: true, passive: true });
+  }
+  window.addEventListener('offline', () => { if (state.me) setConnected(false); });
+  window.addEventListener('online', () => { if (state.me) reconnectNow(); });
+  document.addEventListener('visibilitychange', () => { if (!document.hidden) watchdog(); });
+  setInterval(tick, 1000);
+  checkSession();
+}
+
+if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', init);
+else init();
