@@ -122,6 +122,7 @@ type Alarm struct {
 	Repeats    int                `json:"repeats"`
 	RestoredAt *time.Time         `json:"restored_at,omitempty"`
 	Position   *event.Position    `json:"pos,omitempty"`
+	Track      []event.Position   `json:"track,omitempty"` // recent positions, oldest first
 	UpdatedAt  time.Time          `json:"updated_at"`
 	History    []Transition       `json:"history,omitempty"`
 }
@@ -206,6 +207,10 @@ func Apply(a *Alarm, t Transition) error {
 		a.Repeats++
 		if t.Pos != nil {
 			a.Position = t.Pos
+			a.Track = append(a.Track, *t.Pos)
+			if len(a.Track) > MaxTrack {
+				a.Track = a.Track[len(a.Track)-MaxTrack:]
+			}
 		}
 	case ActRestore:
 		a.RestoredAt = &at
@@ -237,6 +242,9 @@ func Apply(a *Alarm, t Transition) error {
 	a.History = append(a.History, t)
 	return nil
 }
+
+// MaxTrack bounds the positions an alarm keeps.
+const MaxTrack = 20
 
 // MaxRepeatHistory bounds how many repeats an alarm's History lists.
 const MaxRepeatHistory = 10

@@ -147,10 +147,11 @@ const (
 	StateOccupied State = "occupied" // bed/chair/mat occupied, or motion seen
 	StateEmpty    State = "empty"    // bed/chair/mat left, no motion
 	StateMotion   State = "motion"
+	StateTamper   State = "tamper" // casing opened or device removed
 )
 
 var knownStates = map[State]bool{StateNone: true, StateOpen: true, StateClosed: true,
-	StatePressed: true, StateOccupied: true, StateEmpty: true, StateMotion: true}
+	StatePressed: true, StateOccupied: true, StateEmpty: true, StateMotion: true, StateTamper: true}
 
 // Position is a GPS fix. Accuracy is the radius in metres; 0 means unknown,
 // which geofence rules must treat as untrustworthy, not as perfect.

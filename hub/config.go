@@ -2,6 +2,7 @@ package hub
 
 import (
 	"errors"
+	"strings"
 
 	"golang.org/x/crypto/bcrypt"
 	"time"
@@ -70,11 +71,67 @@ const (
 
 // Site is one dementia unit building or home-care area.
 type Site struct {
-	ID       string    `yaml:"id"`
-	Name     string    `yaml:"name"`
-	Night    Night     `yaml:"night"`
-	Units    []Unit    `yaml:"units"`
-	Gateways []Gateway `yaml:"gateways"`
+	ID    string `yaml:"id"`
+	Name  string `yaml:"name"`
+	Night Night  `yaml:"night"`
+	// Plan is the site's default individual plan (unit/home default).
+	Plan PlanConfig `yaml:"plan"`
+	// Supervision is the longest silence per device type before a
+	// device_silent alarm, e.g. personal_trigger: 3m. Merged over the
+	// defaults; 0 turns supervision off for that type.
+	Supervision map[string]time.Duration `yaml:"supervision"`
+	Units       []Unit                   `yaml:"units"`
+	Residents   []Resident               `yaml:"residents"`
+	Geofences   []Geofence               `yaml:"geofences"`
+	Gateways    []Gateway                `yaml:"gateways"`
+}
+
+// PlanConfig is a partial individual plan: rule name → overrides.
+type PlanConfig struct {
+	Rules map[string]RuleOverride `yaml:"rules"`
+}
+
+// RuleOverride sets one rule in a plan; absent fields inherit.
+type RuleOverride struct {
+	Enabled     *bool          `yaml:"enabled"`
+	Hold        *time.Duration `yaml:"hold"`
+	Window      *Night         `yaml:"window"`
+	MaxAccuracy *float64       `yaml:"max_accuracy"`
+}
+
+// Resident is one person's individual plan. Only a pseudonymous id: names
+// live in the municipality's care records, not here.
+type Resident struct {
+	ID        string     `yaml:"id"`
+	Unit      string     `yaml:"unit"`
+	Night     *Night     `yaml:"night"`
+	Plan      PlanConfig `yaml:"plan"`
+	Consent   Consent    `yaml:"consent"`
+	Geofences []string   `yaml:"geofences"`
+}
+
+// Consent records the resident's (or their representative's) consent to
+// digital supervision rules: which rules, who recorded it and when. A rule
+// that needs consent does not run without it.
+type Consent struct {
+	Rules      []string `yaml:"rules"`
+	RecordedBy string   `yaml:"recorded_by"`
+	RecordedAt string   `yaml:"recorded_at"` // YYYY-MM-DD
+	Note       string   `yaml:"note"`
+}
+
+// Geofence is a safe area: a circle or a GeoJSON polygon.
+type Geofence struct {
+	ID      string  `yaml:"id"`
+	Circle  *Circle `yaml:"circle"`
+	GeoJSON string  `yaml:"geojson"`
+}
+
+// Circle is a centre and a radius in metres.
+type Circle struct {
+	Lat    float64 `yaml:"lat"`
+	Lon    float64 `yaml:"lon"`
+	Radius float64 `yaml:"radius"`
 }
 
 // Night is a night window in local wall-clock time.
@@ -83,11 +140,13 @@ type Night struct {
 	End   string `yaml:"end"`
 }
 
-// Unit is a ward or a home within a site, with its own night window if set.
+// Unit is a ward or a home within a site, with its own night window and
+// plan if set.
 type Unit struct {
-	ID    string `yaml:"id"`
-	Name  string `yaml:"name"`
-	Night *Night `yaml:"night"`
+	ID    string     `yaml:"id"`
+	Name  string     `yaml:"name"`
+	Night *Night     `yaml:"night"`
+	Plan  PlanConfig `yaml:"plan"`
 }
 
 // Gateway is one edge gateway with its MQTT credentials and devices.
@@ -195,6 +254,64 @@ func (c *Config) Validate() error {
 				}
 			}
 		}
+		errs = append(errs, s.Plan.check(f("plan"))...)
+		for k, u := range s.Units {
+			errs = append(errs, u.Plan.check(f("units", k, "plan"))...)
+		}
+		for typ, d := range s.Supervision {
+			if _, err := event.ParseDeviceType(typ); err != nil {
+				add(config.Errorf(f("supervision", typ), "unknown device type"))
+			} else if d < 0 || (d > 0 && d < 10*time.Second) {
+				add(config.Errorf(f("supervision", typ), "must be 0 (off) or at least 10s"))
+			}
+		}
+		fences := map[string]bool{}
+		for k, g := range s.Geofences {
+			if err := event.ValidName(g.ID); err != nil {
+				add(config.Errorf(f("geofences", k, "id"), "%v", err))
+			}
+			fences[g.ID] = true
+			if _, err := g.fence(); err != nil {
+				add(config.Errorf(f("geofences", k), "%v", err))
+			}
+		}
+		residents := map[string]bool{}
+		for k, r := range s.Residents {
+			rf := func(parts ...any) string { return f(append([]any{"residents", k}, parts...)...) }
+			if err := event.ValidName(r.ID); err != nil {
+				add(config.Errorf(rf("id"), "%v (a pseudonymous id, never a name)", err))
+			} else if residents[r.ID] {
+				add(config.Errorf(rf("id"), "duplicate resident %q", r.ID))
+			}
+			residents[r.ID] = true
+			if r.Unit != "" && len(s.Units) > 0 && !units[r.Unit] {
+				add(config.Errorf(rf("unit"), "unit %q is not listed under units", r.Unit))
+			}
+			if r.Night != nil {
+				if _, err := rules.ParseWindow(r.Night.Start, r.Night.End); err != nil {
+					add(config.Errorf(rf("night"), "%v", err))
+				}
+			}
+			errs = append(errs, r.Plan.check(rf("plan"))...)
+			for m, name := range r.Consent.Rules {
+				if info, ok := rules.Rules[name]; !ok || !info.Consent {
+					add(config.Errorf(rf("consent", "rules", m), "%q is not a rule that needs consent (%s)", name, consentRules()))
+				}
+			}
+			if len(r.Consent.Rules) > 0 {
+				if r.Consent.RecordedBy == "" {
+					add(config.Errorf(rf("consent", "recorded_by"), "missing: who recorded the consent"))
+				}
+				if _, err := time.Parse("2006-01-02", r.Consent.RecordedAt); err != nil {
+					add(config.Errorf(rf("consent", "recorded_at"), "missing or not a date YYYY-MM-DD"))
+				}
+			}
+			for m, id := range r.Geofences {
+				if !fences[id] {
+					add(config.Errorf(rf("geofences", m), "no geofence %q in this site", id))
+				}
+			}
+		}
 		gws, devs := map[string]bool{}, map[string]bool{}
 		for j := range s.Gateways {
 			g := &s.Gateways[j]
@@ -242,6 +359,92 @@ func (c *Config) Validate() error {
 	return errors.Join(errs...)
 }
 
+func consentRules() string {
+	var out []string
+	for _, n := range rules.RuleNames() {
+		if rules.Rules[n].Consent {
+			out = append(out, n)
+		}
+	}
+	return strings.Join(out, ", ")
+}
+
+func (p PlanConfig) check(field string) []error {
+	var errs []error
+	for name, o := range p.Rules {
+		info, ok := rules.Rules[name]
+		if !ok || !info.Planned {
+			errs = append(errs, config.Errorf(field+".rules."+name, "not a rule a plan can set; plannable: %s", plannable()))
+			continue
+		}
+		if o.Hold != nil && *o.Hold < 0 {
+			errs = append(errs, config.Errorf(field+".rules."+name+".hold", "must not be negative"))
+		}
+		if o.Window != nil {
+			if _, err := rules.ParseWindow(o.Window.Start, o.Window.End); err != nil {
+				errs = append(errs, config.Errorf(field+".rules."+name+".window", "%v", err))
+			}
+		}
+		if o.MaxAccuracy != nil && *o.MaxAccuracy <= 0 {
+			errs = append(errs, config.Errorf(field+".rules."+name+".max_accuracy", "must be positive (metres)"))
+		}
+	}
+	return errs
+}
+
+func plannable() string {
+	var out []string
+	for _, n := range rules.RuleNames() {
+		if rules.Rules[n].Planned {
+			out = append(out, n)
+		}
+	}
+	return strings.Join(out, ", ")
+}
+
+func (p PlanConfig) overrides() map[string]rules.Override {
+	out := map[string]rules.Override{}
+	for name, o := range p.Rules {
+		ov := rules.Override{Enabled: o.Enabled, Hold: o.Hold, MaxAccuracy: o.MaxAccuracy}
+		if o.Window != nil {
+			w, _ := rules.ParseWindow(o.Window.Start, o.Window.End)
+			ov.Window = &w
+		}
+		out[name] = ov
+	}
+	return out
+}
+
+func (g Geofence) fence() (*rules.Fence, error) {
+	switch {
+	case g.Circle != nil && g.GeoJSON != "":
+		return nil, errors.New("set circle or geojson, not both")
+	case g.Circle != nil:
+		f := &rules.Fence{ID: g.ID, Circle: &rules.Circle{Lat: g.Circle.Lat, Lon: g.Circle.Lon, Radius: g.Circle.Radius}}
+		return f, f.Validate()
+	case g.GeoJSON != "":
+		f, err := rules.ParseGeoJSON(g.ID, []byte(g.GeoJSON))
+		return &f, err
+	}
+	return nil, errors.New("missing: circle {lat, lon, radius} or geojson")
+}
+
+// DefaultSupervision is the longest silence per device type: call buttons
+// and fall detectors at minute level (they send a radio test every minute;
+// a national pilot found daily checks far too slow), other sensors hourly.
+var DefaultSupervision = map[event.DeviceType]time.Duration{
+	event.PersonalTrigger: 3 * time.Minute,
+	event.FixedTrigger:    3 * time.Minute,
+	event.FallDetector:    3 * time.Minute,
+	event.DoorSensor:      2 * time.Hour,
+	event.BedMonitor:      2 * time.Hour,
+	event.MatSensor:       2 * time.Hour,
+	event.ChairMonitor:    2 * time.Hour,
+	event.Occupancy:       2 * time.Hour,
+	event.WanderSensor:    2 * time.Hour,
+	event.Tracker:         30 * time.Minute,
+}
+
 func isBcrypt(h string) bool {
 	_, err := bcrypt.Cost([]byte(h))
 	return err == nil
@@ -266,13 +469,51 @@ func (c *Config) RuleConfig() rules.Config {
 	rc := rules.Config{Location: c.Loc, Sites: map[string]*rules.Site{}}
 	for _, s := range c.Sites {
 		night, _ := rules.ParseWindow(s.Night.Start, s.Night.End)
-		rs := &rules.Site{ID: s.ID, Night: night, Units: map[string]rules.Window{},
-			Devices: map[string]*rules.Device{}, Gateways: map[string]*rules.Gateway{}}
+		sitePlan := rules.DefaultPlan().With("site", s.Plan.overrides())
+		rs := &rules.Site{ID: s.ID, Night: night, Units: map[string]rules.Window{}, Plan: sitePlan,
+			UnitPlans: map[string]rules.Plan{}, Residents: map[string]*rules.Resident{},
+			Devices: map[string]*rules.Device{}, Gateways: map[string]*rules.Gateway{},
+			Supervision: map[event.DeviceType]time.Duration{}}
+		for t, d := range DefaultSupervision {
+			rs.Supervision[t] = d
+		}
+		for name, d := range s.Supervision {
+			t, _ := event.ParseDeviceType(name)
+			rs.Supervision[t] = d
+		}
 		for _, u := range s.Units {
 			if u.Night != nil {
 				w, _ := rules.ParseWindow(u.Night.Start, u.Night.End)
 				rs.Units[u.ID] = w
 			}
+			rs.UnitPlans[u.ID] = sitePlan.With("unit", u.Plan.overrides())
+		}
+		fences := map[string]*rules.Fence{}
+		for _, g := range s.Geofences {
+			if f, err := g.fence(); err == nil {
+				fences[g.ID] = f
+			}
+		}
+		for _, r := range s.Residents {
+			base, ok := rs.UnitPlans[r.Unit]
+			if !ok {
+				base = sitePlan
+			}
+			res := &rules.Resident{ID: r.ID, Unit: r.Unit, Plan: base.With("resident", r.Plan.overrides()),
+				Consent: map[string]bool{}}
+			if r.Night != nil {
+				w, _ := rules.ParseWindow(r.Night.Start, r.Night.End)
+				res.Night = &w
+			}
+			for _, c := range r.Consent.Rules {
+				res.Consent[c] = true
+			}
+			for _, id := range r.Geofences {
+				if f := fences[id]; f != nil {
+					res.Fences = append(res.Fences, f)
+				}
+			}
+			rs.Residents[r.ID] = res
 		}
 		for _, g := range s.Gateways {
 			rs.Gateways[g.ID] = &rules.Gateway{ID: g.ID, Site: s.ID, Heartbeat: g.Heartbeat, Missed: g.Missed}

@@ -68,6 +68,8 @@ type Hub struct {
 	lastDrops int64
 	storeFail bool
 	observers []Observer
+	silences  []Silence
+	dataDir   string
 }
 
 // DropSource reports a cumulative count of messages lost somewhere (the
@@ -99,6 +101,10 @@ func New(o Options) (*Hub, error) {
 		seen:      newDedup(1 << 16),
 		subs:      map[uint64]chan *alarm.Alarm{},
 		observers: o.Observers,
+		dataDir:   o.Config.DataDir,
+	}
+	if err := h.loadSilences(); err != nil {
+		return nil, err
 	}
 	m, err := newMetrics(o.Registry, h)
 	if err != nil {
@@ -199,21 +205,22 @@ func (h *Hub) HandleEvent(site, gateway string, payload []byte) event.Reply {
 		return event.Reply{Code: event.ReplyOK, ID: ev.ID}
 	}
 	now := h.now()
-	act, fired, known := h.engine.Eval(&ev, now)
+	var buf [4]rules.Action
+	acts, known := h.engine.Eval(&ev, now, buf[:0])
 	for _, o := range h.observers {
 		o.ObserveEvent(&ev, now)
 	}
 	reply := event.Reply{Code: event.ReplyOK, ID: ev.ID}
 	if !known {
 		h.m.rejected.WithLabelValues("unknown_device").Inc()
-		h.log.Warn("hub: event from unregistered device", "site", site, "gateway", gateway, "device", ev.Device, "alarm_raised", fired)
+		h.log.Warn("hub: event from unregistered device", "site", site, "gateway", gateway, "device", ev.Device, "alarm_raised", len(acts) > 0)
 		reply = event.Reply{Code: event.ReplyWrongData, Reason: "event: device is not registered for this gateway", ID: ev.ID, Evaluated: true}
-		if fired {
-			act.Note = "enheten är inte registrerad / unregistered device"
+		for i := range acts {
+			acts[i].Note = "enheten är inte registrerad / unregistered device"
 		}
 	}
-	if fired {
-		h.apply(act, now)
+	for _, a := range acts {
+		h.apply(a, now)
 	}
 	return reply
 }
@@ -312,6 +319,13 @@ func (h *Hub) apply(act rules.Action, now time.Time) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	id, open := h.openByKey[act.Key]
+	if act.Kind == rules.Raise && !open {
+		if sl, ok := h.silencedLocked(act, now); ok {
+			h.m.silenced.WithLabelValues(act.Rule).Inc()
+			h.log.Info("hub: alarm held back by a silence", "rule", act.Rule, "site", act.Site, "resident", act.Resident, "device", act.Device, "silence", sl.ID)
+			return
+		}
+	}
 	switch {
 	case act.Kind == rules.Restore && open:
 		h.commitLocked(h.alarms[id], alarm.Transition{Alarm: id, Action: alarm.ActRestore, At: now, By: "rule:" + act.Rule, Note: act.Note})
@@ -321,8 +335,8 @@ func (h *Hub) apply(act rules.Action, now time.Time) {
 		t := alarm.Transition{Alarm: id, Action: alarm.ActRepeat, At: now, By: "rule:" + act.Rule, Note: act.Note}
 		if act.Event != nil {
 			t.EventID = act.Event.Key()
-			t.Pos = act.Event.Position
 		}
+		t.Pos = act.Position
 		h.commitLocked(h.alarms[id], t)
 	default:
 		h.nextID++
@@ -334,10 +348,11 @@ func (h *Hub) apply(act rules.Action, now time.Time) {
 		a.SourceTime = now
 		a.Note = act.Note
 		t := alarm.Transition{Alarm: a.ID, Action: alarm.ActRaise, At: now, By: "rule:" + act.Rule, Note: act.Note}
+		a.Position = act.Position
+		a.Track = act.Track
 		if ev := act.Event; ev != nil {
 			a.EventID = ev.Key()
 			a.SourceTime = ev.Time
-			a.Position = ev.Position
 			t.EventID = a.EventID
 		}
 		snap := *a
@@ -402,6 +417,10 @@ func (h *Hub) Act(id string, action alarm.Action, by string, outcome alarm.Outco
 		return nil, err
 	}
 	h.commitLocked(a, t)
+	if action == alarm.ActPresence && a.Room != "" {
+		// Staff in the room: door rules there keep quiet for a while.
+		h.engine.StaffPresent(a.Site, a.Room, t.At)
+	}
 	return a.Clone(), nil
 }
 
@@ -501,8 +520,23 @@ func (h *Hub) Healthy() error {
 	return nil
 }
 
+// Reload swaps in a new, validated config's rules (hot reload). Engine
+// state for devices and residents that remain is kept. Credentials and
+// listeners are not reloaded: they need a restart.
+func (h *Hub) Reload(cfg *Config) {
+	h.engine.SetConfig(cfg.RuleConfig())
+	h.mu.Lock()
+	h.cfg = cfg
+	h.mu.Unlock()
+	h.log.Info("hub: rules reloaded", "sites", len(cfg.Sites))
+}
+
 // Engine exposes the rule engine (read-only use: lookups).
 func (h *Hub) Engine() *rules.Engine { return h.engine }
 
 // Config returns the hub's config.
-func (h *Hub) Config() *Config { return h.cfg }
+func (h *Hub) Config() *Config {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	return h.cfg
+}

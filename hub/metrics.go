@@ -4,6 +4,8 @@ import (
 	"errors"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/vaka-care/vaka/rules"
 )
 
 type metrics struct {
@@ -15,6 +17,7 @@ type metrics struct {
 	storeErrors prometheus.Counter
 	subscribers prometheus.Gauge
 	subsCut     prometheus.Counter
+	silenced    *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer, h *Hub) (*metrics, error) {
@@ -36,6 +39,12 @@ func newMetrics(reg prometheus.Registerer, h *Hub) (*metrics, error) {
 		subsCut: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "vaka_stream_subscribers_cut_total", Help: "Stream subscribers cut off for falling behind (they refetch on reconnect)."}),
 	}
+	m.silenced = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "vaka_alarms_silenced_total", Help: "Alarms held back by a silence (with an author and an end), by rule."}, []string{"rule"})
+	engineStat := func(name, help string, f func(s rules.Stats) int64) prometheus.Collector {
+		return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help},
+			func() float64 { return float64(f(h.engine.Stats())) })
+	}
 	open := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "vaka_alarms_open", Help: "Alarms not yet resolved."}, func() float64 {
 		h.mu.RLock()
@@ -50,7 +59,12 @@ func newMetrics(reg prometheus.Registerer, h *Hub) (*metrics, error) {
 		func() float64 { return float64(h.journal.SyncFails.Load()) })
 	var errs []error
 	for _, c := range []prometheus.Collector{m.received, m.rejected, m.duplicates, m.raised, m.transitions,
-		m.storeErrors, m.subscribers, m.subsCut, open, journal, syncFails} {
+		m.storeErrors, m.subscribers, m.subsCut, open, journal, syncFails, m.silenced,
+		engineStat("vaka_rules_events_total", "Events evaluated by the rules.", func(s rules.Stats) int64 { return s.Events }),
+		engineStat("vaka_rules_gps_gated_total", "GPS fixes ignored by geofence rules for poor or unknown accuracy.", func(s rules.Stats) int64 { return s.GPSGated }),
+		engineStat("vaka_rules_no_consent_total", "Rule evaluations skipped because the resident has no recorded consent.", func(s rules.Stats) int64 { return s.NoConsent }),
+		engineStat("vaka_rules_state_repeats_total", "Sensor reports repeating the known state (contact chatter, double reports).", func(s rules.Stats) int64 { return s.StateRepeats }),
+	} {
 		errs = append(errs, reg.Register(c))
 	}
 	for _, l := range []string{"event", "status", "heartbeat"} {

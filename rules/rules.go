@@ -3,23 +3,22 @@
 // reads the clock, writes to disk or talks to the network. That keeps it
 // fast enough to run inline on the broker's publish path, deterministic for
 // replay, and testable across daylight-saving changes.
+//
+// Rules with a hold (bed exit, door open too long, geofence exit,
+// inactivity, device supervision) go Inactive → Pending → Firing, as
+// Prometheus alerting rules do: an event makes the rule pending with a
+// deadline, Supervise(now) fires it if the condition still holds then, and
+// an event that ends the condition first (back in bed, door closed, back
+// inside the fence) returns it to inactive without an alarm.
 package rules
 
 import (
+	"container/heap"
 	"sync"
 	"time"
 
 	"github.com/vaka-care/vaka/alarm"
 	"github.com/vaka-care/vaka/event"
-)
-
-// Rule names, stable: they appear in alarms, metrics and pilot reports.
-const (
-	RuleCallButton     = "call_button"
-	RuleFall           = "fall"
-	RuleDoorAtNight    = "door_at_night"
-	RuleGatewayOffline = "gateway_offline"
-	RuleHubIntegrity   = "hub_integrity"
 )
 
 // Device is what the hub knows about one registered device.
@@ -42,19 +41,41 @@ type Gateway struct {
 	Missed    int           // missed heartbeats before the gateway is offline
 }
 
+// Resident is one person's individual plan.
+type Resident struct {
+	ID      string
+	Unit    string
+	Night   *Window // own night window, if set
+	Plan    Plan    // resolved: defaults ← site ← unit ← resident
+	Consent map[string]bool
+	Fences  []*Fence
+}
+
 // Site holds one site's rule settings.
 type Site struct {
-	ID       string
-	Night    Window
-	Units    map[string]Window // per-unit night windows that override the site's
-	Devices  map[string]*Device
-	Gateways map[string]*Gateway
+	ID        string
+	Night     Window
+	Units     map[string]Window // per-unit night windows that override the site's
+	Plan      Plan              // site default plan, resolved
+	UnitPlans map[string]Plan   // per-unit plans, resolved
+	Devices   map[string]*Device
+	Gateways  map[string]*Gateway
+	Residents map[string]*Resident
+	// Supervision is the longest silence allowed per device type before a
+	// device_silent alarm; missing types are not supervised.
+	Supervision map[event.DeviceType]time.Duration
 }
 
 // Config is the rule set.
 type Config struct {
 	Location *time.Location
 	Sites    map[string]*Site
+	// StaffPresence is how long a staff presence (SCAIP 0088) in a room
+	// silences door rules for that room. Zero means 15 minutes.
+	StaffPresence time.Duration
+	// BatteryLow is the percentage at or under which battery_low fires.
+	// Zero means 15.
+	BatteryLow int
 }
 
 // ActionKind says what the hub should do.
@@ -63,8 +84,9 @@ type ActionKind int
 // Actions.
 const (
 	Raise ActionKind = iota + 1
-	// Restore records that the cause of a technical alarm has gone (SCAIP
-	// 0094 restoral). The alarm stays open: staff still close it.
+	// Restore records that the cause has gone (SCAIP 0094 restoral; the
+	// resident is back in bed or inside the fence). The alarm stays open:
+	// staff still close it with an outcome.
 	Restore
 )
 
@@ -84,42 +106,179 @@ type Action struct {
 	Unit     string
 	Room     string
 	Resident string
-	Event    *event.Event // the source event; nil for supervision
+	Event    *event.Event // the source event; nil for timers and supervision
+	Position *event.Position
+	Track    []event.Position // recent positions, oldest first (geofence)
 	Note     string
 }
 
-// Engine evaluates the rules. Eval and the supervision methods may be
-// called concurrently from many broker connections.
+// Engine evaluates the rules. Eval and Supervise may be called
+// concurrently; one mutex guards all state (the work under it is a few map
+// look-ups per event).
 type Engine struct {
-	cfg Config
+	mu    sync.Mutex
+	cfg   Config
+	sites map[string]*siteState
+	live  map[string]*liveness // by site/gateway
+	q     timerHeap
+	gen   uint64
+	stats Stats
+}
 
-	mu   sync.Mutex
-	live map[string]*liveness // by site/gateway
+// Stats counts what the engine did, for /metrics.
+type Stats struct {
+	Events       int64
+	GPSGated     int64 // fixes ignored for poor accuracy
+	NoConsent    int64 // rule evaluations skipped for want of consent
+	StateRepeats int64 // sensor reports that repeated the known state (chatter, double reports)
+}
+
+type siteState struct {
+	cfg        *Site
+	devs       map[string]*devState
+	res        map[string]*resState
+	staffUntil map[string]time.Time // room → staff present until
+}
+
+type devState struct {
+	dev          *Device
+	lastSeen     time.Time
+	armed        bool
+	silentRaised bool
+	open         bool
+	openSince    time.Time
+	openGen      uint64
+	openRaised   bool
+	lowBattery   bool
+	tamper       bool
+}
+
+type resState struct {
+	res          *Resident
+	bedEmpty     bool
+	bedSince     time.Time
+	bedGen       uint64
+	bedRaised    bool
+	lastMotion   time.Time
+	motionArmed  bool
+	inactRaised  bool
+	outside      bool
+	outsideSince time.Time
+	geoGen       uint64
+	geoRaised    bool
+	track        []event.Position
+	gateway      string
+	device       string
 }
 
 type liveness struct {
 	gw       *Gateway
 	lastBeat time.Time
 	offline  bool // an offline action has been emitted and not restored
-	known    bool // heard from at least once since start
+	known    bool // heard from (or expected) since start
 }
 
 // New returns an engine for cfg. A nil Location means UTC.
 func New(cfg Config) *Engine {
+	e := &Engine{}
+	e.setConfig(cfg)
+	return e
+}
+
+// SetConfig swaps the rule set (hot reload), keeping what the engine knows
+// of devices and residents that are still configured.
+func (e *Engine) SetConfig(cfg Config) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.setConfig(cfg)
+}
+
+func (e *Engine) setConfig(cfg Config) {
 	if cfg.Location == nil {
 		cfg.Location = time.UTC
 	}
-	e := &Engine{cfg: cfg, live: map[string]*liveness{}}
+	if cfg.StaffPresence == 0 {
+		cfg.StaffPresence = 15 * time.Minute
+	}
+	if cfg.BatteryLow == 0 {
+		cfg.BatteryLow = 15
+	}
+	old := e.sites
+	oldLive := e.live
+	e.cfg = cfg
+	e.sites = map[string]*siteState{}
+	e.live = map[string]*liveness{}
 	for _, s := range cfg.Sites {
+		if s.Plan == nil {
+			s.Plan = DefaultPlan()
+		}
+		ss := &siteState{cfg: s, devs: map[string]*devState{}, res: map[string]*resState{}, staffUntil: map[string]time.Time{}}
+		var prev *siteState
+		if old != nil {
+			prev = old[s.ID]
+			if prev != nil {
+				ss.staffUntil = prev.staffUntil
+			}
+		}
+		for id, d := range s.Devices {
+			ds := &devState{dev: d}
+			if prev != nil {
+				if p, ok := prev.devs[id]; ok {
+					*ds = *p
+					ds.dev = d
+				}
+			}
+			ss.devs[id] = ds
+		}
+		for id, r := range s.Residents {
+			rs := &resState{res: r}
+			if prev != nil {
+				if p, ok := prev.res[id]; ok {
+					*rs = *p
+					rs.res = r
+				}
+			}
+			ss.res[id] = rs
+		}
+		e.sites[s.ID] = ss
 		for _, g := range s.Gateways {
-			e.live[s.ID+"/"+g.ID] = &liveness{gw: g}
+			l := &liveness{gw: g}
+			if p, ok := oldLive[s.ID+"/"+g.ID]; ok {
+				*l = *p
+				l.gw = g
+			}
+			e.live[s.ID+"/"+g.ID] = l
 		}
 	}
-	return e
+	// Re-arm every pending timer against the new settings.
+	e.q = e.q[:0]
+	for _, ss := range e.sites {
+		for _, ds := range ss.devs {
+			if ds.armed {
+				e.pushDevSilence(ss, ds)
+			}
+			if ds.open && !ds.openRaised {
+				e.pushDoor(ss, ds)
+			}
+		}
+		for _, rs := range ss.res {
+			if rs.bedEmpty && !rs.bedRaised {
+				e.push(timer{at: rs.bedSince.Add(rs.res.Plan[RuleBedExit].Hold), kind: tBed, site: ss.cfg.ID, id: rs.res.ID, gen: rs.bedGen})
+			}
+			if rs.motionArmed {
+				e.pushInactivity(ss, rs)
+			}
+			if rs.outside && !rs.geoRaised {
+				e.push(timer{at: rs.outsideSince.Add(rs.res.Plan[RuleGeofenceExit].Hold), kind: tGeo, site: ss.cfg.ID, id: rs.res.ID, gen: rs.geoGen})
+			}
+		}
+	}
 }
 
 // Lookup returns the registered device, if any.
 func (e *Engine) Lookup(site, device string) (*Device, bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
 	s, ok := e.cfg.Sites[site]
 	if !ok {
 		return nil, false
@@ -128,62 +287,521 @@ func (e *Engine) Lookup(site, device string) (*Device, bool) {
 	return d, ok
 }
 
-// Eval evaluates one event at time now. known is false when the device is
-// not registered at the event's site and gateway; the caller counts that as
-// bad input, but a call button or fall detector still raises its alarm,
-// because losing a real alarm over a registration mistake is the worse error.
-func (e *Engine) Eval(ev *event.Event, now time.Time) (act Action, fired bool, known bool) {
-	site := e.cfg.Sites[ev.Site]
-	var dev *Device
-	if site != nil {
-		dev = site.Devices[ev.Device]
-	}
-	known = dev != nil && dev.Gateway == ev.Gateway
-	if known {
-		// The registry is the truth for who and where; the payload may
-		// omit them.
-		if ev.Resident == "" {
-			ev.Resident = dev.Resident
-		}
-		if ev.Unit == "" {
-			ev.Unit = dev.Unit
-		}
-		if ev.Room == "" {
-			ev.Room = dev.Room
-		}
-	}
-
-	switch {
-	case ev.Type.IsTrigger() && (ev.State == event.StatePressed || ev.Status == event.ManualAlarm || ev.Status == event.Assistance):
-		act = e.action(ev, RuleCallButton, alarm.KindCall, 1, event.ManualAlarm, "")
-		return act, true, known
-	case ev.Type == event.FallDetector && (ev.Status == event.AutomaticAlarm || ev.State == event.StatePressed):
-		act = e.action(ev, RuleFall, alarm.KindFall, 1, event.AutomaticAlarm, "")
-		return act, true, known
-	case ev.Type == event.DoorSensor && ev.State == event.StateOpen && known && dev.Exit:
-		if e.night(site, ev.Unit, now) {
-			act = e.action(ev, RuleDoorAtNight, alarm.KindWander, 1, event.AutomaticAlarm, event.LocFrontDoor)
-			return act, true, known
-		}
-	}
-	return Action{}, false, known
+// Stats returns a snapshot of the counters.
+func (e *Engine) Stats() Stats {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.stats
 }
 
-func (e *Engine) night(s *Site, unit string, now time.Time) bool {
-	w := s.Night
-	if uw, ok := s.Units[unit]; ok {
+// Eval evaluates one event at time now, appending resulting actions to out.
+// known is false when the device is not registered at the event's site and
+// gateway; the caller counts that as bad input, but a call button or fall
+// detector still raises its alarm, because losing a real alarm over a
+// registration mistake is the worse error.
+func (e *Engine) Eval(ev *event.Event, now time.Time, out []Action) ([]Action, bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.stats.Events++
+	ss := e.sites[ev.Site]
+	var ds *devState
+	if ss != nil {
+		ds = ss.devs[ev.Device]
+	}
+	known := ds != nil && ds.dev.Gateway == ev.Gateway
+	if !known {
+		// Only resident-initiated alarms are raised for unknown devices.
+		if a, ok := triggerAction(ev); ok {
+			out = append(out, a)
+		}
+		return out, false
+	}
+	dev := ds.dev
+	// The registry is the truth for who and where; the payload may omit them.
+	if ev.Resident == "" {
+		ev.Resident = dev.Resident
+	}
+	if ev.Unit == "" {
+		ev.Unit = dev.Unit
+	}
+	if ev.Room == "" {
+		ev.Room = dev.Room
+	}
+	var rs *resState
+	if ev.Resident != "" {
+		rs = ss.res[ev.Resident]
+	}
+
+	// Any message is a sign of life (supervision).
+	ds.lastSeen = now
+	if !ds.armed {
+		ds.armed = true
+		e.pushDevSilence(ss, ds)
+	}
+	if ds.silentRaised {
+		ds.silentRaised = false
+		out = append(out, e.devAction(ev, dev, Restore, RuleDeviceSilent, "enheten hörs igen / device heard again"))
+	}
+
+	// Technical state: battery and tamper.
+	if ev.Status == event.BatteryLow || (ev.Battery != nil && *ev.Battery <= e.cfg.BatteryLow) {
+		if !ds.lowBattery {
+			ds.lowBattery = true
+			out = append(out, e.devAction(ev, dev, Raise, RuleBatteryLow, ""))
+		}
+	} else if ev.Battery != nil && *ev.Battery >= e.cfg.BatteryLow+10 && ds.lowBattery {
+		ds.lowBattery = false
+		out = append(out, e.devAction(ev, dev, Restore, RuleBatteryLow, "batteriet bytt / battery replaced"))
+	}
+	if ev.State == event.StateTamper && !ds.tamper {
+		ds.tamper = true
+		out = append(out, e.devAction(ev, dev, Raise, RuleTamper, ""))
+	}
+	if ev.Status == event.Restoral {
+		// A restoral from the device clears its technical conditions.
+		if ds.tamper {
+			ds.tamper = false
+			out = append(out, e.devAction(ev, dev, Restore, RuleTamper, ""))
+		}
+	}
+	if ev.Status == event.Presence && ev.Room != "" {
+		ss.staffUntil[ev.Room] = now.Add(e.cfg.StaffPresence)
+	}
+
+	if a, ok := triggerAction(ev); ok {
+		out = append(out, a)
+		return out, true
+	}
+
+	switch ev.Type {
+	case event.DoorSensor:
+		out = e.door(ss, ds, rs, ev, now, out)
+	case event.BedMonitor, event.ChairMonitor, event.MatSensor:
+		out = e.bed(ss, rs, ev, now, out)
+	case event.Occupancy, event.WanderSensor:
+		if rs != nil && (ev.State == event.StateMotion || ev.State == event.StateOccupied || ev.Status == event.Movement) {
+			out = e.motion(ss, rs, ev, now, out)
+		}
+	}
+	if ev.Position != nil && rs != nil {
+		out = e.position(ss, rs, ev, now, out)
+	}
+	return out, true
+}
+
+// triggerAction handles the resident-initiated alarms, which need no
+// registry and no consent: a person asked for help.
+func triggerAction(ev *event.Event) (Action, bool) {
+	switch {
+	case ev.Type.IsTrigger() && (ev.State == event.StatePressed || ev.Status == event.ManualAlarm || ev.Status == event.Assistance):
+		return evAction(ev, RuleCallButton, alarm.KindCall, 1, event.ManualAlarm, ""), true
+	case ev.Type == event.FallDetector && (ev.Status == event.AutomaticAlarm || ev.State == event.StatePressed):
+		return evAction(ev, RuleFall, alarm.KindFall, 1, event.AutomaticAlarm, ""), true
+	}
+	return Action{}, false
+}
+
+func (e *Engine) door(ss *siteState, ds *devState, rs *resState, ev *event.Event, now time.Time, out []Action) []Action {
+	switch ev.State {
+	case event.StateOpen:
+		if ds.open {
+			// A double report of the same state: nothing new happened.
+			e.stats.StateRepeats++
+			return out
+		}
+		ds.open, ds.openSince = true, now
+		e.gen++
+		ds.openGen = e.gen
+		plan := e.planFor(ss, rs, ds.dev.Unit)
+		if plan[RuleDoorOpenLong].Enabled {
+			e.pushDoor(ss, ds)
+		}
+		night := e.night(ss, rs, ds.dev.Unit, now)
+		if ds.dev.Exit && night && plan[RuleDoorAtNight].Enabled {
+			out = append(out, evAction(ev, RuleDoorAtNight, alarm.KindWander, 1, event.AutomaticAlarm, event.LocFrontDoor))
+			return out
+		}
+		if !ds.dev.Exit && rs != nil && night && e.allowed(rs, RuleRoomDoor) {
+			if until, ok := ss.staffUntil[ds.dev.Room]; ok && now.Before(until) {
+				return out // staff are in the room
+			}
+			if rs.bedEmpty || !e.hasBedSensor(ss, rs.res.ID) {
+				out = append(out, evAction(ev, RuleRoomDoor, alarm.KindWander, 2, event.AutomaticAlarm, ""))
+			}
+		}
+	case event.StateClosed:
+		if !ds.open {
+			e.stats.StateRepeats++
+			return out
+		}
+		ds.open = false
+		e.gen++ // cancels a pending open-too-long
+		if ds.openRaised {
+			ds.openRaised = false
+			out = append(out, e.devAction(ev, ds.dev, Restore, RuleDoorOpenLong, "dörren stängd / door closed"))
+		}
+	}
+	return out
+}
+
+func (e *Engine) hasBedSensor(ss *siteState, resident string) bool {
+	for _, d := range ss.devs {
+		if d.dev.Resident == resident && (d.dev.Type == event.BedMonitor || d.dev.Type == event.MatSensor || d.dev.Type == event.ChairMonitor) {
+			return true
+		}
+	}
+	return false
+}
+
+func (e *Engine) bed(ss *siteState, rs *resState, ev *event.Event, now time.Time, out []Action) []Action {
+	if rs == nil {
+		return out
+	}
+	switch {
+	case ev.State == event.StateEmpty:
+		if rs.bedEmpty {
+			e.stats.StateRepeats++
+			return out
+		}
+		rs.bedEmpty, rs.bedSince = true, now
+		rs.gateway, rs.device = ev.Gateway, ev.Device
+		e.gen++
+		rs.bedGen = e.gen
+		if e.allowed(rs, RuleBedExit) && e.night(ss, rs, rs.res.Unit, now) {
+			e.push(timer{at: now.Add(rs.res.Plan[RuleBedExit].Hold), kind: tBed, site: ss.cfg.ID, id: rs.res.ID, gen: rs.bedGen})
+		}
+	case ev.State == event.StateOccupied || ev.Status == event.LyingInBed:
+		if !rs.bedEmpty {
+			e.stats.StateRepeats++
+			return out
+		}
+		rs.bedEmpty = false
+		e.gen++
+		if rs.bedRaised {
+			rs.bedRaised = false
+			out = append(out, e.resAction(ss, rs, Restore, RuleBedExit, "tillbaka i sängen / back in bed"))
+		}
+	}
+	return out
+}
+
+func (e *Engine) motion(ss *siteState, rs *resState, ev *event.Event, now time.Time, out []Action) []Action {
+	rs.lastMotion = now
+	rs.gateway, rs.device = ev.Gateway, ev.Device
+	if !rs.motionArmed && e.allowed(rs, RuleInactivity) {
+		rs.motionArmed = true
+		e.pushInactivity(ss, rs)
+	}
+	if rs.inactRaised {
+		rs.inactRaised = false
+		out = append(out, e.resAction(ss, rs, Restore, RuleInactivity, "rörelse igen / movement again"))
+	}
+	return out
+}
+
+// position handles a GPS fix: the accuracy gate, then inside/outside with
+// the fix's accuracy as a margin, so jitter along the edge is not an exit.
+func (e *Engine) position(ss *siteState, rs *resState, ev *event.Event, now time.Time, out []Action) []Action {
+	p := *ev.Position
+	rs.track = append(rs.track, p)
+	if len(rs.track) > trackLen {
+		rs.track = rs.track[len(rs.track)-trackLen:]
+	}
+	if len(rs.res.Fences) == 0 || !e.allowed(rs, RuleGeofenceExit) {
+		return out
+	}
+	set := rs.res.Plan[RuleGeofenceExit]
+	if p.Accuracy <= 0 || (set.MaxAccuracy > 0 && p.Accuracy > set.MaxAccuracy) {
+		e.stats.GPSGated++
+		return out
+	}
+	inside := false
+	for _, f := range rs.res.Fences {
+		if f.Contains(p.Lat, p.Lon, p.Accuracy) {
+			inside = true
+			break
+		}
+	}
+	rs.gateway, rs.device = ev.Gateway, ev.Device
+	switch {
+	case inside && rs.outside:
+		rs.outside = false
+		e.gen++
+		if rs.geoRaised {
+			rs.geoRaised = false
+			a := e.resAction(ss, rs, Restore, RuleGeofenceExit, "tillbaka inom området / back inside")
+			a.Position = &p
+			out = append(out, a)
+		}
+	case !inside && !rs.outside:
+		rs.outside, rs.outsideSince = true, now
+		e.gen++
+		rs.geoGen = e.gen
+		e.push(timer{at: now.Add(set.Hold), kind: tGeo, site: ss.cfg.ID, id: rs.res.ID, gen: rs.geoGen})
+	}
+	return out
+}
+
+const trackLen = 10
+
+// allowed reports whether a rule runs for a resident: enabled in the plan
+// and, for digital supervision, consented to.
+func (e *Engine) allowed(rs *resState, rule string) bool {
+	if !rs.res.Plan[rule].Enabled {
+		return false
+	}
+	if Rules[rule].Consent && !rs.res.Consent[rule] {
+		e.stats.NoConsent++
+		return false
+	}
+	return true
+}
+
+func (e *Engine) planFor(ss *siteState, rs *resState, unit string) Plan {
+	if rs != nil && rs.res.Plan != nil {
+		return rs.res.Plan
+	}
+	if p, ok := ss.cfg.UnitPlans[unit]; ok {
+		return p
+	}
+	return ss.cfg.Plan
+}
+
+func (e *Engine) night(ss *siteState, rs *resState, unit string, now time.Time) bool {
+	w := ss.cfg.Night
+	if uw, ok := ss.cfg.Units[unit]; ok {
 		w = uw
+	}
+	if rs != nil && rs.res.Night != nil {
+		w = *rs.res.Night
 	}
 	return w.Contains(now, e.cfg.Location)
 }
 
-func (e *Engine) action(ev *event.Event, rule string, k alarm.Kind, p alarm.Priority, st event.StatusCode, lco event.LocationCode) Action {
+func evAction(ev *event.Event, rule string, k alarm.Kind, p alarm.Priority, st event.StatusCode, lco event.LocationCode) Action {
 	return Action{
 		Kind: Raise, Rule: rule, Key: rule + "/" + ev.Site + "/" + ev.Device,
 		Alarm: k, Priority: p, Status: st, Location: lco,
 		Site: ev.Site, Gateway: ev.Gateway, Device: ev.Device, Type: ev.Type,
-		Unit: ev.Unit, Room: ev.Room, Resident: ev.Resident, Event: ev,
+		Unit: ev.Unit, Room: ev.Room, Resident: ev.Resident, Event: ev, Position: ev.Position,
 	}
+}
+
+// devAction is a technical or door action keyed by device.
+func (e *Engine) devAction(ev *event.Event, d *Device, k ActionKind, rule, note string) Action {
+	a := Action{Kind: k, Rule: rule, Key: rule + "/" + d.Site + "/" + d.ID, Alarm: alarm.KindTechnical, Priority: 3,
+		Site: d.Site, Gateway: d.Gateway, Device: d.ID, Type: d.Type, Unit: d.Unit, Room: d.Room, Resident: d.Resident,
+		Event: ev, Note: note}
+	switch rule {
+	case RuleBatteryLow:
+		a.Status = event.BatteryLow
+	case RuleDeviceSilent:
+		a.Status = event.Offline
+		if d.Type.IsTrigger() {
+			a.Status = event.RadioTestMissing
+		}
+	case RuleDoorOpenLong:
+		a.Status, a.Alarm, a.Priority = event.OpenTooLong, alarm.KindWander, 2
+	case RuleTamper:
+		a.Priority = 2
+	}
+	if k == Restore {
+		a.Status = event.Restoral
+	}
+	return a
+}
+
+// resAction is an action keyed by resident (bed exit, geofence, inactivity).
+func (e *Engine) resAction(ss *siteState, rs *resState, k ActionKind, rule, note string) Action {
+	a := Action{Kind: k, Rule: rule, Key: rule + "/" + ss.cfg.ID + "/" + rs.res.ID, Priority: 1,
+		Site: ss.cfg.ID, Gateway: rs.gateway, Device: rs.device, Unit: rs.res.Unit, Resident: rs.res.ID, Note: note}
+	if d, ok := ss.devs[rs.device]; ok {
+		a.Type, a.Room = d.dev.Type, d.dev.Room
+	}
+	switch rule {
+	case RuleBedExit:
+		a.Alarm, a.Status = alarm.KindWander, event.AutomaticAlarm
+	case RuleGeofenceExit:
+		a.Alarm, a.Status, a.Location = alarm.KindWander, event.AutomaticAlarm, event.LocGeofence
+		a.Track = append([]event.Position(nil), rs.track...)
+		if n := len(rs.track); n > 0 {
+			p := rs.track[n-1]
+			a.Position = &p
+		}
+	case RuleInactivity:
+		a.Alarm, a.Status, a.Priority = alarm.KindCall, event.AutomaticAlarm, 2
+	}
+	if k == Restore {
+		a.Status = event.Restoral
+	}
+	return a
+}
+
+// Timers.
+
+type timerKind uint8
+
+const (
+	tSilence timerKind = iota + 1
+	tDoor
+	tBed
+	tGeo
+	tInactivity
+)
+
+type timer struct {
+	at   time.Time
+	kind timerKind
+	site string
+	id   string // device or resident id
+	gen  uint64
+}
+
+type timerHeap []timer
+
+func (h timerHeap) Len() int           { return len(h) }
+func (h timerHeap) Less(i, j int) bool { return h[i].at.Before(h[j].at) }
+func (h timerHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *timerHeap) Push(x any)        { *h = append(*h, x.(timer)) }
+func (h *timerHeap) Pop() any {
+	old := *h
+	t := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return t
+}
+
+func (e *Engine) push(t timer) { heap.Push(&e.q, t) }
+
+// pushDevSilence schedules a supervision check for the device's class. The
+// check is lazy: a heartbeat only updates lastSeen, and the timer re-arms
+// itself when it finds the device was heard, so 250,000 devices cost one
+// heap entry each.
+func (e *Engine) pushDevSilence(ss *siteState, ds *devState) {
+	max, ok := ss.cfg.Supervision[ds.dev.Type]
+	if !ok || max <= 0 {
+		return
+	}
+	e.push(timer{at: ds.lastSeen.Add(max), kind: tSilence, site: ss.cfg.ID, id: ds.dev.ID})
+}
+
+func (e *Engine) pushDoor(ss *siteState, ds *devState) {
+	plan := e.planFor(ss, ss.res[ds.dev.Resident], ds.dev.Unit)
+	e.push(timer{at: ds.openSince.Add(plan[RuleDoorOpenLong].Hold), kind: tDoor, site: ss.cfg.ID, id: ds.dev.ID, gen: ds.openGen})
+}
+
+func (e *Engine) pushInactivity(ss *siteState, rs *resState) {
+	e.push(timer{at: rs.lastMotion.Add(rs.res.Plan[RuleInactivity].Hold), kind: tInactivity, site: ss.cfg.ID, id: rs.res.ID})
+}
+
+// NextDeadline is the earliest pending timer, for replay to step through.
+func (e *Engine) NextDeadline() (time.Time, bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if len(e.q) == 0 {
+		return time.Time{}, false
+	}
+	return e.q[0].at, true
+}
+
+// Supervise fires due timers and checks gateways for missed heartbeats at
+// time now.
+func (e *Engine) Supervise(now time.Time) []Action {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	var out []Action
+	for len(e.q) > 0 && !e.q[0].at.After(now) {
+		t := heap.Pop(&e.q).(timer)
+		ss := e.sites[t.site]
+		if ss == nil {
+			continue
+		}
+		out = e.fire(ss, t, now, out)
+	}
+	for _, l := range e.live {
+		if !l.known || l.offline || l.gw == nil || l.gw.Heartbeat <= 0 {
+			continue
+		}
+		missed := l.gw.Missed
+		if missed <= 0 {
+			missed = 3
+		}
+		if now.Sub(l.lastBeat) > time.Duration(missed)*l.gw.Heartbeat {
+			l.offline = true
+			out = append(out, gatewayAction(l.gw.Site, l.gw.ID, Raise, "heartbeats missed"))
+		}
+	}
+	return out
+}
+
+func (e *Engine) gatewayOffline(site, gateway string) bool {
+	l, ok := e.live[site+"/"+gateway]
+	return ok && l.offline
+}
+
+func (e *Engine) fire(ss *siteState, t timer, now time.Time, out []Action) []Action {
+	switch t.kind {
+	case tSilence:
+		ds := ss.devs[t.id]
+		if ds == nil || ds.silentRaised {
+			return out
+		}
+		max := ss.cfg.Supervision[ds.dev.Type]
+		if due := ds.lastSeen.Add(max); due.After(now) {
+			e.push(timer{at: due, kind: tSilence, site: t.site, id: t.id})
+			return out
+		}
+		if e.gatewayOffline(ss.cfg.ID, ds.dev.Gateway) {
+			// Inhibited: staff see the gateway alarm (the cause), not one
+			// alarm per silent device (the symptoms). Re-check later.
+			e.push(timer{at: now.Add(max), kind: tSilence, site: t.site, id: t.id})
+			return out
+		}
+		ds.silentRaised = true
+		out = append(out, e.devAction(nil, ds.dev, Raise, RuleDeviceSilent,
+			"ingen signal på "+max.String()+" / silent for "+max.String()))
+	case tDoor:
+		ds := ss.devs[t.id]
+		if ds == nil || !ds.open || ds.openGen != t.gen || ds.openRaised {
+			return out
+		}
+		ds.openRaised = true
+		out = append(out, e.devAction(nil, ds.dev, Raise, RuleDoorOpenLong, ""))
+	case tBed:
+		rs := ss.res[t.id]
+		if rs == nil || !rs.bedEmpty || rs.bedGen != t.gen || rs.bedRaised {
+			return out
+		}
+		rs.bedRaised = true
+		out = append(out, e.resAction(ss, rs, Raise, RuleBedExit, ""))
+	case tGeo:
+		rs := ss.res[t.id]
+		if rs == nil || !rs.outside || rs.geoGen != t.gen || rs.geoRaised {
+			return out
+		}
+		rs.geoRaised = true
+		out = append(out, e.resAction(ss, rs, Raise, RuleGeofenceExit, ""))
+	case tInactivity:
+		rs := ss.res[t.id]
+		if rs == nil || rs.inactRaised || !rs.motionArmed {
+			return out
+		}
+		set := rs.res.Plan[RuleInactivity]
+		if due := rs.lastMotion.Add(set.Hold); due.After(now) {
+			e.push(timer{at: due, kind: tInactivity, site: t.site, id: t.id})
+			return out
+		}
+		if set.HasWindow && !set.Window.Contains(now, e.cfg.Location) {
+			e.push(timer{at: now.Add(time.Minute), kind: tInactivity, site: t.site, id: t.id})
+			return out
+		}
+		if rs.gateway != "" && e.gatewayOffline(ss.cfg.ID, rs.gateway) {
+			e.push(timer{at: now.Add(time.Minute), kind: tInactivity, site: t.site, id: t.id})
+			return out
+		}
+		rs.inactRaised = true
+		out = append(out, e.resAction(ss, rs, Raise, RuleInactivity, ""))
+	}
+	return out
 }
 
 // GatewayKey is the alarm key of a gateway's offline alarm.
@@ -203,7 +821,8 @@ func (e *Engine) GatewayStatus(site, gateway string, online bool, now time.Time)
 		l.lastBeat = now
 		if l.offline {
 			l.offline = false
-			return e.gatewayAction(l, site, gateway, Restore, "gateway back online"), true
+			e.regrace(site, gateway, now)
+			return gatewayAction(site, gateway, Restore, "gateway back online"), true
 		}
 		return Action{}, false
 	}
@@ -211,7 +830,21 @@ func (e *Engine) GatewayStatus(site, gateway string, online bool, now time.Time)
 		return Action{}, false
 	}
 	l.offline = true
-	return e.gatewayAction(l, site, gateway, Raise, "gateway connection lost (last will)"), true
+	return gatewayAction(site, gateway, Raise, "gateway connection lost (last will)"), true
+}
+
+// regrace gives a gateway's devices a fresh supervision period when the
+// gateway returns, so its outage does not become a flood of device alarms.
+func (e *Engine) regrace(site, gateway string, now time.Time) {
+	ss := e.sites[site]
+	if ss == nil {
+		return
+	}
+	for _, ds := range ss.devs {
+		if ds.dev.Gateway == gateway && ds.armed && !ds.silentRaised && ds.lastSeen.Before(now) {
+			ds.lastSeen = now
+		}
+	}
 }
 
 // Heartbeat records a gateway's proof of life. A heartbeat from a gateway
@@ -220,32 +853,9 @@ func (e *Engine) Heartbeat(site, gateway string, now time.Time) (Action, bool) {
 	return e.GatewayStatus(site, gateway, true, now)
 }
 
-// Supervise checks every gateway heard from since start for missed
-// heartbeats at time now.
-func (e *Engine) Supervise(now time.Time) []Action {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	var out []Action
-	for key, l := range e.live {
-		if !l.known || l.offline || l.gw == nil || l.gw.Heartbeat <= 0 {
-			continue
-		}
-		missed := l.gw.Missed
-		if missed <= 0 {
-			missed = 3
-		}
-		if now.Sub(l.lastBeat) > time.Duration(missed)*l.gw.Heartbeat {
-			l.offline = true
-			out = append(out, e.gatewayAction(l, l.gw.Site, l.gw.ID, Raise, "heartbeats missed"))
-			_ = key
-		}
-	}
-	return out
-}
-
-// Expect arms supervision for a gateway as if it had been heard at now: the
-// hub calls it at start for every configured gateway, so one that never
-// comes back after a hub restart is still caught.
+// Expect arms supervision for every configured gateway and supervised
+// device as if heard at now: the hub calls it at start, so one that never
+// comes back after a restart (or was never paired) is still caught.
 func (e *Engine) Expect(now time.Time) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -253,6 +863,14 @@ func (e *Engine) Expect(now time.Time) {
 		if l.gw != nil && !l.known {
 			l.known = true
 			l.lastBeat = now
+		}
+	}
+	for _, ss := range e.sites {
+		for _, ds := range ss.devs {
+			if !ds.armed {
+				ds.armed, ds.lastSeen = true, now
+				e.pushDevSilence(ss, ds)
+			}
 		}
 	}
 }
@@ -279,7 +897,17 @@ func (e *Engine) liveLocked(site, gateway string) *liveness {
 	return l
 }
 
-func (e *Engine) gatewayAction(l *liveness, site, gateway string, k ActionKind, note string) Action {
+// StaffPresent records staff in a room (an alarm's "Hos brukaren"), which
+// silences door rules for the room for Config.StaffPresence.
+func (e *Engine) StaffPresent(site, room string, now time.Time) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if ss := e.sites[site]; ss != nil && room != "" {
+		ss.staffUntil[room] = now.Add(e.cfg.StaffPresence)
+	}
+}
+
+func gatewayAction(site, gateway string, k ActionKind, note string) Action {
 	st := event.Offline
 	if k == Restore {
 		st = event.Restoral
