@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"path/filepath"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -83,6 +84,19 @@ func Start(cfg *hub.Config, log *slog.Logger, opts ...Option) (*Hub, error) {
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	var evlog *hub.EventLog
+	if cfg.DataDir != "" {
+		evlog, err = hub.NewEventLog(filepath.Join(cfg.DataDir, "events"), log)
+		if err != nil {
+			j.Close()
+			return nil, err
+		}
+		op.observers = append(op.observers, evlog)
+		op.closers = append(op.closers, evlog.Close)
+		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "vaka_eventlog_dropped_total",
+			Help: "Events the replay log could not take or write (raised as hub_integrity)."},
+			func() float64 { return float64(evlog.Dropped()) }))
+	}
 	h, err := hub.New(hub.Options{Config: cfg, Journal: j, Replay: replay, Logger: log, Registry: reg, Observers: op.observers})
 	if err != nil {
 		j.Close()
@@ -107,6 +121,9 @@ func Start(cfg *hub.Config, log *slog.Logger, opts ...Option) (*Hub, error) {
 		return nil, err
 	}
 	h.AddDropSource(b.Dropped)
+	if evlog != nil {
+		h.AddDropSource(evlog.Dropped)
+	}
 	if err := b.Start(); err != nil {
 		j.Close()
 		return nil, err
@@ -115,7 +132,7 @@ func Start(cfg *hub.Config, log *slog.Logger, opts ...Option) (*Hub, error) {
 	for _, u := range cfg.Users {
 		users = append(users, httpapi.User{Username: u.Username, Name: u.Name, Role: u.Role, PasswordHash: u.PasswordHash})
 	}
-	var routes []httpapi.Route
+	routes := hubRoutes(h)
 	for _, f := range op.routes {
 		routes = append(routes, f(h)...)
 	}

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"strings"
+	"time"
 
 	"golang.org/x/crypto/bcrypt"
 	"gopkg.in/yaml.v3"
@@ -35,6 +36,7 @@ func runHub(ctx context.Context, args []string, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	s.WatchConfig(ctx, path, 5*time.Second)
 	<-ctx.Done()
 	log.Info("hub stopping")
 	return s.Close()

@@ -6,6 +6,7 @@
 //	vaka gateway --config FILE
 //	vaka check --config FILE
 //	vaka hash-password
+//	vaka rules explain|replay
 package main
 
 import (
@@ -30,6 +31,7 @@ Usage:
   vaka gateway --config FILE                         run an edge gateway
   vaka check --config FILE                           validate a hub or gateway config
   vaka hash-password                                 read a password on stdin, print its bcrypt hash
+  vaka rules explain|replay …                        which rules watch a resident; replay an event log
 `
 
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
@@ -52,6 +54,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		err = runCheck(args[1:], stdout)
 	case "hash-password":
 		err = runHashPassword(stdin, stdout)
+	case "rules":
+		err = runRules(args[1:], stdout)
 	case "-h", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return 0
