@@ -147,6 +147,7 @@ type devState struct {
 	silentRaised bool
 	open         bool
 	openSince    time.Time
+	closedAt     time.Time
 	openGen      uint64
 	openRaised   bool
 	lowBattery   bool
@@ -340,6 +341,7 @@ func (e *Engine) Eval(ev *event.Event, now time.Time, out []Action) ([]Action, b
 	}
 	if ds.silentRaised {
 		ds.silentRaised = false
+		e.pushDevSilence(ss, ds) // the fired timer is gone: supervise afresh
 		out = append(out, e.devAction(ev, dev, Restore, RuleDeviceSilent, "enheten hörs igen / device heard again"))
 	}
 
@@ -412,9 +414,16 @@ func (e *Engine) door(ss *siteState, ds *devState, rs *resState, ev *event.Event
 		ds.open, ds.openSince = true, now
 		e.gen++
 		ds.openGen = e.gen
+		chatter := !ds.closedAt.IsZero() && now.Sub(ds.closedAt) < Debounce
 		plan := e.planFor(ss, rs, ds.dev.Unit)
 		if plan[RuleDoorOpenLong].Enabled {
 			e.pushDoor(ss, ds)
+		}
+		if chatter {
+			// Re-opened within the debounce of closing: contact chatter,
+			// or the same person going through; the first opening alarmed.
+			e.stats.StateRepeats++
+			return out
 		}
 		night := e.night(ss, rs, ds.dev.Unit, now)
 		if ds.dev.Exit && night && plan[RuleDoorAtNight].Enabled {
@@ -434,7 +443,7 @@ func (e *Engine) door(ss *siteState, ds *devState, rs *resState, ev *event.Event
 			e.stats.StateRepeats++
 			return out
 		}
-		ds.open = false
+		ds.open, ds.closedAt = false, now
 		e.gen++ // cancels a pending open-too-long
 		if ds.openRaised {
 			ds.openRaised = false
@@ -494,6 +503,7 @@ func (e *Engine) motion(ss *siteState, rs *resState, ev *event.Event, now time.T
 	}
 	if rs.inactRaised {
 		rs.inactRaised = false
+		e.pushInactivity(ss, rs)
 		out = append(out, e.resAction(ss, rs, Restore, RuleInactivity, "rörelse igen / movement again"))
 	}
 	return out
@@ -543,6 +553,13 @@ func (e *Engine) position(ss *siteState, rs *resState, ev *event.Event, now time
 }
 
 const trackLen = 10
+
+// superviseBatch is how many due timers Supervise handles per lock hold.
+const superviseBatch = 256
+
+// Debounce is how soon after closing a door's re-opening counts as chatter
+// (contact sensors that double-report quick toggles), not a new opening.
+const Debounce = 3 * time.Second
 
 // allowed reports whether a rule runs for a resident: enabled in the plan
 // and, for digital supervision, consented to.
@@ -705,18 +722,28 @@ func (e *Engine) NextDeadline() (time.Time, bool) {
 
 // Supervise fires due timers and checks gateways for missed heartbeats at
 // time now.
+//
+// Due timers are handled in batches, releasing the lock between them, so a
+// tick over 250,000 supervised devices never holds up an alarm for long.
 func (e *Engine) Supervise(now time.Time) []Action {
+	var out []Action
+	for more := true; more; {
+		e.mu.Lock()
+		more = false
+		for n := 0; len(e.q) > 0 && !e.q[0].at.After(now); n++ {
+			if n == superviseBatch {
+				more = true
+				break
+			}
+			t := heap.Pop(&e.q).(timer)
+			if ss := e.sites[t.site]; ss != nil {
+				out = e.fire(ss, t, now, out)
+			}
+		}
+		e.mu.Unlock()
+	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	var out []Action
-	for len(e.q) > 0 && !e.q[0].at.After(now) {
-		t := heap.Pop(&e.q).(timer)
-		ss := e.sites[t.site]
-		if ss == nil {
-			continue
-		}
-		out = e.fire(ss, t, now, out)
-	}
 	for _, l := range e.live {
 		if !l.known || l.offline || l.gw == nil || l.gw.Heartbeat <= 0 {
 			continue
