@@ -151,6 +151,16 @@ Vaka demo – trygghetslarm och nattillsyn
 	return nil
 }
 
+// demoResident has consent recorded for every supervision rule, and a
+// short bed-exit hold so the demo shows the rule within minutes.
+func demoResident(id, unit string) hub.Resident {
+	hold := 2 * time.Minute
+	return hub.Resident{ID: id, Unit: unit,
+		Consent: hub.Consent{Rules: []string{"bed_exit", "room_door_at_night", "geofence_exit", "inactivity"},
+			RecordedBy: "demo", RecordedAt: "2026-01-01", Note: "demo"},
+		Plan: hub.PlanConfig{Rules: map[string]hub.RuleOverride{"bed_exit": {Hold: &hold}}}}
+}
+
 // demoConfig builds the demo hub's config: real per-gateway credentials
 // (random, so the secure path is exercised), demo staff logins.
 func demoConfig(data, httpAddr, mqttAddr string, world []demoGateway) (*hub.Config, map[string]string, error) {
@@ -174,6 +184,13 @@ func demoConfig(data, httpAddr, mqttAddr string, world []demoGateway) (*hub.Conf
 			} else {
 				s.Name = "Hemtjänst Norr"
 			}
+			// The simulator reports each device every few minutes, not
+			// every minute as a real call button does: supervise at 30 min
+			// so the demo shows real silences, not simulator gaps.
+			s.Supervision = map[string]time.Duration{}
+			for t := range hub.DefaultSupervision {
+				s.Supervision[string(t)] = 30 * time.Minute
+			}
 			sites[dg.site] = s
 			order = append(order, dg.site)
 		}
@@ -186,8 +203,16 @@ func demoConfig(data, httpAddr, mqttAddr string, world []demoGateway) (*hub.Conf
 		}
 		passwords[dg.site+"/"+dg.id] = pw
 		g := hub.Gateway{ID: dg.id, PasswordHash: string(h), Heartbeat: 10 * time.Second, Missed: 3}
+		seen := map[string]bool{}
+		for _, r := range s.Residents {
+			seen[r.ID] = true
+		}
 		for _, d := range dg.devices {
 			g.Devices = append(g.Devices, hub.Device{ID: d.ID, Type: d.Type, Resident: d.Resident, Unit: d.Unit, Room: d.Room, Exit: d.Exit})
+			if d.Resident != "" && !seen[d.Resident] {
+				seen[d.Resident] = true
+				s.Residents = append(s.Residents, demoResident(d.Resident, d.Unit))
+			}
 		}
 		s.Gateways = append(s.Gateways, g)
 	}
