@@ -6,6 +6,8 @@ set -euo pipefail
 need=()
 command -v mosquitto_pub >/dev/null 2>&1 || need+=(mosquitto-clients)
 command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || need+=(mosquitto)
+# 32-bit test run of the edge packages (make test-386); not every kernel runs i386 binaries natively.
+command -v qemu-i386 >/dev/null 2>&1 || need+=(qemu-user)
 
 if [ ${#need[@]} -gt 0 ]; then
   sudo=""
@@ -13,9 +15,9 @@ if [ ${#need[@]} -gt 0 ]; then
   echo "test-deps: installing ${need[*]}"
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+  # The package may start the system broker on 1883; tests use their own
+  # ports, but stop it so nothing answers where a test expects silence.
+  if command -v systemctl >/dev/null 2>&1; then $sudo systemctl stop mosquitto >/dev/null 2>&1 || true; fi
+  $sudo pkill -x -f '/usr/sbin/mosquitto -c /etc/mosquitto/mosquitto.conf' >/dev/null 2>&1 || true
 fi
-# A package install may start the system broker on 1883; tests use their own
-# ports, but stop it so nothing answers where a test expects silence.
-if command -v systemctl >/dev/null 2>&1; then systemctl stop mosquitto >/dev/null 2>&1 || true; fi
-pkill -x mosquitto >/dev/null 2>&1 || true
 echo "test-deps: ok ($(mosquitto_pub --help 2>&1 | head -1))"

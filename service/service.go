@@ -19,12 +19,15 @@ import (
 	"github.com/vaka-care/vaka/broker"
 	"github.com/vaka-care/vaka/httpapi"
 	"github.com/vaka-care/vaka/hub"
+	"github.com/vaka-care/vaka/notify"
 	"github.com/vaka-care/vaka/store"
 )
 
 // Hub is a running hub.
 type Hub struct {
-	Hub     *hub.Hub
+	Hub *hub.Hub
+	// Notify runs routing and escalation (who is alerted, and when).
+	Notify  *notify.Dispatcher
 	Broker  *broker.Broker
 	Journal *store.Journal
 
@@ -50,6 +53,8 @@ type options struct {
 	observers []hub.Observer
 	routes    []func(*hub.Hub) []httpapi.Route
 	closers   []func() error
+
+	loopbackPush bool
 }
 
 // WithObserver adds an observer of events and alarm transitions.
@@ -97,6 +102,13 @@ func Start(cfg *hub.Config, log *slog.Logger, opts ...Option) (*Hub, error) {
 			Help: "Events the replay log could not take or write (raised as hub_integrity)."},
 			func() float64 { return float64(evlog.Dropped()) }))
 	}
+	pp, err := newPushParts(cfg, &op)
+	if err != nil {
+		j.Close()
+		return nil, err
+	}
+	pp.disp = notify.New(notify.Options{Tree: pp.tree, Pusher: pp.sender, Logger: log})
+	op.observers = append(op.observers, pp.disp)
 	h, err := hub.New(hub.Options{Config: cfg, Journal: j, Replay: replay, Logger: log, Registry: reg, Observers: op.observers})
 	if err != nil {
 		j.Close()
@@ -121,10 +133,13 @@ func Start(cfg *hub.Config, log *slog.Logger, opts ...Option) (*Hub, error) {
 		return nil, err
 	}
 	h.AddDropSource(b.Dropped)
+	pp.disp.Start(h, openAlarms(h))
+	op.closers = append([]func() error{pp.disp.Close}, op.closers...)
 	if evlog != nil {
 		h.AddDropSource(evlog.Dropped)
 	}
 	if err := b.Start(); err != nil {
+		pp.disp.Close()
 		j.Close()
 		return nil, err
 	}
@@ -132,24 +147,26 @@ func Start(cfg *hub.Config, log *slog.Logger, opts ...Option) (*Hub, error) {
 	for _, u := range cfg.Users {
 		users = append(users, httpapi.User{Username: u.Username, Name: u.Name, Role: u.Role, PasswordHash: u.PasswordHash})
 	}
-	routes := hubRoutes(h)
+	routes := append(hubRoutes(h), pp.routes(h)...)
 	for _, f := range op.routes {
 		routes = append(routes, f(h)...)
 	}
 	handler := httpapi.New(httpapi.Options{
 		Alarms: h, Auth: httpapi.NewAuth(users, cfg.HTTP.SessionTTL, nil), Gatherer: reg, Logger: log,
 		NotFound: hub.ErrNotFound, SecureCookies: cfg.HTTP.TLS != nil, Routes: routes,
+		PublicRoutes: pp.public(h),
 	})
 	ln, err := net.Listen("tcp", cfg.HTTP.Address)
 	if err != nil {
 		b.Close()
 		j.Close()
+		pp.disp.Close()
 		return nil, fmt.Errorf("service: listen http: %w", err)
 	}
 	// Streams never go idle, so Shutdown alone would wait its whole
 	// timeout: cancelling the base context ends them first.
 	base, cancelBase := context.WithCancel(context.Background())
-	s := &Hub{Hub: h, Broker: b, Journal: j, log: log, httpAddr: ln.Addr().String(),
+	s := &Hub{Hub: h, Notify: pp.disp, Broker: b, Journal: j, log: log, httpAddr: ln.Addr().String(),
 		http: &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second,
 			BaseContext: func(net.Listener) context.Context { return base }},
 		cancelBase: cancelBase, closers: op.closers, reg: reg,
@@ -187,8 +204,17 @@ func (s *Hub) Close() error {
 	<-s.done
 	s.cancelBase()
 	err := s.http.Shutdown(ctx)
-	if e := s.Broker.Close(); err == nil {
-		err = e
+	// mochi v2.7.9's Close can hang if a client connects or disconnects
+	// while it runs; do not let that hold up the journal's final sync.
+	bc := make(chan error, 1)
+	go func() { bc <- s.Broker.Close() }()
+	select {
+	case e := <-bc:
+		if err == nil {
+			err = e
+		}
+	case <-time.After(5 * time.Second):
+		s.log.Error("service: broker did not close within 5 s; continuing shutdown")
 	}
 	for _, c := range s.closers {
 		if e := c(); err == nil {
