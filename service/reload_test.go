@@ -1,0 +1,81 @@
+package service_test
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vaka-care/vaka/config"
+	"github.com/vaka-care/vaka/hub"
+	"github.com/vaka-care/vaka/internal/testenv"
+	"github.com/vaka-care/vaka/rules"
+	"github.com/vaka-care/vaka/service"
+)
+
+// A config reload that fails keeps the old rules in force; a good one
+// takes effect without a restart.
+func TestIntegrationHotReloadKeepsOldRulesOnError(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "hub.yaml")
+	good := hubYAML(t, filepath.Join(dir, "data"))
+	withResident := strings.Replace(string(good), "    gateways:\n      - id: avd-a",
+		"    residents:\n      - {id: r-7f3a, unit: avd-a, consent: {rules: [bed_exit], recorded_by: ssk, recorded_at: \"2026-01-01\"}, plan: {rules: {bed_exit: {hold: 7m}}}}\n    gateways:\n      - id: avd-a", 1)
+	if err := os.WriteFile(path, []byte(withResident), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var cfg hub.Config
+	if err := config.Load(path, &cfg); err != nil {
+		t.Fatal(err)
+	}
+	s, err := service.Start(&cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	s.WatchConfig(ctx, path, 20*time.Millisecond)
+	base := "http://" + s.HTTPAddr()
+
+	hold := func() string {
+		x, err := s.Hub.Engine().Explain("solrosen", "r-7f3a", time.Now())
+		if err != nil {
+			return "err: " + err.Error()
+		}
+		for _, r := range x.Rules {
+			if r.Rule == rules.RuleBedExit {
+				return r.HoldText
+			}
+		}
+		return "missing"
+	}
+	if h := hold(); h != "7m0s" {
+		t.Fatalf("initial bed_exit hold %s", h)
+	}
+	waitMetric := func(sample string, want float64) {
+		t.Helper()
+		for i := 0; i < 200; i++ {
+			if testenv.Metric(t, base+"/metrics", sample) >= want {
+				return
+			}
+			time.Sleep(25 * time.Millisecond)
+		}
+		t.Fatalf("%s never reached %v", sample, want)
+	}
+	// A typo: the reload fails, the old rules stay.
+	bad := strings.Replace(withResident, "hold: 7m", "hodl: 3m", 1)
+	os.WriteFile(path, []byte(bad), 0o600)
+	waitMetric(`vaka_config_reloads_total{result="failed"}`, 1)
+	if h := hold(); h != "7m0s" {
+		t.Fatalf("after a failed reload the hold is %s, want the old 7m0s", h)
+	}
+	// A good change takes effect.
+	os.WriteFile(path, []byte(strings.Replace(withResident, "hold: 7m", "hold: 3m", 1)), 0o600)
+	waitMetric(`vaka_config_reloads_total{result="ok"}`, 1)
+	if h := hold(); h != "3m0s" {
+		t.Fatalf("after a good reload the hold is %s, want 3m0s", h)
+	}
+}
