@@ -78,6 +78,30 @@ const (
 	ActResolve  Action = "resolve"
 )
 
+// Notification actions, recorded by the hub's notifier (package notify) so
+// that every step of reaching staff is on the alarm and in the journal:
+// who was alerted (notify), which phone confirmed the alert (delivered),
+// when it climbed to the next tier (escalate) and each reminder. They are
+// allowed on open alarms only and never change the lifecycle state.
+const (
+	ActNotify    Action = "notify"
+	ActDelivered Action = "delivered"
+	ActEscalate  Action = "escalate"
+	ActReminder  Action = "reminder"
+)
+
+// Delivery is one phone's proof that it alerted: its service worker
+// received the push and confirmed it to the hub.
+type Delivery struct {
+	User  string    `json:"user"`
+	Phone string    `json:"phone,omitempty"` // subscription id, or "webhook:<receiver>"
+	At    time.Time `json:"at"`
+	Tier  int       `json:"tier"`
+}
+
+// MaxDeliveries bounds the receipts an alarm keeps.
+const MaxDeliveries = 20
+
 // Transition is one entry of an alarm's audit trail. Every change to an
 // alarm is a transition, persisted before anyone is told of it.
 type Transition struct {
@@ -91,6 +115,11 @@ type Transition struct {
 	EventID string          `json:"event_id,omitempty"`
 	Raise   *Alarm          `json:"raise,omitempty"` // the alarm as raised, on ActRaise only
 	Pos     *event.Position `json:"pos,omitempty"`   // latest position, on ActRepeat
+	// Notification steps only:
+	Tier     int      `json:"tier,omitempty"`     // escalation tier, 0 = first
+	Receiver string   `json:"receiver,omitempty"` // route receiver name
+	To       []string `json:"to,omitempty"`       // users (or webhook) alerted
+	Phone    string   `json:"phone,omitempty"`    // on ActDelivered: which phone
 }
 
 // Alarm is one alarm and its lifecycle state.
@@ -123,6 +152,9 @@ type Alarm struct {
 	RestoredAt *time.Time         `json:"restored_at,omitempty"`
 	Position   *event.Position    `json:"pos,omitempty"`
 	Track      []event.Position   `json:"track,omitempty"` // recent positions, oldest first
+	Tier       int                `json:"tier,omitempty"`  // escalation tier now notified
+	Deliveries []Delivery         `json:"deliveries,omitempty"`
+	Reminders  int                `json:"reminders,omitempty"`
 	UpdatedAt  time.Time          `json:"updated_at"`
 	History    []Transition       `json:"history,omitempty"`
 }
@@ -147,7 +179,7 @@ func Check(a *Alarm, t Transition) error {
 	switch t.Action {
 	case ActRaise:
 		return nil
-	case ActRepeat, ActRestore:
+	case ActRepeat, ActRestore, ActNotify, ActEscalate, ActReminder, ActDelivered:
 		if a.State == Resolved {
 			return ErrResolved
 		}
@@ -214,6 +246,16 @@ func Apply(a *Alarm, t Transition) error {
 		}
 	case ActRestore:
 		a.RestoredAt = &at
+	case ActReminder:
+		a.Reminders++
+	case ActEscalate:
+		if t.Tier > a.Tier {
+			a.Tier = t.Tier
+		}
+	case ActDelivered:
+		if len(a.Deliveries) < MaxDeliveries {
+			a.Deliveries = append(a.Deliveries, Delivery{User: t.By, Phone: t.Phone, At: at, Tier: t.Tier})
+		}
 	case ActAccept:
 		if a.State == Raised {
 			a.State = Accepted
@@ -239,6 +281,9 @@ func Apply(a *Alarm, t Transition) error {
 	if t.Action == ActRepeat && a.Repeats > MaxRepeatHistory {
 		return nil
 	}
+	if t.Action == ActReminder && a.Reminders > MaxRepeatHistory {
+		return nil
+	}
 	a.History = append(a.History, t)
 	return nil
 }
@@ -258,5 +303,6 @@ func New(id string, at time.Time) *Alarm {
 func (a *Alarm) Clone() *Alarm {
 	c := *a
 	c.History = append([]Transition(nil), a.History...)
+	c.Deliveries = append([]Delivery(nil), a.Deliveries...)
 	return &c
 }

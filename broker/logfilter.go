@@ -36,4 +36,6 @@ func (h redactHandler) WithAttrs(as []slog.Attr) slog.Handler {
 	return redactHandler{h.next.WithAttrs(keep)}
 }
 
-func (h redactHandler) WithGroup(name string) slog.Handler { return redactHandler{h.next.WithGroup(name)} }
+func (h redactHandler) WithGroup(name string) slog.Handler {
+	return redactHandler{h.next.WithGroup(name)}
+}

@@ -12,6 +12,7 @@ import (
 	"mime"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -51,6 +52,10 @@ type Options struct {
 	// Routes are extra pages and endpoints from other parts of the hub
 	// (pilot dashboards, device health), mounted behind login.
 	Routes []Route
+	// PublicRoutes are mounted without login or CSRF check: the handler
+	// authenticates the request itself (a service worker's delivery
+	// receipt carries a per-subscription token instead of a session).
+	PublicRoutes []Route
 }
 
 // Route is an extra authenticated endpoint. Roles, when set, limit it to
@@ -79,7 +84,42 @@ func init() {
 const CookieName = "vaka_session"
 
 type server struct {
-	o Options
+	o      Options
+	frames frameCache
+}
+
+// frameCache holds the encoded SSE frame of the latest alarm changes. The
+// hub sends every subscriber the same *alarm.Alarm for a change, so with
+// 200 staff sessions the change is encoded once, not 200 times. Holding
+// the pointer keeps it from being reused while cached.
+type frameCache struct {
+	mu   sync.Mutex
+	keys [64]*alarm.Alarm
+	vals [64][]byte
+	next int
+}
+
+func (c *frameCache) frame(a *alarm.Alarm) ([]byte, error) {
+	c.mu.Lock()
+	for i, k := range c.keys {
+		if k == a {
+			b := c.vals[i]
+			c.mu.Unlock()
+			return b, nil
+		}
+	}
+	c.mu.Unlock()
+	js, err := json.Marshal(a)
+	if err != nil {
+		return nil, err
+	}
+	b := make([]byte, 0, len(js)+32)
+	b = append(append(append(b, "event: alarm\ndata: "...), js...), "\n\n"...)
+	c.mu.Lock()
+	c.keys[c.next], c.vals[c.next] = a, b
+	c.next = (c.next + 1) % len(c.keys)
+	c.mu.Unlock()
+	return b, nil
 }
 
 // New returns the HTTP handler.
@@ -106,6 +146,15 @@ func New(o Options) http.Handler {
 		http.ServeFileFS(w, r, static, "index.html")
 	})
 	r.Handle("/static/*", http.StripPrefix("/static/", http.FileServerFS(static)))
+	// The service worker must come from the root to control the whole app.
+	r.Get("/sw.js", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "no-cache")
+		w.Header().Set("Service-Worker-Allowed", "/")
+		http.ServeFileFS(w, r, static, "sw.js")
+	})
+	for _, rt := range o.PublicRoutes {
+		r.Method(rt.Method, rt.Pattern, rt.Handler)
+	}
 	r.Route("/api/v1", func(r chi.Router) {
 		r.Post("/login", s.login)
 		r.Group(func(r chi.Router) {
@@ -343,11 +392,11 @@ func (s *server) stream(w http.ResponseWriter, r *http.Request) {
 				// reconnects and refetches the list.
 				return
 			}
-			b, err := json.Marshal(a)
+			b, err := s.frames.frame(a)
 			if err != nil {
 				continue
 			}
-			if _, err := io.WriteString(w, "event: alarm\ndata: "+string(b)+"\n\n"); err != nil {
+			if _, err := w.Write(b); err != nil {
 				return
 			}
 			fl.Flush()

@@ -9,6 +9,7 @@ import (
 
 	"github.com/vaka-care/vaka/config"
 	"github.com/vaka-care/vaka/event"
+	"github.com/vaka-care/vaka/notify"
 	"github.com/vaka-care/vaka/rules"
 )
 
@@ -18,14 +19,16 @@ type Config struct {
 	// DataDir holds the alarm journal. Required outside demo mode.
 	DataDir string `yaml:"data_dir"`
 	// Demo allows anonymous MQTT and prints demo logins. Never in production.
-	Demo     bool           `yaml:"demo"`
-	Timezone string         `yaml:"timezone"`
-	MQTT     MQTTConfig     `yaml:"mqtt"`
-	HTTP     HTTPConfig     `yaml:"http"`
-	Store    StoreConfig    `yaml:"store"`
-	Users    []User         `yaml:"users"`
-	Sites    []Site         `yaml:"sites"`
-	Loc      *time.Location `yaml:"-"`
+	Demo     bool        `yaml:"demo"`
+	Timezone string      `yaml:"timezone"`
+	MQTT     MQTTConfig  `yaml:"mqtt"`
+	HTTP     HTTPConfig  `yaml:"http"`
+	Store    StoreConfig `yaml:"store"`
+	Users    []User      `yaml:"users"`
+	Sites    []Site      `yaml:"sites"`
+	// Routing is who is alerted and how alarms escalate (docs/routing.md).
+	Routing notify.Config  `yaml:"routing"`
+	Loc     *time.Location `yaml:"-"`
 }
 
 // MQTTConfig sets the embedded broker's listeners.
@@ -356,7 +359,23 @@ func (c *Config) Validate() error {
 			}
 		}
 	}
+	errs = append(errs, c.Routing.Validate("routing", c.Usernames())...)
 	return errors.Join(errs...)
+}
+
+// Usernames lists the staff accounts' usernames in config order.
+func (c *Config) Usernames() []string {
+	out := make([]string, 0, len(c.Users))
+	for _, u := range c.Users {
+		out = append(out, u.Username)
+	}
+	return out
+}
+
+// RouteTree compiles the routing section (the default route when it is
+// absent). Validate first.
+func (c *Config) RouteTree() (*notify.Tree, error) {
+	return c.Routing.Compile(c.Usernames(), c.Loc)
 }
 
 func consentRules() string {

@@ -424,6 +424,32 @@ func (h *Hub) Act(id string, action alarm.Action, by string, outcome alarm.Outco
 	return a.Clone(), nil
 }
 
+// Record commits a step of the notifier (package notify): notify,
+// delivered, escalate or reminder. Like every transition it is persisted
+// before anyone is told, so the steps survive a restart.
+func (h *Hub) Record(t alarm.Transition) error {
+	switch t.Action {
+	case alarm.ActNotify, alarm.ActDelivered, alarm.ActEscalate, alarm.ActReminder:
+	default:
+		return alarm.ErrUnknownAction
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	a, ok := h.alarms[t.Alarm]
+	if !ok {
+		return ErrNotFound
+	}
+	if t.At.IsZero() {
+		t.At = h.now()
+	}
+	t.Raise = nil
+	if err := alarm.Check(a, t); err != nil {
+		return err
+	}
+	h.commitLocked(a, t)
+	return nil
+}
+
 // Alarm returns one alarm.
 func (h *Hub) Alarm(id string) (*alarm.Alarm, bool) {
 	h.mu.RLock()

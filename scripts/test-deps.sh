@@ -6,6 +6,8 @@ set -euo pipefail
 need=()
 command -v mosquitto_pub >/dev/null 2>&1 || need+=(mosquitto-clients)
 command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || need+=(mosquitto)
+# Headless Chromium for the staff app's browser tests (chromedp drives it).
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
 # 32-bit test run of the edge packages (make test-386); not every kernel runs i386 binaries natively.
 command -v qemu-i386 >/dev/null 2>&1 || need+=(qemu-user)
 

@@ -49,6 +49,9 @@ func (s *Hub) WatchConfig(ctx context.Context, path string, interval time.Durati
 				continue
 			}
 			s.Hub.Reload(&cfg)
+			if t, err := cfg.RouteTree(); err == nil && s.Notify != nil {
+				s.Notify.SetTree(t)
+			}
 			reloads.WithLabelValues("ok").Inc()
 		}
 	}()

@@ -219,7 +219,10 @@ func (j *Journal) Append(t *alarm.Transition) error {
 }
 
 // syncLoop fsyncs in groups: it waits for a write, lets SyncEvery pass so
-// writes in the same burst share one fsync, then syncs.
+// writes in the same burst share one fsync, then syncs. The fsync runs
+// without j.mu: Append (and the hub's alarm path, which holds its own lock
+// around Append) must never wait for the disk. A record written during the
+// fsync sets dirty again and wakes the loop, so it gets the next one.
 func (j *Journal) syncLoop() {
 	defer close(j.done)
 	for range j.wake {
@@ -229,16 +232,21 @@ func (j *Journal) syncLoop() {
 			j.mu.Unlock()
 			return
 		}
-		if j.dirty {
-			j.dirty = false
-			if err := j.f.Sync(); err != nil {
-				j.SyncFails.Add(1)
-				j.syncErr = err
-				j.log.Error("store: fsync journal failed", "err", err)
-			}
-			j.Syncs.Add(1)
-		}
+		dirty := j.dirty
+		j.dirty = false
 		j.mu.Unlock()
+		if !dirty {
+			continue
+		}
+		err := j.f.Sync()
+		j.Syncs.Add(1)
+		if err != nil {
+			j.mu.Lock()
+			j.syncErr = err
+			j.mu.Unlock()
+			j.SyncFails.Add(1)
+			j.log.Error("store: fsync journal failed", "err", err)
+		}
 	}
 }
 
@@ -250,12 +258,15 @@ func (j *Journal) Close() error {
 		return nil
 	}
 	j.closed = true
+	j.mu.Unlock()
+	// No Append writes from here on (closed is set); let the syncer finish
+	// any fsync in progress before the final one, so the file is never
+	// closed under it.
+	close(j.wake)
+	<-j.done
 	err := j.f.Sync()
 	if cerr := j.f.Close(); err == nil {
 		err = cerr
 	}
-	j.mu.Unlock()
-	close(j.wake)
-	<-j.done
 	return err
 }

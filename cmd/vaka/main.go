@@ -7,6 +7,7 @@
 //	vaka check --config FILE
 //	vaka hash-password
 //	vaka rules explain|replay
+//	vaka routes test --config FILE [--at TIME] site=… unit=… kind=…
 package main
 
 import (
@@ -32,6 +33,7 @@ Usage:
   vaka check --config FILE                           validate a hub or gateway config
   vaka hash-password                                 read a password on stdin, print its bcrypt hash
   vaka rules explain|replay …                        which rules watch a resident; replay an event log
+  vaka routes test --config FILE site=… kind=…        who is alerted now and after each escalation step
 `
 
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
@@ -56,6 +58,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		err = runHashPassword(stdin, stdout)
 	case "rules":
 		err = runRules(args[1:], stdout)
+	case "routes":
+		err = runRoutes(args[1:], stdout)
 	case "-h", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return 0

@@ -85,6 +85,14 @@ const STRINGS = {
     action_accept: 'Taget',
     action_presence: 'Hos brukaren',
     action_resolve: 'Avslutat',
+    action_notify: 'Larmat',
+    action_delivered: 'Visat i telefon',
+    action_escalate: 'Eskalerat',
+    action_reminder: 'Påminnelse',
+    deliveredTo: 'Visat i telefon hos {who}',
+    notDelivered: 'Ingen telefon har bekräftat larmet ännu',
+    escalatedTo: 'Eskalerat till nivå {n}',
+    trackLabel: 'Senaste positioner ({n})',
     role_staff: 'Personal',
     role_lead: 'Teamledare',
     role_admin: 'Administratör',
@@ -174,6 +182,14 @@ const STRINGS = {
     action_accept: 'Taken',
     action_presence: 'With resident',
     action_resolve: 'Resolved',
+    action_notify: 'Alerted',
+    action_delivered: 'Shown on phone',
+    action_escalate: 'Escalated',
+    action_reminder: 'Reminder',
+    deliveredTo: 'Shown on the phone of {who}',
+    notDelivered: 'No phone has confirmed the alarm yet',
+    escalatedTo: 'Escalated to tier {n}',
+    trackLabel: 'Recent positions ({n})',
     role_staff: 'Staff',
     role_lead: 'Team lead',
     role_admin: 'Administrator',
@@ -397,6 +413,7 @@ function startSession(me) {
   setConnected(false);
   connectStream();
   refresh();
+  setupPush();
   clearInterval(watchdogTimer);
   watchdogTimer = setInterval(watchdog, WATCHDOG_MS);
 }
@@ -886,6 +903,17 @@ function buildCard(a) {
       a.pos.acc ? ' ' + t('accuracy', { acc: Math.round(a.pos.acc) }) : ''));
   }
 
+  if (Array.isArray(a.track) && a.track.length >= 2) card.append(buildTrack(a.track));
+
+  const notified = (a.history || []).some((h) => h.action === 'notify');
+  const phones = [...new Set((a.deliveries || []).map((d) => person(d.user)))];
+  if (phones.length) {
+    card.append(el('p', { class: 'delivery', dataset: { delivered: String(phones.length) } }, t('deliveredTo', { who: phones.join(', ') })));
+  } else if (notified && open) {
+    card.append(el('p', { class: 'delivery delivery-missing', dataset: { delivered: '0' } }, t('notDelivered')));
+  }
+  if (a.tier > 0 && open) card.append(el('p', { class: 'escalated', dataset: { tier: String(a.tier) } }, t('escalatedTo', { n: a.tier + 1 })));
+
   if (a.accepted_by) {
     card.append(el('p', { class: 'accepted-by' }, t('acceptedBy', { who: person(a.accepted_by), time: clock(a.accepted_at) })));
   }
@@ -938,13 +966,83 @@ function buildResolveForm(a, busy) {
   );
 }
 
+// A short track as inline SVG (no map tiles: the hub works offline). The
+// points are scaled into the box; north is up, the newest point is ringed.
+function buildTrack(track) {
+  const NS = 'http://www.w3.org/2000/svg';
+  const W = 320, H = 120, PAD = 10;
+  const pts = track.filter((p) => typeof p.lat === 'number' && typeof p.lon === 'number').slice(-20);
+  const lats = pts.map((p) => p.lat), lons = pts.map((p) => p.lon);
+  const minLat = Math.min(...lats), maxLat = Math.max(...lats), minLon = Math.min(...lons), maxLon = Math.max(...lons);
+  const kx = Math.cos((minLat + maxLat) / 2 * Math.PI / 180);
+  const span = Math.max((maxLon - minLon) * kx, maxLat - minLat, 1e-5);
+  const scale = Math.min(W - 2 * PAD, H - 2 * PAD) / span;
+  const xy = pts.map((p) => [PAD + (p.lon - minLon) * kx * scale, H - PAD - (p.lat - minLat) * scale]);
+  const svg = document.createElementNS(NS, 'svg');
+  svg.setAttribute('viewBox', '0 0 ' + W + ' ' + H);
+  svg.setAttribute('class', 'track');
+  svg.setAttribute('role', 'img');
+  svg.setAttribute('aria-label', t('trackLabel', { n: pts.length }));
+  const line = document.createElementNS(NS, 'polyline');
+  line.setAttribute('points', xy.map((q) => q[0].toFixed(1) + ',' + q[1].toFixed(1)).join(' '));
+  line.setAttribute('class', 'track-line');
+  svg.append(line);
+  xy.forEach((q, i) => {
+    const c = document.createElementNS(NS, 'circle');
+    c.setAttribute('cx', q[0].toFixed(1));
+    c.setAttribute('cy', q[1].toFixed(1));
+    c.setAttribute('r', i === xy.length - 1 ? '6' : '3');
+    c.setAttribute('class', i === xy.length - 1 ? 'track-last' : 'track-point');
+    svg.append(c);
+  });
+  return el('figure', { class: 'track-box' }, svg);
+}
+
+// Web Push: register the service worker and subscribe this phone, so a
+// locked phone alerts and its service worker can confirm receipt. Any
+// failure (no permission, no push service) leaves the live list working.
+async function setupPush() {
+  const root = document.documentElement;
+  if (!('serviceWorker' in navigator) || !('PushManager' in window)) { root.dataset.push = 'unsupported'; return; }
+  try {
+    const reg = await navigator.serviceWorker.register('/sw.js', { scope: '/' });
+    root.dataset.sw = 'registered';
+    const r = await api('GET', '/push/key');
+    if (!r.ok || !r.data || !r.data.key) { root.dataset.push = 'off'; return; }
+    const key = b64urlBytes(r.data.key);
+    let sub = await reg.pushManager.getSubscription();
+    if (sub && sub.options && sub.options.applicationServerKey &&
+        !sameBytes(new Uint8Array(sub.options.applicationServerKey), key)) {
+      await sub.unsubscribe(); // the hub's key changed
+      sub = null;
+    }
+    if (!sub) {
+      if (Notification.permission === 'default') await Notification.requestPermission();
+      if (Notification.permission !== 'granted') { root.dataset.push = 'denied'; return; }
+      sub = await reg.pushManager.subscribe({ userVisibleOnly: true, applicationServerKey: key });
+    }
+    const s = await api('POST', '/push/subscriptions', sub.toJSON());
+    root.dataset.push = s.ok ? 'on' : 'off';
+  } catch (_) {
+    root.dataset.push = 'off';
+  }
+}
+
+function b64urlBytes(s) {
+  const b = atob(s.replace(/-/g, '+').replace(/_/g, '/') + '==='.slice((s.length + 3) % 4));
+  return Uint8Array.from(b, (c) => c.charCodeAt(0));
+}
+
+function sameBytes(a, b) { return a.length === b.length && a.every((v, i) => v === b[i]); }
+
 function buildHistory(a) {
   const list = el('ol', { class: 'history-list' });
   for (const h of a.history) {
     list.append(el('li', {},
       el('time', { datetime: h.at || '' }, clock(h.at)), ' ',
       has('action_' + h.action) ? t('action_' + h.action) : h.action,
-      h.by ? ' · ' + person(h.by) : '',
+      h.by && h.by !== 'notify' ? ' · ' + person(h.by) : '',
+      h.to && h.to.length ? ' → ' + h.to.map(person).join(', ') : '',
       h.outcome ? ' · ' + t('outcome_' + h.outcome) : '',
       h.note ? ' · “' + h.note + '”' : ''));
   }

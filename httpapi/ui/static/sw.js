@@ -1,0 +1,48 @@
+// Vaka service worker: shows an alarm push on a locked phone and proves it
+// did, by posting a delivery receipt to the hub. Served from /sw.js so its
+// scope is the whole app. The payload is encrypted to this phone (RFC 8291)
+// and carries a receipt token only this subscription knows, so the receipt
+// needs no session cookie or CSRF header.
+'use strict';
+
+const KIND = { call: 'Trygghetslarm', fall: 'Fall', wander: 'Vandring', technical: 'Tekniskt larm' };
+const STEP = { reminder: 'Påminnelse: ', escalate: 'Eskalerat: ', notify: '' };
+
+self.addEventListener('install', () => self.skipWaiting());
+self.addEventListener('activate', (ev) => ev.waitUntil(self.clients.claim()));
+
+self.addEventListener('push', (ev) => {
+  let p = {};
+  try { p = ev.data ? ev.data.json() : {}; } catch (_) { p = {}; }
+  const title = (STEP[p.step] || '') + (KIND[p.kind] || 'Larm') + (p.room ? ' – rum ' + p.room : '');
+  const body = [p.unit, p.site].filter(Boolean).join(' · ') + (p.priority === 1 ? ' · Hög prioritet' : '');
+  const shown = self.registration.showNotification(title, {
+    body,
+    tag: 'alarm-' + (p.alarm || ''),
+    renotify: true,
+    requireInteraction: true,
+    vibrate: [500, 200, 500, 200, 500],
+    icon: '/static/icon.svg',
+    lang: 'sv',
+    data: { alarm: p.alarm },
+  });
+  // The receipt goes only after the notification is shown: that is the proof.
+  const receipt = shown.then(() => {
+    if (!p.alarm || !p.receipt) return undefined;
+    return fetch('/api/v1/alarms/' + encodeURIComponent(p.alarm) + '/delivered', {
+      method: 'POST',
+      credentials: 'omit',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ receipt: p.receipt, step: p.step || 'notify', tier: p.tier || 0 }),
+    });
+  }).catch(() => undefined);
+  ev.waitUntil(receipt);
+});
+
+self.addEventListener('notificationclick', (ev) => {
+  ev.notification.close();
+  ev.waitUntil(self.clients.matchAll({ type: 'window', includeUncontrolled: true }).then((wins) => {
+    for (const w of wins) if ('focus' in w) return w.focus();
+    return self.clients.openWindow('/');
+  }));
+});

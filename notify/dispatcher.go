@@ -1,0 +1,380 @@
+package notify
+
+import (
+	"context"
+	"log/slog"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/vaka-care/vaka/alarm"
+	"github.com/vaka-care/vaka/event"
+)
+
+// Recorder commits a notification transition on an alarm (the hub). It
+// is declared here, where it is used.
+type Recorder interface {
+	Record(t alarm.Transition) error
+}
+
+// Message is what a phone is told. It carries no resident name: it is
+// shown on a locked screen.
+type Message struct {
+	Alarm    string       `json:"alarm"`
+	Step     alarm.Action `json:"step"` // notify, escalate or reminder
+	Kind     alarm.Kind   `json:"kind"`
+	Site     string       `json:"site"`
+	Unit     string       `json:"unit,omitempty"`
+	Room     string       `json:"room,omitempty"`
+	Priority int          `json:"priority"`
+	Tier     int          `json:"tier"`
+}
+
+// Pusher alerts one staff member's phones (Web Push) and returns how many
+// phones the push service accepted the message for.
+type Pusher interface {
+	Push(ctx context.Context, user string, m Message) (int, error)
+}
+
+// Options configure a Dispatcher.
+type Options struct {
+	Tree   *Tree
+	Pusher Pusher // nil: staff are alerted only through the live app
+	Logger *slog.Logger
+	Now    func() time.Time // the hub's clock; nil means time.Now
+	// Webhook posts to webhook receivers; nil uses a default client.
+	Webhook *WebhookSender
+}
+
+// Dispatcher runs the route tree and the escalation state machines. It
+// observes the hub's transitions (hub.Observer) and records its own steps
+// through a Recorder. Its queue never blocks the alarm path and never
+// drops: ObserveTransition appends under a mutex and signals the loop.
+type Dispatcher struct {
+	log     *slog.Logger
+	now     func() time.Time
+	pusher  Pusher
+	webhook *WebhookSender
+
+	mu    sync.Mutex
+	tree  *Tree
+	queue []alarm.Alarm
+	qact  []alarm.Transition
+	wake  chan struct{}
+
+	tracks map[string][]*Track // loop goroutine only
+	rec    Recorder
+	stop   chan struct{}
+	done   chan struct{}
+	sends  sync.WaitGroup
+	ctx    context.Context
+	cancel context.CancelFunc
+
+	PushFailures atomic.Int64
+	Sent         atomic.Int64
+}
+
+// New returns a Dispatcher; Start runs it.
+func New(o Options) *Dispatcher {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Webhook == nil {
+		o.Webhook = NewWebhookSender(nil)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	return &Dispatcher{log: o.Logger, now: o.Now, pusher: o.Pusher, webhook: o.Webhook, tree: o.Tree,
+		wake: make(chan struct{}, 1), tracks: map[string][]*Track{}, stop: make(chan struct{}), done: make(chan struct{}),
+		ctx: ctx, cancel: cancel}
+}
+
+// SetTree swaps in a reloaded route tree. Running escalations keep the
+// plan they started with; new alarms use the new tree.
+func (d *Dispatcher) SetTree(t *Tree) {
+	d.mu.Lock()
+	d.tree = t
+	d.mu.Unlock()
+}
+
+// Tree returns the route tree in force.
+func (d *Dispatcher) Tree() *Tree {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.tree
+}
+
+// ObserveEvent is part of hub.Observer; events do not concern routing.
+func (d *Dispatcher) ObserveEvent(*event.Event, time.Time) {}
+
+// ObserveTransition queues a committed transition. It never blocks.
+func (d *Dispatcher) ObserveTransition(a *alarm.Alarm, t alarm.Transition) {
+	switch t.Action {
+	case alarm.ActRaise, alarm.ActDelivered, alarm.ActAccept, alarm.ActPresence, alarm.ActResolve:
+	default:
+		return
+	}
+	snap := *a
+	snap.History, snap.Track, snap.Deliveries = nil, nil, nil
+	d.mu.Lock()
+	d.queue = append(d.queue, snap)
+	d.qact = append(d.qact, t)
+	d.mu.Unlock()
+	select {
+	case d.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Start runs the dispatcher, recording through rec. open are the alarms
+// open at start (rebuilt from the journal): their escalations resume
+// from the steps recorded on them.
+func (d *Dispatcher) Start(rec Recorder, open []*alarm.Alarm) {
+	d.rec = rec
+	now := d.now()
+	for _, a := range open {
+		d.resume(a, now)
+	}
+	go d.loop()
+}
+
+// Close stops the loop and waits for sends in flight.
+func (d *Dispatcher) Close() error {
+	close(d.stop)
+	<-d.done
+	d.cancel()
+	d.sends.Wait()
+	return nil
+}
+
+func (d *Dispatcher) loop() {
+	defer close(d.done)
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	for {
+		d.drain()
+		wake := d.runDue()
+		if !timer.Stop() {
+			select {
+			case <-timer.C:
+			default:
+			}
+		}
+		if !wake.IsZero() {
+			timer.Reset(max(wake.Sub(d.now()), 0))
+		} else {
+			timer.Reset(time.Hour)
+		}
+		select {
+		case <-d.stop:
+			return
+		case <-d.wake:
+		case <-timer.C:
+		}
+	}
+}
+
+func (d *Dispatcher) drain() {
+	d.mu.Lock()
+	q, acts := d.queue, d.qact
+	d.queue, d.qact = nil, nil
+	d.mu.Unlock()
+	for i := range q {
+		d.handle(&q[i], acts[i])
+	}
+}
+
+func (d *Dispatcher) handle(a *alarm.Alarm, t alarm.Transition) {
+	switch t.Action {
+	case alarm.ActRaise:
+		if _, ok := d.tracks[a.ID]; ok {
+			return
+		}
+		now := d.now()
+		plans := d.Tree().Match(LabelsOf(a), now)
+		for _, p := range plans {
+			if len(p.Tiers) == 0 {
+				continue
+			}
+			tr := NewTrack(a.ID, p, now)
+			d.tracks[a.ID] = append(d.tracks[a.ID], tr)
+			d.alert(a, tr, Step{Action: alarm.ActNotify, Tier: 0, Receiver: p.Tiers[0], Reason: "raised"}, now)
+		}
+	case alarm.ActDelivered:
+		for _, tr := range d.tracks[a.ID] {
+			tr.Receipt(t.By)
+		}
+	case alarm.ActAccept, alarm.ActPresence, alarm.ActResolve:
+		delete(d.tracks, a.ID)
+	}
+}
+
+// runDue performs every step due now and returns the earliest wake-up.
+func (d *Dispatcher) runDue() time.Time {
+	now := d.now()
+	var wake time.Time
+	for _, trs := range d.tracks {
+		for _, tr := range trs {
+			for range 8 { // bounded: at most a few steps fall due at once
+				s, ok, w := tr.Next(now)
+				if !ok {
+					if !w.IsZero() && (wake.IsZero() || w.Before(wake)) {
+						wake = w
+					}
+					break
+				}
+				d.alert(d.labelsAlarm(tr), tr, s, now)
+				tr.Advance(s, now)
+			}
+		}
+	}
+	return wake
+}
+
+// labelsAlarm returns the alarm snapshot kept for a track's messages.
+func (d *Dispatcher) labelsAlarm(tr *Track) *alarm.Alarm {
+	if tr.snap != nil {
+		return tr.snap
+	}
+	return &alarm.Alarm{ID: tr.Alarm}
+}
+
+// alert records step s on the alarm and alerts the receivers it names.
+func (d *Dispatcher) alert(a *alarm.Alarm, tr *Track, s Step, now time.Time) {
+	if tr.snap == nil {
+		c := *a
+		tr.snap = &c
+	}
+	// Who: the tier's receiver on notify and escalate; on a reminder,
+	// every staff member alerted so far.
+	var targets []*Receiver
+	if s.Action == alarm.ActReminder {
+		targets = tr.Plan.Tiers[:tr.Tier+1]
+	} else {
+		targets = []*Receiver{s.Receiver}
+	}
+	var to []string
+	for _, r := range targets {
+		if r.Webhook != nil {
+			if s.Action != alarm.ActReminder {
+				to = append(to, "webhook:"+r.Name)
+			}
+			continue
+		}
+		for _, u := range r.Users {
+			if !slices.Contains(to, u) {
+				to = append(to, u)
+			}
+		}
+	}
+	t := alarm.Transition{Alarm: a.ID, Action: s.Action, At: now, By: "notify", Tier: s.Tier, To: to, Note: s.Reason}
+	if s.Receiver != nil {
+		t.Receiver = s.Receiver.Name
+	}
+	if d.rec != nil {
+		if err := d.rec.Record(t); err != nil {
+			// The alarm was resolved meanwhile, or is gone: stop.
+			d.log.Info("notify: step not recorded; escalation stops", "alarm", a.ID, "action", s.Action, "err", err)
+			tr.Stopped = true
+			return
+		}
+	}
+	m := Message{Alarm: a.ID, Step: s.Action, Kind: a.Kind, Site: a.Site, Unit: a.Unit, Room: a.Room, Priority: int(a.Priority), Tier: s.Tier}
+	for _, r := range targets {
+		if r.Webhook != nil {
+			if s.Action == alarm.ActReminder {
+				continue
+			}
+			d.sendWebhook(r, a, m)
+			continue
+		}
+		if d.pusher == nil {
+			continue
+		}
+		for _, u := range r.Users {
+			d.sendPush(u, m)
+		}
+	}
+}
+
+func (d *Dispatcher) sendPush(user string, m Message) {
+	d.sends.Add(1)
+	go func() {
+		defer d.sends.Done()
+		ctx, cancel := context.WithTimeout(d.ctx, 15*time.Second)
+		defer cancel()
+		n, err := d.pusher.Push(ctx, user, m)
+		d.Sent.Add(int64(n))
+		if err != nil {
+			d.PushFailures.Add(1)
+			d.log.Warn("notify: push failed", "alarm", m.Alarm, "user", user, "phones", n, "err", err)
+		}
+	}()
+}
+
+func (d *Dispatcher) sendWebhook(r *Receiver, a *alarm.Alarm, m Message) {
+	d.sends.Add(1)
+	go func() {
+		defer d.sends.Done()
+		if err := d.webhook.Send(d.ctx, r, m); err != nil {
+			d.log.Error("notify: webhook failed after retries", "alarm", m.Alarm, "receiver", r.Name, "err", err)
+			return
+		}
+		if d.rec != nil {
+			_ = d.rec.Record(alarm.Transition{Alarm: m.Alarm, Action: alarm.ActDelivered, At: d.now(),
+				By: "webhook:" + r.Name, Phone: "webhook:" + r.Name, Tier: m.Tier})
+		}
+	}()
+}
+
+// resume rebuilds an open alarm's escalation from the steps on it after a
+// restart. An alarm that was raised but never alerted is alerted now.
+func (d *Dispatcher) resume(a *alarm.Alarm, now time.Time) {
+	if a.State != alarm.Raised {
+		return
+	}
+	var notified bool
+	var since, last time.Time
+	tier := 0
+	delivered := map[string]bool{}
+	for _, h := range a.History {
+		switch h.Action {
+		case alarm.ActNotify:
+			notified = true
+			if since.IsZero() {
+				since = h.At
+			}
+			last = h.At
+		case alarm.ActEscalate:
+			tier, since, last = h.Tier, h.At, h.At
+			clear(delivered)
+		case alarm.ActReminder:
+			last = h.At
+		case alarm.ActDelivered:
+			delivered[h.By] = true
+		}
+	}
+	if !notified {
+		snap := *a
+		snap.History = nil
+		d.handle(&snap, alarm.Transition{Alarm: a.ID, Action: alarm.ActRaise})
+		return
+	}
+	// The plan is matched again at the alarm's raise time.
+	for _, p := range d.Tree().Match(LabelsOf(a), a.RaisedAt) {
+		if len(p.Tiers) == 0 {
+			continue
+		}
+		tr := &Track{Alarm: a.ID, Plan: p, Tier: min(tier, len(p.Tiers)-1), Since: since, LastAlert: last}
+		for u := range delivered {
+			tr.Receipt(u)
+		}
+		c := *a
+		c.History = nil
+		tr.snap = &c
+		d.tracks[a.ID] = append(d.tracks[a.ID], tr)
+	}
+}

@@ -1,0 +1,160 @@
+package service
+
+import (
+	"errors"
+	"io"
+	"net/http"
+	"path/filepath"
+	"slices"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/vaka-care/vaka/alarm"
+	"github.com/vaka-care/vaka/httpapi"
+	"github.com/vaka-care/vaka/hub"
+	"github.com/vaka-care/vaka/notify"
+	"github.com/vaka-care/vaka/webpush"
+)
+
+// PushSubject is the VAPID contact the push services see.
+const PushSubject = "https://github.com/vaka-care/vaka"
+
+// WithLoopbackPush lets phones subscribe with plain-http push endpoints on
+// loopback addresses: for tests with a local push service only.
+func WithLoopbackPush() Option {
+	return func(op *options) { op.loopbackPush = true }
+}
+
+// pushParts are the notifier's parts: the route tree's dispatcher and Web Push.
+type pushParts struct {
+	tree     *notify.Tree
+	disp     *notify.Dispatcher
+	vapid    *webpush.VAPID
+	store    *webpush.Store
+	sender   *webpush.Sender
+	loopback bool
+}
+
+func newPushParts(cfg *hub.Config, op *options) (*pushParts, error) {
+	tree, err := cfg.RouteTree()
+	if err != nil {
+		return nil, err
+	}
+	p := &pushParts{loopback: op.loopbackPush, tree: tree}
+	if cfg.DataDir != "" {
+		if p.vapid, err = webpush.LoadOrCreateVAPID(filepath.Join(cfg.DataDir, "vapid.pem")); err != nil {
+			return nil, err
+		}
+		if p.store, err = webpush.OpenStore(filepath.Join(cfg.DataDir, "push-subscriptions.json")); err != nil {
+			return nil, err
+		}
+	} else {
+		if p.vapid, err = webpush.NewVAPID(); err != nil {
+			return nil, err
+		}
+		p.store, _ = webpush.OpenStore("")
+	}
+	p.sender = &webpush.Sender{VAPID: p.vapid, Subject: PushSubject, Store: p.store,
+		Client: &http.Client{Timeout: 10 * time.Second}}
+	return p, nil
+}
+
+// routes are the push and routing endpoints behind login.
+func (p *pushParts) routes(h *hub.Hub) []httpapi.Route {
+	return []httpapi.Route{
+		{Method: http.MethodGet, Pattern: "/api/v1/push/key", Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			writeJSON(w, http.StatusOK, map[string]string{"key": p.vapid.PublicKey()})
+		})},
+		{Method: http.MethodPost, Pattern: "/api/v1/push/subscriptions", Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			body, _ := io.ReadAll(io.LimitReader(r.Body, 8<<10))
+			sb, err := webpush.ParseSubscription(body, p.loopback)
+			if err != nil {
+				writeJSON(w, http.StatusBadRequest, map[string]string{"error": err.Error()})
+				return
+			}
+			u, _ := httpapi.UserFromRequest(r)
+			sub, err := p.store.Add(u.Username, sb, time.Now())
+			if err != nil {
+				writeJSON(w, http.StatusInternalServerError, map[string]string{"error": "could not store the subscription"})
+				return
+			}
+			writeJSON(w, http.StatusCreated, map[string]string{"id": sub.ID})
+		})},
+		// Admin only: who an alarm with these labels reaches now (or at
+		// ?at=RFC3339), tier by tier, as `vaka routes test` prints it.
+		{Method: http.MethodGet, Pattern: "/api/v1/admin/routing", Roles: []string{hub.RoleAdmin}, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			q := r.URL.Query()
+			at := time.Now()
+			if s := q.Get("at"); s != "" {
+				t, err := time.Parse(time.RFC3339, s)
+				if err != nil {
+					writeJSON(w, http.StatusBadRequest, map[string]string{"error": "at must be an RFC 3339 time"})
+					return
+				}
+				at = t
+			}
+			labels := map[string]string{}
+			for _, l := range notify.Labels {
+				labels[l] = q.Get(l)
+			}
+			type plan struct {
+				Route    string            `json:"route"`
+				Schedule []notify.Schedule `json:"schedule"`
+				notify.Plan
+			}
+			var out []plan
+			for _, pl := range p.disp.Tree().Match(labels, at) {
+				out = append(out, plan{Route: pl.Route, Schedule: pl.Schedule(), Plan: pl})
+			}
+			writeJSON(w, http.StatusOK, map[string]any{"labels": labels, "at": at, "plans": out})
+		})},
+	}
+}
+
+// public is the service worker's delivery receipt, authenticated by the
+// subscription's token that only the phone could decrypt from the push.
+func (p *pushParts) public(h *hub.Hub) []httpapi.Route {
+	return []httpapi.Route{{Method: http.MethodPost, Pattern: "/api/v1/alarms/{id}/delivered", Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(io.LimitReader(r.Body, 4<<10))
+		rc, err := webpush.ParseReceipt(body)
+		if err != nil {
+			writeJSON(w, http.StatusBadRequest, map[string]string{"error": err.Error()})
+			return
+		}
+		sub, ok := p.store.ByToken(rc.Receipt)
+		if !ok {
+			writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "unknown receipt token"})
+			return
+		}
+		id := chi.URLParam(r, "id")
+		a, ok := h.Alarm(id)
+		if !ok {
+			writeJSON(w, http.StatusNotFound, map[string]string{"error": "no such alarm"})
+			return
+		}
+		if slices.ContainsFunc(a.Deliveries, func(d alarm.Delivery) bool { return d.Phone == sub.ID && d.Tier == rc.Tier }) {
+			writeJSON(w, http.StatusOK, map[string]string{"status": "already recorded"})
+			return
+		}
+		err = h.Record(alarm.Transition{Alarm: id, Action: alarm.ActDelivered, By: sub.User, Phone: sub.ID, Tier: rc.Tier, Note: rc.Step})
+		switch {
+		case err == nil:
+			writeJSON(w, http.StatusOK, map[string]string{"status": "recorded"})
+		case errors.Is(err, alarm.ErrResolved):
+			writeJSON(w, http.StatusConflict, map[string]string{"error": err.Error()})
+		default:
+			writeJSON(w, http.StatusBadRequest, map[string]string{"error": err.Error()})
+		}
+	})}}
+}
+
+func openAlarms(h *hub.Hub) []*alarm.Alarm {
+	var out []*alarm.Alarm
+	for _, a := range h.Alarms() {
+		if a.Open() {
+			out = append(out, a)
+		}
+	}
+	return out
+}
