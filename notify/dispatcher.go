@@ -1,6 +1,7 @@
 package notify
 
 import (
+	"container/heap"
 	"context"
 	"log/slog"
 	"slices"
@@ -64,6 +65,7 @@ type Dispatcher struct {
 	wake  chan struct{}
 
 	tracks map[string][]*Track // loop goroutine only
+	due    dueHeap             // loop goroutine only: when each track next wants a look
 	rec    Recorder
 	stop   chan struct{}
 	done   chan struct{}
@@ -202,10 +204,12 @@ func (d *Dispatcher) handle(a *alarm.Alarm, t alarm.Transition) {
 			tr := NewTrack(a.ID, p, now)
 			d.tracks[a.ID] = append(d.tracks[a.ID], tr)
 			d.alert(a, tr, Step{Action: alarm.ActNotify, Tier: 0, Receiver: p.Tiers[0], Reason: "raised"}, now)
+			d.schedule(tr, now)
 		}
 	case alarm.ActDelivered:
 		for _, tr := range d.tracks[a.ID] {
 			tr.Receipt(t.By)
+			d.schedule(tr, d.now()) // a receipt changes which timeout applies
 		}
 	case alarm.ActAccept, alarm.ActPresence, alarm.ActResolve:
 		delete(d.tracks, a.ID)
@@ -213,25 +217,63 @@ func (d *Dispatcher) handle(a *alarm.Alarm, t alarm.Transition) {
 }
 
 // runDue performs every step due now and returns the earliest wake-up.
+// Only tracks whose time has come are looked at (a min-heap of due times),
+// so a wake costs O(log n) in the open alarms, not a scan of all of them.
 func (d *Dispatcher) runDue() time.Time {
 	now := d.now()
-	var wake time.Time
-	for _, trs := range d.tracks {
-		for _, tr := range trs {
-			for range 8 { // bounded: at most a few steps fall due at once
-				s, ok, w := tr.Next(now)
-				if !ok {
-					if !w.IsZero() && (wake.IsZero() || w.Before(wake)) {
-						wake = w
-					}
-					break
+	for d.due.Len() > 0 && !d.due[0].at.After(now) {
+		e := heap.Pop(&d.due).(dueEntry)
+		if !d.active(e.tr) {
+			continue // accepted, resolved or superseded since it was scheduled
+		}
+		for range 8 { // bounded: at most a few steps fall due at once
+			s, ok, w := e.tr.Next(now)
+			if !ok {
+				if !w.IsZero() {
+					heap.Push(&d.due, dueEntry{at: w, tr: e.tr})
 				}
-				d.alert(d.labelsAlarm(tr), tr, s, now)
-				tr.Advance(s, now)
+				break
 			}
+			d.alert(d.labelsAlarm(e.tr), e.tr, s, now)
+			e.tr.Advance(s, now)
 		}
 	}
-	return wake
+	if d.due.Len() == 0 {
+		return time.Time{}
+	}
+	return d.due[0].at
+}
+
+// schedule asks runDue to look at tr at (or after) at.
+func (d *Dispatcher) schedule(tr *Track, at time.Time) {
+	heap.Push(&d.due, dueEntry{at: at, tr: tr})
+}
+
+func (d *Dispatcher) active(tr *Track) bool {
+	for _, t := range d.tracks[tr.Alarm] {
+		if t == tr {
+			return !tr.Stopped
+		}
+	}
+	return false
+}
+
+type dueEntry struct {
+	at time.Time
+	tr *Track
+}
+
+type dueHeap []dueEntry
+
+func (h dueHeap) Len() int           { return len(h) }
+func (h dueHeap) Less(i, j int) bool { return h[i].at.Before(h[j].at) }
+func (h dueHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *dueHeap) Push(x any)        { *h = append(*h, x.(dueEntry)) }
+func (h *dueHeap) Pop() any {
+	old := *h
+	e := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return e
 }
 
 // labelsAlarm returns the alarm snapshot kept for a track's messages.
@@ -376,5 +418,6 @@ func (d *Dispatcher) resume(a *alarm.Alarm, now time.Time) {
 		c.History = nil
 		tr.snap = &c
 		d.tracks[a.ID] = append(d.tracks[a.ID], tr)
+		d.schedule(tr, now)
 	}
 }

@@ -1,0 +1,174 @@
+// Command vaka-load measures Vaka's end-to-end alarm latency: a gateway
+// event published over MQTT until its alarm is read on the staff stream
+// (GET /api/v1/stream). It starts an in-process hub on loopback, a stream
+// reader and G paho gateway publishers, and sends events open loop on a
+// fixed schedule, so queueing delay counts. `make bench` runs it through
+// scripts/bench.sh, which also turns the JSON results into
+// docs/benchmarks.md with -report.
+//
+//	vaka-load -mode oneatatime [-n 1000]
+//	vaka-load -mode rate -rate 1000 -duration 10s [-gateways 4] [-sync-each-write] [-out FILE.json]
+//	vaka-load -mode ceiling -rate 5000 -duration 10s   (heartbeats, PUBACK only: generator + broker ceiling)
+//	vaka-load -report [-gobench FILE] [-commands FILE] results/*.json > docs/benchmarks.md
+//
+// Every loop is bounded in count and time, and all traffic stays on loopback.
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"runtime/pprof"
+	"runtime/trace"
+	"strings"
+	"time"
+)
+
+func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
+
+func run(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("vaka-load", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var o options
+	fs.StringVar(&o.Mode, "mode", "rate", "oneatatime | rate | ceiling (heartbeats, PUBACK latency: the generator's and broker's ceiling)")
+	fs.Float64Var(&o.Rate, "rate", 1000, "events per second (rate and ceiling modes)")
+	fs.DurationVar(&o.Duration, "duration", 10*time.Second, "how long to send (rate and ceiling modes)")
+	fs.IntVar(&o.N, "n", 1000, "events (oneatatime mode)")
+	fs.IntVar(&o.Gateways, "gateways", 4, "gateway publishers (one MQTT connection each)")
+	fs.BoolVar(&o.SyncEachWrite, "sync-each-write", false, "store.sync_each_write: fsync the journal before every PUBACK")
+	fs.BoolVar(&o.BufferedReads, "buffered-reads", false, "wrap the publishers' connections in a bufio.Reader (paho reads each packet with several small reads)")
+	fs.BoolVar(&o.GoSleep, "go-sleep", false, "pace with time.Sleep instead of a timerfd (shows Go's timer lateness in the generator)")
+	fs.StringVar(&o.DataParent, "data-parent", "", "directory for the temporary data dir (default $TMPDIR; /dev/shm takes fsync cost out)")
+	fs.StringVar(&o.Dump, "dump", "", "write per-event times (CSV) to this file, to see where tails cluster")
+	fs.StringVar(&o.Label, "label", "", "free text stored with the result (e.g. run 1)")
+	out := fs.String("out", "", "write the machine-readable result to this JSON file")
+	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the measured phase")
+	tracefile := fs.String("trace", "", "write a runtime execution trace of the measured phase")
+	report := fs.Bool("report", false, "write docs/benchmarks.md (markdown) to stdout from the JSON result files given as arguments")
+	gobench := fs.String("gobench", "", "with -report: `go test -bench` output to include")
+	commands := fs.String("commands", "", "with -report: file listing the exact commands that were run")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if *report {
+		if err := writeReport(stdout, fs.Args(), *gobench, *commands); err != nil {
+			fmt.Fprintln(stderr, "vaka-load:", err)
+			return 1
+		}
+		return 0
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintln(stderr, "vaka-load: unexpected arguments:", strings.Join(fs.Args(), " "))
+		return 2
+	}
+	if err := o.check(); err != nil {
+		fmt.Fprintln(stderr, "vaka-load:", err)
+		return 2
+	}
+	o.Command = "vaka-load " + strings.Join(args, " ")
+	if *cpuprofile != "" {
+		f, err := os.Create(*cpuprofile)
+		if err != nil {
+			fmt.Fprintln(stderr, "vaka-load:", err)
+			return 1
+		}
+		defer f.Close()
+		o.startProfile = func() error { return pprof.StartCPUProfile(f) }
+		o.stopProfile = pprof.StopCPUProfile
+	}
+	if *tracefile != "" {
+		f, err := os.Create(*tracefile)
+		if err != nil {
+			fmt.Fprintln(stderr, "vaka-load:", err)
+			return 1
+		}
+		defer f.Close()
+		start, stop := o.startProfile, o.stopProfile
+		o.startProfile = func() error {
+			if start != nil {
+				if err := start(); err != nil {
+					return err
+				}
+			}
+			return trace.Start(f)
+		}
+		o.stopProfile = func() {
+			trace.Stop()
+			if stop != nil {
+				stop()
+			}
+		}
+	}
+	res, err := runBench(o, stderr)
+	if err != nil {
+		fmt.Fprintln(stderr, "vaka-load:", err)
+		return 1
+	}
+	fmt.Fprintln(stdout, res.summary())
+	if *out != "" {
+		b, _ := json.MarshalIndent(res, "", "  ")
+		if err := os.WriteFile(*out, append(b, '\n'), 0o644); err != nil {
+			fmt.Fprintln(stderr, "vaka-load:", err)
+			return 1
+		}
+	}
+	return 0
+}
+
+type options struct {
+	Mode          string        `json:"mode"`
+	Rate          float64       `json:"rate"`
+	Duration      time.Duration `json:"duration_ns"`
+	N             int           `json:"n"`
+	Gateways      int           `json:"gateways"`
+	SyncEachWrite bool          `json:"sync_each_write"`
+	BufferedReads bool          `json:"buffered_reads"`
+	GoSleep       bool          `json:"go_sleep,omitempty"`
+	DataParent    string        `json:"data_parent,omitempty"`
+	Dump          string        `json:"-"`
+	Label         string        `json:"label,omitempty"`
+	Command       string        `json:"command"`
+
+	startProfile func() error
+	stopProfile  func()
+}
+
+// Bounds keep every run finite and the generated config sane.
+const (
+	maxEvents   = 1_000_000
+	maxGateways = 64
+	maxRate     = 100_000
+	maxDuration = 5 * time.Minute
+	drainWait   = 5 * time.Second  // an alarm later than this after the end counts as lost
+	maxBehind   = 10 * time.Second // the sender gives up when this far behind its schedule
+)
+
+func (o *options) check() error {
+	switch o.Mode {
+	case "oneatatime":
+		if o.N < 1 || o.N > maxEvents {
+			return fmt.Errorf("-n must be 1..%d", maxEvents)
+		}
+	case "rate", "ceiling":
+		if o.Rate <= 0 || o.Rate > maxRate {
+			return fmt.Errorf("-rate must be in (0, %d]", maxRate)
+		}
+		if o.Duration <= 0 || o.Duration > maxDuration {
+			return fmt.Errorf("-duration must be in (0, %v]", maxDuration)
+		}
+		n := int(o.Rate * o.Duration.Seconds())
+		if n < 1 || n > maxEvents {
+			return fmt.Errorf("rate × duration must give 1..%d events, not %d", maxEvents, n)
+		}
+		o.N = n
+	default:
+		return errors.New("-mode must be oneatatime, rate or ceiling")
+	}
+	if o.Gateways < 1 || o.Gateways > maxGateways {
+		return fmt.Errorf("-gateways must be 1..%d", maxGateways)
+	}
+	return nil
+}
