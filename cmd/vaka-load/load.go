@@ -140,6 +140,9 @@ func scenarioName(o options) string {
 	case "ceiling":
 		s = fmt.Sprintf("ceiling: heartbeats %g/s × %v, PUBACK only", o.Rate, o.Duration)
 	}
+	if o.AlarmEvery > 1 {
+		s = fmt.Sprintf("background %g events/s × %v, 1 in %d a call-button alarm", o.Rate, o.Duration, o.AlarmEvery)
+	}
 	if o.SyncEachWrite {
 		s += ", sync_each_write"
 	}
@@ -192,6 +195,15 @@ func gatewayID(g int) string { return fmt.Sprintf("gw%d", g+1) }
 // costs a journal write and a stream message.
 func deviceID(g, k int) string { return fmt.Sprintf("b%d-%d", g+1, k) }
 
+// motionID is a background motion detector; backgroundDevices per gateway.
+func motionID(g, k int) string { return fmt.Sprintf("p%d-%d", g+1, k) }
+
+const backgroundDevices = 64
+
+// isAlarm reports whether event i is a call-button press (the rest are
+// background traffic that raises nothing).
+func (b *bench) isAlarm(i int) bool { return b.o.AlarmEvery <= 1 || i%b.o.AlarmEvery == 0 }
+
 // buildConfig makes a production-shaped config: credentials, no demo mode.
 func buildConfig(o options, dataDir string) (*hub.Config, error) {
 	gwHash, err := bcrypt.GenerateFromPassword([]byte(gwPass), bcrypt.MinCost)
@@ -203,6 +215,9 @@ func buildConfig(o options, dataDir string) (*hub.Config, error) {
 		return nil, err
 	}
 	perGW := (o.N + o.Gateways - 1) / o.Gateways
+	if o.AlarmEvery > 1 {
+		perGW = o.N/o.AlarmEvery + 1
+	}
 	if o.Mode == "ceiling" {
 		perGW = 1
 	}
@@ -214,6 +229,12 @@ func buildConfig(o options, dataDir string) (*hub.Config, error) {
 		for k := range perGW {
 			gw.Devices = append(gw.Devices, hub.Device{ID: deviceID(g, k), Type: "personal_trigger",
 				Resident: fmt.Sprintf("r-%d-%d", g+1, k), Unit: "avd-1", Room: strconv.Itoa(k % 1000)})
+		}
+		if o.AlarmEvery > 1 {
+			for k := range backgroundDevices {
+				gw.Devices = append(gw.Devices, hub.Device{ID: motionID(g, k), Type: "occupancy_detector",
+					Unit: "avd-1", Room: strconv.Itoa(k)})
+			}
 		}
 		s.Gateways = append(s.Gateways, gw)
 	}
@@ -373,8 +394,14 @@ func runBench(o options, logw io.Writer) (*Result, error) {
 		end = max(end, b.sched[sentN-1])
 	}
 	deadline := b.base.Add(time.Duration(end) + drainWait)
+	expected := 0
+	for i := range sentN {
+		if b.isAlarm(i) {
+			expected++
+		}
+	}
 	for time.Now().Before(deadline) {
-		done := b.received.Load() >= int64(sentN)
+		done := b.received.Load() >= int64(expected)
 		if o.Mode == "ceiling" {
 			done = b.acks.Load()+b.pubackErrs.Load() >= int64(sentN)
 		}
@@ -439,6 +466,9 @@ func runBench(o options, logw io.Writer) (*Result, error) {
 		res.FromSend = percentiles(from)
 	}
 	res.Lost = sentN - res.Received
+	if o.Mode != "ceiling" {
+		res.Lost = expected - res.Received
+	}
 	res.Duplicated = int(b.duplicated.Load())
 	res.Foreign = int(b.foreign.Load())
 	res.Updates = int(b.updates.Load())
@@ -518,6 +548,12 @@ func (b *bench) payloads() [][]byte {
 		var p []byte
 		if o.Mode == "ceiling" {
 			p = fmt.Appendf(nil, `{"ts":%q,"seq":%d}`, ts, k)
+		} else if !b.isAlarm(i) {
+			p = fmt.Appendf(nil, `{"v":1,"id":"e%d","device":%q,"dty":"0018","state":"motion","seq":%d,"ts":%q}`,
+				i, motionID(g, k%backgroundDevices), k, ts)
+		} else if o.AlarmEvery > 1 {
+			p = fmt.Appendf(nil, `{"v":1,"id":"e%d","device":%q,"dty":"0003","stc":"0010","state":"pressed","seq":%d,"ts":%q}`,
+				i, deviceID(g, i/o.AlarmEvery), k, ts)
 		} else {
 			p = fmt.Appendf(nil, `{"v":1,"id":"e%d","device":%q,"dty":"0003","stc":"0010","state":"pressed","seq":%d,"ts":%q}`,
 				i, deviceID(g, k), k, ts)

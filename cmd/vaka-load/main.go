@@ -38,6 +38,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.DurationVar(&o.Duration, "duration", 10*time.Second, "how long to send (rate and ceiling modes)")
 	fs.IntVar(&o.N, "n", 1000, "events (oneatatime mode)")
 	fs.IntVar(&o.Gateways, "gateways", 4, "gateway publishers (one MQTT connection each)")
+	fs.IntVar(&o.AlarmEvery, "alarm-every", 1, "rate mode: only every Nth event is a call-button press; the rest are background motion reports that raise nothing (latency and loss are measured on the alarms)")
 	fs.BoolVar(&o.SyncEachWrite, "sync-each-write", false, "store.sync_each_write: fsync the journal before every PUBACK")
 	fs.BoolVar(&o.BufferedReads, "buffered-reads", false, "wrap the publishers' connections in a bufio.Reader (paho reads each packet with several small reads)")
 	fs.BoolVar(&o.GoSleep, "go-sleep", false, "pace with time.Sleep instead of a timerfd (shows Go's timer lateness in the generator)")
@@ -124,6 +125,7 @@ type options struct {
 	Duration      time.Duration `json:"duration_ns"`
 	N             int           `json:"n"`
 	Gateways      int           `json:"gateways"`
+	AlarmEvery    int           `json:"alarm_every,omitempty"`
 	SyncEachWrite bool          `json:"sync_each_write"`
 	BufferedReads bool          `json:"buffered_reads"`
 	GoSleep       bool          `json:"go_sleep,omitempty"`
@@ -166,6 +168,9 @@ func (o *options) check() error {
 		o.N = n
 	default:
 		return errors.New("-mode must be oneatatime, rate or ceiling")
+	}
+	if o.AlarmEvery < 1 || o.AlarmEvery > 100000 || (o.AlarmEvery > 1 && o.Mode != "rate") {
+		return errors.New("-alarm-every must be 1..100000, and above 1 only in rate mode")
 	}
 	if o.Gateways < 1 || o.Gateways > maxGateways {
 		return fmt.Errorf("-gateways must be 1..%d", maxGateways)
