@@ -137,26 +137,29 @@ type Alarm struct {
 	Unit       string             `json:"unit,omitempty"`
 	Room       string             `json:"room,omitempty"`
 	Resident   string             `json:"resident,omitempty"`
-	EventID    string             `json:"event_id,omitempty"`
-	SourceTime time.Time          `json:"source_time"`
-	RaisedAt   time.Time          `json:"raised_at"`
-	State      State              `json:"state"`
-	AcceptedBy string             `json:"accepted_by,omitempty"`
-	AcceptedAt *time.Time         `json:"accepted_at,omitempty"`
-	PresenceAt *time.Time         `json:"presence_at,omitempty"`
-	ResolvedBy string             `json:"resolved_by,omitempty"`
-	ResolvedAt *time.Time         `json:"resolved_at,omitempty"`
-	Outcome    Outcome            `json:"outcome,omitempty"`
-	Note       string             `json:"note,omitempty"`
-	Repeats    int                `json:"repeats"`
-	RestoredAt *time.Time         `json:"restored_at,omitempty"`
-	Position   *event.Position    `json:"pos,omitempty"`
-	Track      []event.Position   `json:"track,omitempty"` // recent positions, oldest first
-	Tier       int                `json:"tier,omitempty"`  // escalation tier now notified
-	Deliveries []Delivery         `json:"deliveries,omitempty"`
-	Reminders  int                `json:"reminders,omitempty"`
-	UpdatedAt  time.Time          `json:"updated_at"`
-	History    []Transition       `json:"history,omitempty"`
+	// ResidentName is filled by the web layer, on a copy, for roles allowed
+	// to see names. It is never stored, logged or exported.
+	ResidentName string           `json:"resident_name,omitempty"`
+	EventID      string           `json:"event_id,omitempty"`
+	SourceTime   time.Time        `json:"source_time"`
+	RaisedAt     time.Time        `json:"raised_at"`
+	State        State            `json:"state"`
+	AcceptedBy   string           `json:"accepted_by,omitempty"`
+	AcceptedAt   *time.Time       `json:"accepted_at,omitempty"`
+	PresenceAt   *time.Time       `json:"presence_at,omitempty"`
+	ResolvedBy   string           `json:"resolved_by,omitempty"`
+	ResolvedAt   *time.Time       `json:"resolved_at,omitempty"`
+	Outcome      Outcome          `json:"outcome,omitempty"`
+	Note         string           `json:"note,omitempty"`
+	Repeats      int              `json:"repeats"`
+	RestoredAt   *time.Time       `json:"restored_at,omitempty"`
+	Position     *event.Position  `json:"pos,omitempty"`
+	Track        []event.Position `json:"track,omitempty"` // recent positions, oldest first
+	Tier         int              `json:"tier,omitempty"`  // escalation tier now notified
+	Deliveries   []Delivery       `json:"deliveries,omitempty"`
+	Reminders    int              `json:"reminders,omitempty"`
+	UpdatedAt    time.Time        `json:"updated_at"`
+	History      []Transition     `json:"history,omitempty"`
 }
 
 // Open reports whether the alarm still needs staff.

@@ -49,6 +49,10 @@ type Options struct {
 	SecureCookies bool
 	// StreamKeepAlive is the interval of SSE keep-alive comments.
 	StreamKeepAlive time.Duration
+	// ResidentName returns a resident's display name, if configured. Names
+	// go only to roles in NameRoles, and only on the wire to them.
+	ResidentName func(site, resident string) string
+	NameRoles    []string
 	// Routes are extra pages and endpoints from other parts of the hub
 	// (pilot dashboards, device health), mounted behind login.
 	Routes []Route
@@ -84,8 +88,9 @@ func init() {
 const CookieName = "vaka_session"
 
 type server struct {
-	o      Options
-	frames frameCache
+	o           Options
+	frames      frameCache
+	framesNamed frameCache
 }
 
 // frameCache holds the encoded SSE frame of the latest alarm changes. The
@@ -99,7 +104,10 @@ type frameCache struct {
 	next int
 }
 
-func (c *frameCache) frame(a *alarm.Alarm) ([]byte, error) {
+// frame returns the SSE frame for a, cached by the alarm snapshot's
+// pointer so 200 sessions cost one encoding; v is what is encoded (a, or
+// a copy with the resident's name).
+func (c *frameCache) frame(a, v *alarm.Alarm) ([]byte, error) {
 	c.mu.Lock()
 	for i, k := range c.keys {
 		if k == a {
@@ -109,7 +117,7 @@ func (c *frameCache) frame(a *alarm.Alarm) ([]byte, error) {
 		}
 	}
 	c.mu.Unlock()
-	js, err := json.Marshal(a)
+	js, err := json.Marshal(v)
 	if err != nil {
 		return nil, err
 	}
@@ -194,6 +202,33 @@ func requireRole(roles []string, next http.Handler) http.Handler {
 		}
 		writeError(w, http.StatusForbidden, errors.New("your role may not use this"))
 	})
+}
+
+// mayName reports whether p's role may see residents' names.
+func (s *server) mayName(p principal) bool {
+	if p.user == nil || s.o.ResidentName == nil {
+		return false
+	}
+	for _, r := range s.o.NameRoles {
+		if r == p.user.Role {
+			return true
+		}
+	}
+	return false
+}
+
+// named returns a copy of a carrying the resident's name, if one is known.
+func (s *server) named(a *alarm.Alarm) *alarm.Alarm {
+	if a.Resident == "" {
+		return a
+	}
+	n := s.o.ResidentName(a.Site, a.Resident)
+	if n == "" {
+		return a
+	}
+	c := *a
+	c.ResidentName = n
+	return &c
 }
 
 func securityHeaders(next http.Handler) http.Handler {
@@ -310,10 +345,15 @@ func (s *server) logout(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]string{"status": "logged out"})
 }
 
-func (s *server) listAlarms(w http.ResponseWriter, _ *http.Request) {
+func (s *server) listAlarms(w http.ResponseWriter, r *http.Request) {
 	list := s.o.Alarms.Alarms()
 	if list == nil {
 		list = []*alarm.Alarm{}
+	}
+	if s.mayName(who(r)) {
+		for i, a := range list {
+			list[i] = s.named(a)
+		}
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"alarms": list})
 }
@@ -323,6 +363,9 @@ func (s *server) getAlarm(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		writeError(w, http.StatusNotFound, errors.New("no such alarm"))
 		return
+	}
+	if s.mayName(who(r)) {
+		a = s.named(a)
 	}
 	writeJSON(w, http.StatusOK, a)
 }
@@ -342,6 +385,9 @@ func (s *server) act(action alarm.Action) http.HandlerFunc {
 		switch {
 		case err == nil:
 			s.o.Logger.Info("httpapi: alarm action", "alarm", a.ID, "action", action, "user", p.user.Username)
+			if s.mayName(p) {
+				a = s.named(a)
+			}
 			writeJSON(w, http.StatusOK, a)
 		case errors.Is(err, s.o.NotFound):
 			writeError(w, http.StatusNotFound, err)
@@ -364,6 +410,7 @@ func (s *server) stream(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusInternalServerError, errors.New("streaming unsupported"))
 		return
 	}
+	named := s.mayName(who(r))
 	ch, cancel := s.o.Alarms.Subscribe()
 	defer cancel()
 	h := w.Header()
@@ -392,7 +439,13 @@ func (s *server) stream(w http.ResponseWriter, r *http.Request) {
 				// reconnects and refetches the list.
 				return
 			}
-			b, err := s.frames.frame(a)
+			var b []byte
+			var err error
+			if named {
+				b, err = s.framesNamed.frame(a, s.named(a))
+			} else {
+				b, err = s.frames.frame(a, a)
+			}
 			if err != nil {
 				continue
 			}

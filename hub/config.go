@@ -50,6 +50,9 @@ type HTTPConfig struct {
 	Address    string        `yaml:"address"`
 	TLS        *TLSConfig    `yaml:"tls"`
 	SessionTTL time.Duration `yaml:"session_ttl"`
+	// ShowNamesTo lists the roles that see residents' names (from
+	// residents[].name) in the staff app. Default: staff and lead.
+	ShowNamesTo []string `yaml:"show_names_to"`
 }
 
 // StoreConfig tunes the alarm journal's durability.
@@ -105,7 +108,10 @@ type RuleOverride struct {
 // Resident is one person's individual plan. Only a pseudonymous id: names
 // live in the municipality's care records, not here.
 type Resident struct {
-	ID        string     `yaml:"id"`
+	ID string `yaml:"id"`
+	// Name is shown to the roles in http.show_names_to and nowhere else:
+	// never in logs, the journal, metrics or InfluxDB. Optional.
+	Name      string     `yaml:"name"`
 	Unit      string     `yaml:"unit"`
 	Night     *Night     `yaml:"night"`
 	Plan      PlanConfig `yaml:"plan"`
@@ -207,6 +213,14 @@ func (c *Config) Validate() error {
 	}
 	if c.HTTP.SessionTTL == 0 {
 		c.HTTP.SessionTTL = 12 * time.Hour
+	}
+	if c.HTTP.ShowNamesTo == nil {
+		c.HTTP.ShowNamesTo = []string{RoleStaff, RoleLead}
+	}
+	for i, r := range c.HTTP.ShowNamesTo {
+		if r != RoleStaff && r != RoleLead && r != RoleAdmin {
+			add(config.Errorf(config.Field("http", "show_names_to", i), "must be staff, lead or admin"))
+		}
 	}
 	users := map[string]bool{}
 	for i, u := range c.Users {
@@ -361,6 +375,19 @@ func (c *Config) Validate() error {
 	}
 	errs = append(errs, c.Routing.Validate("routing", c.Usernames())...)
 	return errors.Join(errs...)
+}
+
+// ResidentNames maps "site/resident" to display names.
+func (c *Config) ResidentNames() map[string]string {
+	out := map[string]string{}
+	for _, s := range c.Sites {
+		for _, r := range s.Residents {
+			if r.Name != "" {
+				out[s.ID+"/"+r.ID] = r.Name
+			}
+		}
+	}
+	return out
 }
 
 // Usernames lists the staff accounts' usernames in config order.

@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -38,6 +39,8 @@ type Hub struct {
 	done     chan struct{}
 
 	cancelBase context.CancelFunc
+	closeOnce  sync.Once
+	closeErr   error
 	closers    []func() error
 	reg        *prometheus.Registry
 }
@@ -155,6 +158,7 @@ func Start(cfg *hub.Config, log *slog.Logger, opts ...Option) (*Hub, error) {
 		Alarms: h, Auth: httpapi.NewAuth(users, cfg.HTTP.SessionTTL, nil), Gatherer: reg, Logger: log,
 		NotFound: hub.ErrNotFound, SecureCookies: cfg.HTTP.TLS != nil, Routes: routes,
 		PublicRoutes: pp.public(h),
+		NameRoles:    cfg.HTTP.ShowNamesTo, ResidentName: residentNames(h),
 	})
 	ln, err := net.Listen("tcp", cfg.HTTP.Address)
 	if err != nil {
@@ -190,6 +194,25 @@ func Start(cfg *hub.Config, log *slog.Logger, opts ...Option) (*Hub, error) {
 	return s, nil
 }
 
+// residentNames looks names up in the hub's current config, rebuilding the
+// map only when a reload swapped the config.
+func residentNames(h *hub.Hub) func(site, resident string) string {
+	var (
+		mu    sync.Mutex
+		for_  *hub.Config
+		names map[string]string
+	)
+	return func(site, resident string) string {
+		cfg := h.Config()
+		mu.Lock()
+		defer mu.Unlock()
+		if cfg != for_ {
+			for_, names = cfg, cfg.ResidentNames()
+		}
+		return names[site+"/"+resident]
+	}
+}
+
 // HTTPAddr is the bound web address.
 func (s *Hub) HTTPAddr() string { return s.httpAddr }
 
@@ -197,7 +220,13 @@ func (s *Hub) HTTPAddr() string { return s.httpAddr }
 func (s *Hub) MQTTAddr() string { return s.Broker.Addr("tcp") }
 
 // Close stops everything, syncing the journal last.
+// It is safe to call more than once; later calls return the first result.
 func (s *Hub) Close() error {
+	s.closeOnce.Do(func() { s.closeErr = s.close() })
+	return s.closeErr
+}
+
+func (s *Hub) close() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	close(s.stop)
