@@ -43,8 +43,12 @@ type Config struct {
 	Heartbeat time.Duration `yaml:"heartbeat,omitempty"`
 	// QueueSize bounds the in-memory outbox of events waiting for the
 	// broker. Default 10000 (a few MB).
-	QueueSize int              `yaml:"queue_size,omitempty"`
-	Devices   []devices.Device `yaml:"devices,omitempty"`
+	QueueSize int `yaml:"queue_size,omitempty"`
+	// SpoolDir, when set, keeps the outbox on disk (fsynced before each
+	// publish), so events survive a power cut, a crash or a restart.
+	// Recommended on every real gateway: /var/lib/vaka-gateway/spool.
+	SpoolDir string           `yaml:"spool_dir,omitempty"`
+	Devices  []devices.Device `yaml:"devices,omitempty"`
 	// Sim, when present, runs the simulation driver over the devices whose
 	// driver is "sim" (or the demo set if there are none).
 	Sim *sim.Options `yaml:"sim,omitempty"`

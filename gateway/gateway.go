@@ -160,6 +160,17 @@ func New(cfg Config, log *slog.Logger, reg *devices.Registry, opts ...Option) (*
 	for _, opt := range opts {
 		opt(&o)
 	}
+	if o.queue == nil && cfg.SpoolDir != "" {
+		sp, err := OpenSpool(cfg.SpoolDir, cfg.queueSize())
+		if err != nil {
+			return nil, err
+		}
+		if sp.Len() > 0 || sp.Corrupt > 0 {
+			log.Info("gateway: spool holds events from the last run; sending them first",
+				"events", sp.Len(), "corrupt_records", sp.Corrupt)
+		}
+		o.queue = sp
+	}
 	if o.queue == nil {
 		o.queue = NewMemQueue(cfg.queueSize())
 	}
@@ -175,6 +186,9 @@ func New(cfg Config, log *slog.Logger, reg *devices.Registry, opts ...Option) (*
 		waiters:  make(map[uint64]chan error),
 		wake:     make(chan struct{}, 1),
 		lost:     make(chan struct{}, 1),
+	}
+	if sp, ok := o.queue.(*Spool); ok {
+		g.seq.Store(sp.MaxSeq())
 	}
 	for i := range g.cfg.Devices {
 		d := &g.cfg.Devices[i]
