@@ -70,6 +70,7 @@ type Hub struct {
 	observers []Observer
 	silences  []Silence
 	dataDir   string
+	reports   map[string]GatewayReport
 }
 
 // DropSource reports a cumulative count of messages lost somewhere (the
@@ -102,6 +103,7 @@ func New(o Options) (*Hub, error) {
 		subs:      map[uint64]chan *alarm.Alarm{},
 		observers: o.Observers,
 		dataDir:   o.Config.DataDir,
+		reports:   map[string]GatewayReport{},
 	}
 	if err := h.loadSilences(); err != nil {
 		return nil, err
@@ -260,10 +262,31 @@ func (h *Hub) HandleStatus(site, gateway string, payload []byte) {
 	}
 }
 
-// HandleHeartbeat processes a gateway heartbeat.
-func (h *Hub) HandleHeartbeat(site, gateway string, _ []byte) {
+// GatewayReport is the health a gateway reports in its heartbeat.
+type GatewayReport struct {
+	At      time.Time `json:"at"`
+	Spool   int       `json:"spool"`
+	Dropped int64     `json:"dropped"`
+	Drivers []struct {
+		Name  string `json:"name"`
+		State string `json:"state"`
+		Err   string `json:"err,omitempty"`
+	} `json:"drivers,omitempty"`
+}
+
+// HandleHeartbeat processes a gateway heartbeat. Its payload may carry the
+// gateway's health (outbox depth, drops, driver states); an older or
+// foreign gateway that sends none is still alive.
+func (h *Hub) HandleHeartbeat(site, gateway string, payload []byte) {
 	h.m.received.WithLabelValues(event.LeafBeat).Inc()
 	now := h.now()
+	var rep GatewayReport
+	if len(payload) <= event.MaxPayload && json.Unmarshal(payload, &rep) == nil {
+		rep.At = now
+		h.mu.Lock()
+		h.reports[site+"/"+gateway] = rep
+		h.mu.Unlock()
+	}
 	if act, ok := h.engine.Heartbeat(site, gateway, now); ok {
 		h.apply(act, now)
 	}
@@ -544,6 +567,37 @@ func (h *Hub) Healthy() error {
 		return errors.New("alarm journal write failed; see logs")
 	}
 	return nil
+}
+
+// GatewayHealth is a gateway's liveness and its own report.
+type GatewayHealth struct {
+	rules.GatewayHealth
+	Report *GatewayReport `json:"report,omitempty"`
+}
+
+// Health is the technicians' view: every device and gateway, trouble first.
+type Health struct {
+	Gateways []GatewayHealth      `json:"gateways"`
+	Devices  []rules.DeviceHealth `json:"devices"`
+}
+
+// Health returns the device-health view.
+func (h *Hub) Health() Health {
+	devs, gws := h.engine.Health()
+	out := Health{Devices: devs}
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	for _, g := range gws {
+		gh := GatewayHealth{GatewayHealth: g}
+		if r, ok := h.reports[g.Site+"/"+g.Gateway]; ok {
+			gh.Report = &r
+		}
+		out.Gateways = append(out.Gateways, gh)
+	}
+	if out.Devices == nil {
+		out.Devices = []rules.DeviceHealth{}
+	}
+	return out
 }
 
 // Reload swaps in a new, validated config's rules (hot reload). Engine

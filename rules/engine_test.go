@@ -473,3 +473,58 @@ func TestReplayHoldWhatIf(t *testing.T) {
 		t.Errorf("10 min hold: %d bed-exit alarms, want 2", rep.PerRule[RuleBedExit])
 	}
 }
+
+func TestGatewayReportsFaultsAndDeviceOffline(t *testing.T) {
+	e := New(quietGateway())
+	t0 := local(2026, 11, 23, 2, 0)
+	off := ev("door-a", event.DoorSensor, event.StateNone, t0)
+	off.Status = event.Offline
+	lost := ev("gw", event.CommLink, event.StateNone, t0)
+	lost.Status = event.IPConnectionFailed
+	back := ev("door-a", event.DoorSensor, event.StateClosed, t0)
+	run(t, e, []step{
+		{at: t0, ev: lost, want: []string{"raise:" + RuleGatewayFault}},
+		{at: t0.Add(time.Second), ev: off, want: []string{"raise:" + RuleDeviceSilent}},
+		{at: t0.Add(2 * time.Second), ev: off}, // reported again: still one alarm
+		{at: t0.Add(time.Minute), ev: back, want: []string{"restore:" + RuleDeviceSilent}},
+	})
+	devs, _ := e.Health()
+	if devs[0].Status == "silent" {
+		t.Errorf("restored device still listed silent: %+v", devs[0])
+	}
+}
+
+func TestHealthListsTroubleFirst(t *testing.T) {
+	e := New(quietGateway())
+	t0 := local(2026, 11, 23, 12, 0)
+	e.Expect(t0)
+	low := ev("door-a", event.DoorSensor, event.StateClosed, t0)
+	b := 9
+	low.Battery = &b
+	e.Eval(low, t0, nil)
+	e.Eval(ev("pir-a", event.Occupancy, event.StateMotion, t0), t0, nil)
+	e.Supervise(t0.Add(4 * time.Minute)) // btn-a never heard: its 3 min supervision fires
+	devs, gws := e.Health()
+	if devs[0].Device != "btn-a" || devs[0].Status != "silent" {
+		t.Fatalf("first = %+v, want the silent call button", devs[0])
+	}
+	var order []string
+	for _, d := range devs {
+		order = append(order, d.Status)
+	}
+	last := -1
+	for _, s := range order {
+		if statusRank[s] < last {
+			t.Fatalf("health not sorted by trouble: %v", order)
+		}
+		last = statusRank[s]
+	}
+	if devs[len(devs)-1].Status != "ok" || len(gws) != 1 {
+		t.Fatalf("devices %v gateways %+v", order, gws)
+	}
+	for _, d := range devs {
+		if d.Device == "door-a" && (d.Status != "low_battery" || d.Battery != 9) {
+			t.Errorf("door-a = %+v", d)
+		}
+	}
+}

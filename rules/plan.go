@@ -20,6 +20,7 @@ const (
 	RuleBatteryLow     = "battery_low"   // 0016
 	RuleTamper         = "tamper"
 	RuleGatewayOffline = "gateway_offline"
+	RuleGatewayFault   = "gateway_fault" // the gateway reports lost events or a failed driver
 	RuleHubIntegrity   = "hub_integrity"
 )
 
@@ -51,6 +52,7 @@ var Rules = map[string]RuleInfo{
 	RuleBatteryLow:     {SV: "Lågt batteri", EN: "Battery low", Default: Settings{Enabled: true}},
 	RuleTamper:         {SV: "Sabotage eller lock öppnat", EN: "Tamper", Default: Settings{Enabled: true}},
 	RuleGatewayOffline: {SV: "Gateway ur funktion", EN: "Gateway offline", Default: Settings{Enabled: true}},
+	RuleGatewayFault:   {SV: "Fel i gatewayen", EN: "Gateway fault", Default: Settings{Enabled: true}},
 	RuleHubIntegrity:   {SV: "Fel i larmservern", EN: "Alarm server fault", Default: Settings{Enabled: true}},
 }
 

@@ -152,6 +152,9 @@ type devState struct {
 	openRaised   bool
 	lowBattery   bool
 	tamper       bool
+	heard        bool // an event arrived since the hub started (never heard: not paired?)
+	battery      int  // last reported percent; -1 unknown
+	state        event.State
 }
 
 type resState struct {
@@ -222,7 +225,7 @@ func (e *Engine) setConfig(cfg Config) {
 			}
 		}
 		for id, d := range s.Devices {
-			ds := &devState{dev: d}
+			ds := &devState{dev: d, battery: -1}
 			if prev != nil {
 				if p, ok := prev.devs[id]; ok {
 					*ds = *p
@@ -310,6 +313,14 @@ func (e *Engine) Eval(ev *event.Event, now time.Time, out []Action) ([]Action, b
 		ds = ss.devs[ev.Device]
 	}
 	known := ds != nil && ds.dev.Gateway == ev.Gateway
+	if ev.Type == event.CommLink && (ev.Status == event.IPConnectionFailed || ev.Status == event.Offline) {
+		// The gateway speaking about itself: it lost events (0023) or a
+		// driver is down (0073). Never silent: a technician must look.
+		out = append(out, Action{Kind: Raise, Rule: RuleGatewayFault, Key: RuleGatewayFault + "/" + ev.Site + "/" + ev.Gateway + "/" + ev.Device,
+			Alarm: alarm.KindTechnical, Priority: 2, Status: ev.Status, Site: ev.Site, Gateway: ev.Gateway, Device: ev.Device,
+			Type: event.CommLink, Event: ev})
+		return out, true
+	}
 	if !known {
 		// Only resident-initiated alarms are raised for unknown devices.
 		if a, ok := triggerAction(ev); ok {
@@ -333,8 +344,23 @@ func (e *Engine) Eval(ev *event.Event, now time.Time, out []Action) ([]Action, b
 		rs = ss.res[ev.Resident]
 	}
 
-	// Any message is a sign of life (supervision).
-	ds.lastSeen = now
+	if ev.Status == event.Offline {
+		// The gateway says the device is gone (its driver failed): not a
+		// sign of life.
+		if !ds.silentRaised {
+			ds.silentRaised = true
+			out = append(out, e.devAction(ev, dev, Raise, RuleDeviceSilent, "gatewayen rapporterar enheten ur funktion / gateway reports the device offline"))
+		}
+		return out, true
+	}
+	// Any other message is a sign of life (supervision).
+	ds.lastSeen, ds.heard = now, true
+	if ev.Battery != nil {
+		ds.battery = *ev.Battery
+	}
+	if ev.State != event.StateNone {
+		ds.state = ev.State
+	}
 	if !ds.armed {
 		ds.armed = true
 		e.pushDevSilence(ss, ds)
