@@ -124,7 +124,7 @@ func Decode(file string, data []byte, out any) error {
 
 var lineRe = regexp.MustCompile(`^line (\d+): (.*)$`)
 var unknownRe = regexp.MustCompile(`^field (\S+) not found in type (\S+)$`)
-var typeRe = regexp.MustCompile("^cannot unmarshal !!(\\w+) `.*` into (\\S+)$")
+var typeRe = regexp.MustCompile("^cannot unmarshal !!(\\w+) `(.*)` into (\\S+)$")
 
 func syntaxError(file string, err error) *Error {
 	msg := strings.TrimPrefix(err.Error(), "yaml: ")
@@ -143,6 +143,7 @@ func decodeErrors(file string, root *yaml.Node, err error) error {
 		return Errors{syntaxError(file, err)}
 	}
 	var out Errors
+	named := map[string]bool{} // fields already named, so equal values on one line each get their own
 	for _, s := range te.Errors {
 		m := lineRe.FindStringSubmatch(s)
 		if m == nil {
@@ -159,8 +160,13 @@ func decodeErrors(file string, root *yaml.Node, err error) error {
 			e.Msg = "unknown field (check the spelling; see docs/config.md)"
 		case typeRe.MatchString(msg):
 			t := typeRe.FindStringSubmatch(msg)
-			e.Field = pathAtLine(root, line, "")
-			e.Msg = fmt.Sprintf("wrong type: got %s, want %s", yamlTag(t[1]), goType(t[2]))
+			// Several keys can share a line ({id: d1, exit: maybe}): name
+			// the one holding the offending value, not the line's first.
+			if e.Field = valuePathAtLine(root, line, t[2], named); e.Field == "" {
+				e.Field = pathAtLine(root, line, "")
+			}
+			named[e.Field] = true
+			e.Msg = fmt.Sprintf("wrong type: got %s, want %s", yamlTag(t[1]), goType(t[3]))
 		default:
 			e.Field = pathAtLine(root, line, "")
 			e.Msg = msg
@@ -255,6 +261,52 @@ func pathAtLine(root *yaml.Node, line int, key string) string {
 		return key
 	}
 	return found
+}
+
+// valuePathAtLine finds the dotted path of the scalar value on line that
+// yaml.v3 quoted in a type error (it shortens values over 10 bytes to their
+// first 7 and "..."), skipping paths in skip, or "" if there is none.
+func valuePathAtLine(root *yaml.Node, line int, quoted string, skip map[string]bool) string {
+	match := func(v string) bool {
+		if p, ok := strings.CutSuffix(quoted, "..."); ok && len(v) > 10 {
+			return v[:7] == p
+		}
+		return v == quoted
+	}
+	var walk func(n *yaml.Node, path []string) string
+	walk = func(n *yaml.Node, path []string) string {
+		switch n.Kind {
+		case yaml.DocumentNode:
+			for _, c := range n.Content {
+				if p := walk(c, path); p != "" {
+					return p
+				}
+			}
+		case yaml.MappingNode:
+			for i := 0; i+1 < len(n.Content); i += 2 {
+				k, v := n.Content[i], n.Content[i+1]
+				p := append(append([]string(nil), path...), k.Value)
+				if v.Kind == yaml.ScalarNode && v.Line == line && match(v.Value) && !skip[strings.Join(p, ".")] {
+					return strings.Join(p, ".")
+				}
+				if q := walk(v, p); q != "" {
+					return q
+				}
+			}
+		case yaml.SequenceNode:
+			for i, c := range n.Content {
+				p := append(append([]string(nil), path...), strconv.Itoa(i))
+				if c.Kind == yaml.ScalarNode && c.Line == line && match(c.Value) && !skip[strings.Join(p, ".")] {
+					return strings.Join(p, ".")
+				}
+				if q := walk(c, p); q != "" {
+					return q
+				}
+			}
+		}
+		return ""
+	}
+	return walk(root, nil)
 }
 
 // locate gives each FieldError the line of its field, or of the nearest

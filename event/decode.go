@@ -98,7 +98,7 @@ func Decode(site, gateway string, payload []byte) (Event, error) {
 			return Event{}, bad(ReplyWrongData, "", "%s", safeJSONError(err))
 		}
 	}
-	if dec.More() {
+	if rest := bytes.TrimSpace(payload[dec.InputOffset():]); len(rest) > 0 {
 		return Event{}, bad(ReplyInvalidFormat, "", "trailing data after the JSON object")
 	}
 	if ev.Site != "" && ev.Site != site {
@@ -142,6 +142,13 @@ func (e *Event) Validate() error {
 	}
 	if len(e.ID) > maxIDLength {
 		return bad(ReplyWrongData, "id", "longer than %d characters", maxIDLength)
+	}
+	for _, r := range e.ID {
+		// An id is a key, logged and stored: keep free text (and with it
+		// personal data) out of it.
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' || r == '.' || r == ':') {
+			return bad(ReplyWrongData, "id", "use letters, digits, '-', '_', '.' or ':'")
+		}
 	}
 	if e.Device == "" {
 		return bad(ReplyMandatoryMissed, "device", "missing")

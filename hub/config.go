@@ -84,7 +84,7 @@ type Site struct {
 	Plan PlanConfig `yaml:"plan"`
 	// Supervision is the longest silence per device type before a
 	// device_silent alarm, e.g. personal_trigger: 3m. Merged over the
-	// defaults; 0 turns supervision off for that type.
+	// defaults; 0s turns supervision off for that type.
 	Supervision map[string]time.Duration `yaml:"supervision"`
 	Units       []Unit                   `yaml:"units"`
 	Residents   []Resident               `yaml:"residents"`
@@ -279,7 +279,7 @@ func (c *Config) Validate() error {
 			if _, err := event.ParseDeviceType(typ); err != nil {
 				add(config.Errorf(f("supervision", typ), "unknown device type"))
 			} else if d < 0 || (d > 0 && d < 10*time.Second) {
-				add(config.Errorf(f("supervision", typ), "must be 0 (off) or at least 10s"))
+				add(config.Errorf(f("supervision", typ), "must be 0s (off) or at least 10s"))
 			}
 		}
 		fences := map[string]bool{}

@@ -32,6 +32,11 @@ func parseClock(s string) (int, error) {
 	if len(s) != 5 || s[2] != ':' {
 		return 0, fmt.Errorf("%q is not HH:MM", s)
 	}
+	for _, i := range []int{0, 1, 3, 4} {
+		if s[i] < '0' || s[i] > '9' {
+			return 0, fmt.Errorf("%q is not HH:MM", s)
+		}
+	}
 	if _, err := fmt.Sscanf(s, "%02d:%02d", &h, &m); err != nil || h > 23 || m > 59 || h < 0 || m < 0 {
 		return 0, fmt.Errorf("%q is not a time of day HH:MM", s)
 	}

@@ -103,6 +103,22 @@ func Open(dir string, opts Options) (*Journal, []alarm.Transition, error) {
 		f.Close()
 		return nil, nil, fmt.Errorf("store: seek: %w", err)
 	}
+	// A last record that is whole but for its newline (the cut fell just
+	// before it) was replayed: end its line, or the next record would join
+	// it and both would fail their checksum on the next open.
+	if good > 0 {
+		var last [1]byte
+		if _, err := f.ReadAt(last[:], good-1); err != nil {
+			f.Close()
+			return nil, nil, fmt.Errorf("store: read journal tail: %w", err)
+		}
+		if last[0] != '\n' {
+			if _, err := f.Write([]byte{'\n'}); err != nil {
+				f.Close()
+				return nil, nil, fmt.Errorf("store: end journal tail: %w", err)
+			}
+		}
+	}
 	go j.syncLoop()
 	return j, ts, nil
 }
