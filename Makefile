@@ -8,7 +8,7 @@ FUZZTIME ?= 10s
 VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS  := -s -w -X main.version=$(VERSION)
 
-.PHONY: help build demo test test-deps test-386 bench bench-staff fuzz lint build-pi clean
+.PHONY: help build demo test test-deps test-386 bench bench-staff bench-pilot fuzz lint build-pi clean
 
 help: ## Show the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  %-10s %s\n", $$1, $$2}'
@@ -36,6 +36,11 @@ bench: test-deps ## Run benchmarks and write docs/benchmarks.md
 bench-staff: ## Staff stream with 200 sessions and Web Push cost (docs/benchmarks-staff.md)
 	$(GO) test -run xxx -bench 'StaffStream200' -benchtime 1000x ./service/
 	$(GO) test -run xxx -bench 'Encrypt|VAPID' ./webpush/
+
+bench-pilot: test-deps ## Pilot export into a real InfluxDB 1.8.10: points/s, enqueue cost, alarm path up vs down (docs/benchmarks-pilot.md)
+	$(GO) test -run xxx -bench 'ObserveEvent' -benchmem -count 3 ./pilot/influx/
+	$(GO) test -run xxx -bench 'InfluxPointsPerSecond' -benchtime 500000x -count 3 ./pilot/influx/
+	$(GO) test -run xxx -bench 'AlarmPathInfluxUpVsDown' -benchtime 20000x -count 3 ./pilot/influx/
 
 fuzz: ## Run every fuzz target for FUZZTIME each (default 10s)
 	./scripts/fuzz.sh $(FUZZTIME)

@@ -44,14 +44,54 @@ type Config struct {
 	// QueueSize bounds the in-memory outbox of events waiting for the
 	// broker. Default 10000 (a few MB).
 	QueueSize int `yaml:"queue_size,omitempty"`
-	// SpoolDir, when set, keeps the outbox on disk (fsynced before each
-	// publish), so events survive a power cut, a crash or a restart.
-	// Recommended on every real gateway: /var/lib/vaka-gateway/spool.
+	// Spool keeps the outbox on disk (fsynced before each publish), so
+	// events survive a power cut, a crash or a restart. Recommended on
+	// every real gateway: spool: {dir: /var/lib/vaka-gateway/spool}.
+	Spool *SpoolConfig `yaml:"spool,omitempty"`
+	// SpoolDir is the older spelling of spool.dir; kept so existing
+	// configs load. Not both.
 	SpoolDir string           `yaml:"spool_dir,omitempty"`
 	Devices  []devices.Device `yaml:"devices,omitempty"`
+	// Drivers holds driver-wide options by driver name, e.g.
+	// drivers: {zigbee2mqtt: {url: "tcp://127.0.0.1:1883"}}. Per-device
+	// options (a GPIO pin, a serial port, a friendly name) go in each
+	// device's options.
+	Drivers map[string]map[string]string `yaml:"drivers,omitempty"`
 	// Sim, when present, runs the simulation driver over the devices whose
 	// driver is "sim" (or the demo set if there are none).
 	Sim *sim.Options `yaml:"sim,omitempty"`
+}
+
+// SpoolConfig is the disk spool's section.
+type SpoolConfig struct {
+	// Dir holds the spool log; created if missing (mode 0750).
+	Dir string `yaml:"dir"`
+	// MaxBytes bounds the events held (payloads plus a small overhead per
+	// event); default 64 MiB, at least 64 KiB. When full, telemetry is
+	// dropped before alarm-class events, and every drop is counted and
+	// reported to the hub. The log on disk stays within about four times
+	// this. queue_size still bounds the number of events.
+	MaxBytes int64 `yaml:"max_bytes,omitempty"`
+}
+
+// Spool bounds.
+const (
+	DefaultSpoolBytes = 64 << 20
+	MinSpoolBytes     = 64 << 10
+)
+
+func (c *Config) spoolDir() string {
+	if c.Spool != nil && c.Spool.Dir != "" {
+		return c.Spool.Dir
+	}
+	return c.SpoolDir
+}
+
+func (c *Config) spoolMaxBytes() int64 {
+	if c.Spool == nil || c.Spool.MaxBytes == 0 {
+		return DefaultSpoolBytes
+	}
+	return c.Spool.MaxBytes
 }
 
 // Broker says how to reach the MQTT broker of the hub.
@@ -92,6 +132,17 @@ func (c *Config) Validate() error {
 	if c.QueueSize < 0 || c.QueueSize > MaxQueueSize {
 		add("queue_size", "must be between 1 and %d (0 means the default %d)", MaxQueueSize, DefaultQueueSize)
 	}
+	if c.Spool != nil {
+		switch {
+		case c.Spool.Dir == "":
+			add("spool.dir", "missing; e.g. /var/lib/vaka-gateway/spool")
+		case c.SpoolDir != "":
+			add("spool_dir", "set spool.dir or spool_dir, not both")
+		}
+		if c.Spool.MaxBytes != 0 && c.Spool.MaxBytes < MinSpoolBytes {
+			add("spool.max_bytes", "must be at least %d (0 means the default %d)", MinSpoolBytes, DefaultSpoolBytes)
+		}
+	}
 	seen := make(map[string]int, len(c.Devices))
 	for i := range c.Devices {
 		d := &c.Devices[i]
@@ -111,6 +162,7 @@ func (c *Config) Validate() error {
 	if c.Sim != nil {
 		errs = append(errs, c.Sim.Check("sim"))
 	}
+	errs = append(errs, c.checkDrivers())
 	return errors.Join(errs...)
 }
 

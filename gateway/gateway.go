@@ -9,6 +9,11 @@
 // as soon as the link allows. The hub de-duplicates on (gateway, event id),
 // so the rare duplicate after a reconnect is harmless; a gap would not be.
 //
+// On a real gateway the outbox is the disk spool (Config.Spool, OpenSpool):
+// each event is fsynced to disk before it is published, so a SIGKILL, a
+// power cut or a restart during a long outage loses nothing, and the
+// sequence numbers continue across restarts.
+//
 // The gateway announces itself on a retained status topic ("online" on
 // every connect, "offline" as its MQTT Last Will and on a clean shutdown)
 // and proves it is alive with a heartbeat, so the hub can supervise it at
@@ -72,6 +77,16 @@ type Stats struct {
 	Refused    int64            // events the hub answered with a non-zero SCAIP reply code
 	BadReplies int64            // unreadable messages on the reply topic
 	Heartbeats int64            // heartbeats acknowledged by the broker
+	// ClockSuspect counts checks (at start and at each heartbeat) that
+	// found the system clock before the build-time floor.
+	ClockSuspect int64
+	// Spooled is true when the outbox is the disk spool; SpoolErrors
+	// counts records the disk refused (the event is still sent, but would
+	// not survive a restart) and SpoolCorrupt the records cut or skipped
+	// when the spool was opened.
+	Spooled      bool
+	SpoolErrors  int
+	SpoolCorrupt int
 }
 
 // Option tunes a Gateway beyond its YAML config, mostly for tests and for
@@ -84,7 +99,11 @@ type options struct {
 	reconnectMax   time.Duration
 	flushTimeout   time.Duration
 	connectTimeout time.Duration
+	clockFloor     time.Time
 }
+
+// WithClockFloor overrides the build-time clock floor (for tests).
+func WithClockFloor(t time.Time) Option { return func(o *options) { o.clockFloor = t } }
 
 // WithQueue replaces the in-memory outbox, e.g. with a disk spool.
 func WithQueue(q Queue) Option { return func(o *options) { o.queue = q } }
@@ -134,6 +153,8 @@ type Gateway struct {
 	heartbeats      atomic.Int64
 	dropped         [4]atomic.Int64 // indexed like dropReasons
 	dropsUnreported atomic.Int64
+	clockBad        atomic.Bool
+	clockSuspect    atomic.Int64
 }
 
 // New builds a gateway from its config. reg holds drivers the caller has
@@ -156,12 +177,13 @@ func New(cfg Config, log *slog.Logger, reg *devices.Registry, opts ...Option) (*
 		reconnectMax:   30 * time.Second,
 		flushTimeout:   3 * time.Second,
 		connectTimeout: 10 * time.Second,
+		clockFloor:     ClockFloor(),
 	}
 	for _, opt := range opts {
 		opt(&o)
 	}
-	if o.queue == nil && cfg.SpoolDir != "" {
-		sp, err := OpenSpool(cfg.SpoolDir, cfg.queueSize())
+	if dir := cfg.spoolDir(); o.queue == nil && dir != "" {
+		sp, err := OpenSpoolLimits(dir, cfg.queueSize(), cfg.spoolMaxBytes())
 		if err != nil {
 			return nil, err
 		}
@@ -208,6 +230,9 @@ func New(cfg Config, log *slog.Logger, reg *devices.Registry, opts ...Option) (*
 			return nil, fmt.Errorf("gateway: %w", err)
 		}
 	}
+	if err := g.registerBuiltins(reg); err != nil {
+		return nil, err
+	}
 	for i, d := range g.cfg.Devices {
 		if !reg.Has(d.Driver) {
 			return nil, fmt.Errorf("gateway: devices.%d (%s): no driver %q registered", i, d.ID, d.Driver)
@@ -236,9 +261,23 @@ type statusMsg struct {
 	HeartbeatS int    `json:"heartbeat_s,omitempty"`
 }
 
+// heartbeatMsg proves life and carries the gateway's own health for the
+// hub's device-health page: outbox depth, drops and each driver's state.
 type heartbeatMsg struct {
-	TS  string `json:"ts"`
-	Seq uint64 `json:"seq"`
+	TS      string         `json:"ts"`
+	Seq     uint64         `json:"seq"`
+	Spool   int            `json:"spool"`
+	Dropped int64          `json:"dropped"`
+	Drivers []driverHealth `json:"drivers,omitempty"`
+	// ClockSuspect is set while the gateway's clock reads before its
+	// build-time floor (no RTC, no NTP yet): its event times are wrong.
+	ClockSuspect bool `json:"clock_suspect,omitempty"`
+}
+
+type driverHealth struct {
+	Name  string `json:"name"`
+	State string `json:"state"`
+	Err   string `json:"err,omitempty"`
 }
 
 var offlinePayload = []byte(`{"state":"offline"}`)
@@ -319,6 +358,7 @@ func (g *Gateway) Run(ctx context.Context) error {
 		return errors.New("gateway: Run called twice")
 	}
 	g.log.Info("gateway: starting", "broker", redactURL(g.cfg.Broker.URL), "heartbeat", g.heartbit)
+	g.checkClock(time.Now())
 	// Drivers start first: what they emit before the link is up waits in
 	// the outbox.
 	if err := g.reg.Start(ctx, g.emit, g.driverReport); err != nil {
@@ -368,10 +408,26 @@ func (g *Gateway) flush(d time.Duration) {
 }
 
 // dropRest accounts for events still in the in-memory outbox at shutdown.
-// A disk spool (a later issue) would keep them instead.
+// A disk spool keeps them instead: they are sent first on the next start.
 func (g *Gateway) dropRest() {
 	g.mu.Lock()
 	g.closed = true
+	if sp, ok := g.q.(*Spool); ok {
+		n := sp.Len()
+		for seq, w := range g.waiters {
+			delete(g.waiters, seq)
+			w <- fmt.Errorf("gateway: %w: kept in the disk spool for the next start", ErrQueued)
+		}
+		err := sp.Close()
+		g.mu.Unlock()
+		if n > 0 {
+			g.log.Warn("gateway: events kept in the disk spool; they are sent first on the next start", "count", n)
+		}
+		if err != nil {
+			g.log.Error("gateway: closing the spool", "err", err)
+		}
+		return
+	}
 	n := 0
 	for {
 		m, ok := g.q.Front()
@@ -388,7 +444,7 @@ func (g *Gateway) dropRest() {
 	g.mu.Unlock()
 	if n > 0 {
 		g.dropped[3].Add(int64(n))
-		g.log.Error("gateway: events undelivered at shutdown; they are lost until the disk spool exists", "count", n)
+		g.log.Error("gateway: events undelivered at shutdown are lost: configure spool.dir to keep them", "count", n)
 	}
 }
 
@@ -412,7 +468,14 @@ func (g *Gateway) Stats() Stats {
 		BadReplies: g.badReplies.Load(),
 		Heartbeats: g.heartbeats.Load(),
 		Dropped:    make(map[string]int64, len(dropReasons)),
+
+		ClockSuspect: g.clockSuspect.Load(),
 	}
+	g.mu.Lock()
+	if sp, ok := g.q.(*Spool); ok {
+		s.Spooled, s.SpoolErrors, s.SpoolCorrupt = true, sp.WriteErrors, sp.Corrupt
+	}
+	g.mu.Unlock()
 	for i, r := range dropReasons {
 		s.Dropped[r] = g.dropped[i].Load()
 	}
@@ -534,20 +597,20 @@ func (g *Gateway) enqueue(ev event.Event, w chan error) (seq uint64, id string, 
 	if err == nil && w != nil {
 		g.waiters[seq] = w
 	}
-	var ew chan error
-	if evicted != nil {
-		ew = g.waiters[evicted.Seq]
-		delete(g.waiters, evicted.Seq)
+	ews := make([]chan error, len(evicted))
+	for i, e := range evicted {
+		ews[i] = g.waiters[e.Seq]
+		delete(g.waiters, e.Seq)
 	}
 	g.mu.Unlock()
 
-	if evicted != nil {
+	for i, e := range evicted {
 		g.dropped[1].Add(1)
 		g.dropsUnreported.Add(1)
 		g.log.Error("gateway: outbox full; telemetry event dropped to keep an alarm",
-			"event", evicted.ID, "kept", ev.ID, "device", ev.Device)
-		if ew != nil {
-			ew <- fmt.Errorf("%w: %s evicted from a full outbox", ErrDropped, evicted.ID)
+			"event", e.ID, "kept", ev.ID, "device", ev.Device)
+		if ews[i] != nil {
+			ews[i] <- fmt.Errorf("%w: %s evicted from a full outbox", ErrDropped, e.ID)
 		}
 	}
 	if err != nil {
@@ -804,13 +867,68 @@ func (g *Gateway) heartbeatLoop(ctx context.Context) {
 		if !g.ready() {
 			continue // a heartbeat is proof of life now; a stale one proves nothing
 		}
-		p, _ := json.Marshal(heartbeatMsg{TS: time.Now().UTC().Format(time.RFC3339), Seq: g.hbSeq.Add(1)})
+		p, _ := json.Marshal(g.heartbeat(time.Now()))
 		tok := g.client.Publish(topic, 1, false, p)
 		if !tok.WaitTimeout(g.heartbit) || tok.Error() != nil {
 			g.log.Warn("gateway: heartbeat not acknowledged", "err", tok.Error())
 			continue
 		}
 		g.heartbeats.Add(1)
+	}
+}
+
+func (g *Gateway) heartbeat(now time.Time) heartbeatMsg {
+	g.checkClock(now)
+	hb := heartbeatMsg{
+		TS: now.UTC().Format(time.RFC3339), Seq: g.hbSeq.Add(1),
+		Spool: g.queued(), ClockSuspect: g.clockBad.Load(),
+	}
+	for i := range g.dropped {
+		hb.Dropped += g.dropped[i].Load()
+	}
+	for _, d := range g.reg.States() {
+		e := d.Err
+		if len(e) > 200 { // a panic's stack trace stays in the local log
+			e = e[:200]
+		}
+		hb.Drivers = append(hb.Drivers, driverHealth{Name: d.Name, State: string(d.State), Err: e})
+	}
+	return hb
+}
+
+// clockFloor is the earliest believable time: the build date, or later.
+// A Pi has no real-time clock; until NTP answers it may believe it is
+// 1970 or the time of its last shutdown. Set at build time with
+// -ldflags "-X github.com/vaka-care/vaka/gateway.clockFloor=2026-06-01".
+var clockFloor = "2026-01-01"
+
+// ClockFloor is the parsed clockFloor (2026-01-01 if it does not parse).
+func ClockFloor() time.Time {
+	t, err := time.Parse("2006-01-02", clockFloor)
+	if err != nil {
+		return time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	}
+	return t
+}
+
+// checkClock flags the gateway's own clock when it reads before the floor:
+// a log line, a counter (Stats.ClockSuspect) and, on each change to bad, a
+// technical event (dty 0032 communication link, no status code) so the hub
+// knows this gateway's event times cannot be trusted. The hub separately
+// flags events stamped far from its own clock.
+func (g *Gateway) checkClock(now time.Time) {
+	bad := now.Before(g.opts.clockFloor)
+	if !bad {
+		if g.clockBad.Swap(false) {
+			g.log.Info("gateway: clock is believable again", "now", now.UTC().Format(time.RFC3339))
+		}
+		return
+	}
+	g.clockSuspect.Add(1)
+	if !g.clockBad.Swap(true) {
+		g.log.Error("gateway: system clock is before the build-time floor; event times are wrong until NTP sets it",
+			"now", now.UTC().Format(time.RFC3339), "floor", g.opts.clockFloor.Format("2006-01-02"))
+		_, _, _ = g.enqueue(event.Event{Device: g.cfg.ID, Type: event.CommLink, Time: now}, nil)
 	}
 }
 

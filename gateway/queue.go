@@ -18,16 +18,16 @@ var ErrQueueFull = errors.New("gateway: outbox full")
 // front and removes it after the broker's PUBACK, so order is kept across
 // reconnects.
 //
-// This is the seam for the disk spool (a later issue): a spool implements
-// the same four methods on disk so that events also survive a restart or a
-// power cut. The in-memory queue (NewMemQueue) keeps them only for the life
-// of the process. Implementations need not be safe for concurrent use; the
-// gateway serialises calls.
+// The in-memory queue (NewMemQueue) keeps events only for the life of the
+// process; the disk spool (OpenSpool) implements the same methods on disk so
+// that they also survive a restart, a SIGKILL or a power cut.
+// Implementations need not be safe for concurrent use; the gateway
+// serialises calls.
 type Queue interface {
-	// Push appends m. When full it may evict an older telemetry message to
-	// make room for an alarm, and returns it so the drop is counted; if m
-	// itself cannot be kept it returns ErrQueueFull.
-	Push(m Message) (evicted *Message, err error)
+	// Push appends m. When full it may evict older telemetry messages to
+	// make room for an alarm, and returns them so each drop is counted; if
+	// m itself cannot be kept it returns ErrQueueFull.
+	Push(m Message) (evicted []Message, err error)
 	// Front returns the oldest message without removing it.
 	Front() (Message, bool)
 	// Pop removes the front message once the broker acknowledged it.
@@ -35,11 +35,19 @@ type Queue interface {
 	Len() int
 }
 
+// msgOverhead approximates the bookkeeping bytes of one message beyond its
+// payload (id, sequence, record framing), for the byte bound.
+const msgOverhead = 64
+
+func msgSize(m *Message) int64 { return int64(len(m.Payload) + len(m.ID) + msgOverhead) }
+
 // MemQueue is a bounded in-memory Queue.
 type MemQueue struct {
-	buf  []Message
-	head int
-	max  int
+	buf      []Message
+	head     int
+	max      int
+	maxBytes int64 // 0: no byte bound
+	bytes    int64
 }
 
 var _ Queue = (*MemQueue)(nil)
@@ -47,28 +55,57 @@ var _ Queue = (*MemQueue)(nil)
 // NewMemQueue returns a queue holding at most n messages (at least 1).
 func NewMemQueue(n int) *MemQueue { return &MemQueue{max: max(1, n)} }
 
-// Push implements Queue. When full, an alarm evicts the oldest telemetry
-// message; telemetry, or an alarm when only alarms are queued, is refused.
-// Refusing the newest alarm rather than evicting an older one keeps the
-// order the hub sees intact; either way the drop is counted and raised.
-func (q *MemQueue) Push(m Message) (*Message, error) {
-	if q.Len() < q.max {
+// SetMaxBytes bounds the queue also by the approximate bytes it holds
+// (payloads plus a small per-message overhead); 0 removes the bound.
+func (q *MemQueue) SetMaxBytes(n int64) { q.maxBytes = max(0, n) }
+
+// Bytes is the approximate size of what the queue holds.
+func (q *MemQueue) Bytes() int64 { return q.bytes }
+
+func (q *MemQueue) full(extra int64) bool {
+	return q.Len() >= q.max || (q.maxBytes > 0 && q.bytes+extra > q.maxBytes)
+}
+
+// Push implements Queue. When full (by count or bytes), an alarm evicts the
+// oldest telemetry messages until it fits; telemetry, or an alarm when only
+// alarms are queued, is refused. Refusing the newest alarm rather than
+// evicting an older one keeps the order the hub sees intact; either way the
+// drop is counted and raised.
+func (q *MemQueue) Push(m Message) ([]Message, error) {
+	size := msgSize(&m)
+	if !q.full(size) {
 		q.buf = append(q.buf, m)
+		q.bytes += size
 		return nil, nil
 	}
-	if !m.Alarm {
+	if !m.Alarm || (q.maxBytes > 0 && size > q.maxBytes) {
 		return nil, ErrQueueFull
 	}
-	// Never evict the front: it may be in flight right now.
-	for i := q.head + 1; i < len(q.buf); i++ {
+	// Check first that evicting telemetry makes enough room, so a refused
+	// alarm costs no telemetry. Never evict the front: it may be in flight.
+	n, freed := 0, int64(0)
+	for i := q.head + 1; i < len(q.buf) && (q.Len()-n >= q.max || (q.maxBytes > 0 && q.bytes-freed+size > q.maxBytes)); i++ {
 		if !q.buf[i].Alarm {
-			ev := q.buf[i]
-			q.buf = append(q.buf[:i], q.buf[i+1:]...)
-			q.buf = append(q.buf, m)
-			return &ev, nil
+			n++
+			freed += msgSize(&q.buf[i])
 		}
 	}
-	return nil, ErrQueueFull
+	if q.Len()-n >= q.max || (q.maxBytes > 0 && q.bytes-freed+size > q.maxBytes) {
+		return nil, ErrQueueFull
+	}
+	evicted := make([]Message, 0, n)
+	kept := q.buf[:q.head+1]
+	for _, x := range q.buf[q.head+1:] {
+		if len(evicted) < n && !x.Alarm {
+			evicted = append(evicted, x)
+			continue
+		}
+		kept = append(kept, x)
+	}
+	clear(q.buf[len(kept):])
+	q.buf = append(kept, m)
+	q.bytes += size - freed
+	return evicted, nil
 }
 
 // Front implements Queue.
@@ -84,10 +121,11 @@ func (q *MemQueue) Pop() {
 	if q.Len() == 0 {
 		return
 	}
+	q.bytes -= msgSize(&q.buf[q.head])
 	q.buf[q.head] = Message{} // let the payload be collected
 	q.head++
 	if q.head == len(q.buf) {
-		q.buf, q.head = q.buf[:0], 0
+		q.buf, q.head, q.bytes = q.buf[:0], 0, 0
 	} else if q.head > 1024 && q.head > len(q.buf)/2 {
 		n := copy(q.buf, q.buf[q.head:])
 		clear(q.buf[n:])

@@ -10,7 +10,7 @@ import (
 func TestMemQueueOrderAndBound(t *testing.T) {
 	q := gateway.NewMemQueue(3)
 	for i := uint64(1); i <= 3; i++ {
-		if ev, err := q.Push(gateway.Message{Seq: i}); ev != nil || err != nil {
+		if ev, err := q.Push(gateway.Message{Seq: i}); len(ev) != 0 || err != nil {
 			t.Fatalf("push %d: %v %v", i, ev, err)
 		}
 	}
@@ -42,10 +42,10 @@ func TestMemQueueAlarmEvictsOldestTelemetry(t *testing.T) {
 		}
 	}
 	ev, err := q.Push(gateway.Message{Seq: 5, Alarm: true})
-	if err != nil || ev == nil || ev.Seq != 3 {
+	if err != nil || len(ev) != 1 || ev[0].Seq != 3 {
 		t.Fatalf("alarm push evicted %v (err %v), want seq 3", ev, err)
 	}
-	if ev, err = q.Push(gateway.Message{Seq: 6, Alarm: true}); err != nil || ev == nil || ev.Seq != 4 {
+	if ev, err = q.Push(gateway.Message{Seq: 6, Alarm: true}); err != nil || len(ev) != 1 || ev[0].Seq != 4 {
 		t.Fatalf("second alarm evicted %v (err %v), want seq 4", ev, err)
 	}
 	// Only the front is telemetry now, and it is never evicted.
@@ -98,5 +98,32 @@ func TestMemQueueLong(t *testing.T) {
 	}
 	if got := uint64(q.Len()); got != next-want {
 		t.Fatalf("Len %d, want %d", got, next-want)
+	}
+}
+
+func TestMemQueueByteBoundEvictsEnoughTelemetry(t *testing.T) {
+	q := gateway.NewMemQueue(1000)
+	small := make([]byte, 100)
+	q.SetMaxBytes(5 * (100 + 64 + 2))
+	for i := uint64(1); i <= 5; i++ {
+		if _, err := q.Push(gateway.Message{ID: "m" + string(rune('0'+i)), Seq: i, Payload: small}); err != nil {
+			t.Fatalf("push %d: %v", i, err)
+		}
+	}
+	if _, err := q.Push(gateway.Message{ID: "m6", Seq: 6, Payload: small}); !errors.Is(err, gateway.ErrQueueFull) {
+		t.Fatalf("telemetry into a full queue: %v", err)
+	}
+	// An alarm three times as large evicts the three oldest telemetry
+	// messages behind the front, and nothing more.
+	ev, err := q.Push(gateway.Message{ID: "a7", Seq: 7, Alarm: true, Payload: make([]byte, 3*100+2*64+4)})
+	if err != nil || len(ev) != 3 || ev[0].Seq != 2 || ev[2].Seq != 4 {
+		t.Fatalf("evicted %+v, %v", ev, err)
+	}
+	if q.Len() != 3 || q.Bytes() > 5*(100+64+2) {
+		t.Fatalf("len %d bytes %d", q.Len(), q.Bytes())
+	}
+	// Larger than the whole bound: refused, nothing evicted.
+	if ev, err := q.Push(gateway.Message{ID: "a8", Seq: 8, Alarm: true, Payload: make([]byte, 10000)}); !errors.Is(err, gateway.ErrQueueFull) || len(ev) != 0 {
+		t.Fatalf("oversized alarm: %v %v", ev, err)
 	}
 }

@@ -17,13 +17,25 @@ import (
 // the gateway tries to publish it, so a power cut, a SIGKILL or a crash
 // loses nothing; after a restart the gateway sends what is left, in order.
 //
-// The file is a log of lines: "P <crc32c> <json message>" when a message
-// is pushed, "D <event id>" when it is done (acknowledged by the broker,
-// or evicted for room). Done records are not fsynced: if one is lost, the
-// message is sent again after a restart and the hub de-duplicates it by
-// event id, so at-least-once plus de-duplication gives exactly-once alarms.
-// A torn last line (power cut mid-write) is cut on open. The log is
-// compacted on open and whenever it empties.
+// The file is an append-only log of checksummed lines:
+//
+//	P <crc32c> <json message>   a message was pushed (fsynced before Push returns)
+//	D <event id>                it is done: acknowledged by the broker, or evicted for room
+//	S <seq>                     the highest sequence number ever given out (written on compaction)
+//
+// Fsync policy: one fsync per pushed event, none for done records. If a
+// done record is lost in a crash, that message is sent again after the
+// restart and the hub de-duplicates it by event id, so at-least-once plus
+// de-duplication gives exactly-once alarms. A torn last line (power cut
+// mid-write) or a record whose checksum fails is cut and counted on open.
+// The log is compacted (rewritten with only the pending messages: new file,
+// fsync, rename, fsync of the directory) on open, whenever it empties past
+// 1 MiB, and whenever it grows past four times what it holds, so its size on
+// disk stays within a small multiple of the byte bound.
+//
+// The spool also keeps the gateway's sequence number across restarts (S
+// records and the sequence of every P record), so a restarted gateway never
+// reuses a sequence number.
 type Spool struct {
 	mem  *MemQueue
 	dir  string
@@ -35,6 +47,8 @@ type Spool struct {
 	// WriteErrors counts records the disk refused; the message is still
 	// queued in memory and will be sent, but would not survive a restart.
 	WriteErrors int
+
+	lastSeq uint64
 }
 
 var _ Queue = (*Spool)(nil)
@@ -48,11 +62,16 @@ var spoolCRC = crc32.MakeTable(crc32.Castagnoli)
 
 // OpenSpool opens (or creates) the spool in dir, holding at most max
 // messages, and loads what a previous run left.
-func OpenSpool(dir string, max int) (*Spool, error) {
+func OpenSpool(dir string, max int) (*Spool, error) { return OpenSpoolLimits(dir, max, 0) }
+
+// OpenSpoolLimits is OpenSpool bounded also by maxBytes (payloads plus a
+// small per-message overhead; 0 for no byte bound).
+func OpenSpoolLimits(dir string, maxRecords int, maxBytes int64) (*Spool, error) {
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return nil, fmt.Errorf("gateway: spool dir: %w", err)
 	}
-	s := &Spool{mem: NewMemQueue(max), dir: dir}
+	s := &Spool{mem: NewMemQueue(maxRecords), dir: dir}
+	s.mem.SetMaxBytes(maxBytes)
 	path := filepath.Join(dir, spoolFile)
 	if err := s.load(path); err != nil {
 		return nil, err
@@ -96,6 +115,13 @@ func (s *Spool) load(path string) error {
 			}
 			index[m.ID] = len(pending)
 			pending = append(pending, m)
+			s.lastSeq = max(s.lastSeq, m.Seq)
+		case bytes.HasPrefix(line, []byte("S ")):
+			if n, err := strconv.ParseUint(string(line[2:]), 10, 64); err == nil {
+				s.lastSeq = max(s.lastSeq, n)
+			} else {
+				s.Corrupt++
+			}
 		case bytes.HasPrefix(line, []byte("D ")):
 			if i, ok := index[string(line[2:])]; ok {
 				pending[i].ID = "" // done
@@ -116,6 +142,7 @@ func (s *Spool) load(path string) error {
 			// More left than the configured size: keep it anyway rather
 			// than lose an event a previous run accepted.
 			s.mem.buf = append(s.mem.buf, m)
+			s.mem.bytes += msgSize(&m)
 		}
 	}
 	return nil
@@ -151,6 +178,10 @@ func (s *Spool) rewrite() error {
 	}
 	w := bufio.NewWriter(f)
 	var size int64
+	if s.lastSeq > 0 {
+		n, _ := fmt.Fprintf(w, "S %d\n", s.lastSeq)
+		size += int64(n)
+	}
 	for i := s.mem.head; i < len(s.mem.buf); i++ {
 		rec, err := pushRecord(s.mem.buf[i])
 		if err != nil {
@@ -210,7 +241,7 @@ func (s *Spool) write(rec []byte, sync bool) error {
 }
 
 // Push implements Queue: the message is on disk before Push returns nil.
-func (s *Spool) Push(m Message) (*Message, error) {
+func (s *Spool) Push(m Message) ([]Message, error) {
 	rec, err := pushRecord(m)
 	if err != nil {
 		return nil, err
@@ -219,8 +250,9 @@ func (s *Spool) Push(m Message) (*Message, error) {
 	if err != nil {
 		return nil, err
 	}
-	if evicted != nil {
-		if err := s.write([]byte("D "+evicted.ID+"\n"), false); err != nil {
+	s.lastSeq = max(s.lastSeq, m.Seq)
+	for _, e := range evicted {
+		if err := s.write([]byte("D "+e.ID+"\n"), false); err != nil {
 			s.WriteErrors++
 		}
 	}
@@ -228,7 +260,19 @@ func (s *Spool) Push(m Message) (*Message, error) {
 		// Not lost: it is queued in memory and will be sent. Counted.
 		s.WriteErrors++
 	}
+	s.maybeCompact()
 	return evicted, nil
+}
+
+// maybeCompact rewrites a log that has grown to more than four times what
+// it holds (and past 1 MiB), so a long outage with evictions cannot fill
+// the disk with records of messages long gone.
+func (s *Spool) maybeCompact() {
+	if s.size > compactAt && s.size > 4*s.mem.Bytes() {
+		if err := s.rewrite(); err != nil {
+			s.WriteErrors++
+		}
+	}
 }
 
 // Front implements Queue.
@@ -244,9 +288,7 @@ func (s *Spool) Pop() {
 	if s.write([]byte("D "+m.ID+"\n"), false) != nil {
 		s.WriteErrors++ // it will be resent after a restart and de-duplicated
 	}
-	if s.mem.Len() == 0 && s.size > compactAt {
-		_ = s.rewrite()
-	}
+	s.maybeCompact()
 }
 
 // Len implements Queue.
@@ -261,15 +303,14 @@ func (s *Spool) IDs() []string {
 	return out
 }
 
-// MaxSeq is the highest sequence number held, so a restarted gateway
-// continues the sequence instead of reusing numbers still in the spool.
-func (s *Spool) MaxSeq() uint64 {
-	var m uint64
-	for i := s.mem.head; i < len(s.mem.buf); i++ {
-		m = max(m, s.mem.buf[i].Seq)
-	}
-	return m
-}
+// MaxSeq is the highest sequence number ever pushed, kept across restarts
+// even when the spool is empty, so a restarted gateway continues the
+// sequence instead of reusing numbers.
+func (s *Spool) MaxSeq() uint64 { return s.lastSeq }
+
+// Bytes is the approximate size of the pending messages (what the byte
+// bound limits).
+func (s *Spool) Bytes() int64 { return s.mem.Bytes() }
 
 // Close syncs and closes the spool file.
 func (s *Spool) Close() error {

@@ -41,12 +41,18 @@ func TestSpoolSurvivesRestartInOrder(t *testing.T) {
 	if got := fmt.Sprint(drain(s2)); got != "[boot-2 boot-3 boot-4 boot-5]" {
 		t.Fatalf("after restart: %s", got)
 	}
-	if s2.MaxSeq() != 0 {
-		t.Errorf("drained spool max seq %d", s2.MaxSeq())
-	}
 	s3, _ := OpenSpool(dir, 100)
 	if s3.Len() != 0 {
 		t.Fatalf("acknowledged messages came back: %d", s3.Len())
+	}
+	// The sequence survives even an empty spool (and its compaction).
+	if s3.MaxSeq() != 5 {
+		t.Errorf("max seq after restart %d, want 5", s3.MaxSeq())
+	}
+	s3.Close()
+	s4, _ := OpenSpool(dir, 100)
+	if s4.MaxSeq() != 5 {
+		t.Errorf("max seq after second restart %d, want 5", s4.MaxSeq())
 	}
 }
 
@@ -57,7 +63,7 @@ func TestSpoolCutsTornTailAndEvictsTelemetryFirst(t *testing.T) {
 	s.Push(msg(2, false))
 	s.Push(msg(3, false))
 	ev, err := s.Push(msg(4, true)) // full: an alarm evicts the oldest telemetry behind the front
-	if err != nil || ev == nil || ev.ID != "boot-2" {
+	if err != nil || len(ev) != 1 || ev[0].ID != "boot-2" {
 		t.Fatalf("evicted %+v, %v", ev, err)
 	}
 	if _, err := s.Push(msg(5, false)); err != ErrQueueFull {
@@ -98,6 +104,75 @@ func TestSpoolCompactsWhenEmpty(t *testing.T) {
 	}
 }
 
+// A long outage with an alarm evicting telemetry again and again keeps the
+// log within a small multiple of the byte bound.
+func TestSpoolByteBoundAndDiskStayBounded(t *testing.T) {
+	dir := t.TempDir()
+	const maxBytes = 64 << 10
+	s, err := OpenSpoolLimits(dir, 1<<20, maxBytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	payload := make([]byte, 200)
+	dropped := 0
+	for i := 1; i <= 20000; i++ {
+		m := msg(i, i%10 == 0)
+		m.Payload = payload
+		ev, err := s.Push(m)
+		dropped += len(ev)
+		if err != nil {
+			dropped++
+		}
+	}
+	if s.Bytes() > maxBytes {
+		t.Fatalf("spool holds %d bytes, bound %d", s.Bytes(), maxBytes)
+	}
+	fi, _ := os.Stat(filepath.Join(dir, spoolFile))
+	if fi.Size() > 4*maxBytes+compactAt+4096 {
+		t.Fatalf("log grew to %d bytes", fi.Size())
+	}
+	if dropped+s.Len() != 20000 {
+		t.Fatalf("dropped %d + held %d != pushed 20000: a drop was not counted", dropped, s.Len())
+	}
+	// Telemetry went first: everything held but the front is an alarm.
+	alarms := 0
+	for _, id := range s.IDs() {
+		var n int
+		fmt.Sscanf(id, "boot-%d", &n)
+		if n%10 == 0 {
+			alarms++
+		}
+	}
+	if alarms < s.Len()-1 {
+		t.Fatalf("alarms held %d of %d: telemetry kept while alarms were refused", alarms, s.Len())
+	}
+	s2, err := OpenSpoolLimits(dir, 1<<20, maxBytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(s2.IDs()) != fmt.Sprint(s.IDs()) || s2.MaxSeq() != s.MaxSeq() || s.MaxSeq() == 0 {
+		t.Fatalf("after reopen: %d held, max seq %d", s2.Len(), s2.MaxSeq())
+	}
+}
+
+// A record with a broken checksum in the middle of the log is skipped and
+// counted; the records around it survive.
+func TestSpoolSkipsCorruptRecord(t *testing.T) {
+	dir := t.TempDir()
+	s, _ := OpenSpool(dir, 100)
+	s.Push(msg(1, true))
+	s.Close()
+	f, _ := os.OpenFile(filepath.Join(dir, spoolFile), os.O_APPEND|os.O_WRONLY, 0)
+	f.WriteString("P 00000000 {\"ID\":\"boot-9\",\"Seq\":9}\n")
+	f.WriteString("garbage\n")
+	f.Close()
+	s2, _ := OpenSpool(dir, 100)
+	s2.Push(msg(2, false))
+	if s2.Corrupt != 2 || fmt.Sprint(s2.IDs()) != "[boot-1 boot-2]" {
+		t.Fatalf("corrupt %d ids %v", s2.Corrupt, s2.IDs())
+	}
+}
+
 func BenchmarkSpoolPushPop(b *testing.B) {
 	s, _ := OpenSpool(b.TempDir(), 1<<20)
 	m := msg(1, true)
@@ -109,4 +184,25 @@ func BenchmarkSpoolPushPop(b *testing.B) {
 		s.Pop()
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
+}
+
+// FuzzSpoolOpen: whatever a power cut or a bad disk leaves in the log,
+// opening it never panics, and what it loads can be sent and popped.
+func FuzzSpoolOpen(f *testing.F) {
+	f.Add([]byte("S 7\nP 00000000 {}\nD x\n"))
+	rec, _ := pushRecord(msg(1, true))
+	f.Add(append(rec, []byte("D boot-1\nP 1234")...))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		dir := t.TempDir()
+		os.WriteFile(filepath.Join(dir, spoolFile), data, 0o600)
+		s, err := OpenSpool(dir, 10)
+		if err != nil {
+			return
+		}
+		defer s.Close()
+		drain(s)
+		if s.Len() != 0 {
+			t.Fatal("not drained")
+		}
+	})
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/vaka-care/vaka/config"
 	"github.com/vaka-care/vaka/event"
 	"github.com/vaka-care/vaka/notify"
+	"github.com/vaka-care/vaka/pilot"
 	"github.com/vaka-care/vaka/rules"
 )
 
@@ -27,15 +28,21 @@ type Config struct {
 	Users    []User      `yaml:"users"`
 	Sites    []Site      `yaml:"sites"`
 	// Routing is who is alerted and how alarms escalate (docs/routing.md).
-	Routing notify.Config  `yaml:"routing"`
-	Loc     *time.Location `yaml:"-"`
+	Routing notify.Config `yaml:"routing"`
+	// Pilot is pilot evidence: InfluxDB export and trials (docs/config.md).
+	Pilot pilot.Config   `yaml:"pilot"`
+	Loc   *time.Location `yaml:"-"`
 }
 
-// MQTTConfig sets the embedded broker's listeners.
+// MQTTConfig sets the embedded broker's listeners, or an external broker.
 type MQTTConfig struct {
 	TCP       string     `yaml:"tcp"`       // e.g. 0.0.0.0:1883
 	WebSocket string     `yaml:"websocket"` // e.g. 0.0.0.0:1882; empty disables
 	TLS       *TLSConfig `yaml:"tls"`       // adds a TLS listener
+	// Broker is "embedded" (default) or "external": the hub then starts
+	// no broker and consumes from External (config_external.go).
+	Broker   string          `yaml:"broker"`
+	External *ExternalBroker `yaml:"external"`
 }
 
 // TLSConfig names a certificate and key in PEM files.
@@ -199,7 +206,9 @@ func (c *Config) Validate() error {
 	if c.DataDir == "" && !c.Demo {
 		add(config.Errorf("data_dir", "missing: the alarm journal needs a directory"))
 	}
-	if c.MQTT.TCP == "" && c.MQTT.WebSocket == "" && c.MQTT.TLS == nil {
+	if c.MQTT.External != nil || c.MQTT.Broker != "" && c.MQTT.Broker != BrokerEmbedded {
+		errs = append(errs, c.MQTT.validateExternal()...)
+	} else if c.MQTT.TCP == "" && c.MQTT.WebSocket == "" && c.MQTT.TLS == nil {
 		add(config.Errorf("mqtt", "no listener: set tcp, websocket or tls"))
 	}
 	if t := c.MQTT.TLS; t != nil {
@@ -338,7 +347,8 @@ func (c *Config) Validate() error {
 				add(config.Errorf(f("gateways", j, "id"), "duplicate gateway %q", g.ID))
 			}
 			gws[g.ID] = true
-			if (!c.Demo || g.PasswordHash != "") && !isBcrypt(g.PasswordHash) {
+			// With an external broker, that broker authenticates gateways.
+			if (!c.Demo && !c.MQTT.IsExternal() || g.PasswordHash != "") && !isBcrypt(g.PasswordHash) {
 				add(config.Errorf(f("gateways", j, "password_hash"), "missing or not a bcrypt hash (make one with: vaka hash-password)"))
 			}
 			if g.Heartbeat == 0 {
@@ -374,6 +384,7 @@ func (c *Config) Validate() error {
 		}
 	}
 	errs = append(errs, c.Routing.Validate("routing", c.Usernames())...)
+	errs = append(errs, c.Pilot.Check("pilot")...)
 	return errors.Join(errs...)
 }
 

@@ -719,7 +719,7 @@ sites:
 		{"unknown key", "{id: d1, type: door_sensor}", "{id: d1, type: door_sensor, colour: red}",
 			[]string{"hub.yaml:13: field sites.0.gateways.0.devices.0.colour: unknown field"}},
 		{"bad supervision", "    gateways:\n", "    supervision: {door_sensor: 5s}\n    gateways:\n",
-			[]string{"hub.yaml:9: field sites.0.supervision.door_sensor: must be 0 (off) or at least 10s"}},
+			[]string{"hub.yaml:9: field sites.0.supervision.door_sensor: must be 0s (off) or at least 10s"}},
 		{"no listener", "mqtt: {tcp: 127.0.0.1:0}\n", "",
 			[]string{"hub.yaml:1: field mqtt: no listener"}},
 	} {

@@ -22,4 +22,16 @@ if [ ${#need[@]} -gt 0 ]; then
   if command -v systemctl >/dev/null 2>&1; then $sudo systemctl stop mosquitto >/dev/null 2>&1 || true; fi
   $sudo pkill -x -f '/usr/sbin/mosquitto -c /etc/mosquitto/mosquitto.conf' >/dev/null 2>&1 || true
 fi
+# InfluxDB 1.8.10 for the pilot exporter's tests (Debian's 1.6.7 has no
+# /api/v2/write). Built once into .cache/bin (gitignored), about 90 s.
+root="$(cd "$(dirname "$0")/.." && pwd)"
+if [ ! -x "$root/.cache/bin/influxd" ]; then
+  echo "test-deps: building influxd v1.8.10 into .cache/bin"
+  (cd "$root" && GOBIN="$root/.cache/bin" go install github.com/influxdata/influxdb/cmd/influxd@v1.8.10)
+fi
+# Headless Chromium for the pilot dashboard's browser test.
+if [ ! -x /usr/bin/chromium ]; then
+  sudo=""; [ "$(id -u)" -ne 0 ] && sudo="sudo"
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y chromium
+fi
 echo "test-deps: ok ($(mosquitto_pub --help 2>&1 | head -1))"

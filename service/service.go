@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/vaka-care/vaka/broker"
+	"github.com/vaka-care/vaka/extbroker"
 	"github.com/vaka-care/vaka/httpapi"
 	"github.com/vaka-care/vaka/hub"
 	"github.com/vaka-care/vaka/notify"
@@ -28,10 +29,14 @@ import (
 type Hub struct {
 	Hub *hub.Hub
 	// Notify runs routing and escalation (who is alerted, and when).
-	Notify  *notify.Dispatcher
-	Broker  *broker.Broker
-	Journal *store.Journal
+	Notify *notify.Dispatcher
+	// Broker is the embedded broker; nil with mqtt.broker: external,
+	// when External is the hub's session on the external broker.
+	Broker   *broker.Broker
+	External *extbroker.Consumer
+	Journal  *store.Journal
 
+	front    mqttFront
 	log      *slog.Logger
 	http     *http.Server
 	httpAddr string
@@ -117,6 +122,41 @@ func Start(cfg *hub.Config, log *slog.Logger, opts ...Option) (*Hub, error) {
 		j.Close()
 		return nil, err
 	}
+	var (
+		b     *broker.Broker
+		ext   *extbroker.Consumer
+		front mqttFront
+	)
+	if cfg.MQTT.IsExternal() {
+		// The external broker authenticates gateways; the hub consumes.
+		if ext, err = newExternal(cfg, h, log, reg); err != nil {
+			j.Close()
+			return nil, err
+		}
+		front = ext
+	} else {
+		if b, err = newBroker(cfg, h, log, reg); err != nil {
+			j.Close()
+			return nil, err
+		}
+		front = b
+	}
+	h.AddDropSource(front.Dropped)
+	pp.disp.Start(h, openAlarms(h))
+	op.closers = append([]func() error{pp.disp.Close}, op.closers...)
+	if evlog != nil {
+		h.AddDropSource(evlog.Dropped)
+	}
+	if err := front.Start(); err != nil {
+		pp.disp.Close()
+		j.Close()
+		return nil, err
+	}
+	return startHTTP(cfg, log, op, pp, h, j, reg, b, ext, front)
+}
+
+// newBroker builds the embedded broker with the gateways' credentials.
+func newBroker(cfg *hub.Config, h *hub.Hub, log *slog.Logger, reg *prometheus.Registry) (*broker.Broker, error) {
 	var creds []broker.Credential
 	for _, s := range cfg.Sites {
 		for _, g := range s.Gateways {
@@ -130,22 +170,11 @@ func Start(cfg *hub.Config, log *slog.Logger, opts ...Option) (*Hub, error) {
 	if t := cfg.MQTT.TLS; t != nil {
 		bo.TLS = &broker.TLS{Address: t.Address, CertFile: t.CertFile, KeyFile: t.KeyFile}
 	}
-	b, err := broker.New(bo)
-	if err != nil {
-		j.Close()
-		return nil, err
-	}
-	h.AddDropSource(b.Dropped)
-	pp.disp.Start(h, openAlarms(h))
-	op.closers = append([]func() error{pp.disp.Close}, op.closers...)
-	if evlog != nil {
-		h.AddDropSource(evlog.Dropped)
-	}
-	if err := b.Start(); err != nil {
-		pp.disp.Close()
-		j.Close()
-		return nil, err
-	}
+	return broker.New(bo)
+}
+
+func startHTTP(cfg *hub.Config, log *slog.Logger, op options, pp *pushParts, h *hub.Hub, j *store.Journal,
+	reg *prometheus.Registry, b *broker.Broker, ext *extbroker.Consumer, front mqttFront) (*Hub, error) {
 	var users []httpapi.User
 	for _, u := range cfg.Users {
 		users = append(users, httpapi.User{Username: u.Username, Name: u.Name, Role: u.Role, PasswordHash: u.PasswordHash})
@@ -162,7 +191,7 @@ func Start(cfg *hub.Config, log *slog.Logger, opts ...Option) (*Hub, error) {
 	})
 	ln, err := net.Listen("tcp", cfg.HTTP.Address)
 	if err != nil {
-		b.Close()
+		front.Close()
 		j.Close()
 		pp.disp.Close()
 		return nil, fmt.Errorf("service: listen http: %w", err)
@@ -170,7 +199,7 @@ func Start(cfg *hub.Config, log *slog.Logger, opts ...Option) (*Hub, error) {
 	// Streams never go idle, so Shutdown alone would wait its whole
 	// timeout: cancelling the base context ends them first.
 	base, cancelBase := context.WithCancel(context.Background())
-	s := &Hub{Hub: h, Notify: pp.disp, Broker: b, Journal: j, log: log, httpAddr: ln.Addr().String(),
+	s := &Hub{Hub: h, Notify: pp.disp, Broker: b, External: ext, front: front, Journal: j, log: log, httpAddr: ln.Addr().String(),
 		http: &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second,
 			BaseContext: func(net.Listener) context.Context { return base }},
 		cancelBase: cancelBase, closers: op.closers, reg: reg,
@@ -190,7 +219,7 @@ func Start(cfg *hub.Config, log *slog.Logger, opts ...Option) (*Hub, error) {
 		defer close(s.done)
 		h.Run(s.stop)
 	}()
-	log.Info("hub started", "http", s.httpAddr, "mqtt", b.Addr("tcp"), "data", cfg.DataDir, "demo", cfg.Demo)
+	log.Info("hub started", "http", s.httpAddr, "mqtt", s.MQTTAddr(), "external_broker", ext != nil, "data", cfg.DataDir, "demo", cfg.Demo)
 	return s, nil
 }
 
@@ -217,7 +246,13 @@ func residentNames(h *hub.Hub) func(site, resident string) string {
 func (s *Hub) HTTPAddr() string { return s.httpAddr }
 
 // MQTTAddr is the bound MQTT TCP address.
-func (s *Hub) MQTTAddr() string { return s.Broker.Addr("tcp") }
+// It is empty when the hub uses an external broker.
+func (s *Hub) MQTTAddr() string {
+	if s.Broker == nil {
+		return ""
+	}
+	return s.Broker.Addr("tcp")
+}
 
 // Close stops everything, syncing the journal last.
 // It is safe to call more than once; later calls return the first result.
@@ -236,7 +271,7 @@ func (s *Hub) close() error {
 	// mochi v2.7.9's Close can hang if a client connects or disconnects
 	// while it runs; do not let that hold up the journal's final sync.
 	bc := make(chan error, 1)
-	go func() { bc <- s.Broker.Close() }()
+	go func() { bc <- s.front.Close() }()
 	select {
 	case e := <-bc:
 		if err == nil {

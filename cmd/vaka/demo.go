@@ -20,6 +20,7 @@ import (
 	"github.com/vaka-care/vaka/devices/sim"
 	"github.com/vaka-care/vaka/gateway"
 	"github.com/vaka-care/vaka/hub"
+	"github.com/vaka-care/vaka/pilot"
 	"github.com/vaka-care/vaka/service"
 )
 
@@ -32,6 +33,7 @@ func runGateway(ctx context.Context, args []string, log *slog.Logger) error {
 	if err := config.Load(path, &cfg); err != nil {
 		return err
 	}
+	defaultSpool(&cfg, log)
 	g, err := gateway.New(cfg, log, nil)
 	if err != nil {
 		return err
@@ -99,10 +101,20 @@ func runDemo(ctx context.Context, args []string, stdout io.Writer, log *slog.Log
 	if err != nil {
 		return err
 	}
-	s, err := service.Start(cfg, log)
+	pp, popts, err := startPilot(cfg, log)
 	if err != nil {
 		return err
 	}
+	if err := pp.seedDemoTrial(&cfg.Pilot.Trials[0], time.Now()); err != nil {
+		pp.close()
+		return err
+	}
+	s, err := service.Start(cfg, log, popts...)
+	if err != nil {
+		pp.close()
+		return err
+	}
+	pp.attach(s)
 	defer s.Close()
 
 	fmt.Fprintf(stdout, `
@@ -110,7 +122,8 @@ Vaka demo – trygghetslarm och nattillsyn
   Personalappen / staff app:  http://%s/
   MQTT:                       tcp://%s   (demo mode: anonymous clients allowed)
   Data:                       %s
-  Inloggningar / logins:`, s.HTTPAddr(), s.MQTTAddr(), *data)
+  Pilotresultat / pilot:      http://%s/pilot   (lead / lead: a two-arm trial, 8 simulated weeks)
+  Inloggningar / logins:`, s.HTTPAddr(), s.MQTTAddr(), *data, s.HTTPAddr())
 	for _, u := range demoUsers {
 		fmt.Fprintf(stdout, "\n    %-6s / %-6s  (%s)", u.user, u.pass, u.role)
 	}
@@ -219,6 +232,8 @@ func demoConfig(data, httpAddr, mqttAddr string, world []demoGateway) (*hub.Conf
 	for _, id := range order {
 		cfg.Sites = append(cfg.Sites, *sites[id])
 	}
+	loc, _ := time.LoadLocation(hub.DefaultTimezone)
+	cfg.Pilot.Trials = []pilot.Trial{demoTrial(time.Now(), loc)}
 	if err := cfg.Validate(); err != nil {
 		return nil, nil, fmt.Errorf("demo: built-in config invalid: %w", err)
 	}

@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -32,10 +33,16 @@ func runHub(ctx context.Context, args []string, log *slog.Logger) error {
 	if cfg.Demo {
 		log.Warn("demo mode: anonymous MQTT is allowed; never use demo mode with real residents")
 	}
-	s, err := service.Start(&cfg, log)
+	pp, popts, err := startPilot(&cfg, log)
 	if err != nil {
 		return err
 	}
+	s, err := service.Start(&cfg, log, popts...)
+	if err != nil {
+		pp.close()
+		return err
+	}
+	pp.attach(s)
 	s.WatchConfig(ctx, path, 5*time.Second)
 	<-ctx.Done()
 	log.Info("hub stopping")
@@ -95,4 +102,21 @@ func runHashPassword(stdin io.Reader, stdout io.Writer) error {
 	}
 	fmt.Fprintln(stdout, string(h))
 	return nil
+}
+
+// defaultSpool turns the disk spool on for `vaka gateway` when the config
+// names none: under systemd (StateDirectory=vaka-gateway) it goes to
+// $STATE_DIRECTORY/spool, i.e. /var/lib/vaka-gateway/spool. Without either,
+// events live in memory only, which is said loudly at start.
+func defaultSpool(cfg *gateway.Config, log *slog.Logger) {
+	if cfg.Spool != nil || cfg.SpoolDir != "" {
+		return
+	}
+	sd := os.Getenv("STATE_DIRECTORY")
+	if sd == "" {
+		log.Warn("gateway: no spool configured: events are held in memory only and lost on a restart or power cut; set spool: {dir: /var/lib/vaka-gateway/spool}")
+		return
+	}
+	cfg.Spool = &gateway.SpoolConfig{Dir: filepath.Join(strings.Split(sd, ":")[0], "spool")}
+	log.Info("gateway: spool not configured; using the service's state directory", "dir", cfg.Spool.Dir)
 }

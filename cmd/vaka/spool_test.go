@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -62,6 +63,7 @@ sim: {scenarios: [call_button], interval: 1s, first: 100ms, telemetry_interval: 
 	for _, id := range sp.IDs() {
 		want[id] = true
 	}
+	maxSeq := sp.MaxSeq()
 	sp.Close()
 	if len(want) < 5 {
 		t.Fatalf("only %d events spooled in 2.5 s", len(want))
@@ -85,6 +87,17 @@ sim: {scenarios: [call_button], interval: 1s, first: 100ms, telemetry_interval: 
 			break
 		}
 		time.Sleep(200 * time.Millisecond)
+	}
+	// The sequence survived the SIGKILL: the new run continues after the
+	// highest number the killed run gave out.
+	seqs := loggedEventSeqs(t, filepath.Join(dir, "data", "events"))
+	if len(seqs) == 0 || maxSeq == 0 {
+		t.Errorf("no sequence numbers to compare (hub log %d, spool max %d)", len(seqs), maxSeq)
+	}
+	for id, seq := range seqs {
+		if !want[id] && seq <= maxSeq {
+			t.Errorf("event %s after the restart reuses seq %d (killed run reached %d)", id, seq, maxSeq)
+		}
 	}
 	for id := range want {
 		switch got[id] {
@@ -116,6 +129,28 @@ func loggedEventIDs(t *testing.T, dir string) map[string]int {
 			}
 		}
 		fh.Close()
+	}
+	return out
+}
+
+func loggedEventSeqs(t *testing.T, dir string) map[string]uint64 {
+	out := map[string]uint64{}
+	files, _ := filepath.Glob(filepath.Join(dir, "events-*.jsonl"))
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		sc := bufio.NewScanner(bytes.NewReader(b))
+		for sc.Scan() {
+			var e struct {
+				ID  string `json:"id"`
+				Seq uint64 `json:"seq"`
+			}
+			if json.Unmarshal(sc.Bytes(), &e) == nil && e.Seq > 0 {
+				out[e.ID] = e.Seq
+			}
+		}
 	}
 	return out
 }

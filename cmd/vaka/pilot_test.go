@@ -1,0 +1,168 @@
+package main
+
+import (
+	"context"
+	"encoding/csv"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/vaka-care/vaka/internal/testenv"
+	"github.com/vaka-care/vaka/pilot"
+	"github.com/vaka-care/vaka/service"
+)
+
+// startDemoHub starts the demo's hub (with its seeded two-arm trial) on
+// free loopback ports, without gateways.
+func startDemoHub(t *testing.T) *service.Hub {
+	t.Helper()
+	cfg, _, err := demoConfig(t.TempDir(), testenv.FreeAddr(t), testenv.FreeAddr(t), demoWorld())
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.DiscardHandler)
+	pp, opts, err := startPilot(cfg, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := pp.seedDemoTrial(&cfg.Pilot.Trials[0], time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	s, err := service.Start(cfg, log, opts...)
+	if err != nil {
+		pp.close()
+		t.Fatal(err)
+	}
+	pp.attach(s)
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func TestPilotAPIAndCSVForLeadOnly(t *testing.T) {
+	s := startDemoHub(t)
+	base := "http://" + s.HTTPAddr()
+	var rep pilot.Report
+	if code := testenv.GetJSON(t, base+"/api/v1/trials/natt-sensorer", "lead", "lead", &rep); code != 200 {
+		t.Fatalf("report: %d", code)
+	}
+	if len(rep.Results) != 4 || rep.Arms["sensors"].Alarms == 0 || len(rep.Weeks) < 8 {
+		t.Fatalf("report: %d results, %d alarms, %d weeks", len(rep.Results), rep.Arms["sensors"].Alarms, len(rep.Weeks))
+	}
+	for _, r := range rep.Results {
+		if r.Verdict == pilot.NotEnoughData {
+			t.Errorf("criterion %s: not enough data after 8 simulated weeks", r.Criterion.ID)
+		}
+	}
+	if code := testenv.GetJSON(t, base+"/api/v1/trials", "natt1", "natt1", nil); code != http.StatusForbidden {
+		t.Errorf("staff may see trials: %d", code)
+	}
+	if code := testenv.GetJSON(t, base+"/api/v1/trials/nope", "lead", "lead", nil); code != http.StatusNotFound {
+		t.Errorf("unknown trial: %d", code)
+	}
+	req, _ := http.NewRequest(http.MethodGet, base+"/api/v1/trials/natt-sensorer/report.csv", nil)
+	req.SetBasicAuth("admin", "admin")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	rows, err := csv.NewReader(strings.NewReader(string(body))).ReadAll()
+	if err != nil || resp.StatusCode != 200 || len(rows) < 50 {
+		t.Fatalf("csv: %d %v %d rows", resp.StatusCode, err, len(rows))
+	}
+	if strings.Join(rows[0], ",") != "section,period_start,arm,metric,value,samples,verdict" || rows[1][0] != "criterion" {
+		t.Errorf("csv head: %v %v", rows[0], rows[1])
+	}
+	if strings.Contains(string(body), "r-7f3a") {
+		t.Error("csv names a resident id")
+	}
+}
+
+// The dashboard in a real headless Chromium: verdicts and charts with
+// data, in Swedish and in English; screenshots kept in artifacts/.
+func TestIntegrationPilotDashboardChromium(t *testing.T) {
+	chrome := testenv.LookPath(t, "chromium")
+	s := startDemoHub(t)
+	base := "http://" + s.HTTPAddr()
+	actx, cancelA := chromedp.NewExecAllocator(context.Background(),
+		chromedp.ExecPath(chrome), chromedp.Flag("headless", true), chromedp.NoSandbox, chromedp.DisableGPU,
+		chromedp.Flag("disable-quic", true), chromedp.NoFirstRun, chromedp.NoDefaultBrowserCheck,
+		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true), chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(1100, 1400))
+	ctx, cancel := chromedp.NewContext(actx)
+	ctx, cancelT := context.WithTimeout(ctx, 90*time.Second)
+	defer func() { cancelT(); cancel(); cancelA() }()
+	if err := chromedp.Do(ctx,
+		chromedp.Navigate(base+"/"),
+		chromedp.WaitVisible(chromedp.CSS(`#username`)),
+		chromedp.SendKeys(chromedp.CSS(`#username`), "lead"),
+		chromedp.SendKeys(chromedp.CSS(`#password`), "lead"),
+		chromedp.Click(chromedp.CSS(`#login-button`)),
+		chromedp.WaitVisible(chromedp.CSS(`#conn[data-connected="true"]`)),
+		chromedp.Navigate(base+"/pilot"),
+		chromedp.WaitVisible(chromedp.CSS(`svg.chart`)),
+	); err != nil {
+		t.Fatalf("dashboard: %v", err)
+	}
+	eval := func(js string) float64 {
+		v, err := chromedp.Run(ctx, chromedp.Evaluate[float64](js))
+		if err != nil {
+			t.Fatalf("%s: %v", js, err)
+		}
+		return v
+	}
+	charts := int(eval(`document.querySelectorAll('svg.chart').length`))
+	bars := int(eval(`document.querySelectorAll('svg.chart rect.bar[data-value]').length`))
+	withData := eval(`Array.from(document.querySelectorAll('svg.chart')).every(s => Array.from(s.querySelectorAll('rect.bar')).some(r => parseFloat(r.dataset.value) > 0 && r.getBBox().height > 0 && r.getBBox().width > 0)) ? 1 : 0`) == 1
+	verdicts, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](`Array.from(document.querySelectorAll('tr[data-verdict]')).map(r => r.dataset.verdict)`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if charts != 4 || bars < 50 || !withData {
+		t.Fatalf("charts %d, bars %d, every chart has visible data %v", charts, bars, withData)
+	}
+	if len(verdicts) != 4 {
+		t.Fatalf("verdicts %v", verdicts)
+	}
+	t.Logf("%d charts, %d data marks, verdicts %v", charts, bars, verdicts)
+	shot := func(name string) {
+		png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+		if err != nil {
+			t.Fatal(err)
+		}
+		dir := filepath.Join("..", "..", "artifacts")
+		os.MkdirAll(dir, 0o755)
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, png, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("screenshot %s (%d bytes)", p, len(png))
+	}
+	shot("pilot-dashboard-sv.png")
+	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`#lang`)), chromedp.WaitVisible(chromedp.CSS(`html[lang="en"] h1`))); err != nil {
+		t.Fatal(err)
+	}
+	h1, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(`h1`)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(h1, "Pilot results") {
+		t.Errorf("English page heading %q", h1)
+	}
+	shot("pilot-dashboard-en.png")
+	if err := chromedp.Do(ctx, chromedp.Navigate(base+"/pilot/trials/natt-sensorer/report"), chromedp.WaitVisible(chromedp.CSS(`svg.chart`))); err != nil {
+		t.Fatal(err)
+	}
+	if eval(`document.body.classList.contains('print') && getComputedStyle(document.querySelector('nav')).display === 'none' ? 1 : 0`) != 1 {
+		cls, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.body.className + '|' + getComputedStyle(document.querySelector('nav')).display + '|' + document.querySelector('style').textContent.slice(-80)`))
+		t.Errorf("printable report shows the navigation: %s", cls)
+	}
+}

@@ -1,0 +1,346 @@
+package influx
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+)
+
+// Spool is a durable, bounded, append-only queue of line-protocol lines in
+// front of InfluxDB. Each line is stored as "<crc32c hex> <line>\n" in
+// numbered segment files; a cursor file records what InfluxDB has taken.
+// A torn tail (power cut mid-write) is cut at open; a line whose checksum
+// does not match is skipped and counted. When the spool holds maxBytes,
+// further lines are refused and counted: never silently.
+type Spool struct {
+	dir      string
+	maxBytes int64
+	segMax   int64
+
+	mu     sync.Mutex
+	segs   []segment // oldest first; the last is the one appended to
+	f      *os.File  // the last segment, open for append
+	cur    Cursor    // committed read position
+	closed bool
+
+	dropped atomic.Int64 // lines refused because the spool was full
+	corrupt atomic.Int64 // lines skipped for a bad checksum
+}
+
+type segment struct {
+	n    uint64
+	size int64 // bytes written and synced
+}
+
+// Cursor is a read position: a segment and a byte offset in it.
+type Cursor struct {
+	Seg uint64
+	Off int64
+}
+
+var crcTable = crc32.MakeTable(crc32.Castagnoli)
+
+// DefaultSegment is the size at which the spool starts a new segment file.
+const DefaultSegment = 8 << 20
+
+// OpenSpool opens (or creates) the spool in dir.
+func OpenSpool(dir string, maxBytes int64) (*Spool, error) {
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return nil, fmt.Errorf("influx: spool: %w", err)
+	}
+	s := &Spool{dir: dir, maxBytes: maxBytes, segMax: min(DefaultSegment, max(maxBytes/4, 4096))}
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("influx: spool: %w", err)
+	}
+	for _, e := range ents {
+		name := e.Name()
+		if !strings.HasPrefix(name, "seg-") || !strings.HasSuffix(name, ".log") {
+			continue
+		}
+		n, err := strconv.ParseUint(strings.TrimSuffix(strings.TrimPrefix(name, "seg-"), ".log"), 10, 64)
+		if err != nil {
+			continue
+		}
+		fi, err := e.Info()
+		if err != nil {
+			return nil, fmt.Errorf("influx: spool: %w", err)
+		}
+		s.segs = append(s.segs, segment{n: n, size: fi.Size()})
+	}
+	slices.SortFunc(s.segs, func(a, b segment) int { return cmpU(a.n, b.n) })
+	if b, err := os.ReadFile(filepath.Join(dir, "cursor")); err == nil {
+		if _, err := fmt.Sscanf(string(b), "%d %d", &s.cur.Seg, &s.cur.Off); err != nil {
+			s.cur = Cursor{}
+		}
+	}
+	if len(s.segs) == 0 {
+		s.segs = []segment{{n: max(s.cur.Seg, 1)}}
+	}
+	last := &s.segs[len(s.segs)-1]
+	if err := s.cutTornTail(last); err != nil {
+		return nil, err
+	}
+	if s.cur.Seg < s.segs[0].n || s.cur.Seg > last.n {
+		s.cur = Cursor{Seg: s.segs[0].n}
+	}
+	s.f, err = os.OpenFile(s.path(last.n), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o640)
+	if err != nil {
+		return nil, fmt.Errorf("influx: spool: %w", err)
+	}
+	return s, nil
+}
+
+func cmpU(a, b uint64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+func (s *Spool) path(n uint64) string { return filepath.Join(s.dir, fmt.Sprintf("seg-%016d.log", n)) }
+
+// cutTornTail truncates the last segment after its last complete line.
+func (s *Spool) cutTornTail(seg *segment) error {
+	b, err := os.ReadFile(s.path(seg.n))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("influx: spool: %w", err)
+	}
+	keep := int64(bytes.LastIndexByte(b, '\n') + 1)
+	if keep != int64(len(b)) {
+		if err := os.Truncate(s.path(seg.n), keep); err != nil {
+			return fmt.Errorf("influx: spool: %w", err)
+		}
+	}
+	seg.size = keep
+	return nil
+}
+
+// pendingLocked is the bytes not yet taken by InfluxDB.
+func (s *Spool) pendingLocked() int64 {
+	var n int64
+	for _, g := range s.segs {
+		if g.n >= s.cur.Seg {
+			n += g.size
+		}
+		if g.n == s.cur.Seg {
+			n -= s.cur.Off
+		}
+	}
+	return n
+}
+
+// Pending is the bytes waiting for InfluxDB.
+func (s *Spool) Pending() int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.pendingLocked()
+}
+
+// Dropped counts lines refused because the spool was full.
+func (s *Spool) Dropped() int64 { return s.dropped.Load() }
+
+// Corrupt counts lines skipped for a bad checksum.
+func (s *Spool) Corrupt() int64 { return s.corrupt.Load() }
+
+// Append stores lines durably (one fsync for the call). Lines that do not
+// fit are refused and counted; it returns how many were stored.
+func (s *Spool) Append(lines [][]byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return 0, errors.New("influx: spool closed")
+	}
+	room := s.maxBytes - s.pendingLocked()
+	var buf []byte
+	n := 0
+	for _, l := range lines {
+		need := int64(len(l) + 10)
+		if need > room {
+			break
+		}
+		room -= need
+		var h [4]byte
+		c := crc32.Checksum(l, crcTable)
+		h[0], h[1], h[2], h[3] = byte(c>>24), byte(c>>16), byte(c>>8), byte(c)
+		buf = hex.AppendEncode(buf, h[:])
+		buf = append(buf, ' ')
+		buf = append(buf, l...)
+		buf = append(buf, '\n')
+		n++
+	}
+	if n < len(lines) {
+		s.dropped.Add(int64(len(lines) - n))
+	}
+	if n == 0 {
+		return 0, nil
+	}
+	last := &s.segs[len(s.segs)-1]
+	if _, err := s.f.Write(buf); err != nil {
+		// Keep the segment consistent: cut what may have been written.
+		_ = s.f.Truncate(last.size)
+		s.dropped.Add(int64(n))
+		return 0, fmt.Errorf("influx: spool: %w", err)
+	}
+	if err := s.f.Sync(); err != nil {
+		return n, fmt.Errorf("influx: spool: %w", err)
+	}
+	last.size += int64(len(buf))
+	if last.size >= s.segMax {
+		if err := s.rotateLocked(); err != nil {
+			return n, err
+		}
+	}
+	return n, nil
+}
+
+func (s *Spool) rotateLocked() error {
+	next := s.segs[len(s.segs)-1].n + 1
+	f, err := os.OpenFile(s.path(next), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o640)
+	if err != nil {
+		return fmt.Errorf("influx: spool: %w", err)
+	}
+	s.f.Close()
+	s.f = f
+	s.segs = append(s.segs, segment{n: next})
+	return nil
+}
+
+// Read returns up to max lines from the committed cursor, and the cursor
+// after them; Commit it once InfluxDB has taken them.
+func (s *Spool) Read(max int) ([]string, Cursor, error) {
+	s.mu.Lock()
+	cur := s.cur
+	segs := slices.Clone(s.segs)
+	s.mu.Unlock()
+	var out []string
+	for _, g := range segs {
+		if g.n < cur.Seg {
+			continue
+		}
+		if g.n > cur.Seg {
+			if cur.Off < segSize(segs, cur.Seg) {
+				break // not done with the current one (cannot happen)
+			}
+			cur = Cursor{Seg: g.n}
+		}
+		if cur.Off >= g.size {
+			continue
+		}
+		f, err := os.Open(s.path(g.n))
+		if err != nil {
+			return out, cur, fmt.Errorf("influx: spool: %w", err)
+		}
+		r := bufio.NewReaderSize(io.NewSectionReader(f, cur.Off, g.size-cur.Off), 256<<10)
+		for len(out) < max {
+			line, err := r.ReadSlice('\n')
+			if err == bufio.ErrBufferFull {
+				// A line longer than the buffer: read it whole.
+				rest, err2 := r.ReadBytes('\n')
+				line = append(slices.Clone(line), rest...)
+				err = err2
+			}
+			if err != nil {
+				break // end of the synced part
+			}
+			cur.Off += int64(len(line))
+			if l, ok := check(line); ok {
+				out = append(out, l)
+			} else {
+				s.corrupt.Add(1)
+			}
+		}
+		f.Close()
+		if len(out) >= max {
+			break
+		}
+	}
+	return out, cur, nil
+}
+
+func segSize(segs []segment, n uint64) int64 {
+	for _, g := range segs {
+		if g.n == n {
+			return g.size
+		}
+	}
+	return 0
+}
+
+func check(line []byte) (string, bool) {
+	if len(line) < 10 || line[8] != ' ' || line[len(line)-1] != '\n' {
+		return "", false
+	}
+	var h [4]byte
+	if _, err := hex.Decode(h[:], line[:8]); err != nil {
+		return "", false
+	}
+	body := line[9 : len(line)-1]
+	want := uint32(h[0])<<24 | uint32(h[1])<<16 | uint32(h[2])<<8 | uint32(h[3])
+	if crc32.Checksum(body, crcTable) != want {
+		return "", false
+	}
+	return string(body), true
+}
+
+// Commit records that InfluxDB has taken everything before c, and removes
+// segments wholly behind it.
+func (s *Spool) Commit(c Cursor) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	// A fully read last segment with data: start a fresh one so the old
+	// one can go.
+	last := s.segs[len(s.segs)-1]
+	if c.Seg == last.n && c.Off >= last.size && last.size > 0 && !s.closed {
+		if err := s.rotateLocked(); err != nil {
+			return err
+		}
+		c = Cursor{Seg: last.n + 1}
+	}
+	tmp := filepath.Join(s.dir, "cursor.tmp")
+	if err := os.WriteFile(tmp, fmt.Appendf(nil, "%d %d\n", c.Seg, c.Off), 0o640); err != nil {
+		return fmt.Errorf("influx: spool: %w", err)
+	}
+	if err := os.Rename(tmp, filepath.Join(s.dir, "cursor")); err != nil {
+		return fmt.Errorf("influx: spool: %w", err)
+	}
+	s.cur = c
+	keep := s.segs[:0]
+	for _, g := range s.segs {
+		if g.n < c.Seg {
+			_ = os.Remove(s.path(g.n))
+			continue
+		}
+		keep = append(keep, g)
+	}
+	s.segs = keep
+	return nil
+}
+
+// Close closes the spool; what InfluxDB has not taken stays on disk.
+func (s *Spool) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil
+	}
+	s.closed = true
+	return s.f.Close()
+}

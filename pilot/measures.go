@@ -1,0 +1,451 @@
+package pilot
+
+import (
+	"math"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+)
+
+// Dist is a response-time distribution in seconds against the 60 s and
+// 180 s targets (TSA: 97.5 % within 60 s, 99 % within 180 s).
+type Dist struct {
+	N         int     `json:"n"`
+	P50       float64 `json:"p50"`
+	P90       float64 `json:"p90"`
+	P99       float64 `json:"p99"`
+	Within60  float64 `json:"within_60s"`  // share 0–1
+	Within180 float64 `json:"within_180s"` // share 0–1
+}
+
+// Buckets are the edges (seconds) of the response-time histogram.
+var Buckets = []float64{15, 30, 60, 120, 180, 300}
+
+// Measures are the pilot report's figures for one arm (or all) over a period.
+type Measures struct {
+	From           time.Time `json:"from"`
+	To             time.Time `json:"to"`
+	Arm            string    `json:"arm,omitempty"`
+	Residents      int       `json:"residents"`
+	Nights         int       `json:"nights"`
+	ResidentNights float64   `json:"resident_nights"`
+	// Alarms counts care and technical alarms raised in the period.
+	Alarms   int            `json:"alarms"`
+	BySource map[Source]int `json:"by_source"`
+	// PerResidentNight is alarms per resident-night by source ("" = all).
+	PerResidentNight map[Source]float64 `json:"per_resident_night"`
+	Outcomes         map[string]int     `json:"outcomes"`
+	OutcomeShare     map[string]float64 `json:"outcome_share"`
+	ToPhone          Dist               `json:"to_phone"`
+	ToAccept         Dist               `json:"to_accept"`
+	ToPresence       Dist               `json:"to_presence"`
+	ToResolve        Dist               `json:"to_resolve"`
+	// AcceptHistogram counts times to accept per Buckets (last: above).
+	AcceptHistogram []int `json:"accept_histogram"`
+	// Unaccepted counts care alarms not accepted before escalation.
+	Unaccepted      int     `json:"unaccepted"`
+	UnacceptedShare float64 `json:"unaccepted_share"`
+	// Incidents with a real need, by what caught them.
+	OnlySensor int `json:"only_sensor"`
+	OnlyButton int `json:"only_button"`
+	Both       int `json:"both"`
+	// Physical night visits: planned rounds plus alarm-driven presence.
+	NightVisits      float64 `json:"night_visits"`
+	AlarmNightVisits int     `json:"alarm_night_visits"`
+	VisitsPerResNt   float64 `json:"night_visits_per_resident_night"`
+}
+
+// IncidentWindow groups alarms of one resident into one incident.
+const IncidentWindow = 30 * time.Minute
+
+// Params are what Compute needs beyond the records.
+type Params struct {
+	From, To           time.Time
+	Loc                *time.Location
+	Arm                string  // "" = every record given
+	Residents          int     // 0: distinct residents seen (at least 1)
+	PlannedNightVisits float64 // per resident-night
+}
+
+// Compute computes the measures of records raised in [p.From, p.To) (and
+// in p.Arm, if set). Records outside are ignored, so a caller may pass a
+// superset; the result does not depend on the records' order.
+func Compute(records []Record, p Params) Measures {
+	if p.Loc == nil {
+		p.Loc = time.UTC
+	}
+	m := Measures{From: p.From, To: p.To, Arm: p.Arm, BySource: map[Source]int{},
+		PerResidentNight: map[Source]float64{}, Outcomes: map[string]int{}, OutcomeShare: map[string]float64{},
+		AcceptHistogram: make([]int, len(Buckets)+1)}
+	var in []Record
+	residents := map[string]bool{}
+	for _, r := range records {
+		if r.RaisedAt.Before(p.From) || !r.RaisedAt.Before(p.To) || (p.Arm != "" && r.Arm != p.Arm) {
+			continue
+		}
+		in = append(in, r)
+		if r.Resident != "" {
+			residents[r.Site+"/"+r.Resident] = true
+		}
+	}
+	m.Nights = Nights(p.From, p.To, p.Loc)
+	m.Residents = p.Residents
+	if m.Residents == 0 {
+		m.Residents = max(1, len(residents))
+	}
+	m.ResidentNights = float64(m.Residents * m.Nights)
+	var phone, accept, presence, resolve []float64
+	care, coded := 0, 0
+	for _, r := range in {
+		m.Alarms++
+		m.BySource[r.Source]++
+		if r.Outcome != "" {
+			m.Outcomes[r.Outcome]++
+			coded++
+		}
+		phone = appendIf(phone, r.ToPhone)
+		accept = appendIf(accept, r.ToAccept)
+		presence = appendIf(presence, r.ToPresence)
+		resolve = appendIf(resolve, r.ToResolve)
+		if r.ToAccept >= 0 {
+			m.AcceptHistogram[bucket(r.ToAccept)]++
+		}
+		if r.Source != SrcTechnical {
+			care++
+			if r.Escalated || r.ToAccept < 0 {
+				m.Unaccepted++
+			}
+		}
+		if r.Night && r.ToPresence >= 0 && r.Source != SrcTechnical {
+			m.AlarmNightVisits++
+		}
+	}
+	if m.ResidentNights > 0 {
+		for s, n := range m.BySource {
+			m.PerResidentNight[s] = float64(n) / m.ResidentNights
+		}
+		m.PerResidentNight[""] = float64(m.Alarms) / m.ResidentNights
+	}
+	for o, n := range m.Outcomes {
+		m.OutcomeShare[o] = float64(n) / float64(coded)
+	}
+	if care > 0 {
+		m.UnacceptedShare = float64(m.Unaccepted) / float64(care)
+	}
+	m.ToPhone, m.ToAccept, m.ToPresence, m.ToResolve = dist(phone), dist(accept), dist(presence), dist(resolve)
+	m.OnlySensor, m.OnlyButton, m.Both = incidents(in)
+	m.NightVisits = p.PlannedNightVisits*m.ResidentNights + float64(m.AlarmNightVisits)
+	if m.ResidentNights > 0 {
+		m.VisitsPerResNt = m.NightVisits / m.ResidentNights
+	}
+	return m
+}
+
+func appendIf(xs []float64, x float64) []float64 {
+	if x >= 0 && !math.IsNaN(x) && !math.IsInf(x, 0) {
+		return append(xs, x)
+	}
+	return xs
+}
+
+func bucket(x float64) int {
+	for i, e := range Buckets {
+		if x < e {
+			return i
+		}
+	}
+	return len(Buckets)
+}
+
+// Nights counts the nights in [from, to): calendar days in loc, so a
+// period across a DST change still counts whole nights.
+func Nights(from, to time.Time, loc *time.Location) int {
+	if !to.After(from) {
+		return 0
+	}
+	if loc == nil {
+		loc = time.UTC
+	}
+	a, b := from.In(loc), to.In(loc)
+	da := time.Date(a.Year(), a.Month(), a.Day(), 0, 0, 0, 0, time.UTC)
+	db := time.Date(b.Year(), b.Month(), b.Day(), 0, 0, 0, 0, time.UTC)
+	n := int(db.Sub(da).Hours() / 24)
+	return max(n, 1)
+}
+
+// dist uses the nearest-rank percentile, so a reported p90 is a time that
+// really occurred and the same records give the same figure everywhere.
+func dist(xs []float64) Dist {
+	d := Dist{N: len(xs)}
+	if len(xs) == 0 {
+		return d
+	}
+	s := slices.Clone(xs)
+	sort.Float64s(s)
+	d.P50, d.P90, d.P99 = rank(s, 0.50), rank(s, 0.90), rank(s, 0.99)
+	w60, w180 := 0, 0
+	for _, x := range s {
+		if x <= 60 {
+			w60++
+		}
+		if x <= 180 {
+			w180++
+		}
+	}
+	d.Within60 = float64(w60) / float64(len(s))
+	d.Within180 = float64(w180) / float64(len(s))
+	return d
+}
+
+func rank(sorted []float64, q float64) float64 {
+	i := int(math.Ceil(q*float64(len(sorted)))) - 1
+	return sorted[min(max(i, 0), len(sorted)-1)]
+}
+
+// incidents groups each resident's alarms within IncidentWindow of the
+// previous one, and classifies incidents with a real need by what caught
+// them: only a sensor, only the button, or both.
+func incidents(rs []Record) (onlySensor, onlyButton, both int) {
+	by := map[string][]Record{}
+	for _, r := range rs {
+		if r.Resident == "" || r.Source == SrcTechnical {
+			continue
+		}
+		k := r.Site + "/" + r.Resident
+		by[k] = append(by[k], r)
+	}
+	for _, list := range by {
+		slices.SortFunc(list, func(a, b Record) int {
+			if c := a.RaisedAt.Compare(b.RaisedAt); c != 0 {
+				return c
+			}
+			return strings.Compare(a.Alarm, b.Alarm)
+		})
+		var sensor, button, real bool
+		flush := func() {
+			if real {
+				switch {
+				case sensor && button:
+					both++
+				case sensor:
+					onlySensor++
+				case button:
+					onlyButton++
+				}
+			}
+			sensor, button, real = false, false, false
+		}
+		var last time.Time
+		for i, r := range list {
+			if i > 0 && r.RaisedAt.Sub(last) > IncidentWindow {
+				flush()
+			}
+			last = r.RaisedAt
+			if r.Source == SrcButton {
+				button = true
+			} else if r.Source.Sensor() {
+				sensor = true
+			}
+			if r.Outcome == "real_need" {
+				real = true
+			}
+		}
+		flush()
+	}
+	return
+}
+
+// Metrics are the names a criterion can use. alarms_per_resident_night
+// also takes a source: alarms_per_resident_night.button.
+var Metrics = []string{
+	"alarms_per_resident_night", "night_visits_per_resident_night", "unaccepted_share",
+	"p50_to_accept_s", "p90_to_accept_s", "p99_to_accept_s",
+	"p50_to_presence_s", "p90_to_presence_s", "p99_to_presence_s",
+	"p50_to_phone_s", "p90_to_phone_s", "p99_to_phone_s",
+	"p90_to_resolve_s", "accepted_within_60s_share", "accepted_within_180s_share",
+	"real_need_share", "false_share", "technical_share", "information_share",
+	"only_sensor_caught", "only_button_caught",
+}
+
+// KnownMetric reports whether name is a metric.
+func KnownMetric(name string) bool {
+	if base, src, ok := strings.Cut(name, "."); ok && base == "alarms_per_resident_night" {
+		return slices.Contains(Sources, Source(src))
+	}
+	return slices.Contains(Metrics, name)
+}
+
+// Metric returns a metric's value and the number of samples behind it.
+func (m *Measures) Metric(name string) (value float64, samples int) {
+	pct := func(d Dist, q string) (float64, int) {
+		switch q {
+		case "p50":
+			return d.P50, d.N
+		case "p90":
+			return d.P90, d.N
+		}
+		return d.P99, d.N
+	}
+	if base, src, ok := strings.Cut(name, "."); ok && base == "alarms_per_resident_night" {
+		return m.PerResidentNight[Source(src)], int(m.ResidentNights)
+	}
+	switch name {
+	case "alarms_per_resident_night":
+		return m.PerResidentNight[""], int(m.ResidentNights)
+	case "night_visits_per_resident_night":
+		return m.VisitsPerResNt, int(m.ResidentNights)
+	case "unaccepted_share":
+		return m.UnacceptedShare, m.Alarms - m.BySource[SrcTechnical]
+	case "accepted_within_60s_share":
+		return m.ToAccept.Within60, m.ToAccept.N
+	case "accepted_within_180s_share":
+		return m.ToAccept.Within180, m.ToAccept.N
+	case "only_sensor_caught":
+		return float64(m.OnlySensor), m.OnlySensor + m.OnlyButton + m.Both
+	case "only_button_caught":
+		return float64(m.OnlyButton), m.OnlySensor + m.OnlyButton + m.Both
+	}
+	if strings.HasSuffix(name, "_share") {
+		n := 0
+		for _, c := range m.Outcomes {
+			n += c
+		}
+		return m.OutcomeShare[strings.TrimSuffix(name, "_share")], n
+	}
+	q, rest, _ := strings.Cut(name, "_to_")
+	switch strings.TrimSuffix(rest, "_s") {
+	case "accept":
+		return pct(m.ToAccept, q)
+	case "presence":
+		return pct(m.ToPresence, q)
+	case "phone":
+		return pct(m.ToPhone, q)
+	case "resolve":
+		return pct(m.ToResolve, q)
+	}
+	return math.NaN(), 0
+}
+
+// Verdict is a criterion's outcome.
+type Verdict string
+
+// Verdicts.
+const (
+	Met           Verdict = "met"
+	NotMet        Verdict = "not_met"
+	NotEnoughData Verdict = "not_enough_data"
+)
+
+// Result is one criterion judged against the measures.
+type Result struct {
+	Criterion Criterion `json:"criterion"`
+	Verdict   Verdict   `json:"verdict"`
+	Value     float64   `json:"value"`
+	Baseline  *float64  `json:"baseline,omitempty"` // the baseline arm's value
+	Samples   int       `json:"samples"`
+}
+
+// Evaluate judges each criterion of t against measures per arm.
+func Evaluate(t *Trial, byArm map[string]Measures) []Result {
+	out := make([]Result, 0, len(t.Criteria))
+	for _, c := range t.Criteria {
+		min := c.MinSamples
+		if min == 0 {
+			min = DefaultMinSamples
+		}
+		r := Result{Criterion: c, Verdict: NotEnoughData}
+		m, ok := byArm[c.Arm]
+		if !ok {
+			out = append(out, r)
+			continue
+		}
+		r.Value, r.Samples = m.Metric(c.Metric)
+		if r.Samples < min || math.IsNaN(r.Value) {
+			out = append(out, r)
+			continue
+		}
+		pass := false
+		switch c.Op {
+		case OpAtMost:
+			pass = r.Value <= c.Value
+		case OpAtLeast:
+			pass = r.Value >= c.Value
+		case OpReducedByPct, OpNoRise:
+			bm, ok := byArm[c.Baseline]
+			if !ok {
+				out = append(out, r)
+				continue
+			}
+			bv, bn := bm.Metric(c.Metric)
+			r.Baseline = &bv
+			if bn < min || math.IsNaN(bv) {
+				out = append(out, r)
+				continue
+			}
+			if c.Op == OpReducedByPct {
+				pass = r.Value <= bv*(1-c.Value/100)+1e-12
+			} else {
+				pass = r.Value <= bv*(1+c.Value/100)+1e-12
+			}
+		}
+		r.Verdict = NotMet
+		if pass {
+			r.Verdict = Met
+		}
+		out = append(out, r)
+	}
+	return out
+}
+
+// Report is a trial's measures per arm and the verdict per criterion.
+type Report struct {
+	Trial   *Trial              `json:"trial"`
+	From    time.Time           `json:"from"`
+	To      time.Time           `json:"to"`
+	Arms    map[string]Measures `json:"arms"`
+	Results []Result            `json:"results"`
+	Weeks   []Week              `json:"weeks"`
+}
+
+// Week is one week's measures per arm, for charts over time.
+type Week struct {
+	From time.Time           `json:"from"`
+	Arms map[string]Measures `json:"arms"`
+}
+
+// BuildReport computes a trial's report from records over [from, to)
+// (usually the trial's period, or up to now while it runs).
+func BuildReport(t *Trial, records []Record, from, to time.Time, loc *time.Location) Report {
+	rep := Report{Trial: t, From: from, To: to, Arms: map[string]Measures{}}
+	var mine []Record
+	for _, r := range records {
+		if r.Trial == t.ID {
+			mine = append(mine, r)
+		}
+	}
+	params := func(a Arm, f, u time.Time) Params {
+		n := a.ResidentCount
+		if n == 0 {
+			n = len(a.Residents)
+		}
+		return Params{From: f, To: u, Loc: loc, Arm: a.ID, Residents: n, PlannedNightVisits: a.PlannedNightVisits}
+	}
+	for _, a := range t.Arms {
+		rep.Arms[a.ID] = Compute(mine, params(a, from, to))
+	}
+	rep.Results = Evaluate(t, rep.Arms)
+	for w := from; w.Before(to); {
+		next := w.AddDate(0, 0, 7)
+		if next.After(to) {
+			next = to
+		}
+		wk := Week{From: w, Arms: map[string]Measures{}}
+		for _, a := range t.Arms {
+			wk.Arms[a.ID] = Compute(mine, params(a, w, next))
+		}
+		rep.Weeks = append(rep.Weeks, wk)
+		w = next
+	}
+	return rep
+}

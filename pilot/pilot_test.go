@@ -1,0 +1,272 @@
+package pilot
+
+import (
+	"errors"
+	"math"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vaka-care/vaka/alarm"
+	"github.com/vaka-care/vaka/config"
+	"github.com/vaka-care/vaka/event"
+)
+
+var sthlm, _ = time.LoadLocation("Europe/Stockholm")
+
+const trialYAML = `night: {start: "22:00", end: "07:00"}
+trials:
+  - id: natt-sensorer
+    title: Sensorer mot larmknapp
+    need: Färre störande nattliga tillsynsbesök
+    hypothesis: Sensorer ersätter fysiska nattbesök utan fler missade larm
+    start: "2026-03-02"
+    end: "2026-05-25"
+    arms:
+      - {id: sensors, name: Sensorer, units: [solrosen/avd-a], resident_count: 8, planned_night_visits: 0}
+      - {id: button, name: Bara larmknapp, units: [solrosen/avd-b], resident_count: 8, planned_night_visits: 2}
+    consent:
+      - {resident: solrosen/r-91cc, recorded_by: sjukskoterska, recorded_at: "2026-02-20"}
+    criteria:
+      - {id: visits, text: "≥ 30 % färre fysiska nattbesök", metric: night_visits_per_resident_night, arm: sensors, op: reduced_by_pct, value: 30, baseline: button}
+      - {id: unaccepted, text: "ingen ökning av ej kvitterade larm", metric: unaccepted_share, arm: sensors, op: no_rise, value: 0, baseline: button}
+      - {id: p90, text: "p90 tid till kvittens ≤ 60 s", metric: p90_to_accept_s, arm: sensors, op: at_most, value: 60}
+`
+
+func loadTrial(t *testing.T) *Config {
+	t.Helper()
+	var c Config
+	if err := config.Decode("pilot.yaml", []byte(trialYAML), &c); err != nil {
+		t.Fatal(err)
+	}
+	return &c
+}
+
+func TestConfigChecksWithFullPaths(t *testing.T) {
+	c := loadTrial(t)
+	if c.SpoolMaxMB != DefaultSpoolMB || c.Trials[0].Criteria[0].MinSamples != DefaultMinSamples {
+		t.Fatalf("defaults not filled: %+v", c)
+	}
+	bad := Config{Influx: &InfluxConfig{URL: "127.0.0.1:8086"}, Trials: []Trial{{ID: "t", Start: "2026-05-01", End: "2026-04-01",
+		Arms:     []Arm{{ID: "a", Units: []string{"nounit"}}, {ID: "b", Units: []string{"s/u"}}},
+		Criteria: []Criterion{{Metric: "speed", Arm: "x", Op: "about"}, {Metric: "unaccepted_share", Arm: "a", Op: OpNoRise, Baseline: "a"}}}}}
+	errs := bad.Check("pilot")
+	var fields []string
+	for _, e := range errs {
+		var fe *config.FieldError
+		if !errors.As(e, &fe) {
+			t.Fatalf("not a FieldError: %v", e)
+		}
+		fields = append(fields, fe.Field)
+	}
+	for _, want := range []string{"pilot.influx.url", "pilot.influx.bucket", "pilot.trials.0.need", "pilot.trials.0.hypothesis",
+		"pilot.trials.0.end", "pilot.trials.0.arms.0.units.0", "pilot.trials.0.criteria.0.metric", "pilot.trials.0.criteria.0.arm",
+		"pilot.trials.0.criteria.0.op", "pilot.trials.0.criteria.1.baseline"} {
+		if !slices.Contains(fields, want) {
+			t.Errorf("no error at %s; got %v", want, fields)
+		}
+	}
+}
+
+func TestWindowAndNightsAcrossDST(t *testing.T) {
+	w := DefaultNight
+	for _, c := range []struct {
+		at   string
+		want bool
+	}{{"2026-03-29T01:30:00+01:00", true}, {"2026-03-29T03:30:00+02:00", true}, {"2026-03-29T07:00:00+02:00", false},
+		{"2026-10-25T02:30:00+01:00", true}, {"2026-10-25T21:59:00+01:00", false}, {"2026-10-25T22:00:00+01:00", true}} {
+		at, _ := time.Parse(time.RFC3339, c.at)
+		if got := w.Contains(at, sthlm); got != c.want {
+			t.Errorf("%s: night=%v, want %v", c.at, got, c.want)
+		}
+	}
+	// A week across each change is still 7 nights.
+	for _, d := range []string{"2026-03-26", "2026-10-22"} {
+		from, _ := time.ParseInLocation(time.DateOnly, d, sthlm)
+		if n := Nights(from, from.AddDate(0, 0, 7), sthlm); n != 7 {
+			t.Errorf("week from %s: %d nights", d, n)
+		}
+	}
+}
+
+func rec(id, arm, res string, src Source, at time.Time, accept float64, outcome string) Record {
+	return Record{Alarm: id, Trial: "t", Arm: arm, Site: "s", Resident: res, Source: src, RaisedAt: at,
+		Night: true, ToPhone: 1, ToAccept: accept, ToPresence: Missing, ToResolve: accept + 100, Outcome: outcome}
+}
+
+func TestComputeMeasures(t *testing.T) {
+	from := time.Date(2026, 3, 2, 0, 0, 0, 0, time.UTC)
+	to := from.AddDate(0, 0, 10)
+	at := func(h int) time.Time { return from.Add(time.Duration(h) * time.Hour) }
+	rs := []Record{
+		rec("1", "a", "r1", SrcButton, at(1), 10, "real_need"),
+		rec("2", "a", "r1", SrcBed, at(1).Add(5*time.Minute), 20, "real_need"), // same incident: both
+		rec("3", "a", "r2", SrcBed, at(30), 30, "real_need"),                   // only sensor
+		rec("4", "a", "r2", SrcButton, at(60), 70, "real_need"),                // only button
+		rec("5", "a", "r3", SrcDoor, at(80), 200, "false"),                     // not a real need
+		rec("6", "a", "r3", SrcTechnical, at(90), Missing, "technical"),        // never accepted
+		rec("7", "b", "r9", SrcButton, at(2), 5, "information"),                // other arm
+		rec("8", "a", "r1", SrcButton, to.Add(time.Hour), 1, "real_need"),      // outside the period
+		rec("9", "a", "r1", SrcButton, from.Add(-time.Second), 1, "real_need"), // outside the period
+	}
+	rs[3].Escalated = true
+	rs[1].ToPresence = 200
+	m := Compute(rs, Params{From: from, To: to, Arm: "a", Residents: 4, PlannedNightVisits: 0.5})
+	if m.Alarms != 6 || m.Nights != 10 || m.ResidentNights != 40 {
+		t.Fatalf("alarms %d nights %d rn %v", m.Alarms, m.Nights, m.ResidentNights)
+	}
+	if m.BySource[SrcButton] != 2 || m.BySource[SrcBed] != 2 || m.BySource[SrcDoor] != 1 {
+		t.Errorf("by source %v", m.BySource)
+	}
+	if got := m.PerResidentNight[""]; math.Abs(got-6.0/40) > 1e-12 {
+		t.Errorf("per resident-night %v", got)
+	}
+	if m.OnlySensor != 1 || m.OnlyButton != 1 || m.Both != 1 {
+		t.Errorf("incidents sensor %d button %d both %d", m.OnlySensor, m.OnlyButton, m.Both)
+	}
+	// Times to accept: 10 20 30 70 200 → nearest rank p50 30, p90 200.
+	if m.ToAccept.N != 5 || m.ToAccept.P50 != 30 || m.ToAccept.P90 != 200 || m.ToAccept.Within60 != 0.6 || m.ToAccept.Within180 != 0.8 {
+		t.Errorf("to accept %+v", m.ToAccept)
+	}
+	if want := []int{1, 1, 1, 1, 0, 1, 0}; !slices.Equal(m.AcceptHistogram, want) {
+		t.Errorf("histogram %v, want %v", m.AcceptHistogram, want)
+	}
+	// Unaccepted: #4 escalated; the technical one does not count (not care).
+	if m.Unaccepted != 1 || m.UnacceptedShare != 0.2 {
+		t.Errorf("unaccepted %d %v", m.Unaccepted, m.UnacceptedShare)
+	}
+	if m.OutcomeShare["real_need"] != 4.0/6 {
+		t.Errorf("outcome share %v", m.OutcomeShare)
+	}
+	if m.AlarmNightVisits != 1 || m.NightVisits != 0.5*40+1 {
+		t.Errorf("visits %d %v", m.AlarmNightVisits, m.NightVisits)
+	}
+	// Order does not matter.
+	slices.Reverse(rs)
+	m2 := Compute(rs, Params{From: from, To: to, Arm: "a", Residents: 4, PlannedNightVisits: 0.5})
+	if m2.ToAccept != m.ToAccept || m2.OnlySensor != m.OnlySensor || m2.Both != m.Both {
+		t.Error("result depends on record order")
+	}
+	if v, n := m.Metric("p90_to_accept_s"); v != 200 || n != 5 {
+		t.Errorf("metric p90: %v %d", v, n)
+	}
+	if v, _ := m.Metric("alarms_per_resident_night.bed"); v != 2.0/40 {
+		t.Errorf("metric by source: %v", v)
+	}
+	for _, name := range Metrics {
+		if v, _ := m.Metric(name); math.IsNaN(v) {
+			t.Errorf("metric %s is not computed", name)
+		}
+	}
+}
+
+func TestEvaluateVerdicts(t *testing.T) {
+	c := loadTrial(t)
+	tr := &c.Trials[0]
+	mk := func(n int, p90, unacc, visits float64) Measures {
+		return Measures{Alarms: n, ResidentNights: 100, VisitsPerResNt: visits, UnacceptedShare: unacc,
+			ToAccept: Dist{N: n, P90: p90}}
+	}
+	for _, c := range []struct {
+		name string
+		arms map[string]Measures
+		want []Verdict
+	}{
+		{"all met", map[string]Measures{"sensors": mk(50, 55, 0.02, 0.1), "button": mk(50, 90, 0.03, 2)}, []Verdict{Met, Met, Met}},
+		{"visits only 25% fewer, unaccepted rose, p90 too slow", map[string]Measures{"sensors": mk(50, 61, 0.04, 1.5), "button": mk(50, 90, 0.03, 2)}, []Verdict{NotMet, NotMet, NotMet}},
+		{"too few alarms", map[string]Measures{"sensors": mk(5, 10, 0, 0.1), "button": mk(5, 90, 0.03, 2)}, []Verdict{Met, NotEnoughData, NotEnoughData}},
+		{"no baseline arm data", map[string]Measures{"sensors": mk(50, 10, 0, 0.1)}, []Verdict{NotEnoughData, NotEnoughData, Met}},
+	} {
+		rs := Evaluate(tr, c.arms)
+		var got []Verdict
+		for _, r := range rs {
+			got = append(got, r.Verdict)
+		}
+		if !slices.Equal(got, c.want) {
+			t.Errorf("%s: %v, want %v", c.name, got, c.want)
+		}
+	}
+}
+
+func TestRecordFromAlarmIsPseudonymous(t *testing.T) {
+	c := loadTrial(t)
+	m := NewModel(c, sthlm, []byte("key"))
+	raised := time.Date(2026, 3, 10, 23, 0, 0, 0, sthlm)
+	a := alarm.New("A000007", raised)
+	a.Kind, a.Rule, a.Site, a.Unit, a.Resident, a.Device, a.DeviceType = alarm.KindWander, "bed_exit", "solrosen", "avd-a", "r-91cc", "sang-1", event.BedMonitor
+	acc, pres, res := raised.Add(40*time.Second), raised.Add(5*time.Minute), raised.Add(20*time.Minute)
+	a.AcceptedAt, a.PresenceAt, a.ResolvedAt, a.Outcome, a.State = &acc, &pres, &res, alarm.OutcomeRealNeed, alarm.Resolved
+	a.Deliveries = []alarm.Delivery{{User: "natt1", At: raised.Add(800 * time.Millisecond)}}
+	r := m.Record(StepOf(a, alarm.Transition{Action: alarm.ActResolve, At: res}))
+	if r.Trial != "natt-sensorer" || r.Arm != "sensors" || r.Source != SrcBed || !r.Night {
+		t.Fatalf("record %+v", r)
+	}
+	if r.ToPhone != 0.8 || r.ToAccept != 40 || r.ToPresence != 300 || r.ToResolve != 1200 {
+		t.Errorf("durations %+v", r)
+	}
+	if strings.Contains(r.Resident, "91cc") || strings.Contains(r.Device, "sang") || r.Resident == m.Pseud.ID("other", "r-91cc") {
+		t.Errorf("not pseudonymous: %q %q", r.Resident, r.Device)
+	}
+	if r.Resident != NewPseudonymizer([]byte("key")).ID("solrosen", "r-91cc") || r.Resident == NewPseudonymizer([]byte("other")).ID("solrosen", "r-91cc") {
+		t.Error("pseudonym is not stable per key")
+	}
+	// Outside the trial period: no trial.
+	if tr, _ := c.Assign("solrosen", "avd-a", "", time.Date(2026, 6, 1, 0, 0, 0, 0, sthlm), sthlm); tr != "" {
+		t.Errorf("assigned outside the period: %q", tr)
+	}
+}
+
+func TestSimulateIsDeterministicAndPlausible(t *testing.T) {
+	c := loadTrial(t)
+	tr := &c.Trials[0]
+	from, to := tr.Period(sthlm)
+	a := Simulate(tr, from, to, sthlm, 7, nil)
+	b := Simulate(tr, from, to, sthlm, 7, nil)
+	if !slices.Equal(a, b) || len(a) < 100 {
+		t.Fatalf("not deterministic or too few: %d", len(a))
+	}
+	rep := BuildReport(tr, a, from, to, sthlm)
+	s, btn := rep.Arms["sensors"], rep.Arms["button"]
+	if s.OnlySensor == 0 || s.Both == 0 || btn.OnlySensor != 0 {
+		t.Errorf("incidents: sensors %d/%d, button arm only-sensor %d", s.OnlySensor, s.Both, btn.OnlySensor)
+	}
+	if r := s.PerResidentNight[""]; r < 0.2 || r > 2 {
+		t.Errorf("implausible alarms per resident-night %v", r)
+	}
+	if len(rep.Weeks) != 12 {
+		t.Errorf("weeks %d", len(rep.Weeks))
+	}
+	for _, r := range rep.Results {
+		if r.Verdict == NotEnoughData {
+			t.Errorf("12 weeks should be enough for %s: %+v", r.Criterion.ID, r)
+		}
+	}
+}
+
+// FuzzConfig: the pilot section's loader never panics, and its errors are
+// located in the file.
+func FuzzConfig(f *testing.F) {
+	f.Add([]byte(trialYAML))
+	f.Add([]byte("influx: {url: x}\n"))
+	f.Add([]byte("trials: [{id: a, arms: [{id: b, units: [c]}], criteria: [{metric: p90_to_accept_s, arm: b, op: at_most}]}]\n"))
+	f.Add([]byte("night: {start: '25:00'}\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var c Config
+		err := config.Decode("pilot.yaml", data, &c)
+		if err == nil {
+			for i := range c.Trials {
+				from, to := c.Trials[i].Period(time.UTC)
+				if to.Sub(from) > 400*24*time.Hour {
+					to = from.AddDate(0, 0, 400)
+				}
+				_ = BuildReport(&c.Trials[i], nil, from, to, time.UTC)
+			}
+			return
+		}
+		var es config.Errors
+		if !errors.As(err, &es) {
+			t.Fatalf("error is not config.Errors: %T %v", err, err)
+		}
+	})
+}

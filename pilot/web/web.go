@@ -1,0 +1,239 @@
+// Package web is the innovation lead's view of pilot evidence: per trial a
+// verdict per criterion agreed up front, charts over time and arm against
+// arm (server-side SVG, no script, no CDN), a CSV export and a printable
+// report. Swedish first, English with ?lang=en. Mounted behind login for
+// roles lead and admin.
+package web
+
+import (
+	"context"
+	"embed"
+	"encoding/csv"
+	"encoding/json"
+	"fmt"
+	"html/template"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/vaka-care/vaka/httpapi"
+	"github.com/vaka-care/vaka/pilot"
+)
+
+// Source reads pilot records: the embedded store or InfluxDB.
+type Source interface {
+	Records(ctx context.Context, trial string, from, to time.Time) ([]pilot.Record, error)
+}
+
+// Options configure the pages.
+type Options struct {
+	// Model returns the current pilot model (it changes on a config reload).
+	Model  func() *pilot.Model
+	Source Source
+	Now    func() time.Time
+	Logger *slog.Logger
+	// Roles may see the pages (default lead and admin).
+	Roles []string
+}
+
+//go:embed static/pilot.css
+var static embed.FS
+
+var page = template.Must(template.New("pilot.html").Funcs(funcs).ParseFS(templates, "templates/pilot.html"))
+
+//go:embed templates/pilot.html
+var templates embed.FS
+
+// Routes returns the pilot pages and API, for service.WithRoutes.
+func Routes(o Options) []httpapi.Route {
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Roles == nil {
+		o.Roles = []string{"lead", "admin"}
+	}
+	h := &handlers{o: o}
+	return []httpapi.Route{
+		{Method: http.MethodGet, Pattern: "/pilot", Roles: o.Roles, Handler: http.HandlerFunc(h.dashboard)},
+		{Method: http.MethodGet, Pattern: "/pilot/trials/{id}/report", Roles: o.Roles, Handler: http.HandlerFunc(h.printable)},
+		{Method: http.MethodGet, Pattern: "/pilot/static/pilot.css", Roles: o.Roles, Handler: http.HandlerFunc(css)},
+		{Method: http.MethodGet, Pattern: "/api/v1/trials", Roles: o.Roles, Handler: http.HandlerFunc(h.list)},
+		{Method: http.MethodGet, Pattern: "/api/v1/trials/{id}", Roles: o.Roles, Handler: http.HandlerFunc(h.report)},
+		{Method: http.MethodGet, Pattern: "/api/v1/trials/{id}/report.csv", Roles: o.Roles, Handler: http.HandlerFunc(h.csv)},
+	}
+}
+
+type handlers struct{ o Options }
+
+// build computes a trial's report over its period (up to now while it runs).
+func (h *handlers) build(ctx context.Context, m *pilot.Model, t *pilot.Trial) (pilot.Report, error) {
+	from, to := t.Period(m.Loc)
+	if now := h.o.Now(); now.Before(to) {
+		// A running trial: whole days so far.
+		n := now.In(m.Loc)
+		to = time.Date(n.Year(), n.Month(), n.Day(), 0, 0, 0, 0, m.Loc).AddDate(0, 0, 1)
+		if !to.After(from) {
+			to = from.AddDate(0, 0, 1)
+		}
+	}
+	recs, err := h.o.Source.Records(ctx, t.ID, from, to)
+	if err != nil {
+		return pilot.Report{}, err
+	}
+	return pilot.BuildReport(t, recs, from, to, m.Loc), nil
+}
+
+func (h *handlers) trial(w http.ResponseWriter, r *http.Request, id string) (*pilot.Model, *pilot.Trial, bool) {
+	m := h.o.Model()
+	if id == "" && len(m.Config.Trials) > 0 {
+		id = m.Config.Trials[0].ID
+	}
+	t, ok := m.Config.Trial(id)
+	if !ok {
+		if id == "" {
+			return m, nil, true
+		}
+		writeJSON(w, http.StatusNotFound, map[string]string{"error": "no trial " + strconv.Quote(id)})
+		return nil, nil, false
+	}
+	return m, t, true
+}
+
+func (h *handlers) list(w http.ResponseWriter, r *http.Request) {
+	m := h.o.Model()
+	type item struct {
+		*pilot.Trial
+		Results []pilot.Result `json:"results"`
+	}
+	out := []item{}
+	for i := range m.Config.Trials {
+		t := &m.Config.Trials[i]
+		rep, err := h.build(r.Context(), m, t)
+		if err != nil {
+			h.fail(w, err)
+			return
+		}
+		out = append(out, item{Trial: t, Results: rep.Results})
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"trials": out})
+}
+
+func (h *handlers) report(w http.ResponseWriter, r *http.Request) {
+	m, t, ok := h.trial(w, r, chi.URLParam(r, "id"))
+	if !ok {
+		return
+	}
+	rep, err := h.build(r.Context(), m, t)
+	if err != nil {
+		h.fail(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, rep)
+}
+
+func (h *handlers) fail(w http.ResponseWriter, err error) {
+	h.o.Logger.Error("pilot: report failed", "err", err)
+	writeJSON(w, http.StatusBadGateway, map[string]string{"error": "pilot records unavailable: " + err.Error()})
+}
+
+// csv writes the report in long form: one value per row, so a
+// spreadsheet can pivot it any way.
+func (h *handlers) csv(w http.ResponseWriter, r *http.Request) {
+	m, t, ok := h.trial(w, r, chi.URLParam(r, "id"))
+	if !ok {
+		return
+	}
+	rep, err := h.build(r.Context(), m, t)
+	if err != nil {
+		h.fail(w, err)
+		return
+	}
+	w.Header().Set("Content-Type", "text/csv; charset=utf-8")
+	w.Header().Set("Content-Disposition", fmt.Sprintf("attachment; filename=%q", t.ID+"-report.csv"))
+	cw := csv.NewWriter(w)
+	_ = cw.Write([]string{"section", "period_start", "arm", "metric", "value", "samples", "verdict"})
+	f := func(x float64) string { return strconv.FormatFloat(x, 'f', -1, 64) }
+	day := func(x time.Time) string { return x.In(m.Loc).Format(time.DateOnly) }
+	for _, res := range rep.Results {
+		_ = cw.Write([]string{"criterion", day(rep.From), res.Criterion.Arm, res.Criterion.Metric + " " + res.Criterion.Op + " " + f(res.Criterion.Value),
+			f(res.Value), strconv.Itoa(res.Samples), string(res.Verdict)})
+	}
+	metrics := append([]string{}, pilot.Metrics...)
+	for _, s := range pilot.Sources {
+		metrics = append(metrics, "alarms_per_resident_night."+string(s))
+	}
+	for _, a := range t.Arms {
+		ms := rep.Arms[a.ID]
+		for _, name := range metrics {
+			v, n := ms.Metric(name)
+			_ = cw.Write([]string{"period", day(rep.From), a.ID, name, f(v), strconv.Itoa(n), ""})
+		}
+	}
+	for _, wk := range rep.Weeks {
+		for _, a := range t.Arms {
+			ms := wk.Arms[a.ID]
+			for _, name := range []string{"alarms_per_resident_night", "p90_to_accept_s", "real_need_share", "false_share", "unaccepted_share"} {
+				v, n := ms.Metric(name)
+				_ = cw.Write([]string{"week", day(wk.From), a.ID, name, f(v), strconv.Itoa(n), ""})
+			}
+		}
+	}
+	cw.Flush()
+}
+
+func (h *handlers) dashboard(w http.ResponseWriter, r *http.Request) {
+	h.render(w, r, r.URL.Query().Get("trial"), false)
+}
+
+func (h *handlers) printable(w http.ResponseWriter, r *http.Request) {
+	h.render(w, r, chi.URLParam(r, "id"), true)
+}
+
+func (h *handlers) render(w http.ResponseWriter, r *http.Request, id string, print bool) {
+	lang := "sv"
+	if r.URL.Query().Get("lang") == "en" {
+		lang = "en"
+	}
+	m, t, ok := h.trial(w, r, id)
+	if !ok {
+		return
+	}
+	v := view{Lang: lang, T: texts[lang], Print: print, Model: m, Trial: t}
+	if u, ok := httpapi.UserFromRequest(r); ok {
+		v.User = u.Name
+	}
+	if t != nil {
+		rep, err := h.build(r.Context(), m, t)
+		if err != nil {
+			h.fail(w, err)
+			return
+		}
+		v.Report = &rep
+		v.Charts = charts(&rep, t, texts[lang], m.Loc)
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	if err := page.Execute(w, v); err != nil {
+		h.o.Logger.Error("pilot: render", "err", err)
+	}
+}
+
+// css serves the stylesheet (the hub's CSP allows no inline style).
+func css(w http.ResponseWriter, r *http.Request) {
+	b, _ := static.ReadFile("static/pilot.css")
+	w.Header().Set("Content-Type", "text/css; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-cache")
+	_, _ = w.Write(b)
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(v)
+}
