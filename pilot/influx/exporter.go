@@ -79,6 +79,7 @@ type Exporter struct {
 	closeOnce  sync.Once
 
 	queueDropped atomic.Int64
+	inflight     atomic.Int64 // taken into the queue, not yet spooled (for Flush)
 	storeDropped atomic.Int64 // records the embedded store could not take
 	rejected     atomic.Int64 // lines InfluxDB refused as malformed
 	written      atomic.Int64
@@ -135,9 +136,11 @@ func (e *Exporter) ObserveTransition(a *alarm.Alarm, t alarm.Transition) {
 }
 
 func (e *Exporter) offer(it *item) {
+	e.inflight.Add(1)
 	select {
 	case e.ch <- it:
 	default:
+		e.inflight.Add(-1)
 		n := e.queueDropped.Add(1)
 		// Log at most once a second; the count is exact in Dropped.
 		now := time.Now().UnixNano()
@@ -269,6 +272,7 @@ func (e *Exporter) flush(batch []*item, lines *[][]byte, buf *[]byte) {
 			e.log.Error("pilot: embedded store write failed", "records", len(recs), "err", err)
 		}
 	}
+	e.inflight.Add(-int64(len(batch)))
 }
 
 type permanent interface{ Permanent() bool }
@@ -335,16 +339,10 @@ func (e *Exporter) writer() {
 // Flush waits until the spool is empty or ctx ends (tests, shutdown).
 func (e *Exporter) Flush(ctx context.Context) error {
 	for {
-		if len(e.ch) == 0 && (e.o.Spool == nil || e.o.Spool.Pending() == 0) {
-			// The pump may hold a batch it took: one more look after a beat.
-			select {
-			case <-time.After(20 * time.Millisecond):
-			case <-ctx.Done():
-				return ctx.Err()
-			}
-			if len(e.ch) == 0 && (e.o.Spool == nil || e.o.Spool.Pending() == 0) {
-				return nil
-			}
+		// inflight counts items from offer until the pump has spooled
+		// them, so a batch the pump is holding is never missed.
+		if e.inflight.Load() == 0 && (e.o.Spool == nil || e.o.Spool.Pending() == 0) {
+			return nil
 		}
 		select {
 		case <-ctx.Done():
