@@ -60,6 +60,9 @@ type HTTPConfig struct {
 	// ShowNamesTo lists the roles that see residents' names (from
 	// residents[].name) in the staff app. Default: staff and lead.
 	ShowNamesTo []string `yaml:"show_names_to"`
+	// PushContact is the VAPID subject push services may contact about
+	// this hub's pushes: "mailto:drift@kommun.se" or an https URL.
+	PushContact string `yaml:"push_contact"`
 }
 
 // StoreConfig tunes the alarm journal's durability.
@@ -225,6 +228,9 @@ func (c *Config) Validate() error {
 	}
 	if c.HTTP.ShowNamesTo == nil {
 		c.HTTP.ShowNamesTo = []string{RoleStaff, RoleLead}
+	}
+	if pc := c.HTTP.PushContact; pc != "" && !strings.HasPrefix(pc, "mailto:") && !strings.HasPrefix(pc, "https://") {
+		add(config.Errorf("http.push_contact", "must start with mailto: or https://"))
 	}
 	for i, r := range c.HTTP.ShowNamesTo {
 		if r != RoleStaff && r != RoleLead && r != RoleAdmin {

@@ -17,7 +17,8 @@ import (
 	"github.com/vaka-care/vaka/webpush"
 )
 
-// PushSubject is the VAPID contact the push services see.
+// PushSubject is the default VAPID contact the push services see; set
+// http.push_contact to the operator's own (mailto: or https:).
 const PushSubject = "https://github.com/vaka-care/vaka"
 
 // WithLoopbackPush lets phones subscribe with plain-http push endpoints on
@@ -55,7 +56,11 @@ func newPushParts(cfg *hub.Config, op *options) (*pushParts, error) {
 		}
 		p.store, _ = webpush.OpenStore("")
 	}
-	p.sender = &webpush.Sender{VAPID: p.vapid, Subject: PushSubject, Store: p.store,
+	subject := PushSubject
+	if cfg.HTTP.PushContact != "" {
+		subject = cfg.HTTP.PushContact
+	}
+	p.sender = &webpush.Sender{VAPID: p.vapid, Subject: subject, Store: p.store,
 		Client: &http.Client{Timeout: 10 * time.Second}}
 	return p, nil
 }

@@ -116,6 +116,13 @@ func Start(cfg *hub.Config, log *slog.Logger, opts ...Option) (*Hub, error) {
 		return nil, err
 	}
 	pp.disp = notify.New(notify.Options{Tree: pp.tree, Pusher: pp.sender, Logger: log})
+	disp := pp.disp
+	reg.MustRegister(
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "vaka_push_sent_total",
+			Help: "Web Push messages handed to push services."}, func() float64 { return float64(disp.Sent.Load()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "vaka_push_failures_total",
+			Help: "Web Push sends that failed (the escalation timers still run: no receipt means next tier)."},
+			func() float64 { return float64(disp.PushFailures.Load()) }))
 	op.observers = append(op.observers, pp.disp)
 	h, err := hub.New(hub.Options{Config: cfg, Journal: j, Replay: replay, Logger: log, Registry: reg, Observers: op.observers})
 	if err != nil {
