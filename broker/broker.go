@@ -26,6 +26,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/vaka-care/vaka/event"
+	"github.com/vaka-care/vaka/trackers"
 )
 
 // Handler receives gateway traffic. The hub implements it.
@@ -33,6 +34,20 @@ type Handler interface {
 	HandleEvent(site, gateway string, payload []byte) event.Reply
 	HandleStatus(site, gateway string, payload []byte)
 	HandleHeartbeat(site, gateway string, payload []byte)
+}
+
+// OwnTracksHandler receives OwnTracks messages (owntracks/<user>/<device>
+// and its sub-topics). The hub implements it; a Handler without it leaves
+// OwnTracks traffic unevaluated.
+type OwnTracksHandler interface {
+	HandleOwnTracks(user, device, leaf string, payload []byte) error
+}
+
+// OwnTracksCredential is one OwnTracks client's login. The username has no
+// "/" (gateways' have one), and the client may use only owntracks/<username>/#.
+type OwnTracksCredential struct {
+	Username     string
+	PasswordHash string // bcrypt
 }
 
 // Credential is one gateway's login. The MQTT username is "<site>/<gateway>".
@@ -57,9 +72,11 @@ type Options struct {
 	// Demo allows anonymous clients to publish anywhere under vaka/v1.
 	Demo        bool
 	Credentials []Credential
-	Handler     Handler
-	Logger      *slog.Logger
-	Registry    prometheus.Registerer
+	// OwnTracks are the logins of OwnTracks phones and trackers.
+	OwnTracks []OwnTracksCredential
+	Handler   Handler
+	Logger    *slog.Logger
+	Registry  prometheus.Registerer
 }
 
 // Broker is the embedded MQTT broker.
@@ -92,6 +109,11 @@ func New(o Options) (*Broker, error) {
 	for _, c := range o.Credentials {
 		h.creds[Username(c.Site, c.Gateway)] = c.PasswordHash
 	}
+	h.otCreds = map[string]string{}
+	for _, c := range o.OwnTracks {
+		h.otCreds[c.Username] = c.PasswordHash
+	}
+	h.ot, _ = o.Handler.(OwnTracksHandler)
 	if err := h.register(o.Registry, srv); err != nil {
 		return nil, fmt.Errorf("broker: metrics: %w", err)
 	}
@@ -162,6 +184,10 @@ type vakaHook struct {
 	srv   *mqtt.Server
 	mu    sync.RWMutex
 	creds map[string]string
+	// otCreds are OwnTracks logins (username → bcrypt hash); ot is the
+	// handler's OwnTracks side, nil if it has none.
+	otCreds map[string]string
+	ot      OwnTracksHandler
 
 	publishDropped atomic.Int64
 	qosDropped     atomic.Int64
@@ -227,6 +253,12 @@ func (h *vakaHook) OnConnectAuthenticate(cl *mqtt.Client, pk packets.Packet) boo
 	if ok && bcrypt.CompareHashAndPassword([]byte(hash), pk.Connect.Password) == nil {
 		return true
 	}
+	if otHash, isOT := h.otCreds[user]; isOT {
+		if bcrypt.CompareHashAndPassword([]byte(otHash), pk.Connect.Password) == nil {
+			return true
+		}
+		ok = true // a known OwnTracks user with a wrong password: refused, even in demo mode
+	}
 	if !ok && h.demo {
 		// Demo mode: any username without credentials on file is let in,
 		// still confined to its own topics if it is "<site>/<gateway>".
@@ -239,6 +271,14 @@ func (h *vakaHook) OnConnectAuthenticate(cl *mqtt.Client, pk packets.Packet) boo
 }
 
 func (h *vakaHook) OnACLCheck(cl *mqtt.Client, topic string, write bool) bool {
+	if u := string(cl.Properties.Username); u != "" && h.otCreds[u] != "" {
+		// An OwnTracks client reads and writes only its own subtree.
+		if strings.HasPrefix(topic, trackers.OwnTracksRoot+"/"+u+"/") {
+			return true
+		}
+		h.countACL(write, topic, cl.ID)
+		return false
+	}
 	site, gw, ok := identity(cl)
 	if !ok {
 		if h.demo {
@@ -280,6 +320,9 @@ func (h *vakaHook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet
 	if cl.Net.Inline {
 		return pk, nil
 	}
+	if strings.HasPrefix(pk.TopicName, trackers.OwnTracksRoot+"/") {
+		return h.ownTracks(cl, pk)
+	}
 	t, ok := event.ParseTopic(pk.TopicName)
 	if !ok {
 		return pk, nil
@@ -307,6 +350,26 @@ func (h *vakaHook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet
 	case event.LeafBeat:
 		h.h.HandleHeartbeat(t.Site, t.Gateway, pk.Payload)
 	}
+	return pk, nil
+}
+
+// ownTracks hands an OwnTracks message to the hub. The client's topic
+// rights were checked by OnACLCheck; this checks again that an OwnTracks
+// login writes only as itself. Positions are never retained by the broker
+// (OwnTracks publishes them retained by default): they are personal data.
+// A malformed payload is acknowledged (the app must not resend it
+// forever) and counted by the hub.
+func (h *vakaHook) ownTracks(cl *mqtt.Client, pk packets.Packet) (packets.Packet, error) {
+	pk.FixedHeader.Retain = false
+	t, ok := trackers.ParseOwnTracksTopic(pk.TopicName)
+	if !ok || h.ot == nil {
+		return pk, nil
+	}
+	if u := string(cl.Properties.Username); u != t.User && !(h.demo && h.otCreds[u] == "" && h.creds[u] == "") {
+		h.countACL(true, pk.TopicName, cl.ID)
+		return pk, packets.ErrRejectPacket
+	}
+	_ = h.ot.HandleOwnTracks(t.User, t.Device, t.Leaf, pk.Payload)
 	return pk, nil
 }
 

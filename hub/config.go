@@ -83,6 +83,10 @@ const (
 	RoleStaff = "staff"
 	RoleLead  = "lead"
 	RoleAdmin = "admin"
+	// RoleTechnician installs gateways and pairs devices: it may use the
+	// device-health page and API (/devices, /api/v1/devices). Residents'
+	// names are not shown to it unless http.show_names_to lists it.
+	RoleTechnician = "technician"
 )
 
 // Site is one dementia unit building or home-care area.
@@ -100,6 +104,9 @@ type Site struct {
 	Residents   []Resident               `yaml:"residents"`
 	Geofences   []Geofence               `yaml:"geofences"`
 	Gateways    []Gateway                `yaml:"gateways"`
+	// OwnTracksUsers are the MQTT logins of OwnTracks phones and trackers
+	// (docs/trackers.md): each may publish only under owntracks/<username>/.
+	OwnTracksUsers []OwnTracksUser `yaml:"owntracks_users"`
 }
 
 // PlanConfig is a partial individual plan: rule name → overrides.
@@ -185,6 +192,12 @@ type Device struct {
 	Unit     string `yaml:"unit"`
 	Room     string `yaml:"room"`
 	Exit     bool   `yaml:"exit"`
+	// OwnTracks maps an OwnTracks client, "<user>/<device>" as in its topic
+	// owntracks/<user>/<device>, to this device (type tracking_device).
+	OwnTracks string `yaml:"owntracks"`
+	// OsmAndID is the id an OsmAnd/Traccar-protocol tracker reports with.
+	// That protocol has no login: the id is the secret (docs/trackers.md).
+	OsmAndID string `yaml:"osmand_id"`
 }
 
 // Defaults.
@@ -247,11 +260,11 @@ func (c *Config) Validate() error {
 		}
 		users[u.Username] = true
 		switch u.Role {
-		case RoleStaff, RoleLead, RoleAdmin:
+		case RoleStaff, RoleLead, RoleAdmin, RoleTechnician:
 		case "":
-			add(config.Errorf(f("role"), "missing: staff, lead or admin"))
+			add(config.Errorf(f("role"), "missing: staff, lead, admin or technician"))
 		default:
-			add(config.Errorf(f("role"), "must be staff, lead or admin"))
+			add(config.Errorf(f("role"), "must be staff, lead, admin or technician"))
 		}
 		if !isBcrypt(u.PasswordHash) {
 			add(config.Errorf(f("password_hash"), "missing or not a bcrypt hash (make one with: vaka hash-password)"))
@@ -389,6 +402,7 @@ func (c *Config) Validate() error {
 			}
 		}
 	}
+	errs = append(errs, c.validateTrackers()...)
 	errs = append(errs, c.Routing.Validate("routing", c.Usernames())...)
 	errs = append(errs, c.Pilot.Check("pilot")...)
 	return errors.Join(errs...)
@@ -419,6 +433,17 @@ func (c *Config) Usernames() []string {
 // RouteTree compiles the routing section (the default route when it is
 // absent). Validate first.
 func (c *Config) RouteTree() (*notify.Tree, error) {
+	if c.Routing.Route == nil && len(c.Routing.Receivers) == 0 {
+		// The default route alerts care staff, not technicians: a
+		// technician's phone must not be where a call button rings.
+		var care []string
+		for _, u := range c.Users {
+			if u.Role != RoleTechnician {
+				care = append(care, u.Username)
+			}
+		}
+		return c.Routing.Compile(care, c.Loc)
+	}
 	return c.Routing.Compile(c.Usernames(), c.Loc)
 }
 

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -71,6 +72,7 @@ type Hub struct {
 	silences  []Silence
 	dataDir   string
 	reports   map[string]GatewayReport
+	trk       trackerIndex // OwnTracks and OsmAnd → device (trackers.go)
 }
 
 // DropSource reports a cumulative count of messages lost somewhere (the
@@ -202,15 +204,24 @@ func (h *Hub) HandleEvent(site, gateway string, payload []byte) event.Reply {
 		h.log.Warn("hub: event refused", "site", site, "gateway", gateway, "err", de.Error())
 		return event.Reply{Code: de.Code, Reason: de.Error(), ID: safeID(payload)}
 	}
+	return h.accept(&ev)
+}
+
+// accept de-duplicates a decoded, valid event, checks its clock, runs the
+// rules at the hub's time and applies what they decide. Gateway events and
+// tracker reports (trackers.go) share it.
+func (h *Hub) accept(ev *event.Event) event.Reply {
+	site, gateway := ev.Site, ev.Gateway
 	if !h.seen.addIfNew(ev.Key()) {
 		h.m.duplicates.Inc()
 		return event.Reply{Code: event.ReplyOK, ID: ev.ID}
 	}
 	now := h.now()
+	skewNote := h.checkClock(ev, now)
 	var buf [4]rules.Action
-	acts, known := h.engine.Eval(&ev, now, buf[:0])
+	acts, known := h.engine.Eval(ev, now, buf[:0])
 	for _, o := range h.observers {
-		o.ObserveEvent(&ev, now)
+		o.ObserveEvent(ev, now)
 	}
 	reply := event.Reply{Code: event.ReplyOK, ID: ev.ID}
 	if !known {
@@ -219,6 +230,11 @@ func (h *Hub) HandleEvent(site, gateway string, payload []byte) event.Reply {
 		reply = event.Reply{Code: event.ReplyWrongData, Reason: "event: device is not registered for this gateway", ID: ev.ID, Evaluated: true}
 		for i := range acts {
 			acts[i].Note = "enheten är inte registrerad / unregistered device"
+		}
+	}
+	if skewNote != "" {
+		for i := range acts {
+			acts[i].Note = strings.TrimPrefix(acts[i].Note+"; "+skewNote, "; ")
 		}
 	}
 	for _, a := range acts {

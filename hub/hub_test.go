@@ -699,7 +699,7 @@ sites:
 		{"duplicate device", "{id: d2, type: personal_trigger}", "{id: d1, type: personal_trigger}",
 			[]string{`hub.yaml:14: field sites.0.gateways.0.devices.1.id: duplicate device "d1"`}},
 		{"bad role", "role: staff", "role: boss",
-			[]string{"hub.yaml:5: field users.0.role: must be staff, lead or admin"}},
+			[]string{"hub.yaml:5: field users.0.role: must be staff, lead, admin or technician"}},
 		{"missing role", "role: staff, ", "",
 			[]string{"hub.yaml:5: field users.0.role: missing"}},
 		{"no bcrypt hash", `password_hash: "` + hash + `"}`, `password_hash: "hunter2"}`,

@@ -18,6 +18,8 @@ type metrics struct {
 	subscribers prometheus.Gauge
 	subsCut     prometheus.Counter
 	silenced    *prometheus.CounterVec
+	trackers    *prometheus.CounterVec
+	clockSkew   prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer, h *Hub) (*metrics, error) {
@@ -41,6 +43,16 @@ func newMetrics(reg prometheus.Registerer, h *Hub) (*metrics, error) {
 	}
 	m.silenced = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "vaka_alarms_silenced_total", Help: "Alarms held back by a silence (with an author and an end), by rule."}, []string{"rule"})
+	m.trackers = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "vaka_tracker_reports_total", Help: "OwnTracks and OsmAnd reports, by source and result (ok, malformed, unknown, ignored, lwt)."},
+		[]string{"source", "result"})
+	m.clockSkew = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "vaka_events_clock_skew_total", Help: "Events stamped more than 5 min ahead of or 24 h behind the hub's clock (evaluated at the hub's time, flagged in the alarm note)."})
+	for _, src := range []string{"owntracks", "osmand"} {
+		for _, r := range []string{"ok", "malformed", "unknown", "ignored", "lwt"} {
+			m.trackers.WithLabelValues(src, r)
+		}
+	}
 	engineStat := func(name, help string, f func(s rules.Stats) int64) prometheus.Collector {
 		return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help},
 			func() float64 { return float64(f(h.engine.Stats())) })
@@ -59,7 +71,7 @@ func newMetrics(reg prometheus.Registerer, h *Hub) (*metrics, error) {
 		func() float64 { return float64(h.journal.SyncFails.Load()) })
 	var errs []error
 	for _, c := range []prometheus.Collector{m.received, m.rejected, m.duplicates, m.raised, m.transitions,
-		m.storeErrors, m.subscribers, m.subsCut, open, journal, syncFails, m.silenced,
+		m.storeErrors, m.subscribers, m.subsCut, open, journal, syncFails, m.silenced, m.trackers, m.clockSkew,
 		engineStat("vaka_rules_events_total", "Events evaluated by the rules.", func(s rules.Stats) int64 { return s.Events }),
 		engineStat("vaka_rules_gps_gated_total", "GPS fixes ignored by geofence rules for poor or unknown accuracy.", func(s rules.Stats) int64 { return s.GPSGated }),
 		engineStat("vaka_rules_no_consent_total", "Rule evaluations skipped because the resident has no recorded consent.", func(s rules.Stats) int64 { return s.NoConsent }),

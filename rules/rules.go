@@ -425,6 +425,12 @@ func triggerAction(ev *event.Event) (Action, bool) {
 		return evAction(ev, RuleCallButton, alarm.KindCall, 1, event.ManualAlarm, ""), true
 	case ev.Type == event.FallDetector && (ev.Status == event.AutomaticAlarm || ev.State == event.StatePressed):
 		return evAction(ev, RuleFall, alarm.KindFall, 1, event.AutomaticAlarm, ""), true
+	// A GPS watch's SOS key (Traccar "sos") is a call button; its fall
+	// detection (Traccar "fallDown") is a fall detector.
+	case ev.Type == event.Tracker && ev.Status == event.ManualAlarm:
+		return evAction(ev, RuleCallButton, alarm.KindCall, 1, event.ManualAlarm, ""), true
+	case ev.Type == event.Tracker && ev.Status == event.AutomaticAlarm:
+		return evAction(ev, RuleFall, alarm.KindFall, 1, event.AutomaticAlarm, ""), true
 	}
 	return Action{}, false
 }

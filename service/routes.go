@@ -35,7 +35,7 @@ func hubRoutes(h *hub.Hub) []httpapi.Route {
 			}
 			writeJSON(w, http.StatusOK, x)
 		})},
-		{Method: http.MethodGet, Pattern: "/api/v1/devices", Roles: []string{hub.RoleLead, hub.RoleAdmin}, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		{Method: http.MethodGet, Pattern: "/api/v1/devices", Roles: DeviceHealthRoles, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			writeJSON(w, http.StatusOK, h.Health())
 		})},
 		{Method: http.MethodGet, Pattern: "/api/v1/silences", Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -173,7 +173,7 @@ func newBroker(cfg *hub.Config, h *hub.Hub, log *slog.Logger, reg *prometheus.Re
 		}
 	}
 	bo := broker.Options{TCP: cfg.MQTT.TCP, WebSocket: cfg.MQTT.WebSocket, Demo: cfg.Demo,
-		Credentials: creds, Handler: h, Logger: log, Registry: reg}
+		Credentials: creds, OwnTracks: ownTracksLogins(cfg), Handler: h, Logger: log, Registry: reg}
 	if t := cfg.MQTT.TLS; t != nil {
 		bo.TLS = &broker.TLS{Address: t.Address, CertFile: t.CertFile, KeyFile: t.KeyFile}
 	}
@@ -193,7 +193,7 @@ func startHTTP(cfg *hub.Config, log *slog.Logger, op options, pp *pushParts, h *
 	handler := httpapi.New(httpapi.Options{
 		Alarms: h, Auth: httpapi.NewAuth(users, cfg.HTTP.SessionTTL, nil), Gatherer: reg, Logger: log,
 		NotFound: hub.ErrNotFound, SecureCookies: cfg.HTTP.TLS != nil, Routes: routes,
-		PublicRoutes: pp.public(h),
+		PublicRoutes: append(pp.public(h), publicRoutes(h, reg)...),
 		NameRoles:    cfg.HTTP.ShowNamesTo, ResidentName: residentNames(h),
 	})
 	ln, err := net.Listen("tcp", cfg.HTTP.Address)

@@ -8,11 +8,11 @@ import (
 	"fmt"
 	"hash/fnv"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
 	"os"
+	"path/filepath"
 	"runtime"
 	"slices"
 	"strconv"
@@ -27,7 +27,6 @@ import (
 
 	"github.com/vaka-care/vaka/event"
 	"github.com/vaka-care/vaka/hub"
-	"github.com/vaka-care/vaka/service"
 )
 
 const (
@@ -40,6 +39,7 @@ const (
 // Result is one run, as written to -out and read by -report.
 type Result struct {
 	Options  options   `json:"options"`
+	Peer     string    `json:"peer"`
 	Scenario string    `json:"scenario"`
 	Machine  machine   `json:"machine"`
 	Started  time.Time `json:"started"`
@@ -48,8 +48,14 @@ type Result struct {
 	Received   int `json:"received"`   // distinct events whose alarm was read on the stream (or PUBACKed in ceiling mode)
 	Lost       int `json:"lost"`       // sent but no alarm within drainWait after the end
 	Duplicated int `json:"duplicated"` // alarms read twice for one event
-	Foreign    int `json:"foreign"`    // alarms on the stream not raised by this run's events (e.g. hub_integrity)
-	Updates    int `json:"updates"`    // later messages for this run's alarms (other transitions, e.g. notify)
+	// Reordered counts alarms that arrived after an alarm for a later
+	// event of the same gateway (per-publisher sequence went backwards).
+	Reordered int `json:"reordered"`
+	// StreamsCut is how many stream subscribers the hub cut off for
+	// falling behind during the run (the stalled-consumer scenario's one).
+	StreamsCut int `json:"streams_cut"`
+	Foreign    int `json:"foreign"` // alarms on the stream not raised by this run's events (e.g. hub_integrity)
+	Updates    int `json:"updates"` // later messages for this run's alarms (other transitions, e.g. notify)
 
 	// Latency is stream read time − scheduled send time (ceiling mode:
 	// PUBACK − scheduled). Queueing delay in the generator counts.
@@ -72,6 +78,9 @@ type Result struct {
 
 	CPUUserSeconds float64 `json:"cpu_user_s"`
 	CPUSysSeconds  float64 `json:"cpu_sys_s"`
+	// PeerCPUSeconds is the CPU of the peer's own processes (Mosquitto,
+	// Node-RED), included in CPUPerEventUs.
+	PeerCPUSeconds float64 `json:"peer_cpu_s"`
 	// CPUPerEventUs is the whole process's CPU (hub + broker + generator +
 	// stream reader) over the measured phase, per event sent.
 	CPUPerEventUs float64 `json:"cpu_per_event_us"`
@@ -116,9 +125,9 @@ func percentiles(ns []int64) pct {
 
 func (r *Result) summary() string {
 	l := r.Latency
-	return fmt.Sprintf("%s: n=%d received=%d lost=%d dup=%d updates=%d foreign=%d | latency ms p50 %.3f p90 %.3f p99 %.3f p99.9 %.3f max %.3f | "+
+	return fmt.Sprintf("[%s] %s: n=%d received=%d lost=%d dup=%d reordered=%d cut=%d updates=%d foreign=%d | latency ms p50 %.3f p90 %.3f p99 %.3f p99.9 %.3f max %.3f | "+
 		"send lag p99 %.3f ms | puback p99 %.3f ms | achieved %.0f/s of %.0f/s | CPU %.1f µs/event | GC %d (max pause %.3f ms)%s%s",
-		r.Scenario, r.Sent, r.Received, r.Lost, r.Duplicated, r.Updates, r.Foreign, l.P50, l.P90, l.P99, l.P999, l.Max,
+		r.Peer, r.Scenario, r.Sent, r.Received, r.Lost, r.Duplicated, r.Reordered, r.StreamsCut, r.Updates, r.Foreign, l.P50, l.P90, l.P99, l.P999, l.Max,
 		r.SendLag.P99, r.Puback.P99, r.AchievedRate, r.OfferedRate, r.CPUPerEventUs, r.GCCount, r.GCPauseMaxMs,
 		cond(r.StreamEnded != "", " | STREAM ENDED: "+r.StreamEnded, ""), cond(r.Aborted != "", " | ABORTED: "+r.Aborted, ""))
 }
@@ -142,6 +151,9 @@ func scenarioName(o options) string {
 	}
 	if o.AlarmEvery > 1 {
 		s = fmt.Sprintf("background %g events/s × %v, 1 in %d a call-button alarm", o.Rate, o.Duration, o.AlarmEvery)
+	}
+	if o.Stall {
+		s += ", one stalled alarm consumer"
 	}
 	if o.SyncEachWrite {
 		s += ", sync_each_write"
@@ -198,7 +210,7 @@ func deviceID(g, k int) string { return fmt.Sprintf("b%d-%d", g+1, k) }
 // motionID is a background motion detector; backgroundDevices per gateway.
 func motionID(g, k int) string { return fmt.Sprintf("p%d-%d", g+1, k) }
 
-const backgroundDevices = 64
+const backgroundDevices = 125 // × 4 gateways: a 500-sensor night
 
 // isAlarm reports whether event i is a call-button press (the rest are
 // background traffic that raises nothing).
@@ -266,6 +278,7 @@ type bench struct {
 
 	received   atomic.Int64
 	duplicated atomic.Int64
+	reordered  atomic.Int64
 	foreign    atomic.Int64
 	updates    atomic.Int64
 	pubackErrs atomic.Int64
@@ -275,6 +288,7 @@ type bench struct {
 	// the last message (alarm id + updated_at).
 	alarmID [][]byte
 	lastMsg []uint64
+	lastIdx []int // per gateway: the latest event index whose alarm arrived
 
 	// oneatatime: the reader tells the sender which event arrived.
 	notify chan int
@@ -290,46 +304,62 @@ func runBench(o options, logw io.Writer) (*Result, error) {
 		return nil, err
 	}
 	defer os.RemoveAll(dataDir)
-	cfg, err := buildConfig(o, dataDir)
+	cfg, err := buildConfig(o, filepath.Join(dataDir, "hub"))
 	if err != nil {
 		return nil, fmt.Errorf("config: %w", err)
 	}
-	log := slog.New(slog.NewTextHandler(logw, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	svc, err := service.Start(cfg, log)
+	b := &bench{o: o, base: time.Now(), n: o.N,
+		sched: make([]int64, o.N), sent: make([]int64, o.N),
+		recv: make([]atomic.Int64, o.N), acked: make([]atomic.Int64, o.N),
+		alarmID: make([][]byte, o.N), lastMsg: make([]uint64, o.N),
+		lastIdx: make([]int, o.Gateways)}
+	for g := range b.lastIdx {
+		b.lastIdx[g] = -1
+	}
+	if o.Mode == "oneatatime" {
+		b.notify = make(chan int, 1)
+	}
+	pr, err := startPeer(o, cfg, b, logw, dataDir)
 	if err != nil {
-		return nil, fmt.Errorf("start hub: %w", err)
+		return nil, err
 	}
 	closed := false
 	defer func() {
 		if !closed {
-			svc.Close()
+			pr.close()
 		}
 	}()
-	for _, a := range []string{svc.HTTPAddr(), svc.MQTTAddr()} {
-		if h, _, _ := net.SplitHostPort(a); !net.ParseIP(h).IsLoopback() {
-			return nil, fmt.Errorf("refusing non-loopback address %s", a)
-		}
-	}
-
-	b := &bench{o: o, base: time.Now(), n: o.N,
-		sched: make([]int64, o.N), sent: make([]int64, o.N),
-		recv: make([]atomic.Int64, o.N), acked: make([]atomic.Int64, o.N),
-		alarmID: make([][]byte, o.N), lastMsg: make([]uint64, o.N)}
-	if o.Mode == "oneatatime" {
-		b.notify = make(chan int, 1)
-	}
+	b.foreign.Store(0) // Node-RED's start-up probes
 
 	// The stream first, so no alarm is raised before anyone listens.
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	readerDone, err := b.openStream(ctx, "http://"+svc.HTTPAddr())
-	if err != nil {
-		return nil, err
+	var readerDone <-chan struct{}
+	var streamsCut0 float64
+	if pr.svc != nil {
+		readerDone, err = b.openStream(ctx, "http://"+pr.svc.HTTPAddr())
+		if err != nil {
+			return nil, err
+		}
+		streamsCut0 = metricValue(pr.svc.Registry(), "vaka_stream_subscribers_cut_total")
+		if o.Stall {
+			// A second staff screen that stops reading: the hub must cut
+			// it off without slowing or losing anything for the first.
+			sc, err := stalledStream("http://" + pr.svc.HTTPAddr())
+			if err != nil {
+				return nil, fmt.Errorf("stalled stream: %w", err)
+			}
+			defer sc.Close()
+		}
+	} else {
+		done := make(chan struct{})
+		close(done)
+		readerDone = done
 	}
 
 	clients := make([]paho.Client, o.Gateways)
 	for g := range clients {
-		c, err := connect(svc.MQTTAddr(), g, o.BufferedReads)
+		c, err := connect(pr.mqttAddr, g, o.BufferedReads)
 		if err != nil {
 			return nil, fmt.Errorf("gateway %s: %w", gatewayID(g), err)
 		}
@@ -349,8 +379,12 @@ func runBench(o options, logw io.Writer) (*Result, error) {
 		}
 	}
 
-	res := &Result{Options: o, Scenario: scenarioName(o), Machine: machineInfo(), Started: time.Now().UTC()}
+	res := &Result{Options: o, Peer: o.Peer, Scenario: scenarioName(o), Machine: machineInfo(), Started: time.Now().UTC()}
 	runtime.GC()
+	var peerCPU0 time.Duration
+	for _, pid := range pr.pids {
+		peerCPU0 += procCPU(pid)
+	}
 	var ms0, ms1 runtime.MemStats
 	runtime.ReadMemStats(&ms0)
 	var ru0, ru1 syscall.Rusage
@@ -401,9 +435,10 @@ func runBench(o options, logw io.Writer) (*Result, error) {
 		}
 	}
 	for time.Now().Before(deadline) {
-		done := b.received.Load() >= int64(expected)
+		acked := b.acks.Load()+b.pubackErrs.Load() >= int64(sentN)
+		done := b.received.Load() >= int64(expected) && acked
 		if o.Mode == "ceiling" {
-			done = b.acks.Load()+b.pubackErrs.Load() >= int64(sentN)
+			done = acked
 		}
 		if done || b.streamEnd.Load() != nil && o.Mode != "ceiling" {
 			break
@@ -420,6 +455,10 @@ func runBench(o options, logw io.Writer) (*Result, error) {
 		return nil, err
 	}
 	runtime.ReadMemStats(&ms1)
+	var peerCPU1 time.Duration
+	for _, pid := range pr.pids {
+		peerCPU1 += procCPU(pid)
+	}
 
 	// Results.
 	res.Sent = sentN
@@ -470,13 +509,18 @@ func runBench(o options, logw io.Writer) (*Result, error) {
 		res.Lost = expected - res.Received
 	}
 	res.Duplicated = int(b.duplicated.Load())
+	res.Reordered = int(b.reordered.Load())
+	res.PeerCPUSeconds = (peerCPU1 - peerCPU0).Seconds()
+	if pr.svc != nil {
+		res.StreamsCut = int(metricValue(pr.svc.Registry(), "vaka_stream_subscribers_cut_total") - streamsCut0)
+	}
 	res.Foreign = int(b.foreign.Load())
 	res.Updates = int(b.updates.Load())
 	user := time.Duration(ru1.Utime.Nano() - ru0.Utime.Nano())
 	sys := time.Duration(ru1.Stime.Nano() - ru0.Stime.Nano())
 	res.CPUUserSeconds, res.CPUSysSeconds = user.Seconds(), sys.Seconds()
 	if sentN > 0 {
-		res.CPUPerEventUs = float64(user+sys) / 1e3 / float64(sentN)
+		res.CPUPerEventUs = float64(user+sys+peerCPU1-peerCPU0) / 1e3 / float64(sentN)
 	}
 	res.GCCount = ms1.NumGC - ms0.NumGC
 	for k := ms0.NumGC; k < ms1.NumGC && k < ms0.NumGC+256; k++ {
@@ -485,7 +529,7 @@ func runBench(o options, logw io.Writer) (*Result, error) {
 	}
 	res.GCPauseSumMs = float64(ms1.PauseTotalNs-ms0.PauseTotalNs) / 1e6
 	res.PeakHeapMB = float64(ms1.HeapInuse) / (1 << 20)
-	if st, err := os.Stat(dataDir + "/alarms.journal"); err == nil {
+	if st, err := os.Stat(filepath.Join(dataDir, "hub", "alarms.journal")); err == nil {
 		res.DataDirMB = float64(st.Size()) / (1 << 20)
 	}
 	if p := b.streamEnd.Load(); p != nil {
@@ -497,9 +541,7 @@ func runBench(o options, logw io.Writer) (*Result, error) {
 	}
 	cancel()
 	closed = true
-	if err := svc.Close(); err != nil {
-		fmt.Fprintln(logw, "vaka-load: hub close:", err)
-	}
+	pr.close()
 	select {
 	case <-readerDone:
 	case <-time.After(2 * time.Second):
@@ -735,6 +777,11 @@ func (b *bench) onAlarm(line []byte, t int64) {
 	}
 	b.lastMsg[i] = sum
 	b.alarmID[i] = append([]byte(nil), id...)
+	if g := i % b.o.Gateways; i < b.lastIdx[g] {
+		b.reordered.Add(1)
+	} else {
+		b.lastIdx[g] = i
+	}
 	b.received.Add(1)
 	if b.notify != nil {
 		select {

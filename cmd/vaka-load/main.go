@@ -23,6 +23,7 @@ import (
 	"os"
 	"runtime/pprof"
 	"runtime/trace"
+	"slices"
 	"strings"
 	"time"
 )
@@ -44,6 +45,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.BoolVar(&o.GoSleep, "go-sleep", false, "pace with time.Sleep instead of a timerfd (shows Go's timer lateness in the generator)")
 	fs.StringVar(&o.DataParent, "data-parent", "", "directory for the temporary data dir (default $TMPDIR; /dev/shm takes fsync cost out)")
 	fs.StringVar(&o.Dump, "dump", "", "write per-event times (CSV) to this file, to see where tails cluster")
+	fs.StringVar(&o.Peer, "peer", peerVaka, "system under test: vaka (A: embedded broker, rules inline) | mosquitto-ext (B: Mosquitto, the hub as external client) | nodered (C: Mosquitto + Node-RED flow posting to an HTTP sink)")
+	fs.StringVar(&o.NodeRED, "nodered-dir", ".cache/node-red", "where scripts/bench-deps.sh installed node-red "+nodeREDWant)
+	fs.BoolVar(&o.Stall, "stall", false, "stalled consumer: a second alarm consumer stops reading for the whole run (A, B: a staff stream; C: a second HTTP endpoint that never answers)")
+	knee := fs.Duration("knee", 0, "exit with status 3 if p99 exceeds this or any alarm is lost or duplicated (the ramp stops a peer there)")
 	fs.StringVar(&o.Label, "label", "", "free text stored with the result (e.g. run 1)")
 	out := fs.String("out", "", "write the machine-readable result to this JSON file")
 	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the measured phase")
@@ -51,11 +56,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 	report := fs.Bool("report", false, "write docs/benchmarks.md (markdown) to stdout from the JSON result files given as arguments")
 	gobench := fs.String("gobench", "", "with -report: `go test -bench` output to include")
 	commands := fs.String("commands", "", "with -report: file listing the exact commands that were run")
+	svg := fs.String("svg", "", "with -report: write the plot of p99 against offered rate (ramp runs) to this SVG file")
+	svgLink := fs.String("svg-link", "benchmarks-ramp.svg", "with -report: how the report links the SVG")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
 	if *report {
-		if err := writeReport(stdout, fs.Args(), *gobench, *commands); err != nil {
+		if err := writeReport(stdout, fs.Args(), *gobench, *commands, *svg, *svgLink); err != nil {
 			fmt.Fprintln(stderr, "vaka-load:", err)
 			return 1
 		}
@@ -109,12 +116,17 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	fmt.Fprintln(stdout, res.summary())
+	overKnee := *knee > 0 && (res.Latency.P99 > float64(*knee)/1e6 || res.Lost > 0 || res.Duplicated > 0 || res.Aborted != "")
 	if *out != "" {
 		b, _ := json.MarshalIndent(res, "", "  ")
 		if err := os.WriteFile(*out, append(b, '\n'), 0o644); err != nil {
 			fmt.Fprintln(stderr, "vaka-load:", err)
 			return 1
 		}
+	}
+	if overKnee {
+		fmt.Fprintf(stdout, "knee: p99 over %v or loss\n", *knee)
+		return 3
 	}
 	return 0
 }
@@ -132,6 +144,9 @@ type options struct {
 	DataParent    string        `json:"data_parent,omitempty"`
 	Dump          string        `json:"-"`
 	Label         string        `json:"label,omitempty"`
+	Peer          string        `json:"peer"`
+	NodeRED       string        `json:"-"`
+	Stall         bool          `json:"stall,omitempty"`
 	Command       string        `json:"command"`
 
 	startProfile func() error
@@ -171,6 +186,12 @@ func (o *options) check() error {
 	}
 	if o.AlarmEvery < 1 || o.AlarmEvery > 100000 || (o.AlarmEvery > 1 && o.Mode != "rate") {
 		return errors.New("-alarm-every must be 1..100000, and above 1 only in rate mode")
+	}
+	if !slices.Contains(peerNames, o.Peer) {
+		return fmt.Errorf("-peer must be one of %s", strings.Join(peerNames, ", "))
+	}
+	if o.Peer == peerNodeRED && o.Mode == "ceiling" {
+		return errors.New("-mode ceiling times the hub's PUBACK; use it with -peer vaka or mosquitto-ext")
 	}
 	if o.Gateways < 1 || o.Gateways > maxGateways {
 		return fmt.Errorf("-gateways must be 1..%d", maxGateways)

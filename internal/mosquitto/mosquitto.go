@@ -106,7 +106,7 @@ func Start(o Options) (*Server, error) {
 		// read this private directory.
 		conf.WriteString("user root\n")
 	}
-	conf.WriteString("set_tcp_nodelay true\n")       // without it every hop can add ≈ 44 ms (Nagle)
+	conf.WriteString("set_tcp_nodelay true\n")        // without it every hop can add ≈ 44 ms (Nagle)
 	conf.WriteString("max_queued_messages 1000000\n") // the default 1000 silently drops QoS 1 to a slow subscriber
 	conf.WriteString("max_inflight_messages 1000\n")
 	conf.WriteString("log_dest stderr\nlog_type error\nlog_type warning\nlog_type notice\n")

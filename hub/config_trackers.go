@@ -1,0 +1,129 @@
+package hub
+
+import (
+	"strings"
+
+	"github.com/vaka-care/vaka/config"
+	"github.com/vaka-care/vaka/event"
+)
+
+// OwnTracksUser is the MQTT login of one OwnTracks client. The username is
+// also the <user> level of its topics; use a pseudonymous id, not a name.
+type OwnTracksUser struct {
+	Username     string `yaml:"username"`
+	PasswordHash string `yaml:"password_hash"` // bcrypt (vaka hash-password)
+}
+
+// minOsmAndID is the shortest OsmAnd id accepted: the id is the only
+// secret of that protocol, so it must not be guessable.
+const minOsmAndID = 16
+
+// TrackerRef is the registered device a tracker maps to.
+type TrackerRef struct {
+	Site, Gateway, Device string
+}
+
+// OwnTracksLogin is one OwnTracks MQTT credential, for the broker.
+type OwnTracksLogin struct {
+	Site, Username, PasswordHash string
+}
+
+// OwnTracksLogins lists the OwnTracks users of every site.
+func (c *Config) OwnTracksLogins() []OwnTracksLogin {
+	var out []OwnTracksLogin
+	for _, s := range c.Sites {
+		for _, u := range s.OwnTracksUsers {
+			out = append(out, OwnTracksLogin{Site: s.ID, Username: u.Username, PasswordHash: u.PasswordHash})
+		}
+	}
+	return out
+}
+
+// trackerIndex maps OwnTracks "<user>/<device>" keys and OsmAnd ids to
+// registered devices. Validate first.
+func (c *Config) trackerIndex() (ot, osm map[string]TrackerRef) {
+	ot, osm = map[string]TrackerRef{}, map[string]TrackerRef{}
+	for _, s := range c.Sites {
+		for _, g := range s.Gateways {
+			for _, d := range g.Devices {
+				ref := TrackerRef{Site: s.ID, Gateway: g.ID, Device: d.ID}
+				if d.OwnTracks != "" {
+					ot[d.OwnTracks] = ref
+				}
+				if d.OsmAndID != "" {
+					osm[d.OsmAndID] = ref
+				}
+			}
+		}
+	}
+	return ot, osm
+}
+
+// validateTrackers checks owntracks_users and the devices' owntracks and
+// osmand_id keys: unique, well formed, a tracker's OwnTracks user listed in
+// the same site (outside demo mode), and OsmAnd ids long enough to be secret.
+func (c *Config) validateTrackers() []error {
+	var errs []error
+	add := func(err error) { errs = append(errs, err) }
+	userSite := map[string]string{}
+	for i, s := range c.Sites {
+		for k, u := range s.OwnTracksUsers {
+			f := func(name string) string { return config.Field("sites", i, "owntracks_users", k, name) }
+			if err := event.ValidName(u.Username); err != nil {
+				add(config.Errorf(f("username"), "%v", err))
+			} else if _, dup := userSite[u.Username]; dup {
+				add(config.Errorf(f("username"), "duplicate OwnTracks user %q (usernames are global to the broker)", u.Username))
+			}
+			userSite[u.Username] = s.ID
+			if !isBcrypt(u.PasswordHash) {
+				add(config.Errorf(f("password_hash"), "missing or not a bcrypt hash (make one with: vaka hash-password)"))
+			}
+		}
+	}
+	otKeys, osmIDs := map[string]bool{}, map[string]bool{}
+	for i, s := range c.Sites {
+		for j, g := range s.Gateways {
+			for k, d := range g.Devices {
+				df := func(name string) string { return config.Field("sites", i, "gateways", j, "devices", k, name) }
+				if (d.OwnTracks != "" || d.OsmAndID != "") && d.Type != "" {
+					if t, err := event.ParseDeviceType(d.Type); err == nil && t != event.Tracker {
+						add(config.Errorf(df("type"), "must be tracking_device for a device with owntracks or osmand_id"))
+					}
+				}
+				if d.OwnTracks != "" {
+					user, dev, ok := strings.Cut(d.OwnTracks, "/")
+					switch {
+					case !ok || event.ValidName(user) != nil || event.ValidName(dev) != nil:
+						add(config.Errorf(df("owntracks"), "want \"<user>/<device>\" as in the topic owntracks/<user>/<device>"))
+					case otKeys[d.OwnTracks]:
+						add(config.Errorf(df("owntracks"), "duplicate: another device maps %q", d.OwnTracks))
+					case userSite[user] != "" && userSite[user] != s.ID:
+						add(config.Errorf(df("owntracks"), "user %q belongs to site %q, not this site", user, userSite[user]))
+					case userSite[user] == "" && !c.Demo && !c.MQTT.IsExternal():
+						add(config.Errorf(df("owntracks"), "user %q is not listed in this site's owntracks_users", user))
+					}
+					otKeys[d.OwnTracks] = true
+				}
+				if d.OsmAndID != "" {
+					switch {
+					case len(d.OsmAndID) < minOsmAndID || len(d.OsmAndID) > 128 || !osmandIDChars(d.OsmAndID):
+						add(config.Errorf(df("osmand_id"), "want %d–128 letters and digits: the id is the tracker's only secret (e.g. openssl rand -hex 16)", minOsmAndID))
+					case osmIDs[d.OsmAndID]:
+						add(config.Errorf(df("osmand_id"), "duplicate: another device has this id"))
+					}
+					osmIDs[d.OsmAndID] = true
+				}
+			}
+		}
+	}
+	return errs
+}
+
+func osmandIDChars(s string) bool {
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_') {
+			return false
+		}
+	}
+	return true
+}
