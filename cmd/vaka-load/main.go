@@ -9,7 +9,11 @@
 //	vaka-load -mode oneatatime [-n 1000]
 //	vaka-load -mode rate -rate 1000 -duration 10s [-gateways 4] [-sync-each-write] [-out FILE.json]
 //	vaka-load -mode ceiling -rate 5000 -duration 10s   (heartbeats, PUBACK only: generator + broker ceiling)
-//	vaka-load -report [-gobench FILE] [-commands FILE] results/*.json > docs/benchmarks.md
+//	vaka-load -peer vaka|mosquitto-ext|nodered …   (A: this hub; B: Mosquitto + the hub as external client;
+//	                                               C: Mosquitto + Node-RED posting to an HTTP sink; see peers.go)
+//	vaka-load -mode rate -rate 500 -duration 10s -stall   (a second alarm consumer stops reading)
+//	vaka-load -mode rate -rate 20000 -duration 5s -knee 10ms   (exit status 3 over the knee)
+//	vaka-load -report [-gobench FILE] [-commands FILE] [-svg FILE] results/*.json > docs/benchmarks.md
 //
 // Every loop is bounded in count and time, and all traffic stays on loopback.
 package main
