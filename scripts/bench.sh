@@ -51,6 +51,9 @@ for r in $(seq 1 "$ROUNDS"); do
 	for p in $PEERS; do run "r$r-2-night-$p" -peer "$p" -mode rate -rate 500 -duration 20s -alarm-every 25 -label "round $r"; done
 	# A stalled alarm consumer beside the measured one.
 	for p in $PEERS; do run "r$r-3-stall-$p" -peer "$p" -mode rate -rate 500 -duration 10s -stall -label "round $r"; done
+	# Issue 2's and 3's targets for Vaka: alarms at 1,000/s, and alarms under 10,000 events/s of background traffic.
+	run "r$r-4-alarms1000-vaka" -peer vaka -mode rate -rate 1000 -duration 10s -label "round $r"
+	run "r$r-5-background10k-vaka" -peer vaka -mode rate -rate 10000 -duration 10s -alarm-every 100 -label "round $r"
 done
 
 # The stepped ramp: 5 s per step, 1 event in 20 an alarm; a peer stops at its knee.
