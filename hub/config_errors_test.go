@@ -1,39 +1,11 @@
 package hub
 
 import (
-	"errors"
 	"strings"
 	"testing"
 
 	"github.com/vaka-care/vaka/config"
 )
-
-// FuzzHubConfig: the config loader never panics, and every error it
-// returns is located in the file it was given.
-func FuzzHubConfig(f *testing.F) {
-	f.Add([]byte(silenceYAML))
-	f.Add([]byte("data_dir: /x\nmqtt: {tcp: ':1883'}\nhttp: {address: ':8080'}\nusers: [{username: a, role: staff, password_hash: x}]\n"))
-	f.Add([]byte("sites:\n  - id: s\n    night: {start: '25:00', end: 'x'}\n    residents: [{id: 'Anna Svensson'}]\n"))
-	f.Add([]byte("sites: 3\n"))
-	f.Add([]byte("routing: {route: {receiver: x}}\n"))
-	f.Add([]byte(":\n- [\n"))
-	f.Fuzz(func(t *testing.T, data []byte) {
-		var cfg Config
-		err := config.Decode("hub.yaml", data, &cfg)
-		if err == nil {
-			return
-		}
-		var es config.Errors
-		if !errors.As(err, &es) {
-			t.Fatalf("error is not config.Errors: %T %v", err, err)
-		}
-		for _, e := range es {
-			if !strings.HasPrefix(e.Error(), "hub.yaml") {
-				t.Fatalf("error not located in the file: %q", e.Error())
-			}
-		}
-	})
-}
 
 func TestConfigErrorsNameFileLineField(t *testing.T) {
 	yaml := `demo: true
