@@ -281,6 +281,12 @@ func (s *server) requireUser(next http.Handler) http.Handler {
 			}
 		}
 		if p.user == nil {
+			if r.Method == http.MethodGet && strings.Contains(r.Header.Get("Accept"), "text/html") {
+				// A person opening a page (the pilot dashboard) goes to
+				// the login; API clients get the 401 they can act on.
+				http.Redirect(w, r, "/", http.StatusSeeOther)
+				return
+			}
 			writeError(w, http.StatusUnauthorized, errors.New("login required"))
 			return
 		}

@@ -78,6 +78,9 @@ func demoWorld() []demoGateway {
 		}, sim: sim.Options{Scenarios: []string{"call_button", "bed_exit_no_return"},
 			Interval: time.Duration(90+30*i) * time.Second, First: time.Duration(20+15*i) * time.Second}})
 	}
+	// The first home presses its call button within seconds, so a newcomer
+	// sees an alarm at once; the unit's night scenarios take minutes.
+	out[1].sim.Scenarios, out[1].sim.First = []string{"call_button"}, 4*time.Second
 	return out
 }
 
