@@ -31,7 +31,7 @@ test: test-deps ## Vet and run every test (race detector), then the 32-bit edge 
 	$(MAKE) test-386
 
 test-386: ## Edge packages as 32-bit under qemu-i386 (periph's CI does the same; catches unaligned atomics)
-	GOARCH=386 CGO_ENABLED=0 GODEBUG=asyncpreemptoff=1 $(GO) test -count=1 -exec qemu-i386 ./event/... ./gateway/... ./devices/...
+	./scripts/test-386.sh
 
 bench: test-deps ## Run benchmarks and write docs/benchmarks.md
 	./scripts/bench.sh
