@@ -12,8 +12,6 @@ import (
 	"testing"
 	"time"
 
-	paho "github.com/eclipse/paho.mqtt.golang"
-
 	"github.com/vaka-care/vaka/event"
 )
 
@@ -84,7 +82,7 @@ func BenchmarkIntegrationStaffStream200(b *testing.B) {
 		b.Cleanup(stop)
 		clients = append(clients, c)
 	}
-	pub, err := connectTB(b, s.MQTTAddr(), "solrosen/avd-a", gwPass, "bench-gw")
+	pub, err := connect(b, s.MQTTAddr(), "solrosen/avd-a", gwPass, "bench-gw")
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -137,20 +135,4 @@ func BenchmarkIntegrationStaffStream200(b *testing.B) {
 			f.Close()
 		}
 	}
-}
-
-func connectTB(tb testing.TB, addr, user, pass, id string) (paho.Client, error) {
-	o := paho.NewClientOptions().AddBroker("tcp://" + addr).SetClientID(id).
-		SetUsername(user).SetPassword(pass).SetAutoReconnect(false).SetConnectTimeout(3 * time.Second).
-		SetConnectRetry(false).SetProtocolVersion(4)
-	c := paho.NewClient(o)
-	tok := c.Connect()
-	if !tok.WaitTimeout(5 * time.Second) {
-		return nil, fmt.Errorf("connect timed out")
-	}
-	if tok.Error() != nil {
-		return nil, tok.Error()
-	}
-	tb.Cleanup(func() { c.Disconnect(100) })
-	return c, nil
 }

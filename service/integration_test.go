@@ -113,7 +113,9 @@ func (w testWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-func connect(t *testing.T, addr, user, pass, id string) (paho.Client, error) {
+// connect logs a paho gateway in (MQTT 3.1.1, no auto-reconnect: a test
+// sees a refused or dropped connection as it happens).
+func connect(t testing.TB, addr, user, pass, id string) (paho.Client, error) {
 	t.Helper()
 	o := paho.NewClientOptions().AddBroker("tcp://" + addr).SetClientID(id).
 		SetUsername(user).SetPassword(pass).SetAutoReconnect(false).SetConnectTimeout(3 * time.Second).
