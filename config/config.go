@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -24,6 +25,16 @@ import (
 // decoding. Returned errors should be FieldErrors (or errors.Join of them).
 type Validator interface {
 	Validate() error
+}
+
+// Includer is implemented by config types that read further files named
+// in them (a device inventory exported as CSV, say). Decode calls Include
+// after decoding and before Validate, with the directory of the config
+// file, against which relative paths are resolved. Errors in an included
+// file should be *Error values naming that file and its line; errors about
+// the naming field itself may be FieldErrors.
+type Includer interface {
+	Include(dir string) error
 }
 
 // FieldError says what is wrong with one field. Field is a dotted path from
@@ -114,10 +125,17 @@ func Decode(file string, data []byte, out any) error {
 	if err := dec.Decode(out); err != nil && !errors.Is(err, io.EOF) {
 		return decodeErrors(file, &root, err)
 	}
+	// Validation runs even when an included file has errors, so one run
+	// names every problem in both files.
+	var errs []error
+	if in, ok := out.(Includer); ok {
+		errs = append(errs, in.Include(filepath.Dir(file)))
+	}
 	if v, ok := out.(Validator); ok {
-		if err := v.Validate(); err != nil {
-			return locate(file, &root, err)
-		}
+		errs = append(errs, v.Validate())
+	}
+	if err := errors.Join(errs...); err != nil {
+		return locate(file, &root, err)
 	}
 	return nil
 }
@@ -315,7 +333,10 @@ func locate(file string, root *yaml.Node, err error) error {
 	var out Errors
 	for _, e := range flatten(err) {
 		var fe *FieldError
-		if errors.As(e, &fe) {
+		var located *Error
+		if errors.As(e, &located) {
+			out = append(out, located) // already names its own file and line
+		} else if errors.As(e, &fe) {
 			out = append(out, &Error{File: file, Line: lineOf(root, fe.Field), Field: fe.Field, Msg: fe.Msg})
 		} else {
 			out = append(out, &Error{File: file, Msg: e.Error()})

@@ -32,6 +32,8 @@ type Config struct {
 	// Pilot is pilot evidence: InfluxDB export and trials (docs/config.md).
 	Pilot pilot.Config   `yaml:"pilot"`
 	Loc   *time.Location `yaml:"-"`
+
+	included []string // files read by Include (devices_file), for reload
 }
 
 // MQTTConfig sets the embedded broker's listeners, or an external broker.
@@ -104,6 +106,12 @@ type Site struct {
 	Residents   []Resident               `yaml:"residents"`
 	Geofences   []Geofence               `yaml:"geofences"`
 	Gateways    []Gateway                `yaml:"gateways"`
+	// DevicesFile is a CSV device inventory (columns gateway, id, type and
+	// optionally resident, unit, room, exit) whose rows are added to the
+	// gateways above: a region's 250,000 call buttons come from the alarm
+	// provider's register, not from hand-written YAML (devices_file.go).
+	// Relative to the config file's directory.
+	DevicesFile string `yaml:"devices_file"`
 	// OwnTracksUsers are the MQTT logins of OwnTracks phones and trackers
 	// (docs/trackers.md): each may publish only under owntracks/<username>/.
 	OwnTracksUsers []OwnTracksUser `yaml:"owntracks_users"`
@@ -198,6 +206,9 @@ type Device struct {
 	// OsmAndID is the id an OsmAnd/Traccar-protocol tracker reports with.
 	// That protocol has no login: the id is the secret (docs/trackers.md).
 	OsmAndID string `yaml:"osmand_id"`
+
+	from string // the devices_file this device was read from, if any
+	line int    // and its line there
 }
 
 // Defaults.
@@ -383,21 +394,21 @@ func (c *Config) Validate() error {
 			for k, d := range g.Devices {
 				df := func(name string) string { return f("gateways", j, "devices", k, name) }
 				if err := event.ValidName(d.ID); err != nil {
-					add(config.Errorf(df("id"), "%v", err))
+					add(d.errorf(df, "id", "%v", err))
 				} else if devs[d.ID] {
-					add(config.Errorf(df("id"), "duplicate device %q in site %q", d.ID, s.ID))
+					add(d.errorf(df, "id", "duplicate device %q in site %q", d.ID, s.ID))
 				}
 				devs[d.ID] = true
 				if d.Type == "" {
-					add(config.Errorf(df("type"), "missing: e.g. personal_trigger, door_sensor, bed_monitor"))
+					add(d.errorf(df, "type", "missing: e.g. personal_trigger, door_sensor, bed_monitor"))
 				} else if _, err := event.ParseDeviceType(d.Type); err != nil {
-					add(config.Errorf(df("type"), "unknown device type %q", d.Type))
+					add(d.errorf(df, "type", "unknown device type %q", d.Type))
 				}
 				if d.Resident != "" && event.ValidName(d.Resident) != nil {
-					add(config.Errorf(df("resident"), "must be a pseudonymous id, not a name"))
+					add(d.errorf(df, "resident", "must be a pseudonymous id, not a name"))
 				}
 				if d.Unit != "" && len(s.Units) > 0 && !units[d.Unit] {
-					add(config.Errorf(df("unit"), "unit %q is not listed under units", d.Unit))
+					add(d.errorf(df, "unit", "unit %q is not listed under units", d.Unit))
 				}
 			}
 		}

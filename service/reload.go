@@ -2,8 +2,10 @@ package service
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -13,8 +15,9 @@ import (
 	"github.com/vaka-care/vaka/hub"
 )
 
-// WatchConfig reloads the rules from path on SIGHUP and whenever the file
-// changes (checked every interval). A config that fails to load or
+// WatchConfig reloads the rules from path on SIGHUP and whenever the file,
+// or a file it includes (a site's devices_file), changes (checked every
+// interval). A config that fails to load or
 // validate is logged with its file, line and field, counted, and the old
 // rules stay in force: a typo must never switch alarms off.
 func (s *Hub) WatchConfig(ctx context.Context, path string, interval time.Duration) {
@@ -25,7 +28,14 @@ func (s *Hub) WatchConfig(ctx context.Context, path string, interval time.Durati
 	_ = s.reg.Register(reloads)
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
-	mod := modTime(path)
+	// The included files are known from a load; the first one here only
+	// learns them (the hub already runs on this config).
+	files := []string{path}
+	var first hub.Config
+	if config.Load(path, &first) == nil {
+		files = append(files, first.IncludedFiles()...)
+	}
+	mod := modTimes(files)
 	go func() {
 		defer signal.Stop(hup)
 		t := time.NewTicker(interval)
@@ -36,8 +46,8 @@ func (s *Hub) WatchConfig(ctx context.Context, path string, interval time.Durati
 				return
 			case <-hup:
 			case <-t.C:
-				m := modTime(path)
-				if m.Equal(mod) {
+				m := modTimes(files)
+				if m == mod {
 					continue
 				}
 				mod = m
@@ -48,6 +58,8 @@ func (s *Hub) WatchConfig(ctx context.Context, path string, interval time.Durati
 				s.log.Error("config reload failed; the old rules stay in force", "err", err)
 				continue
 			}
+			files = append([]string{path}, cfg.IncludedFiles()...)
+			mod = modTimes(files)
 			s.Hub.Reload(&cfg)
 			if t, err := cfg.RouteTree(); err == nil && s.Notify != nil {
 				s.Notify.SetTree(t)
@@ -57,10 +69,16 @@ func (s *Hub) WatchConfig(ctx context.Context, path string, interval time.Durati
 	}()
 }
 
-func modTime(path string) time.Time {
-	fi, err := os.Stat(path)
-	if err != nil {
-		return time.Time{}
+// modTimes is the files' modification times and sizes as one comparable
+// string: any change to any of them changes it.
+func modTimes(paths []string) string {
+	var b strings.Builder
+	for _, p := range paths {
+		if fi, err := os.Stat(p); err == nil {
+			fmt.Fprintf(&b, "%d/%d;", fi.ModTime().UnixNano(), fi.Size())
+		} else {
+			b.WriteString("-;")
+		}
 	}
-	return fi.ModTime()
+	return b.String()
 }

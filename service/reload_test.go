@@ -79,3 +79,45 @@ func TestIntegrationHotReloadKeepsOldRulesOnError(t *testing.T) {
 		t.Fatalf("after a good reload the hold is %s, want 3m0s", h)
 	}
 }
+
+// A change to a site's devices_file (the CSV inventory) reloads the
+// config like a change to the YAML: a newly registered button is known.
+func TestIntegrationHotReloadDevicesFile(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "hub.yaml")
+	inv := filepath.Join(dir, "inventory.csv")
+	yaml := strings.Replace(string(hubYAML(t, filepath.Join(dir, "data"))),
+		"  - id: solrosen\n", "  - id: solrosen\n    devices_file: inventory.csv\n", 1)
+	if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(inv, []byte("gateway,id,type,resident\navd-a,knapp-99,personal_trigger,r-99\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var cfg hub.Config
+	if err := config.Load(path, &cfg); err != nil {
+		t.Fatal(err)
+	}
+	s, err := service.Start(&cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	s.WatchConfig(ctx, path, 20*time.Millisecond)
+	known := func(dev string) bool { _, ok := s.Hub.Engine().Lookup("solrosen", dev); return ok }
+	if !known("knapp-99") || known("knapp-100") {
+		t.Fatalf("at start: knapp-99 known %v, knapp-100 known %v", known("knapp-99"), known("knapp-100"))
+	}
+	if err := os.WriteFile(inv, []byte("gateway,id,type,resident\navd-a,knapp-99,personal_trigger,r-99\navd-a,knapp-100,personal_trigger,r-100\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	base := "http://" + s.HTTPAddr()
+	for i := 0; i < 200 && testenv.Metric(t, base+"/metrics", `vaka_config_reloads_total{result="ok"}`) < 1; i++ {
+		time.Sleep(25 * time.Millisecond)
+	}
+	if !known("knapp-100") {
+		t.Fatal("knapp-100 added to the devices file is not known after the reload")
+	}
+}
