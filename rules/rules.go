@@ -136,6 +136,7 @@ type Stats struct {
 type siteState struct {
 	cfg        *Site
 	devs       map[string]*devState
+	byGateway  map[string][]*devState // a gateway's devices, so its return costs its devices, not the site's
 	res        map[string]*resState
 	staffUntil map[string]time.Time // room → staff present until
 }
@@ -216,7 +217,8 @@ func (e *Engine) setConfig(cfg Config) {
 		if s.Plan == nil {
 			s.Plan = DefaultPlan()
 		}
-		ss := &siteState{cfg: s, devs: map[string]*devState{}, res: map[string]*resState{}, staffUntil: map[string]time.Time{}}
+		ss := &siteState{cfg: s, devs: map[string]*devState{}, byGateway: map[string][]*devState{},
+			res: map[string]*resState{}, staffUntil: map[string]time.Time{}}
 		var prev *siteState
 		if old != nil {
 			prev = old[s.ID]
@@ -233,6 +235,7 @@ func (e *Engine) setConfig(cfg Config) {
 				}
 			}
 			ss.devs[id] = ds
+			ss.byGateway[d.Gateway] = append(ss.byGateway[d.Gateway], ds)
 		}
 		for id, r := range s.Residents {
 			rs := &resState{res: r}
@@ -899,8 +902,8 @@ func (e *Engine) regrace(site, gateway string, now time.Time) {
 	if ss == nil {
 		return
 	}
-	for _, ds := range ss.devs {
-		if ds.dev.Gateway == gateway && ds.armed && !ds.silentRaised && ds.lastSeen.Before(now) {
+	for _, ds := range ss.byGateway[gateway] {
+		if ds.armed && !ds.silentRaised && ds.lastSeen.Before(now) {
 			ds.lastSeen = now
 		}
 	}
