@@ -9,6 +9,7 @@ package alarm
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/vaka-care/vaka/event"
@@ -91,12 +92,36 @@ const (
 )
 
 // Delivery is one phone's proof that it alerted: its service worker
-// received the push and confirmed it to the hub.
+// received the push and confirmed it to the hub (channel push), or the
+// staff app, logged in and in view, showed the alarm card it got over the
+// live stream (channel app).
 type Delivery struct {
-	User  string    `json:"user"`
-	Phone string    `json:"phone,omitempty"` // subscription id, or "webhook:<receiver>"
-	At    time.Time `json:"at"`
-	Tier  int       `json:"tier"`
+	User    string    `json:"user"`
+	Phone   string    `json:"phone,omitempty"` // subscription id, "app:<session>", or "webhook:<receiver>"
+	At      time.Time `json:"at"`
+	Tier    int       `json:"tier"`
+	Channel string    `json:"channel,omitempty"` // ChannelPush, ChannelApp or ChannelWebhook
+}
+
+// Delivery channels: how a receipt reached the hub.
+const (
+	ChannelPush    = "push"    // Web Push, confirmed by the service worker
+	ChannelApp     = "app"     // shown by the open staff app (live stream)
+	ChannelWebhook = "webhook" // a webhook receiver answered 2xx
+)
+
+// Via is the delivery's channel; receipts journaled before channels were
+// recorded are told apart by their phone id.
+func (d Delivery) Via() string {
+	switch {
+	case d.Channel != "":
+		return d.Channel
+	case strings.HasPrefix(d.Phone, "webhook:"):
+		return ChannelWebhook
+	case strings.HasPrefix(d.Phone, "app:"):
+		return ChannelApp
+	}
+	return ChannelPush
 }
 
 // MaxDeliveries bounds the receipts an alarm keeps.
@@ -120,6 +145,7 @@ type Transition struct {
 	Receiver string   `json:"receiver,omitempty"` // route receiver name
 	To       []string `json:"to,omitempty"`       // users (or webhook) alerted
 	Phone    string   `json:"phone,omitempty"`    // on ActDelivered: which phone
+	Channel  string   `json:"channel,omitempty"`  // on ActDelivered: push, app or webhook
 }
 
 // Alarm is one alarm and its lifecycle state.
@@ -257,7 +283,7 @@ func Apply(a *Alarm, t Transition) error {
 		}
 	case ActDelivered:
 		if len(a.Deliveries) < MaxDeliveries {
-			a.Deliveries = append(a.Deliveries, Delivery{User: t.By, Phone: t.Phone, At: at, Tier: t.Tier})
+			a.Deliveries = append(a.Deliveries, Delivery{User: t.By, Phone: t.Phone, At: at, Tier: t.Tier, Channel: t.Channel})
 		}
 	case ActAccept:
 		if a.State == Raised {

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -135,6 +136,31 @@ func TestIntegrationBrowserStaffFlow(t *testing.T) {
 			t.Errorf("card lacks %q: %q", want, text)
 		}
 	}
+	// Both phones have no push (headless Chromium): each app, showing the
+	// card it got over the live stream, posts its own receipt, journaled as
+	// a delivered transition with channel app; the card then says so.
+	var got alarm.Alarm
+	var via []string
+	for i := 0; i < 100; i++ {
+		via = via[:0]
+		testenv.DoJSON(t, http.MethodGet, base+"/api/v1/alarms/"+id, "natt1", "natt1-secret", nil, &got)
+		for _, h := range got.History {
+			if h.Action == alarm.ActDelivered && h.Channel == alarm.ChannelApp && strings.HasPrefix(h.Phone, "app:") {
+				via = append(via, h.By)
+			}
+		}
+		if slices.Contains(via, "natt1") && slices.Contains(via, "natt2") {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if !slices.Contains(via, "natt1") || !slices.Contains(via, "natt2") {
+		t.Fatalf("delivered transitions with channel app from %v, want natt1 and natt2; history %+v", via, got.History)
+	}
+	if err := chromedp.Do(a, chromedp.WaitVisible(chromedp.CSS(card+` .delivery[data-delivered]:not([data-delivered="0"])`))); err != nil {
+		t.Errorf("natt1's card does not show the delivery: %v", err)
+	}
+	t.Logf("app receipts journaled for %v", via)
 	screenshot(t, a, "staff-phone-raised.png")
 
 	sel := `.alarm-card[data-alarm-id="` + id + `"]`
@@ -167,7 +193,7 @@ func TestIntegrationBrowserStaffFlow(t *testing.T) {
 		chromedp.WaitReady(chromedp.CSS(sel+`[data-state="resolved"]`))); err != nil {
 		t.Fatalf("resolve: %v", err)
 	}
-	var got alarm.Alarm
+	got = alarm.Alarm{}
 	if code := testenv.DoJSON(t, http.MethodGet, base+"/api/v1/alarms/"+id, "natt1", "natt1-secret", nil, &got); code != 200 ||
 		got.State != alarm.Resolved || got.Outcome != alarm.OutcomeRealNeed || got.Note != "hjälp till toaletten" || got.ResolvedBy != "natt1" {
 		t.Fatalf("after resolve: %d %+v", code, got)

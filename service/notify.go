@@ -1,6 +1,8 @@
 package service
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"io"
 	"net/http"
@@ -86,6 +88,12 @@ func (p *pushParts) routes(h *hub.Hub) []httpapi.Route {
 			}
 			writeJSON(w, http.StatusCreated, map[string]string{"id": sub.ID})
 		})},
+		// The staff app's receipt: the alarm card it got over the live
+		// stream is on a logged-in phone's screen (for phones without
+		// push). Behind login and the CSRF check; only users the alarm was
+		// alerted to, and roles that answer alarms.
+		{Method: http.MethodPost, Pattern: "/api/v1/alarms/{id}/shown", Roles: []string{hub.RoleStaff, hub.RoleAdmin, hub.RoleTechnician},
+			Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { appReceipt(h, w, r) })},
 		// Admin only: who an alarm with these labels reaches now (or at
 		// ?at=RFC3339), tier by tier, as `vaka routes test` prints it.
 		{Method: http.MethodGet, Pattern: "/api/v1/admin/routing", Roles: []string{hub.RoleAdmin}, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -142,7 +150,8 @@ func (p *pushParts) public(h *hub.Hub) []httpapi.Route {
 			writeJSON(w, http.StatusOK, map[string]string{"status": "already recorded"})
 			return
 		}
-		err = h.Record(alarm.Transition{Alarm: id, Action: alarm.ActDelivered, By: sub.User, Phone: sub.ID, Tier: rc.Tier, Note: rc.Step})
+		err = h.Record(alarm.Transition{Alarm: id, Action: alarm.ActDelivered, By: sub.User, Phone: sub.ID, Tier: rc.Tier, Note: rc.Step,
+			Channel: alarm.ChannelPush})
 		switch {
 		case err == nil:
 			writeJSON(w, http.StatusOK, map[string]string{"status": "recorded"})
@@ -152,6 +161,59 @@ func (p *pushParts) public(h *hub.Hub) []httpapi.Route {
 			writeJSON(w, http.StatusBadRequest, map[string]string{"error": err.Error()})
 		}
 	})}}
+}
+
+// appReceipt records that the staff app showed an alarm's card: a
+// delivered transition with channel app, for the tier of the latest alert
+// that named the user, once per app session and tier. The phone id is a
+// hash of the session, so a user's two phones are two receipts and the
+// session token itself is never stored.
+func appReceipt(h *hub.Hub, w http.ResponseWriter, r *http.Request) {
+	u, _ := httpapi.UserFromRequest(r)
+	c, err := r.Cookie(httpapi.CookieName)
+	if u == nil || err != nil || c.Value == "" {
+		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "a logged-in app session is needed"})
+		return
+	}
+	id := chi.URLParam(r, "id")
+	a, ok := h.Alarm(id)
+	if !ok {
+		writeJSON(w, http.StatusNotFound, map[string]string{"error": "no such alarm"})
+		return
+	}
+	if !a.Open() {
+		writeJSON(w, http.StatusConflict, map[string]string{"error": alarm.ErrResolved.Error()})
+		return
+	}
+	tier, alerted := -1, false
+	for _, t := range a.History {
+		switch t.Action {
+		case alarm.ActNotify, alarm.ActEscalate, alarm.ActReminder:
+			if slices.Contains(t.To, u.Username) {
+				tier, alerted = t.Tier, true
+			}
+		}
+	}
+	if !alerted {
+		writeJSON(w, http.StatusConflict, map[string]string{"error": "this alarm was not sent to you: no receipt"})
+		return
+	}
+	sum := sha256.Sum256([]byte(c.Value))
+	phone := "app:" + hex.EncodeToString(sum[:6])
+	if slices.ContainsFunc(a.Deliveries, func(d alarm.Delivery) bool { return d.Phone == phone && d.Tier == tier }) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "already recorded"})
+		return
+	}
+	err = h.Record(alarm.Transition{Alarm: id, Action: alarm.ActDelivered, By: u.Username, Phone: phone, Tier: tier,
+		Note: "app", Channel: alarm.ChannelApp})
+	switch {
+	case err == nil:
+		writeJSON(w, http.StatusOK, map[string]string{"status": "recorded"})
+	case errors.Is(err, alarm.ErrResolved):
+		writeJSON(w, http.StatusConflict, map[string]string{"error": err.Error()})
+	default:
+		writeJSON(w, http.StatusBadRequest, map[string]string{"error": err.Error()})
+	}
 }
 
 func openAlarms(h *hub.Hub) []*alarm.Alarm {

@@ -242,6 +242,7 @@ const state = {
   resolvingId: null,   // the one alarm whose "Klar" form is open
   drafts: new Map(),   // id → {outcome, note, hint} so a re-render keeps what was typed
   clockSkew: 0,        // server time − local time, ms (ages must use server time)
+  shown: new Set(),    // "id/tier" whose app receipt this page has sent
 };
 
 let es = null;            // EventSource
@@ -431,6 +432,7 @@ function endSession(message) {
   state.alerted.clear();
   state.cards.clear();
   state.busy.clear();
+  state.shown.clear();
   state.drafts.clear();
   state.resolvingId = null;
   $('#open-alarms').replaceChildren();
@@ -480,6 +482,7 @@ function connectStream() {
     try { a = JSON.parse(e.data); } catch (_) { return; }
     applyAlarm(a);
     render();
+    confirmShown();
   });
   // Not sent by the server today; if it starts sending named pings, the
   // watchdog below also catches a silently dead (half-open) stream.
@@ -633,7 +636,34 @@ async function refresh() {
   }
   for (const id of previous.keys()) if (!fresh.has(id)) state.receivedAt.delete(id);
   render();
+  confirmShown();
   return r;
+}
+
+// confirmShown tells the hub which open alarms this logged-in app now has
+// on screen, for the alarms it alerted this user to: the app's own proof
+// that the phone showed the alarm (channel "app"), for phones without
+// push. Only while the page is in view; once per alarm and alert tier.
+function confirmShown() {
+  if (!state.me || document.hidden) return;
+  for (const a of state.alarms.values()) {
+    if (a.state === 'resolved') continue;
+    let tier = -1;
+    for (const h of a.history || []) {
+      if ((h.action === 'notify' || h.action === 'escalate' || h.action === 'reminder') &&
+          (h.to || []).includes(state.me.user)) tier = h.tier || 0;
+    }
+    if (tier < 0) continue;
+    const key = a.id + '/' + tier;
+    if (state.shown.has(key)) continue;
+    if (!$('#open-alarms .alarm-card[data-alarm-id="' + CSS.escape(a.id) + '"]')) continue;
+    state.shown.add(key);
+    api('POST', '/alarms/' + encodeURIComponent(a.id) + '/shown', { tier }).then((r) => {
+      // A network failure may be retried at the next change; a refusal
+      // (not alerted, resolved) is final.
+      if (r.status === 0) state.shown.delete(key);
+    });
+  }
 }
 
 async function act(id, action, body) {
@@ -1218,7 +1248,7 @@ function init() {
   }
   window.addEventListener('offline', () => { if (state.me) setConnected(false); });
   window.addEventListener('online', () => { if (state.me) reconnectNow(); });
-  document.addEventListener('visibilitychange', () => { if (!document.hidden) watchdog(); });
+  document.addEventListener('visibilitychange', () => { if (!document.hidden) { watchdog(); confirmShown(); } });
   setInterval(tick, 1000);
   checkSession();
 }
