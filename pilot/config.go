@@ -57,6 +57,23 @@ type Trial struct {
 	Arms       []Arm       `yaml:"arms" json:"arms"`
 	Consent    []Consent   `yaml:"consent" json:"consent"`
 	Criteria   []Criterion `yaml:"criteria" json:"criteria"`
+	// Baseline is the arm working the old way, against which physical
+	// night visits replaced are counted; default: the baseline of the
+	// first criterion that names one.
+	Baseline string `yaml:"baseline" json:"baseline,omitempty"`
+}
+
+// BaselineArm is the arm the others are compared with ("" if none).
+func (t *Trial) BaselineArm() string {
+	if t.Baseline != "" {
+		return t.Baseline
+	}
+	for _, c := range t.Criteria {
+		if c.Baseline != "" {
+			return c.Baseline
+		}
+	}
+	return ""
 }
 
 // Arm is one way of working in a trial, on some units or residents.
@@ -72,14 +89,28 @@ type Arm struct {
 	// PlannedNightVisits is the routine physical visits per resident-night
 	// in this arm (night rounds); alarm-driven visits are counted on top.
 	PlannedNightVisits float64 `yaml:"planned_night_visits" json:"planned_night_visits"`
+	// DeviceCount is how many supervised devices the arm has (for device
+	// uptime); default: the hub's registered devices in the arm's units
+	// or of its residents.
+	DeviceCount int `yaml:"device_count" json:"device_count,omitempty"`
 }
 
-// Consent is a consent record for a trial participant ("site/resident").
+// Consent is a consent record for a trial participant ("site/resident"):
+// the participant starts on RecordedAt and, if consent is withdrawn or
+// the participant stops, ends on WithdrawnAt (the continuation rate).
 type Consent struct {
 	Resident   string `yaml:"resident" json:"-"`
 	RecordedBy string `yaml:"recorded_by" json:"recorded_by"`
 	RecordedAt string `yaml:"recorded_at" json:"recorded_at"`
 	Note       string `yaml:"note" json:"note,omitempty"`
+	// Arm the participant is in; default: the arm that lists the resident.
+	Arm string `yaml:"arm" json:"arm,omitempty"`
+	// WithdrawnAt (YYYY-MM-DD) is when the participant stopped; empty:
+	// continues.
+	WithdrawnAt string `yaml:"withdrawn_at" json:"withdrawn_at,omitempty"`
+	// WithdrawnReason is why, in words without personal data (e.g.
+	// "upplevde sensorerna som störande").
+	WithdrawnReason string `yaml:"withdrawn_reason" json:"withdrawn_reason,omitempty"`
 }
 
 // Criterion is one success criterion, agreed before the trial began.
@@ -219,6 +250,12 @@ func (t *Trial) check(seen map[string]bool, f func(...any) string) []error {
 		if a.PlannedNightVisits < 0 {
 			add(f("arms", k, "planned_night_visits"), "must not be negative")
 		}
+		if a.DeviceCount < 0 {
+			add(f("arms", k, "device_count"), "must not be negative")
+		}
+	}
+	if t.Baseline != "" && !arms[t.Baseline] {
+		add(f("baseline"), "no arm %q in this trial", t.Baseline)
 	}
 	for k, c := range t.Consent {
 		if !sitePair(c.Resident) {
@@ -227,8 +264,21 @@ func (t *Trial) check(seen map[string]bool, f func(...any) string) []error {
 		if c.RecordedBy == "" {
 			add(f("consent", k, "recorded_by"), "missing: who recorded the consent")
 		}
-		if _, err := time.Parse(time.DateOnly, c.RecordedAt); err != nil {
+		rec, err := time.Parse(time.DateOnly, c.RecordedAt)
+		if err != nil {
 			add(f("consent", k, "recorded_at"), "missing or not a date YYYY-MM-DD")
+		}
+		if c.Arm != "" && !arms[c.Arm] {
+			add(f("consent", k, "arm"), "no arm %q in this trial", c.Arm)
+		}
+		if c.WithdrawnAt != "" {
+			if w, err2 := time.Parse(time.DateOnly, c.WithdrawnAt); err2 != nil {
+				add(f("consent", k, "withdrawn_at"), "not a date YYYY-MM-DD")
+			} else if err == nil && w.Before(rec) {
+				add(f("consent", k, "withdrawn_at"), "must not be before recorded_at")
+			}
+		} else if c.WithdrawnReason != "" {
+			add(f("consent", k, "withdrawn_reason"), "set only with withdrawn_at")
 		}
 	}
 	if len(t.Criteria) == 0 {

@@ -54,6 +54,29 @@ type Measures struct {
 	NightVisits      float64 `json:"night_visits"`
 	AlarmNightVisits int     `json:"alarm_night_visits"`
 	VisitsPerResNt   float64 `json:"night_visits_per_resident_night"`
+	// Physical night visits replaced against the trial's baseline arm
+	// (set by BuildReport; 0 for the baseline itself): how many fewer
+	// visits this arm made than it would have at the baseline's rate.
+	VisitsReplaced      float64 `json:"night_visits_replaced"`
+	VisitsReplacedShare float64 `json:"night_visits_replaced_share"`
+	VisitsBaseline      string  `json:"night_visits_baseline,omitempty"` // "" : no baseline arm, no figure
+	// PhoneVia counts alarms by the channel of their first receipt
+	// (push, app, webhook).
+	PhoneVia map[string]int `json:"phone_via"`
+	// Devices: supervised devices, their uptime over the period (share of
+	// device-time not in an outage) and the time from a device's last sign
+	// of life to its offline alarm.
+	Devices      int     `json:"devices"`
+	DeviceHours  float64 `json:"device_hours"`
+	DownHours    float64 `json:"down_hours"`
+	Outages      int     `json:"outages"` // detected in the period
+	DeviceUptime float64 `json:"device_uptime"`
+	TimeToDetect Dist    `json:"time_to_detect"`
+	// Participants who started by the period's end, and how many of them
+	// had not stopped by then (the continuation rate).
+	Participants     int     `json:"participants"`
+	Continued        int     `json:"continued"`
+	ContinuationRate float64 `json:"continuation_rate"`
 }
 
 // IncidentWindow groups alarms of one resident into one incident.
@@ -66,6 +89,14 @@ type Params struct {
 	Arm                string  // "" = every record given
 	Residents          int     // 0: distinct residents seen (at least 1)
 	PlannedNightVisits float64 // per resident-night
+	// Devices the arm supervises (0: device uptime has no data).
+	Devices int
+	// Outages and Participants are the device outages and trial
+	// participants to measure (filtered by period and arm like records).
+	Outages      []Outage
+	Participants []Participation
+	// Until: open outages count as down until here (zero: To).
+	Until time.Time
 }
 
 // Compute computes the measures of records raised in [p.From, p.To) (and
@@ -77,7 +108,7 @@ func Compute(records []Record, p Params) Measures {
 	}
 	m := Measures{From: p.From, To: p.To, Arm: p.Arm, BySource: map[Source]int{},
 		PerResidentNight: map[Source]float64{}, Outcomes: map[string]int{}, OutcomeShare: map[string]float64{},
-		AcceptHistogram: make([]int, len(Buckets)+1)}
+		AcceptHistogram: make([]int, len(Buckets)+1), PhoneVia: map[string]int{}}
 	var in []Record
 	residents := map[string]bool{}
 	for _, r := range records {
@@ -105,6 +136,9 @@ func Compute(records []Record, p Params) Measures {
 			coded++
 		}
 		phone = appendIf(phone, r.ToPhone)
+		if r.ToPhone >= 0 && r.PhoneVia != "" {
+			m.PhoneVia[r.PhoneVia]++
+		}
 		accept = appendIf(accept, r.ToAccept)
 		presence = appendIf(presence, r.ToPresence)
 		resolve = appendIf(resolve, r.ToResolve)
@@ -139,7 +173,53 @@ func Compute(records []Record, p Params) Measures {
 	if m.ResidentNights > 0 {
 		m.VisitsPerResNt = m.NightVisits / m.ResidentNights
 	}
+	m.devices(p)
+	m.participants(p)
 	return m
+}
+
+// devices computes device uptime and time to detect from outages.
+func (m *Measures) devices(p Params) {
+	until := p.To
+	if !p.Until.IsZero() && p.Until.Before(p.To) {
+		until = later(p.Until, p.From)
+	}
+	m.Devices = p.Devices
+	m.DeviceHours = float64(p.Devices) * until.Sub(p.From).Hours()
+	var detect []float64
+	var down time.Duration
+	for _, o := range p.Outages {
+		if p.Arm != "" && o.Arm != p.Arm {
+			continue
+		}
+		down += o.down(p.From, until, until)
+		if !o.DetectedAt.Before(p.From) && o.DetectedAt.Before(until) {
+			m.Outages++
+			detect = appendIf(detect, o.Detect())
+		}
+	}
+	m.DownHours = down.Hours()
+	m.TimeToDetect = dist(detect)
+	if m.DeviceHours > 0 {
+		m.DeviceUptime = min(1, max(0, 1-m.DownHours/m.DeviceHours))
+	}
+}
+
+// participants computes the continuation rate: of the participants who
+// had started by the period's end, the share who had not stopped by then.
+func (m *Measures) participants(p Params) {
+	for _, x := range p.Participants {
+		if (p.Arm != "" && x.Arm != p.Arm) || x.Started.IsZero() || !x.Started.Before(p.To) {
+			continue
+		}
+		m.Participants++
+		if x.Ended.IsZero() || !x.Ended.Before(p.To) {
+			m.Continued++
+		}
+	}
+	if m.Participants > 0 {
+		m.ContinuationRate = float64(m.Continued) / float64(m.Participants)
+	}
 }
 
 func appendIf(xs []float64, x float64) []float64 {
@@ -266,6 +346,9 @@ var Metrics = []string{
 	"p90_to_resolve_s", "accepted_within_60s_share", "accepted_within_180s_share",
 	"real_need_share", "false_share", "technical_share", "information_share",
 	"only_sensor_caught", "only_button_caught",
+	"night_visits_replaced", "night_visits_replaced_share",
+	"device_uptime", "p50_to_detect_offline_s", "p90_to_detect_offline_s", "p99_to_detect_offline_s",
+	"continuation_rate",
 }
 
 // KnownMetric reports whether name is a metric.
@@ -305,6 +388,25 @@ func (m *Measures) Metric(name string) (value float64, samples int) {
 		return float64(m.OnlySensor), m.OnlySensor + m.OnlyButton + m.Both
 	case "only_button_caught":
 		return float64(m.OnlyButton), m.OnlySensor + m.OnlyButton + m.Both
+	case "night_visits_replaced", "night_visits_replaced_share":
+		if m.VisitsBaseline == "" {
+			return math.NaN(), 0
+		}
+		if name == "night_visits_replaced" {
+			return m.VisitsReplaced, int(m.ResidentNights)
+		}
+		return m.VisitsReplacedShare, int(m.ResidentNights)
+	case "device_uptime":
+		// Samples: device-days observed.
+		if m.DeviceHours <= 0 {
+			return math.NaN(), 0
+		}
+		return m.DeviceUptime, int(m.DeviceHours / 24)
+	case "continuation_rate":
+		if m.Participants == 0 {
+			return math.NaN(), 0
+		}
+		return m.ContinuationRate, m.Participants
 	}
 	if strings.HasSuffix(name, "_share") {
 		n := 0
@@ -323,6 +425,8 @@ func (m *Measures) Metric(name string) (value float64, samples int) {
 		return pct(m.ToPhone, q)
 	case "resolve":
 		return pct(m.ToResolve, q)
+	case "detect_offline":
+		return pct(m.TimeToDetect, q)
 	}
 	return math.NaN(), 0
 }
@@ -414,14 +518,27 @@ type Week struct {
 	Arms map[string]Measures `json:"arms"`
 }
 
-// BuildReport computes a trial's report from records over [from, to)
-// (usually the trial's period, or up to now while it runs).
-func BuildReport(t *Trial, records []Record, from, to time.Time, loc *time.Location) Report {
+// BuildReport computes a trial's report from its data over [from, to)
+// (usually the trial's period, or up to now while it runs). Data from
+// other trials is ignored.
+func BuildReport(t *Trial, d Data, from, to time.Time, loc *time.Location) Report {
 	rep := Report{Trial: t, From: from, To: to, Arms: map[string]Measures{}}
 	var mine []Record
-	for _, r := range records {
+	for _, r := range d.Alarms {
 		if r.Trial == t.ID {
 			mine = append(mine, r)
+		}
+	}
+	var outages []Outage
+	for _, o := range Latest(d.Outages) {
+		if o.Trial == t.ID {
+			outages = append(outages, o)
+		}
+	}
+	var parts []Participation
+	for _, x := range d.Participants {
+		if x.Trial == t.ID {
+			parts = append(parts, x)
 		}
 	}
 	params := func(a Arm, f, u time.Time) Params {
@@ -429,11 +546,31 @@ func BuildReport(t *Trial, records []Record, from, to time.Time, loc *time.Locat
 		if n == 0 {
 			n = len(a.Residents)
 		}
-		return Params{From: f, To: u, Loc: loc, Arm: a.ID, Residents: n, PlannedNightVisits: a.PlannedNightVisits}
+		return Params{From: f, To: u, Loc: loc, Arm: a.ID, Residents: n, PlannedNightVisits: a.PlannedNightVisits,
+			Devices: a.DeviceCount, Outages: outages, Participants: parts, Until: d.Until}
+	}
+	replaced := func(arms map[string]Measures) {
+		base, ok := arms[t.BaselineArm()]
+		if !ok {
+			return
+		}
+		for id, m := range arms {
+			m.VisitsBaseline = t.BaselineArm()
+			if id == t.BaselineArm() {
+				arms[id] = m
+				continue
+			}
+			m.VisitsReplaced = (base.VisitsPerResNt - m.VisitsPerResNt) * m.ResidentNights
+			if base.VisitsPerResNt > 0 {
+				m.VisitsReplacedShare = 1 - m.VisitsPerResNt/base.VisitsPerResNt
+			}
+			arms[id] = m
+		}
 	}
 	for _, a := range t.Arms {
 		rep.Arms[a.ID] = Compute(mine, params(a, from, to))
 	}
+	replaced(rep.Arms)
 	rep.Results = Evaluate(t, rep.Arms)
 	for w := from; w.Before(to); {
 		next := w.AddDate(0, 0, 7)
@@ -444,6 +581,7 @@ func BuildReport(t *Trial, records []Record, from, to time.Time, loc *time.Locat
 		for _, a := range t.Arms {
 			wk.Arms[a.ID] = Compute(mine, params(a, w, next))
 		}
+		replaced(wk.Arms)
 		rep.Weeks = append(rep.Weeks, wk)
 		w = next
 	}

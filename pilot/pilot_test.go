@@ -50,7 +50,10 @@ func TestConfigChecksWithFullPaths(t *testing.T) {
 	}
 	bad := Config{Influx: &InfluxConfig{URL: "127.0.0.1:8086"}, Trials: []Trial{{ID: "t", Start: "2026-05-01", End: "2026-04-01",
 		Arms:     []Arm{{ID: "a", Units: []string{"nounit"}}, {ID: "b", Units: []string{"s/u"}}},
-		Criteria: []Criterion{{Metric: "speed", Arm: "x", Op: "about"}, {Metric: "unaccepted_share", Arm: "a", Op: OpNoRise, Baseline: "a"}}}}}
+		Criteria: []Criterion{{Metric: "speed", Arm: "x", Op: "about"}, {Metric: "unaccepted_share", Arm: "a", Op: OpNoRise, Baseline: "a"}},
+		Baseline: "zz",
+		Consent: []Consent{{Resident: "s/r1", RecordedBy: "ssk", RecordedAt: "2026-04-10", Arm: "nope", WithdrawnAt: "2026-04-01"},
+			{Resident: "s/r2", RecordedBy: "ssk", RecordedAt: "2026-04-10", WithdrawnReason: "flyttade"}}}}}
 	errs := bad.Check("pilot")
 	var fields []string
 	for _, e := range errs {
@@ -62,7 +65,8 @@ func TestConfigChecksWithFullPaths(t *testing.T) {
 	}
 	for _, want := range []string{"pilot.influx.url", "pilot.influx.bucket", "pilot.trials.0.need", "pilot.trials.0.hypothesis",
 		"pilot.trials.0.end", "pilot.trials.0.arms.0.units.0", "pilot.trials.0.criteria.0.metric", "pilot.trials.0.criteria.0.arm",
-		"pilot.trials.0.criteria.0.op", "pilot.trials.0.criteria.1.baseline"} {
+		"pilot.trials.0.criteria.0.op", "pilot.trials.0.criteria.1.baseline", "pilot.trials.0.baseline",
+		"pilot.trials.0.consent.0.arm", "pilot.trials.0.consent.0.withdrawn_at", "pilot.trials.0.consent.1.withdrawn_reason"} {
 		if !slices.Contains(fields, want) {
 			t.Errorf("no error at %s; got %v", want, fields)
 		}
@@ -154,10 +158,103 @@ func TestComputeMeasures(t *testing.T) {
 	if v, _ := m.Metric("alarms_per_resident_night.bed"); v != 2.0/40 {
 		t.Errorf("metric by source: %v", v)
 	}
+	// No devices or participants given: those metrics have no data.
+	for _, name := range []string{"device_uptime", "continuation_rate"} {
+		if v, n := m.Metric(name); !math.IsNaN(v) || n != 0 {
+			t.Errorf("metric %s without data: %v %d", name, v, n)
+		}
+	}
+	p := Params{From: from, To: to, Arm: "a", Residents: 4, Devices: 10, Outages: testOutages(from), Participants: testParticipants(from, to)}
+	m = Compute(rs, p)
+	m.VisitsBaseline = "b" // BuildReport sets it from the trial's baseline arm
 	for _, name := range Metrics {
 		if v, _ := m.Metric(name); math.IsNaN(v) {
 			t.Errorf("metric %s is not computed", name)
 		}
+	}
+}
+
+func testOutages(from time.Time) []Outage {
+	at := func(h float64) time.Time { return from.Add(time.Duration(h * float64(time.Hour))) }
+	return []Outage{
+		// 2 h down, found 150 s after its last radio test.
+		{ID: "A1", Arm: "a", SilentFrom: at(10), DetectedAt: at(10).Add(150 * time.Second), RestoredAt: at(12)},
+		// Unknown last sign of life: down from detection, 1 h.
+		{ID: "A2", Arm: "a", DetectedAt: at(20), RestoredAt: at(21)},
+		// Began before the period: only the 3 h inside count; detected outside.
+		{ID: "A3", Arm: "a", SilentFrom: at(-2), DetectedAt: at(-1.5), RestoredAt: at(3)},
+		// Still down at the end of the period: 4 h inside.
+		{ID: "A4", Arm: "a", SilentFrom: at(236), DetectedAt: at(236).Add(600 * time.Second)},
+		// Another arm.
+		{ID: "A5", Arm: "b", SilentFrom: at(30), DetectedAt: at(31), RestoredAt: at(40)},
+	}
+}
+
+func testParticipants(from, to time.Time) []Participation {
+	return []Participation{
+		{Arm: "a", Resident: "r1", Started: from.AddDate(0, 0, -5)},
+		{Arm: "a", Resident: "r2", Started: from.AddDate(0, 0, -5), Ended: from.AddDate(0, 0, 4)}, // stopped
+		{Arm: "a", Resident: "r3", Started: from.AddDate(0, 0, 2)},                                // joined later
+		{Arm: "a", Resident: "r4", Started: from, Ended: to.AddDate(0, 0, 3)},                     // stopped after the period
+		{Arm: "a", Resident: "r5", Started: to.AddDate(0, 0, 1)},                                  // not yet started
+		{Arm: "b", Resident: "r9", Started: from, Ended: from.AddDate(0, 0, 1)},
+	}
+}
+
+// Device uptime, time to detect an offline device and the continuation
+// rate, by hand.
+func TestDeviceUptimeDetectionAndContinuation(t *testing.T) {
+	from := time.Date(2026, 3, 2, 0, 0, 0, 0, time.UTC)
+	to := from.AddDate(0, 0, 10) // 240 h
+	m := Compute(nil, Params{From: from, To: to, Arm: "a", Residents: 4, Devices: 10,
+		Outages: testOutages(from), Participants: testParticipants(from, to)})
+	// Down: 2 + 1 + 3 + 4 = 10 h of 10 devices × 240 h.
+	if m.DownHours != 10 || m.DeviceHours != 2400 || math.Abs(m.DeviceUptime-(1-10.0/2400)) > 1e-12 {
+		t.Errorf("uptime: down %v of %v: %v", m.DownHours, m.DeviceHours, m.DeviceUptime)
+	}
+	if v, n := m.Metric("device_uptime"); v != m.DeviceUptime || n != 100 {
+		t.Errorf("device_uptime metric %v with %d device-days", v, n)
+	}
+	// Detected in the period: A1, A2, A4; known detection times 150 s and 600 s.
+	if m.Outages != 3 || m.TimeToDetect.N != 2 || m.TimeToDetect.P50 != 150 || m.TimeToDetect.P90 != 600 {
+		t.Errorf("outages %d, time to detect %+v", m.Outages, m.TimeToDetect)
+	}
+	if v, n := m.Metric("p90_to_detect_offline_s"); v != 600 || n != 2 {
+		t.Errorf("p90 to detect metric %v %d", v, n)
+	}
+	// Started by the end: r1–r4; r2 stopped inside the period.
+	if m.Participants != 4 || m.Continued != 3 || m.ContinuationRate != 0.75 {
+		t.Errorf("continuation %d/%d = %v", m.Continued, m.Participants, m.ContinuationRate)
+	}
+	// Open outages end at Until (now, in a running trial), not at To.
+	m = Compute(nil, Params{From: from, To: to, Arm: "a", Devices: 10, Outages: testOutages(from), Until: from.Add(237 * time.Hour)})
+	if m.DownHours != 7 || m.DeviceHours != 2370 {
+		t.Errorf("until now: down %v of %v", m.DownHours, m.DeviceHours)
+	}
+	// The latest record of each outage wins, whatever the order.
+	o := Outage{ID: "X", SilentFrom: from, DetectedAt: from.Add(time.Minute)}
+	r := o
+	r.RestoredAt, r.SilentFrom = from.Add(time.Hour), time.Time{}
+	if got := Latest([]Outage{r, o}); len(got) != 1 || got[0].RestoredAt.IsZero() || got[0].SilentFrom.IsZero() {
+		t.Errorf("latest %+v", got)
+	}
+}
+
+// Visits replaced: against the baseline arm's rate.
+func TestNightVisitsReplaced(t *testing.T) {
+	c := loadTrial(t)
+	tr := &c.Trials[0]
+	if tr.BaselineArm() != "button" {
+		t.Fatalf("baseline %q", tr.BaselineArm())
+	}
+	from, _ := tr.Period(sthlm)
+	to := from.AddDate(0, 0, 14)
+	rep := BuildReport(tr, Data{}, from, to, sthlm)
+	s := rep.Arms["sensors"]
+	// No alarms: the sensor arm plans 0 visits, the button arm 2 per
+	// resident-night: 8 residents × 14 nights × 2 = 224 replaced.
+	if s.VisitsReplaced != 224 || s.VisitsReplacedShare != 1 || rep.Arms["button"].VisitsReplaced != 0 {
+		t.Errorf("replaced %v (%v), baseline %v", s.VisitsReplaced, s.VisitsReplacedShare, rep.Arms["button"].VisitsReplaced)
 	}
 }
 
@@ -202,8 +299,13 @@ func TestRecordFromAlarmIsPseudonymous(t *testing.T) {
 	if r.Trial != "natt-sensorer" || r.Arm != "sensors" || r.Source != SrcBed || !r.Night {
 		t.Fatalf("record %+v", r)
 	}
-	if r.ToPhone != 0.8 || r.ToAccept != 40 || r.ToPresence != 300 || r.ToResolve != 1200 {
+	if r.ToPhone != 0.8 || r.ToAccept != 40 || r.ToPresence != 300 || r.ToResolve != 1200 || r.PhoneVia != "push" {
 		t.Errorf("durations %+v", r)
+	}
+	// A phone without push: the app's receipt (channel app) came first.
+	a.Deliveries = append(a.Deliveries, alarm.Delivery{User: "natt2", Phone: "app:1a2b", At: raised.Add(500 * time.Millisecond), Channel: alarm.ChannelApp})
+	if r := m.Record(StepOf(a, alarm.Transition{Action: alarm.ActResolve, At: res})); r.ToPhone != 0.5 || r.PhoneVia != "app" {
+		t.Errorf("app receipt: to phone %v via %q", r.ToPhone, r.PhoneVia)
 	}
 	if strings.Contains(r.Resident, "91cc") || strings.Contains(r.Device, "sang") || r.Resident == m.Pseud.ID("other", "r-91cc") {
 		t.Errorf("not pseudonymous: %q %q", r.Resident, r.Device)
@@ -221,12 +323,17 @@ func TestSimulateIsDeterministicAndPlausible(t *testing.T) {
 	c := loadTrial(t)
 	tr := &c.Trials[0]
 	from, to := tr.Period(sthlm)
-	a := Simulate(tr, from, to, sthlm, 7, nil)
+	tr.Consent = SimConsent(tr, sthlm, to, 7)
+	for i := range tr.Arms {
+		tr.Arms[i].DeviceCount = SimDevices(tr.Arms[i], tr.Arms[i].ResidentCount)
+	}
+	d := SimulateData(tr, from, to, sthlm, 7, nil)
+	a := d.Alarms
 	b := Simulate(tr, from, to, sthlm, 7, nil)
-	if !slices.Equal(a, b) || len(a) < 100 {
+	if !slices.Equal(a, b) || len(a) < 100 || !slices.Equal(SimConsent(tr, sthlm, to, 7), tr.Consent) {
 		t.Fatalf("not deterministic or too few: %d", len(a))
 	}
-	rep := BuildReport(tr, a, from, to, sthlm)
+	rep := BuildReport(tr, d, from, to, sthlm)
 	s, btn := rep.Arms["sensors"], rep.Arms["button"]
 	if s.OnlySensor == 0 || s.Both == 0 || btn.OnlySensor != 0 {
 		t.Errorf("incidents: sensors %d/%d, button arm only-sensor %d", s.OnlySensor, s.Both, btn.OnlySensor)
@@ -236,6 +343,24 @@ func TestSimulateIsDeterministicAndPlausible(t *testing.T) {
 	}
 	if len(rep.Weeks) != 12 {
 		t.Errorf("weeks %d", len(rep.Weeks))
+	}
+	// Every measure of the domain notes has data in every arm.
+	for _, arm := range []string{"sensors", "button"} {
+		m := rep.Arms[arm]
+		if m.DeviceUptime < 0.9 || m.DeviceUptime >= 1 || m.TimeToDetect.N < 5 || m.Participants == 0 || m.PhoneVia["app"] == 0 {
+			t.Errorf("%s: uptime %v, detect %+v, participants %d, via %v", arm, m.DeviceUptime, m.TimeToDetect, m.Participants, m.PhoneVia)
+		}
+		for _, name := range Metrics {
+			if v, _ := m.Metric(name); math.IsNaN(v) {
+				t.Errorf("%s: metric %s has no data", arm, name)
+			}
+		}
+	}
+	if s.TimeToDetect.P50 > btn.TimeToDetect.P50*10 || btn.TimeToDetect.P90 > 180 {
+		t.Errorf("time to detect: sensors %+v, button %+v", s.TimeToDetect, btn.TimeToDetect)
+	}
+	if s.ContinuationRate == 0 || s.ContinuationRate > 1 || s.VisitsReplaced <= 0 {
+		t.Errorf("continuation %v, visits replaced %v", s.ContinuationRate, s.VisitsReplaced)
 	}
 	for _, r := range rep.Results {
 		if r.Verdict == NotEnoughData {
@@ -260,7 +385,7 @@ func FuzzConfig(f *testing.F) {
 				if to.Sub(from) > 400*24*time.Hour {
 					to = from.AddDate(0, 0, 400)
 				}
-				_ = BuildReport(&c.Trials[i], nil, from, to, time.UTC)
+				_ = BuildReport(&c.Trials[i], Data{}, from, to, time.UTC)
 			}
 			return
 		}

@@ -13,6 +13,7 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
+	"sync"
 	"time"
 
 	"github.com/vaka-care/vaka/alarm"
@@ -101,6 +102,8 @@ type Record struct {
 	ToResolve  float64   `json:"to_resolve_s"`
 	Escalated  bool      `json:"escalated"`
 	Outcome    string    `json:"outcome,omitempty"`
+	// PhoneVia is the channel of the first receipt (push, app, webhook).
+	PhoneVia string `json:"phone_via,omitempty"`
 }
 
 // Missing marks a step that did not happen.
@@ -125,7 +128,10 @@ type Step struct {
 	PresenceAt time.Time
 	ResolvedAt time.Time
 	Delivered  time.Time // first phone's delivery receipt
-	Escalated  bool
+	// DeliveredVia is that receipt's channel: alarm.ChannelPush, ChannelApp…
+	DeliveredVia string
+	RestoredAt   time.Time // the cause went away (device heard again)
+	Escalated    bool
 }
 
 // StepOf copies what pilot evidence needs from an alarm after t was applied.
@@ -142,9 +148,12 @@ func StepOf(a *alarm.Alarm, t alarm.Transition) Step {
 	if a.ResolvedAt != nil {
 		s.ResolvedAt = *a.ResolvedAt
 	}
+	if a.RestoredAt != nil {
+		s.RestoredAt = *a.RestoredAt
+	}
 	for _, d := range a.Deliveries {
 		if s.Delivered.IsZero() || d.At.Before(s.Delivered) {
-			s.Delivered = d.At
+			s.Delivered, s.DeliveredVia = d.At, d.Via()
 		}
 	}
 	return s
@@ -152,12 +161,24 @@ func StepOf(a *alarm.Alarm, t alarm.Transition) Step {
 
 // Pseudonymizer turns ids into keyed pseudonyms (HMAC-SHA-256): stable
 // within one hub so records can be grouped per resident, but not
-// reversible or linkable without the key.
-type Pseudonymizer struct{ key []byte }
+// reversible or linkable without the key. It remembers recent results
+// (a hub has a bounded set of devices and residents), so the exporter
+// does not compute an HMAC per event.
+type Pseudonymizer struct {
+	key []byte
+
+	mu    sync.Mutex
+	cache map[pseudKey]string
+}
+
+type pseudKey struct{ site, id string }
+
+// pseudCache bounds the remembered pseudonyms (cleared when full).
+const pseudCache = 1 << 14
 
 // NewPseudonymizer keys a pseudonymizer.
 func NewPseudonymizer(key []byte) *Pseudonymizer {
-	return &Pseudonymizer{key: append([]byte(nil), key...)}
+	return &Pseudonymizer{key: append([]byte(nil), key...), cache: map[pseudKey]string{}}
 }
 
 // ID pseudonymises id within site; "" stays "".
@@ -165,11 +186,25 @@ func (p *Pseudonymizer) ID(site, id string) string {
 	if id == "" {
 		return ""
 	}
+	k := pseudKey{site, id}
+	p.mu.Lock()
+	v, ok := p.cache[k]
+	p.mu.Unlock()
+	if ok {
+		return v
+	}
 	m := hmac.New(sha256.New, p.key)
 	m.Write([]byte(site))
 	m.Write([]byte{0})
 	m.Write([]byte(id))
-	return "p" + hex.EncodeToString(m.Sum(nil)[:8])
+	v = "p" + hex.EncodeToString(m.Sum(nil)[:8])
+	p.mu.Lock()
+	if len(p.cache) >= pseudCache {
+		clear(p.cache)
+	}
+	p.cache[k] = v
+	p.mu.Unlock()
+	return v
 }
 
 // Model is a compiled pilot config: trials, night window, zone, key.
@@ -211,5 +246,5 @@ func (m *Model) Record(s Step) Record {
 		Night:   m.Config.Night.Contains(s.RaisedAt, m.Loc),
 		ToPhone: secs(s.RaisedAt, s.Delivered), ToAccept: secs(s.RaisedAt, s.AcceptedAt),
 		ToPresence: secs(s.RaisedAt, s.PresenceAt), ToResolve: secs(s.RaisedAt, s.ResolvedAt),
-		Escalated: s.Escalated, Outcome: string(s.Outcome)}
+		Escalated: s.Escalated, Outcome: string(s.Outcome), PhoneVia: s.DeliveredVia}
 }

@@ -10,12 +10,24 @@ import (
 
 // Simulate generates plausible pilot records for trial t over [from, to)
 // from a fixed seed (the demo and tests): the same seed gives the same
-// records. Figures follow the shared domain notes: most presses at night
+// records. It is SimulateData's alarms.
+func Simulate(t *Trial, from, to time.Time, loc *time.Location, seed uint64, ps *Pseudonymizer) []Record {
+	return SimulateData(t, from, to, loc, seed, ps).Alarms
+}
+
+// SimulateData generates a trial's alarms and device outages (each
+// outage also raises its device_silent alarm), and takes participants
+// from the trial's consent records (see SimConsent). Figures follow the shared domain notes: most presses at night
 // are toileting or care, many day presses are information requests, bed
 // and door sensors add alarms and false alarms, and catch needs the
 // resident did not press for. An arm whose id or name mentions "sensor"
 // gets sensors; others have the call button only.
-func Simulate(t *Trial, from, to time.Time, loc *time.Location, seed uint64, ps *Pseudonymizer) []Record {
+//
+// Device outages follow the domain notes on supervision: a call button
+// is supervised at minute level (found silent 2–3 min after its last
+// radio test), battery sensors every 10–15 min; most outages end within
+// the hour (a reconnect, a new battery), some wait for the day shift.
+func SimulateData(t *Trial, from, to time.Time, loc *time.Location, seed uint64, ps *Pseudonymizer) Data {
 	if loc == nil {
 		loc = time.UTC
 	}
@@ -24,6 +36,7 @@ func Simulate(t *Trial, from, to time.Time, loc *time.Location, seed uint64, ps 
 	}
 	rng := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
 	var out []Record
+	var outages []Outage
 	n := 0
 	lognorm := func(median, sigma float64) float64 { return median * math.Exp(sigma*rng.NormFloat64()) }
 	pick := func(weights map[string]float64, order []string) string {
@@ -54,7 +67,7 @@ func Simulate(t *Trial, from, to time.Time, loc *time.Location, seed uint64, ps 
 		if sensors {
 			acceptMedian = 26 // sensor alarms say who and where: staff accept faster
 		}
-		emit := func(res string, src Source, at time.Time, outcome string) {
+		emit := func(res string, src Source, at time.Time, outcome string) *Record {
 			n++
 			r := Record{Alarm: fmt.Sprintf("S%06d", n), Trial: t.ID, Arm: arm.ID, Site: site, Unit: unit,
 				Resident: ps.ID(site, res), Device: ps.ID(site, res+"-"+string(src)), Source: src,
@@ -82,7 +95,34 @@ func Simulate(t *Trial, from, to time.Time, loc *time.Location, seed uint64, ps 
 				r.ToPresence = Missing
 			}
 			r.ToResolve = math.Round((max(acc, r.ToPresence)+lognorm(420, 0.5))*10) / 10
+			if rng.Float64() < 0.3 {
+				r.PhoneVia = "app" // the phone had the app open: no push needed
+			} else {
+				r.PhoneVia = "push"
+			}
 			out = append(out, r)
+			return &out[len(out)-1]
+		}
+		// outage: device dev (of kind src) of resident res goes silent on day.
+		outage := func(res string, src Source, day time.Time) {
+			silent := day.Add(time.Duration(rng.Float64() * float64(24*time.Hour)))
+			detect := 120 + rng.Float64()*60 // call button: minute-level supervision
+			if src != SrcButton {
+				detect = 600 + rng.Float64()*300 // battery sensors
+			}
+			detected := silent.Add(time.Duration(math.Round(detect*1000)) * time.Millisecond)
+			down := lognorm(1800, 0.8)
+			if rng.Float64() < 0.15 {
+				down = lognorm(6*3600, 0.4) // waits for the day shift
+			}
+			r := emit(res, SrcTechnical, detected, "technical")
+			r.Device = ps.ID(site, res+"-"+string(src))
+			o := Outage{ID: r.Alarm, Trial: t.ID, Arm: arm.ID, Site: site, Unit: unit, Device: r.Device, Source: src,
+				SilentFrom: silent, DetectedAt: detected, RestoredAt: detected.Add(time.Duration(math.Round(down)) * time.Second)}
+			if rng.Float64() < 0.05 {
+				o.SilentFrom = time.Time{} // the hub restarted while the device was silent
+			}
+			outages = append(outages, o)
 		}
 		for day := from; day.Before(to); day = day.AddDate(0, 0, 1) {
 			for i := 0; i < residents; i++ {
@@ -115,10 +155,75 @@ func Simulate(t *Trial, from, to time.Time, loc *time.Location, seed uint64, ps 
 						emit(res, SrcButton, at.Add(time.Duration(1+rng.IntN(8))*time.Minute), "real_need")
 					}
 				}
-				if rng.Float64() < 0.01 {
-					emit(res, SrcTechnical, night(), "technical")
+			}
+			// Supervised devices: the button, and the arm's sensors.
+			for i := 0; i < residents; i++ {
+				res := fmt.Sprintf("%s-r%02d", arm.ID, i+1)
+				devs := []Source{SrcButton}
+				if sensors {
+					devs = append(devs, SrcBed, SrcDoor)
+				}
+				for _, src := range devs {
+					if rng.Float64() < 0.012 {
+						outage(res, src, day)
+					}
 				}
 			}
+		}
+	}
+	return Data{Alarms: out, Outages: outages, Participants: t.Participation(loc, nil)}
+}
+
+// SimDevices is how many supervised devices SimulateData gives an arm of
+// n residents: a call button each, and a bed and a door sensor each in an
+// arm with sensors.
+func SimDevices(a Arm, n int) int {
+	if containsFold(a.ID, "sensor") || containsFold(a.Name, "sensor") {
+		return 3 * n
+	}
+	return n
+}
+
+// SimConsent makes consent records for the residents SimulateData
+// invents ("<arm>-rNN" at the arm's first unit's site), recorded before
+// the trial starts; a few withdraw before until (more in an arm with
+// sensors, where some find them intrusive). The same seed gives the same
+// records.
+func SimConsent(t *Trial, loc *time.Location, until time.Time, seed uint64) []Consent {
+	if loc == nil {
+		loc = time.UTC
+	}
+	rng := rand.New(rand.NewPCG(seed^0x5851f42d4c957f2d, seed))
+	from, to := t.Period(loc)
+	if until.After(to) || until.IsZero() {
+		until = to
+	}
+	var out []Consent
+	for _, arm := range t.Arms {
+		sensors := containsFold(arm.ID, "sensor") || containsFold(arm.Name, "sensor")
+		residents := arm.ResidentCount
+		if residents == 0 {
+			residents = 6
+		}
+		site := "sim"
+		if len(arm.Units) > 0 {
+			site, _, _ = cut(arm.Units[0])
+		}
+		for i := 0; i < residents; i++ {
+			c := Consent{Resident: fmt.Sprintf("%s/%s-r%02d", site, arm.ID, i+1), RecordedBy: "sjukskoterska",
+				RecordedAt: from.AddDate(0, 0, -3-rng.IntN(12)).Format(time.DateOnly), Arm: arm.ID}
+			p, why := 0.04, "flyttade till annat boende / moved"
+			if sensors {
+				p, why = 0.1, "upplevde sensorerna som störande / found the sensors intrusive"
+			}
+			if rng.Float64() < p {
+				days := int(until.Sub(from).Hours() / 24)
+				if days > 1 {
+					c.WithdrawnAt = from.AddDate(0, 0, 1+rng.IntN(days-1)).Format(time.DateOnly)
+					c.WithdrawnReason = why
+				}
+			}
+			out = append(out, c)
 		}
 	}
 	return out

@@ -64,6 +64,9 @@ func (s *Hub) WatchConfig(ctx context.Context, path string, interval time.Durati
 			if t, err := cfg.RouteTree(); err == nil && s.Notify != nil {
 				s.Notify.SetTree(t)
 			}
+			for _, f := range s.reloaders {
+				f(&cfg)
+			}
 			reloads.WithLabelValues("ok").Inc()
 		}
 	}()

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -30,7 +31,9 @@ func TestIntegrationHotReloadKeepsOldRulesOnError(t *testing.T) {
 	if err := config.Load(path, &cfg); err != nil {
 		t.Fatal(err)
 	}
-	s, err := service.Start(&cfg, nil)
+	// Parts that follow reloads (the pilot exporter) hear of good ones only.
+	var reloaded atomic.Int32
+	s, err := service.Start(&cfg, nil, service.WithReloader(func(*hub.Config) { reloaded.Add(1) }))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -72,11 +75,17 @@ func TestIntegrationHotReloadKeepsOldRulesOnError(t *testing.T) {
 	if h := hold(); h != "7m0s" {
 		t.Fatalf("after a failed reload the hold is %s, want the old 7m0s", h)
 	}
+	if n := reloaded.Load(); n != 0 {
+		t.Fatalf("a failed reload reached %d reloaders", n)
+	}
 	// A good change takes effect.
 	os.WriteFile(path, []byte(strings.Replace(withResident, "hold: 7m", "hold: 3m", 1)), 0o600)
 	waitMetric(`vaka_config_reloads_total{result="ok"}`, 1)
 	if h := hold(); h != "3m0s" {
 		t.Fatalf("after a good reload the hold is %s, want 3m0s", h)
+	}
+	if n := reloaded.Load(); n != 1 {
+		t.Fatalf("a good reload reached the reloader %d times", n)
 	}
 }
 

@@ -47,6 +47,7 @@ type Hub struct {
 	closeOnce  sync.Once
 	closeErr   error
 	closers    []func() error
+	reloaders  []func(*hub.Config)
 	reg        *prometheus.Registry
 }
 
@@ -61,6 +62,7 @@ type options struct {
 	observers []hub.Observer
 	routes    []func(*hub.Hub) []httpapi.Route
 	closers   []func() error
+	reloaders []func(*hub.Config)
 
 	loopbackPush bool
 }
@@ -73,6 +75,12 @@ func WithObserver(o hub.Observer) Option {
 // WithRoutes adds web routes built once the hub exists.
 func WithRoutes(f func(*hub.Hub) []httpapi.Route) Option {
 	return func(op *options) { op.routes = append(op.routes, f) }
+}
+
+// WithReloader runs f with the new config after each successful config
+// reload (the pilot exporter retags what it observes next).
+func WithReloader(f func(*hub.Config)) Option {
+	return func(op *options) { op.reloaders = append(op.reloaders, f) }
 }
 
 // WithCloser runs f when the hub closes, after the web server and broker
@@ -209,7 +217,7 @@ func startHTTP(cfg *hub.Config, log *slog.Logger, op options, pp *pushParts, h *
 	s := &Hub{Hub: h, Notify: pp.disp, Broker: b, External: ext, front: front, Journal: j, log: log, httpAddr: ln.Addr().String(),
 		http: &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second,
 			BaseContext: func(net.Listener) context.Context { return base }},
-		cancelBase: cancelBase, closers: op.closers, reg: reg,
+		cancelBase: cancelBase, closers: op.closers, reloaders: op.reloaders, reg: reg,
 		stop: make(chan struct{}), done: make(chan struct{})}
 	go func() {
 		var err error

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -45,7 +46,7 @@ func startPilot(cfg *hub.Config, log *slog.Logger) (*pilotParts, []service.Optio
 	if err != nil {
 		return nil, nil, err
 	}
-	p := &pilotParts{store: store, key: key, model: pilot.NewModel(&cfg.Pilot, cfg.Loc, key)}
+	p := &pilotParts{store: store, key: key, model: pilotModel(cfg, key)}
 	eo := influx.Options{Model: p.model, Local: store, Logger: log.With("component", "pilot")}
 	var src web.Source = store
 	var client *influx.Client
@@ -66,9 +67,12 @@ func startPilot(cfg *hub.Config, log *slog.Logger) (*pilotParts, []service.Optio
 	opts := []service.Option{
 		service.WithObserver(p.exp),
 		service.WithRoutes(func(h *hub.Hub) []httpapi.Route {
+			// The dashboards use the model the exporter tags with now.
 			return web.Routes(web.Options{Source: src, Logger: log, Roles: []string{hub.RoleLead, hub.RoleAdmin},
-				Model: func() *pilot.Model { c := h.Config(); return pilot.NewModel(&c.Pilot, c.Loc, key) }})
+				Model: p.exp.Model})
 		}),
+		// A reload retags later points with the new trials and arms.
+		service.WithReloader(func(c *hub.Config) { p.exp.SetModel(pilotModel(c, key)) }),
 		service.WithCloser(func() error {
 			err := p.exp.Close()
 			if client != nil {
@@ -78,6 +82,49 @@ func startPilot(cfg *hub.Config, log *slog.Logger) (*pilotParts, []service.Optio
 		}),
 	}
 	return p, opts, nil
+}
+
+// pilotModel compiles the pilot section of cfg, with each arm's device
+// count (for device uptime) defaulting to the devices registered in the
+// arm's units or to its residents. cfg is not changed.
+func pilotModel(cfg *hub.Config, key []byte) *pilot.Model {
+	c := cfg.Pilot
+	c.Trials = slices.Clone(c.Trials)
+	for i := range c.Trials {
+		t := &c.Trials[i]
+		t.Arms = slices.Clone(t.Arms)
+		for k := range t.Arms {
+			if a := &t.Arms[k]; a.DeviceCount == 0 {
+				a.DeviceCount = armDevices(cfg, a)
+			}
+		}
+	}
+	return pilot.NewModel(&c, cfg.Loc, key)
+}
+
+// armDevices counts the registered devices in an arm's units or of its
+// residents (a device without a unit is in its resident's unit).
+func armDevices(cfg *hub.Config, a *pilot.Arm) int {
+	n := 0
+	for _, s := range cfg.Sites {
+		unitOf := map[string]string{}
+		for _, r := range s.Residents {
+			unitOf[r.ID] = r.Unit
+		}
+		for _, g := range s.Gateways {
+			for _, d := range g.Devices {
+				unit := d.Unit
+				if unit == "" {
+					unit = unitOf[d.Resident]
+				}
+				if (unit != "" && slices.Contains(a.Units, s.ID+"/"+unit)) ||
+					(d.Resident != "" && slices.Contains(a.Residents, s.ID+"/"+d.Resident)) {
+					n++
+				}
+			}
+		}
+	}
+	return n
 }
 
 // attach raises pilot export drops as technical alarms and exports the
@@ -139,24 +186,33 @@ func demoTrial(now time.Time, loc *time.Location) pilot.Trial {
 		monday = monday.AddDate(0, 0, -1)
 	}
 	start := monday.AddDate(0, 0, -56)
-	return pilot.Trial{
+	t := pilot.Trial{
 		ID: "natt-sensorer", Title: "Sensorer mot larmknapp, natt",
 		Need:       "Nattpersonalen väcker boende vid tillsynsrundor och hinner ändå inte se alla som behöver hjälp.",
 		Hypothesis: "Säng- och dörrsensorer kan ersätta fysiska nattbesök utan fler missade eller sent kvitterade larm.",
 		Start:      start.Format(time.DateOnly), End: monday.AddDate(0, 0, 28).Format(time.DateOnly),
 		Arms: []pilot.Arm{
-			{ID: "sensors", Name: "Sensorer", Units: []string{"solrosen/unit-a"}, ResidentCount: 8, PlannedNightVisits: 0},
+			// Device counts as the simulator has them (8 residents with a
+			// button each, and a bed and a door sensor in the sensor arm).
+			{ID: "sensors", Name: "Sensorer", Units: []string{"solrosen/unit-a"}, ResidentCount: 8, PlannedNightVisits: 0, DeviceCount: 24},
 			{ID: "button", Name: "Bara larmknapp", Units: []string{"hemtjanst-norr/hem-1", "hemtjanst-norr/hem-2", "hemtjanst-norr/hem-3"},
-				ResidentCount: 8, PlannedNightVisits: 2},
+				ResidentCount: 8, PlannedNightVisits: 2, DeviceCount: 8},
 		},
-		Consent: []pilot.Consent{{Resident: "solrosen/r-7f3a", RecordedBy: "demo", RecordedAt: start.AddDate(0, 0, -7).Format(time.DateOnly)}},
+		Baseline: "button",
 		Criteria: []pilot.Criterion{
 			{ID: "visits", Text: "Minst 30 % färre fysiska nattbesök", Metric: "night_visits_per_resident_night", Arm: "sensors", Op: pilot.OpReducedByPct, Value: 30, Baseline: "button"},
 			{ID: "unaccepted", Text: "Ingen ökning av larm som inte kvitteras före eskalering", Metric: "unaccepted_share", Arm: "sensors", Op: pilot.OpNoRise, Value: 0, Baseline: "button"},
 			{ID: "p90", Text: "p90 tid till kvittens ≤ 60 s", Metric: "p90_to_accept_s", Arm: "sensors", Op: pilot.OpAtMost, Value: 60},
 			{ID: "tsa60", Text: "97,5 % kvitterade inom 60 s (TSA)", Metric: "accepted_within_60s_share", Arm: "sensors", Op: pilot.OpAtLeast, Value: 0.975},
+			{ID: "uptime", Text: "Enheternas drifttid minst 99,5 %", Metric: "device_uptime", Arm: "sensors", Op: pilot.OpAtLeast, Value: 0.995},
+			{ID: "detect", Text: "Tyst enhet upptäckt inom 15 min (p90)", Metric: "p90_to_detect_offline_s", Arm: "sensors", Op: pilot.OpAtMost, Value: 900, MinSamples: 5},
+			{ID: "continue", Text: "Minst 85 % fortsätter med sensorerna", Metric: "continuation_rate", Arm: "sensors", Op: pilot.OpAtLeast, Value: 0.85, MinSamples: 8},
 		},
 	}
+	// Consent records for the simulated residents, a few withdrawn
+	// before today.
+	t.Consent = pilot.SimConsent(&t, loc, monday, 2026)
+	return t
 }
 
 // seedDemoTrial fills the embedded store with simulated weeks of the demo
@@ -172,13 +228,23 @@ func (p *pilotParts) seedDemoTrial(t *pilot.Trial, now time.Time) error {
 	}
 	n := now.In(p.model.Loc)
 	today := time.Date(n.Year(), n.Month(), n.Day(), 0, 0, 0, 0, p.model.Loc)
+	d := pilot.SimulateData(t, from, today, p.model.Loc, 2026, p.model.Pseud)
 	var recs []pilot.Record
-	for _, r := range pilot.Simulate(t, from, today, p.model.Loc, 2026, p.model.Pseud) {
+	for _, r := range d.Alarms {
 		if r.RaisedAt.Before(today) {
 			recs = append(recs, r)
 		}
 	}
-	return p.store.Add(recs)
+	var outs []pilot.Outage
+	for _, o := range d.Outages {
+		if o.DetectedAt.Before(today) {
+			if o.RestoredAt.After(now) {
+				o.RestoredAt = time.Time{} // still down
+			}
+			outs = append(outs, o)
+		}
+	}
+	return errors.Join(p.store.Add(recs), p.store.AddOutages(outs))
 }
 
 // close releases the parts when the hub did not start.

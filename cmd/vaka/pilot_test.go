@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -52,13 +53,27 @@ func TestPilotAPIAndCSVForLeadOnly(t *testing.T) {
 	if code := testenv.GetJSON(t, base+"/api/v1/trials/natt-sensorer", "lead", "lead", &rep); code != 200 {
 		t.Fatalf("report: %d", code)
 	}
-	if len(rep.Results) != 4 || rep.Arms["sensors"].Alarms == 0 || len(rep.Weeks) < 8 {
+	if len(rep.Results) != 7 || rep.Arms["sensors"].Alarms == 0 || len(rep.Weeks) < 8 {
 		t.Fatalf("report: %d results, %d alarms, %d weeks", len(rep.Results), rep.Arms["sensors"].Alarms, len(rep.Weeks))
 	}
 	for _, r := range rep.Results {
 		if r.Verdict == pilot.NotEnoughData {
 			t.Errorf("criterion %s: not enough data after 8 simulated weeks", r.Criterion.ID)
 		}
+	}
+	// The measures added for the domain notes: device uptime, time to
+	// detect an offline device, continuation, visits replaced, receipts by
+	// channel.
+	for _, arm := range []string{"sensors", "button"} {
+		m := rep.Arms[arm]
+		if m.Devices == 0 || m.DeviceUptime <= 0.9 || m.DeviceUptime >= 1 || m.TimeToDetect.N == 0 || m.Participants == 0 ||
+			m.ContinuationRate <= 0 || m.PhoneVia["app"] == 0 || m.PhoneVia["push"] == 0 {
+			t.Errorf("%s: devices %d uptime %v detect %+v continuation %d/%d via %v", arm, m.Devices, m.DeviceUptime, m.TimeToDetect,
+				m.Continued, m.Participants, m.PhoneVia)
+		}
+	}
+	if s := rep.Arms["sensors"]; s.VisitsReplaced <= 0 || s.VisitsBaseline != "button" {
+		t.Errorf("visits replaced %v against %q", s.VisitsReplaced, s.VisitsBaseline)
 	}
 	if code := testenv.GetJSON(t, base+"/api/v1/trials", "natt1", "natt1", nil); code != http.StatusForbidden {
 		t.Errorf("staff may see trials: %d", code)
@@ -81,8 +96,19 @@ func TestPilotAPIAndCSVForLeadOnly(t *testing.T) {
 	if strings.Join(rows[0], ",") != "section,period_start,arm,metric,value,samples,verdict" || rows[1][0] != "criterion" {
 		t.Errorf("csv head: %v %v", rows[0], rows[1])
 	}
-	if strings.Contains(string(body), "r-7f3a") {
+	if strings.Contains(string(body), "r-7f3a") || strings.Contains(string(body), "sensors-r0") {
 		t.Error("csv names a resident id")
+	}
+	have := map[string]bool{}
+	for _, r := range rows {
+		if r[0] == "period" && r[4] != "NaN" {
+			have[r[3]] = true
+		}
+	}
+	for _, m := range []string{"device_uptime", "p90_to_detect_offline_s", "continuation_rate", "night_visits_replaced", "first_receipt_via.app"} {
+		if !have[m] {
+			t.Errorf("csv has no value for %s", m)
+		}
 	}
 }
 
@@ -129,10 +155,26 @@ func TestIntegrationPilotDashboardChromium(t *testing.T) {
 	if charts != 4 || bars < 50 || !withData {
 		t.Fatalf("charts %d, bars %d, every chart has visible data %v", charts, bars, withData)
 	}
-	if len(verdicts) != 4 {
+	if len(verdicts) != 7 {
 		t.Fatalf("verdicts %v", verdicts)
 	}
 	t.Logf("%d charts, %d data marks, verdicts %v", charts, bars, verdicts)
+	// Device uptime and continuation per arm, shown with values.
+	devRows, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](`Array.from(document.querySelectorAll('#devices tr[data-metric] td[data-value]')).map(td => td.closest('tr').dataset.metric + '=' + td.dataset.value)`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ok := 0
+	for _, r := range devRows {
+		name, v, _ := strings.Cut(r, "=")
+		x, err := strconv.ParseFloat(v, 64)
+		if err == nil && x > 0 && (name == "p90_to_detect_offline_s" || x <= 1) {
+			ok++
+		}
+	}
+	if ok != 6 {
+		t.Errorf("devices table: %v", devRows)
+	}
 	shot := func(name string) {
 		png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
 		if err != nil {

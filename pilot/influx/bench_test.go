@@ -11,7 +11,7 @@ import (
 
 type discard struct{}
 
-func (discard) Write(context.Context, []string) error { return nil }
+func (discard) Write(context.Context, []byte) error { return nil }
 
 // The alarm path's cost of the exporter: one ObserveEvent (copy + channel
 // send). The pump and writer run beside it (spool on disk, a sink that
@@ -34,12 +34,19 @@ func BenchmarkObserveEvent(b *testing.B) {
 // Sustained points/s from the hub's observer into a real InfluxDB 1.8.10:
 // b.N events offered as fast as the queue takes them (the producer waits
 // only when the queue is 90 % full), timed until InfluxDB has them all.
-func BenchmarkIntegrationInfluxPointsPerSecond(b *testing.B) {
+// Default options: batches of 10,000 lines, 2 writers in flight.
+func BenchmarkIntegrationInfluxPointsPerSecond(b *testing.B) { pointsPerSecond(b, 0) }
+
+// The same with one write in flight at a time (Options.Writers = 1), to
+// compare.
+func BenchmarkIntegrationInfluxPointsPerSecondOneWriter(b *testing.B) { pointsPerSecond(b, 1) }
+
+func pointsPerSecond(b *testing.B, writers int) {
 	d := startInfluxd(b)
 	cl, _ := Dial(d.config())
 	defer cl.Close()
 	sp, _ := OpenSpool(b.TempDir(), 1<<30)
-	e := New(Options{Model: testModel(), Spool: sp, Sink: cl, Queue: 1 << 16, Batch: 10000})
+	e := New(Options{Model: testModel(), Spool: sp, Sink: cl, Queue: 1 << 16, Writers: writers})
 	base := time.Now().Add(-2 * time.Hour)
 	b.ResetTimer()
 	start := time.Now()

@@ -5,13 +5,18 @@
 // The hub calls the Exporter as a hub.Observer while it holds its alarm
 // lock, so the Exporter only copies and hands off to a bounded channel
 // (full: counted and logged, never waiting). A pump turns what it takes
-// into line protocol, appends it to a durable on-disk Spool (one fsync per
-// batch) and gives pilot records to the embedded store; a writer sends the
-// spool to InfluxDB with the blocking write API, retrying with backoff and
-// advancing the spool's cursor only after InfluxDB has answered 2xx. An
-// outage therefore loses nothing that reached the spool; every drop
-// (channel full, spool full, a batch InfluxDB refuses as malformed) is
-// counted in Dropped, which the hub raises as a technical alarm.
+// into line protocol (tags in key order, pseudonyms cached), appends it to
+// a durable on-disk Spool (one fsync per batch), times device outages from
+// each device's last sign of life, and gives pilot records and outages to
+// the embedded store; a writer posts the spool to InfluxDB's write
+// endpoint, up to Options.Writers batches side by side, retrying with
+// backoff and advancing the spool's cursor only past a prefix of batches
+// that InfluxDB has answered 2xx. An outage therefore loses nothing that
+// reached the spool; every drop (channel full, spool full, a batch
+// InfluxDB refuses as malformed) is counted in Dropped, which the hub
+// raises as a technical alarm. A config reload (SetModel) passes through
+// the same channel, so points observed after it carry the new trial and
+// arm tags.
 package influx
 
 import (
@@ -27,15 +32,22 @@ import (
 	"github.com/vaka-care/vaka/pilot"
 )
 
-// Sink writes line-protocol lines somewhere (InfluxDB). An error that
-// implements Permanent() bool returning true is not retried.
+// Sink writes a batch of line-protocol lines, each ending in '\n',
+// somewhere (InfluxDB). It must not keep body after returning. An error
+// that implements Permanent() bool returning true is not retried.
 type Sink interface {
-	Write(ctx context.Context, lines []string) error
+	Write(ctx context.Context, body []byte) error
 }
 
 // RecordStore keeps pilot records (the embedded store).
 type RecordStore interface {
 	Add(recs []pilot.Record) error
+}
+
+// OutageStore keeps device outage records; a RecordStore that is one
+// also gets them.
+type OutageStore interface {
+	AddOutages(os []pilot.Outage) error
 }
 
 // Options configure an Exporter.
@@ -49,30 +61,51 @@ type Options struct {
 	Logger *slog.Logger
 	// Queue bounds the in-memory hand-off (default 16384 items).
 	Queue int
-	// Batch is the most lines per InfluxDB write (default 5000).
+	// Batch is the most lines per InfluxDB write (default 10000).
 	Batch int
+	// Writers is how many batches may be in flight to InfluxDB at once
+	// (default 2); the spool's cursor only ever moves past a prefix of
+	// batches that all succeeded, so a failure resends (InfluxDB keeps one
+	// point per series and time: a resent point is not a second one).
+	Writers int
 	// MinBackoff and MaxBackoff bound the retry delay (100 ms, 30 s).
 	MinBackoff, MaxBackoff time.Duration
 	// WriteTimeout bounds one write (default 10 s).
 	WriteTimeout time.Duration
 }
 
+// item is one thing for the pump, passed by value (the channel holds
+// small items; only the event or step copy is allocated).
 type item struct {
-	ev       event.Event
+	ev       *event.Event // an accepted event (a copy)
 	received time.Time
-	step     pilot.Step
-	isStep   bool
+	step     *pilot.Step // or an alarm transition's step
+	// model, when set, is a reloaded config: items after it are tagged
+	// with its trials and arms, and its participants are exported.
+	model *pilot.Model
 }
+
+// maxTracked bounds the devices whose last sign of life (and open
+// outage) the pump remembers.
+const maxTracked = 1 << 16
 
 // Exporter is a hub.Observer that exports pilot evidence.
 type Exporter struct {
-	o    Options
-	log  *slog.Logger
-	ch   chan *item
-	wake chan struct{}
-	stop chan struct{}
-	ctx  context.Context // cancelled by Close: ends a write in flight
-	quit context.CancelFunc
+	o   Options
+	log *slog.Logger
+	// model is the current pilot model (trials, arms); the pump swaps it
+	// in order with the items around a reload.
+	model atomic.Pointer[pilot.Model]
+	// Pump-only state: each device's last sign of life and its outage
+	// not yet ended (pilot.Outage), keyed site + "\x00" + device.
+	lastSeen map[string]time.Time
+	open     map[string]pilot.Outage
+	closed   map[string]string // device → outage id its next event ended
+	ch       chan item
+	wake     chan struct{}
+	stop     chan struct{}
+	ctx      context.Context // cancelled by Close: ends a write in flight
+	quit     context.CancelFunc
 
 	pumpDone   chan struct{}
 	writerDone chan struct{}
@@ -96,7 +129,10 @@ func New(o Options) *Exporter {
 		o.Queue = 16384
 	}
 	if o.Batch <= 0 {
-		o.Batch = 5000
+		o.Batch = 10000
+	}
+	if o.Writers <= 0 {
+		o.Writers = 2
 	}
 	if o.MinBackoff <= 0 {
 		o.MinBackoff = 100 * time.Millisecond
@@ -107,9 +143,15 @@ func New(o Options) *Exporter {
 	if o.WriteTimeout <= 0 {
 		o.WriteTimeout = 10 * time.Second
 	}
-	e := &Exporter{o: o, log: o.Logger, ch: make(chan *item, o.Queue), wake: make(chan struct{}, 1),
+	e := &Exporter{o: o, log: o.Logger, ch: make(chan item, o.Queue), wake: make(chan struct{}, 1),
 		stop: make(chan struct{}), pumpDone: make(chan struct{}), writerDone: make(chan struct{})}
 	e.ctx, e.quit = context.WithCancel(context.Background())
+	e.lastSeen, e.open, e.closed = map[string]time.Time{}, map[string]pilot.Outage{}, map[string]string{}
+	e.model.Store(o.Model)
+	if o.Model != nil && o.Spool != nil {
+		e.inflight.Add(1)
+		e.ch <- item{model: o.Model} // export the participants
+	}
 	go e.pump()
 	if o.Sink != nil && o.Spool != nil {
 		go e.writer()
@@ -120,22 +162,49 @@ func New(o Options) *Exporter {
 }
 
 // ObserveEvent implements hub.Observer: copy, hand off, never wait.
+// Without InfluxDB, events still pass: each is a device's sign of life,
+// which times device outages for the embedded store.
 func (e *Exporter) ObserveEvent(ev *event.Event, received time.Time) {
-	if e.o.Spool == nil {
-		return // events go to InfluxDB only
-	}
-	e.offer(&item{ev: *ev, received: received})
+	c := new(event.Event)
+	*c = *ev
+	e.offer(item{ev: c, received: received})
 }
 
 // ObserveTransition implements hub.Observer.
 func (e *Exporter) ObserveTransition(a *alarm.Alarm, t alarm.Transition) {
-	if e.o.Spool == nil && t.Action != alarm.ActResolve {
-		return
+	if e.o.Spool == nil && t.Action != alarm.ActResolve && a.Rule != pilot.RuleDeviceSilent {
+		return // without InfluxDB: pilot records and outages only
 	}
-	e.offer(&item{step: pilot.StepOf(a, t), isStep: true})
+	st := pilot.StepOf(a, t)
+	e.offer(item{step: &st})
 }
 
-func (e *Exporter) offer(it *item) {
+// SetModel swaps in a reloaded pilot model: points observed after the
+// call carry its trial and arm tags (those before keep the old ones), and
+// its participants are exported. It is not on the alarm path: it waits up
+// to 5 s for room in the queue, else applies the model at once.
+func (e *Exporter) SetModel(m *pilot.Model) {
+	if m == nil {
+		return
+	}
+	e.inflight.Add(1)
+	t := time.NewTimer(5 * time.Second)
+	defer t.Stop()
+	select {
+	case e.ch <- item{model: m}:
+	case <-t.C:
+		e.inflight.Add(-1)
+		e.model.Store(m)
+		e.log.Warn("pilot: export queue full at a config reload; new trial tags apply at once")
+	case <-e.stop:
+		e.inflight.Add(-1)
+	}
+}
+
+// Model is the pilot model the exporter tags with now.
+func (e *Exporter) Model() *pilot.Model { return e.model.Load() }
+
+func (e *Exporter) offer(it item) {
 	e.inflight.Add(1)
 	select {
 	case e.ch <- it:
@@ -179,10 +248,13 @@ func (e *Exporter) Stats() Stats {
 
 func (e *Exporter) pump() {
 	defer close(e.pumpDone)
-	batch := make([]*item, 0, 1024)
+	batch := make([]item, 0, 4096)
 	var lines [][]byte
 	var buf []byte
+	t := time.NewTimer(time.Hour)
+	t.Stop()
 	for {
+		clear(batch) // let the copies go
 		batch = batch[:0]
 		select {
 		case it := <-e.ch:
@@ -216,36 +288,94 @@ func (e *Exporter) pump() {
 			}
 		}
 		e.flush(batch, &lines, &buf)
+		if len(batch) < cap(batch) {
+			// Linger before taking more: items gather in the channel
+			// meanwhile, so the hub's send rarely has to wake a parked
+			// pump (the costly part of a channel send on the alarm path),
+			// and batches (one fsync each) grow.
+			t.Reset(pumpLinger)
+			select {
+			case <-t.C:
+			case <-e.stop:
+				t.Stop()
+			}
+		}
 	}
 }
 
-func (e *Exporter) flush(batch []*item, lines *[][]byte, buf *[]byte) {
+// pumpLinger is how long the pump waits after a batch that did not fill:
+// pilot data reaches the spool at most this much later.
+const pumpLinger = 2 * time.Millisecond
+
+func (e *Exporter) flush(batch []item, lines *[][]byte, buf *[]byte) {
 	if len(batch) == 0 {
 		return
 	}
-	m := e.o.Model
 	*lines = (*lines)[:0]
 	b := (*buf)[:0]
 	var recs []pilot.Record
+	var outs []pilot.Outage
+	influx := e.o.Spool != nil
+	add := func(start int) { *lines = append(*lines, b[start:]) }
 	for _, it := range batch {
+		m := e.model.Load()
 		start := len(b)
-		if !it.isStep {
-			b = EventLine(m, &it.ev, it.received, b)
-			*lines = append(*lines, b[start:])
-			continue
-		}
-		if e.o.Spool != nil {
-			b = TransitionLine(m, &it.step, b)
-			*lines = append(*lines, b[start:])
-		}
-		if it.step.Action == alarm.ActResolve {
-			r := m.Record(it.step)
-			recs = append(recs, r)
-			if e.o.Spool != nil {
-				start = len(b)
-				b = RecordLine(&r, b)
-				*lines = append(*lines, b[start:])
+		switch {
+		case it.model != nil:
+			e.model.Store(it.model)
+			if influx {
+				for _, p := range it.model.Participation() {
+					start = len(b)
+					b = ParticipationLine(&p, b)
+					add(start)
+				}
 			}
+		case it.ev != nil:
+			if it.ev.Status != event.Offline { // a sign of life
+				k := it.ev.Site + "\x00" + it.ev.Device
+				e.track(e.lastSeen, k, it.received)
+				if o, ok := e.open[k]; ok {
+					delete(e.open, k)
+					o.RestoredAt = it.received
+					outs = append(outs, o)
+					// The hub's restore of the same outage follows.
+					if len(e.closed) >= maxTracked {
+						clear(e.closed)
+					}
+					e.closed[k] = o.ID
+				}
+			}
+			if influx {
+				b = EventLine(m, it.ev, it.received, b)
+				add(start)
+			}
+		default:
+			st := it.step
+			if influx {
+				b = TransitionLine(m, st, b)
+				add(start)
+			}
+			if st.IsOutage() {
+				if o, ok := e.outage(m, st); ok {
+					outs = append(outs, o)
+				}
+			}
+			if st.Action == alarm.ActResolve {
+				r := m.Record(*st)
+				recs = append(recs, r)
+				if influx {
+					start = len(b)
+					b = RecordLine(&r, b)
+					add(start)
+				}
+			}
+		}
+	}
+	if influx {
+		for i := range outs {
+			start := len(b)
+			b = OutageLine(&outs[i], b)
+			add(start)
 		}
 	}
 	// b may have grown (moved): re-slice lines from the final buffer.
@@ -257,7 +387,7 @@ func (e *Exporter) flush(batch []*item, lines *[][]byte, buf *[]byte) {
 		}
 	}
 	*buf = b
-	if e.o.Spool != nil && len(*lines) > 0 {
+	if influx && len(*lines) > 0 {
 		if _, err := e.o.Spool.Append(*lines); err != nil {
 			e.log.Error("pilot: spool write failed", "err", err)
 		}
@@ -272,7 +402,63 @@ func (e *Exporter) flush(batch []*item, lines *[][]byte, buf *[]byte) {
 			e.log.Error("pilot: embedded store write failed", "records", len(recs), "err", err)
 		}
 	}
+	if os, ok := e.o.Local.(OutageStore); ok && len(outs) > 0 {
+		if err := os.AddOutages(outs); err != nil {
+			e.storeDropped.Add(int64(len(outs)))
+			e.log.Error("pilot: embedded store write failed", "outages", len(outs), "err", err)
+		}
+	}
 	e.inflight.Add(-int64(len(batch)))
+}
+
+// track remembers k → v in a map bounded by maxTracked (a full map
+// forgets an arbitrary entry: a device of a misconfigured flood, most
+// likely).
+func (e *Exporter) track(m map[string]time.Time, k string, v time.Time) {
+	if _, ok := m[k]; !ok && len(m) >= maxTracked {
+		for old := range m {
+			delete(m, old)
+			break
+		}
+	}
+	m[k] = v
+}
+
+// outage turns a device_silent alarm's step into an outage record to
+// write: at the raise (from the device's last sign of life) and at the
+// restore. A device heard again after its alarm was resolved ends the
+// outage at that event (flush).
+func (e *Exporter) outage(m *pilot.Model, st *pilot.Step) (pilot.Outage, bool) {
+	k := st.Site + "\x00" + st.Device
+	switch st.Action {
+	case alarm.ActRaise:
+		o := m.OutageOf(*st, e.lastSeen[k])
+		if _, ok := e.open[k]; !ok && len(e.open) >= maxTracked {
+			for old := range e.open {
+				delete(e.open, old)
+				break
+			}
+		}
+		e.open[k] = o
+		return o, true
+	case alarm.ActRestore:
+		o, ok := e.open[k]
+		if ok && o.ID == st.Alarm {
+			delete(e.open, k)
+			o.RestoredAt = st.At
+			return o, true
+		}
+		if e.closed[k] == st.Alarm {
+			delete(e.closed, k) // ended already by the event that restored it
+			return pilot.Outage{}, false
+		}
+		if st.RestoredAt.IsZero() {
+			return pilot.Outage{}, false
+		}
+		// Raised before a restart: what the alarm itself knows.
+		return m.OutageOf(*st, time.Time{}), true
+	}
+	return pilot.Outage{}, false
 }
 
 type permanent interface{ Permanent() bool }
@@ -280,16 +466,35 @@ type permanent interface{ Permanent() bool }
 func (e *Exporter) writer() {
 	defer close(e.writerDone)
 	backoff := time.Duration(0)
+	bufs := make([][]byte, e.o.Writers)
+	batches := make([]Batch, 0, e.o.Writers)
+	errs := make([]error, e.o.Writers)
 	for {
-		lines, next, err := e.o.Spool.Read(e.o.Batch)
-		if err != nil {
-			e.log.Error("pilot: spool read failed", "err", err)
-		}
-		if len(lines) == 0 {
-			if next != (Cursor{}) && err == nil {
-				// Skipped only corrupt lines: move on past them.
-				_ = e.o.Spool.Commit(next)
+		// Up to Writers batches from the committed cursor on.
+		cur := e.o.Spool.Committed()
+		batches = batches[:0]
+		skipped := false
+		for i := 0; i < e.o.Writers; i++ {
+			b, err := e.o.Spool.ReadBatch(cur, e.o.Batch, bufs[i])
+			bufs[i] = b.Body
+			if err != nil {
+				e.log.Error("pilot: spool read failed", "err", err)
 			}
+			if b.Lines == 0 {
+				if i == 0 && err == nil && b.Next != cur {
+					// Only corrupt lines (counted): move on past them.
+					_ = e.o.Spool.Commit(b.Next)
+					skipped = true
+				}
+				break
+			}
+			batches = append(batches, b)
+			cur = b.Next
+		}
+		if skipped {
+			continue
+		}
+		if len(batches) == 0 {
 			select {
 			case <-e.wake:
 				continue
@@ -297,37 +502,58 @@ func (e *Exporter) writer() {
 				return
 			}
 		}
-		ctx, cancel := context.WithTimeout(e.ctx, e.o.WriteTimeout)
-		err = e.o.Sink.Write(ctx, lines)
-		cancel()
-		if err != nil {
-			var p permanent
-			if errors.As(err, &p) && p.Permanent() {
-				e.rejected.Add(int64(len(lines)))
-				e.log.Error("pilot: InfluxDB refused a batch as malformed; skipped", "lines", len(lines), "err", err)
-			} else {
-				e.writeErrors.Add(1)
-				backoff = min(max(backoff*2, e.o.MinBackoff), e.o.MaxBackoff)
-				e.log.Warn("pilot: InfluxDB write failed; kept in the spool, retrying", "lines", len(lines), "retry_in", backoff, "err", err)
-				t := time.NewTimer(backoff)
-				select {
-				case <-t.C:
-					continue
-				case <-e.stop:
-					t.Stop()
-					return
+		// Send them side by side.
+		var wg sync.WaitGroup
+		for i := range batches {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				ctx, cancel := context.WithTimeout(e.ctx, e.o.WriteTimeout)
+				errs[i] = e.o.Sink.Write(ctx, batches[i].Body)
+				cancel()
+			}()
+		}
+		wg.Wait()
+		// Commit the prefix that InfluxDB took (or refused for good).
+		var commit Cursor
+		failed := false
+		for i, b := range batches {
+			err := errs[i]
+			if err != nil {
+				var p permanent
+				if !errors.As(err, &p) || !p.Permanent() {
+					failed = true
+					e.writeErrors.Add(1)
+					backoff = min(max(backoff*2, e.o.MinBackoff), e.o.MaxBackoff)
+					e.log.Warn("pilot: InfluxDB write failed; kept in the spool, retrying", "lines", b.Lines, "retry_in", backoff, "err", err)
+					break
 				}
+				e.rejected.Add(int64(b.Lines))
+				e.log.Error("pilot: InfluxDB refused a batch as malformed; skipped", "lines", b.Lines, "err", err)
+			} else {
+				e.written.Add(int64(b.Lines))
 			}
-		} else {
-			e.written.Add(int64(len(lines)))
-			if backoff > 0 {
-				e.log.Info("pilot: InfluxDB writes resumed", "spool_bytes", e.o.Spool.Pending())
+			commit = b.Next
+		}
+		if commit != (Cursor{}) {
+			if err := e.o.Spool.Commit(commit); err != nil {
+				e.log.Error("pilot: spool commit failed", "err", err)
 			}
-			backoff = 0
 		}
-		if err := e.o.Spool.Commit(next); err != nil {
-			e.log.Error("pilot: spool commit failed", "err", err)
+		if failed {
+			t := time.NewTimer(backoff)
+			select {
+			case <-t.C:
+				continue
+			case <-e.stop:
+				t.Stop()
+				return
+			}
 		}
+		if backoff > 0 {
+			e.log.Info("pilot: InfluxDB writes resumed", "spool_bytes", e.o.Spool.Pending())
+		}
+		backoff = 0
 		select {
 		case <-e.stop:
 			return

@@ -2,6 +2,7 @@ package influx
 
 import (
 	"context"
+	"math"
 	"reflect"
 	"sort"
 	"testing"
@@ -23,6 +24,7 @@ const itTrial = `trials:
     arms:
       - {id: sensors, units: [solrosen/avd-a], resident_count: 6}
       - {id: button, units: [solrosen/avd-b], resident_count: 6, planned_night_visits: 2}
+    baseline: button
     criteria:
       - {metric: p90_to_accept_s, arm: sensors, op: at_most, value: 60}
 `
@@ -34,19 +36,39 @@ func itModel(t testing.TB) *pilot.Model {
 	if err := config.Decode("pilot.yaml", []byte(itTrial), &c); err != nil {
 		t.Fatal(err)
 	}
+	// Participants with a few withdrawals, and the simulator's devices.
+	tr := &c.Trials[0]
+	_, to := tr.Period(sthlm)
+	tr.Consent = pilot.SimConsent(tr, sthlm, to, 42)
+	for i := range tr.Arms {
+		tr.Arms[i].DeviceCount = pilot.SimDevices(tr.Arms[i], tr.Arms[i].ResidentCount)
+	}
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
 	return pilot.NewModel(&c, sthlm, []byte("test-key"))
 }
 
 // scenario turns simulated records into alarms going through their
-// lifecycle, as the hub would show them to an observer.
+// lifecycle, as the hub would show them to an observer; a device outage's
+// alarm is raised by the device_silent rule after the device's last event,
+// and ends with the rule's restore or, when staff resolved the alarm
+// first, with the device's next event. It returns the alarms and outages
+// raised in the trial's period.
 func scenario(m *pilot.Model, obs interface {
 	ObserveTransition(*alarm.Alarm, alarm.Transition)
-}) int {
+	ObserveEvent(*event.Event, time.Time)
+}) (alarms, outages int) {
 	tr := &m.Config.Trials[0]
 	from, to := tr.Period(sthlm)
 	dty := map[pilot.Source]event.DeviceType{pilot.SrcButton: event.PersonalTrigger, pilot.SrcBed: event.BedMonitor,
 		pilot.SrcDoor: event.DoorSensor, pilot.SrcTechnical: event.PersonalTrigger}
-	recs := pilot.Simulate(tr, from, to, sthlm, 42, nil)
+	data := pilot.SimulateData(tr, from, to, sthlm, 42, nil)
+	recs := data.Alarms
+	outage := map[string]pilot.Outage{}
+	for _, o := range data.Outages {
+		outage[o.ID] = o
+	}
 	at := func(r time.Time, s float64) *time.Time {
 		if s < 0 {
 			return nil
@@ -58,27 +80,49 @@ func scenario(m *pilot.Model, obs interface {
 		a := alarm.New(r.Alarm, r.RaisedAt)
 		a.Site, a.Unit, a.Resident, a.Device, a.DeviceType, a.Kind = r.Site, r.Unit, r.Resident, r.Device, dty[r.Source], alarm.Kind(r.Kind)
 		a.Rule = r.Rule
+		o, isOutage := outage[r.Alarm]
+		var dev *event.Event
+		if isOutage {
+			a.DeviceType = dty[o.Source]
+			dev = &event.Event{V: 1, ID: "hb-" + r.Alarm, Site: r.Site, Gateway: "g", Device: r.Device, Type: a.DeviceType, Unit: r.Unit}
+			if !o.SilentFrom.IsZero() {
+				obs.ObserveEvent(dev, o.SilentFrom) // its last sign of life
+			}
+		}
 		obs.ObserveTransition(a, alarm.Transition{Alarm: a.ID, Action: alarm.ActRaise, At: r.RaisedAt})
 		a.AcceptedAt, a.PresenceAt, a.ResolvedAt = at(r.RaisedAt, r.ToAccept), at(r.RaisedAt, r.ToPresence), at(r.RaisedAt, r.ToResolve)
 		if r.Escalated {
 			a.Tier = 1
 		}
 		if p := at(r.RaisedAt, r.ToPhone); p != nil {
-			a.Deliveries = []alarm.Delivery{{User: "natt1", At: *p}}
+			a.Deliveries = []alarm.Delivery{{User: "natt1", At: *p, Channel: r.PhoneVia}}
 		}
 		if a.AcceptedAt != nil {
 			obs.ObserveTransition(a, alarm.Transition{Alarm: a.ID, Action: alarm.ActAccept, At: *a.AcceptedAt})
 		}
+		restoredFirst := isOutage && o.RestoredAt.Before(*a.ResolvedAt)
+		if restoredFirst {
+			a.RestoredAt = &o.RestoredAt
+			obs.ObserveEvent(dev, o.RestoredAt)
+			obs.ObserveTransition(a, alarm.Transition{Alarm: a.ID, Action: alarm.ActRestore, At: o.RestoredAt})
+		}
 		a.State, a.Outcome = alarm.Resolved, alarm.Outcome(r.Outcome)
 		obs.ObserveTransition(a, alarm.Transition{Alarm: a.ID, Action: alarm.ActResolve, At: *a.ResolvedAt, Outcome: a.Outcome})
-	}
-	n := 0
-	for _, r := range recs {
-		if r.RaisedAt.Before(to) {
-			n++
+		if isOutage && !restoredFirst {
+			obs.ObserveEvent(dev, o.RestoredAt) // heard again after staff closed the alarm
 		}
 	}
-	return n // the simulator's last night runs past the period's end
+	for _, r := range recs {
+		if r.RaisedAt.Before(to) {
+			alarms++ // the simulator's last night runs past the period's end
+		}
+	}
+	for _, o := range data.Outages {
+		if o.DetectedAt.Before(to) {
+			outages++
+		}
+	}
+	return alarms, outages
 }
 
 // The same scenario gives the same measures and verdicts from InfluxDB
@@ -100,7 +144,7 @@ func TestIntegrationInfluxSameMeasuresAsEmbedded(t *testing.T) {
 		t.Fatal(err)
 	}
 	e := New(Options{Model: m, Spool: sp, Sink: cl, Local: store})
-	n := scenario(m, e)
+	n, nOut := scenario(m, e)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	if err := e.Flush(ctx); err != nil {
@@ -126,14 +170,57 @@ func TestIntegrationInfluxSameMeasuresAsEmbedded(t *testing.T) {
 			t.Fatalf("record %d differs:\nembedded %+v\ninflux   %+v", i, a, b)
 		}
 	}
-	ri := pilot.BuildReport(tr, fromInflux, from, to, sthlm)
-	rl := pilot.BuildReport(tr, fromLocal, from, to, sthlm)
-	if !reflect.DeepEqual(ri.Arms, rl.Arms) || !reflect.DeepEqual(ri.Results, rl.Results) {
+	// Device outages: the same from both stores.
+	outInflux, err := cl.Outages(ctx, tr.ID, from, to)
+	if err != nil {
+		t.Fatal(err)
+	}
+	outLocal, _ := store.Outages(ctx, tr.ID, from, to)
+	if len(outInflux) != nOut || len(outLocal) != nOut {
+		t.Fatalf("outages: influx %d, embedded %d, scenario %d", len(outInflux), len(outLocal), nOut)
+	}
+	unknown := 0
+	for i := range outLocal {
+		a, b := outLocal[i], outInflux[i]
+		if a.ID != b.ID || a.Device != b.Device || a.Arm != b.Arm || a.Source != b.Source || !a.SilentFrom.Equal(b.SilentFrom) ||
+			!a.DetectedAt.Equal(b.DetectedAt) || !a.RestoredAt.Equal(b.RestoredAt) || a.RestoredAt.IsZero() {
+			t.Fatalf("outage %d differs:\nembedded %+v\ninflux   %+v", i, a, b)
+		}
+		if a.SilentFrom.IsZero() {
+			unknown++
+		}
+	}
+	// Participants: exported to InfluxDB from the consent registry.
+	partInflux, err := cl.Participants(ctx, tr.ID, from, to)
+	if err != nil {
+		t.Fatal(err)
+	}
+	partConfig := tr.Participation(sthlm, nil)
+	if len(partInflux) != len(partConfig) {
+		t.Fatalf("participants: influx %d, config %d", len(partInflux), len(partConfig))
+	}
+	ri := pilot.BuildReport(tr, pilot.Data{Alarms: fromInflux, Outages: outInflux, Participants: partInflux}, from, to, sthlm)
+	rl := pilot.BuildReport(tr, pilot.Data{Alarms: fromLocal, Outages: outLocal, Participants: partConfig}, from, to, sthlm)
+	if !reflect.DeepEqual(ri.Arms, rl.Arms) || !reflect.DeepEqual(ri.Results, rl.Results) || !reflect.DeepEqual(ri.Weeks, rl.Weeks) {
 		t.Fatalf("measures differ:\ninflux   %+v\nembedded %+v", ri.Arms, rl.Arms)
 	}
+	// Every measure of the domain notes, including device uptime, time to
+	// detect an offline device, continuation and visits replaced, has
+	// data (and so was compared above).
+	for _, arm := range tr.Arms {
+		m := ri.Arms[arm.ID]
+		for _, name := range pilot.Metrics {
+			if v, _ := m.Metric(name); math.IsNaN(v) {
+				t.Errorf("arm %s: %s has no data", arm.ID, name)
+			}
+		}
+		if m.Outages == 0 || m.TimeToDetect.N == 0 || m.DeviceUptime <= 0 || m.DeviceUptime >= 1 || m.Participants == 0 || m.PhoneVia["app"] == 0 {
+			t.Errorf("arm %s: outages %d detect %+v uptime %v participants %d via %v", arm.ID, m.Outages, m.TimeToDetect, m.DeviceUptime, m.Participants, m.PhoneVia)
+		}
+	}
 	s := ri.Arms["sensors"]
-	t.Logf("%d alarms; sensors arm: %.2f alarms/resident-night, p90 accept %.0f s, only-sensor %d; verdict %s",
-		n, s.PerResidentNight[""], s.ToAccept.P90, s.OnlySensor, ri.Results[0].Verdict)
+	t.Logf("%d alarms, %d outages (%d with unknown last sign of life); sensors arm: %.2f alarms/resident-night, p90 accept %.0f s, only-sensor %d, uptime %.4f, p90 detect %.0f s, continuation %d/%d, visits replaced %.0f; verdict %s",
+		n, nOut, unknown, s.PerResidentNight[""], s.ToAccept.P90, s.OnlySensor, s.DeviceUptime, s.TimeToDetect.P90, s.Continued, s.Participants, s.VisitsReplaced, ri.Results[0].Verdict)
 	// Transitions were written too: one raise per alarm.
 	cnt, err := cl.Count(ctx, MeasTransition, "since_raise_s", from.Add(-time.Hour), to.Add(24*time.Hour))
 	if err != nil || cnt < int64(2*n) {

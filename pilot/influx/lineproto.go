@@ -15,9 +15,18 @@ const (
 	MeasEvent      = "vaka_event"      // every accepted event
 	MeasTransition = "vaka_transition" // every alarm transition
 	MeasAlarm      = "vaka_alarm"      // one pilot record per resolved alarm, at its raise time
+	// MeasOutage is one point per device outage, at its detection time,
+	// written again (same series and time: fields merged) when it ends.
+	MeasOutage = "vaka_outage"
+	// MeasParticipation is one point per trial participant, at the start
+	// of participation (from the consent registry), rewritten at every
+	// start and config reload.
+	MeasParticipation = "vaka_participation"
 )
 
-// lp builds one line of InfluxDB line protocol.
+// lp builds one line of InfluxDB line protocol. Callers add tags in
+// key order: InfluxDB then need not sort them (its advice for ingest
+// speed), and the series key is the same string it stores.
 type lp struct {
 	b      []byte
 	fields int
@@ -69,6 +78,14 @@ func (l *lp) float(k string, v float64) {
 	l.b = strconv.AppendFloat(l.b, v, 'f', -1, 64)
 }
 
+func (l *lp) integer(k string, v int64) {
+	l.sep()
+	l.b = appendEsc(l.b, k, ",= ")
+	l.b = append(l.b, '=')
+	l.b = strconv.AppendInt(l.b, v, 10)
+	l.b = append(l.b, 'i')
+}
+
 func (l *lp) boolean(k string, v bool) {
 	l.sep()
 	l.b = appendEsc(l.b, k, ",= ")
@@ -101,14 +118,14 @@ func EventLine(m *pilot.Model, ev *event.Event, received time.Time, buf []byte) 
 	trial, arm := m.Config.Assign(ev.Site, ev.Unit, ev.Resident, received, m.Loc)
 	l := lp{b: buf}
 	l.meas(MeasEvent)
-	l.tag("site", ev.Site)
-	l.tag("unit", ev.Unit)
-	l.tag("source", string(pilot.SourceOf(ev.Type, "")))
-	l.tag("dty", string(ev.Type))
-	l.tag("status", string(ev.Status))
-	l.tag("state", string(ev.State))
-	l.tag("trial", trial)
 	l.tag("arm", arm)
+	l.tag("dty", string(ev.Type))
+	l.tag("site", ev.Site)
+	l.tag("source", string(pilot.SourceOf(ev.Type, "")))
+	l.tag("state", string(ev.State))
+	l.tag("status", string(ev.Status))
+	l.tag("trial", trial)
+	l.tag("unit", ev.Unit)
 	l.float("n", 1)
 	l.str("device", m.Pseud.ID(ev.Site, ev.Device))
 	if ev.Resident != "" {
@@ -128,14 +145,14 @@ func TransitionLine(m *pilot.Model, s *pilot.Step, buf []byte) []byte {
 	trial, arm := m.Config.Assign(s.Site, s.Unit, s.Resident, s.RaisedAt, m.Loc)
 	l := lp{b: buf}
 	l.meas(MeasTransition)
-	l.tag("site", s.Site)
-	l.tag("unit", s.Unit)
-	l.tag("source", string(pilot.SourceOf(s.DeviceType, s.Kind)))
-	l.tag("kind", string(s.Kind))
 	l.tag("action", string(s.Action))
-	l.tag("trial", trial)
 	l.tag("arm", arm)
+	l.tag("kind", string(s.Kind))
 	l.tag("outcome", string(s.Outcome))
+	l.tag("site", s.Site)
+	l.tag("source", string(pilot.SourceOf(s.DeviceType, s.Kind)))
+	l.tag("trial", trial)
+	l.tag("unit", s.Unit)
 	l.str("alarm", s.Alarm)
 	l.float("since_raise_s", max(0, s.At.Sub(s.RaisedAt).Seconds()))
 	if s.Resident != "" {
@@ -151,18 +168,21 @@ func RecordLine(r *pilot.Record, buf []byte) []byte {
 	l := lp{b: buf}
 	l.meas(MeasAlarm)
 	l.tag("alarm", r.Alarm)
-	l.tag("site", r.Site)
-	l.tag("unit", r.Unit)
-	l.tag("source", string(r.Source))
-	l.tag("kind", r.Kind)
-	l.tag("trial", r.Trial)
 	l.tag("arm", r.Arm)
+	l.tag("kind", r.Kind)
 	l.tag("outcome", r.Outcome)
+	l.tag("site", r.Site)
+	l.tag("source", string(r.Source))
+	l.tag("trial", r.Trial)
+	l.tag("unit", r.Unit)
 	l.str("resident", r.Resident)
 	l.str("device", r.Device)
 	l.str("rule", r.Rule)
 	l.boolean("night", r.Night)
 	l.boolean("escalated", r.Escalated)
+	if r.PhoneVia != "" {
+		l.str("phone_via", r.PhoneVia)
+	}
 	for _, f := range []struct {
 		k string
 		v float64
@@ -172,4 +192,54 @@ func RecordLine(r *pilot.Record, buf []byte) []byte {
 		}
 	}
 	return l.end(r.RaisedAt)
+}
+
+// OutageLine encodes a device outage: exact times as integer nanoseconds
+// (silent_from_ns, restored_ns), and seconds for dashboards (detect_s
+// from the last sign of life to the alarm, down_s until heard again).
+func OutageLine(o *pilot.Outage, buf []byte) []byte {
+	l := lp{b: buf}
+	l.meas(MeasOutage)
+	l.tag("arm", o.Arm)
+	l.tag("outage", o.ID)
+	l.tag("site", o.Site)
+	l.tag("source", string(o.Source))
+	l.tag("trial", o.Trial)
+	l.tag("unit", o.Unit)
+	l.float("n", 1)
+	l.str("device", o.Device)
+	if !o.SilentFrom.IsZero() {
+		l.integer("silent_from_ns", o.SilentFrom.UnixNano())
+		l.float("detect_s", o.Detect())
+	}
+	l.boolean("restored", !o.RestoredAt.IsZero())
+	if !o.RestoredAt.IsZero() {
+		l.integer("restored_ns", o.RestoredAt.UnixNano())
+		start := o.SilentFrom
+		if start.IsZero() {
+			start = o.DetectedAt
+		}
+		l.float("down_s", max(0, o.RestoredAt.Sub(start).Seconds()))
+	}
+	return l.end(o.DetectedAt)
+}
+
+// ParticipationLine encodes a trial participant (a pseudonym, tagged so
+// two residents who started the same day stay two points).
+func ParticipationLine(p *pilot.Participation, buf []byte) []byte {
+	l := lp{b: buf}
+	l.meas(MeasParticipation)
+	l.tag("arm", p.Arm)
+	l.tag("participant", p.Resident)
+	l.tag("site", p.Site)
+	l.tag("trial", p.Trial)
+	l.float("n", 1)
+	var ended int64
+	if !p.Ended.IsZero() {
+		ended = p.Ended.UnixNano()
+	}
+	l.integer("ended_ns", ended)
+	l.boolean("continued", p.Ended.IsZero())
+	l.str("reason", p.Reason)
+	return l.end(p.Started)
 }

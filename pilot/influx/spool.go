@@ -33,6 +33,7 @@ type Spool struct {
 	f      *os.File  // the last segment, open for append
 	cur    Cursor    // committed read position
 	closed bool
+	wbuf   []byte // Append's buffer, reused
 
 	dropped atomic.Int64 // lines refused because the spool was full
 	corrupt atomic.Int64 // lines skipped for a bad checksum
@@ -169,7 +170,12 @@ func (s *Spool) Append(lines [][]byte) (int, error) {
 		return 0, errors.New("influx: spool closed")
 	}
 	room := s.maxBytes - s.pendingLocked()
-	var buf []byte
+	buf := s.wbuf[:0]
+	defer func() {
+		if cap(buf) <= 16<<20 {
+			s.wbuf = buf[:0] // reuse, unless one huge batch grew it
+		}
+	}()
 	n := 0
 	for _, l := range lines {
 		need := int64(len(l) + 10)
@@ -223,14 +229,43 @@ func (s *Spool) rotateLocked() error {
 	return nil
 }
 
+// Batch is lines read from the spool: Body holds them, each ending in
+// '\n' (a request body for InfluxDB as it is), Lines counts them, and Next
+// is the cursor after them.
+type Batch struct {
+	Body  []byte
+	Lines int
+	Next  Cursor
+}
+
+// Committed is the read position InfluxDB has taken everything before.
+func (s *Spool) Committed() Cursor {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.cur
+}
+
 // Read returns up to max lines from the committed cursor, and the cursor
 // after them; Commit it once InfluxDB has taken them.
 func (s *Spool) Read(max int) ([]string, Cursor, error) {
+	b, err := s.ReadBatch(s.Committed(), max, nil)
+	var out []string
+	for rest := b.Body; len(rest) > 0; {
+		i := bytes.IndexByte(rest, '\n')
+		out = append(out, string(rest[:i]))
+		rest = rest[i+1:]
+	}
+	return out, b.Next, err
+}
+
+// ReadBatch reads up to max checked lines from cur into buf (reused,
+// appended to). Lines whose checksum fails are skipped and counted; a
+// batch of none may still move Next past them.
+func (s *Spool) ReadBatch(cur Cursor, max int, buf []byte) (Batch, error) {
 	s.mu.Lock()
-	cur := s.cur
 	segs := slices.Clone(s.segs)
 	s.mu.Unlock()
-	var out []string
+	b := Batch{Body: buf[:0]}
 	for _, g := range segs {
 		if g.n < cur.Seg {
 			continue
@@ -246,10 +281,11 @@ func (s *Spool) Read(max int) ([]string, Cursor, error) {
 		}
 		f, err := os.Open(s.path(g.n))
 		if err != nil {
-			return out, cur, fmt.Errorf("influx: spool: %w", err)
+			b.Next = cur
+			return b, fmt.Errorf("influx: spool: %w", err)
 		}
 		r := bufio.NewReaderSize(io.NewSectionReader(f, cur.Off, g.size-cur.Off), 256<<10)
-		for len(out) < max {
+		for b.Lines < max {
 			line, err := r.ReadSlice('\n')
 			if err == bufio.ErrBufferFull {
 				// A line longer than the buffer: read it whole.
@@ -261,18 +297,21 @@ func (s *Spool) Read(max int) ([]string, Cursor, error) {
 				break // end of the synced part
 			}
 			cur.Off += int64(len(line))
-			if l, ok := check(line); ok {
-				out = append(out, l)
+			if body, ok := check(line); ok {
+				b.Body = append(b.Body, body...)
+				b.Body = append(b.Body, '\n')
+				b.Lines++
 			} else {
 				s.corrupt.Add(1)
 			}
 		}
 		f.Close()
-		if len(out) >= max {
+		if b.Lines >= max {
 			break
 		}
 	}
-	return out, cur, nil
+	b.Next = cur
+	return b, nil
 }
 
 func segSize(segs []segment, n uint64) int64 {
@@ -284,20 +323,22 @@ func segSize(segs []segment, n uint64) int64 {
 	return 0
 }
 
-func check(line []byte) (string, bool) {
+// check returns a spooled line's body (without its newline) if its
+// checksum matches.
+func check(line []byte) ([]byte, bool) {
 	if len(line) < 10 || line[8] != ' ' || line[len(line)-1] != '\n' {
-		return "", false
+		return nil, false
 	}
 	var h [4]byte
 	if _, err := hex.Decode(h[:], line[:8]); err != nil {
-		return "", false
+		return nil, false
 	}
 	body := line[9 : len(line)-1]
 	want := uint32(h[0])<<24 | uint32(h[1])<<16 | uint32(h[2])<<8 | uint32(h[3])
 	if crc32.Checksum(body, crcTable) != want {
-		return "", false
+		return nil, false
 	}
-	return string(body), true
+	return body, true
 }
 
 // Commit records that InfluxDB has taken everything before c, and removes

@@ -23,13 +23,19 @@ import (
 	"github.com/vaka-care/vaka/pilot"
 )
 
-// Store holds pilot records.
+// Store holds pilot records and device outages (a line per outage
+// record; an outage that ends gets a second line, and the latest wins).
 type Store struct {
 	mu      sync.RWMutex
 	f       *os.File
 	recs    []pilot.Record
+	outs    []pilot.Outage
 	skipped int
 }
+
+// outagePrefix starts the JSON of an outage line (pilot.Outage's first
+// field); every other line is a pilot.Record.
+var outagePrefix = []byte(`{"outage":`)
 
 var table = crc32.MakeTable(crc32.Castagnoli)
 
@@ -47,12 +53,21 @@ func Open(path string, log *slog.Logger) (*Store, error) {
 		sc := bufio.NewScanner(bytes.NewReader(b))
 		sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
 		for sc.Scan() {
-			r, ok := decode(sc.Bytes())
-			if !ok {
-				s.skipped++
-				continue
+			body, ok := checked(sc.Bytes())
+			if ok && bytes.HasPrefix(body, outagePrefix) {
+				var o pilot.Outage
+				if json.Unmarshal(body, &o) == nil {
+					s.outs = append(s.outs, o)
+					continue
+				}
+			} else if ok {
+				var r pilot.Record
+				if json.Unmarshal(body, &r) == nil {
+					s.recs = append(s.recs, r)
+					continue
+				}
 			}
-			s.recs = append(s.recs, r)
+			s.skipped++
 		}
 		if keep := bytes.LastIndexByte(b, '\n') + 1; keep != len(b) {
 			if err := os.Truncate(path, int64(keep)); err != nil {
@@ -73,34 +88,54 @@ func Open(path string, log *slog.Logger) (*Store, error) {
 	return s, nil
 }
 
-func decode(line []byte) (pilot.Record, bool) {
-	var r pilot.Record
+// checked returns a line's body if its checksum matches.
+func checked(line []byte) ([]byte, bool) {
 	if len(line) < 10 || line[8] != ' ' {
-		return r, false
+		return nil, false
 	}
 	var want uint32
 	if _, err := fmt.Sscanf(string(line[:8]), "%08x", &want); err != nil {
-		return r, false
+		return nil, false
 	}
 	body := line[9:]
-	if crc32.Checksum(body, table) != want || json.Unmarshal(body, &r) != nil {
-		return r, false
+	return body, crc32.Checksum(body, table) == want
+}
+
+func appendLine(buf []byte, v any) ([]byte, error) {
+	js, err := json.Marshal(v)
+	if err != nil {
+		return buf, fmt.Errorf("local: %w", err)
 	}
-	return r, true
+	buf = fmt.Appendf(buf, "%08x ", crc32.Checksum(js, table))
+	buf = append(buf, js...)
+	return append(buf, '\n'), nil
 }
 
 // Add appends records durably (one fsync per call).
 func (s *Store) Add(recs []pilot.Record) error {
 	var buf []byte
 	for _, r := range recs {
-		js, err := json.Marshal(r)
-		if err != nil {
-			return fmt.Errorf("local: %w", err)
+		var err error
+		if buf, err = appendLine(buf, r); err != nil {
+			return err
 		}
-		buf = fmt.Appendf(buf, "%08x ", crc32.Checksum(js, table))
-		buf = append(buf, js...)
-		buf = append(buf, '\n')
 	}
+	return s.write(buf, func() { s.recs = append(s.recs, recs...) })
+}
+
+// AddOutages appends device outage records durably (one fsync per call).
+func (s *Store) AddOutages(os []pilot.Outage) error {
+	var buf []byte
+	for _, o := range os {
+		var err error
+		if buf, err = appendLine(buf, o); err != nil {
+			return err
+		}
+	}
+	return s.write(buf, func() { s.outs = append(s.outs, os...) })
+}
+
+func (s *Store) write(buf []byte, keep func()) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.f == nil {
@@ -112,8 +147,24 @@ func (s *Store) Add(recs []pilot.Record) error {
 	if err := s.f.Sync(); err != nil {
 		return fmt.Errorf("local: %w", err)
 	}
-	s.recs = append(s.recs, recs...)
+	keep()
 	return nil
+}
+
+// Outages returns trial's device outages detected in [from-7d, to) (an
+// outage that began before the period may reach into it), the latest
+// record of each, oldest first.
+func (s *Store) Outages(_ context.Context, trial string, from, to time.Time) ([]pilot.Outage, error) {
+	from = from.Add(-7 * 24 * time.Hour)
+	s.mu.RLock()
+	var out []pilot.Outage
+	for _, o := range s.outs {
+		if o.Trial == trial && !o.DetectedAt.Before(from) && o.DetectedAt.Before(to) {
+			out = append(out, o)
+		}
+	}
+	s.mu.RUnlock()
+	return pilot.Latest(out), nil
 }
 
 // Len is how many records the store holds.

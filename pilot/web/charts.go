@@ -44,7 +44,12 @@ var texts = map[string]map[string]string{
 		"phoneP90": "Till telefon p90 (s)", "unaccepted": "Ej kvitterade före eskalering", "visits": "Fysiska nattbesök per boendenatt",
 		"real_need": "verkligt behov", "false": "falskt", "technical": "tekniskt", "information": "information", "test": "test",
 		"button": "larmknapp", "door": "dörr", "bed": "säng", "motion": "rörelse", "fall": "fall", "gps": "GPS", "other": "övrigt",
-		"week": "v.", "consent": "Samtycken registrerade", "gap": "Tid till telefon = första leveranskvitto från en telefon (push); visning i en öppen app registreras inte ännu.",
+		"week": "v.", "consent": "Samtycken registrerade",
+		"gap":     "Tid till telefon = första kvitto från en telefon: push (tjänstearbetaren bekräftar notisen) eller app (larmkortet visas i den inloggade appen). Drifttid = andel enhetstid utan avbrott; tid till upptäckt = från enhetens sista livstecken till larmet om att den är tyst.",
+		"devices": "Enheter och deltagare", "uptime": "Enheternas drifttid", "outages": "Avbrott upptäckta",
+		"detectP50": "Tid till upptäckt av tyst enhet p50 (s)", "detectP90": "Tid till upptäckt av tyst enhet p90 (s)",
+		"continuation": "Fortsätter (andel av deltagare)", "replaced": "Fysiska nattbesök ersatta (mot jämförelsegruppen)",
+		"viaApp": "Första kvitto via app", "viaPush": "Första kvitto via push",
 	},
 	"en": {
 		"title": "Pilot results", "need": "Need", "hypothesis": "Hypothesis", "period": "Period", "arms": "Arms",
@@ -61,7 +66,12 @@ var texts = map[string]map[string]string{
 		"phoneP90": "To phone p90 (s)", "unaccepted": "Unaccepted until escalation", "visits": "Physical night visits per resident-night",
 		"real_need": "real need", "false": "false", "technical": "technical", "information": "information", "test": "test",
 		"button": "call button", "door": "door", "bed": "bed", "motion": "motion", "fall": "fall", "gps": "GPS", "other": "other",
-		"week": "wk", "consent": "Consent records", "gap": "Time to phone = first delivery receipt from a phone (push); display in an open app is not recorded yet.",
+		"week": "wk", "consent": "Consent records",
+		"gap":     "Time to phone = first receipt from a phone: push (the service worker confirms the notification) or app (the alarm card shown in the logged-in app). Uptime = share of device-time without an outage; time to detect = from a device's last sign of life to the alarm that it is silent.",
+		"devices": "Devices and participants", "uptime": "Device uptime", "outages": "Outages detected",
+		"detectP50": "Time to detect a silent device p50 (s)", "detectP90": "Time to detect a silent device p90 (s)",
+		"continuation": "Continuing (share of participants)", "replaced": "Physical night visits replaced (against the baseline)",
+		"viaApp": "First receipt via app", "viaPush": "First receipt via push",
 	},
 }
 
@@ -75,6 +85,24 @@ var armColours = []string{"#1f6feb", "#d97706", "#7c3aed", "#059669"}
 
 var funcs = template.FuncMap{
 	"pct": func(x float64) string { return fmt.Sprintf("%.0f %%", 100*x) },
+	// pct1 keeps a decimal (uptime: 99.4 %); "–" without data.
+	"pct1": func(x float64) string {
+		if math.IsNaN(x) {
+			return "–"
+		}
+		return fmt.Sprintf("%.1f %%", 100*x)
+	},
+	// share is n's part of all first receipts.
+	"share": func(m pilot.Measures, ch string) string {
+		n := 0
+		for _, c := range m.PhoneVia {
+			n += c
+		}
+		if n == 0 {
+			return "–"
+		}
+		return fmt.Sprintf("%.0f %%", 100*float64(m.PhoneVia[ch])/float64(n))
+	},
 	"num": func(x float64) string {
 		if math.IsNaN(x) {
 			return "–"

@@ -23,9 +23,11 @@ import (
 	"github.com/vaka-care/vaka/pilot"
 )
 
-// Source reads pilot records: the embedded store or InfluxDB.
+// Source reads pilot records and device outages: the embedded store or
+// InfluxDB. Participants come from the trial's consent registry.
 type Source interface {
 	Records(ctx context.Context, trial string, from, to time.Time) ([]pilot.Record, error)
+	Outages(ctx context.Context, trial string, from, to time.Time) ([]pilot.Outage, error)
 }
 
 // Options configure the pages.
@@ -74,7 +76,8 @@ type handlers struct{ o Options }
 // build computes a trial's report over its period (up to now while it runs).
 func (h *handlers) build(ctx context.Context, m *pilot.Model, t *pilot.Trial) (pilot.Report, error) {
 	from, to := t.Period(m.Loc)
-	if now := h.o.Now(); now.Before(to) {
+	now := h.o.Now()
+	if now.Before(to) {
 		// A running trial: whole days so far.
 		n := now.In(m.Loc)
 		to = time.Date(n.Year(), n.Month(), n.Day(), 0, 0, 0, 0, m.Loc).AddDate(0, 0, 1)
@@ -86,7 +89,12 @@ func (h *handlers) build(ctx context.Context, m *pilot.Model, t *pilot.Trial) (p
 	if err != nil {
 		return pilot.Report{}, err
 	}
-	return pilot.BuildReport(t, recs, from, to, m.Loc), nil
+	outs, err := h.o.Source.Outages(ctx, t.ID, from, to)
+	if err != nil {
+		return pilot.Report{}, err
+	}
+	d := pilot.Data{Alarms: recs, Outages: outs, Participants: t.Participation(m.Loc, nil), Until: now}
+	return pilot.BuildReport(t, d, from, to, m.Loc), nil
 }
 
 func (h *handlers) trial(w http.ResponseWriter, r *http.Request, id string) (*pilot.Model, *pilot.Trial, bool) {
@@ -174,11 +182,19 @@ func (h *handlers) csv(w http.ResponseWriter, r *http.Request) {
 			v, n := ms.Metric(name)
 			_ = cw.Write([]string{"period", day(rep.From), a.ID, name, f(v), strconv.Itoa(n), ""})
 		}
+		n := 0
+		for _, c := range ms.PhoneVia {
+			n += c
+		}
+		for _, ch := range []string{"push", "app", "webhook"} {
+			_ = cw.Write([]string{"period", day(rep.From), a.ID, "first_receipt_via." + ch, strconv.Itoa(ms.PhoneVia[ch]), strconv.Itoa(n), ""})
+		}
 	}
 	for _, wk := range rep.Weeks {
 		for _, a := range t.Arms {
 			ms := wk.Arms[a.ID]
-			for _, name := range []string{"alarms_per_resident_night", "p90_to_accept_s", "real_need_share", "false_share", "unaccepted_share"} {
+			for _, name := range []string{"alarms_per_resident_night", "p90_to_accept_s", "real_need_share", "false_share", "unaccepted_share",
+				"night_visits_replaced", "device_uptime", "p90_to_detect_offline_s", "continuation_rate"} {
 				v, n := ms.Metric(name)
 				_ = cw.Write([]string{"week", day(wk.From), a.ID, name, f(v), strconv.Itoa(n), ""})
 			}
