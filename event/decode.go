@@ -80,26 +80,11 @@ func Decode(site, gateway string, payload []byte) (Event, error) {
 	if len(payload) > MaxPayload {
 		return ev, bad(ReplyTooLong, "", "payload of %d bytes exceeds %d", len(payload), MaxPayload)
 	}
-	dec := json.NewDecoder(bytes.NewReader(payload))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&ev); err != nil {
-		var ute *json.UnmarshalTypeError
-		var ste *json.SyntaxError
-		switch {
-		case errors.As(err, &ute):
-			return Event{}, bad(ReplyWrongData, ute.Field, "wrong type, want %s", ute.Type)
-		case errors.As(err, &ste):
-			return Event{}, bad(ReplyInvalidFormat, "", "invalid JSON at byte %d", ste.Offset)
-		case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
-			return Event{}, bad(ReplyInvalidFormat, "", "empty or truncated JSON")
-		default:
-			// Unknown fields and time parse errors land here; the message
-			// names the field, never its value.
-			return Event{}, bad(ReplyWrongData, "", "%s", safeJSONError(err))
+	if !decodeFast(payload, &ev) {
+		ev = Event{}
+		if err := decodeJSON(payload, &ev); err != nil {
+			return Event{}, err
 		}
-	}
-	if rest := bytes.TrimSpace(payload[dec.InputOffset():]); len(rest) > 0 {
-		return Event{}, bad(ReplyInvalidFormat, "", "trailing data after the JSON object")
 	}
 	if ev.Site != "" && ev.Site != site {
 		return Event{}, bad(ReplyWrongData, "site", "does not match the topic")
@@ -112,6 +97,33 @@ func Decode(site, gateway string, payload []byte) (Event, error) {
 		return Event{}, err
 	}
 	return ev, nil
+}
+
+// decodeJSON is the full decoder: encoding/json, unknown fields refused,
+// every refusal worded without payload content.
+func decodeJSON(payload []byte, ev *Event) error {
+	dec := json.NewDecoder(bytes.NewReader(payload))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(ev); err != nil {
+		var ute *json.UnmarshalTypeError
+		var ste *json.SyntaxError
+		switch {
+		case errors.As(err, &ute):
+			return bad(ReplyWrongData, ute.Field, "wrong type, want %s", ute.Type)
+		case errors.As(err, &ste):
+			return bad(ReplyInvalidFormat, "", "invalid JSON at byte %d", ste.Offset)
+		case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+			return bad(ReplyInvalidFormat, "", "empty or truncated JSON")
+		default:
+			// Unknown fields and time parse errors land here; the message
+			// names the field, never its value.
+			return bad(ReplyWrongData, "", "%s", safeJSONError(err))
+		}
+	}
+	if rest := bytes.TrimSpace(payload[dec.InputOffset():]); len(rest) > 0 {
+		return bad(ReplyInvalidFormat, "", "trailing data after the JSON object")
+	}
+	return nil
 }
 
 // safeJSONError keeps encoding/json's message only where it names a field and
@@ -171,9 +183,9 @@ func (e *Event) Validate() error {
 	if e.Time.IsZero() {
 		return bad(ReplyMandatoryMissed, "ts", "missing")
 	}
-	for name, v := range map[string]string{"resident": e.Resident, "unit": e.Unit, "room": e.Room} {
-		if v != "" && ValidName(v) != nil {
-			return bad(ReplyWrongData, name, "must be an identifier (letters, digits, - _ .), never a name")
+	for _, f := range [...]struct{ name, v string }{{"resident", e.Resident}, {"unit", e.Unit}, {"room", e.Room}} {
+		if f.v != "" && ValidName(f.v) != nil {
+			return bad(ReplyWrongData, f.name, "must be an identifier (letters, digits, - _ .), never a name")
 		}
 	}
 	if p := e.Position; p != nil {
