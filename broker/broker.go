@@ -104,6 +104,8 @@ func New(o Options) (*Broker, error) {
 		InlineClient: true, // the hub answers refused events on the reply topic
 		Logger:       slog.New(redactHandler{o.Logger.Handler()}).With("component", "mqtt"),
 		Capabilities: caps,
+		// A gateway's burst is read in few read(2)s (mochi's default is 2 KiB).
+		ClientNetReadBufferSize: 16 << 10,
 	})
 	h := &vakaHook{h: o.Handler, log: o.Logger, demo: o.Demo, srv: srv, creds: map[string]string{}}
 	for _, c := range o.Credentials {
@@ -122,7 +124,7 @@ func New(o Options) (*Broker, error) {
 	}
 	b := &Broker{srv: srv, log: o.Logger, opts: o, hook: h}
 	if o.TCP != "" {
-		b.lns = append(b.lns, listeners.NewTCP(listeners.Config{ID: "tcp", Address: o.TCP}))
+		b.lns = append(b.lns, newTCPListener("tcp", o.TCP, nil, &h.netWrites))
 	}
 	if o.WebSocket != "" {
 		b.lns = append(b.lns, listeners.NewWebsocket(listeners.Config{ID: "ws", Address: o.WebSocket}))
@@ -132,8 +134,8 @@ func New(o Options) (*Broker, error) {
 		if err != nil {
 			return nil, fmt.Errorf("broker: load TLS certificate: %w", err)
 		}
-		b.lns = append(b.lns, listeners.NewTCP(listeners.Config{ID: "tls", Address: o.TLS.Address,
-			TLSConfig: &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}}))
+		b.lns = append(b.lns, newTCPListener("tls", o.TLS.Address,
+			&tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}, &h.netWrites))
 	}
 	if len(b.lns) == 0 {
 		return nil, errors.New("broker: no listener configured")
@@ -193,6 +195,7 @@ type vakaHook struct {
 	qosDropped     atomic.Int64
 	refused        *prometheus.CounterVec
 	replyFailed    atomic.Int64
+	netWrites      atomic.Int64 // write calls on TCP and TLS client connections (batchConn)
 }
 
 func (h *vakaHook) ID() string { return "vaka" }
@@ -222,6 +225,9 @@ func (h *vakaHook) register(reg prometheus.Registerer, srv *mqtt.Server) error {
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "vaka_mqtt_reply_failed_total",
 			Help: "Replies to refused events the hub could not publish."},
 			func() float64 { return float64(h.replyFailed.Load()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "vaka_mqtt_net_writes_total",
+			Help: "Write calls on MQTT client connections (PUBACKs of one burst share one)."},
+			func() float64 { return float64(h.netWrites.Load()) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "vaka_mqtt_clients_connected", Help: "Connected MQTT clients."},
 			func() float64 { return float64(atomic.LoadInt64(&srv.Info.ClientsConnected)) }),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "vaka_mqtt_messages_received_total", Help: "MQTT messages received by the broker."},
