@@ -193,7 +193,7 @@ func alarmKey(a *alarm.Alarm) string {
 // event topic. It never panics on bad input and never loses an alarm that
 // a valid payload carried.
 func (h *Hub) HandleEvent(site, gateway string, payload []byte) event.Reply {
-	h.m.received.WithLabelValues(event.LeafEvent).Inc()
+	h.m.recvEvent.Inc()
 	ev, err := event.Decode(site, gateway, payload)
 	if err != nil {
 		var de *event.DecodeError
@@ -539,11 +539,18 @@ func (h *Hub) forget(now time.Time) {
 	}
 }
 
+// subscriberBuffer is how far a stream subscriber may fall behind. A staff
+// screen on a busy or shared machine can stall for a few hundred ms; 4,096
+// pointers cost 32 KiB per screen.
+const subscriberBuffer = 4096
+
 // Subscribe returns a channel of alarm changes. A subscriber that falls
-// 1,024 changes behind (about 0.1 s at 5,000 alarms/s) is cut off (its channel closed, counted) rather than
-// ever slowing the alarm path; a cut-off client reconnects and refetches.
+// subscriberBuffer changes behind (about 1 s at 2,000 alarms/s, each raise
+// followed by its notify step) is cut off (its channel closed, counted)
+// rather than ever slowing the alarm path; a cut-off client reconnects and
+// refetches.
 func (h *Hub) Subscribe() (<-chan *alarm.Alarm, func()) {
-	ch := make(chan *alarm.Alarm, 1024)
+	ch := make(chan *alarm.Alarm, subscriberBuffer)
 	h.mu.Lock()
 	h.subSeq++
 	id := h.subSeq

@@ -10,6 +10,7 @@ import (
 
 type metrics struct {
 	received    *prometheus.CounterVec
+	recvEvent   prometheus.Counter // received{leaf="event"}, looked up once: it counts every event
 	rejected    *prometheus.CounterVec
 	duplicates  prometheus.Counter
 	raised      *prometheus.CounterVec
@@ -82,6 +83,7 @@ func newMetrics(reg prometheus.Registerer, h *Hub) (*metrics, error) {
 	for _, l := range []string{"event", "status", "heartbeat"} {
 		m.received.WithLabelValues(l)
 	}
+	m.recvEvent = m.received.WithLabelValues("event")
 	// Pre-create the label sets that must read 0 rather than be absent.
 	for _, r := range []string{"invalid_format", "wrong_data", "too_long", "missing_field", "unknown_device", "invalid_status"} {
 		m.rejected.WithLabelValues(r)
