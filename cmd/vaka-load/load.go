@@ -48,6 +48,9 @@ type Result struct {
 	Received   int `json:"received"`   // distinct events whose alarm was read on the stream (or PUBACKed in ceiling mode)
 	Lost       int `json:"lost"`       // sent but no alarm within drainWait after the end
 	Duplicated int `json:"duplicated"` // alarms read twice for one event
+	// PubackUnexpected counts PUBACKs for a packet id not in flight (raw
+	// generator: a duplicate PUBACK or a broker error).
+	PubackUnexpected int `json:"puback_unexpected,omitempty"`
 	// Reordered counts alarms that arrived after an alarm for a later
 	// event of the same gateway (per-publisher sequence went backwards).
 	Reordered int `json:"reordered"`
@@ -84,10 +87,28 @@ type Result struct {
 	// CPUPerEventUs is the whole process's CPU (hub + broker + generator +
 	// stream reader) over the measured phase, per event sent.
 	CPUPerEventUs float64 `json:"cpu_per_event_us"`
-	GCCount       uint32  `json:"gc_count"`
-	GCPauseMaxMs  float64 `json:"gc_pause_max_ms"`
-	GCPauseSumMs  float64 `json:"gc_pause_total_ms"`
-	PeakHeapMB    float64 `json:"heap_inuse_end_mb"`
+	// GenCPUPerEventUs is the vaka-load process alone (generator, PUBACK
+	// readers, stream reader; and the hub when it runs in-process), and
+	// SUTCPUPerEventUs the peer's own processes (the hub process,
+	// Mosquitto, Node-RED, the sink), each per event sent.
+	GenCPUPerEventUs float64 `json:"gen_cpu_per_event_us"`
+	SUTCPUPerEventUs float64 `json:"sut_cpu_per_event_us"`
+	// SUTIOCallsPerEvent is the peer processes' read and write syscalls
+	// (/proc/PID/io) per event sent: steadier than CPU on a shared machine.
+	SUTIOCallsPerEvent float64 `json:"sut_io_calls_per_event"`
+	// RunqWait*Ms: time the threads of the vaka-load process (Gen) and of
+	// the peer's processes (SUT) were runnable but waited for a CPU, over
+	// the measured phase. Large values: other work took the cores.
+	GenRunqWaitMs float64 `json:"gen_runq_wait_ms"`
+	SUTRunqWaitMs float64 `json:"sut_runq_wait_ms"`
+	// OtherCPUPct is the CPU time the rest of the machine used during the
+	// measured phase (all of /proc/stat minus this run's processes), in %
+	// of all CPUs: other work on a shared machine.
+	OtherCPUPct  float64 `json:"other_cpu_pct"`
+	GCCount      uint32  `json:"gc_count"`
+	GCPauseMaxMs float64 `json:"gc_pause_max_ms"`
+	GCPauseSumMs float64 `json:"gc_pause_total_ms"`
+	PeakHeapMB   float64 `json:"heap_inuse_end_mb"`
 
 	StreamEnded string  `json:"stream_ended,omitempty"` // why the stream ended before the run did
 	Aborted     string  `json:"aborted,omitempty"`      // why sending stopped early
@@ -126,9 +147,10 @@ func percentiles(ns []int64) pct {
 func (r *Result) summary() string {
 	l := r.Latency
 	return fmt.Sprintf("[%s] %s: n=%d received=%d lost=%d dup=%d reordered=%d cut=%d updates=%d foreign=%d | latency ms p50 %.3f p90 %.3f p99 %.3f p99.9 %.3f max %.3f | "+
-		"send lag p99 %.3f ms | puback p99 %.3f ms | achieved %.0f/s of %.0f/s | CPU %.1f µs/event | GC %d (max pause %.3f ms)%s%s",
+		"send lag p99 %.3f ms | puback p99 %.3f ms | achieved %.0f/s of %.0f/s | CPU %.1f µs/event (gen %.1f, peer %.1f) | other work %.0f%% of CPUs | GC %d (max pause %.3f ms)%s%s",
 		r.Peer, r.Scenario, r.Sent, r.Received, r.Lost, r.Duplicated, r.Reordered, r.StreamsCut, r.Updates, r.Foreign, l.P50, l.P90, l.P99, l.P999, l.Max,
-		r.SendLag.P99, r.Puback.P99, r.AchievedRate, r.OfferedRate, r.CPUPerEventUs, r.GCCount, r.GCPauseMaxMs,
+		r.SendLag.P99, r.Puback.P99, r.AchievedRate, r.OfferedRate, r.CPUPerEventUs, r.GenCPUPerEventUs, r.SUTCPUPerEventUs,
+		r.OtherCPUPct, r.GCCount, r.GCPauseMaxMs,
 		cond(r.StreamEnded != "", " | STREAM ENDED: "+r.StreamEnded, ""), cond(r.Aborted != "", " | ABORTED: "+r.Aborted, ""))
 }
 
@@ -150,7 +172,7 @@ func scenarioName(o options) string {
 		s = fmt.Sprintf("ceiling: heartbeats %g/s × %v, PUBACK only", o.Rate, o.Duration)
 	}
 	if o.AlarmEvery > 1 {
-		s = fmt.Sprintf("background %g events/s × %v, 1 in %d a call-button alarm", o.Rate, o.Duration, o.AlarmEvery)
+		s = fmt.Sprintf("background %g events/s × %v, 1 in %d an alarm (call button and exit door at night, alternately)", o.Rate, o.Duration, o.AlarmEvery)
 	}
 	if o.Stall {
 		s += ", one stalled alarm consumer"
@@ -216,6 +238,23 @@ const backgroundDevices = 125 // × 4 gateways: a 500-sensor night
 // background traffic that raises nothing).
 func (b *bench) isAlarm(i int) bool { return b.o.AlarmEvery <= 1 || i%b.o.AlarmEvery == 0 }
 
+// doorID is the unit exit door that alarm event i opens (every second
+// alarm of a night or ramp run): each opens once, so each raises its own
+// wander alarm.
+func doorID(g, k int) string { return fmt.Sprintf("d%d-%d", g+1, k) }
+
+// isDoor reports whether alarm event i is an exit door opened at night
+// rather than a call-button press (rate mode with -alarm-every > 1: they
+// alternate, so both of the rules C's Node-RED flow implements are timed).
+func (b *bench) isDoor(i int) bool {
+	return b.o.Mode == "rate" && b.o.AlarmEvery > 1 && (i/b.o.AlarmEvery)%2 == 1
+}
+
+// benchNight is the sites' night window in every peer (the hub's config and
+// the Node-RED flow): the whole day, so the door-at-night rule fires
+// whenever the bench runs.
+var benchNight = hub.Night{Start: "00:00", End: "00:00"}
+
 // buildConfig makes a production-shaped config: credentials, no demo mode.
 func buildConfig(o options, dataDir string) (*hub.Config, error) {
 	gwHash, err := bcrypt.GenerateFromPassword([]byte(gwPass), bcrypt.MinCost)
@@ -233,14 +272,32 @@ func buildConfig(o options, dataDir string) (*hub.Config, error) {
 	if o.Mode == "ceiling" {
 		perGW = 1
 	}
-	s := hub.Site{ID: site, Name: "Benchmark", Night: hub.Night{Start: "22:00", End: "06:30"},
+	s := hub.Site{ID: site, Name: "Benchmark", Night: benchNight,
 		Units: []hub.Unit{{ID: "avd-1", Name: "Avdelning 1"}}}
 	for g := range o.Gateways {
 		gw := hub.Gateway{ID: gatewayID(g), PasswordHash: string(gwHash), Heartbeat: 10 * time.Minute,
 			Devices: make([]hub.Device, 0, perGW)}
-		for k := range perGW {
+		addButton := func(k int) {
 			gw.Devices = append(gw.Devices, hub.Device{ID: deviceID(g, k), Type: "personal_trigger",
 				Resident: fmt.Sprintf("r-%d-%d", g+1, k), Unit: "avd-1", Room: strconv.Itoa(k % 1000)})
+		}
+		if o.AlarmEvery > 1 && o.Mode == "rate" {
+			// Only the buttons this gateway presses (event i, i%AlarmEvery == 0,
+			// goes through gateway i%G): the config stays small at 50k/s.
+			for i := 0; i < o.N; i += o.AlarmEvery {
+				switch {
+				case i%o.Gateways != g:
+				case (i/o.AlarmEvery)%2 == 1:
+					gw.Devices = append(gw.Devices, hub.Device{ID: doorID(g, i/o.AlarmEvery), Type: "door_sensor",
+						Exit: true, Unit: "avd-1", Room: "utgang"})
+				default:
+					addButton(i / o.AlarmEvery)
+				}
+			}
+		} else {
+			for k := range perGW {
+				addButton(k)
+			}
 		}
 		if o.AlarmEvery > 1 {
 			for k := range backgroundDevices {
@@ -283,6 +340,8 @@ type bench struct {
 	updates    atomic.Int64
 	pubackErrs atomic.Int64
 	acks       atomic.Int64
+	// pubackUnexpected: PUBACKs for ids not in flight (raw generator).
+	pubackUnexpected atomic.Int64
 
 	// Owned by the stream reader: per event, its alarm's id and a hash of
 	// the last message (alarm id + updated_at).
@@ -336,16 +395,16 @@ func runBench(o options, logw io.Writer) (*Result, error) {
 	defer cancel()
 	var readerDone <-chan struct{}
 	var streamsCut0 float64
-	if pr.svc != nil {
-		readerDone, err = b.openStream(ctx, "http://"+pr.svc.HTTPAddr())
+	if pr.httpAddr != "" {
+		readerDone, err = b.openStream(ctx, "http://"+pr.httpAddr)
 		if err != nil {
 			return nil, err
 		}
-		streamsCut0 = metricValue(pr.svc.Registry(), "vaka_stream_subscribers_cut_total")
+		streamsCut0 = pr.metric("vaka_stream_subscribers_cut_total")
 		if o.Stall {
 			// A second staff screen that stops reading: the hub must cut
 			// it off without slowing or losing anything for the first.
-			sc, err := stalledStream("http://" + pr.svc.HTTPAddr())
+			sc, err := stalledStream("http://" + pr.httpAddr)
 			if err != nil {
 				return nil, fmt.Errorf("stalled stream: %w", err)
 			}
@@ -357,19 +416,6 @@ func runBench(o options, logw io.Writer) (*Result, error) {
 		readerDone = done
 	}
 
-	clients := make([]paho.Client, o.Gateways)
-	for g := range clients {
-		c, err := connect(pr.mqttAddr, g, o.BufferedReads)
-		if err != nil {
-			return nil, fmt.Errorf("gateway %s: %w", gatewayID(g), err)
-		}
-		clients[g] = c
-		defer c.Disconnect(50)
-	}
-
-	// Payloads are built before the measured phase: the generator's
-	// per-event work is then a Publish call and a channel send.
-	payloads := b.payloads()
 	topics := make([]string, o.Gateways)
 	for g := range topics {
 		if o.Mode == "ceiling" {
@@ -378,13 +424,44 @@ func runBench(o options, logw io.Writer) (*Result, error) {
 			topics[g] = event.EventTopic(site, gatewayID(g))
 		}
 	}
+	var (
+		clients []paho.Client
+		pubs    []*rawPub
+	)
+	for g := range o.Gateways {
+		if o.Gen == genRaw {
+			p, err := dialRaw(b, pr.mqttAddr, g, topics[g])
+			if err != nil {
+				return nil, fmt.Errorf("gateway %s: %w", gatewayID(g), err)
+			}
+			pubs = append(pubs, p)
+			defer p.close()
+			continue
+		}
+		c, err := connect(pr.mqttAddr, g, o.BufferedReads)
+		if err != nil {
+			return nil, fmt.Errorf("gateway %s: %w", gatewayID(g), err)
+		}
+		clients = append(clients, c)
+		defer c.Disconnect(50)
+	}
+
+	// Payloads are built before the measured phase: the generator's
+	// per-event work is then encoding a PUBLISH (raw) or a Publish call
+	// and a channel send (paho).
+	payloads := b.payloads()
 
 	res := &Result{Options: o, Peer: o.Peer, Scenario: scenarioName(o), Machine: machineInfo(), Started: time.Now().UTC()}
 	runtime.GC()
-	var peerCPU0 time.Duration
+	var peerCPU0, peerWait0 time.Duration
+	var peerIO0 int64
 	for _, pid := range pr.pids {
 		peerCPU0 += procCPU(pid)
+		peerIO0 += procSyscalls(pid)
+		peerWait0 += procRunqWait(pid)
 	}
+	genWait0 := procRunqWait(os.Getpid())
+	busy0 := machineBusy()
 	var ms0, ms1 runtime.MemStats
 	runtime.ReadMemStats(&ms0)
 	var ru0, ru1 syscall.Rusage
@@ -398,9 +475,10 @@ func runBench(o options, logw io.Writer) (*Result, error) {
 	}
 	wall0 := time.Now()
 
-	// PUBACK collectors: one per gateway, bounded queue, in order.
+	// PUBACK collectors (paho): one per gateway, bounded queue, in order.
+	// The raw generator's connection readers record PUBACKs themselves.
 	abort := make(chan struct{})
-	ackQ := make([]chan ackItem, o.Gateways)
+	ackQ := make([]chan ackItem, len(clients))
 	var collectors sync.WaitGroup
 	for g := range ackQ {
 		ackQ[g] = make(chan ackItem, 1<<14)
@@ -413,9 +491,14 @@ func runBench(o options, logw io.Writer) (*Result, error) {
 
 	var sentN int
 	var aborted string
-	if o.Mode == "oneatatime" {
+	switch {
+	case o.Gen == genRaw && o.Mode == "oneatatime":
+		sentN, aborted = b.sendOneAtATimeRaw(pubs, payloads)
+	case o.Gen == genRaw:
+		sentN, aborted = b.sendOpenLoopRaw(pubs, payloads)
+	case o.Mode == "oneatatime":
 		sentN, aborted = b.sendOneAtATime(clients, topics, payloads, ackQ)
-	} else {
+	default:
 		sentN, aborted = b.sendOpenLoop(clients, topics, payloads, ackQ)
 	}
 	for _, q := range ackQ {
@@ -455,10 +538,16 @@ func runBench(o options, logw io.Writer) (*Result, error) {
 		return nil, err
 	}
 	runtime.ReadMemStats(&ms1)
-	var peerCPU1 time.Duration
+	var peerCPU1, peerWait1 time.Duration
+	var peerIO1 int64
 	for _, pid := range pr.pids {
 		peerCPU1 += procCPU(pid)
+		peerIO1 += procSyscalls(pid)
+		peerWait1 += procRunqWait(pid)
 	}
+	busy1 := machineBusy()
+	res.GenRunqWaitMs = float64(procRunqWait(os.Getpid())-genWait0) / 1e6
+	res.SUTRunqWaitMs = float64(peerWait1-peerWait0) / 1e6
 
 	// Results.
 	res.Sent = sentN
@@ -511,9 +600,10 @@ func runBench(o options, logw io.Writer) (*Result, error) {
 	res.Duplicated = int(b.duplicated.Load())
 	res.Reordered = int(b.reordered.Load())
 	res.PeerCPUSeconds = (peerCPU1 - peerCPU0).Seconds()
-	if pr.svc != nil {
-		res.StreamsCut = int(metricValue(pr.svc.Registry(), "vaka_stream_subscribers_cut_total") - streamsCut0)
+	if pr.httpAddr != "" {
+		res.StreamsCut = int(pr.metric("vaka_stream_subscribers_cut_total") - streamsCut0)
 	}
+	res.PubackUnexpected = int(b.pubackUnexpected.Load())
 	res.Foreign = int(b.foreign.Load())
 	res.Updates = int(b.updates.Load())
 	user := time.Duration(ru1.Utime.Nano() - ru0.Utime.Nano())
@@ -521,6 +611,12 @@ func runBench(o options, logw io.Writer) (*Result, error) {
 	res.CPUUserSeconds, res.CPUSysSeconds = user.Seconds(), sys.Seconds()
 	if sentN > 0 {
 		res.CPUPerEventUs = float64(user+sys+peerCPU1-peerCPU0) / 1e3 / float64(sentN)
+		res.GenCPUPerEventUs = float64(user+sys) / 1e3 / float64(sentN)
+		res.SUTCPUPerEventUs = float64(peerCPU1-peerCPU0) / 1e3 / float64(sentN)
+		res.SUTIOCallsPerEvent = float64(peerIO1-peerIO0) / float64(sentN)
+	}
+	if other := busy1 - busy0 - (user + sys) - (peerCPU1 - peerCPU0); wall > 0 {
+		res.OtherCPUPct = max(0, 100*other.Seconds()/(wall.Seconds()*float64(runtime.NumCPU())))
 	}
 	res.GCCount = ms1.NumGC - ms0.NumGC
 	for k := ms0.NumGC; k < ms1.NumGC && k < ms0.NumGC+256; k++ {
@@ -538,6 +634,9 @@ func runBench(o options, logw io.Writer) (*Result, error) {
 
 	for _, c := range clients {
 		c.Disconnect(50)
+	}
+	for _, p := range pubs {
+		p.close()
 	}
 	cancel()
 	closed = true
@@ -593,6 +692,9 @@ func (b *bench) payloads() [][]byte {
 		} else if !b.isAlarm(i) {
 			p = fmt.Appendf(nil, `{"v":1,"id":"e%d","device":%q,"dty":"0018","state":"motion","seq":%d,"ts":%q}`,
 				i, motionID(g, k%backgroundDevices), k, ts)
+		} else if b.isDoor(i) {
+			p = fmt.Appendf(nil, `{"v":1,"id":"e%d","device":%q,"dty":"0014","state":"open","seq":%d,"ts":%q}`,
+				i, doorID(g, i/o.AlarmEvery), k, ts)
 		} else if o.AlarmEvery > 1 {
 			p = fmt.Appendf(nil, `{"v":1,"id":"e%d","device":%q,"dty":"0003","stc":"0010","state":"pressed","seq":%d,"ts":%q}`,
 				i, deviceID(g, i/o.AlarmEvery), k, ts)
@@ -683,6 +785,15 @@ func (b *bench) sendOneAtATime(clients []paho.Client, topics []string, payloads 
 // "hello" and reads alarms in the background: one reader, a bufio.Reader,
 // and only the event_id picked out of each alarm's JSON.
 func (b *bench) openStream(ctx context.Context, base string) (<-chan struct{}, error) {
+	return alarmStream(ctx, base, b.now, b.onAlarm, func(msg string) { b.streamEnd.Store(&msg) })
+}
+
+// alarmStream opens the staff stream at base as the bench's staff user and
+// calls onAlarm with each alarm message's data line and the time now() it
+// was read. It returns when the hub's hello has arrived (within 5 s); the
+// channel closes when the stream ends, and end is told why, unless ctx
+// ended it.
+func alarmStream(ctx context.Context, base string, now func() int64, onAlarm func(line []byte, t int64), end func(msg string)) (<-chan struct{}, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/api/v1/stream", nil)
 	if err != nil {
 		return nil, err
@@ -699,6 +810,7 @@ func (b *bench) openStream(ctx context.Context, base string) (<-chan struct{}, e
 	}
 	ready := make(chan struct{})
 	done := make(chan struct{})
+	var ended atomic.Pointer[string]
 	go func() {
 		defer close(done)
 		defer resp.Body.Close()
@@ -713,14 +825,15 @@ func (b *bench) openStream(ctx context.Context, base string) (<-chan struct{}, e
 					if !errors.Is(err, io.EOF) {
 						msg = err.Error()
 					}
-					b.streamEnd.Store(&msg)
+					ended.Store(&msg)
+					end(msg)
 				}
 				if !helloSeen {
 					close(ready)
 				}
 				return
 			}
-			t := b.now()
+			t := now()
 			line = bytes.TrimRight(line, "\r\n")
 			switch {
 			case bytes.HasPrefix(line, []byte("event: ")):
@@ -730,13 +843,13 @@ func (b *bench) openStream(ctx context.Context, base string) (<-chan struct{}, e
 					close(ready)
 				}
 			case bytes.HasPrefix(line, []byte("data: ")) && string(ev) == "alarm":
-				b.onAlarm(line, t)
+				onAlarm(line, t)
 			}
 		}
 	}()
 	select {
 	case <-ready:
-		if p := b.streamEnd.Load(); p != nil {
+		if p := ended.Load(); p != nil {
 			return nil, fmt.Errorf("stream: %s", *p)
 		}
 		return done, nil

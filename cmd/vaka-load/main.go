@@ -9,6 +9,8 @@
 //	vaka-load -mode oneatatime [-n 1000]
 //	vaka-load -mode rate -rate 1000 -duration 10s [-gateways 4] [-sync-each-write] [-out FILE.json]
 //	vaka-load -mode ceiling -rate 5000 -duration 10s   (heartbeats, PUBACK only: generator + broker ceiling)
+//	vaka-load -peer sink -mode ceiling -rate 50000 -duration 5s   (a trivial MQTT sink: the generator's own ceiling)
+//	vaka-load -hub-bin ./vaka -pin-gen 1 -pin-sut 0 …   (the hub as its own `vaka hub` process, pinned apart)
 //	vaka-load -peer vaka|mosquitto-ext|nodered …   (A: this hub; B: Mosquitto + the hub as external client;
 //	                                               C: Mosquitto + Node-RED posting to an HTTP sink; see peers.go)
 //	vaka-load -mode rate -rate 500 -duration 10s -stall   (a second alarm consumer stops reading)
@@ -25,6 +27,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"runtime/pprof"
 	"runtime/trace"
 	"slices"
@@ -35,6 +38,12 @@ import (
 func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
 
 func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 && args[0] == "supervise" {
+		return runSupervise(args[1:], stdout, stderr)
+	}
+	if len(args) == 1 && args[0] == "-serve-sink" {
+		return serveSink(stdout)
+	}
 	fs := flag.NewFlagSet("vaka-load", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var o options
@@ -43,9 +52,14 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.DurationVar(&o.Duration, "duration", 10*time.Second, "how long to send (rate and ceiling modes)")
 	fs.IntVar(&o.N, "n", 1000, "events (oneatatime mode)")
 	fs.IntVar(&o.Gateways, "gateways", 4, "gateway publishers (one MQTT connection each)")
-	fs.IntVar(&o.AlarmEvery, "alarm-every", 1, "rate mode: only every Nth event is a call-button press; the rest are background motion reports that raise nothing (latency and loss are measured on the alarms)")
+	fs.IntVar(&o.AlarmEvery, "alarm-every", 1, "rate mode: only every Nth event is an alarm (above 1: call-button presses and exit doors opened at night, alternately); the rest are background motion reports that raise nothing (latency and loss are measured on the alarms)")
 	fs.BoolVar(&o.SyncEachWrite, "sync-each-write", false, "store.sync_each_write: fsync the journal before every PUBACK")
-	fs.BoolVar(&o.BufferedReads, "buffered-reads", false, "wrap the publishers' connections in a bufio.Reader (paho reads each packet with several small reads)")
+	fs.BoolVar(&o.BufferedReads, "buffered-reads", false, "-gen paho: wrap the publishers' connections in a bufio.Reader (paho reads each packet with several small reads)")
+	fs.StringVar(&o.Gen, "gen", genRaw, "load generator: raw (own MQTT 3.1.1 QoS 1 encoder; every message due is written in one write per connection, PUBACKs read through a 64 KiB buffer) | paho (paho.mqtt.golang, one write per message)")
+	fs.DurationVar(&o.Tick, "tick", 200*time.Microsecond, "-gen raw: wake at most this often to send (0: at every event's due time); events due meanwhile go out together, and the wait counts in the latency")
+	fs.StringVar(&o.HubBin, "hub-bin", "", "run the hub (A, B) as its own process: this `vaka` binary with `hub --config` and a generated config (default: in this process)")
+	fs.StringVar(&o.PinGen, "pin-gen", "", "pin this process (generator, stream reader) to these CPUs, e.g. 1 (taskset)")
+	fs.StringVar(&o.PinSUT, "pin-sut", "", "pin the peer's processes (hub process, Mosquitto, Node-RED, sink) to these CPUs, e.g. 0 (taskset)")
 	fs.BoolVar(&o.GoSleep, "go-sleep", false, "pace with time.Sleep instead of a timerfd (shows Go's timer lateness in the generator)")
 	fs.StringVar(&o.DataParent, "data-parent", "", "directory for the temporary data dir (default $TMPDIR; /dev/shm takes fsync cost out)")
 	fs.StringVar(&o.Dump, "dump", "", "write per-event times (CSV) to this file, to see where tails cluster")
@@ -81,6 +95,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	o.Command = "vaka-load " + strings.Join(args, " ")
+	if err := pinSelf(o.PinGen); err != nil {
+		fmt.Fprintln(stderr, "vaka-load: -pin-gen:", err)
+		return 1
+	}
 	if *cpuprofile != "" {
 		f, err := os.Create(*cpuprofile)
 		if err != nil {
@@ -149,6 +167,11 @@ type options struct {
 	Dump          string        `json:"-"`
 	Label         string        `json:"label,omitempty"`
 	Peer          string        `json:"peer"`
+	Gen           string        `json:"gen"`
+	Tick          time.Duration `json:"tick_ns,omitempty"`
+	HubBin        string        `json:"hub_bin,omitempty"`
+	PinGen        string        `json:"pin_gen,omitempty"`
+	PinSUT        string        `json:"pin_sut,omitempty"`
 	NodeRED       string        `json:"-"`
 	Stall         bool          `json:"stall,omitempty"`
 	Command       string        `json:"command"`
@@ -195,7 +218,35 @@ func (o *options) check() error {
 		return fmt.Errorf("-peer must be one of %s", strings.Join(peerNames, ", "))
 	}
 	if o.Peer == peerNodeRED && o.Mode == "ceiling" {
-		return errors.New("-mode ceiling times the hub's PUBACK; use it with -peer vaka or mosquitto-ext")
+		return errors.New("-mode ceiling times the hub's PUBACK; use it with -peer vaka, mosquitto-ext or sink")
+	}
+	if o.Peer == peerSink && o.Mode != "ceiling" {
+		return errors.New("-peer sink only acknowledges: use it with -mode ceiling (the generator's own ceiling)")
+	}
+	if o.Gen == "" {
+		o.Gen = genRaw
+	}
+	if o.Gen != genRaw && o.Gen != genPaho {
+		return errors.New("-gen must be raw or paho")
+	}
+	if o.Tick < 0 || o.Tick > time.Second {
+		return errors.New("-tick must be 0..1s")
+	}
+	for _, c := range []string{o.PinGen, o.PinSUT} {
+		if c == "" {
+			continue
+		}
+		if _, _, err := parseCPUs(c); err != nil {
+			return err
+		}
+		if _, err := exec.LookPath("taskset"); err != nil {
+			return errors.New("-pin-gen/-pin-sut need taskset (util-linux)")
+		}
+	}
+	if o.HubBin != "" {
+		if _, err := os.Stat(o.HubBin); err != nil {
+			return fmt.Errorf("-hub-bin: %w", err)
+		}
 	}
 	if o.Gateways < 1 || o.Gateways > maxGateways {
 		return fmt.Errorf("-gateways must be 1..%d", maxGateways)

@@ -32,6 +32,9 @@ const (
 	peerVaka     = "vaka"          // A: hub with its embedded broker, rules inline
 	peerMosqExt  = "mosquitto-ext" // B: Mosquitto + the hub as an external client (mqtt.broker: external)
 	peerNodeRED  = "nodered"       // C: Mosquitto + a Node-RED flow posting alarms to an HTTP sink
+	peerSink     = "sink"          // a trivial MQTT sink that only PUBACKs: the generator's own ceiling
+	genRaw       = "raw"
+	genPaho      = "paho"
 	hubMQTTUser  = "vaka-hub"
 	hubMQTTPass  = "bench-hub-secret"
 	nrMQTTUser   = "nodered"
@@ -40,13 +43,15 @@ const (
 	nodeREDStart = 60 * time.Second
 )
 
-var peerNames = []string{peerVaka, peerMosqExt, peerNodeRED}
+var peerNames = []string{peerVaka, peerMosqExt, peerNodeRED, peerSink}
 
 // peer is a running system under test.
 type peer struct {
 	name     string
 	mqttAddr string       // where the gateways publish
-	svc      *service.Hub // the hub (A, B); nil for C
+	httpAddr string       // the hub's web server (A, B); "" for C
+	svc      *service.Hub // the hub (A, B) when it runs in this process
+	hubPid   int          // the hub's process with -hub-bin
 	sink     *sink        // C: the HTTP alarm sink
 	pids     []int        // other processes of the peer (Mosquitto, Node-RED), for CPU accounting
 	closers  []func()     // run in reverse order
@@ -86,6 +91,12 @@ func startPeer(o options, cfg *hub.Config, b *bench, logw io.Writer, tmp string)
 	}
 	switch o.Peer {
 	case peerVaka:
+		if o.HubBin != "" {
+			if err := p.startHubProcess(o, cfg, tmp); err != nil {
+				return fail(err)
+			}
+			break
+		}
 		svc, err := service.Start(cfg, log)
 		if err != nil {
 			return fail(fmt.Errorf("start hub: %w", err))
@@ -99,10 +110,19 @@ func startPeer(o options, cfg *hub.Config, b *bench, logw io.Writer, tmp string)
 		}
 		p.mq, p.mqttAddr, p.pids = mq, mq.Addr, []int{mq.Pid()}
 		p.closers = append(p.closers, mq.Stop)
+		if err := pinPid(mq.Pid(), o.PinSUT); err != nil {
+			return fail(fmt.Errorf("pin mosquitto: %w", err))
+		}
 		cfg.MQTT = hub.MQTTConfig{Broker: hub.BrokerExternal, External: &hub.ExternalBroker{URL: "tcp://" + mq.Addr,
 			Username: hubMQTTUser, Password: hubMQTTPass, ClientID: "vaka-load-hub"}}
 		if err := cfg.Validate(); err != nil {
 			return fail(err)
+		}
+		if o.HubBin != "" {
+			if err := p.startHubProcess(o, cfg, tmp); err != nil {
+				return fail(err)
+			}
+			break
 		}
 		svc, err := service.Start(cfg, log)
 		if err != nil {
@@ -117,6 +137,9 @@ func startPeer(o options, cfg *hub.Config, b *bench, logw io.Writer, tmp string)
 		}
 		p.mq, p.mqttAddr, p.pids = mq, mq.Addr, []int{mq.Pid()}
 		p.closers = append(p.closers, mq.Stop)
+		if err := pinPid(mq.Pid(), o.PinSUT); err != nil {
+			return fail(fmt.Errorf("pin mosquitto: %w", err))
+		}
 		s, err := startSink(b)
 		if err != nil {
 			return fail(err)
@@ -126,12 +149,19 @@ func startPeer(o options, cfg *hub.Config, b *bench, logw io.Writer, tmp string)
 		if err := p.startNodeRED(o, tmp, logw); err != nil {
 			return fail(err)
 		}
+	case peerSink:
+		if err := p.startSinkProcess(o); err != nil {
+			return fail(err)
+		}
 	default:
 		return fail(fmt.Errorf("unknown peer %q", o.Peer))
 	}
-	addrs := []string{p.mqttAddr}
 	if p.svc != nil {
-		addrs = append(addrs, p.svc.HTTPAddr())
+		p.httpAddr = p.svc.HTTPAddr()
+	}
+	addrs := []string{p.mqttAddr}
+	if p.httpAddr != "" {
+		addrs = append(addrs, p.httpAddr)
 	}
 	for _, a := range addrs {
 		if h, _, _ := net.SplitHostPort(a); !net.ParseIP(h).IsLoopback() {
@@ -242,7 +272,7 @@ func (p *peer) startNodeRED(o options, tmp string, logw io.Writer) error {
 			return err
 		}
 	}
-	cmd := exec.Command(node, red, "--settings", filepath.Join(ud, "settings.js"), "--userDir", ud)
+	cmd := pinned(exec.Command(node, red, "--settings", filepath.Join(ud, "settings.js"), "--userDir", ud), o.PinSUT)
 	cmd.Dir = ud
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &lockedWriter{w: &out}, &lockedWriter{w: &out}
@@ -311,7 +341,9 @@ if ((ev.dty === "0003" || ev.dty === "0004") && ev.state === "pressed") {
   rule = "call_button";
 } else if (ev.dty === "0014" && ev.state === "open") {
   const hm = new Date().toLocaleTimeString("sv-SE", { timeZone: "Europe/Stockholm", hour: "2-digit", minute: "2-digit" });
-  if (hm >= "22:00" || hm < "06:30") rule = "door_at_night";
+  const start = "` + benchNight.Start + `", end = "` + benchNight.End + `";
+  const night = start === end || (start < end ? hm >= start && hm < end : hm >= start || hm < end);
+  if (night) rule = "door_at_night";
 }
 if (!rule) return null;
 let seen = context.get("seen");
@@ -385,6 +417,66 @@ func procCPU(pid int) time.Duration {
 	return time.Duration(ut+st) * time.Second / 100 // USER_HZ is 100 on Linux
 }
 
+// procSyscalls is a process's read and write syscall count so far
+// (/proc/PID/io syscr + syscw; 0 where unreadable).
+func procSyscalls(pid int) int64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/io", pid))
+	if err != nil {
+		return 0
+	}
+	var n int64
+	for line := range strings.SplitSeq(string(b), "\n") {
+		k, v, ok := strings.Cut(line, ": ")
+		if ok && (k == "syscr" || k == "syscw") {
+			x, _ := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+			n += x
+		}
+	}
+	return n
+}
+
+// machineBusy is the CPU time all processes on the machine have used so far
+// (/proc/stat: user, nice, system, irq, softirq, steal).
+func machineBusy() time.Duration {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	f := strings.Fields(line)
+	if len(f) < 9 || f[0] != "cpu" {
+		return 0
+	}
+	var j int64
+	for _, k := range []int{1, 2, 3, 6, 7, 8} {
+		v, _ := strconv.ParseInt(f[k], 10, 64)
+		j += v
+	}
+	return time.Duration(j) * time.Second / 100 // USER_HZ
+}
+
+// procRunqWait is the time a process's threads have spent runnable but
+// waiting for a CPU (/proc/PID/task/*/schedstat, second field): other work
+// on a shared machine taking the cores shows here.
+func procRunqWait(pid int) time.Duration {
+	tasks, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+	if err != nil {
+		return 0
+	}
+	var d time.Duration
+	for _, t := range tasks {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/schedstat", pid, t.Name()))
+		if err != nil {
+			continue
+		}
+		if f := strings.Fields(string(b)); len(f) >= 2 {
+			ns, _ := strconv.ParseInt(f[1], 10, 64)
+			d += time.Duration(ns)
+		}
+	}
+	return d
+}
+
 // stalledStream opens an alarm stream and never reads it, with a small
 // receive buffer so the hub's writes back up soon.
 func stalledStream(base string) (net.Conn, error) {
@@ -404,6 +496,18 @@ func stalledStream(base string) (net.Conn, error) {
 		return nil, err
 	}
 	return conn, nil
+}
+
+// metric reads a counter or gauge of the hub: from its registry in this
+// process, or from its /metrics page when it runs as its own process.
+func (p *peer) metric(name string) float64 {
+	if p.svc != nil {
+		return metricValue(p.svc.Registry(), name)
+	}
+	if p.httpAddr != "" {
+		return scrapeMetric("http://"+p.httpAddr+"/metrics", name)
+	}
+	return 0
 }
 
 // metricValue reads a counter or gauge from the hub's registry.

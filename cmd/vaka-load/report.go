@@ -63,19 +63,35 @@ func writeReport(w io.Writer, files []string, gobench, commands, svg, svgLink st
 	p("## Machine\n\n")
 	p("| | |\n|---|---|\n")
 	p("| date | %s |\n", all[0].Started.Format("2006-01-02 15:04 MST"))
-	p("| nproc | %d (GOMAXPROCS %d) |\n", m.NumCPU, m.GOMAXPROCS)
+	pin := ""
+	if o := all[0].Options; o.PinGen != "" {
+		pin = fmt.Sprintf(", pinned to CPU %s", o.PinGen)
+	}
+	p("| nproc | %d (vaka-load: GOMAXPROCS %d%s) |\n", m.NumCPU, m.GOMAXPROCS, pin)
 	p("| CPU | %s |\n", m.CPUModel)
 	p("| Go | %s |\n", m.GoVersion)
 	p("| kernel | %s |\n\n", m.Kernel)
 
 	p("## Peers and what is measured\n\n")
+	o0 := all[0].Options
+	for _, r := range all {
+		if r.Peer != peerSink {
+			o0 = r.Options
+			break
+		}
+	}
 	p("`cmd/vaka-load` starts each system under test itself, on loopback, with a production-shaped setup (per-gateway passwords, ")
-	p("topic ACLs, no demo mode), connects %d paho gateways (MQTT 3.1.1, QoS 1) and sends events open loop. ", all[0].Options.Gateways)
+	p("topic ACLs, no demo mode), connects %d gateways (MQTT 3.1.1, QoS 1) and sends events open loop. ", o0.Gateways)
 	p("Each payload carries its event id, a per-gateway sequence number and its *scheduled* send time.\n\n")
-	p("- **A `vaka`**: the hub (`service.Start`: journal, rules inline in the embedded mochi broker's publish path, HTTP). ")
+	p("%s\n\n", generatorText(o0))
+	hubWhere := "`service.Start` in the vaka-load process"
+	if o0.HubBin != "" {
+		hubWhere = "its own process, `vaka hub --config hub.yaml` with a config generated into the run's temp dir, as an operator runs it"
+	}
+	p("- **A `vaka`**: the hub (%s: journal, rules inline in the embedded mochi broker's publish path, HTTP). ", hubWhere)
 	p("Alarms are timed when read on the staff stream (`GET /api/v1/stream`).\n")
 	p("- **B `mosquitto-ext`**: Mosquitto %s (`set_tcp_nodelay true`, `max_queued_messages 1000000`, password file, per-gateway ACL, ", mosqVersion(all))
-	p("persistence on with a 1 s autosave: Mosquitto has no per-message journal) and the same hub as its client with `mqtt.broker: external` ")
+	p("persistence on with a 1 s autosave: Mosquitto has no per-message journal) and the same hub, started the same way, as its client with `mqtt.broker: external` ")
 	p("(persistent session, QoS 1, in order, PUBACK after the journal write). Alarms are timed on the same staff stream.\n")
 	p("- **C `nodered`**: the same Mosquitto setup and Node-RED %s (headless, `node red.js`) with one flow: MQTT in (QoS 1, ", nodeREDWant)
 	p("persistent session) → a function node with the call-button and exit-door-at-night rules and de-duplication by event id → ")
@@ -88,9 +104,13 @@ func writeReport(w io.Writer, files []string, gobench, commands, svg, svgLink st
 	p("- **lost** = an alarm event whose alarm did not arrive within 5 s after the end (or sending gave up 10 s behind schedule); ")
 	p("**dup** = the same alarm read twice, or a second alarm for one event; **reord** = an alarm that arrived after the alarm of a later ")
 	p("event from the same gateway (its sequence went backwards); **cut** = stream subscribers the hub cut off for falling behind.\n")
-	p("- **CPU µs/event** = user+system CPU of everything (the vaka-load process: generator, hub, stream reader, sink; plus Mosquitto ")
-	p("and Node-RED) over the measured phase, per event sent. The generator shares the 2 cores with the peer under test.\n")
-	p("- **send lag** = when the generator actually called Publish − scheduled time: the generator's own lateness, part of the latency.\n\n")
+	p("- **CPU µs/event** = user+system CPU over the measured phase per event sent: **gen** is the vaka-load process (generator, PUBACK ")
+	p("readers, stream reader, C's HTTP sink%s), **peer** the peer's own processes (%s), read from /proc.\n",
+		cond(o0.HubBin == "", ", and the hub itself for A and B", ""),
+		cond(o0.HubBin != "", "the hub process, Mosquitto, Node-RED", "Mosquitto, Node-RED"))
+	p("- **send lag** = when the generator wrote the event − scheduled time: the generator's own lateness (including the pacing tick), part of the latency.\n")
+	p("- **other work** (ramp) = CPU the rest of the machine used during the run (/proc/stat minus this run's processes), in %% of all CPUs: ")
+	p("other work on the shared machine taking the cores shows here, and may explain a tail the peer did not cause.\n\n")
 
 	if commands != "" {
 		if b, err := os.ReadFile(commands); err == nil {
@@ -107,18 +127,18 @@ func writeReport(w io.Writer, files []string, gobench, commands, svg, svgLink st
 	p("## Results\n\nTimes in ms. Peers ran interleaved within each scenario and round (A, B, C, A, B, C …).\n\n")
 	for _, g := range groups {
 		p("### %s\n\n", g.name)
-		p("| peer | run | p50 | p90 | p99 | p99.9 | max | lost | dup | reord | cut | CPU µs/event | achieved/s | send lag p99 | load avg |\n")
-		p("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n")
+		p("| peer | run | p50 | p90 | p99 | p99.9 | max | lost | dup | reord | cut | CPU µs/event gen | peer | achieved/s | send lag p99 | load avg |\n")
+		p("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n")
 		for _, pn := range peersIn(g.runs) {
 			runs := byPeer(g.runs, pn)
 			for i, r := range runs {
-				p("| %s | %d%s | %s | %s | %s | %s | %s | %d | %d | %d | %d | %.1f | %s | %s | %s |\n", peerTitle(pn), i+1, notes(r),
+				p("| %s | %d%s | %s | %s | %s | %s | %s | %d | %d | %d | %d | %s | %s | %s | %s | %s |\n", peerTitle(pn), i+1, notes(r),
 					ms(r.Latency.P50), ms(r.Latency.P90), ms(r.Latency.P99), ms(r.Latency.P999), ms(r.Latency.Max),
-					r.Lost, r.Duplicated, r.Reordered, r.StreamsCut, r.CPUPerEventUs, rate(r), ms(r.SendLag.P99), r.Machine.LoadAvg)
+					r.Lost, r.Duplicated, r.Reordered, r.StreamsCut, genCPU(r), peerCPU(r), rate(r), ms(r.SendLag.P99), r.Machine.LoadAvg)
 			}
 			if len(runs) > 1 {
 				pg := &group{runs: runs}
-				p("| %s | median | %s | %s | %s | %s | %s | %d | %d | %d | %d | %.1f | | %s | |\n", peerTitle(pn),
+				p("| %s | median | %s | %s | %s | %s | %s | %d | %d | %d | %d | %.1f | %.1f | | %s | |\n", peerTitle(pn),
 					ms(pg.med(func(r *Result) float64 { return r.Latency.P50 })),
 					ms(pg.med(func(r *Result) float64 { return r.Latency.P90 })),
 					ms(pg.p99()),
@@ -126,7 +146,7 @@ func writeReport(w io.Writer, files []string, gobench, commands, svg, svgLink st
 					ms(pg.med(func(r *Result) float64 { return r.Latency.Max })),
 					pg.sum(func(r *Result) int { return r.Lost }), pg.sum(func(r *Result) int { return r.Duplicated }),
 					pg.sum(func(r *Result) int { return r.Reordered }), pg.sum(func(r *Result) int { return r.StreamsCut }),
-					pg.med(func(r *Result) float64 { return r.CPUPerEventUs }),
+					pg.med(func(r *Result) float64 { return genCPUv(r) }), pg.med(func(r *Result) float64 { return r.SUTCPUPerEventUs }),
 					ms(pg.med(func(r *Result) float64 { return r.SendLag.P99 })))
 			}
 		}
@@ -141,16 +161,16 @@ func writeReport(w io.Writer, files []string, gobench, commands, svg, svgLink st
 			}
 			p("![p99 against offered rate, per peer](%s)\n\n", svgLink)
 		}
-		p("Each step: %v of background sensor traffic at the offered rate, 1 event in %d a call-button alarm (latency and loss are ",
+		p("Each step: %v of background sensor traffic at the offered rate, 1 event in %d an alarm, call-button presses and exit doors opened at night alternately (latency and loss are ",
 			ramp[0].Options.Duration, ramp[0].Options.AlarmEvery)
 		p("measured on the alarms). A peer's ramp stops at its knee: the first step with p99 > %v ms or any loss in two runs in a row ", kneeMs)
 		p("(a failed step is rerun once: this machine is shared; both runs are listed, the plot and the verdicts use the better one).\n\n")
-		p("| offered/s | peer | achieved/s | p50 | p99 | p99.9 | max | alarms | lost | dup | reord | CPU µs/event | send lag p99 |\n")
-		p("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+		p("| offered/s | peer | achieved/s | p50 | p99 | p99.9 | max | alarms | lost | dup | reord | cut | CPU µs/event gen | peer | send lag p99 | other work |\n")
+		p("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 		for _, r := range ramp {
-			p("| %.0f | %s%s | %s | %s | %s | %s | %s | %d | %d | %d | %d | %.1f | %s |\n", r.OfferedRate, peerTitle(r.Peer), notes(r),
+			p("| %.0f | %s%s | %s | %s | %s | %s | %s | %d | %d | %d | %d | %d | %s | %s | %s | %.0f%% |\n", r.OfferedRate, peerTitle(r.Peer), notes(r),
 				rate(r), ms(r.Latency.P50), ms(r.Latency.P99), ms(r.Latency.P999), ms(r.Latency.Max), r.Received+r.Lost,
-				r.Lost, r.Duplicated, r.Reordered, r.CPUPerEventUs, ms(r.SendLag.P99))
+				r.Lost, r.Duplicated, r.Reordered, r.StreamsCut, genCPU(r), peerCPU(r), ms(r.SendLag.P99), r.OtherCPUPct)
 		}
 		p("\n")
 	}
@@ -190,9 +210,49 @@ func peerTitle(p string) string {
 		return "B mosquitto-ext"
 	case peerNodeRED:
 		return "C nodered"
+	case peerSink:
+		return "generator → sink"
 	}
 	return p
 }
+
+// generatorText describes the load generator the runs used.
+func generatorText(o options) string {
+	var s string
+	if o.Gen == genPaho {
+		s = "The generator is paho.mqtt.golang (one write per message" + cond(o.BufferedReads, ", reads through a bufio.Reader", "") + ")."
+	} else {
+		s = "The generator is vaka-load's own MQTT 3.1.1 QoS 1 publisher: it paces from the schedule and on each wake-up encodes every " +
+			"message now due into one buffer per connection and writes it with one write call"
+		if o.Tick > 0 {
+			s += fmt.Sprintf(" (it wakes at most every %v, so under load messages leave in small groups; the wait counts in the latency)", o.Tick)
+		}
+		s += "; one reader per connection reads PUBACKs through a 64 KiB buffer and tracks packet ids (a PUBACK for an id not in flight is counted). " +
+			"Every peer gets the same generator."
+	}
+	switch {
+	case o.PinGen != "" && o.PinSUT != "":
+		s += fmt.Sprintf(" The generator (with the stream reader) is pinned to CPU %s and the peer's processes to CPU %s (taskset), "+
+			"so each side has one core of the two; other work on the machine is not excluded.", o.PinGen, o.PinSUT)
+	case o.PinGen != "" || o.PinSUT != "":
+		s += fmt.Sprintf(" Pinning: generator CPUs %q, peer CPUs %q.", o.PinGen, o.PinSUT)
+	default:
+		s += " Nothing is pinned: the generator shares the cores with the peer under test."
+	}
+	s += " Its own ceiling is measured first against a trivial MQTT sink (its own process, PUBACKs only): see the *generator → sink* rows."
+	return s
+}
+
+// genCPUv is the vaka-load process's CPU per event (older results: the total).
+func genCPUv(r *Result) float64 {
+	if r.GenCPUPerEventUs == 0 && r.SUTCPUPerEventUs == 0 {
+		return r.CPUPerEventUs
+	}
+	return r.GenCPUPerEventUs
+}
+
+func genCPU(r *Result) string  { return fmt.Sprintf("%.1f", genCPUv(r)) }
+func peerCPU(r *Result) string { return fmt.Sprintf("%.1f", r.SUTCPUPerEventUs) }
 
 func peersIn(rs []*Result) []string {
 	var out []string
@@ -358,11 +418,18 @@ func notesAll(all []*Result) []string {
 		cut += r.StreamsCut
 	}
 	out = append(out, fmt.Sprintf("Across all runs: %d alarms lost, %d duplicated, %d reordered; %d stream subscribers cut off "+
-		"(the stalled-consumer runs' one, by design: the hub drops a subscriber that falls 1,024 changes behind, the staff app "+
+		"(the stalled-consumer runs' one, by design: the hub drops a subscriber that falls 4,096 changes behind, the staff app "+
 		"reconnects and refetches, and the measured stream keeps everything).", lost, dup, ro, cut))
-	out = append(out, "The generator is paho.mqtt.golang with buffered reads in the same process as the hub (A, B) and on the same "+
-		"2 cores as every peer: above about 15–20k events/s it, not the peer, sets the limit (see send lag and CPU per event). "+
-		"A knee above that on this machine needs a cheaper publisher (batched writes) or a second machine.")
+	gen := 0.0
+	for _, r := range all {
+		if r.Peer == peerSink {
+			gen = max(gen, r.AchievedRate)
+		}
+	}
+	if gen > 0 {
+		out = append(out, fmt.Sprintf("The generator alone (against the sink) sent up to %.0f events/s; its CPU per event is in the *gen* column. "+
+			"Where a peer's send lag grows, the generator's core, not the peer, may be the limit.", gen))
+	}
 	out = append(out, "The 250,000 supervised devices scenario is the rules engine's `BenchmarkSupervision250k` in the Go benchmarks "+
 		"above (engine heap, worst detection delay after a missed beat, CPU per supervision tick); a hub-level run with 250,000 "+
 		"devices over MQTT is not part of `make bench` yet.")
