@@ -14,6 +14,7 @@ package rules
 
 import (
 	"container/heap"
+	"runtime"
 	"sync"
 	"time"
 
@@ -776,6 +777,12 @@ func (e *Engine) Supervise(now time.Time) []Action {
 			}
 		}
 		e.mu.Unlock()
+		if more {
+			// Let the alarm path run between batches: on a hub with one
+			// CPU (GOMAXPROCS 1) the lock alone is not enough, as this
+			// goroutine would keep the processor until preempted (10 ms).
+			runtime.Gosched()
+		}
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()

@@ -354,12 +354,12 @@ func goals(gs []*group, ramp []*Result) []string {
 		out = append(out, fmt.Sprintf("Zero loss at every step up to the knee: %s.", verdict(lossFree)))
 		ks := "no knee within the steps run"
 		if k > 0 {
-			ks = fmt.Sprintf("knee at %.0f/s (last clean step %.0f/s)", k, top)
+			ks = fmt.Sprintf("knee at %.0f/s (%s)", k, lastClean(top))
 		}
 		out = append(out, fmt.Sprintf("Knee ≥ 40,000 events/s: %s — A's %s.", verdict(k == 0 && top >= 40000 || k > 40000), ks))
 		for _, pn := range []string{peerMosqExt, peerNodeRED} {
 			if kk, tt := knee(ramp, pn); len(byPeer(ramp, pn)) > 0 {
-				out = append(out, fmt.Sprintf("%s: %s (last clean step %.0f/s).", peerTitle(pn), cond(kk > 0, fmt.Sprintf("knee at %.0f/s", kk), "no knee within the steps run"), tt))
+				out = append(out, fmt.Sprintf("%s: %s (%s).", peerTitle(pn), cond(kk > 0, fmt.Sprintf("knee at %.0f/s", kk), "no knee within the steps run"), lastClean(tt)))
 			}
 		}
 		var at10k *Result
@@ -430,9 +430,9 @@ func notesAll(all []*Result) []string {
 		out = append(out, fmt.Sprintf("The generator alone (against the sink) sent up to %.0f events/s; its CPU per event is in the *gen* column. "+
 			"Where a peer's send lag grows, the generator's core, not the peer, may be the limit.", gen))
 	}
-	out = append(out, "The 250,000 supervised devices scenario is the rules engine's `BenchmarkSupervision250k` in the Go benchmarks "+
-		"above (engine heap, worst detection delay after a missed beat, CPU per supervision tick); a hub-level run with 250,000 "+
-		"devices over MQTT is not part of `make bench` yet.")
+	out = append(out, "250,000 supervised devices: the hub-level run over MQTT is the \"Supervised fleet\" section below "+
+		"(`vaka-load supervise`); the rules engine alone is `BenchmarkSupervision250k` in the Go benchmarks above (engine heap, "+
+		"worst detection delay after a missed beat, CPU per supervision tick).")
 	out = append(out, fmt.Sprintf("Generated %s.", time.Now().UTC().Format(time.RFC3339)))
 	return out
 }
@@ -543,4 +543,12 @@ func benchLines(file string) []string {
 		}
 	}
 	return out
+}
+
+// lastClean names the last ramp step a peer passed.
+func lastClean(rate float64) string {
+	if rate <= 0 {
+		return "no step clean"
+	}
+	return fmt.Sprintf("last clean step %.0f/s", rate)
 }
