@@ -70,9 +70,15 @@ func newMetrics(reg prometheus.Registerer, h *Hub) (*metrics, error) {
 	syncFails := prometheus.NewCounterFunc(prometheus.CounterOpts{
 		Name: "vaka_store_fsync_failures_total", Help: "Journal fsync failures."},
 		func() float64 { return float64(h.journal.SyncFails.Load()) })
+	slowWrites := prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "vaka_store_slow_writes_total", Help: "Journal appends whose write took over 5 ms (an alarm's PUBACK waits for it)."},
+		func() float64 { return float64(h.journal.SlowWrites.Load()) })
+	maxWrite := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "vaka_store_write_max_seconds", Help: "The longest journal append write since the hub started."},
+		func() float64 { return float64(h.journal.MaxWriteNanos.Load()) / 1e9 })
 	var errs []error
 	for _, c := range []prometheus.Collector{m.received, m.rejected, m.duplicates, m.raised, m.transitions,
-		m.storeErrors, m.subscribers, m.subsCut, open, journal, syncFails, m.silenced, m.trackers, m.clockSkew,
+		m.storeErrors, m.subscribers, m.subsCut, open, journal, syncFails, slowWrites, maxWrite, m.silenced, m.trackers, m.clockSkew,
 		engineStat("vaka_rules_events_total", "Events evaluated by the rules.", func(s rules.Stats) int64 { return s.Events }),
 		engineStat("vaka_rules_gps_gated_total", "GPS fixes ignored by geofence rules for poor or unknown accuracy.", func(s rules.Stats) int64 { return s.GPSGated }),
 		engineStat("vaka_rules_no_consent_total", "Rule evaluations skipped because the resident has no recorded consent.", func(s rules.Stats) int64 { return s.NoConsent }),

@@ -69,7 +69,15 @@ type Journal struct {
 	Syncs     atomic.Int64
 	Corrupt   atomic.Int64 // records skipped or cut on open
 	SyncFails atomic.Int64
+	// SlowWrites counts appends whose write(2) took longer than
+	// SlowWrite, and MaxWriteNanos is the longest: an alarm's PUBACK waits
+	// for that write, so a disk that stalls writes stalls alarms.
+	SlowWrites    atomic.Int64
+	MaxWriteNanos atomic.Int64
 }
+
+// SlowWrite is the write(2) duration above which an append counts as slow.
+const SlowWrite = 5 * time.Millisecond
 
 // Open opens (or creates) the journal in dir and returns it with every valid
 // transition it holds, in order.
@@ -207,9 +215,16 @@ func (j *Journal) Append(t *alarm.Transition) error {
 	j.buf = fmt.Appendf(j.buf, "%08x ", crc32.Checksum(body, castagnoli))
 	j.buf = append(j.buf, body...)
 	j.buf = append(j.buf, '\n')
+	w0 := time.Now()
 	if _, err := j.f.Write(j.buf); err != nil {
 		j.mu.Unlock()
 		return fmt.Errorf("store: write journal: %w", err)
+	}
+	if d := time.Since(w0); d > SlowWrite {
+		j.SlowWrites.Add(1)
+		if int64(d) > j.MaxWriteNanos.Load() {
+			j.MaxWriteNanos.Store(int64(d))
+		}
 	}
 	j.seq = t.Seq
 	j.dirty = true

@@ -113,6 +113,10 @@ type Result struct {
 	StreamEnded string  `json:"stream_ended,omitempty"` // why the stream ended before the run did
 	Aborted     string  `json:"aborted,omitempty"`      // why sending stopped early
 	DataDirMB   float64 `json:"journal_mb"`
+	// The hub's journal appends whose write(2) took over 5 ms, and the
+	// longest: an alarm's PUBACK waits for its write.
+	JournalSlowWrites int     `json:"journal_slow_writes,omitempty"`
+	JournalWriteMaxMS float64 `json:"journal_write_max_ms,omitempty"`
 }
 
 type pct struct {
@@ -602,6 +606,8 @@ func runBench(o options, logw io.Writer) (*Result, error) {
 	res.PeerCPUSeconds = (peerCPU1 - peerCPU0).Seconds()
 	if pr.httpAddr != "" {
 		res.StreamsCut = int(pr.metric("vaka_stream_subscribers_cut_total") - streamsCut0)
+		res.JournalSlowWrites = int(pr.metric("vaka_store_slow_writes_total"))
+		res.JournalWriteMaxMS = pr.metric("vaka_store_write_max_seconds") * 1000
 	}
 	res.PubackUnexpected = int(b.pubackUnexpected.Load())
 	res.Foreign = int(b.foreign.Load())
