@@ -768,23 +768,31 @@ func (b *bench) sendOneAtATime(clients []paho.Client, topics []string, payloads 
 		b.sched[i], b.sent[i] = now, now
 		tok := clients[g].Publish(topics[g], 1, false, payloads[i])
 		ackQ[g] <- ackItem{i, tok}
-		timer.Reset(drainWait)
-	wait:
-		for {
-			select {
-			case j := <-b.notify:
-				if j == i {
-					break wait
-				}
-			case <-timer.C:
-				return i + 1, fmt.Sprintf("no alarm for event %d within %v", i, drainWait)
-			}
-		}
-		if b.streamEnd.Load() != nil {
-			return i + 1, "stream ended"
+		if msg := b.awaitAlarm(i, timer); msg != "" {
+			return i + 1, msg
 		}
 	}
 	return b.n, ""
+}
+
+// awaitAlarm waits (one at a time) until event i's alarm is read on the
+// stream, at most drainWait; it says why not, or "".
+func (b *bench) awaitAlarm(i int, timer *time.Timer) string {
+	timer.Reset(drainWait)
+	for {
+		select {
+		case j := <-b.notify:
+			if j != i {
+				continue
+			}
+			if b.streamEnd.Load() != nil {
+				return "stream ended"
+			}
+			return ""
+		case <-timer.C:
+			return fmt.Sprintf("no alarm for event %d within %v", i, drainWait)
+		}
+	}
 }
 
 // openStream connects to /api/v1/stream with HTTP Basic auth, waits for

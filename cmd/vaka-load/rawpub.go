@@ -312,20 +312,8 @@ func (b *bench) sendOneAtATimeRaw(pubs []*rawPub, payloads [][]byte) (int, strin
 		if err := p.flush(); err != nil {
 			return i, "write: " + err.Error()
 		}
-		timer.Reset(drainWait)
-	wait:
-		for {
-			select {
-			case j := <-b.notify:
-				if j == i {
-					break wait
-				}
-			case <-timer.C:
-				return i + 1, fmt.Sprintf("no alarm for event %d within %v", i, drainWait)
-			}
-		}
-		if b.streamEnd.Load() != nil {
-			return i + 1, "stream ended"
+		if msg := b.awaitAlarm(i, timer); msg != "" {
+			return i + 1, msg
 		}
 	}
 	return b.n, ""
