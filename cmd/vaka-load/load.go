@@ -713,6 +713,24 @@ func (b *bench) payloads() [][]byte {
 	return out
 }
 
+// sleeper is how the open-loop senders wait for the next due event: a
+// timerfd pacer (Go's sleep wakes ≈ 0.6 ms late), or time.Sleep with
+// -go-sleep to show that lateness.
+func (b *bench) sleeper() (sleep func(time.Duration), closeFn func(), err error) {
+	if b.o.GoSleep {
+		return time.Sleep, func() {}, nil
+	}
+	p, err := newPacer()
+	if err != nil {
+		return nil, nil, err
+	}
+	return func(d time.Duration) {
+		if p.sleep(d) != nil {
+			time.Sleep(d)
+		}
+	}, p.close, nil
+}
+
 // sendOpenLoop publishes event i at start + i/rate. It sleeps only until
 // the next due time computed from the schedule (never a fixed sleep, so
 // error does not accumulate) and sends late events at once. It does not
@@ -724,19 +742,11 @@ func (b *bench) sendOpenLoop(clients []paho.Client, topics []string, payloads []
 	// Hard bound: give up if the generator falls this far behind.
 	limit := start + int64(o.Duration) + int64(maxBehind)
 	G := len(clients)
-	sleep := time.Sleep
-	if !o.GoSleep {
-		p, err := newPacer()
-		if err != nil {
-			return 0, "pacer: " + err.Error()
-		}
-		defer p.close()
-		sleep = func(d time.Duration) {
-			if p.sleep(d) != nil {
-				time.Sleep(d)
-			}
-		}
+	sleep, closePacer, err := b.sleeper()
+	if err != nil {
+		return 0, "pacer: " + err.Error()
 	}
+	defer closePacer()
 	for i := range b.n {
 		due := start + int64(float64(i)*period)
 		b.sched[i] = due

@@ -80,6 +80,40 @@ func mosquittoFor(o options, dir, consumer, consumerPass string) (*mosquitto.Ser
 		Persistence: true})
 }
 
+// startHub starts the hub for cfg: as its own process with -hub-bin, else
+// in this process. With an external broker the MQTT address is the
+// broker's, already set.
+func (p *peer) startHub(o options, cfg *hub.Config, tmp string, log *slog.Logger) error {
+	if o.HubBin != "" {
+		return p.startHubProcess(o, cfg, tmp)
+	}
+	svc, err := service.Start(cfg, log)
+	if err != nil {
+		return fmt.Errorf("start hub: %w", err)
+	}
+	p.svc = svc
+	if !cfg.MQTT.IsExternal() {
+		p.mqttAddr = svc.MQTTAddr()
+	}
+	p.closers = append(p.closers, func() { svc.Close() })
+	return nil
+}
+
+// startMosquitto starts Mosquitto (B, C) with a login for the consumer,
+// pinned like every peer process.
+func (p *peer) startMosquitto(o options, tmp, consumer, consumerPass string) error {
+	mq, err := mosquittoFor(o, tmp, consumer, consumerPass)
+	if err != nil {
+		return err
+	}
+	p.mq, p.mqttAddr, p.pids = mq, mq.Addr, []int{mq.Pid()}
+	p.closers = append(p.closers, mq.Stop)
+	if err := pinPid(mq.Pid(), o.PinSUT); err != nil {
+		return fmt.Errorf("pin mosquitto: %w", err)
+	}
+	return nil
+}
+
 // startPeer starts the system under test for cfg (which buildConfig made
 // for the peer) and checks every address is loopback.
 func startPeer(o options, cfg *hub.Config, b *bench, logw io.Writer, tmp string) (*peer, error) {
@@ -91,54 +125,24 @@ func startPeer(o options, cfg *hub.Config, b *bench, logw io.Writer, tmp string)
 	}
 	switch o.Peer {
 	case peerVaka:
-		if o.HubBin != "" {
-			if err := p.startHubProcess(o, cfg, tmp); err != nil {
-				return fail(err)
-			}
-			break
-		}
-		svc, err := service.Start(cfg, log)
-		if err != nil {
-			return fail(fmt.Errorf("start hub: %w", err))
-		}
-		p.svc, p.mqttAddr = svc, svc.MQTTAddr()
-		p.closers = append(p.closers, func() { svc.Close() })
-	case peerMosqExt:
-		mq, err := mosquittoFor(o, tmp, hubMQTTUser, hubMQTTPass)
-		if err != nil {
+		if err := p.startHub(o, cfg, tmp, log); err != nil {
 			return fail(err)
 		}
-		p.mq, p.mqttAddr, p.pids = mq, mq.Addr, []int{mq.Pid()}
-		p.closers = append(p.closers, mq.Stop)
-		if err := pinPid(mq.Pid(), o.PinSUT); err != nil {
-			return fail(fmt.Errorf("pin mosquitto: %w", err))
+	case peerMosqExt:
+		if err := p.startMosquitto(o, tmp, hubMQTTUser, hubMQTTPass); err != nil {
+			return fail(err)
 		}
-		cfg.MQTT = hub.MQTTConfig{Broker: hub.BrokerExternal, External: &hub.ExternalBroker{URL: "tcp://" + mq.Addr,
+		cfg.MQTT = hub.MQTTConfig{Broker: hub.BrokerExternal, External: &hub.ExternalBroker{URL: "tcp://" + p.mqttAddr,
 			Username: hubMQTTUser, Password: hubMQTTPass, ClientID: "vaka-load-hub"}}
 		if err := cfg.Validate(); err != nil {
 			return fail(err)
 		}
-		if o.HubBin != "" {
-			if err := p.startHubProcess(o, cfg, tmp); err != nil {
-				return fail(err)
-			}
-			break
+		if err := p.startHub(o, cfg, tmp, log); err != nil {
+			return fail(fmt.Errorf("on Mosquitto: %w", err))
 		}
-		svc, err := service.Start(cfg, log)
-		if err != nil {
-			return fail(fmt.Errorf("start hub on Mosquitto: %w", err))
-		}
-		p.svc = svc
-		p.closers = append(p.closers, func() { svc.Close() })
 	case peerNodeRED:
-		mq, err := mosquittoFor(o, tmp, nrMQTTUser, nrMQTTPass)
-		if err != nil {
+		if err := p.startMosquitto(o, tmp, nrMQTTUser, nrMQTTPass); err != nil {
 			return fail(err)
-		}
-		p.mq, p.mqttAddr, p.pids = mq, mq.Addr, []int{mq.Pid()}
-		p.closers = append(p.closers, mq.Stop)
-		if err := pinPid(mq.Pid(), o.PinSUT); err != nil {
-			return fail(fmt.Errorf("pin mosquitto: %w", err))
 		}
 		s, err := startSink(b)
 		if err != nil {

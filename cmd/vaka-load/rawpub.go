@@ -236,19 +236,11 @@ func (b *bench) sendOpenLoopRaw(pubs []*rawPub, payloads [][]byte) (int, string)
 	start := b.now() + int64(20*time.Millisecond)
 	limit := start + int64(o.Duration) + int64(maxBehind)
 	G := len(pubs)
-	sleep := time.Sleep
-	if !o.GoSleep {
-		p, err := newPacer()
-		if err != nil {
-			return 0, "pacer: " + err.Error()
-		}
-		defer p.close()
-		sleep = func(d time.Duration) {
-			if p.sleep(d) != nil {
-				time.Sleep(d)
-			}
-		}
+	sleep, closePacer, err := b.sleeper()
+	if err != nil {
+		return 0, "pacer: " + err.Error()
 	}
+	defer closePacer()
 	due := func(i int) int64 { return start + int64(float64(i)*period) }
 	const maxBatch = 4096
 	i := 0
