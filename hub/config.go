@@ -67,9 +67,14 @@ type HTTPConfig struct {
 	PushContact string `yaml:"push_contact"`
 }
 
-// StoreConfig tunes the alarm journal's durability.
+// StoreConfig tunes the alarm journal's durability. Every transition is
+// written to the OS before its PUBACK either way; these only bound what a
+// power cut (not a crash) can lose.
 type StoreConfig struct {
-	SyncEachWrite bool `yaml:"sync_each_write"`
+	// SyncEvery is the group-commit window: the longest a written
+	// transition waits for fsync. Zero means store.DefaultSyncEvery.
+	SyncEvery     time.Duration `yaml:"sync_every"`
+	SyncEachWrite bool          `yaml:"sync_each_write"`
 }
 
 // User is a staff account for the web app.
@@ -249,6 +254,9 @@ func (c *Config) Validate() error {
 	}
 	if c.HTTP.SessionTTL == 0 {
 		c.HTTP.SessionTTL = 12 * time.Hour
+	}
+	if d := c.Store.SyncEvery; d != 0 && (d < time.Millisecond || d > time.Second) {
+		add(config.Errorf("store.sync_every", "must be between 1ms and 1s (a power cut can lose what was written in this window)"))
 	}
 	if c.HTTP.ShowNamesTo == nil {
 		c.HTTP.ShowNamesTo = []string{RoleStaff, RoleLead}

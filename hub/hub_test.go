@@ -722,6 +722,10 @@ sites:
 			[]string{"hub.yaml:9: field sites.0.supervision.door_sensor: must be 0s (off) or at least 10s"}},
 		{"no listener", "mqtt: {tcp: 127.0.0.1:0}\n", "",
 			[]string{"hub.yaml:1: field mqtt: no listener"}},
+		{"sync window too short", "data_dir: /var/lib/vaka\n", "data_dir: /var/lib/vaka\nstore: {sync_every: 100us}\n",
+			[]string{"hub.yaml:4: field store.sync_every: must be between 1ms and 1s"}},
+		{"sync window too long", "data_dir: /var/lib/vaka\n", "data_dir: /var/lib/vaka\nstore: {sync_every: 2s}\n",
+			[]string{"hub.yaml:4: field store.sync_every: must be between 1ms and 1s"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if strings.Count(base, tc.old) != 1 {

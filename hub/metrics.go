@@ -76,9 +76,15 @@ func newMetrics(reg prometheus.Registerer, h *Hub) (*metrics, error) {
 	maxWrite := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "vaka_store_write_max_seconds", Help: "The longest journal append write since the hub started."},
 		func() float64 { return float64(h.journal.MaxWriteNanos.Load()) / 1e9 })
+	syncs := prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "vaka_store_fsyncs_total", Help: "Journal fsyncs (each costs CPU and disk; grouped per store.sync_every)."},
+		func() float64 { return float64(h.journal.Syncs.Load()) })
+	syncWindow := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "vaka_store_sync_window_seconds", Help: "The longest a journaled transition waits for fsync (store.sync_every; 0 with store.sync_each_write): what a power cut can lose."},
+		func() float64 { return h.journal.SyncWindow().Seconds() })
 	var errs []error
 	for _, c := range []prometheus.Collector{m.received, m.rejected, m.duplicates, m.raised, m.transitions,
-		m.storeErrors, m.subscribers, m.subsCut, open, journal, syncFails, slowWrites, maxWrite, m.silenced, m.trackers, m.clockSkew,
+		m.storeErrors, m.subscribers, m.subsCut, open, journal, syncFails, slowWrites, maxWrite, syncs, syncWindow, m.silenced, m.trackers, m.clockSkew,
 		engineStat("vaka_rules_events_total", "Events evaluated by the rules.", func(s rules.Stats) int64 { return s.Events }),
 		engineStat("vaka_rules_gps_gated_total", "GPS fixes ignored by geofence rules for poor or unknown accuracy.", func(s rules.Stats) int64 { return s.GPSGated }),
 		engineStat("vaka_rules_no_consent_total", "Rule evaluations skipped because the resident has no recorded consent.", func(s rules.Stats) int64 { return s.NoConsent }),

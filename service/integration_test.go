@@ -24,6 +24,7 @@ import (
 	"github.com/vaka-care/vaka/hub"
 	"github.com/vaka-care/vaka/internal/testenv"
 	"github.com/vaka-care/vaka/service"
+	"github.com/vaka-care/vaka/store"
 )
 
 const (
@@ -146,6 +147,24 @@ func callEvent(id string) []byte {
 		id, time.Now().UTC().Format(time.RFC3339Nano)))
 }
 
+// store.sync_every reaches the journal: /metrics reports the configured
+// group-commit window.
+func TestIntegrationStoreSyncWindowFromConfig(t *testing.T) {
+	var cfg hub.Config
+	yml := append(hubYAML(t, t.TempDir()), "store: {sync_every: 7ms}\n"...)
+	if err := config.Decode("hub.yaml", yml, &cfg); err != nil {
+		t.Fatal(err)
+	}
+	s, err := service.Start(&cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if v := testenv.Metric(t, "http://"+s.HTTPAddr()+"/metrics", "vaka_store_sync_window_seconds"); v != 0.007 {
+		t.Errorf("sync window = %v s, want 0.007 from store.sync_every", v)
+	}
+}
+
 // A paho gateway publishes over real TCP; the alarm is on the stream within
 // 1 s and in GET /api/v1/alarms, enriched from the device registry.
 func TestIntegrationPahoAlarmReachesStreamAndAPI(t *testing.T) {
@@ -191,6 +210,20 @@ func TestIntegrationPahoAlarmReachesStreamAndAPI(t *testing.T) {
 	}
 	if v := testenv.Metric(t, base+"/metrics", "vaka_events_duplicate_total"); v != 1 {
 		t.Errorf("duplicates = %v, want 1", v)
+	}
+	// The alarm was fsynced within the default group-commit window, and
+	// /metrics says how long that window is (what a power cut can lose).
+	if v := testenv.Metric(t, base+"/metrics", "vaka_store_sync_window_seconds"); v != store.DefaultSyncEvery.Seconds() {
+		t.Errorf("sync window = %v s, want the default %v", v, store.DefaultSyncEvery)
+	}
+	for deadline := time.Now().Add(2 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		v := testenv.Metric(t, base+"/metrics", "vaka_store_fsyncs_total")
+		if v >= 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no journal fsync %v after the alarm", time.Since(start))
+		}
 	}
 
 	// Staff lifecycle over the API.

@@ -99,7 +99,7 @@ func Start(cfg *hub.Config, log *slog.Logger, opts ...Option) (*Hub, error) {
 	for _, o := range opts {
 		o(&op)
 	}
-	j, replay, err := store.Open(cfg.DataDir, store.Options{SyncEachWrite: cfg.Store.SyncEachWrite, Logger: log})
+	j, replay, err := store.Open(cfg.DataDir, store.Options{SyncEvery: cfg.Store.SyncEvery, SyncEachWrite: cfg.Store.SyncEachWrite, Logger: log})
 	if err != nil {
 		return nil, err
 	}

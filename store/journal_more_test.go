@@ -307,6 +307,29 @@ func TestBackgroundSyncGroupsWrites(t *testing.T) {
 	})
 }
 
+// Without Options.SyncEvery the window is DefaultSyncEvery: no fsync
+// before it has passed, one after.
+func TestBackgroundSyncDefaultWindow(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		j, _, err := Open(t.TempDir(), Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer j.Close()
+		appendAll(t, j, "A1")
+		time.Sleep(DefaultSyncEvery - time.Millisecond)
+		synctest.Wait()
+		if n := j.Syncs.Load(); n != 0 {
+			t.Fatalf("%d syncs %v after the write, want 0 before the window", n, DefaultSyncEvery-time.Millisecond)
+		}
+		time.Sleep(time.Millisecond)
+		synctest.Wait()
+		if n := j.Syncs.Load(); n != 1 {
+			t.Fatalf("%d syncs at the window's end, want 1", n)
+		}
+	})
+}
+
 func TestSyncEachWrite(t *testing.T) {
 	dir := t.TempDir()
 	j, _, err := Open(dir, Options{SyncEachWrite: true})

@@ -184,6 +184,9 @@ func scenarioName(o options) string {
 	if o.SyncEachWrite {
 		s += ", sync_each_write"
 	}
+	if o.SyncEvery != 0 {
+		s += fmt.Sprintf(", store.sync_every %v", o.SyncEvery)
+	}
 	if o.BufferedReads {
 		s += ", buffered publisher reads"
 	}
@@ -315,7 +318,7 @@ func buildConfig(o options, dataDir string) (*hub.Config, error) {
 		DataDir: dataDir, Timezone: "Europe/Stockholm",
 		MQTT:  hub.MQTTConfig{TCP: "127.0.0.1:0"},
 		HTTP:  hub.HTTPConfig{Address: "127.0.0.1:0"},
-		Store: hub.StoreConfig{SyncEachWrite: o.SyncEachWrite},
+		Store: hub.StoreConfig{SyncEvery: o.SyncEvery, SyncEachWrite: o.SyncEachWrite},
 		Users: []hub.User{{Username: staffUser, Name: "Bench Staff", Role: hub.RoleStaff, PasswordHash: string(userHash)}},
 		Sites: []hub.Site{s},
 	}

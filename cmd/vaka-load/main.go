@@ -54,6 +54,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&o.Gateways, "gateways", 4, "gateway publishers (one MQTT connection each)")
 	fs.IntVar(&o.AlarmEvery, "alarm-every", 1, "rate mode: only every Nth event is an alarm (above 1: call-button presses and exit doors opened at night, alternately); the rest are background motion reports that raise nothing (latency and loss are measured on the alarms)")
 	fs.BoolVar(&o.SyncEachWrite, "sync-each-write", false, "store.sync_each_write: fsync the journal before every PUBACK")
+	fs.DurationVar(&o.SyncEvery, "sync-every", 0, "store.sync_every: the journal's group-commit window (0: the hub's default)")
 	fs.BoolVar(&o.BufferedReads, "buffered-reads", false, "-gen paho: wrap the publishers' connections in a bufio.Reader (paho reads each packet with several small reads)")
 	fs.StringVar(&o.Gen, "gen", genRaw, "load generator: raw (own MQTT 3.1.1 QoS 1 encoder; every message due is written in one write per connection, PUBACKs read through a 64 KiB buffer) | paho (paho.mqtt.golang, one write per message)")
 	fs.DurationVar(&o.Tick, "tick", 200*time.Microsecond, "-gen raw: wake at most this often to send (0: at every event's due time); events due meanwhile go out together, and the wait counts in the latency")
@@ -161,6 +162,7 @@ type options struct {
 	Gateways      int           `json:"gateways"`
 	AlarmEvery    int           `json:"alarm_every,omitempty"`
 	SyncEachWrite bool          `json:"sync_each_write"`
+	SyncEvery     time.Duration `json:"sync_every_ns,omitempty"`
 	BufferedReads bool          `json:"buffered_reads"`
 	GoSleep       bool          `json:"go_sleep,omitempty"`
 	DataParent    string        `json:"data_parent,omitempty"`
