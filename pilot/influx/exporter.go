@@ -77,13 +77,17 @@ type Options struct {
 // item is one thing for the pump, passed by value (the channel holds
 // small items; only the event or step copy is allocated).
 type item struct {
-	ev       *event.Event // an accepted event (a copy)
+	ev       *event.Event // an accepted event (a copy), with InfluxDB
+	alive    alive        // or, without it, only a device's sign of life
 	received time.Time
 	step     *pilot.Step // or an alarm transition's step
 	// model, when set, is a reloaded config: items after it are tagged
 	// with its trials and arms, and its participants are exported.
 	model *pilot.Model
 }
+
+// alive names a device heard at item.received.
+type alive struct{ site, device string }
 
 // maxTracked bounds the devices whose last sign of life (and open
 // outage) the pump remembers.
@@ -162,9 +166,16 @@ func New(o Options) *Exporter {
 }
 
 // ObserveEvent implements hub.Observer: copy, hand off, never wait.
-// Without InfluxDB, events still pass: each is a device's sign of life,
-// which times device outages for the embedded store.
+// Without InfluxDB, only the device's sign of life passes (site, device,
+// time: no copy of the event on the heap), which times device outages for
+// the embedded store; an offline report is no sign of life and stays out.
 func (e *Exporter) ObserveEvent(ev *event.Event, received time.Time) {
+	if e.o.Spool == nil {
+		if ev.Status != event.Offline && ev.Device != "" { // device "" would read as no sign
+			e.offer(item{alive: alive{site: ev.Site, device: ev.Device}, received: received})
+		}
+		return
+	}
 	c := new(event.Event)
 	*c = *ev
 	e.offer(item{ev: c, received: received})
@@ -330,20 +341,11 @@ func (e *Exporter) flush(batch []item, lines *[][]byte, buf *[]byte) {
 					add(start)
 				}
 			}
+		case it.alive.device != "":
+			outs = e.heard(it.alive.site, it.alive.device, it.received, outs)
 		case it.ev != nil:
 			if it.ev.Status != event.Offline { // a sign of life
-				k := it.ev.Site + "\x00" + it.ev.Device
-				e.track(e.lastSeen, k, it.received)
-				if o, ok := e.open[k]; ok {
-					delete(e.open, k)
-					o.RestoredAt = it.received
-					outs = append(outs, o)
-					// The hub's restore of the same outage follows.
-					if len(e.closed) >= maxTracked {
-						clear(e.closed)
-					}
-					e.closed[k] = o.ID
-				}
+				outs = e.heard(it.ev.Site, it.ev.Device, it.received, outs)
 			}
 			if influx {
 				b = EventLine(m, it.ev, it.received, b)
@@ -409,6 +411,24 @@ func (e *Exporter) flush(batch []item, lines *[][]byte, buf *[]byte) {
 		}
 	}
 	e.inflight.Add(-int64(len(batch)))
+}
+
+// heard records a device's sign of life at t; if it ends the device's
+// open outage, that outage is appended to outs, ended at t.
+func (e *Exporter) heard(site, device string, t time.Time, outs []pilot.Outage) []pilot.Outage {
+	k := site + "\x00" + device
+	e.track(e.lastSeen, k, t)
+	if o, ok := e.open[k]; ok {
+		delete(e.open, k)
+		o.RestoredAt = t
+		outs = append(outs, o)
+		// The hub's restore of the same outage follows.
+		if len(e.closed) >= maxTracked {
+			clear(e.closed)
+		}
+		e.closed[k] = o.ID
+	}
+	return outs
 }
 
 // track remembers k → v in a map bounded by maxTracked (a full map

@@ -268,7 +268,11 @@ func TestExporterTimesDeviceOutages(t *testing.T) {
 		return a
 	}
 	// 1: heard at t0, found silent 150 s later, restored by the rule 1 h later.
+	// The gateway's offline report between is no sign of life.
 	e.ObserveEvent(ev, t0)
+	off := *ev
+	off.Status = event.Offline
+	e.ObserveEvent(&off, t0.Add(100*time.Second))
 	a := silent("A1", t0.Add(150*time.Second))
 	back := t0.Add(time.Hour)
 	a.RestoredAt = &back
@@ -302,5 +306,20 @@ func TestExporterTimesDeviceOutages(t *testing.T) {
 	// Raise + restore of each; the hub's restore after the event is not a third.
 	if len(store.outs) != 4 {
 		t.Errorf("%d outage records written, want 4: %+v", len(store.outs), store.outs)
+	}
+}
+
+// Without InfluxDB the alarm path hands the exporter only a device's sign
+// of life, by value: no allocation per event.
+func TestExporterWithoutInfluxDBAllocatesNothingPerEvent(t *testing.T) {
+	e := New(Options{Model: trialModel(t, "sensors"), Local: &outageStore{}, Queue: 1 << 12})
+	defer e.Close()
+	ev := testEvent(1)
+	now := time.Now()
+	if n := testing.AllocsPerRun(1000, func() { e.ObserveEvent(ev, now) }); n != 0 {
+		t.Errorf("%v allocations per event, want 0", n)
+	}
+	if d := e.Dropped(); d != 0 {
+		t.Errorf("%d dropped", d)
 	}
 }
