@@ -29,9 +29,12 @@ MAXSEC=${BENCH_MAX_SECONDS:-1380}
 DOC=${BENCH_DOC:-docs/benchmarks.md} # a trial run can write its report elsewhere
 SVG=${DOC%.md}-ramp.svg
 SECONDS=0
+# BENCH_REPORT_ONLY=1 rewrites the report from the results already in
+# $OUT (after a change to the report itself), without measuring again.
+CMDS="$OUT/commands.txt"
+if [ "${BENCH_REPORT_ONLY:-0}" != 1 ]; then
 rm -rf "$OUT"
 mkdir -p "$OUT"
-CMDS="$OUT/commands.txt"
 : >"$CMDS"
 
 ./scripts/bench-deps.sh
@@ -122,6 +125,10 @@ done
 # the silent ones, no false alarms, presses timed under the fleet's traffic.
 echo "vaka-load supervise ${COMMON[*]/#$OUT\//} -out fleet-1.json" >>"$CMDS"
 "$OUT/vaka-load" supervise "${COMMON[@]}" -out "$OUT/fleet-1.json" 2>"$OUT/fleet-1.log" || true
+
+else
+	"$GO" build -o "$OUT/vaka-load" ./cmd/vaka-load
+fi
 
 "$OUT/vaka-load" -report -gobench "$OUT/gobench.txt" -commands "$CMDS" -svg "$SVG" -svg-link "$(basename "$SVG")" \
 	"$OUT"/r[0-9]*.json "$OUT"/ramp-*.json >"$DOC.tmp"
