@@ -165,7 +165,7 @@ func writeReport(w io.Writer, files []string, gobench, commands, svg, svgLink st
 		for _, r := range ramp {
 			minDur = min(minDur, r.Options.Duration)
 		}
-		p("Each step: %v of background sensor traffic at the offered rate (longer at low rates, so that every step has at least 1,000 alarms: the p99 of 250 is only the 3rd-worst), 1 event in %d an alarm, call-button presses and exit doors opened at night alternately (latency and loss are ",
+		p("Each step: %v of background sensor traffic at the offered rate (longer at low rates, so that every step has at least 2,500 alarms: the p99 of 250 is only the 3rd-worst), 1 event in %d an alarm, call-button presses and exit doors opened at night alternately (latency and loss are ",
 			minDur, ramp[0].Options.AlarmEvery)
 		p("measured on the alarms). A peer's ramp stops at its knee: the first step with p99 > %v ms or any loss in two runs in a row ", kneeMs)
 		p("(a failed step is rerun once: this machine is shared; both runs are listed, the plot and the verdicts use the better one).\n\n")
