@@ -29,21 +29,28 @@ func (q *queuedAlarms) Act(string, alarm.Action, string, alarm.Outcome, string) 
 	return nil, nil
 }
 
+// burstServer is the API with one staff login (natt1/pw) whose stream
+// subscription already holds n alarms, A000001 … in order, and is then
+// cut off (closed) by the hub.
+func burstServer(t *testing.T, n int) http.Handler {
+	q := &queuedAlarms{ch: make(chan *alarm.Alarm, n)}
+	for i := range n {
+		q.ch <- &alarm.Alarm{ID: fmt.Sprintf("A%06d", i+1), Kind: alarm.KindCall, State: alarm.Raised}
+	}
+	close(q.ch)
+	return New(Options{
+		Alarms: q,
+		Auth:   NewAuth([]User{{Username: "natt1", Role: "staff", PasswordHash: testenv.Hash(t, "pw")}}, time.Hour, nil),
+	})
+}
+
 // A burst already queued goes out in flushes of at most streamBurst frames,
 // every frame once and in order; a subscription the hub cuts off for
 // falling behind still gets every frame queued before the cut, then the
 // stream ends so the client reconnects and refetches.
 func TestStreamBurstInOrderThenCut(t *testing.T) {
 	const n = 3*streamBurst + 7
-	q := &queuedAlarms{ch: make(chan *alarm.Alarm, n)}
-	for i := range n {
-		q.ch <- &alarm.Alarm{ID: fmt.Sprintf("A%06d", i+1), Kind: alarm.KindCall, State: alarm.Raised}
-	}
-	close(q.ch)
-	srv := httptest.NewServer(New(Options{
-		Alarms: q,
-		Auth:   NewAuth([]User{{Username: "natt1", Role: "staff", PasswordHash: testenv.Hash(t, "pw")}}, time.Hour, nil),
-	}))
+	srv := httptest.NewServer(burstServer(t, n))
 	defer srv.Close()
 	req, _ := http.NewRequest(http.MethodGet, srv.URL+"/api/v1/stream", nil)
 	req.SetBasicAuth("natt1", "pw")
@@ -96,15 +103,7 @@ func (f *flushCounter) Flush() { f.flushes++; f.ResponseRecorder.Flush() }
 // n/streamBurst writes, not n.
 func TestStreamBurstSharesFlushes(t *testing.T) {
 	const n = 2*streamBurst + 1
-	q := &queuedAlarms{ch: make(chan *alarm.Alarm, n)}
-	for i := range n {
-		q.ch <- &alarm.Alarm{ID: fmt.Sprintf("A%06d", i+1), Kind: alarm.KindCall, State: alarm.Raised}
-	}
-	close(q.ch)
-	h := New(Options{
-		Alarms: q,
-		Auth:   NewAuth([]User{{Username: "natt1", Role: "staff", PasswordHash: testenv.Hash(t, "pw")}}, time.Hour, nil),
-	})
+	h := burstServer(t, n)
 	req := httptest.NewRequest(http.MethodGet, "/api/v1/stream", nil)
 	req.SetBasicAuth("natt1", "pw")
 	w := &flushCounter{ResponseRecorder: httptest.NewRecorder()}
