@@ -21,6 +21,7 @@ import (
 
 	"github.com/vaka-care/vaka/config"
 	"github.com/vaka-care/vaka/hub"
+	"github.com/vaka-care/vaka/internal/freeport"
 )
 
 // The hub as its own process (-hub-bin PATH): `vaka hub --config FILE` with
@@ -30,14 +31,7 @@ import (
 // (-pin-gen).
 
 // freePort returns a loopback address with a port free right now.
-func freePort() (string, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer ln.Close()
-	return ln.Addr().String(), nil
-}
+func freePort() (string, error) { return freeport.Addr() }
 
 // writeHubConfig writes cfg as YAML and checks that the hub's own loader
 // reads it back.

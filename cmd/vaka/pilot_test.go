@@ -24,7 +24,7 @@ import (
 // free loopback ports, without gateways.
 func startDemoHub(t *testing.T) *service.Hub {
 	t.Helper()
-	cfg, _, err := demoConfig(t.TempDir(), testenv.FreeAddr(t), testenv.FreeAddr(t), demoWorld())
+	cfg, _, err := demoConfig(t.TempDir(), "127.0.0.1:0", "127.0.0.1:0", demoWorld())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -16,6 +16,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/vaka-care/vaka/internal/freeport"
 )
 
 // User is a login in the password file.
@@ -92,12 +94,11 @@ func Start(o Options) (*Server, error) {
 		o.Binary = p
 	}
 	if o.Port == 0 {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
+		p, err := freeport.Port()
 		if err != nil {
 			return nil, err
 		}
-		o.Port = l.Addr().(*net.TCPAddr).Port
-		l.Close()
+		o.Port = p
 	}
 	var conf strings.Builder
 	fmt.Fprintf(&conf, "listener %d 127.0.0.1\n", o.Port)

@@ -8,7 +8,6 @@ import (
 	"context"
 	"encoding/json"
 	"io"
-	"net"
 	"net/http"
 	"os/exec"
 	"strconv"
@@ -19,17 +18,18 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/vaka-care/vaka/alarm"
+	"github.com/vaka-care/vaka/internal/freeport"
 )
 
-// FreeAddr returns a loopback address with a port that was free a moment ago.
+// FreeAddr returns a loopback address with a port that was free a moment
+// ago, for a server started later (see package freeport for why not 0).
 func FreeAddr(t testing.TB) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	a, err := freeport.Addr()
 	if err != nil {
 		t.Fatalf("testenv: %v", err)
 	}
-	defer l.Close()
-	return l.Addr().String()
+	return a
 }
 
 // Hash returns a cheap bcrypt hash of pw (tests only: MinCost).
