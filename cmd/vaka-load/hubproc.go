@@ -30,9 +30,6 @@ import (
 // it can be pinned to its own core (-pin-sut), away from the generator
 // (-pin-gen).
 
-// freePort returns a loopback address with a port free right now.
-func freePort() (string, error) { return freeport.Addr() }
-
 // writeHubConfig writes cfg as YAML and checks that the hub's own loader
 // reads it back.
 func writeHubConfig(cfg *hub.Config, path string) error {
@@ -54,12 +51,12 @@ func writeHubConfig(cfg *hub.Config, path string) error {
 // and (embedded) broker answer.
 func (p *peer) startHubProcess(o options, cfg *hub.Config, tmp string) error {
 	var err error
-	if p.httpAddr, err = freePort(); err != nil {
+	if p.httpAddr, err = freeport.Addr(); err != nil {
 		return err
 	}
 	cfg.HTTP.Address = p.httpAddr
 	if !cfg.MQTT.IsExternal() {
-		if p.mqttAddr, err = freePort(); err != nil {
+		if p.mqttAddr, err = freeport.Addr(); err != nil {
 			return err
 		}
 		cfg.MQTT.TCP = p.mqttAddr

@@ -45,6 +45,7 @@ import (
 
 	"github.com/vaka-care/vaka/config"
 	"github.com/vaka-care/vaka/hub"
+	"github.com/vaka-care/vaka/internal/freeport"
 	"github.com/vaka-care/vaka/service"
 )
 
@@ -294,10 +295,10 @@ func superviseRun(o supOptions, logw io.Writer) (*SupResult, error) {
 	runtime.ReadMemStats(&m0)
 	mqttAddr, httpAddr := "127.0.0.1:0", "127.0.0.1:0"
 	if o.HubBin != "" {
-		if mqttAddr, err = freePort(); err != nil {
+		if mqttAddr, err = freeport.Addr(); err != nil {
 			return nil, err
 		}
-		if httpAddr, err = freePort(); err != nil {
+		if httpAddr, err = freeport.Addr(); err != nil {
 			return nil, err
 		}
 	}
