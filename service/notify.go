@@ -140,27 +140,34 @@ func (p *pushParts) public(h *hub.Hub) []httpapi.Route {
 			writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "unknown receipt token"})
 			return
 		}
-		id := chi.URLParam(r, "id")
-		a, ok := h.Alarm(id)
+		a, ok := h.Alarm(chi.URLParam(r, "id"))
 		if !ok {
 			writeJSON(w, http.StatusNotFound, map[string]string{"error": "no such alarm"})
 			return
 		}
-		if slices.ContainsFunc(a.Deliveries, func(d alarm.Delivery) bool { return d.Phone == sub.ID && d.Tier == rc.Tier }) {
-			writeJSON(w, http.StatusOK, map[string]string{"status": "already recorded"})
-			return
-		}
-		err = h.Record(alarm.Transition{Alarm: id, Action: alarm.ActDelivered, By: sub.User, Phone: sub.ID, Tier: rc.Tier, Note: rc.Step,
-			Channel: alarm.ChannelPush})
-		switch {
-		case err == nil:
-			writeJSON(w, http.StatusOK, map[string]string{"status": "recorded"})
-		case errors.Is(err, alarm.ErrResolved):
-			writeJSON(w, http.StatusConflict, map[string]string{"error": err.Error()})
-		default:
-			writeJSON(w, http.StatusBadRequest, map[string]string{"error": err.Error()})
-		}
+		recordReceipt(h, w, a, alarm.Transition{By: sub.User, Phone: sub.ID, Tier: rc.Tier, Note: rc.Step, Channel: alarm.ChannelPush})
 	})}}
+}
+
+// recordReceipt journals a phone's receipt of alarm a (a delivered
+// transition: t's phone, tier, user and channel) once per phone and tier,
+// and answers: recorded, already recorded, 409 for a resolved alarm, 400
+// for anything else the hub refuses. Push and app receipts share it, so
+// both count the same way in the pilot's time-to-phone.
+func recordReceipt(h *hub.Hub, w http.ResponseWriter, a *alarm.Alarm, t alarm.Transition) {
+	if slices.ContainsFunc(a.Deliveries, func(d alarm.Delivery) bool { return d.Phone == t.Phone && d.Tier == t.Tier }) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "already recorded"})
+		return
+	}
+	t.Alarm, t.Action = a.ID, alarm.ActDelivered
+	switch err := h.Record(t); {
+	case err == nil:
+		writeJSON(w, http.StatusOK, map[string]string{"status": "recorded"})
+	case errors.Is(err, alarm.ErrResolved):
+		writeJSON(w, http.StatusConflict, map[string]string{"error": err.Error()})
+	default:
+		writeJSON(w, http.StatusBadRequest, map[string]string{"error": err.Error()})
+	}
 }
 
 // appReceipt records that the staff app showed an alarm's card: a
@@ -175,8 +182,7 @@ func appReceipt(h *hub.Hub, w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "a logged-in app session is needed"})
 		return
 	}
-	id := chi.URLParam(r, "id")
-	a, ok := h.Alarm(id)
+	a, ok := h.Alarm(chi.URLParam(r, "id"))
 	if !ok {
 		writeJSON(w, http.StatusNotFound, map[string]string{"error": "no such alarm"})
 		return
@@ -199,21 +205,8 @@ func appReceipt(h *hub.Hub, w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	sum := sha256.Sum256([]byte(c.Value))
-	phone := "app:" + hex.EncodeToString(sum[:6])
-	if slices.ContainsFunc(a.Deliveries, func(d alarm.Delivery) bool { return d.Phone == phone && d.Tier == tier }) {
-		writeJSON(w, http.StatusOK, map[string]string{"status": "already recorded"})
-		return
-	}
-	err = h.Record(alarm.Transition{Alarm: id, Action: alarm.ActDelivered, By: u.Username, Phone: phone, Tier: tier,
+	recordReceipt(h, w, a, alarm.Transition{By: u.Username, Phone: "app:" + hex.EncodeToString(sum[:6]), Tier: tier,
 		Note: "app", Channel: alarm.ChannelApp})
-	switch {
-	case err == nil:
-		writeJSON(w, http.StatusOK, map[string]string{"status": "recorded"})
-	case errors.Is(err, alarm.ErrResolved):
-		writeJSON(w, http.StatusConflict, map[string]string{"error": err.Error()})
-	default:
-		writeJSON(w, http.StatusBadRequest, map[string]string{"error": err.Error()})
-	}
 }
 
 func openAlarms(h *hub.Hub) []*alarm.Alarm {
