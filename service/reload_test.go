@@ -16,6 +16,27 @@ import (
 	"github.com/vaka-care/vaka/service"
 )
 
+// startWatched starts a hub on the config at path, as `vaka hub` does,
+// and has it check the file (and what it includes) every 20 ms.
+func startWatched(t *testing.T, path string, opts ...service.Option) *service.Hub {
+	t.Helper()
+	var cfg hub.Config
+	if err := config.Load(path, &cfg); err != nil {
+		t.Fatal(err)
+	}
+	s, err := service.Start(&cfg, nil, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(func() {
+		cancel()
+		s.Close()
+	})
+	s.WatchConfig(ctx, path, 20*time.Millisecond)
+	return s
+}
+
 // A config reload that fails keeps the old rules in force; a good one
 // takes effect without a restart.
 func TestIntegrationHotReloadKeepsOldRulesOnError(t *testing.T) {
@@ -27,20 +48,9 @@ func TestIntegrationHotReloadKeepsOldRulesOnError(t *testing.T) {
 	if err := os.WriteFile(path, []byte(withResident), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	var cfg hub.Config
-	if err := config.Load(path, &cfg); err != nil {
-		t.Fatal(err)
-	}
 	// Parts that follow reloads (the pilot exporter) hear of good ones only.
 	var reloaded atomic.Int32
-	s, err := service.Start(&cfg, nil, service.WithReloader(func(*hub.Config) { reloaded.Add(1) }))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	s.WatchConfig(ctx, path, 20*time.Millisecond)
+	s := startWatched(t, path, service.WithReloader(func(*hub.Config) { reloaded.Add(1) }))
 	base := "http://" + s.HTTPAddr()
 
 	hold := func() string {
@@ -103,18 +113,7 @@ func TestIntegrationHotReloadDevicesFile(t *testing.T) {
 	if err := os.WriteFile(inv, []byte("gateway,id,type,resident\navd-a,knapp-99,personal_trigger,r-99\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	var cfg hub.Config
-	if err := config.Load(path, &cfg); err != nil {
-		t.Fatal(err)
-	}
-	s, err := service.Start(&cfg, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	s.WatchConfig(ctx, path, 20*time.Millisecond)
+	s := startWatched(t, path)
 	known := func(dev string) bool { _, ok := s.Hub.Engine().Lookup("solrosen", dev); return ok }
 	if !known("knapp-99") || known("knapp-100") {
 		t.Fatalf("at start: knapp-99 known %v, knapp-100 known %v", known("knapp-99"), known("knapp-100"))
