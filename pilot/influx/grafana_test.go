@@ -16,7 +16,6 @@ import (
 	"time"
 
 	"github.com/vaka-care/vaka/pilot"
-	"github.com/vaka-care/vaka/pilot/local"
 )
 
 // grafanaPanel is what the test needs of a panel in deploy/grafana-pilot.json.
@@ -141,26 +140,10 @@ func TestIntegrationGrafanaDashboardQueries(t *testing.T) {
 	if err := json.Unmarshal(raw, &dash); err != nil {
 		t.Fatalf("deploy/grafana-pilot.json: %v", err)
 	}
-	d := startInfluxd(t)
-	m := itModel(t)
-	cl, err := Dial(d.config())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	sp, _ := OpenSpool(t.TempDir(), 64<<20)
-	store, _ := local.Open(t.TempDir()+"/records.jsonl", nil)
-	defer store.Close()
-	e := New(Options{Model: m, Spool: sp, Sink: cl, Local: store})
-	scenario(m, e)
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
-	if err := e.Flush(ctx); err != nil {
-		t.Fatal(err)
-	}
-	e.Close()
-	tr := &m.Config.Trials[0]
-	from, to := tr.Period(sthlm)
+	run := runScenario(ctx, t)
+	d, cl, store, tr, from, to := run.d, run.cl, run.store, run.tr, run.from, run.to
 	recs, _ := store.Records(ctx, tr.ID, from, to)
 	outs, _ := store.Outages(ctx, tr.ID, from, to)
 	rep := pilot.BuildReport(tr, pilot.Data{Alarms: recs, Outages: outs, Participants: tr.Participation(sthlm, nil)}, from, to, sthlm)

@@ -125,34 +125,55 @@ func scenario(m *pilot.Model, obs interface {
 	return alarms, outages
 }
 
-// The same scenario gives the same measures and verdicts from InfluxDB
-// (written by the exporter, read back with Flux) as from the embedded store.
-func TestIntegrationInfluxSameMeasuresAsEmbedded(t *testing.T) {
+// scenarioRun is the scenario exported at once into a real InfluxDB
+// 1.8.10 and the embedded store, flushed, with the trial's period.
+type scenarioRun struct {
+	d        *influxd
+	m        *pilot.Model
+	cl       *Client
+	store    *local.Store
+	n, nOut  int // alarms and outages the scenario made
+	tr       *pilot.Trial
+	from, to time.Time
+}
+
+// runScenario starts InfluxDB, runs the scenario through one exporter
+// into both stores and waits (bounded by ctx) until all of it is written.
+func runScenario(ctx context.Context, t *testing.T) *scenarioRun {
+	t.Helper()
 	d := startInfluxd(t)
-	m := itModel(t)
-	cl, err := Dial(d.config())
-	if err != nil {
+	r := &scenarioRun{d: d, m: itModel(t)}
+	var err error
+	if r.cl, err = Dial(d.config()); err != nil {
 		t.Fatal(err)
 	}
-	defer cl.Close()
+	t.Cleanup(func() { r.cl.Close() })
 	sp, err := OpenSpool(t.TempDir(), 64<<20)
 	if err != nil {
 		t.Fatal(err)
 	}
-	store, err := local.Open(t.TempDir()+"/records.jsonl", nil)
-	if err != nil {
+	if r.store, err = local.Open(t.TempDir()+"/records.jsonl", nil); err != nil {
 		t.Fatal(err)
 	}
-	e := New(Options{Model: m, Spool: sp, Sink: cl, Local: store})
-	n, nOut := scenario(m, e)
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
+	t.Cleanup(func() { r.store.Close() })
+	e := New(Options{Model: r.m, Spool: sp, Sink: r.cl, Local: r.store})
+	r.n, r.nOut = scenario(r.m, e)
 	if err := e.Flush(ctx); err != nil {
 		t.Fatalf("flush: %v (%+v)\n%s", err, e.Stats(), d.logTail())
 	}
 	e.Close()
-	tr := &m.Config.Trials[0]
-	from, to := tr.Period(sthlm)
+	r.tr = &r.m.Config.Trials[0]
+	r.from, r.to = r.tr.Period(sthlm)
+	return r
+}
+
+// The same scenario gives the same measures and verdicts from InfluxDB
+// (written by the exporter, read back with Flux) as from the embedded store.
+func TestIntegrationInfluxSameMeasuresAsEmbedded(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	run := runScenario(ctx, t)
+	cl, store, n, nOut, tr, from, to := run.cl, run.store, run.n, run.nOut, run.tr, run.from, run.to
 	fromInflux, err := cl.Records(ctx, tr.ID, from, to)
 	if err != nil {
 		t.Fatal(err)
