@@ -195,6 +195,7 @@ type vakaHook struct {
 	qosDropped     atomic.Int64
 	refused        *prometheus.CounterVec
 	replyFailed    atomic.Int64
+	notAcked       atomic.Int64 // messages answered without a PUBACK: not durable yet
 	netWrites      atomic.Int64 // write calls on TCP and TLS client connections (batchConn)
 }
 
@@ -225,6 +226,9 @@ func (h *vakaHook) register(reg prometheus.Registerer, srv *mqtt.Server) error {
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "vaka_mqtt_reply_failed_total",
 			Help: "Replies to refused events the hub could not publish."},
 			func() float64 { return float64(h.replyFailed.Load()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "vaka_mqtt_not_acknowledged_total",
+			Help: "QoS 1 messages left without a successful PUBACK because the hub could not make them durable (MQTT 3.1.1 clients are disconnected so they resend)."},
+			func() float64 { return float64(h.notAcked.Load()) }),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "vaka_mqtt_net_writes_total",
 			Help: "Write calls on MQTT client connections (PUBACKs of one burst share one)."},
 			func() float64 { return float64(h.netWrites.Load()) }),
@@ -340,6 +344,9 @@ func (h *vakaHook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet
 			return pk, nil
 		}
 		h.reply(t, r)
+		if r.Code == event.ReplyBusy {
+			return h.notKept(cl, pk)
+		}
 		if r.Evaluated {
 			// An unregistered device's event was still evaluated (and
 			// may have raised an alarm): acknowledge it normally.
@@ -375,8 +382,35 @@ func (h *vakaHook) ownTracks(cl *mqtt.Client, pk packets.Packet) (packets.Packet
 		h.countACL(true, pk.TopicName, cl.ID)
 		return pk, packets.ErrRejectPacket
 	}
-	_ = h.ot.HandleOwnTracks(t.User, t.Device, t.Leaf, pk.Payload)
+	if err := h.ot.HandleOwnTracks(t.User, t.Device, t.Leaf, pk.Payload); errors.Is(err, trackers.ErrNotStored) {
+		return h.notKept(cl, pk)
+	}
 	return pk, nil
+}
+
+// errNotKept is the stop cause of a 3.1.1 client whose message the hub
+// could not make durable.
+var errNotKept = errors.New("broker: message not stored (alarm journal cannot write); disconnected without PUBACK so the client resends")
+
+// notKept answers a message the hub evaluated but could not make durable:
+// the sender must never be told it was kept. MQTT 5 gets a failure reason
+// code in its PUBACK. MQTT 3.1.1 has no failure PUBACK, and a client resends
+// an unacknowledged message only when it reconnects, so the connection is
+// closed without a PUBACK; its Last Will is not sent, as the gateway is
+// alive and will be back in a moment (its heartbeat supervision still
+// watches it).
+func (h *vakaHook) notKept(cl *mqtt.Client, pk packets.Packet) (packets.Packet, error) {
+	h.notAcked.Add(1)
+	if pk.FixedHeader.Qos == 0 {
+		return pk, packets.CodeSuccessIgnore // QoS 0 promised nothing; do not forward it either
+	}
+	if cl.Properties.ProtocolVersion == 5 {
+		return pk, packets.ErrImplementationSpecificError
+	}
+	atomic.StoreUint32(&cl.Properties.Will.Flag, 0)
+	h.log.Warn("broker: closing a client's connection without PUBACK: its message is not stored yet", "client", cl.ID)
+	cl.Stop(errNotKept)
+	return pk, packets.ErrRejectPacket
 }
 
 func (h *vakaHook) reply(t event.Topic, r event.Reply) {

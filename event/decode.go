@@ -19,11 +19,15 @@ type ReplyCode int
 
 // SCAIP reply status codes.
 const (
-	ReplyOK              ReplyCode = 0
-	ReplyTooLong         ReplyCode = 1
-	ReplyInvalidFormat   ReplyCode = 2
-	ReplyWrongData       ReplyCode = 3
-	ReplyNotTreated      ReplyCode = 5
+	ReplyOK            ReplyCode = 0
+	ReplyTooLong       ReplyCode = 1
+	ReplyInvalidFormat ReplyCode = 2
+	ReplyWrongData     ReplyCode = 3
+	ReplyNotTreated    ReplyCode = 5
+	// ReplyBusy (SCAIP "busy: retry later") answers an event the hub
+	// evaluated but could not make durable (its journal cannot write):
+	// the sender must keep it and send it again.
+	ReplyBusy            ReplyCode = 6
 	ReplyMandatoryMissed ReplyCode = 7
 )
 

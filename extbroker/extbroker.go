@@ -270,6 +270,9 @@ func (c *Consumer) onMessage(_ paho.Client, m paho.Message) {
 	switch t.Leaf {
 	case event.LeafEvent:
 		r := c.o.Handler.HandleEvent(t.Site, t.Gateway, m.Payload())
+		if r.Code == event.ReplyBusy {
+			r = c.untilKept(t, m.Payload(), r)
+		}
 		if r.Code != event.ReplyOK {
 			c.reply(t, r)
 		}
@@ -280,6 +283,27 @@ func (c *Consumer) onMessage(_ paho.Client, m paho.Message) {
 	default:
 		c.ignored.Add(1)
 	}
+}
+
+// untilKept holds a message the hub could not make durable (its journal
+// cannot write): paho acknowledges a message when this handler returns, so
+// returning would tell the broker to forget an alarm the hub did not keep.
+// It offers the message again every second (the hub answers a resend from
+// what it already holds, without evaluating it twice) until it is kept or
+// the consumer stops; later messages wait at the broker meanwhile.
+func (c *Consumer) untilKept(t event.Topic, payload []byte, r event.Reply) event.Reply {
+	c.log.Error("extbroker: event not stored by the hub; holding it (and the queue behind it) until it is", "site", t.Site, "gateway", t.Gateway)
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for r.Code == event.ReplyBusy {
+		select {
+		case <-c.stop:
+			return r
+		case <-tick.C:
+		}
+		r = c.o.Handler.HandleEvent(t.Site, t.Gateway, payload)
+	}
+	return r
 }
 
 func sharePrefix(share string) string {

@@ -247,6 +247,14 @@ func (s *server) healthz(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unhealthy", "error": err.Error()})
 		return
 	}
+	if d, ok := s.o.Alarms.(interface{ Degraded() []string }); ok {
+		if problems := d.Degraded(); len(problems) > 0 {
+			// Still 200: the hub keeps what it is sent. A monitor that
+			// reads the body sees what someone must look at.
+			writeJSON(w, http.StatusOK, map[string]any{"status": "degraded", "problems": problems})
+			return
+		}
+	}
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 }
 

@@ -14,6 +14,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -67,7 +68,13 @@ type Hub struct {
 	subSeq    uint64
 	drops     []DropSource
 	lastDrops int64
-	storeFail bool
+	// hs holds transitions the journal could not take (durable.go);
+	// integrityDue and recoveredDue queue the hub_integrity raise and
+	// restore that a commit found necessary.
+	hs           heldState
+	heldN        atomic.Int64 // len(hs.held), read without the lock
+	integrityDue string
+	recoveredDue bool
 	observers []Observer
 	silences  []Silence
 	dataDir   string
@@ -212,8 +219,16 @@ func (h *Hub) HandleEvent(site, gateway string, payload []byte) event.Reply {
 // tracker reports (trackers.go) share it.
 func (h *Hub) accept(ev *event.Event) event.Reply {
 	site, gateway := ev.Site, ev.Gateway
+	if h.full() {
+		h.m.notKept.Inc()
+		return busyReply(ev.ID)
+	}
 	if !h.seen.addIfNew(ev.Key()) {
 		h.m.duplicates.Inc()
+		if !h.heldAnswer(ev.Key()) {
+			h.m.notKept.Inc()
+			return busyReply(ev.ID)
+		}
 		return event.Reply{Code: event.ReplyOK, ID: ev.ID}
 	}
 	now := h.now()
@@ -237,8 +252,24 @@ func (h *Hub) accept(ev *event.Event) event.Reply {
 			acts[i].Note = strings.TrimPrefix(acts[i].Note+"; "+skewNote, "; ")
 		}
 	}
+	if len(acts) == 0 {
+		return reply
+	}
+	h.mu.Lock()
+	durable := true
 	for _, a := range acts {
-		h.apply(a, now)
+		if !h.applyLocked(a, now) {
+			durable = false
+		}
+	}
+	if !durable {
+		h.holdEventLocked(ev.Key())
+	}
+	h.raiseStoreTroubleLocked(now)
+	h.mu.Unlock()
+	if !durable {
+		h.m.notKept.Inc()
+		return busyReply(ev.ID)
 	}
 	return reply
 }
@@ -315,6 +346,7 @@ func (h *Hub) Tick() {
 	for _, act := range h.engine.Supervise(now) {
 		h.apply(act, now)
 	}
+	h.checkJournal(now)
 	h.checkDrops(now)
 	h.forget(now)
 }
@@ -357,26 +389,34 @@ func (h *Hub) checkDrops(now time.Time) {
 func (h *Hub) apply(act rules.Action, now time.Time) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	h.applyLocked(act, now)
+	h.raiseStoreTroubleLocked(now)
+}
+
+// applyLocked is apply under h.mu; it reports whether what it committed is
+// durable (true when it committed nothing).
+func (h *Hub) applyLocked(act rules.Action, now time.Time) bool {
 	id, open := h.openByKey[act.Key]
 	if act.Kind == rules.Raise && !open {
 		if sl, ok := h.silencedLocked(act, now); ok {
 			h.m.silenced.WithLabelValues(act.Rule).Inc()
 			h.log.Info("hub: alarm held back by a silence", "rule", act.Rule, "site", act.Site, "resident", act.Resident, "device", act.Device, "silence", sl.ID)
-			return
+			return true
 		}
 	}
 	switch {
 	case act.Kind == rules.Restore && open:
-		h.commitLocked(h.alarms[id], alarm.Transition{Alarm: id, Action: alarm.ActRestore, At: now, By: "rule:" + act.Rule, Note: act.Note})
+		return h.commitLocked(h.alarms[id], alarm.Transition{Alarm: id, Action: alarm.ActRestore, At: now, By: "rule:" + act.Rule, Note: act.Note})
 	case act.Kind == rules.Restore:
 		// Nothing open to restore (it was resolved already).
+		return true
 	case open:
 		t := alarm.Transition{Alarm: id, Action: alarm.ActRepeat, At: now, By: "rule:" + act.Rule, Note: act.Note}
 		if act.Event != nil {
 			t.EventID = act.Event.Key()
 		}
 		t.Pos = act.Position
-		h.commitLocked(h.alarms[id], t)
+		return h.commitLocked(h.alarms[id], t)
 	default:
 		h.nextID++
 		a := alarm.New(fmt.Sprintf("A%06d", h.nextID), now)
@@ -399,24 +439,22 @@ func (h *Hub) apply(act rules.Action, now time.Time) {
 		h.alarms[a.ID] = a
 		h.openByKey[act.Key] = a.ID
 		h.m.raised.WithLabelValues(string(a.Kind), a.Rule).Inc()
-		h.commitLocked(a, t)
+		return h.commitLocked(a, t)
 	}
 }
 
-// commitLocked persists t, applies it and tells subscribers. If the journal
-// fails the alarm is still shown: staff seeing it matters more than the
-// disk, and the failure itself is raised.
-func (h *Hub) commitLocked(a *alarm.Alarm, t alarm.Transition) {
-	if err := h.journal.Append(&t); err != nil {
-		h.m.storeErrors.Inc()
-		h.log.Error("hub: alarm transition not persisted", "alarm", a.ID, "action", t.Action, "err", err)
-		h.storeFail = true
-	}
+// commitLocked persists t, applies it and tells subscribers, and reports
+// whether t is durable. If the journal cannot write, t is held in memory
+// (durable.go) and the alarm is still shown: staff seeing it matters more
+// than the disk. Whoever sent what caused t must then not be told it was
+// kept.
+func (h *Hub) commitLocked(a *alarm.Alarm, t alarm.Transition) bool {
+	durable := h.persistLocked(&t)
 	if t.Action != alarm.ActRaise {
 		if err := alarm.Apply(a, t); err != nil {
 			// Checked before; only a programming error lands here.
 			h.log.Error("hub: transition refused after commit", "alarm", a.ID, "err", err)
-			return
+			return durable
 		}
 	} else {
 		t.Raise = nil
@@ -430,6 +468,7 @@ func (h *Hub) commitLocked(a *alarm.Alarm, t alarm.Transition) {
 		delete(h.openByKey, alarmKey(a))
 	}
 	h.broadcastLocked(a.Clone())
+	return durable
 }
 
 // ErrNotFound is returned for an unknown alarm id.
@@ -455,7 +494,14 @@ func (h *Hub) Act(id string, action alarm.Action, by string, outcome alarm.Outco
 	if err := alarm.Check(a, t); err != nil {
 		return nil, err
 	}
+	if len(h.hs.held) >= maxHeld {
+		return nil, errNotKept
+	}
+	// A staff step that the journal cannot take yet is held and shown
+	// like any other: losing it with the process errs on the safe side
+	// (the alarm comes back as not accepted or not resolved).
 	h.commitLocked(a, t)
+	h.raiseStoreTroubleLocked(t.At)
 	if action == alarm.ActPresence && a.Room != "" {
 		// Staff in the room: door rules there keep quiet for a while.
 		h.engine.StaffPresent(a.Site, a.Room, t.At)
@@ -485,7 +531,11 @@ func (h *Hub) Record(t alarm.Transition) error {
 	if err := alarm.Check(a, t); err != nil {
 		return err
 	}
+	if len(h.hs.held) >= maxHeld {
+		return errNotKept
+	}
 	h.commitLocked(a, t)
+	h.raiseStoreTroubleLocked(t.At)
 	return nil
 }
 
@@ -582,14 +632,32 @@ func (h *Hub) broadcastLocked(a *alarm.Alarm) {
 	}
 }
 
-// Healthy reports problems that make the hub unfit to be trusted.
+// Healthy reports problems that make the hub unfit to be trusted now: it
+// cannot keep what it is sent. It clears by itself when the journal writes
+// again.
 func (h *Hub) Healthy() error {
 	h.mu.RLock()
 	defer h.mu.RUnlock()
-	if h.storeFail {
-		return errors.New("alarm journal write failed; see logs")
+	if n := len(h.hs.held); n > 0 {
+		return fmt.Errorf("alarm journal cannot write (%v): %d transitions held in memory, events answered busy", h.hs.lastErr, n)
 	}
 	return nil
+}
+
+// Degraded lists what staff or a technician must still look at although
+// the hub works: every open hub_integrity alarm (a journal that could not
+// write, damage found at start, dropped messages) until someone resolves it.
+func (h *Hub) Degraded() []string {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	var out []string
+	for _, a := range h.alarms {
+		if a.Open() && a.Rule == rules.RuleHubIntegrity {
+			out = append(out, a.ID+": "+a.Note)
+		}
+	}
+	slices.Sort(out)
+	return out
 }
 
 // GatewayHealth is a gateway's liveness and its own report.

@@ -16,6 +16,8 @@ type metrics struct {
 	raised      *prometheus.CounterVec
 	transitions *prometheus.CounterVec
 	storeErrors prometheus.Counter
+	held        prometheus.Gauge
+	notKept     prometheus.Counter
 	subscribers prometheus.Gauge
 	subsCut     prometheus.Counter
 	silenced    *prometheus.CounterVec
@@ -36,7 +38,11 @@ func newMetrics(reg prometheus.Registerer, h *Hub) (*metrics, error) {
 		transitions: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "vaka_alarm_transitions_total", Help: "Alarm transitions committed, by action."}, []string{"action"}),
 		storeErrors: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "vaka_store_errors_total", Help: "Alarm transitions the journal failed to write (the alarm was still shown)."}),
+			Name: "vaka_store_errors_total", Help: "Journal writes that failed (the transition was held in memory and the alarm still shown)."}),
+		held: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "vaka_store_held_transitions", Help: "Alarm transitions held in memory because the journal cannot write; events are answered busy while it is above 0."}),
+		notKept: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "vaka_events_not_acknowledged_total", Help: "Events answered busy (no PUBACK) because what they caused was not durable; the sender keeps and resends them."}),
 		subscribers: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "vaka_stream_subscribers", Help: "Connected alarm stream subscribers."}),
 		subsCut: prometheus.NewCounter(prometheus.CounterOpts{
@@ -84,7 +90,7 @@ func newMetrics(reg prometheus.Registerer, h *Hub) (*metrics, error) {
 		func() float64 { return h.journal.SyncWindow().Seconds() })
 	var errs []error
 	for _, c := range []prometheus.Collector{m.received, m.rejected, m.duplicates, m.raised, m.transitions,
-		m.storeErrors, m.subscribers, m.subsCut, open, journal, syncFails, slowWrites, maxWrite, syncs, syncWindow, m.silenced, m.trackers, m.clockSkew,
+		m.storeErrors, m.held, m.notKept, m.subscribers, m.subsCut, open, journal, syncFails, slowWrites, maxWrite, syncs, syncWindow, m.silenced, m.trackers, m.clockSkew,
 		engineStat("vaka_rules_events_total", "Events evaluated by the rules.", func(s rules.Stats) int64 { return s.Events }),
 		engineStat("vaka_rules_gps_gated_total", "GPS fixes ignored by geofence rules for poor or unknown accuracy.", func(s rules.Stats) int64 { return s.GPSGated }),
 		engineStat("vaka_rules_no_consent_total", "Rule evaluations skipped because the resident has no recorded consent.", func(s rules.Stats) int64 { return s.NoConsent }),

@@ -134,6 +134,8 @@ func (h *Hub) track(rep trackers.Report, key, logKey string) error {
 	}
 	h.m.received.WithLabelValues(src).Inc()
 	h.m.trackers.WithLabelValues(src, "ok").Inc()
-	h.accept(&ev)
+	if r := h.accept(&ev); r.Code == event.ReplyBusy {
+		return trackers.ErrNotStored
+	}
 	return nil
 }

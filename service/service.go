@@ -300,6 +300,14 @@ func (s *Hub) close() error {
 			err = e
 		}
 	}
+	// Transitions the journal could not take while its disk was full get
+	// a last chance; none of them was acknowledged to a gateway.
+	if e := s.Hub.Flush(); e != nil {
+		s.log.Error("service: alarm transitions lost at shutdown", "err", e)
+		if err == nil {
+			err = e
+		}
+	}
 	if e := s.Journal.Close(); err == nil {
 		err = e
 	}

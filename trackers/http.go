@@ -89,6 +89,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case err == nil:
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = w.Write([]byte("OK\n"))
+	case errors.Is(err, ErrNotStored):
+		// Not the tracker's fault: no fail() count. Traccar Client and
+		// OsmAnd resend a report that did not get a 200.
+		w.Header().Set("Retry-After", "5")
+		http.Error(w, "trackers: not stored, send again", http.StatusServiceUnavailable)
 	case errors.Is(err, ErrUnknown):
 		h.fail(ip)
 		http.Error(w, "trackers: unknown device id", http.StatusNotFound)

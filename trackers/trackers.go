@@ -90,6 +90,11 @@ func bad(field, format string, args ...any) *Error {
 // registered device (an unknown OsmAnd id or OwnTracks topic).
 var ErrUnknown = errors.New("trackers: no registered device for this tracker")
 
+// ErrNotStored is returned for a report the hub evaluated but could not
+// make durable (its journal cannot write). The tracker must send it again:
+// it is never told a report was kept when it was not.
+var ErrNotStored = errors.New("trackers: report not stored, send it again")
+
 // Alarm words of the Traccar protocol, and what Vaka makes of them.
 const (
 	AlarmSOS        = "sos"

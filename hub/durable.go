@@ -1,0 +1,212 @@
+package hub
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/vaka-care/vaka/alarm"
+	"github.com/vaka-care/vaka/event"
+	"github.com/vaka-care/vaka/rules"
+)
+
+// The hub's durability rule: a sender is told an event was kept (MQTT
+// PUBACK, SCAIP snu 0, HTTP 200 to a tracker) only once every alarm
+// transition the event caused is in the journal.
+//
+// When the journal cannot write (a full disk, an I/O error) a transition is
+// still applied and shown to staff — seeing the alarm matters more than the
+// disk — but it waits in memory, in order, behind any other held
+// transition. The event is answered "busy, send it again" (snu 6; over MQTT
+// 3.1.1 no PUBACK and a closed connection), so the gateway keeps its spooled
+// copy. A hub_integrity alarm is raised at the first failure and held like
+// any other transition. Every commit, and every tick, tries to write the
+// held transitions again: when space returns they reach the journal in their
+// original order, the integrity alarm is restored, and a resent event whose
+// transitions are now durable is acknowledged without being evaluated twice.
+// No restart is needed.
+
+// maxHeld bounds the transitions held in memory. Past it the hub refuses
+// new events before evaluating them (busy): the gateways hold them instead,
+// on their own disks. Staff actions, the notifier and supervision are still
+// held (their volume is bounded by the open alarms).
+const maxHeld = 50_000
+
+// retryEvery is how often a commit may retry the journal while it fails:
+// each retry is a write(2) that fails fast, but a burst of events should
+// not turn into a burst of failing syscalls.
+const retryEvery = 20 * time.Millisecond
+
+// errNotKept is what a staff action or notifier step gets when the journal
+// cannot write and too much is already held.
+var errNotKept = errors.New("hub: alarm journal cannot write; nothing was changed, try again")
+
+// heldState is the in-memory side of the durability rule; it is guarded by
+// Hub.mu.
+type heldState struct {
+	held    []alarm.Transition
+	events  map[string]struct{} // keys of events with held transitions
+	lastTry time.Time           // wall clock of the last failed write
+	lastErr error
+	lastLog time.Time
+	failed  int64 // writes failed since the journal last worked
+	// syncFails is the journal's fsync failure count last seen by Tick.
+	syncFails int64
+}
+
+// persistLocked writes t to the journal behind anything already held, or
+// holds it. It reports whether t is durable.
+func (h *Hub) persistLocked(t *alarm.Transition) bool {
+	if len(h.hs.held) > 0 {
+		h.flushLocked(false)
+	}
+	if len(h.hs.held) == 0 {
+		err := h.journal.Append(t)
+		if err == nil {
+			return true
+		}
+		h.storeFailedLocked(err)
+	}
+	h.hs.held = append(h.hs.held, *t)
+	h.setHeldLocked()
+	return false
+}
+
+// storeFailedLocked counts and logs a failed journal write. The first
+// failure after a working journal queues a hub_integrity alarm (raised by
+// raiseStoreTroubleLocked once the current commit is done).
+func (h *Hub) storeFailedLocked(err error) {
+	h.m.storeErrors.Inc()
+	first := h.hs.failed == 0 && len(h.hs.held) == 0
+	h.hs.failed++
+	h.hs.lastErr = err
+	h.hs.lastTry = time.Now()
+	if first || time.Since(h.hs.lastLog) > 10*time.Second {
+		h.hs.lastLog = time.Now()
+		h.log.Error("hub: alarm journal cannot write; transitions are held in memory and events answered busy",
+			"held", len(h.hs.held), "failed_writes", h.hs.failed, "err", err)
+	}
+	if first {
+		h.integrityDue = fmt.Sprintf("larmjournalen kan inte skriva / alarm journal cannot write: %v. "+
+			"Händelser kvitteras inte förrän den kan / events are not acknowledged until it can", err)
+	}
+}
+
+// flushLocked writes held transitions in order until one fails. Unless
+// force is set it does nothing within retryEvery of the last failure.
+func (h *Hub) flushLocked(force bool) {
+	if len(h.hs.held) == 0 || (!force && time.Since(h.hs.lastTry) < retryEvery) {
+		return
+	}
+	for len(h.hs.held) > 0 {
+		if err := h.journal.Append(&h.hs.held[0]); err != nil {
+			h.storeFailedLocked(err)
+			h.setHeldLocked()
+			return
+		}
+		h.hs.held[0] = alarm.Transition{} // let the GC have what it pointed to
+		h.hs.held = h.hs.held[1:]
+	}
+	h.hs.held = nil
+	clear(h.hs.events)
+	h.setHeldLocked()
+	h.log.Info("hub: alarm journal writes again; every held transition is written", "failed_writes", h.hs.failed)
+	h.hs.failed = 0
+	h.recoveredDue = true
+}
+
+// raiseStoreTroubleLocked raises or restores the hub_integrity alarm for the
+// journal after a commit: a raise at the first failure (it is held like
+// any other transition until the disk takes it) and a restore once every
+// held transition is written.
+func (h *Hub) raiseStoreTroubleLocked(now time.Time) {
+	if note := h.integrityDue; note != "" {
+		h.integrityDue = ""
+		h.applyLocked(rules.Action{Kind: rules.Raise, Rule: rules.RuleHubIntegrity, Key: rules.RuleHubIntegrity,
+			Alarm: alarm.KindTechnical, Priority: 2, Status: event.IPConnectionFailed, Site: "hub", Note: note}, now)
+	}
+	if h.recoveredDue {
+		h.recoveredDue = false
+		if id, open := h.openByKey[rules.RuleHubIntegrity]; open && h.alarms[id].RestoredAt == nil {
+			h.commitLocked(h.alarms[id], alarm.Transition{Alarm: id, Action: alarm.ActRestore, At: now, By: "hub",
+				Note: "larmjournalen skriver igen / alarm journal writes again: every held transition is written"})
+		}
+	}
+}
+
+// heldAnswer decides, for an event seen before, whether it may be
+// acknowledged now: it may unless its transitions are still held. A resend
+// is the sender asking again, so the journal is tried at once.
+func (h *Hub) heldAnswer(key string) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if _, held := h.hs.events[key]; !held {
+		return true
+	}
+	h.flushLocked(true)
+	h.raiseStoreTroubleLocked(h.now())
+	return len(h.hs.held) == 0
+}
+
+// full reports whether the held transitions reached maxHeld even after a
+// retry; new events are then refused before they are evaluated.
+func (h *Hub) full() bool {
+	if h.heldN.Load() < maxHeld {
+		return false // the alarm path's usual answer, without the lock
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.flushLocked(false)
+	h.raiseStoreTroubleLocked(h.now())
+	return len(h.hs.held) >= maxHeld
+}
+
+// holdEventLocked remembers that key's transitions are held.
+func (h *Hub) holdEventLocked(key string) {
+	if h.hs.events == nil {
+		h.hs.events = map[string]struct{}{}
+	}
+	h.hs.events[key] = struct{}{}
+}
+
+// busyReply is the answer to an event that is not (yet) durable.
+func busyReply(id string) event.Reply {
+	return event.Reply{Code: event.ReplyBusy, ID: id,
+		Reason: "hub: not stored, the alarm journal cannot write; keep the event and send it again"}
+}
+
+// checkJournal runs on every tick: it retries held transitions (so the hub
+// recovers by itself when space returns) and raises a failed background
+// fsync, which loses nothing yet but means the disk may not keep what it
+// was given.
+func (h *Hub) checkJournal(now time.Time) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.flushLocked(true)
+	if n := h.journal.SyncFails.Load(); n > h.hs.syncFails {
+		h.hs.syncFails = n
+		h.log.Error("hub: alarm journal fsync failed", "total", n)
+		h.applyLocked(rules.Action{Kind: rules.Raise, Rule: rules.RuleHubIntegrity, Key: rules.RuleHubIntegrity,
+			Alarm: alarm.KindTechnical, Priority: 2, Status: event.IPConnectionFailed, Site: "hub",
+			Note: fmt.Sprintf("larmjournalens fsync misslyckades / alarm journal fsync failed (total %d): check the disk", n)}, now)
+	}
+	h.raiseStoreTroubleLocked(now)
+}
+
+// Flush writes what the journal could not take before; the service calls
+// it before closing the journal. What still cannot be written is lost with
+// the process, but was never acknowledged to a gateway.
+func (h *Hub) Flush() error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.flushLocked(true)
+	if n := len(h.hs.held); n > 0 {
+		return fmt.Errorf("hub: %d alarm transitions could not be written: %w", n, h.hs.lastErr)
+	}
+	return nil
+}
+
+func (h *Hub) setHeldLocked() {
+	h.heldN.Store(int64(len(h.hs.held)))
+	h.m.held.Set(float64(len(h.hs.held)))
+}
