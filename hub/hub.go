@@ -75,11 +75,11 @@ type Hub struct {
 	heldN        atomic.Int64 // len(hs.held), read without the lock
 	integrityDue string
 	recoveredDue bool
-	observers []Observer
-	silences  []Silence
-	dataDir   string
-	reports   map[string]GatewayReport
-	trk       trackerIndex // OwnTracks and OsmAnd → device (trackers.go)
+	observers    []Observer
+	silences     []Silence
+	dataDir      string
+	reports      map[string]GatewayReport
+	trk          trackerIndex // OwnTracks and OsmAnd → device (trackers.go)
 }
 
 // DropSource reports a cumulative count of messages lost somewhere (the
