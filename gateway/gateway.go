@@ -950,7 +950,14 @@ func (g *Gateway) onReply(_ mqtt.Client, msg mqtt.Message) {
 		g.log.Warn("gateway: unreadable message on the reply topic", "bytes", len(p))
 		return
 	}
-	if event.ReplyCode(*r.SNU) == event.ReplyOK {
+	switch event.ReplyCode(*r.SNU) {
+	case event.ReplyOK:
+		return
+	case event.ReplyBusy:
+		// The hub evaluated the event but could not store it (its disk):
+		// it sent no PUBACK, so the event stays in the spool and is sent
+		// again. Not a refusal.
+		g.log.Warn("gateway: hub could not store an event yet; it stays in the spool and is sent again", "event", r.ID)
 		return
 	}
 	g.refused.Add(1)
