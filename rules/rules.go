@@ -32,6 +32,10 @@ type Device struct {
 	Unit     string
 	Room     string
 	Exit     bool // a unit exit door: opening it at night may mean a resident is leaving
+	// Supervision overrides the site's period for the device's type: a
+	// zigbee call button that checks in hourly cannot meet the 3 min of a
+	// SCAIP call button, and must not be promised it. Zero: the type's.
+	Supervision time.Duration
 }
 
 // Gateway is what the hub knows about one gateway's supervision.
@@ -325,6 +329,14 @@ func (e *Engine) Eval(ev *event.Event, now time.Time, out []Action) ([]Action, b
 			Type: event.CommLink, Event: ev})
 		return out, true
 	}
+	if ev.Type == event.CommLink && ev.Status == event.Restoral {
+		// The gateway reports the fault gone (zigbee2mqtt back online).
+		// The open alarm stays for staff to close with an outcome.
+		out = append(out, Action{Kind: Restore, Rule: RuleGatewayFault, Key: RuleGatewayFault + "/" + ev.Site + "/" + ev.Gateway + "/" + ev.Device,
+			Alarm: alarm.KindTechnical, Priority: 2, Status: event.Restoral, Site: ev.Site, Gateway: ev.Gateway, Device: ev.Device,
+			Type: event.CommLink, Event: ev})
+		return out, true
+	}
 	if !known {
 		// Only resident-initiated alarms are raised for unknown devices.
 		if a, ok := triggerAction(ev); ok {
@@ -389,7 +401,7 @@ func (e *Engine) Eval(ev *event.Event, now time.Time, out []Action) ([]Action, b
 		ds.tamper = true
 		out = append(out, e.devAction(ev, dev, Raise, RuleTamper, ""))
 	}
-	if ev.Status == event.Restoral {
+	if ev.Status == event.Restoral && ev.State == event.StateNone {
 		// A restoral from the device clears its technical conditions.
 		if ds.tamper {
 			ds.tamper = false
@@ -435,8 +447,38 @@ func triggerAction(ev *event.Event) (Action, bool) {
 		return evAction(ev, RuleCallButton, alarm.KindCall, 1, event.ManualAlarm, ""), true
 	case ev.Type == event.Tracker && ev.Status == event.AutomaticAlarm:
 		return evAction(ev, RuleFall, alarm.KindFall, 1, event.AutomaticAlarm, ""), true
+	// A fall sensed by any device (a presence radar with fall detection),
+	// and an SOS key on any device: whatever type it was registered as,
+	// a person may be on the floor or asking for help.
+	case ev.State == event.StateFall && ev.Status != event.Restoral:
+		return evAction(ev, RuleFall, alarm.KindFall, 1, event.AutomaticAlarm, ""), true
+	case ev.State == event.StatePressed && ev.Status == event.ManualAlarm:
+		return evAction(ev, RuleCallButton, alarm.KindCall, 1, event.ManualAlarm, ""), true
+	case ev.State.IsHazard():
+		rule, p := hazardRule(ev.State)
+		if ev.Status == event.Restoral {
+			a := evAction(ev, rule, alarm.KindHazard, p, event.Restoral, "")
+			a.Kind, a.Note = Restore, "detektorn återställd / detector clear"
+			return a, true
+		}
+		return evAction(ev, rule, alarm.KindHazard, p, event.AutomaticAlarm, ""), true
 	}
 	return Action{}, false
+}
+
+// hazardRule names the rule and priority of a hazard state: fire and gas
+// threaten life at once; water damages the home and may make a floor
+// slippery, so it is urgent but second.
+func hazardRule(s event.State) (string, alarm.Priority) {
+	switch s {
+	case event.StateSmoke:
+		return RuleSmoke, 1
+	case event.StateGas:
+		return RuleGas, 1
+	case event.StateCarbonMonoxide:
+		return RuleCarbonMonoxide, 1
+	}
+	return RuleWaterLeak, 2
 }
 
 func (e *Engine) door(ss *siteState, ds *devState, rs *resState, ev *event.Event, now time.Time, out []Action) []Action {
@@ -730,11 +772,20 @@ func (e *Engine) push(t timer) { heap.Push(&e.q, t) }
 // itself when it finds the device was heard, so 250,000 devices cost one
 // heap entry each.
 func (e *Engine) pushDevSilence(ss *siteState, ds *devState) {
-	max, ok := ss.cfg.Supervision[ds.dev.Type]
-	if !ok || max <= 0 {
+	max := supervisionFor(ss.cfg, ds.dev)
+	if max <= 0 {
 		return
 	}
 	e.push(timer{at: ds.lastSeen.Add(max), kind: tSilence, site: ss.cfg.ID, id: ds.dev.ID})
+}
+
+// supervisionFor is the longest silence allowed for d: its own period if
+// set, else its type's at the site; zero means not supervised.
+func supervisionFor(s *Site, d *Device) time.Duration {
+	if d.Supervision > 0 {
+		return d.Supervision
+	}
+	return s.Supervision[d.Type]
 }
 
 func (e *Engine) pushDoor(ss *siteState, ds *devState) {
@@ -814,7 +865,10 @@ func (e *Engine) fire(ss *siteState, t timer, now time.Time, out []Action) []Act
 		if ds == nil || ds.silentRaised {
 			return out
 		}
-		max := ss.cfg.Supervision[ds.dev.Type]
+		max := supervisionFor(ss.cfg, ds.dev)
+		if max <= 0 {
+			return out // supervision turned off by a reload
+		}
 		if due := ds.lastSeen.Add(max); due.After(now) {
 			e.push(timer{at: due, kind: tSilence, site: t.site, id: t.id})
 			return out
