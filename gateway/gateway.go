@@ -538,6 +538,11 @@ func (g *Gateway) emit(ev event.Event) { _, _, _ = g.enqueue(ev, nil) }
 // gateway's own link events. Motion, positions and plain battery reports
 // are telemetry.
 func AlarmClass(ev *event.Event) bool {
+	if ev.Status == "" && ev.State == event.StateNone && ev.Battery == nil && ev.Position == nil && ev.Type != event.CommLink {
+		// A driver's liveness event (a report without news): telemetry,
+		// even from a call button, so it never displaces an alarm.
+		return false
+	}
 	switch ev.Status {
 	case event.AutomaticAlarm, event.ManualAlarm, event.Assistance, event.OpenTooLong,
 		event.Offline, event.IPConnectionFailed, event.RadioTestMissing, event.BatteryLow:

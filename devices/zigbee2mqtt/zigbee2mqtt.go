@@ -247,11 +247,17 @@ func (d *Driver) clientID() string {
 	return fmt.Sprintf("vaka-z2m-%d", os.Getpid())
 }
 
-// Run implements devices.Driver.
-func (d *Driver) Run(ctx context.Context, emit devices.Emit) error {
+// SetEmit sets where Handle's events go without running the driver: for
+// replaying recorded messages (tests, what-if runs) with no broker.
+func (d *Driver) SetEmit(emit devices.Emit) {
 	d.mu.Lock()
 	d.emit = emit
 	d.mu.Unlock()
+}
+
+// Run implements devices.Driver.
+func (d *Driver) Run(ctx context.Context, emit devices.Emit) error {
+	d.SetEmit(emit)
 	d.client.Connect() // with ConnectRetry it keeps trying in the background
 	<-ctx.Done()
 	d.client.Disconnect(250)
