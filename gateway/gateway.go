@@ -278,6 +278,10 @@ type driverHealth struct {
 	Name  string `json:"name"`
 	State string `json:"state"`
 	Err   string `json:"err,omitempty"`
+	// Input is what the driver could not use (malformed, unmapped,
+	// unsupported), for drivers that read outside input: without it a
+	// driver's drops would live only in its own counters.
+	*devices.InputStats
 }
 
 var offlinePayload = []byte(`{"state":"offline"}`)
@@ -896,7 +900,12 @@ func (g *Gateway) heartbeat(now time.Time) heartbeatMsg {
 		if len(e) > 200 { // a panic's stack trace stays in the local log
 			e = e[:200]
 		}
-		hb.Drivers = append(hb.Drivers, driverHealth{Name: d.Name, State: string(d.State), Err: e})
+		dh := driverHealth{Name: d.Name, State: string(d.State), Err: e}
+		if r, ok := g.reg.Driver(d.Name).(devices.InputReporter); ok {
+			in := r.InputStats()
+			dh.InputStats = &in
+		}
+		hb.Drivers = append(hb.Drivers, dh)
 	}
 	return hb
 }

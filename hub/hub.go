@@ -287,6 +287,12 @@ type GatewayReport struct {
 		Name  string `json:"name"`
 		State string `json:"state"`
 		Err   string `json:"err,omitempty"`
+		// What the driver could not use (gwinput.go): counted at the
+		// gateway since it started, exported per gateway and driver.
+		Malformed   int64    `json:"malformed,omitempty"`
+		Unmapped    int64    `json:"unmapped,omitempty"`
+		Unsupported int64    `json:"unsupported,omitempty"`
+		Words       []string `json:"words,omitempty"`
 	} `json:"drivers,omitempty"`
 }
 
@@ -300,8 +306,12 @@ func (h *Hub) HandleHeartbeat(site, gateway string, payload []byte) {
 	if len(payload) <= event.MaxPayload && json.Unmarshal(payload, &rep) == nil {
 		rep.At = now
 		h.mu.Lock()
+		prev, had := h.reports[site+"/"+gateway]
 		h.reports[site+"/"+gateway] = rep
 		h.mu.Unlock()
+		if had {
+			h.checkInput(site, gateway, &prev, &rep, now)
+		}
 	}
 	if act, ok := h.engine.Heartbeat(site, gateway, now); ok {
 		h.apply(act, now)

@@ -1,0 +1,119 @@
+package hub
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/vaka-care/vaka/alarm"
+	"github.com/vaka-care/vaka/event"
+	"github.com/vaka-care/vaka/rules"
+)
+
+// A gateway's drivers count what they could not use: payloads that did not
+// decode (malformed), properties and action words that map to nothing
+// (unmapped: an unknown button word may have been a call) and valid input
+// of a kind they do not read (unsupported). The counts travel in the
+// heartbeat; here they become metrics and, when malformed or unmapped
+// rise, a technical alarm, so a drop never lives only in a gateway's log.
+
+// InputKey is the alarm key of a gateway driver's input alarm.
+func InputKey(site, gateway, driver string) string {
+	return rules.RuleGatewayFault + "/" + site + "/" + gateway + "/input-" + driver
+}
+
+// checkInput compares a gateway's report with its previous one and raises
+// a technical alarm per driver whose malformed or unmapped count rose. A
+// count below the previous one is a gateway restart: it rose by itself.
+// Unsupported input is only counted: it is valid, and nothing was lost.
+func (h *Hub) checkInput(site, gateway string, prev, rep *GatewayReport, now time.Time) {
+	old := map[string][2]int64{}
+	for _, d := range prev.Drivers {
+		old[d.Name] = [2]int64{d.Malformed, d.Unmapped}
+	}
+	for _, d := range rep.Drivers {
+		o := old[d.Name]
+		mal, unm := rise(o[0], d.Malformed), rise(o[1], d.Unmapped)
+		if mal == 0 && unm == 0 {
+			continue
+		}
+		words := d.Words
+		if len(words) > 5 {
+			words = words[:5]
+		}
+		note := fmt.Sprintf("%s: %d felaktiga, %d okända meddelanden / %d malformed, %d unmapped (total %d, %d)",
+			d.Name, mal, unm, mal, unm, d.Malformed, d.Unmapped)
+		if len(words) > 0 {
+			note += "; " + strings.Join(words, ", ")
+		}
+		h.log.Error("hub: a gateway driver could not use its input", "site", site, "gateway", gateway,
+			"driver", d.Name, "malformed", mal, "unmapped", unm)
+		h.apply(rules.Action{Kind: rules.Raise, Rule: rules.RuleGatewayFault, Key: InputKey(site, gateway, d.Name),
+			Alarm: alarm.KindTechnical, Priority: 3, Status: event.IPConnectionFailed, Site: site, Gateway: gateway,
+			Device: d.Name, Type: event.CommLink, Note: note}, now)
+	}
+}
+
+func rise(old, cur int64) int64 {
+	if cur < old {
+		return cur
+	}
+	return cur - old
+}
+
+// inputCollector exports each gateway's reported drops as
+// vaka_gateway_input_total{site,gateway,driver,reason} and
+// vaka_gateway_dropped_total{site,gateway}, from the latest heartbeats.
+type inputCollector struct {
+	h           *Hub
+	input, drop *prometheus.Desc
+}
+
+func newInputCollector(h *Hub) *inputCollector {
+	return &inputCollector{h: h,
+		input: prometheus.NewDesc("vaka_gateway_input_total",
+			"Input a gateway driver could not use, as its latest heartbeat reports: malformed (did not decode), unmapped (a property or word that maps to nothing), unsupported (valid, not read). Counted since the gateway started.",
+			[]string{"site", "gateway", "driver", "reason"}, nil),
+		drop: prometheus.NewDesc("vaka_gateway_dropped_total",
+			"Events a gateway dropped (outbox full, evicted, invalid, shutdown), as its latest heartbeat reports.",
+			[]string{"site", "gateway"}, nil),
+	}
+}
+
+func (c *inputCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.input; ch <- c.drop }
+
+func (c *inputCollector) Collect(ch chan<- prometheus.Metric) {
+	c.h.mu.RLock()
+	defer c.h.mu.RUnlock()
+	for k, r := range c.h.reports {
+		site, gw, _ := strings.Cut(k, "/")
+		ch <- prometheus.MustNewConstMetric(c.drop, prometheus.CounterValue, float64(r.Dropped), site, gw)
+		seen := map[string]bool{}
+		for _, d := range r.Drivers {
+			name := safeLabel(d.Name)
+			if seen[name] || len(seen) == maxReportDrivers {
+				continue // a repeated name would break the whole scrape
+			}
+			seen[name] = true
+			for _, v := range [...]struct {
+				reason string
+				n      int64
+			}{{"malformed", d.Malformed}, {"unmapped", d.Unmapped}, {"unsupported", d.Unsupported}} {
+				ch <- prometheus.MustNewConstMetric(c.input, prometheus.CounterValue, float64(v.n), site, gw, name, v.reason)
+			}
+		}
+	}
+}
+
+// maxReportDrivers bounds the drivers exported per gateway.
+const maxReportDrivers = 16
+
+// safeLabel keeps a driver name from a gateway's payload fit for a label.
+func safeLabel(s string) string {
+	if event.ValidName(s) != nil {
+		return "invalid"
+	}
+	return s
+}
