@@ -24,9 +24,12 @@ func InputKey(site, gateway, driver string) string {
 	return rules.RuleGatewayFault + "/" + site + "/" + gateway + "/input-" + driver
 }
 
-// checkInput compares a gateway's report with its previous one and raises
-// a technical alarm per driver whose malformed or unmapped count rose. A
+// checkInput compares a gateway's report with its previous one (empty for
+// the gateway's first heartbeat: all it counted is new) and raises a
+// technical alarm per driver whose malformed or unmapped count rose. A
 // count below the previous one is a gateway restart: it rose by itself.
+// After a hub restart the first report is only a baseline, so old drops
+// are not raised again.
 // Unsupported input is only counted: it is valid, and nothing was lost.
 func (h *Hub) checkInput(site, gateway string, prev, rep *GatewayReport, now time.Time) {
 	old := map[string][2]int64{}

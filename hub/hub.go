@@ -281,6 +281,7 @@ func (h *Hub) HandleStatus(site, gateway string, payload []byte) {
 // GatewayReport is the health a gateway reports in its heartbeat.
 type GatewayReport struct {
 	At      time.Time `json:"at"`
+	Seq     uint64    `json:"seq"` // 1 is the gateway's first since it started
 	Spool   int       `json:"spool"`
 	Dropped int64     `json:"dropped"`
 	Drivers []struct {
@@ -309,7 +310,7 @@ func (h *Hub) HandleHeartbeat(site, gateway string, payload []byte) {
 		prev, had := h.reports[site+"/"+gateway]
 		h.reports[site+"/"+gateway] = rep
 		h.mu.Unlock()
-		if had {
+		if had || rep.Seq == 1 {
 			h.checkInput(site, gateway, &prev, &rep, now)
 		}
 	}
