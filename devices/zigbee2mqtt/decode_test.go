@@ -3,6 +3,7 @@ package zigbee2mqtt
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"log/slog"
 	"slices"
 	"strings"
@@ -97,7 +98,7 @@ func TestEventsOnlyOnChange(t *testing.T) {
 }
 
 func FuzzDecodeState(f *testing.F) {
-	for _, s := range []string{`{"contact":true,"battery":100}`, `{"action":"single"}`, `{"occupancy":false,"tamper":true,"battery_low":true}`, `{`, `null`, `{"battery":1e400}`} {
+	for _, s := range []string{`{"contact":true,"battery":100}`, `{"action":"single"}`, `{"sos":true,"fall_down_status":"fall","smoke":true,"presence":false}`, `{"occupancy":false,"tamper":true,"battery_low":true}`, `{`, `null`, `{"battery":1e400}`} {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, p []byte) {
@@ -105,7 +106,7 @@ func FuzzDecodeState(f *testing.F) {
 		if err != nil {
 			return
 		}
-		for _, typ := range []event.DeviceType{event.DoorSensor, event.Occupancy, event.PersonalTrigger, event.BedMonitor} {
+		for _, typ := range []event.DeviceType{event.DoorSensor, event.Occupancy, event.PersonalTrigger, event.BedMonitor, event.FallDetector, event.SmokeDetector} {
 			var l last
 			for _, ev := range l.evs(typ, r) {
 				ev.V, ev.ID, ev.Device, ev.Type, ev.Time = event.Version, "x-1", "d", typ, ev.Time.AddDate(2026, 0, 0)
@@ -207,4 +208,53 @@ func TestBridgeState(t *testing.T) {
 	if d.Stats().Malformed != 1 {
 		t.Errorf("bogus bridge state not counted")
 	}
+}
+
+// FuzzHandle drives whole messages through the driver, for every device
+// type: nothing may panic, every emitted event must be valid, and the
+// remembered unmapped words stay bounded however many arrive.
+func FuzzHandle(f *testing.F) {
+	for _, s := range []struct{ topic, p string }{
+		{"zigbee2mqtt/d", `{"action":"1_single","sos":true,"fall_down_status":"maybe_fall","presence":false}`},
+		{"zigbee2mqtt/d", `{"smoke":true,"water_leak":false,"gas":true,"carbon_monoxide":true,"vibration":true,"tamper":true}`},
+		{"zigbee2mqtt/d", `{"action":"arm_all_zones","zz":1,"fall_down_status":"odd"}`},
+		{"zigbee2mqtt/d/availability", `{"state":"offline"}`},
+		{"zigbee2mqtt/bridge/state", `offline`},
+	} {
+		f.Add(s.topic, []byte(s.p))
+	}
+	types := []string{"personal_trigger", "fixed_trigger", "fall_detector", "bed_monitor", "mat_sensor", "door_sensor",
+		"wandering_sensor", "occupancy_detector", "chair_monitor", "smoke_detector", "water_leak_detector", "gas_detector"}
+	var devs []devices.Device
+	for i, typ := range types {
+		name := "d"
+		if i > 0 {
+			name = fmt.Sprintf("d%d", i)
+		}
+		devs = append(devs, devices.Device{ID: "dev-" + typ, Driver: Name, Type: typ, Options: map[string]string{"friendly_name": name}})
+	}
+	f.Fuzz(func(t *testing.T, topic string, p []byte) {
+		d, err := New(DefaultOpts, devs, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d.emit = func(ev event.Event) {
+			ev.V, ev.ID = event.Version, "x-1"
+			if err := ev.Validate(); err != nil {
+				t.Fatalf("%q %q: event %+v invalid: %v", topic, p, ev, err)
+			}
+		}
+		for i := range types {
+			name := "zigbee2mqtt/d"
+			if i > 0 {
+				name = fmt.Sprintf("zigbee2mqtt/d%d", i)
+			}
+			d.Handle(name, p)
+			d.Handle(name+"/availability", p)
+		}
+		d.Handle(topic, p)
+		if w := d.InputStats().Words; len(w) > devices.MaxInputWords {
+			t.Fatalf("%d words", len(w))
+		}
+	})
 }
