@@ -68,6 +68,11 @@ type InputStats struct {
 	// Words lists unmapped words as "device: property=word", at most
 	// MaxInputWords, so a technician can add a device override.
 	Words []string `json:"words,omitempty"`
+	// Problems are configured devices the driver knows cannot work as
+	// configured ("knapp-12: exposes no press action, sos, emergency or
+	// panic: it cannot raise a call"), at most MaxInputWords. The hub
+	// raises a technical alarm while there are any.
+	Problems []string `json:"problems,omitempty"`
 }
 
 // MaxInputWords bounds InputStats.Words.

@@ -2,6 +2,7 @@ package hub
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -15,9 +16,11 @@ import (
 // A gateway's drivers count what they could not use: payloads that did not
 // decode (malformed), properties and action words that map to nothing
 // (unmapped: an unknown button word may have been a call) and valid input
-// of a kind they do not read (unsupported). The counts travel in the
-// heartbeat; here they become metrics and, when malformed or unmapped
-// rise, a technical alarm, so a drop never lives only in a gateway's log.
+// of a kind they do not read (unsupported), and the configured devices
+// they know cannot work (problems). The counts travel in the heartbeat;
+// here they become metrics and, when malformed or unmapped rise or a
+// problem appears, a technical alarm, so a drop never lives only in a
+// gateway's log.
 
 // InputKey is the alarm key of a gateway driver's input alarm.
 func InputKey(site, gateway, driver string) string {
@@ -33,8 +36,13 @@ func InputKey(site, gateway, driver string) string {
 // Unsupported input is only counted: it is valid, and nothing was lost.
 func (h *Hub) checkInput(site, gateway string, prev, rep *GatewayReport, now time.Time) {
 	old := map[string][2]int64{}
+	oldProblems := map[string][]string{}
 	for _, d := range prev.Drivers {
 		old[d.Name] = [2]int64{d.Malformed, d.Unmapped}
+		oldProblems[d.Name] = d.Problems
+	}
+	for _, d := range rep.Drivers {
+		h.checkProblems(site, gateway, d.Name, oldProblems[d.Name], d.Problems, now)
 	}
 	for _, d := range rep.Drivers {
 		o := old[d.Name]
@@ -56,6 +64,45 @@ func (h *Hub) checkInput(site, gateway string, prev, rep *GatewayReport, now tim
 		h.apply(rules.Action{Kind: rules.Raise, Rule: rules.RuleGatewayFault, Key: InputKey(site, gateway, d.Name),
 			Alarm: alarm.KindTechnical, Priority: 3, Status: event.IPConnectionFailed, Site: site, Gateway: gateway,
 			Device: d.Name, Type: event.CommLink, Note: note}, now)
+	}
+}
+
+// ProblemKey is the alarm key of a gateway driver's device problems.
+func ProblemKey(site, gateway, driver string) string {
+	return rules.RuleGatewayFault + "/" + site + "/" + gateway + "/devices-" + driver
+}
+
+// checkProblems raises a technical alarm when a driver reports configured
+// devices that cannot work (a call button whose zigbee2mqtt definition has
+// no press), updates it when new ones appear, and restores it when none
+// are left.
+func (h *Hub) checkProblems(site, gateway, driver string, old, cur []string, now time.Time) {
+	fresh := 0
+	for _, p := range cur {
+		if !slices.Contains(old, p) {
+			fresh++
+		}
+	}
+	key := ProblemKey(site, gateway, driver)
+	base := rules.Action{Rule: rules.RuleGatewayFault, Key: key, Alarm: alarm.KindTechnical, Priority: 2,
+		Site: site, Gateway: gateway, Device: driver, Type: event.CommLink}
+	switch {
+	case fresh > 0:
+		list := cur
+		if len(list) > 5 {
+			list = list[:5]
+		}
+		h.log.Error("hub: a gateway reports devices that cannot work as configured", "site", site, "gateway", gateway,
+			"driver", driver, "count", len(cur))
+		a := base
+		a.Kind, a.Status = rules.Raise, event.Offline
+		a.Note = fmt.Sprintf("%d enheter kan inte fungera som de är inställda / %d devices cannot work as configured: %s",
+			len(cur), len(cur), strings.Join(list, "; "))
+		h.apply(a, now)
+	case len(cur) == 0 && len(old) > 0:
+		a := base
+		a.Kind, a.Status, a.Note = rules.Restore, event.Restoral, "alla enheter stämmer / every device fits its definition"
+		h.apply(a, now)
 	}
 }
 

@@ -96,3 +96,31 @@ func TestHeartbeatInputDropsRaiseAndExport(t *testing.T) {
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }
+
+// A driver's device problems (a call button that cannot alarm) raise a
+// technical alarm, and its restore when the last is fixed.
+func TestHeartbeatDeviceProblems(t *testing.T) {
+	now := time.Date(2026, 11, 23, 2, 0, 0, 0, time.UTC)
+	h := newTestHub(t, t.TempDir(), func() time.Time { return now })
+	beat := func(problems string) {
+		h.HandleHeartbeat("s", "gw", []byte(`{"seq":1,"drivers":[{"name":"zigbee2mqtt","state":"running","problems":[`+problems+`]}]}`))
+		now = now.Add(30 * time.Second)
+	}
+	beat(`"btn-a (IKEA E1766): its action words (close,open,stop) hold no press"`)
+	var found *alarm.Alarm
+	for _, a := range h.Alarms() {
+		if a.Rule == "gateway_fault" && strings.Contains(a.Note, "btn-a (IKEA E1766)") {
+			found = a
+		}
+	}
+	if found == nil {
+		t.Fatalf("no alarm for a call button that cannot alarm: %+v", h.Alarms())
+	}
+	beat(`"btn-a (IKEA E1766): its action words (close,open,stop) hold no press"`) // same: nothing new
+	beat(``)
+	for _, a := range h.Alarms() {
+		if a.ID == found.ID && a.RestoredAt == nil {
+			t.Errorf("not restored when fixed: %+v", a)
+		}
+	}
+}

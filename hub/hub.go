@@ -294,6 +294,7 @@ type GatewayReport struct {
 		Unmapped    int64    `json:"unmapped,omitempty"`
 		Unsupported int64    `json:"unsupported,omitempty"`
 		Words       []string `json:"words,omitempty"`
+		Problems    []string `json:"problems,omitempty"` // devices that cannot work as configured
 	} `json:"drivers,omitempty"`
 }
 

@@ -20,8 +20,9 @@ import (
 // takes: mosquitto_pub (playing zigbee2mqtt, with payloads as
 // zigbee-herdsman-converters defines them) → a real Mosquitto → the real
 // gateway with its zigbee2mqtt driver → the real hub → the staff stream.
-// It also proves that zigbee2mqtt's own death (bridge/state offline) and
-// a malformed payload (counted at the gateway, carried in the heartbeat)
+// It also proves that a configured device zigbee2mqtt's bridge/devices
+// does not know, zigbee2mqtt's own death (bridge/state offline) and a
+// malformed payload (counted at the gateway, carried in the heartbeat)
 // reach staff as technical alarms, and that the counts are in /metrics.
 func TestIntegrationZigbee2MQTTToStaff(t *testing.T) {
 	if testing.Short() {
@@ -50,6 +51,14 @@ func TestIntegrationZigbee2MQTTToStaff(t *testing.T) {
 	// As zigbee2mqtt leaves them retained (lib/mqtt.ts, availability.ts).
 	send("zigbee2mqtt/bridge/state", `{"state":"online"}`, true)
 	send("zigbee2mqtt/rum-12/knapp/availability", `{"state":"online"}`, true)
+	// Its device list (lib/extension/bridge.ts): the button is a Tuya
+	// TS0042; the door sensor the gateway is configured for was never
+	// paired.
+	send("zigbee2mqtt/bridge/devices", `[{"ieee_address":"0xa4c1380000000012","type":"EndDevice","friendly_name":"rum-12/knapp",`+
+		`"supported":true,"definition":{"source":"native","model":"TS0042","vendor":"Tuya","description":"Wireless switch with 2 buttons",`+
+		`"exposes":[{"type":"numeric","name":"battery","property":"battery","access":5,"unit":"%"},`+
+		`{"type":"enum","name":"action","property":"action","access":1,"values":["1_single","1_double","1_hold","2_single","2_double","2_hold"]}]},`+
+		`"power_source":"Battery","interview_state":"SUCCESSFUL"}]`, true)
 
 	s := startHub(t, t.TempDir())
 	base := "http://" + s.HTTPAddr()
@@ -59,7 +68,8 @@ func TestIntegrationZigbee2MQTTToStaff(t *testing.T) {
 		Site: "solrosen", ID: "avd-a", Heartbeat: time.Second,
 		Broker: gateway.Broker{URL: "tcp://" + s.MQTTAddr(), Username: "solrosen/avd-a", Password: gwPass},
 		Devices: []devices.Device{{ID: "knapp-12", Driver: "zigbee2mqtt", Type: "personal_trigger",
-			Options: map[string]string{"friendly_name": "rum-12/knapp"}}},
+			Options: map[string]string{"friendly_name": "rum-12/knapp"}},
+			{ID: "dorr-entre", Driver: "zigbee2mqtt", Type: "door_sensor", Options: map[string]string{"friendly_name": "entre/dorr"}}},
 		Drivers: map[string]map[string]string{"zigbee2mqtt": {"url": "tcp://" + mq.Addr, "liveness_interval": "1s"}},
 	}
 	gw, err := gateway.New(cfg, slog.New(slog.NewTextHandler(testWriter{t}, nil)), devices.NewRegistry(),
@@ -86,6 +96,15 @@ func TestIntegrationZigbee2MQTTToStaff(t *testing.T) {
 		if time.Now().After(deadline) {
 			t.Fatal("the hub never heard knapp-12 through the gateway")
 		}
+	}
+
+	// The gateway checked its devices against zigbee2mqtt's list: the
+	// unpaired door sensor is a technical alarm before anyone relies on it.
+	p := st.Next(t, 10*time.Second, func(a *alarm.Alarm) bool {
+		return a.Kind == alarm.KindTechnical && strings.Contains(a.Note, "dorr-entre: not paired")
+	})
+	if p.Gateway != "avd-a" || strings.Contains(p.Note, "knapp-12") {
+		t.Errorf("device problem alarm %+v", p)
 	}
 
 	// A Tuya TS0042's first key (src/devices/tuya.ts): a call on the phone.

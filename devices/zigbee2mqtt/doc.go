@@ -51,6 +51,14 @@
 // driver emits a liveness event (neither state nor status). So the hub's
 // supervision sees each report, at most once a minute per device.
 //
+// The driver also reads zigbee2mqtt's retained bridge/devices (each paired
+// device's definition and exposes) and checks every configured device
+// against it: a call button whose definition exposes no press-like action,
+// sos, emergency or panic (an IKEA open/close remote), a door sensor
+// without contact, a device zigbee2mqtt does not know or has no
+// definition for. Each problem is logged once and carried in the
+// heartbeat (InputStats.Problems); the hub raises a technical alarm.
+//
 // Payloads that do not decode (invalid JSON, a known field of the wrong
 // type, an unknown availability word, more than MaxPayload bytes) are
 // counted (Stats.Malformed) and logged with the device, topic and size, never

@@ -159,6 +159,7 @@ type Driver struct {
 
 	bmu           sync.Mutex
 	bridgeOffline bool
+	problems      []string // configured devices that cannot work (bridge.go)
 }
 
 type dev struct {
@@ -287,13 +288,18 @@ func (d *Driver) InputStats() devices.InputStats {
 	if len(s.Words) > devices.MaxInputWords {
 		s.Words = s.Words[:devices.MaxInputWords]
 	}
+	d.bmu.Lock()
+	s.Problems = slices.Clone(d.problems)
+	d.bmu.Unlock()
 	return s
 }
 
 func (d *Driver) subscribe(c mqtt.Client) {
-	filters := make(map[string]byte, 2*len(d.devs)+1)
+	filters := make(map[string]byte, 2*len(d.devs)+2)
 	// zigbee2mqtt's own liveness: retained, and its MQTT Last Will.
 	filters[d.opts.BaseTopic+"/bridge/state"] = 1
+	// Its retained device list: what each configured device can report.
+	filters[d.opts.BaseTopic+"/bridge/devices"] = 1
 	for fn := range d.devs {
 		filters[d.opts.BaseTopic+"/"+fn] = 1
 		filters[d.opts.BaseTopic+"/"+fn+"/availability"] = 1
@@ -318,8 +324,12 @@ func (d *Driver) Handle(topic string, payload []byte) {
 	if !ok {
 		return
 	}
-	if rest == "bridge/state" {
+	switch rest {
+	case "bridge/state":
 		d.bridge(topic, payload)
+		return
+	case "bridge/devices":
+		d.bridgeDevices(topic, payload)
 		return
 	}
 	fn, avail := strings.CutSuffix(rest, "/availability")
