@@ -324,9 +324,14 @@ func (e *Engine) Eval(ev *event.Event, now time.Time, out []Action) ([]Action, b
 	if ev.Type == event.CommLink && (ev.Status == event.IPConnectionFailed || ev.Status == event.Offline) {
 		// The gateway speaking about itself: it lost events (0023) or a
 		// driver is down (0073). Never silent: a technician must look.
+		note := "gatewayen har tappat händelser / the gateway lost events"
+		if ev.Status == event.Offline {
+			// ev.Device names what is down: a driver, or zigbee2mqtt itself.
+			note = "ur funktion i gatewayen: " + ev.Device + " / down in the gateway: " + ev.Device
+		}
 		out = append(out, Action{Kind: Raise, Rule: RuleGatewayFault, Key: RuleGatewayFault + "/" + ev.Site + "/" + ev.Gateway + "/" + ev.Device,
 			Alarm: alarm.KindTechnical, Priority: 2, Status: ev.Status, Site: ev.Site, Gateway: ev.Gateway, Device: ev.Device,
-			Type: event.CommLink, Event: ev})
+			Type: event.CommLink, Event: ev, Note: note})
 		return out, true
 	}
 	if ev.Type == event.CommLink && ev.Status == event.Restoral {
