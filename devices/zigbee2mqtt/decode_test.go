@@ -2,12 +2,16 @@ package zigbee2mqtt
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/vaka-care/vaka/devices"
@@ -256,5 +260,41 @@ func FuzzHandle(f *testing.F) {
 		if w := d.InputStats().Words; len(w) > devices.MaxInputWords {
 			t.Fatalf("%d words", len(w))
 		}
+	})
+}
+
+// A zigbee broker that is unreachable for longer than the grace (here one
+// that never comes up) is reported once; reachable again, restored once.
+func TestWatchLink(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		d, _ := New(DefaultOpts, []devices.Device{{ID: "k", Driver: Name, Type: "personal_trigger", Options: map[string]string{"friendly_name": "k"}}}, nil)
+		d.linkGrace, d.linkTick = time.Minute, 5*time.Second
+		var mu sync.Mutex
+		var evs []event.Event
+		d.SetEmit(func(ev event.Event) { mu.Lock(); evs = append(evs, ev); mu.Unlock() })
+		got := func() []event.Event { mu.Lock(); defer mu.Unlock(); return slices.Clone(evs) }
+		var up atomic.Bool
+		ctx, cancel := context.WithCancel(t.Context())
+		done := make(chan struct{})
+		go func() { defer close(done); d.watchLink(ctx, up.Load) }()
+		time.Sleep(50 * time.Second)
+		if g := got(); len(g) != 0 {
+			t.Fatalf("reported within the grace: %+v", g)
+		}
+		time.Sleep(30 * time.Second)
+		if g := got(); len(g) != 1 || g[0].Status != event.Offline || g[0].Device != BrokerDevice || g[0].Type != event.CommLink {
+			t.Fatalf("after the grace: %+v", g)
+		}
+		time.Sleep(10 * time.Minute)
+		if g := got(); len(g) != 1 {
+			t.Fatalf("reported again: %+v", g)
+		}
+		up.Store(true)
+		time.Sleep(10 * time.Second)
+		if g := got(); len(g) != 2 || g[1].Status != event.Restoral {
+			t.Fatalf("restoral: %+v", g)
+		}
+		cancel()
+		<-done
 	})
 }

@@ -24,6 +24,8 @@
 //	                               back "online": stc 0094 restoral
 //	bridge/state offline        → device "zigbee2mqtt", type communication_link, stc 0073:
 //	                               the hub raises gateway_fault naming the gateway; online: 0094
+//	zigbee broker unreachable   → device "zigbee2mqtt-broker", type communication_link, stc 0073
+//	  for over LinkGrace (60 s)    (also when it never comes up); reachable again: 0094
 //
 // Press words (ClassifyAction) are read from zigbee-herdsman-converters:
 // single, double, triple, quadruple, quintuple, many, hold, long, press,

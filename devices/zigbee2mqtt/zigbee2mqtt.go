@@ -140,6 +140,10 @@ type Stats struct {
 // (type communication_link): its bridge/state going offline or online.
 const BridgeDevice = "zigbee2mqtt"
 
+// BrokerDevice is the device name of events about the driver's link to
+// the broker zigbee2mqtt publishes to (type communication_link).
+const BrokerDevice = "zigbee2mqtt-broker"
+
 // maxWordsPerDevice bounds the distinct unmapped words remembered per
 // device (beyond it they are still counted, and logged once as "more").
 const maxWordsPerDevice = 16
@@ -156,6 +160,8 @@ type Driver struct {
 	emit   devices.Emit
 	client mqtt.Client
 	now    func() time.Time
+
+	linkGrace, linkTick time.Duration // tests shorten them
 
 	bmu           sync.Mutex
 	bridgeOffline bool
@@ -260,9 +266,55 @@ func (d *Driver) SetEmit(emit devices.Emit) {
 func (d *Driver) Run(ctx context.Context, emit devices.Emit) error {
 	d.SetEmit(emit)
 	d.client.Connect() // with ConnectRetry it keeps trying in the background
-	<-ctx.Done()
+	d.watchLink(ctx, d.client.IsConnectionOpen)
 	d.client.Disconnect(250)
 	return nil
+}
+
+// LinkGrace is how long the zigbee broker may be unreachable before the
+// driver reports zigbee2mqtt down: longer than a broker restart, far
+// shorter than any device's supervision (a dead local Mosquitto would
+// otherwise only show as idle sensors going silent a day later).
+const LinkGrace = 60 * time.Second
+
+// watchLink checks the connection to the zigbee broker until ctx is done:
+// unreachable for longer than the grace (from the start, too: a broker
+// that never comes up), it emits a communication_link offline for device
+// BrokerDevice; back, a restoral.
+func (d *Driver) watchLink(ctx context.Context, up func() bool) {
+	grace, tick := d.linkGrace, d.linkTick
+	if grace <= 0 {
+		grace = LinkGrace
+	}
+	if tick <= 0 {
+		tick = 5 * time.Second
+	}
+	t := time.NewTicker(tick)
+	defer t.Stop()
+	downSince, reported := d.now(), false
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		now := d.now()
+		switch {
+		case up():
+			downSince = time.Time{}
+			if reported {
+				reported = false
+				d.log.Info("zigbee2mqtt: zigbee broker reachable again")
+				d.send(BrokerDevice, event.CommLink, now, []event.Event{{Status: event.Restoral}})
+			}
+		case downSince.IsZero():
+			downSince = now
+		case !reported && now.Sub(downSince) >= grace:
+			reported = true
+			d.log.Error("zigbee2mqtt: zigbee broker unreachable; no zigbee device can be heard", "for", now.Sub(downSince).Round(time.Second))
+			d.send(BrokerDevice, event.CommLink, now, []event.Event{{Status: event.Offline}})
+		}
+	}
 }
 
 // Stats returns the counters.
