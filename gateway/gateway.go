@@ -33,6 +33,7 @@ import (
 	mrand "math/rand/v2"
 	"net/url"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -876,7 +877,7 @@ func (g *Gateway) heartbeatLoop(ctx context.Context) {
 		if !g.ready() {
 			continue // a heartbeat is proof of life now; a stale one proves nothing
 		}
-		p, _ := json.Marshal(g.heartbeat(time.Now()))
+		p := fitHeartbeat(g.heartbeat(time.Now()))
 		tok := g.client.Publish(topic, 1, false, p)
 		if !tok.WaitTimeout(g.heartbit) || tok.Error() != nil {
 			g.log.Warn("gateway: heartbeat not acknowledged", "err", tok.Error())
@@ -908,6 +909,43 @@ func (g *Gateway) heartbeat(now time.Time) heartbeatMsg {
 		hb.Drivers = append(hb.Drivers, dh)
 	}
 	return hb
+}
+
+// maxHeartbeat keeps a heartbeat well inside the hub's payload limit
+// (event.MaxPayload): a larger one is not read at all, and the drops it
+// reports would be lost with it.
+const maxHeartbeat = event.MaxPayload * 3 / 4
+
+// fitHeartbeat encodes hb, shortening the drivers' word and problem lists
+// (never their counts) until it fits maxHeartbeat.
+func fitHeartbeat(hb heartbeatMsg) []byte {
+	p, _ := json.Marshal(hb)
+	hb.Drivers = slices.Clone(hb.Drivers) // shortened here, not in the caller's
+	for range 16 {
+		if len(p) <= maxHeartbeat {
+			break
+		}
+		cut := false
+		for i := range hb.Drivers {
+			in := hb.Drivers[i].InputStats
+			if in == nil {
+				continue
+			}
+			c := *in
+			if n := len(c.Words); n > 0 {
+				c.Words, cut = c.Words[:n/2], true
+			}
+			if n := len(c.Problems); n > 1 {
+				c.Problems, cut = c.Problems[:n/2], true
+			}
+			hb.Drivers[i].InputStats = &c
+		}
+		if !cut {
+			break
+		}
+		p, _ = json.Marshal(hb)
+	}
+	return p
 }
 
 // clockFloor is the earliest believable time: the build date, or later.
