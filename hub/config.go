@@ -640,7 +640,7 @@ func (c *Config) RuleConfig() rules.Config {
 				t, _ := event.ParseDeviceType(d.Type)
 				sup, _ := supervisionOf(&s, &d)
 				rs.Devices[d.ID] = &rules.Device{ID: d.ID, Site: s.ID, Gateway: g.ID, Type: t,
-					Resident: d.Resident, Unit: d.Unit, Room: d.Room, Exit: d.Exit, Supervision: sup}
+					Resident: d.Resident, Unit: d.Unit, Room: d.Room, Exit: d.Exit, Supervision: sup, Links: Radios[d.Radio].Links}
 			}
 		}
 		rc.Sites[s.ID] = rs

@@ -22,7 +22,14 @@ type Radio struct {
 	// detectors; Idle for sensors that may rightly say nothing all night
 	// (door, bed, mat, chair, motion).
 	Alarm, Idle time.Duration
+	// Links are the gateway links (communication_link device names) the
+	// radio's devices are heard through: while the gateway reports one
+	// down, their device_silent alarms are held back (rules.Device.Links).
+	Links []string
 }
+
+// zigbeeLinks are the zigbee2mqtt driver's BridgeDevice and BrokerDevice.
+var zigbeeLinks = []string{"zigbee2mqtt", "zigbee2mqtt-broker"}
 
 // Radios are the radios a device's `radio:` may name. A device without
 // one is supervised by its type's period alone (DefaultSupervision and the
@@ -42,9 +49,9 @@ type Radio struct {
 //     availability pings them every 10 min, so 10 min is the floor and
 //     30 min the default.
 var Radios = map[string]Radio{
-	"zigbee": {Name: "zigbee", Min: time.Hour, Alarm: 2 * time.Hour, Idle: 25 * time.Hour,
+	"zigbee": {Name: "zigbee", Min: time.Hour, Alarm: 2 * time.Hour, Idle: 25 * time.Hour, Links: zigbeeLinks,
 		Why: "battery zigbee devices sleep and check in on their own schedule, about hourly at best"},
-	"zigbee_mains": {Name: "zigbee_mains", Min: 10 * time.Minute, Alarm: 30 * time.Minute, Idle: 30 * time.Minute,
+	"zigbee_mains": {Name: "zigbee_mains", Min: 10 * time.Minute, Alarm: 30 * time.Minute, Idle: 30 * time.Minute, Links: zigbeeLinks,
 		Why: "zigbee2mqtt checks mains-powered zigbee devices every 10 minutes"},
 }
 

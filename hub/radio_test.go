@@ -2,6 +2,7 @@ package hub
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"testing/synctest"
@@ -174,4 +175,63 @@ sites:
 			t.Errorf("no liveness events: supervision cannot have seen the check-ins")
 		}
 	})
+}
+
+// While zigbee2mqtt is down at a gateway, its zigbee devices' silence is a
+// symptom: staff get the gateway_fault, not one device_silent per device;
+// when it is back, each device gets a full period again. A SCAIP device on
+// the same gateway is still supervised.
+func TestZigbeeDownHoldsBackDeviceSilent(t *testing.T) {
+	if !slices.Equal(Radios["zigbee"].Links, []string{zigbee2mqtt.BridgeDevice, zigbee2mqtt.BrokerDevice}) {
+		t.Fatalf("zigbee links %v do not name the driver's link devices", Radios["zigbee"].Links)
+	}
+	y := `demo: true
+mqtt: {tcp: 127.0.0.1:0}
+http: {address: 127.0.0.1:0}
+sites:
+  - id: s
+    night: {start: "22:00", end: "06:30"}
+    gateways:
+      - id: gw
+        heartbeat: 24h
+        devices:
+          - {id: knapp-z, type: personal_trigger, radio: zigbee}
+          - {id: knapp-scaip, type: personal_trigger}
+`
+	var cfg Config
+	if err := config.Decode("hub.yaml", []byte(y), &cfg); err != nil {
+		t.Fatal(err)
+	}
+	eng := rules.New(cfg.RuleConfig())
+	t0 := time.Date(2026, 10, 25, 1, 0, 0, 0, time.UTC)
+	eng.Expect(t0)
+	comm := func(stc event.StatusCode, at time.Time) []rules.Action {
+		ev := event.Event{V: 1, ID: "c-" + string(stc), Site: "s", Gateway: "gw", Device: zigbee2mqtt.BridgeDevice,
+			Type: event.CommLink, Status: stc, Time: at}
+		acts, _ := eng.Eval(&ev, at, nil)
+		return acts
+	}
+	silent := func(at time.Time) []string {
+		var out []string
+		for _, a := range eng.Supervise(at) {
+			if a.Rule == rules.RuleDeviceSilent && a.Kind == rules.Raise {
+				out = append(out, a.Device)
+			}
+		}
+		return out
+	}
+	if acts := comm(event.Offline, t0.Add(time.Minute)); len(acts) != 1 || acts[0].Rule != rules.RuleGatewayFault {
+		t.Fatalf("bridge offline: %+v", acts)
+	}
+	if got := silent(t0.Add(3 * time.Hour)); !slices.Equal(got, []string{"knapp-scaip"}) {
+		t.Fatalf("while zigbee2mqtt is down: silent %v, want only the SCAIP button", got)
+	}
+	back := t0.Add(5 * time.Hour)
+	comm(event.Restoral, back)
+	if got := silent(back.Add(time.Hour)); len(got) != 0 {
+		t.Fatalf("within a fresh period after zigbee2mqtt returned: %v", got)
+	}
+	if got := silent(back.Add(2*time.Hour + time.Minute)); !slices.Equal(got, []string{"knapp-z"}) {
+		t.Fatalf("a full period after the return: %v, want the zigbee button reported", got)
+	}
 }

@@ -15,6 +15,7 @@ package rules
 import (
 	"container/heap"
 	"runtime"
+	"slices"
 	"sync"
 	"time"
 
@@ -36,6 +37,11 @@ type Device struct {
 	// zigbee call button that checks in hourly cannot meet the 3 min of a
 	// SCAIP call button, and must not be promised it. Zero: the type's.
 	Supervision time.Duration
+	// Links are the gateway-side links the device is heard through
+	// ("zigbee2mqtt"): while the gateway reports one down (communication
+	// link offline with that device name), the device's silence is a
+	// symptom, not a new fault, and device_silent is held back.
+	Links []string
 }
 
 // Gateway is what the hub knows about one gateway's supervision.
@@ -125,9 +131,11 @@ type Engine struct {
 	cfg   Config
 	sites map[string]*siteState
 	live  map[string]*liveness // by site/gateway
-	q     timerHeap
-	gen   uint64
-	stats Stats
+	// linksDown holds the gateway links reported down, "site/gateway/link".
+	linksDown map[string]bool
+	q         timerHeap
+	gen       uint64
+	stats     Stats
 }
 
 // Stats counts what the engine did, for /metrics.
@@ -321,6 +329,12 @@ func (e *Engine) Eval(ev *event.Event, now time.Time, out []Action) ([]Action, b
 		ds = ss.devs[ev.Device]
 	}
 	known := ds != nil && ds.dev.Gateway == ev.Gateway
+	if ev.Type == event.CommLink && ev.Status == event.Offline {
+		e.setLink(ev.Site, ev.Gateway, ev.Device, true, now)
+	}
+	if ev.Type == event.CommLink && ev.Status == event.Restoral {
+		e.setLink(ev.Site, ev.Gateway, ev.Device, false, now)
+	}
 	if ev.Type == event.CommLink && (ev.Status == event.IPConnectionFailed || ev.Status == event.Offline) {
 		// The gateway speaking about itself: it lost events (0023) or a
 		// driver is down (0073). Never silent: a technician must look.
@@ -858,6 +872,41 @@ func (e *Engine) Supervise(now time.Time) []Action {
 	return out
 }
 
+// setLink records a gateway link (zigbee2mqtt, its broker) down or back.
+// Back, the devices heard through it get a fresh supervision period, as
+// when a gateway returns.
+func (e *Engine) setLink(site, gateway, link string, down bool, now time.Time) {
+	k := site + "/" + gateway + "/" + link
+	if down {
+		if e.linksDown == nil {
+			e.linksDown = map[string]bool{}
+		}
+		e.linksDown[k] = true
+		return
+	}
+	if !e.linksDown[k] {
+		return
+	}
+	delete(e.linksDown, k)
+	if ss := e.sites[site]; ss != nil {
+		for _, ds := range ss.byGateway[gateway] {
+			if slices.Contains(ds.dev.Links, link) && ds.armed && !ds.silentRaised && ds.lastSeen.Before(now) {
+				ds.lastSeen = now
+			}
+		}
+	}
+}
+
+// linkDown reports whether a link the device is heard through is down.
+func (e *Engine) linkDown(site string, d *Device) bool {
+	for _, l := range d.Links {
+		if e.linksDown[site+"/"+d.Gateway+"/"+l] {
+			return true
+		}
+	}
+	return false
+}
+
 func (e *Engine) gatewayOffline(site, gateway string) bool {
 	l, ok := e.live[site+"/"+gateway]
 	return ok && l.offline
@@ -878,9 +927,10 @@ func (e *Engine) fire(ss *siteState, t timer, now time.Time, out []Action) []Act
 			e.push(timer{at: due, kind: tSilence, site: t.site, id: t.id})
 			return out
 		}
-		if e.gatewayOffline(ss.cfg.ID, ds.dev.Gateway) {
-			// Inhibited: staff see the gateway alarm (the cause), not one
-			// alarm per silent device (the symptoms). Re-check later.
+		if e.gatewayOffline(ss.cfg.ID, ds.dev.Gateway) || e.linkDown(ss.cfg.ID, ds.dev) {
+			// Inhibited: staff see the gateway alarm, or the gateway_fault
+			// of the link it is heard through (the cause), not one alarm
+			// per silent device (the symptoms). Re-check later.
 			e.push(timer{at: now.Add(max), kind: tSilence, site: t.site, id: t.id})
 			return out
 		}
