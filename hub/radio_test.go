@@ -235,3 +235,40 @@ sites:
 		t.Fatalf("a full period after the return: %v, want the zigbee button reported", got)
 	}
 }
+
+// A link reported down and never restored holds its devices back for at
+// most rules.MaxLinkInhibit.
+func TestLinkInhibitIsBounded(t *testing.T) {
+	y := `demo: true
+mqtt: {tcp: 127.0.0.1:0}
+http: {address: 127.0.0.1:0}
+sites:
+  - id: s
+    night: {start: "22:00", end: "06:30"}
+    gateways:
+      - id: gw
+        heartbeat: 240h
+        devices:
+          - {id: knapp-z, type: personal_trigger, radio: zigbee}
+`
+	var cfg Config
+	if err := config.Decode("hub.yaml", []byte(y), &cfg); err != nil {
+		t.Fatal(err)
+	}
+	eng := rules.New(cfg.RuleConfig())
+	t0 := time.Date(2026, 3, 29, 1, 0, 0, 0, time.UTC)
+	eng.Expect(t0)
+	ev := event.Event{V: 1, ID: "c-1", Site: "s", Gateway: "gw", Device: zigbee2mqtt.BrokerDevice, Type: event.CommLink, Status: event.Offline, Time: t0}
+	eng.Eval(&ev, t0, nil)
+	var raisedAt time.Time
+	for at := t0; at.Before(t0.Add(24 * time.Hour)); at = at.Add(time.Minute) {
+		for _, a := range eng.Supervise(at) {
+			if a.Rule == rules.RuleDeviceSilent && a.Kind == rules.Raise && raisedAt.IsZero() {
+				raisedAt = at
+			}
+		}
+	}
+	if raisedAt.IsZero() || raisedAt.Sub(t0) < rules.MaxLinkInhibit || raisedAt.Sub(t0) > rules.MaxLinkInhibit+2*time.Hour+time.Minute {
+		t.Fatalf("device_silent at %v after the link went down, want after %v and within its period", raisedAt.Sub(t0), rules.MaxLinkInhibit)
+	}
+}

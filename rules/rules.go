@@ -131,8 +131,9 @@ type Engine struct {
 	cfg   Config
 	sites map[string]*siteState
 	live  map[string]*liveness // by site/gateway
-	// linksDown holds the gateway links reported down, "site/gateway/link".
-	linksDown map[string]bool
+	// linksDown holds when each gateway link was reported down, by
+	// "site/gateway/link".
+	linksDown map[string]time.Time
 	q         timerHeap
 	gen       uint64
 	stats     Stats
@@ -879,12 +880,14 @@ func (e *Engine) setLink(site, gateway, link string, down bool, now time.Time) {
 	k := site + "/" + gateway + "/" + link
 	if down {
 		if e.linksDown == nil {
-			e.linksDown = map[string]bool{}
+			e.linksDown = map[string]time.Time{}
 		}
-		e.linksDown[k] = true
+		if _, ok := e.linksDown[k]; !ok {
+			e.linksDown[k] = now
+		}
 		return
 	}
-	if !e.linksDown[k] {
+	if _, ok := e.linksDown[k]; !ok {
 		return
 	}
 	delete(e.linksDown, k)
@@ -897,10 +900,16 @@ func (e *Engine) setLink(site, gateway, link string, down bool, now time.Time) {
 	}
 }
 
-// linkDown reports whether a link the device is heard through is down.
-func (e *Engine) linkDown(site string, d *Device) bool {
+// MaxLinkInhibit bounds how long a link reported down holds back its
+// devices' device_silent: a restoral that never comes (the driver removed,
+// a lost message) must not leave them unsupervised for good.
+const MaxLinkInhibit = 12 * time.Hour
+
+// linkDown reports whether a link the device is heard through is down,
+// and has not been for longer than MaxLinkInhibit.
+func (e *Engine) linkDown(site string, d *Device, now time.Time) bool {
 	for _, l := range d.Links {
-		if e.linksDown[site+"/"+d.Gateway+"/"+l] {
+		if since, ok := e.linksDown[site+"/"+d.Gateway+"/"+l]; ok && now.Sub(since) < MaxLinkInhibit {
 			return true
 		}
 	}
@@ -927,7 +936,7 @@ func (e *Engine) fire(ss *siteState, t timer, now time.Time, out []Action) []Act
 			e.push(timer{at: due, kind: tSilence, site: t.site, id: t.id})
 			return out
 		}
-		if e.gatewayOffline(ss.cfg.ID, ds.dev.Gateway) || e.linkDown(ss.cfg.ID, ds.dev) {
+		if e.gatewayOffline(ss.cfg.ID, ds.dev.Gateway) || e.linkDown(ss.cfg.ID, ds.dev, now) {
 			// Inhibited: staff see the gateway alarm, or the gateway_fault
 			// of the link it is heard through (the cause), not one alarm
 			// per silent device (the symptoms). Re-check later.

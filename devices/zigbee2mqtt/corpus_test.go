@@ -102,12 +102,15 @@ func runSample(t *testing.T, s sample, loc *time.Location) (nurse []string, aliv
 		site.Residents["r-1"] = &rules.Resident{ID: "r-1", Plan: rules.DefaultPlan(), Consent: map[string]bool{rules.RuleBedExit: true}}
 	}
 	eng := rules.New(rules.Config{Location: loc, Sites: map[string]*rules.Site{"s1": site}})
+	raised := map[string]bool{}
 	record := func(acts []rules.Action) {
 		for _, a := range acts {
-			switch a.Kind {
-			case rules.Raise:
+			switch {
+			case a.Kind == rules.Raise:
+				raised[a.Key] = true
 				nurse = append(nurse, a.Rule)
-			case rules.Restore:
+			case a.Kind == rules.Restore && raised[a.Key]:
+				// As the hub does: a restore applies to an open alarm.
 				nurse = append(nurse, "restore:"+a.Rule)
 			}
 		}

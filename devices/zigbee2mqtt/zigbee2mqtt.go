@@ -165,6 +165,7 @@ type Driver struct {
 
 	bmu           sync.Mutex
 	bridgeOffline bool
+	bridgeSeen    bool // a bridge/state arrived since start
 	problems      []string // configured devices that cannot work (bridge.go)
 }
 
@@ -291,7 +292,10 @@ func (d *Driver) watchLink(ctx context.Context, up func() bool) {
 	}
 	t := time.NewTicker(tick)
 	defer t.Stop()
-	downSince, reported := d.now(), false
+	// The first time the link is up, a restoral is sent too: the hub may
+	// still hold the link down from before this gateway restarted.
+	const unknown, isUp, isDown = 0, 1, 2
+	state, downSince := unknown, d.now()
 	for {
 		select {
 		case <-ctx.Done():
@@ -302,15 +306,17 @@ func (d *Driver) watchLink(ctx context.Context, up func() bool) {
 		switch {
 		case up():
 			downSince = time.Time{}
-			if reported {
-				reported = false
-				d.log.Info("zigbee2mqtt: zigbee broker reachable again")
+			if state != isUp {
+				if state == isDown {
+					d.log.Info("zigbee2mqtt: zigbee broker reachable again")
+				}
+				state = isUp
 				d.send(BrokerDevice, event.CommLink, now, []event.Event{{Status: event.Restoral}})
 			}
 		case downSince.IsZero():
 			downSince = now
-		case !reported && now.Sub(downSince) >= grace:
-			reported = true
+		case state != isDown && now.Sub(downSince) >= grace:
+			state = isDown
 			d.log.Error("zigbee2mqtt: zigbee broker unreachable; no zigbee device can be heard", "for", now.Sub(downSince).Round(time.Second))
 			d.send(BrokerDevice, event.CommLink, now, []event.Event{{Status: event.Offline}})
 		}
@@ -486,7 +492,12 @@ func (d *Driver) bridge(topic string, payload []byte) {
 		d.bridgeOffline = false
 		ev.Status = event.Restoral
 		d.log.Info("zigbee2mqtt: zigbee2mqtt back online")
+	case online && !d.bridgeSeen:
+		// The first "online" since start: the hub may still hold
+		// zigbee2mqtt down from before this gateway restarted.
+		ev.Status = event.Restoral
 	}
+	d.bridgeSeen = true
 	d.bmu.Unlock()
 	if ev.Status != "" {
 		d.send(BridgeDevice, event.CommLink, d.now(), []event.Event{ev})
