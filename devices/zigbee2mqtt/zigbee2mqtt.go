@@ -165,7 +165,7 @@ type Driver struct {
 
 	bmu           sync.Mutex
 	bridgeOffline bool
-	bridgeSeen    bool // a bridge/state arrived since start
+	bridgeSeen    bool     // a bridge/state arrived since start
 	problems      []string // configured devices that cannot work (bridge.go)
 }
 
