@@ -27,6 +27,10 @@
 //	zigbee broker unreachable   → device "zigbee2mqtt-broker", type communication_link, stc 0073
 //	  for over LinkGrace (60 s)    (also when it never comes up); reachable again: 0094
 //
+// zigbee2mqtt must publish JSON state (its default "output: json", or
+// "attribute_and_json"): with "output: attribute" alone every property has
+// its own topic, which the driver does not read.
+//
 // Press words (ClassifyAction) are read from zigbee-herdsman-converters:
 // single, double, triple, quadruple, quintuple, many, hold, long, press,
 // on, off, toggle, emergency, panic, sos, brightness_move_up/_down (IKEA
