@@ -24,6 +24,10 @@ const (
 	KindFall      Kind = "fall"      // fall detector
 	KindWander    Kind = "wander"    // exit door at night, geofence exit
 	KindTechnical Kind = "technical" // gateway offline, device silent, battery low
+	// KindHazard is smoke, gas, carbon monoxide or water where someone
+	// lives: a danger to the place and everyone in it, not a request from
+	// one person, so staff see it apart from calls.
+	KindHazard Kind = "hazard"
 )
 
 // Priority: 1 is the most urgent. Technical alarms rank below care alarms.

@@ -46,6 +46,38 @@ type Driver interface {
 	Run(ctx context.Context, emit Emit) error
 }
 
+// InputReporter is implemented by drivers that read outside input
+// (zigbee2mqtt payloads, NMEA sentences). What they could not use is
+// counted there and nowhere else, so the gateway reads it for its
+// heartbeat: a drop the hub never hears of is a silent one.
+type InputReporter interface {
+	InputStats() InputStats
+}
+
+// InputStats counts a driver's unusable input since it started.
+type InputStats struct {
+	// Malformed input did not decode: broken JSON, a failed checksum.
+	Malformed int64 `json:"malformed"`
+	// Unmapped input decoded but named a property or word the driver does
+	// not map (an unknown action word on a call button): it may have been
+	// an alarm.
+	Unmapped int64 `json:"unmapped"`
+	// Unsupported input is valid but of a kind the driver does not read
+	// (an NMEA GST sentence): counted, never a warning.
+	Unsupported int64 `json:"unsupported"`
+	// Words lists unmapped words as "device: property=word", at most
+	// MaxInputWords, so a technician can add a device override.
+	Words []string `json:"words,omitempty"`
+	// Problems are configured devices the driver knows cannot work as
+	// configured ("knapp-12: exposes no press action, sos, emergency or
+	// panic: it cannot raise a call"), at most MaxInputWords. The hub
+	// raises a technical alarm while there are any.
+	Problems []string `json:"problems,omitempty"`
+}
+
+// MaxInputWords bounds InputStats.Words.
+const MaxInputWords = 32
+
 // State is where a driver is in its life.
 type State string
 
@@ -156,6 +188,16 @@ func (r *Registry) Start(ctx context.Context, emit Emit, report func(Status)) er
 // Wait blocks until every driver's goroutine has returned, which after the
 // Start context is done means every driver has stopped emitting.
 func (r *Registry) Wait() { r.wg.Wait() }
+
+// Driver returns the registered driver of that name, or nil.
+func (r *Registry) Driver(name string) Driver {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if e, ok := r.byName[name]; ok {
+		return e.d
+	}
+	return nil
+}
 
 // States returns each driver's status in registration order.
 func (r *Registry) States() []Status {

@@ -33,6 +33,16 @@ const (
 	CommLink        DeviceType = "0032" // the gateway itself: communication link monitor
 	ChairMonitor    DeviceType = "0044"
 	Tracker         DeviceType = "0051" // GPS tracking device
+
+	// Hazard detectors. SCAIP's device types as Vaka's vocabulary has them
+	// (docs: /work/shared/scaip.md, domain.md) name no smoke, water or gas
+	// detector, so these codes are Vaka's own and deliberately not four
+	// digits: they can never be mistaken for, or collide with, a code of
+	// SS 91100 Annex A. A SCAIP forwarder must map them (to the standard's
+	// code once verified, or to 0004 fixed trigger with stc 0009).
+	SmokeDetector     DeviceType = "V001"
+	WaterLeakDetector DeviceType = "V002"
+	GasDetector       DeviceType = "V003" // gas or carbon monoxide
 )
 
 var deviceTypeNames = map[DeviceType]string{
@@ -47,6 +57,10 @@ var deviceTypeNames = map[DeviceType]string{
 	CommLink:        "communication_link",
 	ChairMonitor:    "chair_monitor",
 	Tracker:         "tracking_device",
+
+	SmokeDetector:     "smoke_detector",
+	WaterLeakDetector: "water_leak_detector",
+	GasDetector:       "gas_detector",
 }
 
 // Known reports whether d is a device type Vaka understands.
@@ -148,10 +162,26 @@ const (
 	StateEmpty    State = "empty"    // bed/chair/mat left, no motion
 	StateMotion   State = "motion"
 	StateTamper   State = "tamper" // casing opened or device removed
+
+	// A fall detected by a sensor (a fall radar's "fall" or "maybe_fall").
+	StateFall State = "fall"
+	// Hazards. With stc 0009 the hazard is present; with stc 0094
+	// (restoral) the detector reports it gone.
+	StateSmoke          State = "smoke"
+	StateWaterLeak      State = "water_leak"
+	StateGas            State = "gas"
+	StateCarbonMonoxide State = "carbon_monoxide"
 )
 
 var knownStates = map[State]bool{StateNone: true, StateOpen: true, StateClosed: true,
-	StatePressed: true, StateOccupied: true, StateEmpty: true, StateMotion: true, StateTamper: true}
+	StatePressed: true, StateOccupied: true, StateEmpty: true, StateMotion: true, StateTamper: true,
+	StateFall: true, StateSmoke: true, StateWaterLeak: true, StateGas: true, StateCarbonMonoxide: true}
+
+// IsHazard reports whether s names a hazard (smoke, water, gas, CO): an
+// alarm for the place and everyone in it, whatever device reported it.
+func (s State) IsHazard() bool {
+	return s == StateSmoke || s == StateWaterLeak || s == StateGas || s == StateCarbonMonoxide
+}
 
 // Position is a GPS fix. Accuracy is the radius in metres; 0 means unknown,
 // which geofence rules must treat as untrustworthy, not as perfect.

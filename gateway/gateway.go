@@ -33,6 +33,7 @@ import (
 	mrand "math/rand/v2"
 	"net/url"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -278,6 +279,10 @@ type driverHealth struct {
 	Name  string `json:"name"`
 	State string `json:"state"`
 	Err   string `json:"err,omitempty"`
+	// Input is what the driver could not use (malformed, unmapped,
+	// unsupported), for drivers that read outside input: without it a
+	// driver's drops would live only in its own counters.
+	*devices.InputStats
 }
 
 var offlinePayload = []byte(`{"state":"offline"}`)
@@ -538,6 +543,11 @@ func (g *Gateway) emit(ev event.Event) { _, _, _ = g.enqueue(ev, nil) }
 // gateway's own link events. Motion, positions and plain battery reports
 // are telemetry.
 func AlarmClass(ev *event.Event) bool {
+	if ev.Status == "" && ev.State == event.StateNone && ev.Battery == nil && ev.Position == nil && ev.Type != event.CommLink {
+		// A driver's liveness event (a report without news): telemetry,
+		// even from a call button, so it never displaces an alarm.
+		return false
+	}
 	switch ev.Status {
 	case event.AutomaticAlarm, event.ManualAlarm, event.Assistance, event.OpenTooLong,
 		event.Offline, event.IPConnectionFailed, event.RadioTestMissing, event.BatteryLow:
@@ -867,7 +877,7 @@ func (g *Gateway) heartbeatLoop(ctx context.Context) {
 		if !g.ready() {
 			continue // a heartbeat is proof of life now; a stale one proves nothing
 		}
-		p, _ := json.Marshal(g.heartbeat(time.Now()))
+		p := fitHeartbeat(g.heartbeat(time.Now()))
 		tok := g.client.Publish(topic, 1, false, p)
 		if !tok.WaitTimeout(g.heartbit) || tok.Error() != nil {
 			g.log.Warn("gateway: heartbeat not acknowledged", "err", tok.Error())
@@ -891,9 +901,51 @@ func (g *Gateway) heartbeat(now time.Time) heartbeatMsg {
 		if len(e) > 200 { // a panic's stack trace stays in the local log
 			e = e[:200]
 		}
-		hb.Drivers = append(hb.Drivers, driverHealth{Name: d.Name, State: string(d.State), Err: e})
+		dh := driverHealth{Name: d.Name, State: string(d.State), Err: e}
+		if r, ok := g.reg.Driver(d.Name).(devices.InputReporter); ok {
+			in := r.InputStats()
+			dh.InputStats = &in
+		}
+		hb.Drivers = append(hb.Drivers, dh)
 	}
 	return hb
+}
+
+// maxHeartbeat keeps a heartbeat well inside the hub's payload limit
+// (event.MaxPayload): a larger one is not read at all, and the drops it
+// reports would be lost with it.
+const maxHeartbeat = event.MaxPayload * 3 / 4
+
+// fitHeartbeat encodes hb, shortening the drivers' word and problem lists
+// (never their counts) until it fits maxHeartbeat.
+func fitHeartbeat(hb heartbeatMsg) []byte {
+	p, _ := json.Marshal(hb)
+	hb.Drivers = slices.Clone(hb.Drivers) // shortened here, not in the caller's
+	for range 16 {
+		if len(p) <= maxHeartbeat {
+			break
+		}
+		cut := false
+		for i := range hb.Drivers {
+			in := hb.Drivers[i].InputStats
+			if in == nil {
+				continue
+			}
+			c := *in
+			if n := len(c.Words); n > 0 {
+				c.Words, cut = c.Words[:n/2], true
+			}
+			if n := len(c.Problems); n > 1 {
+				c.Problems, cut = c.Problems[:n/2], true
+			}
+			hb.Drivers[i].InputStats = &c
+		}
+		if !cut {
+			break
+		}
+		p, _ = json.Marshal(hb)
+	}
+	return p
 }
 
 // clockFloor is the earliest believable time: the build date, or later.

@@ -130,6 +130,9 @@ func TestAlarmClass(t *testing.T) {
 		{event.Event{Type: event.DoorSensor}, false}, // a plain battery report
 		{event.Event{Type: event.Occupancy, Status: event.BatteryLow}, true},
 		{event.Event{Type: event.Tracker}, false},
+		{event.Event{Type: event.PersonalTrigger}, false}, // liveness: a report without news
+		{event.Event{Type: event.SmokeDetector, State: event.StateSmoke, Status: event.AutomaticAlarm}, true},
+		{event.Event{Type: event.Occupancy, State: event.StateFall, Status: event.AutomaticAlarm}, true},
 	} {
 		if got := gateway.AlarmClass(&tc.ev); got != tc.want {
 			t.Errorf("AlarmClass(%s/%s/%s) = %v, want %v", tc.ev.Type, tc.ev.State, tc.ev.Status, got, tc.want)

@@ -211,6 +211,13 @@ type Device struct {
 	// OsmAndID is the id an OsmAnd/Traccar-protocol tracker reports with.
 	// That protocol has no login: the id is the secret (docs/trackers.md).
 	OsmAndID string `yaml:"osmand_id"`
+	// Radio is how the device reaches its gateway when that limits how
+	// often it can be heard: zigbee (battery) or zigbee_mains (radio.go).
+	// Empty for SCAIP and wired devices.
+	Radio string `yaml:"radio"`
+	// Supervision is the device's own longest silence, overriding its
+	// type's; it may not be shorter than its radio can deliver.
+	Supervision time.Duration `yaml:"supervision"`
 
 	from string // the devices_file this device was read from, if any
 	line int    // and its line there
@@ -418,6 +425,7 @@ func (c *Config) Validate() error {
 				if d.Unit != "" && len(s.Units) > 0 && !units[d.Unit] {
 					add(d.errorf(df, "unit", "unit %q is not listed under units", d.Unit))
 				}
+				errs = append(errs, checkRadio(&s, &d, df)...)
 			}
 		}
 	}
@@ -550,6 +558,10 @@ var DefaultSupervision = map[event.DeviceType]time.Duration{
 	event.Occupancy:       2 * time.Hour,
 	event.WanderSensor:    2 * time.Hour,
 	event.Tracker:         30 * time.Minute,
+	// Hazard detectors without a radio of their own: as other sensors.
+	event.SmokeDetector:     2 * time.Hour,
+	event.WaterLeakDetector: 2 * time.Hour,
+	event.GasDetector:       2 * time.Hour,
 }
 
 func isBcrypt(h string) bool {
@@ -626,8 +638,9 @@ func (c *Config) RuleConfig() rules.Config {
 			rs.Gateways[g.ID] = &rules.Gateway{ID: g.ID, Site: s.ID, Heartbeat: g.Heartbeat, Missed: g.Missed}
 			for _, d := range g.Devices {
 				t, _ := event.ParseDeviceType(d.Type)
+				sup, _ := supervisionOf(&s, &d)
 				rs.Devices[d.ID] = &rules.Device{ID: d.ID, Site: s.ID, Gateway: g.ID, Type: t,
-					Resident: d.Resident, Unit: d.Unit, Room: d.Room, Exit: d.Exit}
+					Resident: d.Resident, Unit: d.Unit, Room: d.Room, Exit: d.Exit, Supervision: sup, Links: Radios[d.Radio].Links}
 			}
 		}
 		rc.Sites[s.ID] = rs

@@ -23,7 +23,7 @@ const maxFileErrors = 50
 
 // devicesColumns are the CSV columns a devices_file may have; the first
 // three are required.
-var devicesColumns = []string{"gateway", "id", "type", "resident", "unit", "room", "exit"}
+var devicesColumns = []string{"gateway", "id", "type", "resident", "unit", "room", "exit", "radio"}
 
 // Include implements config.Includer: it reads each site's devices_file
 // and adds its rows to the site's gateways, remembering each row's file and
@@ -141,7 +141,7 @@ func (s *Site) ReadDevices(name string, r io.Reader) error {
 			continue
 		}
 		d := Device{ID: get(rec, "id"), Type: get(rec, "type"), Resident: get(rec, "resident"),
-			Unit: get(rec, "unit"), Room: get(rec, "room"), from: name, line: line}
+			Unit: get(rec, "unit"), Room: get(rec, "room"), Radio: get(rec, "radio"), from: name, line: line}
 		if v := get(rec, "exit"); v != "" {
 			b, err := parseYesNo(v)
 			if err != nil {

@@ -92,6 +92,10 @@ func TestDevicesFileErrorsNameFileLineColumn(t *testing.T) {
 				"knappar.csv:6: field id: duplicate device \"dorr-1\"",
 				"knappar.csv:7: field id: duplicate device \"knapp-1\"",
 			}},
+		{"radio", "gateway,id,type,radio\n" +
+			"gw2,knapp-5,personal_trigger,zigbee\n" +
+			"gw2,knapp-6,personal_trigger,lora\n",
+			[]string{"knappar.csv:3: field radio: unknown radio \"lora\""}},
 		{"header", "gateway,id,kind,gateway\n", []string{
 			"knappar.csv:1: field kind: unknown column",
 			"knappar.csv:1: field gateway: column named twice",

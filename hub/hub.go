@@ -312,12 +312,20 @@ func (h *Hub) HandleStatus(site, gateway string, payload []byte) {
 // GatewayReport is the health a gateway reports in its heartbeat.
 type GatewayReport struct {
 	At      time.Time `json:"at"`
+	Seq     uint64    `json:"seq"` // 1 is the gateway's first since it started
 	Spool   int       `json:"spool"`
 	Dropped int64     `json:"dropped"`
 	Drivers []struct {
 		Name  string `json:"name"`
 		State string `json:"state"`
 		Err   string `json:"err,omitempty"`
+		// What the driver could not use (gwinput.go): counted at the
+		// gateway since it started, exported per gateway and driver.
+		Malformed   int64    `json:"malformed,omitempty"`
+		Unmapped    int64    `json:"unmapped,omitempty"`
+		Unsupported int64    `json:"unsupported,omitempty"`
+		Words       []string `json:"words,omitempty"`
+		Problems    []string `json:"problems,omitempty"` // devices that cannot work as configured
 	} `json:"drivers,omitempty"`
 }
 
@@ -331,8 +339,12 @@ func (h *Hub) HandleHeartbeat(site, gateway string, payload []byte) {
 	if len(payload) <= event.MaxPayload && json.Unmarshal(payload, &rep) == nil {
 		rep.At = now
 		h.mu.Lock()
+		prev, had := h.reports[site+"/"+gateway]
 		h.reports[site+"/"+gateway] = rep
 		h.mu.Unlock()
+		if had || rep.Seq == 1 {
+			h.checkInput(site, gateway, &prev, &rep, now)
+		}
 	}
 	if act, ok := h.engine.Heartbeat(site, gateway, now); ok {
 		h.apply(act, now)

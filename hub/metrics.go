@@ -91,6 +91,7 @@ func newMetrics(reg prometheus.Registerer, h *Hub) (*metrics, error) {
 	var errs []error
 	for _, c := range []prometheus.Collector{m.received, m.rejected, m.duplicates, m.raised, m.transitions,
 		m.storeErrors, m.held, m.notKept, m.subscribers, m.subsCut, open, journal, syncFails, slowWrites, maxWrite, syncs, syncWindow, m.silenced, m.trackers, m.clockSkew,
+		newInputCollector(h),
 		engineStat("vaka_rules_events_total", "Events evaluated by the rules.", func(s rules.Stats) int64 { return s.Events }),
 		engineStat("vaka_rules_gps_gated_total", "GPS fixes ignored by geofence rules for poor or unknown accuracy.", func(s rules.Stats) int64 { return s.GPSGated }),
 		engineStat("vaka_rules_no_consent_total", "Rule evaluations skipped because the resident has no recorded consent.", func(s rules.Stats) int64 { return s.NoConsent }),

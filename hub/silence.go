@@ -11,6 +11,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/vaka-care/vaka/alarm"
 	"github.com/vaka-care/vaka/event"
 	"github.com/vaka-care/vaka/rules"
 )
@@ -67,7 +68,10 @@ func (s *Silence) matches(a rules.Action, now time.Time) bool {
 	if now.Before(s.Start) || !now.Before(s.End) || s.Site != a.Site {
 		return false
 	}
-	if s.Rule == "" && (a.Rule == rules.RuleCallButton || a.Rule == rules.RuleFall) {
+	if s.Rule == "" && (a.Rule == rules.RuleCallButton || a.Rule == rules.RuleFall || a.Alarm == alarm.KindHazard) {
+		// A person asking for help, a fall, and smoke, gas or water (a
+		// danger to everyone in the home, resident in hospital or not)
+		// are silenced only by a silence that names the rule.
 		return false
 	}
 	if s.Rule != "" && s.Rule != a.Rule {

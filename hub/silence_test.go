@@ -127,3 +127,21 @@ func TestRunSupervisesOnItsOwnClock(t *testing.T) {
 		synctest.Wait()
 	})
 }
+
+// A resident's silence (in hospital) never holds back smoke, gas or water
+// at their home: the danger is to the place, not to one person's plan.
+func TestSilenceNeverHoldsBackHazards(t *testing.T) {
+	now := time.Date(2026, 11, 23, 2, 0, 0, 0, time.UTC)
+	h := newTestHub(t, t.TempDir(), func() time.Time { return now })
+	if _, err := h.AddSilence(Silence{Site: "s", Resident: "r-a", End: now.Add(time.Hour), Author: "lead", Reason: "på sjukhus"}); err != nil {
+		t.Fatal(err)
+	}
+	// The bed sensor's radar also senses smoke in the room (any device
+	// type may report a hazard).
+	h.HandleEvent("s", "gw", []byte(fmt.Sprintf(`{"v":1,"id":"h1","device":"bed-a","dty":"0012","stc":"0009","state":"smoke","ts":%q}`,
+		now.Format(time.RFC3339Nano))))
+	list := h.Alarms()
+	if len(list) != 1 || list[0].Rule != "smoke" || list[0].Kind != alarm.KindHazard || list[0].Priority != 1 {
+		t.Fatalf("alarms %+v, want the smoke alarm despite the silence", list)
+	}
+}

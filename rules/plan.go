@@ -22,6 +22,12 @@ const (
 	RuleGatewayOffline = "gateway_offline"
 	RuleGatewayFault   = "gateway_fault" // the gateway reports lost events or a failed driver
 	RuleHubIntegrity   = "hub_integrity"
+	// Hazards, by what the detector sensed (any device type may report
+	// them: zigbee2mqtt's smoke, water_leak, gas, carbon_monoxide).
+	RuleSmoke          = "smoke"
+	RuleWaterLeak      = "water_leak"
+	RuleGas            = "gas"
+	RuleCarbonMonoxide = "carbon_monoxide"
 )
 
 // RuleInfo describes a rule for staff and for plans.
@@ -54,6 +60,10 @@ var Rules = map[string]RuleInfo{
 	RuleGatewayOffline: {SV: "Gateway ur funktion", EN: "Gateway offline", Default: Settings{Enabled: true}},
 	RuleGatewayFault:   {SV: "Fel i gatewayen", EN: "Gateway fault", Default: Settings{Enabled: true}},
 	RuleHubIntegrity:   {SV: "Fel i larmservern", EN: "Alarm server fault", Default: Settings{Enabled: true}},
+	RuleSmoke:          {SV: "Brandvarnare larmar", EN: "Smoke detected", Default: Settings{Enabled: true}},
+	RuleWaterLeak:      {SV: "Vattenläcka", EN: "Water leak", Default: Settings{Enabled: true}},
+	RuleGas:            {SV: "Gaslarm", EN: "Gas detected", Default: Settings{Enabled: true}},
+	RuleCarbonMonoxide: {SV: "Kolmonoxidlarm", EN: "Carbon monoxide detected", Default: Settings{Enabled: true}},
 }
 
 func init() {

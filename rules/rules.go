@@ -15,6 +15,7 @@ package rules
 import (
 	"container/heap"
 	"runtime"
+	"slices"
 	"sync"
 	"time"
 
@@ -32,6 +33,15 @@ type Device struct {
 	Unit     string
 	Room     string
 	Exit     bool // a unit exit door: opening it at night may mean a resident is leaving
+	// Supervision overrides the site's period for the device's type: a
+	// zigbee call button that checks in hourly cannot meet the 3 min of a
+	// SCAIP call button, and must not be promised it. Zero: the type's.
+	Supervision time.Duration
+	// Links are the gateway-side links the device is heard through
+	// ("zigbee2mqtt"): while the gateway reports one down (communication
+	// link offline with that device name), the device's silence is a
+	// symptom, not a new fault, and device_silent is held back.
+	Links []string
 }
 
 // Gateway is what the hub knows about one gateway's supervision.
@@ -121,9 +131,12 @@ type Engine struct {
 	cfg   Config
 	sites map[string]*siteState
 	live  map[string]*liveness // by site/gateway
-	q     timerHeap
-	gen   uint64
-	stats Stats
+	// linksDown holds when each gateway link was reported down, by
+	// "site/gateway/link".
+	linksDown map[string]time.Time
+	q         timerHeap
+	gen       uint64
+	stats     Stats
 }
 
 // Stats counts what the engine did, for /metrics.
@@ -317,11 +330,30 @@ func (e *Engine) Eval(ev *event.Event, now time.Time, out []Action) ([]Action, b
 		ds = ss.devs[ev.Device]
 	}
 	known := ds != nil && ds.dev.Gateway == ev.Gateway
+	if ev.Type == event.CommLink && ev.Status == event.Offline {
+		e.setLink(ev.Site, ev.Gateway, ev.Device, true, now)
+	}
+	if ev.Type == event.CommLink && ev.Status == event.Restoral {
+		e.setLink(ev.Site, ev.Gateway, ev.Device, false, now)
+	}
 	if ev.Type == event.CommLink && (ev.Status == event.IPConnectionFailed || ev.Status == event.Offline) {
 		// The gateway speaking about itself: it lost events (0023) or a
 		// driver is down (0073). Never silent: a technician must look.
+		note := "gatewayen har tappat händelser / the gateway lost events"
+		if ev.Status == event.Offline {
+			// ev.Device names what is down: a driver, or zigbee2mqtt itself.
+			note = "ur funktion i gatewayen: " + ev.Device + " / down in the gateway: " + ev.Device
+		}
 		out = append(out, Action{Kind: Raise, Rule: RuleGatewayFault, Key: RuleGatewayFault + "/" + ev.Site + "/" + ev.Gateway + "/" + ev.Device,
 			Alarm: alarm.KindTechnical, Priority: 2, Status: ev.Status, Site: ev.Site, Gateway: ev.Gateway, Device: ev.Device,
+			Type: event.CommLink, Event: ev, Note: note})
+		return out, true
+	}
+	if ev.Type == event.CommLink && ev.Status == event.Restoral {
+		// The gateway reports the fault gone (zigbee2mqtt back online).
+		// The open alarm stays for staff to close with an outcome.
+		out = append(out, Action{Kind: Restore, Rule: RuleGatewayFault, Key: RuleGatewayFault + "/" + ev.Site + "/" + ev.Gateway + "/" + ev.Device,
+			Alarm: alarm.KindTechnical, Priority: 2, Status: event.Restoral, Site: ev.Site, Gateway: ev.Gateway, Device: ev.Device,
 			Type: event.CommLink, Event: ev})
 		return out, true
 	}
@@ -389,7 +421,7 @@ func (e *Engine) Eval(ev *event.Event, now time.Time, out []Action) ([]Action, b
 		ds.tamper = true
 		out = append(out, e.devAction(ev, dev, Raise, RuleTamper, ""))
 	}
-	if ev.Status == event.Restoral {
+	if ev.Status == event.Restoral && ev.State == event.StateNone {
 		// A restoral from the device clears its technical conditions.
 		if ds.tamper {
 			ds.tamper = false
@@ -435,8 +467,38 @@ func triggerAction(ev *event.Event) (Action, bool) {
 		return evAction(ev, RuleCallButton, alarm.KindCall, 1, event.ManualAlarm, ""), true
 	case ev.Type == event.Tracker && ev.Status == event.AutomaticAlarm:
 		return evAction(ev, RuleFall, alarm.KindFall, 1, event.AutomaticAlarm, ""), true
+	// A fall sensed by any device (a presence radar with fall detection),
+	// and an SOS key on any device: whatever type it was registered as,
+	// a person may be on the floor or asking for help.
+	case ev.State == event.StateFall && ev.Status != event.Restoral:
+		return evAction(ev, RuleFall, alarm.KindFall, 1, event.AutomaticAlarm, ""), true
+	case ev.State == event.StatePressed && ev.Status == event.ManualAlarm:
+		return evAction(ev, RuleCallButton, alarm.KindCall, 1, event.ManualAlarm, ""), true
+	case ev.State.IsHazard():
+		rule, p := hazardRule(ev.State)
+		if ev.Status == event.Restoral {
+			a := evAction(ev, rule, alarm.KindHazard, p, event.Restoral, "")
+			a.Kind, a.Note = Restore, "detektorn återställd / detector clear"
+			return a, true
+		}
+		return evAction(ev, rule, alarm.KindHazard, p, event.AutomaticAlarm, ""), true
 	}
 	return Action{}, false
+}
+
+// hazardRule names the rule and priority of a hazard state: fire and gas
+// threaten life at once; water damages the home and may make a floor
+// slippery, so it is urgent but second.
+func hazardRule(s event.State) (string, alarm.Priority) {
+	switch s {
+	case event.StateSmoke:
+		return RuleSmoke, 1
+	case event.StateGas:
+		return RuleGas, 1
+	case event.StateCarbonMonoxide:
+		return RuleCarbonMonoxide, 1
+	}
+	return RuleWaterLeak, 2
 }
 
 func (e *Engine) door(ss *siteState, ds *devState, rs *resState, ev *event.Event, now time.Time, out []Action) []Action {
@@ -730,11 +792,20 @@ func (e *Engine) push(t timer) { heap.Push(&e.q, t) }
 // itself when it finds the device was heard, so 250,000 devices cost one
 // heap entry each.
 func (e *Engine) pushDevSilence(ss *siteState, ds *devState) {
-	max, ok := ss.cfg.Supervision[ds.dev.Type]
-	if !ok || max <= 0 {
+	max := supervisionFor(ss.cfg, ds.dev)
+	if max <= 0 {
 		return
 	}
 	e.push(timer{at: ds.lastSeen.Add(max), kind: tSilence, site: ss.cfg.ID, id: ds.dev.ID})
+}
+
+// supervisionFor is the longest silence allowed for d: its own period if
+// set, else its type's at the site; zero means not supervised.
+func supervisionFor(s *Site, d *Device) time.Duration {
+	if d.Supervision > 0 {
+		return d.Supervision
+	}
+	return s.Supervision[d.Type]
 }
 
 func (e *Engine) pushDoor(ss *siteState, ds *devState) {
@@ -802,6 +873,49 @@ func (e *Engine) Supervise(now time.Time) []Action {
 	return out
 }
 
+// setLink records a gateway link (zigbee2mqtt, its broker) down or back.
+// Back, the devices heard through it get a fresh supervision period, as
+// when a gateway returns.
+func (e *Engine) setLink(site, gateway, link string, down bool, now time.Time) {
+	k := site + "/" + gateway + "/" + link
+	if down {
+		if e.linksDown == nil {
+			e.linksDown = map[string]time.Time{}
+		}
+		if _, ok := e.linksDown[k]; !ok {
+			e.linksDown[k] = now
+		}
+		return
+	}
+	if _, ok := e.linksDown[k]; !ok {
+		return
+	}
+	delete(e.linksDown, k)
+	if ss := e.sites[site]; ss != nil {
+		for _, ds := range ss.byGateway[gateway] {
+			if slices.Contains(ds.dev.Links, link) && ds.armed && !ds.silentRaised && ds.lastSeen.Before(now) {
+				ds.lastSeen = now
+			}
+		}
+	}
+}
+
+// MaxLinkInhibit bounds how long a link reported down holds back its
+// devices' device_silent: a restoral that never comes (the driver removed,
+// a lost message) must not leave them unsupervised for good.
+const MaxLinkInhibit = 12 * time.Hour
+
+// linkDown reports whether a link the device is heard through is down,
+// and has not been for longer than MaxLinkInhibit.
+func (e *Engine) linkDown(site string, d *Device, now time.Time) bool {
+	for _, l := range d.Links {
+		if since, ok := e.linksDown[site+"/"+d.Gateway+"/"+l]; ok && now.Sub(since) < MaxLinkInhibit {
+			return true
+		}
+	}
+	return false
+}
+
 func (e *Engine) gatewayOffline(site, gateway string) bool {
 	l, ok := e.live[site+"/"+gateway]
 	return ok && l.offline
@@ -814,14 +928,18 @@ func (e *Engine) fire(ss *siteState, t timer, now time.Time, out []Action) []Act
 		if ds == nil || ds.silentRaised {
 			return out
 		}
-		max := ss.cfg.Supervision[ds.dev.Type]
+		max := supervisionFor(ss.cfg, ds.dev)
+		if max <= 0 {
+			return out // supervision turned off by a reload
+		}
 		if due := ds.lastSeen.Add(max); due.After(now) {
 			e.push(timer{at: due, kind: tSilence, site: t.site, id: t.id})
 			return out
 		}
-		if e.gatewayOffline(ss.cfg.ID, ds.dev.Gateway) {
-			// Inhibited: staff see the gateway alarm (the cause), not one
-			// alarm per silent device (the symptoms). Re-check later.
+		if e.gatewayOffline(ss.cfg.ID, ds.dev.Gateway) || e.linkDown(ss.cfg.ID, ds.dev, now) {
+			// Inhibited: staff see the gateway alarm, or the gateway_fault
+			// of the link it is heard through (the cause), not one alarm
+			// per silent device (the symptoms). Re-check later.
 			e.push(timer{at: now.Add(max), kind: tSilence, site: t.site, id: t.id})
 			return out
 		}

@@ -53,7 +53,9 @@
   function gatewayStatus(g) {
     if (!g.online) return "offline";
     const r = g.report;
-    if (r && ((r.drivers || []).some(function (d) { return d.state === "failed"; }) || r.spool > 0)) return "degraded";
+    if (r && ((r.drivers || []).some(function (d) {
+      return d.state === "failed" || (d.problems || []).length > 0;
+    }) || r.spool > 0)) return "degraded";
     return "online";
   }
 
@@ -69,7 +71,21 @@
         row(c.dl, "Tappade / Dropped", String(r.dropped || 0));
         const drivers = el("ul", "drivers");
         for (const d of r.drivers || []) {
-          drivers.appendChild(el("li", "", d.name + ": " + d.state + (d.err ? " – " + d.err : "")));
+          // What the driver could not use, and devices that cannot work
+          // as configured (a call button whose words are not presses).
+          const counts = [];
+          if (d.malformed) counts.push("felaktiga / malformed " + d.malformed);
+          if (d.unmapped) counts.push("okända / unmapped " + d.unmapped);
+          if (d.unsupported) counts.push("ej lästa / unsupported " + d.unsupported);
+          const li = el("li", "", d.name + ": " + d.state + (d.err ? " – " + d.err : "") +
+            (counts.length ? " (" + counts.join(", ") + ")" : ""));
+          const more = (d.problems || []).concat(d.words || []);
+          if (more.length > 0) {
+            const sub = el("ul", "driver-notes");
+            for (const m of more) sub.appendChild(el("li", "", m));
+            li.appendChild(sub);
+          }
+          drivers.appendChild(li);
         }
         if (drivers.childElementCount > 0) {
           c.dl.appendChild(el("dt", "", "Drivrutiner / Drivers"));

@@ -25,6 +25,11 @@ const MaxLine = 256
 var (
 	ErrBadSentence = errors.New("nmea: unparsable sentence")
 	ErrNoFix       = errors.New("nmea: no fix")
+	// ErrUnsupported is a sentence with a valid checksum of a type the
+	// parser does not know (GBS, PUBX, vendor sentences): nothing was
+	// corrupted, so it is counted apart from ErrBadSentence and never
+	// logged as a fault.
+	ErrUnsupported = errors.New("nmea: unsupported sentence type")
 )
 
 // Decoder turns $GPRMC/$GPGGA (and $GN…, $GL… talkers) into position
@@ -42,14 +47,15 @@ type Decoder struct {
 	ggaAt    time.Time
 	lastEmit time.Time
 
-	// Counters.
-	Sentences, Bad, NoFix, Positions int64
+	// Counters. Bad counts corrupt sentences (checksum, framing, fields
+	// out of range); Unsupported valid ones of a type not parsed.
+	Sentences, Bad, NoFix, Positions, Unsupported int64
 }
 
 // Line decodes one sentence. It returns a position event (without device
 // and type), nil when the sentence carries nothing to send (another type,
 // a GGA, a rate-limited fix), or an error wrapping ErrBadSentence (broken
-// checksum, malformed field, too long) or ErrNoFix.
+// checksum, malformed field, too long), ErrUnsupported or ErrNoFix.
 func (d *Decoder) Line(line string) (*event.Event, error) {
 	line = strings.TrimRight(line, "\r\n")
 	if line == "" {
@@ -61,6 +67,12 @@ func (d *Decoder) Line(line string) (*event.Event, error) {
 		return nil, fmt.Errorf("%w: longer than %d bytes", ErrBadSentence, MaxLine)
 	}
 	s, err := gonmea.Parse(line)
+	var ns *gonmea.NotSupportedError
+	if errors.As(err, &ns) {
+		// go-nmea checks the checksum before it looks up the type.
+		d.Unsupported++
+		return nil, fmt.Errorf("%w: %s", ErrUnsupported, safePrefix(ns.Prefix))
+	}
 	if err != nil {
 		d.Bad++
 		return nil, fmt.Errorf("%w: %v", ErrBadSentence, err)
@@ -106,6 +118,19 @@ func (d *Decoder) Line(line string) (*event.Event, error) {
 		return &event.Event{Type: event.Tracker, Position: pos, Time: at}, nil
 	}
 	return nil, nil // another sentence type: not used
+}
+
+// safePrefix is a sentence type fit for an error message.
+func safePrefix(p string) string {
+	if len(p) > 8 {
+		p = p[:8]
+	}
+	return strings.Map(func(r rune) rune {
+		if r < 0x20 || r > 0x7e {
+			return '?'
+		}
+		return r
+	}, p)
 }
 
 func validCoord(v, lim float64) bool { return !math.IsNaN(v) && v >= -lim && v <= lim }

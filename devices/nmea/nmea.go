@@ -92,8 +92,9 @@ func OpenSerial(o Opts) (io.ReadCloser, error) {
 	return p, nil
 }
 
-// Stats are the driver's counters (over all receivers).
-type Stats struct{ Sentences, Bad, NoFix, Positions int64 }
+// Stats are the driver's counters (over all receivers). Bad counts
+// corrupt sentences; Unsupported valid ones of a type not parsed.
+type Stats struct{ Sentences, Bad, NoFix, Positions, Unsupported int64 }
 
 // Driver reads NMEA 0183 receivers on serial ports.
 type Driver struct {
@@ -103,7 +104,7 @@ type Driver struct {
 	stat  func(string) error
 	retry time.Duration
 
-	sentences, bad, noFix, positions atomic.Int64
+	sentences, bad, noFix, positions, unsupported atomic.Int64
 }
 
 type receiver struct {
@@ -111,7 +112,10 @@ type receiver struct {
 	o   Opts
 }
 
-var _ devices.Driver = (*Driver)(nil)
+var (
+	_ devices.Driver        = (*Driver)(nil)
+	_ devices.InputReporter = (*Driver)(nil)
+)
 
 // New builds the driver for devs (each with options.port).
 func New(devs []devices.Device, log *slog.Logger) (*Driver, error) {
@@ -184,7 +188,14 @@ func (d *Driver) Run(ctx context.Context, emit devices.Emit) error {
 
 // Stats returns the counters.
 func (d *Driver) Stats() Stats {
-	return Stats{d.sentences.Load(), d.bad.Load(), d.noFix.Load(), d.positions.Load()}
+	return Stats{d.sentences.Load(), d.bad.Load(), d.noFix.Load(), d.positions.Load(), d.unsupported.Load()}
+}
+
+// InputStats implements devices.InputReporter for the gateway's
+// heartbeat: corrupt sentences are malformed (and raise a technical alarm
+// at the hub when they rise), unsupported ones are only counted.
+func (d *Driver) InputStats() devices.InputStats {
+	return devices.InputStats{Malformed: d.bad.Load(), Unsupported: d.unsupported.Load()}
 }
 
 func (d *Driver) read(ctx context.Context, r *receiver, emit devices.Emit) {
@@ -260,8 +271,9 @@ func (d *Driver) lines(ctx context.Context, r *receiver, dec *Decoder, p io.Read
 
 // count runs f and moves the decoder's counter deltas to the driver's.
 func (d *Driver) count(dec *Decoder, f func()) {
-	s, b, n, p := dec.Sentences, dec.Bad, dec.NoFix, dec.Positions
+	s, b, n, p, u := dec.Sentences, dec.Bad, dec.NoFix, dec.Positions, dec.Unsupported
 	f()
+	d.unsupported.Add(dec.Unsupported - u)
 	d.sentences.Add(dec.Sentences - s)
 	d.bad.Add(dec.Bad - b)
 	d.noFix.Add(dec.NoFix - n)

@@ -174,3 +174,23 @@ func FuzzDecodeNMEA(f *testing.F) {
 		}
 	})
 }
+
+// Valid sentences the parser does not know (u-blox PUBX, GBS) are counted
+// as unsupported, never as corrupt; a broken checksum stays corrupt.
+func TestUnsupportedIsNotCorrupt(t *testing.T) {
+	d := &Decoder{}
+	for _, line := range []string{
+		"$PUBX,00,030000.00,5820.9876,N,01156.4321,E,52.3,G3,4.1,5.2,0.512,0.0,0.0,,0.92,1.10,0.80,8,0,0*60",
+		"$GPGBS,030000.00,1.2,0.9,1.9,,,,*40",
+	} {
+		if _, err := d.Line(line); !errors.Is(err, ErrUnsupported) || errors.Is(err, ErrBadSentence) {
+			t.Errorf("%s: %v, want ErrUnsupported", line[:6], err)
+		}
+	}
+	if _, err := d.Line("$GPGBS,030000.00,1.2,0.9,1.9,,,,*41"); !errors.Is(err, ErrBadSentence) {
+		t.Errorf("broken checksum: %v", err)
+	}
+	if d.Unsupported != 2 || d.Bad != 1 {
+		t.Errorf("unsupported %d bad %d, want 2 and 1", d.Unsupported, d.Bad)
+	}
+}

@@ -137,6 +137,7 @@ func TestIntegrationZigbee2MQTTMosquitto(t *testing.T) {
 		stc   event.StatusCode
 	}
 	wants := []want{
+		{"dorr-entre", "", ""},                                        // liveness: the retained "online" is a report
 		{"dorr-entre", event.StateClosed, ""}, {"dorr-entre", "", ""}, // battery 100
 		{"dorr-entre", event.StateOpen, ""},
 		{"knapp-12", event.StatePressed, event.ManualAlarm}, {"knapp-12", "", ""},

@@ -43,6 +43,7 @@ const STRINGS = {
     kind_wander: 'Vandring',
     kind_door: 'Dörr på natten',
     kind_technical: 'Tekniskt larm',
+    kind_hazard: 'Brand, gas eller vatten',
     kind_other: 'Larm',
     state_raised: 'Nytt – inte taget',
     state_accepted: 'Taget',
@@ -140,6 +141,7 @@ const STRINGS = {
     kind_wander: 'Wandering',
     kind_door: 'Door at night',
     kind_technical: 'Technical alarm',
+    kind_hazard: 'Smoke, gas or water',
     kind_other: 'Alarm',
     state_raised: 'New – not taken',
     state_accepted: 'Taken',
@@ -797,7 +799,7 @@ function kindKey(a) {
   // A wander alarm from a door sensor or the front door reads better as
   // "Dörr på natten" than as "Vandring".
   if (a.kind === 'wander' && (a.dty === '0014' || a.lco === '039')) return 'kind_door';
-  if (['call', 'fall', 'wander', 'technical'].includes(a.kind)) return 'kind_' + a.kind;
+  if (['call', 'fall', 'wander', 'technical', 'hazard'].includes(a.kind)) return 'kind_' + a.kind;
   return 'kind_other';
 }
 
@@ -885,7 +887,7 @@ function cardKey(a) {
 function buildCard(a) {
   const open = a.state !== 'resolved';
   const busy = state.busy.has(a.id);
-  const kind = ['call', 'fall', 'wander', 'technical'].includes(a.kind) ? a.kind : 'other';
+  const kind = ['call', 'fall', 'wander', 'technical', 'hazard'].includes(a.kind) ? a.kind : 'other';
   const prio = a.priority || 9;
   const headId = 'alarm-h-' + a.id;
   const card = el('li', {

@@ -5,7 +5,7 @@
 // needs no session cookie or CSRF header.
 'use strict';
 
-const KIND = { call: 'Trygghetslarm', fall: 'Fall', wander: 'Vandring', technical: 'Tekniskt larm' };
+const KIND = { call: 'Trygghetslarm', fall: 'Fall', wander: 'Vandring', technical: 'Tekniskt larm', hazard: 'Brand, gas eller vatten' };
 const STEP = { reminder: 'Påminnelse: ', escalate: 'Eskalerat: ', notify: '' };
 
 self.addEventListener('install', () => self.skipWaiting());
