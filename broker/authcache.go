@@ -42,7 +42,8 @@ type authGuard struct {
 	lastGood map[string]string      // username → address of its last good login
 	now      func() time.Time
 
-	compares atomic.Int64 // bcrypt comparisons run
+	compares  atomic.Int64 // bcrypt comparisons run
+	cacheHits atomic.Int64 // logins let in from the cache
 }
 
 type failures struct {
@@ -107,6 +108,7 @@ func (g *authGuard) check(ctx context.Context, user, hash string, password []byt
 	g.mu.Lock()
 	exp, hit := g.ok[k]
 	if hit && now.Before(exp) {
+		g.cacheHits.Add(1)
 		g.lastGood[user] = addr
 		g.mu.Unlock()
 		return authOK

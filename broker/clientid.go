@@ -60,9 +60,10 @@ func (c *clientIDs) claim(id, user string) (owner string, ok bool) {
 	return user, true
 }
 
-// OnConnect refuses a login presenting a client id that another login owns
-// before any password is checked (no bcrypt for it) and before mochi can
-// take the owner's session over. The owner stays connected.
+// OnConnect refuses (identifier rejected) a login presenting a client id
+// that another login owns, before any password is checked (no bcrypt for
+// it) and before mochi can take the owner's session over. The owner stays
+// connected.
 func (h *vakaHook) OnConnect(cl *mqtt.Client, pk packets.Packet) error {
 	if pk.Connect.ClientIdentifier == "" {
 		return nil // mochi assigns a fresh random id: nobody else's
@@ -73,8 +74,10 @@ func (h *vakaHook) OnConnect(cl *mqtt.Client, pk packets.Packet) error {
 		return nil
 	}
 	h.refuseClientID(cl, user, owner)
-	_ = h.srv.SendConnack(cl, packets.ErrNotAuthorized, false, nil)
-	return packets.ErrNotAuthorized
+	// "Identifier rejected": 0x85 in MQTT 5, 0x02 in 3.1.1 (mochi maps
+	// this code for 3.1.1 clients; it has no 3.1.1 form of "not authorized").
+	_ = h.srv.SendConnack(cl, packets.ErrClientIdentifierNotValid, false, nil)
+	return packets.ErrClientIdentifierNotValid
 }
 
 // claimClientID binds an authenticated login's client id to it (first

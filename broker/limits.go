@@ -136,10 +136,11 @@ type connGate struct {
 	mu     sync.Mutex
 	total  int
 	byAddr map[string]int
+	conns  map[*guardConn]struct{} // open connections, for closeAll
 }
 
 func newConnGate(lim Limits, ref refuser) *connGate {
-	return &connGate{lim: lim, ref: ref, byAddr: map[string]int{}}
+	return &connGate{lim: lim, ref: ref, byAddr: map[string]int{}, conns: map[*guardConn]struct{}{}}
 }
 
 func hostOf(a net.Addr) string {
@@ -153,7 +154,7 @@ func hostOf(a net.Addr) string {
 	return h
 }
 
-// admit takes a connection slot for c's address, or says why not.
+// admit takes a connection slot for host, or says why not.
 func (g *connGate) admit(host string) bool {
 	g.mu.Lock()
 	defer g.mu.Unlock()
@@ -165,9 +166,17 @@ func (g *connGate) admit(host string) bool {
 	return true
 }
 
-func (g *connGate) release(host string) {
+func (g *connGate) track(c *guardConn) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
+	g.conns[c] = struct{}{}
+}
+
+func (g *connGate) release(c *guardConn) {
+	host := c.host
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	delete(g.conns, c)
 	g.total--
 	if n := g.byAddr[host] - 1; n > 0 {
 		g.byAddr[host] = n
@@ -198,13 +207,39 @@ func (l *gatedListener) Serve(establish listeners.EstablishFn) {
 			l.gate.ref.refuse(reasonTooMany, "remote", host, "listener", id)
 			return c.Close()
 		}
-		g := newGuardConn(c, l.gate, host)
+		g := newGuardConn(c, l.gate, host, id)
+		l.gate.track(g)
 		err := establish(id, g)
 		if g.refused.Load() {
 			return nil // counted and logged once, by the guard
 		}
 		return err
 	})
+}
+
+// Close closes the listener and then its clients' connections. It does
+// not use mochi's closeClients: that takes the client map's read lock
+// twice (GetByListener calls Len), which deadlocks against a client
+// removing itself at the same moment, and Close hung in tests. Closing the
+// connections makes every client's read fail, so mochi ends each one and
+// sends its Will as it would for a lost link.
+func (l *gatedListener) Close(closeClients listeners.CloseFn) {
+	l.Listener.Close(func(id string) { l.gate.closeAll(id) })
+}
+
+// closeAll closes every open connection of listener id.
+func (g *connGate) closeAll(id string) {
+	g.mu.Lock()
+	var cs []*guardConn
+	for c := range g.conns {
+		if c.listener == id {
+			cs = append(cs, c)
+		}
+	}
+	g.mu.Unlock()
+	for _, c := range cs {
+		_ = c.Close()
+	}
 }
 
 // guardConn reads a connection's first packet (the CONNECT) under a
@@ -215,8 +250,9 @@ func (l *gatedListener) Serve(establish listeners.EstablishFn) {
 // connection's slot, once.
 type guardConn struct {
 	net.Conn
-	gate *connGate
-	host string
+	gate     *connGate
+	host     string
+	listener string
 
 	// First-packet parser state; used only by the reading goroutine.
 	first    bool // still inside the first packet
@@ -230,8 +266,8 @@ type guardConn struct {
 	deadline time.Time
 }
 
-func newGuardConn(c net.Conn, gate *connGate, host string) *guardConn {
-	g := &guardConn{Conn: c, gate: gate, host: host, first: true, mult: 1,
+func newGuardConn(c net.Conn, gate *connGate, host, listener string) *guardConn {
+	g := &guardConn{Conn: c, gate: gate, host: host, listener: listener, first: true, mult: 1,
 		deadline: time.Now().Add(gate.lim.ConnectTimeout)}
 	_ = c.SetReadDeadline(g.deadline)
 	return g
@@ -307,7 +343,7 @@ func (g *guardConn) refuse(reason string, attrs ...any) {
 
 func (g *guardConn) Close() error {
 	if g.closed.CompareAndSwap(false, true) {
-		g.gate.release(g.host)
+		g.gate.release(g)
 	}
 	return g.Conn.Close()
 }
