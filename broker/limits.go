@@ -80,6 +80,10 @@ func (l Limits) withDefaults() Limits {
 	if l.ConnectTimeout <= 0 {
 		l.ConnectTimeout = d.ConnectTimeout
 	}
+	// A bound set lower than a default it contains wins over that
+	// default (max_packet_size: 9216 lowers the CONNECT bound with it).
+	l.MaxConnectSize = min(l.MaxConnectSize, l.MaxPacketSize)
+	l.MaxConnectionsPerAddress = min(l.MaxConnectionsPerAddress, l.MaxConnections)
 	return l
 }
 
