@@ -41,6 +41,7 @@ type authGuard struct {
 	fails    map[string]*failures   // "a:"+address or "u:"+username
 	lastGood map[string]string      // username → address of its last good login
 	now      func() time.Time
+	sleep    func(ctx context.Context, d time.Duration) bool // false if ctx ended first
 
 	compares  atomic.Int64 // bcrypt comparisons run
 	cacheHits atomic.Int64 // logins let in from the cache
@@ -73,6 +74,7 @@ func newAuthGuard(concurrency int) *authGuard {
 		fails:    map[string]*failures{},
 		lastGood: map[string]string{},
 		now:      time.Now,
+		sleep:    sleepCtx,
 	}
 	_, _ = rand.Read(g.salt[:])
 	return g
@@ -121,14 +123,8 @@ func (g *authGuard) check(ctx context.Context, user, hash string, password []byt
 
 	ctx, cancel := context.WithTimeout(ctx, authWaitMax)
 	defer cancel()
-	if delay > 0 {
-		t := time.NewTimer(delay)
-		select {
-		case <-t.C:
-		case <-ctx.Done():
-			t.Stop()
-			return authBusy
-		}
+	if delay > 0 && !g.sleep(ctx, delay) {
+		return authBusy
 	}
 	select {
 	case g.sem <- struct{}{}:
@@ -228,4 +224,15 @@ func (h *vakaHook) checkPassword(cl *mqtt.Client, user, hash string, password []
 		addr = host
 	}
 	return h.auth.check(context.Background(), user, hash, password, addr)
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
 }
