@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mochi-mqtt/server/v2/packets"
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/vaka-care/vaka/event"
@@ -59,5 +60,20 @@ func BenchmarkPublishQoS1(b *testing.B) {
 		if _, err := io.ReadFull(r, ack[:]); err != nil || ack[0] != 0x40 {
 			b.Fatalf("PUBACK: % x %v", ack, err)
 		}
+	}
+}
+
+// BenchmarkOnPacketRead is what the hook adds to every packet a client
+// sends: a counter, and for a retained publish a topic check.
+func BenchmarkOnPacketRead(b *testing.B) {
+	h := &vakaHook{}
+	for _, retain := range []bool{false, true} {
+		pk := packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Publish, Qos: 1, Retain: retain},
+			TopicName: event.EventTopic("solrosen", "avd-a")}
+		b.Run(fmt.Sprintf("retain=%v", retain), func(b *testing.B) {
+			for range b.N {
+				_, _ = h.OnPacketRead(nil, pk)
+			}
+		})
 	}
 }
