@@ -429,3 +429,31 @@ func TestIntegrationPasswordFloodBoundedBcrypt(t *testing.T) {
 	}
 	t.Logf("bcrypt comparisons: %d for %d wrong logins", b.hook.auth.compares.Load(), flood)
 }
+
+// Before login the bound is tighter than after: a 32 KiB CONNECT is
+// refused (default bound 16 KiB), a 32 KiB PUBLISH after login is not
+// (default bound 64 KiB).
+func TestIntegrationConnectBoundTighterThanPacketBound(t *testing.T) {
+	b, _ := limitBroker(t, &countingHandler{}, Limits{}, map[string]string{"s/g": "pw"})
+	c, err := net.Dial("tcp", b.Addr("tcp"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_, _ = c.Write(connectPacketID("big", "s/g", strings.Repeat("p", 32<<10), true))
+	if !closedWithin(c, 5*time.Second) {
+		t.Fatal("a 32 KiB CONNECT was kept")
+	}
+	eventually(t, 5*time.Second, "refusal counted", func() bool { return refusedCount(b, reasonTooLarge) == 1 })
+
+	cl, rc := rawLogin(t, b, "gw", "s/g", "pw")
+	if rc != 0 {
+		t.Fatalf("refused: %d", rc)
+	}
+	if _, err := cl.c.Write(publishPacket(event.EventTopic("s", "g"), 1, strings.Repeat("x", 32<<10))); err != nil {
+		t.Fatal(err)
+	}
+	if p, err := readRaw(cl.r); err != nil || p.typ != 0x40 {
+		t.Fatalf("32 KiB publish after login: %x %v", p.typ, err)
+	}
+}
