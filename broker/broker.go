@@ -208,8 +208,9 @@ type vakaHook struct {
 	otCreds map[string]string
 	ot      OwnTracksHandler
 
-	auth *authGuard
-	ids  *clientIDs
+	auth      *authGuard
+	ids       *clientIDs
+	refuseLog logLimiter
 
 	publishDropped atomic.Int64
 	received       atomic.Int64 // PUBLISH packets read from clients (not the hub's own)
