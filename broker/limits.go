@@ -128,11 +128,11 @@ type refuser interface {
 
 func (h *vakaHook) refuse(reason string, attrs ...any) {
 	h.refused.WithLabelValues(reason).Inc()
-	if reason != reasonClientIDTaken { // a collision is always logged: it names two logins
-		var ok bool
-		if ok, attrs = h.refuseLog.allow(reason, time.Now(), attrs); !ok {
-			return
-		}
+	// Rate-limited for every reason, client_id_taken too: OnConnect refuses
+	// a taken id before any password check, so a stranger can cause it.
+	var ok bool
+	if ok, attrs = h.refuseLog.allow(reason, time.Now(), attrs); !ok {
+		return
 	}
 	h.log.Warn("broker: connection refused", append([]any{"reason", reason}, attrs...)...)
 }
