@@ -23,7 +23,6 @@ import (
 	"github.com/mochi-mqtt/server/v2/listeners"
 	"github.com/mochi-mqtt/server/v2/packets"
 	"github.com/prometheus/client_golang/prometheus"
-	"golang.org/x/crypto/bcrypt"
 
 	"github.com/vaka-care/vaka/event"
 	"github.com/vaka-care/vaka/trackers"
@@ -77,6 +76,9 @@ type Options struct {
 	Handler   Handler
 	Logger    *slog.Logger
 	Registry  prometheus.Registerer
+	// Limits bound connections, packet sizes and queues; zero fields
+	// take DefaultLimits (limits.go).
+	Limits Limits
 }
 
 // Broker is the embedded MQTT broker.
@@ -86,6 +88,7 @@ type Broker struct {
 	opts Options
 	hook *vakaHook
 	lns  []listeners.Listener
+	gate *connGate
 }
 
 // New builds the broker; Start begins listening.
@@ -99,7 +102,12 @@ func New(o Options) (*Broker, error) {
 	if o.Registry == nil {
 		o.Registry = prometheus.NewRegistry()
 	}
+	lim := o.Limits.withDefaults()
+	if err := lim.Validate(); err != nil {
+		return nil, err
+	}
 	caps := mqtt.NewDefaultServerCapabilities()
+	lim.applyCapabilities(caps)
 	srv := mqtt.New(&mqtt.Options{
 		InlineClient: true, // the hub answers refused events on the reply topic
 		Logger:       slog.New(redactHandler{o.Logger.Handler()}).With("component", "mqtt"),
@@ -107,7 +115,10 @@ func New(o Options) (*Broker, error) {
 		// A gateway's burst is read in few read(2)s (mochi's default is 2 KiB).
 		ClientNetReadBufferSize: 16 << 10,
 	})
-	h := &vakaHook{h: o.Handler, log: o.Logger, demo: o.Demo, srv: srv, creds: map[string]string{}}
+	h := &vakaHook{h: o.Handler, log: o.Logger, demo: o.Demo, srv: srv, creds: map[string]string{},
+		auth: newAuthGuard(lim.AuthConcurrency),
+		// Twice the connection limit: a sweep of unconnected ids always frees room.
+		ids: newClientIDs(2*lim.MaxConnections, clientActive(srv))}
 	for _, c := range o.Credentials {
 		h.creds[Username(c.Site, c.Gateway)] = c.PasswordHash
 	}
@@ -122,7 +133,8 @@ func New(o Options) (*Broker, error) {
 	if err := srv.AddHook(h, nil); err != nil {
 		return nil, fmt.Errorf("broker: add hook: %w", err)
 	}
-	b := &Broker{srv: srv, log: o.Logger, opts: o, hook: h}
+	b := &Broker{srv: srv, log: o.Logger, opts: o, hook: h, gate: newConnGate(lim, h)}
+	logLimits(o.Logger, lim)
 	if o.TCP != "" {
 		b.lns = append(b.lns, newTCPListener("tcp", o.TCP, nil, &h.netWrites))
 	}
@@ -146,7 +158,7 @@ func New(o Options) (*Broker, error) {
 // Start opens the listeners and serves in the background.
 func (b *Broker) Start() error {
 	for _, l := range b.lns {
-		if err := b.srv.AddListener(l); err != nil {
+		if err := b.srv.AddListener(&gatedListener{Listener: l, gate: b.gate}); err != nil {
 			return fmt.Errorf("broker: listen %s: %w", l.ID(), err)
 		}
 	}
@@ -173,8 +185,13 @@ func (b *Broker) Close() error { return b.srv.Close() }
 // Dropped is the number of messages the broker failed to deliver or
 // refused; the hub raises a technical alarm when it grows.
 func (b *Broker) Dropped() int64 {
-	return b.hook.publishDropped.Load() + b.hook.qosDropped.Load()
+	return b.hook.publishDropped.Load() + b.hook.qosDropped.Load() + b.inflightDropped()
 }
+
+// inflightDropped counts QoS 1/2 messages mochi dropped because a
+// subscriber's inflight store was full (MaxInflight) or its packet ids ran
+// out: mochi only logs these, with no hook, so its counter is read.
+func (b *Broker) inflightDropped() int64 { return atomic.LoadInt64(&b.srv.Info.InflightDropped) }
 
 // vakaHook authenticates gateways, enforces topic rights, runs the rules
 // and counts every drop. It declares only the events it handles.
@@ -191,7 +208,13 @@ type vakaHook struct {
 	otCreds map[string]string
 	ot      OwnTracksHandler
 
+	auth      *authGuard
+	ids       *clientIDs
+	refuseLog logLimiter
+
 	publishDropped atomic.Int64
+	received       atomic.Int64 // PUBLISH packets read from clients (not the hub's own)
+	retainStripped atomic.Int64
 	qosDropped     atomic.Int64
 	refused        *prometheus.CounterVec
 	replyFailed    atomic.Int64
@@ -205,14 +228,17 @@ func (h *vakaHook) Provides(b byte) bool {
 	return bytes.Contains([]byte{
 		mqtt.OnConnectAuthenticate, mqtt.OnACLCheck, mqtt.OnPublish,
 		mqtt.OnPublishDropped, mqtt.OnQosDropped, mqtt.OnWillSent,
+		mqtt.OnConnect, mqtt.OnPacketRead, mqtt.OnWill, mqtt.OnDisconnect,
 	}, []byte{b})
 }
 
 func (h *vakaHook) register(reg prometheus.Registerer, srv *mqtt.Server) error {
 	h.refused = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "vaka_mqtt_refused_total", Help: "MQTT connections and messages refused, by reason (auth, acl_publish, acl_subscribe)."},
+		Name: "vaka_mqtt_refused_total", Help: "MQTT connections and messages refused, by reason (auth, acl_publish, acl_subscribe, " +
+			"packet_too_large, connect_timeout, too_many_connections, client_id_taken, auth_busy)."},
 		[]string{"reason"})
-	for _, r := range []string{"auth", "acl_publish", "acl_subscribe"} {
+	for _, r := range []string{"auth", "acl_publish", "acl_subscribe",
+		reasonTooLarge, reasonConnectTimeout, reasonTooMany, reasonClientIDTaken, reasonAuthBusy} {
 		h.refused.WithLabelValues(r)
 	}
 	cs := []prometheus.Collector{
@@ -234,8 +260,18 @@ func (h *vakaHook) register(reg prometheus.Registerer, srv *mqtt.Server) error {
 			func() float64 { return float64(h.netWrites.Load()) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "vaka_mqtt_clients_connected", Help: "Connected MQTT clients."},
 			func() float64 { return float64(atomic.LoadInt64(&srv.Info.ClientsConnected)) }),
-		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "vaka_mqtt_messages_received_total", Help: "MQTT messages received by the broker."},
-			func() float64 { return float64(atomic.LoadInt64(&srv.Info.MessagesReceived)) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "vaka_mqtt_messages_received_total",
+			Help: "MQTT PUBLISH packets received from clients (the hub's own replies are not counted)."},
+			func() float64 { return float64(h.received.Load()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "vaka_mqtt_inflight_dropped_total",
+			Help: "QoS 1/2 messages mochi dropped because a subscriber's inflight store was full or out of packet ids."},
+			func() float64 { return float64(atomic.LoadInt64(&srv.Info.InflightDropped)) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "vaka_mqtt_retain_stripped_total",
+			Help: "Retained publishes and Wills on non-status vaka/ topics stored without retain."},
+			func() float64 { return float64(h.retainStripped.Load()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "vaka_mqtt_bcrypt_compares_total",
+			Help: "bcrypt password comparisons run for MQTT logins (cached logins skip them)."},
+			func() float64 { return float64(h.auth.compares.Load()) }),
 	}
 	var errs []error
 	for _, c := range cs {
@@ -252,7 +288,14 @@ func identity(cl *mqtt.Client) (site, gateway string, ok bool) {
 	return site, gateway, ok && site != "" && gateway != ""
 }
 
+// OnConnectAuthenticate checks the login, then binds the client id to it
+// (clientid.go): a login presenting another login's id was already refused
+// in OnConnect.
 func (h *vakaHook) OnConnectAuthenticate(cl *mqtt.Client, pk packets.Packet) bool {
+	return h.login(cl, pk) && h.claimClientID(cl, pk)
+}
+
+func (h *vakaHook) login(cl *mqtt.Client, pk packets.Packet) bool {
 	user := string(pk.Connect.Username)
 	if user == "" && h.demo {
 		return true
@@ -260,19 +303,24 @@ func (h *vakaHook) OnConnectAuthenticate(cl *mqtt.Client, pk packets.Packet) boo
 	h.mu.RLock()
 	hash, ok := h.creds[user]
 	h.mu.RUnlock()
-	if ok && bcrypt.CompareHashAndPassword([]byte(hash), pk.Connect.Password) == nil {
-		return true
-	}
-	if otHash, isOT := h.otCreds[user]; isOT {
-		if bcrypt.CompareHashAndPassword([]byte(otHash), pk.Connect.Password) == nil {
-			return true
-		}
-		ok = true // a known OwnTracks user with a wrong password: refused, even in demo mode
+	otHash, isOT := h.otCreds[user]
+	if isOT && !ok {
+		hash, ok = otHash, true
 	}
 	if !ok && h.demo {
 		// Demo mode: any username without credentials on file is let in,
 		// still confined to its own topics if it is "<site>/<gateway>".
+		// A known OwnTracks user with a wrong password is refused even here.
 		return true
+	}
+	if ok {
+		switch h.checkPassword(cl, user, hash, pk.Connect.Password) {
+		case authOK:
+			return true
+		case authBusy:
+			h.refuse(reasonAuthBusy, "username", user, "remote", cl.Net.Remote)
+			return false
+		}
 	}
 	h.refused.WithLabelValues("auth").Inc()
 	// The username is a gateway id, not personal data.

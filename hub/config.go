@@ -45,6 +45,9 @@ type MQTTConfig struct {
 	// no broker and consumes from External (config_external.go).
 	Broker   string          `yaml:"broker"`
 	External *ExternalBroker `yaml:"external"`
+	// Limits bound connections, packet sizes and queues of the embedded
+	// broker (config_mqttlimits.go); absent means safe defaults.
+	Limits MQTTLimits `yaml:"limits"`
 }
 
 // TLSConfig names a certificate and key in PEM files.
@@ -253,6 +256,7 @@ func (c *Config) Validate() error {
 	if t := c.MQTT.TLS; t != nil {
 		errs = append(errs, t.validate("mqtt.tls")...)
 	}
+	errs = append(errs, c.MQTT.Limits.validate("mqtt.limits")...)
 	if c.HTTP.Address == "" {
 		add(config.Errorf("http.address", "missing"))
 	}

@@ -181,11 +181,21 @@ func newBroker(cfg *hub.Config, h *hub.Hub, log *slog.Logger, reg *prometheus.Re
 		}
 	}
 	bo := broker.Options{TCP: cfg.MQTT.TCP, WebSocket: cfg.MQTT.WebSocket, Demo: cfg.Demo,
-		Credentials: creds, OwnTracks: ownTracksLogins(cfg), Handler: h, Logger: log, Registry: reg}
+		Credentials: creds, OwnTracks: ownTracksLogins(cfg), Handler: h, Logger: log, Registry: reg,
+		Limits: brokerLimits(cfg.MQTT.Limits)}
 	if t := cfg.MQTT.TLS; t != nil {
 		bo.TLS = &broker.TLS{Address: t.Address, CertFile: t.CertFile, KeyFile: t.KeyFile}
 	}
 	return broker.New(bo)
+}
+
+// brokerLimits maps mqtt.limits onto the broker's; zero fields stay zero
+// and take the broker's defaults.
+func brokerLimits(l hub.MQTTLimits) broker.Limits {
+	return broker.Limits{MaxConnectSize: l.MaxConnectSize, MaxPacketSize: l.MaxPacketSize,
+		ConnectTimeout: l.ConnectTimeout, MaxConnections: l.MaxConnections,
+		MaxConnectionsPerAddress: l.MaxConnectionsPerAddress, MaxInflight: l.MaxInflight,
+		MaxQueued: l.MaxQueued, AuthConcurrency: l.AuthConcurrency}
 }
 
 func startHTTP(cfg *hub.Config, log *slog.Logger, op options, pp *pushParts, h *hub.Hub, j *store.Journal,
