@@ -96,6 +96,10 @@ const (
 	MaxPassword = 1024
 )
 
+// sessionSweepAt is the number of sessions above which each login first
+// drops the expired ones.
+const sessionSweepAt = 1024
+
 // okCacheTTL is how long a verified username and password are remembered,
 // so an API client with HTTP Basic auth costs one bcrypt check, not one
 // per request. Only a keyed hash (HMAC with a per-process key) is kept.
@@ -484,8 +488,17 @@ func (a *Auth) Login(ctx context.Context, source, username, password string) (*S
 	if err != nil {
 		return nil, err
 	}
-	s := &Session{Token: randomToken(), User: u, CSRF: randomToken(), Expires: a.now().Add(a.ttl)}
+	now := a.now()
+	s := &Session{Token: randomToken(), User: u, CSRF: randomToken(), Expires: now.Add(a.ttl)}
 	a.mu.Lock()
+	if len(a.sessions) >= sessionSweepAt {
+		// Expired sessions are otherwise dropped only when used again.
+		for k, x := range a.sessions {
+			if now.After(x.Expires) {
+				delete(a.sessions, k)
+			}
+		}
+	}
 	a.sessions[s.Token] = s
 	a.mu.Unlock()
 	return s, nil
