@@ -248,8 +248,9 @@ func startHTTP(cfg *hub.Config, log *slog.Logger, op options, pp *pushParts, h *
 // newHTTPServer bounds what a slow or idle client can hold: the headers
 // within 10 s, each body within http.body_timeout (in httpapi, per request,
 // so the live stream is not cut), an idle keep-alive connection within
-// http.idle_timeout. There is no ReadTimeout or WriteTimeout: both would
-// end every staff member's alarm stream after that long.
+// http.idle_timeout. There is no server-wide ReadTimeout or WriteTimeout:
+// they put one deadline on every connection, the staff's hours-long alarm
+// streams included (a WriteTimeout ends each stream after that long).
 func newHTTPServer(c hub.HTTPConfig, handler http.Handler, base context.Context) *http.Server {
 	idle := c.IdleTimeout
 	if idle == 0 {
