@@ -134,8 +134,10 @@ type Auth struct {
 	sem chan struct{}
 	key []byte // HMAC key of the verified-credentials cache
 
-	// checks counts bcrypt comparisons; throttled counts refused attempts.
+	// checks counts bcrypt comparisons; throttled counts refused attempts;
+	// running and peak are the comparisons under way, now and at most.
 	checks, throttled atomic.Int64
+	running, peak     atomic.Int32
 
 	mu       sync.Mutex
 	users    map[string]*User
@@ -272,7 +274,11 @@ func (a *Auth) Check(ctx context.Context, source, username, password string) (*U
 		hash = []byte(u.PasswordHash)
 	}
 	a.checks.Add(1)
+	if n := a.running.Add(1); n > a.peak.Load() {
+		a.peak.Store(n) // racy max, good enough for a gauge
+	}
 	bad := bcrypt.CompareHashAndPassword(hash, []byte(password)) != nil || u == nil || password == ""
+	a.running.Add(-1)
 	<-a.sem
 	if bad {
 		a.finish(r, outcomeFail)

@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -243,4 +244,65 @@ func mustPrefixes(t *testing.T, ss ...string) []netip.Prefix {
 		out = append(out, p)
 	}
 	return out
+}
+
+// A flood of logins for many accounts from many addresses (none of them
+// throttled yet) runs at most MaxConcurrent bcrypt checks at once; those
+// that find no slot in time are answered 429 unchecked, and that refusal
+// is not counted as a failure against them.
+func TestLoginBcryptConcurrencyBounded(t *testing.T) {
+	a := NewAuthLimits([]User{{Username: "natt1", Role: RoleStaff, PasswordHash: testenv.Hash(t, "rätt")}}, time.Hour, nil,
+		Limits{MaxConcurrent: 1, QueueWait: time.Millisecond})
+	const n = 40
+	var wg sync.WaitGroup
+	var busy, bad atomic.Int32
+	start := make(chan struct{})
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			_, err := a.Check(context.Background(), fmt.Sprintf("10.0.%d.1", i), fmt.Sprintf("user-%d", i), "fel")
+			switch {
+			case errors.Is(err, ErrBusy):
+				busy.Add(1)
+			case errors.Is(err, ErrBadLogin):
+				bad.Add(1)
+			default:
+				t.Errorf("attempt %d: %v", i, err)
+			}
+		}()
+	}
+	close(start)
+	wg.Wait()
+	if p := a.peak.Load(); p != 1 {
+		t.Errorf("%d bcrypt checks ran at once, want 1", p)
+	}
+	if int64(bad.Load()) != a.Checks() || busy.Load()+bad.Load() != n {
+		t.Errorf("%d bad, %d busy, %d checks", bad.Load(), busy.Load(), a.Checks())
+	}
+	// Busy refusals left no failure behind: only the checked ones are kept.
+	if s, p, acc := a.Tracked(); s != int(bad.Load()) || p != int(bad.Load()) || acc != int(bad.Load()) {
+		t.Errorf("records %d/%d/%d, want %d each", s, p, acc, bad.Load())
+	}
+}
+
+// An API client sending wrong Basic credentials is throttled like a
+// login, with Retry-After.
+func TestBasicAuthThrottledWithRetryAfter(t *testing.T) {
+	srv, _ := loginServer(t, Limits{}, nil)
+	var last *http.Response
+	for range DefaultLimits().PairFree + 1 {
+		req, _ := http.NewRequest(http.MethodGet, srv.URL+"/api/v1/alarms", nil)
+		req.SetBasicAuth("natt1", "fel")
+		resp, err := srv.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		last = resp
+	}
+	if last.StatusCode != http.StatusTooManyRequests || last.Header.Get("Retry-After") == "" {
+		t.Errorf("after the free failures: %d, Retry-After %q", last.StatusCode, last.Header.Get("Retry-After"))
+	}
 }
