@@ -295,7 +295,7 @@ func (s *server) requireUser(next http.Handler) http.Handler {
 				user, err := s.o.Auth.Check(r.Context(), s.source(r), u, pw)
 				var te *ThrottleError
 				if errors.As(err, &te) {
-					s.throttled(w, te, u)
+					s.throttled(w, r, te, u)
 					return
 				}
 				if err == nil {
@@ -345,7 +345,7 @@ func (s *server) login(w http.ResponseWriter, r *http.Request) {
 	var te *ThrottleError
 	switch {
 	case errors.As(err, &te):
-		s.throttled(w, te, req.Username)
+		s.throttled(w, r, te, req.Username)
 		return
 	case err != nil:
 		s.o.Logger.Warn("httpapi: login failed", s.userAttr(req.Username), "source", s.source(r))
@@ -357,9 +357,12 @@ func (s *server) login(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, meResponse{User: sess.User.Username, Name: sess.User.Name, Role: sess.User.Role, CSRF: sess.CSRF})
 }
 
-// throttled answers 429 with Retry-After in whole seconds.
-func (s *server) throttled(w http.ResponseWriter, te *ThrottleError, username string) {
-	s.o.Logger.Warn("httpapi: login throttled", s.userAttr(username), "wait", te.Wait.Round(time.Second))
+// throttled answers 429 with Retry-After in whole seconds. It logs at
+// debug level only: a flood is thousands of these a second, and a log line
+// each would wear the gateway's SD card; vaka_login_throttled_total counts
+// them, and the failures that started the throttle were logged.
+func (s *server) throttled(w http.ResponseWriter, r *http.Request, te *ThrottleError, username string) {
+	s.o.Logger.Debug("httpapi: login throttled", s.userAttr(username), "source", s.source(r), "wait", te.Wait.Round(time.Second))
 	secs := int64((te.Wait + time.Second - 1) / time.Second)
 	w.Header().Set("Retry-After", strconv.FormatInt(max(secs, 1), 10))
 	writeError(w, http.StatusTooManyRequests, te)
