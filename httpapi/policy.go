@@ -16,8 +16,8 @@ const (
 	RoleTechnician = "technician" // tekniker
 )
 
-// AllRoles lists every role, for tests and docs.
-var AllRoles = []string{RoleStaff, RoleLead, RoleAdmin, RoleTechnician}
+// Roles returns every role, for tests and docs.
+func Roles() []string { return []string{RoleStaff, RoleLead, RoleAdmin, RoleTechnician} }
 
 // Access is what one route needs.
 type Access struct {
@@ -34,21 +34,22 @@ type Access struct {
 }
 
 var (
-	everyone     = Access{Roles: AllRoles}
+	everyone     = Access{Roles: Roles()}
 	carers       = Access{Roles: []string{RoleStaff, RoleAdmin, RoleTechnician}, Technical: []string{RoleTechnician}}
-	readAlarms   = Access{Roles: AllRoles, Technical: []string{RoleTechnician}}
+	readAlarms   = Access{Roles: Roles(), Technical: []string{RoleTechnician}}
 	pilotReaders = Access{Roles: []string{RoleLead, RoleAdmin}}
 	public       = Access{Public: true}
 )
 
-// Policy is who may use which route: one table for the whole web server,
+// policy is who may use which route: one table for the whole web server,
 // keyed by "METHOD pattern" exactly as the route is mounted (chi
 // patterns), including the routes other packages mount through
 // Options.Routes and Options.PublicRoutes. A route that is not in this
 // table is refused (403) for everyone and logged at start: a new endpoint
 // is closed until someone decides who may use it. docs/roles.md is the
 // same table in words; keep them together.
-var Policy = map[string]Access{
+// It is unexported so no importer can widen it at run time.
+var policy = map[string]Access{
 	// The staff app's files and health: no data.
 	"GET /":              public,
 	"GET /static/*":      public,
@@ -104,10 +105,11 @@ var Policy = map[string]Access{
 	"GET /api/v1/trials/{id}/report.csv": pilotReaders,
 }
 
-// PolicyKeys returns the table's keys in a stable order.
+// PolicyKeys returns the policy's routes ("METHOD pattern") in a stable
+// order, for tests that walk them all.
 func PolicyKeys() []string {
-	keys := make([]string, 0, len(Policy))
-	for k := range Policy {
+	keys := make([]string, 0, len(policy))
+	for k := range policy {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
@@ -139,7 +141,7 @@ func (s *server) guard(acc Access, h http.Handler) http.Handler {
 	}))
 }
 
-// refuse answers a route that is missing from Policy.
+// refuse answers a route that is missing from the policy table.
 func refuse(w http.ResponseWriter, _ *http.Request) {
 	writeError(w, http.StatusForbidden, errors.New("this route is not in the access policy"))
 }

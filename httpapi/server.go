@@ -80,7 +80,7 @@ const DefaultBodyTimeout = 15 * time.Second
 // MaxRequestBody bounds every request body (handlers may set less).
 const MaxRequestBody = 1 << 20
 
-// Route is an extra endpoint. Who may use it is decided by Policy, by its
+// Route is an extra endpoint. Who may use it is decided by the policy table (policy.go), by its
 // method and pattern; a route missing there is refused.
 type Route struct {
 	Method  string // GET, POST …
@@ -196,7 +196,7 @@ func New(o Options) http.Handler {
 	// policy table: public, or login plus the roles it names.
 	for _, rt := range routes {
 		key := rt.Method + " " + rt.Pattern
-		acc, ok := Policy[key]
+		acc, ok := policy[key]
 		if !ok {
 			o.Logger.Error("httpapi: route not in the access policy; refused for everyone", "route", key)
 			r.Method(rt.Method, rt.Pattern, http.HandlerFunc(refuse))
@@ -274,7 +274,7 @@ type ctxKey struct{}
 type principal struct {
 	user    *User
 	session *Session
-	// technical: the route limits this user to technical alarms (Policy).
+	// technical: the route limits this user to technical alarms (policy.go).
 	technical bool
 }
 

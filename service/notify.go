@@ -91,7 +91,7 @@ func (p *pushParts) routes(h *hub.Hub) []httpapi.Route {
 		// The staff app's receipt: the alarm card it got over the live
 		// stream is on a logged-in phone's screen (for phones without
 		// push). Behind login and the CSRF check; only users the alarm was
-		// alerted to, and roles that answer alarms (httpapi.Policy).
+		// alerted to, and roles that answer alarms (httpapi's policy table).
 		{Method: http.MethodPost, Pattern: "/api/v1/alarms/{id}/shown",
 			Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { appReceipt(h, w, r) })},
 		// Admin only: who an alarm with these labels reaches now (or at

@@ -105,7 +105,7 @@ func call(t *testing.T, base, method, path, role, body string) (int, string) {
 // Every route in the access policy, for every role and for no login,
 // answers as docs/roles.md says: forbidden (403), login required (401),
 // or let through to its handler (anything else). The expected table is
-// written out here, not derived from httpapi.Policy, and must name
+// written out here, not derived from httpapi's policy table, and must name
 // exactly the policy's routes, so a new route fails this test until
 // someone decides who may use it.
 func TestIntegrationRoleMatrix(t *testing.T) {
@@ -167,7 +167,7 @@ func TestIntegrationRoleMatrix(t *testing.T) {
 	}
 	for k := range want {
 		if !slices.Contains(keys, k) {
-			t.Errorf("test row %q is not in httpapi.Policy", k)
+			t.Errorf("test row %q is not in httpapi's policy table", k)
 		}
 	}
 	bodies := map[string]string{
@@ -205,7 +205,7 @@ func TestIntegrationRoleMatrix(t *testing.T) {
 		}
 	}
 	if strings.Contains(logs.String(), "not in the access policy") {
-		t.Errorf("a mounted route is missing from httpapi.Policy:\n%s", logs.String())
+		t.Errorf("a mounted route is missing from httpapi's policy table:\n%s", logs.String())
 	}
 
 	// A technician handles the technical alarm from accept to resolve…
@@ -233,8 +233,8 @@ func TestIntegrationRoleMatrix(t *testing.T) {
 
 // The roles httpapi enforces are the roles the config accepts.
 func TestRoleNamesAgree(t *testing.T) {
-	if !slices.Equal(httpapi.AllRoles, []string{hub.RoleStaff, hub.RoleLead, hub.RoleAdmin, hub.RoleTechnician}) {
-		t.Errorf("httpapi.AllRoles %v", httpapi.AllRoles)
+	if !slices.Equal(httpapi.Roles(), []string{hub.RoleStaff, hub.RoleLead, hub.RoleAdmin, hub.RoleTechnician}) {
+		t.Errorf("httpapi.Roles() %v", httpapi.Roles())
 	}
 }
 

@@ -16,9 +16,9 @@ import (
 )
 
 // hubRoutes are the rule-facing endpoints: which rules watch a resident
-// now, device health, and silences. Who may use each is httpapi.Policy's
-// decision (docs/roles.md); the silence handlers add the one rule the
-// table cannot see: a technician silences technical rules only.
+// now, device health, and silences. Who may use each is decided by
+// httpapi's policy table (docs/roles.md); the silence handlers add the one
+// rule the table cannot see: a technician silences technical rules only.
 func hubRoutes(h *hub.Hub) []httpapi.Route {
 	return []httpapi.Route{
 		{Method: http.MethodGet, Pattern: "/api/v1/sites/{site}/residents/{resident}/rules", Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

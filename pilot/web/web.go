@@ -2,7 +2,8 @@
 // verdict per criterion agreed up front, charts over time and arm against
 // arm (server-side SVG, no script, no CDN), a CSV export and a printable
 // report. Swedish first, English with ?lang=en. Mounted behind login; who
-// may see it (lead and admin) is httpapi.Policy's decision.
+// may see it (lead and admin) is decided by httpapi's policy table
+// (docs/roles.md).
 package web
 
 import (
