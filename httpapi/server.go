@@ -80,8 +80,9 @@ const DefaultBodyTimeout = 15 * time.Second
 // MaxRequestBody bounds every request body (handlers may set less).
 const MaxRequestBody = 1 << 20
 
-// Route is an extra endpoint. Who may use it is decided by the policy table (policy.go), by its
-// method and pattern; a route missing there is refused.
+// Route is an extra endpoint. Who may use it is decided by the policy
+// table (policy.go), by its method and pattern; a route missing there is
+// refused.
 type Route struct {
 	Method  string // GET, POST …
 	Pattern string // chi pattern, e.g. /api/v1/trials/{id}
@@ -210,6 +211,9 @@ func New(o Options) http.Handler {
 // bodyLimits bounds reading any request body, in size and in time: the
 // read deadline applies only to requests that have a body, so the live
 // stream (a GET without one) stays open as long as the phone listens.
+// net/http lifts the deadline itself once the whole body is in (it then
+// watches the connection for the client going away), so a handler may
+// work longer than the bound after reading.
 func (s *server) bodyLimits(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Body != nil && r.Body != http.NoBody {
@@ -488,6 +492,8 @@ func (s *server) stream(w http.ResponseWriter, r *http.Request) {
 	rc := http.NewResponseController(w)
 	writeBy := func() { _ = rc.SetWriteDeadline(time.Now().Add(max(streamWriteTimeout, 2*s.o.StreamKeepAlive))) }
 	writeBy()
+	// The connection may carry another request after the stream ends.
+	defer func() { _ = rc.SetWriteDeadline(time.Time{}) }()
 	w.WriteHeader(http.StatusOK)
 	io.WriteString(w, "retry: 2000\nevent: hello\ndata: {}\n\n")
 	fl.Flush()

@@ -96,3 +96,32 @@ func TestTrickledBodyCutStreamLives(t *testing.T) {
 		}
 	}
 }
+
+// A handler that has read its whole body may work longer than the body
+// bound without its request being cancelled.
+func TestBodyBoundLiftedOnceRead(t *testing.T) {
+	const bound = 200 * time.Millisecond
+	s := &server{o: Options{BodyTimeout: bound}}
+	errc := make(chan error, 1)
+	srv := httptest.NewServer(s.bodyLimits(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, err := io.ReadAll(r.Body); err != nil {
+			errc <- err
+			return
+		}
+		select {
+		case <-r.Context().Done():
+			errc <- r.Context().Err()
+		case <-time.After(4 * bound):
+			errc <- nil
+		}
+	})))
+	defer srv.Close()
+	resp, err := srv.Client().Post(srv.URL, "application/json", strings.NewReader(`{"outcome":"false"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if err := <-errc; err != nil {
+		t.Errorf("handler after its body was read: %v", err)
+	}
+}

@@ -248,9 +248,10 @@ func startHTTP(cfg *hub.Config, log *slog.Logger, op options, pp *pushParts, h *
 // newHTTPServer bounds what a slow or idle client can hold: the headers
 // within 10 s, each body within http.body_timeout (in httpapi, per request,
 // so the live stream is not cut), an idle keep-alive connection within
-// http.idle_timeout. There is no server-wide ReadTimeout or WriteTimeout:
-// they put one deadline on every connection, the staff's hours-long alarm
-// streams included (a WriteTimeout ends each stream after that long).
+// http.idle_timeout. There is no WriteTimeout: it would end every staff
+// member's hours-long alarm stream after that long (the stream bounds each
+// of its writes instead). The body bound is httpapi's, per request, so it
+// is the same in tests and is only set where there is a body.
 func newHTTPServer(c hub.HTTPConfig, handler http.Handler, base context.Context) *http.Server {
 	idle := c.IdleTimeout
 	if idle == 0 {
