@@ -306,3 +306,20 @@ func TestBasicAuthThrottledWithRetryAfter(t *testing.T) {
 		t.Errorf("after the free failures: %d, Retry-After %q", last.StatusCode, last.Header.Get("Retry-After"))
 	}
 }
+
+// An unknown username meets the throttle after as many failures as a real
+// one, so a 429 does not tell a guesser that the account exists.
+func TestLoginUnknownUserThrottledLikeKnown(t *testing.T) {
+	srv, _ := loginServer(t, Limits{}, nil)
+	for _, user := range []string{"natt1", "okänd"} {
+		var codes []int
+		for range DefaultLimits().PairFree + 1 {
+			code, _ := postLogin(t, srv.Client(), srv.URL, user, "fel")
+			codes = append(codes, code)
+		}
+		want := []int{401, 401, 401, 401, 401, 429}
+		if fmt.Sprint(codes) != fmt.Sprint(want) {
+			t.Errorf("%s: %v, want %v", user, codes, want)
+		}
+	}
+}
