@@ -11,6 +11,9 @@ import (
 	"log/slog"
 	"mime"
 	"net/http"
+	"net/netip"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -60,14 +63,29 @@ type Options struct {
 	// authenticates the request itself (a service worker's delivery
 	// receipt carries a per-subscription token instead of a session).
 	PublicRoutes []Route
+	// TrustedProxies are the reverse proxies whose X-Forwarded-For is
+	// believed for the client's address (the login throttle's source).
+	// Empty: the TCP peer is the client, and the header is ignored.
+	TrustedProxies []netip.Prefix
+	// BodyTimeout bounds reading a request's body, so a client trickling
+	// bytes cannot hold a connection and a goroutine for long (default
+	// DefaultBodyTimeout). The live stream has no body and is not cut.
+	BodyTimeout time.Duration
 }
 
-// Route is an extra authenticated endpoint. Roles, when set, limit it to
-// those roles (403 for others).
+// DefaultBodyTimeout is Options.BodyTimeout's default: a phone on a poor
+// link sends a login or an outcome in well under a second.
+const DefaultBodyTimeout = 15 * time.Second
+
+// MaxRequestBody bounds every request body (handlers may set less).
+const MaxRequestBody = 1 << 20
+
+// Route is an extra endpoint. Who may use it is decided by the policy
+// table (policy.go), by its method and pattern; a route missing there is
+// refused.
 type Route struct {
 	Method  string // GET, POST …
 	Pattern string // chi pattern, e.g. /api/v1/trials/{id}
-	Roles   []string
 	Handler http.Handler
 }
 
@@ -141,66 +159,68 @@ func New(o Options) http.Handler {
 	if o.NotFound == nil {
 		o.NotFound = ErrNotFound
 	}
+	if o.BodyTimeout == 0 {
+		o.BodyTimeout = DefaultBodyTimeout
+	}
 	s := &server{o: o}
 	r := chi.NewRouter()
-	r.Use(middleware.Recoverer, securityHeaders)
-	r.Get("/healthz", s.healthz)
-	if o.Gatherer != nil {
-		r.Handle("/metrics", promhttp.HandlerFor(o.Gatherer, promhttp.HandlerOpts{}))
-	}
+	r.Use(middleware.Recoverer, securityHeaders, s.bodyLimits)
 	static, _ := fs.Sub(ui.Static, "static")
-	r.Get("/", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Cache-Control", "no-cache")
-		http.ServeFileFS(w, r, static, "index.html")
-	})
-	r.Handle("/static/*", http.StripPrefix("/static/", http.FileServerFS(static)))
-	// The service worker must come from the root to control the whole app.
-	r.Get("/sw.js", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Cache-Control", "no-cache")
-		w.Header().Set("Service-Worker-Allowed", "/")
-		http.ServeFileFS(w, r, static, "sw.js")
-	})
-	for _, rt := range o.PublicRoutes {
-		r.Method(rt.Method, rt.Pattern, rt.Handler)
+	routes := []Route{
+		{http.MethodGet, "/healthz", http.HandlerFunc(s.healthz)},
+		{http.MethodGet, "/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Cache-Control", "no-cache")
+			http.ServeFileFS(w, r, static, "index.html")
+		})},
+		{http.MethodGet, "/static/*", http.StripPrefix("/static/", http.FileServerFS(static))},
+		// The service worker must come from the root to control the whole app.
+		{http.MethodGet, "/sw.js", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Cache-Control", "no-cache")
+			w.Header().Set("Service-Worker-Allowed", "/")
+			http.ServeFileFS(w, r, static, "sw.js")
+		})},
+		{http.MethodPost, "/api/v1/login", http.HandlerFunc(s.login)},
+		{http.MethodGet, "/api/v1/me", http.HandlerFunc(s.me)},
+		{http.MethodPost, "/api/v1/logout", http.HandlerFunc(s.logout)},
+		{http.MethodGet, "/api/v1/alarms", http.HandlerFunc(s.listAlarms)},
+		{http.MethodGet, "/api/v1/alarms/{id}", http.HandlerFunc(s.getAlarm)},
+		{http.MethodPost, "/api/v1/alarms/{id}/accept", s.act(alarm.ActAccept)},
+		{http.MethodPost, "/api/v1/alarms/{id}/presence", s.act(alarm.ActPresence)},
+		{http.MethodPost, "/api/v1/alarms/{id}/resolve", s.act(alarm.ActResolve)},
+		{http.MethodGet, "/api/v1/stream", http.HandlerFunc(s.stream)},
 	}
-	r.Route("/api/v1", func(r chi.Router) {
-		r.Post("/login", s.login)
-		r.Group(func(r chi.Router) {
-			r.Use(s.requireUser)
-			r.Get("/me", s.me)
-			r.Post("/logout", s.logout)
-			r.Get("/alarms", s.listAlarms)
-			r.Get("/alarms/{id}", s.getAlarm)
-			r.Post("/alarms/{id}/accept", s.act(alarm.ActAccept))
-			r.Post("/alarms/{id}/presence", s.act(alarm.ActPresence))
-			r.Post("/alarms/{id}/resolve", s.act(alarm.ActResolve))
-			r.Get("/stream", s.stream)
-		})
-	})
-	// Extra routes sit behind the same login and CSRF checks.
-	r.Group(func(r chi.Router) {
-		r.Use(s.requireUser)
-		for _, rt := range o.Routes {
-			h := rt.Handler
-			if len(rt.Roles) > 0 {
-				h = requireRole(rt.Roles, h)
-			}
-			r.Method(rt.Method, rt.Pattern, h)
+	if o.Gatherer != nil {
+		routes = append(routes, Route{http.MethodGet, "/metrics", promhttp.HandlerFor(o.Gatherer, promhttp.HandlerOpts{})})
+	}
+	routes = append(append(routes, o.PublicRoutes...), o.Routes...)
+	// Every route, ours and the other packages', goes through the one
+	// policy table: public, or login plus the roles it names.
+	for _, rt := range routes {
+		key := rt.Method + " " + rt.Pattern
+		acc, ok := policy[key]
+		if !ok {
+			o.Logger.Error("httpapi: route not in the access policy; refused for everyone", "route", key)
+			r.Method(rt.Method, rt.Pattern, http.HandlerFunc(refuse))
+			continue
 		}
-	})
+		r.Method(rt.Method, rt.Pattern, s.guard(acc, rt.Handler))
+	}
 	return r
 }
 
-func requireRole(roles []string, next http.Handler) http.Handler {
+// bodyLimits bounds reading any request body, in size and in time: the
+// read deadline applies only to requests that have a body, so the live
+// stream (a GET without one) stays open as long as the phone listens.
+// net/http lifts the deadline itself once the whole body is in (it then
+// watches the connection for the client going away), so a handler may
+// work longer than the bound after reading.
+func (s *server) bodyLimits(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		p := who(r)
-		for _, role := range roles {
-			if p.user != nil && p.user.Role == role {
-				next.ServeHTTP(w, r)
-				return
-			}
+		if r.Body != nil && r.Body != http.NoBody {
+			_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(s.o.BodyTimeout))
+			r.Body = http.MaxBytesReader(w, r.Body, MaxRequestBody)
 		}
-		writeError(w, http.StatusForbidden, errors.New("your role may not use this"))
+		next.ServeHTTP(w, r)
 	})
 }
 
@@ -266,6 +286,12 @@ type ctxKey struct{}
 type principal struct {
 	user    *User
 	session *Session
+	// technical: the route limits this user to technical alarms (policy.go).
+	technical bool
+}
+
+func withPrincipal(ctx context.Context, p principal) context.Context {
+	return context.WithValue(ctx, ctxKey{}, p)
 }
 
 func (s *server) requireUser(next http.Handler) http.Handler {
@@ -278,9 +304,10 @@ func (s *server) requireUser(next http.Handler) http.Handler {
 		}
 		if p.user == nil {
 			if u, pw, ok := r.BasicAuth(); ok {
-				user, err := s.o.Auth.Check(u, pw)
-				if errors.Is(err, ErrLocked) {
-					writeError(w, http.StatusTooManyRequests, err)
+				user, err := s.o.Auth.Check(r.Context(), s.source(r), u, pw)
+				var te *ThrottleError
+				if errors.As(err, &te) {
+					s.throttled(w, r, te, u)
 					return
 				}
 				if err == nil {
@@ -304,7 +331,7 @@ func (s *server) requireUser(next http.Handler) http.Handler {
 				return
 			}
 		}
-		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), ctxKey{}, p)))
+		next.ServeHTTP(w, r.WithContext(withPrincipal(r.Context(), p)))
 	})
 }
 
@@ -326,20 +353,40 @@ func (s *server) login(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, err)
 		return
 	}
-	sess, err := s.o.Auth.Login(req.Username, req.Password)
+	sess, err := s.o.Auth.Login(r.Context(), s.source(r), req.Username, req.Password)
+	var te *ThrottleError
 	switch {
-	case errors.Is(err, ErrLocked):
-		s.o.Logger.Warn("httpapi: login locked out", "user", req.Username)
-		writeError(w, http.StatusTooManyRequests, err)
+	case errors.As(err, &te):
+		s.throttled(w, r, te, req.Username)
 		return
 	case err != nil:
-		s.o.Logger.Warn("httpapi: login failed", "user", req.Username)
+		s.o.Logger.Warn("httpapi: login failed", s.userAttr(req.Username), "source", s.source(r))
 		writeError(w, http.StatusUnauthorized, err)
 		return
 	}
 	http.SetCookie(w, &http.Cookie{Name: CookieName, Value: sess.Token, Path: "/", HttpOnly: true,
 		Secure: s.o.SecureCookies, SameSite: http.SameSiteStrictMode, Expires: sess.Expires})
 	writeJSON(w, http.StatusOK, meResponse{User: sess.User.Username, Name: sess.User.Name, Role: sess.User.Role, CSRF: sess.CSRF})
+}
+
+// throttled answers 429 with Retry-After in whole seconds. It logs at
+// debug level only: a flood is thousands of these a second, and a log line
+// each would wear the gateway's SD card; vaka_login_throttled_total counts
+// them, and the failures that started the throttle were logged.
+func (s *server) throttled(w http.ResponseWriter, r *http.Request, te *ThrottleError, username string) {
+	s.o.Logger.Debug("httpapi: login throttled", s.userAttr(username), "source", s.source(r), "wait", te.Wait.Round(time.Second))
+	secs := int64((te.Wait + time.Second - 1) / time.Second)
+	w.Header().Set("Retry-After", strconv.FormatInt(max(secs, 1), 10))
+	writeError(w, http.StatusTooManyRequests, te)
+}
+
+// userAttr logs a staff login name, but not a name that is no account:
+// that is often a password typed into the wrong field.
+func (s *server) userAttr(username string) slog.Attr {
+	if s.o.Auth.Known(username) {
+		return slog.String("user", username)
+	}
+	return slog.Bool("user_known", false)
 }
 
 func (s *server) me(w http.ResponseWriter, r *http.Request) {
@@ -364,6 +411,9 @@ func (s *server) listAlarms(w http.ResponseWriter, r *http.Request) {
 	if list == nil {
 		list = []*alarm.Alarm{}
 	}
+	if who(r).technical {
+		list = slices.DeleteFunc(list, func(a *alarm.Alarm) bool { return a.Kind != alarm.KindTechnical })
+	}
 	if s.mayName(who(r)) {
 		for i, a := range list {
 			list[i] = s.named(a)
@@ -376,6 +426,10 @@ func (s *server) getAlarm(w http.ResponseWriter, r *http.Request) {
 	a, ok := s.o.Alarms.Alarm(chi.URLParam(r, "id"))
 	if !ok {
 		writeError(w, http.StatusNotFound, errors.New("no such alarm"))
+		return
+	}
+	if who(r).technical && a.Kind != alarm.KindTechnical {
+		writeError(w, http.StatusForbidden, errTechnicalOnly)
 		return
 	}
 	if s.mayName(who(r)) {
@@ -395,7 +449,16 @@ func (s *server) act(action alarm.Action) http.HandlerFunc {
 			return
 		}
 		p := who(r)
-		a, err := s.o.Alarms.Act(chi.URLParam(r, "id"), action, p.user.Username, req.Outcome, req.Note)
+		id := chi.URLParam(r, "id")
+		if p.technical {
+			// A care alarm is answered by carers; the kind never changes,
+			// so looking first and acting next is safe.
+			if a, ok := s.o.Alarms.Alarm(id); ok && a.Kind != alarm.KindTechnical {
+				writeError(w, http.StatusForbidden, errTechnicalOnly)
+				return
+			}
+		}
+		a, err := s.o.Alarms.Act(id, action, p.user.Username, req.Outcome, req.Note)
 		switch {
 		case err == nil:
 			s.o.Logger.Info("httpapi: alarm action", "alarm", a.ID, "action", action, "user", p.user.Username)
@@ -424,13 +487,21 @@ func (s *server) stream(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusInternalServerError, errors.New("streaming unsupported"))
 		return
 	}
-	named := s.mayName(who(r))
+	named, technical := s.mayName(who(r)), who(r).technical
 	ch, cancel := s.o.Alarms.Subscribe()
 	defer cancel()
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream")
 	h.Set("Cache-Control", "no-cache")
 	h.Set("X-Accel-Buffering", "no")
+	// Each write must get through within a bound of its own, so a phone
+	// that vanished without closing cannot hold the stream's goroutine
+	// forever; a live phone takes the ping well within it.
+	rc := http.NewResponseController(w)
+	writeBy := func() { _ = rc.SetWriteDeadline(time.Now().Add(max(streamWriteTimeout, 2*s.o.StreamKeepAlive))) }
+	writeBy()
+	// The connection may carry another request after the stream ends.
+	defer func() { _ = rc.SetWriteDeadline(time.Time{}) }()
 	w.WriteHeader(http.StatusOK)
 	io.WriteString(w, "retry: 2000\nevent: hello\ndata: {}\n\n")
 	fl.Flush()
@@ -441,6 +512,7 @@ func (s *server) stream(w http.ResponseWriter, r *http.Request) {
 		case <-r.Context().Done():
 			return
 		case <-tick.C:
+			writeBy()
 			// A named event, not a comment: the page's JavaScript can see it
 			// and show the red banner within two intervals of a dead link.
 			if _, err := io.WriteString(w, "event: ping\ndata: {}\n\n"); err != nil {
@@ -448,6 +520,7 @@ func (s *server) stream(w http.ResponseWriter, r *http.Request) {
 			}
 			fl.Flush()
 		case a, ok := <-ch:
+			writeBy()
 			// Frames already queued behind this one go out in the same
 			// flush, one write(2) for the burst: an alarm and its notify
 			// step are usually queued together, and a burst of alarms
@@ -460,7 +533,9 @@ func (s *server) stream(w http.ResponseWriter, r *http.Request) {
 					fl.Flush()
 					return
 				}
-				if err := s.writeFrame(w, a, named); err != nil {
+				if technical && a.Kind != alarm.KindTechnical {
+					// Not for this role: skip it, but keep draining.
+				} else if err := s.writeFrame(w, a, named); err != nil {
 					return
 				}
 				if n == streamBurst-1 {
@@ -477,6 +552,10 @@ func (s *server) stream(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 }
+
+// streamWriteTimeout bounds one write to the stream (at least two
+// keep-alive intervals).
+const streamWriteTimeout = 30 * time.Second
 
 // streamBurst bounds how many queued frames share one flush, so a busy
 // stream still reaches the screen in pieces of bounded size.
@@ -501,7 +580,10 @@ func (s *server) writeFrame(w io.Writer, a *alarm.Alarm, named bool) error {
 	return err
 }
 
-// MaxBody bounds request bodies.
+// errTechnicalOnly refuses a care alarm to a role limited to technical ones.
+var errTechnicalOnly = errors.New("your role handles technical alarms only")
+
+// MaxBody bounds JSON request bodies.
 const MaxBody = 16 << 10
 
 func decodeBody(r *http.Request, v any) error {

@@ -2,6 +2,7 @@ package hub
 
 import (
 	"errors"
+	"net/netip"
 	"strings"
 
 	"golang.org/x/crypto/bcrypt"
@@ -68,6 +69,39 @@ type HTTPConfig struct {
 	// PushContact is the VAPID subject push services may contact about
 	// this hub's pushes: "mailto:drift@kommun.se" or an https URL.
 	PushContact string `yaml:"push_contact"`
+	// TrustedProxies are the reverse proxies (addresses or CIDR prefixes)
+	// whose X-Forwarded-For names the client for the login throttle.
+	// Empty: the header is ignored and the TCP peer is the client.
+	TrustedProxies []string `yaml:"trusted_proxies"`
+	// BodyTimeout bounds reading one request body (default 15s);
+	// IdleTimeout closes idle keep-alive connections (default 2m). The
+	// live alarm stream is bounded by neither.
+	BodyTimeout time.Duration `yaml:"body_timeout"`
+	IdleTimeout time.Duration `yaml:"idle_timeout"`
+}
+
+// TrustedPrefixes parses TrustedProxies (validated by Validate).
+func (c HTTPConfig) TrustedPrefixes() []netip.Prefix {
+	var out []netip.Prefix
+	for _, s := range c.TrustedProxies {
+		if p, err := parsePrefix(s); err == nil {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// parsePrefix reads "10.0.0.0/8" or a single address.
+func parsePrefix(s string) (netip.Prefix, error) {
+	if strings.Contains(s, "/") {
+		p, err := netip.ParsePrefix(s)
+		return p.Masked(), err
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Prefix{}, err
+	}
+	return netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()), nil
 }
 
 // StoreConfig tunes the alarm journal's durability. Every transition is
@@ -274,6 +308,17 @@ func (c *Config) Validate() error {
 	}
 	if pc := c.HTTP.PushContact; pc != "" && !strings.HasPrefix(pc, "mailto:") && !strings.HasPrefix(pc, "https://") {
 		add(config.Errorf("http.push_contact", "must start with mailto: or https://"))
+	}
+	for i, p := range c.HTTP.TrustedProxies {
+		if _, err := parsePrefix(p); err != nil {
+			add(config.Errorf(config.Field("http", "trusted_proxies", i), "not an address or CIDR prefix: %q", p))
+		}
+	}
+	if d := c.HTTP.BodyTimeout; d < 0 || d > 0 && d < time.Second {
+		add(config.Errorf("http.body_timeout", "must be at least 1s"))
+	}
+	if d := c.HTTP.IdleTimeout; d < 0 || d > 0 && d < time.Second {
+		add(config.Errorf("http.idle_timeout", "must be at least 1s"))
 	}
 	for i, r := range c.HTTP.ShowNamesTo {
 		if r != RoleStaff && r != RoleLead && r != RoleAdmin {

@@ -91,12 +91,12 @@ func (p *pushParts) routes(h *hub.Hub) []httpapi.Route {
 		// The staff app's receipt: the alarm card it got over the live
 		// stream is on a logged-in phone's screen (for phones without
 		// push). Behind login and the CSRF check; only users the alarm was
-		// alerted to, and roles that answer alarms.
-		{Method: http.MethodPost, Pattern: "/api/v1/alarms/{id}/shown", Roles: []string{hub.RoleStaff, hub.RoleAdmin, hub.RoleTechnician},
+		// alerted to, and roles that answer alarms (httpapi's policy table).
+		{Method: http.MethodPost, Pattern: "/api/v1/alarms/{id}/shown",
 			Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { appReceipt(h, w, r) })},
 		// Admin only: who an alarm with these labels reaches now (or at
 		// ?at=RFC3339), tier by tier, as `vaka routes test` prints it.
-		{Method: http.MethodGet, Pattern: "/api/v1/admin/routing", Roles: []string{hub.RoleAdmin}, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		{Method: http.MethodGet, Pattern: "/api/v1/admin/routing", Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			q := r.URL.Query()
 			at := time.Now()
 			if s := q.Get("at"); s != "" {
@@ -176,15 +176,19 @@ func recordReceipt(h *hub.Hub, w http.ResponseWriter, a *alarm.Alarm, t alarm.Tr
 // hash of the session, so a user's two phones are two receipts and the
 // session token itself is never stored.
 func appReceipt(h *hub.Hub, w http.ResponseWriter, r *http.Request) {
+	a, ok := h.Alarm(chi.URLParam(r, "id"))
+	if !ok {
+		writeJSON(w, http.StatusNotFound, map[string]string{"error": "no such alarm"})
+		return
+	}
+	if httpapi.TechnicalOnly(r) && a.Kind != alarm.KindTechnical {
+		writeJSON(w, http.StatusForbidden, map[string]string{"error": "your role handles technical alarms only"})
+		return
+	}
 	u, _ := httpapi.UserFromRequest(r)
 	c, err := r.Cookie(httpapi.CookieName)
 	if u == nil || err != nil || c.Value == "" {
 		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "a logged-in app session is needed"})
-		return
-	}
-	a, ok := h.Alarm(chi.URLParam(r, "id"))
-	if !ok {
-		writeJSON(w, http.StatusNotFound, map[string]string{"error": "no such alarm"})
 		return
 	}
 	if !a.Open() {

@@ -208,11 +208,19 @@ func startHTTP(cfg *hub.Config, log *slog.Logger, op options, pp *pushParts, h *
 	for _, f := range op.routes {
 		routes = append(routes, f(h)...)
 	}
+	auth := httpapi.NewAuth(users, cfg.HTTP.SessionTTL, nil)
+	reg.MustRegister(
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "vaka_login_checks_total",
+			Help: "Passwords checked with bcrypt (logins and HTTP Basic)."}, func() float64 { return float64(auth.Checks()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "vaka_login_throttled_total",
+			Help: "Login attempts answered 429 unchecked: too many failures from the source or on the account, or too many checks at once."},
+			func() float64 { return float64(auth.Throttled()) }))
 	handler := httpapi.New(httpapi.Options{
-		Alarms: h, Auth: httpapi.NewAuth(users, cfg.HTTP.SessionTTL, nil), Gatherer: reg, Logger: log,
+		Alarms: h, Auth: auth, Gatherer: reg, Logger: log,
 		NotFound: hub.ErrNotFound, SecureCookies: cfg.HTTP.TLS != nil, Routes: routes,
 		PublicRoutes: append(pp.public(h), publicRoutes(h, reg)...),
 		NameRoles:    cfg.HTTP.ShowNamesTo, ResidentName: residentNames(h),
+		TrustedProxies: cfg.HTTP.TrustedPrefixes(), BodyTimeout: cfg.HTTP.BodyTimeout,
 	})
 	ln, err := net.Listen("tcp", cfg.HTTP.Address)
 	if err != nil {
@@ -225,8 +233,7 @@ func startHTTP(cfg *hub.Config, log *slog.Logger, op options, pp *pushParts, h *
 	// timeout: cancelling the base context ends them first.
 	base, cancelBase := context.WithCancel(context.Background())
 	s := &Hub{Hub: h, Notify: pp.disp, Broker: b, External: ext, front: front, Journal: j, log: log, httpAddr: ln.Addr().String(),
-		http: &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second,
-			BaseContext: func(net.Listener) context.Context { return base }},
+		http:       newHTTPServer(cfg.HTTP, handler, base),
 		cancelBase: cancelBase, closers: op.closers, reloaders: op.reloaders, reg: reg,
 		stop: make(chan struct{}), done: make(chan struct{})}
 	go func() {
@@ -246,6 +253,22 @@ func startHTTP(cfg *hub.Config, log *slog.Logger, op options, pp *pushParts, h *
 	}()
 	log.Info("hub started", "http", s.httpAddr, "mqtt", s.MQTTAddr(), "external_broker", ext != nil, "data", cfg.DataDir, "demo", cfg.Demo)
 	return s, nil
+}
+
+// newHTTPServer bounds what a slow or idle client can hold: the headers
+// within 10 s, each body within http.body_timeout (in httpapi, per request,
+// so the live stream is not cut), an idle keep-alive connection within
+// http.idle_timeout. There is no WriteTimeout: it would end every staff
+// member's hours-long alarm stream after that long (the stream bounds each
+// of its writes instead). The body bound is httpapi's, per request, so it
+// is the same in tests and is only set where there is a body.
+func newHTTPServer(c hub.HTTPConfig, handler http.Handler, base context.Context) *http.Server {
+	idle := c.IdleTimeout
+	if idle == 0 {
+		idle = 2 * time.Minute
+	}
+	return &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: idle,
+		MaxHeaderBytes: 64 << 10, BaseContext: func(net.Listener) context.Context { return base }}
 }
 
 // residentNames looks names up in the hub's current config, rebuilding the

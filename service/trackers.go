@@ -40,6 +40,3 @@ func ownTracksLogins(cfg *hub.Config) []broker.OwnTracksCredential {
 	}
 	return out
 }
-
-// DeviceHealthRoles may read GET /api/v1/devices.
-var DeviceHealthRoles = []string{hub.RoleLead, hub.RoleAdmin, hub.RoleTechnician}

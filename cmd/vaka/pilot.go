@@ -68,7 +68,7 @@ func startPilot(cfg *hub.Config, log *slog.Logger) (*pilotParts, []service.Optio
 		service.WithObserver(p.exp),
 		service.WithRoutes(func(h *hub.Hub) []httpapi.Route {
 			// The dashboards use the model the exporter tags with now.
-			return web.Routes(web.Options{Source: src, Logger: log, Roles: []string{hub.RoleLead, hub.RoleAdmin},
+			return web.Routes(web.Options{Source: src, Logger: log,
 				Model: p.exp.Model})
 		}),
 		// A reload retags later points with the new trials and arms.

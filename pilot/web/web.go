@@ -1,8 +1,9 @@
 // Package web is the innovation lead's view of pilot evidence: per trial a
 // verdict per criterion agreed up front, charts over time and arm against
 // arm (server-side SVG, no script, no CDN), a CSV export and a printable
-// report. Swedish first, English with ?lang=en. Mounted behind login for
-// roles lead and admin.
+// report. Swedish first, English with ?lang=en. Mounted behind login; who
+// may see it (lead and admin) is decided by httpapi's policy table
+// (docs/roles.md).
 package web
 
 import (
@@ -37,8 +38,6 @@ type Options struct {
 	Source Source
 	Now    func() time.Time
 	Logger *slog.Logger
-	// Roles may see the pages (default lead and admin).
-	Roles []string
 }
 
 //go:embed static/pilot.css
@@ -57,17 +56,14 @@ func Routes(o Options) []httpapi.Route {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	if o.Roles == nil {
-		o.Roles = []string{"lead", "admin"}
-	}
 	h := &handlers{o: o}
 	return []httpapi.Route{
-		{Method: http.MethodGet, Pattern: "/pilot", Roles: o.Roles, Handler: http.HandlerFunc(h.dashboard)},
-		{Method: http.MethodGet, Pattern: "/pilot/trials/{id}/report", Roles: o.Roles, Handler: http.HandlerFunc(h.printable)},
-		{Method: http.MethodGet, Pattern: "/pilot/static/pilot.css", Roles: o.Roles, Handler: http.HandlerFunc(css)},
-		{Method: http.MethodGet, Pattern: "/api/v1/trials", Roles: o.Roles, Handler: http.HandlerFunc(h.list)},
-		{Method: http.MethodGet, Pattern: "/api/v1/trials/{id}", Roles: o.Roles, Handler: http.HandlerFunc(h.report)},
-		{Method: http.MethodGet, Pattern: "/api/v1/trials/{id}/report.csv", Roles: o.Roles, Handler: http.HandlerFunc(h.csv)},
+		{Method: http.MethodGet, Pattern: "/pilot", Handler: http.HandlerFunc(h.dashboard)},
+		{Method: http.MethodGet, Pattern: "/pilot/trials/{id}/report", Handler: http.HandlerFunc(h.printable)},
+		{Method: http.MethodGet, Pattern: "/pilot/static/pilot.css", Handler: http.HandlerFunc(css)},
+		{Method: http.MethodGet, Pattern: "/api/v1/trials", Handler: http.HandlerFunc(h.list)},
+		{Method: http.MethodGet, Pattern: "/api/v1/trials/{id}", Handler: http.HandlerFunc(h.report)},
+		{Method: http.MethodGet, Pattern: "/api/v1/trials/{id}/report.csv", Handler: http.HandlerFunc(h.csv)},
 	}
 }
 

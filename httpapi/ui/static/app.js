@@ -95,8 +95,9 @@ const STRINGS = {
     escalatedTo: 'Eskalerat till nivå {n}',
     trackLabel: 'Senaste positioner ({n})',
     role_staff: 'Personal',
-    role_lead: 'Teamledare',
+    role_lead: 'Pilotledare',
     role_admin: 'Administratör',
+    role_technician: 'Tekniker',
     err_already_accepted: 'Någon annan har redan tagit larmet.',
     err_not_accepted: 'Larmet måste tas först.',
     err_resolved: 'Larmet är redan avslutat.',
@@ -193,8 +194,9 @@ const STRINGS = {
     escalatedTo: 'Escalated to tier {n}',
     trackLabel: 'Recent positions ({n})',
     role_staff: 'Staff',
-    role_lead: 'Team lead',
+    role_lead: 'Pilot lead',
     role_admin: 'Administrator',
+    role_technician: 'Technician',
     err_already_accepted: 'Someone else has already taken this alarm.',
     err_not_accepted: 'The alarm must be taken first.',
     err_resolved: 'The alarm is already resolved.',
@@ -454,6 +456,15 @@ async function refreshCsrf() {
   if (r.ok && r.data && r.data.csrf) { state.csrf = r.data.csrf; return true; }
   if (r.status === 401) endSession(t('sessionEnded'));
   return false;
+}
+
+// mayAnswer mirrors the server's access policy (docs/roles.md): staff and
+// admins answer every alarm, technicians technical ones, pilot leads none.
+// The server refuses the rest anyway; this only hides buttons that would fail.
+function mayAnswer(a) {
+  const role = state.me && state.me.role;
+  if (role === 'staff' || role === 'admin') return true;
+  return role === 'technician' && a.kind === 'technical';
 }
 
 function renderHeader() {
@@ -958,7 +969,7 @@ function buildCard(a) {
     if (a.note) card.append(el('p', { class: 'note' }, a.note));
   }
 
-  if (open) {
+  if (open && mayAnswer(a)) {
     const actions = el('div', { class: 'actions' });
     const button = (action, label, cls) => el('button', {
       type: 'button', class: 'btn ' + cls, disabled: busy, dataset: { action, alarmId: a.id },
