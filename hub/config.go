@@ -31,7 +31,9 @@ type Config struct {
 	Routing notify.Config `yaml:"routing"`
 	// Pilot is pilot evidence: InfluxDB export and trials (docs/config.md).
 	Pilot pilot.Config   `yaml:"pilot"`
-	Loc   *time.Location `yaml:"-"`
+	// Trackers sets the tracker protocols' own listeners (config_trackers.go).
+	Trackers TrackersConfig `yaml:"trackers"`
+	Loc      *time.Location `yaml:"-"`
 
 	included []string // files read by Include (devices_file), for reload
 }

@@ -1,6 +1,7 @@
 package hub
 
 import (
+	"net"
 	"strings"
 
 	"github.com/vaka-care/vaka/config"
@@ -12,6 +13,16 @@ import (
 type OwnTracksUser struct {
 	Username     string `yaml:"username"`
 	PasswordHash string `yaml:"password_hash"` // bcrypt (vaka hash-password)
+}
+
+// TrackersConfig sets listeners of the tracker protocols beside the hub's
+// web server.
+type TrackersConfig struct {
+	// OsmAndListen, e.g. ":5055" (Traccar's port), serves the OsmAnd
+	// protocol on every path of its own port, for trackers that can only be
+	// given a host and port. Empty (the default): only http.address's
+	// /osmand (and "/", for requests shaped like a tracker's).
+	OsmAndListen string `yaml:"osmand_listen"`
 }
 
 // minOsmAndID is the shortest OsmAnd id accepted: the id is the only
@@ -65,6 +76,11 @@ func (c *Config) trackerIndex() (ot, osm map[string]TrackerRef) {
 func (c *Config) validateTrackers() []error {
 	var errs []error
 	add := func(err error) { errs = append(errs, err) }
+	if a := c.Trackers.OsmAndListen; a != "" {
+		if _, port, err := net.SplitHostPort(a); err != nil || port == "" {
+			add(config.Errorf("trackers.osmand_listen", "want host:port or :port, e.g. \":5055\""))
+		}
+	}
 	userSite := map[string]string{}
 	for i, s := range c.Sites {
 		for k, u := range s.OwnTracksUsers {
