@@ -30,7 +30,7 @@ type Config struct {
 	// Routing is who is alerted and how alarms escalate (docs/routing.md).
 	Routing notify.Config `yaml:"routing"`
 	// Pilot is pilot evidence: InfluxDB export and trials (docs/config.md).
-	Pilot pilot.Config   `yaml:"pilot"`
+	Pilot pilot.Config `yaml:"pilot"`
 	// Trackers sets the tracker protocols' own listeners (config_trackers.go).
 	Trackers TrackersConfig `yaml:"trackers"`
 	Loc      *time.Location `yaml:"-"`
