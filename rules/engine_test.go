@@ -65,7 +65,7 @@ func ev(device string, t event.DeviceType, st event.State, at time.Time) *event.
 type step struct {
 	at    time.Time
 	ev    *event.Event
-	want  []string // "raise:rule" / "restore:rule", in order
+	want  []string // "raise:rule" / "restore:rule" / "update:rule", in order
 	check func(t *testing.T, acts []Action)
 }
 
@@ -82,8 +82,11 @@ func run(t *testing.T, e *Engine, steps []step) {
 		var got []string
 		for _, a := range acts {
 			k := "raise"
-			if a.Kind == Restore {
+			switch a.Kind {
+			case Restore:
 				k = "restore"
+			case Update:
+				k = "update"
 			}
 			got = append(got, k+":"+a.Rule)
 		}

@@ -89,6 +89,10 @@ const (
 	// resident is back in bed or inside the fence). The alarm stays open:
 	// staff still close it with an outcome.
 	Restore
+	// Update adds a newer position to the open alarm with the same key and
+	// never raises one (a wander alarm follows the resident until staff
+	// resolve it; after that, updates are dropped).
+	Update
 )
 
 // Action is the result of a rule firing.
@@ -130,6 +134,7 @@ type Engine struct {
 type Stats struct {
 	Events       int64
 	GPSGated     int64 // fixes ignored for poor accuracy
+	InvalidFixes int64 // fixes the device flagged as not valid, kept out of geofences
 	NoConsent    int64 // rule evaluations skipped for want of consent
 	StateRepeats int64 // sensor reports that repeated the known state (chatter, double reports)
 }
@@ -157,6 +162,7 @@ type devState struct {
 	heard        bool // an event arrived since the hub started (never heard: not paired?)
 	battery      int  // last reported percent; -1 unknown
 	state        event.State
+	lastFix      *event.Position // last valid fix, for an alarm reported without one (tracker.go)
 }
 
 type resState struct {
@@ -400,7 +406,9 @@ func (e *Engine) Eval(ev *event.Event, now time.Time, out []Action) ([]Action, b
 		ss.staffUntil[ev.Room] = now.Add(e.cfg.StaffPresence)
 	}
 
+	ds.noteFix(ev, now)
 	if a, ok := triggerAction(ev); ok {
+		ds.attachLastKnown(&a)
 		out = append(out, a)
 		return out, true
 	}
@@ -545,10 +553,10 @@ func (e *Engine) motion(ss *siteState, rs *resState, ev *event.Event, now time.T
 	return out
 }
 
-// position handles a GPS fix: the accuracy gate, then inside/outside with
-// the fix's accuracy as a margin, so jitter along the edge is not an exit.
-func (e *Engine) position(ss *siteState, rs *resState, ev *event.Event, now time.Time, out []Action) []Action {
-	p := *ev.Position
+// fence handles a valid GPS fix: the accuracy gate, then inside/outside
+// with the fix's accuracy as a margin, so jitter along the edge is not an
+// exit. position (tracker.go) calls it.
+func (e *Engine) fence(ss *siteState, rs *resState, ev *event.Event, p event.Position, now time.Time, out []Action) []Action {
 	rs.track = append(rs.track, p)
 	if len(rs.track) > trackLen {
 		rs.track = rs.track[len(rs.track)-trackLen:]

@@ -1,0 +1,67 @@
+package rules
+
+import (
+	"time"
+
+	"github.com/vaka-care/vaka/event"
+)
+
+// Trackers: what a GPS fix means beyond the geofence test itself.
+
+// position handles a GPS fix. A fix the device flagged as not valid is
+// counted and never used for a geofence. While a geofence_exit alarm is
+// raised, every later valid fix (even one the accuracy gate keeps out of
+// the fence test: staff chasing a resident need the newest position more
+// than a precise one) becomes an Update of that alarm; the step back inside
+// is a Restore that carries its fix.
+func (e *Engine) position(ss *siteState, rs *resState, ev *event.Event, now time.Time, out []Action) []Action {
+	p := *ev.Position
+	if p.Invalid {
+		e.stats.InvalidFixes++
+		return out
+	}
+	raised := rs.geoRaised
+	out = e.fence(ss, rs, ev, p, now, out)
+	if raised && rs.geoRaised {
+		a := e.resAction(ss, rs, Update, RuleGeofenceExit, "")
+		a.Device, a.Gateway, a.Event = ev.Device, ev.Gateway, ev
+		a.Track = nil // the hub appends Position to the alarm's own track
+		a.Position = &p
+		out = append(out, a)
+	}
+	return out
+}
+
+// noteFix remembers a device's last valid fix with its time (the fix's
+// own time when the device sent one, else the hub's).
+func (ds *devState) noteFix(ev *event.Event, now time.Time) {
+	if ev.Position == nil || ev.Position.Invalid {
+		return
+	}
+	p := *ev.Position
+	at := ev.Time
+	if at.IsZero() || at.After(now) {
+		at = now
+	}
+	p.LastKnown = &at // set only when the fix is used for a later report
+	ds.lastFix = &p
+}
+
+// attachLastKnown gives an alarm reported without a fix (an SOS from
+// indoors, where a watch has cell or wifi data only) the device's last
+// valid fix, marked LastKnown with its time and noted for staff, as
+// Traccar keeps such a report at the last known position.
+func (ds *devState) attachLastKnown(a *Action) {
+	if a.Position != nil || ds.lastFix == nil || a.Type != event.Tracker {
+		return
+	}
+	p := *ds.lastFix
+	a.Position = &p
+	at := p.LastKnown.UTC().Format(time.RFC3339)
+	note := "ingen position i larmet, senast kända position " + at + " / no fix in the alarm, last known position at " + at
+	if a.Note == "" {
+		a.Note = note
+	} else {
+		a.Note += "; " + note
+	}
+}
