@@ -152,7 +152,11 @@ func TestContactChatterAndDoubleReports(t *testing.T) {
 }
 
 func TestDoorOpenTooLong(t *testing.T) {
-	e := New(testConfig())
+	cfg := testConfig()
+	on := true
+	// Off by default: the unit's plan asks for it on the exit door.
+	cfg.Sites["s"].UnitPlans["u"] = DefaultPlan().With("unit", map[string]Override{RuleDoorOpenLong: {Enabled: &on}})
+	e := New(cfg)
 	t0 := local(2026, 11, 23, 12, 0)
 	run(t, e, []step{
 		{at: t0, ev: ev("exit", event.DoorSensor, event.StateOpen, t0)}, // daytime: no wander
