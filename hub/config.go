@@ -122,6 +122,10 @@ type Site struct {
 	// OwnTracksUsers are the MQTT logins of OwnTracks phones and trackers
 	// (docs/trackers.md): each may publish only under owntracks/<username>/.
 	OwnTracksUsers []OwnTracksUser `yaml:"owntracks_users"`
+	// Trackers are tracking devices that report straight to the hub (a
+	// home with only a GPS watch or phone): no gateway to configure, so
+	// none to raise gateway_offline for (config_trackers.go).
+	Trackers []Device `yaml:"trackers"`
 }
 
 // PlanConfig is a partial individual plan: rule name → overrides.
@@ -213,6 +217,9 @@ type Device struct {
 	// OsmAndID is the id an OsmAnd/Traccar-protocol tracker reports with.
 	// That protocol has no login: the id is the secret (docs/trackers.md).
 	OsmAndID string `yaml:"osmand_id"`
+	// Supervision overrides the site's supervision period for this device
+	// (e.g. 24h for a watch that charges on a night stand); 0s turns it off.
+	Supervision *time.Duration `yaml:"supervision"`
 
 	from string // the devices_file this device was read from, if any
 	line int    // and its line there
@@ -551,7 +558,10 @@ var DefaultSupervision = map[event.DeviceType]time.Duration{
 	event.ChairMonitor:    2 * time.Hour,
 	event.Occupancy:       2 * time.Hour,
 	event.WanderSensor:    2 * time.Hour,
-	event.Tracker:         30 * time.Minute,
+	// A watch or phone lies still on a night stand all night and many send
+	// nothing while still: 12 h covers a night without a false alarm and
+	// still catches a tracker that died during the day (docs/config.md).
+	event.Tracker: 12 * time.Hour,
 }
 
 func isBcrypt(h string) bool {
@@ -629,9 +639,10 @@ func (c *Config) RuleConfig() rules.Config {
 			for _, d := range g.Devices {
 				t, _ := event.ParseDeviceType(d.Type)
 				rs.Devices[d.ID] = &rules.Device{ID: d.ID, Site: s.ID, Gateway: g.ID, Type: t,
-					Resident: d.Resident, Unit: d.Unit, Room: d.Room, Exit: d.Exit}
+					Resident: d.Resident, Unit: d.Unit, Room: d.Room, Exit: d.Exit, Supervision: d.Supervision}
 			}
 		}
+		addSiteTrackers(rs, s)
 		rc.Sites[s.ID] = rs
 	}
 	return rc

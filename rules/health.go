@@ -52,7 +52,7 @@ func (e *Engine) Health() ([]DeviceHealth, []GatewayHealth) {
 			if ds.heard {
 				h.LastSeen = ds.lastSeen
 			}
-			if max, ok := ss.cfg.Supervision[d.Type]; ok && max > 0 {
+			if max, ok := ss.cfg.period(d); ok && max > 0 {
 				h.Supervised = max.String()
 			}
 			switch {

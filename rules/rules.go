@@ -32,6 +32,9 @@ type Device struct {
 	Unit     string
 	Room     string
 	Exit     bool // a unit exit door: opening it at night may mean a resident is leaving
+	// Supervision, when set, overrides the site's period for the device
+	// type (0 turns supervision off for this device).
+	Supervision *time.Duration
 }
 
 // Gateway is what the hub knows about one gateway's supervision.
@@ -738,7 +741,7 @@ func (e *Engine) push(t timer) { heap.Push(&e.q, t) }
 // itself when it finds the device was heard, so 250,000 devices cost one
 // heap entry each.
 func (e *Engine) pushDevSilence(ss *siteState, ds *devState) {
-	max, ok := ss.cfg.Supervision[ds.dev.Type]
+	max, ok := ss.cfg.period(ds.dev)
 	if !ok || max <= 0 {
 		return
 	}
@@ -822,7 +825,7 @@ func (e *Engine) fire(ss *siteState, t timer, now time.Time, out []Action) []Act
 		if ds == nil || ds.silentRaised {
 			return out
 		}
-		max := ss.cfg.Supervision[ds.dev.Type]
+		max, _ := ss.cfg.period(ds.dev)
 		if due := ds.lastSeen.Add(max); due.After(now) {
 			e.push(timer{at: due, kind: tSilence, site: t.site, id: t.id})
 			return out

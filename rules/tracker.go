@@ -65,3 +65,13 @@ func (ds *devState) attachLastKnown(a *Action) {
 		a.Note += "; " + note
 	}
 }
+
+// period is a device's supervision period: its own when set (a watch on a
+// night stand may need longer than its class), else its type's.
+func (s *Site) period(d *Device) (time.Duration, bool) {
+	if d.Supervision != nil {
+		return *d.Supervision, true
+	}
+	max, ok := s.Supervision[d.Type]
+	return max, ok
+}

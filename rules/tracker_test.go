@@ -116,3 +116,29 @@ func TestSOSWithoutFixUsesLastKnown(t *testing.T) {
 		}},
 	})
 }
+
+// door_open_too_long is off unless a plan asks for it: a room door left
+// open all day raises nothing by default; the resident's own plan (or the
+// unit's) turns it on.
+func TestDoorOpenTooLongOnlyWherePlanned(t *testing.T) {
+	if Rules[RuleDoorOpenLong].Default.Enabled {
+		t.Fatal("door_open_too_long is on by default")
+	}
+	cfg := testConfig()
+	on := true
+	rb := cfg.Sites["s"].Residents["r-b"]
+	rb.Plan = rb.Plan.With("resident", map[string]Override{RuleDoorOpenLong: {Enabled: &on}})
+	e := New(cfg)
+	t0 := local(2026, 11, 23, 12, 0)
+	run(t, e, []step{
+		{at: t0, ev: ev("door-a", event.DoorSensor, event.StateOpen, t0)},
+		{at: t0, ev: ev("exit", event.DoorSensor, event.StateOpen, t0)},
+		{at: t0, ev: ev("door-b", event.DoorSensor, event.StateOpen, t0)},
+		{at: t0.Add(5 * time.Minute), want: []string{"raise:" + RuleDoorOpenLong}, check: func(t *testing.T, a []Action) {
+			if a[0].Device != "door-b" {
+				t.Errorf("raised for %s, want only door-b (its resident's plan asks)", a[0].Device)
+			}
+		}},
+		{at: t0.Add(2 * time.Hour)},
+	})
+}
