@@ -217,6 +217,9 @@ type Device struct {
 	// OsmAndID is the id an OsmAnd/Traccar-protocol tracker reports with.
 	// That protocol has no login: the id is the secret (docs/trackers.md).
 	OsmAndID string `yaml:"osmand_id"`
+	// OwnTracksKey is the secret of the OwnTracks app's payload encryption
+	// (docs/trackers.md); set it when the app encrypts.
+	OwnTracksKey string `yaml:"owntracks_key"`
 	// Supervision overrides the site's supervision period for this device
 	// (e.g. 24h for a watch that charges on a night stand); 0s turns it off.
 	Supervision *time.Duration `yaml:"supervision"`

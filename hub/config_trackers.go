@@ -7,6 +7,7 @@ import (
 	"github.com/vaka-care/vaka/config"
 	"github.com/vaka-care/vaka/event"
 	"github.com/vaka-care/vaka/rules"
+	"github.com/vaka-care/vaka/trackers"
 )
 
 // OwnTracksUser is the MQTT login of one OwnTracks client. The username is
@@ -33,6 +34,9 @@ const minOsmAndID = 16
 // TrackerRef is the registered device a tracker maps to.
 type TrackerRef struct {
 	Site, Gateway, Device string
+	// Key opens the device's encrypted OwnTracks payloads; nil without
+	// owntracks_key.
+	Key *[trackers.OwnTracksKeySize]byte
 }
 
 // OwnTracksLogin is one OwnTracks MQTT credential, for the broker.
@@ -57,6 +61,9 @@ func (c *Config) trackerIndex() (ot, osm map[string]TrackerRef) {
 	ot, osm = map[string]TrackerRef{}, map[string]TrackerRef{}
 	put := func(ref TrackerRef, d Device) {
 		if d.OwnTracks != "" {
+			if d.OwnTracksKey != "" {
+				ref.Key = trackers.OwnTracksKey(d.OwnTracksKey)
+			}
 			ot[d.OwnTracks] = ref
 		}
 		if d.OsmAndID != "" {
@@ -202,6 +209,14 @@ func (c *Config) validateTrackers() []error {
 					add(config.Errorf(df("owntracks"), "user %q is not listed in this site's owntracks_users", user))
 				}
 				otKeys[d.OwnTracks] = true
+			}
+			if d.OwnTracksKey != "" {
+				switch n := len(d.OwnTracksKey); {
+				case d.OwnTracks == "":
+					add(config.Errorf(df("owntracks_key"), "only for a device with owntracks"))
+				case n < 8 || n > trackers.OwnTracksKeySize:
+					add(config.Errorf(df("owntracks_key"), "want 8–%d bytes: the app cuts a longer secret to %d (use 16 or more random characters)", trackers.OwnTracksKeySize, trackers.OwnTracksKeySize))
+				}
 			}
 			if d.OsmAndID != "" {
 				switch {

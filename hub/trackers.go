@@ -72,6 +72,24 @@ func (h *Hub) HandleOwnTracks(user, device, leaf string, payload []byte) error {
 		return nil
 	}
 	rep, err := trackers.DecodeOwnTracks(payload)
+	if err == nil && rep.Kind == trackers.Encrypted {
+		ref, ok := h.trackerRef(trackers.OwnTracks, tp.Key())
+		if !ok {
+			return h.track(rep, tp.Key(), tp.Key()) // counted and refused as unknown
+		}
+		if ref.Key == nil {
+			// Never silently: the phone believes it reported.
+			h.m.trackers.WithLabelValues(string(trackers.OwnTracks), "encrypted_no_key").Inc()
+			h.log.Warn("hub: encrypted OwnTracks message and no owntracks_key for its device; not evaluated",
+				"tracker", tp.Key(), "device", ref.Device)
+			return trackers.ErrNoKey
+		}
+		if rep, err = trackers.DecodeOwnTracksSealed(payload, ref.Key); err != nil {
+			h.m.trackers.WithLabelValues(string(trackers.OwnTracks), "undecryptable").Inc()
+			h.log.Warn("hub: encrypted OwnTracks message refused", "tracker", tp.Key(), "device", ref.Device, "err", err.Error())
+			return err
+		}
+	}
 	if err != nil {
 		h.m.trackers.WithLabelValues(string(trackers.OwnTracks), "malformed").Inc()
 		h.log.Warn("hub: OwnTracks message refused", "tracker", tp.Key(), "err", err.Error())

@@ -63,6 +63,11 @@ type Report struct {
 	Crossing string
 	// Alarm is a Traccar alarm word (sos, fallDown …); empty for none.
 	Alarm string
+	// Sealed is the base64 data of an OwnTracks "_type": "encrypted"
+	// payload (Kind Encrypted), for OpenOwnTracks.
+	Sealed string
+	// Decrypted is true for a report that arrived encrypted.
+	Decrypted bool
 	// Ignored lists optional fields dropped as unusable (a battery of 300 %),
 	// so the position still counts. For logs: field names only.
 	Ignored []string
