@@ -154,8 +154,8 @@ func checkNurse(t *testing.T, h *Hub, c *clock, s corpusSample) {
 				t.Errorf("alarm position %+v, want the report's fix %v,%v", p, *e.Lat, *e.Lon)
 			}
 		case "not_valid":
-			if p == nil || !p.Invalid {
-				t.Errorf("alarm position %+v, want the fix marked not valid", p)
+			if p == nil || !p.Invalid || !strings.Contains(as[0].Note, "marks this position not valid") {
+				t.Errorf("alarm position %+v note %q, want the fix marked and noted not valid", p, as[0].Note)
 			}
 		case "last_known":
 			if p == nil || p.LastKnown == nil || !near(p.Lat, *e.Lat) || !near(p.Lon, *e.Lon) || !strings.Contains(as[0].Note, "last known position at") {

@@ -51,14 +51,27 @@ func (ds *devState) noteFix(ev *event.Event, now time.Time) {
 // indoors, where a watch has cell or wifi data only) the device's last
 // valid fix, marked LastKnown with its time and noted for staff, as
 // Traccar keeps such a report at the last known position.
+//
+// An alarm whose own fix the device flagged not valid keeps that fix (it
+// is all the report has) and says so in the note.
 func (ds *devState) attachLastKnown(a *Action) {
-	if a.Position != nil || ds.lastFix == nil || a.Type != event.Tracker {
+	if a.Type != event.Tracker {
+		return
+	}
+	if a.Position != nil && a.Position.Invalid {
+		addNote(a, "positionen är inte giltig enligt enheten / the device marks this position not valid")
+		return
+	}
+	if a.Position != nil || ds.lastFix == nil {
 		return
 	}
 	p := *ds.lastFix
 	a.Position = &p
 	at := p.LastKnown.UTC().Format(time.RFC3339)
-	note := "ingen position i larmet, senast kända position " + at + " / no fix in the alarm, last known position at " + at
+	addNote(a, "ingen position i larmet, senast kända position "+at+" / no fix in the alarm, last known position at "+at)
+}
+
+func addNote(a *Action, note string) {
 	if a.Note == "" {
 		a.Note = note
 	} else {
