@@ -196,19 +196,6 @@ func startHTTP(cfg *hub.Config, log *slog.Logger, op options, pp *pushParts, h *
 		users = append(users, httpapi.User{Username: u.Username, Name: u.Name, Role: u.Role, PasswordHash: u.PasswordHash})
 	}
 	osm := newOsmAnd(h, reg)
-	var osmAddr string
-	if a := cfg.Trackers.OsmAndListen; a != "" {
-		bound, stop, err := startOsmAndListener(a, osm, log)
-		if err != nil {
-			front.Close()
-			j.Close()
-			pp.disp.Close()
-			return nil, err
-		}
-		log.Info("osmand listener started", "addr", bound)
-		osmAddr = bound
-		op.closers = append([]func() error{stop}, op.closers...)
-	}
 	routes := append(hubRoutes(h), pp.routes(h)...)
 	for _, f := range op.routes {
 		routes = append(routes, f(h)...)
@@ -225,6 +212,20 @@ func startHTTP(cfg *hub.Config, log *slog.Logger, op options, pp *pushParts, h *
 		j.Close()
 		pp.disp.Close()
 		return nil, fmt.Errorf("service: listen http: %w", err)
+	}
+	var osmAddr string
+	if a := cfg.Trackers.OsmAndListen; a != "" {
+		bound, stop, err := startOsmAndListener(a, osm, log)
+		if err != nil {
+			ln.Close()
+			front.Close()
+			j.Close()
+			pp.disp.Close()
+			return nil, err
+		}
+		log.Info("osmand listener started", "addr", bound)
+		osmAddr = bound
+		op.closers = append([]func() error{stop}, op.closers...)
 	}
 	// Streams never go idle, so Shutdown alone would wait its whole
 	// timeout: cancelling the base context ends them first.
