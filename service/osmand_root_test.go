@@ -3,6 +3,7 @@ package service_test
 import (
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -112,5 +113,29 @@ func TestIntegrationOsmAndListener(t *testing.T) {
 	st.Next(t, 3*time.Second, func(a *alarm.Alarm) bool { return a.Kind == alarm.KindCall && a.Device == "klocka-1" })
 	if code, _, _ := do(t, http.MethodGet, "http://"+s.OsmAndAddr()+"/?id=no-such-watch-000000", "", ""); code != 404 {
 		t.Errorf("unknown id on the listener: %d", code)
+	}
+}
+
+// A taken osmand_listen port fails the start with a clear error (and
+// leaves nothing listening), rather than a hub whose trackers cannot
+// report.
+func TestOsmAndListenerPortTaken(t *testing.T) {
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	var cfg hub.Config
+	y := string(trackerHubYAML(t, t.TempDir())) + "trackers:\n  osmand_listen: " + busy.Addr().String() + "\n"
+	if err := config.Decode("hub.yaml", []byte(y), &cfg); err != nil {
+		t.Fatal(err)
+	}
+	s, err := service.Start(&cfg, slog.New(slog.DiscardHandler))
+	if err == nil {
+		s.Close()
+		t.Fatal("started with the OsmAnd port taken")
+	}
+	if !strings.Contains(err.Error(), "service: listen osmand") {
+		t.Errorf("error %q", err)
 	}
 }
