@@ -7,7 +7,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/vaka-care/vaka/config"
+	"github.com/vaka-care/vaka/hub"
 	"github.com/vaka-care/vaka/internal/testenv"
+	"github.com/vaka-care/vaka/pilot"
 )
 
 // trackerOnlyHome is a home-care site whose resident has only a GPS watch
@@ -82,5 +85,16 @@ func TestCheckTrackerOnlyHomeErrors(t *testing.T) {
 				t.Errorf("stderr %q, want %q", errb.String(), path+tc.want)
 			}
 		})
+	}
+}
+
+// A pilot arm's device count includes a tracker-only home's trackers.
+func TestArmDevicesCountsSiteTrackers(t *testing.T) {
+	var cfg hub.Config
+	if err := config.Decode("hub.yaml", []byte(trackerOnlyHome(t)), &cfg); err != nil {
+		t.Fatal(err)
+	}
+	if n := armDevices(&cfg, &pilot.Arm{Residents: []string{"hem-norr/r-91cc"}}); n != 2 {
+		t.Errorf("arm devices %d, want 2", n)
 	}
 }
