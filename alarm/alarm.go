@@ -143,7 +143,7 @@ type Transition struct {
 	Note    string          `json:"note,omitempty"`
 	EventID string          `json:"event_id,omitempty"`
 	Raise   *Alarm          `json:"raise,omitempty"` // the alarm as raised, on ActRaise only
-	Pos     *event.Position `json:"pos,omitempty"`   // latest position, on ActRepeat
+	Pos     *event.Position `json:"pos,omitempty"`   // latest position, on ActRepeat and ActRestore
 	// Notification steps only:
 	Tier     int      `json:"tier,omitempty"`     // escalation tier, 0 = first
 	Receiver string   `json:"receiver,omitempty"` // route receiver name
@@ -270,15 +270,10 @@ func Apply(a *Alarm, t Transition) error {
 	switch t.Action {
 	case ActRepeat:
 		a.Repeats++
-		if t.Pos != nil {
-			a.Position = t.Pos
-			a.Track = append(a.Track, *t.Pos)
-			if len(a.Track) > MaxTrack {
-				a.Track = a.Track[len(a.Track)-MaxTrack:]
-			}
-		}
+		a.addPos(t.Pos)
 	case ActRestore:
 		a.RestoredAt = &at
+		a.addPos(t.Pos) // "back inside" says where
 	case ActReminder:
 		a.Reminders++
 	case ActEscalate:
@@ -319,6 +314,19 @@ func Apply(a *Alarm, t Transition) error {
 	}
 	a.History = append(a.History, t)
 	return nil
+}
+
+// addPos makes p the alarm's position and appends it to the track,
+// bounded by MaxTrack.
+func (a *Alarm) addPos(p *event.Position) {
+	if p == nil {
+		return
+	}
+	a.Position = p
+	a.Track = append(a.Track, *p)
+	if len(a.Track) > MaxTrack {
+		a.Track = a.Track[len(a.Track)-MaxTrack:]
+	}
 }
 
 // MaxTrack bounds the positions an alarm keeps.

@@ -189,6 +189,14 @@ type Position struct {
 	Lat      float64 `json:"lat"`
 	Lon      float64 `json:"lon"`
 	Accuracy float64 `json:"acc,omitempty"`
+	// Invalid marks a fix its device flagged as not valid (Traccar's
+	// valid=false, a mock location): kept and shown, never used for a
+	// geofence, so a stale or guessed fix cannot raise or clear a wander alarm.
+	Invalid bool `json:"invalid,omitempty"`
+	// LastKnown is set when the report had no fix and this is the device's
+	// last valid fix, taken at that time (an SOS from indoors): staff must
+	// see that the position may be old.
+	LastKnown *time.Time `json:"last_known,omitempty"`
 }
 
 // Event is one thing a device reported, normalised.

@@ -31,8 +31,10 @@ type Config struct {
 	// Routing is who is alerted and how alarms escalate (docs/routing.md).
 	Routing notify.Config `yaml:"routing"`
 	// Pilot is pilot evidence: InfluxDB export and trials (docs/config.md).
-	Pilot pilot.Config   `yaml:"pilot"`
-	Loc   *time.Location `yaml:"-"`
+	Pilot pilot.Config `yaml:"pilot"`
+	// Trackers sets the tracker protocols' own listeners (config_trackers.go).
+	Trackers TrackersConfig `yaml:"trackers"`
+	Loc      *time.Location `yaml:"-"`
 
 	included []string // files read by Include (devices_file), for reload
 }
@@ -157,6 +159,10 @@ type Site struct {
 	// OwnTracksUsers are the MQTT logins of OwnTracks phones and trackers
 	// (docs/trackers.md): each may publish only under owntracks/<username>/.
 	OwnTracksUsers []OwnTracksUser `yaml:"owntracks_users"`
+	// Trackers are tracking devices that report straight to the hub (a
+	// home with only a GPS watch or phone): no gateway to configure, so
+	// none to raise gateway_offline for (config_trackers.go).
+	Trackers []Device `yaml:"trackers"`
 }
 
 // PlanConfig is a partial individual plan: rule name → overrides.
@@ -252,9 +258,13 @@ type Device struct {
 	// often it can be heard: zigbee (battery) or zigbee_mains (radio.go).
 	// Empty for SCAIP and wired devices.
 	Radio string `yaml:"radio"`
+	// OwnTracksKey is the secret of the OwnTracks app's payload encryption
+	// (docs/trackers.md); set it when the app encrypts.
+	OwnTracksKey string `yaml:"owntracks_key"`
 	// Supervision is the device's own longest silence, overriding its
-	// type's; it may not be shorter than its radio can deliver.
-	Supervision time.Duration `yaml:"supervision"`
+	// type's (e.g. 24h for a watch that charges on a night stand); it may
+	// not be shorter than its radio can deliver. 0s turns it off.
+	Supervision *time.Duration `yaml:"supervision"`
 
 	from string // the devices_file this device was read from, if any
 	line int    // and its line there
@@ -606,7 +616,10 @@ var DefaultSupervision = map[event.DeviceType]time.Duration{
 	event.ChairMonitor:    2 * time.Hour,
 	event.Occupancy:       2 * time.Hour,
 	event.WanderSensor:    2 * time.Hour,
-	event.Tracker:         30 * time.Minute,
+	// A watch or phone lies still on a night stand all night and many send
+	// nothing while still: 12 h covers a night without a false alarm and
+	// still catches a tracker that died during the day (docs/config.md).
+	event.Tracker: 12 * time.Hour,
 	// Hazard detectors without a radio of their own: as other sensors.
 	event.SmokeDetector:     2 * time.Hour,
 	event.WaterLeakDetector: 2 * time.Hour,
@@ -689,9 +702,10 @@ func (c *Config) RuleConfig() rules.Config {
 				t, _ := event.ParseDeviceType(d.Type)
 				sup, _ := supervisionOf(&s, &d)
 				rs.Devices[d.ID] = &rules.Device{ID: d.ID, Site: s.ID, Gateway: g.ID, Type: t,
-					Resident: d.Resident, Unit: d.Unit, Room: d.Room, Exit: d.Exit, Supervision: sup, Links: Radios[d.Radio].Links}
+					Resident: d.Resident, Unit: d.Unit, Room: d.Room, Exit: d.Exit, Supervision: &sup, Links: Radios[d.Radio].Links}
 			}
 		}
+		addSiteTrackers(rs, s)
 		rc.Sites[s.ID] = rs
 	}
 	return rc

@@ -418,9 +418,9 @@ func (h *Hub) applyLocked(act rules.Action, now time.Time) bool {
 	}
 	switch {
 	case act.Kind == rules.Restore && open:
-		return h.commitLocked(h.alarms[id], alarm.Transition{Alarm: id, Action: alarm.ActRestore, At: now, By: "rule:" + act.Rule, Note: act.Note})
-	case act.Kind == rules.Restore:
-		// Nothing open to restore (it was resolved already).
+		return h.commitLocked(h.alarms[id], alarm.Transition{Alarm: id, Action: alarm.ActRestore, At: now, By: "rule:" + act.Rule, Note: act.Note, Pos: act.Position})
+	case act.Kind == rules.Restore, act.Kind == rules.Update && !open:
+		// Nothing open to restore or update (it was resolved already).
 		return true
 	case open:
 		t := alarm.Transition{Alarm: id, Action: alarm.ActRepeat, At: now, By: "rule:" + act.Rule, Note: act.Note}

@@ -94,6 +94,7 @@ func newMetrics(reg prometheus.Registerer, h *Hub) (*metrics, error) {
 		newInputCollector(h),
 		engineStat("vaka_rules_events_total", "Events evaluated by the rules.", func(s rules.Stats) int64 { return s.Events }),
 		engineStat("vaka_rules_gps_gated_total", "GPS fixes ignored by geofence rules for poor or unknown accuracy.", func(s rules.Stats) int64 { return s.GPSGated }),
+		engineStat("vaka_rules_invalid_fixes_total", "GPS fixes the tracker flagged as not valid (valid=false, mock), kept out of geofences.", func(s rules.Stats) int64 { return s.InvalidFixes }),
 		engineStat("vaka_rules_no_consent_total", "Rule evaluations skipped because the resident has no recorded consent.", func(s rules.Stats) int64 { return s.NoConsent }),
 		engineStat("vaka_rules_state_repeats_total", "Sensor reports repeating the known state (contact chatter, double reports).", func(s rules.Stats) int64 { return s.StateRepeats }),
 	} {

@@ -80,8 +80,8 @@ func idleType(t event.DeviceType) bool {
 // default, or the product default for its type. Zero means unsupervised.
 func supervisionOf(s *Site, d *Device) (time.Duration, string) {
 	t, _ := event.ParseDeviceType(d.Type)
-	if d.Supervision != 0 {
-		return d.Supervision, "its supervision"
+	if d.Supervision != nil {
+		return *d.Supervision, "its supervision"
 	}
 	for name, p := range s.Supervision {
 		if pt, err := event.ParseDeviceType(name); err == nil && pt == t {
@@ -101,7 +101,7 @@ func supervisionOf(s *Site, d *Device) (time.Duration, string) {
 // deliver, naming the device's field (and so its file and line).
 func checkRadio(s *Site, d *Device, path func(string) string) []error {
 	var errs []error
-	if d.Supervision < 0 || d.Supervision > 0 && d.Supervision < 10*time.Second {
+	if p := d.Supervision; p != nil && (*p < 0 || *p > 0 && *p < 10*time.Second) {
 		errs = append(errs, d.errorf(path, "supervision", "must be at least 10s; leave it out for the type's period"))
 	}
 	if d.Radio == "" {
@@ -114,7 +114,7 @@ func checkRadio(s *Site, d *Device, path func(string) string) []error {
 	p, from := supervisionOf(s, d)
 	if p > 0 && p < r.Min {
 		field := "radio"
-		if d.Supervision != 0 {
+		if d.Supervision != nil {
 			field = "supervision"
 		}
 		errs = append(errs, d.errorf(path, field,

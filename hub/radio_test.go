@@ -74,7 +74,7 @@ func TestRadioDefaults(t *testing.T) {
 		"plugg":           30 * time.Minute, // zigbee router
 		"rok":             2 * time.Hour,    // zigbee hazard: one missed check-in
 	} {
-		if got := rc.Sites["s"].Devices[id].Supervision; got != want {
+		if got := rc.Sites["s"].Devices[id].Supervision; got == nil || *got != want {
 			t.Errorf("%s supervised every %v, want %v", id, got, want)
 		}
 	}

@@ -72,6 +72,24 @@ func (h *Hub) HandleOwnTracks(user, device, leaf string, payload []byte) error {
 		return nil
 	}
 	rep, err := trackers.DecodeOwnTracks(payload)
+	if err == nil && rep.Kind == trackers.Encrypted {
+		ref, ok := h.trackerRef(trackers.OwnTracks, tp.Key())
+		if !ok {
+			return h.track(rep, tp.Key(), tp.Key()) // counted and refused as unknown
+		}
+		if ref.Key == nil {
+			// Never silently: the phone believes it reported.
+			h.m.trackers.WithLabelValues(string(trackers.OwnTracks), "encrypted_no_key").Inc()
+			h.log.Warn("hub: encrypted OwnTracks message and no owntracks_key for its device; not evaluated",
+				"tracker", tp.Key(), "device", ref.Device)
+			return trackers.ErrNoKey
+		}
+		if rep, err = trackers.DecodeOwnTracksSealed(payload, ref.Key); err != nil {
+			h.m.trackers.WithLabelValues(string(trackers.OwnTracks), "undecryptable").Inc()
+			h.log.Warn("hub: encrypted OwnTracks message refused", "tracker", tp.Key(), "device", ref.Device, "err", err.Error())
+			return err
+		}
+	}
 	if err != nil {
 		h.m.trackers.WithLabelValues(string(trackers.OwnTracks), "malformed").Inc()
 		h.log.Warn("hub: OwnTracks message refused", "tracker", tp.Key(), "err", err.Error())
@@ -92,7 +110,43 @@ func (h *Hub) HandleOsmAnd(v url.Values) error {
 	return h.track(rep, rep.ID, "")
 }
 
-var _ trackers.OsmAndSink = (*Hub)(nil)
+// HandleOsmAndJSON processes one JSON body of the protocol (Traccar
+// Client; it implements trackers.OsmAndJSONSink). Every decodable report in
+// it is evaluated, even when another element is malformed, so an SOS is
+// never lost to its neighbour. The answer is the worst outcome: not stored
+// (the client resends the body; event ids make that safe), then
+// malformed, then unknown id.
+func (h *Hub) HandleOsmAndJSON(body []byte) error {
+	reps, derr := trackers.DecodeOsmAndJSON(body)
+	if derr != nil {
+		h.m.trackers.WithLabelValues(string(trackers.OsmAnd), "malformed").Inc()
+		h.log.Warn("hub: OsmAnd JSON report refused", "err", derr.Error(), "accepted", len(reps))
+	}
+	var notStored, unknown, other error
+	for _, rep := range reps {
+		err := h.track(rep, rep.ID, "")
+		switch {
+		case err == nil:
+		case errors.Is(err, trackers.ErrNotStored):
+			notStored = err
+		case errors.Is(err, trackers.ErrUnknown):
+			unknown = err
+		default:
+			other = err
+		}
+	}
+	for _, err := range []error{notStored, derr, other, unknown} {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+var (
+	_ trackers.OsmAndSink     = (*Hub)(nil)
+	_ trackers.OsmAndJSONSink = (*Hub)(nil)
+)
 
 // track maps a decoded report to its device and runs it through the same
 // path as a gateway's event (de-duplication, clock check, rules, metrics).

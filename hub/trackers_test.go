@@ -231,6 +231,10 @@ sites:
 		{"owntracks user with slash", "username: ot-1,", "username: \"s/gw\",", `sites.0.owntracks_users.0.username: has '/'`},
 		{"owntracks user without hash", `{username: ot-2, password_hash: "` + hash + `"}`, `{username: ot-2}`, `sites.1.owntracks_users.0.password_hash: missing`},
 		{"unknown role", "role: technician", "role: tekniker", `users.1.role: must be staff, lead, admin or technician`},
+		{"owntracks_key without owntracks", "osmand_id: 0123456789abcdef0123}", "osmand_id: 0123456789abcdef0123, owntracks_key: mysecreTpass01}", `devices.1.owntracks_key: only for a device with owntracks`},
+		{"owntracks_key too long", "owntracks: ot-1/tel}", "owntracks: ot-1/tel, owntracks_key: 0123456789abcdef0123456789abcdefX}", `devices.0.owntracks_key: want 8–32 bytes`},
+		{"owntracks_key too short", "owntracks: ot-1/tel}", "owntracks: ot-1/tel, owntracks_key: short}", `devices.0.owntracks_key: want 8–32 bytes`},
+		{"osmand_listen", "data_dir: /var/lib/vaka", "data_dir: /var/lib/vaka\ntrackers: {osmand_listen: \"5055\"}", `trackers.osmand_listen: want host:port`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			y := strings.Replace(base, tc.old, tc.new, 1)

@@ -65,7 +65,7 @@ func ev(device string, t event.DeviceType, st event.State, at time.Time) *event.
 type step struct {
 	at    time.Time
 	ev    *event.Event
-	want  []string // "raise:rule" / "restore:rule", in order
+	want  []string // "raise:rule" / "restore:rule" / "update:rule", in order
 	check func(t *testing.T, acts []Action)
 }
 
@@ -82,8 +82,11 @@ func run(t *testing.T, e *Engine, steps []step) {
 		var got []string
 		for _, a := range acts {
 			k := "raise"
-			if a.Kind == Restore {
+			switch a.Kind {
+			case Restore:
 				k = "restore"
+			case Update:
+				k = "update"
 			}
 			got = append(got, k+":"+a.Rule)
 		}
@@ -149,7 +152,11 @@ func TestContactChatterAndDoubleReports(t *testing.T) {
 }
 
 func TestDoorOpenTooLong(t *testing.T) {
-	e := New(testConfig())
+	cfg := testConfig()
+	on := true
+	// Off by default: the unit's plan asks for it on the exit door.
+	cfg.Sites["s"].UnitPlans["u"] = DefaultPlan().With("unit", map[string]Override{RuleDoorOpenLong: {Enabled: &on}})
+	e := New(cfg)
 	t0 := local(2026, 11, 23, 12, 0)
 	run(t, e, []step{
 		{at: t0, ev: ev("exit", event.DoorSensor, event.StateOpen, t0)}, // daytime: no wander

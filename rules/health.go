@@ -52,7 +52,7 @@ func (e *Engine) Health() ([]DeviceHealth, []GatewayHealth) {
 			if ds.heard {
 				h.LastSeen = ds.lastSeen
 			}
-			if max := supervisionFor(ss.cfg, d); max > 0 {
+			if max, ok := ss.cfg.period(d); ok && max > 0 {
 				h.Supervised = max.String()
 			}
 			switch {

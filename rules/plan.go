@@ -44,13 +44,15 @@ type RuleInfo struct {
 }
 
 // Rules lists every rule. Defaults are the product's, chosen to be quiet
-// at night unless something needs a person.
+// at night unless something needs a person. door_open_too_long is off
+// unless a plan (site, unit or resident) turns it on: on for every door,
+// room doors left open raised priority-2 wander alarms all night.
 var Rules = map[string]RuleInfo{
 	RuleCallButton:     {SV: "Trygghetslarm", EN: "Call button", Default: Settings{Enabled: true}},
 	RuleFall:           {SV: "Fallarm", EN: "Fall detected", Default: Settings{Enabled: true}},
 	RuleDoorAtNight:    {SV: "Ytterdörr öppnad på natten", EN: "Exit door opened at night", Planned: true, Default: Settings{Enabled: true}},
 	RuleRoomDoor:       {SV: "Rumsdörr öppnad på natten, sängen tom", EN: "Own door opened at night, bed empty", Consent: true, Planned: true, Default: Settings{Enabled: true}},
-	RuleDoorOpenLong:   {SV: "Dörr öppen för länge", EN: "Door open too long", Planned: true, Default: Settings{Enabled: true, Hold: 5 * time.Minute}},
+	RuleDoorOpenLong:   {SV: "Dörr öppen för länge", EN: "Door open too long", Planned: true, Default: Settings{Enabled: false, Hold: 5 * time.Minute}},
 	RuleBedExit:        {SV: "Har lämnat sängen och inte återvänt", EN: "Out of bed, not back", Consent: true, Planned: true, Default: Settings{Enabled: true, Hold: 15 * time.Minute}},
 	RuleGeofenceExit:   {SV: "Utanför tryggt område", EN: "Left the safe area", Consent: true, Planned: true, Default: Settings{Enabled: true, Hold: 2 * time.Minute, MaxAccuracy: 50}},
 	RuleInactivity:     {SV: "Ingen rörelse hemma", EN: "No movement at home", Consent: true, Planned: true, Default: Settings{Enabled: true, Hold: 4 * time.Hour, Window: Window{Start: 7 * 60, End: 22 * 60}, HasWindow: true}},

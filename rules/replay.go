@@ -84,6 +84,9 @@ func Replay(cfg Config, evs []event.Event) ReplayReport {
 			if ended && a.Rule == RuleDeviceSilent {
 				continue // the log ended, not the device
 			}
+			if a.Kind == Update {
+				continue // a position update of an alarm already counted
+			}
 			if a.Kind == Restore {
 				rep.Restores[a.Rule]++
 				continue

@@ -33,10 +33,11 @@ type Device struct {
 	Unit     string
 	Room     string
 	Exit     bool // a unit exit door: opening it at night may mean a resident is leaving
-	// Supervision overrides the site's period for the device's type: a
-	// zigbee call button that checks in hourly cannot meet the 3 min of a
-	// SCAIP call button, and must not be promised it. Zero: the type's.
-	Supervision time.Duration
+	// Supervision, when set, overrides the site's period for the device
+	// type: a zigbee call button that checks in hourly cannot meet the
+	// 3 min of a SCAIP call button, and a watch on a night stand says
+	// nothing all night. 0 turns supervision off for this device.
+	Supervision *time.Duration
 	// Links are the gateway-side links the device is heard through
 	// ("zigbee2mqtt"): while the gateway reports one down (communication
 	// link offline with that device name), the device's silence is a
@@ -99,6 +100,10 @@ const (
 	// resident is back in bed or inside the fence). The alarm stays open:
 	// staff still close it with an outcome.
 	Restore
+	// Update adds a newer position to the open alarm with the same key and
+	// never raises one (a wander alarm follows the resident until staff
+	// resolve it; after that, updates are dropped).
+	Update
 )
 
 // Action is the result of a rule firing.
@@ -143,6 +148,7 @@ type Engine struct {
 type Stats struct {
 	Events       int64
 	GPSGated     int64 // fixes ignored for poor accuracy
+	InvalidFixes int64 // fixes the device flagged as not valid, kept out of geofences
 	NoConsent    int64 // rule evaluations skipped for want of consent
 	StateRepeats int64 // sensor reports that repeated the known state (chatter, double reports)
 }
@@ -170,6 +176,7 @@ type devState struct {
 	heard        bool // an event arrived since the hub started (never heard: not paired?)
 	battery      int  // last reported percent; -1 unknown
 	state        event.State
+	lastFix      *event.Position // last valid fix, for an alarm reported without one (tracker.go)
 }
 
 type resState struct {
@@ -432,7 +439,9 @@ func (e *Engine) Eval(ev *event.Event, now time.Time, out []Action) ([]Action, b
 		ss.staffUntil[ev.Room] = now.Add(e.cfg.StaffPresence)
 	}
 
+	ds.noteFix(ev, now)
 	if a, ok := triggerAction(ev); ok {
+		ds.attachLastKnown(&a)
 		out = append(out, a)
 		return out, true
 	}
@@ -607,10 +616,10 @@ func (e *Engine) motion(ss *siteState, rs *resState, ev *event.Event, now time.T
 	return out
 }
 
-// position handles a GPS fix: the accuracy gate, then inside/outside with
-// the fix's accuracy as a margin, so jitter along the edge is not an exit.
-func (e *Engine) position(ss *siteState, rs *resState, ev *event.Event, now time.Time, out []Action) []Action {
-	p := *ev.Position
+// fence handles a valid GPS fix: the accuracy gate, then inside/outside
+// with the fix's accuracy as a margin, so jitter along the edge is not an
+// exit. position (tracker.go) calls it.
+func (e *Engine) fence(ss *siteState, rs *resState, ev *event.Event, p event.Position, now time.Time, out []Action) []Action {
 	rs.track = append(rs.track, p)
 	if len(rs.track) > trackLen {
 		rs.track = rs.track[len(rs.track)-trackLen:]
@@ -792,20 +801,11 @@ func (e *Engine) push(t timer) { heap.Push(&e.q, t) }
 // itself when it finds the device was heard, so 250,000 devices cost one
 // heap entry each.
 func (e *Engine) pushDevSilence(ss *siteState, ds *devState) {
-	max := supervisionFor(ss.cfg, ds.dev)
-	if max <= 0 {
+	max, ok := ss.cfg.period(ds.dev)
+	if !ok || max <= 0 {
 		return
 	}
 	e.push(timer{at: ds.lastSeen.Add(max), kind: tSilence, site: ss.cfg.ID, id: ds.dev.ID})
-}
-
-// supervisionFor is the longest silence allowed for d: its own period if
-// set, else its type's at the site; zero means not supervised.
-func supervisionFor(s *Site, d *Device) time.Duration {
-	if d.Supervision > 0 {
-		return d.Supervision
-	}
-	return s.Supervision[d.Type]
 }
 
 func (e *Engine) pushDoor(ss *siteState, ds *devState) {
@@ -928,8 +928,8 @@ func (e *Engine) fire(ss *siteState, t timer, now time.Time, out []Action) []Act
 		if ds == nil || ds.silentRaised {
 			return out
 		}
-		max := supervisionFor(ss.cfg, ds.dev)
-		if max <= 0 {
+		max, ok := ss.cfg.period(ds.dev)
+		if !ok || max <= 0 {
 			return out // supervision turned off by a reload
 		}
 		if due := ds.lastSeen.Add(max); due.After(now) {

@@ -40,6 +40,7 @@ type Hub struct {
 	log      *slog.Logger
 	http     *http.Server
 	httpAddr string
+	osmAddr  string // trackers.osmand_listen's bound address, if any
 	stop     chan struct{}
 	done     chan struct{}
 
@@ -204,6 +205,7 @@ func startHTTP(cfg *hub.Config, log *slog.Logger, op options, pp *pushParts, h *
 	for _, u := range cfg.Users {
 		users = append(users, httpapi.User{Username: u.Username, Name: u.Name, Role: u.Role, PasswordHash: u.PasswordHash})
 	}
+	osm := newOsmAnd(h, reg)
 	routes := append(hubRoutes(h), pp.routes(h)...)
 	for _, f := range op.routes {
 		routes = append(routes, f(h)...)
@@ -218,7 +220,7 @@ func startHTTP(cfg *hub.Config, log *slog.Logger, op options, pp *pushParts, h *
 	handler := httpapi.New(httpapi.Options{
 		Alarms: h, Auth: auth, Gatherer: reg, Logger: log,
 		NotFound: hub.ErrNotFound, SecureCookies: cfg.HTTP.TLS != nil, Routes: routes,
-		PublicRoutes: append(pp.public(h), publicRoutes(h, reg)...),
+		PublicRoutes: append(pp.public(h), publicRoutes(osm)...),
 		NameRoles:    cfg.HTTP.ShowNamesTo, ResidentName: residentNames(h),
 		TrustedProxies: cfg.HTTP.TrustedPrefixes(), BodyTimeout: cfg.HTTP.BodyTimeout,
 	})
@@ -229,11 +231,25 @@ func startHTTP(cfg *hub.Config, log *slog.Logger, op options, pp *pushParts, h *
 		pp.disp.Close()
 		return nil, fmt.Errorf("service: listen http: %w", err)
 	}
+	var osmAddr string
+	if a := cfg.Trackers.OsmAndListen; a != "" {
+		bound, stop, err := startOsmAndListener(a, osm, log)
+		if err != nil {
+			ln.Close()
+			front.Close()
+			j.Close()
+			pp.disp.Close()
+			return nil, err
+		}
+		log.Info("osmand listener started", "addr", bound)
+		osmAddr = bound
+		op.closers = append([]func() error{stop}, op.closers...)
+	}
 	// Streams never go idle, so Shutdown alone would wait its whole
 	// timeout: cancelling the base context ends them first.
 	base, cancelBase := context.WithCancel(context.Background())
-	s := &Hub{Hub: h, Notify: pp.disp, Broker: b, External: ext, front: front, Journal: j, log: log, httpAddr: ln.Addr().String(),
-		http:       newHTTPServer(cfg.HTTP, handler, base),
+	s := &Hub{Hub: h, Notify: pp.disp, Broker: b, External: ext, front: front, Journal: j, log: log, httpAddr: ln.Addr().String(), osmAddr: osmAddr,
+		http:       newHTTPServer(cfg.HTTP, trackerAtRoot(handler, osm), base),
 		cancelBase: cancelBase, closers: op.closers, reloaders: op.reloaders, reg: reg,
 		stop: make(chan struct{}), done: make(chan struct{})}
 	go func() {

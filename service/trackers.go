@@ -20,16 +20,23 @@ const OsmAndPath = "/osmand"
 // publicRoutes are mounted without login: the OsmAnd endpoint (trackers
 // cannot log in; the device id is the secret) and the device-health page
 // shell (no data; its API is behind login and roles).
-func publicRoutes(h *hub.Hub, reg prometheus.Registerer) []httpapi.Route {
-	osm := trackers.NewHandler(h, trackers.HandlerOptions{})
-	_ = reg.Register(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "vaka_osmand_rate_limited_total",
-		Help: "OsmAnd requests answered 429: the address made too many failed (400/404) requests."},
-		func() float64 { return float64(osm.Limited()) }))
+func publicRoutes(osm *trackers.Handler) []httpapi.Route {
 	routes := []httpapi.Route{
 		{Method: http.MethodGet, Pattern: OsmAndPath, Handler: osm},
 		{Method: http.MethodPost, Pattern: OsmAndPath, Handler: osm},
 	}
 	return append(routes, devhealth.PageRoutes()...)
+}
+
+// newOsmAnd is the one OsmAnd handler of a hub, shared by /osmand, the
+// root guard and the optional own listener, so the failure budget per
+// address is one budget.
+func newOsmAnd(h *hub.Hub, reg prometheus.Registerer) *trackers.Handler {
+	osm := trackers.NewHandler(h, trackers.HandlerOptions{})
+	_ = reg.Register(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "vaka_osmand_rate_limited_total",
+		Help: "OsmAnd requests answered 429: the address made too many failed (400/404) requests."},
+		func() float64 { return float64(osm.Limited()) }))
+	return osm
 }
 
 // ownTracksLogins are the broker credentials of OwnTracks clients.

@@ -2,9 +2,11 @@ package trackers
 
 import (
 	"errors"
+	"io"
 	"net"
 	"net/http"
 	"net/url"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -18,6 +20,19 @@ type OsmAndSink interface {
 	HandleOsmAnd(v url.Values) error
 }
 
+// OsmAndJSONSink takes one JSON body of the protocol (Traccar Client's
+// POST with Content-Type application/json, DecodeOsmAndJSON). The hub
+// implements it; errors mean what they mean for OsmAndSink.
+type OsmAndJSONSink interface {
+	HandleOsmAndJSON(body []byte) error
+}
+
+// IsJSON reports whether a request carries a JSON body, by Traccar's own
+// test: the Content-Type starts with application/json.
+func IsJSON(r *http.Request) bool {
+	return strings.HasPrefix(strings.ToLower(strings.TrimSpace(r.Header.Get("Content-Type"))), "application/json")
+}
+
 // HandlerOptions tune the OsmAnd HTTP handler.
 type HandlerOptions struct {
 	// FailBurst failed requests (400, 404) a remote address may make before
@@ -29,7 +44,8 @@ type HandlerOptions struct {
 }
 
 // Handler serves the OsmAnd/Traccar protocol: GET or POST with the
-// parameters in the query or a form body. It answers 200 for an accepted
+// parameters in the query or a form body, or POST with a JSON body (Traccar
+// Client) when the sink takes JSON. It answers 200 for an accepted
 // report, 400 for a malformed one, 404 for an unknown id, 429 for an
 // address that keeps failing, and 405 for other methods. Devices cannot
 // log in: the id is the secret, so serve this only over HTTPS.
@@ -77,13 +93,29 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "too many failed requests", http.StatusTooManyRequests)
 		return
 	}
-	r.Body = http.MaxBytesReader(w, r.Body, MaxPayload)
-	if err := r.ParseForm(); err != nil {
-		h.fail(ip)
-		http.Error(w, "trackers: unreadable parameters", http.StatusBadRequest)
-		return
+	var err error
+	if IsJSON(r) {
+		js, ok := h.sink.(OsmAndJSONSink)
+		if !ok {
+			http.Error(w, "trackers: JSON bodies are not accepted here", http.StatusUnsupportedMediaType)
+			return
+		}
+		body, rerr := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxJSONBody))
+		if rerr != nil {
+			h.fail(ip)
+			http.Error(w, "trackers: unreadable or too large JSON body", http.StatusBadRequest)
+			return
+		}
+		err = js.HandleOsmAndJSON(body)
+	} else {
+		r.Body = http.MaxBytesReader(w, r.Body, MaxPayload)
+		if perr := r.ParseForm(); perr != nil {
+			h.fail(ip)
+			http.Error(w, "trackers: unreadable parameters", http.StatusBadRequest)
+			return
+		}
+		err = h.sink.HandleOsmAnd(r.Form)
 	}
-	err := h.sink.HandleOsmAnd(r.Form)
 	var te *Error
 	switch {
 	case err == nil:

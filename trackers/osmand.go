@@ -19,8 +19,12 @@ func errorsAs(err error, target any) bool { return errors.As(err, target) }
 // altitude, accuracy, batt and alarm. Unknown parameters (bearing, hdop,
 // charge …) are ignored, as Traccar does.
 //
-// A report without a position is valid when it carries an alarm or a
-// battery level (a watch's SOS without a fix must still raise).
+// A report without a position is accepted, as Traccar accepts one: a
+// watch indoors sends cell or wifi data only, and its SOS must still raise
+// (the hub attaches the device's last known fix, marked as such); without
+// an alarm it is a sign of life for supervision. valid=false (Traccar:
+// anything but "true" or "1") keeps the fix but marks it Invalid, so it is
+// shown and never moves a geofence.
 func DecodeOsmAnd(v url.Values) (Report, error) {
 	r := Report{Source: OsmAnd, Kind: Location}
 	size := 0
@@ -77,6 +81,9 @@ func DecodeOsmAnd(v url.Values) (Report, error) {
 			return Report{}, err
 		}
 		r.Position = &event.Position{Lat: la, Lon: lo, Accuracy: a}
+		if vs, ok := v["valid"]; ok && len(vs) > 0 && !(strings.EqualFold(vs[0], "true") || vs[0] == "1") {
+			r.Position.Invalid = true
+		}
 	}
 	if ts := v.Get("timestamp"); ts != "" {
 		t, err := parseTimestamp(ts)
@@ -106,9 +113,6 @@ func DecodeOsmAnd(v url.Values) (Report, error) {
 			return Report{}, bad("alarm", "not an alarm word")
 		}
 		r.Alarm = a
-	}
-	if r.Position == nil && !KnownAlarm(r.Alarm) && r.Battery == nil {
-		return Report{}, bad("lat", "missing: a report needs a position, an alarm or a battery level")
 	}
 	return r, nil
 }

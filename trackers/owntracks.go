@@ -62,6 +62,7 @@ type owntracksMsg struct {
 	TID   *string  `json:"tid"`
 	Tst   *float64 `json:"tst"`
 	Event *string  `json:"event"`
+	Data  *string  `json:"data"`
 }
 
 // DecodeOwnTracks parses one OwnTracks JSON message. Unknown fields are
@@ -94,6 +95,12 @@ func DecodeOwnTracks(payload []byte) (Report, error) {
 		r.Kind = Transition
 	case "lwt":
 		r.Kind = LWT
+		return r, nil
+	case "encrypted":
+		if m.Data == nil || *m.Data == "" {
+			return Report{}, bad("data", "missing in an encrypted message")
+		}
+		r.Kind, r.Sealed = Encrypted, *m.Data
 		return r, nil
 	default:
 		r.Kind = Other

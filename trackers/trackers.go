@@ -63,6 +63,11 @@ type Report struct {
 	Crossing string
 	// Alarm is a Traccar alarm word (sos, fallDown …); empty for none.
 	Alarm string
+	// Sealed is the base64 data of an OwnTracks "_type": "encrypted"
+	// payload (Kind Encrypted), for OpenOwnTracks.
+	Sealed string
+	// Decrypted is true for a report that arrived encrypted.
+	Decrypted bool
 	// Ignored lists optional fields dropped as unusable (a battery of 300 %),
 	// so the position still counts. For logs: field names only.
 	Ignored []string
@@ -118,7 +123,9 @@ func KnownAlarm(w string) bool {
 
 // Event turns the report into the event of a registered device, received
 // by the hub at received. It returns false for reports that carry nothing
-// to evaluate (an LWT, a waypoint list, a report without fix or alarm).
+// to evaluate (an LWT, a waypoint list). A location without a fix, alarm or
+// battery (cell or wifi data only) is still an event: a sign of life for
+// device supervision.
 //
 // The alarm words map to SCAIP: sos → 0010 manual alarm, fallDown → 0009
 // automatic alarm (a fall), lowBattery → 0016, powerOff, removing and
@@ -143,9 +150,6 @@ func (r *Report) Event(site, gateway, device string, received time.Time) (event.
 		ev.Status = event.BatteryLow
 	case AlarmPowerOff, AlarmRemoving, AlarmTampering:
 		ev.State = event.StateTamper
-	}
-	if ev.Position == nil && ev.Status == "" && ev.State == "" && ev.Battery == nil {
-		return event.Event{}, false
 	}
 	if ev.Time.IsZero() {
 		ev.Time = received

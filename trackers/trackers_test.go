@@ -174,7 +174,6 @@ func TestDecodeOsmAndRefusals(t *testing.T) {
 	}{
 		{"no id", "lat=1&lon=2", "id"},
 		{"id with space", "id=a+b&lat=1&lon=2", "id"},
-		{"nothing to report", "id=x", "lat"},
 		{"only lat", "id=x&lat=1", "lon"},
 		{"only lon", "id=x&lon=1", "lat"},
 		{"lat not a number", "id=x&lat=" + url.QueryEscape(secret) + "&lon=2", "lat"},

@@ -72,6 +72,7 @@ func runCheck(args []string, stdout io.Writer) error {
 		}
 		n := 0
 		for _, s := range cfg.Sites {
+			n += len(s.Trackers)
 			for _, g := range s.Gateways {
 				n += len(g.Devices)
 			}

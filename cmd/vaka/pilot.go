@@ -111,16 +111,24 @@ func armDevices(cfg *hub.Config, a *pilot.Arm) int {
 		for _, r := range s.Residents {
 			unitOf[r.ID] = r.Unit
 		}
+		in := func(d hub.Device) bool {
+			unit := d.Unit
+			if unit == "" {
+				unit = unitOf[d.Resident]
+			}
+			return (unit != "" && slices.Contains(a.Units, s.ID+"/"+unit)) ||
+				(d.Resident != "" && slices.Contains(a.Residents, s.ID+"/"+d.Resident))
+		}
 		for _, g := range s.Gateways {
 			for _, d := range g.Devices {
-				unit := d.Unit
-				if unit == "" {
-					unit = unitOf[d.Resident]
-				}
-				if (unit != "" && slices.Contains(a.Units, s.ID+"/"+unit)) ||
-					(d.Resident != "" && slices.Contains(a.Residents, s.ID+"/"+d.Resident)) {
+				if in(d) {
 					n++
 				}
+			}
+		}
+		for _, d := range s.Trackers { // a tracker-only home's devices count too
+			if in(d) {
+				n++
 			}
 		}
 	}
