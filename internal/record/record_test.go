@@ -15,7 +15,9 @@ import (
 	"time"
 )
 
-func body(i int) []byte { return fmt.Appendf(nil, `{"seq":%d,"alarm":"A%06d","action":"accept"}`, i, i) }
+func body(i int) []byte {
+	return fmt.Appendf(nil, `{"seq":%d,"alarm":"A%06d","action":"accept"}`, i, i)
+}
 
 // logOf returns n records, and the offset where each starts.
 func logOf(n int) ([]byte, []int) {
@@ -221,6 +223,7 @@ type memFile struct {
 	room     int // bytes a write may still add; < 0 for no limit
 	syncs    int
 	syncGate chan struct{} // if set, Sync waits for it
+	entered  chan struct{} // if set, Sync says it started
 }
 
 func (m *memFile) WriteAt(p []byte, off int64) (int, error) {
@@ -252,6 +255,9 @@ func (m *memFile) Truncate(n int64) error {
 }
 
 func (m *memFile) Sync() error {
+	if m.entered != nil {
+		m.entered <- struct{}{}
+	}
 	if m.syncGate != nil {
 		<-m.syncGate
 	}
@@ -345,11 +351,12 @@ func TestAppenderOnAFullTmpfs(t *testing.T) {
 // Group commit: while one caller waits for an fsync, others append (the
 // write lock is free) and then share a single further fsync.
 func TestAppenderSyncDoesNotBlockAppends(t *testing.T) {
-	f := &memFile{room: -1, syncGate: make(chan struct{})}
+	f := &memFile{room: -1, syncGate: make(chan struct{}), entered: make(chan struct{}, 16)}
 	a := NewAppender(f, 0, AppendOptions{})
 	end1, _ := a.Append(Append(nil, body(1)))
 	first := make(chan error)
 	go func() { first <- a.SyncTo(end1) }()
+	<-f.entered // the first fsync is running
 	// While that fsync hangs, appends go through.
 	var ends []int64
 	for i := 2; i <= 5; i++ {

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"io"
 )
 
@@ -17,7 +18,11 @@ type Damage struct {
 	// before the next append. Damage that is not torn sits between good
 	// records and is skipped, not cut: the bytes stay as evidence.
 	Torn bool
-	Err  error
+	// Sum is the CRC-32C of the damaged bytes (0 for a line too long to
+	// hold): with Offset and Len it tells the same damage found again at
+	// the next open from new damage.
+	Sum uint32
+	Err error
 }
 
 func (d Damage) String() string {
@@ -129,16 +134,16 @@ func (s *Scanner) Next() bool {
 		}
 		if !terminated {
 			// The last line, cut. Nothing after it can be a record.
-			s.damage(Damage{Line: s.lineNo, Offset: start, Len: n, Torn: true, Err: verr})
+			s.damage(Damage{Line: s.lineNo, Offset: start, Len: n, Torn: true, Sum: sum(line), Err: verr})
 			s.done = true
 			return false
 		}
 		if p, body, ok := s.resync(line); ok {
-			s.damage(Damage{Line: s.lineNo, Offset: start, Len: p, Err: verr})
+			s.damage(Damage{Line: s.lineNo, Offset: start, Len: p, Sum: sum(line[:p]), Err: verr})
 			s.found(body, start+int64(p), true)
 			return true
 		}
-		s.damage(Damage{Line: s.lineNo, Offset: start, Len: n, Err: verr})
+		s.damage(Damage{Line: s.lineNo, Offset: start, Len: n, Sum: sum(line), Err: verr})
 	}
 	return false
 }
@@ -187,6 +192,8 @@ func (s *Scanner) resync(line []byte) (int, []byte, bool) {
 	}
 	return 0, nil, false
 }
+
+func sum(b []byte) uint32 { return crc32.Checksum(b, castagnoli) }
 
 func isHex8(b []byte) bool {
 	for _, c := range b {
