@@ -192,12 +192,18 @@ func (s *Spool) rewrite() error {
 	if err := record.WriteFile(path, buf, 0o640); err != nil {
 		return fmt.Errorf("gateway: spool: %w", err)
 	}
-	f, err := os.OpenFile(path, os.O_WRONLY, 0o640)
+	f, err := openSpoolFile(path)
 	if err != nil {
 		return fmt.Errorf("gateway: spool: %w", err)
 	}
 	s.app = record.NewAppender(f, int64(len(buf)), record.AppendOptions{})
 	return nil
+}
+
+// openSpoolFile opens the log for the appender; a test swaps it for a
+// file whose fsync it controls.
+var openSpoolFile = func(path string) (record.File, error) {
+	return os.OpenFile(path, os.O_WRONLY, 0o640)
 }
 
 func appendPush(dst []byte, m Message) ([]byte, error) {
