@@ -129,8 +129,7 @@ func Open(dir string, opts Options) (*Journal, []alarm.Transition, error) {
 		end++
 	}
 	if j.losses, err = openLossFile(dir); err != nil {
-		f.Close()
-		return nil, nil, err
+		j.log.Error("store: loss counters", "err", err)
 	}
 	j.loss.New = j.losses.count(&j.loss, rep.Damaged, rep.DamagedLines)
 	if j.loss.New {

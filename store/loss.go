@@ -114,20 +114,22 @@ type lossJSON struct {
 	Known []string `json:"known_damage,omitempty"`
 }
 
+// openLossFile loads the counters. It always returns a usable lossFile: an
+// unreadable or damaged counters file is reported (the error) and
+// replaced, never a reason to keep the hub from starting.
 func openLossFile(dir string) (*lossFile, error) {
 	lf := &lossFile{path: filepath.Join(dir, LossFile), known: map[string]bool{}}
 	b, err := os.ReadFile(lf.path)
 	switch {
 	case errors.Is(err, os.ErrNotExist):
 	case err != nil:
-		return nil, fmt.Errorf("store: read loss counters: %w", err)
+		lf.dirty = true
+		return lf, fmt.Errorf("store: read loss counters (starting from zero): %w", err)
 	default:
 		var v lossJSON
 		if err := json.Unmarshal(b, &v); err != nil {
-			// Written atomically, so only outside hands damage it; start
-			// over rather than refuse to start the hub.
 			lf.dirty = true
-			break
+			return lf, fmt.Errorf("store: damaged loss counters (starting from zero): %w", err)
 		}
 		lf.c = v.LossCounts
 		for _, k := range v.Known {

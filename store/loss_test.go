@@ -201,3 +201,20 @@ func BenchmarkJournalAppendAccept(b *testing.B) {
 		})
 	}
 }
+
+// A damaged counters file never keeps the journal from opening.
+func TestDamagedLossFileStartsFromZero(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, LossFile), []byte("{not json"), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	j, _ := mustOpen(t, dir)
+	if got := j.LossTotals(); got != (LossCounts{}) {
+		t.Fatalf("totals %+v", got)
+	}
+	j.Close()
+	b, _ := os.ReadFile(filepath.Join(dir, LossFile))
+	if !bytes.HasPrefix(b, []byte("{")) || bytes.Contains(b, []byte("not json")) {
+		t.Fatalf("counters file not replaced: %q", b)
+	}
+}
