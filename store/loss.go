@@ -84,7 +84,7 @@ func (l *Loss) String() string {
 // LossCounts are cumulative counts of what the journal lost or failed to
 // write.
 type LossCounts struct {
-	Corrupt    int64 `json:"corrupt_records"` // damaged records skipped (each counted once)
+	Corrupt    int64 `json:"corrupt_records"` // damaged records skipped (each counted once; by missing seq numbers when a damaged line hid several)
 	Torn       int64 `json:"torn_tails"`      // torn tails cut at open
 	WriteFails int64 `json:"write_failures"`  // appends the disk refused (cut back)
 	SyncFails  int64 `json:"fsync_failures"`  // fsyncs that failed
@@ -161,28 +161,30 @@ func (lf *lossFile) count(l *Loss, damaged []record.Damage, lines int) bool {
 		lf.c.Torn++
 		isNew = true
 	}
-	listed := 0
+	var newLines, newSeqs int64
 	for _, d := range damaged {
-		listed++
 		k := fmt.Sprintf("d:%d:%d:%08x", d.Offset, d.Len, d.Sum)
-		if lf.known[k] {
-			continue
+		if !lf.known[k] {
+			lf.remember(k)
+			newLines++
 		}
-		lf.remember(k)
-		lf.c.Corrupt++
-		isNew = true
 	}
-	if unlisted := lines - listed; unlisted > 0 {
+	if unlisted := lines - len(damaged); unlisted > 0 {
 		// Beyond what a report lists: count them once per open.
-		lf.c.Corrupt += int64(unlisted)
-		isNew = true
+		newLines += int64(unlisted)
 	}
 	for _, g := range l.SeqGaps {
 		k := fmt.Sprintf("g:%d-%d", g.From, g.To)
 		if !lf.known[k] {
 			lf.remember(k)
-			isNew = true
+			newSeqs += int64(g.To - g.From + 1)
 		}
+	}
+	// One damaged line can hide several records (a block of zeros spans
+	// lines): count the missing sequence numbers when they say more.
+	if n := max(newLines, newSeqs); n > 0 {
+		lf.c.Corrupt += n
+		isNew = true
 	}
 	if isNew {
 		lf.dirty = true

@@ -218,3 +218,34 @@ func TestDamagedLossFileStartsFromZero(t *testing.T) {
 		t.Fatalf("counters file not replaced: %q", b)
 	}
 }
+
+// 4 KiB of zeros in the middle of the journal (a lost block) costs the
+// records it covers: every other transition comes back, and the loss and
+// the counters name how many records are missing, not one damaged line.
+func TestZeroBlockInTheMiddle(t *testing.T) {
+	dir := t.TempDir()
+	j, _ := mustOpen(t, dir)
+	lifecycle(t, j, 40) // 160 transitions
+	j.Close()
+	path := filepath.Join(dir, FileName)
+	b, _ := os.ReadFile(path)
+	from := len(b) / 2
+	copy(b[from:from+4096], make([]byte, 4096))
+	os.WriteFile(path, b, 0o640)
+	j2, ts := mustOpen(t, dir)
+	l := j2.Loss()
+	if len(l.SeqGaps) != 1 || !l.New || l.Corrupt != 1 {
+		t.Fatalf("loss %+v", l)
+	}
+	g := l.SeqGaps[0]
+	missing := int64(g.To - g.From + 1)
+	if got := seqsOf(ts); len(got)+int(missing) != 160 {
+		t.Fatalf("%d transitions + %d missing != 160", len(got), missing)
+	}
+	if missing < 4096/600 { // no record here is longer than 600 bytes
+		t.Fatalf("gap %v too small for 4 KiB of zeros", g)
+	}
+	if c := j2.LossTotals().Corrupt; c != missing {
+		t.Fatalf("corrupt records counted %d, want the %d missing", c, missing)
+	}
+}
