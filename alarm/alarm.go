@@ -144,6 +144,9 @@ type Transition struct {
 	EventID string          `json:"event_id,omitempty"`
 	Raise   *Alarm          `json:"raise,omitempty"` // the alarm as raised, on ActRaise only
 	Pos     *event.Position `json:"pos,omitempty"`   // latest position, on ActRepeat and ActRestore
+	// Subj, on every action but ActRaise, lets the journal replay rebuild
+	// the alarm if its raise record is lost. Not kept in History.
+	Subj *Subject `json:"s,omitempty"`
 	// Notification steps only:
 	Tier     int      `json:"tier,omitempty"`     // escalation tier, 0 = first
 	Receiver string   `json:"receiver,omitempty"` // route receiver name
@@ -304,6 +307,7 @@ func Apply(a *Alarm, t Transition) error {
 	}
 	a.UpdatedAt = at
 	t.Raise = nil // the raise snapshot is the alarm itself; keep history lean
+	t.Subj = nil  // likewise the subject
 	// A button pressed a hundred times is one alarm with Repeats == 100;
 	// the journal keeps every press, the alarm's own history the first few.
 	if t.Action == ActRepeat && a.Repeats > MaxRepeatHistory {

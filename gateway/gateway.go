@@ -478,7 +478,7 @@ func (g *Gateway) Stats() Stats {
 	}
 	g.mu.Lock()
 	if sp, ok := g.q.(*Spool); ok {
-		s.Spooled, s.SpoolErrors, s.SpoolCorrupt = true, sp.WriteErrors, sp.Corrupt
+		s.Spooled, s.SpoolErrors, s.SpoolCorrupt = true, sp.WriteErrors(), sp.Corrupt
 	}
 	g.mu.Unlock()
 	for i, r := range dropReasons {
@@ -562,6 +562,13 @@ func AlarmClass(ev *event.Event) bool {
 	return false
 }
 
+// stager is a Queue that can write a message without waiting for the disk
+// (the disk spool), so enqueue waits for the fsync outside g.mu.
+type stager interface {
+	Stage(m Message) (evicted []Message, err error)
+	Sync() error
+}
+
 func (g *Gateway) enqueue(ev event.Event, w chan error) (seq uint64, id string, err error) {
 	if d, ok := g.devs[ev.Device]; ok {
 		if ev.Type == "" {
@@ -603,7 +610,13 @@ func (g *Gateway) enqueue(ev event.Event, w chan error) (seq uint64, id string, 
 		g.log.Error("gateway: event after shutdown dropped", "device", ev.Device, "event", ev.ID)
 		return 0, ev.ID, fmt.Errorf("%w: %s: gateway stopped", ErrDropped, ev.ID)
 	}
-	evicted, err := g.q.Push(m)
+	st, staged := g.q.(stager)
+	var evicted []Message
+	if staged {
+		evicted, err = st.Stage(m)
+	} else {
+		evicted, err = g.q.Push(m)
+	}
 	if err == nil && w != nil {
 		g.waiters[seq] = w
 	}
@@ -613,6 +626,14 @@ func (g *Gateway) enqueue(ev event.Event, w chan error) (seq uint64, id string, 
 		delete(g.waiters, e.Seq)
 	}
 	g.mu.Unlock()
+	if staged && err == nil {
+		// On disk before the caller hears it is queued, but without g.mu:
+		// other drivers and the send loop go on during the fsync.
+		if serr := st.Sync(); serr != nil {
+			g.log.Error("gateway: spool fsync failed; the event is queued but would not survive a restart",
+				"event", ev.ID, "err", serr)
+		}
+	}
 
 	for i, e := range evicted {
 		g.dropped[1].Add(1)

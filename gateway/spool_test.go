@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"fmt"
+	"hash/crc32"
 	"os"
 	"path/filepath"
 	"testing"
@@ -205,4 +206,24 @@ func FuzzSpoolOpen(f *testing.F) {
 			t.Fatal("not drained")
 		}
 	})
+}
+
+// A data directory written by an older gateway (its own Fprintf of the
+// same line format) is read by this one.
+func TestSpoolReadsTheOlderFormat(t *testing.T) {
+	dir := t.TempDir()
+	js := `{"ID":"boot-4","Seq":4,"Alarm":true,"Payload":"eyJuIjo0fQ=="}`
+	old := fmt.Sprintf("S 3\nP %08x %s\nD boot-2\n", crc32.Checksum([]byte(js), crc32.MakeTable(crc32.Castagnoli)), js)
+	if err := os.WriteFile(filepath.Join(dir, spoolFile), []byte(old), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	s, err := OpenSpool(dir, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	m, ok := s.Front()
+	if !ok || m.ID != "boot-4" || string(m.Payload) != `{"n":4}` || s.MaxSeq() != 4 || s.Corrupt != 0 {
+		t.Fatalf("front %+v %v, max seq %d, corrupt %d", m, ok, s.MaxSeq(), s.Corrupt)
+	}
 }

@@ -122,9 +122,8 @@ func New(o Options) (*Hub, error) {
 		return nil, err
 	}
 	h.m = m
-	if err := h.rebuild(o.Replay); err != nil {
-		return nil, err
-	}
+	rebuilt := h.rebuild(o.Replay)
+	h.raiseJournalLoss(o.Journal.Loss(), rebuilt)
 	h.engine.Expect(h.now())
 	return h, nil
 }
@@ -134,48 +133,6 @@ func (h *Hub) AddDropSource(d DropSource) {
 	h.mu.Lock()
 	h.drops = append(h.drops, d)
 	h.mu.Unlock()
-}
-
-// rebuild replays journal transitions into memory.
-func (h *Hub) rebuild(ts []alarm.Transition) error {
-	for _, t := range ts {
-		if t.Action == alarm.ActRaise {
-			if t.Raise == nil {
-				h.log.Error("hub: journal raise without alarm, skipped", "alarm", t.Alarm, "seq", t.Seq)
-				continue
-			}
-			a := t.Raise
-			a.History = nil
-			tt := t
-			tt.Raise = nil
-			a.History = append(a.History, tt)
-			h.alarms[a.ID] = a
-			h.noteID(a.ID)
-		} else {
-			a, ok := h.alarms[t.Alarm]
-			if !ok {
-				h.log.Error("hub: journal transition for unknown alarm, skipped", "alarm", t.Alarm, "seq", t.Seq)
-				continue
-			}
-			if err := alarm.Apply(a, t); err != nil {
-				h.log.Error("hub: journal transition does not apply, skipped", "alarm", t.Alarm, "seq", t.Seq, "err", err)
-				continue
-			}
-		}
-		if t.EventID != "" {
-			h.seen.add(t.EventID)
-		}
-	}
-	for id, a := range h.alarms {
-		if a.Open() {
-			h.openByKey[alarmKey(a)] = id
-			if a.Rule == rules.RuleGatewayOffline && a.RestoredAt == nil {
-				h.engine.MarkOffline(a.Site, a.Gateway)
-			}
-		}
-	}
-	h.log.Info("hub: state rebuilt from journal", "transitions", len(ts), "alarms", len(h.alarms), "open", len(h.openByKey))
-	return nil
 }
 
 func (h *Hub) noteID(id string) {
@@ -461,6 +418,7 @@ func (h *Hub) applyLocked(act rules.Action, now time.Time) bool {
 // than the disk. Whoever sent what caused t must then not be told it was
 // kept.
 func (h *Hub) commitLocked(a *alarm.Alarm, t alarm.Transition) bool {
+	t.Subj = journalSubject(a, t)
 	durable := h.persistLocked(&t)
 	if t.Action != alarm.ActRaise {
 		if err := alarm.Apply(a, t); err != nil {

@@ -70,12 +70,20 @@ func newMetrics(reg prometheus.Registerer, h *Hub) (*metrics, error) {
 		defer h.mu.RUnlock()
 		return float64(len(h.openByKey))
 	})
+	// The loss counters are cumulative across restarts (store.LossFile):
+	// a restart must not make a loss look like it never happened.
 	journal := prometheus.NewCounterFunc(prometheus.CounterOpts{
-		Name: "vaka_store_corrupt_records_total", Help: "Journal records skipped or cut as corrupt when the hub started."},
-		func() float64 { return float64(h.journal.Corrupt.Load()) })
+		Name: "vaka_store_corrupt_records_total", Help: "Journal records skipped as damaged or cut as a torn tail, since the data directory was made (each damaged line counted once)."},
+		func() float64 { l := h.journal.LossTotals(); return float64(l.Corrupt + l.Torn) })
+	torn := prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "vaka_store_torn_tails_total", Help: "Torn last journal records cut at start (a record written and lost), since the data directory was made."},
+		func() float64 { return float64(h.journal.LossTotals().Torn) })
+	writeFails := prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "vaka_store_write_failures_total", Help: "Journal appends the disk refused (cut back, never joined to the next record), since the data directory was made."},
+		func() float64 { return float64(h.journal.LossTotals().WriteFails) })
 	syncFails := prometheus.NewCounterFunc(prometheus.CounterOpts{
-		Name: "vaka_store_fsync_failures_total", Help: "Journal fsync failures."},
-		func() float64 { return float64(h.journal.SyncFails.Load()) })
+		Name: "vaka_store_fsync_failures_total", Help: "Journal fsync failures, since the data directory was made."},
+		func() float64 { return float64(h.journal.LossTotals().SyncFails) })
 	slowWrites := prometheus.NewCounterFunc(prometheus.CounterOpts{
 		Name: "vaka_store_slow_writes_total", Help: "Journal appends whose write took over 5 ms (an alarm's PUBACK waits for it)."},
 		func() float64 { return float64(h.journal.SlowWrites.Load()) })
@@ -90,7 +98,7 @@ func newMetrics(reg prometheus.Registerer, h *Hub) (*metrics, error) {
 		func() float64 { return h.journal.SyncWindow().Seconds() })
 	var errs []error
 	for _, c := range []prometheus.Collector{m.received, m.rejected, m.duplicates, m.raised, m.transitions,
-		m.storeErrors, m.held, m.notKept, m.subscribers, m.subsCut, open, journal, syncFails, slowWrites, maxWrite, syncs, syncWindow, m.silenced, m.trackers, m.clockSkew,
+		m.storeErrors, m.held, m.notKept, m.subscribers, m.subsCut, open, journal, torn, writeFails, syncFails, slowWrites, maxWrite, syncs, syncWindow, m.silenced, m.trackers, m.clockSkew,
 		newInputCollector(h),
 		engineStat("vaka_rules_events_total", "Events evaluated by the rules.", func(s rules.Stats) int64 { return s.Events }),
 		engineStat("vaka_rules_gps_gated_total", "GPS fixes ignored by geofence rules for poor or unknown accuracy.", func(s rules.Stats) int64 { return s.GPSGated }),

@@ -13,6 +13,7 @@ import (
 
 	"github.com/vaka-care/vaka/alarm"
 	"github.com/vaka-care/vaka/event"
+	"github.com/vaka-care/vaka/internal/record"
 	"github.com/vaka-care/vaka/rules"
 )
 
@@ -170,21 +171,9 @@ func (h *Hub) saveSilencesLocked(list []Silence) error {
 	if err != nil {
 		return fmt.Errorf("hub: encode silences: %w", err)
 	}
-	tmp := filepath.Join(h.dataDir, silenceFile+".tmp")
-	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o640)
-	if err != nil {
-		return fmt.Errorf("hub: save silences: %w", err)
-	}
-	if _, err := f.Write(b); err != nil {
-		f.Close()
-		return fmt.Errorf("hub: save silences: %w", err)
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return fmt.Errorf("hub: save silences: %w", err)
-	}
-	f.Close()
-	if err := os.Rename(tmp, filepath.Join(h.dataDir, silenceFile)); err != nil {
+	// Atomic and durable, the rename included: a silence an operator set
+	// must not come back half-written or vanish after a power cut.
+	if err := record.WriteFile(filepath.Join(h.dataDir, silenceFile), b, 0o640); err != nil {
 		return fmt.Errorf("hub: save silences: %w", err)
 	}
 	return nil

@@ -5,9 +5,13 @@
 // Why a journal and not a database: an alarm transition is written once and
 // never updated; replaying the journal rebuilds the state exactly, and the
 // audit trail is the data itself. Each record is one line: a CRC-32C of the
-// JSON, a space, the JSON. A torn last line (power cut mid-write) fails its
-// checksum and is cut off on open; it can only be the last transition,
-// which was never acknowledged to anyone.
+// JSON, a space, the JSON (package internal/record). A torn last line (power
+// cut mid-write) is cut off on open; it can only be the last transition. A
+// damaged line in the middle costs that one transition: every transition
+// but a raise carries its alarm's subject, so the hub rebuilds an alarm
+// whose raise is lost. A write the disk refuses is cut back at once, so it
+// never joins the next record. What Open skipped or cut is in Loss, and the
+// cumulative loss counters survive restarts in LossFile.
 //
 // Durability: Append writes the record with one write(2) before it returns,
 // so a SIGKILLed hub loses nothing. fsync runs in the background in groups
@@ -25,28 +29,23 @@
 package store
 
 import (
-	"bufio"
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"hash/crc32"
 	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/vaka-care/vaka/alarm"
+	"github.com/vaka-care/vaka/internal/record"
 )
 
 // FileName is the journal's name inside the data directory.
 const FileName = "alarms.journal"
-
-var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
 // Options tune durability.
 type Options struct {
@@ -63,21 +62,20 @@ type Journal struct {
 	opts Options
 	log  *slog.Logger
 
-	mu      sync.Mutex
-	f       *os.File
-	buf     []byte
-	seq     uint64
-	dirty   bool
-	closed  bool
-	wake    chan struct{}
-	done    chan struct{}
-	syncErr error
+	mu     sync.Mutex // orders seq and the file: a record's line follows its predecessor's
+	app    *record.Appender
+	buf    []byte
+	seq    uint64
+	closed bool
 
+	loss   Loss
+	losses *lossFile
+
+	// Syncs, SyncFails and WriteFails count fsyncs and failures since Open.
+	*record.Counters
 	// Counters, read by metrics.
-	Appends   atomic.Int64
-	Syncs     atomic.Int64
-	Corrupt   atomic.Int64 // records skipped or cut on open
-	SyncFails atomic.Int64
+	Appends atomic.Int64
+	Corrupt atomic.Int64 // records skipped or cut on this open
 	// SlowWrites counts appends whose write(2) took longer than
 	// SlowWrite, and MaxWriteNanos is the longest: an alarm's PUBACK waits
 	// for that write, so a disk that stalls writes stalls alarms.
@@ -92,7 +90,7 @@ const DefaultSyncEvery = 20 * time.Millisecond
 const SlowWrite = 5 * time.Millisecond
 
 // Open opens (or creates) the journal in dir and returns it with every valid
-// transition it holds, in order.
+// transition it holds, in order. What it had to skip or cut is in Loss.
 func Open(dir string, opts Options) (*Journal, []alarm.Transition, error) {
 	if opts.SyncEvery <= 0 {
 		opts.SyncEvery = DefaultSyncEvery
@@ -108,109 +106,96 @@ func Open(dir string, opts Options) (*Journal, []alarm.Transition, error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("store: open journal: %w", err)
 	}
-	j := &Journal{opts: opts, log: opts.Logger, f: f, wake: make(chan struct{}, 1), done: make(chan struct{})}
-	ts, good, err := j.replay()
+	j := &Journal{opts: opts, log: opts.Logger}
+	ts, rep, err := j.replay(f)
 	if err != nil {
 		f.Close()
 		return nil, nil, err
 	}
-	// Cut a torn or corrupt tail so new records start on a clean line.
-	if err := f.Truncate(good); err != nil {
+	// Cut a torn tail so new records start on a clean line.
+	if err := f.Truncate(rep.End); err != nil {
 		f.Close()
 		return nil, nil, fmt.Errorf("store: truncate torn tail: %w", err)
 	}
-	if _, err := f.Seek(good, io.SeekStart); err != nil {
-		f.Close()
-		return nil, nil, fmt.Errorf("store: seek: %w", err)
-	}
+	end := rep.End
 	// A last record that is whole but for its newline (the cut fell just
 	// before it) was replayed: end its line, or the next record would join
-	// it and both would fail their checksum on the next open.
-	if good > 0 {
-		var last [1]byte
-		if _, err := f.ReadAt(last[:], good-1); err != nil {
+	// it.
+	if rep.Unterminated {
+		if _, err := f.WriteAt([]byte{'\n'}, end); err != nil {
 			f.Close()
-			return nil, nil, fmt.Errorf("store: read journal tail: %w", err)
+			return nil, nil, fmt.Errorf("store: end journal tail: %w", err)
 		}
-		if last[0] != '\n' {
-			if _, err := f.Write([]byte{'\n'}); err != nil {
-				f.Close()
-				return nil, nil, fmt.Errorf("store: end journal tail: %w", err)
-			}
+		end++
+	}
+	if j.losses, err = openLossFile(dir); err != nil {
+		j.log.Error("store: loss counters", "err", err)
+	}
+	j.loss.New = j.losses.count(&j.loss, rep.Damaged, rep.DamagedLines)
+	if j.loss.New {
+		if err := j.losses.save(); err != nil {
+			// Counted in memory and in the alarm the hub raises; the file
+			// is tried again on the next change and at Close.
+			j.log.Error("store: loss counters not saved", "err", err)
 		}
 	}
-	go j.syncLoop()
+	j.app = record.NewAppender(f, end, record.AppendOptions{
+		SyncEach:  opts.SyncEachWrite,
+		Window:    opts.SyncEvery,
+		OnFailure: j.losses.failed,
+	})
+	j.Counters = &j.app.Counters
 	return j, ts, nil
 }
 
-// replay reads all records, returning them and the offset after the last
-// good one.
-func (j *Journal) replay() ([]alarm.Transition, int64, error) {
-	r := bufio.NewReaderSize(j.f, 1<<16)
+// replay reads all records and reports what it skipped or cut.
+func (j *Journal) replay(f io.Reader) ([]alarm.Transition, record.Report, error) {
 	var (
-		out    []alarm.Transition
-		offset int64
-		good   int64
-		line   int
+		out []alarm.Transition
+		cur alarm.Transition
 	)
-	for {
-		b, err := r.ReadBytes('\n')
-		if len(b) == 0 && errors.Is(err, io.EOF) {
-			break
+	verify := func(line []byte) ([]byte, error) {
+		body, err := record.Parse(line)
+		if err != nil {
+			return nil, err
 		}
-		line++
-		offset += int64(len(b))
-		if err != nil && !errors.Is(err, io.EOF) {
-			return nil, 0, fmt.Errorf("store: read journal: %w", err)
+		cur = alarm.Transition{}
+		if err := json.Unmarshal(body, &cur); err != nil {
+			return nil, fmt.Errorf("%w: bad transition: %w", record.ErrDamaged, err)
 		}
-		t, perr := parseRecord(b)
-		if perr != nil {
-			j.Corrupt.Add(1)
-			if errors.Is(err, io.EOF) {
-				// Torn last line: cut it.
-				j.log.Warn("store: cut torn journal tail", "line", line, "err", perr)
-				break
-			}
-			// A bad record in the middle: keep going, the rest is good data.
-			j.log.Error("store: skipped corrupt journal record", "line", line, "err", perr)
-			good = offset
-			continue
+		return body, nil
+	}
+	sc := record.NewScanner(f, record.ScanOptions{Verify: verify})
+	var last uint64
+	for sc.Next() {
+		if cur.Seq > last+1 {
+			j.loss.gap(last+1, cur.Seq-1)
 		}
-		if t.Seq > j.seq {
-			j.seq = t.Seq
-		}
-		out = append(out, t)
-		good = offset
-		if errors.Is(err, io.EOF) {
-			break
-		}
+		last = max(last, cur.Seq)
+		out = append(out, cur)
 	}
-	return out, good, nil
-}
-
-func parseRecord(b []byte) (alarm.Transition, error) {
-	var t alarm.Transition
-	b = bytes.TrimSuffix(b, []byte("\n"))
-	sp := bytes.IndexByte(b, ' ')
-	if sp != 8 {
-		return t, errors.New("no checksum")
+	if err := sc.Err(); err != nil {
+		return nil, record.Report{}, fmt.Errorf("store: read journal: %w", err)
 	}
-	want, err := strconv.ParseUint(string(b[:8]), 16, 32)
-	if err != nil {
-		return t, errors.New("bad checksum field")
+	rep := sc.Report()
+	j.seq = last
+	j.loss.Corrupt = rep.DamagedLines
+	j.loss.Damage = append(j.loss.Damage, rep.Damaged...)
+	if rep.Torn != nil {
+		j.loss.Torn = 1
+		j.loss.Damage = append(j.loss.Damage, *rep.Torn)
+		j.log.Warn("store: cut torn journal tail", "line", rep.Torn.Line, "offset", rep.Torn.Offset, "bytes", rep.Torn.Len, "err", rep.Torn.Err)
 	}
-	body := b[9:]
-	if crc32.Checksum(body, castagnoli) != uint32(want) {
-		return t, errors.New("checksum mismatch")
+	for _, d := range rep.Damaged {
+		j.log.Error("store: skipped damaged journal record", "line", d.Line, "offset", d.Offset, "bytes", d.Len, "err", d.Err)
 	}
-	if err := json.Unmarshal(body, &t); err != nil {
-		return t, fmt.Errorf("bad record: %w", err)
-	}
-	return t, nil
+	j.Corrupt.Store(int64(j.loss.Corrupt + j.loss.Torn))
+	return out, rep, nil
 }
 
 // Append assigns t the next sequence number and writes it. When Append
-// returns nil the record is in the OS, safe from a process crash.
+// returns nil the record is in the OS, safe from a process crash. When it
+// fails nothing of the record stays in the file.
 func (j *Journal) Append(t *alarm.Transition) error {
 	j.mu.Lock()
 	if j.closed {
@@ -223,74 +208,30 @@ func (j *Journal) Append(t *alarm.Transition) error {
 		j.mu.Unlock()
 		return fmt.Errorf("store: encode transition: %w", err)
 	}
-	j.buf = j.buf[:0]
-	j.buf = fmt.Appendf(j.buf, "%08x ", crc32.Checksum(body, castagnoli))
-	j.buf = append(j.buf, body...)
-	j.buf = append(j.buf, '\n')
+	j.buf = record.Append(j.buf[:0], body)
 	w0 := time.Now()
-	if _, err := j.f.Write(j.buf); err != nil {
-		j.mu.Unlock()
-		return fmt.Errorf("store: write journal: %w", err)
-	}
+	end, err := j.app.Append(j.buf)
 	if d := time.Since(w0); d > SlowWrite {
 		j.SlowWrites.Add(1)
 		if int64(d) > j.MaxWriteNanos.Load() {
 			j.MaxWriteNanos.Store(int64(d))
 		}
 	}
-	j.seq = t.Seq
-	j.dirty = true
-	j.Appends.Add(1)
-	if j.opts.SyncEachWrite {
-		err := j.f.Sync()
-		j.dirty = false
+	if err != nil {
 		j.mu.Unlock()
-		j.Syncs.Add(1)
-		if err != nil {
-			j.SyncFails.Add(1)
+		return fmt.Errorf("store: write journal: %w", err)
+	}
+	j.seq = t.Seq
+	j.Appends.Add(1)
+	j.mu.Unlock()
+	if j.opts.SyncEachWrite {
+		// Outside j.mu: other appends go on while this one waits, and
+		// share the next fsync.
+		if err := j.app.SyncTo(end); err != nil {
 			return fmt.Errorf("store: fsync journal: %w", err)
 		}
-		return nil
 	}
-	// Wake the syncer under the lock so Close cannot close wake meanwhile.
-	select {
-	case j.wake <- struct{}{}:
-	default:
-	}
-	j.mu.Unlock()
 	return nil
-}
-
-// syncLoop fsyncs in groups: it waits for a write, lets SyncEvery pass so
-// writes in the same burst share one fsync, then syncs. The fsync runs
-// without j.mu: Append (and the hub's alarm path, which holds its own lock
-// around Append) must never wait for the disk. A record written during the
-// fsync sets dirty again and wakes the loop, so it gets the next one.
-func (j *Journal) syncLoop() {
-	defer close(j.done)
-	for range j.wake {
-		time.Sleep(j.opts.SyncEvery)
-		j.mu.Lock()
-		if j.closed {
-			j.mu.Unlock()
-			return
-		}
-		dirty := j.dirty
-		j.dirty = false
-		j.mu.Unlock()
-		if !dirty {
-			continue
-		}
-		err := j.f.Sync()
-		j.Syncs.Add(1)
-		if err != nil {
-			j.mu.Lock()
-			j.syncErr = err
-			j.mu.Unlock()
-			j.SyncFails.Add(1)
-			j.log.Error("store: fsync journal failed", "err", err)
-		}
-	}
 }
 
 // SyncWindow is the longest a written record waits for fsync: what a power
@@ -302,6 +243,13 @@ func (j *Journal) SyncWindow() time.Duration {
 	return j.opts.SyncEvery
 }
 
+// Loss is what Open had to skip or cut.
+func (j *Journal) Loss() Loss { return j.loss }
+
+// LossTotals are the loss counters since the data directory was made,
+// across restarts.
+func (j *Journal) LossTotals() LossCounts { return j.losses.totals() }
+
 // Close syncs and closes the journal.
 func (j *Journal) Close() error {
 	j.mu.Lock()
@@ -311,14 +259,9 @@ func (j *Journal) Close() error {
 	}
 	j.closed = true
 	j.mu.Unlock()
-	// No Append writes from here on (closed is set); let the syncer finish
-	// any fsync in progress before the final one, so the file is never
-	// closed under it.
-	close(j.wake)
-	<-j.done
-	err := j.f.Sync()
-	if cerr := j.f.Close(); err == nil {
-		err = cerr
+	err := j.app.Close()
+	if serr := j.losses.close(); err == nil {
+		err = serr
 	}
 	return err
 }

@@ -24,6 +24,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/vaka-care/vaka/internal/record"
 	"github.com/vaka-care/vaka/notify"
 )
 
@@ -206,11 +207,12 @@ func (s *Store) saveLocked() error {
 		list = append(list, sub)
 	}
 	b, _ := json.MarshalIndent(list, "", "  ")
-	tmp := s.path + ".tmp"
-	if err := os.WriteFile(tmp, b, 0o600); err != nil {
+	// Atomic and durable: a power cut leaves the old list or the new one,
+	// never half a file that would lose every phone's subscription.
+	if err := record.WriteFile(filepath.Clean(s.path), b, 0o600); err != nil {
 		return fmt.Errorf("webpush: %w", err)
 	}
-	return os.Rename(tmp, filepath.Clean(s.path))
+	return nil
 }
 
 func token() string {

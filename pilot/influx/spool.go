@@ -3,10 +3,8 @@ package influx
 import (
 	"bufio"
 	"bytes"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"hash/crc32"
 	"io"
 	"os"
 	"path/filepath"
@@ -15,28 +13,32 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+
+	"github.com/vaka-care/vaka/internal/record"
 )
 
 // Spool is a durable, bounded, append-only queue of line-protocol lines in
 // front of InfluxDB. Each line is stored as "<crc32c hex> <line>\n" in
-// numbered segment files; a cursor file records what InfluxDB has taken.
-// A torn tail (power cut mid-write) is cut at open; a line whose checksum
-// does not match is skipped and counted. When the spool holds maxBytes,
-// further lines are refused and counted: never silently.
+// numbered segment files (the internal/record format); a cursor file,
+// replaced atomically, records what InfluxDB has taken. A torn tail (power
+// cut mid-write) is cut at open; a write the disk refuses is cut back at
+// once; a line whose checksum does not match is skipped and counted. When
+// the spool holds maxBytes, further lines are refused and counted: never
+// silently.
 type Spool struct {
 	dir      string
 	maxBytes int64
 	segMax   int64
 
 	mu     sync.Mutex
-	segs   []segment // oldest first; the last is the one appended to
-	f      *os.File  // the last segment, open for append
-	cur    Cursor    // committed read position
+	segs   []segment        // oldest first; the last is the one appended to
+	app    *record.Appender // the last segment
+	cur    Cursor           // committed read position
 	closed bool
 	wbuf   []byte // Append's buffer, reused
 
 	dropped atomic.Int64 // lines refused because the spool was full
-	corrupt atomic.Int64 // lines skipped for a bad checksum
+	corrupt atomic.Int64 // lines skipped for a bad checksum or cut as a torn tail
 }
 
 type segment struct {
@@ -49,8 +51,6 @@ type Cursor struct {
 	Seg uint64
 	Off int64
 }
-
-var crcTable = crc32.MakeTable(crc32.Castagnoli)
 
 // DefaultSegment is the size at which the spool starts a new segment file.
 const DefaultSegment = 8 << 20
@@ -96,9 +96,8 @@ func OpenSpool(dir string, maxBytes int64) (*Spool, error) {
 	if s.cur.Seg < s.segs[0].n || s.cur.Seg > last.n {
 		s.cur = Cursor{Seg: s.segs[0].n}
 	}
-	s.f, err = os.OpenFile(s.path(last.n), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o640)
-	if err != nil {
-		return nil, fmt.Errorf("influx: spool: %w", err)
+	if s.app, err = s.openSegment(last.n, last.size); err != nil {
+		return nil, err
 	}
 	return s, nil
 }
@@ -115,23 +114,48 @@ func cmpU(a, b uint64) int {
 
 func (s *Spool) path(n uint64) string { return filepath.Join(s.dir, fmt.Sprintf("seg-%016d.log", n)) }
 
-// cutTornTail truncates the last segment after its last complete line.
+// cutTornTail truncates the last segment after its last complete line,
+// and ends a whole last record that lacks only its newline.
 func (s *Spool) cutTornTail(seg *segment) error {
-	b, err := os.ReadFile(s.path(seg.n))
+	f, err := os.OpenFile(s.path(seg.n), os.O_RDWR, 0)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil
 	}
 	if err != nil {
 		return fmt.Errorf("influx: spool: %w", err)
 	}
-	keep := int64(bytes.LastIndexByte(b, '\n') + 1)
-	if keep != int64(len(b)) {
-		if err := os.Truncate(s.path(seg.n), keep); err != nil {
+	defer f.Close()
+	sc := record.NewScanner(f, record.ScanOptions{})
+	for sc.Next() {
+	}
+	if err := sc.Err(); err != nil {
+		return fmt.Errorf("influx: spool: %w", err)
+	}
+	rep := sc.Report()
+	keep := rep.End
+	if rep.Torn != nil {
+		s.corrupt.Add(1)
+	}
+	if err := f.Truncate(keep); err != nil {
+		return fmt.Errorf("influx: spool: %w", err)
+	}
+	if rep.Unterminated {
+		if _, err := f.WriteAt([]byte{'\n'}, keep); err != nil {
 			return fmt.Errorf("influx: spool: %w", err)
 		}
+		keep++
 	}
 	seg.size = keep
 	return nil
+}
+
+// openSegment opens segment n for appending at size.
+func (s *Spool) openSegment(n uint64, size int64) (*record.Appender, error) {
+	f, err := os.OpenFile(s.path(n), os.O_CREATE|os.O_WRONLY, 0o640)
+	if err != nil {
+		return nil, fmt.Errorf("influx: spool: %w", err)
+	}
+	return record.NewAppender(f, size, record.AppendOptions{}), nil
 }
 
 // pendingLocked is the bytes not yet taken by InfluxDB.
@@ -158,7 +182,7 @@ func (s *Spool) Pending() int64 {
 // Dropped counts lines refused because the spool was full.
 func (s *Spool) Dropped() int64 { return s.dropped.Load() }
 
-// Corrupt counts lines skipped for a bad checksum.
+// Corrupt counts lines skipped for a bad checksum, and a torn last line cut at open.
 func (s *Spool) Corrupt() int64 { return s.corrupt.Load() }
 
 // Append stores lines durably (one fsync for the call). Lines that do not
@@ -183,13 +207,7 @@ func (s *Spool) Append(lines [][]byte) (int, error) {
 			break
 		}
 		room -= need
-		var h [4]byte
-		c := crc32.Checksum(l, crcTable)
-		h[0], h[1], h[2], h[3] = byte(c>>24), byte(c>>16), byte(c>>8), byte(c)
-		buf = hex.AppendEncode(buf, h[:])
-		buf = append(buf, ' ')
-		buf = append(buf, l...)
-		buf = append(buf, '\n')
+		buf = record.Append(buf, l)
 		n++
 	}
 	if n < len(lines) {
@@ -199,13 +217,12 @@ func (s *Spool) Append(lines [][]byte) (int, error) {
 		return 0, nil
 	}
 	last := &s.segs[len(s.segs)-1]
-	if _, err := s.f.Write(buf); err != nil {
-		// Keep the segment consistent: cut what may have been written.
-		_ = s.f.Truncate(last.size)
+	if _, err := s.app.Append(buf); err != nil {
+		// Nothing of it stays in the segment (the appender cut it back).
 		s.dropped.Add(int64(n))
 		return 0, fmt.Errorf("influx: spool: %w", err)
 	}
-	if err := s.f.Sync(); err != nil {
+	if err := s.app.Sync(); err != nil {
 		return n, fmt.Errorf("influx: spool: %w", err)
 	}
 	last.size += int64(len(buf))
@@ -219,12 +236,12 @@ func (s *Spool) Append(lines [][]byte) (int, error) {
 
 func (s *Spool) rotateLocked() error {
 	next := s.segs[len(s.segs)-1].n + 1
-	f, err := os.OpenFile(s.path(next), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o640)
+	app, err := s.openSegment(next, 0)
 	if err != nil {
-		return fmt.Errorf("influx: spool: %w", err)
+		return err
 	}
-	s.f.Close()
-	s.f = f
+	_ = s.app.Close() // synced already: every Append syncs
+	s.app = app
 	s.segs = append(s.segs, segment{n: next})
 	return nil
 }
@@ -326,19 +343,11 @@ func segSize(segs []segment, n uint64) int64 {
 // check returns a spooled line's body (without its newline) if its
 // checksum matches.
 func check(line []byte) ([]byte, bool) {
-	if len(line) < 10 || line[8] != ' ' || line[len(line)-1] != '\n' {
+	if len(line) == 0 || line[len(line)-1] != '\n' {
 		return nil, false
 	}
-	var h [4]byte
-	if _, err := hex.Decode(h[:], line[:8]); err != nil {
-		return nil, false
-	}
-	body := line[9 : len(line)-1]
-	want := uint32(h[0])<<24 | uint32(h[1])<<16 | uint32(h[2])<<8 | uint32(h[3])
-	if crc32.Checksum(body, crcTable) != want {
-		return nil, false
-	}
-	return body, true
+	body, err := record.Parse(line)
+	return body, err == nil
 }
 
 // Commit records that InfluxDB has taken everything before c, and removes
@@ -355,11 +364,10 @@ func (s *Spool) Commit(c Cursor) error {
 		}
 		c = Cursor{Seg: last.n + 1}
 	}
-	tmp := filepath.Join(s.dir, "cursor.tmp")
-	if err := os.WriteFile(tmp, fmt.Appendf(nil, "%d %d\n", c.Seg, c.Off), 0o640); err != nil {
-		return fmt.Errorf("influx: spool: %w", err)
-	}
-	if err := os.Rename(tmp, filepath.Join(s.dir, "cursor")); err != nil {
+	// Atomic and durable (the rename fsynced with its directory): a cursor
+	// lost in a power cut would send InfluxDB lines again, and a torn one
+	// would start from the beginning.
+	if err := record.WriteFile(filepath.Join(s.dir, "cursor"), fmt.Appendf(nil, "%d %d\n", c.Seg, c.Off), 0o640); err != nil {
 		return fmt.Errorf("influx: spool: %w", err)
 	}
 	s.cur = c
@@ -383,5 +391,5 @@ func (s *Spool) Close() error {
 		return nil
 	}
 	s.closed = true
-	return s.f.Close()
+	return s.app.Close()
 }

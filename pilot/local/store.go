@@ -1,18 +1,16 @@
 // Package local is the embedded store of pilot records: an append-only,
-// checksummed file in the hub's data dir, held in memory for the
+// checksummed file (the internal/record format) in the hub's data dir, held in memory for the
 // dashboards. With no InfluxDB configured (the demo default) the pilot
 // dashboards read from here; with InfluxDB they read from it instead, and
 // this file stays a local copy.
 package local
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"hash/crc32"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -20,6 +18,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/vaka-care/vaka/internal/record"
 	"github.com/vaka-care/vaka/pilot"
 )
 
@@ -27,7 +26,7 @@ import (
 // record; an outage that ends gets a second line, and the latest wins).
 type Store struct {
 	mu      sync.RWMutex
-	f       *os.File
+	app     *record.Appender
 	recs    []pilot.Record
 	outs    []pilot.Outage
 	skipped int
@@ -37,10 +36,9 @@ type Store struct {
 // field); every other line is a pilot.Record.
 var outagePrefix = []byte(`{"outage":`)
 
-var table = crc32.MakeTable(crc32.Castagnoli)
-
-// Open loads (or creates) the store at path. Lines that fail their
-// checksum (a torn last write) are skipped and logged.
+// Open loads (or creates) the store at path. Damaged lines are skipped
+// and logged; a torn last line is cut; a write the disk refuses later is
+// cut back, so it never joins the next record.
 func Open(path string, log *slog.Logger) (*Store, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -48,57 +46,56 @@ func Open(path string, log *slog.Logger) (*Store, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
 		return nil, fmt.Errorf("local: %w", err)
 	}
-	s := &Store{}
-	if b, err := os.ReadFile(path); err == nil {
-		sc := bufio.NewScanner(bytes.NewReader(b))
-		sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
-		for sc.Scan() {
-			body, ok := checked(sc.Bytes())
-			if ok && bytes.HasPrefix(body, outagePrefix) {
-				var o pilot.Outage
-				if json.Unmarshal(body, &o) == nil {
-					s.outs = append(s.outs, o)
-					continue
-				}
-			} else if ok {
-				var r pilot.Record
-				if json.Unmarshal(body, &r) == nil {
-					s.recs = append(s.recs, r)
-					continue
-				}
-			}
-			s.skipped++
-		}
-		if keep := bytes.LastIndexByte(b, '\n') + 1; keep != len(b) {
-			if err := os.Truncate(path, int64(keep)); err != nil {
-				return nil, fmt.Errorf("local: %w", err)
-			}
-		}
-	} else if !errors.Is(err, os.ErrNotExist) {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o640)
+	if err != nil {
 		return nil, fmt.Errorf("local: %w", err)
+	}
+	s := &Store{}
+	sc := record.NewScanner(f, record.ScanOptions{MaxLine: 1 << 20})
+	for sc.Next() {
+		body := sc.Body()
+		if bytes.HasPrefix(body, outagePrefix) {
+			var o pilot.Outage
+			if json.Unmarshal(body, &o) == nil {
+				s.outs = append(s.outs, o)
+				continue
+			}
+		} else {
+			var r pilot.Record
+			if json.Unmarshal(body, &r) == nil {
+				s.recs = append(s.recs, r)
+				continue
+			}
+		}
+		s.skipped++
+	}
+	if err := sc.Err(); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("local: %w", err)
+	}
+	rep := sc.Report()
+	s.skipped += rep.DamagedLines
+	if rep.Torn != nil {
+		s.skipped++
+	}
+	end := rep.End
+	if err := f.Truncate(end); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("local: %w", err)
+	}
+	if rep.Unterminated {
+		// Whole but for its newline: it was loaded, so keep it.
+		if _, err := f.WriteAt([]byte{'\n'}, end); err != nil {
+			f.Close()
+			return nil, fmt.Errorf("local: %w", err)
+		}
+		end++
 	}
 	if s.skipped > 0 {
 		log.Warn("pilot: embedded store skipped damaged records", "skipped", s.skipped)
 	}
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o640)
-	if err != nil {
-		return nil, fmt.Errorf("local: %w", err)
-	}
-	s.f = f
+	s.app = record.NewAppender(f, end, record.AppendOptions{})
 	return s, nil
-}
-
-// checked returns a line's body if its checksum matches.
-func checked(line []byte) ([]byte, bool) {
-	if len(line) < 10 || line[8] != ' ' {
-		return nil, false
-	}
-	var want uint32
-	if _, err := fmt.Sscanf(string(line[:8]), "%08x", &want); err != nil {
-		return nil, false
-	}
-	body := line[9:]
-	return body, crc32.Checksum(body, table) == want
 }
 
 func appendLine(buf []byte, v any) ([]byte, error) {
@@ -106,9 +103,7 @@ func appendLine(buf []byte, v any) ([]byte, error) {
 	if err != nil {
 		return buf, fmt.Errorf("local: %w", err)
 	}
-	buf = fmt.Appendf(buf, "%08x ", crc32.Checksum(js, table))
-	buf = append(buf, js...)
-	return append(buf, '\n'), nil
+	return record.Append(buf, js), nil
 }
 
 // Add appends records durably (one fsync per call).
@@ -138,13 +133,13 @@ func (s *Store) AddOutages(os []pilot.Outage) error {
 func (s *Store) write(buf []byte, keep func()) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.f == nil {
+	if s.app == nil {
 		return errors.New("local: closed")
 	}
-	if _, err := s.f.Write(buf); err != nil {
+	if _, err := s.app.Append(buf); err != nil {
 		return fmt.Errorf("local: %w", err)
 	}
-	if err := s.f.Sync(); err != nil {
+	if err := s.app.Sync(); err != nil {
 		return fmt.Errorf("local: %w", err)
 	}
 	keep()
@@ -192,10 +187,10 @@ func (s *Store) Records(_ context.Context, trial string, from, to time.Time) ([]
 func (s *Store) Close() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.f == nil {
+	if s.app == nil {
 		return nil
 	}
-	err := s.f.Close()
-	s.f = nil
+	err := s.app.Close()
+	s.app = nil
 	return err
 }

@@ -42,3 +42,34 @@ func TestStoreKeepsRecordsAcrossReopenAndCutsATornTail(t *testing.T) {
 		t.Fatalf("append after repair: %v len %d", err, s.Len())
 	}
 }
+
+// A last record cut just before its newline is whole: it is loaded, and it
+// stays in the file for the next start (it used to be cut off after being
+// loaded, and lost at the start after).
+func TestStoreKeepsAWholeLastRecordWithoutNewline(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "records.jsonl")
+	s, err := Open(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := time.Date(2026, 3, 2, 23, 0, 0, 0, time.UTC)
+	if err := s.Add([]pilot.Record{{Alarm: "A1", Trial: "t", RaisedAt: at}, {Alarm: "A2", Trial: "t", RaisedAt: at}}); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	b, _ := os.ReadFile(path)
+	os.WriteFile(path, b[:len(b)-1], 0o640)
+	for start := 1; start <= 2; start++ {
+		s, err := Open(path, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s.Len() != 2+start-1 || s.skipped != 0 {
+			t.Fatalf("start %d: %d records, %d skipped", start, s.Len(), s.skipped)
+		}
+		if err := s.Add([]pilot.Record{{Alarm: "A3", Trial: "t", RaisedAt: at}}); err != nil {
+			t.Fatal(err)
+		}
+		s.Close()
+	}
+}

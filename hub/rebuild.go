@@ -1,0 +1,126 @@
+package hub
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/vaka-care/vaka/alarm"
+	"github.com/vaka-care/vaka/rules"
+	"github.com/vaka-care/vaka/store"
+)
+
+// rebuiltNote marks an alarm rebuilt from later journal records because
+// the record that raised it was lost (a damaged line).
+const rebuiltNote = "larmets första journalrad förlorad, larmet återskapat / raise record lost, alarm rebuilt from later journal records"
+
+// journalSubject is what a transition carries besides itself so that the
+// replay can rebuild its alarm if the raise record is lost: every action
+// but the raise (which carries the whole alarm) names the alarm's subject.
+func journalSubject(a *alarm.Alarm, t alarm.Transition) *alarm.Subject {
+	if t.Action == alarm.ActRaise {
+		return nil
+	}
+	return a.Subject()
+}
+
+// rebuild replays journal transitions into memory. A damaged journal line
+// costs one transition, not an alarm: a transition whose alarm is unknown
+// (its raise record was lost) rebuilds the alarm from the subject it
+// carries, and a staff step whose predecessor was lost (presence or
+// resolve without the accept) is applied as if accepted by the same
+// person. It returns the ids of the alarms rebuilt without their raise.
+func (h *Hub) rebuild(ts []alarm.Transition) []string {
+	var rebuilt []string
+	for _, t := range ts {
+		if t.Action == alarm.ActRaise {
+			if t.Raise == nil {
+				h.log.Error("hub: journal raise without alarm, skipped", "alarm", t.Alarm, "seq", t.Seq)
+				continue
+			}
+			if _, dup := h.alarms[t.Raise.ID]; dup {
+				h.log.Error("hub: journal raise for an alarm already known, skipped", "alarm", t.Alarm, "seq", t.Seq)
+				continue
+			}
+			a := t.Raise
+			a.History = nil
+			tt := t
+			tt.Raise = nil
+			a.History = append(a.History, tt)
+			h.alarms[a.ID] = a
+			h.noteID(a.ID)
+		} else {
+			a, ok := h.alarms[t.Alarm]
+			if !ok {
+				if t.Subj == nil {
+					// Written before transitions carried a subject.
+					h.log.Error("hub: journal transition for unknown alarm, skipped", "alarm", t.Alarm, "seq", t.Seq)
+					continue
+				}
+				a = alarm.FromSubject(t.Alarm, t.Subj)
+				h.alarms[a.ID] = a
+				h.noteID(a.ID)
+				rebuilt = append(rebuilt, a.ID)
+				h.log.Error("hub: alarm rebuilt without its raise record", "alarm", a.ID, "seq", t.Seq, "rule", a.Rule)
+			}
+			if err := applyReplayed(a, t); err != nil {
+				h.log.Error("hub: journal transition does not apply, skipped", "alarm", t.Alarm, "seq", t.Seq, "err", err)
+				continue
+			}
+		}
+		if t.EventID != "" {
+			h.seen.add(t.EventID)
+		}
+	}
+	for _, id := range rebuilt {
+		a := h.alarms[id]
+		a.Note = strings.TrimPrefix(a.Note+"; "+rebuiltNote, "; ")
+	}
+	for id, a := range h.alarms {
+		if a.Open() {
+			h.openByKey[alarmKey(a)] = id
+			if a.Rule == rules.RuleGatewayOffline && a.RestoredAt == nil {
+				h.engine.MarkOffline(a.Site, a.Gateway)
+			}
+		}
+	}
+	h.log.Info("hub: state rebuilt from journal", "transitions", len(ts), "alarms", len(h.alarms), "open", len(h.openByKey), "rebuilt", len(rebuilt))
+	return rebuilt
+}
+
+// applyReplayed applies a journaled transition. A presence or resolve
+// whose accept record was lost would otherwise be refused and leave a
+// handled alarm open: the accept is inferred from the same staff member.
+func applyReplayed(a *alarm.Alarm, t alarm.Transition) error {
+	err := alarm.Apply(a, t)
+	if !errors.Is(err, alarm.ErrNotAccepted) {
+		return err
+	}
+	acc := alarm.Transition{Seq: t.Seq, Alarm: t.Alarm, Action: alarm.ActAccept, At: t.At, By: t.By,
+		Note: "accept record lost; inferred / accept-rad förlorad, härledd"}
+	if err := alarm.Apply(a, acc); err != nil {
+		return err
+	}
+	return alarm.Apply(a, t)
+}
+
+// raiseJournalLoss raises a hub_integrity alarm when the journal lost
+// anything that no earlier start had found: staff and technicians must
+// learn that alarm history is incomplete, and which alarms were rebuilt.
+// It names lines, offsets, sequence numbers and alarm ids only.
+func (h *Hub) raiseJournalLoss(loss store.Loss, rebuilt []string) {
+	if !loss.New {
+		return
+	}
+	note := "alarm journal damaged: " + loss.String()
+	if len(rebuilt) > 0 {
+		ids := rebuilt
+		if len(ids) > 10 {
+			ids = append(ids[:10:10], "…")
+		}
+		note += fmt.Sprintf("; %d alarm(s) rebuilt without their raise record: %s", len(rebuilt), strings.Join(ids, ", "))
+	}
+	h.log.Error("hub: alarm journal lost records", "corrupt", loss.Corrupt, "torn", loss.Torn, "rebuilt", len(rebuilt))
+	h.apply(rules.Action{Kind: rules.Raise, Rule: rules.RuleHubIntegrity, Key: rules.RuleHubIntegrity,
+		Alarm: alarm.KindTechnical, Priority: 2, Site: "hub", Note: note}, h.now())
+}
