@@ -133,6 +133,43 @@ func checkDevice(x *dev, bd *BridgeEntry) string {
 	return fmt.Sprintf("%s (%s): exposes none of %s: it cannot %s", x.d.ID, model, strings.Join(props, ", "), what)
 }
 
+// Problem is a configured device that cannot do what its type promises,
+// as found against zigbee2mqtt's bridge/devices list.
+type Problem struct {
+	Device string // the configured device's id
+	Msg    string // what is wrong and, where known, what to do; starts with the id
+}
+
+// CheckBridgeDevices checks devs (devices of this driver, as configured)
+// against a bridge/devices list: the same check the running driver makes
+// on every retained list, offered to `vaka check --zigbee-devices` so a
+// technician learns that a call button cannot alarm before leaving the
+// home, not from a technical alarm afterwards. Problems are sorted by
+// message; an error means devs themselves are not valid for the driver.
+func CheckBridgeDevices(devs []devices.Device, list []BridgeEntry) ([]Problem, error) {
+	d, err := New(DefaultOpts, devs, nil)
+	if err != nil {
+		return nil, err
+	}
+	return d.check(list), nil
+}
+
+// check runs checkDevice for every configured device against list.
+func (d *Driver) check(list []BridgeEntry) []Problem {
+	byName := make(map[string]*BridgeEntry, len(list))
+	for i := range list {
+		byName[list[i].FriendlyName] = &list[i]
+	}
+	var problems []Problem
+	for fn, x := range d.devs {
+		if p := checkDevice(x, byName[fn]); p != "" {
+			problems = append(problems, Problem{Device: x.d.ID, Msg: p})
+		}
+	}
+	slices.SortFunc(problems, func(a, b Problem) int { return strings.Compare(a.Msg, b.Msg) })
+	return problems
+}
+
 // bridgeDevices checks every configured device against zigbee2mqtt's
 // retained device list, so a call button that can never alarm (a remote
 // whose words are not presses, a device that was never paired) is known
@@ -147,17 +184,10 @@ func (d *Driver) bridgeDevices(topic string, payload []byte) {
 		d.log.Warn("zigbee2mqtt: bridge device list skipped", "topic", topic, "bytes", len(payload), "err", err, "malformed_total", n)
 		return
 	}
-	byName := make(map[string]*BridgeEntry, len(list))
-	for i := range list {
-		byName[list[i].FriendlyName] = &list[i]
-	}
 	var problems []string
-	for fn, x := range d.devs {
-		if p := checkDevice(x, byName[fn]); p != "" {
-			problems = append(problems, p)
-		}
+	for _, p := range d.check(list) {
+		problems = append(problems, p.Msg)
 	}
-	slices.Sort(problems)
 	if len(problems) > devices.MaxInputWords {
 		problems = problems[:devices.MaxInputWords]
 	}

@@ -73,3 +73,45 @@ func TestBridgeDevicesCheck(t *testing.T) {
 		t.Errorf("a malformed list must be counted and keep the last known problems")
 	}
 }
+
+// FuzzBridgeDevices keeps the bridge/devices parser, which `vaka check
+// --zigbee-devices` also feeds from a file, from ever panicking, and holds
+// CheckBridgeDevices to exactly the problems the running driver reports
+// for the same list.
+func FuzzBridgeDevices(f *testing.F) {
+	p, err := os.ReadFile("testdata/bridge_devices.json")
+	if err != nil {
+		f.Fatal(err)
+	}
+	for _, s := range []string{string(p), `[]`, `[{"friendly_name":"rum-12/knapp","definition":null}]`,
+		`[{"friendly_name":"rum-12/knapp","definition":{"exposes":[{"type":"composite","features":[{"property":"action","values":[1,"single"]}]}]}}]`,
+		`{"not":"a list"}`, `[`, `zigbee2mqtt/bridge/devices [{}]`} {
+		f.Add([]byte(s))
+	}
+	devs := []devices.Device{
+		{ID: "knapp-12", Driver: Name, Type: "personal_trigger", Options: map[string]string{"friendly_name": "rum-12/knapp"}},
+		{ID: "rok-kok", Driver: Name, Type: "smoke_detector", Options: map[string]string{"friendly_name": "kok/rok"}},
+		{ID: "dorr-16", Driver: Name, Type: "door_sensor", Options: map[string]string{"friendly_name": "rum-16/dorr"}},
+	}
+	f.Fuzz(func(t *testing.T, p []byte) {
+		list, err := DecodeBridgeDevices(p)
+		if err != nil {
+			return
+		}
+		got, err := CheckBridgeDevices(devs, list)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d, _ := New(DefaultOpts, devs, nil)
+		d.Handle("zigbee2mqtt/bridge/devices", p)
+		run := d.InputStats().Problems
+		if len(got) != len(run) {
+			t.Fatalf("check found %d problems, the driver %d", len(got), len(run))
+		}
+		for i, pr := range got {
+			if pr.Msg != run[i] || !strings.HasPrefix(pr.Msg, pr.Device) {
+				t.Fatalf("problem %d: %+v, driver: %q", i, pr, run[i])
+			}
+		}
+	})
+}

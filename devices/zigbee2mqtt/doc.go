@@ -64,6 +64,8 @@
 // without contact, a device zigbee2mqtt does not know or has no
 // definition for. Each problem is logged once and carried in the
 // heartbeat (InputStats.Problems); the hub raises a technical alarm.
+// CheckBridgeDevices makes the same check on a saved list, for `vaka check
+// --zigbee-devices` before the gateway runs.
 //
 // Payloads that do not decode (invalid JSON, a known field of the wrong
 // type, an unknown availability word, more than MaxPayload bytes) are
