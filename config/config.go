@@ -327,6 +327,21 @@ func valuePathAtLine(root *yaml.Node, line int, quoted string, skip map[string]b
 	return walk(root, nil)
 }
 
+// Locate turns FieldErrors found after decoding, by checks against facts
+// from outside the file (zigbee2mqtt's device list for `vaka check
+// --zigbee-devices`), into Errors naming file, line and field, as Decode
+// does for Validate. data is the file as read; nil err gives nil.
+func Locate(file string, data []byte, err error) error {
+	if err == nil {
+		return nil
+	}
+	var root yaml.Node
+	if yerr := yaml.Unmarshal(data, &root); yerr != nil {
+		return Errors{syntaxError(file, yerr)}
+	}
+	return locate(file, &root, err)
+}
+
 // locate gives each FieldError the line of its field, or of the nearest
 // parent that exists when the field itself is missing.
 func locate(file string, root *yaml.Node, err error) error {
