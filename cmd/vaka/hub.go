@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -51,11 +52,19 @@ func runHub(ctx context.Context, args []string, log *slog.Logger) error {
 
 // runCheck validates a hub or a gateway config, telling which by its keys:
 // a gateway config names its one site and its broker; anything else is
-// checked as a hub config.
+// checked as a hub config. With --zigbee-devices it also checks each
+// zigbee2mqtt device of a gateway config against zigbee2mqtt's own device
+// list (zigbee_check.go).
 func runCheck(args []string, stdout io.Writer) error {
-	path, err := configFlag("check", args)
-	if err != nil {
+	fs := flag.NewFlagSet("check", flag.ContinueOnError)
+	cfgPath := fs.String("config", "", "config file (YAML)")
+	zigbee := fs.String("zigbee-devices", "", "zigbee2mqtt's retained bridge/devices message saved to a file\n(mosquitto_sub -t zigbee2mqtt/bridge/devices -C 1 > devices.json): check each\nzigbee2mqtt device of a gateway config against it")
+	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	path := *cfgPath
+	if path == "" {
+		return errors.New("check: --config FILE is required")
 	}
 	data, err := os.ReadFile(path)
 	if err != nil {
@@ -66,6 +75,9 @@ func runCheck(args []string, stdout io.Writer) error {
 	_, site := probe["site"]
 	_, brk := probe["broker"]
 	if !site && !brk {
+		if *zigbee != "" {
+			return fmt.Errorf("check: --zigbee-devices checks a gateway config; %s is a hub config (it has no site and broker keys)", path)
+		}
 		var cfg hub.Config
 		if err := config.Decode(path, data, &cfg); err != nil {
 			return err
@@ -85,6 +97,9 @@ func runCheck(args []string, stdout io.Writer) error {
 		return err
 	}
 	fmt.Fprintf(stdout, "%s: OK – gateway config, site %s, gateway %s, %d devices\n", path, cfg.Site, cfg.ID, len(cfg.Devices))
+	if *zigbee != "" {
+		return checkZigbeeDevices(stdout, path, data, &cfg, *zigbee)
+	}
 	return nil
 }
 

@@ -4,7 +4,7 @@
 //	vaka demo [--data DIR] [--http ADDR] [--mqtt ADDR]
 //	vaka hub --config FILE
 //	vaka gateway --config FILE
-//	vaka check --config FILE
+//	vaka check --config FILE [--zigbee-devices FILE]
 //	vaka hash-password
 //	vaka rules explain|replay
 //	vaka routes test --config FILE [--at TIME] site=… unit=… kind=…
@@ -30,7 +30,8 @@ Usage:
   vaka demo [--data DIR] [--http ADDR] [--mqtt ADDR]   hub + simulated gateways on embedded defaults
   vaka hub --config FILE                             run the hub (broker, rules, alarms, web)
   vaka gateway --config FILE                         run an edge gateway
-  vaka check --config FILE                           validate a hub or gateway config
+  vaka check --config FILE                           validate a hub or gateway config,
+      [--zigbee-devices FILE]                        and its zigbee2mqtt devices against zigbee2mqtt's list
   vaka hash-password                                 read a password on stdin, print its bcrypt hash
   vaka rules explain|replay …                        which rules watch a resident; replay an event log
   vaka routes test --config FILE site=… kind=…        who is alerted now and after each escalation step
