@@ -263,3 +263,20 @@ func FuzzDecode(f *testing.F) {
 		}
 	})
 }
+
+// Locate gives errors found after loading, against facts from outside the
+// file, the same file:line: field form as Validate's.
+func TestLocate(t *testing.T) {
+	data := []byte("id: avd-a\ndevices:\n  - {id: d1, type: door_sensor}\n  - id: d2\n    type: personal_trigger\n")
+	if err := Locate("gw.yaml", data, nil); err != nil {
+		t.Fatalf("nil error located as %v", err)
+	}
+	err := Locate("gw.yaml", data, errors.Join(Errorf("devices.1", "d2: not paired"), Errorf("devices.0", "d1: no definition")))
+	want := "gw.yaml:4: field devices.1: d2: not paired\ngw.yaml:3: field devices.0: d1: no definition"
+	if err == nil || err.Error() != want {
+		t.Errorf("got %v\nwant %s", err, want)
+	}
+	if err := Locate("gw.yaml", []byte("a: [\n"), Errorf("a", "x")); err == nil || !strings.Contains(err.Error(), "gw.yaml") {
+		t.Errorf("invalid YAML: %v", err)
+	}
+}
