@@ -76,14 +76,14 @@ const (
 	unsupported
 )
 
-// TestReceiverFixtures replays what u-blox, SiRF and MTK receivers sent
+// TestNMEAReceiverFixtures replays what u-blox, SiRF and MTK receivers sent
 // (gpsd's logs): a healthy receiver must show 0 % corrupt, since the hub
 // raises a technical alarm when corrupt sentences rise and the gateway
 // logs each minute it sees one. Valid sentences the parser does not know
 // are unsupported, never corrupt. Breaking the checksum of any one
 // sentence must count exactly that sentence as corrupt and leave every
 // other count as it was.
-func TestReceiverFixtures(t *testing.T) {
+func TestNMEAReceiverFixtures(t *testing.T) {
 	for _, tc := range receiverFixtures {
 		t.Run(tc.file, func(t *testing.T) {
 			lines := readFixture(t, tc.file)
@@ -150,12 +150,12 @@ func TestReceiverFixtures(t *testing.T) {
 	}
 }
 
-// TestDriverHealthyUbloxNoCorrupt runs the u-blox recordings through the
+// TestNMEADriverHealthyUbloxNoCorrupt runs the u-blox recordings through the
 // driver's port reader, as the gateway does: the heartbeat's malformed
 // count stays 0 and nothing is logged as unparsable, so the hub raises no
 // technical alarm for a healthy receiver. One broken checksum is counted
 // once and logged once.
-func TestDriverHealthyUbloxNoCorrupt(t *testing.T) {
+func TestNMEADriverHealthyUbloxNoCorrupt(t *testing.T) {
 	for _, tc := range receiverFixtures[:2] {
 		t.Run(tc.file, func(t *testing.T) {
 			lines := readFixture(t, tc.file)
