@@ -8,7 +8,7 @@ FUZZTIME ?= 10s
 VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS  := -s -w -X main.version=$(VERSION)
 
-.PHONY: help build demo test test-deps test-386 bench bench-staff bench-pilot fuzz lint build-pi clean
+.PHONY: help build demo test test-deps test-386 bench bench-ab bench-staff bench-pilot fuzz lint build-pi clean
 
 help: ## Show the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  %-10s %s\n", $$1, $$2}'
@@ -35,6 +35,9 @@ test-386: ## Edge packages as 32-bit under qemu-i386 (periph's CI does the same;
 
 bench: test-deps ## Run benchmarks and write docs/benchmarks.md
 	./scripts/bench.sh
+
+bench-ab: ## The hub at BASE=<rev> against this tree, interleaved (docs/benchmarks-before-after.md)
+	./scripts/bench-ab.sh
 
 bench-staff: ## Staff stream with 200 sessions and Web Push cost (docs/benchmarks-staff.md)
 	$(GO) test -run xxx -bench 'StaffStream200' -benchtime 1000x ./service/
