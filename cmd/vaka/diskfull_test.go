@@ -23,26 +23,7 @@ func writeManyButtonsConfig(t *testing.T, dir, dataDir, httpAddr, mqttAddr strin
 	for i := range n {
 		fmt.Fprintf(&devs, "          - {id: knapp-%d, type: personal_trigger, resident: r-%d, unit: avd-a, room: \"%d\"}\n", i, i, i)
 	}
-	cfg := fmt.Sprintf(`data_dir: %s
-mqtt:
-  tcp: %s
-http:
-  address: %s
-users:
-  - {username: natt1, name: Natt Ett, role: staff, password_hash: %q}
-sites:
-  - id: solrosen
-    night: {start: "00:00", end: "00:00"}
-    gateways:
-      - id: avd-a
-        password_hash: %q
-        devices:
-%s`, dataDir, mqttAddr, httpAddr, testenv.Hash(t, "natt1-secret"), testenv.Hash(t, "gw-secret"), devs.String())
-	path := filepath.Join(dir, "hub.yaml")
-	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return path
+	return writeHubConfigDevices(t, dir, dataDir, httpAddr, mqttAddr, devs.String())
 }
 
 // groundTruth is a QoS 1 publisher as a gateway is one: it remembers every

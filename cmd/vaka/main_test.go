@@ -32,6 +32,17 @@ func buildVaka(t *testing.T) string {
 
 func writeHubConfig(t *testing.T, dir, httpAddr, mqttAddr string) string {
 	t.Helper()
+	return writeHubConfigDevices(t, dir, filepath.Join(dir, "data"), httpAddr, mqttAddr,
+		`          - {id: knapp-12, type: personal_trigger, resident: r-7f3a, unit: avd-a, room: "12"}
+          - {id: knapp-14, type: personal_trigger, resident: r-22b1, unit: avd-a, room: "14"}
+`)
+}
+
+// writeHubConfigDevices writes a hub config with one site, one staff login
+// (natt1 / natt1-secret) and one gateway (solrosen/avd-a, gw-secret) whose
+// device list is devices (YAML list items, indented for it).
+func writeHubConfigDevices(t *testing.T, dir, dataDir, httpAddr, mqttAddr, devices string) string {
+	t.Helper()
 	cfg := fmt.Sprintf(`data_dir: %s
 mqtt:
   tcp: %s
@@ -46,9 +57,7 @@ sites:
       - id: avd-a
         password_hash: %q
         devices:
-          - {id: knapp-12, type: personal_trigger, resident: r-7f3a, unit: avd-a, room: "12"}
-          - {id: knapp-14, type: personal_trigger, resident: r-22b1, unit: avd-a, room: "14"}
-`, filepath.Join(dir, "data"), mqttAddr, httpAddr, testenv.Hash(t, "natt1-secret"), testenv.Hash(t, "gw-secret"))
+%s`, dataDir, mqttAddr, httpAddr, testenv.Hash(t, "natt1-secret"), testenv.Hash(t, "gw-secret"), devices)
 	path := filepath.Join(dir, "hub.yaml")
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
