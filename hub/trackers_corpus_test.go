@@ -2,7 +2,6 @@ package hub
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -10,7 +9,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -21,32 +19,11 @@ import (
 	"github.com/vaka-care/vaka/alarm"
 	"github.com/vaka-care/vaka/store"
 	"github.com/vaka-care/vaka/trackers"
+	"github.com/vaka-care/vaka/trackers/trackerstest"
 )
 
 // corpusSample is one sample of trackers/testdata (see its README).
-type corpusSample struct {
-	Name        string `json:"name"`
-	Source      string `json:"source"`
-	Method      string `json:"method"`
-	ContentType string `json:"content_type"`
-	Query       string `json:"query"`
-	Body        string `json:"body"`
-	UpstreamID  string `json:"upstream_id"`
-	PriorFix    bool   `json:"prior_fix"`
-	Topic       string `json:"topic"`
-	Payload     string `json:"payload"`
-	Key         string `json:"key"`
-	Expect      struct {
-		Status   int      `json:"status"`
-		Result   string   `json:"result"`
-		Alarm    string   `json:"alarm"`
-		Position string   `json:"position"`
-		Lat      *float64 `json:"lat"`
-		Lon      *float64 `json:"lon"`
-		Battery  *int     `json:"battery"`
-		Reports  int      `json:"reports"`
-	} `json:"expect"`
-}
+type corpusSample = trackerstest.Sample
 
 const (
 	corpusID      = "corpusWatch0123456789"
@@ -110,16 +87,7 @@ func corpusHub(t *testing.T, key string, c *clock) (*Hub, *prometheus.Registry, 
 }
 
 func loadHubCorpus(t *testing.T, name string) []corpusSample {
-	t.Helper()
-	b, err := os.ReadFile("../trackers/testdata/" + name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out []corpusSample
-	if err := json.Unmarshal(b, &out); err != nil {
-		t.Fatal(err)
-	}
-	return out
+	return trackerstest.Load(t, "../trackers/testdata", name)
 }
 
 // triggerAlarms are the call and fall alarms in the hub.

@@ -5,59 +5,19 @@ import (
 	"errors"
 	"math"
 	"net/url"
-	"os"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/vaka-care/vaka/trackers/trackerstest"
 )
 
-// Corpus is the conformance corpus in testdata/ (see its README): samples
-// as the upstream projects write them, each with what a nurse must get.
-// The hub's tests run the same files end to end.
-type corpusExpect struct {
-	Status   int      `json:"status"`
-	Result   string   `json:"result"`
-	Alarm    string   `json:"alarm"`
-	Position string   `json:"position"`
-	Lat      *float64 `json:"lat"`
-	Lon      *float64 `json:"lon"`
-	Battery  *int     `json:"battery"`
-	Reports  int      `json:"reports"`
-}
-
-type corpusSample struct {
-	Name        string       `json:"name"`
-	Source      string       `json:"source"`
-	Method      string       `json:"method"`
-	ContentType string       `json:"content_type"`
-	Query       string       `json:"query"`
-	Body        string       `json:"body"`
-	UpstreamID  string       `json:"upstream_id"`
-	PriorFix    bool         `json:"prior_fix"`
-	Topic       string       `json:"topic"`
-	Payload     string       `json:"payload"`
-	Key         string       `json:"key"`
-	Cleartext   string       `json:"cleartext"`
-	Expect      corpusExpect `json:"expect"`
-	Nurse       string       `json:"nurse"`
-}
+// The conformance corpus in testdata/ (see its README), read through the
+// type the hub's end-to-end tests share.
+type corpusSample = trackerstest.Sample
 
 func loadCorpus(t *testing.T, name string) []corpusSample {
-	t.Helper()
-	b, err := os.ReadFile("testdata/" + name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out []corpusSample
-	if err := json.Unmarshal(b, &out); err != nil {
-		t.Fatal(err)
-	}
-	for _, s := range out {
-		if s.Source == "" || s.Nurse == "" || s.Expect.Position == "" {
-			t.Fatalf("%s: a sample needs its source, what the nurse gets and the position", s.Name)
-		}
-	}
-	return out
+	return trackerstest.Load(t, "testdata", name)
 }
 
 // alarmRule is the rule a decoded report's alarm word leads to.
@@ -71,7 +31,7 @@ func alarmRule(r Report) string {
 	return ""
 }
 
-func checkPosition(t *testing.T, r Report, e corpusExpect) {
+func checkPosition(t *testing.T, r Report, e trackerstest.Expect) {
 	t.Helper()
 	p := r.Position
 	switch e.Position {
