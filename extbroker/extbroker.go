@@ -93,6 +93,7 @@ type Consumer struct {
 	received    atomic.Int64
 	ignored     atomic.Int64
 	replyFailed atomic.Int64
+	notKept     atomic.Int64 // events acknowledged at shutdown though the hub could not store them
 	lost        atomic.Int64
 }
 
@@ -298,6 +299,11 @@ func (c *Consumer) untilKept(t event.Topic, payload []byte, r event.Reply) event
 	for r.Code == event.ReplyBusy {
 		select {
 		case <-c.stop:
+			// paho acknowledges the message when this returns: it is
+			// lost to the broker. Counted as a drop and logged; the
+			// gateway's own spool no longer has it either.
+			c.notKept.Add(1)
+			c.log.Error("extbroker: stopping while an event was not stored; the broker will consider it delivered", "site", t.Site, "gateway", t.Gateway)
 			return r
 		case <-tick.C:
 		}
@@ -351,7 +357,7 @@ func (c *Consumer) Connected() bool { return c.connected.Load() }
 
 // Dropped counts replies that could not be published; the hub raises a
 // technical alarm when it grows.
-func (c *Consumer) Dropped() int64 { return c.replyFailed.Load() }
+func (c *Consumer) Dropped() int64 { return c.replyFailed.Load() + c.notKept.Load() }
 
 // Close disconnects cleanly. The broker keeps the session: messages
 // published meanwhile are delivered on the next Start with the same client id.
@@ -384,6 +390,9 @@ func (c *Consumer) register(reg prometheus.Registerer) error {
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "vaka_mqtt_reply_failed_total",
 			Help: "Replies to refused events the hub could not publish."},
 			func() float64 { return float64(c.replyFailed.Load()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "vaka_mqtt_external_not_stored_at_stop_total",
+			Help: "Events the hub could not store that the external broker's session acknowledged because the hub was stopping (lost)."},
+			func() float64 { return float64(c.notKept.Load()) }),
 	}
 	var errs []error
 	for _, col := range cs {
