@@ -17,6 +17,7 @@ import (
 type firing struct {
 	period  time.Duration
 	stop    atomic.Bool
+	idle    atomic.Bool // set once the driver has seen stop: no emit is in flight
 	emitted atomic.Int64
 }
 
@@ -32,6 +33,9 @@ func (f *firing) Run(ctx context.Context, emit devices.Emit) error {
 		case <-t.C:
 		}
 		if f.stop.Load() {
+			// emitted is final only after an emit and its count are both
+			// done; the test waits for this before it reads emitted.
+			f.idle.Store(true)
 			continue
 		}
 		switch i % 3 {
@@ -115,6 +119,7 @@ func TestIntegrationHubOutageSpoolDeliversInOrder(t *testing.T) {
 	waitFor(t, 60*time.Second, "the spool to drain", func() bool { return gw.Stats().Connected && gw.Stats().Queued < 50 })
 	t.Logf("drained %d events in %s", held, time.Since(start).Round(time.Millisecond))
 	f.stop.Store(true)
+	waitFor(t, 10*time.Second, "the sensors to stop", f.idle.Load)
 	waitFor(t, 30*time.Second, "the last events", func() bool { return gw.Stats().Queued == 0 })
 	// Let the last PUBACKed messages reach the capture.
 	want := f.emitted.Load()
