@@ -103,6 +103,13 @@ var policy = map[string]Access{
 	"GET /api/v1/trials":                 pilotReaders,
 	"GET /api/v1/trials/{id}":            pilotReaders,
 	"GET /api/v1/trials/{id}/report.csv": pilotReaders,
+
+	// The shift roster: who is on duty where (roster/). Leads and admins
+	// plan it; it decides whose phone rings.
+	"GET /api/v1/roster": {Roles: []string{RoleLead, RoleAdmin}},
+	"PUT /api/v1/roster": {Roles: []string{RoleLead, RoleAdmin}},
+	// A unit's floor plan image, for the staff app's map.
+	"GET /api/v1/sites/{site}/units/{unit}/floor-plan": {Roles: []string{RoleStaff, RoleLead, RoleAdmin}},
 }
 
 // PolicyKeys returns the policy's routes ("METHOD pattern") in a stable
