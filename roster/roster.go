@@ -41,8 +41,8 @@ type Shift struct {
 	Site  string `json:"site,omitempty"` // empty: every site
 	Unit  string `json:"unit,omitempty"` // empty: the whole site
 	Date  string `json:"date"`           // YYYY-MM-DD or "daily"
-	Start string `json:"start"`         // HH:MM
-	End   string `json:"end"`           // HH:MM
+	Start string `json:"start"`          // HH:MM
+	End   string `json:"end"`            // HH:MM
 }
 
 // Check reports the first problem with s as a field name and a message.

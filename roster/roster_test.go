@@ -52,7 +52,7 @@ func TestOnDutyAcrossMidnightAndDST(t *testing.T) {
 	r := open(t)
 	for _, c := range []struct {
 		site, unit, at string
-		want          []string
+		want           []string
 	}{
 		// An ordinary night (no clock change): across midnight.
 		{"solrosen", "avd-a", "2026-01-14T21:59:00+01:00", []string{"dag1"}},
