@@ -56,6 +56,16 @@ type Options struct {
 	// go only to roles in NameRoles, and only on the wire to them.
 	ResidentName func(site, resident string) string
 	NameRoles    []string
+	// Where describes an alarm's place in words (where.go); personal is
+	// whether the viewer may see personal data (a home's address).
+	Where func(a *alarm.Alarm, personal bool) *Where
+	// Access returns a home's door and key information; it goes only to
+	// roles in AccessRoles, and only on the wire to them.
+	Access      func(a *alarm.Alarm) *AccessInfo
+	AccessRoles []string
+	// ImgSources are extra origins the page may load images from (the
+	// configured map tile server); none by default.
+	ImgSources []string
 	// Routes are extra pages and endpoints from other parts of the hub
 	// (pilot dashboards, device health), mounted behind login.
 	Routes []Route
@@ -106,9 +116,8 @@ func init() {
 const CookieName = "vaka_session"
 
 type server struct {
-	o           Options
-	frames      frameCache
-	framesNamed frameCache
+	o      Options
+	frames [viewClasses]frameCache // per viewer class (where.go)
 }
 
 // frameCache holds the encoded SSE frame of the latest alarm changes. The
@@ -124,8 +133,8 @@ type frameCache struct {
 
 // frame returns the SSE frame for a, cached by the alarm snapshot's
 // pointer so 200 sessions cost one encoding; v is what is encoded (a, or
-// a copy with the resident's name).
-func (c *frameCache) frame(a, v *alarm.Alarm) ([]byte, error) {
+// the view of it for one class of viewer).
+func (c *frameCache) frame(a *alarm.Alarm, v func() any) ([]byte, error) {
 	c.mu.Lock()
 	for i, k := range c.keys {
 		if k == a {
@@ -135,7 +144,7 @@ func (c *frameCache) frame(a, v *alarm.Alarm) ([]byte, error) {
 		}
 	}
 	c.mu.Unlock()
-	js, err := json.Marshal(v)
+	js, err := json.Marshal(v())
 	if err != nil {
 		return nil, err
 	}
@@ -164,7 +173,7 @@ func New(o Options) http.Handler {
 	}
 	s := &server{o: o}
 	r := chi.NewRouter()
-	r.Use(middleware.Recoverer, securityHeaders, s.bodyLimits)
+	r.Use(middleware.Recoverer, securityHeaders(o.ImgSources), s.bodyLimits)
 	static, _ := fs.Sub(ui.Static, "static")
 	routes := []Route{
 		{http.MethodGet, "/healthz", http.HandlerFunc(s.healthz)},
@@ -251,10 +260,18 @@ func (s *server) named(a *alarm.Alarm) *alarm.Alarm {
 	return &c
 }
 
-func securityHeaders(next http.Handler) http.Handler {
+func securityHeaders(imgSources []string) func(http.Handler) http.Handler {
+	csp := "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'"
+	if len(imgSources) > 0 {
+		csp = "default-src 'self'; img-src 'self' data: " + strings.Join(imgSources, " ") + "; frame-ancestors 'none'"
+	}
+	return func(next http.Handler) http.Handler { return securityHeadersCSP(csp, next) }
+}
+
+func securityHeadersCSP(csp string, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
-		h.Set("Content-Security-Policy", "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'")
+		h.Set("Content-Security-Policy", csp)
 		h.Set("X-Content-Type-Options", "nosniff")
 		h.Set("Referrer-Policy", "no-referrer")
 		h.Set("X-Frame-Options", "DENY")
@@ -414,12 +431,12 @@ func (s *server) listAlarms(w http.ResponseWriter, r *http.Request) {
 	if who(r).technical {
 		list = slices.DeleteFunc(list, func(a *alarm.Alarm) bool { return a.Kind != alarm.KindTechnical })
 	}
-	if s.mayName(who(r)) {
-		for i, a := range list {
-			list[i] = s.named(a)
-		}
+	c := s.class(who(r))
+	out := make([]any, len(list))
+	for i, a := range list {
+		out[i] = s.view(a, c)
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"alarms": list})
+	writeJSON(w, http.StatusOK, map[string]any{"alarms": out})
 }
 
 func (s *server) getAlarm(w http.ResponseWriter, r *http.Request) {
@@ -432,10 +449,7 @@ func (s *server) getAlarm(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusForbidden, errTechnicalOnly)
 		return
 	}
-	if s.mayName(who(r)) {
-		a = s.named(a)
-	}
-	writeJSON(w, http.StatusOK, a)
+	writeJSON(w, http.StatusOK, s.view(a, s.class(who(r))))
 }
 
 func (s *server) act(action alarm.Action) http.HandlerFunc {
@@ -462,10 +476,7 @@ func (s *server) act(action alarm.Action) http.HandlerFunc {
 		switch {
 		case err == nil:
 			s.o.Logger.Info("httpapi: alarm action", "alarm", a.ID, "action", action, "user", p.user.Username)
-			if s.mayName(p) {
-				a = s.named(a)
-			}
-			writeJSON(w, http.StatusOK, a)
+			writeJSON(w, http.StatusOK, s.view(a, s.class(p)))
 		case errors.Is(err, s.o.NotFound):
 			writeError(w, http.StatusNotFound, err)
 		case errors.Is(err, alarm.ErrBadOutcome):
@@ -487,7 +498,7 @@ func (s *server) stream(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusInternalServerError, errors.New("streaming unsupported"))
 		return
 	}
-	named, technical := s.mayName(who(r)), who(r).technical
+	class, technical := s.class(who(r)), who(r).technical
 	ch, cancel := s.o.Alarms.Subscribe()
 	defer cancel()
 	h := w.Header()
@@ -535,7 +546,7 @@ func (s *server) stream(w http.ResponseWriter, r *http.Request) {
 				}
 				if technical && a.Kind != alarm.KindTechnical {
 					// Not for this role: skip it, but keep draining.
-				} else if err := s.writeFrame(w, a, named); err != nil {
+				} else if err := s.writeFrame(w, a, class); err != nil {
 					return
 				}
 				if n == streamBurst-1 {
@@ -561,17 +572,12 @@ const streamWriteTimeout = 30 * time.Second
 // stream still reaches the screen in pieces of bounded size.
 const streamBurst = 64
 
-// writeFrame writes a's stream frame, with residents' names if named. An
-// alarm that cannot be encoded (none can: it is plain data) is logged and
-// skipped; the client's next list fetch still has it.
-func (s *server) writeFrame(w io.Writer, a *alarm.Alarm, named bool) error {
-	var b []byte
-	var err error
-	if named {
-		b, err = s.framesNamed.frame(a, s.named(a))
-	} else {
-		b, err = s.frames.frame(a, a)
-	}
+// writeFrame writes a's stream frame as a viewer of class c sees it
+// (where.go: names, door codes). An alarm that cannot be encoded (none
+// can: it is plain data) is logged and skipped; the client's next list
+// fetch still has it.
+func (s *server) writeFrame(w io.Writer, a *alarm.Alarm, c int) error {
+	b, err := s.frames[c].frame(a, func() any { return s.view(a, c) })
 	if err != nil {
 		s.o.Logger.Error("httpapi: stream frame not encoded", "alarm", a.ID, "err", err)
 		return nil

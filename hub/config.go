@@ -12,6 +12,7 @@ import (
 	"github.com/vaka-care/vaka/event"
 	"github.com/vaka-care/vaka/notify"
 	"github.com/vaka-care/vaka/pilot"
+	"github.com/vaka-care/vaka/roster"
 	"github.com/vaka-care/vaka/rules"
 )
 
@@ -34,9 +35,12 @@ type Config struct {
 	Pilot pilot.Config `yaml:"pilot"`
 	// Trackers sets the tracker protocols' own listeners (config_trackers.go).
 	Trackers TrackersConfig `yaml:"trackers"`
-	Loc      *time.Location `yaml:"-"`
+	// Roster is the shift roster file (config_roster.go).
+	Roster RosterConfig   `yaml:"roster"`
+	Loc    *time.Location `yaml:"-"`
 
-	included []string // files read by Include (devices_file), for reload
+	included     []string       // files read by Include (devices_file), for reload
+	rosterShifts []roster.Shift // read from Roster.File by Include
 }
 
 // MQTTConfig sets the embedded broker's listeners, or an external broker.
@@ -80,6 +84,13 @@ type HTTPConfig struct {
 	// live alarm stream is bounded by neither.
 	BodyTimeout time.Duration `yaml:"body_timeout"`
 	IdleTimeout time.Duration `yaml:"idle_timeout"`
+	// ShowAccessTo lists the roles that see door codes and key boxes
+	// (units[].access, residents[].access). Default: staff.
+	ShowAccessTo []string `yaml:"show_access_to"`
+	// MapTiles is a map tile URL template with {z}, {x} and {y}, e.g. a
+	// tile server on the municipality's network. Empty (the default): the
+	// staff app's map draws no tiles and calls no outside server.
+	MapTiles string `yaml:"map_tiles"`
 }
 
 // TrustedPrefixes parses TrustedProxies (validated by Validate).
@@ -140,6 +151,8 @@ type Site struct {
 	ID    string `yaml:"id"`
 	Name  string `yaml:"name"`
 	Night Night  `yaml:"night"`
+	// Address is the building's street address (config_where.go).
+	Address string `yaml:"address"`
 	// Plan is the site's default individual plan (unit/home default).
 	Plan PlanConfig `yaml:"plan"`
 	// Supervision is the longest silence per device type before a
@@ -190,6 +203,10 @@ type Resident struct {
 	Plan      PlanConfig `yaml:"plan"`
 	Consent   Consent    `yaml:"consent"`
 	Geofences []string   `yaml:"geofences"`
+	// Address is the resident's own home (home care); Access how to get
+	// in. Both are personal: see config_where.go for who sees them.
+	Address string  `yaml:"address"`
+	Access  *Access `yaml:"access"`
 }
 
 // Consent records the resident's (or their representative's) consent to
@@ -229,6 +246,12 @@ type Unit struct {
 	Name  string     `yaml:"name"`
 	Night *Night     `yaml:"night"`
 	Plan  PlanConfig `yaml:"plan"`
+	// Address, Rooms (room id → name), Access and FloorPlan say where the
+	// unit is and how to get in (config_where.go).
+	Address   string            `yaml:"address"`
+	Rooms     map[string]string `yaml:"rooms"`
+	Access    *Access           `yaml:"access"`
+	FloorPlan *FloorPlan        `yaml:"floor_plan"`
 }
 
 // Gateway is one edge gateway with its MQTT credentials and devices.
@@ -265,6 +288,11 @@ type Device struct {
 	// type's (e.g. 24h for a watch that charges on a night stand); it may
 	// not be shorter than its radio can deliver. 0s turns it off.
 	Supervision *time.Duration `yaml:"supervision"`
+	// Placement says where the device sits or is worn, in Swedish and
+	// English ("på handleden", "on the wrist"): the staff app names the
+	// device by its type and this.
+	Placement   string `yaml:"placement"`
+	PlacementEN string `yaml:"placement_en"`
 
 	from string // the devices_file this device was read from, if any
 	line int    // and its line there
@@ -491,6 +519,8 @@ func (c *Config) Validate() error {
 	errs = append(errs, c.validateTrackers()...)
 	errs = append(errs, c.Routing.Validate("routing", c.Usernames())...)
 	errs = append(errs, c.Pilot.Check("pilot")...)
+	errs = append(errs, c.validateRoster()...)
+	errs = append(errs, c.validateWhere()...)
 	return errors.Join(errs...)
 }
 
@@ -520,15 +550,11 @@ func (c *Config) Usernames() []string {
 // absent). Validate first.
 func (c *Config) RouteTree() (*notify.Tree, error) {
 	if c.Routing.Route == nil && len(c.Routing.Receivers) == 0 {
-		// The default route alerts care staff, not technicians: a
-		// technician's phone must not be where a call button rings.
-		var care []string
-		for _, u := range c.Users {
-			if u.Role != RoleTechnician {
-				care = append(care, u.Username)
-			}
-		}
-		return c.Routing.Compile(care, c.Loc)
+		// The default route alerts care staff on duty, not technicians
+		// (a technician's phone must not be where a call button rings),
+		// nor leads and admins (config_roster.go).
+		def := c.defaultRouting()
+		return def.Compile(c.Usernames(), c.Loc)
 	}
 	return c.Routing.Compile(c.Usernames(), c.Loc)
 }

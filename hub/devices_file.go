@@ -52,6 +52,9 @@ func (c *Config) Include(dir string) error {
 			errs = append(errs, err)
 		}
 	}
+	if err := c.includeRoster(dir); err != nil {
+		errs = append(errs, err)
+	}
 	return errors.Join(errs...)
 }
 

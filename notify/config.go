@@ -48,6 +48,14 @@ type Receiver struct {
 	Name    string   `yaml:"name"`
 	Users   []string `yaml:"users"` // staff usernames: one person or a group
 	Webhook *Webhook `yaml:"webhook"`
+	// Roster "on_duty" alerts the staff on duty, by the shift roster, for
+	// the alarm's site and unit at the alarm's time (roster.go). Users,
+	// if also set, are alerted instead when nobody is on duty, so a gap
+	// in the roster never leaves an alarm with nobody to wake.
+	Roster string `yaml:"roster"`
+	// Fallback is set on a resolved roster receiver whose tier went to
+	// its users because nobody was on duty.
+	Fallback bool `yaml:"-" json:"fallback,omitempty"`
 }
 
 // Webhook posts the alarm as JSON to an alarm receiving centre or an SMS
@@ -131,10 +139,15 @@ func (c *Config) Validate(field string, users []string) []error {
 		}
 		recv[r.Name] = true
 		switch {
+		case r.Roster != "" && r.Roster != RosterOnDuty:
+			add(f("roster"), "must be %s", RosterOnDuty)
+		case r.Roster != "" && r.Webhook != nil:
+			add(f(), "set roster or webhook, not both")
+		case r.Roster != "":
 		case len(r.Users) > 0 && r.Webhook != nil:
 			add(f(), "set users or webhook, not both")
 		case len(r.Users) == 0 && r.Webhook == nil:
-			add(f(), "missing: users (staff usernames) or webhook")
+			add(f(), "missing: users (staff usernames), roster: on_duty or webhook")
 		}
 		for k, u := range r.Users {
 			if !known[u] {

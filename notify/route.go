@@ -15,6 +15,7 @@ type Tree struct {
 	root      *node
 	receivers map[string]*Receiver
 	shifts    map[string]rules.Window
+	roster    OnDuty // resolves roster receivers; nil: nobody on duty
 }
 
 type compiled struct {
@@ -73,7 +74,7 @@ func (t *Tree) match(n *node, labels map[string]string, at time.Time, out *[]Pla
 		}
 	}
 	if !matched {
-		*out = append(*out, t.plan(n))
+		*out = append(*out, t.plan(n, labels, at))
 	}
 }
 
@@ -92,14 +93,14 @@ func (t *Tree) matches(n *node, labels map[string]string, at time.Time) bool {
 	return true
 }
 
-func (t *Tree) plan(n *node) Plan {
+func (t *Tree) plan(n *node, labels map[string]string, at time.Time) Plan {
 	p := Plan{Route: n.path, DeliveryTimeout: n.opts.delivery, AcceptTimeout: n.opts.accept, RemindEvery: n.opts.remind}
 	if r := t.receivers[n.opts.receiver]; r != nil {
-		p.Tiers = append(p.Tiers, r)
+		p.Tiers = append(p.Tiers, t.resolve(r, labels, at))
 	}
 	for _, e := range n.opts.escalate {
 		if r := t.receivers[e]; r != nil {
-			p.Tiers = append(p.Tiers, r)
+			p.Tiers = append(p.Tiers, t.resolve(r, labels, at))
 		}
 	}
 	return p

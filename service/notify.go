@@ -16,6 +16,7 @@ import (
 	"github.com/vaka-care/vaka/httpapi"
 	"github.com/vaka-care/vaka/hub"
 	"github.com/vaka-care/vaka/notify"
+	"github.com/vaka-care/vaka/roster"
 	"github.com/vaka-care/vaka/webpush"
 )
 
@@ -36,6 +37,7 @@ type pushParts struct {
 	vapid    *webpush.VAPID
 	store    *webpush.Store
 	sender   *webpush.Sender
+	roster   *roster.Roster
 	loopback bool
 }
 
@@ -44,7 +46,12 @@ func newPushParts(cfg *hub.Config, op *options) (*pushParts, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &pushParts{loopback: op.loopbackPush, tree: tree}
+	p := &pushParts{loopback: op.loopbackPush}
+	// Receivers with roster: on_duty resolve through the shift roster.
+	if p.roster, err = cfg.OpenRoster(); err != nil {
+		return nil, err
+	}
+	p.tree = tree.WithRoster(p.roster)
 	if cfg.DataDir != "" {
 		if p.vapid, err = webpush.LoadOrCreateVAPID(filepath.Join(cfg.DataDir, "vapid.pem")); err != nil {
 			return nil, err

@@ -61,8 +61,11 @@ func (s *Hub) WatchConfig(ctx context.Context, path string, interval time.Durati
 			files = append([]string{path}, cfg.IncludedFiles()...)
 			mod = modTimes(files)
 			s.Hub.Reload(&cfg)
+			if s.roster != nil {
+				s.roster.SetFile(cfg.RosterShifts())
+			}
 			if t, err := cfg.RouteTree(); err == nil && s.Notify != nil {
-				s.Notify.SetTree(t)
+				s.Notify.SetTree(t.WithRoster(s.roster))
 			}
 			for _, f := range s.reloaders {
 				f(&cfg)

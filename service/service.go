@@ -11,17 +11,20 @@ import (
 	"net"
 	"net/http"
 	"path/filepath"
+	"slices"
 	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/vaka-care/vaka/alarm"
 	"github.com/vaka-care/vaka/broker"
 	"github.com/vaka-care/vaka/extbroker"
 	"github.com/vaka-care/vaka/httpapi"
 	"github.com/vaka-care/vaka/hub"
 	"github.com/vaka-care/vaka/notify"
+	"github.com/vaka-care/vaka/roster"
 	"github.com/vaka-care/vaka/store"
 )
 
@@ -50,6 +53,7 @@ type Hub struct {
 	closers    []func() error
 	reloaders  []func(*hub.Config)
 	reg        *prometheus.Registry
+	roster     *roster.Roster // the shift roster (roster/), reloaded with the config
 }
 
 // Registry is the hub's metrics registry, for parts that export their own.
@@ -210,6 +214,11 @@ func startHTTP(cfg *hub.Config, log *slog.Logger, op options, pp *pushParts, h *
 	for _, f := range op.routes {
 		routes = append(routes, f(h)...)
 	}
+	routes = append(routes, floorPlanRoute(h))
+	routes = append(routes, roster.Routes(pp.roster, func(u string) bool {
+		return slices.Contains(h.Config().Usernames(), u)
+	}, log)...)
+	po := &placesOf{h: h}
 	auth := httpapi.NewAuth(users, cfg.HTTP.SessionTTL, nil)
 	reg.MustRegister(
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "vaka_login_checks_total",
@@ -222,6 +231,9 @@ func startHTTP(cfg *hub.Config, log *slog.Logger, op options, pp *pushParts, h *
 		NotFound: hub.ErrNotFound, SecureCookies: cfg.HTTP.TLS != nil, Routes: routes,
 		PublicRoutes: append(pp.public(h), publicRoutes(osm)...),
 		NameRoles:    cfg.HTTP.ShowNamesTo, ResidentName: residentNames(h),
+		Where:       func(a *alarm.Alarm, personal bool) *httpapi.Where { return po.get().where(a, personal) },
+		Access:      func(a *alarm.Alarm) *httpapi.AccessInfo { return po.get().access(a) },
+		AccessRoles: cfg.HTTP.ShowAccessTo, ImgSources: tileOrigin(cfg.HTTP.MapTiles),
 		TrustedProxies: cfg.HTTP.TrustedPrefixes(), BodyTimeout: cfg.HTTP.BodyTimeout,
 	})
 	ln, err := net.Listen("tcp", cfg.HTTP.Address)
@@ -250,7 +262,7 @@ func startHTTP(cfg *hub.Config, log *slog.Logger, op options, pp *pushParts, h *
 	base, cancelBase := context.WithCancel(context.Background())
 	s := &Hub{Hub: h, Notify: pp.disp, Broker: b, External: ext, front: front, Journal: j, log: log, httpAddr: ln.Addr().String(), osmAddr: osmAddr,
 		http:       newHTTPServer(cfg.HTTP, trackerAtRoot(handler, osm), base),
-		cancelBase: cancelBase, closers: op.closers, reloaders: op.reloaders, reg: reg,
+		cancelBase: cancelBase, closers: op.closers, reloaders: op.reloaders, reg: reg, roster: pp.roster,
 		stop: make(chan struct{}), done: make(chan struct{})}
 	go func() {
 		var err error
