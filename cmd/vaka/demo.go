@@ -45,10 +45,11 @@ func runGateway(ctx context.Context, args []string, log *slog.Logger) error {
 type demoUser struct{ user, pass, name, role string }
 
 var demoUsers = []demoUser{
-	{"natt1", "natt1", "Nattpersonal Ett", hub.RoleStaff},
-	{"natt2", "natt2", "Nattpersonal Två", hub.RoleStaff},
+	{"natt1", "natt1", "Nour Natt", hub.RoleStaff},
+	{"natt2", "natt2", "Nils Natt (simulerad)", hub.RoleStaff},
 	{"lead", "lead", "Piloten Ledare", hub.RoleLead},
 	{"admin", "admin", "Admin", hub.RoleAdmin},
+	{"tekniker", "tekniker", "Tekniker Tova", hub.RoleTechnician},
 }
 
 // demoGateway is one simulated gateway of the demo.
@@ -128,8 +129,9 @@ Vaka demo – trygghetslarm och nattillsyn
   Pilotresultat / pilot:      http://%s/pilot   (lead / lead: a two-arm trial, 8 simulated weeks)
   Inloggningar / logins:`, s.HTTPAddr(), s.MQTTAddr(), *data, s.HTTPAddr())
 	for _, u := range demoUsers {
-		fmt.Fprintf(stdout, "\n    %-6s / %-6s  (%s)", u.user, u.pass, u.role)
+		fmt.Fprintf(stdout, "\n    %-8s / %-8s  (%s: %s)", u.user, u.pass, u.role, u.name)
 	}
+	fmt.Fprint(stdout, "\n  natt2 is simulated: it takes alarms nobody took within a minute, goes there and closes them.")
 	fmt.Fprintf(stdout, `
 
   Solrosens demensboende, avd-a: three residents, the unit's exit door; natten gäller
@@ -142,6 +144,9 @@ Vaka demo – trygghetslarm och nattillsyn
 	var wg sync.WaitGroup
 	gctx, cancel := context.WithCancel(ctx)
 	defer func() { cancel(); wg.Wait() }()
+	actor := &demoActor{hub: s.Hub, user: "natt2", log: log, take: time.Minute, arrive: 2 * time.Minute, resolve: 3 * time.Minute}
+	wg.Add(1)
+	go func() { defer wg.Done(); actor.run(gctx, 5*time.Second) }()
 	for _, dg := range world {
 		gcfg := gateway.Config{
 			Site: dg.site, ID: dg.id,
@@ -235,6 +240,7 @@ func demoConfig(data, httpAddr, mqttAddr string, world []demoGateway) (*hub.Conf
 	for _, id := range order {
 		cfg.Sites = append(cfg.Sites, *sites[id])
 	}
+	decorateDemo(cfg)
 	loc, _ := time.LoadLocation(hub.DefaultTimezone)
 	cfg.Pilot.Trials = []pilot.Trial{demoTrial(time.Now(), loc)}
 	if err := cfg.Validate(); err != nil {
