@@ -80,9 +80,16 @@ func runRoutes(args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
+	// Receivers with roster: on_duty resolve through the roster file and
+	// the shifts set through the API (kept in data_dir, if readable here).
+	ros, err := cfg.OpenRoster()
+	if err != nil {
+		return err
+	}
+	tree = tree.WithRoster(ros)
 	at := time.Now().In(cfg.Loc)
 	if atStr != "" {
-		if at, err = time.Parse(time.RFC3339, atStr); err != nil {
+		if at, err = parseAt(atStr); err != nil {
 			if at, err = time.ParseInLocation("2006-01-02 15:04", atStr, cfg.Loc); err != nil {
 				return fmt.Errorf("routes: --at %q: want RFC 3339 or \"2006-01-02 15:04\"", atStr)
 			}
@@ -104,6 +111,16 @@ func runRoutes(args []string, stdout io.Writer) error {
 	}
 	printRoutes(stdout, labels, at.In(cfg.Loc), plans)
 	return nil
+}
+
+// parseAt reads --at as RFC 3339, with or without seconds
+// (2026-03-29T02:30+02:00).
+func parseAt(s string) (time.Time, error) {
+	t, err := time.Parse(time.RFC3339, s)
+	if err != nil {
+		t, err = time.Parse("2006-01-02T15:04Z07:00", s)
+	}
+	return t, err
 }
 
 func printRoutes(w io.Writer, labels map[string]string, at time.Time, plans []notify.Plan) {
@@ -129,6 +146,16 @@ func printRoutes(w io.Writer, labels map[string]string, at time.Time, plans []no
 			who := strings.Join(s.Users, ", ")
 			if s.Webhook != "" {
 				who = "webhook " + s.Webhook
+			}
+			if r := p.Tiers[s.Tier]; r.Roster != "" {
+				switch {
+				case r.Fallback && len(r.Users) > 0:
+					who += "  (nobody on duty by the roster: everyone listed)"
+				case r.Fallback:
+					who = "NOBODY: nobody on duty by the roster and no users to fall back on"
+				default:
+					who += "  (on duty by the roster)"
+				}
 			}
 			fmt.Fprintf(tw, "  %s\ttier %d\t%s\t%s\n", when, s.Tier, s.Receiver, who)
 		}
