@@ -19,7 +19,7 @@ import (
 // now, device health, and silences. Who may use each is decided by
 // httpapi's policy table (docs/roles.md); the silence handlers add the one
 // rule the table cannot see: a technician silences technical rules only.
-func hubRoutes(h *hub.Hub) []httpapi.Route {
+func hubRoutes(h *hub.Hub, seen *seenStore) []httpapi.Route {
 	return []httpapi.Route{
 		{Method: http.MethodGet, Pattern: "/api/v1/sites/{site}/residents/{resident}/rules", Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			at := time.Now()
@@ -39,7 +39,7 @@ func hubRoutes(h *hub.Hub) []httpapi.Route {
 			writeJSON(w, http.StatusOK, x)
 		})},
 		{Method: http.MethodGet, Pattern: "/api/v1/devices", Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			writeJSON(w, http.StatusOK, h.Health())
+			writeJSON(w, http.StatusOK, seen.merge(h.Health()))
 		})},
 		{Method: http.MethodGet, Pattern: "/api/v1/silences", Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			list := h.Silences()

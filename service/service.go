@@ -70,6 +70,7 @@ type options struct {
 	reloaders []func(*hub.Config)
 
 	loopbackPush bool
+	seen         *seenStore // devices heard before a restart (devseen.go)
 }
 
 // WithObserver adds an observer of events and alarm transitions.
@@ -123,6 +124,16 @@ func Start(cfg *hub.Config, log *slog.Logger, opts ...Option) (*Hub, error) {
 			Help: "Events the replay log could not take or write (raised as hub_integrity)."},
 			func() float64 { return float64(evlog.Dropped()) }))
 	}
+	seenPath := ""
+	if cfg.DataDir != "" {
+		seenPath = filepath.Join(cfg.DataDir, SeenFile)
+	}
+	if op.seen, err = openSeen(seenPath, log); err != nil {
+		j.Close()
+		return nil, err
+	}
+	op.observers = append(op.observers, op.seen)
+	op.closers = append(op.closers, op.seen.Close)
 	pp, err := newPushParts(cfg, &op)
 	if err != nil {
 		j.Close()
@@ -210,7 +221,7 @@ func startHTTP(cfg *hub.Config, log *slog.Logger, op options, pp *pushParts, h *
 		users = append(users, httpapi.User{Username: u.Username, Name: u.Name, Role: u.Role, PasswordHash: u.PasswordHash})
 	}
 	osm := newOsmAnd(h, reg)
-	routes := append(hubRoutes(h), pp.routes(h)...)
+	routes := append(hubRoutes(h, op.seen), pp.routes(h)...)
 	for _, f := range op.routes {
 		routes = append(routes, f(h)...)
 	}
@@ -279,6 +290,7 @@ func startHTTP(cfg *hub.Config, log *slog.Logger, op options, pp *pushParts, h *
 		defer close(s.done)
 		h.Run(s.stop)
 	}()
+	op.seen.start()
 	log.Info("hub started", "http", s.httpAddr, "mqtt", s.MQTTAddr(), "external_broker", ext != nil, "data", cfg.DataDir, "demo", cfg.Demo)
 	return s, nil
 }
