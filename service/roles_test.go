@@ -158,6 +158,9 @@ func TestIntegrationRoleMatrix(t *testing.T) {
 
 		"GET /pilot": {L, A}, "GET /pilot/trials/{id}/report": {L, A}, "GET /pilot/static/pilot.css": {L, A},
 		"GET /api/v1/trials": {L, A}, "GET /api/v1/trials/{id}": {L, A}, "GET /api/v1/trials/{id}/report.csv": {L, A},
+
+		"GET /api/v1/roster": {L, A}, "PUT /api/v1/roster": {L, A},
+		"GET /api/v1/sites/{site}/units/{unit}/floor-plan": {S, L, A},
 	}
 	keys := httpapi.PolicyKeys()
 	for _, k := range keys {
@@ -175,7 +178,7 @@ func TestIntegrationRoleMatrix(t *testing.T) {
 		"POST /api/v1/alarms/{id}/resolve": `{"outcome":"false"}`,
 		"POST /api/v1/silences":            silence,
 	}
-	path := strings.NewReplacer("{site}", "solrosen", "{resident}", "r-7f3a", "/static/*", "/static/app.js")
+	path := strings.NewReplacer("{site}", "solrosen", "{resident}", "r-7f3a", "{unit}", "avd-a", "/static/*", "/static/app.js")
 	for _, k := range keys {
 		method, pattern, _ := strings.Cut(k, " ")
 		p := path.Replace(pattern)
