@@ -90,6 +90,8 @@ func runDemo(ctx context.Context, args []string, stdout io.Writer, log *slog.Log
 	data := fs.String("data", "", "data directory (default: a new temporary directory)")
 	httpAddr := fs.String("http", "127.0.0.1:8080", "web address")
 	mqttAddr := fs.String("mqtt", "127.0.0.1:1883", "MQTT address")
+	tlsCert := fs.String("tls-cert", "", "serve the web app over HTTPS with this PEM certificate (a phone needs HTTPS for\nnotifications; README: the demo on a phone)")
+	tlsKey := fs.String("tls-key", "", "the certificate's PEM key")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -104,6 +106,14 @@ func runDemo(ctx context.Context, args []string, stdout io.Writer, log *slog.Log
 	cfg, passwords, err := demoConfig(*data, *httpAddr, *mqttAddr, world)
 	if err != nil {
 		return err
+	}
+	scheme := "http"
+	if *tlsCert != "" || *tlsKey != "" {
+		if *tlsCert == "" || *tlsKey == "" {
+			return errors.New("demo: --tls-cert and --tls-key go together")
+		}
+		cfg.HTTP.TLS = &hub.TLSConfig{CertFile: *tlsCert, KeyFile: *tlsKey}
+		scheme = "https"
 	}
 	pp, popts, err := startPilot(cfg, log)
 	if err != nil {
@@ -123,11 +133,12 @@ func runDemo(ctx context.Context, args []string, stdout io.Writer, log *slog.Log
 
 	fmt.Fprintf(stdout, `
 Vaka demo – trygghetslarm och nattillsyn
-  Personalappen / staff app:  http://%s/
+  Personalappen / staff app:  %s://%s/
   MQTT:                       tcp://%s   (demo mode: anonymous clients allowed)
   Data:                       %s
-  Pilotresultat / pilot:      http://%s/pilot   (lead / lead: a two-arm trial, 8 simulated weeks)
-  Inloggningar / logins:`, s.HTTPAddr(), s.MQTTAddr(), *data, s.HTTPAddr())
+  Pilotresultat / pilot:      %s://%s/pilot   (lead / lead: a two-arm trial, 8 simulated weeks)
+  Enhetsstatus / devices:     %s://%s/devices   (tekniker / tekniker)
+  Inloggningar / logins:`, scheme, s.HTTPAddr(), s.MQTTAddr(), *data, scheme, s.HTTPAddr(), scheme, s.HTTPAddr())
 	for _, u := range demoUsers {
 		fmt.Fprintf(stdout, "\n    %-8s / %-8s  (%s: %s)", u.user, u.pass, u.role, u.name)
 	}
