@@ -148,7 +148,8 @@ Vaka demo – trygghetslarm och nattillsyn
   Solrosens demensboende, avd-a: three residents, the unit's exit door; natten gäller
   dygnet runt i demot (the night window covers all day so the door rule shows by day).
   Hemtjänst Norr: three homes with a call button, a front door and a bed sensor
-  (night 22:00–06:30 Europe/Stockholm).
+  (night 22:00–06:30 Europe/Stockholm); Stig Holm's GPS watch (hem-3) goes for a walk
+  every quarter of an hour and leaves his home area: a wander alarm with its track.
   The first alarm arrives within a few seconds. Ctrl-C stops the demo.
 
 `)
@@ -158,6 +159,9 @@ Vaka demo – trygghetslarm och nattillsyn
 	actor := &demoActor{hub: s.Hub, user: "natt2", log: log, take: time.Minute, arrive: 2 * time.Minute, resolve: 3 * time.Minute}
 	wg.Add(1)
 	go func() { defer wg.Done(); actor.run(gctx, 5*time.Second) }()
+	walker := &demoWalker{hub: s.Hub, rest: 25}
+	wg.Add(1)
+	go func() { defer wg.Done(); walker.run(gctx, 20*time.Second) }()
 	for _, dg := range world {
 		gcfg := gateway.Config{
 			Site: dg.site, ID: dg.id,
@@ -252,6 +256,7 @@ func demoConfig(data, httpAddr, mqttAddr string, world []demoGateway) (*hub.Conf
 		cfg.Sites = append(cfg.Sites, *sites[id])
 	}
 	decorateDemo(cfg)
+	addDemoWatch(cfg)
 	loc, _ := time.LoadLocation(hub.DefaultTimezone)
 	cfg.Pilot.Trials = []pilot.Trial{demoTrial(time.Now(), loc)}
 	if err := cfg.Validate(); err != nil {

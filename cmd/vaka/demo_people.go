@@ -2,7 +2,9 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
+	"math"
 	"time"
 
 	"github.com/vaka-care/vaka/alarm"
@@ -139,6 +141,82 @@ func (d *demoActor) step(now time.Time) {
 		}
 		if err != nil {
 			d.log.Debug("demo actor: action refused", "alarm", a.ID, "err", err)
+		}
+	}
+}
+
+// The demo's GPS watch: Stig Holm (hem-3) goes for a walk now and then,
+// leaves his home area, wanders for a few minutes and comes back, so the
+// staff app shows a wander alarm with its track on the map.
+const (
+	demoWatch    = "klocka-hem-3"
+	demoWatchGW  = "hem-3"
+	demoHomeLat  = 59.8586
+	demoHomeLon  = 17.6389
+	demoHomeArea = 60.0 // metres
+)
+
+// addDemoWatch registers the watch and the home area it is checked against.
+func addDemoWatch(cfg *hub.Config) {
+	for i := range cfg.Sites {
+		s := &cfg.Sites[i]
+		if s.ID != "hemtjanst-norr" {
+			continue
+		}
+		s.Geofences = append(s.Geofences, hub.Geofence{ID: "hem-3-tomten", Circle: &hub.Circle{Lat: demoHomeLat, Lon: demoHomeLon, Radius: demoHomeArea}})
+		for k := range s.Residents {
+			if s.Residents[k].ID == "r-e8a7" {
+				s.Residents[k].Geofences = []string{"hem-3-tomten"}
+			}
+		}
+		for j := range s.Gateways {
+			if s.Gateways[j].ID == demoWatchGW {
+				s.Gateways[j].Devices = append(s.Gateways[j].Devices, hub.Device{ID: demoWatch, Type: "tracking_device",
+					Resident: "r-e8a7", Unit: "hem-3", Placement: "på handleden", PlacementEN: "on the wrist"})
+			}
+		}
+	}
+}
+
+// demoWalk is the walk's path in metres north and east of home, one
+// point per step: home, out through the garden gate, along the road and
+// back. It leaves the 60 m area at step 4 and is back at step 19.
+var demoWalk = [][2]float64{
+	{0, 0}, {5, 3}, {20, 10}, {45, 20}, {70, 35}, {95, 55}, {110, 85}, {120, 120}, {125, 150},
+	{130, 175}, {120, 190}, {100, 185}, {90, 160}, {85, 130}, {80, 100}, {75, 80}, {65, 60}, {50, 40}, {30, 20}, {10, 5},
+}
+
+type demoWalker struct {
+	hub  *hub.Hub
+	n    int
+	rest int // steps at home between walks
+}
+
+// step reports the watch's next position.
+func (w *demoWalker) step(now time.Time) {
+	i := w.n % (len(demoWalk) + w.rest)
+	w.n++
+	p := [2]float64{0, 0}
+	if i < len(demoWalk) {
+		p = demoWalk[i]
+	}
+	const r = 6378137.0
+	lat := demoHomeLat + p[0]/r*180/math.Pi
+	lon := demoHomeLon + p[1]/(r*math.Cos(demoHomeLat*math.Pi/180))*180/math.Pi
+	w.hub.HandleEvent("hemtjanst-norr", demoWatchGW, []byte(fmt.Sprintf(
+		`{"v":1,"id":"walk-%d","device":%q,"dty":"0051","ts":%q,"pos":{"lat":%.7f,"lon":%.7f,"acc":8},"battery":76}`,
+		w.n, demoWatch, now.UTC().Format(time.RFC3339Nano), lat, lon)))
+}
+
+func (w *demoWalker) run(ctx context.Context, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-t.C:
+			w.step(now)
 		}
 	}
 }
