@@ -58,6 +58,10 @@ func startAccessHub(t *testing.T, logs io.Writer) (*service.Hub, *pilotParts, st
 		}
 	}
 	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	// Also whatever logs through the default logger (and the log package).
+	old := slog.Default()
+	slog.SetDefault(log)
+	t.Cleanup(func() { slog.SetDefault(old) })
 	pp, opts, err := startPilot(cfg, log)
 	if err != nil {
 		t.Fatal(err)
