@@ -181,6 +181,23 @@ func TestIntegrationMapChromium(t *testing.T) {
 	}
 	png = screenshot(t, ctx)
 	_ = os.WriteFile(filepath.Join(mapArtifacts(t), "map-tiles.png"), png, 0o644)
+
+	// A unit's floor plan is stretched over the box it shows: its corners
+	// land where those latitudes and longitudes do.
+	delete(alarm["where"].(map[string]any), "map_tiles")
+	south, west := offset(lat0, lon0, -100, -100)
+	north, east := offset(lat0, lon0, 200, 200)
+	alarm["where"].(map[string]any)["floor_plan"] = map[string]any{"url": "/tiles/plan.svg", "south": south, "west": west, "north": north, "east": east}
+	d = renderMap(t, ctx, alarm)
+	box, err := chromedp.Run(ctx, chromedp.Evaluate[map[string]float64](`(() => { const e = document.querySelector('#m .vaka-map-floorplan');
+	  return e ? {x: +e.getAttribute('x'), y: +e.getAttribute('y'), w: +e.getAttribute('width'), h: +e.getAttribute('height')} : {}; })()`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	per := d.FR / 100
+	if math.Abs(box["x"]-(d.FX-100*per)) > 1 || math.Abs(box["y"]-(d.FY-200*per)) > 1 || math.Abs(box["w"]-300*per) > 1.5 || math.Abs(box["h"]-300*per) > 1.5 {
+		t.Errorf("floor plan at %v, want x %.1f y %.1f size %.1f", box, d.FX-100*per, d.FY-200*per, 300*per)
+	}
 }
 
 func screenshot(t *testing.T, ctx context.Context) []byte {
