@@ -41,6 +41,7 @@ type Config struct {
 
 	included     []string       // files read by Include (devices_file), for reload
 	rosterShifts []roster.Shift // read from Roster.File by Include
+	rosterPath   string         // and its path, for errors
 }
 
 // MQTTConfig sets the embedded broker's listeners, or an external broker.

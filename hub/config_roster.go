@@ -1,6 +1,7 @@
 package hub
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 
@@ -33,6 +34,7 @@ func (c *Config) includeRoster(dir string) error {
 		path = filepath.Join(dir, path)
 	}
 	c.included = append(c.included, path)
+	c.rosterPath = path
 	f, err := os.Open(path)
 	if err != nil {
 		return config.Errorf("roster.file", "%v", err)
@@ -56,10 +58,10 @@ func (c *Config) validateRoster() []error {
 	}
 	for _, s := range c.rosterShifts {
 		if !users[s.User] {
-			errs = append(errs, config.Errorf("roster.file", "user %q is no account under users", s.User))
+			errs = append(errs, &config.Error{File: c.rosterPath, Line: s.Line(), Field: "user", Msg: fmt.Sprintf("%q is no account under users", s.User)})
 		}
 		if s.Site != "" && !sites[s.Site] {
-			errs = append(errs, config.Errorf("roster.file", "site %q is not under sites", s.Site))
+			errs = append(errs, &config.Error{File: c.rosterPath, Line: s.Line(), Field: "site", Msg: fmt.Sprintf("%q is not under sites", s.Site)})
 		}
 	}
 	return errs

@@ -43,7 +43,14 @@ type Shift struct {
 	Date  string `json:"date"`           // YYYY-MM-DD or "daily"
 	Start string `json:"start"`          // HH:MM
 	End   string `json:"end"`            // HH:MM
+
+	line int // its line in the roster file, for errors found later
 }
+
+// Line is the shift's line in the roster file it was read from (0: from
+// the API), so a check that needs the rest of the config (is the user an
+// account?) can still name the line.
+func (s Shift) Line() int { return s.line }
 
 // Check reports the first problem with s as a field name and a message.
 func (s Shift) Check() (field, msg string) {
@@ -183,7 +190,7 @@ func ParseCSV(name string, r io.Reader) ([]Shift, error) {
 			return ""
 		}
 		s := Shift{User: get("user"), Site: get("site"), Unit: get("unit"), Date: strings.ToLower(get("date")),
-			Start: get("start"), End: get("end")}
+			Start: get("start"), End: get("end"), line: line}
 		if f, msg := s.Check(); f != "" {
 			fail(line, f, "%s", msg)
 			continue

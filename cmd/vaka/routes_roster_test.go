@@ -125,7 +125,7 @@ func TestRosterFileErrorNamesFileLineField(t *testing.T) {
 	path = rosterConfig(t, "", "user,site,unit,date,start,end\nghost,solrosen,avd-a,daily,22:00,07:00\n")
 	stderr.Reset()
 	code = run([]string{"routes", "test", "--config", path, "site=solrosen"}, nil, &stdout, &stderr)
-	if code == 0 || !strings.Contains(stderr.String(), "hub.yaml:4: field roster.file: user \"ghost\" is no account") {
+	if code == 0 || !strings.Contains(stderr.String(), filepath.Join(filepath.Dir(path), "roster.csv")+":2: field user: \"ghost\" is no account") {
 		t.Errorf("unknown user: exit %d, %q", code, stderr.String())
 	}
 }
