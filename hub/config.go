@@ -34,7 +34,9 @@ type Config struct {
 	Pilot pilot.Config `yaml:"pilot"`
 	// Trackers sets the tracker protocols' own listeners (config_trackers.go).
 	Trackers TrackersConfig `yaml:"trackers"`
-	Loc      *time.Location `yaml:"-"`
+	// SCAIP is the receiver for SCAIP alarm units (config_scaip.go).
+	SCAIP SCAIPConfig    `yaml:"scaip"`
+	Loc   *time.Location `yaml:"-"`
 
 	included []string // files read by Include (devices_file), for reload
 }
@@ -489,6 +491,7 @@ func (c *Config) Validate() error {
 		}
 	}
 	errs = append(errs, c.validateTrackers()...)
+	errs = append(errs, c.validateSCAIP()...)
 	errs = append(errs, c.Routing.Validate("routing", c.Usernames())...)
 	errs = append(errs, c.Pilot.Check("pilot")...)
 	return errors.Join(errs...)
@@ -708,5 +711,6 @@ func (c *Config) RuleConfig() rules.Config {
 		addSiteTrackers(rs, s)
 		rc.Sites[s.ID] = rs
 	}
+	c.addSCAIPUnits(&rc)
 	return rc
 }
