@@ -34,4 +34,12 @@ if [ ! -x /usr/bin/chromium ]; then
   sudo=""; [ "$(id -u)" -ne 0 ] && sudo="sudo"
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y chromium
 fi
+# A third-party SIP stack (npm "sip") plays a SCAIP alarm unit against the
+# hub in service/scaip_test.go; installed into .cache (gitignored).
+command -v node >/dev/null 2>&1 || { sudo=""; [ "$(id -u)" -ne 0 ] && sudo="sudo"; DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq nodejs npm >/dev/null; }
+if [ ! -f "$root/.cache/npm-sip/node_modules/sip/sip.js" ]; then
+  echo "test-deps: installing npm sip@0.0.6 into .cache/npm-sip"
+  mkdir -p "$root/.cache/npm-sip"
+  npm install --silent --no-audit --no-fund --prefix "$root/.cache/npm-sip" sip@0.0.6 >/dev/null
+fi
 echo "test-deps: ok ($(mosquitto_pub --help 2>&1 | head -1))"
