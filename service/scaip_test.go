@@ -291,3 +291,40 @@ func TestIntegrationSCAIPThirdPartyUnit(t *testing.T) {
 		}
 	})
 }
+
+// On a full disk the hub still shows the unit's alarm but answers its
+// MESSAGE with <mrs> snu 6 (busy), as MQTT withholds the PUBACK; when space
+// returns the unit's resend gets snu 0.
+func TestIntegrationSCAIPFullDiskBusy(t *testing.T) {
+	certFile, keyFile, certPEM, keyPEM := selfSigned(t)
+	dir := filepath.Join(t.TempDir(), "data")
+	testenv.Tmpfs(t, dir, 512<<10)
+	var cfg hub.Config
+	if err := config.Decode("hub.yaml", scaipHubYAML(t, dir, certFile, keyFile), &cfg); err != nil {
+		t.Fatal(err)
+	}
+	s, err := service.Start(&cfg, slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn})))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	peer := newSCAIPPeer(t, certPEM, keyPEM)
+	filler := filepath.Join(dir, "filler")
+	testenv.FillDisk(t, filler)
+	body := "<mrq><ref>D1</ref><cid>4711</cid><dty>0003</dty></mrq>"
+	lines := peer.send(t, "udp", s.SCAIPAddr("udp"), scaipUser, scaipPass, 1, false, body)
+	m := mrsOf(t, lines)
+	if len(m) != 1 || m[0].SNU != scaip.Busy || m[0].Ref != "D1" {
+		t.Fatalf("on a full disk: %+v, want snu 6", lines)
+	}
+	if len(s.Hub.Alarms()) == 0 {
+		t.Fatal("the alarm is not shown while the disk is full")
+	}
+	if err := os.Remove(filler); err != nil {
+		t.Fatal(err)
+	}
+	lines = peer.send(t, "udp", s.SCAIPAddr("udp"), scaipUser, scaipPass, 1, false, body)
+	if m := mrsOf(t, lines); len(m) != 1 || m[0].SNU != scaip.OK {
+		t.Fatalf("resend after space returned: %+v, want snu 0", lines)
+	}
+}
