@@ -89,6 +89,7 @@ func runDemo(ctx context.Context, args []string, stdout io.Writer, log *slog.Log
 	data := fs.String("data", "", "data directory (default: a new temporary directory)")
 	httpAddr := fs.String("http", "127.0.0.1:8080", "web address")
 	mqttAddr := fs.String("mqtt", "127.0.0.1:1883", "MQTT address")
+	sipAddr := fs.String("sip", "127.0.0.1:5060", "SCAIP receiver's SIP address (UDP and TCP)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -101,6 +102,10 @@ func runDemo(ctx context.Context, args []string, stdout io.Writer, log *slog.Log
 	}
 	world := demoWorld()
 	cfg, passwords, err := demoConfig(*data, *httpAddr, *mqttAddr, world)
+	if err != nil {
+		return err
+	}
+	scaipPass, err := addDemoSCAIP(cfg, *sipAddr)
 	if err != nil {
 		return err
 	}
@@ -130,12 +135,16 @@ Vaka demo – trygghetslarm och nattillsyn
 	for _, u := range demoUsers {
 		fmt.Fprintf(stdout, "\n    %-6s / %-6s  (%s)", u.user, u.pass, u.role)
 	}
+	fmt.Fprintf(stdout, "\n  SCAIP (SIP UDP/TCP):        %s   unit cid %s, Digest %s / %s\n"+
+		"    try: vaka scaip send --to %s --user %s --password %s --cid %s --dty 0003",
+		s.SCAIPAddr("udp"), demoSCAIPCid, demoSCAIPAccount, scaipPass, s.SCAIPAddr("udp"), demoSCAIPAccount, scaipPass, demoSCAIPCid)
 	fmt.Fprintf(stdout, `
 
   Solrosens demensboende, avd-a: three residents, the unit's exit door; natten gäller
   dygnet runt i demot (the night window covers all day so the door rule shows by day).
   Hemtjänst Norr: three homes with a call button, a front door and a bed sensor
-  (night 22:00–06:30 Europe/Stockholm).
+  (night 22:00–06:30 Europe/Stockholm); hem-2 also has a SCAIP trygghetslarm (heartbeat
+  every minute, an alarm with a callback number after a minute).
   The first alarm arrives within a few seconds. Ctrl-C stops the demo.
 
 `)
@@ -163,6 +172,11 @@ Vaka demo – trygghetslarm och nattillsyn
 			}
 		}()
 	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		runDemoSCAIPUnit(gctx, s.SCAIPAddr("udp"), scaipPass, log.With("component", "scaip-unit"))
+	}()
 	<-ctx.Done()
 	return nil
 }
