@@ -90,13 +90,13 @@ type digestAuth struct {
 	secret   [32]byte
 	now      func() time.Time
 	mu       sync.Mutex
-	counts   map[string]uint64 // nonce → highest nc seen, this generation
-	prev     map[string]uint64 // the generation before
+	counts   map[string]*ncWindow // nonce → counts seen, this generation
+	prev     map[string]*ncWindow // the generation before
 	countsAt time.Time
 }
 
 func newDigestAuth(realm string, ha1 map[string]string, now func() time.Time) *digestAuth {
-	d := &digestAuth{realm: realm, ha1: ha1, now: now, counts: map[string]uint64{}}
+	d := &digestAuth{realm: realm, ha1: ha1, now: now, counts: map[string]*ncWindow{}}
 	if _, err := rand.Read(d.secret[:]); err != nil {
 		panic("scaipsip: no randomness for nonces: " + err.Error()) // crypto/rand never fails on Linux
 	}
@@ -191,23 +191,69 @@ func (d *digestAuth) check(header, method string) (string, string) {
 	return user, authOK
 }
 
-// countUp records nc for nonce and reports whether it is new (greater than
-// any seen). Two generations of nonceTTL each are kept: a nonce old enough
+// countUp records nc for nonce and reports whether it was unused. A unit
+// may send several requests at once on one nonce and they may be handled
+// out of order, so, like IPsec's anti-replay window, a count up to
+// ncWindowSize below the highest seen is accepted once; older ones are
+// refused. Two generations of nonceTTL each are kept: a nonce old enough
 // to have left both is refused as stale before it gets here.
 func (d *digestAuth) countUp(nonce string, nc uint64) bool {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if now := d.now(); now.Sub(d.countsAt) > nonceTTL {
-		d.prev, d.counts = d.counts, map[string]uint64{}
+		d.prev, d.counts = d.counts, map[string]*ncWindow{}
 		d.countsAt = now
 	}
-	last := max(d.counts[nonce], d.prev[nonce])
-	if nc <= last {
+	w := d.counts[nonce]
+	if w == nil {
+		if w = d.prev[nonce]; w == nil {
+			w = &ncWindow{}
+		}
+		d.counts[nonce] = w
+	}
+	return w.use(nc)
+}
+
+const ncWindowSize = 1024
+
+// ncWindow is the highest nonce count seen and a bitmap of the
+// ncWindowSize counts below it.
+type ncWindow struct {
+	max  uint64
+	seen [ncWindowSize / 64]uint64
+}
+
+func (w *ncWindow) use(nc uint64) bool {
+	if nc == 0 {
 		return false
 	}
-	d.counts[nonce] = nc
+	if nc > w.max {
+		shift := nc - w.max
+		if shift >= ncWindowSize {
+			w.seen = [ncWindowSize / 64]uint64{}
+		} else {
+			for i := w.max + 1; i <= nc; i++ {
+				w.clear(i)
+			}
+		}
+		w.max = nc
+		w.set(nc)
+		return true
+	}
+	if w.max-nc >= ncWindowSize || w.has(nc) {
+		return false
+	}
+	w.set(nc)
 	return true
 }
+
+func (w *ncWindow) bit(nc uint64) (int, uint64) {
+	i := nc % ncWindowSize
+	return int(i / 64), 1 << (i % 64)
+}
+func (w *ncWindow) set(nc uint64)      { i, m := w.bit(nc); w.seen[i] |= m }
+func (w *ncWindow) clear(nc uint64)    { i, m := w.bit(nc); w.seen[i] &^= m }
+func (w *ncWindow) has(nc uint64) bool { i, m := w.bit(nc); return w.seen[i]&m != 0 }
 
 func md5hex(s string) string {
 	h := md5.Sum([]byte(s))

@@ -206,3 +206,15 @@ func FuzzParseDigest(f *testing.F) {
 		}
 	})
 }
+
+func TestNonceCountWindow(t *testing.T) {
+	var w ncWindow
+	for _, c := range []struct {
+		nc   uint64
+		want bool
+	}{{0, false}, {1, true}, {3, true}, {2, true}, {2, false}, {3, false}, {1500, true}, {600, true}, {476, false}, {600, false}, {1501, true}} {
+		if got := w.use(c.nc); got != c.want {
+			t.Fatalf("nc %d: %v, want %v", c.nc, got, c.want)
+		}
+	}
+}
