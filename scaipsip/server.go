@@ -139,6 +139,12 @@ func (s *Server) listen() error {
 		if err != nil {
 			return fmt.Errorf("scaipsip: listen udp %s: %w", a, err)
 		}
+		if u, ok := pc.(*net.UDPConn); ok {
+			// A burst (a power cut ends and every unit reports at once)
+			// must wait in the socket, not be dropped by the kernel: units
+			// do retransmit over UDP, but only after 500 ms.
+			_ = u.SetReadBuffer(4 << 20)
+		}
 		s.addrs["udp"] = pc.LocalAddr().String()
 		s.closers = append(s.closers, pc.Close)
 		serve("udp", func() error { return s.srv.ServeUDP(pc) })

@@ -28,13 +28,15 @@ import (
 // 100 and 1,000 messages/s, each message a call from one of 4,000
 // registered units. Reports p50/p99/max and the process CPU per message
 // (hub and this generator share the process: an upper bound for the hub).
+// rate100-malformed1000 sends 1,000 authenticated but malformed requests/s
+// (each answered snu 7) beside the alarms: they must not delay them.
 // One iteration is one message: run it with -benchtime Nx.
 func BenchmarkSCAIPAlarm(b *testing.B) {
 	for _, bc := range []struct {
-		name string
-		rate int // 0: one at a time
-	}{{"oneatatime", 0}, {"rate100", 100}, {"rate1000", 1000}} {
-		b.Run(bc.name, func(b *testing.B) { benchSCAIP(b, bc.rate) })
+		name        string
+		rate, noise int // rate 0: one at a time; noise: malformed messages/s beside
+	}{{"oneatatime", 0, 0}, {"rate100", 100, 0}, {"rate1000", 1000, 0}, {"rate100-malformed1000", 100, 1000}} {
+		b.Run(bc.name, func(b *testing.B) { benchSCAIP(b, bc.rate, bc.noise) })
 	}
 }
 
@@ -163,7 +165,7 @@ func cpuTime() time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
-func benchSCAIP(b *testing.B, rate int) {
+func benchSCAIP(b *testing.B, rate, noise int) {
 	var cfg hub.Config
 	if err := config.Decode("hub.yaml", benchSCAIPYAML(b, b.TempDir()), &cfg); err != nil {
 		b.Fatal(err)
@@ -198,6 +200,30 @@ func benchSCAIP(b *testing.B, rate int) {
 		}
 	}()
 	n := b.N
+	stopNoise := make(chan struct{})
+	noiseDone := make(chan struct{})
+	if noise > 0 {
+		nu := newRawUnit(b, s.SCAIPAddr("udp"))
+		defer nu.conn.Close()
+		go func() {
+			defer close(noiseDone)
+			t0 := time.Now()
+			for k := 0; ; k++ {
+				select {
+				case <-stopNoise:
+					return
+				default:
+				}
+				if d := time.Until(t0.Add(time.Duration(k) * time.Second / time.Duration(noise))); d > 0 {
+					time.Sleep(d)
+				}
+				nu.send(b, k, fmt.Sprintf("<mrq><ref>m%d</ref><cid>100000</cid></mrq>", k), true)
+			}
+		}()
+	} else {
+		close(noiseDone)
+	}
+	defer func() { close(stopNoise); <-noiseDone }()
 	cpu0 := cpuTime()
 	b.ResetTimer()
 	start := time.Now()
