@@ -135,7 +135,10 @@ func (h *Hub) HandleSCAIP(account string, body []byte) scaip.Response {
 	// another event is refused; IN and RE must name a known event.
 	refKey := req.Cid + "/" + req.Ref
 	prev, known := h.scaipRef(refKey, now)
-	if req.Mty == scaip.Message && known && prev.identity != req.Identity() {
+	// Presence, check-out and accept may name the alarm's own ref (the
+	// same event, as IN and RE do): liberal there.
+	moves := class == scaip.ClassPresence || class == scaip.ClassCheckout || class == scaip.ClassAccepted
+	if req.Mty == scaip.Message && known && prev.identity != req.Identity() && !moves {
 		h.scaipMetric("ref_reused")
 		h.log.Warn("hub: SCAIP ref reused for another event; refused", "cid", req.Cid, "device", u.Device, "ref", req.Ref)
 		return refuse(req.Ref, scaip.WrongData, "ref already used for another event; use a new ref")
@@ -166,7 +169,7 @@ func (h *Hub) HandleSCAIP(account string, body []byte) scaip.Response {
 	if raisedKey == "" {
 		raisedKey = prev.key
 	}
-	if !known || raisedKey != "" {
+	if (!known || raisedKey != "") && !moves {
 		h.rememberRef(refKey, scaipRef{identity: req.Identity(), key: raisedKey, at: now})
 	}
 	if snu == scaip.OK {
@@ -280,11 +283,9 @@ func (h *Hub) scaipMove(class scaip.Class, req *scaip.Request, u SCAIPUnit, key,
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	var a *alarm.Alarm
-	if class == scaip.ClassReset || class == scaip.ClassInfo {
-		if id, ok := h.openByKey[refKey]; ok && refKey != "" {
-			a = h.alarms[id]
-		}
-	} else {
+	if id, ok := h.openByKey[refKey]; ok && refKey != "" {
+		a = h.alarms[id] // the alarm this ref raised
+	} else if class != scaip.ClassReset && class != scaip.ClassInfo {
 		a = h.openAlarmOfDeviceLocked(u.Site, u.Device)
 	}
 	if a == nil {

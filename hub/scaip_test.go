@@ -135,6 +135,13 @@ func TestSCAIPAlarmPresenceCheckout(t *testing.T) {
 	if _, err := h.Act(a.ID, alarm.ActResolve, "natt1", alarm.OutcomeRealNeed, ""); err != nil {
 		t.Fatalf("staff code the outcome: %v", err)
 	}
+	// A unit that sends presence under the alarm's own ref: taken, not refused as a reused ref.
+	c.Add(time.Minute)
+	wantSNU(t, h.HandleSCAIP("unit678", mrq(`<ref>Q1</ref><cid>678</cid><dty>0003</dty>`)), "Q1", scaip.OK)
+	wantSNU(t, h.HandleSCAIP("unit678", mrq(`<ref>Q1</ref><cid>678</cid><dty>0003</dty><stc>0088</stc>`)), "Q1", scaip.OK)
+	if q := openCall(h, "scaip-678"); q == nil || q.State != alarm.Presence {
+		t.Fatalf("presence under the alarm's ref: %+v", q)
+	}
 }
 
 func TestSCAIPResetTestAndRefusals(t *testing.T) {
