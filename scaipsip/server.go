@@ -63,11 +63,20 @@ type Server struct {
 	wg      sync.WaitGroup
 	closed  atomic.Bool
 	mrsWG   sync.WaitGroup
+	mrsSem  chan struct{} // bounds <mrs> sends waiting for their 200 OK
 }
+
+// maxMrsInFlight bounds the <mrs> MESSAGEs waiting for the unit's 200 OK
+// (each a goroutine and, over UDP, a retransmitting transaction). Past it
+// an answer is not sent, counted as mrs_shed: the unit, having no answer,
+// resends its request, which is de-duplicated, so nothing is lost, and a
+// peer that never answers cannot make the hub hold or retransmit without
+// bound.
+const maxMrsInFlight = 2048
 
 // SIP results counted in vaka_scaip_sip_requests_total{result}.
 var sipResults = []string{"ok", authMissing, authBasic, authBad, authUnknown, authWrong, authStale, authReplay,
-	"bad_content_type", "not_message", "mrs_received", "mrs_sent", "mrs_failed"}
+	"bad_content_type", "not_message", "mrs_received", "mrs_sent", "mrs_failed", "mrs_shed"}
 
 // Start listens on the configured transports and serves until Close.
 func Start(cfg Config, h Handler) (*Server, error) {
@@ -83,7 +92,7 @@ func Start(cfg Config, h Handler) (*Server, error) {
 	if cfg.Registry == nil {
 		cfg.Registry = prometheus.NewRegistry()
 	}
-	s := &Server{cfg: cfg, h: h, log: cfg.Logger, addrs: map[string]string{},
+	s := &Server{cfg: cfg, h: h, log: cfg.Logger, addrs: map[string]string{}, mrsSem: make(chan struct{}, maxMrsInFlight),
 		auth: newDigestAuth(cfg.Realm, cfg.Accounts, cfg.Now)}
 	s.results = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "vaka_scaip_sip_requests_total",
 		Help: "SIP requests to the SCAIP receiver, by result (ok, unauthenticated, wrong_digest, replayed_digest, basic_refused …) and <mrs> sends."},
@@ -300,9 +309,15 @@ func (s *Server) sendMrs(req *sip.Request, resp scaip.Response) {
 	}
 	m.AppendHeader(sip.NewHeader("Content-Type", scaip.ContentType))
 	m.SetBody(resp.Marshal())
+	select {
+	case s.mrsSem <- struct{}{}:
+	default:
+		s.results.WithLabelValues("mrs_shed").Inc()
+		return
+	}
 	s.mrsWG.Add(1)
 	go func() {
-		defer s.mrsWG.Done()
+		defer func() { <-s.mrsSem; s.mrsWG.Done() }()
 		ctx, cancel := context.WithTimeout(context.Background(), s.cfg.MrsTimeout)
 		defer cancel()
 		res, err := s.client.Do(ctx, m)
