@@ -193,6 +193,12 @@ type Alarm struct {
 	Reminders    int              `json:"reminders,omitempty"`
 	UpdatedAt    time.Time        `json:"updated_at"`
 	History      []Transition     `json:"history,omitempty"`
+
+	// CallerID is a SCAIP unit's caller id (crd, e.g. "gsm:+4670…") and
+	// Callback "1" when it asked to be called back (cha 1): the staff card
+	// shows a number to call. Personal data: never logged or exported.
+	CallerID string `json:"crd,omitempty"`
+	Callback string `json:"cha,omitempty"`
 }
 
 // Open reports whether the alarm still needs staff.

@@ -109,6 +109,13 @@ const (
 	LyingInBed         StatusCode = "0117"
 	Movement           StatusCode = "0119"
 	RadioTestMissing   StatusCode = "0123"
+
+	// Codes an alarm unit sends about its own handling (SCAIP receiver,
+	// package scaip): accepted, planned presence and test transmissions.
+	AlarmAccepted    StatusCode = "0004"
+	PlannedPresence  StatusCode = "0087"
+	TestTransmission StatusCode = "0102"
+	TestPeriodic     StatusCode = "0103"
 )
 
 var statusNames = map[StatusCode]string{
@@ -125,6 +132,11 @@ var statusNames = map[StatusCode]string{
 	LyingInBed:         "lying_in_bed",
 	Movement:           "movement",
 	RadioTestMissing:   "radio_test_missing",
+
+	AlarmAccepted:    "accepted",
+	PlannedPresence:  "planned_presence",
+	TestTransmission: "test_transmission",
+	TestPeriodic:     "test_transmission_periodic",
 }
 
 // Known reports whether s is a status code Vaka understands.

@@ -36,8 +36,10 @@ type Config struct {
 	// Trackers sets the tracker protocols' own listeners (config_trackers.go).
 	Trackers TrackersConfig `yaml:"trackers"`
 	// Roster is the shift roster file (config_roster.go).
-	Roster RosterConfig   `yaml:"roster"`
-	Loc    *time.Location `yaml:"-"`
+	Roster RosterConfig `yaml:"roster"`
+	// SCAIP is the receiver for SCAIP alarm units (config_scaip.go).
+	SCAIP SCAIPConfig    `yaml:"scaip"`
+	Loc   *time.Location `yaml:"-"`
 
 	included     []string       // files read by Include (devices_file), for reload
 	rosterShifts []roster.Shift // read from Roster.File by Include
@@ -518,6 +520,7 @@ func (c *Config) Validate() error {
 		}
 	}
 	errs = append(errs, c.validateTrackers()...)
+	errs = append(errs, c.validateSCAIP()...)
 	errs = append(errs, c.Routing.Validate("routing", c.Usernames())...)
 	errs = append(errs, c.Pilot.Check("pilot")...)
 	errs = append(errs, c.validateRoster()...)
@@ -735,5 +738,6 @@ func (c *Config) RuleConfig() rules.Config {
 		addSiteTrackers(rs, s)
 		rc.Sites[s.ID] = rs
 	}
+	c.addSCAIPUnits(&rc)
 	return rc
 }

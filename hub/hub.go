@@ -80,6 +80,7 @@ type Hub struct {
 	dataDir      string
 	reports      map[string]GatewayReport
 	trk          trackerIndex // OwnTracks and OsmAnd → device (trackers.go)
+	sc           scaipState   // SCAIP receiver: units, refs, heartbeats (scaip.go)
 }
 
 // DropSource reports a cumulative count of messages lost somewhere (the
@@ -174,7 +175,12 @@ func (h *Hub) HandleEvent(site, gateway string, payload []byte) event.Reply {
 // accept de-duplicates a decoded, valid event, checks its clock, runs the
 // rules at the hub's time and applies what they decide. Gateway events and
 // tracker reports (trackers.go) share it.
-func (h *Hub) accept(ev *event.Event) event.Reply {
+func (h *Hub) accept(ev *event.Event) event.Reply { return h.acceptWith(ev, nil) }
+
+// acceptWith is accept with a hook that may add to each action the rules
+// decided before it is applied (the SCAIP receiver adds the unit's
+// location code and callback number).
+func (h *Hub) acceptWith(ev *event.Event, fix func(*rules.Action)) event.Reply {
 	site, gateway := ev.Site, ev.Gateway
 	if h.full() {
 		h.m.notKept.Inc()
@@ -211,6 +217,11 @@ func (h *Hub) accept(ev *event.Event) event.Reply {
 	}
 	if len(acts) == 0 {
 		return reply
+	}
+	if fix != nil {
+		for i := range acts {
+			fix(&acts[i])
+		}
 	}
 	h.mu.Lock()
 	durable := true
@@ -393,6 +404,7 @@ func (h *Hub) applyLocked(act rules.Action, now time.Time) bool {
 		a.Site, a.Gateway, a.Device, a.DeviceType = act.Site, act.Gateway, act.Device, act.Type
 		a.Status, a.Location = act.Status, act.Location
 		a.Unit, a.Room, a.Resident = act.Unit, act.Room, act.Resident
+		a.CallerID, a.Callback = act.CallerID, act.Callback
 		a.SourceTime = now
 		a.Note = act.Note
 		t := alarm.Transition{Alarm: a.ID, Action: alarm.ActRaise, At: now, By: "rule:" + act.Rule, Note: act.Note}

@@ -126,6 +126,9 @@ type Action struct {
 	Position *event.Position
 	Track    []event.Position // recent positions, oldest first (geofence)
 	Note     string
+	// CallerID and Callback are a SCAIP unit's crd and cha (hub/scaip.go):
+	// the number staff can call back, and "1" when the unit asked for it.
+	CallerID, Callback string
 }
 
 // Engine evaluates the rules. Eval and Supervise may be called

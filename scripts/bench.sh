@@ -139,6 +139,20 @@ if [ -f "$OUT/fleet-1.json" ]; then
 else
 	printf '\n## Supervised fleet\n\nThe run did not finish: see %s/fleet-1.log.\n' "$OUT" >>"$DOC.tmp"
 fi
+# SCAIP receiver: SIP MESSAGE (UDP, Digest on) → alarm on the staff stream,
+# one at a time and open loop at 100 and 1,000 messages/s (service/bench_scaip_test.go).
+SCAIP_CMD="go test -run '^\$' -bench BenchmarkSCAIPAlarm -benchtime ${BENCH_SCAIP_N:-3000}x ./service/"
+if [ "${BENCH_REPORT_ONLY:-0}" != 1 ]; then
+	echo "== SCAIP"
+	"$GO" test -run '^$' -bench BenchmarkSCAIPAlarm -benchtime "${BENCH_SCAIP_N:-3000}x" ./service/ >"$OUT/scaip.txt" 2>&1 ||
+		echo "warning: the SCAIP benchmark failed (its FAIL lines go into the report)" >&2
+fi
+{
+	printf '\n## SCAIP receiver\n\nFrom a SIP MESSAGE sent (UDP, a fresh Digest response checked on each) to the alarm on a staff\n'
+	printf 'stream; CPU is the whole test process (hub and generator together). `%s`\n\n```\n' "$SCAIP_CMD"
+	grep -E '^(Benchmark|FAIL|---)' "$OUT/scaip.txt" 2>/dev/null || echo "(not run)"
+	printf '```\n'
+} >>"$DOC.tmp"
 echo "== make bench took ${SECONDS}s"
 cat >>"$DOC.tmp" <<'MD'
 

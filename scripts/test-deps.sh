@@ -10,6 +10,8 @@ command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || need+=(mos
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
 # 32-bit test run of the edge packages (make test-386); not every kernel runs i386 binaries natively.
 command -v qemu-i386 >/dev/null 2>&1 || need+=(qemu-user)
+# Node and npm run the third-party SIP peer of the SCAIP tests (npm "sip", below).
+command -v npm >/dev/null 2>&1 || need+=(nodejs npm)
 
 if [ ${#need[@]} -gt 0 ]; then
   sudo=""
@@ -33,5 +35,12 @@ fi
 if [ ! -x /usr/bin/chromium ]; then
   sudo=""; [ "$(id -u)" -ne 0 ] && sudo="sudo"
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y chromium
+fi
+# A third-party SIP stack (npm "sip") plays a SCAIP alarm unit against the
+# hub in service/scaip_test.go; installed into .cache (gitignored).
+if [ ! -f "$root/.cache/npm-sip/node_modules/sip/sip.js" ]; then
+  echo "test-deps: installing npm sip@0.0.6 into .cache/npm-sip"
+  mkdir -p "$root/.cache/npm-sip"
+  npm install --silent --no-audit --no-fund --prefix "$root/.cache/npm-sip" sip@0.0.6 >/dev/null
 fi
 echo "test-deps: ok ($(mosquitto_pub --help 2>&1 | head -1))"

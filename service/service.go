@@ -25,6 +25,7 @@ import (
 	"github.com/vaka-care/vaka/hub"
 	"github.com/vaka-care/vaka/notify"
 	"github.com/vaka-care/vaka/roster"
+	"github.com/vaka-care/vaka/scaipsip"
 	"github.com/vaka-care/vaka/store"
 )
 
@@ -44,6 +45,7 @@ type Hub struct {
 	http     *http.Server
 	httpAddr string
 	osmAddr  string // trackers.osmand_listen's bound address, if any
+	scaip    *scaipsip.Server
 	stop     chan struct{}
 	done     chan struct{}
 
@@ -183,7 +185,14 @@ func Start(cfg *hub.Config, log *slog.Logger, opts ...Option) (*Hub, error) {
 		j.Close()
 		return nil, err
 	}
-	return startHTTP(cfg, log, op, pp, h, j, reg, b, ext, front)
+	svc, err := startHTTP(cfg, log, op, pp, h, j, reg, b, ext, front)
+	if err == nil {
+		if err = svc.startSCAIP(cfg); err != nil {
+			svc.Close()
+			return nil, err
+		}
+	}
+	return svc, err
 }
 
 // newBroker builds the embedded broker with the gateways' credentials.

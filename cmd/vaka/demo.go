@@ -92,6 +92,7 @@ func runDemo(ctx context.Context, args []string, stdout io.Writer, log *slog.Log
 	mqttAddr := fs.String("mqtt", "127.0.0.1:1883", "MQTT address")
 	tlsCert := fs.String("tls-cert", "", "serve the web app over HTTPS with this PEM certificate (a phone needs HTTPS for\nnotifications; README: the demo on a phone)")
 	tlsKey := fs.String("tls-key", "", "the certificate's PEM key")
+	sipAddr := fs.String("sip", "127.0.0.1:5060", "SCAIP receiver's SIP address (UDP and TCP)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -114,6 +115,10 @@ func runDemo(ctx context.Context, args []string, stdout io.Writer, log *slog.Log
 		}
 		cfg.HTTP.TLS = &hub.TLSConfig{CertFile: *tlsCert, KeyFile: *tlsKey}
 		scheme = "https"
+	}
+	scaipPass, err := addDemoSCAIP(cfg, *sipAddr)
+	if err != nil {
+		return err
 	}
 	pp, popts, err := startPilot(cfg, log)
 	if err != nil {
@@ -143,13 +148,18 @@ Vaka demo – trygghetslarm och nattillsyn
 		fmt.Fprintf(stdout, "\n    %-8s / %-8s  (%s: %s)", u.user, u.pass, u.role, u.name)
 	}
 	fmt.Fprint(stdout, "\n  natt2 is simulated: it takes alarms nobody took within a minute, goes there and closes them.")
+	fmt.Fprintf(stdout, "\n  SCAIP (SIP UDP/TCP):        %s   unit cid %s, Digest %s / %s\n"+
+		"    try: vaka scaip send --to %s --user %s --password %s --cid %s --dty 0003",
+		s.SCAIPAddr("udp"), demoSCAIPCid, demoSCAIPAccount, scaipPass, s.SCAIPAddr("udp"), demoSCAIPAccount, scaipPass, demoSCAIPCid)
 	fmt.Fprintf(stdout, `
 
   Solrosens demensboende, avd-a: three residents, the unit's exit door; natten gäller
   dygnet runt i demot (the night window covers all day so the door rule shows by day).
   Hemtjänst Norr: three homes with a call button, a front door and a bed sensor
   (night 22:00–06:30 Europe/Stockholm); Stig Holm's GPS watch (hem-3) goes for a walk
-  every quarter of an hour and leaves his home area: a wander alarm with its track.
+  every quarter of an hour and leaves his home area: a wander alarm with its track;
+  hem-2 also has a SCAIP trygghetslarm (heartbeat every minute, an alarm with a
+  callback number after a minute).
   The first alarm arrives within a few seconds. Ctrl-C stops the demo.
 
 `)
@@ -183,6 +193,11 @@ Vaka demo – trygghetslarm och nattillsyn
 			}
 		}()
 	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		runDemoSCAIPUnit(gctx, s.SCAIPAddr("udp"), scaipPass, log.With("component", "scaip-unit"))
+	}()
 	<-ctx.Done()
 	return nil
 }

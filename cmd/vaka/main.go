@@ -35,6 +35,7 @@ Usage:
   vaka hash-password                                 read a password on stdin, print its bcrypt hash
   vaka rules explain|replay …                        which rules watch a resident; replay an event log
   vaka routes test --config FILE site=… kind=…        who is alerted now and after each escalation step
+  vaka scaip send|ha1 …                              send one SCAIP request as an alarm unit; make a Digest HA1
 `
 
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
@@ -61,6 +62,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		err = runRules(args[1:], stdout)
 	case "routes":
 		err = runRoutes(args[1:], stdout)
+	case "scaip":
+		err = runSCAIP(ctx, args[1:], stdin, stdout)
 	case "-h", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return 0

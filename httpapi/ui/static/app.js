@@ -78,6 +78,8 @@ const STRINGS = {
     repeatsOther: 'utlöst {n} gånger',
     restored: 'Enheten återställd kl. {time}',
     position: 'Position {lat}, {lon}',
+    callback: 'Nummer att ringa upp: {n}',
+    callbackAsked: 'Larmet ber om återuppringning: {n}',
     accuracy: '± {acc} m',
     history: 'Händelser',
     action_raise: 'Larm',
@@ -177,6 +179,8 @@ const STRINGS = {
     repeatsOther: 'triggered {n} times',
     restored: 'Device restored at {time}',
     position: 'Position {lat}, {lon}',
+    callback: 'Number to call back: {n}',
+    callbackAsked: 'The alarm unit asks to be called back: {n}',
     accuracy: '± {acc} m',
     history: 'History',
     action_raise: 'Alarm',
@@ -947,6 +951,16 @@ function buildCard(a) {
   }
 
   if (Array.isArray(a.track) && a.track.length >= 2) card.append(buildTrack(a.track));
+
+  // A SCAIP unit's caller id (crd, "gsm:+4670…"), and whether it asked
+  // to be called back (cha 1): a number staff can dial from the card.
+  if (typeof a.crd === 'string' && a.crd.includes(':')) {
+    const medium = a.crd.slice(0, a.crd.indexOf(':'));
+    const num = a.crd.slice(a.crd.indexOf(':') + 1);
+    const href = medium === 'sip' || medium === 'sip-pp' ? 'sip:' + num : 'tel:' + num.replace(/[^+0-9]/g, '');
+    card.append(el('p', { class: 'callback', dataset: { asked: a.cha === '1' ? '1' : '0' } },
+      t(a.cha === '1' ? 'callbackAsked' : 'callback', { n: '' }), el('a', { href }, num)));
+  }
 
   const notified = (a.history || []).some((h) => h.action === 'notify');
   const phones = [...new Set((a.deliveries || []).map((d) => person(d.user)))];

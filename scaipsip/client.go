@@ -1,0 +1,192 @@
+package scaipsip
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"strings"
+	"time"
+
+	"github.com/emiago/sipgo"
+	"github.com/emiago/sipgo/sip"
+
+	"github.com/vaka-care/vaka/scaip"
+)
+
+// SendOptions is one SCAIP request to send as an alarm unit would.
+type SendOptions struct {
+	Transport string // "udp" (default), "tcp" or "tls"
+	Addr      string // the receiver's host:port
+	Username  string // Digest account
+	Password  string
+	Body      []byte // the <mrq>
+	Timeout   time.Duration
+	// TLS for "tls"; nil verifies against the system roots.
+	TLS *tls.Config
+	// Local is the address to send from and take the <mrs> on (UDP);
+	// default 127.0.0.1:0 for a loopback receiver, else :0.
+	Local string
+}
+
+// SendResult is what came back.
+type SendResult struct {
+	SIPStatus int             // the SIP answer to the MESSAGE
+	Mrs       *scaip.Response // nil when no <mrs> arrived in time
+	MrsBody   []byte
+}
+
+// Send sends one SCAIP request over SIP, answers a Digest challenge, and
+// waits for the <mrs>: as the standard's own MESSAGE back, or (liberal, as
+// one commercial proxy does) in the body of the 200 OK. It is Vaka's own
+// peer for `vaka scaip send`, the demo's simulated unit and benchmarks.
+func Send(ctx context.Context, o SendOptions) (SendResult, error) {
+	s, err := NewSender(o.Transport, o.Local, o.Addr, o.TLS)
+	if err != nil {
+		return SendResult{}, err
+	}
+	defer s.Close()
+	return s.Send(ctx, o)
+}
+
+// Sender keeps a SIP user agent (its socket and connection) between sends.
+type Sender struct {
+	ua     *sipgo.UserAgent
+	srv    *sipgo.Server
+	client *sipgo.Client
+	tp     string
+	mrs    chan []byte
+	done   chan struct{}
+}
+
+// NewSender builds a sender for transport towards addr.
+func NewSender(transport, local, addr string, tlsConf *tls.Config) (*Sender, error) {
+	tp := strings.ToLower(transport)
+	if tp == "" {
+		tp = "udp"
+	}
+	if tp != "udp" && tp != "tcp" && tp != "tls" {
+		return nil, fmt.Errorf("scaipsip: transport %q: use udp, tcp or tls", transport)
+	}
+	if local == "" {
+		local = ":0"
+		if h, _, err := net.SplitHostPort(addr); err == nil && net.ParseIP(h).IsLoopback() {
+			local = "127.0.0.1:0"
+		}
+	}
+	ua, err := sipgo.NewUA(sipgo.WithUserAgent("vaka-scaip"), sipgo.WithUserAgenTLSConfig(tlsConf))
+	if err != nil {
+		return nil, fmt.Errorf("scaipsip: %w", err)
+	}
+	s := &Sender{ua: ua, tp: tp, mrs: make(chan []byte, 16), done: make(chan struct{})}
+	if s.srv, err = sipgo.NewServer(ua); err != nil {
+		ua.Close()
+		return nil, err
+	}
+	s.srv.OnMessage(func(req *sip.Request, tx sip.ServerTransaction) {
+		_ = tx.Respond(sip.NewResponseFromRequest(req, 200, "OK", nil))
+		select {
+		case s.mrs <- append([]byte(nil), req.Body()...):
+		default: // nobody waits for this many answers: drop the extra
+		}
+	})
+	var opts []sipgo.ClientOption
+	close(s.done)
+	if tp == "udp" {
+		// The client's own socket takes the <mrs> (sipgo hands requests
+		// arriving on it to the server handler above): pick a port for it.
+		pc, err := net.ListenPacket("udp", local)
+		if err != nil {
+			ua.Close()
+			return nil, fmt.Errorf("scaipsip: %w", err)
+		}
+		bound := pc.LocalAddr().String()
+		pc.Close()
+		opts = append(opts, sipgo.WithClientConnectionAddr(bound))
+	} else {
+		if h, _, err := net.SplitHostPort(local); err == nil && h != "" {
+			opts = append(opts, sipgo.WithClientHostname(h))
+		}
+	}
+	if s.client, err = sipgo.NewClient(ua, opts...); err != nil {
+		s.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// Close releases the sender's socket and connections.
+func (s *Sender) Close() error {
+	err := s.ua.Close()
+	<-s.done
+	return err
+}
+
+// Send sends one request and waits for its <mrs> (matched by ref).
+func (s *Sender) Send(ctx context.Context, o SendOptions) (SendResult, error) {
+	var res SendResult
+	req, perr := scaip.Parse(o.Body)
+	ref := ""
+	if perr == nil {
+		ref = req.Ref
+	} else {
+		var e *scaip.Error
+		if errors.As(perr, &e) {
+			ref = e.Ref
+		}
+	}
+	if o.Timeout == 0 {
+		o.Timeout = 10 * time.Second
+	}
+	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
+	defer cancel()
+	host, port, err := sip.ParseAddr(o.Addr)
+	if err != nil {
+		return res, fmt.Errorf("scaipsip: address %q: %w", o.Addr, err)
+	}
+	scheme := "sip"
+	if s.tp == "tls" {
+		scheme = "sips"
+	}
+	uri := sip.Uri{Scheme: scheme, User: "scaip", Host: host, Port: port, UriParams: sip.NewParams(), Headers: sip.NewParams()}
+	uri.UriParams.Add("transport", s.tp)
+	m := sip.NewRequest(sip.MESSAGE, uri)
+	m.SetTransport(strings.ToUpper(s.tp))
+	from := &sip.FromHeader{Address: sip.Uri{Scheme: scheme, User: o.Username, Host: "vaka-scaip"}, Params: sip.NewParams()}
+	from.Params.Add("tag", sip.GenerateTagN(12))
+	m.AppendHeader(from)
+	m.AppendHeader(&sip.ToHeader{Address: sip.Uri{Scheme: scheme, User: "scaip", Host: host}})
+	m.AppendHeader(sip.NewHeader("Content-Type", scaip.ContentType))
+	m.SetBody(o.Body)
+	resp, err := s.client.Do(ctx, m)
+	if err == nil && (resp.StatusCode == 401 || resp.StatusCode == 407) && o.Username != "" {
+		resp, err = s.client.DoDigestAuth(ctx, m, resp, sipgo.DigestAuth{Username: o.Username, Password: o.Password})
+	}
+	if err != nil {
+		return res, fmt.Errorf("scaipsip: MESSAGE: %w", err)
+	}
+	res.SIPStatus = resp.StatusCode
+	if !resp.IsSuccess() {
+		return res, nil
+	}
+	if b := resp.Body(); len(b) > 0 {
+		if r, err := scaip.ParseResponse(b); err == nil && (ref == "" || r.Ref == ref) {
+			res.Mrs, res.MrsBody = r, b
+			return res, nil
+		}
+	}
+	for {
+		select {
+		case b := <-s.mrs:
+			r, err := scaip.ParseResponse(b)
+			if err != nil || (ref != "" && r.Ref != ref) {
+				continue // another exchange's answer, or garbage
+			}
+			res.Mrs, res.MrsBody = r, b
+			return res, nil
+		case <-ctx.Done():
+			return res, fmt.Errorf("scaipsip: no <mrs> for ref %q within %v", ref, o.Timeout)
+		}
+	}
+}

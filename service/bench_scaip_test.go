@@ -1,0 +1,272 @@
+package service_test
+
+import (
+	"bytes"
+	"crypto/md5"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"slices"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/vaka-care/vaka/alarm"
+	"github.com/vaka-care/vaka/config"
+	"github.com/vaka-care/vaka/hub"
+	"github.com/vaka-care/vaka/internal/testenv"
+	"github.com/vaka-care/vaka/service"
+)
+
+// BenchmarkSCAIPAlarm measures a SCAIP alarm from the SIP MESSAGE sent
+// (UDP, Digest on: every message carries a fresh qop=auth response the hub
+// checks) to the alarm on a staff stream, one at a time and open loop at
+// 100 and 1,000 messages/s, each message a call from one of 4,000
+// registered units. Reports p50/p99/max and the process CPU per message
+// (hub and this generator share the process: an upper bound for the hub).
+// rate100-malformed1000 sends 1,000 authenticated but malformed requests/s
+// (each answered snu 7) beside the alarms: they must not delay them.
+// One iteration is one message: run it with -benchtime Nx.
+func BenchmarkSCAIPAlarm(b *testing.B) {
+	for _, bc := range []struct {
+		name        string
+		rate, noise int // rate 0: one at a time; noise: malformed messages/s beside
+	}{{"oneatatime", 0, 0}, {"rate100", 100, 0}, {"rate1000", 1000, 0}, {"rate100-malformed1000", 100, 1000}} {
+		b.Run(bc.name, func(b *testing.B) { benchSCAIP(b, bc.rate, bc.noise) })
+	}
+}
+
+const benchUnits = 4000
+
+func benchSCAIPYAML(b *testing.B, dataDir string) []byte {
+	var units strings.Builder
+	for i := range benchUnits {
+		fmt.Fprintf(&units, "    - {cid: \"%d\", account: %s, site: hem, device: b-%d}\n", 100000+i, scaipUser, i)
+	}
+	return []byte(fmt.Sprintf(`data_dir: %s
+timezone: Europe/Stockholm
+mqtt: {tcp: 127.0.0.1:0}
+http: {address: 127.0.0.1:0}
+users:
+  - {username: %s, name: Natt Ett, role: staff, password_hash: %q}
+sites:
+  - id: hem
+    night: {start: "22:00", end: "06:30"}
+    supervision: {personal_trigger: 0s}
+scaip:
+  enabled: true
+  udp: 127.0.0.1:0
+  accounts:
+    - {username: %s, ha1: %s}
+  units:
+%s`, dataDir, staffUser, testenv.Hash(b, staffPass), scaipUser, hub.HA1(scaipUser, "vaka", scaipPass), units.String()))
+}
+
+// rawUnit is a minimal SIP UDP sender for the benchmark: it keeps one
+// nonce and counts nc up, and answers the hub's <mrs> MESSAGEs with 200.
+type rawUnit struct {
+	conn   *net.UDPConn
+	hub    *net.UDPAddr
+	nonce  string
+	nc     int
+	mrs    int
+	mu     sync.Mutex
+	status chan string
+}
+
+func newRawUnit(b *testing.B, hubAddr string) *rawUnit {
+	ha, err := net.ResolveUDPAddr("udp", hubAddr)
+	if err != nil {
+		b.Fatal(err)
+	}
+	c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	_ = c.SetReadBuffer(4 << 20)
+	u := &rawUnit{conn: c, hub: ha, status: make(chan string, 16)}
+	go u.read()
+	// One unauthenticated request for the nonce.
+	u.send(b, 0, "<mrq><ref>n0</ref><cid>100000</cid><dty>3</dty><stc>0102</stc></mrq>", false)
+	select {
+	case st := <-u.status:
+		_, rest, _ := strings.Cut(st, `nonce="`)
+		u.nonce, _, _ = strings.Cut(rest, `"`)
+	case <-time.After(5 * time.Second):
+		b.Fatal("no challenge from the hub")
+	}
+	return u
+}
+
+func (u *rawUnit) read() {
+	buf := make([]byte, 65536)
+	for {
+		n, from, err := u.conn.ReadFromUDP(buf)
+		if err != nil {
+			return
+		}
+		msg := buf[:n]
+		switch {
+		case bytes.HasPrefix(msg, []byte("SIP/2.0 401")):
+			select {
+			case u.status <- string(msg):
+			default:
+			}
+		case bytes.HasPrefix(msg, []byte("MESSAGE ")):
+			u.mu.Lock()
+			u.mrs++
+			u.mu.Unlock()
+			var hdrs strings.Builder
+			for _, line := range strings.Split(string(msg), "\r\n") {
+				l := strings.ToLower(line)
+				if strings.HasPrefix(l, "via:") || strings.HasPrefix(l, "from:") || strings.HasPrefix(l, "to:") ||
+					strings.HasPrefix(l, "call-id:") || strings.HasPrefix(l, "cseq:") {
+					hdrs.WriteString(line + "\r\n")
+				}
+				if line == "" {
+					break
+				}
+			}
+			_, _ = u.conn.WriteToUDP([]byte("SIP/2.0 200 OK\r\n"+hdrs.String()+"Content-Length: 0\r\n\r\n"), from)
+		}
+	}
+}
+
+func md5s(s string) string { h := md5.Sum([]byte(s)); return hex.EncodeToString(h[:]) }
+
+func (u *rawUnit) send(b *testing.B, i int, body string, sign bool) {
+	uri := "sip:scaip@" + u.hub.String()
+	auth := ""
+	if sign {
+		u.nc++
+		nc := fmt.Sprintf("%08x", u.nc)
+		ha1 := hub.HA1(scaipUser, "vaka", scaipPass)
+		resp := md5s(ha1 + ":" + u.nonce + ":" + nc + ":c0ffee:auth:" + md5s("MESSAGE:"+uri))
+		auth = fmt.Sprintf("Authorization: Digest username=\"%s\", realm=\"vaka\", nonce=\"%s\", uri=\"%s\", response=\"%s\", algorithm=MD5, qop=auth, nc=%s, cnonce=\"c0ffee\"\r\n",
+			scaipUser, u.nonce, uri, resp, nc)
+	}
+	local := u.conn.LocalAddr().String()
+	msg := fmt.Sprintf("MESSAGE %s SIP/2.0\r\nVia: SIP/2.0/UDP %s;branch=z9hG4bK-b%d-%d;rport\r\nFrom: <sip:%s@127.0.0.1>;tag=t%d\r\n"+
+		"To: <sip:scaip@127.0.0.1>\r\nCall-ID: bench-%d-%d\r\nCSeq: 1 MESSAGE\r\nMax-Forwards: 70\r\n%s"+
+		"Content-Type: application/scaip+xml\r\nContent-Length: %d\r\n\r\n%s",
+		uri, local, time.Now().UnixNano(), i, scaipUser, i, time.Now().UnixNano(), i, auth, len(body), body)
+	if _, err := u.conn.WriteToUDP([]byte(msg), u.hub); err != nil {
+		b.Fatal(err)
+	}
+}
+
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+func benchSCAIP(b *testing.B, rate, noise int) {
+	var cfg hub.Config
+	if err := config.Decode("hub.yaml", benchSCAIPYAML(b, b.TempDir()), &cfg); err != nil {
+		b.Fatal(err)
+	}
+	s, err := service.Start(&cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	st := testenv.OpenStream(b, "http://"+s.HTTPAddr(), staffUser, staffPass)
+	u := newRawUnit(b, s.SCAIPAddr("udp"))
+	defer u.conn.Close()
+
+	// Per device, the send times not yet seen on the stream (FIFO).
+	var mu sync.Mutex
+	pending := map[string][]time.Time{}
+	var lat []time.Duration
+	got := make(chan struct{}, 1<<16)
+	go func() {
+		for a := range st.C {
+			if n := len(a.History); n == 0 || (a.History[n-1].Action != alarm.ActRaise && a.History[n-1].Action != alarm.ActRepeat) {
+				continue
+			}
+			now := time.Now()
+			mu.Lock()
+			if q := pending[a.Device]; len(q) > 0 {
+				lat = append(lat, now.Sub(q[0]))
+				pending[a.Device] = q[1:]
+				got <- struct{}{}
+			}
+			mu.Unlock()
+		}
+	}()
+	n := b.N
+	stopNoise := make(chan struct{})
+	noiseDone := make(chan struct{})
+	if noise > 0 {
+		nu := newRawUnit(b, s.SCAIPAddr("udp"))
+		defer nu.conn.Close()
+		go func() {
+			defer close(noiseDone)
+			t0 := time.Now()
+			for k := 0; ; k++ {
+				select {
+				case <-stopNoise:
+					return
+				default:
+				}
+				if d := time.Until(t0.Add(time.Duration(k) * time.Second / time.Duration(noise))); d > 0 {
+					time.Sleep(d)
+				}
+				nu.send(b, k, fmt.Sprintf("<mrq><ref>m%d</ref><cid>100000</cid></mrq>", k), true)
+			}
+		}()
+	} else {
+		close(noiseDone)
+	}
+	defer func() { close(stopNoise); <-noiseDone }()
+	cpu0 := cpuTime()
+	b.ResetTimer()
+	start := time.Now()
+	for i := range n {
+		dev := i % benchUnits
+		body := fmt.Sprintf("<mrq><ref>b%d</ref><cid>%d</cid><dty>0003</dty></mrq>", i, 100000+dev)
+		if rate > 0 {
+			// Open loop: each message at its scheduled time, late or not.
+			if d := time.Until(start.Add(time.Duration(i) * time.Second / time.Duration(rate))); d > 0 {
+				time.Sleep(d)
+			}
+		}
+		mu.Lock()
+		pending[fmt.Sprintf("b-%d", dev)] = append(pending[fmt.Sprintf("b-%d", dev)], time.Now())
+		mu.Unlock()
+		u.send(b, i, body, true)
+		if rate == 0 {
+			select {
+			case <-got:
+			case <-time.After(5 * time.Second):
+				b.Fatalf("message %d: no alarm on the stream within 5 s", i)
+			}
+		}
+	}
+	if rate > 0 {
+		deadline := time.After(10 * time.Second)
+		for k := 0; k < n; k++ {
+			select {
+			case <-got:
+			case <-deadline:
+				b.Fatalf("%d of %d alarms reached the stream within 10 s", k, n)
+			}
+		}
+	}
+	b.StopTimer()
+	cpu := cpuTime() - cpu0
+	mu.Lock()
+	defer mu.Unlock()
+	slices.Sort(lat)
+	q := func(p float64) time.Duration { return lat[min(len(lat)-1, int(p*float64(len(lat))))] }
+	b.ReportMetric(float64(q(0.5).Microseconds()), "p50-µs")
+	b.ReportMetric(float64(q(0.99).Microseconds()), "p99-µs")
+	b.ReportMetric(float64(lat[len(lat)-1].Microseconds()), "max-µs")
+	b.ReportMetric(float64(cpu.Microseconds())/float64(n), "cpu-µs/msg")
+	b.ReportMetric(0, "ns/op")
+}
