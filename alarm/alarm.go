@@ -179,19 +179,22 @@ type Alarm struct {
 	Resident   string             `json:"resident,omitempty"`
 	// ResidentName is filled by the web layer, on a copy, for roles allowed
 	// to see names. It is never stored, logged or exported.
-	ResidentName string           `json:"resident_name,omitempty"`
-	EventID      string           `json:"event_id,omitempty"`
-	SourceTime   time.Time        `json:"source_time"`
-	RaisedAt     time.Time        `json:"raised_at"`
-	State        State            `json:"state"`
-	AcceptedBy   string           `json:"accepted_by,omitempty"`
-	AcceptedAt   *time.Time       `json:"accepted_at,omitempty"`
-	PresenceAt   *time.Time       `json:"presence_at,omitempty"`
-	ResolvedBy   string           `json:"resolved_by,omitempty"`
-	ResolvedAt   *time.Time       `json:"resolved_at,omitempty"`
-	Outcome      Outcome          `json:"outcome,omitempty"`
-	Note         string           `json:"note,omitempty"`
-	Repeats      int              `json:"repeats"`
+	ResidentName string     `json:"resident_name,omitempty"`
+	EventID      string     `json:"event_id,omitempty"`
+	SourceTime   time.Time  `json:"source_time"`
+	RaisedAt     time.Time  `json:"raised_at"`
+	State        State      `json:"state"`
+	AcceptedBy   string     `json:"accepted_by,omitempty"`
+	AcceptedAt   *time.Time `json:"accepted_at,omitempty"`
+	PresenceAt   *time.Time `json:"presence_at,omitempty"`
+	ResolvedBy   string     `json:"resolved_by,omitempty"`
+	ResolvedAt   *time.Time `json:"resolved_at,omitempty"`
+	Outcome      Outcome    `json:"outcome,omitempty"`
+	Note         string     `json:"note,omitempty"`
+	Repeats      int        `json:"repeats"`
+	// LastRepeatAt is when the last repeat came ("tryckt 6 gånger,
+	// senast för 1 min sedan"): History keeps only the first repeats.
+	LastRepeatAt *time.Time       `json:"last_repeat_at,omitempty"`
 	RestoredAt   *time.Time       `json:"restored_at,omitempty"`
 	Position     *event.Position  `json:"pos,omitempty"`
 	Track        []event.Position `json:"track,omitempty"` // recent positions, oldest first
@@ -310,6 +313,7 @@ func Apply(a *Alarm, t Transition) error {
 	switch t.Action {
 	case ActRepeat:
 		a.Repeats++
+		a.LastRepeatAt = &at
 		a.addPos(t.Pos)
 	case ActRestore:
 		a.RestoredAt = &at

@@ -74,3 +74,17 @@ func TestOwnerAndTakeOver(t *testing.T) {
 		t.Errorf("take-over of a resolved alarm: %v", err)
 	}
 }
+
+// The last repeat's time is kept beyond the repeats History lists.
+func TestLastRepeatAt(t *testing.T) {
+	at := time.Date(2026, 10, 25, 2, 30, 0, 0, time.UTC)
+	a := New("a1", at)
+	for i := range MaxRepeatHistory + 5 {
+		if err := Apply(a, Transition{Alarm: "a1", Action: ActRepeat, At: at.Add(time.Duration(i+1) * time.Minute)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if want := at.Add((MaxRepeatHistory + 5) * time.Minute); a.LastRepeatAt == nil || !a.LastRepeatAt.Equal(want) {
+		t.Errorf("last repeat at %v, want %v", a.LastRepeatAt, want)
+	}
+}
