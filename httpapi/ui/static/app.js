@@ -46,6 +46,8 @@ const STRINGS = {
     othersWaiting: '{n} till väntar på att tas',
     othersOpen: '{n} öppna larm totalt',
     expand: 'Visa mer',
+    takeoverMin: 'Visa listan',
+    takeoverMax: 'Visa larmet',
     collapse: 'Visa mindre',
     noAlarms: 'Inga öppna larm',
     recentlyResolved: 'Nyligen avslutade',
@@ -202,6 +204,8 @@ const STRINGS = {
     othersWaiting: '{n} more waiting to be taken',
     othersOpen: '{n} open alarms in all',
     expand: 'Show more',
+    takeoverMin: 'Show the list',
+    takeoverMax: 'Show the alarm',
     collapse: 'Show less',
     noAlarms: 'No open alarms',
     recentlyResolved: 'Recently resolved',
@@ -368,6 +372,7 @@ const state = {
   expanded: new Set(), // ids of collapsed-kind cards the user opened
   confirmTakeOver: null, // the alarm whose "Ta över?" question is open
   takeoverId: null,    // the alarm now shown in the sticky takeover slot
+  takeoverMin: null,   // the takeover alarm the user shrank to one line (to reach the list)
   loggedOut: false,    // the session ended without the user asking
 };
 
@@ -1504,6 +1509,12 @@ function render() {
   state.takeoverId = top ? top.id : null;
   reconcile($('#takeover-slot'), top ? [cardFor(top)] : []);
   $('#takeover').hidden = !top;
+  // Shrunk to one line (still sticky, still sounding) until another
+  // alarm takes its place.
+  const small = !!top && state.takeoverMin === top.id;
+  $('#takeover').classList.toggle('minimized', small);
+  $('#takeover-min').textContent = t(small ? 'takeoverMax' : 'takeoverMin');
+  $('#takeover-min').setAttribute('aria-expanded', small ? 'false' : 'true');
   if (top) {
     const waiting = open.filter((a) => a.state === 'raised' && a !== top).length;
     $('#takeover-others').textContent = [waiting ? t('othersWaiting', { n: waiting }) : '',
@@ -1656,6 +1667,10 @@ function init() {
     root.addEventListener('submit', onAlarmsSubmit);
     root.addEventListener('input', onAlarmsInput);
   }
+  $('#takeover-min').addEventListener('click', () => {
+    state.takeoverMin = state.takeoverMin === state.takeoverId ? null : state.takeoverId;
+    render();
+  });
   $('#notify-enable').addEventListener('click', async () => {
     try { await Notification.requestPermission(); } catch (_) { /* old Safari: callback form */ }
     setupPush();
