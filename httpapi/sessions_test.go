@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/crypto/bcrypt"
+
 	"github.com/vaka-care/vaka/alarm"
 	"github.com/vaka-care/vaka/internal/testenv"
 )
@@ -189,4 +191,27 @@ func TestStreamLogoutOnRevoke(t *testing.T) {
 		t.Fatalf("stream after revocation: %q", lines)
 	}
 	t.Logf("revocation → logout event: %v", time.Since(start))
+}
+
+// A sessions file of any content never panics the hub's start: it loads,
+// or it is reported and set aside; a loaded session still needs its token.
+func FuzzSessionsFile(f *testing.F) {
+	f.Add([]byte(`{"version":1,"sessions":{"` + strings.Repeat("a", 64) + `":{"user":"natt1","created":"2026-03-29T01:00:00Z","expires":"2099-01-01T00:00:00Z"}}}`))
+	f.Add([]byte(`{"version":1,"sessions":{"x":null}}`))
+	f.Add([]byte(`{"version":2}`))
+	f.Add([]byte(`[]`))
+	h, _ := bcrypt.GenerateFromPassword([]byte("pw"), bcrypt.MinCost) // cheap: NewAuth runs per input
+	users := []User{{Username: "natt1", Role: RoleStaff, PasswordHash: string(h)}}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		path := filepath.Join(t.TempDir(), "sessions.json")
+		if err := os.WriteFile(path, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		a := NewAuth(users, time.Hour, nil)
+		_ = a.Persist(path)
+		if _, ok := a.Session(strings.Repeat("a", 64)); ok {
+			t.Fatal("a stored hash worked as a token")
+		}
+		_ = a.Sessions()
+	})
 }
