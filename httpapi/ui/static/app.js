@@ -1002,7 +1002,9 @@ function where(a) {
   if (w.unit_name) parts.push(w.unit_name);
   else if (a.unit) parts.push(a.unit);
   if (!parts.length && w.site_name) parts.push(w.site_name);
-  if (!parts.length && a.kind === 'technical' && a.gateway) parts.push(t('gateway', { id: a.gateway }));
+  // Technical cards name the base station first: that is where the
+  // technician goes.
+  if (a.kind === 'technical' && a.gateway) parts.unshift(t('gateway', { id: a.gateway }));
   return parts.join(' · ') || w.site_name || a.site || '';
 }
 
@@ -1202,10 +1204,7 @@ function buildCard(a) {
   const cause = [deviceText(a), a.stc && has('stc_' + a.stc) ? t('stc_' + a.stc) : '',
     a.lco && has('lco_' + a.lco) && a.lco !== '035' ? t('lco_' + a.lco) : ''].filter(Boolean).join(' · ');
   if (cause) card.append(el('p', { class: 'cause' }, cause));
-  if (a.kind === 'technical' && (a.gateway || a.device)) {
-    card.append(el('p', { class: 'gateway' }, [a.gateway ? t('gateway', { id: a.gateway }) : '',
-      a.device ? t('deviceId', { id: a.device }) : ''].filter(Boolean).join(' · ')));
-  }
+  if (a.kind === 'technical' && a.device) card.append(el('p', { class: 'gateway' }, t('deviceId', { id: a.device })));
 
   if (a.access && (a.access.key_box || a.access.door_code || a.access.note)) {
     card.append(el('div', { class: 'access' },
@@ -1474,8 +1473,11 @@ function compareOpen(a, b) {
 // before technical. It stays in the sticky slot until someone takes it.
 function takeoverFor(open) {
   let best = null, bestAt = 0;
+  // Technical alarms take over the screen only for technicians (who see
+  // nothing else); for carers they wait, collapsed, in the list.
+  const techToo = !!state.me && state.me.role === 'technician';
   for (const a of open) {
-    if (a.state !== 'raised') continue;
+    if (a.state !== 'raised' || (!isCare(a) && !techToo)) continue;
     const at = Math.max(time(a.raised_at), time(a.last_repeat_at));
     if (!best || (isCare(a) && !isCare(best)) || (isCare(a) === isCare(best) && at > bestAt)) { best = a; bestAt = at; }
   }
