@@ -1057,7 +1057,8 @@ function person(user) {
 }
 
 // Notes the hub writes are "svenska / English": show the half for the
-// language. Notification reasons are codes and become words.
+// language. Staff's own notes are never split. Notification reasons are
+// codes and become words (reasonText).
 function noteText(note) {
   if (!note) return '';
   const i = note.indexOf(' / ');
@@ -1241,7 +1242,7 @@ function buildCard(a) {
     card.append(el('p', { class: 'resolved-by' },
       t('resolvedBy', { who: person(a.resolved_by), time: clock(a.resolved_at) }),
       a.outcome ? ' · ' : '', a.outcome ? el('strong', { class: 'outcome' }, t('outcome_' + a.outcome)) : null));
-    if (a.note) card.append(el('p', { class: 'note' }, noteText(a.note)));
+    if (a.note) card.append(el('p', { class: 'note' }, a.note)); // the staff member's own words
   }
 
   if (open && mayAnswer(a)) {
@@ -1401,6 +1402,7 @@ function historyLine(a, h) {
   switch (h.action) {
     case 'raise':
       parts.push(t(kindKey(a)));
+      if (h.note && h.note.indexOf(' / ') > 0) parts.push(noteText(h.note));
       break;
     case 'notify':
     case 'escalate':
@@ -1427,7 +1429,7 @@ function historyLine(a, h) {
     case 'resolve':
       if (h.by) parts.push(t('by', { who: person(h.by) }));
       if (h.outcome) parts.push(t('outcome_' + h.outcome));
-      if (h.note) parts.push('“' + noteText(h.note) + '”');
+      if (h.note) parts.push('“' + h.note + '”'); // staff's own words, as typed
       break;
     default:
       if (h.note && h.note.indexOf(' / ') > 0) parts.push(noteText(h.note));
