@@ -106,7 +106,7 @@
     for (const d of list) {
       const c = card(d.device + " (" + d.type + ")", d.status);
       row(c.dl, "Plats / Where", [d.site, d.gateway, d.unit, d.room ? "rum/room " + d.room : ""].filter(Boolean).join(" · "));
-      if (d.resident) row(c.dl, "Brukare / Resident", d.resident);
+      if (d.resident) row(c.dl, "Boende / Resident", d.resident);
       row(c.dl, "Senast hörd / Last seen", d.never_heard ? "aldrig sedan start / never since start" : ago(d.last_seen));
       row(c.dl, "Batteri / Battery", d.battery >= 0 ? d.battery + " %" : "okänt / unknown");
       if (d.tamper) row(c.dl, "Sabotage / Tamper", "ja / yes");
