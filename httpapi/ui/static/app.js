@@ -86,6 +86,7 @@ const STRINGS = {
     room: 'rum {room}',
     resident: 'Boende {id}',
     gateway: 'Basstation {id}',
+    groupCount: '{n} enheter berörs',
     deviceId: 'enhet {id}',
     accessKeyBox: 'Nyckelgömma: {v}',
     accessDoorCode: 'Portkod: {v}',
@@ -244,6 +245,7 @@ const STRINGS = {
     room: 'room {room}',
     resident: 'Resident {id}',
     gateway: 'Base station {id}',
+    groupCount: '{n} devices affected',
     deviceId: 'device {id}',
     accessKeyBox: 'Key box: {v}',
     accessDoorCode: 'Door code: {v}',
@@ -1194,6 +1196,8 @@ function buildCard(a) {
       from ? ' (' + t('takenFrom', { who: person(from) }) + ')' : ''));
   }
   card.append(ageLine(a));
+  // A technical group alarm (one alarm for many devices) says how many.
+  if (a.group && Number(a.group.count) > 1) card.append(el('p', { class: 'group-count' }, t('groupCount', { n: Number(a.group.count) })));
 
   if (collapsed) {
     card.append(el('button', { type: 'button', class: 'btn-link expand', 'aria-expanded': 'false', dataset: { toggle: a.id } }, t('expand')));
