@@ -668,6 +668,13 @@ func TestIntegrationBrowserStaffNight(t *testing.T) {
 	screenshot(t, n2, "staff-phone-logged-out.png")
 	keep("logged out", n2)
 	checkContrast(t, n2, "logged out")
+	// Reopened later (the page reloaded, the session gone): still says so.
+	rctx, rcancel := context.WithTimeout(n2, 10*time.Second)
+	err = chromedp.Do(rctx, chromedp.Navigate(base+"/"), chromedp.WaitVisible(chromedp.CSS(`#logged-out-banner`)))
+	rcancel()
+	if err != nil {
+		t.Errorf("reopened after the revocation, the page does not say it is logged out: %v", err)
+	}
 	if code := testenv.GetJSON(t, base+"/api/v1/alarms", "natt1", "natt1-secret", nil); code != 200 {
 		t.Errorf("natt1 after natt2's revocation: %d", code)
 	}

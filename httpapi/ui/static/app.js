@@ -496,7 +496,12 @@ async function checkSession() {
   const r = await api('GET', '/me');
   $('#boot').hidden = true;
   if (r.ok && r.data) return startSession(r.data);
-  if (r.status === 401) return showLogin('');
+  if (r.status === 401) {
+    // This phone was logged in and did not log out: its session ended
+    // (expired or revoked) while the page was closed. Say so, loudly.
+    if (remembered()) { state.loggedOut = true; return showLogin(t('sessionEnded')); }
+    return showLogin('');
+  }
   // Server unreachable: say so loudly and keep trying.
   showConnBanner(true);
   setTimeout(checkSession, 5000);
@@ -561,7 +566,18 @@ function safeNext() {
   } catch (_) { return ''; }
 }
 
+// remembered reports whether this browser was logged in and did not log
+// out (only a flag, never a token: the session cookie is HttpOnly).
+function remembered() {
+  try { return localStorage.getItem('vaka.loggedIn') === '1'; } catch (_) { return false; }
+}
+
+function remember(on) {
+  try { if (on) localStorage.setItem('vaka.loggedIn', '1'); else localStorage.removeItem('vaka.loggedIn'); } catch (_) { /* private mode */ }
+}
+
 function startSession(me) {
+  remember(true);
   state.me = me;
   state.csrf = me.csrf || '';
   state.names = me.user_names || {};
@@ -611,6 +627,7 @@ function endSession(message) {
 }
 
 async function onLogout() {
+  remember(false);
   await api('POST', '/logout', {});
   endSession('');
 }
