@@ -124,9 +124,11 @@ type strikes struct {
 	m    map[string]*strike
 }
 
-// Auth holds accounts and sessions in memory. Sessions do not survive a
-// restart: staff log in again, which is safer than a stolen cookie that
-// outlives the hub.
+// Auth holds accounts and sessions. Sessions are kept by the hash of
+// their token only and, once Persist is called, written to the data
+// directory so a hub restart does not silently log out a phone in a
+// pocket (issue 15); they can be revoked (logout, RevokeUser) and expire
+// as before (sessions.go).
 type Auth struct {
 	ttl time.Duration
 	now func() time.Time
@@ -141,7 +143,11 @@ type Auth struct {
 
 	mu       sync.Mutex
 	users    map[string]*User
-	sessions map[string]*Session
+	sessions map[string]*sessionRec // by tokenHash
+	revoked  chan struct{}          // closed and replaced when sessions end
+	path     string                 // sessions file; "" keeps them in memory
+	saveMu   sync.Mutex
+	saveErrs atomic.Int64
 	sources  strikes // by source address
 	pairs    strikes // by account and source
 	accounts strikes // by account
@@ -166,7 +172,7 @@ func NewAuthLimits(users []User, ttl time.Duration, now func() time.Time, lim Li
 		now = time.Now
 	}
 	lim = lim.withDefaults()
-	a := &Auth{ttl: ttl, now: now, lim: lim, users: map[string]*User{}, sessions: map[string]*Session{},
+	a := &Auth{ttl: ttl, now: now, lim: lim, users: map[string]*User{}, sessions: map[string]*sessionRec{}, revoked: make(chan struct{}),
 		sources:  strikes{free: lim.SourceFree, m: map[string]*strike{}},
 		pairs:    strikes{free: lim.PairFree, m: map[string]*strike{}},
 		accounts: strikes{free: lim.AccountCap, m: map[string]*strike{}},
@@ -495,44 +501,53 @@ func (a *Auth) Login(ctx context.Context, source, username, password string) (*S
 		return nil, err
 	}
 	now := a.now()
-	s := &Session{Token: randomToken(), User: u, CSRF: randomToken(), Expires: now.Add(a.ttl)}
+	tok := randomToken()
+	rec := &sessionRec{User: u.Username, Created: now, Expires: now.Add(a.ttl)}
 	a.mu.Lock()
 	if len(a.sessions) >= sessionSweepAt {
 		// Expired sessions are otherwise dropped only when used again.
-		for k, x := range a.sessions {
-			if now.After(x.Expires) {
-				delete(a.sessions, k)
-			}
-		}
+		a.sweepLocked(now)
 	}
-	a.sessions[s.Token] = s
+	a.sessions[tokenHash(tok)] = rec
 	a.mu.Unlock()
-	return s, nil
+	a.save()
+	return &Session{Token: tok, User: u, CSRF: csrfFor(tok), Expires: rec.Expires}, nil
 }
 
 // Session returns the live session for token.
 func (a *Auth) Session(token string) (*Session, bool) {
-	if token == "" {
+	if token == "" || len(token) > 256 {
 		return nil, false
 	}
+	h := tokenHash(token)
 	a.mu.Lock()
-	defer a.mu.Unlock()
-	s, ok := a.sessions[token]
+	rec, ok := a.sessions[h]
 	if !ok {
+		a.mu.Unlock()
 		return nil, false
 	}
-	if a.now().After(s.Expires) {
-		delete(a.sessions, token)
+	u := a.users[rec.User]
+	if u == nil || a.now().After(rec.Expires) {
+		delete(a.sessions, h)
+		a.mu.Unlock()
 		return nil, false
 	}
-	return s, true
+	a.mu.Unlock()
+	return &Session{Token: token, User: u, CSRF: csrfFor(token), Expires: rec.Expires}, true
 }
 
 // Logout ends a session.
 func (a *Auth) Logout(token string) {
 	a.mu.Lock()
-	delete(a.sessions, token)
+	_, ok := a.sessions[tokenHash(token)]
+	delete(a.sessions, tokenHash(token))
+	if ok {
+		a.signalLocked()
+	}
 	a.mu.Unlock()
+	if ok {
+		a.save()
+	}
 }
 
 // ValidCSRF compares the session's CSRF token in constant time.

@@ -80,6 +80,10 @@ var policy = map[string]Access{
 	"POST /api/v1/alarms/{id}/presence": carers,
 	"POST /api/v1/alarms/{id}/resolve":  carers,
 	"POST /api/v1/alarms/{id}/shown":    carers,
+	// Taking over a colleague's alarm is answering it (issue 15).
+	"POST /api/v1/alarms/{id}/take_over": carers,
+	// Ending a user's sessions (lost phone): the admin only.
+	"POST /api/v1/admin/sessions/revoke": {Roles: []string{RoleAdmin}},
 
 	// Phones of every role may take pushes (routing decides who gets one).
 	"GET /api/v1/push/key":            everyone,

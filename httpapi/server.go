@@ -12,6 +12,7 @@ import (
 	"mime"
 	"net/http"
 	"net/netip"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -196,6 +197,8 @@ func New(o Options) http.Handler {
 		{http.MethodPost, "/api/v1/alarms/{id}/accept", s.act(alarm.ActAccept)},
 		{http.MethodPost, "/api/v1/alarms/{id}/presence", s.act(alarm.ActPresence)},
 		{http.MethodPost, "/api/v1/alarms/{id}/resolve", s.act(alarm.ActResolve)},
+		{http.MethodPost, "/api/v1/alarms/{id}/take_over", s.act(alarm.ActTakeOver)},
+		{http.MethodPost, "/api/v1/admin/sessions/revoke", http.HandlerFunc(s.revokeSessions)},
 		{http.MethodGet, "/api/v1/stream", http.HandlerFunc(s.stream)},
 	}
 	if o.Gatherer != nil {
@@ -335,8 +338,9 @@ func (s *server) requireUser(next http.Handler) http.Handler {
 		if p.user == nil {
 			if r.Method == http.MethodGet && strings.Contains(r.Header.Get("Accept"), "text/html") {
 				// A person opening a page (the pilot dashboard) goes to
-				// the login; API clients get the 401 they can act on.
-				http.Redirect(w, r, "/", http.StatusSeeOther)
+				// the login, which sends them back here afterwards; API
+				// clients get the 401 they can act on.
+				http.Redirect(w, r, loginRedirect(r), http.StatusSeeOther)
 				return
 			}
 			writeError(w, http.StatusUnauthorized, errors.New("login required"))
@@ -359,6 +363,9 @@ type meResponse struct {
 	Name string `json:"name"`
 	Role string `json:"role"`
 	CSRF string `json:"csrf,omitempty"`
+	// UserNames maps every staff login to its display name, so the app
+	// names colleagues ("Taget av Natt Ett"), never by login name.
+	UserNames map[string]string `json:"user_names,omitempty"`
 }
 
 func (s *server) login(w http.ResponseWriter, r *http.Request) {
@@ -383,7 +390,8 @@ func (s *server) login(w http.ResponseWriter, r *http.Request) {
 	}
 	http.SetCookie(w, &http.Cookie{Name: CookieName, Value: sess.Token, Path: "/", HttpOnly: true,
 		Secure: s.o.SecureCookies, SameSite: http.SameSiteStrictMode, Expires: sess.Expires})
-	writeJSON(w, http.StatusOK, meResponse{User: sess.User.Username, Name: sess.User.Name, Role: sess.User.Role, CSRF: sess.CSRF})
+	writeJSON(w, http.StatusOK, meResponse{User: sess.User.Username, Name: sess.User.Name, Role: sess.User.Role, CSRF: sess.CSRF,
+		UserNames: s.o.Auth.DisplayNames()})
 }
 
 // throttled answers 429 with Retry-After in whole seconds. It logs at
@@ -408,7 +416,7 @@ func (s *server) userAttr(username string) slog.Attr {
 
 func (s *server) me(w http.ResponseWriter, r *http.Request) {
 	p := who(r)
-	resp := meResponse{User: p.user.Username, Name: p.user.Name, Role: p.user.Role}
+	resp := meResponse{User: p.user.Username, Name: p.user.Name, Role: p.user.Role, UserNames: s.o.Auth.DisplayNames()}
 	if p.session != nil {
 		resp.CSRF = p.session.CSRF
 	}
@@ -472,6 +480,15 @@ func (s *server) act(action alarm.Action) http.HandlerFunc {
 				return
 			}
 		}
+		// One owner per alarm: refused here for any Alarms behind the
+		// API, and again by the hub under its lock (the authoritative
+		// check; this one only gives the answer early).
+		if cur, ok := s.o.Alarms.Alarm(id); ok {
+			if err := alarm.CheckOwner(cur, alarm.Transition{Action: action, By: p.user.Username}); err != nil {
+				s.ownedByOther(w, cur.AcceptedBy)
+				return
+			}
+		}
 		a, err := s.o.Alarms.Act(id, action, p.user.Username, req.Outcome, req.Note)
 		switch {
 		case err == nil:
@@ -481,6 +498,12 @@ func (s *server) act(action alarm.Action) http.HandlerFunc {
 			writeError(w, http.StatusNotFound, err)
 		case errors.Is(err, alarm.ErrBadOutcome):
 			writeError(w, http.StatusBadRequest, err)
+		case errors.Is(err, alarm.ErrOwnedByOther):
+			owner := ""
+			if cur, ok := s.o.Alarms.Alarm(id); ok {
+				owner = cur.AcceptedBy
+			}
+			s.ownedByOther(w, owner)
 		case errors.Is(err, alarm.ErrAlreadyAccepted), errors.Is(err, alarm.ErrNotAccepted), errors.Is(err, alarm.ErrResolved):
 			writeError(w, http.StatusConflict, err)
 		default:
@@ -499,6 +522,21 @@ func (s *server) stream(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	class, technical := s.class(who(r)), who(r).technical
+	// A browser session's stream ends with a "logout" event as soon as
+	// the session is revoked, logged out elsewhere or expires, so the
+	// phone says so at once instead of looking connected.
+	sess := who(r).session
+	var revoked <-chan struct{}
+	if sess != nil {
+		revoked = s.o.Auth.revokedSignal()
+	}
+	sessionGone := func() bool {
+		if sess == nil {
+			return false
+		}
+		_, ok := s.o.Auth.Session(sess.Token)
+		return !ok
+	}
 	ch, cancel := s.o.Alarms.Subscribe()
 	defer cancel()
 	h := w.Header()
@@ -522,8 +560,21 @@ func (s *server) stream(w http.ResponseWriter, r *http.Request) {
 		select {
 		case <-r.Context().Done():
 			return
+		case <-revoked:
+			revoked = s.o.Auth.revokedSignal()
+			if sessionGone() {
+				writeBy()
+				io.WriteString(w, "event: logout\ndata: {}\n\n")
+				fl.Flush()
+				return
+			}
 		case <-tick.C:
 			writeBy()
+			if sessionGone() {
+				io.WriteString(w, "event: logout\ndata: {}\n\n")
+				fl.Flush()
+				return
+			}
 			// A named event, not a comment: the page's JavaScript can see it
 			// and show the red banner within two intervals of a dead link.
 			if _, err := io.WriteString(w, "event: ping\ndata: {}\n\n"); err != nil {
@@ -617,4 +668,44 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 
 func writeError(w http.ResponseWriter, code int, err error) {
 	writeJSON(w, code, map[string]string{"error": err.Error()})
+}
+
+// ownedByOther answers 409 for a step on an alarm someone else accepted,
+// naming them (display name too) and the way forward: take it over.
+func (s *server) ownedByOther(w http.ResponseWriter, owner string) {
+	writeJSON(w, http.StatusConflict, map[string]string{
+		"error": "accepted by " + owner + " (" + s.o.Auth.DisplayName(owner) + "); take it over first: POST /api/v1/alarms/{id}/take_over",
+		"code":  "owned_by_other", "accepted_by": owner, "accepted_by_name": s.o.Auth.DisplayName(owner),
+	})
+}
+
+// loginRedirect is where a logged-out person opening a page is sent: the
+// login, with the page to return to. Only the request's own path and
+// query go into it (a same-origin relative URL); the app checks it again
+// before following it.
+func loginRedirect(r *http.Request) string {
+	next := r.URL.RequestURI()
+	if next == "" || next == "/" || !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.HasPrefix(next, "/\\") {
+		return "/"
+	}
+	return "/?next=" + url.QueryEscape(next)
+}
+
+// revokeSessions ends every session of a user (admin): a lost phone, or a
+// login that must stop receiving alarms now. Body: {"user": "natt2"}.
+func (s *server) revokeSessions(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		User string `json:"user"`
+	}
+	if err := decodeBody(r, &req); err != nil || req.User == "" {
+		writeError(w, http.StatusBadRequest, errors.New(`body must be {"user": "<login>"}`))
+		return
+	}
+	if !s.o.Auth.Known(req.User) {
+		writeError(w, http.StatusNotFound, errors.New("no such user"))
+		return
+	}
+	n := s.o.Auth.RevokeUser(req.User)
+	s.o.Logger.Info("httpapi: sessions revoked", "user", req.User, "by", who(r).user.Username, "sessions", n)
+	writeJSON(w, http.StatusOK, map[string]any{"user": req.User, "revoked": n})
 }

@@ -459,7 +459,7 @@ var ErrNotFound = errors.New("hub: no such alarm")
 // Act applies a staff action (accept, presence, resolve) to an alarm.
 func (h *Hub) Act(id string, action alarm.Action, by string, outcome alarm.Outcome, note string) (*alarm.Alarm, error) {
 	switch action {
-	case alarm.ActAccept, alarm.ActPresence, alarm.ActResolve:
+	case alarm.ActAccept, alarm.ActPresence, alarm.ActResolve, alarm.ActTakeOver:
 	default:
 		return nil, alarm.ErrUnknownAction
 	}
@@ -475,6 +475,14 @@ func (h *Hub) Act(id string, action alarm.Action, by string, outcome alarm.Outco
 	t := alarm.Transition{Alarm: id, Action: action, At: h.now(), By: by, Outcome: outcome, Note: note}
 	if err := alarm.Check(a, t); err != nil {
 		return nil, err
+	}
+	// One owner per alarm (issue 15): checked here, under the lock, so
+	// two phones cannot both slip past it.
+	if err := alarm.CheckOwner(a, t); err != nil {
+		return nil, err
+	}
+	if action == alarm.ActTakeOver {
+		t.From = a.AcceptedBy
 	}
 	if len(h.hs.held) >= maxHeld {
 		return nil, errNotKept

@@ -30,6 +30,10 @@ type Message struct {
 	Room     string       `json:"room,omitempty"`
 	Priority int          `json:"priority"`
 	Tier     int          `json:"tier"`
+	// Rule and DeviceType let the phone name the alarm in words on the
+	// lock screen ("Lämnat sängen", not "Vandring"); codes, never names.
+	Rule       string `json:"rule,omitempty"`
+	DeviceType string `json:"dty,omitempty"`
 }
 
 // Pusher alerts one staff member's phones (Web Push) and returns how many
@@ -324,7 +328,8 @@ func (d *Dispatcher) alert(a *alarm.Alarm, tr *Track, s Step, now time.Time) {
 			return
 		}
 	}
-	m := Message{Alarm: a.ID, Step: s.Action, Kind: a.Kind, Site: a.Site, Unit: a.Unit, Room: a.Room, Priority: int(a.Priority), Tier: s.Tier}
+	m := Message{Alarm: a.ID, Step: s.Action, Kind: a.Kind, Site: a.Site, Unit: a.Unit, Room: a.Room, Priority: int(a.Priority), Tier: s.Tier,
+		Rule: a.Rule, DeviceType: string(a.DeviceType)}
 	for _, r := range targets {
 		if r.Webhook != nil {
 			if s.Action == alarm.ActReminder {

@@ -140,11 +140,13 @@ func TestIntegrationRoleMatrix(t *testing.T) {
 		"GET /api/v1/alarms":  {S, L, A, T}, // technicians see the technical ones
 		"GET /api/v1/stream":  {S, L, A, T},
 		// {id} is a care alarm (a call): not for technicians.
-		"GET /api/v1/alarms/{id}":           {S, L, A},
-		"POST /api/v1/alarms/{id}/accept":   {S, A},
-		"POST /api/v1/alarms/{id}/presence": {S, A},
-		"POST /api/v1/alarms/{id}/resolve":  {S, A},
-		"POST /api/v1/alarms/{id}/shown":    {S, A},
+		"GET /api/v1/alarms/{id}":            {S, L, A},
+		"POST /api/v1/alarms/{id}/accept":    {S, A},
+		"POST /api/v1/alarms/{id}/presence":  {S, A},
+		"POST /api/v1/alarms/{id}/resolve":   {S, A},
+		"POST /api/v1/alarms/{id}/shown":     {S, A},
+		"POST /api/v1/alarms/{id}/take_over": {S, A},
+		"POST /api/v1/admin/sessions/revoke": {A},
 
 		"GET /api/v1/push/key":                                {S, L, A, T},
 		"POST /api/v1/push/subscriptions":                     {S, L, A, T},

@@ -240,12 +240,22 @@ func startHTTP(cfg *hub.Config, log *slog.Logger, op options, pp *pushParts, h *
 	}, log)...)
 	po := &placesOf{h: h}
 	auth := httpapi.NewAuth(users, cfg.HTTP.SessionTTL, nil)
+	if cfg.DataDir != "" {
+		// Sessions survive a restart (issue 15); a damaged file costs
+		// logins only, never the hub's start.
+		if err := auth.Persist(filepath.Join(cfg.DataDir, "sessions.json")); err != nil {
+			log.Warn("service: sessions not restored", "err", err)
+		}
+	}
 	reg.MustRegister(
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "vaka_login_checks_total",
 			Help: "Passwords checked with bcrypt (logins and HTTP Basic)."}, func() float64 { return float64(auth.Checks()) }),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "vaka_login_throttled_total",
 			Help: "Login attempts answered 429 unchecked: too many failures from the source or on the account, or too many checks at once."},
-			func() float64 { return float64(auth.Throttled()) }))
+			func() float64 { return float64(auth.Throttled()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "vaka_sessions_save_failures_total",
+			Help: "Writes of the sessions file that failed (those logins would not survive a restart)."},
+			func() float64 { return float64(auth.SaveFailures()) }))
 	handler := httpapi.New(httpapi.Options{
 		Alarms: h, Auth: auth, Gatherer: reg, Logger: log,
 		NotFound: hub.ErrNotFound, SecureCookies: cfg.HTTP.TLS != nil, Routes: routes,

@@ -229,6 +229,14 @@ type Payload struct {
 	Sent    int64  `json:"sent"`    // unix ms, for time-to-phone
 }
 
+// AlarmTTL is how long a push service keeps an alarm push for a phone
+// that is off the network (the TTL header). Long enough to ride out a lift
+// or a dead spot in the building, short enough that a phone coming back
+// after the night is not woken for alarms long since escalated to others
+// and handled: the escalation timers (minutes) take over from there.
+// Every push also carries "Urgency: high" so Android wakes from Doze.
+const AlarmTTL = 10 * time.Minute
+
 // Sender sends encrypted, VAPID-signed pushes and implements notify.Pusher.
 type Sender struct {
 	VAPID   *VAPID
@@ -296,7 +304,7 @@ func (s *Sender) Send(ctx context.Context, sub Subscription, payload []byte) (in
 	}
 	ttl := s.TTL
 	if ttl == 0 {
-		ttl = 10 * time.Minute
+		ttl = AlarmTTL
 	}
 	req.Header.Set("Content-Encoding", "aes128gcm")
 	req.Header.Set("Content-Type", "application/octet-stream")

@@ -64,7 +64,7 @@ func TestPushToLoopbackEndpoint(t *testing.T) {
 	}
 	got := make(chan Payload, 1)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Header.Get("Content-Encoding") != "aes128gcm" || r.Header.Get("TTL") == "" || r.Header.Get("Urgency") != "high" {
+		if r.Header.Get("Content-Encoding") != "aes128gcm" || r.Header.Get("TTL") != "600" || r.Header.Get("Urgency") != "high" {
 			http.Error(w, "headers", 400)
 			return
 		}

@@ -30,34 +30,77 @@ const STRINGS = {
     lockedOut: 'För många misslyckade försök. Vänta en stund och försök igen.',
     loginFailed: 'Inloggningen misslyckades: {msg}',
     sessionEnded: 'Du är utloggad. Logga in igen för att få larm.',
+    loggedOutBanner: 'Du är utloggad – den här telefonen får inga larm. Logga in igen.',
     connected: 'Ansluten',
     disconnected: 'Ingen kontakt',
     connLost: 'Ingen kontakt med larmservern – larm kan utebli',
     connRetry: 'Försöker återansluta …',
-    soundLocked: 'Ljud och vibration är av. Tryck här för att slå på.',
+    soundLocked: 'Ljudet är av – larm hörs inte. Tryck här för att slå på ljud och vibration.',
+    notifyDenied: 'Aviseringar är blockerade – en låst telefon larmar inte.',
+    notifyDefault: 'Aviseringar är inte påslagna – en låst telefon larmar inte.',
+    notifyUnsupported: 'Den här webbläsaren kan inte ta emot larm när telefonen är låst.',
+    notifyEnable: 'Slå på aviseringar',
+    fixAndroid: 'Android (Chrome): tryck på hänglåset eller ⋮ vid adressen → Webbplatsinställningar → Aviseringar → Tillåt. Ladda sedan om sidan.',
+    fixIOS: 'iPhone: öppna sidan i Safari → Dela → Lägg till på hemskärmen (iOS 16.4 eller senare), öppna Vaka från hemskärmen och tillåt aviseringar. Redan tillagd: Inställningar → Notiser → Vaka → Tillåt notiser.',
     openAlarms: 'Öppna larm',
+    othersWaiting: '{n} till väntar på att tas',
+    othersOpen: '{n} öppna larm totalt',
+    expand: 'Visa mer',
+    takeoverMin: 'Visa listan',
+    takeoverMax: 'Visa larmet',
+    collapse: 'Visa mindre',
     noAlarms: 'Inga öppna larm',
     recentlyResolved: 'Nyligen avslutade',
     kind_call: 'Trygghetslarm',
     kind_fall: 'Fall',
     kind_wander: 'Vandring',
-    kind_door: 'Dörr på natten',
+    kind_door: 'Dörr öppnad',
+    kind_bed: 'Lämnat sängen',
+    kind_motion: 'Rörelse i rummet',
+    kind_geofence: 'Utanför hemområdet',
     kind_technical: 'Tekniskt larm',
     kind_hazard: 'Brand, gas eller vatten',
     kind_other: 'Larm',
+    rule_call_button: 'Trygghetslarm',
+    rule_fall: 'Fall',
+    rule_door_at_night: 'Ytterdörr öppnad',
+    rule_room_door_at_night: 'Rumsdörr öppnad, sängen tom',
+    rule_door_open_too_long: 'Dörr öppen för länge',
+    rule_bed_exit: 'Lämnat sängen',
+    rule_geofence_exit: 'Utanför hemområdet',
+    rule_inactivity: 'Ingen rörelse hemma',
+    rule_device_silent: 'Enhet hörs inte',
+    rule_battery_low: 'Lågt batteri',
+    rule_tamper: 'Enhet öppnad eller flyttad',
+    rule_gateway_offline: 'Basstation ur kontakt',
+    rule_gateway_fault: 'Fel i basstationen',
+    rule_hub_integrity: 'Fel i larmservern',
+    rule_smoke: 'Rökvarnare',
+    rule_water_leak: 'Vattenläcka',
+    rule_gas: 'Gasläcka',
+    rule_carbon_monoxide: 'Kolmonoxid',
     state_raised: 'Nytt – inte taget',
     state_accepted: 'Taget',
-    state_presence: 'Hos brukaren',
+    state_presence: 'Hos den boende',
     state_resolved: 'Avslutat',
-    priorityHigh: 'Hög prioritet',
     room: 'rum {room}',
-    resident: 'Brukare {id}',
+    resident: 'Boende {id}',
+    gateway: 'Basstation {id}',
+    groupCount: '{n} enheter berörs',
+    deviceId: 'enhet {id}',
+    accessKeyBox: 'Nyckelgömma: {v}',
+    accessDoorCode: 'Portkod: {v}',
+    accessNote: 'Att veta: {v}',
     accept: 'Jag tar det',
-    presence: 'Hos brukaren',
+    presence: 'Hos den boende',
     resolve: 'Klar',
+    takeOver: 'Ta över',
+    takeOverAsk: '{who} har larmet. Vill du ta över det? {who} ser att du tog över.',
+    takeOverYes: 'Ja, ta över',
+    takenFrom: 'tog över från {who}',
     outcomeLegend: 'Vad hände?',
     outcome_real_need: 'Verkligt behov',
-    outcome_false: 'Falsklarm',
+    outcome_false: 'Oavsiktligt larm',
     outcome_technical: 'Tekniskt fel',
     outcome_information: 'Informationsbehov',
     outcome_test: 'Test',
@@ -66,33 +109,49 @@ const STRINGS = {
     cancel: 'Avbryt',
     chooseOutcome: 'Välj vad som hände först.',
     justNow: 'nyss',
-    agoSec: '{n} s sedan',
-    agoMin: '{n} min sedan',
-    agoHour: '{h} h {m} min sedan',
-    agoDay: '{n} dygn sedan',
+    agoSec: 'för {n} s sedan',
+    agoMin: 'för {n} min sedan',
+    agoHour: 'för {h} h {m} min sedan',
+    agoDay: 'för {n} dygn sedan',
+    raisedAgo: 'Larmade {ago}',
+    lastAgo: 'senast {ago}',
     acceptedBy: 'Taget av {who} kl. {time}',
-    presenceAt: 'Hos brukaren kl. {time}',
+    presenceAt: 'Hos den boende kl. {time}',
     resolvedBy: 'Avslutat av {who} kl. {time}',
     you: 'dig',
     repeatsCall: 'tryckt {n} gånger',
     repeatsOther: 'utlöst {n} gånger',
     restored: 'Enheten återställd kl. {time}',
+    restoredShort: 'Återställd',
     position: 'Position {lat}, {lon}',
     callback: 'Nummer att ringa upp: {n}',
     callbackAsked: 'Larmet ber om återuppringning: {n}',
     accuracy: '± {acc} m',
     history: 'Händelser',
-    action_raise: 'Larm',
-    action_repeat: 'Upprepat',
+    action_raise: 'Larmet kom',
+    action_repeat: 'Larmade igen',
     action_restore: 'Återställt',
     action_accept: 'Taget',
-    action_presence: 'Hos brukaren',
+    action_presence: 'Hos den boende',
     action_resolve: 'Avslutat',
-    action_notify: 'Larmat',
-    action_delivered: 'Visat i telefon',
-    action_escalate: 'Eskalerat',
+    action_notify: 'Skickat till',
+    action_delivered: 'Visat i telefonen',
+    action_escalate: 'Skickat vidare till nästa nivå',
     action_reminder: 'Påminnelse',
-    deliveredTo: 'Visat i telefon hos {who}',
+    action_take_over: 'Övertaget',
+    action_other: 'Händelse',
+    by: 'av {who}',
+    onPhoneOf: 'hos {who}',
+    via_push: 'som avisering',
+    via_app: 'i appen',
+    via_webhook: 'till larmcentralen',
+    tier: 'nivå {n}',
+    reason_raised: 'nytt larm',
+    reason_not_accepted: 'inte taget ännu',
+    reason_not_accepted_within: 'inte taget inom {d}',
+    reason_not_delivered_within: 'inte visat i någon telefon inom {d}',
+    system: 'systemet',
+    deliveredTo: 'Visat i telefonen hos {who}',
     notDelivered: 'Ingen telefon har bekräftat larmet ännu',
     escalatedTo: 'Eskalerat till nivå {n}',
     trackLabel: 'Senaste positioner ({n})',
@@ -101,6 +160,7 @@ const STRINGS = {
     role_admin: 'Administratör',
     role_technician: 'Tekniker',
     err_already_accepted: 'Någon annan har redan tagit larmet.',
+    err_owned_by_other: '{who} har larmet. Tryck Ta över om du ska ta det.',
     err_not_accepted: 'Larmet måste tas först.',
     err_resolved: 'Larmet är redan avslutat.',
     actionFailed: 'Det gick inte: {msg}',
@@ -131,34 +191,77 @@ const STRINGS = {
     lockedOut: 'Too many failed attempts. Wait a while and try again.',
     loginFailed: 'Login failed: {msg}',
     sessionEnded: 'You are logged out. Log in again to receive alarms.',
+    loggedOutBanner: 'You are logged out – this phone receives no alarms. Log in again.',
     connected: 'Connected',
     disconnected: 'No connection',
     connLost: 'No contact with the alarm server – alarms may be missed',
     connRetry: 'Trying to reconnect …',
-    soundLocked: 'Sound and vibration are off. Tap here to turn them on.',
+    soundLocked: 'Sound is off – alarms will not be heard. Tap here to turn on sound and vibration.',
+    notifyDenied: 'Notifications are blocked – a locked phone will not alert.',
+    notifyDefault: 'Notifications are not turned on – a locked phone will not alert.',
+    notifyUnsupported: 'This browser cannot receive alarms while the phone is locked.',
+    notifyEnable: 'Turn on notifications',
+    fixAndroid: 'Android (Chrome): tap the padlock or ⋮ by the address → Site settings → Notifications → Allow. Then reload the page.',
+    fixIOS: 'iPhone: open the page in Safari → Share → Add to Home Screen (iOS 16.4 or later), open Vaka from the home screen and allow notifications. Already added: Settings → Notifications → Vaka → Allow Notifications.',
     openAlarms: 'Open alarms',
+    othersWaiting: '{n} more waiting to be taken',
+    othersOpen: '{n} open alarms in all',
+    expand: 'Show more',
+    takeoverMin: 'Show the list',
+    takeoverMax: 'Show the alarm',
+    collapse: 'Show less',
     noAlarms: 'No open alarms',
     recentlyResolved: 'Recently resolved',
-    kind_call: 'Social alarm',
+    kind_call: 'Call button',
     kind_fall: 'Fall',
     kind_wander: 'Wandering',
-    kind_door: 'Door at night',
+    kind_door: 'Door opened',
+    kind_bed: 'Out of bed',
+    kind_motion: 'Movement in the room',
+    kind_geofence: 'Outside the home area',
     kind_technical: 'Technical alarm',
     kind_hazard: 'Smoke, gas or water',
     kind_other: 'Alarm',
+    rule_call_button: 'Call button',
+    rule_fall: 'Fall',
+    rule_door_at_night: 'Exit door opened',
+    rule_room_door_at_night: 'Room door opened, bed empty',
+    rule_door_open_too_long: 'Door open too long',
+    rule_bed_exit: 'Out of bed',
+    rule_geofence_exit: 'Outside the home area',
+    rule_inactivity: 'No movement at home',
+    rule_device_silent: 'Device not heard',
+    rule_battery_low: 'Battery low',
+    rule_tamper: 'Device opened or moved',
+    rule_gateway_offline: 'Base station out of contact',
+    rule_gateway_fault: 'Base station fault',
+    rule_hub_integrity: 'Alarm server fault',
+    rule_smoke: 'Smoke alarm',
+    rule_water_leak: 'Water leak',
+    rule_gas: 'Gas leak',
+    rule_carbon_monoxide: 'Carbon monoxide',
     state_raised: 'New – not taken',
     state_accepted: 'Taken',
-    state_presence: 'With resident',
+    state_presence: 'With the resident',
     state_resolved: 'Resolved',
-    priorityHigh: 'High priority',
     room: 'room {room}',
     resident: 'Resident {id}',
+    gateway: 'Base station {id}',
+    groupCount: '{n} devices affected',
+    deviceId: 'device {id}',
+    accessKeyBox: 'Key box: {v}',
+    accessDoorCode: 'Door code: {v}',
+    accessNote: 'Good to know: {v}',
     accept: 'I’ll take it',
-    presence: 'With resident',
+    presence: 'With the resident',
     resolve: 'Done',
+    takeOver: 'Take over',
+    takeOverAsk: '{who} has this alarm. Take it over? {who} will see that you did.',
+    takeOverYes: 'Yes, take over',
+    takenFrom: 'took over from {who}',
     outcomeLegend: 'What happened?',
     outcome_real_need: 'Real need',
-    outcome_false: 'False alarm',
+    outcome_false: 'Unintended alarm',
     outcome_technical: 'Technical fault',
     outcome_information: 'Information request',
     outcome_test: 'Test',
@@ -168,31 +271,47 @@ const STRINGS = {
     chooseOutcome: 'Choose what happened first.',
     justNow: 'just now',
     agoSec: '{n} s ago',
+    raisedAgo: 'Alarmed {ago}',
+    lastAgo: 'last {ago}',
     agoMin: '{n} min ago',
     agoHour: '{h} h {m} min ago',
     agoDay: '{n} days ago',
     acceptedBy: 'Taken by {who} at {time}',
-    presenceAt: 'With resident at {time}',
+    presenceAt: 'With the resident at {time}',
     resolvedBy: 'Resolved by {who} at {time}',
     you: 'you',
     repeatsCall: 'pressed {n} times',
     repeatsOther: 'triggered {n} times',
     restored: 'Device restored at {time}',
+    restoredShort: 'Restored',
     position: 'Position {lat}, {lon}',
     callback: 'Number to call back: {n}',
     callbackAsked: 'The alarm unit asks to be called back: {n}',
     accuracy: '± {acc} m',
     history: 'History',
-    action_raise: 'Alarm',
-    action_repeat: 'Repeated',
+    action_raise: 'Alarm came in',
+    action_repeat: 'Alarmed again',
     action_restore: 'Restored',
     action_accept: 'Taken',
-    action_presence: 'With resident',
+    action_presence: 'With the resident',
     action_resolve: 'Resolved',
-    action_notify: 'Alerted',
-    action_delivered: 'Shown on phone',
-    action_escalate: 'Escalated',
+    action_notify: 'Sent to',
+    action_delivered: 'Shown on the phone',
+    action_escalate: 'Passed on to the next tier',
     action_reminder: 'Reminder',
+    action_take_over: 'Taken over',
+    action_other: 'Event',
+    by: 'by {who}',
+    onPhoneOf: 'of {who}',
+    via_push: 'as a notification',
+    via_app: 'in the app',
+    via_webhook: 'to the alarm centre',
+    tier: 'tier {n}',
+    reason_raised: 'new alarm',
+    reason_not_accepted: 'not taken yet',
+    reason_not_accepted_within: 'not taken within {d}',
+    reason_not_delivered_within: 'not shown on any phone within {d}',
+    system: 'the system',
     deliveredTo: 'Shown on the phone of {who}',
     notDelivered: 'No phone has confirmed the alarm yet',
     escalatedTo: 'Escalated to tier {n}',
@@ -202,6 +321,7 @@ const STRINGS = {
     role_admin: 'Administrator',
     role_technician: 'Technician',
     err_already_accepted: 'Someone else has already taken this alarm.',
+    err_owned_by_other: '{who} has this alarm. Tap Take over if you are taking it.',
     err_not_accepted: 'The alarm must be taken first.',
     err_resolved: 'The alarm is already resolved.',
     actionFailed: 'That did not work: {msg}',
@@ -229,6 +349,9 @@ const MAX_RESOLVED = 30;
 // this are marked overdue and the phone reminds again every REMIND_MS.
 const OVERDUE_MS = 60 * 1000;
 const REMIND_MS = 60 * 1000;
+// An unaccepted care alarm sounds and vibrates again this often until
+// someone takes it (issue 15: the new alarm can't be missed).
+const ALERT_REPEAT_MS = 15 * 1000;
 // How often the list is refetched as a check that the server is reachable
 // (the stream's keep-alives are SSE comments, invisible to JavaScript).
 const WATCHDOG_MS = 20 * 1000;
@@ -251,6 +374,12 @@ const state = {
   drafts: new Map(),   // id → {outcome, note, hint} so a re-render keeps what was typed
   clockSkew: 0,        // server time − local time, ms (ages must use server time)
   shown: new Set(),    // "id/tier" whose app receipt this page has sent
+  names: {},           // login → display name (from /me user_names)
+  expanded: new Set(), // ids of collapsed-kind cards the user opened
+  confirmTakeOver: null, // the alarm whose "Ta över?" question is open
+  takeoverId: null,    // the alarm now shown in the sticky takeover slot
+  takeoverMin: null,   // the takeover alarm the user shrank to one line (to reach the list)
+  loggedOut: false,    // the session ended without the user asking
 };
 
 let es = null;            // EventSource
@@ -312,6 +441,7 @@ function setLang(lang) {
   applyStaticStrings();
   renderHeader();
   setConnected(state.connected);
+  if (state.me) showNotifyBanner();
   state.cards.clear(); // every card text changes
   render();
 }
@@ -355,6 +485,7 @@ function now() { return Date.now() + state.clockSkew; }
 // Server errors are English sentences from Go; translate the ones staff meet.
 function errorText(r) {
   const msg = (r.data && r.data.error) || '';
+  if (r.data && r.data.code === 'owned_by_other') return t('err_owned_by_other', { who: r.data.accepted_by_name || person(r.data.accepted_by) });
   if (/already accepted/i.test(msg)) return t('err_already_accepted');
   if (/must be accepted/i.test(msg)) return t('err_not_accepted');
   if (/already resolved/i.test(msg)) return t('err_resolved');
@@ -369,7 +500,12 @@ async function checkSession() {
   const r = await api('GET', '/me');
   $('#boot').hidden = true;
   if (r.ok && r.data) return startSession(r.data);
-  if (r.status === 401) return showLogin('');
+  if (r.status === 401) {
+    // This phone was logged in and did not log out: its session ended
+    // (expired or revoked) while the page was closed. Say so, loudly.
+    if (remembered()) { state.loggedOut = true; return showLogin(t('sessionEnded')); }
+    return showLogin('');
+  }
   // Server unreachable: say so loudly and keep trying.
   showConnBanner(true);
   setTimeout(checkSession, 5000);
@@ -379,6 +515,8 @@ function showLogin(message) {
   $('#app').hidden = true;
   $('#user-box').hidden = true;
   $('#login').hidden = false;
+  $('#notify-banner').hidden = true;
+  $('#logged-out-banner').hidden = !state.loggedOut;
   showConnBanner(false);
   const err = $('#login-error');
   err.textContent = message;
@@ -402,6 +540,12 @@ async function onLogin(ev) {
   if (r.ok && r.data) {
     $('#password').value = '';
     err.hidden = true;
+    // Back to the page asked for before the login (a lead opening /pilot).
+    const next = safeNext();
+    if (next) { location.assign(next); return; }
+    // The tap on "Logga in" is the gesture browsers need before sound.
+    unlockAudio();
+    beep(false);
     return startSession(r.data);
   }
   if (r.status === 401) err.textContent = t('badLogin');
@@ -412,9 +556,37 @@ async function onLogin(ev) {
   $('#password').select();
 }
 
+// safeNext is the ?next= page to return to after login: only a path on
+// this site ("/pilot"), never another origin ("//evil", "https://…",
+// "/\\evil"), and not the app itself.
+function safeNext() {
+  let next = '';
+  try { next = new URLSearchParams(location.search).get('next') || ''; } catch (_) { return ''; }
+  if (!/^\/[^/\\]/.test(next) || /[\u0000-\u001f]/.test(next)) return '';
+  try {
+    const u = new URL(next, location.origin);
+    if (u.origin !== location.origin || u.pathname === '/') return '';
+    return u.pathname + u.search + u.hash;
+  } catch (_) { return ''; }
+}
+
+// remembered reports whether this browser was logged in and did not log
+// out (only a flag, never a token: the session cookie is HttpOnly).
+function remembered() {
+  try { return localStorage.getItem('vaka.loggedIn') === '1'; } catch (_) { return false; }
+}
+
+function remember(on) {
+  try { if (on) localStorage.setItem('vaka.loggedIn', '1'); else localStorage.removeItem('vaka.loggedIn'); } catch (_) { /* private mode */ }
+}
+
 function startSession(me) {
+  remember(true);
   state.me = me;
   state.csrf = me.csrf || '';
+  state.names = me.user_names || {};
+  state.loggedOut = false;
+  $('#logged-out-banner').hidden = true;
   $('#login').hidden = true;
   $('#app').hidden = false;
   renderHeader();
@@ -442,7 +614,16 @@ function endSession(message) {
   state.busy.clear();
   state.shown.clear();
   state.drafts.clear();
+  state.expanded.clear();
   state.resolvingId = null;
+  state.confirmTakeOver = null;
+  state.takeoverId = null;
+  // Ended without the user asking (revoked, expired, restart without the
+  // session): say so loudly, with sound, and keep reminding.
+  state.loggedOut = !!message;
+  if (state.loggedOut) { lastReminderAt = Date.now(); beep(true); vibrate(true); }
+  $('#takeover-slot').replaceChildren();
+  $('#takeover').hidden = true;
   $('#open-alarms').replaceChildren();
   $('#resolved-alarms').replaceChildren();
   setConnected(false);
@@ -450,6 +631,7 @@ function endSession(message) {
 }
 
 async function onLogout() {
+  remember(false);
   await api('POST', '/logout', {});
   endSession('');
 }
@@ -475,6 +657,7 @@ function renderHeader() {
   if (!state.me) return;
   $('#user-box').hidden = false;
   $('#user-name').textContent = state.me.name || state.me.user;
+  if (state.me.name) state.names[state.me.user] = state.me.name;
   $('#user-role').textContent = has('role_' + state.me.role) ? t('role_' + state.me.role) : state.me.role;
 }
 
@@ -500,6 +683,11 @@ function connectStream() {
     applyAlarm(a);
     render();
     confirmShown();
+  });
+  // The session was revoked or expired: the server ends the stream.
+  src.addEventListener('logout', () => {
+    if (es !== src) return;
+    endSession(t('sessionEnded'));
   });
   // Not sent by the server today; if it starts sending named pings, the
   // watchdog below also catches a silently dead (half-open) stream.
@@ -620,7 +808,7 @@ function afterChange(a) {
     state.resolvingId = null;
     state.drafts.delete(a.id);
     if (a.resolved_by && state.me && a.resolved_by !== state.me.user) {
-      showToast(t('resolvedByOther', { who: a.resolved_by }));
+      showToast(t('resolvedByOther', { who: person(a.resolved_by) }));
     }
   }
 }
@@ -673,7 +861,7 @@ function confirmShown() {
     if (tier < 0) continue;
     const key = a.id + '/' + tier;
     if (state.shown.has(key)) continue;
-    if (!$('#open-alarms .alarm-card[data-alarm-id="' + CSS.escape(a.id) + '"]')) continue;
+    if (!$('.alarm-card[data-alarm-id="' + CSS.escape(a.id) + '"]')) continue;
     state.shown.add(key);
     api('POST', '/alarms/' + encodeURIComponent(a.id) + '/shown', { tier }).then((r) => {
       // A network failure may be retried at the next change; a refusal
@@ -693,6 +881,7 @@ async function act(id, action, body) {
   state.busy.delete(id);
   if (r.ok && r.data) {
     if (action === 'resolve') { state.resolvingId = null; state.drafts.delete(id); }
+    if (action === 'take_over') state.confirmTakeOver = null;
     applyAlarm(r.data);
   } else if (r.status === 401) {
     return endSession(t('sessionEnded'));
@@ -770,13 +959,14 @@ function alertFor(a) {
 // Unaccepted care alarms keep nagging until someone takes them. A stream
 // lost for over a minute nags too: a phone in a pocket shows no banner.
 function remind() {
-  if (Date.now() - lastReminderAt < REMIND_MS) return;
   const waiting = [...state.alarms.values()].some((a) => a.state === 'raised' && isCare(a));
+  const every = waiting ? ALERT_REPEAT_MS : REMIND_MS;
+  if (Date.now() - lastReminderAt < every) return;
   const cutOff = !state.connected && disconnectedSince && Date.now() - disconnectedSince > OVERDUE_MS;
-  if (!waiting && !cutOff) return;
+  if (!waiting && !cutOff && !state.loggedOut) return;
   lastReminderAt = Date.now();
-  beep(waiting);
-  vibrate(waiting);
+  beep(waiting || state.loggedOut);
+  vibrate(waiting || state.loggedOut);
 }
 
 let announceQueue = [];
@@ -810,19 +1000,41 @@ function showToast(text) {
 // ---------------------------------------------------------------------------
 // Formatting.
 
+// kindKey names what happened as staff say it: by the rule first
+// ("Lämnat sängen", "Ytterdörr öppnad"), then by the device; a bed or room
+// sensor never reads "Vandring".
 function kindKey(a) {
-  // A wander alarm from a door sensor or the front door reads better as
-  // "Dörr på natten" than as "Vandring".
-  if (a.kind === 'wander' && (a.dty === '0014' || a.lco === '039')) return 'kind_door';
+  if (a.rule && has('rule_' + a.rule)) return 'rule_' + a.rule;
+  if (a.kind === 'wander' || a.kind === 'other' || !a.kind) {
+    if (a.dty === '0012' || a.dty === '0013' || a.dty === '0044') return 'kind_bed';
+    if (a.dty === '0018') return 'kind_motion';
+    if (a.dty === '0014' || a.lco === '039') return 'kind_door';
+    if (a.lco === '019' || a.dty === '0051') return 'kind_geofence';
+  }
   if (['call', 'fall', 'wander', 'technical', 'hazard'].includes(a.kind)) return 'kind_' + a.kind;
   return 'kind_other';
 }
 
+// where is the place in words: the names the hub sends in a.where (room,
+// unit, home address) when present, else the unit and room as configured.
 function where(a) {
+  const w = a.where || {};
   const parts = [];
-  if (a.unit) parts.push(a.unit);
-  if (a.room) parts.push(t('room', { room: a.room }));
-  return parts.join(' · ') || a.site || '';
+  if (w.room_name) parts.push(w.room_name);
+  else if (a.room) parts.push(t('room', { room: a.room }));
+  if (w.unit_name) parts.push(w.unit_name);
+  else if (a.unit) parts.push(a.unit);
+  if (!parts.length && w.site_name) parts.push(w.site_name);
+  // Technical cards name the base station first: that is where the
+  // technician goes.
+  if (a.kind === 'technical' && a.gateway) parts.unshift(t('gateway', { id: a.gateway }));
+  return parts.join(' · ') || w.site_name || a.site || '';
+}
+
+function deviceText(a) {
+  const dt = a.where && a.where.device_text;
+  if (dt && (dt[state.lang] || dt.sv)) return dt[state.lang] || dt.sv;
+  return a.dty && has('dty_' + a.dty) ? t('dty_' + a.dty) : '';
 }
 
 function describe(a) {
@@ -852,10 +1064,51 @@ function ageText(iso) {
   return t('agoDay', { n: Math.floor(h / 24) });
 }
 
+// person names who did something: "dig" for me, a colleague by display
+// name (never the login name), a rule by what it watches, the hub's own
+// steps as "systemet".
 function person(user) {
   if (!user) return '';
   if (state.me && user === state.me.user) return t('you');
-  return user.startsWith('rule:') ? user.slice(5) : user;
+  if (user.startsWith('rule:')) {
+    const r = user.slice(5);
+    return has('rule_' + r) ? t('rule_' + r) : t('system');
+  }
+  if (user === 'notify' || user === 'hub' || user === 'system') return t('system');
+  if (user.startsWith('webhook:')) return t('via_webhook');
+  return state.names[user] || user;
+}
+
+// Notes the hub writes are "svenska / English": show the half for the
+// language. Staff's own notes are never split. Notification reasons are
+// codes and become words (reasonText).
+function noteText(note) {
+  if (!note) return '';
+  const i = note.indexOf(' / ');
+  if (i > 0) return state.lang === 'sv' ? note.slice(0, i) : note.slice(i + 3);
+  return note;
+}
+
+function goDuration(d) {
+  const m = /^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+(?:\.\d+)?)s)?$/.exec(d || '');
+  if (!m) return '';
+  const h = +(m[1] || 0), min = +(m[2] || 0), sec = Math.round(+(m[3] || 0));
+  const parts = [];
+  if (h) parts.push(h + ' h');
+  if (min) parts.push(min + ' min');
+  if (sec && !h) parts.push(sec + ' s');
+  return parts.join(' ') || '0 s';
+}
+
+function reasonText(r) {
+  if (!r) return '';
+  if (r === 'raised') return t('reason_raised');
+  if (r === 'not accepted yet') return t('reason_not_accepted');
+  let m = /^not accepted within (\S+)$/.exec(r);
+  if (m) return t('reason_not_accepted_within', { d: goDuration(m[1]) });
+  m = /^not delivered within (\S+)$/.exec(r);
+  if (m) return t('reason_not_delivered_within', { d: goDuration(m[1]) });
+  return ''; // an unknown code is left out rather than shown raw
 }
 
 // ---------------------------------------------------------------------------
@@ -896,7 +1149,35 @@ function icon(kind) {
 
 function cardKey(a) {
   return [a.updated_at, lastSeq(a), state.lang, state.resolvingId === a.id, state.busy.has(a.id),
-    state.me ? state.me.user : ''].join('|');
+    state.me ? state.me.user : '', isCollapsed(a), state.confirmTakeOver === a.id,
+    JSON.stringify(a.where || null), JSON.stringify(a.access || null), JSON.stringify(a.group || null)].join('|');
+}
+
+function mine(a) { return !!(state.me && a.accepted_by === state.me.user); }
+
+// Accepted alarms (someone else's) and technical ones collapse to one
+// line; tap to expand. Unaccepted care alarms and my own never do.
+function isCollapsed(a) {
+  if (state.expanded.has(a.id) || state.resolvingId === a.id || state.confirmTakeOver === a.id) return false;
+  if (a.state === 'resolved') return true;
+  if (a.kind === 'technical') return !mine(a);
+  return a.state !== 'raised' && !mine(a);
+}
+
+// The line that says how old the alarm is and how often it came:
+// "Larmade för 20 min sedan · tryckt 6 gånger, senast för 1 min sedan".
+function ageLine(a) {
+  const reps = a.repeats || 0;
+  let lastRep = a.last_repeat_at || '';
+  if (!lastRep && reps) {
+    for (const h of a.history || []) if (h.action === 'repeat') lastRep = h.at;
+  }
+  return el('p', { class: 'meta' },
+    el('span', { class: 'age', dataset: { since: a.raised_at || '', tpl: 'raisedAgo' } }, t('raisedAgo', { ago: ageText(a.raised_at) })),
+    reps > 0 ? el('span', { class: 'repeats' },
+      t(a.kind === 'call' ? 'repeatsCall' : 'repeatsOther', { n: reps + 1 }),
+      lastRep ? ', ' : '',
+      lastRep ? el('span', { class: 'age', dataset: { since: lastRep, tpl: 'lastAgo' } }, t('lastAgo', { ago: ageText(lastRep) })) : null) : null);
 }
 
 function buildCard(a) {
@@ -905,14 +1186,14 @@ function buildCard(a) {
   const kind = ['call', 'fall', 'wander', 'technical', 'hazard'].includes(a.kind) ? a.kind : 'other';
   const prio = a.priority || 9;
   const headId = 'alarm-h-' + a.id;
+  const collapsed = isCollapsed(a);
   const card = el('li', {
-    class: 'alarm-card kind-' + kind + ' state-' + a.state + (prio === 1 ? ' prio-1' : ''),
+    class: 'alarm-card kind-' + kind + ' state-' + a.state + (prio === 1 ? ' prio-1' : '') + (collapsed ? ' collapsed' : ''),
     tabindex: '-1',
     'aria-labelledby': headId,
-    dataset: { alarmId: a.id, state: a.state, kind: a.kind || '', priority: String(prio) },
+    dataset: { alarmId: a.id, state: a.state, kind: a.kind || '', priority: String(prio), collapsed: String(collapsed) },
   });
 
-  const reps = a.repeats || 0;
   card.append(el('div', { class: 'card-head' },
     icon(kind),
     el('h3', { class: 'kind-label', id: headId }, t(kindKey(a))),
@@ -920,37 +1201,56 @@ function buildCard(a) {
   ));
 
   card.append(el('p', { class: 'where' }, where(a) || '—'));
+  const addr = a.where && a.where.address;
+  if (addr) card.append(el('p', { class: 'address' }, addr));
 
-  const resident = a.resident ? el('p', { class: 'resident' },
-    a.resident_name ? el('strong', { class: 'resident-name' }, a.resident_name) : null,
-    a.resident_name ? ' ' : null,
-    el('span', { class: 'resident-id' }, a.resident_name ? '(' + a.resident + ')' : t('resident', { id: a.resident })),
-  ) : null;
-  if (resident) card.append(resident);
+  if (a.resident_name || a.resident) {
+    card.append(el('p', { class: 'resident' },
+      a.resident_name ? el('strong', { class: 'resident-name' }, a.resident_name)
+        : el('span', { class: 'resident-id' }, t('resident', { id: a.resident }))));
+  }
 
-  const meta = el('p', { class: 'meta' },
-    el('span', { class: 'age', dataset: { since: a.raised_at || '' } }, ageText(a.raised_at)),
-    reps > 0 ? el('span', { class: 'repeats' }, t(a.kind === 'call' ? 'repeatsCall' : 'repeatsOther', { n: reps + 1 })) : null,
-    prio === 1 && open ? el('span', { class: 'prio-label' }, t('priorityHigh')) : null,
-  );
-  card.append(meta);
+  if (a.accepted_by) {
+    const from = lastTakeOverFrom(a);
+    card.append(el('p', { class: 'accepted-by' + (mine(a) ? ' mine' : '') },
+      t('acceptedBy', { who: person(a.accepted_by), time: clock(a.accepted_at) }),
+      from ? ' (' + t('takenFrom', { who: person(from) }) + ')' : ''));
+  }
+  card.append(ageLine(a));
+  // A technical group alarm (one alarm for many devices) says how many.
+  if (a.group && Number(a.group.count) > 1) card.append(el('p', { class: 'group-count' }, t('groupCount', { n: Number(a.group.count) })));
 
-  // What the device said, in words: useful to staff and technicians alike.
-  const cause = [a.dty && has('dty_' + a.dty) ? t('dty_' + a.dty) : '',
-    a.stc && has('stc_' + a.stc) ? t('stc_' + a.stc) : '',
-    a.lco && has('lco_' + a.lco) ? t('lco_' + a.lco) : ''].filter(Boolean).join(' · ');
-  if (cause || a.device) {
-    card.append(el('p', { class: 'cause' }, cause, cause && a.device ? ' · ' : '',
-      a.device ? el('span', { class: 'device' }, a.device) : null));
+  if (collapsed) {
+    card.append(el('button', { type: 'button', class: 'btn-link expand', 'aria-expanded': 'false', dataset: { toggle: a.id } }, t('expand')));
+    return card;
+  }
+
+  // What the device is, in words; technical cards name the base station
+  // and the device, which is what the technician looks for.
+  const cause = [deviceText(a), a.stc && has('stc_' + a.stc) ? t('stc_' + a.stc) : '',
+    a.lco && has('lco_' + a.lco) && a.lco !== '035' ? t('lco_' + a.lco) : ''].filter(Boolean).join(' · ');
+  if (cause) card.append(el('p', { class: 'cause' }, cause));
+  if (a.kind === 'technical' && a.device) card.append(el('p', { class: 'gateway' }, t('deviceId', { id: a.device })));
+
+  if (a.access && (a.access.key_box || a.access.door_code || a.access.note)) {
+    card.append(el('div', { class: 'access' },
+      a.access.door_code ? el('p', {}, t('accessDoorCode', { v: a.access.door_code })) : null,
+      a.access.key_box ? el('p', {}, t('accessKeyBox', { v: a.access.key_box })) : null,
+      a.access.note ? el('p', {}, t('accessNote', { v: a.access.note })) : null));
   }
 
   if (a.pos && typeof a.pos.lat === 'number' && typeof a.pos.lon === 'number') {
-    card.append(el('p', { class: 'pos' },
-      t('position', { lat: a.pos.lat.toFixed(5), lon: a.pos.lon.toFixed(5) }),
-      a.pos.acc ? ' ' + t('accuracy', { acc: Math.round(a.pos.acc) }) : ''));
+    if (window.VakaMap && typeof window.VakaMap.render === 'function') {
+      // Drawn once the card is on screen (it needs its size); a new
+      // position rebuilds the card, so the map follows while it is open.
+      card.append(el('div', { class: 'map', dataset: { map: a.id } }));
+    } else {
+      card.append(el('p', { class: 'pos' },
+        t('position', { lat: a.pos.lat.toFixed(5), lon: a.pos.lon.toFixed(5) }),
+        a.pos.acc ? ' ' + t('accuracy', { acc: Math.round(a.pos.acc) }) : ''));
+      if (Array.isArray(a.track) && a.track.length >= 2) card.append(buildTrack(a.track));
+    }
   }
-
-  if (Array.isArray(a.track) && a.track.length >= 2) card.append(buildTrack(a.track));
 
   // A SCAIP unit's caller id (crd, "gsm:+4670…"), and whether it asked
   // to be called back (cha 1): a number staff can dial from the card.
@@ -971,16 +1271,13 @@ function buildCard(a) {
   }
   if (a.tier > 0 && open) card.append(el('p', { class: 'escalated', dataset: { tier: String(a.tier) } }, t('escalatedTo', { n: a.tier + 1 })));
 
-  if (a.accepted_by) {
-    card.append(el('p', { class: 'accepted-by' }, t('acceptedBy', { who: person(a.accepted_by), time: clock(a.accepted_at) })));
-  }
   if (a.presence_at) card.append(el('p', { class: 'presence-at' }, t('presenceAt', { time: clock(a.presence_at) })));
   if (a.restored_at) card.append(el('p', { class: 'restored' }, t('restored', { time: clock(a.restored_at) })));
   if (!open) {
     card.append(el('p', { class: 'resolved-by' },
       t('resolvedBy', { who: person(a.resolved_by), time: clock(a.resolved_at) }),
       a.outcome ? ' · ' : '', a.outcome ? el('strong', { class: 'outcome' }, t('outcome_' + a.outcome)) : null));
-    if (a.note) card.append(el('p', { class: 'note' }, a.note));
+    if (a.note) card.append(el('p', { class: 'note' }, a.note)); // the staff member's own words
   }
 
   if (open && mayAnswer(a)) {
@@ -988,17 +1285,33 @@ function buildCard(a) {
     const button = (action, label, cls) => el('button', {
       type: 'button', class: 'btn ' + cls, disabled: busy, dataset: { action, alarmId: a.id },
     }, label);
+    const other = a.accepted_by && !mine(a);
     if (a.state === 'raised') actions.append(button('accept', t('accept'), 'btn-primary'));
-    if (a.state === 'accepted') actions.append(button('presence', t('presence'), 'btn-primary'));
-    if ((a.state === 'accepted' || a.state === 'presence') && state.resolvingId !== a.id) {
-      actions.append(button('resolve', t('resolve'), a.state === 'presence' ? 'btn-primary' : 'btn-secondary'));
+    else if (other && state.confirmTakeOver === a.id) {
+      card.append(el('p', { class: 'takeover-ask', role: 'alert' }, t('takeOverAsk', { who: person(a.accepted_by) })));
+      actions.append(button('take_over', t('takeOverYes'), 'btn-primary'), button('take-over-cancel', t('cancel'), 'btn-secondary'));
+    } else if (other) actions.append(button('take-over-ask', t('takeOver'), 'btn-secondary'));
+    else {
+      if (a.state === 'accepted') actions.append(button('presence', t('presence'), 'btn-primary'));
+      if ((a.state === 'accepted' || a.state === 'presence') && state.resolvingId !== a.id) {
+        actions.append(button('resolve', t('resolve'), a.state === 'presence' ? 'btn-primary' : 'btn-secondary'));
+      }
     }
     card.append(actions);
-    if (state.resolvingId === a.id) card.append(buildResolveForm(a, busy));
+    if (state.resolvingId === a.id && !other) card.append(buildResolveForm(a, busy));
   }
 
   if (a.history && a.history.length) card.append(buildHistory(a));
+  if (state.expanded.has(a.id)) {
+    card.append(el('button', { type: 'button', class: 'btn-link expand', 'aria-expanded': 'true', dataset: { toggle: a.id } }, t('collapse')));
+  }
   return card;
+}
+
+function lastTakeOverFrom(a) {
+  let from = '';
+  for (const h of a.history || []) if (h.action === 'take_over' && h.by === a.accepted_by) from = h.from || '';
+  return from;
 }
 
 function buildResolveForm(a, busy) {
@@ -1059,6 +1372,30 @@ function buildTrack(track) {
 // locked phone alerts and its service worker can confirm receipt. Any
 // failure (no permission, no push service) leaves the live list working.
 async function setupPush() {
+  await setupPushInner();
+  showNotifyBanner();
+}
+
+// The banner that says a locked phone will not alert, and how to fix it
+// on Android and on iPhone (home-screen app, iOS 16.4 or later).
+function showNotifyBanner() {
+  const push = document.documentElement.dataset.push || '';
+  const perm = ('Notification' in window) ? Notification.permission : 'unsupported';
+  let key = '';
+  if (perm === 'denied' || push === 'denied') key = 'notifyDenied';
+  else if (push === 'unsupported' || perm === 'unsupported') key = 'notifyUnsupported';
+  else if (perm === 'default') key = 'notifyDefault';
+  const banner = $('#notify-banner');
+  banner.hidden = !key || !state.me;
+  banner.dataset.reason = key;
+  if (!key) return;
+  $('#notify-text').textContent = t(key);
+  $('#notify-enable').hidden = key !== 'notifyDefault';
+  $('#fix-android').textContent = t('fixAndroid');
+  $('#fix-ios').textContent = t('fixIOS');
+}
+
+async function setupPushInner() {
   const root = document.documentElement;
   if (!('serviceWorker' in navigator) || !('PushManager' in window)) { root.dataset.push = 'unsupported'; return; }
   try {
@@ -1092,17 +1429,53 @@ function b64urlBytes(s) {
 
 function sameBytes(a, b) { return a.length === b.length && a.every((v, i) => v === b[i]); }
 
+// One history line in words: when, what, who (display names), and the
+// detail that matters for that step. No code reaches the screen.
+function historyLine(a, h) {
+  const what = has('action_' + h.action) ? t('action_' + h.action) : t('action_other');
+  const parts = [];
+  switch (h.action) {
+    case 'raise':
+      parts.push(t(kindKey(a)));
+      if (h.note && h.note.indexOf(' / ') > 0) parts.push(noteText(h.note));
+      break;
+    case 'notify':
+    case 'escalate':
+    case 'reminder': {
+      const to = (h.to || []).map(person).filter(Boolean);
+      if (to.length) parts.push(to.join(', '));
+      if (h.tier) parts.push(t('tier', { n: h.tier + 1 }));
+      const r = reasonText(h.note);
+      if (r) parts.push(r);
+      break;
+    }
+    case 'delivered': {
+      const via = h.channel || (String(h.phone || '').startsWith('app:') ? 'app' : String(h.phone || '').startsWith('webhook:') ? 'webhook' : 'push');
+      if (via !== 'webhook') parts.push(t('onPhoneOf', { who: person(h.by) }));
+      if (has('via_' + via)) parts.push(t('via_' + via));
+      break;
+    }
+    case 'take_over':
+      parts.push(t('by', { who: person(h.by) }));
+      if (h.from) parts.push(t('takenFrom', { who: person(h.from) }));
+      break;
+    case 'accept':
+    case 'presence':
+    case 'resolve':
+      if (h.by) parts.push(t('by', { who: person(h.by) }));
+      if (h.outcome) parts.push(t('outcome_' + h.outcome));
+      if (h.note) parts.push('“' + h.note + '”'); // staff's own words, as typed
+      break;
+    default:
+      if (h.note && h.note.indexOf(' / ') > 0) parts.push(noteText(h.note));
+  }
+  return el('li', { dataset: { step: h.action || '' } },
+    el('time', { datetime: h.at || '' }, clock(h.at)), ' ', what, parts.length ? ' · ' + parts.join(' · ') : '');
+}
+
 function buildHistory(a) {
   const list = el('ol', { class: 'history-list' });
-  for (const h of a.history) {
-    list.append(el('li', {},
-      el('time', { datetime: h.at || '' }, clock(h.at)), ' ',
-      has('action_' + h.action) ? t('action_' + h.action) : h.action,
-      h.by && h.by !== 'notify' ? ' · ' + person(h.by) : '',
-      h.to && h.to.length ? ' → ' + h.to.map(person).join(', ') : '',
-      h.outcome ? ' · ' + t('outcome_' + h.outcome) : '',
-      h.note ? ' · “' + h.note + '”' : ''));
-  }
+  for (const h of a.history) list.append(historyLine(a, h));
   return el('details', { class: 'history' }, el('summary', {}, t('history')), list);
 }
 
@@ -1123,8 +1496,29 @@ function reconcile(list, wanted) {
   while (list.children.length > wanted.length) list.lastElementChild.remove();
 }
 
+// Urgency first: care before technical, then priority, then unaccepted
+// before accepted; then age, the one waiting longest first.
 function compareOpen(a, b) {
-  return (a.priority || 9) - (b.priority || 9) || time(a.raised_at) - time(b.raised_at) || (a.id < b.id ? -1 : 1);
+  return (isCare(a) ? 0 : 1) - (isCare(b) ? 0 : 1) ||
+    (a.priority || 9) - (b.priority || 9) ||
+    (a.state === 'raised' ? 0 : 1) - (b.state === 'raised' ? 0 : 1) ||
+    time(a.raised_at) - time(b.raised_at) || (a.id < b.id ? -1 : 1);
+}
+
+// takeoverFor picks the alarm that takes over the screen: the newest
+// unaccepted one (the last to come in or to be pressed again), care
+// before technical. It stays in the sticky slot until someone takes it.
+function takeoverFor(open) {
+  let best = null, bestAt = 0;
+  // Technical alarms take over the screen only for technicians (who see
+  // nothing else); for carers they wait, collapsed, in the list.
+  const techToo = !!state.me && state.me.role === 'technician';
+  for (const a of open) {
+    if (a.state !== 'raised' || (!isCare(a) && !techToo)) continue;
+    const at = Math.max(time(a.raised_at), time(a.last_repeat_at));
+    if (!best || (isCare(a) && !isCare(best)) || (isCare(a) === isCare(best) && at > bestAt)) { best = a; bestAt = at; }
+  }
+  return best;
 }
 
 function compareResolved(a, b) {
@@ -1150,8 +1544,24 @@ function render() {
   for (const id of state.cards.keys()) if (!state.alarms.has(id)) state.cards.delete(id);
   for (const id of state.alerted.keys()) if (!state.alarms.has(id)) state.alerted.delete(id);
 
-  reconcile($('#open-alarms'), open.map(cardFor));
+  const top = takeoverFor(open);
+  state.takeoverId = top ? top.id : null;
+  reconcile($('#takeover-slot'), top ? [cardFor(top)] : []);
+  $('#takeover').hidden = !top;
+  // Shrunk to one line (still sticky, still sounding) until another
+  // alarm takes its place.
+  const small = !!top && state.takeoverMin === top.id;
+  $('#takeover').classList.toggle('minimized', small);
+  $('#takeover-min').textContent = t(small ? 'takeoverMax' : 'takeoverMin');
+  $('#takeover-min').setAttribute('aria-expanded', small ? 'false' : 'true');
+  if (top) {
+    const waiting = open.filter((a) => a.state === 'raised' && a !== top).length;
+    $('#takeover-others').textContent = [waiting ? t('othersWaiting', { n: waiting }) : '',
+      open.length > 1 ? t('othersOpen', { n: open.length }) : ''].filter(Boolean).join(' · ');
+  }
+  reconcile($('#open-alarms'), open.filter((a) => a !== top).map(cardFor));
   reconcile($('#resolved-alarms'), done.map(cardFor));
+  drawMaps();
   $('#no-alarms').hidden = open.length > 0;
   $('#open-count').textContent = open.length ? '(' + open.length + ')' : '';
   $('#resolved-count').textContent = String(done.length);
@@ -1162,6 +1572,17 @@ function render() {
   tick();
 }
 
+// drawMaps hands each new map slot to map.js (window.VakaMap), if loaded.
+function drawMaps() {
+  if (!window.VakaMap || typeof window.VakaMap.render !== 'function') return;
+  for (const slot of $$('.map[data-map]:not([data-drawn])')) {
+    const a = state.alarms.get(slot.dataset.map);
+    if (!a) continue;
+    slot.dataset.drawn = '1';
+    try { window.VakaMap.render(slot, a); } catch (_) { slot.hidden = true; }
+  }
+}
+
 function focusSelector(node) {
   if (node.id) return '#' + node.id;
   if (node.dataset.action) return '[data-action="' + node.dataset.action + '"]';
@@ -1170,7 +1591,8 @@ function focusSelector(node) {
 }
 
 function restoreFocus(f) {
-  let card = $('#open-alarms .alarm-card[data-alarm-id="' + CSS.escape(f.id) + '"]');
+  let card = $('#open-alarms .alarm-card[data-alarm-id="' + CSS.escape(f.id) + '"]') ||
+    $('#takeover-slot .alarm-card[data-alarm-id="' + CSS.escape(f.id) + '"]');
   if (!card) {
     // The alarm was closed (or vanished): go on to the next open one.
     const next = $('#open-alarms .alarm-card') || $('#alarms-heading');
@@ -1185,16 +1607,17 @@ function restoreFocus(f) {
 // Cheap per-second work: ages, overdue marks, title, reminders.
 function tick() {
   for (const span of $$('.age[data-since]')) {
-    const text = ageText(span.dataset.since);
+    const ago = ageText(span.dataset.since);
+    const text = span.dataset.tpl ? t(span.dataset.tpl, { ago }) : ago;
     if (span.textContent !== text) span.textContent = text;
   }
-  for (const card of $$('#open-alarms .alarm-card')) {
+  for (const card of $$('#open-alarms .alarm-card, #takeover-slot .alarm-card')) {
     const a = state.alarms.get(card.dataset.alarmId);
     // The 60 s answer target is for care alarms; technical ones do not flash.
     card.classList.toggle('overdue', !!a && isCare(a) && a.state === 'raised' && now() - time(a.raised_at) > OVERDUE_MS);
   }
   updateTitle();
-  if (state.me) remind();
+  if (state.me || state.loggedOut) remind();
 }
 
 // ---------------------------------------------------------------------------
@@ -1207,8 +1630,21 @@ function onAlarmsClick(ev) {
   if (!card) return;
   const id = card.dataset.alarmId;
 
-  if (target.dataset.action === 'accept' || target.dataset.action === 'presence') {
+  if (target.dataset.toggle) {
+    if (state.expanded.has(id)) state.expanded.delete(id); else state.expanded.add(id);
+    render();
+    return;
+  }
+  if (target.dataset.action === 'accept' || target.dataset.action === 'presence' || target.dataset.action === 'take_over') {
     act(id, target.dataset.action);
+  } else if (target.dataset.action === 'take-over-ask') {
+    state.confirmTakeOver = id;
+    render();
+    const yes = $('.alarm-card[data-alarm-id="' + CSS.escape(id) + '"] [data-action="take_over"]');
+    if (yes) yes.focus();
+  } else if (target.dataset.action === 'take-over-cancel') {
+    state.confirmTakeOver = null;
+    render();
   } else if (target.dataset.action === 'resolve') {
     state.resolvingId = id;
     render();
@@ -1265,10 +1701,19 @@ function init() {
   $('#lang-toggle').addEventListener('click', () => setLang(state.lang === 'sv' ? 'en' : 'sv'));
   $('#sound-unlock').addEventListener('click', () => { unlockAudio(); beep(false); });
   $('#toast').addEventListener('click', () => { $('#toast').hidden = true; });
-  const alarms = $('#alarms');
-  alarms.addEventListener('click', onAlarmsClick);
-  alarms.addEventListener('submit', onAlarmsSubmit);
-  alarms.addEventListener('input', onAlarmsInput);
+  for (const root of [$('#alarms'), $('#takeover')]) {
+    root.addEventListener('click', onAlarmsClick);
+    root.addEventListener('submit', onAlarmsSubmit);
+    root.addEventListener('input', onAlarmsInput);
+  }
+  $('#takeover-min').addEventListener('click', () => {
+    state.takeoverMin = state.takeoverMin === state.takeoverId ? null : state.takeoverId;
+    render();
+  });
+  $('#notify-enable').addEventListener('click', async () => {
+    try { await Notification.requestPermission(); } catch (_) { /* old Safari: callback form */ }
+    setupPush();
+  });
   // Any first touch or key press unlocks sound for the rest of the night.
   for (const type of ['pointerdown', 'keydown', 'touchend']) {
     document.addEventListener(type, unlockAudio, { capture: true, passive: true });

@@ -5,8 +5,25 @@
 // needs no session cookie or CSRF header.
 'use strict';
 
+// Words, not codes, on the lock screen (issue 15): by rule first, as in
+// the app (app.js STRINGS.sv rule_*), then by kind and device.
+const RULE = {
+  call_button: 'Trygghetslarm', fall: 'Fall', door_at_night: 'Ytterdörr öppnad',
+  room_door_at_night: 'Rumsdörr öppnad, sängen tom', door_open_too_long: 'Dörr öppen för länge',
+  bed_exit: 'Lämnat sängen', geofence_exit: 'Utanför hemområdet', inactivity: 'Ingen rörelse hemma',
+  device_silent: 'Enhet hörs inte', battery_low: 'Lågt batteri', tamper: 'Enhet öppnad eller flyttad',
+  gateway_offline: 'Basstation ur kontakt', gateway_fault: 'Fel i basstationen', hub_integrity: 'Fel i larmservern',
+  smoke: 'Rökvarnare', water_leak: 'Vattenläcka', gas: 'Gasläcka', carbon_monoxide: 'Kolmonoxid',
+};
+const DTY = { '0012': 'Lämnat sängen', '0013': 'Lämnat sängen', '0018': 'Rörelse i rummet', '0014': 'Dörr öppnad', '0051': 'Utanför hemområdet' };
 const KIND = { call: 'Trygghetslarm', fall: 'Fall', wander: 'Vandring', technical: 'Tekniskt larm', hazard: 'Brand, gas eller vatten' };
-const STEP = { reminder: 'Påminnelse: ', escalate: 'Eskalerat: ', notify: '' };
+const STEP = { reminder: 'Påminnelse: ', escalate: 'Ej taget – ', notify: '' };
+
+function what(p) {
+  if (RULE[p.rule]) return RULE[p.rule];
+  if (p.kind === 'wander' && DTY[p.dty]) return DTY[p.dty];
+  return KIND[p.kind] || 'Larm';
+}
 
 self.addEventListener('install', () => self.skipWaiting());
 self.addEventListener('activate', (ev) => ev.waitUntil(self.clients.claim()));
@@ -14,8 +31,8 @@ self.addEventListener('activate', (ev) => ev.waitUntil(self.clients.claim()));
 self.addEventListener('push', (ev) => {
   let p = {};
   try { p = ev.data ? ev.data.json() : {}; } catch (_) { p = {}; }
-  const title = (STEP[p.step] || '') + (KIND[p.kind] || 'Larm') + (p.room ? ' – rum ' + p.room : '');
-  const body = [p.unit, p.site].filter(Boolean).join(' · ') + (p.priority === 1 ? ' · Hög prioritet' : '');
+  const title = (STEP[p.step] || '') + what(p) + (p.room ? ' – rum ' + p.room : '');
+  const body = [p.unit, p.site].filter(Boolean).join(' · ');
   const shown = self.registration.showNotification(title, {
     body,
     tag: 'alarm-' + (p.alarm || ''),
