@@ -193,6 +193,9 @@ type Alarm struct {
 	Reminders    int              `json:"reminders,omitempty"`
 	UpdatedAt    time.Time        `json:"updated_at"`
 	History      []Transition     `json:"history,omitempty"`
+	// Group is set on a group alarm, GroupID on its members (group.go).
+	Group   *Group `json:"group,omitempty"`
+	GroupID string `json:"group_id,omitempty"`
 }
 
 // Open reports whether the alarm still needs staff.
@@ -349,5 +352,6 @@ func (a *Alarm) Clone() *Alarm {
 	c := *a
 	c.History = append([]Transition(nil), a.History...)
 	c.Deliveries = append([]Delivery(nil), a.Deliveries...)
+	c.Group = a.Group.Clone()
 	return &c
 }

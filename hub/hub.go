@@ -80,6 +80,8 @@ type Hub struct {
 	dataDir      string
 	reports      map[string]GatewayReport
 	trk          trackerIndex // OwnTracks and OsmAnd → device (trackers.go)
+	fs           feedState    // staff-stream queues (feeds.go)
+	gs           groupState   // technical alarm groups (group.go)
 }
 
 // DropSource reports a cumulative count of messages lost somewhere (the
@@ -122,6 +124,9 @@ func New(o Options) (*Hub, error) {
 		return nil, err
 	}
 	h.m = m
+	if h.fs.counters, err = newFeedCounters(o.Registry); err != nil {
+		return nil, err
+	}
 	rebuilt := h.rebuild(o.Replay)
 	h.raiseJournalLoss(o.Journal.Loss(), rebuilt)
 	h.engine.Expect(h.now())
@@ -149,6 +154,9 @@ func alarmKey(a *alarm.Alarm) string {
 	}
 	if a.Rule == rules.RuleHubIntegrity {
 		return rules.RuleHubIntegrity
+	}
+	if a.Group != nil {
+		return groupKey(a.Group.Key)
 	}
 	return a.Rule + "/" + a.Site + "/" + a.Device
 }
@@ -408,7 +416,7 @@ func (h *Hub) applyLocked(act rules.Action, now time.Time) bool {
 		h.alarms[a.ID] = a
 		h.openByKey[act.Key] = a.ID
 		h.m.raised.WithLabelValues(string(a.Kind), a.Rule).Inc()
-		return h.commitLocked(a, t)
+		return h.raiseLocked(a, t, now) // group.go: grouping, one frame with its notify
 	}
 }
 
@@ -418,6 +426,14 @@ func (h *Hub) applyLocked(act rules.Action, now time.Time) bool {
 // than the disk. Whoever sent what caused t must then not be told it was
 // kept.
 func (h *Hub) commitLocked(a *alarm.Alarm, t alarm.Transition) bool {
+	durable := h.commitQuietLocked(a, t)
+	h.showLocked(a)
+	return durable
+}
+
+// commitQuietLocked is commitLocked without telling the screens, for a
+// caller that commits several transitions and shows them in one frame.
+func (h *Hub) commitQuietLocked(a *alarm.Alarm, t alarm.Transition) bool {
 	t.Subj = journalSubject(a, t)
 	durable := h.persistLocked(&t)
 	if t.Action != alarm.ActRaise {
@@ -434,10 +450,9 @@ func (h *Hub) commitLocked(a *alarm.Alarm, t alarm.Transition) bool {
 	for _, o := range h.observers {
 		o.ObserveTransition(a, t)
 	}
-	if !a.Open() {
+	if !a.Open() && h.openByKey[alarmKey(a)] == a.ID {
 		delete(h.openByKey, alarmKey(a))
 	}
-	h.broadcastLocked(a.Clone())
 	return durable
 }
 
@@ -471,6 +486,7 @@ func (h *Hub) Act(id string, action alarm.Action, by string, outcome alarm.Outco
 	// like any other: losing it with the process errs on the safe side
 	// (the alarm comes back as not accepted or not resolved).
 	h.commitLocked(a, t)
+	h.afterActLocked(a, action, by) // group.go: a group's members
 	h.raiseStoreTroubleLocked(t.At)
 	if action == alarm.ActPresence && a.Room != "" {
 		// Staff in the room: door rules there keep quiet for a while.
@@ -528,6 +544,8 @@ func (h *Hub) Alarms() []*alarm.Alarm {
 	var open, done []*alarm.Alarm
 	for _, a := range h.alarms {
 		switch {
+		case a.GroupID != "":
+			// A group member: its group is the card (GroupMembers lists it).
 		case a.Open():
 			open = append(open, a.Clone())
 		case a.ResolvedAt != nil && now.Sub(*a.ResolvedAt) < 24*time.Hour:
@@ -589,6 +607,7 @@ func (h *Hub) Subscribe() (<-chan *alarm.Alarm, func()) {
 }
 
 func (h *Hub) broadcastLocked(a *alarm.Alarm) {
+	h.feedLocked(a)
 	for id, ch := range h.subs {
 		select {
 		case ch <- a:

@@ -158,6 +158,7 @@ func Start(cfg *hub.Config, log *slog.Logger, opts ...Option) (*Hub, error) {
 		front = b
 	}
 	h.AddDropSource(front.Dropped)
+	h.SetRouter(pp.disp) // grouping, and one frame for a raise and its notify
 	pp.disp.Start(h, openAlarms(h))
 	op.closers = append([]func() error{pp.disp.Close}, op.closers...)
 	if evlog != nil {
