@@ -58,11 +58,11 @@ type Dispatcher struct {
 	pusher  Pusher
 	webhook *WebhookSender
 
-	mu    sync.Mutex
-	tree  *Tree
-	care  lane // care alarms' transitions: always handled first
-	tech  lane // technical alarms' transitions: in bounded chunks
-	wake  chan struct{}
+	mu   sync.Mutex
+	tree *Tree
+	care lane // care alarms' transitions: always handled first
+	tech lane // technical alarms' transitions: in bounded chunks
+	wake chan struct{}
 	// pre and groupPlans are set by OnRaise under mu (grouping.go).
 	pre        map[string]preplan
 	groupPlans map[string][]Plan
@@ -243,7 +243,7 @@ type lane struct {
 }
 
 func (l *lane) push(a alarm.Alarm, t alarm.Transition) { l.a, l.t = append(l.a, a), append(l.t, t) }
-func (l *lane) len() int                              { return len(l.a) }
+func (l *lane) len() int                               { return len(l.a) }
 
 // take removes and returns up to n entries (n < 0: all).
 func (l *lane) take(n int) lane {
