@@ -132,7 +132,9 @@ func TestIntegrationZigbee2MQTTToStaff(t *testing.T) {
 	// its next heartbeat, a technical alarm at the hub and in /metrics.
 	send("zigbee2mqtt/bridge/state", `{"state":"online"}`, true)
 	send("zigbee2mqtt/rum-12/knapp", `{"action":"single","batt`, false)
-	malformed := func(a *alarm.Alarm) bool { return a.Kind == alarm.KindTechnical && strings.Contains(a.Note, "malformed") }
+	malformed := func(a *alarm.Alarm) bool {
+		return a.Kind == alarm.KindTechnical && strings.Contains(a.Note, "malformed")
+	}
 	c := memberOr(s, st.Next(t, 10*time.Second, func(a *alarm.Alarm) bool { return memberOr(s, a, malformed) != nil }), malformed)
 	if c.Gateway != "avd-a" || !strings.Contains(c.Note, "zigbee2mqtt: 1") {
 		t.Errorf("input alarm %+v", c)
