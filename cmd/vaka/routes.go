@@ -127,6 +127,10 @@ func printRoutes(w io.Writer, labels map[string]string, at time.Time, plans []no
 			if s.Tier > 0 {
 				when = "after " + s.After.String()
 			}
+			if grouped(labels, p) {
+				// The group is notified group_wait after its first member.
+				when = "after " + (s.After + p.GroupWait).String()
+			}
 			who := strings.Join(s.Users, ", ")
 			if s.Webhook != "" {
 				who = "webhook " + s.Webhook
@@ -145,11 +149,20 @@ func printRoutes(w io.Writer, labels map[string]string, at time.Time, plans []no
 				fmt.Fprintf(w, "  next tier only when no phone confirms the alert within %v\n", p.DeliveryTimeout)
 			}
 		}
-		if p.RemindEvery > 0 {
-			fmt.Fprintf(w, "  reminders every %v to everyone alerted so far, until someone accepts\n", p.RemindEvery)
+		if rem := p.RemindEvery; rem > 0 {
+			if grouped(labels, p) && rem < p.GroupInterval {
+				rem = p.GroupInterval // a group is notified at most once per interval
+			}
+			fmt.Fprintf(w, "  reminders every %v to everyone alerted so far, until someone accepts\n", rem)
 		}
 		printGrouping(w, labels, p)
 	}
+}
+
+// grouped reports whether an alarm with labels is grouped on plan p.
+func grouped(labels map[string]string, p notify.Plan) bool {
+	k := labels["kind"]
+	return len(p.GroupBy) > 0 && (k == "" || k == "technical")
 }
 
 // printGrouping says how the route groups technical alarms, and that it
@@ -162,7 +175,7 @@ func printGrouping(w io.Writer, labels map[string]string, p notify.Plan) {
 			fmt.Fprintln(w, "  not grouped: each technical alarm is notified on its own")
 		}
 	case kind != "" && kind != "technical":
-		fmt.Fprintf(w, "  not grouped: a %s alarm is never grouped (group_by %s applies to technical alarms only)\n", kind, strings.Join(p.GroupBy, ", "))
+		fmt.Fprintf(w, "  not grouped: a %s alarm is never grouped; group_by (%s) applies to technical alarms only\n", kind, strings.Join(p.GroupBy, ", "))
 	default:
 		var key []string
 		for _, l := range p.GroupBy {
