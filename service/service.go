@@ -208,6 +208,7 @@ func startHTTP(cfg *hub.Config, log *slog.Logger, op options, pp *pushParts, h *
 	}
 	osm := newOsmAnd(h, reg)
 	routes := append(hubRoutes(h), pp.routes(h)...)
+	routes = append(routes, groupRoutes(h)...) // groups.go
 	for _, f := range op.routes {
 		routes = append(routes, f(h)...)
 	}

@@ -497,6 +497,7 @@ function connectStream() {
     render();
     confirmShown();
   });
+  src.addEventListener('skipped', () => onTechnicalSkipped(src)); // end of file
   // Not sent by the server today; if it starts sending named pings, the
   // watchdog below also catches a silently dead (half-open) stream.
   src.addEventListener('ping', () => { lastStreamAt = Date.now(); pingSeen = true; });
@@ -892,7 +893,7 @@ function icon(kind) {
 
 function cardKey(a) {
   return [a.updated_at, lastSeq(a), state.lang, state.resolvingId === a.id, state.busy.has(a.id),
-    state.me ? state.me.user : ''].join('|');
+    state.me ? state.me.user : '', a.group ? a.group.count : ''].join('|');
 }
 
 function buildCard(a) {
@@ -930,6 +931,8 @@ function buildCard(a) {
     prio === 1 && open ? el('span', { class: 'prio-label' }, t('priorityHigh')) : null,
   );
   card.append(meta);
+  const grp = groupSection(a); // a group of technical alarms (end of file)
+  if (grp) card.append(grp);
 
   // What the device said, in words: useful to staff and technicians alike.
   const cause = [a.dty && has('dty_' + a.dty) ? t('dty_' + a.dty) : '',
@@ -1268,3 +1271,39 @@ function init() {
 
 if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', init);
 else init();
+
+// ---------------------------------------------------------------------------
+// Alarm storms (issue 20): groups of technical alarms and skipped technical
+// updates. Self-contained: buildCard calls groupSection, connectStream
+// routes the stream's "skipped" event here.
+
+// groupSection is the part of a group alarm's card that says how many
+// technical alarms it stands for and lists the members the hub sent (the
+// first 50; all are at /api/v1/alarms/{id}/members). Null for any other
+// alarm: care alarms are never grouped.
+function groupSection(a) {
+  const g = a && a.group;
+  if (!g) return null;
+  const sv = state.lang === 'sv';
+  const members = Array.isArray(g.members) ? g.members : [];
+  const list = el('ul', { class: 'group-members' });
+  for (const m of members) {
+    list.append(el('li', { dataset: { alarmId: m.alarm || '' } },
+      (m.device || m.alarm || '') + (m.gateway ? ' · ' + m.gateway : '') + (m.rule ? ' · ' + m.rule : ''),
+      m.restored_at ? (sv ? ' (tillbaka)' : ' (back)') : ''));
+  }
+  const more = (g.count || 0) - members.length;
+  return el('details', { class: 'group', dataset: { count: String(g.count || 0) } },
+    el('summary', {}, sv ? g.count + ' tekniska larm i gruppen' : g.count + ' technical alarms in this group'),
+    list,
+    more > 0 ? el('p', { class: 'group-more' }, sv ? 'och ' + more + ' till' : 'and ' + more + ' more') : null);
+}
+
+// onTechnicalSkipped: the hub dropped technical updates this screen was too
+// slow to take (never a care alarm) and says how many; the list is
+// refetched so nothing stays stale.
+function onTechnicalSkipped(src) {
+  if (es !== src) return;
+  lastStreamAt = Date.now();
+  refresh();
+}
