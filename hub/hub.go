@@ -82,6 +82,7 @@ type Hub struct {
 	trk          trackerIndex // OwnTracks and OsmAnd → device (trackers.go)
 	fs           feedState    // staff-stream queues (feeds.go)
 	gs           groupState   // technical alarm groups (group.go)
+	ln           laneState    // care events before technical loops (lanes.go)
 }
 
 // DropSource reports a cumulative count of messages lost somewhere (the
@@ -220,7 +221,7 @@ func (h *Hub) accept(ev *event.Event) event.Reply {
 	if len(acts) == 0 {
 		return reply
 	}
-	h.mu.Lock()
+	h.lockForEvent(acts) // lanes.go: a care event goes before technical loops
 	durable := true
 	for _, a := range acts {
 		if !h.applyLocked(a, now) {
@@ -321,6 +322,7 @@ func (h *Hub) HandleHeartbeat(site, gateway string, payload []byte) {
 func (h *Hub) Tick() {
 	now := h.now()
 	for _, act := range h.engine.Supervise(now) {
+		h.yieldToCare()
 		h.apply(act, now)
 	}
 	h.checkJournal(now)
