@@ -18,7 +18,7 @@ type feedState struct {
 	counters feed.Counters
 }
 
-func newFeedCounters(reg prometheus.Registerer) (feed.Counters, error) {
+func newFeedCounters(reg prometheus.Registerer) (feed.Counters, prometheus.Counter, error) {
 	mk := func(name, help string) prometheus.Counter {
 		return prometheus.NewCounter(prometheus.CounterOpts{Name: name, Help: help})
 	}
@@ -32,12 +32,13 @@ func newFeedCounters(reg prometheus.Registerer) (feed.Counters, error) {
 		mk("vaka_stream_care_frames_total", "Care alarm frames queued to stream subscribers (never dropped)."),
 		mk("vaka_stream_technical_frames_total", "Technical alarm frames queued to stream subscribers."),
 	}
+	grouped := mk("vaka_alarms_grouped_total", "Technical alarms raised into a group alarm (shown and notified as their group).")
 	var errs []error
-	for _, x := range []prometheus.Collector{c.coalesced, c.dropped, c.summaries, c.cut, c.care, c.tech} {
+	for _, x := range []prometheus.Collector{c.coalesced, c.dropped, c.summaries, c.cut, c.care, c.tech, grouped} {
 		errs = append(errs, reg.Register(x))
 	}
 	return feed.Counters{Coalesced: c.coalesced, TechDropped: c.dropped, Summaries: c.summaries, Cut: c.cut,
-		CareFrames: c.care, TechnicalSent: c.tech}, errors.Join(errs...)
+		CareFrames: c.care, TechnicalSent: c.tech}, grouped, errors.Join(errs...)
 }
 
 // Feed returns a new staff-stream queue and its cancel function. Unlike a

@@ -72,6 +72,7 @@ func TestTechnicalFloodNeverCutsAndCareGoesFirst(t *testing.T) {
 		"vaka_stream_coalesced_total":         3,
 		"vaka_stream_feed_cut_total":          0,
 		"vaka_stream_subscribers_cut_total":   0,
+		"vaka_alarms_grouped_total":           0,
 	} {
 		if got := gather(t, reg, name); got != want {
 			t.Errorf("%s = %v, want %v", name, got, want)

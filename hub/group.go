@@ -9,6 +9,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/vaka-care/vaka/alarm"
 	"github.com/vaka-care/vaka/notify"
 )
@@ -28,6 +30,7 @@ type groupState struct {
 	router  Router
 	members map[string][]string // group alarm id → member ids
 	pending sync.WaitGroup      // members being resolved with their group
+	grouped prometheus.Counter  // vaka_alarms_grouped_total
 }
 
 // SetRouter sets the notifier asked at each raise; nil turns grouping and
@@ -56,6 +59,7 @@ func (h *Hub) raiseLocked(a *alarm.Alarm, t alarm.Transition, now time.Time) boo
 	if r.GroupKey != "" {
 		g, durable = h.openGroupLocked(r, a, now)
 		a.GroupID = g.ID
+		h.gs.grouped.Inc()
 		snap := *a
 		t.Raise = &snap
 	}

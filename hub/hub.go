@@ -125,7 +125,7 @@ func New(o Options) (*Hub, error) {
 		return nil, err
 	}
 	h.m = m
-	if h.fs.counters, err = newFeedCounters(o.Registry); err != nil {
+	if h.fs.counters, h.gs.grouped, err = newFeedCounters(o.Registry); err != nil {
 		return nil, err
 	}
 	rebuilt := h.rebuild(o.Replay)

@@ -30,6 +30,7 @@ type Message struct {
 	Room     string       `json:"room,omitempty"`
 	Priority int          `json:"priority"`
 	Tier     int          `json:"tier"`
+	Count    int          `json:"count,omitempty"` // a group alarm: its members so far
 }
 
 // Pusher alerts one staff member's phones (Web Push) and returns how many
@@ -80,6 +81,8 @@ type Dispatcher struct {
 
 	PushFailures atomic.Int64
 	Sent         atomic.Int64
+	// GroupNotifications counts notify and reminder steps on group alarms.
+	GroupNotifications atomic.Int64
 }
 
 // New returns a Dispatcher; Start runs it.
@@ -420,6 +423,10 @@ func (d *Dispatcher) alert(a *alarm.Alarm, tr *Track, s Step, now time.Time) {
 		}
 	}
 	m := Message{Alarm: a.ID, Step: s.Action, Kind: a.Kind, Site: a.Site, Unit: a.Unit, Room: a.Room, Priority: int(a.Priority), Tier: s.Tier}
+	if g := d.groups[a.ID]; g != nil {
+		m.Count = g.count
+		d.GroupNotifications.Add(1)
+	}
 	for _, r := range targets {
 		if r.Webhook != nil {
 			if s.Action == alarm.ActReminder {
@@ -522,4 +529,12 @@ func (d *Dispatcher) resume(a *alarm.Alarm, now time.Time) {
 		d.tracks[a.ID] = append(d.tracks[a.ID], tr)
 		d.schedule(tr, now)
 	}
+}
+
+// QueueLen returns the care and technical transitions waiting for the
+// dispatcher's loop.
+func (d *Dispatcher) QueueLen() (care, technical int) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.care.len(), d.tech.len()
 }

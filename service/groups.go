@@ -4,9 +4,11 @@ import (
 	"net/http"
 
 	"github.com/go-chi/chi/v5"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/vaka-care/vaka/httpapi"
 	"github.com/vaka-care/vaka/hub"
+	"github.com/vaka-care/vaka/notify"
 )
 
 // groupRoutes serve a group alarm's members: a group alarm lists its first
@@ -24,4 +26,18 @@ func groupRoutes(h *hub.Hub) []httpapi.Route {
 			writeJSON(w, http.StatusOK, map[string]any{"group": chi.URLParam(r, "id"), "count": len(ms), "members": ms})
 		})},
 	}
+}
+
+// registerLaneMetrics exports the notifier's two lanes and its group
+// notifications: a technical backlog shows here, and care alarms do not
+// wait behind it (notify.Dispatcher.drain).
+func registerLaneMetrics(reg prometheus.Registerer, d *notify.Dispatcher) {
+	reg.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "vaka_notify_queue_care", Help: "Care alarm transitions waiting for the notifier (handled before any technical one)."},
+			func() float64 { c, _ := d.QueueLen(); return float64(c) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "vaka_notify_queue_technical", Help: "Technical alarm transitions waiting for the notifier."},
+			func() float64 { _, t := d.QueueLen(); return float64(t) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "vaka_notify_group_notifications_total", Help: "Notification steps (notify, escalate, reminder) on group alarms: notify and reminder at most once per group per group_interval."},
+			func() float64 { return float64(d.GroupNotifications.Load()) }),
+	)
 }

@@ -132,6 +132,7 @@ func Start(cfg *hub.Config, log *slog.Logger, opts ...Option) (*Hub, error) {
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "vaka_push_failures_total",
 			Help: "Web Push sends that failed (the escalation timers still run: no receipt means next tier)."},
 			func() float64 { return float64(disp.PushFailures.Load()) }))
+	registerLaneMetrics(reg, disp) // groups.go
 	op.observers = append(op.observers, pp.disp)
 	h, err := hub.New(hub.Options{Config: cfg, Journal: j, Replay: replay, Logger: log, Registry: reg, Observers: op.observers})
 	if err != nil {
