@@ -584,7 +584,9 @@ func (h *Hub) forget(now time.Time) {
 // pointers cost 32 KiB per screen.
 const subscriberBuffer = 4096
 
-// Subscribe returns a channel of alarm changes. A subscriber that falls
+// Subscribe returns a channel of alarm changes, for tests and in-process
+// readers; staff screens read a Feed (feeds.go), which is never cut for
+// technical traffic. A channel subscriber that falls
 // subscriberBuffer changes behind (about 1 s at 2,000 alarms/s, each raise
 // followed by its notify step) is cut off (its channel closed, counted)
 // rather than ever slowing the alarm path; a cut-off client reconnects and

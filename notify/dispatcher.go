@@ -107,6 +107,7 @@ func New(o Options) *Dispatcher {
 func (d *Dispatcher) SetTree(t *Tree) {
 	d.mu.Lock()
 	d.tree = t
+	d.groupPlans = nil // groups opened from now on use the new tree
 	d.mu.Unlock()
 }
 

@@ -6,6 +6,7 @@ import (
 	"github.com/go-chi/chi/v5"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/vaka-care/vaka/alarm"
 	"github.com/vaka-care/vaka/httpapi"
 	"github.com/vaka-care/vaka/hub"
 	"github.com/vaka-care/vaka/notify"
@@ -18,7 +19,13 @@ import (
 func groupRoutes(h *hub.Hub) []httpapi.Route {
 	return []httpapi.Route{
 		{Method: http.MethodGet, Pattern: "/api/v1/alarms/{id}/members", Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			ms, ok := h.GroupMembers(chi.URLParam(r, "id"))
+			id := chi.URLParam(r, "id")
+			if a, ok := h.Alarm(id); ok && a.Kind != alarm.KindTechnical && httpapi.TechnicalOnly(r) {
+				// As GET /api/v1/alarms/{id}: a technician reads technical alarms only.
+				writeJSON(w, http.StatusForbidden, map[string]string{"error": "your role handles technical alarms only"})
+				return
+			}
+			ms, ok := h.GroupMembers(id)
 			if !ok {
 				writeJSON(w, http.StatusNotFound, map[string]string{"error": "no such group alarm"})
 				return

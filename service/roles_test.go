@@ -141,6 +141,7 @@ func TestIntegrationRoleMatrix(t *testing.T) {
 		"GET /api/v1/stream":  {S, L, A, T},
 		// {id} is a care alarm (a call): not for technicians.
 		"GET /api/v1/alarms/{id}":           {S, L, A},
+		"GET /api/v1/alarms/{id}/members":   {S, L, A}, // {id} is a call: not a technician's
 		"POST /api/v1/alarms/{id}/accept":   {S, A},
 		"POST /api/v1/alarms/{id}/presence": {S, A},
 		"POST /api/v1/alarms/{id}/resolve":  {S, A},
