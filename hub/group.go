@@ -72,6 +72,9 @@ func (h *Hub) raiseLocked(a *alarm.Alarm, t alarm.Transition, now time.Time) boo
 			durable = false
 		}
 	}
+	if g != nil {
+		h.addMemberLocked(g, a)
+	}
 	h.showLocked(a)
 	return durable
 }
@@ -108,7 +111,8 @@ func (h *Hub) openGroupLocked(r notify.Raising, first *alarm.Alarm, now time.Tim
 }
 
 // showLocked tells the screens of a change to a. A group member is shown
-// through its group: the group's count and member list change instead.
+// through its group: its entry in the group's list (if among the first
+// alarm.MaxGroupMembers) changes, and the group's frame goes out instead.
 func (h *Hub) showLocked(a *alarm.Alarm) {
 	if a.GroupID == "" {
 		h.broadcastLocked(a.Clone())
@@ -118,30 +122,26 @@ func (h *Hub) showLocked(a *alarm.Alarm) {
 	if g == nil || g.Group == nil {
 		return
 	}
-	h.addMemberLocked(g, a)
+	for i := range g.Group.Members {
+		if g.Group.Members[i].Alarm == a.ID {
+			g.Group.Members[i] = memberOf(a)
+		}
+	}
 	if g.Open() {
 		h.broadcastLocked(g.Clone())
 	}
 }
 
-// addMemberLocked records a as a member of g (once) or updates its entry.
+// addMemberLocked records the new member a of g: counted, listed if among
+// the first alarm.MaxGroupMembers, and kept for GroupMembers.
 func (h *Hub) addMemberLocked(g, a *alarm.Alarm) {
 	if h.gs.members == nil {
 		h.gs.members = map[string][]string{}
 	}
-	ms := h.gs.members[g.ID]
-	if n := len(ms); n == 0 || (ms[n-1] != a.ID && !slices.Contains(ms, a.ID)) {
-		h.gs.members[g.ID] = append(ms, a.ID)
-		g.Group.Count++
-		if len(g.Group.Members) < alarm.MaxGroupMembers {
-			g.Group.Members = append(g.Group.Members, memberOf(a))
-		}
-		return
-	}
-	for i := range g.Group.Members {
-		if g.Group.Members[i].Alarm == a.ID {
-			g.Group.Members[i] = memberOf(a)
-		}
+	h.gs.members[g.ID] = append(h.gs.members[g.ID], a.ID)
+	g.Group.Count++
+	if len(g.Group.Members) < alarm.MaxGroupMembers {
+		g.Group.Members = append(g.Group.Members, memberOf(a))
 	}
 }
 
@@ -149,8 +149,14 @@ func memberOf(a *alarm.Alarm) alarm.Member {
 	return alarm.Member{Alarm: a.ID, Rule: a.Rule, Device: a.Device, Gateway: a.Gateway, Since: a.RaisedAt, Restored: a.RestoredAt}
 }
 
-// GroupMembers returns every member of group alarm id, in raise order.
+// GroupMembers returns the members of group alarm id, in raise order.
 func (h *Hub) GroupMembers(id string) ([]*alarm.Alarm, bool) {
+	return h.GroupMembersPage(id, 0, -1)
+}
+
+// GroupMembersPage returns up to limit members (limit < 0: all) from
+// offset on, without their history.
+func (h *Hub) GroupMembersPage(id string, offset, limit int) ([]*alarm.Alarm, bool) {
 	h.mu.RLock()
 	defer h.mu.RUnlock()
 	g, ok := h.alarms[id]
@@ -158,7 +164,12 @@ func (h *Hub) GroupMembers(id string) ([]*alarm.Alarm, bool) {
 		return nil, false
 	}
 	out := []*alarm.Alarm{}
-	for _, m := range h.gs.members[id] {
+	ids := h.gs.members[id]
+	ids = ids[min(max(offset, 0), len(ids)):]
+	if limit >= 0 && limit < len(ids) {
+		ids = ids[:limit]
+	}
+	for _, m := range ids {
 		if a, ok := h.alarms[m]; ok {
 			c := a.Clone()
 			c.History = nil

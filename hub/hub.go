@@ -575,6 +575,7 @@ func (h *Hub) forget(now time.Time) {
 	for id, a := range h.alarms {
 		if !a.Open() && a.ResolvedAt != nil && now.Sub(*a.ResolvedAt) > h.recent {
 			delete(h.alarms, id)
+			delete(h.gs.members, id) // a group's member list goes with it
 		}
 	}
 }

@@ -2,6 +2,7 @@ package service
 
 import (
 	"net/http"
+	"strconv"
 
 	"github.com/go-chi/chi/v5"
 	"github.com/prometheus/client_golang/prometheus"
@@ -25,12 +26,23 @@ func groupRoutes(h *hub.Hub) []httpapi.Route {
 				writeJSON(w, http.StatusForbidden, map[string]string{"error": "your role handles technical alarms only"})
 				return
 			}
-			ms, ok := h.GroupMembers(id)
+			// A page of members: ?offset=N&limit=M (limit 1–5000, default 500).
+			offset, _ := strconv.Atoi(r.URL.Query().Get("offset"))
+			limit, err := strconv.Atoi(r.URL.Query().Get("limit"))
+			if err != nil || limit <= 0 {
+				limit = 500
+			}
+			limit = min(limit, 5000)
+			ms, ok := h.GroupMembersPage(id, max(offset, 0), limit)
 			if !ok {
 				writeJSON(w, http.StatusNotFound, map[string]string{"error": "no such group alarm"})
 				return
 			}
-			writeJSON(w, http.StatusOK, map[string]any{"group": chi.URLParam(r, "id"), "count": len(ms), "members": ms})
+			count := len(ms)
+			if g, ok := h.Alarm(id); ok && g.Group != nil {
+				count = g.Group.Count
+			}
+			writeJSON(w, http.StatusOK, map[string]any{"group": id, "count": count, "offset": max(offset, 0), "members": ms})
 		})},
 	}
 }

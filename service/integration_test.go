@@ -436,6 +436,15 @@ func TestIntegrationLastWillRaisesTechnicalAlarm(t *testing.T) {
 	if a.Status != event.Offline || a.Gateway != "avd-a" {
 		t.Fatalf("technical alarm = %+v", a)
 	}
+	// Its group lists it, on request.
+	var page struct {
+		Count   int            `json:"count"`
+		Members []*alarm.Alarm `json:"members"`
+	}
+	if code := testenv.GetJSON(t, base+"/api/v1/alarms/"+a.GroupID+"/members", staffUser, staffPass, &page); code != 200 ||
+		page.Count != 1 || len(page.Members) != 1 || page.Members[0].ID != a.ID {
+		t.Errorf("members of %s: %d %+v", a.GroupID, code, page)
+	}
 	c2, err := connect(t, s.MQTTAddr(), "solrosen/avd-a", gwPass, "solrosen-avd-a-2")
 	if err != nil {
 		t.Fatal(err)
