@@ -209,6 +209,9 @@ type Alarm struct {
 	// shows a number to call. Personal data: never logged or exported.
 	CallerID string `json:"crd,omitempty"`
 	Callback string `json:"cha,omitempty"`
+	// Group is set on a group alarm, GroupID on its members (group.go).
+	Group   *Group `json:"group,omitempty"`
+	GroupID string `json:"group_id,omitempty"`
 }
 
 // Open reports whether the alarm still needs staff.
@@ -402,5 +405,6 @@ func (a *Alarm) Clone() *Alarm {
 	c := *a
 	c.History = append([]Transition(nil), a.History...)
 	c.Deliveries = append([]Delivery(nil), a.Deliveries...)
+	c.Group = a.Group.Clone()
 	return &c
 }

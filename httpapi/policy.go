@@ -73,8 +73,10 @@ var policy = map[string]Access{
 	// Alarms: everyone reads (technicians only technical alarms); staff
 	// and admin answer every alarm, technicians technical ones; leads
 	// follow the pilot, they do not answer alarms.
-	"GET /api/v1/alarms":                readAlarms,
-	"GET /api/v1/alarms/{id}":           readAlarms,
+	"GET /api/v1/alarms":      readAlarms,
+	"GET /api/v1/alarms/{id}": readAlarms,
+	// A group alarm's members (technical alarms, docs/routing.md).
+	"GET /api/v1/alarms/{id}/members":   readAlarms,
 	"GET /api/v1/stream":                readAlarms,
 	"POST /api/v1/alarms/{id}/accept":   carers,
 	"POST /api/v1/alarms/{id}/presence": carers,

@@ -25,6 +25,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/vaka-care/vaka/alarm"
+	"github.com/vaka-care/vaka/feed"
 	"github.com/vaka-care/vaka/httpapi/ui"
 )
 
@@ -537,7 +538,14 @@ func (s *server) stream(w http.ResponseWriter, r *http.Request) {
 		_, ok := s.o.Auth.Session(sess.Token)
 		return !ok
 	}
-	ch, cancel := s.o.Alarms.Subscribe()
+	var ch <-chan *alarm.Alarm
+	var q *feed.Queue
+	var cancel func()
+	if fd, ok := s.o.Alarms.(Feeder); ok {
+		q, cancel = fd.Feed() // streamfeed.go: lanes, never cut for technical traffic
+	} else {
+		ch, cancel = s.o.Alarms.Subscribe()
+	}
 	defer cancel()
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream")
@@ -554,6 +562,10 @@ func (s *server) stream(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusOK)
 	io.WriteString(w, "retry: 2000\nevent: hello\ndata: {}\n\n")
 	fl.Flush()
+	if q != nil {
+		s.streamFeed(w, r, fl, writeBy, q, class, technical, revoked, sessionGone)
+		return
+	}
 	tick := time.NewTicker(s.o.StreamKeepAlive)
 	defer tick.Stop()
 	for {

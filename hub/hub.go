@@ -81,6 +81,9 @@ type Hub struct {
 	reports      map[string]GatewayReport
 	trk          trackerIndex // OwnTracks and OsmAnd → device (trackers.go)
 	sc           scaipState   // SCAIP receiver: units, refs, heartbeats (scaip.go)
+	fs           feedState    // staff-stream queues (feeds.go)
+	gs           groupState   // technical alarm groups (group.go)
+	ln           laneState    // care events before technical loops (lanes.go)
 }
 
 // DropSource reports a cumulative count of messages lost somewhere (the
@@ -123,6 +126,9 @@ func New(o Options) (*Hub, error) {
 		return nil, err
 	}
 	h.m = m
+	if h.fs.counters, h.gs.grouped, err = newFeedCounters(o.Registry); err != nil {
+		return nil, err
+	}
 	rebuilt := h.rebuild(o.Replay)
 	h.raiseJournalLoss(o.Journal.Loss(), rebuilt)
 	h.engine.Expect(h.now())
@@ -150,6 +156,9 @@ func alarmKey(a *alarm.Alarm) string {
 	}
 	if a.Rule == rules.RuleHubIntegrity {
 		return rules.RuleHubIntegrity
+	}
+	if a.Group != nil {
+		return groupKey(a.Group.Key)
 	}
 	return a.Rule + "/" + a.Site + "/" + a.Device
 }
@@ -223,7 +232,7 @@ func (h *Hub) acceptWith(ev *event.Event, fix func(*rules.Action)) event.Reply {
 			fix(&acts[i])
 		}
 	}
-	h.mu.Lock()
+	h.lockForEvent(acts) // lanes.go: a care event goes before technical loops
 	durable := true
 	for _, a := range acts {
 		if !h.applyLocked(a, now) {
@@ -324,6 +333,7 @@ func (h *Hub) HandleHeartbeat(site, gateway string, payload []byte) {
 func (h *Hub) Tick() {
 	now := h.now()
 	for _, act := range h.engine.Supervise(now) {
+		h.yieldToCare()
 		h.apply(act, now)
 	}
 	h.checkJournal(now)
@@ -420,7 +430,7 @@ func (h *Hub) applyLocked(act rules.Action, now time.Time) bool {
 		h.alarms[a.ID] = a
 		h.openByKey[act.Key] = a.ID
 		h.m.raised.WithLabelValues(string(a.Kind), a.Rule).Inc()
-		return h.commitLocked(a, t)
+		return h.raiseLocked(a, t, now) // group.go: grouping, one frame with its notify
 	}
 }
 
@@ -430,6 +440,14 @@ func (h *Hub) applyLocked(act rules.Action, now time.Time) bool {
 // than the disk. Whoever sent what caused t must then not be told it was
 // kept.
 func (h *Hub) commitLocked(a *alarm.Alarm, t alarm.Transition) bool {
+	durable := h.commitQuietLocked(a, t)
+	h.showLocked(a)
+	return durable
+}
+
+// commitQuietLocked is commitLocked without telling the screens, for a
+// caller that commits several transitions and shows them in one frame.
+func (h *Hub) commitQuietLocked(a *alarm.Alarm, t alarm.Transition) bool {
 	t.Subj = journalSubject(a, t)
 	durable := h.persistLocked(&t)
 	if t.Action != alarm.ActRaise {
@@ -446,10 +464,9 @@ func (h *Hub) commitLocked(a *alarm.Alarm, t alarm.Transition) bool {
 	for _, o := range h.observers {
 		o.ObserveTransition(a, t)
 	}
-	if !a.Open() {
+	if !a.Open() && h.openByKey[alarmKey(a)] == a.ID {
 		delete(h.openByKey, alarmKey(a))
 	}
-	h.broadcastLocked(a.Clone())
 	return durable
 }
 
@@ -491,6 +508,7 @@ func (h *Hub) Act(id string, action alarm.Action, by string, outcome alarm.Outco
 	// like any other: losing it with the process errs on the safe side
 	// (the alarm comes back as not accepted or not resolved).
 	h.commitLocked(a, t)
+	h.afterActLocked(a, action, by) // group.go: a group's members
 	h.raiseStoreTroubleLocked(t.At)
 	if action == alarm.ActPresence && a.Room != "" {
 		// Staff in the room: door rules there keep quiet for a while.
@@ -548,6 +566,8 @@ func (h *Hub) Alarms() []*alarm.Alarm {
 	var open, done []*alarm.Alarm
 	for _, a := range h.alarms {
 		switch {
+		case a.GroupID != "":
+			// A group member: its group is the card (GroupMembers lists it).
 		case a.Open():
 			open = append(open, a.Clone())
 		case a.ResolvedAt != nil && now.Sub(*a.ResolvedAt) < 24*time.Hour:
@@ -575,6 +595,7 @@ func (h *Hub) forget(now time.Time) {
 	for id, a := range h.alarms {
 		if !a.Open() && a.ResolvedAt != nil && now.Sub(*a.ResolvedAt) > h.recent {
 			delete(h.alarms, id)
+			delete(h.gs.members, id) // a group's member list goes with it
 		}
 	}
 }
@@ -584,7 +605,9 @@ func (h *Hub) forget(now time.Time) {
 // pointers cost 32 KiB per screen.
 const subscriberBuffer = 4096
 
-// Subscribe returns a channel of alarm changes. A subscriber that falls
+// Subscribe returns a channel of alarm changes, for tests and in-process
+// readers; staff screens read a Feed (feeds.go), which is never cut for
+// technical traffic. A channel subscriber that falls
 // subscriberBuffer changes behind (about 1 s at 2,000 alarms/s, each raise
 // followed by its notify step) is cut off (its channel closed, counted)
 // rather than ever slowing the alarm path; a cut-off client reconnects and
@@ -609,6 +632,7 @@ func (h *Hub) Subscribe() (<-chan *alarm.Alarm, func()) {
 }
 
 func (h *Hub) broadcastLocked(a *alarm.Alarm) {
+	h.feedLocked(a)
 	for id, ch := range h.subs {
 		select {
 		case ch <- a:

@@ -76,6 +76,7 @@ func (h *Hub) rebuild(ts []alarm.Transition) []string {
 		a := h.alarms[id]
 		a.Note = strings.TrimPrefix(a.Note+"; "+rebuiltNote, "; ")
 	}
+	h.rebuildGroups()
 	for id, a := range h.alarms {
 		if a.Open() {
 			h.openByKey[alarmKey(a)] = id

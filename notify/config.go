@@ -90,10 +90,19 @@ type Route struct {
 	// reach several receivers.
 	Continue bool     `yaml:"continue"`
 	Routes   []*Route `yaml:"routes"`
+	// GroupBy, GroupWait and GroupInterval group technical alarms (never
+	// care alarms) in Alertmanager's spirit: alarms with the same values
+	// of the GroupBy labels become one group alarm, notified GroupWait
+	// after its first member and then at most once per GroupInterval.
+	// Default for technical alarms: [site, gateway]; ["..."] turns
+	// grouping off (each alarm its own). See grouping.go.
+	GroupBy       []string       `yaml:"group_by"`
+	GroupWait     *time.Duration `yaml:"group_wait"`
+	GroupInterval *time.Duration `yaml:"group_interval"`
 }
 
 // Labels an alarm can be routed on.
-var Labels = []string{"site", "unit", "room", "kind", "priority", "rule"}
+var Labels = []string{"site", "unit", "room", "kind", "priority", "rule", "gateway"}
 
 // Defaults when the root route does not set them.
 const (
@@ -224,6 +233,7 @@ func (c *Config) Validate(field string, users []string) []error {
 				add(f+"."+d.name, "must be 0 (off) or between %v and 24h", d.min)
 			}
 		}
+		errs = append(errs, validateGrouping(r, f)...)
 		for k, ch := range r.Routes {
 			walk(ch, config.Field(f, "routes", k), depth+1)
 		}
@@ -273,7 +283,8 @@ func (c *Config) Compile(users []string, loc *time.Location) (*Tree, error) {
 		w, _ := rules.ParseWindow(s.Start, s.End)
 		t.shifts[name] = w
 	}
-	root := compiled{receiver: c.Route.Receiver, delivery: DefaultDeliveryTimeout, accept: DefaultAcceptTimeout, remind: DefaultRemindEvery}
+	root := compiled{receiver: c.Route.Receiver, delivery: DefaultDeliveryTimeout, accept: DefaultAcceptTimeout, remind: DefaultRemindEvery,
+		groupBy: DefaultGroupBy, groupWait: DefaultGroupWait, groupInterval: DefaultGroupInterval}
 	t.root = t.build(c.Route, root, "routing.route")
 	return t, nil
 }
@@ -296,6 +307,7 @@ func (t *Tree) build(r *Route, parent compiled, path string) *node {
 	if r.RemindEvery != nil {
 		c.remind = *r.RemindEvery
 	}
+	inheritGrouping(r, &c)
 	n.opts = c
 	for k, v := range r.Match {
 		n.match[k] = strings.Split(v, "|")

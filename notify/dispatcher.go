@@ -34,6 +34,7 @@ type Message struct {
 	// lock screen ("Lämnat sängen", not "Vandring"); codes, never names.
 	Rule       string `json:"rule,omitempty"`
 	DeviceType string `json:"dty,omitempty"`
+	Count      int    `json:"count,omitempty"` // a group alarm: its members so far
 }
 
 // Pusher alerts one staff member's phones (Web Push) and returns how many
@@ -62,11 +63,16 @@ type Dispatcher struct {
 	pusher  Pusher
 	webhook *WebhookSender
 
-	mu    sync.Mutex
-	tree  *Tree
-	queue []alarm.Alarm
-	qact  []alarm.Transition
-	wake  chan struct{}
+	mu   sync.Mutex
+	tree *Tree
+	care lane // care alarms' transitions: always handled first
+	tech lane // technical alarms' transitions: in bounded chunks
+	wake chan struct{}
+	// pre and groupPlans are set by OnRaise under mu (grouping.go).
+	pre        map[string]preplan
+	groupPlans map[string][]Plan
+
+	groups map[string]*groupTrack // loop goroutine only: group alarm id → notification state
 
 	tracks map[string][]*Track // loop goroutine only
 	due    dueHeap             // loop goroutine only: when each track next wants a look
@@ -79,6 +85,8 @@ type Dispatcher struct {
 
 	PushFailures atomic.Int64
 	Sent         atomic.Int64
+	// GroupNotifications counts notify and reminder steps on group alarms.
+	GroupNotifications atomic.Int64
 }
 
 // New returns a Dispatcher; Start runs it.
@@ -103,6 +111,7 @@ func New(o Options) *Dispatcher {
 func (d *Dispatcher) SetTree(t *Tree) {
 	d.mu.Lock()
 	d.tree = t
+	d.groupPlans = nil // groups opened from now on use the new tree
 	d.mu.Unlock()
 }
 
@@ -125,9 +134,17 @@ func (d *Dispatcher) ObserveTransition(a *alarm.Alarm, t alarm.Transition) {
 	}
 	snap := *a
 	snap.History, snap.Track, snap.Deliveries = nil, nil, nil
+	if snap.Group != nil {
+		g := *snap.Group
+		g.Members = nil
+		snap.Group = &g
+	}
 	d.mu.Lock()
-	d.queue = append(d.queue, snap)
-	d.qact = append(d.qact, t)
+	if a.Kind == alarm.KindTechnical {
+		d.tech.push(snap, t)
+	} else {
+		d.care.push(snap, t)
+	}
 	d.mu.Unlock()
 	select {
 	case d.wake <- struct{}{}:
@@ -163,6 +180,9 @@ func (d *Dispatcher) loop() {
 	for {
 		d.drain()
 		wake := d.runDue()
+		if g := d.runGroups(d.now()); !g.IsZero() && (wake.IsZero() || g.Before(wake)) {
+			wake = g
+		}
 		if !timer.Stop() {
 			select {
 			case <-timer.C:
@@ -183,14 +203,72 @@ func (d *Dispatcher) loop() {
 	}
 }
 
+// techChunk bounds the technical transitions handled per turn of the
+// loop: between chunks, care transitions that arrived meanwhile go first.
+const techChunk = 256
+
+// drain handles every queued care transition, then at most techChunk
+// technical ones, and wakes the loop again if technical work is left: a
+// care alarm never waits behind a storm of technical ones.
 func (d *Dispatcher) drain() {
 	d.mu.Lock()
-	q, acts := d.queue, d.qact
-	d.queue, d.qact = nil, nil
+	care := d.care.take(-1)
+	tech := d.tech.take(techChunk)
+	more := d.tech.len() > 0
 	d.mu.Unlock()
-	for i := range q {
-		d.handle(&q[i], acts[i])
+	for i := range care.a {
+		d.handle(&care.a[i], care.t[i])
 	}
+	for i := range tech.a {
+		if i > 0 && i%32 == 0 && d.careWaiting() {
+			// A care transition arrived: it goes before the rest.
+			d.mu.Lock()
+			d.tech.unshift(tech.a[i:], tech.t[i:])
+			d.mu.Unlock()
+			more = true
+			break
+		}
+		d.handle(&tech.a[i], tech.t[i])
+	}
+	if more {
+		select {
+		case d.wake <- struct{}{}:
+		default:
+		}
+	}
+}
+
+func (d *Dispatcher) careWaiting() bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.care.len() > 0
+}
+
+// lane is a FIFO of observed transitions with their alarm snapshots.
+type lane struct {
+	a []alarm.Alarm
+	t []alarm.Transition
+}
+
+func (l *lane) push(a alarm.Alarm, t alarm.Transition) { l.a, l.t = append(l.a, a), append(l.t, t) }
+func (l *lane) len() int                               { return len(l.a) }
+
+// take removes and returns up to n entries (n < 0: all).
+func (l *lane) take(n int) lane {
+	if n < 0 || n >= len(l.a) {
+		out := *l
+		*l = lane{}
+		return out
+	}
+	out := lane{a: slices.Clone(l.a[:n]), t: slices.Clone(l.t[:n])}
+	l.a, l.t = l.a[n:], l.t[n:]
+	return out
+}
+
+// unshift puts entries back at the front, in order.
+func (l *lane) unshift(a []alarm.Alarm, t []alarm.Transition) {
+	l.a = append(slices.Clone(a), l.a...)
+	l.t = append(slices.Clone(t), l.t...)
 }
 
 func (d *Dispatcher) handle(a *alarm.Alarm, t alarm.Transition) {
@@ -200,14 +278,31 @@ func (d *Dispatcher) handle(a *alarm.Alarm, t alarm.Transition) {
 			return
 		}
 		now := d.now()
-		plans := d.Tree().Match(LabelsOf(a), now)
+		switch {
+		case a.GroupID != "":
+			d.memberRaised(a, now) // the group is notified, not each member
+			return
+		case a.Group != nil:
+			d.groupRaised(a, now)
+			return
+		}
+		d.mu.Lock()
+		pre, recorded := d.pre[a.ID]
+		delete(d.pre, a.ID)
+		d.mu.Unlock()
+		plans := pre.plans
+		if !recorded {
+			plans = d.Tree().Match(LabelsOf(a), now)
+		}
 		for _, p := range plans {
 			if len(p.Tiers) == 0 {
 				continue
 			}
 			tr := NewTrack(a.ID, p, now)
 			d.tracks[a.ID] = append(d.tracks[a.ID], tr)
-			d.alert(a, tr, Step{Action: alarm.ActNotify, Tier: 0, Receiver: p.Tiers[0], Reason: "raised"}, now)
+			// When the hub journaled the notify step with the raise
+			// (OnRaise), only the phones are left to alert.
+			d.alert(a, tr, Step{Action: alarm.ActNotify, Tier: 0, Receiver: p.Tiers[0], Reason: "raised", recorded: recorded}, now)
 			d.schedule(tr, now)
 		}
 	case alarm.ActDelivered:
@@ -217,6 +312,7 @@ func (d *Dispatcher) handle(a *alarm.Alarm, t alarm.Transition) {
 		}
 	case alarm.ActAccept, alarm.ActPresence, alarm.ActResolve:
 		delete(d.tracks, a.ID)
+		delete(d.groups, a.ID)
 	}
 }
 
@@ -320,7 +416,10 @@ func (d *Dispatcher) alert(a *alarm.Alarm, tr *Track, s Step, now time.Time) {
 	if s.Receiver != nil {
 		t.Receiver = s.Receiver.Name
 	}
-	if d.rec != nil {
+	if g := d.groups[a.ID]; g != nil {
+		g.last = now
+	}
+	if d.rec != nil && !s.recorded {
 		if err := d.rec.Record(t); err != nil {
 			// The alarm was resolved meanwhile, or is gone: stop.
 			d.log.Info("notify: step not recorded; escalation stops", "alarm", a.ID, "action", s.Action, "err", err)
@@ -330,6 +429,10 @@ func (d *Dispatcher) alert(a *alarm.Alarm, tr *Track, s Step, now time.Time) {
 	}
 	m := Message{Alarm: a.ID, Step: s.Action, Kind: a.Kind, Site: a.Site, Unit: a.Unit, Room: a.Room, Priority: int(a.Priority), Tier: s.Tier,
 		Rule: a.Rule, DeviceType: string(a.DeviceType)}
+	if g := d.groups[a.ID]; g != nil {
+		m.Count = g.count
+		d.GroupNotifications.Add(1)
+	}
 	for _, r := range targets {
 		if r.Webhook != nil {
 			if s.Action == alarm.ActReminder {
@@ -410,6 +513,13 @@ func (d *Dispatcher) resume(a *alarm.Alarm, now time.Time) {
 		d.handle(&snap, alarm.Transition{Alarm: a.ID, Action: alarm.ActRaise})
 		return
 	}
+	if a.Group != nil {
+		// A group notified before the restart: notified again when it grows.
+		d.groupRaised(a, now)
+		if g := d.groups[a.ID]; g != nil {
+			g.notified, g.last, g.due = g.count, last, time.Time{}
+		}
+	}
 	// The plan is matched again at the alarm's raise time.
 	for _, p := range d.Tree().Match(LabelsOf(a), a.RaisedAt) {
 		if len(p.Tiers) == 0 {
@@ -425,4 +535,12 @@ func (d *Dispatcher) resume(a *alarm.Alarm, now time.Time) {
 		d.tracks[a.ID] = append(d.tracks[a.ID], tr)
 		d.schedule(tr, now)
 	}
+}
+
+// QueueLen returns the care and technical transitions waiting for the
+// dispatcher's loop.
+func (d *Dispatcher) QueueLen() (care, technical int) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.care.len(), d.tech.len()
 }

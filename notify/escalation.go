@@ -33,6 +33,8 @@ type Step struct {
 	Tier     int
 	Receiver *Receiver // for ActEscalate: the new tier
 	Reason   string
+
+	recorded bool // the hub journaled it already (OnRaise): only alert
 }
 
 // NewTrack starts a track with tier 0 alerted at now.

@@ -22,6 +22,8 @@ type compiled struct {
 	receiver                 string
 	escalate                 []string
 	delivery, accept, remind time.Duration
+	groupBy                  []string // nil or ["..."]: not grouped
+	groupWait, groupInterval time.Duration
 }
 
 type node struct {
@@ -41,12 +43,17 @@ type Plan struct {
 	DeliveryTimeout time.Duration `json:"delivery_timeout"`
 	AcceptTimeout   time.Duration `json:"accept_timeout"`
 	RemindEvery     time.Duration `json:"remind_every"`
+	// Grouping of technical alarms on this route (grouping.go); care
+	// alarms are never grouped whatever it says.
+	GroupBy       []string      `json:"group_by,omitempty"`
+	GroupWait     time.Duration `json:"group_wait,omitempty"`
+	GroupInterval time.Duration `json:"group_interval,omitempty"`
 }
 
 // LabelsOf returns the routing labels of an alarm.
 func LabelsOf(a *alarm.Alarm) map[string]string {
 	return map[string]string{"site": a.Site, "unit": a.Unit, "room": a.Room, "kind": string(a.Kind),
-		"priority": strconv.Itoa(int(a.Priority)), "rule": a.Rule}
+		"priority": strconv.Itoa(int(a.Priority)), "rule": a.Rule, "gateway": a.Gateway}
 }
 
 // Match returns the plans for labels at time at: the deepest matching
@@ -95,6 +102,9 @@ func (t *Tree) matches(n *node, labels map[string]string, at time.Time) bool {
 
 func (t *Tree) plan(n *node, labels map[string]string, at time.Time) Plan {
 	p := Plan{Route: n.path, DeliveryTimeout: n.opts.delivery, AcceptTimeout: n.opts.accept, RemindEvery: n.opts.remind}
+	if g := n.opts.groupBy; len(g) > 0 && g[0] != GroupOff {
+		p.GroupBy, p.GroupWait, p.GroupInterval = g, n.opts.groupWait, n.opts.groupInterval
+	}
 	if r := t.receivers[n.opts.receiver]; r != nil {
 		p.Tiers = append(p.Tiers, t.resolve(r, labels, at))
 	}

@@ -147,6 +147,7 @@ func TestIntegrationRoleMatrix(t *testing.T) {
 		"POST /api/v1/alarms/{id}/shown":     {S, A},
 		"POST /api/v1/alarms/{id}/take_over": {S, A},
 		"POST /api/v1/admin/sessions/revoke": {A},
+		"GET /api/v1/alarms/{id}/members":    {S, L, A}, // {id} is a call: not a technician's
 
 		"GET /api/v1/push/key":                                {S, L, A, T},
 		"POST /api/v1/push/subscriptions":                     {S, L, A, T},

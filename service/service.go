@@ -149,6 +149,7 @@ func Start(cfg *hub.Config, log *slog.Logger, opts ...Option) (*Hub, error) {
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "vaka_push_failures_total",
 			Help: "Web Push sends that failed (the escalation timers still run: no receipt means next tier)."},
 			func() float64 { return float64(disp.PushFailures.Load()) }))
+	registerLaneMetrics(reg, disp) // groups.go
 	op.observers = append(op.observers, pp.disp)
 	h, err := hub.New(hub.Options{Config: cfg, Journal: j, Replay: replay, Logger: log, Registry: reg, Observers: op.observers})
 	if err != nil {
@@ -175,6 +176,7 @@ func Start(cfg *hub.Config, log *slog.Logger, opts ...Option) (*Hub, error) {
 		front = b
 	}
 	h.AddDropSource(front.Dropped)
+	h.SetRouter(pp.disp) // grouping, and one frame for a raise and its notify
 	pp.disp.Start(h, openAlarms(h))
 	op.closers = append([]func() error{pp.disp.Close}, op.closers...)
 	if evlog != nil {
@@ -231,6 +233,7 @@ func startHTTP(cfg *hub.Config, log *slog.Logger, op options, pp *pushParts, h *
 	}
 	osm := newOsmAnd(h, reg)
 	routes := append(hubRoutes(h, op.seen), pp.routes(h)...)
+	routes = append(routes, groupRoutes(h)...) // groups.go
 	for _, f := range op.routes {
 		routes = append(routes, f(h)...)
 	}

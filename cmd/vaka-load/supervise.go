@@ -273,6 +273,7 @@ type fleet struct {
 	lastBeat   []atomic.Int64 // per silent button: ns of its last radio test
 	silentSeen []atomic.Int64 // per silent button: ns its alarm arrived
 	falseAlarm atomic.Int64
+	falseSeen  map[int]bool   // stream reader only: buttons counted in falseAlarm from group frames
 	pressSched []int64        // per press: scheduled ns
 	pressRecv  []atomic.Int64 // per press: ns its alarm arrived
 	pressSent  []int64        // per press: ns the generator published it
@@ -589,6 +590,10 @@ var (
 )
 
 func (f *fleet) onAlarm(line []byte, t int64) {
+	if string(field(line, ruleKey)) == "group" {
+		f.onGroup(line, t)
+		return
+	}
 	dev := field(line, deviceKey)
 	if len(dev) < 2 || dev[0] != 'k' {
 		return
@@ -703,4 +708,37 @@ func writeSupReport(w io.Writer, files []string) error {
 		fmt.Fprintln(w)
 	}
 	return nil
+}
+
+// onGroup reads a group alarm's frame: since issue 20 the hub shows
+// technical alarms as their group (site and gateway by default), listing
+// the first 50 members with their device. A silent button is detected
+// when it first appears in a group frame on the stream.
+func (f *fleet) onGroup(line []byte, t int64) {
+	for rest := line; ; {
+		k := bytes.Index(rest, deviceKey)
+		if k < 0 {
+			return
+		}
+		rest = rest[k+len(deviceKey):]
+		q := bytes.IndexByte(rest, '"')
+		if q < 2 || rest[0] != 'k' {
+			continue
+		}
+		i, err := strconv.Atoi(string(rest[1:q]))
+		if err != nil {
+			continue
+		}
+		if i >= f.o.Silent {
+			if f.falseSeen == nil {
+				f.falseSeen = map[int]bool{}
+			}
+			if !f.falseSeen[i] {
+				f.falseSeen[i] = true
+				f.falseAlarm.Add(1)
+			}
+			continue
+		}
+		f.silentSeen[i].CompareAndSwap(0, t)
+	}
 }

@@ -19,8 +19,9 @@ const routesUsage = `Usage:
   vaka routes test --config FILE [--at TIME] [--json] LABEL=VALUE...
       who an alarm with these labels would alert now (or at TIME: RFC 3339
       or "2006-01-02 15:04" in the hub's time zone), and after each
-      escalation step if nobody accepts. Labels: site, unit, room, kind,
-      priority, rule. Example:
+      escalation step if nobody accepts, and how technical alarms are
+      grouped (group_by). Labels: site, unit, room, kind, priority, rule,
+      gateway. Example:
         vaka routes test --config hub.yaml site=solrosen unit=avd-a kind=call
 `
 
@@ -143,6 +144,10 @@ func printRoutes(w io.Writer, labels map[string]string, at time.Time, plans []no
 			if s.Tier > 0 {
 				when = "after " + s.After.String()
 			}
+			if grouped(labels, p) {
+				// The group is notified group_wait after its first member.
+				when = "after " + (s.After + p.GroupWait).String()
+			}
 			who := strings.Join(s.Users, ", ")
 			if s.Webhook != "" {
 				who = "webhook " + s.Webhook
@@ -171,8 +176,43 @@ func printRoutes(w io.Writer, labels map[string]string, at time.Time, plans []no
 				fmt.Fprintf(w, "  next tier only when no phone confirms the alert within %v\n", p.DeliveryTimeout)
 			}
 		}
-		if p.RemindEvery > 0 {
-			fmt.Fprintf(w, "  reminders every %v to everyone alerted so far, until someone accepts\n", p.RemindEvery)
+		if rem := p.RemindEvery; rem > 0 {
+			if grouped(labels, p) && rem < p.GroupInterval {
+				rem = p.GroupInterval // a group is notified at most once per interval
+			}
+			fmt.Fprintf(w, "  reminders every %v to everyone alerted so far, until someone accepts\n", rem)
 		}
+		printGrouping(w, labels, p)
+	}
+}
+
+// grouped reports whether an alarm with labels is grouped on plan p.
+func grouped(labels map[string]string, p notify.Plan) bool {
+	k := labels["kind"]
+	return len(p.GroupBy) > 0 && (k == "" || k == "technical")
+}
+
+// printGrouping says how the route groups technical alarms, and that it
+// never groups a care alarm.
+func printGrouping(w io.Writer, labels map[string]string, p notify.Plan) {
+	kind := labels["kind"]
+	switch {
+	case len(p.GroupBy) == 0:
+		if kind == "" || kind == "technical" {
+			fmt.Fprintln(w, "  not grouped: each technical alarm is notified on its own")
+		}
+	case kind != "" && kind != "technical":
+		fmt.Fprintf(w, "  not grouped: a %s alarm is never grouped; group_by (%s) applies to technical alarms only\n", kind, strings.Join(p.GroupBy, ", "))
+	default:
+		var key []string
+		for _, l := range p.GroupBy {
+			v, ok := labels[l]
+			if !ok {
+				v = "?"
+			}
+			key = append(key, l+"="+v)
+		}
+		fmt.Fprintf(w, "  technical alarms grouped by %s into one group alarm {%s}: notified %v after its first alarm, then at most once per %v\n",
+			strings.Join(p.GroupBy, ", "), strings.Join(key, " "), p.GroupWait, p.GroupInterval)
 	}
 }

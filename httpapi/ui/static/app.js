@@ -689,6 +689,7 @@ function connectStream() {
     if (es !== src) return;
     endSession(t('sessionEnded'));
   });
+  src.addEventListener('skipped', () => onTechnicalSkipped(src)); // end of file
   // Not sent by the server today; if it starts sending named pings, the
   // watchdog below also catches a silently dead (half-open) stream.
   src.addEventListener('ping', () => { lastStreamAt = Date.now(); pingSeen = true; });
@@ -1217,8 +1218,8 @@ function buildCard(a) {
       from ? ' (' + t('takenFrom', { who: person(from) }) + ')' : ''));
   }
   card.append(ageLine(a));
-  // A technical group alarm (one alarm for many devices) says how many.
-  if (a.group && Number(a.group.count) > 1) card.append(el('p', { class: 'group-count' }, t('groupCount', { n: Number(a.group.count) })));
+  const grp = groupSection(a); // a group of technical alarms (end of file)
+  if (grp) card.append(grp);
 
   if (collapsed) {
     card.append(el('button', { type: 'button', class: 'btn-link expand', 'aria-expanded': 'false', dataset: { toggle: a.id } }, t('expand')));
@@ -1727,3 +1728,41 @@ function init() {
 
 if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', init);
 else init();
+
+// ---------------------------------------------------------------------------
+// Alarm storms (issue 20): groups of technical alarms and skipped technical
+// updates. Self-contained: buildCard calls groupSection, connectStream
+// routes the stream's "skipped" event here.
+
+// groupSection is the part of a group alarm's card that says how many
+// technical alarms it stands for and lists the members the hub sent (the
+// first 50; all are at /api/v1/alarms/{id}/members). Null for any other
+// alarm: care alarms are never grouped.
+function groupSection(a) {
+  const g = a && a.group;
+  if (!g) return null;
+  const sv = state.lang === 'sv';
+  const members = Array.isArray(g.members) ? g.members : [];
+  const list = el('ul', { class: 'group-members' });
+  for (const m of members) {
+    list.append(el('li', { dataset: { alarmId: m.alarm || '' } },
+      // The member's cause in words (kindKey), never the rule's code.
+      (m.device || m.alarm || '') + (m.gateway ? ' · ' + t('gateway', { id: m.gateway }) : '') +
+        (m.rule && has('rule_' + m.rule) ? ' · ' + t('rule_' + m.rule) : ''),
+      m.restored_at ? (sv ? ' (tillbaka)' : ' (back)') : ''));
+  }
+  const more = (g.count || 0) - members.length;
+  return el('details', { class: 'group', dataset: { count: String(g.count || 0) } },
+    el('summary', {}, sv ? g.count + ' tekniska larm i gruppen' : g.count + ' technical alarms in this group'),
+    list,
+    more > 0 ? el('p', { class: 'group-more' }, sv ? 'och ' + more + ' till' : 'and ' + more + ' more') : null);
+}
+
+// onTechnicalSkipped: the hub dropped technical updates this screen was too
+// slow to take (never a care alarm) and says how many; the list is
+// refetched so nothing stays stale.
+function onTechnicalSkipped(src) {
+  if (es !== src) return;
+  lastStreamAt = Date.now();
+  refresh();
+}
