@@ -297,16 +297,25 @@ func Check(a *Alarm, t Transition) error {
 	return ErrUnknownAction
 }
 
+// ByUnitPrefix starts Transition.By for a step an alarm unit took itself
+// (its presence or check-out key), followed by the device id.
+const ByUnitPrefix = "unit:"
+
 // CheckOwner reports whether t, a staff step, may be taken by t.By on a:
 // once an alarm is accepted, only the one who accepted it (or took it
 // over) may mark presence or resolve it; anyone else must take it over
 // first (ActTakeOver), so a colleague never acts on it silently. It is
 // kept out of Check on purpose: journals written before the rule held
 // such steps and must still replay.
+//
+// An alarm accepted by an alarm unit's own key (By "unit:<device>", a
+// SCAIP presence key pressed by whoever came) has no staff owner: the
+// staff who code the outcome in the app need not take it over.
 func CheckOwner(a *Alarm, t Transition) error {
 	switch t.Action {
 	case ActPresence, ActResolve:
-		if a.State != Raised && a.State != Resolved && a.AcceptedBy != "" && a.AcceptedBy != t.By {
+		if a.State != Raised && a.State != Resolved && a.AcceptedBy != "" && a.AcceptedBy != t.By &&
+			!strings.HasPrefix(a.AcceptedBy, ByUnitPrefix) {
 			return fmt.Errorf("%w (%s)", ErrOwnedByOther, a.AcceptedBy)
 		}
 	}

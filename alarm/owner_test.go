@@ -88,3 +88,16 @@ func TestLastRepeatAt(t *testing.T) {
 		t.Errorf("last repeat at %v, want %v", a.LastRepeatAt, want)
 	}
 }
+
+// An alarm accepted by the alarm unit's own presence key has no staff
+// owner: whoever codes the outcome in the app needs no take-over.
+func TestUnitAcceptedNeedsNoTakeOver(t *testing.T) {
+	at := time.Date(2026, 3, 29, 1, 30, 0, 0, time.UTC)
+	a := New("a1", at)
+	if err := Apply(a, Transition{Alarm: "a1", Action: ActAccept, At: at, By: ByUnitPrefix + "larm-4711"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := CheckOwner(a, Transition{Alarm: "a1", Action: ActResolve, At: at, By: "natt1", Outcome: OutcomeRealNeed}); err != nil {
+		t.Errorf("staff resolving a unit-accepted alarm: %v", err)
+	}
+}

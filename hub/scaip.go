@@ -279,7 +279,9 @@ func (h *Hub) scaipMove(class scaip.Class, req *scaip.Request, u SCAIPUnit, key,
 		}
 		return scaip.OK
 	}
-	by := "larmenhet / alarm unit " + u.Device
+	// "unit:<device>", like "rule:<name>": not a staff login, so the
+	// staff app names it in words and staff need not take it over.
+	by := alarm.ByUnitPrefix + u.Device
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	var a *alarm.Alarm

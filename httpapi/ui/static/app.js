@@ -151,6 +151,7 @@ const STRINGS = {
     reason_not_accepted_within: 'inte taget inom {d}',
     reason_not_delivered_within: 'inte visat i någon telefon inom {d}',
     system: 'systemet',
+    alarmUnit: 'larmenheten (närvaroknappen)',
     deliveredTo: 'Visat i telefonen hos {who}',
     notDelivered: 'Ingen telefon har bekräftat larmet ännu',
     escalatedTo: 'Eskalerat till nivå {n}',
@@ -312,6 +313,7 @@ const STRINGS = {
     reason_not_accepted_within: 'not taken within {d}',
     reason_not_delivered_within: 'not shown on any phone within {d}',
     system: 'the system',
+    alarmUnit: 'the alarm unit (presence key)',
     deliveredTo: 'Shown on the phone of {who}',
     notDelivered: 'No phone has confirmed the alarm yet',
     escalatedTo: 'Escalated to tier {n}',
@@ -1075,6 +1077,7 @@ function person(user) {
     const r = user.slice(5);
     return has('rule_' + r) ? t('rule_' + r) : t('system');
   }
+  if (user.startsWith('unit:')) return t('alarmUnit');
   if (user === 'notify' || user === 'hub' || user === 'system') return t('system');
   if (user.startsWith('webhook:')) return t('via_webhook');
   return state.names[user] || user;
