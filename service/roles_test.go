@@ -51,7 +51,9 @@ func startRolesHub(t *testing.T) (*service.Hub, *logBuf) {
 	buf := &logBuf{}
 	log := slog.New(slog.NewTextHandler(io.MultiWriter(testWriter{t}, buf), nil))
 	s, err := service.Start(&cfg, log, service.WithRoutes(func(*hub.Hub) []httpapi.Route {
-		return web.Routes(web.Options{Model: func() *pilot.Model { return &pilot.Model{} }, Logger: log})
+		// An empty but real model: the matrix checks who may reach the pilot
+		// API, not what it answers.
+		return web.Routes(web.Options{Model: func() *pilot.Model { return &pilot.Model{Config: &pilot.Config{}} }, Logger: log})
 	}))
 	if err != nil {
 		t.Fatal(err)

@@ -104,7 +104,7 @@ func TestIntegrationBrowserGroupCard(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"2 tekniska larm i gruppen", "dorr-entre · avd-a · battery_low", "dorr-entre · avd-a · tamper"} {
+	for _, want := range []string{"2 tekniska larm i gruppen", "dorr-entre · Basstation avd-a · Lågt batteri", "dorr-entre · Basstation avd-a · Enhet öppnad eller flyttad"} {
 		if !strings.Contains(text, want) {
 			t.Errorf("group card lacks %q: %q", want, text)
 		}
