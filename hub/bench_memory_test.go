@@ -1,0 +1,121 @@
+package hub
+
+import (
+	"fmt"
+	"os"
+	"runtime"
+	rtmetrics "runtime/metrics"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/vaka-care/vaka/alarm"
+	"github.com/vaka-care/vaka/event"
+	"github.com/vaka-care/vaka/rules"
+	"github.com/vaka-care/vaka/store"
+)
+
+// liveHeap is the heap the last GC found reachable, after a full GC: what
+// the process needs to keep, not what it has allocated since.
+func liveHeap() uint64 {
+	runtime.GC()
+	runtime.GC()
+	s := []rtmetrics.Sample{{Name: "/gc/heap/live:bytes"}}
+	rtmetrics.Read(s)
+	return s[0].Value.Uint64()
+}
+
+// memAlarms is how many alarms BenchmarkOpenAlarmMemory opens: 20,000 by
+// default, VAKA_MEM_ALARMS=250000 for the storm's figure.
+func memAlarms(b *testing.B) int {
+	if v := os.Getenv("VAKA_MEM_ALARMS"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n <= 0 {
+			b.Fatalf("VAKA_MEM_ALARMS=%q: want a positive count", v)
+		}
+		return n
+	}
+	return 20_000
+}
+
+// BenchmarkOpenAlarmMemory opens N technical alarms in the hub the way a
+// region's supervised buttons going silent does (device_silent, one per
+// device, each followed by the notifier's notify step), and reports the
+// heap the hub keeps per open alarm: live (as opened) and after a restart
+// (rebuilt from the journal, where every string comes fresh from JSON).
+// The device strings are made once beforehand, as the rules' config holds
+// them; the key is built per alarm, as the engine does.
+func BenchmarkOpenAlarmMemory(b *testing.B) {
+	n := memAlarms(b)
+	type dev struct{ site, gw, id, unit, room, res string }
+	devs := make([]dev, n)
+	for i := range devs {
+		devs[i] = dev{site: fmt.Sprintf("site%02d", i%16), gw: fmt.Sprintf("gw%05d", i/100), id: fmt.Sprintf("btn%07d", i),
+			unit: fmt.Sprintf("unit%03d", i/1000), room: strconv.Itoa(i % 400), res: fmt.Sprintf("r%07d", i)}
+	}
+	const note = "ingen signal på 1m5s / silent for 1m5s"
+	to := []string{"tekniker1", "tekniker2"}
+	var live, restarted float64
+	for range b.N {
+		dir := b.TempDir()
+		c := newClock(dayTime)
+		j, _, err := store.Open(dir, store.Options{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		h, err := New(Options{Config: loadConfig(b, hubYAML), Journal: j, Now: c.Now})
+		if err != nil {
+			b.Fatal(err)
+		}
+		base := liveHeap()
+		b.StartTimer()
+		for i, d := range devs {
+			now := c.Now().Add(time.Duration(i) * time.Millisecond)
+			h.apply(rules.Action{Kind: rules.Raise, Rule: rules.RuleDeviceSilent, Key: rules.RuleDeviceSilent + "/" + d.site + "/" + d.id,
+				Alarm: alarm.KindTechnical, Priority: 3, Status: event.RadioTestMissing, Site: d.site, Gateway: d.gw, Device: d.id,
+				Type: event.PersonalTrigger, Unit: d.unit, Room: d.room, Resident: d.res, Note: note}, now)
+		}
+		for i := range n {
+			id := fmt.Sprintf("A%06d", i+1)
+			if err := h.Record(alarm.Transition{Alarm: id, Action: alarm.ActNotify, By: "notify", Receiver: "tekniker", To: to}); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.StopTimer()
+		if got := h.openCount(); got != n {
+			b.Fatalf("%d alarms open, want %d", got, n)
+		}
+		live = float64(liveHeap()-base) / float64(n)
+		runtime.KeepAlive(h)
+		j.Close()
+		h = nil
+
+		// Restart: the hub rebuilt from its journal.
+		base = liveHeap()
+		j, replay, err := store.Open(dir, store.Options{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		h, err = New(Options{Config: loadConfig(b, hubYAML), Journal: j, Replay: replay, Now: c.Now})
+		if err != nil {
+			b.Fatal(err)
+		}
+		replay = nil
+		if got := h.openCount(); got != n {
+			b.Fatalf("after restart %d alarms open, want %d", got, n)
+		}
+		restarted = float64(liveHeap()-base) / float64(n)
+		runtime.KeepAlive(h)
+		j.Close()
+	}
+	b.ReportMetric(live, "B/open-alarm")
+	b.ReportMetric(restarted, "B/open-alarm-restarted")
+	b.ReportMetric(float64(n), "alarms")
+}
+
+// openCount is the number of open alarms.
+func (h *Hub) openCount() int {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	return len(h.openByKey)
+}
