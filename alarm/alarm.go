@@ -153,6 +153,10 @@ type Transition struct {
 	To       []string `json:"to,omitempty"`       // users (or webhook) alerted
 	Phone    string   `json:"phone,omitempty"`    // on ActDelivered: which phone
 	Channel  string   `json:"channel,omitempty"`  // on ActDelivered: push, app or webhook
+	// Rec is where the journal holds this transition: its byte offset plus
+	// one, 0 while it is not (yet) in the journal. Set by the journal on
+	// write and on replay; an owned alarm reads its older steps back by it.
+	Rec int64 `json:"-"`
 }
 
 // Alarm is one alarm and its lifecycle state.
@@ -193,6 +197,15 @@ type Alarm struct {
 	Reminders    int              `json:"reminders,omitempty"`
 	UpdatedAt    time.Time        `json:"updated_at"`
 	History      []Transition     `json:"history,omitempty"`
+	// HistoryOmitted, on a list or stream view of an alarm with a long
+	// history, counts the older steps not listed in History; the alarm's
+	// own endpoint lists them all.
+	HistoryOmitted int `json:"history_omitted,omitempty"`
+
+	// An owned alarm's history (history.go): the last steps in memory and
+	// the journal positions of older ones. steps is nil on a plain alarm.
+	steps []step
+	spill *[]int64 // allocated at the first step moved out
 }
 
 // Open reports whether the alarm still needs staff.
@@ -316,21 +329,8 @@ func Apply(a *Alarm, t Transition) error {
 	if t.Action == ActReminder && a.Reminders > MaxRepeatHistory {
 		return nil
 	}
-	a.History = append(a.History, t)
+	a.record(&t)
 	return nil
-}
-
-// addPos makes p the alarm's position and appends it to the track,
-// bounded by MaxTrack.
-func (a *Alarm) addPos(p *event.Position) {
-	if p == nil {
-		return
-	}
-	a.Position = p
-	a.Track = append(a.Track, *p)
-	if len(a.Track) > MaxTrack {
-		a.Track = a.Track[len(a.Track)-MaxTrack:]
-	}
 }
 
 // MaxTrack bounds the positions an alarm keeps.
@@ -344,10 +344,23 @@ func New(id string, at time.Time) *Alarm {
 	return &Alarm{ID: id, State: Raised, RaisedAt: at, UpdatedAt: at}
 }
 
-// Clone returns a deep enough copy for readers outside the owner's lock.
+// Clone returns a deep enough copy for readers outside the owner's lock:
+// a plain alarm, whose History lists what the original keeps in memory
+// (on an owned alarm, the last steps; HistoryOmitted counts the others).
 func (a *Alarm) Clone() *Alarm {
 	c := *a
-	c.History = append([]Transition(nil), a.History...)
+	c.steps, c.spill = nil, nil
+	if a.steps != nil {
+		c.History = make([]Transition, len(a.steps))
+		for i := range a.steps {
+			c.History[i] = a.steps[i].transition(a.ID)
+		}
+		if a.spill != nil {
+			c.HistoryOmitted = len(*a.spill)
+		}
+	} else {
+		c.History = append([]Transition(nil), a.History...)
+	}
 	c.Deliveries = append([]Delivery(nil), a.Deliveries...)
 	return &c
 }

@@ -403,6 +403,7 @@ func (h *Hub) applyLocked(act rules.Action, now time.Time) bool {
 			a.SourceTime = ev.Time
 			t.EventID = a.EventID
 		}
+		a.Own() // compact history, shared strings (alarm/history.go)
 		snap := *a
 		t.Raise = &snap
 		h.alarms[a.ID] = a
@@ -427,8 +428,7 @@ func (h *Hub) commitLocked(a *alarm.Alarm, t alarm.Transition) bool {
 			return durable
 		}
 	} else {
-		t.Raise = nil
-		a.History = append(a.History, t)
+		a.AddHistory(t)
 	}
 	h.m.transitions.WithLabelValues(string(t.Action)).Inc()
 	for _, o := range h.observers {
@@ -509,15 +509,28 @@ func (h *Hub) Record(t alarm.Transition) error {
 	return nil
 }
 
-// Alarm returns one alarm.
+// Alarm returns one alarm with its whole history: the steps it no longer
+// keeps in memory are read back from the journal, outside the hub's lock.
 func (h *Hub) Alarm(id string) (*alarm.Alarm, bool) {
 	h.mu.RLock()
-	defer h.mu.RUnlock()
 	a, ok := h.alarms[id]
 	if !ok {
+		h.mu.RUnlock()
 		return nil, false
 	}
-	return a.Clone(), true
+	c, older := a.Clone(), a.Spilled()
+	h.mu.RUnlock()
+	if len(older) > 0 {
+		ts, err := h.journal.Read(older)
+		if err != nil {
+			// The list's view (the last steps, history_omitted > 0) is
+			// still right; say why the rest is missing.
+			h.log.Error("hub: older alarm history not read from the journal", "alarm", id, "err", err)
+			return c, true
+		}
+		c.WithOlder(ts)
+	}
+	return c, true
 }
 
 // Alarms lists open alarms (most urgent, then oldest first) followed by

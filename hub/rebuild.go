@@ -44,9 +44,8 @@ func (h *Hub) rebuild(ts []alarm.Transition) []string {
 			}
 			a := t.Raise
 			a.History = nil
-			tt := t
-			tt.Raise = nil
-			a.History = append(a.History, tt)
+			a.Own()
+			a.AddHistory(t)
 			h.alarms[a.ID] = a
 			h.noteID(a.ID)
 		} else {
@@ -58,6 +57,7 @@ func (h *Hub) rebuild(ts []alarm.Transition) []string {
 					continue
 				}
 				a = alarm.FromSubject(t.Alarm, t.Subj)
+				a.Own()
 				h.alarms[a.ID] = a
 				h.noteID(a.ID)
 				rebuilt = append(rebuilt, a.ID)

@@ -64,6 +64,7 @@ type Journal struct {
 
 	mu     sync.Mutex // orders seq and the file: a record's line follows its predecessor's
 	app    *record.Appender
+	f      *os.File // for Read: pread beside the appender's writes
 	buf    []byte
 	seq    uint64
 	closed bool
@@ -106,7 +107,7 @@ func Open(dir string, opts Options) (*Journal, []alarm.Transition, error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("store: open journal: %w", err)
 	}
-	j := &Journal{opts: opts, log: opts.Logger}
+	j := &Journal{opts: opts, log: opts.Logger, f: f}
 	ts, rep, err := j.replay(f)
 	if err != nil {
 		f.Close()
@@ -172,6 +173,7 @@ func (j *Journal) replay(f io.Reader) ([]alarm.Transition, record.Report, error)
 			j.loss.gap(last+1, cur.Seq-1)
 		}
 		last = max(last, cur.Seq)
+		cur.Rec = sc.Offset() + 1
 		out = append(out, cur)
 	}
 	if err := sc.Err(); err != nil {
@@ -222,6 +224,7 @@ func (j *Journal) Append(t *alarm.Transition) error {
 		return fmt.Errorf("store: write journal: %w", err)
 	}
 	j.seq = t.Seq
+	t.Rec = end - int64(len(j.buf)) + 1
 	j.Appends.Add(1)
 	j.mu.Unlock()
 	if j.opts.SyncEachWrite {
