@@ -1,6 +1,8 @@
 package alarm
 
 import (
+	"cmp"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -217,7 +219,13 @@ func (a *Alarm) WithOlder(older []Transition) {
 	for i := range older {
 		older[i].Raise, older[i].Subj = nil, nil
 	}
+	// Alert and receipt steps stay in memory longer than others, so the
+	// merge goes by sequence number; a step still held from the journal
+	// (seq 0) is the newest.
 	a.History = append(older, a.History...)
+	slices.SortStableFunc(a.History, func(x, y Transition) int {
+		return cmp.Compare(x.Seq-1, y.Seq-1) // 0 wraps to the largest
+	})
 	a.HistoryOmitted = 0
 }
 
