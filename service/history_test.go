@@ -6,12 +6,14 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"testing"
 	"time"
 
 	"github.com/vaka-care/vaka/alarm"
 	"github.com/vaka-care/vaka/event"
+	"github.com/vaka-care/vaka/internal/testenv"
 	"github.com/vaka-care/vaka/store"
 )
 
@@ -161,4 +163,22 @@ func TestIntegrationLongHistoryServedWholeLiveAndAfterRestart(t *testing.T) {
 			t.Errorf("after restart step %d = %+v, before %+v", k, again.History[k], one.History[k])
 		}
 	}
+}
+
+// /metrics carries the runtime's heap and GC series (internal/rtmetrics).
+func TestIntegrationMetricsHaveRuntimeSeries(t *testing.T) {
+	s := startStaffHub(t, t.TempDir(), "")
+	runtime.GC()
+	url := "http://" + s.HTTPAddr() + "/metrics"
+	for _, name := range []string{"vaka_go_heap_live_bytes", "vaka_go_memory_total_bytes", "vaka_go_gc_cycles_total",
+		"vaka_go_gc_pause_seconds_count", "vaka_go_gc_pause_p99_seconds", "vaka_go_goroutines"} {
+		if v := testenv.Metric(t, url, name); v <= 0 {
+			t.Errorf("%s = %v, want > 0", name, v)
+		}
+	}
+	if v := testenv.Metric(t, url, `vaka_go_gc_pause_seconds_bucket{le="+Inf"}`); v < 1 {
+		t.Errorf("pause histogram +Inf bucket %v", v)
+	}
+	testenv.Metric(t, url, "vaka_go_gc_assist_cpu_seconds_total")
+	testenv.Metric(t, url, "vaka_go_memory_limit_bytes")
 }

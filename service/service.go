@@ -21,6 +21,7 @@ import (
 	"github.com/vaka-care/vaka/extbroker"
 	"github.com/vaka-care/vaka/httpapi"
 	"github.com/vaka-care/vaka/hub"
+	"github.com/vaka-care/vaka/internal/rtmetrics"
 	"github.com/vaka-care/vaka/notify"
 	"github.com/vaka-care/vaka/store"
 )
@@ -106,6 +107,7 @@ func Start(cfg *hub.Config, log *slog.Logger, opts ...Option) (*Hub, error) {
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(rtmetrics.New()) // heap live, GC pauses, assists: vaka_go_* (internal/rtmetrics)
 	var evlog *hub.EventLog
 	if cfg.DataDir != "" {
 		evlog, err = hub.NewEventLog(filepath.Join(cfg.DataDir, "events"), log)
