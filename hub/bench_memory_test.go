@@ -6,12 +6,14 @@ import (
 	"runtime"
 	rtmetrics "runtime/metrics"
 	"runtime/pprof"
+	"slices"
 	"strconv"
 	"testing"
 	"time"
 
 	"github.com/vaka-care/vaka/alarm"
 	"github.com/vaka-care/vaka/event"
+	gcq "github.com/vaka-care/vaka/internal/rtmetrics"
 	"github.com/vaka-care/vaka/rules"
 	"github.com/vaka-care/vaka/store"
 )
@@ -58,6 +60,8 @@ func BenchmarkOpenAlarmMemory(b *testing.B) {
 	to := []string{"tekniker1", "tekniker2"}
 	var live, restarted float64
 	var fixed uint64
+	var raiseP99, raiseMax time.Duration
+	var pauseP99, pauseMax float64
 	// What a hub costs with no alarm (its de-duplication table, maps):
 	// the restart's figure must not count it.
 	base := liveHeap()
@@ -86,13 +90,17 @@ func BenchmarkOpenAlarmMemory(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
+		lat := make([]time.Duration, 0, n)
+		p0 := gcPauses()
 		base = liveHeap()
 		b.StartTimer()
 		for i, d := range devs {
 			now := c.Now().Add(time.Duration(i) * time.Millisecond)
+			t0 := time.Now()
 			h.apply(rules.Action{Kind: rules.Raise, Rule: rules.RuleDeviceSilent, Key: rules.RuleDeviceSilent + "/" + d.site + "/" + d.id,
 				Alarm: alarm.KindTechnical, Priority: 3, Status: event.RadioTestMissing, Site: d.site, Gateway: d.gw, Device: d.id,
 				Type: event.PersonalTrigger, Unit: d.unit, Room: d.room, Resident: d.res, Note: note}, now)
+			lat = append(lat, time.Since(t0))
 		}
 		for i := range n {
 			id := fmt.Sprintf("A%06d", i+1)
@@ -104,7 +112,15 @@ func BenchmarkOpenAlarmMemory(b *testing.B) {
 		if got := h.openCount(); got != n {
 			b.Fatalf("%d alarms open, want %d", got, n)
 		}
+		pauses := gcPauses()
+		for k := range pauses.Counts {
+			pauses.Counts[k] -= p0.Counts[k]
+		}
 		live = float64(liveHeap()-base) / float64(n)
+		slices.Sort(lat)
+		raiseP99, raiseMax = lat[len(lat)*99/100], lat[len(lat)-1]
+		pauseP99 = gcq.Quantile(pauses, 0.99)
+		pauseMax = gcq.Quantile(pauses, 1)
 		if p := os.Getenv("VAKA_MEM_PROFILE"); p != "" {
 			writeHeapProfile(b, p+".live")
 		}
@@ -136,6 +152,18 @@ func BenchmarkOpenAlarmMemory(b *testing.B) {
 	b.ReportMetric(live, "B/open-alarm")
 	b.ReportMetric(restarted, "B/open-alarm-restarted")
 	b.ReportMetric(float64(n), "alarms")
+	b.ReportMetric(float64(raiseP99.Microseconds()), "raise-p99-µs")
+	b.ReportMetric(float64(raiseMax.Microseconds()), "raise-max-µs")
+	b.ReportMetric(pauseP99*1e6, "gc-pause-p99-µs")
+	b.ReportMetric(pauseMax*1e6, "gc-pause-max-µs")
+}
+
+// gcPauses is the runtime's histogram of stop-the-world GC pauses.
+func gcPauses() *rtmetrics.Float64Histogram {
+	s := []rtmetrics.Sample{{Name: "/sched/pauses/total/gc:seconds"}}
+	rtmetrics.Read(s)
+	h := s[0].Value.Float64Histogram()
+	return &rtmetrics.Float64Histogram{Counts: slices.Clone(h.Counts), Buckets: h.Buckets}
 }
 
 // writeHeapProfile writes a heap profile to path (VAKA_MEM_PROFILE=path:
