@@ -86,8 +86,17 @@ func runStorm(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&o.PinGen, "pin-gen", "", "pin this process to these CPUs (taskset)")
 	fs.StringVar(&o.PinSUT, "pin-sut", "", "with -hub-bin: pin the hub process to these CPUs")
 	report := fs.Bool("report", false, "write the storm's markdown section from the JSON result files given as arguments")
+	doc := fs.Bool("report-doc", false, "write docs/benchmarks-storm.md (markdown) from storm and all-alarm ramp result files given as arguments")
+	commands := fs.String("commands", "", "with -report-doc: file listing the exact commands that were run")
 	if err := fs.Parse(args); err != nil {
 		return 2
+	}
+	if *doc {
+		if err := writeStormDoc(stdout, fs.Args(), *commands); err != nil {
+			fmt.Fprintln(stderr, "vaka-load storm:", err)
+			return 1
+		}
+		return 0
 	}
 	if *report {
 		if err := writeStormReport(stdout, fs.Args()); err != nil {
