@@ -130,15 +130,17 @@ func BenchmarkOpenAlarmMemory(b *testing.B) {
 
 		// Restart: the hub rebuilt from its journal.
 		base = liveHeap()
-		j, replay, err := store.Open(dir, store.Options{})
+		// As service.Start does: the journal replayed as it is read.
+		rb := NewRebuilder(nil)
+		j, err = store.OpenEach(dir, store.Options{}, rb.Add)
 		if err != nil {
 			b.Fatal(err)
 		}
-		h, err = New(Options{Config: loadConfig(b, hubYAML), Journal: j, Replay: replay, Now: c.Now})
+		h, err = New(Options{Config: loadConfig(b, hubYAML), Journal: j, Rebuilt: rb, Now: c.Now})
 		if err != nil {
 			b.Fatal(err)
 		}
-		replay = nil
+		rb = nil
 		if got := h.openCount(); got != n {
 			b.Fatalf("after restart %d alarms open, want %d", got, n)
 		}

@@ -27,9 +27,12 @@ import (
 
 // Options wire a hub.
 type Options struct {
-	Config   *Config // validated
-	Journal  *store.Journal
-	Replay   []alarm.Transition // what the journal held at open
+	Config  *Config // validated
+	Journal *store.Journal
+	Replay  []alarm.Transition // what the journal held at open
+	// Rebuilt, if set, is what the journal held, replayed as it was read
+	// (store.OpenEach into a Rebuilder); Replay is then ignored.
+	Rebuilt  *Rebuilder
 	Logger   *slog.Logger
 	Registry prometheus.Registerer
 	Now      func() time.Time // nil means time.Now
@@ -122,7 +125,7 @@ func New(o Options) (*Hub, error) {
 		return nil, err
 	}
 	h.m = m
-	rebuilt := h.rebuild(o.Replay)
+	rebuilt := h.rebuild(o)
 	h.raiseJournalLoss(o.Journal.Loss(), rebuilt)
 	h.engine.Expect(h.now())
 	return h, nil
@@ -133,13 +136,6 @@ func (h *Hub) AddDropSource(d DropSource) {
 	h.mu.Lock()
 	h.drops = append(h.drops, d)
 	h.mu.Unlock()
-}
-
-func (h *Hub) noteID(id string) {
-	var n uint64
-	if _, err := fmt.Sscanf(id, "A%d", &n); err == nil && n > h.nextID {
-		h.nextID = n
-	}
 }
 
 // alarmKey is the repeat-grouping key of an alarm, matching rules.Action.Key.

@@ -101,7 +101,10 @@ func Start(cfg *hub.Config, log *slog.Logger, opts ...Option) (*Hub, error) {
 	for _, o := range opts {
 		o(&op)
 	}
-	j, replay, err := store.Open(cfg.DataDir, store.Options{SyncEvery: cfg.Store.SyncEvery, SyncEachWrite: cfg.Store.SyncEachWrite, Logger: log})
+	// The journal is replayed into the alarms as it is read, never held
+	// decoded as a whole (hub.Rebuilder).
+	rb := hub.NewRebuilder(log)
+	j, err := store.OpenEach(cfg.DataDir, store.Options{SyncEvery: cfg.Store.SyncEvery, SyncEachWrite: cfg.Store.SyncEachWrite, Logger: log}, rb.Add)
 	if err != nil {
 		return nil, err
 	}
@@ -135,7 +138,7 @@ func Start(cfg *hub.Config, log *slog.Logger, opts ...Option) (*Hub, error) {
 			Help: "Web Push sends that failed (the escalation timers still run: no receipt means next tier)."},
 			func() float64 { return float64(disp.PushFailures.Load()) }))
 	op.observers = append(op.observers, pp.disp)
-	h, err := hub.New(hub.Options{Config: cfg, Journal: j, Replay: replay, Logger: log, Registry: reg, Observers: op.observers})
+	h, err := hub.New(hub.Options{Config: cfg, Journal: j, Rebuilt: rb, Logger: log, Registry: reg, Observers: op.observers})
 	if err != nil {
 		j.Close()
 		return nil, err
