@@ -424,6 +424,7 @@ func (h *Hub) commitLocked(a *alarm.Alarm, t alarm.Transition) bool {
 			return durable
 		}
 	} else {
+		t.Raise = nil // observers see the raise without its snapshot, as before
 		a.AddHistory(t)
 	}
 	h.m.transitions.WithLabelValues(string(t.Action)).Inc()
