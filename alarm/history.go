@@ -256,7 +256,9 @@ func (a *Alarm) addPos(p *event.Position) {
 // room, rule, device type, status, state, the rules' notes, staff and
 // receiver names) are kept once. Ids that are one per alarm (alarm, device,
 // resident, event) are not: the table would only grow. The table is
-// bounded; past it strings are simply not shared.
+// bounded: when it is full (a stream of one-off notes) it starts afresh,
+// so what alarms already share stays shared and new strings are shared
+// again from then on, and the table never holds more than maxInterned.
 
 const maxInterned = 1 << 16
 
@@ -277,7 +279,7 @@ func Intern(s string) string {
 		return v
 	}
 	if len(interned.m) >= maxInterned {
-		return s
+		clear(interned.m)
 	}
 	s = strings.Clone(s)
 	interned.m[s] = s
@@ -292,7 +294,6 @@ func internList(l []string) *[]string {
 	key := strings.Join(l, "\x00")
 	interned.Lock()
 	v, ok := interned.lists[key]
-	full := len(interned.lists) >= maxInterned
 	interned.Unlock()
 	if ok {
 		return v
@@ -302,10 +303,11 @@ func internList(l []string) *[]string {
 		c[i] = Intern(s)
 	}
 	v = &c
-	if !full {
-		interned.Lock()
-		interned.lists[key] = v
-		interned.Unlock()
+	interned.Lock()
+	if len(interned.lists) >= maxInterned {
+		clear(interned.lists)
 	}
+	interned.lists[key] = v
+	interned.Unlock()
 	return v
 }

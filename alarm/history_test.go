@@ -2,6 +2,7 @@ package alarm
 
 import (
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -134,3 +135,22 @@ func TestOwnInternsSharedStrings(t *testing.T) {
 		}
 	}
 }
+
+// The intern table never holds more than maxInterned strings, however many
+// one-off strings pass through, and strings are still shared afterwards.
+func TestInternTableIsBounded(t *testing.T) {
+	for i := range maxInterned + 10 {
+		Intern("one-off note " + strconv.Itoa(i))
+	}
+	interned.Lock()
+	n := len(interned.m)
+	interned.Unlock()
+	if n > maxInterned {
+		t.Errorf("intern table holds %d strings, bound %d", n, maxInterned)
+	}
+	a, b := Intern(strings.Clone("gw-after")), Intern(strings.Clone("gw-after"))
+	if unsafe.StringData(a) != unsafe.StringData(b) {
+		t.Error("strings are no longer shared after the table filled")
+	}
+}
+
