@@ -153,4 +153,3 @@ func TestInternTableIsBounded(t *testing.T) {
 		t.Error("strings are no longer shared after the table filled")
 	}
 }
-
