@@ -47,7 +47,11 @@ type StormFigures struct {
 	GCCycles       float64 `json:"gc_cycles"`
 	GCAssistCPUSec float64 `json:"gc_assist_cpu_s"` // CPU the hub's goroutines spent helping the GC mark
 	OpenAlarms     float64 `json:"open_alarms"`     // vaka_alarms_open at the end
-	Goals          []Goal  `json:"goals"`
+	// RaisedSilent is vaka_alarms_raised_total{rule="device_silent"}: the
+	// silent buttons' alarms the hub raised, whether or not each reached
+	// the stream as its own card (grouping may show them as one).
+	RaisedSilent float64 `json:"raised_silent"`
+	Goals        []Goal  `json:"goals"`
 }
 
 // Goal is one of the issue's goals, with the figure and whether it was met.
@@ -272,6 +276,7 @@ func stormVerdict(res *SupResult, f *fleet, reg func(string) float64, regL func(
 		GCCycles:       reg("vaka_go_gc_cycles_total"),
 		GCAssistCPUSec: reg("vaka_go_gc_assist_cpu_seconds_total"),
 		OpenAlarms:     reg("vaka_alarms_open"),
+		RaisedSilent:   regL("vaka_alarms_raised_total", `rule="device_silent"`),
 	}
 	s.Cards, s.CareCards, s.Frames = f.cards.counts()
 	res.Storm = s
@@ -288,8 +293,9 @@ func stormVerdict(res *SupResult, f *fleet, reg func(string) float64, regL func(
 		{Text: "≤ one notification per group per group interval",
 			Figure: fmt.Sprintf("%d cards (%d care), %.0f notifications for %d silent buttons and %d presses", s.Cards, s.CareCards, s.Notifications, len(f.silentSeen), res.Presses)},
 		{Text: "every silent button detected, no false alarm",
-			Figure: fmt.Sprintf("detected %d of %d, missed %d, false %d; after the deadline p50 %.2f s, max %.2f s", res.Detected, len(f.silentSeen), res.Missed, res.FalseAlarms, res.DetectP50, res.DetectMax),
-			Met:    yes(res.Missed == 0 && res.FalseAlarms == 0 && res.DetectEarly == 0)},
+			Figure: fmt.Sprintf("%.0f device_silent alarms raised for %d silent buttons; %d seen on the stream as their own alarm (missed there %d), false %d; after the deadline p50 %.2f s, max %.2f s",
+				s.RaisedSilent, len(f.silentSeen), res.Detected, res.Missed, res.FalseAlarms, res.DetectP50, res.DetectMax),
+			Met: yes((res.Missed == 0 || s.RaisedSilent == float64(len(f.silentSeen))) && res.FalseAlarms == 0 && res.DetectEarly == 0)},
 	}
 	var bad []string
 	for _, g := range s.Goals {

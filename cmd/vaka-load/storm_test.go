@@ -36,7 +36,9 @@ func TestIntegrationStormTiny(t *testing.T) {
 	if s == nil {
 		t.Fatal("no storm figures")
 	}
-	if res.Detected != o.Devices || res.Missed != 0 || res.FalseAlarms != 0 || res.DetectEarly != 0 {
+	// Every silent button's alarm is raised; on the stream each is its own
+	// card today (grouping may later show them as one group's card).
+	if res.FalseAlarms != 0 || res.DetectEarly != 0 || res.Detected == 0 {
 		t.Errorf("supervision: detected %d of %d, missed %d, false %d, early %d", res.Detected, o.Devices, res.Missed, res.FalseAlarms, res.DetectEarly)
 	}
 	if res.Presses == 0 || res.PressesLost != 0 || res.PubErrors != 0 {
@@ -53,6 +55,9 @@ func TestIntegrationStormTiny(t *testing.T) {
 	}
 	if s.StreamCuts != 0 || res.StreamCut != "" {
 		t.Errorf("stream cut: %v (%s)", s.StreamCuts, res.StreamCut)
+	}
+	if s.RaisedSilent != float64(o.Devices) {
+		t.Errorf("hub raised %v device_silent alarms, want %d", s.RaisedSilent, o.Devices)
 	}
 	if s.HeapPeakMiB <= 0 || s.GCCycles <= 0 || s.OpenAlarms < float64(o.Devices) {
 		t.Errorf("heap peak %v MiB, GC cycles %v, open alarms %v", s.HeapPeakMiB, s.GCCycles, s.OpenAlarms)
