@@ -36,6 +36,10 @@ test-386: ## Edge packages as 32-bit under qemu-i386 (periph's CI does the same;
 bench: test-deps ## Run benchmarks and write docs/benchmarks.md
 	./scripts/bench.sh
 
+.PHONY: bench-storm
+bench-storm: test-deps ## Issue 20 alone: the alarm storm and the all-alarm ramp (docs/benchmarks-storm.md; STORM_ARGS scales the storm)
+	./scripts/bench-storm.sh
+
 bench-ab: ## The hub at BASE=<rev> against this tree, interleaved (docs/benchmarks-before-after.md)
 	./scripts/bench-ab.sh
 

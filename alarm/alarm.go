@@ -160,6 +160,10 @@ type Transition struct {
 	Channel  string   `json:"channel,omitempty"`  // on ActDelivered: push, app or webhook
 	// From, on ActTakeOver: the staff member who had the alarm before.
 	From string `json:"from,omitempty"`
+	// Rec is where the journal holds this transition: its byte offset plus
+	// one, 0 while it is not (yet) in the journal. Set by the journal on
+	// write and on replay; an owned alarm reads its older steps back by it.
+	Rec int64 `json:"-"`
 }
 
 // Alarm is one alarm and its lifecycle state.
@@ -212,6 +216,15 @@ type Alarm struct {
 	// Group is set on a group alarm, GroupID on its members (group.go).
 	Group   *Group `json:"group,omitempty"`
 	GroupID string `json:"group_id,omitempty"`
+	// HistoryOmitted, on a list or stream view of an alarm with a long
+	// history, counts the older steps not listed in History; the alarm's
+	// own endpoint lists them all.
+	HistoryOmitted int `json:"history_omitted,omitempty"`
+
+	// An owned alarm's history (history.go): the last steps in memory and
+	// the journal positions of older ones. steps is nil on a plain alarm.
+	steps []step
+	spill *[]int64 // allocated at the first step moved out
 }
 
 // Open reports whether the alarm still needs staff.
@@ -381,21 +394,8 @@ func Apply(a *Alarm, t Transition) error {
 	if t.Action == ActReminder && a.Reminders > MaxRepeatHistory {
 		return nil
 	}
-	a.History = append(a.History, t)
+	a.record(&t)
 	return nil
-}
-
-// addPos makes p the alarm's position and appends it to the track,
-// bounded by MaxTrack.
-func (a *Alarm) addPos(p *event.Position) {
-	if p == nil {
-		return
-	}
-	a.Position = p
-	a.Track = append(a.Track, *p)
-	if len(a.Track) > MaxTrack {
-		a.Track = a.Track[len(a.Track)-MaxTrack:]
-	}
 }
 
 // MaxTrack bounds the positions an alarm keeps.
@@ -409,10 +409,23 @@ func New(id string, at time.Time) *Alarm {
 	return &Alarm{ID: id, State: Raised, RaisedAt: at, UpdatedAt: at}
 }
 
-// Clone returns a deep enough copy for readers outside the owner's lock.
+// Clone returns a deep enough copy for readers outside the owner's lock:
+// a plain alarm, whose History lists what the original keeps in memory
+// (on an owned alarm, the last steps; HistoryOmitted counts the others).
 func (a *Alarm) Clone() *Alarm {
 	c := *a
-	c.History = append([]Transition(nil), a.History...)
+	c.steps, c.spill = nil, nil
+	if a.steps != nil {
+		c.History = make([]Transition, len(a.steps))
+		for i := range a.steps {
+			c.History[i] = a.steps[i].transition(a.ID)
+		}
+		if a.spill != nil {
+			c.HistoryOmitted = len(*a.spill)
+		}
+	} else {
+		c.History = append([]Transition(nil), a.History...)
+	}
 	c.Deliveries = append([]Delivery(nil), a.Deliveries...)
 	c.Group = a.Group.Clone()
 	return &c

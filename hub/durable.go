@@ -104,6 +104,9 @@ func (h *Hub) flushLocked(force bool) {
 			h.setHeldLocked()
 			return
 		}
+		if a := h.alarms[h.hs.held[0].Alarm]; a != nil {
+			a.Journaled(&h.hs.held[0]) // its step may now leave memory
+		}
 		h.hs.held[0] = alarm.Transition{} // let the GC have what it pointed to
 		h.hs.held = h.hs.held[1:]
 	}

@@ -27,9 +27,12 @@ import (
 
 // Options wire a hub.
 type Options struct {
-	Config   *Config // validated
-	Journal  *store.Journal
-	Replay   []alarm.Transition // what the journal held at open
+	Config  *Config // validated
+	Journal *store.Journal
+	Replay  []alarm.Transition // what the journal held at open
+	// Rebuilt, if set, is what the journal held, replayed as it was read
+	// (store.OpenEach into a Rebuilder); Replay is then ignored.
+	Rebuilt  *Rebuilder
 	Logger   *slog.Logger
 	Registry prometheus.Registerer
 	Now      func() time.Time // nil means time.Now
@@ -129,7 +132,7 @@ func New(o Options) (*Hub, error) {
 	if h.fs.counters, h.gs.grouped, err = newFeedCounters(o.Registry); err != nil {
 		return nil, err
 	}
-	rebuilt := h.rebuild(o.Replay)
+	rebuilt := h.rebuild(o)
 	h.raiseJournalLoss(o.Journal.Loss(), rebuilt)
 	h.engine.Expect(h.now())
 	return h, nil
@@ -140,13 +143,6 @@ func (h *Hub) AddDropSource(d DropSource) {
 	h.mu.Lock()
 	h.drops = append(h.drops, d)
 	h.mu.Unlock()
-}
-
-func (h *Hub) noteID(id string) {
-	var n uint64
-	if _, err := fmt.Sscanf(id, "A%d", &n); err == nil && n > h.nextID {
-		h.nextID = n
-	}
 }
 
 // alarmKey is the repeat-grouping key of an alarm, matching rules.Action.Key.
@@ -425,6 +421,7 @@ func (h *Hub) applyLocked(act rules.Action, now time.Time) bool {
 			a.SourceTime = ev.Time
 			t.EventID = a.EventID
 		}
+		a.Own() // compact history, shared strings (alarm/history.go)
 		snap := *a
 		t.Raise = &snap
 		h.alarms[a.ID] = a
@@ -457,8 +454,8 @@ func (h *Hub) commitQuietLocked(a *alarm.Alarm, t alarm.Transition) bool {
 			return durable
 		}
 	} else {
-		t.Raise = nil
-		a.History = append(a.History, t)
+		t.Raise = nil // observers see the raise without its snapshot, as before
+		a.AddHistory(t)
 	}
 	h.m.transitions.WithLabelValues(string(t.Action)).Inc()
 	for _, o := range h.observers {
@@ -547,15 +544,28 @@ func (h *Hub) Record(t alarm.Transition) error {
 	return nil
 }
 
-// Alarm returns one alarm.
+// Alarm returns one alarm with its whole history: the steps it no longer
+// keeps in memory are read back from the journal, outside the hub's lock.
 func (h *Hub) Alarm(id string) (*alarm.Alarm, bool) {
 	h.mu.RLock()
-	defer h.mu.RUnlock()
 	a, ok := h.alarms[id]
 	if !ok {
+		h.mu.RUnlock()
 		return nil, false
 	}
-	return a.Clone(), true
+	c, older := a.Clone(), a.Spilled()
+	h.mu.RUnlock()
+	if len(older) > 0 {
+		ts, err := h.journal.Read(older)
+		if err != nil {
+			// The list's view (the last steps, history_omitted > 0) is
+			// still right; say why the rest is missing.
+			h.log.Error("hub: older alarm history not read from the journal", "alarm", id, "err", err)
+			return c, true
+		}
+		c.WithOlder(ts)
+	}
+	return c, true
 }
 
 // Alarms lists open alarms (most urgent, then oldest first) followed by

@@ -3,6 +3,7 @@ package hub
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 
 	"github.com/vaka-care/vaka/alarm"
@@ -24,54 +25,96 @@ func journalSubject(a *alarm.Alarm, t alarm.Transition) *alarm.Subject {
 	return a.Subject()
 }
 
-// rebuild replays journal transitions into memory. A damaged journal line
-// costs one transition, not an alarm: a transition whose alarm is unknown
-// (its raise record was lost) rebuilds the alarm from the subject it
-// carries, and a staff step whose predecessor was lost (presence or
-// resolve without the accept) is applied as if accepted by the same
-// person. It returns the ids of the alarms rebuilt without their raise.
-func (h *Hub) rebuild(ts []alarm.Transition) []string {
-	var rebuilt []string
-	for _, t := range ts {
-		if t.Action == alarm.ActRaise {
-			if t.Raise == nil {
-				h.log.Error("hub: journal raise without alarm, skipped", "alarm", t.Alarm, "seq", t.Seq)
-				continue
-			}
-			if _, dup := h.alarms[t.Raise.ID]; dup {
-				h.log.Error("hub: journal raise for an alarm already known, skipped", "alarm", t.Alarm, "seq", t.Seq)
-				continue
-			}
-			a := t.Raise
-			a.History = nil
-			tt := t
-			tt.Raise = nil
-			a.History = append(a.History, tt)
-			h.alarms[a.ID] = a
-			h.noteID(a.ID)
-		} else {
-			a, ok := h.alarms[t.Alarm]
-			if !ok {
-				if t.Subj == nil {
-					// Written before transitions carried a subject.
-					h.log.Error("hub: journal transition for unknown alarm, skipped", "alarm", t.Alarm, "seq", t.Seq)
-					continue
-				}
-				a = alarm.FromSubject(t.Alarm, t.Subj)
-				h.alarms[a.ID] = a
-				h.noteID(a.ID)
-				rebuilt = append(rebuilt, a.ID)
-				h.log.Error("hub: alarm rebuilt without its raise record", "alarm", a.ID, "seq", t.Seq, "rule", a.Rule)
-			}
-			if err := applyReplayed(a, t); err != nil {
-				h.log.Error("hub: journal transition does not apply, skipped", "alarm", t.Alarm, "seq", t.Seq, "err", err)
-				continue
-			}
+// Rebuilder replays journal transitions into the alarms they make, one at
+// a time as the journal reads them (store.OpenEach), so a hub with a
+// quarter of a million open alarms never holds its whole journal decoded
+// at once. Hand it to New in Options.Rebuilt.
+//
+// A damaged journal line costs one transition, not an alarm: a transition
+// whose alarm is unknown (its raise record was lost) rebuilds the alarm
+// from the subject it carries, and a staff step whose predecessor was lost
+// (presence or resolve without the accept) is applied as if accepted by
+// the same person.
+type Rebuilder struct {
+	log     *slog.Logger
+	alarms  map[string]*alarm.Alarm
+	seen    *dedup
+	nextID  uint64
+	rebuilt []string // alarms rebuilt without their raise record
+	n       int
+}
+
+// NewRebuilder returns an empty Rebuilder logging to log (nil: discard).
+func NewRebuilder(log *slog.Logger) *Rebuilder {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Rebuilder{log: log, alarms: map[string]*alarm.Alarm{}, seen: newDedup(dedupSize)}
+}
+
+func (r *Rebuilder) noteID(id string) {
+	var n uint64
+	if _, err := fmt.Sscanf(id, "A%d", &n); err == nil && n > r.nextID {
+		r.nextID = n
+	}
+}
+
+// Add applies one journaled transition.
+func (r *Rebuilder) Add(t alarm.Transition) {
+	r.n++
+	if t.Action == alarm.ActRaise {
+		if t.Raise == nil {
+			r.log.Error("hub: journal raise without alarm, skipped", "alarm", t.Alarm, "seq", t.Seq)
+			return
 		}
-		if t.EventID != "" {
-			h.seen.add(t.EventID)
+		if _, dup := r.alarms[t.Raise.ID]; dup {
+			r.log.Error("hub: journal raise for an alarm already known, skipped", "alarm", t.Alarm, "seq", t.Seq)
+			return
+		}
+		a := t.Raise
+		a.History = nil
+		a.Own()
+		a.AddHistory(t)
+		r.alarms[a.ID] = a
+		r.noteID(a.ID)
+	} else {
+		a, ok := r.alarms[t.Alarm]
+		if !ok {
+			if t.Subj == nil {
+				// Written before transitions carried a subject.
+				r.log.Error("hub: journal transition for unknown alarm, skipped", "alarm", t.Alarm, "seq", t.Seq)
+				return
+			}
+			a = alarm.FromSubject(t.Alarm, t.Subj)
+			a.Own()
+			r.alarms[a.ID] = a
+			r.noteID(a.ID)
+			r.rebuilt = append(r.rebuilt, a.ID)
+			r.log.Error("hub: alarm rebuilt without its raise record", "alarm", a.ID, "seq", t.Seq, "rule", a.Rule)
+		}
+		if err := applyReplayed(a, t); err != nil {
+			r.log.Error("hub: journal transition does not apply, skipped", "alarm", t.Alarm, "seq", t.Seq, "err", err)
+			return
 		}
 	}
+	if t.EventID != "" {
+		r.seen.add(t.EventID)
+	}
+}
+
+// rebuild takes the Rebuilder's alarms (from o.Rebuilt, or made here from
+// o.Replay) into the hub. It returns the ids of the alarms rebuilt without
+// their raise.
+func (h *Hub) rebuild(o Options) []string {
+	r := o.Rebuilt
+	if r == nil {
+		r = NewRebuilder(h.log)
+		for _, t := range o.Replay {
+			r.Add(t)
+		}
+	}
+	h.alarms, h.seen, h.nextID = r.alarms, r.seen, r.nextID
+	rebuilt := r.rebuilt
 	for _, id := range rebuilt {
 		a := h.alarms[id]
 		a.Note = strings.TrimPrefix(a.Note+"; "+rebuiltNote, "; ")
@@ -85,7 +128,7 @@ func (h *Hub) rebuild(ts []alarm.Transition) []string {
 			}
 		}
 	}
-	h.log.Info("hub: state rebuilt from journal", "transitions", len(ts), "alarms", len(h.alarms), "open", len(h.openByKey), "rebuilt", len(rebuilt))
+	h.log.Info("hub: state rebuilt from journal", "transitions", r.n, "alarms", len(h.alarms), "open", len(h.openByKey), "rebuilt", len(rebuilt))
 	return rebuilt
 }
 
@@ -125,3 +168,7 @@ func (h *Hub) raiseJournalLoss(loss store.Loss, rebuilt []string) {
 	h.apply(rules.Action{Kind: rules.Raise, Rule: rules.RuleHubIntegrity, Key: rules.RuleHubIntegrity,
 		Alarm: alarm.KindTechnical, Priority: 2, Site: "hub", Note: note}, h.now())
 }
+
+// dedupSize is how many recent event ids the hub remembers (hub.New's
+// table has the same size).
+const dedupSize = 1 << 16

@@ -9,7 +9,9 @@
 # at a time; a realistic night (500 sensors, rare alarms); a stalled alarm
 # consumer; a stepped ramp 1k, 2k, 5k, 10k, 20k, 30k, 40k, 50k events/s that
 # stops each peer at its knee (p99 > 10 ms or any loss, twice in a row);
-# 250,000 supervised call buttons (vaka-load supervise).
+# 250,000 supervised call buttons (vaka-load supervise); issue 20: the
+# all-alarm ramp (every event its own care alarm, 1k-20k/s, A only) and
+# the alarm storm (vaka-load storm; STORM_ARGS scales it).
 # The generator is vaka-load's own batched MQTT publisher; the hub (A, B)
 # runs as its own `vaka hub` process; with 2+ CPUs and taskset, the
 # generator is pinned to CPU 1 and every peer's processes to CPU 0. Writes
@@ -123,10 +125,24 @@ for s in $STEPS; do
 	done
 done
 
+# Issue 20's all-alarm ramp: every event a call-button press on its own
+# button (each its own care alarm), 5 s a step, the hub (A) only, no knee:
+# its goal asks about stream cuts up to 20,000/s even past a slow p99.
+for s in ${RAMP_ALL_STEPS:-1000 2000 5000 10000 20000}; do
+	run "ramp-all-$(printf %06d "$s")-vaka" -peer vaka -mode rate -rate "$s" -duration 5s -alarm-every 1 -label ramp-all ||
+		echo "== all-alarm ramp: $s/s ended with status $?" >&2
+done
+
 # 250,000 supervised call buttons through the hub process: detection of
 # the silent ones, no false alarms, presses timed under the fleet's traffic.
 echo "vaka-load supervise ${COMMON[*]/#$OUT\//} -out fleet-1.json" >>"$CMDS"
 "$OUT/vaka-load" supervise "${COMMON[@]}" -out "$OUT/fleet-1.json" 2>"$OUT/fleet-1.log" || true
+
+# Issue 20's alarm storm: the fleet falls silent in two waves while
+# residents press (STORM_ARGS scales it down for a trial).
+read -r -a STORM <<<"${STORM_ARGS:-}"
+echo "vaka-load storm ${COMMON[*]/#$OUT\//} ${STORM[*]} -out storm-1.json" >>"$CMDS"
+"$OUT/vaka-load" storm "${COMMON[@]}" "${STORM[@]}" -out "$OUT/storm-1.json" 2>"$OUT/storm-1.log" || true
 
 else
 	"$GO" build -o "$OUT/vaka-load" ./cmd/vaka-load
@@ -138,6 +154,11 @@ if [ -f "$OUT/fleet-1.json" ]; then
 	"$OUT/vaka-load" supervise -report "$OUT/fleet-1.json" >>"$DOC.tmp"
 else
 	printf '\n## Supervised fleet\n\nThe run did not finish: see %s/fleet-1.log.\n' "$OUT" >>"$DOC.tmp"
+fi
+if [ -f "$OUT/storm-1.json" ]; then
+	"$OUT/vaka-load" storm -report "$OUT/storm-1.json" >>"$DOC.tmp"
+else
+	printf '\n## Alarm storm\n\nThe run did not finish: see %s/storm-1.log.\n' "$OUT" >>"$DOC.tmp"
 fi
 # SCAIP receiver: SIP MESSAGE (UDP, Digest on) → alarm on the staff stream,
 # one at a time and open loop at 100 and 1,000 messages/s (service/bench_scaip_test.go).
@@ -159,6 +180,7 @@ cat >>"$DOC.tmp" <<'MD'
 ## Other reports
 
 - [Staff stream with 200 sessions, push cost](benchmarks-staff.md)
+- [Alarm storms alone: the storm and the all-alarm ramp (`make bench-storm`)](benchmarks-storm.md)
 - [Gateway memory, CPU and spool throughput](benchmarks-gateway.md)
 - [Pilot data into InfluxDB](benchmarks-pilot.md)
 - [Scaling out: an external broker, a cluster, partitioning by site](scale-out.md)

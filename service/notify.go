@@ -223,9 +223,17 @@ func appReceipt(h *hub.Hub, w http.ResponseWriter, r *http.Request) {
 func openAlarms(h *hub.Hub) []*alarm.Alarm {
 	var out []*alarm.Alarm
 	for _, a := range h.Alarms() {
-		if a.Open() {
-			out = append(out, a)
+		if !a.Open() {
+			continue
 		}
+		if a.HistoryOmitted > 0 {
+			// The list carries the last steps; resuming escalation needs
+			// every notify, escalate and receipt step (from the journal).
+			if whole, ok := h.Alarm(a.ID); ok {
+				a = whole
+			}
+		}
+		out = append(out, a)
 	}
 	return out
 }

@@ -23,6 +23,7 @@ import (
 	"github.com/vaka-care/vaka/extbroker"
 	"github.com/vaka-care/vaka/httpapi"
 	"github.com/vaka-care/vaka/hub"
+	"github.com/vaka-care/vaka/internal/rtmetrics"
 	"github.com/vaka-care/vaka/notify"
 	"github.com/vaka-care/vaka/roster"
 	"github.com/vaka-care/vaka/scaipsip"
@@ -107,12 +108,16 @@ func Start(cfg *hub.Config, log *slog.Logger, opts ...Option) (*Hub, error) {
 	for _, o := range opts {
 		o(&op)
 	}
-	j, replay, err := store.Open(cfg.DataDir, store.Options{SyncEvery: cfg.Store.SyncEvery, SyncEachWrite: cfg.Store.SyncEachWrite, Logger: log})
+	// The journal is replayed into the alarms as it is read, never held
+	// decoded as a whole (hub.Rebuilder).
+	rb := hub.NewRebuilder(log)
+	j, err := store.OpenEach(cfg.DataDir, store.Options{SyncEvery: cfg.Store.SyncEvery, SyncEachWrite: cfg.Store.SyncEachWrite, Logger: log}, rb.Add)
 	if err != nil {
 		return nil, err
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(rtmetrics.New()) // heap live, GC pauses, assists: vaka_go_* (internal/rtmetrics)
 	var evlog *hub.EventLog
 	if cfg.DataDir != "" {
 		evlog, err = hub.NewEventLog(filepath.Join(cfg.DataDir, "events"), log)
@@ -151,7 +156,7 @@ func Start(cfg *hub.Config, log *slog.Logger, opts ...Option) (*Hub, error) {
 			func() float64 { return float64(disp.PushFailures.Load()) }))
 	registerLaneMetrics(reg, disp) // groups.go
 	op.observers = append(op.observers, pp.disp)
-	h, err := hub.New(hub.Options{Config: cfg, Journal: j, Replay: replay, Logger: log, Registry: reg, Observers: op.observers})
+	h, err := hub.New(hub.Options{Config: cfg, Journal: j, Rebuilt: rb, Logger: log, Registry: reg, Observers: op.observers})
 	if err != nil {
 		j.Close()
 		return nil, err

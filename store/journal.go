@@ -64,6 +64,7 @@ type Journal struct {
 
 	mu     sync.Mutex // orders seq and the file: a record's line follows its predecessor's
 	app    *record.Appender
+	f      *os.File // for Read: pread beside the appender's writes
 	buf    []byte
 	seq    uint64
 	closed bool
@@ -92,6 +93,20 @@ const SlowWrite = 5 * time.Millisecond
 // Open opens (or creates) the journal in dir and returns it with every valid
 // transition it holds, in order. What it had to skip or cut is in Loss.
 func Open(dir string, opts Options) (*Journal, []alarm.Transition, error) {
+	var ts []alarm.Transition
+	j, err := OpenEach(dir, opts, func(t alarm.Transition) { ts = append(ts, t) })
+	if err != nil {
+		return nil, nil, err
+	}
+	return j, ts, nil
+}
+
+// OpenEach is Open that hands every valid transition to each, in order,
+// as it reads them, instead of returning them all at once. Why: a journal
+// with a quarter of a million open alarms holds several times their size
+// as decoded transitions (every raise carries its whole alarm, every other
+// step its subject), and the hub needs only what they rebuild.
+func OpenEach(dir string, opts Options, each func(alarm.Transition)) (*Journal, error) {
 	if opts.SyncEvery <= 0 {
 		opts.SyncEvery = DefaultSyncEvery
 	}
@@ -99,23 +114,23 @@ func Open(dir string, opts Options) (*Journal, []alarm.Transition, error) {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
 	if err := os.MkdirAll(dir, 0o750); err != nil {
-		return nil, nil, fmt.Errorf("store: create data dir: %w", err)
+		return nil, fmt.Errorf("store: create data dir: %w", err)
 	}
 	path := filepath.Join(dir, FileName)
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o640)
 	if err != nil {
-		return nil, nil, fmt.Errorf("store: open journal: %w", err)
+		return nil, fmt.Errorf("store: open journal: %w", err)
 	}
-	j := &Journal{opts: opts, log: opts.Logger}
-	ts, rep, err := j.replay(f)
+	j := &Journal{opts: opts, log: opts.Logger, f: f}
+	rep, err := j.replay(f, each)
 	if err != nil {
 		f.Close()
-		return nil, nil, err
+		return nil, err
 	}
 	// Cut a torn tail so new records start on a clean line.
 	if err := f.Truncate(rep.End); err != nil {
 		f.Close()
-		return nil, nil, fmt.Errorf("store: truncate torn tail: %w", err)
+		return nil, fmt.Errorf("store: truncate torn tail: %w", err)
 	}
 	end := rep.End
 	// A last record that is whole but for its newline (the cut fell just
@@ -124,7 +139,7 @@ func Open(dir string, opts Options) (*Journal, []alarm.Transition, error) {
 	if rep.Unterminated {
 		if _, err := f.WriteAt([]byte{'\n'}, end); err != nil {
 			f.Close()
-			return nil, nil, fmt.Errorf("store: end journal tail: %w", err)
+			return nil, fmt.Errorf("store: end journal tail: %w", err)
 		}
 		end++
 	}
@@ -145,15 +160,13 @@ func Open(dir string, opts Options) (*Journal, []alarm.Transition, error) {
 		OnFailure: j.losses.failed,
 	})
 	j.Counters = &j.app.Counters
-	return j, ts, nil
+	return j, nil
 }
 
-// replay reads all records and reports what it skipped or cut.
-func (j *Journal) replay(f io.Reader) ([]alarm.Transition, record.Report, error) {
-	var (
-		out []alarm.Transition
-		cur alarm.Transition
-	)
+// replay reads all records, hands each to each, and reports what it
+// skipped or cut.
+func (j *Journal) replay(f io.Reader, each func(alarm.Transition)) (record.Report, error) {
+	var cur alarm.Transition
 	verify := func(line []byte) ([]byte, error) {
 		body, err := record.Parse(line)
 		if err != nil {
@@ -172,10 +185,11 @@ func (j *Journal) replay(f io.Reader) ([]alarm.Transition, record.Report, error)
 			j.loss.gap(last+1, cur.Seq-1)
 		}
 		last = max(last, cur.Seq)
-		out = append(out, cur)
+		cur.Rec = sc.Offset() + 1
+		each(cur)
 	}
 	if err := sc.Err(); err != nil {
-		return nil, record.Report{}, fmt.Errorf("store: read journal: %w", err)
+		return record.Report{}, fmt.Errorf("store: read journal: %w", err)
 	}
 	rep := sc.Report()
 	j.seq = last
@@ -190,7 +204,7 @@ func (j *Journal) replay(f io.Reader) ([]alarm.Transition, record.Report, error)
 		j.log.Error("store: skipped damaged journal record", "line", d.Line, "offset", d.Offset, "bytes", d.Len, "err", d.Err)
 	}
 	j.Corrupt.Store(int64(j.loss.Corrupt + j.loss.Torn))
-	return out, rep, nil
+	return rep, nil
 }
 
 // Append assigns t the next sequence number and writes it. When Append
@@ -222,6 +236,7 @@ func (j *Journal) Append(t *alarm.Transition) error {
 		return fmt.Errorf("store: write journal: %w", err)
 	}
 	j.seq = t.Seq
+	t.Rec = end - int64(len(j.buf)) + 1
 	j.Appends.Add(1)
 	j.mu.Unlock()
 	if j.opts.SyncEachWrite {

@@ -68,7 +68,7 @@ func TestTransitionRoundTripsEveryField(t *testing.T) {
 		if c.Seq != uint64(i+1) {
 			t.Fatalf("append %d got seq %d", i, c.Seq)
 		}
-		in[i].Seq = c.Seq
+		in[i].Seq, in[i].Rec = c.Seq, c.Rec // the replay must find each where Append put it
 	}
 	j.Close()
 	_, got := mustOpen(t, dir)

@@ -41,6 +41,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if len(args) > 0 && args[0] == "supervise" {
 		return runSupervise(args[1:], stdout, stderr)
 	}
+	if len(args) > 0 && args[0] == "storm" {
+		return runStorm(args[1:], stdout, stderr)
+	}
 	if len(args) == 1 && args[0] == "-serve-sink" {
 		return serveSink(stdout)
 	}

@@ -38,11 +38,15 @@ func writeReport(w io.Writer, files []string, gobench, commands, svg, svgLink st
 		all = append(all, &r)
 	}
 	var groups []*group
-	var ramp []*Result
+	var ramp, rampAll []*Result
 	byName := map[string]*group{}
 	for _, r := range all {
 		if r.Options.Label == rampLabel {
 			ramp = append(ramp, r)
+			continue
+		}
+		if r.Options.Label == rampAllLabel {
+			rampAll = append(rampAll, r)
 			continue
 		}
 		g := byName[r.Scenario]
@@ -178,6 +182,8 @@ func writeReport(w io.Writer, files []string, gobench, commands, svg, svgLink st
 		}
 		p("\n")
 	}
+
+	writeRampAll(&out, rampAll) // issue 20 (report_storm.go)
 
 	p("## Goals (issue 7)\n\n")
 	for _, s := range goals(groups, ramp) {

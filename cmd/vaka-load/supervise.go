@@ -57,8 +57,17 @@ type supOptions struct {
 	Silent    int           `json:"silent"`
 	StopAt    time.Duration `json:"stop_at_ns"`
 	PressRate float64       `json:"press_rate"`
-	Label     string        `json:"label,omitempty"`
-	Command   string        `json:"command"`
+	// The storm (storm.go): the silent buttons' last radio tests spread
+	// over Spread; from AllAt on the rest of the fleet falls silent too
+	// (over Spread); the presses go to PressButtons more buttons that keep
+	// beating; Notify routes every alarm to the staff user.
+	Spread       time.Duration `json:"spread_ns,omitempty"`
+	AllAt        time.Duration `json:"all_at_ns,omitempty"`
+	PressButtons int           `json:"press_buttons,omitempty"`
+	Notify       bool          `json:"notify,omitempty"`
+	Storm        bool          `json:"storm,omitempty"`
+	Label        string        `json:"label,omitempty"`
+	Command      string        `json:"command"`
 
 	HubBin string `json:"hub_bin,omitempty"`
 	PinGen string `json:"pin_gen,omitempty"`
@@ -100,6 +109,9 @@ type SupResult struct {
 	StreamCut    string   `json:"stream_cut,omitempty"`
 	MochiDropped float64  `json:"mochi_dropped"`
 	Verdict      string   `json:"verdict"`
+
+	// Storm figures (storm.go), from the staff stream and the hub's /metrics.
+	Storm *StormFigures `json:"storm,omitempty"`
 }
 
 const (
@@ -212,7 +224,7 @@ func (o *supOptions) check() error {
 	case float64(o.Devices)/o.Beat.Seconds() > maxRate:
 		return fmt.Errorf("devices/beat must stay under %d radio tests per second", maxRate)
 	}
-	return nil
+	return o.checkStorm()
 }
 
 func (r *SupResult) summary() string {
@@ -248,8 +260,12 @@ func fleetConfig(o supOptions, dir, mqttAddr, httpAddr string) (string, *hub.Con
 		fmt.Fprintf(&y, "      - {id: %s, password_hash: %q, heartbeat: 1h}\n", gatewayID(g), gwHash)
 	}
 	c := bytes.NewBufferString("gateway,id,type,resident,unit\n")
-	for i := range o.Devices {
+	for i := range o.Devices + o.PressButtons {
 		fmt.Fprintf(c, "%s,%s,personal_trigger,r%d,hemtjanst\n", gatewayID(i%o.Gateways), fleetDevice(i), i)
+	}
+	if o.Notify {
+		// Every alarm to the staff user: what a storm costs in notifications.
+		fmt.Fprintf(&y, "routing:\n  receivers:\n    - {name: personal, users: [%s]}\n  route: {receiver: personal}\n", staffUser)
 	}
 	path := filepath.Join(dir, "hub.yaml")
 	if err := os.WriteFile(path, y.Bytes(), 0o600); err != nil {
@@ -280,6 +296,7 @@ type fleet struct {
 	beats      atomic.Int64
 	pubErrs    atomic.Int64
 	streamEnd  atomic.Pointer[string]
+	cards      *cardCount // the storm: alarms staff see (storm.go)
 }
 
 func (f *fleet) now() int64 { return int64(time.Since(f.base)) }
@@ -313,6 +330,7 @@ func superviseRun(o supOptions, logw io.Writer) (*SupResult, error) {
 		svc    *service.Hub
 		hubPid int
 		reg    func(name string) float64
+		regL   func(name, label string) float64 // one labelled series, e.g. `action="notify"`
 	)
 	t0 := time.Now()
 	if o.HubBin == "" {
@@ -323,6 +341,7 @@ func superviseRun(o supOptions, logw io.Writer) (*SupResult, error) {
 		defer svc.Close()
 		mqttAddr, httpAddr = svc.MQTTAddr(), svc.HTTPAddr()
 		reg = func(name string) float64 { return metricValue(svc.Registry(), name) }
+		regL = func(name, label string) float64 { return labelledValue(svc.Registry(), name, label) }
 	} else {
 		cmd := pinned(exec.Command(o.HubBin, "hub", "--config", path), o.PinSUT)
 		cmd.Stdout, cmd.Stderr = logw, logw
@@ -346,6 +365,7 @@ func superviseRun(o supOptions, logw io.Writer) (*SupResult, error) {
 			return nil, fmt.Errorf("hub process: %w", err)
 		}
 		reg = func(name string) float64 { return scrapeMetric("http://"+httpAddr+"/metrics", name) }
+		regL = func(name, label string) float64 { return scrapeLabelled("http://"+httpAddr+"/metrics", name, label) }
 	}
 	res.StartSeconds = time.Since(t0).Seconds()
 	cfg = nil // the hub keeps what it needs; let this copy go
@@ -373,9 +393,12 @@ func superviseRun(o supOptions, logw io.Writer) (*SupResult, error) {
 		}
 	}
 
-	nPress := int(o.PressRate * (o.StopAt + o.Beat + o.Grace).Seconds())
-	f := &fleet{o: o, base: time.Now(), lastBeat: make([]atomic.Int64, o.Silent), silentSeen: make([]atomic.Int64, o.Silent),
+	nPress := o.presses()
+	f := &fleet{o: o, base: time.Now(), lastBeat: make([]atomic.Int64, o.silentCount()), silentSeen: make([]atomic.Int64, o.silentCount()),
 		pressSched: make([]int64, nPress), pressRecv: make([]atomic.Int64, nPress), pressSent: make([]int64, nPress)}
+	if o.Storm {
+		f.cards = newCardCount()
+	}
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -403,9 +426,10 @@ func superviseRun(o supOptions, logw io.Writer) (*SupResult, error) {
 	// Radio tests: button i is due at phase(i) + k·beat, spread evenly over
 	// one beat so the offered rate is steady. Presses go to buttons outside
 	// the silent range, each its own button so each raises its own alarm.
-	end := o.StopAt + o.Beat + o.Grace + 5*time.Second
+	end := o.lastStop() + o.Beat + o.Grace + 5*time.Second
 	period := o.Beat.Nanoseconds()
-	phase := func(i int) int64 { return int64(i) * period / int64(o.Devices) }
+	buttons := o.Devices + o.PressButtons
+	phase := func(i int) int64 { return int64(i) * period / int64(buttons) }
 	// One ack collector per gateway: paho completes tokens in order.
 	toks := make([]chan paho.Token, o.Gateways)
 	var wg sync.WaitGroup
@@ -421,6 +445,7 @@ func superviseRun(o supOptions, logw io.Writer) (*SupResult, error) {
 			}
 		}()
 	}
+	stopSampler := sampleHeap(reg)
 	cpu0 := procCPU(os.Getpid())
 	hubCPU0 := procCPU(hubPid)
 	// Times are ns since f.base (set before the stream reader started);
@@ -458,21 +483,21 @@ func superviseRun(o supOptions, logw io.Writer) (*SupResult, error) {
 		ts := time.Now().UTC().Format(time.RFC3339Nano)
 		for round*period+phase(next) <= now {
 			i := next
-			if i >= o.Silent || now <= o.StopAt.Nanoseconds() {
+			if now <= o.stopAt(i) {
 				seq++
 				buf = fmt.Appendf(buf[:0], `{"v":1,"id":"rt%d","device":"%s","dty":"0003","ts":"%s"}`, seq, fleetDevice(i), ts)
 				publish(i%o.Gateways, topics[i%o.Gateways], slices.Clone(buf))
 				f.beats.Add(1)
-				if i < o.Silent {
+				if i < len(f.lastBeat) {
 					f.lastBeat[i].Store(f.now())
 				}
 			}
-			if next++; next == o.Devices {
+			if next++; next == buttons {
 				next, round = 0, round+1
 			}
 		}
 		for press < nPress && f.pressSched[press] <= abs {
-			i := o.Silent + press%(o.Devices-o.Silent)
+			i := o.pressButton(press)
 			buf = fmt.Appendf(buf[:0], `{"v":1,"id":"%s%d","device":"%s","dty":"0003","stc":"0010","state":"pressed","ts":"%s"}`,
 				supPressBase, press, fleetDevice(i), ts)
 			f.pressSent[press] = f.now()
@@ -482,6 +507,7 @@ func superviseRun(o supOptions, logw io.Writer) (*SupResult, error) {
 		<-tick.C
 	}
 	run := time.Since(runStart)
+	heapPeak := stopSampler()
 	cpu := procCPU(os.Getpid()) - cpu0
 	if hubPid != 0 {
 		hc := procCPU(hubPid) - hubCPU0
@@ -554,6 +580,10 @@ func superviseRun(o supOptions, logw io.Writer) (*SupResult, error) {
 	for _, x := range slows[:min(10, len(slows))] {
 		res.SlowPresses = append(res.SlowPresses, fmt.Sprintf("at %.1f s: %.0f ms (sent %.0f ms late)", float64(x.at-off)/1e9, float64(x.d)/1e6, float64(x.lag)/1e6))
 	}
+	if o.Storm {
+		stormVerdict(res, f, reg, regL, heapPeak)
+		return res, nil
+	}
 	var bad []string
 	if res.Missed > 0 || res.DetectEarly > 0 || res.FalseAlarms > 0 {
 		bad = append(bad, "supervision wrong")
@@ -590,6 +620,9 @@ var (
 )
 
 func (f *fleet) onAlarm(line []byte, t int64) {
+	if f.cards != nil {
+		f.cards.see(line)
+	}
 	if string(field(line, ruleKey)) == "group" {
 		f.onGroup(line, t)
 		return
@@ -604,7 +637,7 @@ func (f *fleet) onAlarm(line []byte, t int64) {
 	}
 	switch string(field(line, ruleKey)) {
 	case "device_silent":
-		if i >= f.o.Silent {
+		if i >= len(f.silentSeen) {
 			f.falseAlarm.Add(1)
 			return
 		}

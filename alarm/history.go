@@ -1,0 +1,313 @@
+package alarm
+
+import (
+	"cmp"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/vaka-care/vaka/event"
+)
+
+// Why alarms the hub owns keep their history compactly: a region's
+// supervised buttons going silent together open a quarter of a million
+// alarms at once, and a Transition is 240 bytes with every string its own
+// copy. The journal already holds every step, so an owned alarm keeps only
+// its last MemHistory steps in memory, each a compact step with the
+// journal position it was written at, and the positions of older steps;
+// whoever needs the whole history (one alarm's page) reads those back from
+// the journal. A plain alarm (tests, tools, a view) keeps History as it is.
+
+// MemHistory is how many steps an owned alarm keeps in memory. Alert and
+// receipt steps (notify, escalate, reminder, delivered) are kept in
+// preference to others, so what the notifier and the staff app read from
+// the list (who was alerted, at which tier, who confirmed) stays there.
+const MemHistory = 8
+
+// step is one history entry of an owned alarm, in about a third of a
+// Transition's size. Strings are interned (see Intern).
+type step struct {
+	seq  uint64
+	at   int64 // unix nanoseconds
+	rec  int64 // journal position + 1; 0 while not in the journal
+	by   string
+	note string
+	x    *stepExtra // the rare fields, nil on most steps
+	act  uint8
+	out  uint8
+	tier int32
+}
+
+type stepExtra struct {
+	event                    string
+	receiver, phone, channel string
+	to                       *[]string // shared, read-only (internList)
+	pos                      *event.Position
+}
+
+var actions = []Action{"", ActRaise, ActRepeat, ActRestore, ActAccept, ActPresence, ActResolve,
+	ActNotify, ActDelivered, ActEscalate, ActReminder}
+
+func actCode(a Action) uint8 {
+	for i, v := range actions {
+		if v == a {
+			return uint8(i)
+		}
+	}
+	return 0
+}
+
+func outCode(o Outcome) uint8 {
+	for i, v := range Outcomes {
+		if v == o {
+			return uint8(i + 1)
+		}
+	}
+	return 0
+}
+
+// pinned steps are kept in memory in preference to others.
+func (s *step) pinned() bool {
+	switch actions[s.act] {
+	case ActNotify, ActEscalate, ActReminder, ActDelivered:
+		return true
+	}
+	return false
+}
+
+func toStep(t *Transition) step {
+	s := step{seq: t.Seq, rec: t.Rec, by: Intern(t.By), act: actCode(t.Action),
+		out: outCode(t.Outcome), tier: int32(t.Tier)}
+	if !t.At.IsZero() {
+		s.at = t.At.UnixNano()
+	}
+	switch t.Action {
+	case ActAccept, ActPresence, ActResolve:
+		s.note = t.Note // staff's own words: not shared with anything
+	default:
+		s.note = Intern(t.Note)
+	}
+	if t.EventID != "" || t.Receiver != "" || t.Phone != "" || t.Channel != "" || len(t.To) > 0 || t.Pos != nil {
+		s.x = &stepExtra{event: t.EventID, receiver: Intern(t.Receiver), phone: t.Phone, channel: Intern(t.Channel), to: internList(t.To), pos: t.Pos}
+	}
+	return s
+}
+
+func (s *step) transition(id string) Transition {
+	t := Transition{Seq: s.seq, Alarm: id, Action: actions[s.act], By: s.by, Note: s.note,
+		Tier: int(s.tier), Rec: s.rec}
+	if s.at != 0 {
+		t.At = time.Unix(0, s.at).UTC()
+	}
+	if s.out > 0 {
+		t.Outcome = Outcomes[s.out-1]
+	}
+	if x := s.x; x != nil {
+		t.EventID, t.Receiver, t.Phone, t.Channel, t.Pos = x.event, x.receiver, x.phone, x.channel, x.pos
+		if x.to != nil {
+			t.To = append([]string(nil), (*x.to)...)
+		}
+	}
+	return t
+}
+
+// Own makes a an alarm whose history is kept compactly (the hub's own
+// alarms), moving what History holds into that form, and interns its
+// strings. Call it before the alarm is shared.
+func (a *Alarm) Own() {
+	if a.steps != nil {
+		return
+	}
+	a.steps = make([]step, 0, 2)
+	old := a.History
+	a.History = nil
+	for i := range old {
+		a.pushStep(&old[i])
+	}
+	a.Kind = Kind(Intern(string(a.Kind)))
+	a.Rule = Intern(a.Rule)
+	a.Site = Intern(a.Site)
+	a.Gateway = Intern(a.Gateway)
+	a.DeviceType = event.DeviceType(Intern(string(a.DeviceType)))
+	a.Status = event.StatusCode(Intern(string(a.Status)))
+	a.Location = event.LocationCode(Intern(string(a.Location)))
+	a.Unit = Intern(a.Unit)
+	a.Room = Intern(a.Room)
+	a.State = State(Intern(string(a.State)))
+	a.Note = Intern(a.Note)
+}
+
+// record appends t to the alarm's history.
+func (a *Alarm) record(t *Transition) {
+	if a.steps == nil {
+		a.History = append(a.History, *t)
+		return
+	}
+	a.pushStep(t)
+}
+
+// AddHistory appends t to the history without applying it (the raise,
+// whose alarm the transition itself carries).
+func (a *Alarm) AddHistory(t Transition) {
+	t.Raise, t.Subj = nil, nil
+	a.record(&t)
+}
+
+func (a *Alarm) pushStep(t *Transition) {
+	s := toStep(t)
+	if len(a.steps) < MemHistory {
+		a.steps = append(a.steps, s)
+		return
+	}
+	// Full: move the oldest step that is on disk out, preferring one that
+	// is not an alert or receipt. A step still waiting for the journal
+	// (held while the disk refuses writes) stays until it is written.
+	victim := -1
+	for i := range a.steps {
+		if a.steps[i].rec != 0 && !a.steps[i].pinned() {
+			victim = i
+			break
+		}
+	}
+	if victim < 0 {
+		for i := range a.steps {
+			if a.steps[i].rec != 0 {
+				victim = i
+				break
+			}
+		}
+	}
+	if victim < 0 {
+		a.steps = append(a.steps, s)
+		return
+	}
+	if a.spill == nil {
+		a.spill = new([]int64)
+	}
+	*a.spill = append(*a.spill, a.steps[victim].rec)
+	copy(a.steps[victim:], a.steps[victim+1:])
+	a.steps[len(a.steps)-1] = s
+}
+
+// Journaled tells an owned alarm that t, held in memory while the journal
+// could not write, is now in the journal at t.Rec with t.Seq.
+func (a *Alarm) Journaled(t *Transition) {
+	code := actCode(t.Action)
+	for i := range a.steps {
+		s := &a.steps[i]
+		if s.rec == 0 && s.act == code && s.at == t.At.UnixNano() {
+			s.rec, s.seq = t.Rec, t.Seq
+			return
+		}
+	}
+}
+
+// Spilled returns the journal positions (offset + 1, oldest first) of the
+// history steps an owned alarm no longer keeps in memory; History on its
+// clones lists only the later ones.
+func (a *Alarm) Spilled() []int64 {
+	if a.spill == nil {
+		return nil
+	}
+	return append([]int64(nil), *a.spill...)
+}
+
+// WithOlder puts the steps read back from the journal in front of the
+// clone's history, making it complete.
+func (a *Alarm) WithOlder(older []Transition) {
+	for i := range older {
+		older[i].Raise, older[i].Subj = nil, nil
+	}
+	// Alert and receipt steps stay in memory longer than others, so the
+	// merge goes by sequence number; a step still held from the journal
+	// (seq 0) is the newest.
+	a.History = append(older, a.History...)
+	slices.SortStableFunc(a.History, func(x, y Transition) int {
+		return cmp.Compare(x.Seq-1, y.Seq-1) // 0 wraps to the largest
+	})
+	a.HistoryOmitted = 0
+}
+
+// Track positions: a bounded window that never grows past MaxTrack.
+func (a *Alarm) addPos(p *event.Position) {
+	if p == nil {
+		return
+	}
+	a.Position = p
+	if len(a.Track) < MaxTrack {
+		if len(a.Track) == cap(a.Track) {
+			// Grow by hand: append would round past MaxTrack.
+			n := make([]event.Position, len(a.Track), min(max(4, 2*cap(a.Track)), MaxTrack))
+			copy(n, a.Track)
+			a.Track = n
+		}
+		a.Track = append(a.Track, *p)
+		return
+	}
+	// Full: a new window, so a clone sharing the old one never sees it move.
+	n := make([]event.Position, MaxTrack)
+	copy(n, a.Track[len(a.Track)-MaxTrack+1:])
+	n[MaxTrack-1] = *p
+	a.Track = n
+}
+
+// Interning: the few strings every alarm repeats (site, gateway, unit,
+// room, rule, device type, status, state, the rules' notes, staff and
+// receiver names) are kept once. Ids that are one per alarm (alarm, device,
+// resident, event) are not: the table would only grow. The table is
+// bounded: when it is full (a stream of one-off notes) it starts afresh,
+// so what alarms already share stays shared and new strings are shared
+// again from then on, and the table never holds more than maxInterned.
+
+const maxInterned = 1 << 16
+
+var interned = struct {
+	sync.Mutex
+	m     map[string]string
+	lists map[string]*[]string
+}{m: map[string]string{}, lists: map[string]*[]string{}}
+
+// Intern returns the shared copy of s.
+func Intern(s string) string {
+	if s == "" || len(s) > 160 {
+		return s
+	}
+	interned.Lock()
+	defer interned.Unlock()
+	if v, ok := interned.m[s]; ok {
+		return v
+	}
+	if len(interned.m) >= maxInterned {
+		clear(interned.m)
+	}
+	s = strings.Clone(s)
+	interned.m[s] = s
+	return s
+}
+
+// internList returns a shared, read-only copy of a recipient list.
+func internList(l []string) *[]string {
+	if len(l) == 0 {
+		return nil
+	}
+	key := strings.Join(l, "\x00")
+	interned.Lock()
+	v, ok := interned.lists[key]
+	interned.Unlock()
+	if ok {
+		return v
+	}
+	c := make([]string, len(l))
+	for i, s := range l {
+		c[i] = Intern(s)
+	}
+	v = &c
+	interned.Lock()
+	if len(interned.lists) >= maxInterned {
+		clear(interned.lists)
+	}
+	interned.lists[key] = v
+	interned.Unlock()
+	return v
+}

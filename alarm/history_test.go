@@ -1,0 +1,155 @@
+package alarm
+
+import (
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+	"unsafe"
+
+	"github.com/vaka-care/vaka/event"
+)
+
+// An owned alarm keeps its last MemHistory steps, alert steps in
+// preference, and the journal positions of the steps it let go, in order.
+func TestOwnedHistoryKeepsLastStepsAndSpillsOlder(t *testing.T) {
+	a := New("A1", t0)
+	a.Own()
+	rec := int64(0)
+	next := func(tr Transition) Transition {
+		rec += 100
+		tr.Rec, tr.Seq, tr.Alarm = rec, uint64(rec/100), "A1"
+		if tr.At.IsZero() {
+			tr.At = t0.Add(time.Duration(rec) * time.Millisecond)
+		}
+		return tr
+	}
+	a.AddHistory(next(Transition{Action: ActRaise, By: "rule:call_button", EventID: "s/gw/e0"}))
+	must(Apply(a, next(Transition{Action: ActNotify, Tier: 0, Receiver: "natt", To: []string{"anna", "bo"}})))
+	for range MaxRepeatHistory {
+		must(Apply(a, next(Transition{Action: ActRepeat, By: "rule:call_button", EventID: "s/gw/e", Pos: &event.Position{Lat: 58, Lon: 12}})))
+	}
+	c := a.Clone()
+	total := 2 + MaxRepeatHistory
+	if len(c.History) != MemHistory || c.HistoryOmitted != total-MemHistory {
+		t.Fatalf("clone lists %d steps, omits %d; want %d and %d", len(c.History), c.HistoryOmitted, MemHistory, total-MemHistory)
+	}
+	if c.History[0].Action != ActNotify || !slices.Equal(c.History[0].To, []string{"anna", "bo"}) || c.History[0].Receiver != "natt" {
+		t.Errorf("the notify step was not kept: %+v", c.History[0])
+	}
+	if last := c.History[len(c.History)-1]; last.Rec != rec || last.Seq != uint64(rec/100) || last.Pos == nil || last.EventID != "s/gw/e" ||
+		!last.At.Equal(t0.Add(time.Duration(rec)*time.Millisecond)) {
+		t.Errorf("last step %+v", last)
+	}
+	// Spilled: the raise (100), then the oldest repeats (300, 400, ...).
+	want := []int64{100}
+	for r := int64(300); len(want) < total-MemHistory; r += 100 {
+		want = append(want, r)
+	}
+	if got := a.Spilled(); !slices.Equal(got, want) {
+		t.Errorf("spilled %v, want %v", got, want)
+	}
+	// A clone's recipient list is its own.
+	c.History[0].To[0] = "x"
+	if a.Clone().History[0].To[0] != "anna" {
+		t.Error("a clone shares the notify step's recipients")
+	}
+	// Merging older steps back makes the history whole and in seq order.
+	var older []Transition
+	for _, r := range want {
+		older = append(older, Transition{Seq: uint64(r / 100), Rec: r, Alarm: "A1", Action: ActRepeat, Raise: &Alarm{}, Subj: &Subject{}})
+	}
+	c = a.Clone()
+	c.WithOlder(older)
+	if len(c.History) != total || c.HistoryOmitted != 0 || c.History[0].Raise != nil || c.History[0].Subj != nil {
+		t.Fatalf("merged history %d steps (omitted %d)", len(c.History), c.HistoryOmitted)
+	}
+	for i, h := range c.History {
+		if h.Seq != uint64(i+1) {
+			t.Errorf("merged step %d has seq %d", i, h.Seq)
+		}
+	}
+}
+
+// A step the journal has not taken yet (held while the disk refuses
+// writes) never leaves memory: there would be nothing to read it back from.
+func TestOwnedHistoryKeepsHeldSteps(t *testing.T) {
+	a := New("A1", t0)
+	a.Own()
+	held := Transition{Alarm: "A1", Action: ActRaise, At: t0, By: "rule:call_button"}
+	a.AddHistory(held)
+	for i := range MemHistory + 3 {
+		must(Apply(a, Transition{Alarm: "A1", Action: ActReminder, At: t0.Add(time.Duration(i+1) * time.Second), Rec: int64(i + 10), Seq: uint64(i + 10)}))
+	}
+	if c := a.Clone(); c.History[0].Action != ActRaise || c.History[0].Seq != 0 {
+		t.Fatalf("the held raise left memory: %+v", c.History[0])
+	}
+	held.Rec, held.Seq = 5, 5
+	a.Journaled(&held)
+	c := a.Clone()
+	if c.History[0].Action != ActRaise || c.History[0].Seq != 5 || c.History[0].Rec != 5 {
+		t.Errorf("journaled raise %+v, want seq and position 5", c.History[0])
+	}
+	must(Apply(a, Transition{Alarm: "A1", Action: ActNotify, At: t0.Add(time.Hour), Rec: 99, Seq: 99}))
+	if !slices.Contains(a.Spilled(), 5) {
+		t.Errorf("the written raise did not leave memory once others came: spilled %v", a.Spilled())
+	}
+}
+
+// The track is a window of MaxTrack positions that never grows past it,
+// and a clone's track does not move when the alarm's does.
+func TestTrackWindowIsBounded(t *testing.T) {
+	a := New("A1", t0)
+	a.Own()
+	var c *Alarm
+	for i := range 3 * MaxTrack {
+		must(Apply(a, Transition{Action: ActRepeat, At: t0, Pos: &event.Position{Lat: float64(i)}}))
+		if i == MaxTrack+2 {
+			c = a.Clone()
+		}
+		if cap(a.Track) > MaxTrack {
+			t.Fatalf("track capacity %d after %d positions", cap(a.Track), i+1)
+		}
+	}
+	if len(a.Track) != MaxTrack || a.Track[0].Lat != 2*MaxTrack || a.Track[MaxTrack-1].Lat != 3*MaxTrack-1 {
+		t.Errorf("track %v", a.Track)
+	}
+	if len(c.Track) != MaxTrack || c.Track[MaxTrack-1].Lat != MaxTrack+2 {
+		t.Errorf("a clone's track moved: %v", c.Track)
+	}
+}
+
+// Owned alarms share one copy of the strings they repeat.
+func TestOwnInternsSharedStrings(t *testing.T) {
+	mk := func() *Alarm {
+		a := New("A1", t0)
+		a.Site, a.Gateway, a.Unit, a.Rule = strings.Clone("site-x"), strings.Clone("gw-x"), strings.Clone("unit-x"), strings.Clone("device_silent")
+		a.Own()
+		return a
+	}
+	a, b := mk(), mk()
+	for _, p := range [][2]string{{a.Site, b.Site}, {a.Gateway, b.Gateway}, {a.Unit, b.Unit}, {a.Rule, b.Rule}} {
+		if unsafe.StringData(p[0]) != unsafe.StringData(p[1]) {
+			t.Errorf("%q is held twice", p[0])
+		}
+	}
+}
+
+// The intern table never holds more than maxInterned strings, however many
+// one-off strings pass through, and strings are still shared afterwards.
+func TestInternTableIsBounded(t *testing.T) {
+	for i := range maxInterned + 10 {
+		Intern("one-off note " + strconv.Itoa(i))
+	}
+	interned.Lock()
+	n := len(interned.m)
+	interned.Unlock()
+	if n > maxInterned {
+		t.Errorf("intern table holds %d strings, bound %d", n, maxInterned)
+	}
+	a, b := Intern(strings.Clone("gw-after")), Intern(strings.Clone("gw-after"))
+	if unsafe.StringData(a) != unsafe.StringData(b) {
+		t.Error("strings are no longer shared after the table filled")
+	}
+}
