@@ -42,12 +42,15 @@ type step struct {
 type stepExtra struct {
 	event                    string
 	receiver, phone, channel string
+	from                     string // ActTakeOver: whose alarm it was
 	to                       *[]string // shared, read-only (internList)
 	pos                      *event.Position
 }
 
+// actions numbers every Action for the compact step; an action missing
+// here would come back as "" (TestStepKeepsEveryAction).
 var actions = []Action{"", ActRaise, ActRepeat, ActRestore, ActAccept, ActPresence, ActResolve,
-	ActNotify, ActDelivered, ActEscalate, ActReminder}
+	ActNotify, ActDelivered, ActEscalate, ActReminder, ActTakeOver}
 
 func actCode(a Action) uint8 {
 	for i, v := range actions {
@@ -88,8 +91,9 @@ func toStep(t *Transition) step {
 	default:
 		s.note = Intern(t.Note)
 	}
-	if t.EventID != "" || t.Receiver != "" || t.Phone != "" || t.Channel != "" || len(t.To) > 0 || t.Pos != nil {
-		s.x = &stepExtra{event: t.EventID, receiver: Intern(t.Receiver), phone: t.Phone, channel: Intern(t.Channel), to: internList(t.To), pos: t.Pos}
+	if t.EventID != "" || t.Receiver != "" || t.Phone != "" || t.Channel != "" || len(t.To) > 0 || t.Pos != nil || t.From != "" {
+		s.x = &stepExtra{event: t.EventID, receiver: Intern(t.Receiver), phone: t.Phone, channel: Intern(t.Channel), to: internList(t.To), pos: t.Pos,
+			from: Intern(t.From)}
 	}
 	return s
 }
@@ -104,7 +108,7 @@ func (s *step) transition(id string) Transition {
 		t.Outcome = Outcomes[s.out-1]
 	}
 	if x := s.x; x != nil {
-		t.EventID, t.Receiver, t.Phone, t.Channel, t.Pos = x.event, x.receiver, x.phone, x.channel, x.pos
+		t.EventID, t.Receiver, t.Phone, t.Channel, t.Pos, t.From = x.event, x.receiver, x.phone, x.channel, x.pos, x.from
 		if x.to != nil {
 			t.To = append([]string(nil), (*x.to)...)
 		}

@@ -153,3 +153,21 @@ func TestInternTableIsBounded(t *testing.T) {
 		t.Error("strings are no longer shared after the table filled")
 	}
 }
+
+// The compact step keeps every action and every field a staff screen or
+// the notifier reads: a take-over kept in memory still says whose alarm
+// it was (an action missing from the table came back as "").
+func TestStepKeepsEveryAction(t *testing.T) {
+	at := time.Date(2026, 10, 25, 1, 30, 0, 0, time.UTC)
+	for _, act := range []Action{ActRaise, ActRepeat, ActRestore, ActAccept, ActPresence, ActResolve,
+		ActTakeOver, ActNotify, ActDelivered, ActEscalate, ActReminder} {
+		in := Transition{Seq: 7, Alarm: "a1", Action: act, At: at, By: "natt2", From: "natt1", Note: "n", Tier: 1,
+			Receiver: "natt", Phone: "app:x", Channel: ChannelApp, To: []string{"natt1"}}
+		s := toStep(&in)
+		out := s.transition("a1")
+		if out.Action != act || out.From != "natt1" || out.By != "natt2" || !out.At.Equal(at) || out.Tier != 1 ||
+			out.Receiver != "natt" || out.Phone != "app:x" || len(out.To) != 1 {
+			t.Errorf("%s: came back as %+v", act, out)
+		}
+	}
+}
