@@ -55,6 +55,10 @@ type Options struct {
 	// SyncEachWrite makes Append wait for fsync (slower, no power-cut window).
 	SyncEachWrite bool
 	Logger        *slog.Logger
+	// KeepRecords is how far back Open keeps records other than alarm
+	// transitions (supervision records) for Records. Zero means
+	// DefaultKeepRecords.
+	KeepRecords time.Duration
 }
 
 // Journal is the append-only transition log. It is safe for concurrent use.
@@ -68,8 +72,9 @@ type Journal struct {
 	seq    uint64
 	closed bool
 
-	loss   Loss
-	losses *lossFile
+	loss    Loss
+	losses  *lossFile
+	records []Record // read at Open, within KeepRecords (records.go)
 
 	// Syncs, SyncFails and WriteFails count fsyncs and failures since Open.
 	*record.Counters
@@ -97,6 +102,9 @@ func Open(dir string, opts Options) (*Journal, []alarm.Transition, error) {
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.KeepRecords <= 0 {
+		opts.KeepRecords = DefaultKeepRecords
 	}
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return nil, nil, fmt.Errorf("store: create data dir: %w", err)
@@ -151,13 +159,23 @@ func Open(dir string, opts Options) (*Journal, []alarm.Transition, error) {
 // replay reads all records and reports what it skipped or cut.
 func (j *Journal) replay(f io.Reader) ([]alarm.Transition, record.Report, error) {
 	var (
-		out []alarm.Transition
-		cur alarm.Transition
+		out   []alarm.Transition
+		cur   alarm.Transition
+		other Record
+		isRec bool
 	)
 	verify := func(line []byte) ([]byte, error) {
 		body, err := record.Parse(line)
 		if err != nil {
 			return nil, err
+		}
+		// Records other than transitions (records.go) start with "rt".
+		if isRec = isRecord(body); isRec {
+			other = Record{}
+			if err := json.Unmarshal(body, &other); err != nil {
+				return nil, fmt.Errorf("%w: bad record: %w", record.ErrDamaged, err)
+			}
+			return body, nil
 		}
 		cur = alarm.Transition{}
 		if err := json.Unmarshal(body, &cur); err != nil {
@@ -167,11 +185,22 @@ func (j *Journal) replay(f io.Reader) ([]alarm.Transition, record.Report, error)
 	}
 	sc := record.NewScanner(f, record.ScanOptions{Verify: verify})
 	var last uint64
+	keepSince := time.Now().Add(-j.opts.KeepRecords)
 	for sc.Next() {
-		if cur.Seq > last+1 {
-			j.loss.gap(last+1, cur.Seq-1)
+		seq := cur.Seq
+		if isRec {
+			seq = other.Seq
 		}
-		last = max(last, cur.Seq)
+		if seq > last+1 {
+			j.loss.gap(last+1, seq-1)
+		}
+		last = max(last, seq)
+		if isRec {
+			if !other.At.Before(keepSince) {
+				j.records = append(j.records, other)
+			}
+			continue
+		}
 		out = append(out, cur)
 	}
 	if err := sc.Err(); err != nil {
