@@ -79,7 +79,8 @@ type Hub struct {
 	silences     []Silence
 	dataDir      string
 	reports      map[string]GatewayReport
-	trk          trackerIndex // OwnTracks and OsmAnd → device (trackers.go)
+	trk          trackerIndex  // OwnTracks and OsmAnd → device (trackers.go)
+	ts           *tillsynState // digital night supervision (tillsyn.go)
 }
 
 // DropSource reports a cumulative count of messages lost somewhere (the
@@ -122,6 +123,9 @@ func New(o Options) (*Hub, error) {
 		return nil, err
 	}
 	h.m = m
+	if err := h.initTillsyn(o); err != nil {
+		return nil, err
+	}
 	rebuilt := h.rebuild(o.Replay)
 	h.raiseJournalLoss(o.Journal.Loss(), rebuilt)
 	h.engine.Expect(h.now())
@@ -318,6 +322,7 @@ func (h *Hub) Tick() {
 	h.checkJournal(now)
 	h.checkDrops(now)
 	h.forget(now)
+	h.tillsynTick(now)
 }
 
 // Run ticks until stop is closed.
@@ -666,6 +671,7 @@ func (h *Hub) Health() Health {
 // listeners are not reloaded: they need a restart.
 func (h *Hub) Reload(cfg *Config) {
 	h.engine.SetConfig(cfg.RuleConfig())
+	h.reloadTillsyn(cfg)
 	h.mu.Lock()
 	h.cfg = cfg
 	h.mu.Unlock()

@@ -36,6 +36,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -185,7 +186,14 @@ func (j *Journal) replay(f io.Reader) ([]alarm.Transition, record.Report, error)
 	}
 	sc := record.NewScanner(f, record.ScanOptions{Verify: verify})
 	var last uint64
-	keepSince := time.Now().Add(-j.opts.KeepRecords)
+	// Records are kept relative to the newest one, not to the clock: a
+	// replay of an old data directory sees its last nights too.
+	var newest time.Time
+	prune := func() {
+		cut := newest.Add(-j.opts.KeepRecords)
+		j.records = slices.DeleteFunc(j.records, func(r Record) bool { return r.At.Before(cut) })
+	}
+	pruneAt := 1024
 	for sc.Next() {
 		seq := cur.Seq
 		if isRec {
@@ -196,8 +204,13 @@ func (j *Journal) replay(f io.Reader) ([]alarm.Transition, record.Report, error)
 		}
 		last = max(last, seq)
 		if isRec {
-			if !other.At.Before(keepSince) {
-				j.records = append(j.records, other)
+			if other.At.After(newest) {
+				newest = other.At
+			}
+			j.records = append(j.records, other)
+			if len(j.records) >= pruneAt {
+				prune()
+				pruneAt = 2*len(j.records) + 1024
 			}
 			continue
 		}
@@ -206,6 +219,7 @@ func (j *Journal) replay(f io.Reader) ([]alarm.Transition, record.Report, error)
 	if err := sc.Err(); err != nil {
 		return nil, record.Report{}, fmt.Errorf("store: read journal: %w", err)
 	}
+	prune()
 	rep := sc.Report()
 	j.seq = last
 	j.loss.Corrupt = rep.DamagedLines

@@ -30,8 +30,8 @@ type Record struct {
 	Body json.RawMessage `json:"body"`
 }
 
-// DefaultKeepRecords is how far back Open keeps records for Records: the
-// night under way and the one before.
+// DefaultKeepRecords is how far back from the newest record Open keeps
+// records for Records: the night under way and the one before.
 const DefaultKeepRecords = 72 * time.Hour
 
 var recordPrefix = []byte(`{"rt":`)

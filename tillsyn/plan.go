@@ -213,6 +213,16 @@ func (p *Plan) Schedule(night time.Time, loc *time.Location) []LookIn {
 	return out
 }
 
+// End returns when the night that begins on the local date of night ends.
+func (p *Plan) End(night time.Time, loc *time.Location) time.Time {
+	y, mo, d := night.Date()
+	if p.NightStart > p.NightEnd {
+		d++
+	}
+	t, _ := Resolve(y, mo, d, p.NightEnd, loc)
+	return t
+}
+
 // Resolve turns a local date and wall minute into an instant: a wall time
 // that occurs twice gives its first occurrence, one that does not exist
 // the next valid minute.

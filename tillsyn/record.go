@@ -16,6 +16,7 @@ type Record struct {
 	// asked for by VisitBy), or "" (all right: nothing).
 	LedTo   string    `json:"led_to,omitempty"`
 	VisitBy time.Time `json:"visit_by,omitzero"`
+	Alarm   string    `json:"alarm,omitempty"` // the alarm raised, if any
 }
 
 // Visit is a physical visit staff made and recorded, so the pilot compares
