@@ -103,6 +103,12 @@ var policy = map[string]Access{
 	"GET /api/v1/trials":                 pilotReaders,
 	"GET /api/v1/trials/{id}":            pilotReaders,
 	"GET /api/v1/trials/{id}/report.csv": pilotReaders,
+
+	// Digital night supervision (docs/tillsyn.md): the round view is care
+	// data (staff, lead, admin); staff and admin record the visits they
+	// make. Technicians see neither.
+	"GET /api/v1/tillsyn":         {Roles: []string{RoleStaff, RoleLead, RoleAdmin}},
+	"POST /api/v1/tillsyn/visits": {Roles: []string{RoleStaff, RoleAdmin}},
 }
 
 // PolicyKeys returns the policy's routes ("METHOD pattern") in a stable

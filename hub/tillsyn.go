@@ -355,6 +355,7 @@ type RoundEntry struct {
 // physical visit first (earliest deadline first), then in time order.
 type Round struct {
 	At      time.Time    `json:"at"`
+	Zone    string       `json:"zone"` // the hub's time zone, for showing times`
 	Entries []RoundEntry `json:"entries"`
 }
 
@@ -363,7 +364,7 @@ func (h *Hub) TillsynRound(now time.Time) Round {
 	ts := h.ts
 	ts.mu.Lock()
 	defer ts.mu.Unlock()
-	out := Round{At: now, Entries: []RoundEntry{}}
+	out := Round{At: now, Zone: ts.loc.String(), Entries: []RoundEntry{}}
 	for _, k := range ts.order {
 		p := ts.plans[k]
 		var room string
@@ -425,3 +426,6 @@ func (h *Hub) TillsynRecords() []tillsyn.Record {
 	})
 	return out
 }
+
+// Now is the hub's clock (injected in tests), for the round view's "now".
+func (h *Hub) Now() time.Time { return h.now() }

@@ -66,6 +66,7 @@ type options struct {
 	reloaders []func(*hub.Config)
 
 	loopbackPush bool
+	now          func() time.Time // the hub's clock (WithClock); nil: time.Now
 }
 
 // WithObserver adds an observer of events and alarm transitions.
@@ -133,7 +134,7 @@ func Start(cfg *hub.Config, log *slog.Logger, opts ...Option) (*Hub, error) {
 			Help: "Web Push sends that failed (the escalation timers still run: no receipt means next tier)."},
 			func() float64 { return float64(disp.PushFailures.Load()) }))
 	op.observers = append(op.observers, pp.disp)
-	h, err := hub.New(hub.Options{Config: cfg, Journal: j, Replay: replay, Logger: log, Registry: reg, Observers: op.observers})
+	h, err := hub.New(hub.Options{Config: cfg, Journal: j, Replay: replay, Logger: log, Registry: reg, Observers: op.observers, Now: op.now})
 	if err != nil {
 		j.Close()
 		return nil, err
@@ -207,6 +208,7 @@ func startHTTP(cfg *hub.Config, log *slog.Logger, op options, pp *pushParts, h *
 	}
 	osm := newOsmAnd(h, reg)
 	routes := append(hubRoutes(h), pp.routes(h)...)
+	routes = append(routes, tillsynRoutes(h)...)
 	for _, f := range op.routes {
 		routes = append(routes, f(h)...)
 	}
