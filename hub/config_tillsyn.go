@@ -76,23 +76,41 @@ func checkTillsyn(s *Site, f func(parts ...any) string) []error {
 			errs = append(errs, config.Errorf(f("units", k, "plan", "tillsyn"), "tillsyn is planned per resident (residents[].plan.tillsyn), with their consent"))
 		}
 	}
+	var own map[string][]Device
 	for k := range s.Residents {
 		r := &s.Residents[k]
 		if r.Plan.Tillsyn == nil {
 			continue
 		}
+		if own == nil {
+			own = devicesByResident(s)
+		}
 		tf := func(parts ...any) string {
 			return f(append([]any{"residents", k, "plan", "tillsyn"}, parts...)...)
 		}
-		_, es := compileTillsyn(s, r, tf)
+		_, es := compileTillsyn(s, r, own[r.ID], tf)
 		errs = append(errs, es...)
 	}
 	return errs
 }
 
+// devicesByResident indexes a site's devices by resident, in config order:
+// a region's 10,000 plans must not each walk every device.
+func devicesByResident(s *Site) map[string][]Device {
+	out := map[string][]Device{}
+	for _, g := range s.Gateways {
+		for _, d := range g.Devices {
+			if d.Resident != "" {
+				out[d.Resident] = append(out[d.Resident], d)
+			}
+		}
+	}
+	return out
+}
+
 // compileTillsyn resolves one resident's plan, with the errors that make
-// it unusable (named by field).
-func compileTillsyn(s *Site, r *Resident, tf func(parts ...any) string) (*tillsyn.Plan, []error) {
+// it unusable (named by field); devs are the resident's devices.
+func compileTillsyn(s *Site, r *Resident, devs []Device, tf func(parts ...any) string) (*tillsyn.Plan, []error) {
 	tc := r.Plan.Tillsyn
 	var errs []error
 	add := func(field, format string, args ...any) { errs = append(errs, config.Errorf(field, format, args...)) }
@@ -183,12 +201,8 @@ func compileTillsyn(s *Site, r *Resident, tf func(parts ...any) string) (*tillsy
 	}
 	// Sensors: the resident's own devices only.
 	own := map[string]Device{}
-	for _, g := range s.Gateways {
-		for _, d := range g.Devices {
-			if d.Resident == r.ID {
-				own[d.ID] = d
-			}
-		}
+	for _, d := range devs {
+		own[d.ID] = d
 	}
 	roles := map[tillsyn.Role]bool{}
 	if len(tc.Sensors) > 0 {
@@ -208,16 +222,14 @@ func compileTillsyn(s *Site, r *Resident, tf func(parts ...any) string) (*tillsy
 			roles[role] = true
 		}
 	} else {
-		for _, g := range s.Gateways {
-			for _, d := range g.Devices {
-				if d.Resident != r.ID || d.Exit {
-					continue
-				}
-				t, _ := event.ParseDeviceType(d.Type)
-				if role, ok := roleOf(t); ok {
-					p.Sensors = append(p.Sensors, tillsyn.SensorRef{Device: d.ID, Role: role})
-					roles[role] = true
-				}
+		for _, d := range devs {
+			if d.Exit {
+				continue
+			}
+			t, _ := event.ParseDeviceType(d.Type)
+			if role, ok := roleOf(t); ok {
+				p.Sensors = append(p.Sensors, tillsyn.SensorRef{Device: d.ID, Role: role})
+				roles[role] = true
 			}
 		}
 	}
@@ -236,12 +248,16 @@ func (c *Config) TillsynPlans() []*tillsyn.Plan {
 	var out []*tillsyn.Plan
 	for i := range c.Sites {
 		s := &c.Sites[i]
+		var own map[string][]Device
 		for k := range s.Residents {
 			r := &s.Residents[k]
 			if r.Plan.Tillsyn == nil {
 				continue
 			}
-			if p, errs := compileTillsyn(s, r, func(...any) string { return "" }); len(errs) == 0 {
+			if own == nil {
+				own = devicesByResident(s)
+			}
+			if p, errs := compileTillsyn(s, r, own[r.ID], func(...any) string { return "" }); len(errs) == 0 {
 				out = append(out, p)
 			}
 		}

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/vaka-care/vaka/internal/record"
@@ -41,32 +43,62 @@ func isRecord(body []byte) bool { return bytes.HasPrefix(body, recordPrefix) }
 // AppendRecord writes a record of type rt with the next sequence number,
 // as durably as Append writes a transition.
 func (j *Journal) AppendRecord(rt string, at time.Time, body any) error {
-	if rt == "" {
-		return errors.New("store: record type missing")
+	return j.AppendRecords(rt, []RecordItem{{At: at, Body: body}})
+}
+
+// RecordItem is one record for AppendRecords.
+type RecordItem struct {
+	At   time.Time
+	Body any
+}
+
+// AppendRecords writes records of type rt with consecutive sequence
+// numbers in one write(2): a night's 30,000 look-ins at 02:00 cost the
+// alarm path, which shares the journal, a few hundred writes instead of
+// one each. Either all are written or none (a failed write is cut back).
+func (j *Journal) AppendRecords(rt string, items []RecordItem) error {
+	if rt == "" || strings.ContainsAny(rt, `"\`) {
+		return errors.New("store: record type missing or not a plain word")
 	}
-	b, err := json.Marshal(body)
-	if err != nil {
-		return fmt.Errorf("store: encode record: %w", err)
+	if len(items) == 0 {
+		return nil
+	}
+	bodies := make([][]byte, len(items))
+	for i, it := range items {
+		b, err := json.Marshal(it.Body)
+		if err != nil {
+			return fmt.Errorf("store: encode record: %w", err)
+		}
+		bodies[i] = b
 	}
 	j.mu.Lock()
 	if j.closed {
 		j.mu.Unlock()
 		return errors.New("store: journal closed")
 	}
-	r := Record{Type: rt, Seq: j.seq + 1, At: at, Body: b}
-	line, err := json.Marshal(r)
-	if err != nil {
-		j.mu.Unlock()
-		return fmt.Errorf("store: encode record: %w", err)
+	// The line is built by hand: json.Marshal of a RawMessage would
+	// re-check and compact each body under the lock the alarm path takes.
+	j.buf = j.buf[:0]
+	var line []byte
+	for i, b := range bodies {
+		line = append(line[:0], `{"rt":"`...)
+		line = append(line, rt...)
+		line = append(line, `","seq":`...)
+		line = strconv.AppendUint(line, j.seq+uint64(i)+1, 10)
+		line = append(line, `,"at":"`...)
+		line = items[i].At.AppendFormat(line, time.RFC3339Nano)
+		line = append(line, `","body":`...)
+		line = append(line, b...)
+		line = append(line, '}')
+		j.buf = record.Append(j.buf, line)
 	}
-	j.buf = record.Append(j.buf[:0], line)
 	end, err := j.app.Append(j.buf)
 	if err != nil {
 		j.mu.Unlock()
 		return fmt.Errorf("store: write journal: %w", err)
 	}
-	j.seq = r.Seq
-	j.Appends.Add(1)
+	j.seq += uint64(len(items))
+	j.Appends.Add(int64(len(items)))
 	j.mu.Unlock()
 	if j.opts.SyncEachWrite {
 		if err := j.app.SyncTo(end); err != nil {
