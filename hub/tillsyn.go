@@ -309,7 +309,7 @@ func (h *Hub) RecordVisit(site, resident, by string, at time.Time, note string) 
 		ts.mu.Unlock()
 		return tillsyn.Visit{}, ErrNoPlan
 	}
-	v := tillsyn.Visit{Site: site, Resident: resident, By: by, At: at, Note: note,
+	v := tillsyn.Visit{Site: site, Resident: resident, Unit: p.Unit, By: by, At: at, Note: note,
 		Night: tillsyn.NightOf(at, ts.loc, p.NightStart).Format("2006-01-02")}
 	var asked []*tillsyn.Record
 	for _, r := range ts.records {

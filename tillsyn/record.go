@@ -24,6 +24,7 @@ type Record struct {
 type Visit struct {
 	Site     string    `json:"site"`
 	Resident string    `json:"resident"`
+	Unit     string    `json:"unit,omitempty"`
 	Night    string    `json:"night"`
 	Wall     string    `json:"wall,omitempty"` // the look-in it answers, if any
 	By       string    `json:"by"`

@@ -1,0 +1,64 @@
+package influx
+
+import (
+	"github.com/vaka-care/vaka/pilot"
+	"github.com/vaka-care/vaka/tillsyn"
+)
+
+// Measurements of digital night supervision (docs/tillsyn.md).
+const (
+	MeasLookIn = "vaka_lookin" // one look-in: outcome, cause, what it led to
+	MeasVisit  = "vaka_visit"  // one physical night visit staff recorded
+)
+
+// LookInLine encodes a look-in at its planned time. The resident is a
+// pseudonym; the point is keyed by the look-in id, so a resend is the
+// same point.
+func LookInLine(x *pilot.LookIn, buf []byte) []byte {
+	l := lp{b: buf}
+	l.meas(MeasLookIn)
+	l.tag("arm", x.Arm)
+	l.tag("cause", x.Cause)
+	l.tag("led_to", x.LedTo)
+	l.tag("lookin", x.ID)
+	l.tag("outcome", x.Outcome)
+	l.tag("site", x.Site)
+	l.tag("trial", x.Trial)
+	l.tag("unit", x.Unit)
+	l.str("resident", x.Resident)
+	l.str("night", x.Night)
+	l.boolean("replaces", x.Replaces)
+	return l.end(x.Planned)
+}
+
+// VisitLine encodes a recorded physical visit at its time.
+func VisitLine(v *pilot.Visit, buf []byte) []byte {
+	l := lp{b: buf}
+	l.meas(MeasVisit)
+	l.tag("arm", v.Arm)
+	l.tag("site", v.Site)
+	l.tag("trial", v.Trial)
+	l.tag("visit", v.ID)
+	l.str("resident", v.Resident)
+	l.str("night", v.Night)
+	l.boolean("asked", v.Asked)
+	return l.end(v.At)
+}
+
+// SupervisionStore keeps look-ins and visits; a RecordStore that is one
+// also gets them.
+type SupervisionStore interface {
+	AddSupervision(ls []pilot.LookIn, vs []pilot.Visit) error
+}
+
+// ObserveLookIn implements hub.TillsynObserver: hand off, never wait.
+func (e *Exporter) ObserveLookIn(r tillsyn.Record) {
+	c := r
+	e.offer(item{lookin: &c})
+}
+
+// ObserveVisit implements hub.TillsynObserver.
+func (e *Exporter) ObserveVisit(v tillsyn.Visit) {
+	c := v
+	e.offer(item{visit: &c})
+}
