@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"sync"
@@ -245,8 +246,7 @@ func (h *Hub) followUp(recs []tillsyn.Record, plans []*tillsyn.Plan, open map[st
 		items[i] = store.RecordItem{At: rec.At, Body: rec}
 	}
 	if err := h.journal.AppendRecords(RecTillsyn, items); err != nil {
-		h.ts.journalNG.Add(float64(len(items)))
-		h.log.Error("hub: supervision records not journaled", "records", len(items), "err", err)
+		h.tillsynNotJournaled(len(items), err, now)
 	}
 	h.ts.mu.Lock()
 	for i := range recs {
@@ -260,6 +260,18 @@ func (h *Hub) followUp(recs []tillsyn.Record, plans []*tillsyn.Plan, open map[st
 			}
 		}
 	}
+}
+
+// tillsynNotJournaled counts, logs and raises supervision records or
+// visits the journal refused. They are still shown and acted on (the
+// round view keeps them in memory); they are not held for a later write
+// like alarm transitions, so a restart loses them: hub_integrity says so.
+func (h *Hub) tillsynNotJournaled(n int, err error, now time.Time) {
+	h.ts.journalNG.Add(float64(n))
+	h.log.Error("hub: supervision records not journaled", "records", n, "err", err)
+	h.apply(rules.Action{Kind: rules.Raise, Rule: rules.RuleHubIntegrity, Key: rules.RuleHubIntegrity,
+		Alarm: alarm.KindTechnical, Priority: 2, Status: event.IPConnectionFailed, Site: "hub",
+		Note: fmt.Sprintf("tillsynsposter ej sparade / supervision records not journaled (%d): %v", n, err)}, now)
 }
 
 // TillsynObserver is an Observer that also receives supervision records
@@ -328,8 +340,7 @@ func (h *Hub) RecordVisit(site, resident, by string, at time.Time, note string) 
 	ts.mu.Unlock()
 	ts.visitsN.Inc()
 	if err := h.journal.AppendRecord(RecVisit, at, v); err != nil {
-		ts.journalNG.Inc()
-		h.log.Error("hub: visit not journaled", "site", site, "resident", resident, "err", err)
+		h.tillsynNotJournaled(1, err, h.now())
 	}
 	for _, o := range h.observers {
 		if to, ok := o.(TillsynObserver); ok {

@@ -268,3 +268,37 @@ func TestHubTillsynRestart(t *testing.T) {
 		t.Errorf("%d records after a second tick", n)
 	}
 }
+
+// A visit the journal cannot take is still kept for the round view, and
+// not silently: it is counted and raised as hub_integrity.
+func TestHubTillsynJournalFailureIsRaised(t *testing.T) {
+	dir := t.TempDir()
+	c := newClock(time.Date(2026, 11, 24, 2, 30, 0, 0, stockholm))
+	j, replay, err := store.Open(dir, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := New(Options{Config: loadConfig(t, tillsynHubYAML), Journal: j, Replay: replay, Now: c.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	j.Close()
+	if _, err := h.RecordVisit("s", "r-b", "natt2", c.Now(), ""); err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, a := range h.Alarms() {
+		if a.Rule == "hub_integrity" && a.Open() && strings.Contains(a.Note, "supervision records not journaled") {
+			found = true
+		}
+	}
+	if !found {
+		t.Errorf("no hub_integrity alarm for the lost visit: %s", mustJSON(t, h.Alarms()))
+	}
+	h.ts.mu.Lock()
+	n := len(h.ts.visits)
+	h.ts.mu.Unlock()
+	if n != 1 {
+		t.Errorf("visit not kept in memory: %d", n)
+	}
+}

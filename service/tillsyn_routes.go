@@ -3,6 +3,7 @@ package service
 import (
 	"encoding/json"
 	"errors"
+	"io"
 	"net/http"
 	"slices"
 	"time"
@@ -16,6 +17,26 @@ import (
 type tillsynView struct {
 	hub.Round
 	Names map[string]string `json:"names,omitempty"` // "site/resident" → name
+}
+
+// visitRequest is the body of POST /api/v1/tillsyn/visits.
+type visitRequest struct {
+	Site     string    `json:"site"`
+	Resident string    `json:"resident"`
+	At       time.Time `json:"at"` // when the visit was made; default now
+	Note     string    `json:"note"`
+}
+
+// parseVisit reads a visit request strictly: one JSON object, no unknown
+// fields, site and resident present.
+func parseVisit(r io.Reader) (visitRequest, error) {
+	var req visitRequest
+	dec := json.NewDecoder(r)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil || req.Site == "" || req.Resident == "" || dec.More() {
+		return visitRequest{}, errors.New("want JSON {site, resident, at?, note?}")
+	}
+	return req, nil
 }
 
 // tillsynRoutes are the night round view's endpoints (docs/tillsyn.md):
@@ -42,17 +63,9 @@ func tillsynRoutes(h *hub.Hub) []httpapi.Route {
 				writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "login required"})
 				return
 			}
-			var req struct {
-				Site     string    `json:"site"`
-				Resident string    `json:"resident"`
-				At       time.Time `json:"at"` // when the visit was made; default now
-				Note     string    `json:"note"`
-			}
-			r.Body = http.MaxBytesReader(w, r.Body, 8<<10)
-			dec := json.NewDecoder(r.Body)
-			dec.DisallowUnknownFields()
-			if err := dec.Decode(&req); err != nil || req.Site == "" || req.Resident == "" {
-				writeJSON(w, http.StatusBadRequest, map[string]string{"error": "want JSON {site, resident, at?, note?}"})
+			req, err := parseVisit(http.MaxBytesReader(w, r.Body, 8<<10))
+			if err != nil {
+				writeJSON(w, http.StatusBadRequest, map[string]string{"error": err.Error()})
 				return
 			}
 			now := h.Now()
