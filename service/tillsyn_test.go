@@ -124,7 +124,12 @@ func TestIntegrationTillsynLookInFromZigbee2MQTT(t *testing.T) {
 	}
 	send("zigbee2mqtt/bridge/state", `{"state":"online"}`, true)
 
-	s, planned := tillsynHub(t, 8*time.Second, time.Minute)
+	// zigbee2mqtt's retained availability: the gateway's driver reports
+	// both devices as soon as it subscribes, which tells the test when
+	// state changes (not retained) will reach it.
+	send("zigbee2mqtt/rum-12/sang/availability", `{"state":"online"}`, true)
+	send("zigbee2mqtt/rum-12/dorr/availability", `{"state":"online"}`, true)
+	s, planned := tillsynHub(t, 15*time.Second, time.Minute)
 	cfg := gateway.Config{
 		Site: "solrosen", ID: "avd-a", Heartbeat: time.Second,
 		Broker: gateway.Broker{URL: "tcp://" + s.MQTTAddr(), Username: "solrosen/avd-a", Password: gwPass},
@@ -142,17 +147,35 @@ func TestIntegrationTillsynLookInFromZigbee2MQTT(t *testing.T) {
 	go func() { defer close(done); _ = gw.Run(ctx) }()
 	t.Cleanup(func() { cancel(); <-done })
 
+	heard := func() bool {
+		devs, _ := s.Hub.Engine().Health()
+		n := 0
+		for _, d := range devs {
+			if !d.NeverHeard {
+				n++
+			}
+		}
+		return n == 2
+	}
+	for deadline := time.Now().Add(30 * time.Second); !heard(); time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the hub never heard the sensors through the gateway")
+		}
+	}
 	// A bed mat (occupancy) and a door contact, as zigbee2mqtt reports them.
 	send("zigbee2mqtt/rum-12/sang", `{"occupancy":true,"battery":91,"linkquality":120}`, false)
 	send("zigbee2mqtt/rum-12/dorr", `{"contact":true,"battery":88,"linkquality":97}`, false)
 
-	rec := waitRecord(t, s, 30*time.Second)
+	rec := waitRecord(t, s, 90*time.Second)
 	if rec.Outcome != tillsyn.AllRight || rec.Resident != "r-7f3a" || !rec.Planned.Equal(planned) || !rec.Replaces {
 		t.Fatalf("look-in %+v", rec)
 	}
-	if d := rec.At.Sub(planned); d < 0 || d > 2*time.Second {
+	// At the planned time, or (on a loaded machine, the states reaching
+	// the hub after it) when they came, within the 1 min tolerance.
+	if d := rec.At.Sub(planned); d < 0 || d > time.Minute {
 		t.Errorf("look-in made %s after its planned time", d)
 	}
+	t.Logf("look-in final %s after its planned time", rec.At.Sub(planned).Round(time.Millisecond))
 	said := map[string]string{}
 	for _, ev := range rec.Evidence {
 		if !ev.Usable || ev.LastSeen.IsZero() {
@@ -188,7 +211,7 @@ func TestIntegrationTillsynLookInFromZigbee2MQTT(t *testing.T) {
 func TestIntegrationBrowserTillsynRound(t *testing.T) {
 	chrome := testenv.LookPath(t, "chromium")
 	s, _ := tillsynHub(t, 2*time.Second, 0)
-	rec := waitRecord(t, s, 15*time.Second)
+	rec := waitRecord(t, s, 60*time.Second)
 	if rec.Outcome != tillsyn.CannotTell || rec.Cause != tillsyn.CauseNotFitted || rec.VisitBy.IsZero() {
 		t.Fatalf("look-in %+v", rec)
 	}

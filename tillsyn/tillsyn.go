@@ -186,7 +186,19 @@ func Evaluate(c Criteria, l Limits, s Snapshot) Result {
 		}
 		unknown = append(unknown, why)
 	}
-	usable := map[Role][]Sensor{}
+	// usable sensors by role (bed, presence, door): a fixed array, not a
+	// map, as a region's night makes 30,000 of these at once.
+	var usable [3][]Sensor
+	ri := func(r Role) int {
+		switch r {
+		case RoleBed:
+			return 0
+		case RolePresence:
+			return 1
+		}
+		return 2
+	}
+	r.Evidence = make([]Evidence, 0, len(s.Sensors))
 	for _, sn := range s.Sensors {
 		ev := Evidence{Device: sn.Device, Role: sn.Role, Said: sn.State, LastSeen: sn.LastSeen}
 		limit := sn.Period
@@ -204,14 +216,14 @@ func Evaluate(c Criteria, l Limits, s Snapshot) Result {
 			ev.Why = string(CauseNoState)
 		default:
 			ev.Usable = true
-			usable[sn.Role] = append(usable[sn.Role], sn)
+			usable[ri(sn.Role)] = append(usable[ri(sn.Role)], sn)
 		}
 		r.Evidence = append(r.Evidence, ev)
 	}
 	// A role without a usable sensor cannot be judged; its cause is the
 	// first unusable sensor's, or not_fitted if it has none.
 	judge := func(role Role) bool {
-		if len(usable[role]) > 0 {
+		if len(usable[ri(role)]) > 0 {
 			return true
 		}
 		why := CauseNotFitted
@@ -226,7 +238,7 @@ func Evaluate(c Criteria, l Limits, s Snapshot) Result {
 	}
 	if c.InBed && judge(RoleBed) {
 		occupied := false
-		for _, sn := range usable[RoleBed] {
+		for _, sn := range usable[ri(RoleBed)] {
 			if sn.State == "occupied" {
 				occupied = true
 			}
@@ -246,7 +258,7 @@ func Evaluate(c Criteria, l Limits, s Snapshot) Result {
 	}
 	if c.PresenceWithin > 0 && judge(RolePresence) {
 		present := !s.LastMotion.IsZero() && s.At.Sub(s.LastMotion) <= c.PresenceWithin && !s.LastMotion.After(s.At)
-		for _, sn := range usable[RolePresence] {
+		for _, sn := range usable[ri(RolePresence)] {
 			if sn.State == "occupied" {
 				present = true
 			}
@@ -256,7 +268,7 @@ func Evaluate(c Criteria, l Limits, s Snapshot) Result {
 		}
 	}
 	if c.DoorClosed && judge(RoleDoor) {
-		for _, sn := range usable[RoleDoor] {
+		for _, sn := range usable[ri(RoleDoor)] {
 			if sn.State == "open" {
 				wrong = append(wrong, "dörren öppen / door open")
 				break
