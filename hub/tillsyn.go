@@ -102,8 +102,12 @@ func (ts *tillsynState) setPlans(plans []*tillsyn.Plan) {
 	ts.nights = map[string]string{}
 	var keep tillsyn.Queue
 	for _, l := range ts.q.Pending() {
-		if ts.plans[l.Site+"/"+l.Resident] != nil {
-			keep.Add(l)
+		p := ts.plans[l.Site+"/"+l.Resident]
+		if p == nil {
+			continue // the plan is gone (or its consent)
+		}
+		if m, err := tillsyn.ParseClock(l.Wall); err == nil && slices.Contains(p.Walls(), m) {
+			keep.Again(l, l.Planned) // still planned: keep, due as before
 		}
 	}
 	ts.q = keep

@@ -302,3 +302,25 @@ func TestHubTillsynJournalFailureIsRaised(t *testing.T) {
 		t.Errorf("visit not kept in memory: %d", n)
 	}
 }
+
+// A reload that moves a look-in drops the old one still queued and makes
+// the new one; look-ins already recorded stay.
+func TestHubTillsynReloadMovesLookIn(t *testing.T) {
+	c := newClock(time.Date(2026, 11, 23, 23, 30, 0, 0, stockholm))
+	h := openTillsynHub(t, t.TempDir(), c)
+	h.Tick() // schedules the night: r-a 23:00 (late), 02:00, 05:00; r-b 02:00
+	moved := strings.Replace(tillsynHubYAML, `times: ["23:00", "02:00", "05:00"]`, `times: ["23:00", "01:30", "05:00"]`, 1)
+	moved = strings.Replace(moved, `replaces: ["23:00", "02:00", "05:00"]`, `replaces: ["23:00", "01:30", "05:00"]`, 1)
+	h.Reload(loadConfig(t, moved))
+	c.Add(3 * time.Hour) // 02:30
+	h.Tick()
+	var walls []string
+	for _, r := range h.TillsynRecords() {
+		if r.Resident == "r-a" {
+			walls = append(walls, r.Wall)
+		}
+	}
+	if strings.Join(walls, ",") != "23:00,01:30" {
+		t.Errorf("r-a's look-ins after the reload: %v, want 23:00 (before it) and 01:30, not 02:00", walls)
+	}
+}
