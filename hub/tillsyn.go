@@ -179,7 +179,9 @@ func (h *Hub) tillsynTick(now time.Time) {
 		return
 	}
 	open := h.openCareAlarms()
-	for more := true; more; {
+	// A look-in not yet final is queued again at least a moment later, so
+	// the loop ends; the bound is a second guard.
+	for more, n := true, 0; more && n < 1<<16; n++ {
 		ts.mu.Lock()
 		recs := ts.q.Settle(now, tillsynBatch, func(l tillsyn.LookIn) *tillsyn.Plan { return ts.plans[l.Site+"/"+l.Resident] },
 			func(l tillsyn.LookIn, p *tillsyn.Plan) tillsyn.Snapshot {
@@ -189,7 +191,7 @@ func (h *Hub) tillsynTick(now time.Time) {
 				return s
 			})
 		next, ok := ts.q.Next()
-		more = len(recs) == tillsynBatch && ok && !next.After(now)
+		more = ok && !next.After(now)
 		plans := make([]*tillsyn.Plan, len(recs))
 		for i := range recs {
 			plans[i] = ts.plans[recs[i].Site+"/"+recs[i].Resident]
