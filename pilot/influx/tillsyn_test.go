@@ -2,6 +2,7 @@ package influx
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -74,5 +75,55 @@ func TestExporterSupervision(t *testing.T) {
 	defer again.Close()
 	if ls, vs, _ := again.Supervision(ctx, "natt", from, at.Add(time.Hour)); len(ls) != 1 || len(vs) != 1 || again.Len() != 0 {
 		t.Errorf("after reopen: %d look-ins, %d visits, %d alarm records", len(ls), len(vs), again.Len())
+	}
+}
+
+// A real InfluxDB 1.8 takes the look-in and visit points: one point per
+// resident and time (a resend is the same point), none refused.
+func TestIntegrationInfluxSupervisionPoints(t *testing.T) {
+	d := startInfluxd(t)
+	cl, err := Dial(d.config())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	sp, err := OpenSpool(t.TempDir(), 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := New(Options{Model: trialModel(t, "sensors"), Spool: sp, Sink: cl})
+	night := time.Date(2026, 3, 10, 0, 0, 0, 0, time.UTC)
+	const residents = 50
+	for i := 0; i < residents; i++ {
+		for k, wall := range []string{"23:00", "02:00", "05:00"} {
+			at := night.Add(time.Duration(23+3*k) * time.Hour)
+			rec := tillsyn.Record{LookIn: tillsyn.LookIn{Site: "s", Unit: "u", Resident: fmt.Sprintf("r%d", i), Night: "2026-03-10",
+				Wall: wall, Planned: at, Replaces: true}, At: at, Result: tillsyn.Result{Outcome: tillsyn.AllRight}}
+			if i%10 == 0 && k == 1 {
+				rec.Outcome, rec.Cause, rec.LedTo = tillsyn.CannotTell, tillsyn.CauseSilent, "visit"
+				e.ObserveVisit(tillsyn.Visit{Site: "s", Unit: "u", Resident: rec.Resident, Night: rec.Night, Wall: wall, By: "natt1", At: at.Add(15 * time.Minute)})
+			}
+			e.ObserveLookIn(rec)
+			if i == 0 {
+				e.ObserveLookIn(rec) // a resend: the same point
+			}
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if err := e.Flush(ctx); err != nil {
+		t.Fatalf("flush: %v %+v\n%s", err, e.Stats(), d.logTail())
+	}
+	e.Close()
+	if e.Dropped() != 0 {
+		t.Fatalf("dropped %d: %+v", e.Dropped(), e.Stats())
+	}
+	n, err := cl.Count(ctx, MeasLookIn, "replaces", night, night.Add(48*time.Hour))
+	if err != nil || n != 3*residents {
+		t.Errorf("look-in points %d (%v), want %d", n, err, 3*residents)
+	}
+	v, err := cl.Count(ctx, MeasVisit, "asked", night, night.Add(48*time.Hour))
+	if err != nil || v != residents/10 {
+		t.Errorf("visit points %d (%v), want %d", v, err, residents/10)
 	}
 }
