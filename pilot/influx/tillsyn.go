@@ -1,6 +1,11 @@
 package influx
 
 import (
+	"context"
+	"fmt"
+	"slices"
+	"time"
+
 	"github.com/vaka-care/vaka/pilot"
 	"github.com/vaka-care/vaka/tillsyn"
 )
@@ -62,4 +67,38 @@ func (e *Exporter) ObserveLookIn(r tillsyn.Record) {
 func (e *Exporter) ObserveVisit(v tillsyn.Visit) {
 	c := v
 	e.offer(item{visit: &c})
+}
+
+// Supervision returns trial's look-ins planned and visits made in
+// [from, to) (it makes the client a pilot/web SupervisionSource, so the
+// dashboard counts visits replaced from InfluxDB as from the embedded
+// store).
+func (c *Client) Supervision(ctx context.Context, trial string, from, to time.Time) ([]pilot.LookIn, []pilot.Visit, error) {
+	q := func(meas string) string {
+		return fmt.Sprintf(`from(bucket: %q)
+  |> range(start: %s, stop: %s)
+  |> filter(fn: (r) => r._measurement == %q and r.trial == %q)
+  |> pivot(rowKey: ["_time"], columnKey: ["_field"], valueColumn: "_value")`,
+			c.bucket, from.UTC().Format(time.RFC3339Nano), to.UTC().Format(time.RFC3339Nano), meas, trial)
+	}
+	var ls []pilot.LookIn
+	err := c.rows(ctx, q(MeasLookIn), func(v map[string]any, at time.Time) {
+		s := func(k string) string { x, _ := v[k].(string); return x }
+		r, _ := v["replaces"].(bool)
+		ls = append(ls, pilot.LookIn{ID: s("lookin"), Trial: s("trial"), Arm: s("arm"), Site: s("site"), Unit: s("unit"),
+			Resident: s("resident"), Night: s("night"), Planned: at, Outcome: s("outcome"), Cause: s("cause"), LedTo: s("led_to"), Replaces: r})
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	var vs []pilot.Visit
+	err = c.rows(ctx, q(MeasVisit), func(v map[string]any, at time.Time) {
+		s := func(k string) string { x, _ := v[k].(string); return x }
+		a, _ := v["asked"].(bool)
+		vs = append(vs, pilot.Visit{ID: s("visit"), Trial: s("trial"), Arm: s("arm"), Site: s("site"), Resident: s("resident"),
+			Night: s("night"), At: at, Asked: a})
+	})
+	slices.SortStableFunc(ls, func(a, b pilot.LookIn) int { return a.Planned.Compare(b.Planned) })
+	slices.SortStableFunc(vs, func(a, b pilot.Visit) int { return a.At.Compare(b.At) })
+	return ls, vs, err
 }

@@ -3,12 +3,22 @@ package influx
 import (
 	"context"
 	"fmt"
+	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/vaka-care/vaka/pilot"
 	"github.com/vaka-care/vaka/pilot/local"
+	"github.com/vaka-care/vaka/pilot/web"
 	"github.com/vaka-care/vaka/tillsyn"
+)
+
+// Both pilot sources give the dashboard supervision records.
+var (
+	_ web.SupervisionSource = (*Client)(nil)
+	_ web.SupervisionSource = (*local.Store)(nil)
 )
 
 // Supervision records and visits go to InfluxDB as vaka_lookin and
@@ -91,7 +101,12 @@ func TestIntegrationInfluxSupervisionPoints(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := New(Options{Model: trialModel(t, "sensors"), Spool: sp, Sink: cl})
+	store, err := local.Open(t.TempDir()+"/pilot.records", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	e := New(Options{Model: trialModel(t, "sensors"), Spool: sp, Sink: cl, Local: store})
 	night := time.Date(2026, 3, 10, 0, 0, 0, 0, time.UTC)
 	const residents = 50
 	for i := 0; i < residents; i++ {
@@ -125,5 +140,20 @@ func TestIntegrationInfluxSupervisionPoints(t *testing.T) {
 	v, err := cl.Count(ctx, MeasVisit, "asked", night, night.Add(48*time.Hour))
 	if err != nil || v != residents/10 {
 		t.Errorf("visit points %d (%v), want %d", v, err, residents/10)
+	}
+	// Read back, InfluxDB gives the same supervision measures as the
+	// embedded store (which kept the resend twice: it is a log).
+	from, to := night, night.Add(48*time.Hour)
+	li, vi, err := cl.Supervision(ctx, "natt", from, to)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ll, vl, _ := store.Supervision(ctx, "natt", from, to)
+	seen := map[string]bool{}
+	ll = slices.DeleteFunc(ll, func(l pilot.LookIn) bool { d := seen[l.ID]; seen[l.ID] = true; return d })
+	si, sl := pilot.ComputeSupervision(li, vi, from, to, "sensors"), pilot.ComputeSupervision(ll, vl, from, to, "sensors")
+	if !reflect.DeepEqual(si, sl) || si.LookIns != 3*residents || si.VisitsReplaced != 3*residents-residents/10 ||
+		si.CannotTellByCause["silent_sensor"] != residents/10 || si.VisitsAsked != residents/10 {
+		t.Errorf("supervision from InfluxDB %+v\nfrom the embedded store %+v", si, sl)
 	}
 }
