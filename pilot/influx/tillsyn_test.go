@@ -157,3 +157,27 @@ func TestIntegrationInfluxSupervisionPoints(t *testing.T) {
 		t.Errorf("supervision from InfluxDB %+v\nfrom the embedded store %+v", si, sl)
 	}
 }
+
+// supervisionScenario feeds the trial's simulated night look-ins and
+// visits to the exporter as the hub would (supervision records), and
+// returns how many look-ins fall in the trial's period.
+func supervisionScenario(m *pilot.Model, e *Exporter) int {
+	tr := &m.Config.Trials[0]
+	from, to := tr.Period(sthlm)
+	data := pilot.SimulateData(tr, from, to, sthlm, 42, nil)
+	n := 0
+	for _, l := range data.LookIns {
+		wall := l.ID[strings.LastIndexByte(l.ID, '/')+1:]
+		e.ObserveLookIn(tillsyn.Record{LookIn: tillsyn.LookIn{Site: l.Site, Unit: l.Unit, Resident: l.Resident, Night: l.Night,
+			Wall: wall, Planned: l.Planned, Replaces: l.Replaces}, At: l.Planned,
+			Result: tillsyn.Result{Outcome: tillsyn.Outcome(l.Outcome), Cause: tillsyn.Cause(l.Cause)}, LedTo: l.LedTo})
+		if l.Planned.Before(to) {
+			n++
+		}
+	}
+	for _, v := range data.Visits {
+		e.ObserveVisit(tillsyn.Visit{Site: v.Site, Resident: v.Resident, Unit: tr.Arms[0].Units[0][strings.IndexByte(tr.Arms[0].Units[0], '/')+1:],
+			Night: v.Night, Wall: "x", By: "natt1", At: v.At})
+	}
+	return n
+}
