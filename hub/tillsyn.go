@@ -46,25 +46,31 @@ type tillsynState struct {
 	nights  map[string]string          // site/resident → night already scheduled
 	records map[string]*tillsyn.Record // by look-in key
 	visits  []tillsyn.Visit
+	// asked are the look-ins whose visit request is not yet answered or
+	// escalated (keys into records), checked every tick.
+	asked map[string]bool
 
 	lookins   *prometheus.CounterVec
 	visitsN   prometheus.Counter
 	journalNG prometheus.Counter
+	escalated prometheus.Counter
 }
 
 func (h *Hub) initTillsyn(o Options) error {
-	ts := &tillsynState{loc: o.Config.Loc, nights: map[string]string{}, records: map[string]*tillsyn.Record{},
+	ts := &tillsynState{loc: o.Config.Loc, nights: map[string]string{}, records: map[string]*tillsyn.Record{}, asked: map[string]bool{},
 		lookins: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "vaka_tillsyn_lookins_total",
 			Help: "Digital night look-ins made, by outcome and cannot-tell cause."}, []string{"outcome", "cause"}),
 		visitsN: prometheus.NewCounter(prometheus.CounterOpts{Name: "vaka_tillsyn_visits_total",
 			Help: "Physical night visits staff recorded."}),
 		journalNG: prometheus.NewCounter(prometheus.CounterOpts{Name: "vaka_tillsyn_journal_failures_total",
 			Help: "Supervision records or visits the journal could not write (kept in memory, shown, logged)."}),
+		escalated: prometheus.NewCounter(prometheus.CounterOpts{Name: "vaka_tillsyn_visits_overdue_total",
+			Help: "Requested night visits not recorded by their deadline, raised as tillsyn alarms."}),
 	}
 	if ts.loc == nil {
 		ts.loc = time.UTC
 	}
-	for _, c := range []prometheus.Collector{ts.lookins, ts.visitsN, ts.journalNG} {
+	for _, c := range []prometheus.Collector{ts.lookins, ts.visitsN, ts.journalNG, ts.escalated} {
 		if err := o.Registry.Register(c); err != nil {
 			return err
 		}
@@ -76,6 +82,11 @@ func (h *Hub) initTillsyn(o Options) error {
 			var rec tillsyn.Record
 			if json.Unmarshal(r.Body, &rec) == nil {
 				ts.records[rec.Key()] = &rec
+				// A request still open at a restart is checked again: a
+				// second alarm is better than a visit nobody made.
+				if !rec.VisitBy.IsZero() && o.Now().Sub(rec.VisitBy) < 12*time.Hour {
+					ts.asked[rec.Key()] = true
+				}
 			}
 		case RecVisit:
 			var v tillsyn.Visit
@@ -173,8 +184,12 @@ func (h *Hub) tillsynTick(now time.Time) {
 	ts := h.ts
 	ts.mu.Lock()
 	ts.scheduleLocked(now)
+	overdue := ts.overdueLocked(now)
 	next, ok := ts.q.Next()
 	ts.mu.Unlock()
+	for _, o := range overdue {
+		h.escalateVisit(o.rec, o.plan, now)
+	}
 	if !ok || next.After(now) {
 		return
 	}
@@ -257,6 +272,9 @@ func (h *Hub) followUp(recs []tillsyn.Record, plans []*tillsyn.Plan, open map[st
 	h.ts.mu.Lock()
 	for i := range recs {
 		h.ts.records[recs[i].Key()] = &recs[i]
+		if !recs[i].VisitBy.IsZero() {
+			h.ts.asked[recs[i].Key()] = true
+		}
 	}
 	h.ts.mu.Unlock()
 	for _, o := range h.observers {
@@ -308,6 +326,49 @@ func (h *Hub) raiseTillsyn(rec *tillsyn.Record, p *tillsyn.Plan, now time.Time) 
 	h.applyLocked(act, now)
 	h.raiseStoreTroubleLocked(now)
 	return h.openByKey[act.Key]
+}
+
+type overdueVisit struct {
+	rec  tillsyn.Record
+	plan *tillsyn.Plan
+}
+
+// overdueLocked takes the visit requests whose deadline has passed with no
+// visit recorded: each is escalated once.
+func (ts *tillsynState) overdueLocked(now time.Time) []overdueVisit {
+	var out []overdueVisit
+	for k := range ts.asked {
+		r := ts.records[k]
+		if r == nil || ts.visitedLocked(r) {
+			delete(ts.asked, k)
+			continue
+		}
+		if now.Before(r.VisitBy) {
+			continue
+		}
+		delete(ts.asked, k)
+		if p := ts.plans[r.Site+"/"+r.Resident]; p != nil {
+			out = append(out, overdueVisit{rec: *r, plan: p})
+		}
+	}
+	return out
+}
+
+// escalateVisit raises the plan's alarm for a requested visit nobody
+// recorded by its deadline: a visit request must not fade from a screen
+// nobody looked at.
+func (h *Hub) escalateVisit(rec tillsyn.Record, p *tillsyn.Plan, now time.Time) {
+	h.ts.escalated.Inc()
+	h.log.Warn("hub: requested night visit not recorded by its deadline", "site", rec.Site, "resident", rec.Resident, "wall", rec.Wall)
+	r := rec
+	r.Reasons = append([]string{"begärt besök ej registrerat senast " + rec.VisitBy.In(h.ts.loc).Format("15:04") +
+		" / requested visit not recorded by " + rec.VisitBy.In(h.ts.loc).Format("15:04")}, rec.Reasons...)
+	id := h.raiseTillsyn(&r, p, now)
+	h.ts.mu.Lock()
+	if x := h.ts.records[rec.Key()]; x != nil && x.Alarm == "" {
+		x.Alarm = id
+	}
+	h.ts.mu.Unlock()
 }
 
 // ErrNoPlan is returned for a visit to a resident without a tillsyn plan.

@@ -170,14 +170,19 @@ func TestHubTillsynWholeNight(t *testing.T) {
 			t.Errorf("door-b evidence %+v", ev)
 		}
 	}
-	tillsynAlarms := 0
+	// r-a: no tillsyn alarm, the open bed_exit alarm already called staff.
+	// r-b: nobody recorded the requested visit by 02:30, so it rang.
+	var tillsynAlarms []string
 	for _, a := range h.Alarms() {
 		if a.Rule == "tillsyn" {
-			tillsynAlarms++
+			tillsynAlarms = append(tillsynAlarms, a.Resident)
+			if a.Resident != "r-b" || !strings.Contains(a.Note, "requested visit not recorded by 02:30") || !a.RaisedAt.Equal(at("02:30")) {
+				t.Errorf("tillsyn alarm %+v", a)
+			}
 		}
 	}
-	if tillsynAlarms != 0 {
-		t.Errorf("%d tillsyn alarms: the open bed_exit alarm already called staff", tillsynAlarms)
+	if len(tillsynAlarms) != 1 {
+		t.Errorf("tillsyn alarms for %v, want one for r-b (visit overdue)", tillsynAlarms)
 	}
 
 	// The round view: r-b's visit first, then the rest in time order.
@@ -322,5 +327,45 @@ func TestHubTillsynReloadMovesLookIn(t *testing.T) {
 	}
 	if strings.Join(walls, ",") != "23:00,01:30" {
 		t.Errorf("r-a's look-ins after the reload: %v, want 23:00 (before it) and 01:30, not 02:00", walls)
+	}
+}
+
+// A requested visit recorded before its deadline is not escalated; one
+// that is not, is (once).
+func TestHubTillsynVisitDeadline(t *testing.T) {
+	for _, visit := range []bool{true, false} {
+		c := newClock(time.Date(2026, 11, 24, 1, 0, 0, 0, stockholm))
+		h := openTillsynHub(t, t.TempDir(), c)
+		for i := 0; i < 2*3600/5; i++ { // 01:00 → 03:00; no sensor ever heard
+			h.HandleHeartbeat("s", "gw", nil)
+			if visit && c.Now().Equal(time.Date(2026, 11, 24, 2, 20, 0, 0, stockholm)) {
+				if _, err := h.RecordVisit("s", "r-b", "natt2", c.Now(), ""); err != nil {
+					t.Fatal(err)
+				}
+			}
+			h.Tick()
+			c.Add(5 * time.Second)
+		}
+		var rb []*alarm.Alarm
+		for _, a := range h.Alarms() {
+			if a.Rule == "tillsyn" && a.Resident == "r-b" {
+				rb = append(rb, a)
+			}
+		}
+		var rec tillsyn.Record
+		for _, r := range h.TillsynRecords() {
+			if r.Resident == "r-b" {
+				rec = r
+			}
+		}
+		if rec.Outcome != tillsyn.CannotTell || rec.Cause != tillsyn.CauseNotFitted || !rec.VisitBy.Equal(time.Date(2026, 11, 24, 2, 30, 0, 0, stockholm)) {
+			t.Fatalf("r-b's look-in %+v", rec)
+		}
+		if visit && len(rb) != 0 {
+			t.Errorf("visit made in time, yet %d tillsyn alarms", len(rb))
+		}
+		if !visit && (len(rb) != 1 || rb[0].Repeats != 0) {
+			t.Errorf("no visit: %d tillsyn alarms %s", len(rb), mustJSON(t, rb))
+		}
 	}
 }
