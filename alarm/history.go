@@ -42,7 +42,7 @@ type step struct {
 type stepExtra struct {
 	event                    string
 	receiver, phone, channel string
-	from                     string // ActTakeOver: whose alarm it was
+	from                     string    // ActTakeOver: whose alarm it was
 	to                       *[]string // shared, read-only (internList)
 	pos                      *event.Position
 }

@@ -116,6 +116,11 @@ var policy = map[string]Access{
 	"PUT /api/v1/roster": {Roles: []string{RoleLead, RoleAdmin}},
 	// A unit's floor plan image, for the staff app's map.
 	"GET /api/v1/sites/{site}/units/{unit}/floor-plan": {Roles: []string{RoleStaff, RoleLead, RoleAdmin}},
+	// Digital night supervision (docs/tillsyn.md): the round view is care
+	// data (staff, lead, admin); staff and admin record the visits they
+	// make. Technicians see neither.
+	"GET /api/v1/tillsyn":         {Roles: []string{RoleStaff, RoleLead, RoleAdmin}},
+	"POST /api/v1/tillsyn/visits": {Roles: []string{RoleStaff, RoleAdmin}},
 }
 
 // PolicyKeys returns the policy's routes ("METHOD pattern") in a stable

@@ -184,6 +184,8 @@ type Site struct {
 // PlanConfig is a partial individual plan: rule name → overrides.
 type PlanConfig struct {
 	Rules map[string]RuleOverride `yaml:"rules"`
+	// Tillsyn is digital night supervision, per resident (config_tillsyn.go).
+	Tillsyn *TillsynConfig `yaml:"tillsyn"`
 }
 
 // RuleOverride sets one rule in a plan; absent fields inherit.
@@ -518,6 +520,7 @@ func (c *Config) Validate() error {
 				errs = append(errs, checkRadio(&s, &d, df)...)
 			}
 		}
+		errs = append(errs, checkTillsyn(&s, f)...)
 	}
 	errs = append(errs, c.validateTrackers()...)
 	errs = append(errs, c.validateSCAIP()...)

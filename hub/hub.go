@@ -82,11 +82,12 @@ type Hub struct {
 	silences     []Silence
 	dataDir      string
 	reports      map[string]GatewayReport
-	trk          trackerIndex // OwnTracks and OsmAnd → device (trackers.go)
-	sc           scaipState   // SCAIP receiver: units, refs, heartbeats (scaip.go)
-	fs           feedState    // staff-stream queues (feeds.go)
-	gs           groupState   // technical alarm groups (group.go)
-	ln           laneState    // care events before technical loops (lanes.go)
+	trk          trackerIndex  // OwnTracks and OsmAnd → device (trackers.go)
+	sc           scaipState    // SCAIP receiver: units, refs, heartbeats (scaip.go)
+	fs           feedState     // staff-stream queues (feeds.go)
+	gs           groupState    // technical alarm groups (group.go)
+	ln           laneState     // care events before technical loops (lanes.go)
+	ts           *tillsynState // digital night supervision (tillsyn.go)
 }
 
 // DropSource reports a cumulative count of messages lost somewhere (the
@@ -130,6 +131,9 @@ func New(o Options) (*Hub, error) {
 	}
 	h.m = m
 	if h.fs.counters, h.gs.grouped, err = newFeedCounters(o.Registry); err != nil {
+		return nil, err
+	}
+	if err := h.initTillsyn(o); err != nil {
 		return nil, err
 	}
 	rebuilt := h.rebuild(o)
@@ -335,6 +339,7 @@ func (h *Hub) Tick() {
 	h.checkJournal(now)
 	h.checkDrops(now)
 	h.forget(now)
+	h.tillsynTick(now)
 }
 
 // Run ticks until stop is closed.
@@ -720,6 +725,7 @@ func (h *Hub) Health() Health {
 // listeners are not reloaded: they need a restart.
 func (h *Hub) Reload(cfg *Config) {
 	h.engine.SetConfig(cfg.RuleConfig())
+	h.reloadTillsyn(cfg)
 	h.mu.Lock()
 	h.cfg = cfg
 	h.mu.Unlock()

@@ -161,6 +161,9 @@ type Data struct {
 	Alarms       []Record
 	Outages      []Outage
 	Participants []Participation
+	// LookIns and Visits are digital night supervision (tillsyn.go).
+	LookIns []LookIn
+	Visits  []Visit
 	// Until is how far the data reaches (now, for a running trial): an
 	// outage not yet restored counts as down until then. Zero: the end
 	// of the period.

@@ -60,6 +60,14 @@ type Measures struct {
 	VisitsReplaced      float64 `json:"night_visits_replaced"`
 	VisitsReplacedShare float64 `json:"night_visits_replaced_share"`
 	VisitsBaseline      string  `json:"night_visits_baseline,omitempty"` // "" : no baseline arm, no figure
+	// VisitsReplacedFrom says where VisitsReplaced comes from:
+	// "supervision_records" (the arm's digital look-ins that were all
+	// right, each standing in for a planned visit) or "baseline" (fewer
+	// visits than the baseline arm's rate).
+	VisitsReplacedFrom string `json:"night_visits_replaced_from,omitempty"`
+	// Supervision is the arm's digital night supervision (tillsyn), when
+	// it has supervision records in the period.
+	Supervision *Supervision `json:"supervision,omitempty"`
 	// PhoneVia counts alarms by the channel of their first receipt
 	// (push, app, webhook).
 	PhoneVia map[string]int `json:"phone_via"`
@@ -97,6 +105,10 @@ type Params struct {
 	Participants []Participation
 	// Until: open outages count as down until here (zero: To).
 	Until time.Time
+	// LookIns and Visits are supervision records and recorded visits
+	// (filtered by period and arm like records).
+	LookIns []LookIn
+	Visits  []Visit
 }
 
 // Compute computes the measures of records raised in [p.From, p.To) (and
@@ -170,6 +182,20 @@ func Compute(records []Record, p Params) Measures {
 	m.ToPhone, m.ToAccept, m.ToPresence, m.ToResolve = dist(phone), dist(accept), dist(presence), dist(resolve)
 	m.OnlySensor, m.OnlyButton, m.Both = incidents(in)
 	m.NightVisits = p.PlannedNightVisits*m.ResidentNights + float64(m.AlarmNightVisits)
+	if sup := ComputeSupervision(p.LookIns, p.Visits, p.From, p.To, p.Arm); sup.LookIns > 0 {
+		// Visits replaced are counted from the look-ins that were all
+		// right, not estimated: the planned visits (the care plan's, or
+		// those the look-ins stand in for if more) less those, plus the
+		// visits alarms caused.
+		m.Supervision = &sup
+		planned := max(p.PlannedNightVisits*m.ResidentNights, float64(sup.VisitsPlanned))
+		m.NightVisits = planned - float64(sup.VisitsReplaced) + float64(m.AlarmNightVisits)
+		m.VisitsReplaced = float64(sup.VisitsReplaced)
+		if planned > 0 {
+			m.VisitsReplacedShare = float64(sup.VisitsReplaced) / planned
+		}
+		m.VisitsReplacedFrom = "supervision_records"
+	}
 	if m.ResidentNights > 0 {
 		m.VisitsPerResNt = m.NightVisits / m.ResidentNights
 	}
@@ -389,7 +415,7 @@ func (m *Measures) Metric(name string) (value float64, samples int) {
 	case "only_button_caught":
 		return float64(m.OnlyButton), m.OnlySensor + m.OnlyButton + m.Both
 	case "night_visits_replaced", "night_visits_replaced_share":
-		if m.VisitsBaseline == "" {
+		if m.VisitsBaseline == "" && m.Supervision == nil {
 			return math.NaN(), 0
 		}
 		if name == "night_visits_replaced" {
@@ -535,6 +561,18 @@ func BuildReport(t *Trial, d Data, from, to time.Time, loc *time.Location) Repor
 			outages = append(outages, o)
 		}
 	}
+	var lookins []LookIn
+	for _, l := range d.LookIns {
+		if l.Trial == t.ID {
+			lookins = append(lookins, l)
+		}
+	}
+	var visits []Visit
+	for _, v := range d.Visits {
+		if v.Trial == t.ID {
+			visits = append(visits, v)
+		}
+	}
 	var parts []Participation
 	for _, x := range d.Participants {
 		if x.Trial == t.ID {
@@ -547,7 +585,7 @@ func BuildReport(t *Trial, d Data, from, to time.Time, loc *time.Location) Repor
 			n = len(a.Residents)
 		}
 		return Params{From: f, To: u, Loc: loc, Arm: a.ID, Residents: n, PlannedNightVisits: a.PlannedNightVisits,
-			Devices: a.DeviceCount, Outages: outages, Participants: parts, Until: d.Until}
+			Devices: a.DeviceCount, Outages: outages, Participants: parts, Until: d.Until, LookIns: lookins, Visits: visits}
 	}
 	replaced := func(arms map[string]Measures) {
 		base, ok := arms[t.BaselineArm()]
@@ -556,10 +594,11 @@ func BuildReport(t *Trial, d Data, from, to time.Time, loc *time.Location) Repor
 		}
 		for id, m := range arms {
 			m.VisitsBaseline = t.BaselineArm()
-			if id == t.BaselineArm() {
-				arms[id] = m
+			if id == t.BaselineArm() || m.Supervision != nil {
+				arms[id] = m // an arm with look-ins counts its own
 				continue
 			}
+			m.VisitsReplacedFrom = "baseline"
 			m.VisitsReplaced = (base.VisitsPerResNt - m.VisitsPerResNt) * m.ResidentNights
 			if base.VisitsPerResNt > 0 {
 				m.VisitsReplacedShare = 1 - m.VisitsPerResNt/base.VisitsPerResNt

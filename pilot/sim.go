@@ -171,7 +171,79 @@ func SimulateData(t *Trial, from, to time.Time, loc *time.Location, seed uint64,
 			}
 		}
 	}
-	return Data{Alarms: out, Outages: outages, Participants: t.Participation(loc, nil)}
+	lookins, visits := simulateSupervision(t, from, to, loc, seed, ps)
+	return Data{Alarms: out, Outages: outages, Participants: t.Participation(loc, nil), LookIns: lookins, Visits: visits}
+}
+
+// simulateSupervision generates the supervision records of sensor arms:
+// two digital look-ins a night per resident (23:00 and 03:00), each
+// standing in for a planned physical visit; most all right, some not (an
+// alarm, an open alarm, or a visit), some unable to tell (a silent sensor
+// most often), and the visits staff record for those that asked. Its own
+// random stream, so the alarms above stay as they were.
+func simulateSupervision(t *Trial, from, to time.Time, loc *time.Location, seed uint64, ps *Pseudonymizer) ([]LookIn, []Visit) {
+	rng := rand.New(rand.NewPCG(seed^0x7111ab, seed+16))
+	var ls []LookIn
+	var vs []Visit
+	for _, arm := range t.Arms {
+		if !containsFold(arm.ID, "sensor") && !containsFold(arm.Name, "sensor") {
+			continue
+		}
+		residents := arm.ResidentCount
+		if residents == 0 {
+			residents = len(arm.Residents)
+		}
+		if residents == 0 {
+			residents = 6
+		}
+		site, unit := "sim", arm.ID
+		if len(arm.Units) > 0 {
+			site, unit, _ = cut(arm.Units[0])
+		}
+		for day := from; day.Before(to); day = day.AddDate(0, 0, 1) {
+			night := day.Format("2006-01-02")
+			for i := 0; i < residents; i++ {
+				res := ps.ID(site, fmt.Sprintf("%s-r%02d", arm.ID, i+1))
+				for _, at := range []time.Time{time.Date(day.Year(), day.Month(), day.Day(), 23, 0, 0, 0, loc),
+					time.Date(day.Year(), day.Month(), day.Day()+1, 3, 0, 0, 0, loc)} {
+					l := LookIn{ID: site + "/" + res + "/" + night + "/" + at.Format("15:04"), Trial: t.ID, Arm: arm.ID,
+						Site: site, Unit: unit, Resident: res, Night: night, Planned: at, Outcome: "all_right", Replaces: true}
+					asked := false
+					switch x := rng.Float64(); {
+					case x < 0.045:
+						l.Outcome = "not_all_right"
+						switch y := rng.Float64(); {
+						case y < 0.3:
+							l.LedTo = "alarm"
+						case y < 0.6:
+							l.LedTo = "open_alarm"
+						default:
+							l.LedTo, asked = "visit", true
+						}
+					case x < 0.07:
+						l.Outcome, l.LedTo, asked = "cannot_tell", "visit", true
+						switch y := rng.Float64(); {
+						case y < 0.6:
+							l.Cause = "silent_sensor"
+						case y < 0.8:
+							l.Cause = "not_fitted"
+						case y < 0.9:
+							l.Cause = "no_consent"
+						default:
+							l.Cause = "late"
+						}
+					}
+					ls = append(ls, l)
+					if asked && rng.Float64() < 0.95 {
+						v := at.Add(time.Duration(10+rng.IntN(20)) * time.Minute)
+						vs = append(vs, Visit{ID: site + "/" + res + "/" + v.UTC().Format(time.RFC3339), Trial: t.ID, Arm: arm.ID,
+							Site: site, Resident: res, Night: night, At: v, Asked: true})
+					}
+				}
+			}
+		}
+	}
+	return ls, vs
 }
 
 // SimDevices is how many supervised devices SimulateData gives an arm of

@@ -28,6 +28,9 @@ const (
 	RuleWaterLeak      = "water_leak"
 	RuleGas            = "gas"
 	RuleCarbonMonoxide = "carbon_monoxide"
+	// RuleTillsyn is digital night supervision (package tillsyn): planned
+	// look-ins; its alarm is raised when a look-in is not all right.
+	RuleTillsyn = "tillsyn"
 )
 
 // RuleInfo describes a rule for staff and for plans.
@@ -66,6 +69,7 @@ var Rules = map[string]RuleInfo{
 	RuleWaterLeak:      {SV: "Vattenläcka", EN: "Water leak", Default: Settings{Enabled: true}},
 	RuleGas:            {SV: "Gaslarm", EN: "Gas detected", Default: Settings{Enabled: true}},
 	RuleCarbonMonoxide: {SV: "Kolmonoxidlarm", EN: "Carbon monoxide detected", Default: Settings{Enabled: true}},
+	RuleTillsyn:        {SV: "Digital tillsyn: inte allt väl", EN: "Night look-in: not all right", Consent: true, Default: Settings{Enabled: true}},
 }
 
 func init() {

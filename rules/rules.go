@@ -188,6 +188,7 @@ type resState struct {
 	bedSince     time.Time
 	bedGen       uint64
 	bedRaised    bool
+	inBedSince   time.Time // last seen getting into bed (tillsyn's stillness)
 	lastMotion   time.Time
 	motionArmed  bool
 	inactRaised  bool
@@ -591,10 +592,13 @@ func (e *Engine) bed(ss *siteState, rs *resState, ev *event.Event, now time.Time
 		}
 	case ev.State == event.StateOccupied || ev.Status == event.LyingInBed:
 		if !rs.bedEmpty {
+			if rs.inBedSince.IsZero() {
+				rs.inBedSince = now // the first report since the hub started
+			}
 			e.stats.StateRepeats++
 			return out
 		}
-		rs.bedEmpty = false
+		rs.bedEmpty, rs.inBedSince = false, now
 		e.gen++
 		if rs.bedRaised {
 			rs.bedRaised = false

@@ -160,6 +160,9 @@ func TestIntegrationRoleMatrix(t *testing.T) {
 		"DELETE /api/v1/silences/{id}": {S, L, A, T},
 		"GET /api/v1/devices":          {L, A, T},
 		"GET /api/v1/admin/routing":    {A},
+		// Digital night supervision: care data; visits by carers.
+		"GET /api/v1/tillsyn":         {S, L, A},
+		"POST /api/v1/tillsyn/visits": {S, A},
 
 		"GET /pilot": {L, A}, "GET /pilot/trials/{id}/report": {L, A}, "GET /pilot/static/pilot.css": {L, A},
 		"GET /api/v1/trials": {L, A}, "GET /api/v1/trials/{id}": {L, A}, "GET /api/v1/trials/{id}/report.csv": {L, A},
@@ -182,6 +185,7 @@ func TestIntegrationRoleMatrix(t *testing.T) {
 		"POST /api/v1/login":               `{"username":"natt1","password":"natt1-secret"}`,
 		"POST /api/v1/alarms/{id}/resolve": `{"outcome":"false"}`,
 		"POST /api/v1/silences":            silence,
+		"POST /api/v1/tillsyn/visits":      `{"site":"solrosen","resident":"r-7f3a"}`,
 	}
 	path := strings.NewReplacer("{site}", "solrosen", "{resident}", "r-7f3a", "{unit}", "avd-a", "/static/*", "/static/app.js")
 	for _, k := range keys {

@@ -73,7 +73,8 @@ type options struct {
 	reloaders []func(*hub.Config)
 
 	loopbackPush bool
-	seen         *seenStore // devices heard before a restart (devseen.go)
+	seen         *seenStore       // devices heard before a restart (devseen.go)
+	now          func() time.Time // the hub's clock (WithClock); nil: time.Now
 }
 
 // WithObserver adds an observer of events and alarm transitions.
@@ -156,7 +157,7 @@ func Start(cfg *hub.Config, log *slog.Logger, opts ...Option) (*Hub, error) {
 			func() float64 { return float64(disp.PushFailures.Load()) }))
 	registerLaneMetrics(reg, disp) // groups.go
 	op.observers = append(op.observers, pp.disp)
-	h, err := hub.New(hub.Options{Config: cfg, Journal: j, Rebuilt: rb, Logger: log, Registry: reg, Observers: op.observers})
+	h, err := hub.New(hub.Options{Config: cfg, Journal: j, Rebuilt: rb, Logger: log, Registry: reg, Observers: op.observers, Now: op.now})
 	if err != nil {
 		j.Close()
 		return nil, err
@@ -239,6 +240,7 @@ func startHTTP(cfg *hub.Config, log *slog.Logger, op options, pp *pushParts, h *
 	osm := newOsmAnd(h, reg)
 	routes := append(hubRoutes(h, op.seen), pp.routes(h)...)
 	routes = append(routes, groupRoutes(h)...) // groups.go
+	routes = append(routes, tillsynRoutes(h)...)
 	for _, f := range op.routes {
 		routes = append(routes, f(h)...)
 	}

@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/vaka-care/vaka/alarm"
 )
@@ -18,6 +19,11 @@ func FuzzJournalOpen(f *testing.F) {
 		f.Fatal(err)
 	}
 	lifecycle(f, j, 2)
+	// A supervision record among the transitions (records.go).
+	if err := j.AppendRecord("tillsyn", time.Date(2026, 11, 24, 2, 0, 0, 0, time.UTC), map[string]string{"wall": "02:00"}); err != nil {
+		f.Fatal(err)
+	}
+	lifecycle(f, j, 1)
 	j.Close()
 	seed, _ := os.ReadFile(filepath.Join(dir, FileName))
 	f.Add(seed)

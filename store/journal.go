@@ -36,6 +36,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -55,6 +56,10 @@ type Options struct {
 	// SyncEachWrite makes Append wait for fsync (slower, no power-cut window).
 	SyncEachWrite bool
 	Logger        *slog.Logger
+	// KeepRecords is how far back Open keeps records other than alarm
+	// transitions (supervision records) for Records. Zero means
+	// DefaultKeepRecords.
+	KeepRecords time.Duration
 }
 
 // Journal is the append-only transition log. It is safe for concurrent use.
@@ -69,8 +74,9 @@ type Journal struct {
 	seq    uint64
 	closed bool
 
-	loss   Loss
-	losses *lossFile
+	loss    Loss
+	losses  *lossFile
+	records []Record // read at Open, within KeepRecords (records.go)
 
 	// Syncs, SyncFails and WriteFails count fsyncs and failures since Open.
 	*record.Counters
@@ -112,6 +118,9 @@ func OpenEach(dir string, opts Options, each func(alarm.Transition)) (*Journal, 
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.KeepRecords <= 0 {
+		opts.KeepRecords = DefaultKeepRecords
 	}
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return nil, fmt.Errorf("store: create data dir: %w", err)
@@ -166,11 +175,23 @@ func OpenEach(dir string, opts Options, each func(alarm.Transition)) (*Journal, 
 // replay reads all records, hands each to each, and reports what it
 // skipped or cut.
 func (j *Journal) replay(f io.Reader, each func(alarm.Transition)) (record.Report, error) {
-	var cur alarm.Transition
+	var (
+		cur   alarm.Transition
+		other Record
+		isRec bool
+	)
 	verify := func(line []byte) ([]byte, error) {
 		body, err := record.Parse(line)
 		if err != nil {
 			return nil, err
+		}
+		// Records other than transitions (records.go) start with "rt".
+		if isRec = isRecord(body); isRec {
+			other = Record{}
+			if err := json.Unmarshal(body, &other); err != nil {
+				return nil, fmt.Errorf("%w: bad record: %w", record.ErrDamaged, err)
+			}
+			return body, nil
 		}
 		cur = alarm.Transition{}
 		if err := json.Unmarshal(body, &cur); err != nil {
@@ -180,17 +201,41 @@ func (j *Journal) replay(f io.Reader, each func(alarm.Transition)) (record.Repor
 	}
 	sc := record.NewScanner(f, record.ScanOptions{Verify: verify})
 	var last uint64
+	// Records are kept relative to the newest one, not to the clock: a
+	// replay of an old data directory sees its last nights too.
+	var newest time.Time
+	prune := func() {
+		cut := newest.Add(-j.opts.KeepRecords)
+		j.records = slices.DeleteFunc(j.records, func(r Record) bool { return r.At.Before(cut) })
+	}
+	pruneAt := 1024
 	for sc.Next() {
-		if cur.Seq > last+1 {
-			j.loss.gap(last+1, cur.Seq-1)
+		seq := cur.Seq
+		if isRec {
+			seq = other.Seq
 		}
-		last = max(last, cur.Seq)
+		if seq > last+1 {
+			j.loss.gap(last+1, seq-1)
+		}
+		last = max(last, seq)
+		if isRec {
+			if other.At.After(newest) {
+				newest = other.At
+			}
+			j.records = append(j.records, other)
+			if len(j.records) >= pruneAt {
+				prune()
+				pruneAt = 2*len(j.records) + 1024
+			}
+			continue
+		}
 		cur.Rec = sc.Offset() + 1
 		each(cur)
 	}
 	if err := sc.Err(); err != nil {
 		return record.Report{}, fmt.Errorf("store: read journal: %w", err)
 	}
+	prune()
 	rep := sc.Report()
 	j.seq = last
 	j.loss.Corrupt = rep.DamagedLines

@@ -202,7 +202,7 @@ func demoTrial(now time.Time, loc *time.Location) pilot.Trial {
 		Arms: []pilot.Arm{
 			// Device counts as the simulator has them (8 residents with a
 			// button each, and a bed and a door sensor in the sensor arm).
-			{ID: "sensors", Name: "Sensorer", Units: []string{"solrosen/unit-a"}, ResidentCount: 8, PlannedNightVisits: 0, DeviceCount: 24},
+			{ID: "sensors", Name: "Sensorer", Units: []string{"solrosen/unit-a"}, ResidentCount: 8, PlannedNightVisits: 2, DeviceCount: 24},
 			{ID: "button", Name: "Bara larmknapp", Units: []string{"hemtjanst-norr/hem-1", "hemtjanst-norr/hem-2", "hemtjanst-norr/hem-3"},
 				ResidentCount: 8, PlannedNightVisits: 2, DeviceCount: 8},
 		},
@@ -252,7 +252,22 @@ func (p *pilotParts) seedDemoTrial(t *pilot.Trial, now time.Time) error {
 			outs = append(outs, o)
 		}
 	}
-	return errors.Join(p.store.Add(recs), p.store.AddOutages(outs))
+	// Night visits replaced come from the supervision records (digital
+	// look-ins standing in for the 2 planned visits a night), not from a
+	// count: the sensor arm plans the same visits as the button arm.
+	var ls []pilot.LookIn
+	for _, l := range d.LookIns {
+		if l.Planned.Before(today) {
+			ls = append(ls, l)
+		}
+	}
+	var vs []pilot.Visit
+	for _, v := range d.Visits {
+		if v.At.Before(today) {
+			vs = append(vs, v)
+		}
+	}
+	return errors.Join(p.store.Add(recs), p.store.AddOutages(outs), p.store.AddSupervision(ls, vs))
 }
 
 // close releases the parts when the hub did not start.

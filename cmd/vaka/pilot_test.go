@@ -75,6 +75,12 @@ func TestPilotAPIAndCSVForLeadOnly(t *testing.T) {
 	if s := rep.Arms["sensors"]; s.VisitsReplaced <= 0 || s.VisitsBaseline != "button" {
 		t.Errorf("visits replaced %v against %q", s.VisitsReplaced, s.VisitsBaseline)
 	}
+	// ... counted from the sensor arm's supervision records (digital
+	// look-ins), with their cannot-tell causes.
+	if s := rep.Arms["sensors"]; s.VisitsReplacedFrom != "supervision_records" || s.Supervision == nil ||
+		s.VisitsReplaced != float64(s.Supervision.VisitsReplaced) || s.Supervision.CannotTellRate <= 0 || s.Supervision.VisitsMade == 0 {
+		t.Errorf("visits replaced from %q: %+v", s.VisitsReplacedFrom, s.Supervision)
+	}
 	if code := testenv.GetJSON(t, base+"/api/v1/trials", "natt1", "natt1", nil); code != http.StatusForbidden {
 		t.Errorf("staff may see trials: %d", code)
 	}
@@ -159,6 +165,23 @@ func TestIntegrationPilotDashboardChromium(t *testing.T) {
 		t.Fatalf("verdicts %v", verdicts)
 	}
 	t.Logf("%d charts, %d data marks, verdicts %v", charts, bars, verdicts)
+	// Digital night supervision beside the other measures: the sensor
+	// arm's look-ins, visits replaced and cannot-tell rate from its
+	// supervision records; the button arm has none.
+	sup, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](`Array.from(document.querySelectorAll('#tillsyn tr[data-metric]')).map(tr => tr.dataset.metric + '=' + Array.from(tr.cells).slice(1).map(c => c.textContent.trim()).join('|'))`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(sup) != 3 {
+		t.Fatalf("supervision rows %v", sup)
+	}
+	for _, r := range sup {
+		name, cells, _ := strings.Cut(r, "=")
+		sensors, button, _ := strings.Cut(cells, "|")
+		if sensors == "–" || sensors == "" || strings.HasPrefix(sensors, "0") || button != "–" {
+			t.Errorf("supervision %s: sensors %q, button %q", name, sensors, button)
+		}
+	}
 	// Device uptime and continuation per arm, shown with values.
 	devRows, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](`Array.from(document.querySelectorAll('#devices tr[data-metric] td[data-value]')).map(td => td.closest('tr').dataset.metric + '=' + td.dataset.value)`))
 	if err != nil {

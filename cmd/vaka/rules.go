@@ -15,6 +15,7 @@ import (
 	"github.com/vaka-care/vaka/config"
 	"github.com/vaka-care/vaka/hub"
 	"github.com/vaka-care/vaka/rules"
+	"github.com/vaka-care/vaka/tillsyn"
 )
 
 const rulesUsage = `Usage:
@@ -22,7 +23,11 @@ const rulesUsage = `Usage:
       which rules watch a resident at a time, with holds, consent and why
   vaka rules replay --config FILE --events FILE [--hold RULE=DURATION]... [--json]
       run a rule set over a recorded event log (data_dir/events/*.jsonl)
-      and report the alarms each rule would have raised
+      and report the alarms each rule would have raised, and the night
+      look-ins (digital tillsyn) with the results they would have had;
+      --tillsyn-times 01:30,05:00 --tillsyn-in-bed-for 10m
+      --tillsyn-tolerance 15m --tillsyn-presence 30m change the plans
+      (of --resident only, if given)
 `
 
 // holdFlags collects repeated --hold bed_exit=10m.
@@ -58,6 +63,11 @@ func runRules(args []string, stdout io.Writer) error {
 	events := fs.String("events", "", "event log (JSON lines)")
 	asJSON := fs.Bool("json", false, "print JSON")
 	holds := holdFlags{}
+	var tf tillsynFlags
+	fs.StringVar(&tf.times, "tillsyn-times", "", "replay: look-in times, e.g. 01:30,05:00")
+	fs.DurationVar(&tf.tolerance, "tillsyn-tolerance", 0, "replay: look-in tolerance")
+	fs.DurationVar(&tf.inBedFor, "tillsyn-in-bed-for", 0, "replay: all right needs this long in bed")
+	fs.DurationVar(&tf.presence, "tillsyn-presence", 0, "replay: all right needs movement within this long")
 	fs.Var(holds, "hold", "override a rule's hold in every plan, e.g. bed_exit=10m (repeatable)")
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
@@ -94,7 +104,11 @@ func runRules(args []string, stdout io.Writer) error {
 		for _, r := range x.Rules {
 			fmt.Fprintf(tw, "%s (%s)\t%v\t%s\t%s\t%s\n", r.Rule, r.SV, r.Runs, r.HoldText, r.State, r.Why)
 		}
-		return tw.Flush()
+		if err := tw.Flush(); err != nil {
+			return err
+		}
+		explainTillsyn(stdout, &cfg, *site, *resident, when)
+		return nil
 	case "replay":
 		if *events == "" {
 			return errors.New("rules replay: --events FILE is required")
@@ -123,7 +137,14 @@ func runRules(args []string, stdout io.Writer) error {
 		rep := rules.Replay(rc, evs)
 		rep.Skipped = skipped
 		if *asJSON {
-			return json.NewEncoder(stdout).Encode(rep)
+			plans := cfg.TillsynPlans()
+			if err := tf.apply(plans, *site, *resident); err != nil {
+				return err
+			}
+			return json.NewEncoder(stdout).Encode(struct {
+				rules.ReplayReport
+				Tillsyn []tillsyn.Record `json:"tillsyn"`
+			}{rep, rules.ReplayTillsyn(rc, plans, evs)})
 		}
 		fmt.Fprintf(stdout, "%d events (%d lines skipped) from %s to %s\n\n", rep.Events, rep.Skipped,
 			rep.From.Format(time.RFC3339), rep.To.Format(time.RFC3339))
@@ -142,7 +163,7 @@ func runRules(args []string, stdout io.Writer) error {
 		for _, a := range rep.Alarms {
 			fmt.Fprintf(stdout, "%s  %-20s %s/%s %s\n", a.At.In(rc.Location).Format("2006-01-02 15:04:05"), a.Rule, a.Site, a.Resident, a.Device)
 		}
-		return nil
+		return replayTillsyn(stdout, &cfg, rc, tf, *site, *resident, evs)
 	}
 	fmt.Fprint(stdout, rulesUsage)
 	return fmt.Errorf("rules: unknown subcommand %q", args[0])

@@ -30,6 +30,7 @@ import (
 	"github.com/vaka-care/vaka/alarm"
 	"github.com/vaka-care/vaka/event"
 	"github.com/vaka-care/vaka/pilot"
+	"github.com/vaka-care/vaka/tillsyn"
 )
 
 // Sink writes a batch of line-protocol lines, each ending in '\n',
@@ -84,6 +85,9 @@ type item struct {
 	// model, when set, is a reloaded config: items after it are tagged
 	// with its trials and arms, and its participants are exported.
 	model *pilot.Model
+	// lookin and visit are digital night supervision (tillsyn.go).
+	lookin *tillsyn.Record
+	visit  *tillsyn.Visit
 }
 
 // alive names a device heard at item.received.
@@ -326,6 +330,8 @@ func (e *Exporter) flush(batch []item, lines *[][]byte, buf *[]byte) {
 	b := (*buf)[:0]
 	var recs []pilot.Record
 	var outs []pilot.Outage
+	var lookins []pilot.LookIn
+	var visits []pilot.Visit
 	influx := e.o.Spool != nil
 	add := func(start int) { *lines = append(*lines, b[start:]) }
 	for _, it := range batch {
@@ -340,6 +346,20 @@ func (e *Exporter) flush(batch []item, lines *[][]byte, buf *[]byte) {
 					b = ParticipationLine(&p, b)
 					add(start)
 				}
+			}
+		case it.lookin != nil:
+			x := m.LookIn(*it.lookin)
+			lookins = append(lookins, x)
+			if influx {
+				b = LookInLine(&x, b)
+				add(start)
+			}
+		case it.visit != nil:
+			x := m.Visit(*it.visit, it.visit.Unit)
+			visits = append(visits, x)
+			if influx {
+				b = VisitLine(&x, b)
+				add(start)
 			}
 		case it.alive.device != "":
 			outs = e.heard(it.alive.site, it.alive.device, it.received, outs)
@@ -402,6 +422,12 @@ func (e *Exporter) flush(batch []item, lines *[][]byte, buf *[]byte) {
 		if err := e.o.Local.Add(recs); err != nil {
 			e.storeDropped.Add(int64(len(recs)))
 			e.log.Error("pilot: embedded store write failed", "records", len(recs), "err", err)
+		}
+	}
+	if ss, ok := e.o.Local.(SupervisionStore); ok && len(lookins)+len(visits) > 0 {
+		if err := ss.AddSupervision(lookins, visits); err != nil {
+			e.storeDropped.Add(int64(len(lookins) + len(visits)))
+			e.log.Error("pilot: embedded store write failed", "lookins", len(lookins), "visits", len(visits), "err", err)
 		}
 	}
 	if os, ok := e.o.Local.(OutageStore); ok && len(outs) > 0 {

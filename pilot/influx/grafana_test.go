@@ -146,7 +146,9 @@ func TestIntegrationGrafanaDashboardQueries(t *testing.T) {
 	d, cl, store, tr, from, to := run.d, run.cl, run.store, run.tr, run.from, run.to
 	recs, _ := store.Records(ctx, tr.ID, from, to)
 	outs, _ := store.Outages(ctx, tr.ID, from, to)
-	rep := pilot.BuildReport(tr, pilot.Data{Alarms: recs, Outages: outs, Participants: tr.Participation(sthlm, nil)}, from, to, sthlm)
+	lookins, visits, _ := store.Supervision(ctx, tr.ID, from, to)
+	rep := pilot.BuildReport(tr, pilot.Data{Alarms: recs, Outages: outs, Participants: tr.Participation(sthlm, nil),
+		LookIns: lookins, Visits: visits}, from, to, sthlm)
 
 	vars := map[string]string{"bucket": "pilot/autogen", "trial": tr.ID, "datasource": "influxdb"}
 	for _, v := range dash.Templating.List {
@@ -268,6 +270,13 @@ func TestIntegrationGrafanaDashboardQueries(t *testing.T) {
 				t.Errorf("outcomes, arm %s, %s: Grafana %v, hub %d", arm, o, r[o], want)
 			}
 		}
+	}
+	// Digital night supervision: visits replaced per arm with look-ins,
+	// as the hub counts them from the supervision records.
+	replaced := perArm(byTitle("Nattbesök ersatta"), "_value")
+	sup := rep.Arms["sensors"].Supervision
+	if sup == nil || len(replaced) != 1 || replaced["sensors"] != float64(sup.VisitsReplaced) || sup.VisitsReplaced == 0 {
+		t.Errorf("night visits replaced: Grafana %v, hub %+v", replaced, sup)
 	}
 	// First receipts by channel.
 	via := map[string]int64{}

@@ -133,6 +133,7 @@ type scenarioRun struct {
 	cl       *Client
 	store    *local.Store
 	n, nOut  int // alarms and outages the scenario made
+	nLookIns int // look-ins in the trial's period
 	tr       *pilot.Trial
 	from, to time.Time
 }
@@ -158,6 +159,7 @@ func runScenario(ctx context.Context, t *testing.T) *scenarioRun {
 	t.Cleanup(func() { r.store.Close() })
 	e := New(Options{Model: r.m, Spool: sp, Sink: r.cl, Local: r.store})
 	r.n, r.nOut = scenario(r.m, e)
+	r.nLookIns = supervisionScenario(r.m, e)
 	if err := e.Flush(ctx); err != nil {
 		t.Fatalf("flush: %v (%+v)\n%s", err, e.Stats(), d.logTail())
 	}
@@ -210,6 +212,16 @@ func TestIntegrationInfluxSameMeasuresAsEmbedded(t *testing.T) {
 		if a.SilentFrom.IsZero() {
 			unknown++
 		}
+	}
+	// Night look-ins and visits: the same supervision measures from both.
+	li, vi, err := cl.Supervision(ctx, tr.ID, from, to)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ll, vl, _ := store.Supervision(ctx, tr.ID, from, to)
+	if len(li) != run.nLookIns || len(ll) != run.nLookIns || len(vi) != len(vl) ||
+		!reflect.DeepEqual(pilot.ComputeSupervision(li, vi, from, to, "sensors"), pilot.ComputeSupervision(ll, vl, from, to, "sensors")) {
+		t.Fatalf("look-ins: influx %d, embedded %d, scenario %d; visits %d / %d", len(li), len(ll), run.nLookIns, len(vi), len(vl))
 	}
 	// Participants: exported to InfluxDB from the consent registry.
 	partInflux, err := cl.Participants(ctx, tr.ID, from, to)

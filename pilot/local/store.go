@@ -29,12 +29,21 @@ type Store struct {
 	app     *record.Appender
 	recs    []pilot.Record
 	outs    []pilot.Outage
+	lookins []pilot.LookIn
+	visits  []pilot.Visit
 	skipped int
 }
 
 // outagePrefix starts the JSON of an outage line (pilot.Outage's first
 // field); every other line is a pilot.Record.
 var outagePrefix = []byte(`{"outage":`)
+
+// lookinPrefix and visitPrefix start the JSON of digital night
+// supervision lines (pilot.LookIn, pilot.Visit).
+var (
+	lookinPrefix = []byte(`{"lookin":`)
+	visitPrefix  = []byte(`{"visit":`)
+)
 
 // Open loads (or creates) the store at path. Damaged lines are skipped
 // and logged; a torn last line is cut; a write the disk refuses later is
@@ -54,7 +63,19 @@ func Open(path string, log *slog.Logger) (*Store, error) {
 	sc := record.NewScanner(f, record.ScanOptions{MaxLine: 1 << 20})
 	for sc.Next() {
 		body := sc.Body()
-		if bytes.HasPrefix(body, outagePrefix) {
+		if bytes.HasPrefix(body, lookinPrefix) {
+			var l pilot.LookIn
+			if json.Unmarshal(body, &l) == nil {
+				s.lookins = append(s.lookins, l)
+				continue
+			}
+		} else if bytes.HasPrefix(body, visitPrefix) {
+			var v pilot.Visit
+			if json.Unmarshal(body, &v) == nil {
+				s.visits = append(s.visits, v)
+				continue
+			}
+		} else if bytes.HasPrefix(body, outagePrefix) {
 			var o pilot.Outage
 			if json.Unmarshal(body, &o) == nil {
 				s.outs = append(s.outs, o)
@@ -160,6 +181,49 @@ func (s *Store) Outages(_ context.Context, trial string, from, to time.Time) ([]
 	}
 	s.mu.RUnlock()
 	return pilot.Latest(out), nil
+}
+
+// AddSupervision appends look-ins and visits durably (one fsync per call).
+func (s *Store) AddSupervision(ls []pilot.LookIn, vs []pilot.Visit) error {
+	var buf []byte
+	for _, l := range ls {
+		var err error
+		if buf, err = appendLine(buf, l); err != nil {
+			return err
+		}
+	}
+	for _, v := range vs {
+		var err error
+		if buf, err = appendLine(buf, v); err != nil {
+			return err
+		}
+	}
+	if len(buf) == 0 {
+		return nil
+	}
+	return s.write(buf, func() { s.lookins = append(s.lookins, ls...); s.visits = append(s.visits, vs...) })
+}
+
+// Supervision returns trial's look-ins planned and visits made in
+// [from, to), oldest first.
+func (s *Store) Supervision(_ context.Context, trial string, from, to time.Time) ([]pilot.LookIn, []pilot.Visit, error) {
+	s.mu.RLock()
+	var ls []pilot.LookIn
+	var vs []pilot.Visit
+	for _, l := range s.lookins {
+		if l.Trial == trial && !l.Planned.Before(from) && l.Planned.Before(to) {
+			ls = append(ls, l)
+		}
+	}
+	for _, v := range s.visits {
+		if v.Trial == trial && !v.At.Before(from) && v.At.Before(to) {
+			vs = append(vs, v)
+		}
+	}
+	s.mu.RUnlock()
+	slices.SortStableFunc(ls, func(a, b pilot.LookIn) int { return a.Planned.Compare(b.Planned) })
+	slices.SortStableFunc(vs, func(a, b pilot.Visit) int { return a.At.Compare(b.At) })
+	return ls, vs, nil
 }
 
 // Len is how many records the store holds.

@@ -50,6 +50,11 @@ var texts = map[string]map[string]string{
 		"detectP50": "Tid till upptäckt av tyst enhet p50 (s)", "detectP90": "Tid till upptäckt av tyst enhet p90 (s)",
 		"continuation": "Fortsätter (andel av deltagare)", "replaced": "Fysiska nattbesök ersatta (mot jämförelsegruppen)",
 		"viaApp": "Första kvitto via app", "viaPush": "Första kvitto via push",
+		"tillsyn": "Digital tillsyn (nattliga tittar)", "lookins": "Digitala tittar", "lookinsOK": "Allt väl",
+		"visitsPlanned": "Planerade nattbesök som tittarna står för", "visitsReplaced": "Nattbesök ersatta (titt: allt väl)",
+		"visitsMade": "Fysiska besök gjorda (registrerade)", "notOK": "Inte allt väl → larm / öppet larm / besök",
+		"cannotTell": "Kan inte avgöra (andel)", "byCause": "Kan inte avgöra per orsak",
+		"tillsynNote": "Räknat ur tillsynsposterna: en titt som var allt väl ersätter det planerade besöket; en titt som inte kan avgöra ber alltid om ett besök. Orsaker: tyst givare, inget samtycke, givare ej monterad/aldrig hörd, ej övervakad, inget läge, larmservern nere.",
 	},
 	"en": {
 		"title": "Pilot results", "need": "Need", "hypothesis": "Hypothesis", "period": "Period", "arms": "Arms",
@@ -72,6 +77,11 @@ var texts = map[string]map[string]string{
 		"detectP50": "Time to detect a silent device p50 (s)", "detectP90": "Time to detect a silent device p90 (s)",
 		"continuation": "Continuing (share of participants)", "replaced": "Physical night visits replaced (against the baseline)",
 		"viaApp": "First receipt via app", "viaPush": "First receipt via push",
+		"tillsyn": "Digital night supervision (look-ins)", "lookins": "Digital look-ins", "lookinsOK": "All right",
+		"visitsPlanned": "Planned night visits the look-ins stand for", "visitsReplaced": "Night visits replaced (look-in all right)",
+		"visitsMade": "Physical visits made (recorded)", "notOK": "Not all right → alarm / open alarm / visit",
+		"cannotTell": "Cannot tell (share)", "byCause": "Cannot tell by cause",
+		"tillsynNote": "Counted from the supervision records: a look-in that was all right replaces its planned visit; one that cannot tell always asks for a visit. Causes: silent sensor, no consent, sensor not fitted/never heard, unsupervised, no state, hub down.",
 	},
 }
 

@@ -31,6 +31,13 @@ type Source interface {
 	Outages(ctx context.Context, trial string, from, to time.Time) ([]pilot.Outage, error)
 }
 
+// SupervisionSource is a Source that also has digital night supervision
+// records (look-ins and visits); the report then counts the visits they
+// replaced.
+type SupervisionSource interface {
+	Supervision(ctx context.Context, trial string, from, to time.Time) ([]pilot.LookIn, []pilot.Visit, error)
+}
+
 // Options configure the pages.
 type Options struct {
 	// Model returns the current pilot model (it changes on a config reload).
@@ -90,6 +97,11 @@ func (h *handlers) build(ctx context.Context, m *pilot.Model, t *pilot.Trial) (p
 		return pilot.Report{}, err
 	}
 	d := pilot.Data{Alarms: recs, Outages: outs, Participants: t.Participation(m.Loc, nil), Until: now}
+	if ss, ok := h.o.Source.(SupervisionSource); ok {
+		if d.LookIns, d.Visits, err = ss.Supervision(ctx, t.ID, from, to); err != nil {
+			return pilot.Report{}, err
+		}
+	}
 	return pilot.BuildReport(t, d, from, to, m.Loc), nil
 }
 

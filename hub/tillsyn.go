@@ -1,0 +1,528 @@
+package hub
+
+import (
+	"cmp"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/vaka-care/vaka/alarm"
+	"github.com/vaka-care/vaka/event"
+	"github.com/vaka-care/vaka/rules"
+	"github.com/vaka-care/vaka/store"
+	"github.com/vaka-care/vaka/tillsyn"
+)
+
+// Journal record types of digital night supervision (store.Record.Type).
+const (
+	RecTillsyn = "tillsyn"
+	RecVisit   = "visit"
+)
+
+// tillsynBatch is how many look-ins one lock hold settles: a region's
+// 30,000 look-ins at 02:00 must not hold up an alarm.
+const tillsynBatch = 128
+
+// tillsynPause is the pause between batches: 10,000 look-ins take about
+// 80 pauses, well under a second more than without.
+const tillsynPause = time.Millisecond
+
+// tillsynState is the hub's digital night supervision: each resident's
+// plan, the look-ins queued for tonight, and the supervision records and
+// visits of the last two nights (for the round view; the journal keeps
+// them all).
+type tillsynState struct {
+	mu      sync.Mutex
+	loc     *time.Location
+	plans   map[string]*tillsyn.Plan // site/resident
+	order   []string                 // plan keys, sorted
+	q       tillsyn.Queue
+	nights  map[string]string          // site/resident → night already scheduled
+	records map[string]*tillsyn.Record // by look-in key
+	visits  []tillsyn.Visit
+	// asked are the look-ins whose visit request is not yet answered or
+	// escalated (keys into records), checked every tick.
+	asked map[string]bool
+
+	lookins   *prometheus.CounterVec
+	visitsN   prometheus.Counter
+	journalNG prometheus.Counter
+	escalated prometheus.Counter
+}
+
+func (h *Hub) initTillsyn(o Options) error {
+	ts := &tillsynState{loc: o.Config.Loc, nights: map[string]string{}, records: map[string]*tillsyn.Record{}, asked: map[string]bool{},
+		lookins: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "vaka_tillsyn_lookins_total",
+			Help: "Digital night look-ins made, by outcome and cannot-tell cause."}, []string{"outcome", "cause"}),
+		visitsN: prometheus.NewCounter(prometheus.CounterOpts{Name: "vaka_tillsyn_visits_total",
+			Help: "Physical night visits staff recorded."}),
+		journalNG: prometheus.NewCounter(prometheus.CounterOpts{Name: "vaka_tillsyn_journal_failures_total",
+			Help: "Supervision records or visits the journal could not write (kept in memory, shown, logged)."}),
+		escalated: prometheus.NewCounter(prometheus.CounterOpts{Name: "vaka_tillsyn_visits_overdue_total",
+			Help: "Requested night visits not recorded by their deadline, raised as tillsyn alarms."}),
+	}
+	if ts.loc == nil {
+		ts.loc = time.UTC
+	}
+	for _, c := range []prometheus.Collector{ts.lookins, ts.visitsN, ts.journalNG, ts.escalated} {
+		if err := o.Registry.Register(c); err != nil {
+			return err
+		}
+	}
+	ts.setPlans(o.Config.TillsynPlans())
+	for _, r := range o.Journal.Records() {
+		switch r.Type {
+		case RecTillsyn:
+			var rec tillsyn.Record
+			if json.Unmarshal(r.Body, &rec) == nil {
+				ts.records[rec.Key()] = &rec
+				// A request still open at a restart is checked again: a
+				// second alarm is better than a visit nobody made.
+				if !rec.VisitBy.IsZero() && o.Now().Sub(rec.VisitBy) < 12*time.Hour {
+					ts.asked[rec.Key()] = true
+				}
+			}
+		case RecVisit:
+			var v tillsyn.Visit
+			if json.Unmarshal(r.Body, &v) == nil {
+				ts.visits = append(ts.visits, v)
+			}
+		}
+	}
+	h.ts = ts
+	return nil
+}
+
+func (ts *tillsynState) setPlans(plans []*tillsyn.Plan) {
+	ts.plans = map[string]*tillsyn.Plan{}
+	ts.order = ts.order[:0]
+	for _, p := range plans {
+		k := p.Site + "/" + p.Resident
+		ts.plans[k] = p
+		ts.order = append(ts.order, k)
+	}
+	slices.Sort(ts.order)
+	// A changed plan is scheduled afresh for the night under way; look-ins
+	// already recorded are not made twice, queued ones are replaced.
+	ts.nights = map[string]string{}
+	var keep tillsyn.Queue
+	for _, l := range ts.q.Pending() {
+		p := ts.plans[l.Site+"/"+l.Resident]
+		if p == nil {
+			continue // the plan is gone (or its consent)
+		}
+		if m, err := tillsyn.ParseClock(l.Wall); err == nil && slices.Contains(p.Walls(), m) {
+			keep.Again(l, l.Planned) // still planned: keep, due as before
+		}
+	}
+	ts.q = keep
+}
+
+// reloadTillsyn swaps in a reloaded config's plans.
+func (h *Hub) reloadTillsyn(cfg *Config) {
+	h.ts.mu.Lock()
+	defer h.ts.mu.Unlock()
+	h.ts.setPlans(cfg.TillsynPlans())
+}
+
+// scheduleLocked queues each resident's look-ins of the night under way
+// (the most recent night window to have begun), once per night, leaving
+// out those already recorded (after a restart).
+func (ts *tillsynState) scheduleLocked(now time.Time) {
+	nightOf := map[int]time.Time{}
+	for _, k := range ts.order {
+		p := ts.plans[k]
+		n, ok := nightOf[p.NightStart]
+		if !ok {
+			n = tillsyn.NightOf(now, ts.loc, p.NightStart)
+			nightOf[p.NightStart] = n
+		}
+		day := n.Format("2006-01-02")
+		if ts.nights[k] == day {
+			continue
+		}
+		ts.nights[k] = day
+		// A night already over when first scheduled (the hub started in
+		// the day) is not made up; inside the night, a look-in whose time
+		// passed while the hub was down is queued and comes out late.
+		if now.After(p.End(n, ts.loc)) {
+			continue
+		}
+		for _, l := range p.Schedule(n, ts.loc) {
+			if ts.records[l.Key()] == nil {
+				ts.q.Add(l)
+			}
+		}
+	}
+	// Forget what is older than the night before last.
+	if len(nightOf) > 0 {
+		var oldest time.Time
+		for _, n := range nightOf {
+			if oldest.IsZero() || n.Before(oldest) {
+				oldest = n
+			}
+		}
+		cut := oldest.AddDate(0, 0, -1).Format("2006-01-02")
+		for k, r := range ts.records {
+			if r.Night < cut {
+				delete(ts.records, k)
+			}
+		}
+		ts.visits = slices.DeleteFunc(ts.visits, func(v tillsyn.Visit) bool { return v.Night < cut })
+	}
+}
+
+// tillsynTick schedules and settles the look-ins due at now. Tick calls
+// it once a second; tests call it with their own clock.
+func (h *Hub) tillsynTick(now time.Time) {
+	ts := h.ts
+	ts.mu.Lock()
+	ts.scheduleLocked(now)
+	overdue := ts.overdueLocked(now)
+	next, ok := ts.q.Next()
+	ts.mu.Unlock()
+	for _, o := range overdue {
+		h.escalateVisit(o.rec, o.plan, now)
+	}
+	if !ok || next.After(now) {
+		return
+	}
+	open := h.openCareAlarms()
+	// A look-in not yet final is queued again at least a moment later, so
+	// the loop ends; the bound is a second guard.
+	for more, n := true, 0; more && n < 1<<16; n++ {
+		ts.mu.Lock()
+		recs := ts.q.Settle(now, tillsynBatch, func(l tillsyn.LookIn) *tillsyn.Plan { return ts.plans[l.Site+"/"+l.Resident] },
+			func(l tillsyn.LookIn, p *tillsyn.Plan) tillsyn.Snapshot {
+				s := h.engine.TillsynSnapshot(l.Site, l.Resident, p.Sensors, now)
+				s.Consent = s.Consent && p.Consent
+				s.OpenAlarms = open[l.Site+"/"+l.Resident]
+				return s
+			})
+		next, ok := ts.q.Next()
+		more = ok && !next.After(now)
+		plans := make([]*tillsyn.Plan, len(recs))
+		for i := range recs {
+			plans[i] = ts.plans[recs[i].Site+"/"+recs[i].Resident]
+		}
+		ts.mu.Unlock()
+		h.followUp(recs, plans, open, now)
+		if more {
+			// Leave the CPU to the alarm path between batches: on a
+			// 2-core hub a region's burst would otherwise hold one core
+			// and, with the garbage it makes, delay alarms by
+			// milliseconds (BenchmarkTillsynRegionNight).
+			time.Sleep(tillsynPause)
+		}
+	}
+}
+
+// openCareAlarms lists each resident's open alarms that are not technical
+// ("A000012 bed_exit"), by site/resident.
+func (h *Hub) openCareAlarms() map[string][]string {
+	out := map[string][]string{}
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	for _, a := range h.alarms {
+		if a.Open() && a.Resident != "" && a.Kind != alarm.KindTechnical {
+			k := a.Site + "/" + a.Resident
+			out[k] = append(out[k], a.ID+" "+a.Rule)
+		}
+	}
+	for _, v := range out {
+		slices.Sort(v)
+	}
+	return out
+}
+
+// followUp acts on final look-ins (an alarm when the plan says so and none
+// is open), journals their records in one write and keeps them for the
+// round view.
+func (h *Hub) followUp(recs []tillsyn.Record, plans []*tillsyn.Plan, open map[string][]string, now time.Time) {
+	if len(recs) == 0 {
+		return
+	}
+	items := make([]store.RecordItem, len(recs))
+	for i := range recs {
+		rec, p := &recs[i], plans[i]
+		if p != nil && rec.Outcome != tillsyn.AllRight {
+			switch {
+			case len(open[rec.Site+"/"+rec.Resident]) > 0 && rec.Outcome == tillsyn.NotAllRight:
+				// Staff are already called to the resident: no second alarm.
+				rec.LedTo, rec.VisitBy = "open_alarm", time.Time{}
+			case p.Action.Kind == tillsyn.DoAlarm:
+				rec.Alarm = h.raiseTillsyn(rec, p, now)
+				if rec.LedTo == "" {
+					rec.LedTo = "alarm"
+				}
+			}
+		}
+		h.ts.lookins.WithLabelValues(string(rec.Outcome), string(rec.Cause)).Inc()
+		items[i] = store.RecordItem{At: rec.At, Body: rec}
+	}
+	if err := h.journal.AppendRecords(RecTillsyn, items); err != nil {
+		h.tillsynNotJournaled(len(items), err, now)
+	}
+	h.ts.mu.Lock()
+	for i := range recs {
+		h.ts.records[recs[i].Key()] = &recs[i]
+		if !recs[i].VisitBy.IsZero() {
+			h.ts.asked[recs[i].Key()] = true
+		}
+	}
+	h.ts.mu.Unlock()
+	for _, o := range h.observers {
+		if to, ok := o.(TillsynObserver); ok {
+			for i := range recs {
+				to.ObserveLookIn(recs[i])
+			}
+		}
+	}
+}
+
+// tillsynNotJournaled counts, logs and raises supervision records or
+// visits the journal refused. They are still shown and acted on (the
+// round view keeps them in memory); they are not held for a later write
+// like alarm transitions, so a restart loses them: hub_integrity says so.
+func (h *Hub) tillsynNotJournaled(n int, err error, now time.Time) {
+	h.ts.journalNG.Add(float64(n))
+	h.log.Error("hub: supervision records not journaled", "records", n, "err", err)
+	h.apply(rules.Action{Kind: rules.Raise, Rule: rules.RuleHubIntegrity, Key: rules.RuleHubIntegrity,
+		Alarm: alarm.KindTechnical, Priority: 2, Status: event.IPConnectionFailed, Site: "hub",
+		Note: fmt.Sprintf("tillsynsposter ej sparade / supervision records not journaled (%d): %v", n, err)}, now)
+}
+
+// TillsynObserver is an Observer that also receives supervision records
+// and visits (the pilot export). It must return at once.
+type TillsynObserver interface {
+	ObserveLookIn(r tillsyn.Record)
+	ObserveVisit(v tillsyn.Visit)
+}
+
+// raiseTillsyn raises the plan's alarm for a look-in and returns its id.
+func (h *Hub) raiseTillsyn(rec *tillsyn.Record, p *tillsyn.Plan, now time.Time) string {
+	dev := "tillsyn-" + rec.Resident
+	var room string
+	var dty event.DeviceType
+	if len(p.Sensors) > 0 {
+		dev = p.Sensors[0].Device
+		if d, ok := h.engine.Lookup(rec.Site, dev); ok {
+			room, dty = d.Room, d.Type
+		}
+	}
+	sv, en := rec.Outcome.Words()
+	act := rules.Action{Kind: rules.Raise, Rule: rules.RuleTillsyn, Key: rules.RuleTillsyn + "/" + rec.Site + "/" + dev,
+		Alarm: alarm.Kind(p.Action.AlarmKind), Priority: alarm.Priority(p.Action.Priority), Status: event.AutomaticAlarm,
+		Site: rec.Site, Device: dev, Type: dty, Unit: rec.Unit, Room: room, Resident: rec.Resident,
+		Note: "tillsyn " + rec.Wall + ": " + sv + " / " + en + ": " + strings.Join(rec.Reasons, "; ")}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.applyLocked(act, now)
+	h.raiseStoreTroubleLocked(now)
+	return h.openByKey[act.Key]
+}
+
+type overdueVisit struct {
+	rec  tillsyn.Record
+	plan *tillsyn.Plan
+}
+
+// overdueLocked takes the visit requests whose deadline has passed with no
+// visit recorded: each is escalated once.
+func (ts *tillsynState) overdueLocked(now time.Time) []overdueVisit {
+	var out []overdueVisit
+	for k := range ts.asked {
+		r := ts.records[k]
+		if r == nil || ts.visitedLocked(r) {
+			delete(ts.asked, k)
+			continue
+		}
+		if now.Before(r.VisitBy) {
+			continue
+		}
+		delete(ts.asked, k)
+		if p := ts.plans[r.Site+"/"+r.Resident]; p != nil {
+			out = append(out, overdueVisit{rec: *r, plan: p})
+		}
+	}
+	return out
+}
+
+// escalateVisit raises the plan's alarm for a requested visit nobody
+// recorded by its deadline: a visit request must not fade from a screen
+// nobody looked at.
+func (h *Hub) escalateVisit(rec tillsyn.Record, p *tillsyn.Plan, now time.Time) {
+	h.ts.escalated.Inc()
+	h.log.Warn("hub: requested night visit not recorded by its deadline", "site", rec.Site, "resident", rec.Resident, "wall", rec.Wall)
+	r := rec
+	r.Reasons = append([]string{"begärt besök ej registrerat senast " + rec.VisitBy.In(h.ts.loc).Format("15:04") +
+		" / requested visit not recorded by " + rec.VisitBy.In(h.ts.loc).Format("15:04")}, rec.Reasons...)
+	id := h.raiseTillsyn(&r, p, now)
+	h.ts.mu.Lock()
+	if x := h.ts.records[rec.Key()]; x != nil && x.Alarm == "" {
+		x.Alarm = id
+	}
+	h.ts.mu.Unlock()
+}
+
+// ErrNoPlan is returned for a visit to a resident without a tillsyn plan.
+var ErrNoPlan = errors.New("hub: resident has no tillsyn plan")
+
+// RecordVisit records a physical night visit staff made, journaled like
+// a supervision record. It answers the night's earliest look-in that asked
+// for a visit and has none yet.
+func (h *Hub) RecordVisit(site, resident, by string, at time.Time, note string) (tillsyn.Visit, error) {
+	if len(note) > 2000 {
+		return tillsyn.Visit{}, errors.New("hub: note longer than 2000 characters")
+	}
+	ts := h.ts
+	ts.mu.Lock()
+	p := ts.plans[site+"/"+resident]
+	if p == nil {
+		ts.mu.Unlock()
+		return tillsyn.Visit{}, ErrNoPlan
+	}
+	v := tillsyn.Visit{Site: site, Resident: resident, Unit: p.Unit, By: by, At: at, Note: note,
+		Night: tillsyn.NightOf(at, ts.loc, p.NightStart).Format("2006-01-02")}
+	var asked []*tillsyn.Record
+	for _, r := range ts.records {
+		if r.Site == site && r.Resident == resident && r.Night == v.Night && !r.VisitBy.IsZero() && !r.At.After(at) {
+			asked = append(asked, r)
+		}
+	}
+	slices.SortFunc(asked, func(a, b *tillsyn.Record) int { return a.Planned.Compare(b.Planned) })
+	for _, r := range asked {
+		if !ts.visitedLocked(r) {
+			v.Wall = r.Wall
+			break
+		}
+	}
+	ts.visits = append(ts.visits, v)
+	ts.mu.Unlock()
+	ts.visitsN.Inc()
+	if err := h.journal.AppendRecord(RecVisit, at, v); err != nil {
+		h.tillsynNotJournaled(1, err, h.now())
+	}
+	for _, o := range h.observers {
+		if to, ok := o.(TillsynObserver); ok {
+			to.ObserveVisit(v)
+		}
+	}
+	return v, nil
+}
+
+func (ts *tillsynState) visitedLocked(r *tillsyn.Record) bool {
+	for _, v := range ts.visits {
+		if v.Site == r.Site && v.Resident == r.Resident && v.Night == r.Night && v.Wall == r.Wall {
+			return true
+		}
+	}
+	return false
+}
+
+// RoundEntry is one look-in of the night round view.
+type RoundEntry struct {
+	tillsyn.LookIn
+	// State is pending (not yet due), due (being looked at until its
+	// deadline), or the outcome.
+	State      string             `json:"state"`
+	SV         string             `json:"sv"`
+	EN         string             `json:"en"`
+	Cause      tillsyn.Cause      `json:"cause,omitempty"`
+	CauseWords string             `json:"cause_words,omitempty"`
+	Reasons    []string           `json:"reasons,omitempty"`
+	Evidence   []tillsyn.Evidence `json:"evidence,omitempty"`
+	At         time.Time          `json:"at,omitzero"`
+	LedTo      string             `json:"led_to,omitempty"`
+	Alarm      string             `json:"alarm,omitempty"`
+	VisitBy    time.Time          `json:"visit_by,omitzero"`
+	// NeedsVisit: a visit was asked for and none is recorded yet.
+	NeedsVisit bool            `json:"needs_visit"`
+	Visits     []tillsyn.Visit `json:"visits,omitempty"`
+	Room       string          `json:"room,omitempty"`
+}
+
+// Round is the night round view: tonight's look-ins, the ones needing a
+// physical visit first (earliest deadline first), then in time order.
+type Round struct {
+	At      time.Time    `json:"at"`
+	Zone    string       `json:"zone"` // the hub's time zone, for showing times`
+	Entries []RoundEntry `json:"entries"`
+}
+
+// TillsynRound returns the round view of the night under way at now.
+func (h *Hub) TillsynRound(now time.Time) Round {
+	ts := h.ts
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	out := Round{At: now, Zone: ts.loc.String(), Entries: []RoundEntry{}}
+	for _, k := range ts.order {
+		p := ts.plans[k]
+		var room string
+		if len(p.Sensors) > 0 {
+			if d, ok := h.engine.Lookup(p.Site, p.Sensors[0].Device); ok {
+				room = d.Room
+			}
+		}
+		for _, l := range p.Schedule(tillsyn.NightOf(now, ts.loc, p.NightStart), ts.loc) {
+			e := RoundEntry{LookIn: l, State: "pending", Room: room}
+			if now.After(l.Planned) || now.Equal(l.Planned) {
+				e.State = "due"
+			}
+			for _, v := range ts.visits {
+				if v.Site == l.Site && v.Resident == l.Resident && v.Night == l.Night && v.Wall == l.Wall {
+					e.Visits = append(e.Visits, v)
+				}
+			}
+			if r := ts.records[l.Key()]; r != nil {
+				e.State, e.Cause, e.Reasons, e.Evidence = string(r.Outcome), r.Cause, r.Reasons, r.Evidence
+				e.At, e.LedTo, e.Alarm, e.VisitBy = r.At, r.LedTo, r.Alarm, r.VisitBy
+				e.SV, e.EN = r.Outcome.Words()
+				e.CauseWords = tillsyn.CauseWords(r.Cause)
+				e.NeedsVisit = !r.VisitBy.IsZero() && len(e.Visits) == 0
+			} else if e.State == "due" {
+				e.SV, e.EN = "Tittar nu", "Looking now"
+			} else {
+				e.SV, e.EN = "Planerad", "Planned"
+			}
+			out.Entries = append(out.Entries, e)
+		}
+	}
+	slices.SortStableFunc(out.Entries, func(a, b RoundEntry) int {
+		if a.NeedsVisit != b.NeedsVisit {
+			if a.NeedsVisit {
+				return -1
+			}
+			return 1
+		}
+		if a.NeedsVisit {
+			return a.VisitBy.Compare(b.VisitBy)
+		}
+		return cmp.Or(a.Planned.Compare(b.Planned), cmp.Compare(a.Site, b.Site), cmp.Compare(a.Unit, b.Unit), cmp.Compare(a.Resident, b.Resident))
+	})
+	return out
+}
+
+// TillsynRecords returns the supervision records kept in memory (the
+// night under way and the one before), in time order.
+func (h *Hub) TillsynRecords() []tillsyn.Record {
+	h.ts.mu.Lock()
+	defer h.ts.mu.Unlock()
+	out := make([]tillsyn.Record, 0, len(h.ts.records))
+	for _, r := range h.ts.records {
+		out = append(out, *r)
+	}
+	slices.SortFunc(out, func(a, b tillsyn.Record) int {
+		return cmp.Or(a.Planned.Compare(b.Planned), cmp.Compare(a.Site, b.Site), cmp.Compare(a.Resident, b.Resident))
+	})
+	return out
+}
+
+// Now is the hub's clock (injected in tests), for the round view's "now".
+func (h *Hub) Now() time.Time { return h.now() }

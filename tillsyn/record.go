@@ -1,0 +1,182 @@
+package tillsyn
+
+import (
+	"container/heap"
+	"time"
+)
+
+// Record is a supervision record: one look-in's final result, as the hub
+// journals it. Ids only, never names.
+type Record struct {
+	LookIn
+	At time.Time `json:"at"` // when the result became final
+	Result
+	// LedTo is what the result led to: "alarm:<id>" (an alarm raised),
+	// "open_alarm" (an alarm was already open), "visit" (a physical visit
+	// asked for by VisitBy), or "" (all right: nothing).
+	LedTo   string    `json:"led_to,omitempty"`
+	VisitBy time.Time `json:"visit_by,omitzero"`
+	Alarm   string    `json:"alarm,omitempty"` // the alarm raised, if any
+}
+
+// Visit is a physical visit staff made and recorded, so the pilot compares
+// the look-ins with what really happened.
+type Visit struct {
+	Site     string    `json:"site"`
+	Resident string    `json:"resident"`
+	Unit     string    `json:"unit,omitempty"`
+	Night    string    `json:"night"`
+	Wall     string    `json:"wall,omitempty"` // the look-in it answers, if any
+	By       string    `json:"by"`
+	At       time.Time `json:"at"`
+	Note     string    `json:"note,omitempty"`
+}
+
+// Final reports whether result r, evaluated at now, settles look-in l: an
+// all-right result at once, any other when the tolerance has run out.
+func Final(l LookIn, r Result, now time.Time) bool {
+	return r.Outcome == AllRight || !now.Before(l.Deadline)
+}
+
+// NeedsVisit reports whether a final result asks for a physical visit:
+// cannot tell always does; not all right does unless an alarm sends staff
+// anyway (the plan's action is an alarm, or an alarm was already open).
+func (p *Plan) NeedsVisit(r Result) bool {
+	switch r.Outcome {
+	case CannotTell:
+		return true
+	case NotAllRight:
+		return p.Action.Kind != DoAlarm
+	}
+	return false
+}
+
+// Recheck is how often a look-in that is not yet all right is evaluated
+// again until its deadline.
+const Recheck = 15 * time.Second
+
+// Queue holds look-ins waiting for their planned time or a re-check, in
+// time order. It is not safe for concurrent use.
+type Queue struct {
+	h    qheap
+	keys map[string]bool
+}
+
+type qitem struct {
+	next time.Time
+	l    LookIn
+}
+
+type qheap []qitem
+
+func (h qheap) Len() int           { return len(h) }
+func (h qheap) Less(i, j int) bool { return h[i].next.Before(h[j].next) }
+func (h qheap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *qheap) Push(x any)        { *h = append(*h, x.(qitem)) }
+func (h *qheap) Pop() any {
+	old := *h
+	x := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return x
+}
+
+// Add queues l for its planned time unless it is queued already.
+func (q *Queue) Add(l LookIn) bool {
+	if q.keys == nil {
+		q.keys = map[string]bool{}
+	}
+	if q.keys[l.Key()] {
+		return false
+	}
+	q.keys[l.Key()] = true
+	heap.Push(&q.h, qitem{next: l.Planned, l: l})
+	return true
+}
+
+// Due removes and returns the look-ins due at now (at most max).
+func (q *Queue) Due(now time.Time, max int) []LookIn {
+	var out []LookIn
+	for len(q.h) > 0 && !q.h[0].next.After(now) && len(out) < max {
+		it := heap.Pop(&q.h).(qitem)
+		delete(q.keys, it.l.Key())
+		out = append(out, it.l)
+	}
+	return out
+}
+
+// Again re-queues l for a re-check at the earlier of at and its deadline.
+func (q *Queue) Again(l LookIn, at time.Time) {
+	if l.Deadline.Before(at) {
+		at = l.Deadline
+	}
+	if q.keys == nil {
+		q.keys = map[string]bool{}
+	}
+	q.keys[l.Key()] = true
+	heap.Push(&q.h, qitem{next: at, l: l})
+}
+
+// Len is how many look-ins are queued.
+func (q *Queue) Len() int { return len(q.h) }
+
+// Next is the earliest queued time.
+func (q *Queue) Next() (time.Time, bool) {
+	if len(q.h) == 0 {
+		return time.Time{}, false
+	}
+	return q.h[0].next, true
+}
+
+// Pending lists the queued look-ins (any order).
+func (q *Queue) Pending() []LookIn {
+	out := make([]LookIn, 0, len(q.h))
+	for _, it := range q.h {
+		out = append(out, it.l)
+	}
+	return out
+}
+
+// LateAfter is how far past its deadline a look-in's first evaluation may
+// come before it counts as not made (the hub was not running): then it is
+// "cannot tell" (late), never judged on later sensor state.
+const LateAfter = time.Minute
+
+// Settle evaluates the look-ins due at now. A final result becomes a
+// record (with VisitBy set when it asks for a visit); any other is
+// re-queued for Recheck. plan returns a look-in's plan (nil: the plan was
+// removed, the look-in is dropped); snap returns the resident's snapshot
+// at now. At most max look-ins are handled per call.
+func (q *Queue) Settle(now time.Time, max int, plan func(LookIn) *Plan, snap func(LookIn, *Plan) Snapshot) []Record {
+	var out []Record
+	for _, l := range q.Due(now, max) {
+		p := plan(l)
+		if p == nil {
+			continue
+		}
+		var r Result
+		if now.Sub(l.Deadline) > LateAfter {
+			r = Result{Outcome: CannotTell, Cause: CauseLate, Reasons: []string{CauseWords(CauseLate)}}
+		} else {
+			r = Evaluate(p.Criteria, p.Limits, snap(l, p))
+		}
+		if !Final(l, r, now) {
+			q.Again(l, now.Add(Recheck))
+			continue
+		}
+		rec := Record{LookIn: l, At: now, Result: r}
+		if p.NeedsVisit(r) {
+			within := p.Action.VisitWithin
+			if within <= 0 {
+				within = DefaultVisitWithin
+			}
+			rec.VisitBy = now.Add(within)
+			rec.LedTo = "visit"
+		}
+		out = append(out, rec)
+	}
+	return out
+}
+
+// DefaultVisitWithin is the deadline of a requested visit when the plan
+// sets none.
+const DefaultVisitWithin = 30 * time.Minute
