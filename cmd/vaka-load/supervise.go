@@ -297,6 +297,8 @@ type fleet struct {
 	pubErrs    atomic.Int64
 	streamEnd  atomic.Pointer[string]
 	cards      *cardCount // the storm: alarms staff see (storm.go)
+	groups     groupFrames
+	memberMu   sync.Mutex // memberSeen: the stream reader and the end-of-run fetch
 }
 
 func (f *fleet) now() int64 { return int64(time.Since(f.base)) }
@@ -518,6 +520,11 @@ func superviseRun(o supOptions, logw io.Writer) (*SupResult, error) {
 		close(c)
 	}
 	wg.Wait()
+	// Members a group card does not list (past its first 50), as a
+	// technician would open them from the card.
+	if err := f.groups.fetchMembers(ctx, "http://"+httpAddr, f.base, f.memberSeen); err != nil {
+		fmt.Fprintf(logw, "warning: %v\n", err)
+	}
 	cancel()
 	<-streamDone
 
@@ -748,6 +755,8 @@ func writeSupReport(w io.Writer, files []string) error {
 // the first 50 members with their device. A silent button is detected
 // when it first appears in a group frame on the stream.
 func (f *fleet) onGroup(line []byte, t int64) {
+	listed := 0
+	defer func() { f.groups.see(line, listed, t) }()
 	for rest := line; ; {
 		k := bytes.Index(rest, deviceKey)
 		if k < 0 {
@@ -755,23 +764,35 @@ func (f *fleet) onGroup(line []byte, t int64) {
 		}
 		rest = rest[k+len(deviceKey):]
 		q := bytes.IndexByte(rest, '"')
-		if q < 2 || rest[0] != 'k' {
+		if q < 0 {
 			continue
 		}
-		i, err := strconv.Atoi(string(rest[1:q]))
-		if err != nil {
-			continue
-		}
-		if i >= f.o.Silent {
-			if f.falseSeen == nil {
-				f.falseSeen = map[int]bool{}
-			}
-			if !f.falseSeen[i] {
-				f.falseSeen[i] = true
-				f.falseAlarm.Add(1)
-			}
-			continue
-		}
-		f.silentSeen[i].CompareAndSwap(0, t)
+		listed++
+		f.memberSeen(string(rest[:q]), t)
 	}
+}
+
+// memberSeen counts a group member's device as detected at t: a silent
+// button, or a false alarm for a button that never went silent.
+func (f *fleet) memberSeen(dev string, t int64) {
+	if len(dev) < 2 || dev[0] != 'k' {
+		return
+	}
+	i, err := strconv.Atoi(dev[1:])
+	if err != nil {
+		return
+	}
+	f.memberMu.Lock()
+	defer f.memberMu.Unlock()
+	if i >= len(f.silentSeen) {
+		if f.falseSeen == nil {
+			f.falseSeen = map[int]bool{}
+		}
+		if !f.falseSeen[i] {
+			f.falseSeen[i] = true
+			f.falseAlarm.Add(1)
+		}
+		return
+	}
+	f.silentSeen[i].CompareAndSwap(0, t)
 }
