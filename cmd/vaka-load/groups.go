@@ -77,7 +77,7 @@ func (g *groupFrames) fetchMembers(ctx context.Context, base string, fleetBase t
 			var body struct {
 				Members []struct {
 					Device string    `json:"device"`
-					Since  time.Time `json:"since"`
+					Raised time.Time `json:"raised_at"` // members are whole alarms here
 				} `json:"members"`
 			}
 			err = json.NewDecoder(resp.Body).Decode(&body)
@@ -86,7 +86,7 @@ func (g *groupFrames) fetchMembers(ctx context.Context, base string, fleetBase t
 				return fmt.Errorf("group members of %s: %s %v", id, resp.Status, err)
 			}
 			for _, m := range body.Members {
-				since := int64(m.Since.Sub(fleetBase))
+				since := int64(m.Raised.Sub(fleetBase))
 				i, _ := slices.BinarySearch(ts, since)
 				if i == len(ts) {
 					i = len(ts) - 1 // raised after the last frame: the last count

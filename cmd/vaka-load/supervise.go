@@ -482,7 +482,11 @@ func superviseRun(o supOptions, logw io.Writer) (*SupResult, error) {
 		if now >= end.Nanoseconds() {
 			break
 		}
-		ts := time.Now().UTC().Format(time.RFC3339Nano)
+		// The beat's own time (ts) is what the hub's supervision counts
+		// from, so lastBeat takes the same instant, not the moment the
+		// publish returned (up to a loop's worth of publishes later).
+		tsAt := f.now()
+		ts := f.base.Add(time.Duration(tsAt)).UTC().Format(time.RFC3339Nano)
 		for round*period+phase(next) <= now {
 			i := next
 			if now <= o.stopAt(i) {
@@ -491,7 +495,7 @@ func superviseRun(o supOptions, logw io.Writer) (*SupResult, error) {
 				publish(i%o.Gateways, topics[i%o.Gateways], slices.Clone(buf))
 				f.beats.Add(1)
 				if i < len(f.lastBeat) {
-					f.lastBeat[i].Store(f.now())
+					f.lastBeat[i].Store(tsAt)
 				}
 			}
 			if next++; next == buttons {
