@@ -34,7 +34,9 @@ type Config struct {
 	Pilot pilot.Config `yaml:"pilot"`
 	// Trackers sets the tracker protocols' own listeners (config_trackers.go).
 	Trackers TrackersConfig `yaml:"trackers"`
-	Loc      *time.Location `yaml:"-"`
+	// Metrics sets where /metrics is served and its token (config_metrics.go).
+	Metrics MetricsConfig  `yaml:"metrics"`
+	Loc     *time.Location `yaml:"-"`
 
 	included []string // files read by Include (devices_file), for reload
 }
@@ -304,6 +306,7 @@ func (c *Config) Validate() error {
 	if c.HTTP.Address == "" {
 		add(config.Errorf("http.address", "missing"))
 	}
+	errs = append(errs, c.Metrics.validate()...)
 	if t := c.HTTP.TLS; t != nil {
 		errs = append(errs, t.validate("http.tls")...)
 	}

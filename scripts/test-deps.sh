@@ -10,6 +10,8 @@ command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || need+=(mos
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
 # 32-bit test run of the edge packages (make test-386); not every kernel runs i386 binaries natively.
 command -v qemu-i386 >/dev/null 2>&1 || need+=(qemu-user)
+# promtool checks and unit-tests deploy/prometheus/ (Debian's prometheus package brings it).
+command -v promtool >/dev/null 2>&1 || need+=(prometheus)
 
 if [ ${#need[@]} -gt 0 ]; then
   sudo=""
@@ -21,6 +23,8 @@ if [ ${#need[@]} -gt 0 ]; then
   # ports, but stop it so nothing answers where a test expects silence.
   if command -v systemctl >/dev/null 2>&1; then $sudo systemctl stop mosquitto >/dev/null 2>&1 || true; fi
   $sudo pkill -x -f '/usr/sbin/mosquitto -c /etc/mosquitto/mosquitto.conf' >/dev/null 2>&1 || true
+  # Likewise the system Prometheus the prometheus package may start (only promtool is needed).
+  if command -v systemctl >/dev/null 2>&1; then $sudo systemctl stop prometheus >/dev/null 2>&1 || true; fi
 fi
 # InfluxDB 1.8.10 for the pilot exporter's tests (Debian's 1.6.7 has no
 # /api/v2/write). Built once into .cache/bin (gitignored), about 90 s.
