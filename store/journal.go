@@ -41,6 +41,7 @@ import (
 	"time"
 
 	"github.com/vaka-care/vaka/alarm"
+	"github.com/vaka-care/vaka/internal/format"
 	"github.com/vaka-care/vaka/internal/record"
 )
 
@@ -102,6 +103,10 @@ func Open(dir string, opts Options) (*Journal, []alarm.Transition, error) {
 		return nil, nil, fmt.Errorf("store: create data dir: %w", err)
 	}
 	path := filepath.Join(dir, FileName)
+	// An older hub must not misread a journal a newer one wrote (format.go).
+	if _, err := format.Check(path, FormatKind, FormatVersion); err != nil {
+		return nil, nil, fmt.Errorf("store: %w", err)
+	}
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o640)
 	if err != nil {
 		return nil, nil, fmt.Errorf("store: open journal: %w", err)
