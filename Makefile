@@ -8,7 +8,7 @@ FUZZTIME ?= 10s
 VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS  := -s -w -X main.version=$(VERSION)
 
-.PHONY: help build demo test test-deps test-386 bench bench-ab bench-staff bench-pilot fuzz lint build-pi clean
+.PHONY: help build demo test test-deps test-386 bench bench-ab bench-staff bench-pilot fuzz lint build-pi clean package
 
 help: ## Show the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  %-10s %s\n", $$1, $$2}'
@@ -64,4 +64,7 @@ build-pi: ## Cross-build for Raspberry Pi: linux/arm64 and linux/arm (GOARMv7)
 	GOOS=linux GOARCH=arm GOARM=7 CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/vaka-linux-armv7 ./cmd/vaka
 
 clean: ## Remove build output
-	rm -rf $(BIN)
+	rm -rf $(BIN) dist
+
+package: ## Debian packages vaka, vaka-hub, vaka-gateway for amd64, arm64, armhf into dist/ (docs/operations.md)
+	./scripts/package.sh

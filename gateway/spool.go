@@ -11,6 +11,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/vaka-care/vaka/internal/format"
 	"github.com/vaka-care/vaka/internal/record"
 )
 
@@ -79,6 +80,10 @@ func OpenSpoolLimits(dir string, maxRecords int, maxBytes int64) (*Spool, error)
 	s := &Spool{mem: NewMemQueue(maxRecords), dir: dir}
 	s.mem.SetMaxBytes(maxBytes)
 	path := filepath.Join(dir, spoolFile)
+	// An older gateway must not misread a spool a newer one wrote (spool_format.go).
+	if _, err := format.Check(path, SpoolFormatKind, SpoolFormatVersion); err != nil {
+		return nil, fmt.Errorf("gateway: spool: %w", err)
+	}
 	if err := s.load(path); err != nil {
 		return nil, err
 	}

@@ -38,8 +38,10 @@ type Config struct {
 	// Roster is the shift roster file (config_roster.go).
 	Roster RosterConfig `yaml:"roster"`
 	// SCAIP is the receiver for SCAIP alarm units (config_scaip.go).
-	SCAIP SCAIPConfig    `yaml:"scaip"`
-	Loc   *time.Location `yaml:"-"`
+	SCAIP SCAIPConfig `yaml:"scaip"`
+	// Metrics sets where /metrics is served and its token (config_metrics.go).
+	Metrics MetricsConfig  `yaml:"metrics"`
+	Loc     *time.Location `yaml:"-"`
 
 	included     []string       // files read by Include (devices_file), for reload
 	rosterShifts []roster.Shift // read from Roster.File by Include
@@ -337,6 +339,7 @@ func (c *Config) Validate() error {
 	if c.HTTP.Address == "" {
 		add(config.Errorf("http.address", "missing"))
 	}
+	errs = append(errs, c.Metrics.validate()...)
 	if t := c.HTTP.TLS; t != nil {
 		errs = append(errs, t.validate("http.tls")...)
 	}

@@ -117,8 +117,8 @@ func rise(old, cur int64) int64 {
 // vaka_gateway_input_total{site,gateway,driver,reason} and
 // vaka_gateway_dropped_total{site,gateway}, from the latest heartbeats.
 type inputCollector struct {
-	h           *Hub
-	input, drop *prometheus.Desc
+	h                   *Hub
+	input, drop, queued *prometheus.Desc
 }
 
 func newInputCollector(h *Hub) *inputCollector {
@@ -129,10 +129,17 @@ func newInputCollector(h *Hub) *inputCollector {
 		drop: prometheus.NewDesc("vaka_gateway_dropped_total",
 			"Events a gateway dropped (outbox full, evicted, invalid, shutdown), as its latest heartbeat reports.",
 			[]string{"site", "gateway"}, nil),
+		queued: prometheus.NewDesc("vaka_gateway_queued",
+			"Events waiting in a gateway's outbox or spool for the hub, as its latest heartbeat reports.",
+			[]string{"site", "gateway"}, nil),
 	}
 }
 
-func (c *inputCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.input; ch <- c.drop }
+func (c *inputCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- c.input
+	ch <- c.drop
+	ch <- c.queued
+}
 
 func (c *inputCollector) Collect(ch chan<- prometheus.Metric) {
 	c.h.mu.RLock()
@@ -140,6 +147,7 @@ func (c *inputCollector) Collect(ch chan<- prometheus.Metric) {
 	for k, r := range c.h.reports {
 		site, gw, _ := strings.Cut(k, "/")
 		ch <- prometheus.MustNewConstMetric(c.drop, prometheus.CounterValue, float64(r.Dropped), site, gw)
+		ch <- prometheus.MustNewConstMetric(c.queued, prometheus.GaugeValue, float64(r.Spool), site, gw)
 		seen := map[string]bool{}
 		for _, d := range r.Drivers {
 			name := safeLabel(d.Name)

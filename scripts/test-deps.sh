@@ -12,6 +12,8 @@ command -v chromium >/dev/null 2>&1 || need+=(chromium)
 command -v qemu-i386 >/dev/null 2>&1 || need+=(qemu-user)
 # Node and npm run the third-party SIP peer of the SCAIP tests (npm "sip", below).
 command -v npm >/dev/null 2>&1 || need+=(nodejs npm)
+# promtool checks and unit-tests deploy/prometheus/ (Debian's prometheus package brings it).
+command -v promtool >/dev/null 2>&1 || need+=(prometheus)
 
 if [ ${#need[@]} -gt 0 ]; then
   sudo=""
@@ -23,6 +25,8 @@ if [ ${#need[@]} -gt 0 ]; then
   # ports, but stop it so nothing answers where a test expects silence.
   if command -v systemctl >/dev/null 2>&1; then $sudo systemctl stop mosquitto >/dev/null 2>&1 || true; fi
   $sudo pkill -x -f '/usr/sbin/mosquitto -c /etc/mosquitto/mosquitto.conf' >/dev/null 2>&1 || true
+  # Likewise the system Prometheus the prometheus package may start (only promtool is needed).
+  if command -v systemctl >/dev/null 2>&1; then $sudo systemctl stop prometheus >/dev/null 2>&1 || true; fi
 fi
 # InfluxDB 1.8.10 for the pilot exporter's tests (Debian's 1.6.7 has no
 # /api/v2/write). Built once into .cache/bin (gitignored), about 90 s.

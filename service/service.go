@@ -128,6 +128,7 @@ func Start(cfg *hub.Config, log *slog.Logger, opts ...Option) (*Hub, error) {
 		}
 		op.observers = append(op.observers, evlog)
 		op.closers = append(op.closers, evlog.Close)
+		reg.MustRegister(newDiskCollector(cfg.DataDir)) // diskmetrics.go
 		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "vaka_eventlog_dropped_total",
 			Help: "Events the replay log could not take or write (raised as hub_integrity)."},
 			func() float64 { return float64(evlog.Dropped()) }))
@@ -266,10 +267,17 @@ func startHTTP(cfg *hub.Config, log *slog.Logger, op options, pp *pushParts, h *
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "vaka_sessions_save_failures_total",
 			Help: "Writes of the sessions file that failed (those logins would not survive a restart)."},
 			func() float64 { return float64(auth.SaveFailures()) }))
+	mx, err := newMetricsEndpoint(cfg.Metrics, reg) // metrics.go: /metrics' address and token
+	if err != nil {
+		front.Close()
+		j.Close()
+		pp.disp.Close()
+		return nil, err
+	}
 	handler := httpapi.New(httpapi.Options{
-		Alarms: h, Auth: auth, Gatherer: reg, Logger: log,
+		Alarms: h, Auth: auth, Logger: log,
 		NotFound: hub.ErrNotFound, SecureCookies: cfg.HTTP.TLS != nil, Routes: routes,
-		PublicRoutes: append(pp.public(h), publicRoutes(osm)...),
+		PublicRoutes: append(append(pp.public(h), publicRoutes(osm)...), mx.routes()...),
 		NameRoles:    cfg.HTTP.ShowNamesTo, ResidentName: residentNames(h),
 		Where:       func(a *alarm.Alarm, personal bool) *httpapi.Where { return po.get().where(a, personal) },
 		Access:      func(a *alarm.Alarm) *httpapi.AccessInfo { return po.get().access(a) },
@@ -283,6 +291,14 @@ func startHTTP(cfg *hub.Config, log *slog.Logger, op options, pp *pushParts, h *
 		pp.disp.Close()
 		return nil, fmt.Errorf("service: listen http: %w", err)
 	}
+	if err := mx.start(log); err != nil {
+		ln.Close()
+		front.Close()
+		j.Close()
+		pp.disp.Close()
+		return nil, err
+	}
+	op.closers = append(op.closers, mx.close)
 	var osmAddr string
 	if a := cfg.Trackers.OsmAndListen; a != "" {
 		bound, stop, err := startOsmAndListener(a, osm, log)

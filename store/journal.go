@@ -42,6 +42,7 @@ import (
 	"time"
 
 	"github.com/vaka-care/vaka/alarm"
+	"github.com/vaka-care/vaka/internal/format"
 	"github.com/vaka-care/vaka/internal/record"
 )
 
@@ -126,6 +127,10 @@ func OpenEach(dir string, opts Options, each func(alarm.Transition)) (*Journal, 
 		return nil, fmt.Errorf("store: create data dir: %w", err)
 	}
 	path := filepath.Join(dir, FileName)
+	// An older hub must not misread a journal a newer one wrote (format.go).
+	if _, err := format.Check(path, FormatKind, FormatVersion); err != nil {
+		return nil, fmt.Errorf("store: %w", err)
+	}
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o640)
 	if err != nil {
 		return nil, fmt.Errorf("store: open journal: %w", err)

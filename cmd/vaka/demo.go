@@ -38,6 +38,12 @@ func runGateway(ctx context.Context, args []string, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	// Under systemd: READY once the spool is open (gateway.New), the
+	// watchdog fed while the queue lock answers (sdnotify.go).
+	sd := newNotifier(log)
+	sd.ready()
+	go sd.watchdog(ctx, func() { _ = g.Stats() })
+	defer sd.stopping()
 	return g.Run(ctx)
 }
 

@@ -45,7 +45,13 @@ func runHub(ctx context.Context, args []string, log *slog.Logger) error {
 	}
 	pp.attach(s)
 	s.WatchConfig(ctx, path, 5*time.Second)
+	// Under systemd: READY now that broker and web server listen; the
+	// watchdog is fed while the hub's state answers (sdnotify.go).
+	sd := newNotifier(log)
+	sd.ready()
+	go sd.watchdog(ctx, func() { _ = s.Hub.Health() })
 	<-ctx.Done()
+	sd.stopping()
 	log.Info("hub stopping")
 	return s.Close()
 }

@@ -8,6 +8,8 @@
 //	vaka hash-password
 //	vaka rules explain|replay
 //	vaka routes test --config FILE [--at TIME] site=… unit=… kind=…
+//	vaka backup --config FILE|--data DIR --out FILE
+//	vaka restore --config FILE|--data DIR --from FILE
 package main
 
 import (
@@ -36,6 +38,8 @@ Usage:
   vaka rules explain|replay …                        which rules watch a resident; replay an event log
   vaka routes test --config FILE site=… kind=…        who is alerted now and after each escalation step
   vaka scaip send|ha1 …                              send one SCAIP request as an alarm unit; make a Digest HA1
+  vaka backup --config FILE --out FILE.tar.gz        consistent copy of the data directory, hub running
+  vaka restore --config FILE --from FILE.tar.gz      into an empty data directory (docs/operations.md)
 `
 
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
@@ -64,6 +68,10 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		err = runRoutes(args[1:], stdout)
 	case "scaip":
 		err = runSCAIP(ctx, args[1:], stdin, stdout)
+	case "backup":
+		err = runBackup(args[1:], stdout)
+	case "restore":
+		err = runRestore(args[1:], stdin, stdout)
 	case "-h", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return 0

@@ -1,0 +1,7 @@
+//go:build !unix
+
+package backup
+
+import "io/fs"
+
+func fileOwner(fs.FileInfo) *ids { return nil }

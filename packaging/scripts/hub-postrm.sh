@@ -1,0 +1,13 @@
+#!/bin/sh
+# vaka-hub postrm. Purge removes the alarm journal and event log in
+# /var/lib/vaka: take a backup first (docs/operations.md). The vaka user is
+# kept, as Debian keeps system users, so files restored later keep an owner.
+set -e
+case "$1" in
+purge)
+	rm -rf /var/lib/vaka
+	rmdir /etc/vaka 2>/dev/null || true
+	;;
+esac
+if [ -d /run/systemd/system ]; then systemctl daemon-reload >/dev/null 2>&1 || true; fi
+exit 0
