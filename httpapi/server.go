@@ -523,21 +523,6 @@ func (s *server) stream(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	class, technical := s.class(who(r)), who(r).technical
-	// A browser session's stream ends with a "logout" event as soon as
-	// the session is revoked, logged out elsewhere or expires, so the
-	// phone says so at once instead of looking connected.
-	sess := who(r).session
-	var revoked <-chan struct{}
-	if sess != nil {
-		revoked = s.o.Auth.revokedSignal()
-	}
-	sessionGone := func() bool {
-		if sess == nil {
-			return false
-		}
-		_, ok := s.o.Auth.Session(sess.Token)
-		return !ok
-	}
 	var ch <-chan *alarm.Alarm
 	var q *feed.Queue
 	var cancel func()
@@ -556,6 +541,7 @@ func (s *server) stream(w http.ResponseWriter, r *http.Request) {
 	// forever; a live phone takes the ping well within it.
 	rc := http.NewResponseController(w)
 	writeBy := func() { _ = rc.SetWriteDeadline(time.Now().Add(max(streamWriteTimeout, 2*s.o.StreamKeepAlive))) }
+	sc := s.newStreamControl(w, fl, writeBy, who(r).session)
 	writeBy()
 	// The connection may carry another request after the stream ends.
 	defer func() { _ = rc.SetWriteDeadline(time.Time{}) }()
@@ -563,7 +549,7 @@ func (s *server) stream(w http.ResponseWriter, r *http.Request) {
 	io.WriteString(w, "retry: 2000\nevent: hello\ndata: {}\n\n")
 	fl.Flush()
 	if q != nil {
-		s.streamFeed(w, r, fl, writeBy, q, class, technical, revoked, sessionGone)
+		s.streamFeed(w, r, fl, writeBy, q, class, technical, sc)
 		return
 	}
 	tick := time.NewTicker(s.o.StreamKeepAlive)
@@ -572,27 +558,14 @@ func (s *server) stream(w http.ResponseWriter, r *http.Request) {
 		select {
 		case <-r.Context().Done():
 			return
-		case <-revoked:
-			revoked = s.o.Auth.revokedSignal()
-			if sessionGone() {
-				writeBy()
-				io.WriteString(w, "event: logout\ndata: {}\n\n")
-				fl.Flush()
+		case <-sc.revoked:
+			if sc.onRevoked() {
 				return
 			}
 		case <-tick.C:
-			writeBy()
-			if sessionGone() {
-				io.WriteString(w, "event: logout\ndata: {}\n\n")
-				fl.Flush()
+			if sc.onTick() {
 				return
 			}
-			// A named event, not a comment: the page's JavaScript can see it
-			// and show the red banner within two intervals of a dead link.
-			if _, err := io.WriteString(w, "event: ping\ndata: {}\n\n"); err != nil {
-				return
-			}
-			fl.Flush()
 		case a, ok := <-ch:
 			writeBy()
 			// Frames already queued behind this one go out in the same
@@ -625,6 +598,69 @@ func (s *server) stream(w http.ResponseWriter, r *http.Request) {
 			fl.Flush()
 		}
 	}
+}
+
+// streamControl is what both stream loops do besides frames: the
+// keep-alive ping and the end of a session. A browser session's stream
+// ends with a "logout" event as soon as the session is revoked, logged
+// out elsewhere or expires, so the phone says so at once instead of
+// looking connected.
+type streamControl struct {
+	s       *server
+	w       io.Writer
+	fl      http.Flusher
+	writeBy func()
+	sess    *Session
+	revoked <-chan struct{} // nil (never ready) without a browser session
+}
+
+func (s *server) newStreamControl(w io.Writer, fl http.Flusher, writeBy func(), sess *Session) *streamControl {
+	c := &streamControl{s: s, w: w, fl: fl, writeBy: writeBy, sess: sess}
+	if sess != nil {
+		c.revoked = s.o.Auth.revokedSignal()
+	}
+	return c
+}
+
+func (c *streamControl) gone() bool {
+	if c.sess == nil {
+		return false
+	}
+	_, ok := c.s.o.Auth.Session(c.sess.Token)
+	return !ok
+}
+
+func (c *streamControl) logout() {
+	io.WriteString(c.w, "event: logout\ndata: {}\n\n")
+	c.fl.Flush()
+}
+
+// onRevoked handles a revocation signal; true: the stream must end.
+func (c *streamControl) onRevoked() bool {
+	c.revoked = c.s.o.Auth.revokedSignal()
+	if !c.gone() {
+		return false
+	}
+	c.writeBy()
+	c.logout()
+	return true
+}
+
+// onTick sends the keep-alive ping (or the logout of an expired
+// session); true: the stream must end. A named event, not a comment: the
+// page's JavaScript sees it and shows the red banner within two
+// intervals of a dead link.
+func (c *streamControl) onTick() bool {
+	c.writeBy()
+	if c.gone() {
+		c.logout()
+		return true
+	}
+	if _, err := io.WriteString(c.w, "event: ping\ndata: {}\n\n"); err != nil {
+		return true
+	}
+	c.fl.Flush()
+	return false
 }
 
 // streamWriteTimeout bounds one write to the stream (at least two

@@ -23,7 +23,7 @@ type Feeder interface {
 // refetches everything), or the session ends (a "logout" event, as in
 // stream). The hello frame has been written.
 func (s *server) streamFeed(w http.ResponseWriter, r *http.Request, fl http.Flusher, writeBy func(), q *feed.Queue, class int, technical bool,
-	revoked <-chan struct{}, sessionGone func() bool) {
+	sc *streamControl) {
 	tick := time.NewTicker(s.o.StreamKeepAlive)
 	defer tick.Stop()
 	buf := make([]feed.Frame, 0, streamBurst)
@@ -31,25 +31,14 @@ func (s *server) streamFeed(w http.ResponseWriter, r *http.Request, fl http.Flus
 		select {
 		case <-r.Context().Done():
 			return
-		case <-revoked:
-			revoked = s.o.Auth.revokedSignal()
-			if sessionGone() {
-				writeBy()
-				io.WriteString(w, "event: logout\ndata: {}\n\n")
-				fl.Flush()
+		case <-sc.revoked:
+			if sc.onRevoked() {
 				return
 			}
 		case <-tick.C:
-			writeBy()
-			if sessionGone() {
-				io.WriteString(w, "event: logout\ndata: {}\n\n")
-				fl.Flush()
+			if sc.onTick() {
 				return
 			}
-			if _, err := io.WriteString(w, "event: ping\ndata: {}\n\n"); err != nil {
-				return
-			}
-			fl.Flush()
 		case <-q.Ready():
 			// Everything waiting, up to a burst, goes out in one flush:
 			// care frames first, then a summary, then technical frames.
