@@ -117,27 +117,7 @@ func runStorm(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	o.Command = "vaka-load storm " + strings.Join(args, " ")
-	if err := pinSelf(o.PinGen); err != nil {
-		fmt.Fprintln(stderr, "vaka-load storm: -pin-gen:", err)
-		return 1
-	}
-	res, err := superviseRun(o, stderr)
-	if err != nil {
-		fmt.Fprintln(stderr, "vaka-load storm:", err)
-		return 1
-	}
-	fmt.Fprintln(stdout, res.stormSummary())
-	if *out != "" {
-		b, _ := json.MarshalIndent(res, "", "  ")
-		if err := os.WriteFile(*out, append(b, '\n'), 0o644); err != nil {
-			fmt.Fprintln(stderr, "vaka-load storm:", err)
-			return 1
-		}
-	}
-	if res.Verdict != "ok" {
-		return 3
-	}
-	return 0
+	return runFleet("storm", o, *out, stdout, stderr, (*SupResult).stormSummary)
 }
 
 // silentCount is how many buttons fall silent: -silent, or with -all-at

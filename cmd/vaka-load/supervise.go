@@ -182,20 +182,27 @@ func runSupervise(args []string, stdout, stderr io.Writer) int {
 		defer trace.Stop()
 	}
 	o.Command = "vaka-load supervise " + strings.Join(args, " ")
+	return runFleet("supervise", o, *out, stdout, stderr, (*SupResult).summary)
+}
+
+// runFleet runs the supervised-fleet scenario (supervise, or the storm
+// that is built on it), prints its summary, writes the JSON result to out
+// if set, and returns the exit code: 3 when a goal was not met.
+func runFleet(name string, o supOptions, out string, stdout, stderr io.Writer, summary func(*SupResult) string) int {
 	if err := pinSelf(o.PinGen); err != nil {
-		fmt.Fprintln(stderr, "vaka-load supervise: -pin-gen:", err)
+		fmt.Fprintf(stderr, "vaka-load %s: -pin-gen: %v\n", name, err)
 		return 1
 	}
 	res, err := superviseRun(o, stderr)
 	if err != nil {
-		fmt.Fprintln(stderr, "vaka-load supervise:", err)
+		fmt.Fprintf(stderr, "vaka-load %s: %v\n", name, err)
 		return 1
 	}
-	fmt.Fprintln(stdout, res.summary())
-	if *out != "" {
+	fmt.Fprintln(stdout, summary(res))
+	if out != "" {
 		b, _ := json.MarshalIndent(res, "", "  ")
-		if err := os.WriteFile(*out, append(b, '\n'), 0o644); err != nil {
-			fmt.Fprintln(stderr, "vaka-load supervise:", err)
+		if err := os.WriteFile(out, append(b, '\n'), 0o644); err != nil {
+			fmt.Fprintf(stderr, "vaka-load %s: %v\n", name, err)
 			return 1
 		}
 	}
