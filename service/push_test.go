@@ -82,7 +82,7 @@ func newPhone(t *testing.T, hubBase, vapidKey string) *phone {
 		k, err := webpush.VerifyAuthorization(r.Header.Get("Authorization"), "http://"+r.Host, time.Now())
 		if err != nil || k != vapidKey {
 			t.Errorf("push: VAPID: %v", err)
-			http.Error(w, "vapid", 401)
+			http.Error(w, "vapid", http.StatusUnauthorized)
 			return
 		}
 		body, _ := io.ReadAll(r.Body)
