@@ -12,6 +12,8 @@ if [ ! -x "$sc" ] || [ ! -x "$eslint" ]; then ./scripts/test-deps.sh; fi
 
 out=$(gofmt -l $(git ls-files '*.go'))
 if [ -n "$out" ]; then echo "gofmt needed:"; echo "$out"; exit 1; fi
+echo "lint: go mod tidy -diff"
+if ! go mod tidy -diff; then echo "go.mod/go.sum are not tidy: run go mod tidy"; exit 1; fi
 echo "lint: go vet"
 go vet ./...
 echo "lint: staticcheck"
