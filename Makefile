@@ -30,6 +30,10 @@ test: test-deps ## Lint, run every test (race detector), then the 32-bit edge te
 	$(GO) test -race -count=1 -p 1 -timeout 30m $(PKGS)
 	$(MAKE) test-386
 
+.PHONY: test-short
+test-short: ## Fast loop: every unit test, no integration test (no broker, browser, InfluxDB or binary), about a minute
+	$(GO) test -short -count=1 $(PKGS)
+
 test-386: ## Edge packages as 32-bit under qemu-i386 (periph's CI does the same; catches unaligned atomics)
 	./scripts/test-386.sh
 
