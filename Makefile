@@ -25,10 +25,14 @@ test-deps: ## Install what the tests need (Debian packages)
 # -p 1: one package at a time. The integration tests start brokers, InfluxDB
 # and Chromium and assert sub-second latencies; on 2 cores, packages running
 # side by side make those timings flaky, and the whole run still takes ~3 min.
-test: test-deps ## Vet and run every test (race detector), then the 32-bit edge tests
-	$(GO) vet $(PKGS)
+test: test-deps ## Lint, run every test (race detector), then the 32-bit edge tests
+	$(MAKE) lint
 	$(GO) test -race -count=1 -p 1 -timeout 30m $(PKGS)
 	$(MAKE) test-386
+
+.PHONY: test-short
+test-short: ## Fast loop: every unit test, no integration test (no broker, browser, InfluxDB or binary), about a minute
+	$(GO) test -short -count=1 $(PKGS)
 
 test-386: ## Edge packages as 32-bit under qemu-i386 (periph's CI does the same; catches unaligned atomics)
 	./scripts/test-386.sh
@@ -55,9 +59,8 @@ bench-pilot: test-deps ## Pilot export into a real InfluxDB 1.8.10: points/s, en
 fuzz: ## Run every fuzz target for FUZZTIME each (default 10s)
 	./scripts/fuzz.sh $(FUZZTIME)
 
-lint: ## gofmt and go vet
-	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
-	$(GO) vet $(PKGS)
+lint: ## gofmt, go vet, staticcheck (pinned) and node --check + eslint on the staff app's JavaScript
+	./scripts/lint.sh
 
 build-pi: ## Cross-build for Raspberry Pi: linux/arm64 and linux/arm (GOARMv7)
 	GOOS=linux GOARCH=arm64 CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/vaka-linux-arm64 ./cmd/vaka

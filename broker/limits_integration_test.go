@@ -26,6 +26,9 @@ func heapInuse() uint64 {
 // guard, mochi allocated the whole claimed length for each such connection
 // and held it while the attacker trickled bytes (8 of them: 1.17 GB).
 func TestIntegrationOversizeConnectRefusedBeforeAllocation(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: a real broker over loopback TCP")
+	}
 	b, _ := limitBroker(t, &countingHandler{}, Limits{}, map[string]string{"s/g": "pw"})
 	const attackers = 8
 	before := heapInuse()
@@ -70,6 +73,9 @@ func TestIntegrationOversizeConnectRefusedBeforeAllocation(t *testing.T) {
 // After login, a packet over MaxPacketSize is refused by mochi from its
 // header (no allocation) and counted.
 func TestIntegrationOversizePacketAfterLoginCounted(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: a real broker over loopback TCP")
+	}
 	b, _ := limitBroker(t, &countingHandler{}, Limits{MaxPacketSize: 32 << 10}, map[string]string{"s/g": "pw"})
 	cl, rc := rawLogin(t, b, "gw", "s/g", "pw")
 	if rc != 0 {
@@ -87,6 +93,9 @@ func TestIntegrationOversizePacketAfterLoginCounted(t *testing.T) {
 // Connections that never send CONNECT are closed after ConnectTimeout and
 // counted; their slots are released.
 func TestIntegrationIdleConnectionsClosed(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: a real broker over loopback TCP")
+	}
 	b, _ := limitBroker(t, &countingHandler{}, Limits{ConnectTimeout: 300 * time.Millisecond,
 		MaxConnections: 1000, MaxConnectionsPerAddress: 1000}, nil)
 	const n = 200
@@ -119,6 +128,9 @@ func TestIntegrationIdleConnectionsClosed(t *testing.T) {
 // The CONNECT deadline does not cut a client that logged in: a gateway
 // with keepalive 60 s stays connected past it.
 func TestIntegrationConnectDeadlineEndsAtConnect(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: a real broker over loopback TCP")
+	}
 	b, _ := limitBroker(t, &countingHandler{}, Limits{ConnectTimeout: 200 * time.Millisecond}, map[string]string{"s/g": "pw"})
 	cl, rc := rawLogin(t, b, "gw", "s/g", "pw")
 	if rc != 0 {
@@ -132,6 +144,9 @@ func TestIntegrationConnectDeadlineEndsAtConnect(t *testing.T) {
 // Connections over the per-address limit are refused at accept and
 // counted; a freed slot can be used again. The total limit likewise.
 func TestIntegrationConnectionsPerAddressLimited(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: a real broker over loopback TCP")
+	}
 	b, _ := limitBroker(t, &countingHandler{}, Limits{MaxConnections: 10, MaxConnectionsPerAddress: 3},
 		map[string]string{"s/g": "pw"})
 	var held []*rawClient
@@ -165,6 +180,9 @@ func TestIntegrationConnectionsPerAddressLimited(t *testing.T) {
 // counted and logged with both identities. The gateway itself reconnecting
 // with its id still takes its old session over.
 func TestIntegrationClientIDBoundToLogin(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: a real broker over loopback TCP")
+	}
 	b, logs := limitBroker(t, &replyHandler{}, Limits{},
 		map[string]string{"s/a": "pa", "s/b": "pb"})
 	a, rc := rawLogin(t, b, "gw-a", "s/a", "pa")
@@ -227,6 +245,9 @@ func TestIntegrationClientIDBoundToLogin(t *testing.T) {
 // publishes is either written to it or counted as dropped (inflight store
 // full, outbound queue full), and the drops reach Dropped().
 func TestIntegrationUnackedSubscriberDropsCounted(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: a real broker over loopback TCP")
+	}
 	b, _ := limitBroker(t, &replyHandler{}, Limits{MaxInflight: 50, MaxQueued: 20},
 		map[string]string{"s/a": "pa"})
 	sub, rc := rawLogin(t, b, "sub", "s/a", "pa")
@@ -285,6 +306,9 @@ func TestIntegrationUnackedSubscriberDropsCounted(t *testing.T) {
 // A retained publish on an event topic is not stored: a later subscriber
 // gets the retained status, not the event.
 func TestIntegrationRetainStrippedOnEventTopic(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: a real broker over loopback TCP")
+	}
 	b, _ := limitBroker(t, &countingHandler{}, Limits{}, map[string]string{"s/a": "pa"})
 	pub, rc := rawLogin(t, b, "pub", "s/a", "pa")
 	if rc != 0 {
@@ -334,6 +358,9 @@ func TestIntegrationRetainStrippedOnEventTopic(t *testing.T) {
 
 // The hub's own replies are not counted as messages received.
 func TestIntegrationReceivedCountsClientsOnly(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: a real broker over loopback TCP")
+	}
 	b, _ := limitBroker(t, &replyHandler{}, Limits{}, map[string]string{"s/a": "pa"})
 	pub, rc := rawLogin(t, b, "pub", "s/a", "pa")
 	if rc != 0 {
@@ -357,6 +384,9 @@ func TestIntegrationReceivedCountsClientsOnly(t *testing.T) {
 // AuthConcurrency at once, and the gateway's reconnect with the right
 // password skips bcrypt (cached) and gets its alarm acknowledged.
 func TestIntegrationPasswordFloodBoundedBcrypt(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: a real broker over loopback TCP")
+	}
 	h := &countingHandler{}
 	b, _ := limitBroker(t, h, Limits{MaxConnectionsPerAddress: 200, MaxConnections: 200},
 		map[string]string{"s/a": "pa", "s/b": "pb"})
@@ -434,6 +464,9 @@ func TestIntegrationPasswordFloodBoundedBcrypt(t *testing.T) {
 // refused (default bound 16 KiB), a 32 KiB PUBLISH after login is not
 // (default bound 64 KiB).
 func TestIntegrationConnectBoundTighterThanPacketBound(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: a real broker over loopback TCP")
+	}
 	b, _ := limitBroker(t, &countingHandler{}, Limits{}, map[string]string{"s/g": "pw"})
 	c, err := net.Dial("tcp", b.Addr("tcp"))
 	if err != nil {

@@ -98,6 +98,9 @@ func TestGuardConnRead(t *testing.T) {
 	if g.first {
 		t.Fatal("still in the CONNECT phase")
 	}
+	if len(ref.reasons) != 0 {
+		t.Fatalf("a CONNECT within the limit was refused: %v", ref.reasons)
+	}
 
 	g, w, ref = pipeGuard(t, Limits{MaxConnectSize: 1024})
 	go w.Write([]byte{0x10, 0x80, 0x10})
@@ -128,7 +131,11 @@ func ioReadFull(g *guardConn, p []byte) (int, error) {
 
 func TestConnGateLimits(t *testing.T) {
 	g := newConnGate(Limits{MaxConnections: 3, MaxConnectionsPerAddress: 2}.withDefaults(), &fakeRefuser{})
-	if !g.admit("a") || !g.admit("a") || g.admit("a") {
+	// One admit per line: each call takes a slot, so the order matters.
+	a1 := g.admit("a")
+	a2 := g.admit("a")
+	a3 := g.admit("a")
+	if !a1 || !a2 || a3 {
 		t.Fatal("per-address limit 2 not kept")
 	}
 	if !g.admit("b") || g.admit("c") {

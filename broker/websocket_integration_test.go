@@ -16,6 +16,9 @@ import (
 // ws:// logs in and publishes, its connection holds a slot while open,
 // and its slot is released when it leaves.
 func TestIntegrationWebSocketThroughGate(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: a real broker over loopback TCP")
+	}
 	hash, err := bcrypt.GenerateFromPassword([]byte("pw"), bcrypt.MinCost)
 	if err != nil {
 		t.Fatal(err)

@@ -56,6 +56,9 @@ func (l smallBuffers) Accept() (net.Conn, error) {
 // either delivered or counted in a summary, and the stream is never cut:
 // a care alarm pushed afterwards still arrives on it.
 func TestIntegrationStreamSlowClientCareNeverDropped(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: a real HTTP server and stream over loopback")
+	}
 	var dropped, cut atomicCount
 	fa := &feedAlarms{c: feed.Counters{TechDropped: &dropped, Cut: &cut}, queues: make(chan *feed.Queue, 1)}
 	h := New(Options{Alarms: fa, StreamKeepAlive: time.Hour,

@@ -122,7 +122,7 @@ func callerID(v string) (string, error) {
 			return v, nil
 		}
 	}
-	return "", errors.New("must start with gsm:, sip:, sip-pp: or no-voice:")
+	return "", errors.New("must start with a medium (gsm:, sip:, sip-pp: or no-voice:)")
 }
 
 // MediumNumber returns the part of a caller id after its medium and

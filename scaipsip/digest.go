@@ -81,7 +81,7 @@ func parseDigest(h string) (digestParams, error) {
 	return p, nil
 }
 
-var errBasic = errors.New("Basic authentication is refused; use Digest")
+var errBasic = errors.New("basic authentication is refused; use Digest")
 
 // digestAuth checks credentials against HA1 hashes.
 type digestAuth struct {

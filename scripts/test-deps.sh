@@ -47,4 +47,17 @@ if [ ! -f "$root/.cache/npm-sip/node_modules/sip/sip.js" ]; then
   mkdir -p "$root/.cache/npm-sip"
   npm install --silent --no-audit --no-fund --prefix "$root/.cache/npm-sip" sip@0.0.6 >/dev/null
 fi
+# make lint: staticcheck (pinned) and eslint with its recommended rules and
+# the browser globals (pinned), both into .cache (gitignored).
+if ! "$root/.cache/bin/staticcheck" -version 2>/dev/null | grep -q "(0.8.2)"; then
+  echo "test-deps: installing staticcheck v0.8.2 into .cache/bin"
+  (cd "$root" && GOBIN="$root/.cache/bin" go install honnef.co/go/tools/cmd/staticcheck@v0.8.2)
+fi
+if [ ! -f "$root/.cache/npm-eslint/node_modules/eslint/package.json" ] ||
+  ! grep -q '"version": "9.39.5"' "$root/.cache/npm-eslint/node_modules/eslint/package.json"; then
+  echo "test-deps: installing eslint 9.39.5 into .cache/npm-eslint"
+  mkdir -p "$root/.cache/npm-eslint"
+  npm install --silent --no-audit --no-fund --prefix "$root/.cache/npm-eslint" \
+    eslint@9.39.5 @eslint/js@9.39.5 globals@17.15.0 >/dev/null
+fi
 echo "test-deps: ok ($(mosquitto_pub --help 2>&1 | head -1))"

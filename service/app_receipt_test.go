@@ -51,6 +51,9 @@ func postShown(t *testing.T, c *http.Client, base, id, csrf string) int {
 // needs a logged-in session with its CSRF token, a role that answers
 // alarms, and an alarm that was sent to the user.
 func TestIntegrationAppReceiptIsJournaledCheckedAndCSRFSafe(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: a whole hub over loopback TCP")
+	}
 	routing := `routing:
   receivers:
     - {name: natt, users: [natt1]}

@@ -79,6 +79,9 @@ func seqsOf(h []alarm.Transition) []uint64 {
 // how many are left out; GET of the alarm itself lists every step, read
 // back from the journal, while the hub runs and after a restart.
 func TestIntegrationLongHistoryServedWholeLiveAndAfterRestart(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: a whole hub over loopback TCP")
+	}
 	routing := `routing:
   receivers:
     - {name: natt, users: [natt1]}
@@ -167,6 +170,9 @@ func TestIntegrationLongHistoryServedWholeLiveAndAfterRestart(t *testing.T) {
 
 // /metrics carries the runtime's heap and GC series (internal/rtmetrics).
 func TestIntegrationMetricsHaveRuntimeSeries(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: a whole hub over loopback TCP")
+	}
 	s := startStaffHub(t, t.TempDir(), "")
 	runtime.GC()
 	url := "http://" + s.HTTPAddr() + "/metrics"

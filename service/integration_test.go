@@ -150,6 +150,9 @@ func callEvent(id string) []byte {
 // store.sync_every reaches the journal: /metrics reports the configured
 // group-commit window.
 func TestIntegrationStoreSyncWindowFromConfig(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: a whole hub over loopback TCP")
+	}
 	var cfg hub.Config
 	yml := append(hubYAML(t, t.TempDir()), "store: {sync_every: 7ms}\n"...)
 	if err := config.Decode("hub.yaml", yml, &cfg); err != nil {
@@ -168,6 +171,9 @@ func TestIntegrationStoreSyncWindowFromConfig(t *testing.T) {
 // A paho gateway publishes over real TCP; the alarm is on the stream within
 // 1 s and in GET /api/v1/alarms, enriched from the device registry.
 func TestIntegrationPahoAlarmReachesStreamAndAPI(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: a whole hub over loopback TCP")
+	}
 	s := startHub(t, t.TempDir())
 	base := "http://" + s.HTTPAddr()
 	st := testenv.OpenStream(t, base, staffUser, staffPass)
@@ -284,6 +290,9 @@ func TestIntegrationMosquittoPubDocsExamples(t *testing.T) {
 // A wrong password is refused and counted; a gateway publishing under
 // another site's topic is refused and nothing reaches the rules.
 func TestIntegrationAuthAndTopicRights(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: a whole hub over loopback TCP")
+	}
 	s, logs := startHubLogs(t, t.TempDir())
 	base := "http://" + s.HTTPAddr()
 	if _, err := connect(t, s.MQTTAddr(), "solrosen/avd-a", "wrong", "bad-1"); err == nil {
@@ -351,6 +360,9 @@ func TestIntegrationAuthAndTopicRights(t *testing.T) {
 // Malformed payloads are counted, answered on the reply topic, and never
 // cost the alarm sent right after them on the same connection.
 func TestIntegrationMalformedPayloadAnsweredAndCounted(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: a whole hub over loopback TCP")
+	}
 	s := startHub(t, t.TempDir())
 	base := "http://" + s.HTTPAddr()
 	st := testenv.OpenStream(t, base, staffUser, staffPass)
@@ -413,6 +425,9 @@ func TestIntegrationMalformedPayloadAnsweredAndCounted(t *testing.T) {
 // A gateway whose link dies (its Last Will) raises a technical alarm; when
 // it comes back the alarm records the restoral.
 func TestIntegrationLastWillRaisesTechnicalAlarm(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: a whole hub over loopback TCP")
+	}
 	s := startHub(t, t.TempDir())
 	base := "http://" + s.HTTPAddr()
 	st := testenv.OpenStream(t, base, staffUser, staffPass)

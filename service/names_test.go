@@ -20,6 +20,9 @@ import (
 // staff and lead), on the list, the single alarm and the live stream;
 // the journal never holds it.
 func TestIntegrationResidentNameOnlyForAllowedRoles(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: a whole hub over loopback TCP")
+	}
 	dir := t.TempDir()
 	y := string(hubYAML(t, filepath.Join(dir, "data")))
 	y = strings.Replace(y, "users:\n", fmt.Sprintf("users:\n  - {username: adm, name: Admin, role: admin, password_hash: %q}\n", testenv.Hash(t, "adm-secret")), 1)

@@ -39,6 +39,9 @@ func do(t *testing.T, method, url, ctype, body string) (int, string, string) {
 // get the staff app's page with a 200: its SOS is evaluated and raised, and
 // an unknown or malformed report is a 4xx the device can see.
 func TestIntegrationTrackerAtRootNeverGetsTheApp(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: a whole hub over loopback TCP")
+	}
 	s, _ := startTrackerHub(t)
 	base := "http://" + s.HTTPAddr()
 	st := testenv.OpenStream(t, base, staffUser, staffPass)
@@ -88,6 +91,9 @@ func TestIntegrationTrackerAtRootNeverGetsTheApp(t *testing.T) {
 // trackers.osmand_listen serves the protocol on its own port, on any path,
 // as Traccar's port 5055 does.
 func TestIntegrationOsmAndListener(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: a whole hub over loopback TCP")
+	}
 	var cfg hub.Config
 	y := string(trackerHubYAML(t, t.TempDir())) + "trackers:\n  osmand_listen: 127.0.0.1:0\n"
 	if err := config.Decode("hub.yaml", []byte(y), &cfg); err != nil {

@@ -82,7 +82,7 @@ func newPhone(t *testing.T, hubBase, vapidKey string) *phone {
 		k, err := webpush.VerifyAuthorization(r.Header.Get("Authorization"), "http://"+r.Host, time.Now())
 		if err != nil || k != vapidKey {
 			t.Errorf("push: VAPID: %v", err)
-			http.Error(w, "vapid", 401)
+			http.Error(w, "vapid", http.StatusUnauthorized)
 			return
 		}
 		body, _ := io.ReadAll(r.Body)
@@ -121,6 +121,9 @@ func (p *phone) subscription() map[string]any {
 // (checked by decrypting at a loopback push endpoint); the phone's receipt
 // is recorded on the alarm as proof of delivery, visible on the stream.
 func TestIntegrationPushDeliveryReceipt(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: a whole hub over loopback TCP")
+	}
 	s := startStaffHub(t, t.TempDir(), "", service.WithLoopbackPush())
 	base := "http://" + s.HTTPAddr()
 	var key struct{ Key string }
@@ -179,6 +182,9 @@ func TestIntegrationPushDeliveryReceipt(t *testing.T) {
 // A staff member cannot reach an admin endpoint; an admin can, and sees
 // who an alarm would reach.
 func TestIntegrationAdminOnlyRouting(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: a whole hub over loopback TCP")
+	}
 	s := startStaffHub(t, t.TempDir(), "")
 	base := "http://" + s.HTTPAddr()
 	if code := testenv.GetJSON(t, base+"/api/v1/admin/routing?site=solrosen&kind=call", "natt1", "natt1-secret", nil); code != http.StatusForbidden {
@@ -200,6 +206,9 @@ func TestIntegrationAdminOnlyRouting(t *testing.T) {
 // Five wrong passwords lock the account: the sixth try is 429 even with
 // the right password.
 func TestIntegrationLoginLockout(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: a whole hub over loopback TCP")
+	}
 	s := startStaffHub(t, t.TempDir(), "")
 	base := "http://" + s.HTTPAddr()
 	login := func(pw string) int {
@@ -225,6 +234,9 @@ func TestIntegrationLoginLockout(t *testing.T) {
 
 // Escalation steps survive a restart: they are in the journal.
 func TestIntegrationEscalationPersisted(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: a whole hub over loopback TCP")
+	}
 	dir := t.TempDir()
 	routing := `routing:
   receivers:

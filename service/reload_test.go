@@ -40,6 +40,9 @@ func startWatched(t *testing.T, path string, opts ...service.Option) *service.Hu
 // A config reload that fails keeps the old rules in force; a good one
 // takes effect without a restart.
 func TestIntegrationHotReloadKeepsOldRulesOnError(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: a whole hub over loopback TCP")
+	}
 	dir := t.TempDir()
 	path := filepath.Join(dir, "hub.yaml")
 	good := hubYAML(t, filepath.Join(dir, "data"))
@@ -102,6 +105,9 @@ func TestIntegrationHotReloadKeepsOldRulesOnError(t *testing.T) {
 // A change to a site's devices_file (the CSV inventory) reloads the
 // config like a change to the YAML: a newly registered button is known.
 func TestIntegrationHotReloadDevicesFile(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: a whole hub over loopback TCP")
+	}
 	dir := t.TempDir()
 	path := filepath.Join(dir, "hub.yaml")
 	inv := filepath.Join(dir, "inventory.csv")

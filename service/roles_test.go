@@ -111,6 +111,9 @@ func call(t *testing.T, base, method, path, role, body string) (int, string) {
 // exactly the policy's routes, so a new route fails this test until
 // someone decides who may use it.
 func TestIntegrationRoleMatrix(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: a whole hub over loopback TCP")
+	}
 	s, logs := startRolesHub(t)
 	base := "http://" + s.HTTPAddr()
 	care := raise(t, s, string(callEvent("m-1")), alarm.KindCall)
@@ -254,6 +257,9 @@ func TestRoleNamesAgree(t *testing.T) {
 // http.body_timeout (1 s here), while a staff stream opened before it
 // lives on for several times that.
 func TestIntegrationTrickledBodyCutStreamLives(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: a whole hub over loopback TCP")
+	}
 	s, _ := startRolesHub(t)
 	base := "http://" + s.HTTPAddr()
 	st := testenv.OpenStream(t, base, staffUser, staffPass)

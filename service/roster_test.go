@@ -44,6 +44,9 @@ func notified(t *testing.T, s *service.Hub, device string) []string {
 // sets through the API take effect at once, survive a restart, and staff
 // may not set them.
 func TestIntegrationRosterRoutingAndAPI(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: a whole hub over loopback TCP")
+	}
 	dir := t.TempDir()
 	y := string(hubYAML(t, filepath.Join(dir, "data")))
 	extra := ""

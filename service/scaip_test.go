@@ -197,6 +197,9 @@ func mrsOf(t *testing.T, lines []unitLine) []*scaip.Response {
 // the SIP layer; an unregistered cid gets snu 3; presence and check-out
 // keys move the alarm.
 func TestIntegrationSCAIPThirdPartyUnit(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: a third-party SIP unit under node against a whole hub")
+	}
 	certFile, keyFile, certPEM, keyPEM := selfSigned(t)
 	var cfg hub.Config
 	if err := config.Decode("hub.yaml", scaipHubYAML(t, t.TempDir(), certFile, keyFile), &cfg); err != nil {
@@ -296,6 +299,9 @@ func TestIntegrationSCAIPThirdPartyUnit(t *testing.T) {
 // MESSAGE with <mrs> snu 6 (busy), as MQTT withholds the PUBACK; when space
 // returns the unit's resend gets snu 0.
 func TestIntegrationSCAIPFullDiskBusy(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: a third-party SIP unit under node against a whole hub")
+	}
 	certFile, keyFile, certPEM, keyPEM := selfSigned(t)
 	dir := filepath.Join(t.TempDir(), "data")
 	testenv.Tmpfs(t, dir, 512<<10)

@@ -17,6 +17,9 @@ import (
 // notify journaled together), not a raise frame and then a notify frame.
 // The next frame for the alarm is the next change (an accept).
 func TestIntegrationOneFramePerRaise(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: a whole hub over loopback TCP")
+	}
 	s := startHub(t, t.TempDir())
 	base := "http://" + s.HTTPAddr()
 	st := testenv.OpenStream(t, base, staffUser, staffPass)

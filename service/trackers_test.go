@@ -169,6 +169,9 @@ func osmand(t *testing.T, base, method string, q url.Values) int {
 // id is 404 and a malformed report 400, both counted; the id (the watch's
 // secret) never reaches the log; a report stamped two days ago is flagged.
 func TestIntegrationOsmAndTracker(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: a whole hub over loopback TCP")
+	}
 	s, logs := startTrackerHub(t)
 	base := "http://" + s.HTTPAddr()
 	st := testenv.OpenStream(t, base, staffUser, staffPass)

@@ -70,7 +70,7 @@ func TestPushToLoopbackEndpoint(t *testing.T) {
 		}
 		k, err := VerifyAuthorization(r.Header.Get("Authorization"), "http://"+r.Host, time.Now())
 		if err != nil || k != v.PublicKey() {
-			http.Error(w, "vapid: "+err.Error(), 401)
+			http.Error(w, "vapid: "+err.Error(), http.StatusUnauthorized)
 			return
 		}
 		body, _ := io.ReadAll(r.Body)

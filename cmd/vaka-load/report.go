@@ -510,14 +510,6 @@ func (g *group) sum(f func(*Result) int) int {
 	return n
 }
 
-func (g *group) worst(f func(*Result) float64) float64 {
-	w := 0.0
-	for _, r := range g.runs {
-		w = max(w, f(r))
-	}
-	return w
-}
-
 func median(v []float64) float64 {
 	if len(v) == 0 {
 		return 0
@@ -541,20 +533,6 @@ func ms(v float64) string {
 	default:
 		return fmt.Sprintf("%.0f", v)
 	}
-}
-
-func runsWord(gs []*group) string {
-	n := 0
-	for _, g := range gs {
-		n = max(n, len(g.runs))
-	}
-	switch n {
-	case 1:
-		return "once"
-	case 2:
-		return "twice"
-	}
-	return fmt.Sprintf("%d times", n)
 }
 
 func ensureNL(s string) string {

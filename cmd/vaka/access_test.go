@@ -122,6 +122,9 @@ func firstFrame(t *testing.T, base, user string, raise func()) string {
 // action's answer, with "where" in words; it never reaches the logs (at
 // debug level), the journal, the event log, the pilot store or /metrics.
 func TestIntegrationAccessOnlyForAllowedRolesNeverLoggedOrExported(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: a whole hub over loopback TCP")
+	}
 	var logs lockedBuffer
 	s, _, data := startAccessHub(t, &logs)
 	base := "http://" + s.HTTPAddr()

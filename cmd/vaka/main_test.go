@@ -22,6 +22,9 @@ import (
 // buildVaka builds the real binary once per test.
 func buildVaka(t *testing.T) string {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("-short: builds and runs the vaka binary")
+	}
 	bin := filepath.Join(t.TempDir(), "vaka")
 	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
 	if err != nil {

@@ -28,6 +28,7 @@ const scaipUsage = `Usage:
 
 func runSCAIP(ctx context.Context, args []string, stdin io.Reader, stdout io.Writer) error {
 	if len(args) == 0 {
+		//lint:ignore ST1005 the message ends with the usage text, printed to the user as is
 		return errors.New("scaip: say send or ha1\n" + scaipUsage)
 	}
 	switch args[0] {
@@ -86,6 +87,7 @@ func runSCAIPSend(ctx context.Context, args []string, stdout io.Writer) error {
 		return err
 	}
 	if *to == "" {
+		//lint:ignore ST1005 the message ends with the usage text, printed to the user as is
 		return errors.New("scaip send: --to is required\n" + scaipUsage)
 	}
 	if *password == "" {

@@ -3,7 +3,6 @@ package gpio
 import (
 	"context"
 	"strings"
-	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -12,6 +11,7 @@ import (
 	"periph.io/x/conn/v3/gpio/gpiotest"
 
 	"github.com/vaka-care/vaka/devices"
+	"github.com/vaka-care/vaka/devices/devicetest"
 	"github.com/vaka-care/vaka/event"
 )
 
@@ -83,17 +83,10 @@ func TestMachineTable(t *testing.T) {
 	}
 }
 
-type sink struct {
-	mu  sync.Mutex
-	evs []event.Event
-}
-
-func (s *sink) emit(ev event.Event) { s.mu.Lock(); s.evs = append(s.evs, ev); s.mu.Unlock() }
-func (s *sink) states() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+// states lists what s collected as device:state/status.
+func states(s *devicetest.Sink) string {
 	var out []string
-	for _, ev := range s.evs {
+	for _, ev := range s.Events() {
 		out = append(out, ev.Device+":"+string(ev.State)+"/"+string(ev.Status))
 	}
 	return strings.Join(out, " ")
@@ -127,19 +120,17 @@ func TestDriverOnFakePins(t *testing.T) {
 		}
 		// After In(): pull-up reads high (door open, button up); the bed
 		// pin has a pull-down: low = empty.
-		s := &sink{}
+		s := &devicetest.Sink{}
 		ctx, cancel := context.WithCancel(t.Context())
 		done := make(chan struct{})
-		go func() { d.Run(ctx, s.emit); close(done) }()
+		go func() { d.Run(ctx, s.Emit); close(done) }()
 		defer func() { cancel(); <-done }()
 		synctest.Wait()
 		// The two start reports come from two goroutines, in either order.
-		if got := s.states(); got != "dorr-entre:open/ sang-12:empty/" && got != "sang-12:empty/ dorr-entre:open/" {
+		if got := states(s); got != "dorr-entre:open/ sang-12:empty/" && got != "sang-12:empty/ dorr-entre:open/" {
 			t.Fatalf("start: %s", got)
 		}
-		s.mu.Lock()
-		s.evs = nil
-		s.mu.Unlock()
+		s.Reset()
 		edge := func(pin string, l gpio.Level, after time.Duration) {
 			pins[pin].EdgesChan <- l
 			time.Sleep(after)
@@ -154,7 +145,7 @@ func TestDriverOnFakePins(t *testing.T) {
 		edge("GPIO22", gpio.Low, 5*time.Second)   // …turns over, pressure gone briefly
 		edge("GPIO22", gpio.High, 31*time.Second) // occupied for good
 		want := "dorr-entre:closed/ knapp-12:pressed/0010 knapp-12:pressed/0110 sang-12:occupied/"
-		if got := s.states(); got != want {
+		if got := states(s); got != want {
 			t.Fatalf("got  %s\nwant %s", got, want)
 		}
 	})

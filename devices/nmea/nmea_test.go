@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/vaka-care/vaka/devices"
+	"github.com/vaka-care/vaka/devices/devicetest"
 	"github.com/vaka-care/vaka/event"
 )
 
@@ -71,14 +72,6 @@ func abs(f float64) float64 {
 	return f
 }
 
-type sink struct {
-	mu  sync.Mutex
-	evs []event.Event
-}
-
-func (s *sink) emit(ev event.Event) { s.mu.Lock(); s.evs = append(s.evs, ev); s.mu.Unlock() }
-func (s *sink) n() int              { s.mu.Lock(); defer s.mu.Unlock(); return len(s.evs) }
-
 // The driver reads the recording as if from a serial port, including an
 // overlong line, and keeps going to the end.
 func TestDriverReadsPort(t *testing.T) {
@@ -105,21 +98,21 @@ func TestDriverReadsPort(t *testing.T) {
 	if ok, err := d.Init(t.Context()); !ok || err != nil {
 		t.Fatal(ok, err)
 	}
-	s := &sink{}
+	s := &devicetest.Sink{}
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan struct{})
-	go func() { d.Run(ctx, s.emit); close(done) }()
+	go func() { d.Run(ctx, s.Emit); close(done) }()
 	for i := 0; i < 200 && d.Stats().Sentences < 17; i++ {
 		time.Sleep(10 * time.Millisecond)
 	}
 	cancel()
 	<-done
 	st := d.Stats()
-	if s.n() != 3 || st.Positions != 3 || st.Bad != 4 || st.NoFix != 4 {
-		t.Fatalf("events %d stats %+v", s.n(), st)
+	if s.Len() != 3 || st.Positions != 3 || st.Bad != 4 || st.NoFix != 4 {
+		t.Fatalf("events %d stats %+v", s.Len(), st)
 	}
-	if s.evs[0].Device != "gps-r-7f3a" {
-		t.Errorf("device %q", s.evs[0].Device)
+	if evs := s.Events(); evs[0].Device != "gps-r-7f3a" {
+		t.Errorf("device %q", evs[0].Device)
 	}
 }
 

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/vaka-care/vaka/devices"
+	"github.com/vaka-care/vaka/devices/devicetest"
 	"github.com/vaka-care/vaka/devices/zigbee2mqtt"
 	"github.com/vaka-care/vaka/event"
 	"github.com/vaka-care/vaka/internal/testenv"
@@ -45,18 +46,6 @@ func startMosquitto(t *testing.T) string {
 	}
 	t.Fatalf("mosquitto did not start: %s", out.String())
 	return ""
-}
-
-type sink struct {
-	mu  sync.Mutex
-	evs []event.Event
-}
-
-func (s *sink) emit(ev event.Event) { s.mu.Lock(); s.evs = append(s.evs, ev); s.mu.Unlock() }
-func (s *sink) all() []event.Event {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]event.Event(nil), s.evs...)
 }
 
 // TestIntegrationZigbee2MQTTMosquitto sends real zigbee2mqtt payloads with
@@ -113,8 +102,8 @@ func TestIntegrationZigbee2MQTTMosquitto(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(t.Context())
 	defer func() { cancel(); reg.Wait() }()
-	s := &sink{}
-	if err := reg.Start(ctx, s.emit, nil); err != nil {
+	s := &devicetest.Sink{}
+	if err := reg.Start(ctx, s.Emit, nil); err != nil {
 		t.Fatal(err)
 	}
 	// Wait until subscribed: the retained availability arrives.
@@ -145,9 +134,9 @@ func TestIntegrationZigbee2MQTTMosquitto(t *testing.T) {
 		{"pir-korridor", event.StateTamper, ""},
 		{"dorr-entre", "", event.Offline}, {"dorr-entre", "", event.Restoral},
 	}
-	waitFor(t, "events", func() bool { return len(s.all()) >= len(wants) && drv.Stats().Malformed == 2 })
+	waitFor(t, "events", func() bool { return len(s.Events()) >= len(wants) && drv.Stats().Malformed == 2 })
 	time.Sleep(200 * time.Millisecond) // nothing more arrives
-	got := s.all()
+	got := s.Events()
 	if len(got) != len(wants) {
 		t.Fatalf("got %d events, want %d: %+v", len(got), len(wants), got)
 	}

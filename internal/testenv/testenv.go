@@ -44,8 +44,13 @@ func Hash(t testing.TB, pw string) string {
 
 // LookPath finds a program the tests need. `make test` installs them, so a
 // missing one is a failure with the fix in the message, not a silent skip.
+// Under -short (the fast loop, make test-short) it skips the test instead:
+// every test that needs an outside program starts it.
 func LookPath(t testing.TB, name string) string {
 	t.Helper()
+	if testing.Short() {
+		t.Skipf("-short: needs %s; make test runs it", name)
+	}
 	p, err := exec.LookPath(name)
 	if err != nil {
 		for _, dir := range []string{"/usr/sbin/", "/usr/local/sbin/"} {

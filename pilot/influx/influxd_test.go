@@ -47,6 +47,9 @@ func repoRoot(t testing.TB) string {
 
 func startInfluxd(t testing.TB) *influxd {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("-short: starts InfluxDB 1.8.10")
+	}
 	bin := filepath.Join(repoRoot(t), ".cache", "bin", "influxd")
 	if _, err := os.Stat(bin); err != nil {
 		t.Fatalf("influxd 1.8.10 not found at %s: run `make test-deps` (or `make test`, which does it)", bin)

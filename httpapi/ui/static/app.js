@@ -564,6 +564,7 @@ async function onLogin(ev) {
 function safeNext() {
   let next = '';
   try { next = new URLSearchParams(location.search).get('next') || ''; } catch (_) { return ''; }
+  // eslint-disable-next-line no-control-regex -- refusing control characters is the point
   if (!/^\/[^/\\]/.test(next) || /[\u0000-\u001f]/.test(next)) return '';
   try {
     const u = new URL(next, location.origin);
