@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -30,10 +31,44 @@ import (
 // it can be pinned to its own core (-pin-sut), away from the generator
 // (-pin-gen).
 
-// writeHubConfig writes cfg as YAML and checks that the hub's own loader
-// reads it back.
+// inventoryAbove is how many devices a generated config keeps in YAML;
+// past it they go into a CSV inventory per site (sites[].devices_file),
+// as a region keeps them: the all-alarm ramp registers one button per
+// event, 100,000 at 20,000/s, past the hub's 4 MiB limit on a YAML file.
+const inventoryAbove = 2000
+
+// writeHubConfig writes cfg as YAML (large device lists as a CSV
+// inventory beside it) and checks that the hub's own loader reads it
+// back. cfg itself is not changed.
 func writeHubConfig(cfg *hub.Config, path string) error {
-	b, err := yaml.Marshal(cfg)
+	out := *cfg
+	n := 0
+	for _, s := range cfg.Sites {
+		for _, g := range s.Gateways {
+			n += len(g.Devices)
+		}
+	}
+	if n > inventoryAbove {
+		out.Sites = slices.Clone(cfg.Sites)
+		for i := range out.Sites {
+			s := &out.Sites[i]
+			var c bytes.Buffer
+			c.WriteString("gateway,id,type,resident,unit,room,exit\n")
+			s.Gateways = slices.Clone(s.Gateways)
+			for j := range s.Gateways {
+				g := &s.Gateways[j]
+				for _, d := range g.Devices {
+					fmt.Fprintf(&c, "%s,%s,%s,%s,%s,%s,%t\n", g.ID, d.ID, d.Type, d.Resident, d.Unit, d.Room, d.Exit)
+				}
+				g.Devices = nil
+			}
+			s.DevicesFile = "devices-" + s.ID + ".csv"
+			if err := os.WriteFile(filepath.Join(filepath.Dir(path), s.DevicesFile), c.Bytes(), 0o600); err != nil {
+				return err
+			}
+		}
+	}
+	b, err := yaml.Marshal(&out)
 	if err != nil {
 		return err
 	}

@@ -258,7 +258,12 @@ func fleetConfig(o supOptions, dir, mqttAddr, httpAddr string) (string, *hub.Con
 		return "", nil, err
 	}
 	var y bytes.Buffer
-	fmt.Fprintf(&y, "data_dir: %s\ntimezone: Europe/Stockholm\nmqtt: {tcp: %q}\nhttp: {address: %q}\n", filepath.Join(dir, "data"), mqttAddr, httpAddr)
+	// Every gateway connects from 127.0.0.1 here; in a region each has an
+	// address of its own, so the per-address limit (issue 12) is raised
+	// to the fleet's gateways, never above max_connections.
+	perAddr := o.Gateways + 64
+	fmt.Fprintf(&y, "data_dir: %s\ntimezone: Europe/Stockholm\nmqtt: {tcp: %q, limits: {max_connections: %d, max_connections_per_address: %d}}\nhttp: {address: %q}\n",
+		filepath.Join(dir, "data"), mqttAddr, max(4096, perAddr), perAddr, httpAddr)
 	fmt.Fprintf(&y, "users:\n  - {username: %s, name: Bench Staff, role: staff, password_hash: %q}\n", staffUser, userHash)
 	fmt.Fprintf(&y, "sites:\n  - id: %s\n    name: Region\n    night: {start: \"22:00\", end: \"06:30\"}\n", supSite)
 	fmt.Fprintf(&y, "    units: [{id: hemtjanst, name: Hemtjänst}]\n    supervision: {personal_trigger: %s}\n", o.Beat+o.Grace)
