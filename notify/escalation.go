@@ -23,6 +23,9 @@ type Track struct {
 	LastAlert time.Time // last notify, escalate or reminder
 	Delivered bool      // a receipt arrived from the current tier
 	Stopped   bool
+	// Force, when set, moves the track to the next tier at once with this
+	// reason: an alarm receiving centre did not take the alarm (scaip.go).
+	Force string
 
 	snap *alarm.Alarm // labels for messages (dispatcher)
 }
@@ -50,7 +53,13 @@ func (tr *Track) Next(now time.Time) (step Step, ok bool, wake time.Time) {
 	}
 	var esc time.Time
 	var reason string
-	if tr.Tier+1 < len(tr.Plan.Tiers) {
+	if tr.Tier+1 < len(tr.Plan.Tiers) && tr.Force != "" {
+		return Step{Action: alarm.ActEscalate, Tier: tr.Tier + 1, Receiver: tr.Plan.Tiers[tr.Tier+1], Reason: tr.Force}, true, time.Time{}
+	}
+	// A centre's tier leaves only by the hand-over's outcome (snu 0 keeps
+	// it there, RE moves on through Force), never by the staff timers: a
+	// centre may hold an alarm (snu 4) for minutes before it answers.
+	if tr.Tier+1 < len(tr.Plan.Tiers) && tr.Plan.Tiers[tr.Tier].SCAIP == nil {
 		if d := tr.Plan.DeliveryTimeout; d > 0 && !tr.Delivered {
 			esc, reason = tr.Since.Add(d), "no delivery receipt within "+d.String()
 		}
@@ -84,6 +93,7 @@ func (tr *Track) Advance(s Step, now time.Time) {
 		tr.Tier = s.Tier
 		tr.Since = now
 		tr.Delivered = false
+		tr.Force = ""
 	}
 	tr.LastAlert = now
 }
@@ -96,6 +106,9 @@ func (tr *Track) Receipt(user string) {
 	}
 	r := tr.Plan.Tiers[tr.Tier]
 	if r.Webhook != nil && user == "webhook:"+r.Name {
+		tr.Delivered = true
+	}
+	if r.SCAIP != nil && user == "scaip:"+r.Name {
 		tr.Delivered = true
 	}
 	for _, u := range r.Users {
