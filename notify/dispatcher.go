@@ -211,6 +211,9 @@ func (d *Dispatcher) loop() {
 		if h := d.runHandovers(d.now()); !h.IsZero() && (wake.IsZero() || h.Before(wake)) {
 			wake = h
 		}
+		if d.due.Len() > 0 && (wake.IsZero() || d.due[0].at.Before(wake)) {
+			wake = d.due[0].at // a hand-over given up just now moves its track on
+		}
 		if !timer.Stop() {
 			select {
 			case <-timer.C:
@@ -430,13 +433,7 @@ func (d *Dispatcher) alert(a *alarm.Alarm, tr *Track, s Step, now time.Time) {
 		targets = []*Receiver{s.Receiver}
 	}
 	var to []string
-	if s.Receiver != nil && s.Receiver.SCAIP != nil && s.Action != alarm.ActReminder {
-		d.startHandover(a, tr, s.Tier, s.Receiver, now, now) // scaip.go
-	}
 	for _, r := range targets {
-		if r.SCAIP != nil {
-			continue // the hand-over above speaks to the centre
-		}
 		if r.Webhook != nil {
 			if s.Action != alarm.ActReminder {
 				to = append(to, "webhook:"+r.Name)

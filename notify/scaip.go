@@ -99,26 +99,38 @@ func (c *SCAIP) timeout() time.Duration {
 
 // target splits To into host, port and transport.
 func (c *SCAIP) target() (host, port, transport string, err error) {
+	if transport, err = c.transport(); err != nil {
+		return "", "", "", err
+	}
+	host, port, err = c.hostPort(transport)
+	return host, port, transport, err
+}
+
+// transport is the configured transport, or the URI scheme's default.
+func (c *SCAIP) transport() (string, error) {
+	tp := strings.ToLower(c.Transport)
+	sips := strings.HasPrefix(c.To, "sips:")
+	switch {
+	case tp == "" && sips:
+		return "tls", nil
+	case tp == "":
+		return "udp", nil
+	case tp != "udp" && tp != "tcp" && tp != "tls":
+		return "", fmt.Errorf("%q: use udp, tcp or tls", c.Transport)
+	case sips && tp != "tls":
+		return "", errors.New("a sips: URI needs transport tls")
+	}
+	return tp, nil
+}
+
+func (c *SCAIP) hostPort(transport string) (host, port string, err error) {
 	scheme, rest, ok := strings.Cut(c.To, ":")
 	if !ok || (scheme != "sip" && scheme != "sips") {
-		return "", "", "", errors.New("must be sip:user@host[:port] or sips:…")
+		return "", "", errors.New("must be sip:user@host[:port] or sips:…")
 	}
 	rest, _, _ = strings.Cut(rest, ";") // URI parameters
 	if i := strings.LastIndexByte(rest, '@'); i >= 0 {
 		rest = rest[i+1:]
-	}
-	transport = strings.ToLower(c.Transport)
-	if transport == "" {
-		transport = "udp"
-		if scheme == "sips" {
-			transport = "tls"
-		}
-	}
-	if transport != "udp" && transport != "tcp" && transport != "tls" {
-		return "", "", "", fmt.Errorf("transport %q: use udp, tcp or tls", c.Transport)
-	}
-	if scheme == "sips" && transport != "tls" {
-		return "", "", "", errors.New("a sips: URI needs transport tls")
 	}
 	host, port = rest, "5060"
 	if transport == "tls" {
@@ -128,12 +140,12 @@ func (c *SCAIP) target() (host, port, transport string, err error) {
 		host, port = h, p
 	}
 	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
-		return "", "", "", fmt.Errorf("port %q is not 1–65535", port)
+		return "", "", fmt.Errorf("port %q is not 1–65535", port)
 	}
-	if host == "" || strings.ContainsAny(host, " /?#@") {
-		return "", "", "", errors.New("no host")
+	if host == "" || strings.ContainsAny(host, " /?#@:") {
+		return "", "", errors.New("no host")
 	}
-	return host, port, transport, nil
+	return host, port, nil
 }
 
 func (c *SCAIP) password() (string, error) {
@@ -150,14 +162,15 @@ func (c *SCAIP) validate(f string) []error {
 	add := func(field, format string, args ...any) {
 		errs = append(errs, config.Errorf(config.Field(f, field), format, args...))
 	}
-	if _, _, _, err := c.target(); err != nil {
-		if c.To == "" {
-			add("to", "missing: the centre's SIP URI, e.g. sip:larm@centre.example:5060")
-		} else if strings.Contains(err.Error(), "transport") {
-			add("transport", "%v", err)
-		} else {
-			add("to", "%q: %v", c.To, err)
-		}
+	tp, err := c.transport()
+	if err != nil {
+		add("transport", "%v", err)
+		tp = "udp"
+	}
+	if c.To == "" {
+		add("to", "missing: the centre's SIP URI, e.g. sip:larm@centre.example:5060")
+	} else if _, _, err := c.hostPort(tp); err != nil {
+		add("to", "%q: %v", c.To, err)
 	}
 	if c.Username == "" {
 		add("username", "missing: the Digest account the centre gave Vaka")
