@@ -73,7 +73,7 @@ func (tr *Track) Next(now time.Time) (step Step, ok bool, wake time.Time) {
 		}
 	}
 	var remind time.Time
-	if d := tr.Plan.RemindEvery; d > 0 {
+	if d := tr.Plan.RemindEvery; d > 0 && tr.remindsStaff() {
 		remind = tr.LastAlert.Add(d)
 		if !now.Before(remind) {
 			return Step{Action: alarm.ActReminder, Tier: tr.Tier, Reason: "not accepted yet"}, true, time.Time{}
@@ -84,6 +84,18 @@ func (tr *Track) Next(now time.Time) (step Step, ok bool, wake time.Time) {
 		wake = remind
 	}
 	return Step{}, false, wake
+}
+
+// remindsStaff reports whether a reminder would reach anyone: tiers so
+// far that are only centres (scaip) are not reminded, the hand-over
+// speaks to them.
+func (tr *Track) remindsStaff() bool {
+	for _, r := range tr.Plan.Tiers[:min(tr.Tier+1, len(tr.Plan.Tiers))] {
+		if r.SCAIP == nil {
+			return true
+		}
+	}
+	return false
 }
 
 // Advance records that step was done at now.

@@ -3,6 +3,7 @@ package notify_test
 import (
 	"bufio"
 	"encoding/json"
+	"log/slog"
 	"net"
 	"os"
 	"os/exec"
@@ -73,7 +74,18 @@ func peerCentre(t *testing.T, transport string, answers map[string][]int) (<-cha
 	if l := next(t, lines, "ready", 10*time.Second); l.Ev != "ready" {
 		t.Fatalf("centre did not start: %+v", l)
 	}
-	return lines, "sip:larm@" + net.JoinHostPort("127.0.0.2", strconv.Itoa(port))
+	addr := net.JoinHostPort("127.0.0.2", strconv.Itoa(port))
+	if transport == "tcp" {
+		// npm sip listens asynchronously after "ready": wait until it accepts.
+		waitFor(t, 5*time.Second, "centre listening on "+addr, func() bool {
+			c, err := net.DialTimeout("tcp", addr, time.Second)
+			if err == nil {
+				c.Close()
+			}
+			return err == nil
+		})
+	}
+	return lines, "sip:larm@" + addr
 }
 
 // next returns the next line of kind ev within d (the others are logged).
@@ -207,7 +219,7 @@ func TestSCAIPSenderAgainstThirdPartyCentre(t *testing.T) {
 func startPeer(t *testing.T, to, tp string) (*notify.Dispatcher, *fakeHub) {
 	t.Helper()
 	y := centreYAML(t, to, tp, "        resend: 5s\n        timeout: 4s")
-	d := notify.New(notify.Options{Tree: tree(t, y)})
+	d := notify.New(notify.Options{Tree: tree(t, y), Logger: slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))})
 	h := &fakeHub{d: d}
 	d.Start(h, nil)
 	t.Cleanup(func() { d.Close() })

@@ -46,7 +46,7 @@ routing:
     escalate: [lead]
     delivery_timeout: 20s
     accept_timeout: 60s
-    remind_every: 0s
+    remind_every: 30s
 `, to, transport, pw, extra)
 }
 
@@ -126,6 +126,12 @@ func (h *fakeHub) handovers() []string {
 	return out
 }
 
+// firstSteps is the first n notification steps.
+func firstSteps(h *fakeHub, n int) string {
+	s := h.steps()
+	return strings.Join(s[:min(n, len(s))], " ")
+}
+
 func startCentre(t *testing.T, y string, c *fakeCentre) (*fakeHub, *notify.Dispatcher) {
 	t.Helper()
 	tr := tree(t, y)
@@ -201,7 +207,8 @@ func TestSCAIPDeadlineREThenNextTier(t *testing.T) {
 		if len(re) != 1 || re[0].after != 3*time.Minute || re[0].req.Ref != me[0].req.Ref || re[0].req.Cid != "4711" || re[0].req.Dty == "" {
 			t.Fatalf("RE %+v, want one at 3m0s with ref %s", re, me[0].req.Ref)
 		}
-		if got, want := strings.Join(h.steps(), " "), "notify:0:scaip:larm@0s escalate:1:lead@3m0s"; got != want {
+		// No reminder while only the centre had it; the lead is reminded.
+		if got, want := firstSteps(h, 3), "notify:0:scaip:larm@0s escalate:1:lead@3m0s reminder:1:lead@3m30s"; got != want {
 			t.Errorf("steps\n got %s\nwant %s", got, want)
 		}
 		want := "handover:0:larm:snu 4@0s handover:0:larm:RE: no snu 0 within 3m0s@3m0s"
@@ -228,7 +235,7 @@ func TestSCAIPNotTreatedAndSilentCentre(t *testing.T) {
 		h, d := startCentre(t, centreYAML(t, "sip:larm@127.0.0.2", "udp", ""), c)
 		time.Sleep(time.Minute)
 		synctest.Wait()
-		if got, want := strings.Join(h.steps(), " "), "notify:0:scaip:larm@0s escalate:1:lead@0s"; got != want {
+		if got, want := firstSteps(h, 2), "notify:0:scaip:larm@0s escalate:1:lead@0s"; got != want {
 			t.Errorf("snu 5: steps %s, want %s", got, want)
 		}
 		if len(c.sent(scaip.Message)) != 1 || len(c.sent(scaip.Reset)) != 1 {
@@ -245,7 +252,7 @@ func TestSCAIPNotTreatedAndSilentCentre(t *testing.T) {
 		if me := c.sent(scaip.Message); len(me) != 15 || me[1].after != 20*time.Second {
 			t.Errorf("silent: ME at %s, want every 20 s until 5m", afters(me))
 		}
-		if got, want := strings.Join(h.steps(), " "), "notify:0:scaip:larm@0s escalate:1:lead@5m0s"; got != want {
+		if got, want := firstSteps(h, 3), "notify:0:scaip:larm@0s escalate:1:lead@5m0s reminder:1:lead@5m30s"; got != want {
 			t.Errorf("silent: steps %s, want %s", got, want)
 		}
 		if got := strings.Join(h.handovers(), " "); got != "handover:0:larm:RE: no snu 0 within 5m0s@5m0s" {
@@ -287,7 +294,7 @@ func TestSCAIPHandoverResumesAfterRestart(t *testing.T) {
 		if re := c.sent(scaip.Reset); len(re) != 1 || re[0].after != 3*time.Minute || re[0].req.Ref != me[0].req.Ref {
 			t.Errorf("RE %+v", re)
 		}
-		if got, want := strings.Join(h.steps(), " "), "notify:0:scaip:larm@0s escalate:1:lead@3m0s"; got != want {
+		if got, want := firstSteps(h, 3), "notify:0:scaip:larm@0s escalate:1:lead@3m0s reminder:1:lead@3m30s"; got != want {
 			t.Errorf("steps %s, want %s", got, want)
 		}
 		// The hold was journaled once, before the restart.
