@@ -275,11 +275,11 @@ func Request(a *alarm.Alarm, c *SCAIP, ref string, mty scaip.MessageType) scaip.
 	case 3:
 		r.Pri = 3
 	}
-	if d := a.Device; d != "" && len(d) <= 16 && printableASCII(d) {
+	if d := a.Device; d != "" && len(d) <= 16 && printableASCII(d) && valid(scaip.Request{Did: d}) {
 		r.Did = d
 	}
 	r.Lco = code(string(a.Location), 3)
-	if strings.Contains(a.CallerID, ":") && len(a.CallerID) <= 64 && printableASCII(a.CallerID) {
+	if valid(scaip.Request{Crd: a.CallerID}) {
 		r.Crd = a.CallerID
 	}
 	// The first position of the alarm (the oldest of its track) keeps the
@@ -288,13 +288,22 @@ func Request(a *alarm.Alarm, c *SCAIP, ref string, mty scaip.MessageType) scaip.
 	if mty == scaip.Message && len(a.Track) > 0 {
 		p = &a.Track[0]
 	}
-	if p != nil && !p.Invalid {
+	if p != nil && !p.Invalid && p.Lat >= -90 && p.Lat <= 90 && p.Lon >= -180 && p.Lon <= 180 {
 		r.Lge = &scaip.Position{Geo: strconv.FormatFloat(p.Lat, 'f', 6, 64) + "," + strconv.FormatFloat(p.Lon, 'f', 6, 64)}
 		if p.LastKnown != nil {
 			r.Lge.Tim = p.LastKnown.Format(time.RFC3339)
 		}
 	}
 	return r
+}
+
+// valid reports whether the optional tags set in probe pass the strict
+// parser (the receiver's own rules are the sender's): a value that would
+// not is left out rather than have the centre refuse the whole alarm.
+func valid(probe scaip.Request) bool {
+	probe.Ref, probe.Cid, probe.Dty = "P", "1", "0003"
+	_, err := scaip.Parse(probe.Marshal())
+	return err == nil
 }
 
 func code(v string, width int) string {

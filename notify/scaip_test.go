@@ -480,3 +480,26 @@ func TestRequestFromAlarm(t *testing.T) {
 		t.Errorf("IN %+v", in)
 	}
 }
+
+// Whatever an alarm holds (device ids, caller ids, codes and positions
+// come from outside: gateways, trackers, SCAIP units), the <mrq> Vaka
+// sends a centre passes the strict parser: strict in what we send.
+func FuzzRequestFromAlarm(f *testing.F) {
+	f.Add("knapp-12", "gsm:+46701234567", "0003", "0010", "039", 59.3, 18.1, "A000001")
+	f.Add("å<&>\"'", "sip:x@y", "V001", "abc", "19", -91.0, 181.0, "")
+	f.Fuzz(func(t *testing.T, device, crd, dty, stc, lco string, lat, lon float64, id string) {
+		a := alarm.Alarm{ID: id, Kind: alarm.KindCall, Priority: 1, Device: device, CallerID: crd,
+			DeviceType: event.DeviceType(dty), Status: event.StatusCode(stc), Location: event.LocationCode(lco),
+			Position: &event.Position{Lat: lat, Lon: lon}}
+		for _, k := range []alarm.Kind{alarm.KindCall, alarm.KindFall, alarm.KindWander, alarm.KindTechnical, alarm.KindHazard} {
+			a.Kind = k
+			for _, mty := range []scaip.MessageType{scaip.Message, scaip.Info, scaip.Reset} {
+				r := notify.Request(&a, &notify.SCAIP{CID: "4711"}, notify.HandoverRef(id, 0, "larm"), mty)
+				b := r.Marshal()
+				if _, err := scaip.Parse(b); err != nil {
+					t.Fatalf("Vaka sends what the standard refuses: %v\n%s", err, b)
+				}
+			}
+		}
+	})
+}
