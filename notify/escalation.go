@@ -139,6 +139,7 @@ type Schedule struct {
 	Receiver string        `json:"receiver"`
 	Users    []string      `json:"users,omitempty"`
 	Webhook  string        `json:"webhook,omitempty"`
+	SCAIP    string        `json:"scaip,omitempty"` // an alarm receiving centre's SIP URI
 	Reason   string        `json:"reason,omitempty"`
 }
 
@@ -147,21 +148,32 @@ type Schedule struct {
 func (p Plan) Schedule() []Schedule {
 	var out []Schedule
 	var at time.Duration
+	centre := false // the previous tier was an alarm receiving centre
 	for i, r := range p.Tiers {
 		s := Schedule{Tier: i, After: at, Receiver: r.Name, Users: r.Users}
 		if r.Webhook != nil {
 			s.Webhook = r.Webhook.URL
+		}
+		if r.SCAIP != nil {
+			s.SCAIP = r.SCAIP.To
 		}
 		if i > 0 {
 			s.Reason = "not accepted"
 			if p.AcceptTimeout == 0 {
 				s.Reason = "no delivery receipt"
 			}
+			if centre {
+				s.Reason = "the alarm centre did not take it (no snu 0, RE sent)"
+			}
 		}
 		out = append(out, s)
 		step := p.AcceptTimeout
 		if step == 0 {
 			step = p.DeliveryTimeout
+		}
+		centre = r.SCAIP != nil
+		if centre {
+			step = r.SCAIP.deadline() // at the latest; sooner on snu 5
 		}
 		if step == 0 {
 			break

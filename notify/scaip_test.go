@@ -503,3 +503,13 @@ func FuzzRequestFromAlarm(f *testing.F) {
 		}
 	})
 }
+
+// vaka routes test: a centre's tier is left at its deadline at the latest.
+func TestSCAIPSchedule(t *testing.T) {
+	tr := tree(t, centreYAML(t, "sip:larm@127.0.0.2", "udp", "        deadline: 5m"))
+	ps := tr.Match(map[string]string{"site": "solrosen", "kind": "call"}, at("2026-01-15 23:00"))
+	s := ps[0].Schedule()
+	if len(s) != 2 || s[0].SCAIP != "sip:larm@127.0.0.2" || s[1].After != 5*time.Minute || !strings.Contains(s[1].Reason, "snu 0") {
+		t.Fatalf("schedule %+v", s)
+	}
+}
