@@ -32,26 +32,25 @@ import (
 // centre, it answers snu 0, the hand-over is journaled as a delivery
 // with channel scaip, and the staff card in a real Chromium says
 // "Hos larmcentralen sedan HH:MM".
-func TestIntegrationSCAIPHandoverToCentreBrowser(t *testing.T) {
-	chrome := testenv.LookPath(t, "chromium")
+// centreNode runs the third-party centre on UDP and returns the bodies it
+// receives and its host:port.
+func centreNode(t *testing.T, answers map[string][]int) (<-chan string, string) {
+	t.Helper()
 	node := testenv.LookPath(t, "node")
-	certFile, keyFile, certPEM, keyPEM := selfSigned(t)
-	peer := newSCAIPPeer(t, certPEM, keyPEM)
-
+	peer := newSCAIPPeer(t, nil, nil)
 	port, err := freeport.Port()
 	if err != nil {
 		t.Fatal(err)
 	}
-	centreAddr := net.JoinHostPort("127.0.0.2", strconv.Itoa(port))
 	cfgJS, _ := json.Marshal(map[string]any{"sip": peer.sipModule, "transport": "udp", "address": "127.0.0.2", "port": port,
-		"user": "vaka", "password": "centre-pw", "realm": "larm", "answers": map[string][]int{"ME": {0}, "PI": {0}}, "timeoutMs": 60000})
+		"user": "vaka", "password": "centre-pw", "realm": "larm", "answers": answers, "timeoutMs": 60000})
 	cmd := exec.Command(node, "../scaipsip/testdata/scaip-centre.js", string(cfgJS))
 	stdout, _ := cmd.StdoutPipe()
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	mrqs := make(chan string, 64)
+	mrqs := make(chan string, 256)
 	go func() {
 		sc := bufio.NewScanner(stdout)
 		for sc.Scan() {
@@ -61,12 +60,19 @@ func TestIntegrationSCAIPHandoverToCentreBrowser(t *testing.T) {
 			}
 		}
 	}()
+	return mrqs, net.JoinHostPort("127.0.0.2", strconv.Itoa(port))
+}
 
+// startCentreHub starts the hub with one SCAIP unit and a route whose
+// first tier is the centre at centreAddr, then staff.
+func startCentreHub(t *testing.T, dataDir, centreAddr string) *service.Hub {
+	t.Helper()
+	certFile, keyFile, _, _ := selfSigned(t)
 	pw := filepath.Join(t.TempDir(), "centre.pw")
 	if err := os.WriteFile(pw, []byte("centre-pw\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	y := string(scaipHubYAML(t, t.TempDir(), certFile, keyFile)) + fmt.Sprintf(`routing:
+	y := string(scaipHubYAML(t, dataDir, certFile, keyFile)) + fmt.Sprintf(`routing:
   receivers:
     - name: larm
       scaip: {to: "sip:larm@%s", transport: udp, username: vaka, password_file: %s, cid: "70012345", resend: 5s}
@@ -84,21 +90,86 @@ func TestIntegrationSCAIPHandoverToCentreBrowser(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { s.Close() })
+	return s
+}
 
-	// The unit's call (Vaka's own peer; the unit is not what is tested here).
+func unitCall(t *testing.T, s *service.Hub, ref string) {
+	t.Helper()
 	res, err := scaipsip.Send(context.Background(), scaipsip.SendOptions{Transport: "udp", Addr: s.SCAIPAddr("udp"),
-		Username: scaipUser, Password: scaipPass, Body: []byte("<mrq><ref>H1</ref><cid>4711</cid><dty>0003</dty><stc>0010</stc></mrq>"), Timeout: 5 * time.Second})
+		Username: scaipUser, Password: scaipPass, Body: []byte("<mrq><ref>" + ref + "</ref><cid>4711</cid><dty>0003</dty><stc>0010</stc></mrq>"), Timeout: 5 * time.Second})
 	if err != nil || res.Mrs == nil || res.Mrs.SNU != 0 {
 		t.Fatalf("unit's call: %+v %v", res, err)
 	}
+}
+
+func nextMrq(t *testing.T, mrqs <-chan string, d time.Duration) string {
+	t.Helper()
 	select {
-	case body := <-mrqs:
-		if !strings.Contains(body, "<cid>70012345</cid>") || !strings.Contains(body, "<dty>0003</dty>") {
-			t.Errorf("centre got %s", body)
+	case b := <-mrqs:
+		return b
+	case <-time.After(d):
+		t.Fatalf("the centre got no <mrq> within %v", d)
+		return ""
+	}
+}
+
+// The hub is restarted while the centre holds the alarm (snu 4): the new
+// hub reads the hand-over back from the journal and resends the same
+// request at once, the hold still on the alarm (that the deadline is kept
+// is asserted under synctest in notify/scaip_test.go).
+func TestIntegrationSCAIPHandoverSurvivesRestart(t *testing.T) {
+	mrqs, centreAddr := centreNode(t, map[string][]int{"ME": {4}})
+	dataDir := t.TempDir()
+	s := startCentreHub(t, dataDir, centreAddr)
+	unitCall(t, s, "R1")
+	first := nextMrq(t, mrqs, 10*time.Second)
+	held := func(s *service.Hub) *alarm.Alarm {
+		for _, a := range s.Hub.Alarms() {
+			for _, h := range a.History {
+				if a.Device == "larm-4711" && h.Action == alarm.ActHandover && h.Note == "snu 4" {
+					return a
+				}
+			}
 		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("the centre got no <mrq>")
+		return nil
+	}
+	var a *alarm.Alarm
+	for range 500 { // bounded: 10 s
+		if a = held(s); a != nil {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if a == nil {
+		t.Fatal("the centre's hold is not on the alarm")
+	}
+	s.Close()
+	for len(mrqs) > 0 { // resends before the close
+		<-mrqs
+	}
+	restarted := time.Now()
+	s2 := startCentreHub(t, dataDir, centreAddr)
+	t.Cleanup(func() { s2.Close() })
+	again := nextMrq(t, mrqs, 4*time.Second) // at once, not after a resend interval
+	if again != first {
+		t.Errorf("after the restart the centre got another request:\n%s\n%s", first, again)
+	}
+	t.Logf("resent %v after the restart", time.Since(restarted))
+	b := held(s2)
+	if b == nil || b.ID != a.ID || !b.Open() || b.Tier != 0 {
+		t.Fatalf("after restart: %+v", b)
+	}
+}
+
+func TestIntegrationSCAIPHandoverToCentreBrowser(t *testing.T) {
+	chrome := testenv.LookPath(t, "chromium")
+	mrqs, centreAddr := centreNode(t, map[string][]int{"ME": {0}, "PI": {0}})
+	s := startCentreHub(t, t.TempDir(), centreAddr)
+	t.Cleanup(func() { s.Close() })
+	// The unit's call (Vaka's own peer; the unit is not what is tested here).
+	unitCall(t, s, "H1")
+	if body := nextMrq(t, mrqs, 10*time.Second); !strings.Contains(body, "<cid>70012345</cid>") || !strings.Contains(body, "<dty>0003</dty>") {
+		t.Errorf("centre got %s", body)
 	}
 	var a *alarm.Alarm
 	for range 500 { // bounded: 10 s
