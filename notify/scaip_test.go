@@ -513,3 +513,34 @@ func TestSCAIPSchedule(t *testing.T) {
 		t.Fatalf("schedule %+v", s)
 	}
 }
+
+// Down past the deadline: at start the hand-over is given up at once (RE
+// with the same ref) and the next tier alerted; no ME is sent again.
+func TestSCAIPRestartPastDeadline(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c := &fakeCentre{answer: func(*scaip.Request, int) (scaip.SNU, bool) { return scaip.Hold, true }}
+		y := centreYAML(t, "sip:larm@127.0.0.2", "udp", "")
+		h, d := startCentre(t, y, c)
+		time.Sleep(15 * time.Second)
+		synctest.Wait()
+		d.Close()
+		time.Sleep(5 * time.Minute)
+		d2 := notify.New(notify.Options{Tree: tree(t, y), SCAIP: c})
+		h.mu.Lock()
+		h.d = d2
+		open := h.a.Clone()
+		h.mu.Unlock()
+		d2.Start(h, []*alarm.Alarm{open})
+		defer d2.Close()
+		synctest.Wait()
+		if got := afters(c.sent(scaip.Message)); got != "0s 10s" {
+			t.Errorf("ME at %s", got)
+		}
+		if re := c.sent(scaip.Reset); len(re) != 1 || re[0].after != 5*time.Minute+15*time.Second || re[0].req.Ref != notify.HandoverRef("A000001", 0, "larm") {
+			t.Errorf("RE %+v", re)
+		}
+		if got, want := firstSteps(h, 2), "notify:0:scaip:larm@0s escalate:1:lead@5m15s"; got != want {
+			t.Errorf("steps %s, want %s", got, want)
+		}
+	})
+}
