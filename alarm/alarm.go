@@ -98,6 +98,13 @@ const (
 	ActDelivered Action = "delivered"
 	ActEscalate  Action = "escalate"
 	ActReminder  Action = "reminder"
+	// ActHandover is a step of handing the alarm to an alarm receiving
+	// centre over SCAIP (package notify, scaip.go): the centre's hold
+	// (snu 4), an IN update, or the RE abort before the next tier. Its
+	// Receiver, Tier and Channel ("scaip") say which centre; its Note the
+	// snu or what was sent. The centre's snu 0 is an ActDelivered with
+	// Channel "scaip". Journals written before it existed never contain it.
+	ActHandover Action = "handover"
 )
 
 // Delivery is one phone's proof that it alerted: its service worker
@@ -117,6 +124,7 @@ const (
 	ChannelPush    = "push"    // Web Push, confirmed by the service worker
 	ChannelApp     = "app"     // shown by the open staff app (live stream)
 	ChannelWebhook = "webhook" // a webhook receiver answered 2xx
+	ChannelSCAIP   = "scaip"   // an alarm receiving centre answered snu 0 (it has the alarm)
 )
 
 // Via is the delivery's channel; receipts journaled before channels were
@@ -250,7 +258,7 @@ func Check(a *Alarm, t Transition) error {
 	switch t.Action {
 	case ActRaise:
 		return nil
-	case ActRepeat, ActRestore, ActNotify, ActEscalate, ActReminder, ActDelivered:
+	case ActRepeat, ActRestore, ActNotify, ActEscalate, ActReminder, ActDelivered, ActHandover:
 		if a.State == Resolved {
 			return ErrResolved
 		}

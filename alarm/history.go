@@ -50,7 +50,7 @@ type stepExtra struct {
 // actions numbers every Action for the compact step; an action missing
 // here would come back as "" (TestStepKeepsEveryAction).
 var actions = []Action{"", ActRaise, ActRepeat, ActRestore, ActAccept, ActPresence, ActResolve,
-	ActNotify, ActDelivered, ActEscalate, ActReminder, ActTakeOver}
+	ActNotify, ActDelivered, ActEscalate, ActReminder, ActTakeOver, ActHandover}
 
 func actCode(a Action) uint8 {
 	for i, v := range actions {
@@ -73,7 +73,7 @@ func outCode(o Outcome) uint8 {
 // pinned steps are kept in memory in preference to others.
 func (s *step) pinned() bool {
 	switch actions[s.act] {
-	case ActNotify, ActEscalate, ActReminder, ActDelivered:
+	case ActNotify, ActEscalate, ActReminder, ActDelivered, ActHandover:
 		return true
 	}
 	return false

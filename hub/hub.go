@@ -524,7 +524,7 @@ func (h *Hub) Act(id string, action alarm.Action, by string, outcome alarm.Outco
 // before anyone is told, so the steps survive a restart.
 func (h *Hub) Record(t alarm.Transition) error {
 	switch t.Action {
-	case alarm.ActNotify, alarm.ActDelivered, alarm.ActEscalate, alarm.ActReminder:
+	case alarm.ActNotify, alarm.ActDelivered, alarm.ActEscalate, alarm.ActReminder, alarm.ActHandover:
 	default:
 		return alarm.ErrUnknownAction
 	}

@@ -48,6 +48,9 @@ type Receiver struct {
 	Name    string   `yaml:"name"`
 	Users   []string `yaml:"users"` // staff usernames: one person or a group
 	Webhook *Webhook `yaml:"webhook"`
+	// SCAIP hands the alarm to an alarm receiving centre (larmcentral)
+	// over SCAIP, SS 91100:2014 (scaip.go).
+	SCAIP *SCAIP `yaml:"scaip"`
 	// Roster "on_duty" alerts the staff on duty, by the shift roster, for
 	// the alarm's site and unit at the alarm's time (roster.go). Users,
 	// if also set, are alerted instead when nobody is on duty, so a gap
@@ -147,6 +150,13 @@ func (c *Config) Validate(field string, users []string) []error {
 			add(f("name"), "duplicate receiver %q", r.Name)
 		}
 		recv[r.Name] = true
+		if r.SCAIP != nil {
+			if r.Roster != "" || len(r.Users) > 0 || r.Webhook != nil {
+				add(f(), "set scaip alone, not with users, roster or webhook")
+			}
+			errs = append(errs, r.SCAIP.validate(f("scaip"))...)
+			continue
+		}
 		switch {
 		case r.Roster != "" && r.Roster != RosterOnDuty:
 			add(f("roster"), "must be %s", RosterOnDuty)
@@ -156,7 +166,7 @@ func (c *Config) Validate(field string, users []string) []error {
 		case len(r.Users) > 0 && r.Webhook != nil:
 			add(f(), "set users or webhook, not both")
 		case len(r.Users) == 0 && r.Webhook == nil:
-			add(f(), "missing: users (staff usernames), roster: on_duty or webhook")
+			add(f(), "missing: users (staff usernames), roster: on_duty, webhook or scaip")
 		}
 		for k, u := range r.Users {
 			if !known[u] {

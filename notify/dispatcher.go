@@ -51,6 +51,9 @@ type Options struct {
 	Now    func() time.Time // the hub's clock; nil means time.Now
 	// Webhook posts to webhook receivers; nil uses a default client.
 	Webhook *WebhookSender
+	// SCAIP exchanges SCAIP messages with alarm receiving centres; nil
+	// uses SIP (scaipsip.Send). Tests give an in-process centre.
+	SCAIP SCAIPExchanger
 }
 
 // Dispatcher runs the route tree and the escalation state machines. It
@@ -73,6 +76,14 @@ type Dispatcher struct {
 	groupPlans map[string][]Plan
 
 	groups map[string]*groupTrack // loop goroutine only: group alarm id → notification state
+
+	scaipX   SCAIPExchanger
+	hand     map[string]*handover // loop goroutine only: live hand-overs to centres (scaip.go)
+	handLive map[string]int       // under mu: alarms with a live hand-over (their repeats are sent as IN)
+	results  []handResult         // under mu: answers from centres for the loop
+
+	// SCAIP hand-over counters (exported in /metrics by the service).
+	SCAIPSent, SCAIPFailed, SCAIPAborted atomic.Int64
 
 	tracks map[string][]*Track // loop goroutine only
 	due    dueHeap             // loop goroutine only: when each track next wants a look
@@ -100,8 +111,12 @@ func New(o Options) *Dispatcher {
 	if o.Webhook == nil {
 		o.Webhook = NewWebhookSender(nil)
 	}
+	if o.SCAIP == nil {
+		o.SCAIP = sipExchanger{}
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Dispatcher{log: o.Logger, now: o.Now, pusher: o.Pusher, webhook: o.Webhook, tree: o.Tree,
+		scaipX: o.SCAIP, hand: map[string]*handover{}, handLive: map[string]int{},
 		wake: make(chan struct{}, 1), tracks: map[string][]*Track{}, stop: make(chan struct{}), done: make(chan struct{}),
 		ctx: ctx, cancel: cancel}
 }
@@ -129,6 +144,15 @@ func (d *Dispatcher) ObserveEvent(*event.Event, time.Time) {}
 func (d *Dispatcher) ObserveTransition(a *alarm.Alarm, t alarm.Transition) {
 	switch t.Action {
 	case alarm.ActRaise, alarm.ActDelivered, alarm.ActAccept, alarm.ActPresence, alarm.ActResolve:
+	case alarm.ActRepeat, alarm.ActRestore:
+		// Updates matter only to an alarm a centre has or is being
+		// offered: sent on as SCAIP IN (scaip.go).
+		d.mu.Lock()
+		live := d.handLive[a.ID] > 0
+		d.mu.Unlock()
+		if !live {
+			return
+		}
 	default:
 		return
 	}
@@ -161,6 +185,7 @@ func (d *Dispatcher) Start(rec Recorder, open []*alarm.Alarm) {
 	for _, a := range open {
 		d.resume(a, now)
 	}
+	d.startHeartbeats() // scaip.go
 	go d.loop()
 }
 
@@ -182,6 +207,12 @@ func (d *Dispatcher) loop() {
 		wake := d.runDue()
 		if g := d.runGroups(d.now()); !g.IsZero() && (wake.IsZero() || g.Before(wake)) {
 			wake = g
+		}
+		if h := d.runHandovers(d.now()); !h.IsZero() && (wake.IsZero() || h.Before(wake)) {
+			wake = h
+		}
+		if d.due.Len() > 0 && (wake.IsZero() || d.due[0].at.Before(wake)) {
+			wake = d.due[0].at // a hand-over given up just now moves its track on
 		}
 		if !timer.Stop() {
 			select {
@@ -310,7 +341,10 @@ func (d *Dispatcher) handle(a *alarm.Alarm, t alarm.Transition) {
 			tr.Receipt(t.By)
 			d.schedule(tr, d.now()) // a receipt changes which timeout applies
 		}
+	case alarm.ActRepeat, alarm.ActRestore:
+		d.updateHandovers(a, t, d.now())
 	case alarm.ActAccept, alarm.ActPresence, alarm.ActResolve:
+		d.stopHandovers(a.ID, t, d.now())
 		delete(d.tracks, a.ID)
 		delete(d.groups, a.ID)
 	}
@@ -406,6 +440,12 @@ func (d *Dispatcher) alert(a *alarm.Alarm, tr *Track, s Step, now time.Time) {
 			}
 			continue
 		}
+		if r.SCAIP != nil {
+			if s.Action != alarm.ActReminder {
+				to = append(to, "scaip:"+r.Name)
+			}
+			continue
+		}
 		for _, u := range r.Users {
 			if !slices.Contains(to, u) {
 				to = append(to, u)
@@ -433,7 +473,13 @@ func (d *Dispatcher) alert(a *alarm.Alarm, tr *Track, s Step, now time.Time) {
 		m.Count = g.count
 		d.GroupNotifications.Add(1)
 	}
+	if s.Receiver != nil && s.Receiver.SCAIP != nil && s.Action != alarm.ActReminder {
+		d.startHandover(a, tr, s.Tier, s.Receiver, now, now) // scaip.go
+	}
 	for _, r := range targets {
+		if r.SCAIP != nil {
+			continue // the hand-over above speaks to the centre
+		}
 		if r.Webhook != nil {
 			if s.Action == alarm.ActReminder {
 				continue
@@ -533,6 +579,9 @@ func (d *Dispatcher) resume(a *alarm.Alarm, now time.Time) {
 		c.History = nil
 		tr.snap = &c
 		d.tracks[a.ID] = append(d.tracks[a.ID], tr)
+		if r := p.Tiers[tr.Tier]; r.SCAIP != nil {
+			d.resumeHandover(a, tr, r, now) // scaip.go
+		}
 		d.schedule(tr, now)
 	}
 }

@@ -23,6 +23,9 @@ type Track struct {
 	LastAlert time.Time // last notify, escalate or reminder
 	Delivered bool      // a receipt arrived from the current tier
 	Stopped   bool
+	// Force, when set, moves the track to the next tier at once with this
+	// reason: an alarm receiving centre did not take the alarm (scaip.go).
+	Force string
 
 	snap *alarm.Alarm // labels for messages (dispatcher)
 }
@@ -50,7 +53,13 @@ func (tr *Track) Next(now time.Time) (step Step, ok bool, wake time.Time) {
 	}
 	var esc time.Time
 	var reason string
-	if tr.Tier+1 < len(tr.Plan.Tiers) {
+	if tr.Tier+1 < len(tr.Plan.Tiers) && tr.Force != "" {
+		return Step{Action: alarm.ActEscalate, Tier: tr.Tier + 1, Receiver: tr.Plan.Tiers[tr.Tier+1], Reason: tr.Force}, true, time.Time{}
+	}
+	// A centre's tier leaves only by the hand-over's outcome (snu 0 keeps
+	// it there, RE moves on through Force), never by the staff timers: a
+	// centre may hold an alarm (snu 4) for minutes before it answers.
+	if tr.Tier+1 < len(tr.Plan.Tiers) && tr.Plan.Tiers[tr.Tier].SCAIP == nil {
 		if d := tr.Plan.DeliveryTimeout; d > 0 && !tr.Delivered {
 			esc, reason = tr.Since.Add(d), "no delivery receipt within "+d.String()
 		}
@@ -64,7 +73,7 @@ func (tr *Track) Next(now time.Time) (step Step, ok bool, wake time.Time) {
 		}
 	}
 	var remind time.Time
-	if d := tr.Plan.RemindEvery; d > 0 {
+	if d := tr.Plan.RemindEvery; d > 0 && tr.remindsStaff() {
 		remind = tr.LastAlert.Add(d)
 		if !now.Before(remind) {
 			return Step{Action: alarm.ActReminder, Tier: tr.Tier, Reason: "not accepted yet"}, true, time.Time{}
@@ -77,6 +86,18 @@ func (tr *Track) Next(now time.Time) (step Step, ok bool, wake time.Time) {
 	return Step{}, false, wake
 }
 
+// remindsStaff reports whether a reminder would reach anyone: tiers so
+// far that are only centres (scaip) are not reminded, the hand-over
+// speaks to them.
+func (tr *Track) remindsStaff() bool {
+	for _, r := range tr.Plan.Tiers[:min(tr.Tier+1, len(tr.Plan.Tiers))] {
+		if r.SCAIP == nil {
+			return true
+		}
+	}
+	return false
+}
+
 // Advance records that step was done at now.
 func (tr *Track) Advance(s Step, now time.Time) {
 	switch s.Action {
@@ -84,6 +105,7 @@ func (tr *Track) Advance(s Step, now time.Time) {
 		tr.Tier = s.Tier
 		tr.Since = now
 		tr.Delivered = false
+		tr.Force = ""
 	}
 	tr.LastAlert = now
 }
@@ -96,6 +118,9 @@ func (tr *Track) Receipt(user string) {
 	}
 	r := tr.Plan.Tiers[tr.Tier]
 	if r.Webhook != nil && user == "webhook:"+r.Name {
+		tr.Delivered = true
+	}
+	if r.SCAIP != nil && user == "scaip:"+r.Name {
 		tr.Delivered = true
 	}
 	for _, u := range r.Users {
@@ -114,6 +139,7 @@ type Schedule struct {
 	Receiver string        `json:"receiver"`
 	Users    []string      `json:"users,omitempty"`
 	Webhook  string        `json:"webhook,omitempty"`
+	SCAIP    string        `json:"scaip,omitempty"` // an alarm receiving centre's SIP URI
 	Reason   string        `json:"reason,omitempty"`
 }
 
@@ -122,21 +148,32 @@ type Schedule struct {
 func (p Plan) Schedule() []Schedule {
 	var out []Schedule
 	var at time.Duration
+	centre := false // the previous tier was an alarm receiving centre
 	for i, r := range p.Tiers {
 		s := Schedule{Tier: i, After: at, Receiver: r.Name, Users: r.Users}
 		if r.Webhook != nil {
 			s.Webhook = r.Webhook.URL
+		}
+		if r.SCAIP != nil {
+			s.SCAIP = r.SCAIP.To
 		}
 		if i > 0 {
 			s.Reason = "not accepted"
 			if p.AcceptTimeout == 0 {
 				s.Reason = "no delivery receipt"
 			}
+			if centre {
+				s.Reason = "the alarm centre did not take it (no snu 0, RE sent)"
+			}
 		}
 		out = append(out, s)
 		step := p.AcceptTimeout
 		if step == 0 {
 			step = p.DeliveryTimeout
+		}
+		centre = r.SCAIP != nil
+		if centre {
+			step = r.SCAIP.deadline() // at the latest; sooner on snu 5
 		}
 		if step == 0 {
 			break

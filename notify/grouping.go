@@ -179,6 +179,12 @@ func targets(rs []*Receiver, act alarm.Action) []string {
 			}
 			continue
 		}
+		if r.SCAIP != nil {
+			if act != alarm.ActReminder {
+				to = append(to, "scaip:"+r.Name)
+			}
+			continue
+		}
 		for _, u := range r.Users {
 			if !slices.Contains(to, u) {
 				to = append(to, u)

@@ -152,6 +152,9 @@ func StepOf(a *alarm.Alarm, t alarm.Transition) Step {
 		s.RestoredAt = *a.RestoredAt
 	}
 	for _, d := range a.Deliveries {
+		if d.Via() == alarm.ChannelSCAIP {
+			continue // an alarm receiving centre has it: not a staff phone
+		}
 		if s.Delivered.IsZero() || d.At.Before(s.Delivered) {
 			s.Delivered, s.DeliveredVia = d.At, d.Via()
 		}

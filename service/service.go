@@ -156,7 +156,8 @@ func Start(cfg *hub.Config, log *slog.Logger, opts ...Option) (*Hub, error) {
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "vaka_push_failures_total",
 			Help: "Web Push sends that failed (the escalation timers still run: no receipt means next tier)."},
 			func() float64 { return float64(disp.PushFailures.Load()) }))
-	registerLaneMetrics(reg, disp) // groups.go
+	registerLaneMetrics(reg, disp)        // groups.go
+	registerSCAIPSenderMetrics(reg, disp) // scaip_sender.go
 	op.observers = append(op.observers, pp.disp)
 	h, err := hub.New(hub.Options{Config: cfg, Journal: j, Rebuilt: rb, Logger: log, Registry: reg, Observers: op.observers, Now: op.now})
 	if err != nil {

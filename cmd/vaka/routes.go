@@ -152,6 +152,9 @@ func printRoutes(w io.Writer, labels map[string]string, at time.Time, plans []no
 			if s.Webhook != "" {
 				who = "webhook " + s.Webhook
 			}
+			if s.SCAIP != "" {
+				who = "alarm centre (SCAIP) " + s.SCAIP
+			}
 			if r := p.Tiers[s.Tier]; r.Roster != "" {
 				switch {
 				case r.Fallback && len(r.Users) > 0:

@@ -145,6 +145,7 @@ const STRINGS = {
     via_push: 'som avisering',
     via_app: 'i appen',
     via_webhook: 'till larmcentralen',
+    atCentre: 'Hos larmcentralen sedan {time}',
     tier: 'nivå {n}',
     reason_raised: 'nytt larm',
     reason_not_accepted: 'inte taget ännu',
@@ -307,6 +308,7 @@ const STRINGS = {
     via_push: 'as a notification',
     via_app: 'in the app',
     via_webhook: 'to the alarm centre',
+    atCentre: 'With the alarm centre since {time}',
     tier: 'tier {n}',
     reason_raised: 'new alarm',
     reason_not_accepted: 'not taken yet',
@@ -1268,7 +1270,9 @@ function buildCard(a) {
   }
 
   const notified = (a.history || []).some((h) => h.action === 'notify');
-  const phones = [...new Set((a.deliveries || []).map((d) => person(d.user)))];
+  const centre = (a.deliveries || []).find((d) => d.channel === 'scaip');
+  if (centre && open) card.append(el('p', { class: 'at-centre' }, t('atCentre', { time: clock(centre.at) })));
+  const phones = [...new Set((a.deliveries || []).filter((d) => d.channel !== 'scaip').map((d) => person(d.user)))];
   if (phones.length) {
     card.append(el('p', { class: 'delivery', dataset: { delivered: String(phones.length) } }, t('deliveredTo', { who: phones.join(', ') })));
   } else if (notified && open) {
