@@ -1,0 +1,100 @@
+package pilot
+
+import (
+	"math"
+	"testing"
+)
+
+func near(t *testing.T, what string, got, want, tol float64) {
+	t.Helper()
+	if math.Abs(got-want) > tol {
+		t.Errorf("%s = %.5f, want %.5f (±%g)", what, got, want, tol)
+	}
+}
+
+// Newcombe R.G. (1998) "Two-sided confidence intervals for the single
+// proportion: comparison of seven methods", Stat Med 17:857–872, Table II,
+// method 3 (Wilson score, no continuity correction), 95 %.
+func TestWilsonNewcombe1998(t *testing.T) {
+	for _, c := range []struct{ k, n, lo, hi float64 }{
+		{81, 263, 0.2553, 0.3662},
+		{15, 148, 0.0624, 0.1605},
+		{0, 20, 0, 0.1611},
+		{1, 29, 0.0061, 0.1718},
+	} {
+		iv := Wilson(c.k, c.n, 0.95)
+		near(t, "lo", iv.Lo, c.lo, 5e-5)
+		near(t, "hi", iv.Hi, c.hi, 5e-5)
+	}
+}
+
+// Newcombe R.G. (1998) "Interval estimation for the difference between
+// independent proportions: comparison of eleven methods", Stat Med
+// 17:873–890, Table II, method 10 (hybrid score), 95 %.
+func TestNewcombeDifference1998(t *testing.T) {
+	for _, c := range []struct{ k1, n1, k2, n2, lo, hi float64 }{
+		{56, 70, 48, 80, 0.0524, 0.3339},
+		{9, 10, 3, 10, 0.1705, 0.8090},
+	} {
+		iv := NewcombeDiff(c.k1, c.n1, c.k2, c.n2, 0.95)
+		near(t, "lo", iv.Lo, c.lo, 5e-5)
+		near(t, "hi", iv.Hi, c.hi, 5e-5)
+	}
+}
+
+// Garwood (1936) exact Poisson limits as tabulated (e.g. Ulm 1990, Am J
+// Epidemiol 131:373; Sahai & Khurshid 1993): k=0 → 0–3.689, k=1 →
+// 0.0253–5.572, k=10 → 4.795–18.39, 95 %.
+func TestPoissonExactGarwood(t *testing.T) {
+	for _, c := range []struct{ k, lo, hi float64 }{{0, 0, 3.689}, {1, 0.0253, 5.572}, {10, 4.795, 18.39}} {
+		iv := PoissonExact(c.k, 1, 0.95)
+		near(t, "lo", iv.Lo, c.lo, 5e-4)
+		near(t, "hi", iv.Hi, c.hi, 5e-3)
+	}
+	// As a rate: per resident-night.
+	iv := PoissonExact(10, 100, 0.95)
+	near(t, "rate hi", iv.Hi, 0.1839, 5e-4)
+}
+
+// Rothman K.J., Epidemiology: An Introduction (2nd ed., 2012), ch. 9,
+// Table 9-2: cancer among the totally blind, 136 cases in 22,050
+// person-years, against the severely visually impaired, 1,709 in 127,650:
+// incidence rate ratio 0.46, 90 % CI 0.40–0.53.
+func TestRateRatioRothman(t *testing.T) {
+	r, iv := RateRatio(136, 22050, 1709, 127650, 0.90)
+	near(t, "ratio", r, 0.46, 0.005)
+	near(t, "lo", iv.Lo, 0.40, 0.005)
+	near(t, "hi", iv.Hi, 0.53, 0.005)
+}
+
+// The distribution-free interval for a median from n = 20 is
+// (x(6), x(15)) with confidence 1 − 2·P(B ≤ 5) = 95.86 % (Conover,
+// Practical Nonparametric Statistics, 3rd ed. 1999, §3.2, and Hahn &
+// Meeker, Statistical Intervals 1991, Table A.15). A p90 from 8 values
+// has no upper bound at 95 % (P(all 8 below q0.9) = 0.9⁸ = 0.43).
+func TestQuantileRanksConoverHahnMeeker(t *testing.T) {
+	l, u := QuantileRanks(20, 0.5, 0.95)
+	if l != 6 || u != 15 {
+		t.Errorf("median n=20: ranks %d–%d, want 6–15", l, u)
+	}
+	// n = 11: (x(2), x(10)), confidence 98.8 % (P(B ≤ 1) = 0.0059; with
+	// x(3), x(9) it would be only 93.5 %).
+	if l, u := QuantileRanks(11, 0.5, 0.95); l != 2 || u != 10 {
+		t.Errorf("median n=11: ranks %d–%d, want 2–10", l, u)
+	}
+	if _, u := QuantileRanks(8, 0.9, 0.95); u <= 8 {
+		t.Errorf("p90 n=8: upper rank %d, want none (> 8)", u)
+	}
+	xs := make([]float64, 20)
+	for i := range xs {
+		xs[i] = float64(i + 1)
+	}
+	iv := QuantileCI(xs, 0.5, 0.95)
+	if iv.Lo != 6 || iv.Hi != 15 {
+		t.Errorf("median CI %v", iv)
+	}
+	iv = QuantileCI(xs[:8], 0.9, 0.95)
+	if !math.IsInf(iv.Hi, 1) {
+		t.Errorf("p90 of 8 has an upper bound %v", iv.Hi)
+	}
+}
