@@ -98,3 +98,38 @@ func TestQuantileRanksConoverHahnMeeker(t *testing.T) {
 		t.Errorf("p90 of 8 has an upper bound %v", iv.Hi)
 	}
 }
+
+func TestHeadline(t *testing.T) {
+	r := func(id string, v Verdict) Result { return Result{Criterion: Criterion{ID: id}, Verdict: v} }
+	for _, c := range []struct {
+		rs   []Result
+		want Verdict
+		by   string
+	}{
+		{[]Result{r("a", Met), r("b", Met)}, Met, ""},
+		{[]Result{r("a", Met), r("b", NotEnoughData), r("c", NotMet)}, NotMet, "c"},
+		{[]Result{r("a", Met), r("b", NotEnoughData), r("c", NotEnoughData)}, NotEnoughData, "b"},
+		{nil, NotEnoughData, ""},
+	} {
+		h := HeadlineOf(c.rs)
+		if h.Verdict != c.want || h.Deciding != c.by || h.Met+h.NotMet+h.Undecided != len(c.rs) {
+			t.Errorf("%v: %+v", c.rs, h)
+		}
+	}
+}
+
+// A report that ends before the trial does is preliminary, and its last
+// week is partial.
+func TestReportPreliminaryAndPartialWeek(t *testing.T) {
+	c := loadTrial(t)
+	tr := &c.Trials[0]
+	from, end := tr.Period(sthlm)
+	to := from.AddDate(0, 0, 10)
+	rep := BuildReport(tr, Data{}, from, to, sthlm)
+	if !rep.Preliminary || !rep.End.Equal(end) || len(rep.Weeks) != 2 || rep.Weeks[0].Partial || !rep.Weeks[1].Partial || rep.Weeks[1].Days != 3 {
+		t.Fatalf("preliminary %v end %v weeks %+v", rep.Preliminary, rep.End, rep.Weeks)
+	}
+	if rep := BuildReport(tr, Data{}, from, end, sthlm); rep.Preliminary {
+		t.Error("a report over the whole period is preliminary")
+	}
+}
