@@ -516,7 +516,7 @@ func evaluate(c Criterion, byArm map[string]Measures) Result {
 	if minN == 0 {
 		minN = DefaultMinSamples
 	}
-	r := Result{Criterion: c, Verdict: NotEnoughData, Kind: MetricKind(c.Metric), Value: math.NaN(), Needed: -1,
+	r := Result{Criterion: c, Verdict: NotEnoughData, Kind: MetricKind(c.Metric), Needed: -1,
 		Interval: Interval{Lo: math.NaN(), Hi: math.NaN(), Level: Level}}
 	m, ok := byArm[c.Arm]
 	if !ok {

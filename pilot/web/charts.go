@@ -19,6 +19,13 @@ type view struct {
 	Report *pilot.Report
 	Charts []chart
 	User   string
+	// F writes numbers the page's way (lang); Crit and Head are the
+	// criteria and the trial's verdict in their own terms.
+	F         numFmt
+	Ev        map[string]string
+	Crit      []critView
+	Head      headView
+	Generated string
 }
 
 type chart struct {
@@ -94,34 +101,6 @@ var palette = map[string]string{
 var armColours = []string{"#1f6feb", "#d97706", "#7c3aed", "#059669"}
 
 var funcs = template.FuncMap{
-	"pct": func(x float64) string { return fmt.Sprintf("%.0f %%", 100*x) },
-	// pct1 keeps a decimal (uptime: 99.4 %); "–" without data.
-	"pct1": func(x float64) string {
-		if math.IsNaN(x) {
-			return "–"
-		}
-		return fmt.Sprintf("%.1f %%", 100*x)
-	},
-	// share is n's part of all first receipts.
-	"share": func(m pilot.Measures, ch string) string {
-		n := 0
-		for _, c := range m.PhoneVia {
-			n += c
-		}
-		if n == 0 {
-			return "–"
-		}
-		return fmt.Sprintf("%.0f %%", 100*float64(m.PhoneVia[ch])/float64(n))
-	},
-	"num": func(x float64) string {
-		if math.IsNaN(x) {
-			return "–"
-		}
-		if x == math.Trunc(x) && math.Abs(x) < 1e9 {
-			return fmt.Sprintf("%.0f", x)
-		}
-		return fmt.Sprintf("%.2f", x)
-	},
 	"day": func(t time.Time, loc *time.Location) string { return t.In(loc).Format(time.DateOnly) },
 	"lastday": func(t time.Time, loc *time.Location) string {
 		return t.In(loc).AddDate(0, 0, -1).Format(time.DateOnly)
@@ -133,6 +112,7 @@ var funcs = template.FuncMap{
 		return id
 	},
 	"metric": func(m pilot.Measures, name string) float64 { v, _ := m.Metric(name); return v },
+	"intf":   func(n int) float64 { return float64(n) },
 }
 
 func esc(s string) string { return template.HTMLEscapeString(s) }

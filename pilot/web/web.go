@@ -228,7 +228,8 @@ func (h *handlers) render(w http.ResponseWriter, r *http.Request, id string, pri
 	if !ok {
 		return
 	}
-	v := view{Lang: lang, T: texts[lang], Print: print, Model: m, Trial: t}
+	v := view{Lang: lang, T: texts[lang], Print: print, Model: m, Trial: t, F: fmtFor(lang), Ev: evTexts[lang],
+		Generated: h.o.Now().In(m.Loc).Format("2006-01-02 15:04 MST")}
 	if u, ok := httpapi.UserFromRequest(r); ok {
 		v.User = u.Name
 	}
@@ -240,6 +241,8 @@ func (h *handlers) render(w http.ResponseWriter, r *http.Request, id string, pri
 		}
 		v.Report = &rep
 		v.Charts = charts(&rep, t, texts[lang], m.Loc)
+		v.Crit = criteria(&rep, t, lang)
+		v.Head = headline(&rep, v.Crit, lang, m.Loc)
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
