@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -137,7 +138,7 @@ func TestIntegrationPilotDashboardChromium(t *testing.T) {
 		chromedp.ExecPath(chrome), chromedp.Flag("headless", true), chromedp.NoSandbox, chromedp.DisableGPU,
 		chromedp.Flag("disable-quic", true), chromedp.NoFirstRun, chromedp.NoDefaultBrowserCheck,
 		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true), chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(1100, 1400))
+		chromedp.Flag("disable-sync", true), chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(1366, 900))
 	ctx, cancel := chromedp.NewContext(actx)
 	ctx, cancelT := context.WithTimeout(ctx, 90*time.Second)
 	defer func() { cancelT(); cancel(); cancelA() }()
@@ -174,6 +175,44 @@ func TestIntegrationPilotDashboardChromium(t *testing.T) {
 		t.Fatalf("verdicts %v", verdicts)
 	}
 	t.Logf("%d charts, %d data marks, verdicts %v", charts, bars, verdicts)
+	// The headline: one verdict with its reason, above the fold at
+	// 1366×900, marked preliminary while the trial runs.
+	head, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](`(() => { const h = document.querySelector('#headline'); const r = h.getBoundingClientRect();
+		return [h.dataset.verdict, document.querySelector('#headline-why').textContent, (document.querySelector('#preliminary') || {}).textContent || '', String(r.top >= 0 && r.bottom <= innerHeight)] })()`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(head) != 4 || head[0] == "" || !strings.Contains(head[1], " av 7 ") || !strings.HasPrefix(head[2], "Preliminärt till ") || head[3] != "true" {
+		t.Errorf("headline %q", head)
+	}
+	// Each criterion in its own terms, Swedish style: the visits as a
+	// relative change "−NN %", the TSA share and the uptime as percentages
+	// with a decimal comma (uptime with two decimals against 99,5 %),
+	// the detection time in min, every one with a 95 % interval.
+	cells, err := chromedp.Run(ctx, chromedp.Evaluate[map[string]string](`Object.fromEntries(Array.from(document.querySelectorAll('tr[data-criterion]')).map(tr => [tr.dataset.criterion, tr.querySelector('td.value').textContent.trim() + ' | ' + tr.querySelector('td.ci').textContent.trim() + ' | ' + tr.cells[4].textContent.trim()]))`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for id, re := range map[string]string{
+		"visits":   `^[−+]\d+\x{00a0}% .*95 % KI [−+]?\d+\x{00a0}% till [−+]?\d+\x{00a0}%`,
+		"tsa60":    `^\d+,\d\x{00a0}% .*95 % KI \d+,\d+\x{00a0}% till`,
+		"uptime":   `^\d+,\d\d\x{00a0}% `,
+		"detect":   `^\d+,\d\x{00a0}min `,
+		"p90":      `^\d+\x{00a0}s `,
+		"continue": `^\d+\x{00a0}% .*Wilsons intervall`,
+	} {
+		if !regexp.MustCompile(re).MatchString(cells[id]) {
+			t.Errorf("criterion %s reads %q, want %s", id, cells[id], re)
+		}
+	}
+	for id, c := range cells {
+		if strings.Contains(c, "För lite data") && !strings.Contains(c, "Behöver omkring") && !strings.Contains(c, "100 gånger") {
+			t.Errorf("criterion %s undecided without the sample it needs: %q", id, c)
+		}
+		if regexp.MustCompile(`\d\.\d`).MatchString(c) {
+			t.Errorf("criterion %s has a decimal point on the Swedish page: %q", id, c)
+		}
+	}
 	// Digital night supervision beside the other measures: the sensor
 	// arm's look-ins, visits replaced and cannot-tell rate from its
 	// supervision records; the button arm has none.
@@ -231,6 +270,13 @@ func TestIntegrationPilotDashboardChromium(t *testing.T) {
 	if !strings.HasPrefix(h1, "Pilot results") {
 		t.Errorf("English page heading %q", h1)
 	}
+	enHead, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.querySelector('#preliminary').textContent + ' | ' + document.querySelector('tr[data-criterion="tsa60"] td.value').textContent`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !regexp.MustCompile(`^Preliminary until \d{4}-\d\d-\d\d \| \d+\.\d%`).MatchString(enHead) {
+		t.Errorf("English headline and share: %q", enHead)
+	}
 	shot("pilot-dashboard-en.png")
 	if err := chromedp.Do(ctx, chromedp.Navigate(base+"/pilot/trials/natt-sensorer/report"), chromedp.WaitVisible(chromedp.CSS(`svg.chart`))); err != nil {
 		t.Fatal(err)
@@ -239,4 +285,8 @@ func TestIntegrationPilotDashboardChromium(t *testing.T) {
 		cls, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.body.className + '|' + getComputedStyle(document.querySelector('nav')).display + '|' + document.querySelector('style').textContent.slice(-80)`))
 		t.Errorf("printable report shows the navigation: %s", cls)
 	}
+	if gen, _ := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(`.generated`))); !strings.Contains(gen, "Rapporten skapad 20") {
+		t.Errorf("printable report without its time: %q", gen)
+	}
+	shot("pilot-dashboard-print.png")
 }
