@@ -5,6 +5,7 @@ import (
 	"encoding/csv"
 	"io"
 	"log/slog"
+	"math"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -117,7 +118,7 @@ func TestPilotAPIAndCSVForLeadOnly(t *testing.T) {
 	}
 	have := map[string]bool{}
 	for _, r := range rows {
-		if r[0] == "period" && r[4] != "NaN" {
+		if r[0] == "period" && r[4] != "" {
 			have[r[3]] = true
 		}
 	}
@@ -125,6 +126,108 @@ func TestPilotAPIAndCSVForLeadOnly(t *testing.T) {
 		if !have[m] {
 			t.Errorf("csv has no value for %s", m)
 		}
+	}
+}
+
+// report.csv?lang=sv opens right in Swedish Excel: parsed back the way
+// Excel with Swedish regional settings reads it (UTF-8 BOM, semicolon
+// list separator, decimal comma), its numbers are the report's, rounded,
+// and a week without samples is empty, not 0.
+func TestPilotCSVSwedishExcel(t *testing.T) {
+	s := startDemoHub(t)
+	base := "http://" + s.HTTPAddr()
+	var rep pilot.Report
+	if code := testenv.GetJSON(t, base+"/api/v1/trials/natt-sensorer", "lead", "lead", &rep); code != 200 {
+		t.Fatalf("report: %d", code)
+	}
+	req, _ := http.NewRequest(http.MethodGet, base+"/api/v1/trials/natt-sensorer/report.csv?lang=sv", nil)
+	req.SetBasicAuth("lead", "lead")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	text, ok := strings.CutPrefix(string(body), "\ufeff")
+	if !ok || resp.StatusCode != 200 || !strings.Contains(resp.Header.Get("Content-Disposition"), "rapport.csv") {
+		t.Fatalf("csv: %d, BOM %v, %q", resp.StatusCode, ok, resp.Header.Get("Content-Disposition"))
+	}
+	r := csv.NewReader(strings.NewReader(text))
+	r.Comma = ';'
+	rows, err := r.ReadAll()
+	if err != nil || len(rows) < 100 {
+		t.Fatalf("csv with ';': %v, %d rows", err, len(rows))
+	}
+	if strings.Join(rows[0], ";") != "Avsnitt;Period från;Grupp;Mått;Värde;Enhet;Nedre 95 %;Övre 95 %;Underlag;Bedömning;Underlag som behövs" {
+		t.Fatalf("header %q", rows[0])
+	}
+	swedish := regexp.MustCompile(`^-?\d+(,\d+)?$`)
+	parse := func(cell string) float64 {
+		if !swedish.MatchString(cell) {
+			t.Fatalf("%q is not a number as Swedish Excel reads it", cell)
+		}
+		x, _ := strconv.ParseFloat(strings.Replace(cell, ",", ".", 1), 64)
+		return x
+	}
+	crit := map[string][]string{}
+	emptyWeeks := 0
+	for _, row := range rows[1:] {
+		if len(row) != 11 {
+			t.Fatalf("row %q", row)
+		}
+		for _, c := range []int{4, 6, 7} {
+			if row[c] != "" {
+				parse(row[c])
+			}
+		}
+		if row[0] == "Kriterium" {
+			crit[row[3]] = row
+		}
+		if strings.HasPrefix(row[0], "Vecka") && row[8] == "0" {
+			if row[4] != "" || row[6] != "" {
+				t.Errorf("a week without samples has a value: %q", row)
+			}
+			emptyWeeks++
+		}
+		if row[0] == "Hela perioden" && row[3] == "" {
+			t.Errorf("metric without a Swedish label: %q", row)
+		}
+	}
+	if emptyWeeks == 0 {
+		t.Error("no week without samples: the empty-cell rule was not exercised")
+	}
+	if len(crit) != 7 {
+		t.Fatalf("criterion rows %d", len(crit))
+	}
+	// The numbers are the report's, in the criterion's own terms, rounded.
+	verdicts := map[pilot.Verdict]string{pilot.Met: "Uppfyllt", pilot.NotMet: "Ej uppfyllt", pilot.NotEnoughData: "För lite data"}
+	for _, res := range rep.Results {
+		row := crit[res.Criterion.Text]
+		if row == nil {
+			t.Fatalf("no row for %q", res.Criterion.Text)
+		}
+		want, unit := res.Value, row[5]
+		switch res.Criterion.ID {
+		case "visits":
+			want = 100 * (res.Change - 1)
+		case "unaccepted":
+			want = 100 * res.Change
+		case "tsa60", "uptime", "continue":
+			want = 100 * res.Value
+		case "detect":
+			want = res.Value / 60
+		}
+		got := parse(row[4])
+		_, frac, _ := strings.Cut(row[4], ",")
+		if math.Abs(got-want) > 0.5*math.Pow(10, -float64(len(frac)))+1e-9 || row[9] != verdicts[res.Verdict] || row[8] != strconv.Itoa(res.Samples) {
+			t.Errorf("%s: %q, want %.3f %s (%s)", res.Criterion.ID, row, want, unit, res.Verdict)
+		}
+	}
+	if u := crit["Enheternas drifttid minst 99,5 %"]; u == nil || u[5] != "%" || !regexp.MustCompile(`^\d+,\d\d$`).MatchString(u[4]) {
+		t.Errorf("uptime row %q: want a percentage with two decimals", u)
+	}
+	if d := crit["Tyst enhet upptäckt inom 15 min (p90)"]; d == nil || d[5] != "min" {
+		t.Errorf("detection row %q: want minutes", d)
 	}
 }
 

@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"html/template"
 	"log/slog"
+	"math"
 	"net/http"
 	"strconv"
 	"time"
@@ -171,10 +172,30 @@ func (h *handlers) csv(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Content-Type", "text/csv; charset=utf-8")
+	if r.URL.Query().Get("lang") == "sv" {
+		w.Header().Set("Content-Disposition", fmt.Sprintf("attachment; filename=%q", t.ID+"-rapport.csv"))
+		if err := writeSwedishCSV(w, &rep, t, m.Loc); err != nil {
+			h.o.Logger.Warn("pilot: csv", "err", err)
+		}
+		return
+	}
 	w.Header().Set("Content-Disposition", fmt.Sprintf("attachment; filename=%q", t.ID+"-report.csv"))
 	cw := csv.NewWriter(w)
 	_ = cw.Write([]string{"section", "period_start", "arm", "metric", "value", "samples", "verdict"})
-	f := func(x float64) string { return strconv.FormatFloat(x, 'f', -1, 64) }
+	// Rounded to 4 decimals (a share to 0.01 %); no value is an empty
+	// cell, never 0 or NaN.
+	f := func(x float64) string {
+		if math.IsNaN(x) || math.IsInf(x, 0) {
+			return ""
+		}
+		return strconv.FormatFloat(math.Round(x*1e4)/1e4, 'f', -1, 64)
+	}
+	val := func(x float64, n int) string {
+		if n == 0 {
+			return ""
+		}
+		return f(x)
+	}
 	day := func(x time.Time) string { return x.In(m.Loc).Format(time.DateOnly) }
 	for _, res := range rep.Results {
 		_ = cw.Write([]string{"criterion", day(rep.From), res.Criterion.Arm, res.Criterion.Metric + " " + res.Criterion.Op + " " + f(res.Criterion.Value),
@@ -188,7 +209,7 @@ func (h *handlers) csv(w http.ResponseWriter, r *http.Request) {
 		ms := rep.Arms[a.ID]
 		for _, name := range metrics {
 			v, n := ms.Metric(name)
-			_ = cw.Write([]string{"period", day(rep.From), a.ID, name, f(v), strconv.Itoa(n), ""})
+			_ = cw.Write([]string{"period", day(rep.From), a.ID, name, val(v, n), strconv.Itoa(n), ""})
 		}
 		n := 0
 		for _, c := range ms.PhoneVia {
@@ -204,7 +225,7 @@ func (h *handlers) csv(w http.ResponseWriter, r *http.Request) {
 			for _, name := range []string{"alarms_per_resident_night", "p90_to_accept_s", "real_need_share", "false_share", "unaccepted_share",
 				"night_visits_replaced", "device_uptime", "p90_to_detect_offline_s", "continuation_rate"} {
 				v, n := ms.Metric(name)
-				_ = cw.Write([]string{"week", day(wk.From), a.ID, name, f(v), strconv.Itoa(n), ""})
+				_ = cw.Write([]string{"week", day(wk.From), a.ID, name, val(v, n), strconv.Itoa(n), ""})
 			}
 		}
 	}
