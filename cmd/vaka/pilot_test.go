@@ -278,6 +278,21 @@ func TestIntegrationPilotDashboardChromium(t *testing.T) {
 		t.Fatalf("verdicts %v", verdicts)
 	}
 	t.Logf("%d charts, %d data marks, verdicts %v", charts, bars, verdicts)
+	// Charts: y axes titled, bars labelled by arm under each week, arms in
+	// distinct colours and patterns, the legend naming the pattern.
+	chartsOK, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](`(() => {
+		const c = id => document.querySelector('#chart-' + id + ' svg');
+		const fills = new Set(Array.from(c('accept').querySelectorAll('rect.bar')).map(r => r.dataset.arm + r.getAttribute('fill')));
+		return [c('per-night').querySelector('.axis-title')?.textContent || '', c('accept').querySelector('.axis-title')?.textContent || '',
+			Array.from(c('per-night').querySelectorAll('text.tick')).filter(t => t.textContent === 'S' || t.textContent === 'B').length > 10 ? 'labels' : 'none',
+			String(fills.size), c('accept').querySelectorAll('rect[fill="url(#pat-hatch)"]').length > 0 ? 'pattern' : 'none',
+			Array.from(c('per-night').querySelectorAll('text')).some(t => t.textContent === 'B = Bara larmknapp') ? 'key' : 'nokey'] })()`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(chartsOK, "|") != "larm per boendenatt|antal larm|labels|2|pattern|key" {
+		t.Errorf("charts: %q", chartsOK)
+	}
 	// The headline: one verdict with its reason, above the fold at
 	// 1366×900, marked preliminary while the trial runs.
 	head, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](`(() => { const h = document.querySelector('#headline'); const r = h.getBoundingClientRect();

@@ -1,7 +1,9 @@
 package web
 
 import (
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/vaka-care/vaka/pilot"
 )
@@ -34,5 +36,27 @@ func TestNumberFormats(t *testing.T) {
 		if c.got != c.want {
 			t.Errorf("got %q, want %q", c.got, c.want)
 		}
+	}
+}
+
+// Charts are drawn by html/template: a hostile arm name is text, not
+// markup, in labels and titles alike.
+func TestChartsEscapeLabels(t *testing.T) {
+	tr := &pilot.Trial{ID: "t", Start: "2026-10-05", End: "2026-10-19",
+		Arms: []pilot.Arm{{ID: "a", Name: `<script>alert(1)</script>`, Units: []string{"s/u"}}, {ID: "b", Name: `"B&B"`, Units: []string{"s/v"}}}}
+	from, to := tr.Period(time.UTC)
+	rep := pilot.BuildReport(tr, pilot.Data{Alarms: []pilot.Record{{Trial: "t", Arm: "a", Source: pilot.SrcButton, RaisedAt: from.Add(time.Hour), ToAccept: 30, Outcome: "real_need"}}}, from, to, time.UTC)
+	var b strings.Builder
+	for _, c := range charts(&rep, tr, texts["sv"], time.UTC, fmtFor("sv")) {
+		if err := page.ExecuteTemplate(&b, "svg", c.SVG); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out := b.String()
+	if strings.Contains(out, "<script>") || !strings.Contains(out, "&lt;script&gt;alert(1)&lt;/script&gt;") || !strings.Contains(out, "&#34;B&amp;B&#34;") {
+		t.Errorf("labels not escaped:\n%s", out)
+	}
+	if strings.Count(out, "<svg") != 4 || !strings.Contains(out, `class="axis-title"`) {
+		t.Errorf("charts: %d svg", strings.Count(out, "<svg"))
 	}
 }

@@ -51,9 +51,9 @@ type Options struct {
 //go:embed static/pilot.css
 var static embed.FS
 
-var page = template.Must(template.New("pilot.html").Funcs(funcs).ParseFS(templates, "templates/pilot.html"))
+var page = template.Must(template.New("pilot.html").Funcs(funcs).ParseFS(templates, "templates/pilot.html", "templates/chart.html"))
 
-//go:embed templates/pilot.html
+//go:embed templates/pilot.html templates/chart.html
 var templates embed.FS
 
 // Routes returns the pilot pages and API, for service.WithRoutes.
@@ -261,7 +261,7 @@ func (h *handlers) render(w http.ResponseWriter, r *http.Request, id string, pri
 			return
 		}
 		v.Report = &rep
-		v.Charts = charts(&rep, t, texts[lang], m.Loc)
+		v.Charts = charts(&rep, t, texts[lang], m.Loc, v.F)
 		v.Crit = criteria(&rep, t, lang)
 		v.Head = headline(&rep, v.Crit, lang, m.Loc)
 	}
