@@ -3,6 +3,7 @@ package pilot
 import (
 	"errors"
 	"fmt"
+	"math"
 	"strings"
 	"time"
 
@@ -61,6 +62,9 @@ type Trial struct {
 	// night visits replaced are counted; default: the baseline of the
 	// first criterion that names one.
 	Baseline string `yaml:"baseline" json:"baseline,omitempty"`
+	// Benefits are the benefit calculation's assumptions (nyttokalkyl);
+	// default DefaultAssumptions, editable on the page.
+	Benefits Assumptions `yaml:"benefits" json:"benefits"`
 }
 
 // BaselineArm is the arm the others are compared with ("" if none).
@@ -252,6 +256,15 @@ func (t *Trial) check(seen map[string]bool, f func(...any) string) []error {
 		}
 		if a.DeviceCount < 0 {
 			add(f("arms", k, "device_count"), "must not be negative")
+		}
+	}
+	for _, b := range []struct {
+		name string
+		v    float64
+	}{{"minutes_per_visit", t.Benefits.MinutesPerVisit}, {"hourly_cost", t.Benefits.HourlyCost},
+		{"callout_cost", t.Benefits.CalloutCost}, {"guarantee_min", t.Benefits.GuaranteeMin}} {
+		if b.v < 0 || b.v > 1e6 || math.IsNaN(b.v) {
+			add(f("benefits", b.name), "must be between 0 and 1000000")
 		}
 	}
 	if t.Baseline != "" && !arms[t.Baseline] {

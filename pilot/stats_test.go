@@ -133,3 +133,51 @@ func TestReportPreliminaryAndPartialWeek(t *testing.T) {
 		t.Error("a report over the whole period is preliminary")
 	}
 }
+
+// The benefit calculation: hours released are visits replaced × minutes
+// per visit, call-outs avoided are the baseline's alarm visit rate less
+// the arm's, the guarantee share is Wilson's, and costs are the sum.
+func TestBenefits(t *testing.T) {
+	tr := &Trial{ID: "t", Baseline: "b", Arms: []Arm{{ID: "a"}, {ID: "b"}}}
+	xs := make([]float64, 50)
+	for i := range xs {
+		xs[i] = float64(60 * (i + 1)) // 1 … 50 min
+	}
+	rep := &Report{Trial: tr, Arms: map[string]Measures{
+		"a": {Nights: 73, ResidentNights: 1000, NightVisits: 500, VisitsReplaced: 1500, VisitsReplacedFrom: "baseline", AlarmNightVisits: 100, ToPresence: dist(xs)},
+		"b": {Nights: 73, ResidentNights: 1000, NightVisits: 2000, AlarmNightVisits: 200},
+	}}
+	bs := Benefits(rep, Assumptions{MinutesPerVisit: 12, HourlyCost: 500, CalloutCost: 100})
+	a := bs[0]
+	if a.HoursReleased != 300 || a.CalloutsAvoided != 100 || a.CostAvoided != 300*500+100*100 || a.PerYear != 5 {
+		t.Errorf("benefit %+v", a)
+	}
+	// Guarantee default 30 min: 30 of 50, Wilson 0.4618–0.7239.
+	near(t, "guarantee", a.GuaranteeShare, 0.6, 1e-12)
+	want := Wilson(30, 50, 0.95)
+	if a.GuaranteeKept != 30 || a.GuaranteeCI != want {
+		t.Errorf("guarantee %d/%d %v", a.GuaranteeKept, a.GuaranteeN, a.GuaranteeCI)
+	}
+	// 1500 fewer visits: the interval from the rate ratio 0.25 (500 vs 2000).
+	_, rr := RateRatio(500, 1000, 2000, 1000, Level)
+	near(t, "visits lo", a.VisitsReplacedCI.Lo, (1-rr.Hi)*2000, 1e-9)
+	near(t, "hours hi", a.HoursReleasedCI.Hi, (1-rr.Lo)*2000*12/60, 1e-9)
+	if a.VisitsReplacedCI.Lo >= 1500 || a.VisitsReplacedCI.Hi <= 1500 {
+		t.Errorf("interval %v does not hold the estimate", a.VisitsReplacedCI)
+	}
+	if bs[1].Baseline != "" || bs[1].HoursReleased != 0 {
+		t.Errorf("the baseline arm releases hours: %+v", bs[1])
+	}
+}
+
+func FuzzParseAssumption(f *testing.F) {
+	for _, s := range []string{"10", "12,5", "1 000", "-1", "NaN", "1e9", "", "0x10", "∞"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		x, err := ParseAssumption(s)
+		if err == nil && (x < 0 || x > 1e6 || math.IsNaN(x)) {
+			t.Fatalf("%q → %v", s, x)
+		}
+	})
+}
