@@ -229,6 +229,39 @@ func TestPilotCSVSwedishExcel(t *testing.T) {
 	if d := crit["Tyst enhet upptäckt inom 15 min (p90)"]; d == nil || d[5] != "min" {
 		t.Errorf("detection row %q: want minutes", d)
 	}
+	// The benefit calculation's CSV, Swedish, with an assumption changed
+	// in the link: the assumption is in it, and hours = visits × 15 / 60.
+	req, _ = http.NewRequest(http.MethodGet, base+"/api/v1/trials/natt-sensorer/benefits.csv?lang=sv&minutes_per_visit=15", nil)
+	req.SetBasicAuth("lead", "lead")
+	resp2, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp2.Body.Close()
+	body, _ = io.ReadAll(resp2.Body)
+	text, ok = strings.CutPrefix(string(body), "\ufeff")
+	r = csv.NewReader(strings.NewReader(text))
+	r.Comma = ';'
+	brows, err := r.ReadAll()
+	if err != nil || !ok || len(brows) < 6 || brows[0][0] != "Grupp" {
+		t.Fatalf("benefits csv: BOM %v, %v, %q", ok, err, brows)
+	}
+	vals := map[string]float64{}
+	for _, row := range brows[1:] {
+		if row[3] != "" {
+			vals[row[0]+"/"+row[2]] = parse(row[3])
+		}
+	}
+	if vals["/Personaltid per fysiskt nattbesök, inkl. resa"] != 15 {
+		t.Errorf("assumption not in the CSV: %v", vals)
+	}
+	v, h := vals["Sensorer/Fysiska nattbesök ersatta"], vals["Sensorer/Personaltimmar frigjorda"]
+	if v <= 0 || math.Abs(h-v*15/60) > 1 {
+		t.Errorf("benefits csv: visits %v, hours %v", v, h)
+	}
+	if code := testenv.GetJSON(t, base+"/api/v1/trials/natt-sensorer/benefits.csv?minutes_per_visit=-3", "lead", "lead", nil); code != http.StatusBadRequest {
+		t.Errorf("a negative assumption: %d", code)
+	}
 }
 
 // The dashboard in a real headless Chromium: verdicts and charts with
@@ -407,4 +440,37 @@ func TestIntegrationPilotDashboardChromium(t *testing.T) {
 		t.Errorf("printable report without its time: %q", gen)
 	}
 	shot("pilot-dashboard-print.png")
+	// The benefit calculation: assumptions shown and editable; doubling
+	// the minutes per visit doubles the hours released; a cost per hour
+	// adds the cost avoided.
+	benefit := func(key string) float64 {
+		txt, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.querySelector('section.benefit[data-arm="sensors"] tr[data-benefit="`+key+`"] td.value').textContent`))
+		if err != nil {
+			t.Fatalf("benefit %s: %v", key, err)
+		}
+		x, err := strconv.ParseFloat(strings.NewReplacer("\u202f", "", ",", ".", "\u00a0h", "", "\u00a0st", "", "\u00a0kr", "").Replace(txt), 64)
+		if err != nil {
+			t.Fatalf("benefit %s reads %q", key, txt)
+		}
+		return x
+	}
+	if err := chromedp.Do(ctx, chromedp.Navigate(base+"/pilot/trials/natt-sensorer/benefits"), chromedp.WaitVisible(chromedp.CSS(`#assumptions`))); err != nil {
+		t.Fatal(err)
+	}
+	visits, hours := benefit("visits"), benefit("hours")
+	if visits <= 0 || math.Abs(hours-visits*10/60) > 0.5 {
+		t.Errorf("visits %v, hours %v at 10 min per visit", visits, hours)
+	}
+	if err := chromedp.Do(ctx,
+		chromedp.SetValue(chromedp.CSS(`#minutes_per_visit`), "20"), chromedp.SetValue(chromedp.CSS(`#hourly_cost`), "450"),
+		chromedp.Click(chromedp.CSS(`#recalc`)), chromedp.WaitVisible(chromedp.CSS(`tr[data-benefit="costAvoided"]`))); err != nil {
+		t.Fatal(err)
+	}
+	if h2 := benefit("hours"); math.Abs(h2-2*hours) > 1 || benefit("costAvoided") < 450*(h2-1) {
+		t.Errorf("20 min per visit: hours %v (was %v), cost %v", h2, hours, benefit("costAvoided"))
+	}
+	if pre, _ := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(`#preliminary`))); !strings.HasPrefix(pre, "Preliminärt till ") {
+		t.Errorf("benefit calculation not marked preliminary: %q", pre)
+	}
+	shot("pilot-benefits-sv.png")
 }
