@@ -525,6 +525,7 @@ func evaluate(c Criterion, byArm map[string]Measures) Result {
 	e := m.Estimate(c.Metric, Level)
 	r.Value, r.Samples, r.Interval = e.Value, e.Samples, e.Interval
 	if math.IsNaN(e.Value) {
+		r.Value, r.Samples = 0, 0 // no data (JSON has no NaN)
 		return r
 	}
 	var thr float64
@@ -539,10 +540,10 @@ func evaluate(c Criterion, byArm map[string]Measures) Result {
 			return r
 		}
 		b := bm.Estimate(c.Metric, Level)
-		r.Baseline = &b.Value
 		if math.IsNaN(b.Value) {
 			return r
 		}
+		r.Baseline = &b.Value
 		rel := 1 + c.Value/100
 		if c.Op == OpReducedByPct {
 			rel = 1 - c.Value/100

@@ -1,7 +1,9 @@
 package pilot
 
 import (
+	"encoding/json"
 	"math"
+	"strings"
 	"testing"
 )
 
@@ -180,4 +182,26 @@ func FuzzParseAssumption(f *testing.F) {
 			t.Fatalf("%q → %v", s, x)
 		}
 	})
+}
+
+// A report without data still encodes as JSON: no NaN, open interval
+// sides as null, and decodes back to the same intervals.
+func TestReportJSONWithoutData(t *testing.T) {
+	c := loadTrial(t)
+	tr := &c.Trials[0]
+	from, _ := tr.Period(sthlm)
+	rep := BuildReport(tr, Data{}, from, from.AddDate(0, 0, 7), sthlm)
+	b, err := json.Marshal(rep)
+	if err != nil {
+		t.Fatal(err)
+	}
+	iv := QuantileCI([]float64{1, 2, 3}, 0.9, 0.95)
+	b2, _ := json.Marshal(iv)
+	var back Interval
+	if err := json.Unmarshal(b2, &back); err != nil || !math.IsInf(back.Hi, 1) || back.Lo != iv.Lo || back.Method != MethodOrderStat {
+		t.Errorf("interval %s → %+v (%v)", b2, back, err)
+	}
+	if len(b) == 0 || !strings.Contains(string(b2), `"hi":null`) {
+		t.Errorf("json %s", b2)
+	}
 }
