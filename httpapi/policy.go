@@ -113,6 +113,7 @@ var policy = map[string]Access{
 	// The benefit calculation (nyttokalkyl) of a trial.
 	"GET /pilot/trials/{id}/benefits":      pilotReaders,
 	"GET /api/v1/trials/{id}/benefits.csv": pilotReaders,
+	"GET /pilot/compare":                   pilotReaders,
 
 	// The shift roster: who is on duty where (roster/). Leads and admins
 	// plan it; it decides whose phone rings.

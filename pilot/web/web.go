@@ -73,6 +73,7 @@ func Routes(o Options) []httpapi.Route {
 		{Method: http.MethodGet, Pattern: "/api/v1/trials/{id}", Handler: http.HandlerFunc(h.report)},
 		{Method: http.MethodGet, Pattern: "/api/v1/trials/{id}/report.csv", Handler: http.HandlerFunc(h.csv)},
 		{Method: http.MethodGet, Pattern: "/pilot/trials/{id}/benefits", Handler: http.HandlerFunc(h.benefits)},
+		{Method: http.MethodGet, Pattern: "/pilot/compare", Handler: http.HandlerFunc(h.compare)},
 		{Method: http.MethodGet, Pattern: "/api/v1/trials/{id}/benefits.csv", Handler: http.HandlerFunc(h.benefitsCSV)},
 	}
 }
