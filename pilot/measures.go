@@ -1,6 +1,7 @@
 package pilot
 
 import (
+	"maps"
 	"math"
 	"slices"
 	"sort"
@@ -535,7 +536,11 @@ func evaluate(c Criterion, byArm map[string]Measures) Result {
 	case OpAtMost, OpAtLeast:
 		thr, decisive, scaled = c.Value, e.Interval, e.scaled
 	case OpReducedByPct, OpNoRise:
-		bm, ok := byArm[c.Baseline]
+		key := c.Baseline
+		if key == BaselineBefore {
+			key = BaselineBefore + ":" + c.Arm
+		}
+		bm, ok := byArm[key]
 		if !ok {
 			return r
 		}
@@ -607,6 +612,9 @@ type Report struct {
 	Arms    map[string]Measures `json:"arms"`
 	Results []Result            `json:"results"`
 	Weeks   []Week              `json:"weeks"`
+	// Before are the arms' measures in the baseline period (nil without
+	// one).
+	Before map[string]Measures `json:"before,omitempty"`
 	// Headline is the trial's verdict as a whole.
 	Headline Headline `json:"headline"`
 	// Preliminary: the report ends before the trial does (it still runs),
@@ -735,7 +743,18 @@ func BuildReport(t *Trial, d Data, from, to time.Time, loc *time.Location) Repor
 		rep.Arms[a.ID] = Compute(mine, params(a, from, to))
 	}
 	replaced(rep.Arms)
-	rep.Results = Evaluate(t, rep.Arms)
+	judged := rep.Arms
+	if bf, bt, ok := t.BaselinePeriod(loc); ok {
+		// The same arms before the trial, for criteria against "before".
+		rep.Before = map[string]Measures{}
+		judged = maps.Clone(rep.Arms)
+		for _, a := range t.Arms {
+			m := Compute(mine, params(a, bf, bt))
+			rep.Before[a.ID] = m
+			judged[BaselineBefore+":"+a.ID] = m
+		}
+	}
+	rep.Results = Evaluate(t, judged)
 	rep.Headline = HeadlineOf(rep.Results)
 	_, rep.End = t.Period(loc)
 	rep.Preliminary = to.Before(rep.End)

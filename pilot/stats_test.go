@@ -3,8 +3,10 @@ package pilot
 import (
 	"encoding/json"
 	"math"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 func near(t *testing.T, what string, got, want, tol float64) {
@@ -203,5 +205,58 @@ func TestReportJSONWithoutData(t *testing.T) {
 	}
 	if len(b) == 0 || !strings.Contains(string(b2), `"hi":null`) {
 		t.Errorf("json %s", b2)
+	}
+}
+
+// A baseline period: the same unit measured before the trial. Alarms on
+// the unit then belong to the trial; a criterion against "before"
+// compares the arm with itself before, by the rate ratio.
+func TestBaselinePeriod(t *testing.T) {
+	c := &Config{Trials: []Trial{{ID: "t", Need: "n", Hypothesis: "h", Start: "2026-10-05", End: "2026-12-28", BaselineStart: "2026-08-10",
+		Arms:     []Arm{{ID: "sensors", Units: []string{"s/a"}, ResidentCount: 10}},
+		Criteria: []Criterion{{ID: "fewer", Metric: "alarms_per_resident_night", Arm: "sensors", Op: OpReducedByPct, Value: 30, Baseline: BaselineBefore}}}}}
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	tr := &c.Trials[0]
+	if tr.BaselineArm() != "" {
+		t.Errorf("baseline arm %q", tr.BaselineArm())
+	}
+	bf, bt, ok := tr.BaselinePeriod(sthlm)
+	if !ok || Nights(bf, bt, sthlm) != 56 {
+		t.Fatalf("baseline period %v – %v", bf, bt)
+	}
+	if trial, arm := c.Assign("s", "a", "", bf.Add(time.Hour), sthlm); trial != "t" || arm != "sensors" {
+		t.Errorf("an alarm in the baseline period: %q %q", trial, arm)
+	}
+	if trial, _ := c.Assign("s", "a", "", bf.Add(-time.Hour), sthlm); trial != "" {
+		t.Error("an alarm before the baseline period belongs to the trial")
+	}
+	// 560 resident-nights before with 280 alarms (0.5 a night), 560
+	// during with 112 (0.2): a fall of 60 %, rate ratio 0.40.
+	var recs []Record
+	add := func(from time.Time, n int) {
+		for i := range n {
+			recs = append(recs, Record{Trial: "t", Arm: "sensors", Alarm: strconv.Itoa(len(recs)), Resident: "r" + strconv.Itoa(i%10), Source: SrcButton,
+				RaisedAt: from.Add(time.Duration(i) * 56 * 24 * time.Hour / time.Duration(n)), ToAccept: 20})
+		}
+	}
+	from, _ := tr.Period(sthlm)
+	add(bf, 280)
+	add(from, 112)
+	rep := BuildReport(tr, Data{Alarms: recs}, from, from.AddDate(0, 0, 56), sthlm)
+	r := rep.Results[0]
+	if rep.Before["sensors"].Alarms != 280 || rep.Arms["sensors"].Alarms != 112 || r.Compared != "ratio" {
+		t.Fatalf("before %d, during %d, %+v", rep.Before["sensors"].Alarms, rep.Arms["sensors"].Alarms, r)
+	}
+	near(t, "ratio", r.Change, 0.4, 1e-9)
+	_, want := RateRatio(112, 560, 280, 560, Level)
+	if *r.ChangeInterval != want || r.Verdict != Met || *r.Baseline != 0.5 {
+		t.Errorf("%+v, want interval %+v, met", r, want)
+	}
+	// "before" without a baseline period is a config error at its path.
+	c.Trials[0].BaselineStart = ""
+	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "trials.0.criteria.0.baseline") {
+		t.Errorf("error %v", err)
 	}
 }

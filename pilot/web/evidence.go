@@ -56,7 +56,7 @@ var evTexts = map[string]map[string]string{
 		"partial":         "Vecka %d är ofullständig (%d av 7 dagar).",
 		"verdictHead":     "Samlad bedömning",
 		"headMetL":        "Uppfyllt", "headNotMetL": "Ej uppfyllt", "headOpenL": "Ej avgjort än",
-		"interval": "Osäkerhet (95 % konfidensintervall)", "generated": "Rapporten skapad", "benefits": "Nyttokalkyl", "compare": "Enheter sida vid sida",
+		"interval": "Osäkerhet (95 % konfidensintervall)", "generated": "Rapporten skapad", "benefits": "Nyttokalkyl", "before": "%s före försöket, från %s", "compare": "Enheter sida vid sida",
 	},
 	"en": {
 		"ci": "95% CI", "to": "to", "noLower": "no lower bound", "noUpper": "no upper bound",
@@ -80,7 +80,7 @@ var evTexts = map[string]map[string]string{
 		"partial":         "Week %d is partial (%d of 7 days).",
 		"verdictHead":     "Overall verdict",
 		"headMetL":        "Met", "headNotMetL": "Not met", "headOpenL": "Not yet decidable",
-		"interval": "Uncertainty (95% confidence interval)", "generated": "Report generated", "benefits": "Benefit calculation", "compare": "Units side by side",
+		"interval": "Uncertainty (95% confidence interval)", "generated": "Report generated", "benefits": "Benefit calculation", "before": "%s before the trial, from %s", "compare": "Units side by side",
 	},
 }
 
@@ -94,7 +94,9 @@ func criteria(rep *pilot.Report, t *pilot.Trial, lang string) []critView {
 		if v.Text == "" {
 			v.Text = c.Metric
 		}
-		if c.Baseline != "" {
+		if c.Baseline == pilot.BaselineBefore {
+			v.Baseline = fmt.Sprintf(tx["before"], v.Arm, t.BaselineStart)
+		} else if c.Baseline != "" {
 			v.Baseline = armLabel(t, c.Baseline)
 		}
 		// What the decisive interval is held against, and how it reads.

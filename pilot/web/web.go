@@ -92,17 +92,19 @@ func (h *handlers) build(ctx context.Context, m *pilot.Model, t *pilot.Trial) (p
 			to = from.AddDate(0, 0, 1)
 		}
 	}
-	recs, err := h.o.Source.Records(ctx, t.ID, from, to)
+	// From the baseline period's start, if the trial has one.
+	since, _ := t.Recorded(m.Loc)
+	recs, err := h.o.Source.Records(ctx, t.ID, since, to)
 	if err != nil {
 		return pilot.Report{}, err
 	}
-	outs, err := h.o.Source.Outages(ctx, t.ID, from, to)
+	outs, err := h.o.Source.Outages(ctx, t.ID, since, to)
 	if err != nil {
 		return pilot.Report{}, err
 	}
 	d := pilot.Data{Alarms: recs, Outages: outs, Participants: t.Participation(m.Loc, nil), Until: now}
 	if ss, ok := h.o.Source.(SupervisionSource); ok {
-		if d.LookIns, d.Visits, err = ss.Supervision(ctx, t.ID, from, to); err != nil {
+		if d.LookIns, d.Visits, err = ss.Supervision(ctx, t.ID, since, to); err != nil {
 			return pilot.Report{}, err
 		}
 	}
