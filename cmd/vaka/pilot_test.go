@@ -356,6 +356,10 @@ func TestIntegrationPilotDashboardChromium(t *testing.T) {
 			t.Errorf("criterion %s reads %q, want %s", id, cells[id], re)
 		}
 	}
+	// Nowhere on the Swedish page a decimal point: one formatter for all.
+	if txt, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.querySelector('main').innerText + Array.from(document.querySelectorAll('svg text')).map(t => t.textContent).join(' ')`)); regexp.MustCompile(`\d\.\d`).MatchString(txt) {
+		t.Errorf("decimal point on the Swedish page: %q", regexp.MustCompile(`.{0,30}\d\.\d.{0,30}`).FindAllString(txt, 5))
+	}
 	for id, c := range cells {
 		if strings.Contains(c, "För lite data") && !strings.Contains(c, "Behöver omkring") && !strings.Contains(c, "100 gånger") {
 			t.Errorf("criterion %s undecided without the sample it needs: %q", id, c)

@@ -191,3 +191,18 @@ func (f numFmt) Share(m pilot.Measures, ch string) string {
 	}
 	return f.Pct(float64(m.PhoneVia[ch]) / float64(n))
 }
+
+// Q writes a distribution's p50, p90 or p99 as a time ("–" without
+// samples), in min when asMin.
+func (f numFmt) Q(d pilot.Dist, which string, asMin bool) string {
+	if d.N == 0 {
+		return "–"
+	}
+	switch which {
+	case "p50":
+		return f.Duration(d.P50, asMin)
+	case "p90":
+		return f.Duration(d.P90, asMin)
+	}
+	return f.Duration(d.P99, asMin)
+}
