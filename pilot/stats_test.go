@@ -74,7 +74,7 @@ func TestRateRatioRothman(t *testing.T) {
 // The distribution-free interval for a median from n = 20 is
 // (x(6), x(15)) with confidence 1 − 2·P(B ≤ 5) = 95.86 % (Conover,
 // Practical Nonparametric Statistics, 3rd ed. 1999, §3.2, and Hahn &
-// Meeker, Statistical Intervals 1991, Table A.15). A p90 from 8 values
+// Meeker, Statistical Intervals 1991, ch. 5). A p90 from 8 values
 // has no upper bound at 95 % (P(all 8 below q0.9) = 0.9⁸ = 0.43).
 func TestQuantileRanksConoverHahnMeeker(t *testing.T) {
 	l, u := QuantileRanks(20, 0.5, 0.95)
