@@ -145,7 +145,7 @@ func RateRatio(a, ta, b, tb, level float64) (ratio float64, iv Interval) {
 // QuantileRanks are the 1-based ranks [l, u] of the sorted sample whose
 // values bound the q-quantile with at least the given confidence, from
 // the binomial distribution of how many of n values fall below it
-// (distribution-free; Conover 1999 §3.2, Hahn & Meeker 1991 §5.2). l < 1
+// (distribution-free; Conover 1999 §3.2, Hahn & Meeker 1991 ch. 5). l < 1
 // means no lower bound, u > n no upper bound.
 func QuantileRanks(n int, q, level float64) (l, u int) {
 	if n <= 0 {
