@@ -245,6 +245,10 @@ func charts(rep *pilot.Report, t *pilot.Trial, tx map[string]string, loc *time.L
 					c.Rects = append(c.Rects, svgRect{Arm: a.ID, Key: string(s), Week: day, Value: val(v), X: bx, Y: y, W: barW - 1, H: h,
 						Fill: palette[string(s)], Pattern: armPattern(j),
 						Title: armLabel(t, a.ID) + " · " + tx[string(s)] + " · " + day + ": " + f.Num(v, 2)})
+					if h >= 13 && barW >= 10 {
+						// The source's letter in its segment: not colour alone.
+						c.Texts = append(c.Texts, svgText{X: bx + (barW-1)/2, Y: y + h/2 + 4, Class: "inbar seg", Anchor: "middle", Text: initial(tx[string(s)])})
+					}
 				}
 				c.Texts = append(c.Texts, svgText{X: bx + (barW-1)/2, Y: float64(H-bottom) + 12, Class: "tick", Anchor: "middle", Text: short[a.ID]})
 			}
@@ -256,6 +260,10 @@ func charts(rep *pilot.Report, t *pilot.Trial, tx map[string]string, loc *time.L
 			c.Texts = append(c.Texts, svgText{X: x0 + groupW/2 - 3, Y: float64(H-bottom) + 26, Class: "tick", Anchor: "middle", Text: label})
 		}
 		c.Legend = legend(left, H-24, sourceKeys(rep), tx)
+		for i := range c.Legend {
+			c.Legend[i].Label = initial(c.Legend[i].Label) + " = " + c.Legend[i].Label
+			c.Legend[i].X += float64(i) * 24
+		}
 		armKey(&c, left, H-6)
 		note := armOrder(t)
 		if n := len(rep.Weeks); n > 0 && rep.Weeks[n-1].Partial {
@@ -423,4 +431,12 @@ func armOrder(t *pilot.Trial) string {
 		names = append(names, armLabel(t, a.ID))
 	}
 	return strings.Join(names, " | ")
+}
+
+// initial is a label's first letter, marking a source in its bar segment.
+func initial(s string) string {
+	for _, r := range s {
+		return string(r)
+	}
+	return ""
 }
