@@ -289,7 +289,10 @@ func charts(rep *pilot.Report, t *pilot.Trial, tx map[string]string, loc *time.L
 				w := v * float64(W-left-20)
 				c.Rects = append(c.Rects, svgRect{Arm: a.ID, Key: o, Value: val(v), X: x, Y: y, W: w, H: 24, Fill: palette[o],
 					Title: armLabel(t, a.ID) + " · " + tx[o] + ": " + f.Pct(v)})
-				if w > 40 {
+				switch {
+				case w > 150: // wide enough to name the outcome, not colour alone
+					c.Texts = append(c.Texts, svgText{X: x + w/2, Y: y + 16, Class: "inbar", Anchor: "middle", Text: tx[o] + " " + f.Pct(v)})
+				case w > 40:
 					c.Texts = append(c.Texts, svgText{X: x + w/2, Y: y + 16, Class: "inbar", Anchor: "middle", Text: f.Pct(v)})
 				}
 				x += w
