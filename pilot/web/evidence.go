@@ -129,6 +129,9 @@ func criteria(rep *pilot.Report, t *pilot.Trial, lang string) []critView {
 		}
 		if r.Baseline != nil {
 			v.BaseValue = f.measure(r.Kind, *r.Baseline, c.Value)
+			if r.Kind == pilot.KindRate {
+				v.BaseValue += " " + tx["perNight"]
+			}
 		}
 		op := "≤"
 		if c.Op == pilot.OpAtLeast {
