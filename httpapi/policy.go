@@ -110,6 +110,11 @@ var policy = map[string]Access{
 	"GET /api/v1/trials/{id}":            pilotReaders,
 	"GET /api/v1/trials/{id}/report.csv": pilotReaders,
 
+	// The benefit calculation (nyttokalkyl) of a trial.
+	"GET /pilot/trials/{id}/benefits":      pilotReaders,
+	"GET /api/v1/trials/{id}/benefits.csv": pilotReaders,
+	"GET /pilot/compare":                   pilotReaders,
+
 	// The shift roster: who is on duty where (roster/). Leads and admins
 	// plan it; it decides whose phone rings.
 	"GET /api/v1/roster": {Roles: []string{RoleLead, RoleAdmin}},

@@ -3,6 +3,7 @@ package pilot
 import (
 	"errors"
 	"fmt"
+	"math"
 	"strings"
 	"time"
 
@@ -61,6 +62,42 @@ type Trial struct {
 	// night visits replaced are counted; default: the baseline of the
 	// first criterion that names one.
 	Baseline string `yaml:"baseline" json:"baseline,omitempty"`
+	// Benefits are the benefit calculation's assumptions (nyttokalkyl);
+	// default DefaultAssumptions, editable on the page.
+	Benefits Assumptions `yaml:"benefits" json:"benefits"`
+	// BaselineStart (YYYY-MM-DD, before Start) opens a baseline period
+	// [BaselineStart, Start): the same units measured before the trial, so
+	// a criterion can compare an arm with itself before (baseline
+	// "before") as well as with another arm. Alarms on the trial's units
+	// in that period are recorded for the trial.
+	BaselineStart string `yaml:"baseline_start" json:"baseline_start,omitempty"`
+}
+
+// BaselineBefore is a criterion's baseline meaning "the same arm in the
+// trial's baseline period".
+const BaselineBefore = "before"
+
+// BaselinePeriod is [baseline_start, start) in loc; ok false without one.
+func (t *Trial) BaselinePeriod(loc *time.Location) (from, to time.Time, ok bool) {
+	if t.BaselineStart == "" {
+		return time.Time{}, time.Time{}, false
+	}
+	from, err := time.ParseInLocation(time.DateOnly, t.BaselineStart, loc)
+	if err != nil {
+		return time.Time{}, time.Time{}, false
+	}
+	to, _ = t.Period(loc)
+	return from, to, from.Before(to)
+}
+
+// Recorded is the span whose data belongs to the trial: its baseline
+// period, if any, and its period.
+func (t *Trial) Recorded(loc *time.Location) (from, to time.Time) {
+	from, to = t.Period(loc)
+	if b, _, ok := t.BaselinePeriod(loc); ok {
+		from = b
+	}
+	return from, to
 }
 
 // BaselineArm is the arm the others are compared with ("" if none).
@@ -69,7 +106,7 @@ func (t *Trial) BaselineArm() string {
 		return t.Baseline
 	}
 	for _, c := range t.Criteria {
-		if c.Baseline != "" {
+		if c.Baseline != "" && c.Baseline != BaselineBefore {
 			return c.Baseline
 		}
 	}
@@ -213,6 +250,13 @@ func (t *Trial) check(seen map[string]bool, f func(...any) string) []error {
 	if err1 == nil && err2 == nil && !end.After(start) {
 		add(f("end"), "must be after start")
 	}
+	if t.BaselineStart != "" {
+		if b, err := time.Parse(time.DateOnly, t.BaselineStart); err != nil {
+			add(f("baseline_start"), "not a date YYYY-MM-DD")
+		} else if err1 == nil && !b.Before(start) {
+			add(f("baseline_start"), "must be before start (the baseline period ends where the trial starts)")
+		}
+	}
 	if len(t.Arms) == 0 {
 		add(f("arms"), "missing: at least one arm, e.g. sensors and call_button_only")
 	}
@@ -252,6 +296,15 @@ func (t *Trial) check(seen map[string]bool, f func(...any) string) []error {
 		}
 		if a.DeviceCount < 0 {
 			add(f("arms", k, "device_count"), "must not be negative")
+		}
+	}
+	for _, b := range []struct {
+		name string
+		v    float64
+	}{{"minutes_per_visit", t.Benefits.MinutesPerVisit}, {"hourly_cost", t.Benefits.HourlyCost},
+		{"callout_cost", t.Benefits.CalloutCost}, {"guarantee_min", t.Benefits.GuaranteeMin}} {
+		if b.v < 0 || b.v > 1e6 || math.IsNaN(b.v) {
+			add(f("benefits", b.name), "must be between 0 and 1000000")
 		}
 	}
 	if t.Baseline != "" && !arms[t.Baseline] {
@@ -306,7 +359,11 @@ func (t *Trial) check(seen map[string]bool, f func(...any) string) []error {
 				add(cf("baseline"), "only reduced_by_pct and no_rise compare with a baseline arm")
 			}
 		case OpReducedByPct, OpNoRise:
-			if !arms[c.Baseline] {
+			if c.Baseline == BaselineBefore {
+				if t.BaselineStart == "" {
+					add(cf("baseline"), "\"before\" needs the trial's baseline_start (a baseline period)")
+				}
+			} else if !arms[c.Baseline] {
 				add(cf("baseline"), "missing or no arm %q in this trial", c.Baseline)
 			} else if c.Baseline == c.Arm {
 				add(cf("baseline"), "must be another arm than %q", c.Arm)
@@ -383,7 +440,7 @@ func (c *Config) Trial(id string) (*Trial, bool) {
 func (c *Config) Assign(site, unit, resident string, at time.Time, loc *time.Location) (trial, arm string) {
 	for i := range c.Trials {
 		t := &c.Trials[i]
-		from, to := t.Period(loc)
+		from, to := t.Recorded(loc)
 		if at.Before(from) || !at.Before(to) {
 			continue
 		}

@@ -1,6 +1,7 @@
 package pilot
 
 import (
+	"maps"
 	"math"
 	"slices"
 	"sort"
@@ -17,6 +18,8 @@ type Dist struct {
 	P99       float64 `json:"p99"`
 	Within60  float64 `json:"within_60s"`  // share 0–1
 	Within180 float64 `json:"within_180s"` // share 0–1
+	// sorted are the samples, for the quantiles' confidence intervals.
+	sorted []float64
 }
 
 // Buckets are the edges (seconds) of the response-time histogram.
@@ -289,6 +292,7 @@ func dist(xs []float64) Dist {
 	}
 	s := slices.Clone(xs)
 	sort.Float64s(s)
+	d.sorted = s
 	d.P50, d.P90, d.P99 = rank(s, 0.50), rank(s, 0.90), rank(s, 0.99)
 	w60, w180 := 0, 0
 	for _, x := range s {
@@ -467,65 +471,137 @@ const (
 	NotEnoughData Verdict = "not_enough_data"
 )
 
-// Result is one criterion judged against the measures.
+// Result is one criterion judged against the measures, with the
+// confidence interval that decided it.
 type Result struct {
 	Criterion Criterion `json:"criterion"`
 	Verdict   Verdict   `json:"verdict"`
 	Value     float64   `json:"value"`
 	Baseline  *float64  `json:"baseline,omitempty"` // the baseline arm's value
 	Samples   int       `json:"samples"`
+	Kind      Kind      `json:"kind"`
+	// Interval is the value's confidence interval.
+	Interval Interval `json:"interval"`
+	// Against a baseline arm: Compared is "ratio" (rates: arm ÷ baseline)
+	// or "difference" (shares: arm − baseline, in share points; quantiles:
+	// arm − baseline, in seconds, from the two arms' intervals), Change
+	// its point value and ChangeInterval its interval.
+	Compared       string    `json:"compared,omitempty"`
+	Change         float64   `json:"change,omitempty"`
+	ChangeInterval *Interval `json:"change_interval,omitempty"`
+	// Threshold is the bound the decisive interval is held against, in
+	// its own terms (the criterion's value, or a ratio or difference).
+	Threshold float64 `json:"threshold"`
+	// Needed is the sample (in Samples' unit) at which, with the estimate
+	// unchanged, the interval would decide; 0 once decided, -1 when not
+	// within MaxScale times the data so far (the estimate is too close
+	// to the threshold to promise a verdict).
+	Needed int `json:"needed"`
 }
 
-// Evaluate judges each criterion of t against measures per arm.
+// Evaluate judges each criterion of t against measures per arm. A
+// criterion is met only when its 95 % interval lies wholly on the agreed
+// side of the threshold, not met when wholly on the other side, and
+// otherwise there is not enough data (as when fewer samples than its
+// min_samples): a point estimate alone never decides.
 func Evaluate(t *Trial, byArm map[string]Measures) []Result {
 	out := make([]Result, 0, len(t.Criteria))
 	for _, c := range t.Criteria {
-		min := c.MinSamples
-		if min == 0 {
-			min = DefaultMinSamples
-		}
-		r := Result{Criterion: c, Verdict: NotEnoughData}
-		m, ok := byArm[c.Arm]
-		if !ok {
-			out = append(out, r)
-			continue
-		}
-		r.Value, r.Samples = m.Metric(c.Metric)
-		if r.Samples < min || math.IsNaN(r.Value) {
-			out = append(out, r)
-			continue
-		}
-		pass := false
-		switch c.Op {
-		case OpAtMost:
-			pass = r.Value <= c.Value
-		case OpAtLeast:
-			pass = r.Value >= c.Value
-		case OpReducedByPct, OpNoRise:
-			bm, ok := byArm[c.Baseline]
-			if !ok {
-				out = append(out, r)
-				continue
-			}
-			bv, bn := bm.Metric(c.Metric)
-			r.Baseline = &bv
-			if bn < min || math.IsNaN(bv) {
-				out = append(out, r)
-				continue
-			}
-			if c.Op == OpReducedByPct {
-				pass = r.Value <= bv*(1-c.Value/100)+1e-12
-			} else {
-				pass = r.Value <= bv*(1+c.Value/100)+1e-12
-			}
-		}
-		r.Verdict = NotMet
-		if pass {
-			r.Verdict = Met
-		}
-		out = append(out, r)
+		out = append(out, evaluate(c, byArm))
 	}
 	return out
+}
+
+func evaluate(c Criterion, byArm map[string]Measures) Result {
+	minN := c.MinSamples
+	if minN == 0 {
+		minN = DefaultMinSamples
+	}
+	r := Result{Criterion: c, Verdict: NotEnoughData, Kind: MetricKind(c.Metric), Needed: -1,
+		Interval: Interval{Lo: math.NaN(), Hi: math.NaN(), Level: Level}}
+	m, ok := byArm[c.Arm]
+	if !ok {
+		return r
+	}
+	e := m.Estimate(c.Metric, Level)
+	r.Value, r.Samples, r.Interval = e.Value, e.Samples, e.Interval
+	if math.IsNaN(e.Value) {
+		r.Value, r.Samples = 0, 0 // no data (JSON has no NaN)
+		return r
+	}
+	var thr float64
+	var decisive Interval
+	var scaled func(float64) Interval
+	switch c.Op {
+	case OpAtMost, OpAtLeast:
+		thr, decisive, scaled = c.Value, e.Interval, e.scaled
+	case OpReducedByPct, OpNoRise:
+		key := c.Baseline
+		if key == BaselineBefore {
+			key = BaselineBefore + ":" + c.Arm
+		}
+		bm, ok := byArm[key]
+		if !ok {
+			return r
+		}
+		b := bm.Estimate(c.Metric, Level)
+		if math.IsNaN(b.Value) {
+			return r
+		}
+		r.Baseline = &b.Value
+		rel := 1 + c.Value/100
+		if c.Op == OpReducedByPct {
+			rel = 1 - c.Value/100
+		}
+		switch e.Kind {
+		case KindRate:
+			r.Compared = "ratio"
+			ratio, iv := RateRatio(e.k, e.n, b.k, b.n, Level)
+			if math.IsNaN(ratio) {
+				return r
+			}
+			r.Change, r.ChangeInterval = ratio, &iv
+			thr, decisive = rel, iv
+			scaled = func(s float64) Interval { _, iv := RateRatio(e.k*s, e.n*s, b.k*s, b.n*s, Level); return iv }
+		case KindShare:
+			// The margin is taken at the baseline's estimate: "no rise"
+			// (0 %) is exactly arm − baseline ≤ 0.
+			r.Compared = "difference"
+			iv := NewcombeDiff(e.k, e.n, b.k, b.n, Level)
+			r.Change, r.ChangeInterval = e.Value-b.Value, &iv
+			thr, decisive = b.Value*(rel-1), iv
+			scaled = func(s float64) Interval { return NewcombeDiff(e.k*s, e.n*s, b.k*s, b.n*s, Level) }
+		default:
+			// Quantiles, counts, uptime: the arm's interval against the
+			// baseline's whole interval scaled by the margin, which is
+			// conservative (two intervals, not one of the difference).
+			r.Compared = "difference"
+			d := func(a, b Interval) Interval {
+				return Interval{Lo: a.Lo - b.Hi*rel, Hi: a.Hi - b.Lo*rel, Level: Level, Method: a.Method}
+			}
+			iv := d(e.Interval, b.Interval)
+			r.Change, r.ChangeInterval = e.Value-b.Value, &iv
+			thr, decisive = 0, iv
+			if e.scaled != nil && b.scaled != nil {
+				scaled = func(s float64) Interval { return d(e.scaled(s), b.scaled(s)) }
+			}
+		}
+		if b.Samples < minN {
+			minN = max(minN, (minN*r.Samples+b.Samples-1)/max(b.Samples, 1)) // until the baseline has enough too
+		}
+	}
+	r.Threshold = thr
+	atMost := c.Op != OpAtLeast
+	v := decide(decisive, thr, atMost)
+	if v != NotEnoughData && r.Samples >= minN {
+		r.Verdict, r.Needed = v, 0
+		return r
+	}
+	r.Needed = needed(r.Samples, thr, atMost, scaled)
+	if r.Needed >= 0 {
+		r.Needed = max(r.Needed, minN)
+	}
+	return r
 }
 
 // Report is a trial's measures per arm and the verdict per criterion.
@@ -536,12 +612,69 @@ type Report struct {
 	Arms    map[string]Measures `json:"arms"`
 	Results []Result            `json:"results"`
 	Weeks   []Week              `json:"weeks"`
+	// Before are the arms' measures in the baseline period (nil without
+	// one).
+	Before map[string]Measures `json:"before,omitempty"`
+	// Headline is the trial's verdict as a whole.
+	Headline Headline `json:"headline"`
+	// Preliminary: the report ends before the trial does (it still runs),
+	// so every verdict may change until End.
+	Preliminary bool      `json:"preliminary"`
+	End         time.Time `json:"end"`
+}
+
+// Headline is a trial's verdict in one word: met when every criterion is
+// met, not met when any is clearly not met, otherwise not yet decidable;
+// with the counts behind it.
+type Headline struct {
+	Verdict   Verdict `json:"verdict"`
+	Met       int     `json:"met"`
+	NotMet    int     `json:"not_met"`
+	Undecided int     `json:"undecided"`
+	// Deciding is the first criterion that decides the headline: the
+	// first not met, else the first undecided ("" when all are met).
+	Deciding string `json:"deciding,omitempty"`
+}
+
+// HeadlineOf sums up results.
+func HeadlineOf(rs []Result) Headline {
+	var h Headline
+	firstUndecided := ""
+	for _, r := range rs {
+		switch r.Verdict {
+		case Met:
+			h.Met++
+		case NotMet:
+			h.NotMet++
+			if h.Deciding == "" {
+				h.Deciding = r.Criterion.ID
+			}
+		default:
+			h.Undecided++
+			if firstUndecided == "" {
+				firstUndecided = r.Criterion.ID
+			}
+		}
+	}
+	switch {
+	case h.NotMet > 0:
+		h.Verdict = NotMet
+	case h.Undecided > 0 || len(rs) == 0:
+		h.Verdict, h.Deciding = NotEnoughData, firstUndecided
+	default:
+		h.Verdict = Met
+	}
+	return h
 }
 
 // Week is one week's measures per arm, for charts over time.
 type Week struct {
 	From time.Time           `json:"from"`
 	Arms map[string]Measures `json:"arms"`
+	// Days in the week that the report covers; Partial when fewer than 7
+	// (the week the report ends in, or the trial's last).
+	Days    int  `json:"days"`
+	Partial bool `json:"partial,omitempty"`
 }
 
 // BuildReport computes a trial's report from its data over [from, to)
@@ -610,13 +743,28 @@ func BuildReport(t *Trial, d Data, from, to time.Time, loc *time.Location) Repor
 		rep.Arms[a.ID] = Compute(mine, params(a, from, to))
 	}
 	replaced(rep.Arms)
-	rep.Results = Evaluate(t, rep.Arms)
+	judged := rep.Arms
+	if bf, bt, ok := t.BaselinePeriod(loc); ok {
+		// The same arms before the trial, for criteria against "before".
+		rep.Before = map[string]Measures{}
+		judged = maps.Clone(rep.Arms)
+		for _, a := range t.Arms {
+			m := Compute(mine, params(a, bf, bt))
+			rep.Before[a.ID] = m
+			judged[BaselineBefore+":"+a.ID] = m
+		}
+	}
+	rep.Results = Evaluate(t, judged)
+	rep.Headline = HeadlineOf(rep.Results)
+	_, rep.End = t.Period(loc)
+	rep.Preliminary = to.Before(rep.End)
 	for w := from; w.Before(to); {
 		next := w.AddDate(0, 0, 7)
 		if next.After(to) {
 			next = to
 		}
-		wk := Week{From: w, Arms: map[string]Measures{}}
+		wk := Week{From: w, Arms: map[string]Measures{}, Days: Nights(w, next, loc)}
+		wk.Partial = wk.Days < 7
 		for _, a := range t.Arms {
 			wk.Arms[a.ID] = Compute(mine, params(a, w, next))
 		}

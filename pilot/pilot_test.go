@@ -3,6 +3,7 @@ package pilot
 import (
 	"errors"
 	"math"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -51,7 +52,7 @@ func TestConfigChecksWithFullPaths(t *testing.T) {
 	bad := Config{Influx: &InfluxConfig{URL: "127.0.0.1:8086"}, Trials: []Trial{{ID: "t", Start: "2026-05-01", End: "2026-04-01",
 		Arms:     []Arm{{ID: "a", Units: []string{"nounit"}}, {ID: "b", Units: []string{"s/u"}}},
 		Criteria: []Criterion{{Metric: "speed", Arm: "x", Op: "about"}, {Metric: "unaccepted_share", Arm: "a", Op: OpNoRise, Baseline: "a"}},
-		Baseline: "zz",
+		Baseline: "zz", Benefits: Assumptions{MinutesPerVisit: -5, HourlyCost: 2e6},
 		Consent: []Consent{{Resident: "s/r1", RecordedBy: "ssk", RecordedAt: "2026-04-10", Arm: "nope", WithdrawnAt: "2026-04-01"},
 			{Resident: "s/r2", RecordedBy: "ssk", RecordedAt: "2026-04-10", WithdrawnReason: "flyttade"}}}}}
 	errs := bad.Check("pilot")
@@ -66,7 +67,8 @@ func TestConfigChecksWithFullPaths(t *testing.T) {
 	for _, want := range []string{"pilot.influx.url", "pilot.influx.bucket", "pilot.trials.0.need", "pilot.trials.0.hypothesis",
 		"pilot.trials.0.end", "pilot.trials.0.arms.0.units.0", "pilot.trials.0.criteria.0.metric", "pilot.trials.0.criteria.0.arm",
 		"pilot.trials.0.criteria.0.op", "pilot.trials.0.criteria.1.baseline", "pilot.trials.0.baseline",
-		"pilot.trials.0.consent.0.arm", "pilot.trials.0.consent.0.withdrawn_at", "pilot.trials.0.consent.1.withdrawn_reason"} {
+		"pilot.trials.0.consent.0.arm", "pilot.trials.0.consent.0.withdrawn_at", "pilot.trials.0.consent.1.withdrawn_reason",
+		"pilot.trials.0.benefits.minutes_per_visit", "pilot.trials.0.benefits.hourly_cost"} {
 		if !slices.Contains(fields, want) {
 			t.Errorf("no error at %s; got %v", want, fields)
 		}
@@ -149,7 +151,7 @@ func TestComputeMeasures(t *testing.T) {
 	// Order does not matter.
 	slices.Reverse(rs)
 	m2 := Compute(rs, Params{From: from, To: to, Arm: "a", Residents: 4, PlannedNightVisits: 0.5})
-	if m2.ToAccept != m.ToAccept || m2.OnlySensor != m.OnlySensor || m2.Both != m.Both {
+	if !reflect.DeepEqual(m2.ToAccept, m.ToAccept) || m2.OnlySensor != m.OnlySensor || m2.Both != m.Both {
 		t.Error("result depends on record order")
 	}
 	if v, n := m.Metric("p90_to_accept_s"); v != 200 || n != 5 {
@@ -258,31 +260,85 @@ func TestNightVisitsReplaced(t *testing.T) {
 	}
 }
 
+// Verdicts follow the 95 % intervals, not the point estimates: a
+// criterion is met only when its interval clears the threshold.
 func TestEvaluateVerdicts(t *testing.T) {
 	c := loadTrial(t)
 	tr := &c.Trials[0]
-	mk := func(n int, p90, unacc, visits float64) Measures {
-		return Measures{Alarms: n, ResidentNights: 100, VisitsPerResNt: visits, UnacceptedShare: unacc,
-			ToAccept: Dist{N: n, P90: p90}}
+	// mk: an arm with nights resident-nights, visits physical visits,
+	// unacc of n care alarms unaccepted, and times to accept: fast at 30 s,
+	// the rest at 90 s.
+	mk := func(nights, visits float64, n, unacc, fast int) Measures {
+		xs := make([]float64, n)
+		for i := range xs {
+			xs[i] = 90
+			if i < fast {
+				xs[i] = 30
+			}
+		}
+		return Measures{Alarms: n, BySource: map[Source]int{}, ResidentNights: nights, NightVisits: visits, VisitsPerResNt: visits / nights,
+			Unaccepted: unacc, UnacceptedShare: float64(unacc) / float64(n), ToAccept: dist(xs)}
 	}
 	for _, c := range []struct {
 		name string
 		arms map[string]Measures
 		want []Verdict
 	}{
-		{"all met", map[string]Measures{"sensors": mk(50, 55, 0.02, 0.1), "button": mk(50, 90, 0.03, 2)}, []Verdict{Met, Met, Met}},
-		{"visits only 25% fewer, unaccepted rose, p90 too slow", map[string]Measures{"sensors": mk(50, 61, 0.04, 1.5), "button": mk(50, 90, 0.03, 2)}, []Verdict{NotMet, NotMet, NotMet}},
-		{"too few alarms", map[string]Measures{"sensors": mk(5, 10, 0, 0.1), "button": mk(5, 90, 0.03, 2)}, []Verdict{Met, NotEnoughData, NotEnoughData}},
-		{"no baseline arm data", map[string]Measures{"sensors": mk(50, 10, 0, 0.1)}, []Verdict{NotEnoughData, NotEnoughData, Met}},
+		{"all clearly met", map[string]Measures{"sensors": mk(100, 10, 200, 0, 200), "button": mk(100, 200, 200, 20, 0)}, []Verdict{Met, Met, Met}},
+		// 1,500 against 2,000 visits over 1,000 nights: −25 %, rate ratio
+		// 0.75 (0.701–0.802), clearly short of 0.70. 30/200 against 5/200
+		// unaccepted: +12.5 points (Newcombe 0.07–0.18). p90 of 200 at 90 s.
+		{"clearly not met", map[string]Measures{"sensors": mk(1000, 1500, 200, 30, 0), "button": mk(1000, 2000, 200, 5, 0)}, []Verdict{NotMet, NotMet, NotMet}},
+		// 150 against 200 over 100 nights: −25 % as well, but the interval
+		// (0.65–0.87) straddles 0.70; 3/100 against 3/100; p90 of 100 values
+		// with 93 fast has its point estimate under 60 s, yet the interval
+		// reaches the slow ones.
+		{"undecided", map[string]Measures{"sensors": mk(100, 150, 100, 3, 93), "button": mk(100, 200, 100, 3, 0)}, []Verdict{NotEnoughData, NotEnoughData, NotEnoughData}},
+		{"too few alarms", map[string]Measures{"sensors": mk(100, 10, 5, 0, 5), "button": mk(100, 200, 5, 1, 0)}, []Verdict{Met, NotEnoughData, NotEnoughData}},
+		{"no baseline arm data", map[string]Measures{"sensors": mk(100, 10, 50, 0, 50)}, []Verdict{NotEnoughData, NotEnoughData, Met}},
 	} {
 		rs := Evaluate(tr, c.arms)
 		var got []Verdict
 		for _, r := range rs {
 			got = append(got, r.Verdict)
+			if r.Verdict == NotEnoughData && r.Needed == 0 {
+				t.Errorf("%s %s: undecided without the sample it needs", c.name, r.Criterion.ID)
+			}
+			if r.Verdict != NotEnoughData && r.Needed != 0 {
+				t.Errorf("%s %s: decided but needs %d", c.name, r.Criterion.ID, r.Needed)
+			}
 		}
 		if !slices.Equal(got, c.want) {
 			t.Errorf("%s: %v, want %v", c.name, got, c.want)
 		}
+		if c.name == "clearly not met" {
+			near(t, "rate ratio", rs[0].Change, 0.75, 1e-9)
+			near(t, "rate ratio lo", rs[0].ChangeInterval.Lo, 0.7014, 5e-4) // exp(ln .75 − 1.96·√(1/1500+1/2000)), by hand
+			near(t, "rate ratio hi", rs[0].ChangeInterval.Hi, 0.8019, 5e-4)
+		}
+		if c.name == "undecided" {
+			// The visits criterion would decide with more nights at the
+			// same rates: the interval must shrink to (≤ 0.70, …) or
+			// (> 0.70, …); with the estimate 0.75 it shrinks above.
+			if n := rs[0].Needed; n <= 100 || n > 100*MaxScale {
+				t.Errorf("visits: needs %d resident-nights", n)
+			}
+			// Equal shares: no sample size will show "no rise" for sure.
+			if rs[1].Needed != -1 {
+				t.Errorf("unaccepted equal in both arms: needs %d", rs[1].Needed)
+			}
+		}
+	}
+	// Needed is where the interval starts to decide: at that sample the
+	// rate ratio's interval clears 0.70, a little before it does not.
+	n := float64(Evaluate(tr, map[string]Measures{"sensors": mk(100, 150, 100, 3, 93), "button": mk(100, 200, 100, 3, 0)})[0].Needed)
+	s := n / 100
+	if _, iv := RateRatio(150*s, 100*s, 200*s, 100*s, Level); iv.Lo <= 0.70 {
+		t.Errorf("at %v nights the interval %v still straddles 0.70", n, iv)
+	}
+	s = n * 0.9 / 100
+	if _, iv := RateRatio(150*s, 100*s, 200*s, 100*s, Level); iv.Lo > 0.70 {
+		t.Errorf("already decided at 90 %% of %v nights: %v", n, iv)
 	}
 }
 
@@ -362,9 +418,14 @@ func TestSimulateIsDeterministicAndPlausible(t *testing.T) {
 	if s.ContinuationRate == 0 || s.ContinuationRate > 1 || s.VisitsReplaced <= 0 {
 		t.Errorf("continuation %v, visits replaced %v", s.ContinuationRate, s.VisitsReplaced)
 	}
+	// Every criterion has its interval; one left undecided after 12
+	// weeks says how much data it would need.
 	for _, r := range rep.Results {
-		if r.Verdict == NotEnoughData {
-			t.Errorf("12 weeks should be enough for %s: %+v", r.Criterion.ID, r)
+		if r.Interval.Method == "" || math.IsNaN(r.Interval.Lo) || r.Samples == 0 {
+			t.Errorf("%s: no interval %+v", r.Criterion.ID, r)
+		}
+		if r.Verdict == NotEnoughData && r.Needed == 0 {
+			t.Errorf("%s: undecided without the sample it needs: %+v", r.Criterion.ID, r)
 		}
 	}
 }

@@ -169,6 +169,7 @@ func TestIntegrationRoleMatrix(t *testing.T) {
 
 		"GET /pilot": {L, A}, "GET /pilot/trials/{id}/report": {L, A}, "GET /pilot/static/pilot.css": {L, A},
 		"GET /api/v1/trials": {L, A}, "GET /api/v1/trials/{id}": {L, A}, "GET /api/v1/trials/{id}/report.csv": {L, A},
+		"GET /pilot/trials/{id}/benefits": {L, A}, "GET /api/v1/trials/{id}/benefits.csv": {L, A}, "GET /pilot/compare": {L, A},
 
 		"GET /api/v1/roster": {L, A}, "PUT /api/v1/roster": {L, A},
 		"GET /api/v1/sites/{site}/units/{unit}/floor-plan": {S, L, A},

@@ -237,6 +237,19 @@ func TestIntegrationInfluxSameMeasuresAsEmbedded(t *testing.T) {
 	if !reflect.DeepEqual(ri.Arms, rl.Arms) || !reflect.DeepEqual(ri.Results, rl.Results) || !reflect.DeepEqual(ri.Weeks, rl.Weeks) {
 		t.Fatalf("measures differ:\ninflux   %+v\nembedded %+v", ri.Arms, rl.Arms)
 	}
+	// The same 95 % intervals, verdicts and samples still needed from
+	// both (compared above with the results; spelled out here so a result
+	// without an interval cannot pass as "equal").
+	for i, a := range ri.Results {
+		b := rl.Results[i]
+		if a.Interval.Method == "" || math.IsNaN(a.Interval.Lo) || a.Interval != b.Interval || a.Verdict != b.Verdict || a.Needed != b.Needed ||
+			(a.ChangeInterval == nil) != (b.ChangeInterval == nil) || (a.ChangeInterval != nil && *a.ChangeInterval != *b.ChangeInterval) {
+			t.Errorf("criterion %s: influx %+v (%v), embedded %+v (%v)", a.Criterion.ID, a.Interval, a.Verdict, b.Interval, b.Verdict)
+		}
+	}
+	if ri.Headline != rl.Headline {
+		t.Errorf("headline: influx %+v, embedded %+v", ri.Headline, rl.Headline)
+	}
 	// Every measure of the domain notes, including device uptime, time to
 	// detect an offline device, continuation and visits replaced, has
 	// data (and so was compared above).

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"html/template"
 	"math"
+	"strconv"
 	"strings"
 	"time"
 
@@ -19,13 +20,20 @@ type view struct {
 	Report *pilot.Report
 	Charts []chart
 	User   string
+	// F writes numbers the page's way (lang); Crit and Head are the
+	// criteria and the trial's verdict in their own terms.
+	F         numFmt
+	Ev        map[string]string
+	Crit      []critView
+	Head      headView
+	Generated string
 }
 
 type chart struct {
 	ID    string
 	Title string
 	Note  string
-	SVG   template.HTML
+	SVG   svgChart
 }
 
 var texts = map[string]map[string]string{
@@ -37,17 +45,18 @@ var texts = map[string]map[string]string{
 		"lang": "English", "langhref": "en", "notrials": "Inga försök är konfigurerade (pilot.trials i hubbens konfiguration).",
 		"perNight": "Larm per boendenatt, per vecka och källa", "outcomes": "Utfall per grupp (andel av kodade larm)",
 		"accept": "Tid till kvittens (antal larm per intervall); streck vid 60 s och 180 s",
-		"caught": "Verkliga behov: vad fångade dem?", "onlySensor": "bara sensor", "onlyButton": "bara larmknapp", "both": "båda",
+		"caught": "Verkliga behov: vad fångade dem?", "onlySensor": "bara av en sensor", "onlyButton": "bara av larmknappen", "both": "av båda",
+		"yPerNight": "larm per boendenatt", "yAlarms": "antal larm", "partialMark": "* ofullständig vecka (%d av 7 dagar)",
 		"armVsArm": "Grupp mot grupp", "measure": "Mått", "alarms": "Larm", "residentNights": "Boendenätter",
-		"perResNight": "Larm per boendenatt", "p50": "Kvittens p50 (s)", "p90": "Kvittens p90 (s)", "p99": "Kvittens p99 (s)",
-		"within60": "Kvitterade inom 60 s", "within180": "Kvitterade inom 180 s", "presenceP90": "Hos den boende p90 (s)",
-		"phoneP90": "Till telefon p90 (s)", "unaccepted": "Ej kvitterade före eskalering", "visits": "Fysiska nattbesök per boendenatt",
+		"perResNight": "Larm per boendenatt", "p50": "Kvittens p50", "p90": "Kvittens p90", "p99": "Kvittens p99",
+		"within60": "Kvitterade inom 60 s", "within180": "Kvitterade inom 180 s", "presenceP90": "Hos den boende p90",
+		"phoneP90": "Till telefon p90", "unaccepted": "Ej kvitterade före eskalering", "visits": "Fysiska nattbesök per boendenatt",
 		"real_need": "verkligt behov", "false": "oavsiktligt larm", "technical": "tekniskt", "information": "information", "test": "test",
 		"button": "larmknapp", "door": "dörr", "bed": "säng", "motion": "rörelse", "fall": "fall", "gps": "GPS", "other": "övrigt",
 		"week": "v.", "consent": "Samtycken registrerade",
 		"gap":     "Tid till telefon = första kvitto från en telefon: push (tjänstearbetaren bekräftar notisen) eller app (larmkortet visas i den inloggade appen). Drifttid = andel enhetstid utan avbrott; tid till upptäckt = från enhetens sista livstecken till larmet om att den är tyst.",
 		"devices": "Enheter och deltagare", "uptime": "Enheternas drifttid", "outages": "Avbrott upptäckta",
-		"detectP50": "Tid till upptäckt av tyst enhet p50 (s)", "detectP90": "Tid till upptäckt av tyst enhet p90 (s)",
+		"detectP50": "Tid till upptäckt av tyst enhet p50", "detectP90": "Tid till upptäckt av tyst enhet p90",
 		"continuation": "Fortsätter (andel av deltagare)", "replaced": "Fysiska nattbesök ersatta (mot jämförelsegruppen)",
 		"viaApp": "Första kvitto via app", "viaPush": "Första kvitto via push",
 		"tillsyn": "Digital tillsyn (nattliga tittar)", "lookins": "Digitala tittar", "lookinsOK": "Allt väl",
@@ -64,17 +73,18 @@ var texts = map[string]map[string]string{
 		"lang": "Svenska", "langhref": "sv", "notrials": "No trials are configured (pilot.trials in the hub config).",
 		"perNight": "Alarms per resident-night, by week and source", "outcomes": "Outcomes per arm (share of coded alarms)",
 		"accept": "Time to accept (alarms per interval); marks at 60 s and 180 s",
-		"caught": "Real needs: what caught them?", "onlySensor": "only a sensor", "onlyButton": "only the button", "both": "both",
+		"caught": "Real needs: what caught them?", "onlySensor": "only by a sensor", "onlyButton": "only by the button", "both": "by both",
+		"yPerNight": "alarms per resident-night", "yAlarms": "alarms", "partialMark": "* partial week (%d of 7 days)",
 		"armVsArm": "Arm against arm", "measure": "Measure", "alarms": "Alarms", "residentNights": "Resident-nights",
-		"perResNight": "Alarms per resident-night", "p50": "Accept p50 (s)", "p90": "Accept p90 (s)", "p99": "Accept p99 (s)",
-		"within60": "Accepted within 60 s", "within180": "Accepted within 180 s", "presenceP90": "At resident p90 (s)",
-		"phoneP90": "To phone p90 (s)", "unaccepted": "Unaccepted until escalation", "visits": "Physical night visits per resident-night",
+		"perResNight": "Alarms per resident-night", "p50": "Accept p50", "p90": "Accept p90", "p99": "Accept p99",
+		"within60": "Accepted within 60 s", "within180": "Accepted within 180 s", "presenceP90": "At resident p90",
+		"phoneP90": "To phone p90", "unaccepted": "Unaccepted until escalation", "visits": "Physical night visits per resident-night",
 		"real_need": "real need", "false": "unintended alarm", "technical": "technical", "information": "information", "test": "test",
 		"button": "call button", "door": "door", "bed": "bed", "motion": "motion", "fall": "fall", "gps": "GPS", "other": "other",
 		"week": "wk", "consent": "Consent records",
 		"gap":     "Time to phone = first receipt from a phone: push (the service worker confirms the notification) or app (the alarm card shown in the logged-in app). Uptime = share of device-time without an outage; time to detect = from a device's last sign of life to the alarm that it is silent.",
 		"devices": "Devices and participants", "uptime": "Device uptime", "outages": "Outages detected",
-		"detectP50": "Time to detect a silent device p50 (s)", "detectP90": "Time to detect a silent device p90 (s)",
+		"detectP50": "Time to detect a silent device p50", "detectP90": "Time to detect a silent device p90",
 		"continuation": "Continuing (share of participants)", "replaced": "Physical night visits replaced (against the baseline)",
 		"viaApp": "First receipt via app", "viaPush": "First receipt via push",
 		"tillsyn": "Digital night supervision (look-ins)", "lookins": "Digital look-ins", "lookinsOK": "All right",
@@ -85,43 +95,7 @@ var texts = map[string]map[string]string{
 	},
 }
 
-var palette = map[string]string{
-	"button": "#1f6feb", "door": "#d97706", "bed": "#7c3aed", "motion": "#059669", "fall": "#dc2626", "gps": "#0891b2",
-	"technical": "#6b7280", "other": "#9ca3af",
-	"real_need": "#15803d", "false": "#dc2626", "information": "#2563eb", "test": "#a3a3a3",
-}
-
-var armColours = []string{"#1f6feb", "#d97706", "#7c3aed", "#059669"}
-
 var funcs = template.FuncMap{
-	"pct": func(x float64) string { return fmt.Sprintf("%.0f %%", 100*x) },
-	// pct1 keeps a decimal (uptime: 99.4 %); "–" without data.
-	"pct1": func(x float64) string {
-		if math.IsNaN(x) {
-			return "–"
-		}
-		return fmt.Sprintf("%.1f %%", 100*x)
-	},
-	// share is n's part of all first receipts.
-	"share": func(m pilot.Measures, ch string) string {
-		n := 0
-		for _, c := range m.PhoneVia {
-			n += c
-		}
-		if n == 0 {
-			return "–"
-		}
-		return fmt.Sprintf("%.0f %%", 100*float64(m.PhoneVia[ch])/float64(n))
-	},
-	"num": func(x float64) string {
-		if math.IsNaN(x) {
-			return "–"
-		}
-		if x == math.Trunc(x) && math.Abs(x) < 1e9 {
-			return fmt.Sprintf("%.0f", x)
-		}
-		return fmt.Sprintf("%.2f", x)
-	},
 	"day": func(t time.Time, loc *time.Location) string { return t.In(loc).Format(time.DateOnly) },
 	"lastday": func(t time.Time, loc *time.Location) string {
 		return t.In(loc).AddDate(0, 0, -1).Format(time.DateOnly)
@@ -133,9 +107,67 @@ var funcs = template.FuncMap{
 		return id
 	},
 	"metric": func(m pilot.Measures, name string) float64 { v, _ := m.Metric(name); return v },
+	"intf":   func(n int) float64 { return float64(n) },
+	"add":    func(a, b float64) float64 { return a + b },
+	"half":   func(n int) int { return n / 2 },
 }
 
-func esc(s string) string { return template.HTMLEscapeString(s) }
+// svgChart is a chart as data; templates/chart.html draws it, so every
+// label and value goes through html/template's escaping (no SVG is built
+// as a string).
+type svgChart struct {
+	W, H   int
+	Label  string // aria-label
+	YTitle string // the y axis' title, with its unit
+	// Grid lines run from GridLeft to GridRight at each Grid label's Y.
+	GridLeft, GridRight float64
+	Grid                []svgText
+	Rects               []svgRect
+	Texts               []svgText
+	Lines               []svgLine
+	Legend              []legendItem
+}
+
+type svgRect struct {
+	Arm, Key, Week string
+	Value          string // data-value: a plain number a test can parse
+	X, Y, W, H     float64
+	Fill           string
+	Pattern        string // id of the pattern laid over the fill ("" none)
+	Title          string
+}
+
+type svgText struct {
+	X, Y          float64
+	Class, Anchor string
+	Text          string
+}
+
+type svgLine struct {
+	X1, Y1, X2, Y2 float64
+	Class          string
+}
+
+type legendItem struct {
+	X, Y    float64
+	Fill    string
+	Pattern string
+	Label   string
+}
+
+var palette = map[string]string{
+	"button": "#1f6feb", "door": "#d97706", "bed": "#7c3aed", "motion": "#059669", "fall": "#dc2626", "gps": "#0891b2",
+	"technical": "#6b7280", "other": "#9ca3af",
+	"real_need": "#15803d", "false": "#dc2626", "information": "#2563eb", "test": "#a3a3a3",
+}
+
+// Arms differ in colour and in pattern (solid, hatched, dotted, crossed),
+// so a grey print or a colour-blind reader still tells them apart.
+var armColours = []string{"#1f6feb", "#d97706", "#7c3aed", "#059669"}
+var armPatterns = []string{"", "pat-hatch", "pat-dots", "pat-cross"}
+
+func armColour(j int) string  { return armColours[j%len(armColours)] }
+func armPattern(j int) string { return armPatterns[j%len(armPatterns)] }
 
 func armLabel(t *pilot.Trial, id string) string {
 	if a, ok := t.Arm(id); ok && a.Name != "" {
@@ -144,14 +176,47 @@ func armLabel(t *pilot.Trial, id string) string {
 	return id
 }
 
-// charts draws the dashboard's SVG charts. Every mark carries its value in
+// armShort is a bar's group label under it: the arm's initial, or more
+// letters where two arms share one.
+func armShort(t *pilot.Trial) map[string]string {
+	out := map[string]string{}
+	for n := 1; n <= 4; n++ {
+		seen := map[string]int{}
+		for _, a := range t.Arms {
+			r := []rune(armLabel(t, a.ID))
+			out[a.ID] = string(r[:min(n, len(r))])
+			seen[out[a.ID]]++
+		}
+		unique := true
+		for _, c := range seen {
+			unique = unique && c == 1
+		}
+		if unique {
+			break
+		}
+	}
+	return out
+}
+
+func val(x float64) string { return strconv.FormatFloat(x, 'f', 4, 64) }
+
+// charts draws the dashboard's charts. Every mark carries its value in
 // data-value, so a browser test (and a screen reader) can read it.
-func charts(rep *pilot.Report, t *pilot.Trial, tx map[string]string, loc *time.Location) []chart {
+func charts(rep *pilot.Report, t *pilot.Trial, tx map[string]string, loc *time.Location, f numFmt) []chart {
 	var out []chart
-	// 1. Alarms per resident-night by week, stacked by source, one group per arm.
+	short := armShort(t)
+	armKey := func(c *svgChart, x, y float64) {
+		for j, a := range t.Arms {
+			l := short[a.ID] + " = " + armLabel(t, a.ID)
+			c.Legend = append(c.Legend, legendItem{X: x, Y: y, Fill: "#9ca3af", Pattern: armPattern(j), Label: l})
+			x += 34 + 7*float64(len([]rune(l)))
+		}
+	}
+	// 1. Alarms per resident-night by week, stacked by source, one bar
+	// per arm in each week, labelled with the arm's initial.
 	{
-		const W, H, top, left, bottom = 720, 260, 20, 40, 40
-		var b strings.Builder
+		const W, H, top, left, bottom = 720, 290, 20, 56, 70
+		c := svgChart{W: W, H: H, Label: tx["perNight"], YTitle: tx["yPerNight"]}
 		maxY := 0.0
 		for _, wk := range rep.Weeks {
 			for _, a := range t.Arms {
@@ -162,12 +227,14 @@ func charts(rep *pilot.Report, t *pilot.Trial, tx map[string]string, loc *time.L
 		plotH := float64(H - top - bottom)
 		groupW := float64(W-left-10) / float64(max(1, len(rep.Weeks)))
 		barW := (groupW - 6) / float64(max(1, len(t.Arms)))
-		axis(&b, W, H, top, left, bottom, maxY, "")
+		c.Grid, c.GridLeft, c.GridRight = axis(W, H, top, left, bottom, maxY, f), left, W-10
 		for i, wk := range rep.Weeks {
 			x0 := float64(left) + float64(i)*groupW + 3
+			day := wk.From.In(loc).Format(time.DateOnly)
 			for j, a := range t.Arms {
 				m := wk.Arms[a.ID]
 				y := float64(H - bottom)
+				bx := x0 + float64(j)*barW
 				for _, s := range pilot.Sources {
 					v := m.PerResidentNight[s]
 					if v <= 0 {
@@ -175,26 +242,44 @@ func charts(rep *pilot.Report, t *pilot.Trial, tx map[string]string, loc *time.L
 					}
 					h := v / maxY * plotH
 					y -= h
-					fmt.Fprintf(&b, `<rect class="bar" data-arm="%s" data-source="%s" data-week="%s" data-value="%.4f" x="%.1f" y="%.1f" width="%.1f" height="%.1f" fill="%s"><title>%s · %s · %s: %.2f</title></rect>`,
-						esc(a.ID), s, wk.From.In(loc).Format(time.DateOnly), v, x0+float64(j)*barW, y, barW-1, h, palette[string(s)],
-						esc(armLabel(t, a.ID)), esc(tx[string(s)]), wk.From.In(loc).Format(time.DateOnly), v)
+					c.Rects = append(c.Rects, svgRect{Arm: a.ID, Key: string(s), Week: day, Value: val(v), X: bx, Y: y, W: barW - 1, H: h,
+						Fill: palette[string(s)], Pattern: armPattern(j),
+						Title: armLabel(t, a.ID) + " · " + tx[string(s)] + " · " + day + ": " + f.Num(v, 2)})
+					if h >= 13 && barW >= 10 {
+						// The source's letter in its segment: not colour alone.
+						c.Texts = append(c.Texts, svgText{X: bx + (barW-1)/2, Y: y + h/2 + 4, Class: "inbar seg", Anchor: "middle", Text: initial(tx[string(s)])})
+					}
 				}
+				c.Texts = append(c.Texts, svgText{X: bx + (barW-1)/2, Y: float64(H-bottom) + 12, Class: "tick", Anchor: "middle", Text: short[a.ID]})
 			}
 			_, wn := wk.From.In(loc).ISOWeek()
-			fmt.Fprintf(&b, `<text x="%.1f" y="%d" class="tick" text-anchor="middle">%s %d</text>`, x0+groupW/2-3, H-bottom+14, tx["week"], wn)
+			label := tx["week"] + " " + strconv.Itoa(wn)
+			if wk.Partial {
+				label += "*"
+			}
+			c.Texts = append(c.Texts, svgText{X: x0 + groupW/2 - 3, Y: float64(H-bottom) + 26, Class: "tick", Anchor: "middle", Text: label})
 		}
-		legend(&b, left, H-12, sourceKeys(rep), tx)
-		out = append(out, chart{ID: "per-night", Title: tx["perNight"], Note: armOrder(t), SVG: svg(W, H, b.String())})
+		c.Legend = legend(left, H-24, sourceKeys(rep), tx)
+		for i := range c.Legend {
+			c.Legend[i].Label = initial(c.Legend[i].Label) + " = " + c.Legend[i].Label
+			c.Legend[i].X += float64(i) * 24
+		}
+		armKey(&c, left, H-6)
+		note := armOrder(t)
+		if n := len(rep.Weeks); n > 0 && rep.Weeks[n-1].Partial {
+			note += " · " + fmt.Sprintf(tx["partialMark"], rep.Weeks[n-1].Days)
+		}
+		out = append(out, chart{ID: "per-night", Title: tx["perNight"], Note: note, SVG: c})
 	}
 	// 2. Outcome shares per arm: one stacked horizontal bar per arm.
 	{
 		const W, rowH, left = 720, 34, 160
 		H := 30 + rowH*len(t.Arms) + 20
-		var b strings.Builder
+		c := svgChart{W: W, H: H, Label: tx["outcomes"]}
 		for i, a := range t.Arms {
 			m := rep.Arms[a.ID]
-			y := 10 + i*rowH
-			fmt.Fprintf(&b, `<text x="%d" y="%d" class="label" text-anchor="end">%s</text>`, left-8, y+18, esc(armLabel(t, a.ID)))
+			y := float64(10 + i*rowH)
+			c.Texts = append(c.Texts, svgText{X: left - 8, Y: y + 18, Class: "label", Anchor: "end", Text: armLabel(t, a.ID)})
 			x := float64(left)
 			for _, o := range []string{"real_need", "false", "technical", "information", "test"} {
 				v := m.OutcomeShare[o]
@@ -202,21 +287,24 @@ func charts(rep *pilot.Report, t *pilot.Trial, tx map[string]string, loc *time.L
 					continue
 				}
 				w := v * float64(W-left-20)
-				fmt.Fprintf(&b, `<rect class="bar" data-arm="%s" data-outcome="%s" data-value="%.4f" x="%.1f" y="%d" width="%.1f" height="24" fill="%s"><title>%s: %.0f %%</title></rect>`,
-					esc(a.ID), o, v, x, y, w, palette[o], esc(tx[o]), 100*v)
-				if w > 34 {
-					fmt.Fprintf(&b, `<text x="%.1f" y="%d" class="inbar" text-anchor="middle">%.0f%%</text>`, x+w/2, y+16, 100*v)
+				c.Rects = append(c.Rects, svgRect{Arm: a.ID, Key: o, Value: val(v), X: x, Y: y, W: w, H: 24, Fill: palette[o],
+					Title: armLabel(t, a.ID) + " · " + tx[o] + ": " + f.Pct(v)})
+				switch {
+				case w > 150: // wide enough to name the outcome, not colour alone
+					c.Texts = append(c.Texts, svgText{X: x + w/2, Y: y + 16, Class: "inbar", Anchor: "middle", Text: tx[o] + " " + f.Pct(v)})
+				case w > 40:
+					c.Texts = append(c.Texts, svgText{X: x + w/2, Y: y + 16, Class: "inbar", Anchor: "middle", Text: f.Pct(v)})
 				}
 				x += w
 			}
 		}
-		legend(&b, left, H-8, []string{"real_need", "false", "technical", "information", "test"}, tx)
-		out = append(out, chart{ID: "outcomes", Title: tx["outcomes"], SVG: svg(W, H, b.String())})
+		c.Legend = legend(left, H-8, []string{"real_need", "false", "technical", "information", "test"}, tx)
+		out = append(out, chart{ID: "outcomes", Title: tx["outcomes"], SVG: c})
 	}
 	// 3. Time to accept histogram per arm, marks at 60 s and 180 s.
 	{
-		const W, H, top, left, bottom = 720, 240, 20, 40, 46
-		var b strings.Builder
+		const W, H, top, left, bottom = 720, 260, 20, 56, 50
+		c := svgChart{W: W, H: H, Label: tx["accept"], YTitle: tx["yAlarms"]}
 		labels := []string{"<15", "15–30", "30–60", "60–120", "120–180", "180–300", ">300"}
 		maxY := 0.0
 		for _, a := range t.Arms {
@@ -228,7 +316,7 @@ func charts(rep *pilot.Report, t *pilot.Trial, tx map[string]string, loc *time.L
 		plotH := float64(H - top - bottom)
 		groupW := float64(W-left-10) / float64(len(labels))
 		barW := (groupW - 8) / float64(max(1, len(t.Arms)))
-		axis(&b, W, H, top, left, bottom, maxY, "")
+		c.Grid, c.GridLeft, c.GridRight = axis(W, H, top, left, bottom, maxY, f), left, W-10
 		for i, l := range labels {
 			x0 := float64(left) + float64(i)*groupW + 4
 			for j, a := range t.Arms {
@@ -238,69 +326,70 @@ func charts(rep *pilot.Report, t *pilot.Trial, tx map[string]string, loc *time.L
 				}
 				v := float64(hist[i])
 				h := v / maxY * plotH
-				fmt.Fprintf(&b, `<rect class="bar" data-arm="%s" data-bucket="%s" data-value="%d" x="%.1f" y="%.1f" width="%.1f" height="%.1f" fill="%s"><title>%s %s s: %d</title></rect>`,
-					esc(a.ID), l, hist[i], x0+float64(j)*barW, float64(H-bottom)-h, barW-1, h, armColours[j%len(armColours)], esc(armLabel(t, a.ID)), l, hist[i])
+				c.Rects = append(c.Rects, svgRect{Arm: a.ID, Key: l, Value: val(v), X: x0 + float64(j)*barW, Y: float64(H-bottom) - h, W: barW - 1, H: h,
+					Fill: armColour(j), Pattern: armPattern(j), Title: armLabel(t, a.ID) + " · " + l + " s: " + f.Num(v, 0)})
 			}
-			fmt.Fprintf(&b, `<text x="%.1f" y="%d" class="tick" text-anchor="middle">%s</text>`, x0+groupW/2-4, H-bottom+14, l)
+			c.Texts = append(c.Texts, svgText{X: x0 + groupW/2 - 4, Y: float64(H-bottom) + 14, Class: "tick", Anchor: "middle", Text: l + " s"})
 		}
 		for _, mark := range []struct {
 			edge int
 			text string
 		}{{3, "60 s"}, {5, "180 s"}} {
 			x := float64(left) + float64(mark.edge)*groupW
-			fmt.Fprintf(&b, `<line class="target" stroke="#b91c1c" stroke-width="1.5" stroke-dasharray="4 3" x1="%.1f" x2="%.1f" y1="%d" y2="%d"/><text x="%.1f" y="%d" class="target-label">%s</text>`,
-				x, x, top-6, H-bottom, x+3, top+4, mark.text)
+			c.Lines = append(c.Lines, svgLine{X1: x, X2: x, Y1: top - 6, Y2: float64(H - bottom), Class: "target"})
+			c.Texts = append(c.Texts, svgText{X: x + 3, Y: top + 4, Class: "target-label", Text: mark.text})
 		}
-		armLegend(&b, left, H-8, t)
-		out = append(out, chart{ID: "accept", Title: tx["accept"], SVG: svg(W, H, b.String())})
+		for j, a := range t.Arms {
+			c.Legend = append(c.Legend, legendItem{X: float64(left + j*200), Y: H - 8, Fill: armColour(j), Pattern: armPattern(j), Label: armLabel(t, a.ID)})
+		}
+		out = append(out, chart{ID: "accept", Title: tx["accept"], SVG: c})
 	}
-	// 4. What caught real needs: only a sensor, only the button, both.
+	// 4. What caught real needs: per arm, only a sensor, only the button,
+	// both; the arm as a heading row, so no label repeats an arm's name.
 	{
-		const W, rowH, left = 720, 30, 250
+		const W, rowH, left = 720, 28, 250
 		kinds := []struct{ key, colour string }{{"onlySensor", "#7c3aed"}, {"onlyButton", "#1f6feb"}, {"both", "#059669"}}
-		H := 20 + rowH*len(t.Arms)*len(kinds) + 10
-		var b strings.Builder
+		H := 20 + (rowH*len(kinds)+24)*len(t.Arms) + 10
+		c := svgChart{W: W, H: H, Label: tx["caught"]}
 		maxX := 0.0
 		for _, a := range t.Arms {
 			m := rep.Arms[a.ID]
 			maxX = max(maxX, float64(m.OnlySensor), float64(m.OnlyButton), float64(m.Both))
 		}
 		maxX = niceMax(maxX)
-		y := 10
-		for _, a := range t.Arms {
+		y := 10.0
+		for j, a := range t.Arms {
 			m := rep.Arms[a.ID]
+			c.Texts = append(c.Texts, svgText{X: 8, Y: y + 14, Class: "label group", Text: armLabel(t, a.ID)})
+			y += 22
 			vals := []int{m.OnlySensor, m.OnlyButton, m.Both}
 			for k, kd := range kinds {
 				w := float64(vals[k]) / maxX * float64(W-left-60)
-				fmt.Fprintf(&b, `<text x="%d" y="%d" class="label" text-anchor="end">%s · %s</text>`, left-8, y+16, esc(armLabel(t, a.ID)), esc(tx[kd.key]))
-				fmt.Fprintf(&b, `<rect class="bar" data-arm="%s" data-caught="%s" data-value="%d" x="%d" y="%d" width="%.1f" height="22" fill="%s"/>`,
-					esc(a.ID), kd.key, vals[k], left, y, w, kd.colour)
-				fmt.Fprintf(&b, `<text x="%.1f" y="%d" class="label">%d</text>`, float64(left)+w+6, y+16, vals[k])
+				c.Texts = append(c.Texts, svgText{X: left - 8, Y: y + 16, Class: "label", Anchor: "end", Text: tx[kd.key]})
+				c.Rects = append(c.Rects, svgRect{Arm: a.ID, Key: kd.key, Value: val(float64(vals[k])), X: left, Y: y, W: w, H: 22, Fill: kd.colour,
+					Pattern: armPattern(j), Title: armLabel(t, a.ID) + " · " + tx[kd.key] + ": " + strconv.Itoa(vals[k])})
+				c.Texts = append(c.Texts, svgText{X: float64(left) + w + 6, Y: y + 16, Class: "label", Text: f.Num(float64(vals[k]), 0)})
 				y += rowH
 			}
+			y += 2
 		}
-		out = append(out, chart{ID: "caught", Title: tx["caught"], SVG: svg(W, H, b.String())})
+		out = append(out, chart{ID: "caught", Title: tx["caught"], SVG: c})
 	}
 	return out
 }
 
-func svg(w, h int, body string) template.HTML {
-	return template.HTML(fmt.Sprintf(`<svg class="chart" viewBox="0 0 %d %d" role="img" preserveAspectRatio="xMinYMin meet">%s</svg>`, w, h, body))
-}
-
-func axis(b *strings.Builder, W, H, top, left, bottom int, maxY float64, unit string) {
+func axis(W, H, top, left, bottom int, maxY float64, f numFmt) []svgText {
+	var g []svgText
 	for i := 0; i <= 4; i++ {
 		v := maxY * float64(i) / 4
 		y := float64(H-bottom) - float64(H-top-bottom)*float64(i)/4
-		fmt.Fprintf(b, `<line class="grid" stroke="#e5e7eb" x1="%d" x2="%d" y1="%.1f" y2="%.1f"/><text x="%d" y="%.1f" class="tick" text-anchor="end">%s%s</text>`,
-			left, W-10, y, y, left-4, y+4, trim(v), unit)
+		dec := 0
+		if v != math.Trunc(v) {
+			dec = decimals(roundTo(v, 2))
+		}
+		g = append(g, svgText{X: float64(left - 4), Y: y, Text: f.Num(v, dec)})
 	}
-}
-
-func trim(v float64) string {
-	s := fmt.Sprintf("%.2f", v)
-	s = strings.TrimRight(strings.TrimRight(s, "0"), ".")
-	return s
+	return g
 }
 
 func niceMax(v float64) float64 {
@@ -329,19 +418,14 @@ func sourceKeys(rep *pilot.Report) []string {
 	return out
 }
 
-func legend(b *strings.Builder, x, y int, keys []string, tx map[string]string) {
+func legend(x, y int, keys []string, tx map[string]string) []legendItem {
+	var out []legendItem
+	fx := float64(x)
 	for _, k := range keys {
-		fmt.Fprintf(b, `<rect x="%d" y="%d" width="10" height="10" fill="%s"/><text x="%d" y="%d" class="tick">%s</text>`, x, y-9, palette[k], x+14, y, esc(tx[k]))
-		x += 24 + 7*len([]rune(tx[k]))
+		out = append(out, legendItem{X: fx, Y: float64(y), Fill: palette[k], Label: tx[k]})
+		fx += 24 + 7*float64(len([]rune(tx[k])))
 	}
-}
-
-func armLegend(b *strings.Builder, x, y int, t *pilot.Trial) {
-	for j, a := range t.Arms {
-		l := armLabel(t, a.ID)
-		fmt.Fprintf(b, `<rect x="%d" y="%d" width="10" height="10" fill="%s"/><text x="%d" y="%d" class="tick">%s</text>`, x, y-9, armColours[j%len(armColours)], x+14, y, esc(l))
-		x += 24 + 7*len([]rune(l))
-	}
+	return out
 }
 
 func armOrder(t *pilot.Trial) string {
@@ -350,4 +434,12 @@ func armOrder(t *pilot.Trial) string {
 		names = append(names, armLabel(t, a.ID))
 	}
 	return strings.Join(names, " | ")
+}
+
+// initial is a label's first letter, marking a source in its bar segment.
+func initial(s string) string {
+	for _, r := range s {
+		return string(r)
+	}
+	return ""
 }

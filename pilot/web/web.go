@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"html/template"
 	"log/slog"
+	"math"
 	"net/http"
 	"strconv"
 	"time"
@@ -50,9 +51,9 @@ type Options struct {
 //go:embed static/pilot.css
 var static embed.FS
 
-var page = template.Must(template.New("pilot.html").Funcs(funcs).ParseFS(templates, "templates/pilot.html"))
+var page = template.Must(template.New("pilot.html").Funcs(funcs).ParseFS(templates, "templates/pilot.html", "templates/chart.html"))
 
-//go:embed templates/pilot.html
+//go:embed templates/pilot.html templates/chart.html
 var templates embed.FS
 
 // Routes returns the pilot pages and API, for service.WithRoutes.
@@ -71,6 +72,9 @@ func Routes(o Options) []httpapi.Route {
 		{Method: http.MethodGet, Pattern: "/api/v1/trials", Handler: http.HandlerFunc(h.list)},
 		{Method: http.MethodGet, Pattern: "/api/v1/trials/{id}", Handler: http.HandlerFunc(h.report)},
 		{Method: http.MethodGet, Pattern: "/api/v1/trials/{id}/report.csv", Handler: http.HandlerFunc(h.csv)},
+		{Method: http.MethodGet, Pattern: "/pilot/trials/{id}/benefits", Handler: http.HandlerFunc(h.benefits)},
+		{Method: http.MethodGet, Pattern: "/pilot/compare", Handler: http.HandlerFunc(h.compare)},
+		{Method: http.MethodGet, Pattern: "/api/v1/trials/{id}/benefits.csv", Handler: http.HandlerFunc(h.benefitsCSV)},
 	}
 }
 
@@ -88,17 +92,19 @@ func (h *handlers) build(ctx context.Context, m *pilot.Model, t *pilot.Trial) (p
 			to = from.AddDate(0, 0, 1)
 		}
 	}
-	recs, err := h.o.Source.Records(ctx, t.ID, from, to)
+	// From the baseline period's start, if the trial has one.
+	since, _ := t.Recorded(m.Loc)
+	recs, err := h.o.Source.Records(ctx, t.ID, since, to)
 	if err != nil {
 		return pilot.Report{}, err
 	}
-	outs, err := h.o.Source.Outages(ctx, t.ID, from, to)
+	outs, err := h.o.Source.Outages(ctx, t.ID, since, to)
 	if err != nil {
 		return pilot.Report{}, err
 	}
 	d := pilot.Data{Alarms: recs, Outages: outs, Participants: t.Participation(m.Loc, nil), Until: now}
 	if ss, ok := h.o.Source.(SupervisionSource); ok {
-		if d.LookIns, d.Visits, err = ss.Supervision(ctx, t.ID, from, to); err != nil {
+		if d.LookIns, d.Visits, err = ss.Supervision(ctx, t.ID, since, to); err != nil {
 			return pilot.Report{}, err
 		}
 	}
@@ -171,10 +177,30 @@ func (h *handlers) csv(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Content-Type", "text/csv; charset=utf-8")
+	if r.URL.Query().Get("lang") == "sv" {
+		w.Header().Set("Content-Disposition", fmt.Sprintf("attachment; filename=%q", t.ID+"-rapport.csv"))
+		if err := writeSwedishCSV(w, &rep, t, m.Loc); err != nil {
+			h.o.Logger.Warn("pilot: csv", "err", err)
+		}
+		return
+	}
 	w.Header().Set("Content-Disposition", fmt.Sprintf("attachment; filename=%q", t.ID+"-report.csv"))
 	cw := csv.NewWriter(w)
 	_ = cw.Write([]string{"section", "period_start", "arm", "metric", "value", "samples", "verdict"})
-	f := func(x float64) string { return strconv.FormatFloat(x, 'f', -1, 64) }
+	// Rounded to 4 decimals (a share to 0.01 %); no value is an empty
+	// cell, never 0 or NaN.
+	f := func(x float64) string {
+		if math.IsNaN(x) || math.IsInf(x, 0) {
+			return ""
+		}
+		return strconv.FormatFloat(math.Round(x*1e4)/1e4, 'f', -1, 64)
+	}
+	val := func(x float64, n int) string {
+		if n == 0 {
+			return ""
+		}
+		return f(x)
+	}
 	day := func(x time.Time) string { return x.In(m.Loc).Format(time.DateOnly) }
 	for _, res := range rep.Results {
 		_ = cw.Write([]string{"criterion", day(rep.From), res.Criterion.Arm, res.Criterion.Metric + " " + res.Criterion.Op + " " + f(res.Criterion.Value),
@@ -188,7 +214,7 @@ func (h *handlers) csv(w http.ResponseWriter, r *http.Request) {
 		ms := rep.Arms[a.ID]
 		for _, name := range metrics {
 			v, n := ms.Metric(name)
-			_ = cw.Write([]string{"period", day(rep.From), a.ID, name, f(v), strconv.Itoa(n), ""})
+			_ = cw.Write([]string{"period", day(rep.From), a.ID, name, val(v, n), strconv.Itoa(n), ""})
 		}
 		n := 0
 		for _, c := range ms.PhoneVia {
@@ -204,7 +230,7 @@ func (h *handlers) csv(w http.ResponseWriter, r *http.Request) {
 			for _, name := range []string{"alarms_per_resident_night", "p90_to_accept_s", "real_need_share", "false_share", "unaccepted_share",
 				"night_visits_replaced", "device_uptime", "p90_to_detect_offline_s", "continuation_rate"} {
 				v, n := ms.Metric(name)
-				_ = cw.Write([]string{"week", day(wk.From), a.ID, name, f(v), strconv.Itoa(n), ""})
+				_ = cw.Write([]string{"week", day(wk.From), a.ID, name, val(v, n), strconv.Itoa(n), ""})
 			}
 		}
 	}
@@ -228,7 +254,8 @@ func (h *handlers) render(w http.ResponseWriter, r *http.Request, id string, pri
 	if !ok {
 		return
 	}
-	v := view{Lang: lang, T: texts[lang], Print: print, Model: m, Trial: t}
+	v := view{Lang: lang, T: texts[lang], Print: print, Model: m, Trial: t, F: fmtFor(lang), Ev: evTexts[lang],
+		Generated: h.o.Now().In(m.Loc).Format("2006-01-02 15:04 MST")}
 	if u, ok := httpapi.UserFromRequest(r); ok {
 		v.User = u.Name
 	}
@@ -239,7 +266,9 @@ func (h *handlers) render(w http.ResponseWriter, r *http.Request, id string, pri
 			return
 		}
 		v.Report = &rep
-		v.Charts = charts(&rep, t, texts[lang], m.Loc)
+		v.Charts = charts(&rep, t, texts[lang], m.Loc, v.F)
+		v.Crit = criteria(&rep, t, lang)
+		v.Head = headline(&rep, v.Crit, lang, m.Loc)
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
