@@ -2,6 +2,7 @@ package broker
 
 import (
 	"log/slog"
+	"net"
 	"testing"
 	"time"
 
@@ -37,6 +38,19 @@ func TestIntegrationWebSocketThroughGate(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer b.Close()
+	// mochi's WebSocket listener binds in its own goroutine after Start
+	// returns: wait (bounded) until it accepts, or the dial races it.
+	for i := 0; ; i++ {
+		c, err := net.DialTimeout("tcp", addr, time.Second)
+		if err == nil {
+			c.Close()
+			break
+		}
+		if i == 100 {
+			t.Fatalf("WebSocket listener not up: %v", err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 	o := paho.NewClientOptions().AddBroker("ws://" + b.Addr("ws")).SetClientID("gw-ws").
 		SetUsername("s/g").SetPassword("pw").SetAutoReconnect(false).SetConnectTimeout(10 * time.Second)
 	c := paho.NewClient(o)
