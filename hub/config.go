@@ -527,6 +527,7 @@ func (c *Config) Validate() error {
 	}
 	errs = append(errs, c.validateTrackers()...)
 	errs = append(errs, c.validateSCAIP()...)
+	errs = append(errs, c.expandRoleReceivers()...)
 	errs = append(errs, c.Routing.Validate("routing", c.Usernames())...)
 	errs = append(errs, c.Pilot.Check("pilot")...)
 	errs = append(errs, c.validateRoster()...)
