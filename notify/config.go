@@ -45,12 +45,12 @@ type Shift struct {
 
 // Receiver is a group of staff, one person, or a webhook.
 type Receiver struct {
-	Name    string   `yaml:"name"`
-	Users   []string `yaml:"users"` // staff usernames: one person or a group
+	Name  string   `yaml:"name"`
+	Users []string `yaml:"users"` // staff usernames: one person or a group
 	// Roles adds every user of these roles (staff, lead, admin,
 	// technician) to Users when the hub's config is checked, so "every
 	// lead" needs no list kept by hand (hub/config_roles.go).
-	Roles []string `yaml:"roles"`
+	Roles   []string `yaml:"roles"`
 	Webhook *Webhook `yaml:"webhook"`
 	// SCAIP hands the alarm to an alarm receiving centre (larmcentral)
 	// over SCAIP, SS 91100:2014 (scaip.go).
