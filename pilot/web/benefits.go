@@ -138,21 +138,45 @@ func benefitRows(rep *pilot.Report, t *pilot.Trial, a pilot.Assumptions, lang st
 	return out
 }
 
-func (h *handlers) benefits(w http.ResponseWriter, r *http.Request) {
-	lang := "sv"
-	if r.URL.Query().Get("lang") == "en" {
-		lang = "en"
+// benefitInput is what the benefit page and its CSV both start from: the
+// trial, its report, and the assumptions as the request edits them.
+type benefitInput struct {
+	m    *pilot.Model
+	t    *pilot.Trial
+	rep  pilot.Report
+	a    pilot.Assumptions
+	bad  string // an assumption the request got wrong, named
+	lang string
+}
+
+// benefitRequest reads the trial and builds its report, answering the
+// request itself (404, 500) when it cannot; lang is def unless the query
+// asks for the other language.
+func (h *handlers) benefitRequest(w http.ResponseWriter, r *http.Request, def string) (benefitInput, bool) {
+	in := benefitInput{lang: def}
+	if l := r.URL.Query().Get("lang"); l == "sv" || l == "en" {
+		in.lang = l
 	}
-	m, t, ok := h.trial(w, r, chi.URLParam(r, "id"))
-	if !ok || t == nil {
-		return
+	var ok bool
+	in.m, in.t, ok = h.trial(w, r, chi.URLParam(r, "id"))
+	if !ok || in.t == nil {
+		return in, false
 	}
-	rep, err := h.build(r.Context(), m, t)
-	if err != nil {
+	var err error
+	if in.rep, err = h.build(r.Context(), in.m, in.t); err != nil {
 		h.fail(w, err)
+		return in, false
+	}
+	in.a, in.bad = assumptions(in.t, r.URL.Query(), in.lang)
+	return in, true
+}
+
+func (h *handlers) benefits(w http.ResponseWriter, r *http.Request) {
+	in, ok := h.benefitRequest(w, r, "sv")
+	if !ok {
 		return
 	}
-	a, bad := assumptions(t, r.URL.Query(), lang)
+	m, t, rep, a, bad, lang := in.m, in.t, in.rep, in.a, in.bad, in.lang
 	f := fmtFor(lang)
 	q := url.Values{"lang": {lang}}
 	for k, v := range map[string]float64{"minutes_per_visit": a.MinutesPerVisit, "hourly_cost": a.HourlyCost, "callout_cost": a.CalloutCost, "guarantee_min": a.GuaranteeMin} {
@@ -176,20 +200,11 @@ func (h *handlers) benefits(w http.ResponseWriter, r *http.Request) {
 // benefitsCSV writes the benefit calculation with its assumptions; in
 // Swedish (lang=sv) for Swedish Excel like report.csv.
 func (h *handlers) benefitsCSV(w http.ResponseWriter, r *http.Request) {
-	lang := "en"
-	if r.URL.Query().Get("lang") == "sv" {
-		lang = "sv"
-	}
-	m, t, ok := h.trial(w, r, chi.URLParam(r, "id"))
-	if !ok || t == nil {
+	in, ok := h.benefitRequest(w, r, "en")
+	if !ok {
 		return
 	}
-	rep, err := h.build(r.Context(), m, t)
-	if err != nil {
-		h.fail(w, err)
-		return
-	}
-	a, bad := assumptions(t, r.URL.Query(), lang)
+	t, rep, a, bad, lang := in.t, in.rep, in.a, in.bad, in.lang
 	if bad != "" {
 		writeJSON(w, http.StatusBadRequest, map[string]string{"error": bad})
 		return
