@@ -40,10 +40,10 @@ func Check(logPath, kind string, current int) (int, error) {
 		k, v, ok := strings.Cut(strings.TrimSpace(string(b)), " ")
 		n, perr := strconv.Atoi(v)
 		if !ok || perr != nil || n < 0 {
-			return 0, fmt.Errorf("format: %s: unreadable %q: expected \"%s <version>\"", path, b, kind)
+			return 0, fmt.Errorf("format: %s: unreadable %q: expected \"%s <version>\"", path, clip(b), kind)
 		}
 		if k != kind {
-			return 0, fmt.Errorf("format: %s: this is a %s, not a %s: wrong directory?", path, k, kind)
+			return 0, fmt.Errorf("format: %s: this is a %q, not a %s: wrong directory?", path, clip([]byte(k)), kind)
 		}
 		if n > current {
 			return n, fmt.Errorf("format: %s is format %d, %w (this vaka reads up to %d): install that vaka or a newer one, or restore a backup taken with this one; nothing was changed",
@@ -57,4 +57,13 @@ func Check(logPath, kind string, current int) (int, error) {
 		}
 	}
 	return found, nil
+}
+
+// clip bounds what an error quotes of a damaged version file.
+func clip(b []byte) []byte {
+	const n = 64
+	if len(b) > n {
+		return append(b[:n:n], "…"...)
+	}
+	return b
 }

@@ -42,3 +42,33 @@ func TestCheck(t *testing.T) {
 		}
 	}
 }
+
+// Any content of a version file, damaged or hostile, gives a version or a
+// clear error; a file that is refused is left exactly as it was, so an
+// operator can see what was there.
+func FuzzCheck(f *testing.F) {
+	for _, s := range []string{"vaka-journal 1\n", "vaka-journal 3\n", "vaka-spool 1\n", "", "vaka-journal -1", "vaka-journal 99999999999999999999", "\x00\xff garbage"} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		log := filepath.Join(t.TempDir(), "x.journal")
+		if err := os.WriteFile(log+".format", b, 0o640); err != nil {
+			t.Fatal(err)
+		}
+		v, err := Check(log, "vaka-journal", 2)
+		after, _ := os.ReadFile(log + ".format")
+		switch {
+		case err != nil:
+			if string(after) != string(b) {
+				t.Fatalf("refused %q but changed it to %q", b, after)
+			}
+			if len(err.Error()) > 400 {
+				t.Fatalf("error of %d bytes: the file's content must not flood the log", len(err.Error()))
+			}
+		case v < 0 || v > 2:
+			t.Fatalf("accepted version %d from %q", v, b)
+		case string(after) != "vaka-journal 2\n":
+			t.Fatalf("accepted %q but recorded %q", b, after)
+		}
+	})
+}
