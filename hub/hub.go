@@ -372,7 +372,10 @@ func (h *Hub) checkDrops(now time.Time) {
 		h.log.Error("hub: messages were dropped", "total", total)
 		h.apply(rules.Action{Kind: rules.Raise, Rule: rules.RuleHubIntegrity, Key: rules.RuleHubIntegrity,
 			Alarm: alarm.KindTechnical, Priority: 2, Status: event.IPConnectionFailed, Site: "hub",
-			Note: fmt.Sprintf("MQTT messages dropped (total %d): see /metrics", total)}, now)
+			// The sources are the broker, the event log and the pilot
+			// export (AddDropSource): say so, not "MQTT" alone, so the
+			// technician looks at all three.
+			Note: fmt.Sprintf("meddelanden tappade (%d) / messages dropped (total %d): broker, event log or pilot export, see /metrics", total, total)}, now)
 	}
 }
 
