@@ -111,6 +111,13 @@ func (s *server) class(p principal) int {
 func (s *server) view(a *alarm.Alarm, c int) any {
 	if c&viewNamed != 0 {
 		a = s.named(a)
+	} else if a.CallerID != "" {
+		// A SCAIP unit's caller id is the resident's phone number: it
+		// follows the name rule. Who may not see the name is still told
+		// that a call-back was asked for (cha), not the number.
+		c := *a
+		c.CallerID = ""
+		a = &c
 	}
 	v := alarmView{Alarm: a}
 	if s.o.Where != nil {
