@@ -95,7 +95,7 @@ func Staff(in Input) Report {
 		d.p("hub and is what each phone's delivery receipt measures.\n\n")
 	}
 	d.p("End to end in a real browser and through a local push endpoint are tests, not benchmarks, and not in this report: ")
-	d.p("`go test -run 'TestIntegrationBrowserStaffFlow|TestIntegrationPushDeliveryReceipt' -v ./...` logs their times.\n\n")
+	d.p("`go test -run 'TestIntegrationBrowserStaffFlow|TestIntegrationPushDeliveryReceipt' -v ./service/` logs their times.\n\n")
 	return d.finish(in)
 }
 
