@@ -37,7 +37,7 @@ test-short: ## Fast loop: every unit test, no integration test (no broker, brows
 test-386: ## Edge packages as 32-bit under qemu-i386 (periph's CI does the same; catches unaligned atomics)
 	./scripts/test-386.sh
 
-bench: test-deps ## Run benchmarks and write docs/benchmarks.md
+bench: test-deps ## Run benchmarks and write docs/benchmarks.md and the side reports (staff, pilot, gateway; fails over the gateway budget)
 	./scripts/bench.sh
 
 .PHONY: bench-storm

@@ -16,7 +16,7 @@
 # runs as its own `vaka hub` process; with 2+ CPUs and taskset, the
 # generator is pinned to CPU 1 and every peer's processes to CPU 0. Writes
 # docs/benchmarks.md and docs/benchmarks-ramp.svg from the JSON results.
-# About 15–20 minutes; ramp steps that would start after BENCH_MAX_SECONDS
+# About 20 minutes with the side reports; ramp steps that would start after BENCH_MAX_SECONDS
 # (default 1380) are skipped and said so. Then the side reports
 # (scripts/bench-reports.sh: docs/benchmarks-staff.md, -pilot.md,
 # -gateway.md); the gateway's footprint budget fails make bench when
