@@ -37,7 +37,7 @@ test-short: ## Fast loop: every unit test, no integration test (no broker, brows
 test-386: ## Edge packages as 32-bit under qemu-i386 (periph's CI does the same; catches unaligned atomics)
 	./scripts/test-386.sh
 
-bench: test-deps ## Run benchmarks and write docs/benchmarks.md
+bench: test-deps ## Run benchmarks and write docs/benchmarks.md and the side reports (staff, pilot, gateway; fails over the gateway budget)
 	./scripts/bench.sh
 
 .PHONY: bench-storm
@@ -47,14 +47,15 @@ bench-storm: test-deps ## Issue 20 alone: the alarm storm and the all-alarm ramp
 bench-ab: ## The hub at BASE=<rev> against this tree, interleaved (docs/benchmarks-before-after.md)
 	./scripts/bench-ab.sh
 
-bench-staff: ## Staff stream with 200 sessions and Web Push cost (docs/benchmarks-staff.md)
-	$(GO) test -run xxx -bench 'StaffStream200' -benchtime 1000x ./service/
-	$(GO) test -run xxx -bench 'Encrypt|VAPID' ./webpush/
+bench-staff: ## Staff stream with 1 and 200 sessions, Web Push cost: writes docs/benchmarks-staff.md
+	./scripts/bench-reports.sh staff
 
 bench-pilot: test-deps ## Pilot export into a real InfluxDB 1.8.10: points/s, enqueue cost, alarm path up vs down (docs/benchmarks-pilot.md)
-	$(GO) test -run xxx -bench 'ObserveEvent' -benchmem -count 3 ./pilot/influx/
-	$(GO) test -run xxx -bench 'InfluxPointsPerSecond' -benchtime 500000x -count 3 ./pilot/influx/
-	$(GO) test -run xxx -bench 'AlarmPathInfluxUpVsDown' -benchtime 20000x -count 3 ./pilot/influx/
+	./scripts/bench-reports.sh pilot
+
+.PHONY: bench-gateway
+bench-gateway: test-deps ## The gateway's footprint budget (RSS ≤ 25 MB, CPU ≤ 1 %; fails when over) and spool throughput (docs/benchmarks-gateway.md)
+	./scripts/bench-reports.sh gateway
 
 fuzz: ## Run every fuzz target for FUZZTIME each (default 10s)
 	./scripts/fuzz.sh $(FUZZTIME)

@@ -25,6 +25,7 @@ head=$(git rev-parse --short HEAD)
 dirty=""
 git diff --quiet HEAD || dirty=" (with uncommitted changes)"
 
+LOAD0=$(cut -d' ' -f1-3 /proc/loadavg) # the load the runs met at the start
 rm -rf "$OUT"
 mkdir -p "$OUT/before" "$OUT/after"
 wt="$OUT/base-tree"
@@ -66,6 +67,8 @@ done
   echo "| after | \`$head\`$dirty |"
   echo "| date | $(date -u '+%Y-%m-%d %H:%M UTC') |"
   echo "| machine | $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $($GO version | cut -d' ' -f3) |"
+  echo "| kernel | $(uname -r) |"
+  echo "| load average at start (1, 5, 15 min) | $LOAD0 |"
   echo "| rounds | $ROUNDS, interleaved: before, after, before, after … within every scenario |"
   echo
   echo "Peer A only (the hub as its own process with its embedded broker, \`vaka-load -peer vaka\`), the"
@@ -86,7 +89,7 @@ done
         jq -r --arg side "$side" --arg r "$r" '"| \($side) | \($r) | \(.latency_ms.p50*1000|round/1000) | \(.latency_ms.p99*1000|round/1000) | \(.latency_ms.p99_9*1000|round/1000) | \(.latency_ms.max*1000|round/1000) | \(.lost) | \(.duplicated) | \(.sut_cpu_per_event_us*10|round/10) | \(.send_lag_ms.p99*1000|round/1000) | \(.other_cpu_pct|round)% |"' "$OUT/$side/r$r-$name.json"
       done
       jq -s -r --arg side "$side" 'def med: sort | if length % 2 == 1 then .[length/2|floor] else (.[length/2-1] + .[length/2]) / 2 end;
-        "| **\($side)** | median | \(map(.latency_ms.p50)|med*1000|round/1000) | **\(map(.latency_ms.p99)|med*1000|round/1000)** | \(map(.latency_ms.p99_9)|med*1000|round/1000) | \(map(.latency_ms.max)|med*1000|round/1000) | \(map(.lost)|add) | \(map(.duplicated)|add) | **\(map(.sut_cpu_per_event_us)|med*10|round/10)** | \(map(.send_lag_ms.p99)|med*1000|round/1000) | \(map(.other_cpu_pct)|med|round)% |"' "$OUT/$side"/r*-"$name".json
+        "| **\($side)** | median | \(map(.latency_ms.p50)|med*1000|round/1000) | **\(map(.latency_ms.p99)|med*1000|round/1000)** | \(map(.latency_ms.p99_9)|med*1000|round/1000) | \(map(.latency_ms.max)|med*1000|round/1000) | \(map(.lost)|med) | \(map(.duplicated)|med) | **\(map(.sut_cpu_per_event_us)|med*10|round/10)** | \(map(.send_lag_ms.p99)|med*1000|round/1000) | \(map(.other_cpu_pct)|med|round)% |"' "$OUT/$side"/r*-"$name".json
     done
     echo
   done

@@ -125,6 +125,8 @@ func BenchmarkIntegrationStaffStream200(b *testing.B) {
 	slices.Sort(lat)
 	q := func(p float64) time.Duration { return lat[min(len(lat)-1, int(p*float64(len(lat))))] }
 	b.ReportMetric(float64(q(0.5).Microseconds()), "p50-µs")
+	b.ReportMetric(float64(q(0.9).Microseconds()), "p90-µs")
+	b.ReportMetric(float64(sessions), "sessions") // docs/benchmarks-staff.md groups runs by it
 	b.ReportMetric(float64(q(0.99).Microseconds()), "p99-µs")
 	b.ReportMetric(float64(lat[len(lat)-1].Microseconds()), "max-µs")
 	if path := os.Getenv("VAKA_BENCH_REPORT"); path != "" && len(lat) >= 1000 {

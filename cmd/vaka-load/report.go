@@ -74,7 +74,8 @@ func writeReport(w io.Writer, files []string, gobench, commands, svg, svgLink st
 	p("| nproc | %d (vaka-load: GOMAXPROCS %d%s) |\n", m.NumCPU, m.GOMAXPROCS, pin)
 	p("| CPU | %s |\n", m.CPUModel)
 	p("| Go | %s |\n", m.GoVersion)
-	p("| kernel | %s |\n\n", m.Kernel)
+	p("| kernel | %s |\n", m.Kernel)
+	p("| load average at start (1, 5, 15 min) | %s |\n\n", m.LoadAvg)
 
 	p("## Peers and what is measured\n\n")
 	o0 := all[0].Options
@@ -141,15 +142,17 @@ func writeReport(w io.Writer, files []string, gobench, commands, svg, svgLink st
 					r.Lost, r.Duplicated, r.Reordered, r.StreamsCut, genCPU(r), peerCPU(r), rate(r), ms(r.SendLag.P99), r.Machine.LoadAvg)
 			}
 			if len(runs) > 1 {
+				// Every cell of this row is the median of the runs above it
+				// (the totals across runs are in the Notes).
 				pg := &group{runs: runs}
-				p("| %s | median | %s | %s | %s | %s | %s | %d | %d | %d | %d | %.1f | %.1f | | %s | |\n", peerTitle(pn),
+				p("| %s | median | %s | %s | %s | %s | %s | %s | %s | %s | %s | %.1f | %.1f | | %s | |\n", peerTitle(pn),
 					ms(pg.med(func(r *Result) float64 { return r.Latency.P50 })),
 					ms(pg.med(func(r *Result) float64 { return r.Latency.P90 })),
 					ms(pg.p99()),
 					ms(pg.med(func(r *Result) float64 { return r.Latency.P999 })),
 					ms(pg.med(func(r *Result) float64 { return r.Latency.Max })),
-					pg.sum(func(r *Result) int { return r.Lost }), pg.sum(func(r *Result) int { return r.Duplicated }),
-					pg.sum(func(r *Result) int { return r.Reordered }), pg.sum(func(r *Result) int { return r.StreamsCut }),
+					count(pg.medInt(func(r *Result) int { return r.Lost })), count(pg.medInt(func(r *Result) int { return r.Duplicated })),
+					count(pg.medInt(func(r *Result) int { return r.Reordered })), count(pg.medInt(func(r *Result) int { return r.StreamsCut })),
 					pg.med(func(r *Result) float64 { return genCPUv(r) }), pg.med(func(r *Result) float64 { return r.SUTCPUPerEventUs }),
 					ms(pg.med(func(r *Result) float64 { return r.SendLag.P99 })))
 			}
@@ -450,7 +453,7 @@ func goals(gs []*group, ramp []*Result) []string {
 		var parts []string
 		for _, pn := range peersIn(g.runs) {
 			pg := &group{runs: byPeer(g.runs, pn)}
-			parts = append(parts, fmt.Sprintf("%s p99 %s ms, lost %d", peerTitle(pn), ms(pg.p99()), pg.sum(func(r *Result) int { return r.Lost })))
+			parts = append(parts, fmt.Sprintf("%s median p99 %s ms, lost %d in %d runs", peerTitle(pn), ms(pg.p99()), pg.sum(func(r *Result) int { return r.Lost }), len(pg.runs)))
 		}
 		out = append(out, fmt.Sprintf("%s: %s.", g.name, strings.Join(parts, "; ")))
 	}
@@ -501,6 +504,20 @@ func (g *group) med(f func(*Result) float64) float64 {
 }
 
 func (g *group) p99() float64 { return g.med(func(r *Result) float64 { return r.Latency.P99 }) }
+
+// medInt is the median of an integer figure over the runs (x.5 for an
+// even count whose middle two differ).
+func (g *group) medInt(f func(*Result) int) float64 {
+	return g.med(func(r *Result) float64 { return float64(f(r)) })
+}
+
+// count formats a median of counts: whole, or with its .5.
+func count(v float64) string {
+	if v == float64(int64(v)) {
+		return fmt.Sprintf("%d", int64(v))
+	}
+	return fmt.Sprintf("%.1f", v)
+}
 
 func (g *group) sum(f func(*Result) int) int {
 	n := 0
