@@ -154,6 +154,9 @@ func TestIntegrationSlowStreamGetsEveryCareAlarmUncut(t *testing.T) {
 		t.Fatalf("the screen was only %d care alarms behind: not slow enough to test anything", behind)
 	}
 	t.Logf("%d alarms raised in %v; the screen %d behind", n, time.Since(start).Round(time.Millisecond), behind)
+	if g := gaugeValue(t, reg, "vaka_stream_care_backlog_max"); g <= 4096 {
+		t.Errorf("vaka_stream_care_backlog_max = %v with the screen %d behind", g, behind)
+	}
 
 	var ids []string
 	var event string
@@ -289,4 +292,19 @@ func TestIntegrationStalledStreamCutAfterStallTimeout(t *testing.T) {
 			t.Fatalf("live screen got %d of %d alarms", g, n)
 		}
 	}
+}
+
+func gaugeValue(t *testing.T, reg *prometheus.Registry, name string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == name {
+			return mf.GetMetric()[0].GetGauge().GetValue()
+		}
+	}
+	t.Fatalf("no metric %s", name)
+	return 0
 }
