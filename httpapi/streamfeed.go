@@ -20,12 +20,13 @@ type Feeder interface {
 }
 
 // The writer takes frames from the queue in bursts of feedBurst and
-// renders them into one buffer until it holds streamChunk bytes or the
-// queue is empty; the buffer then goes to the socket in one write and one
-// flush. At 20,000 alarms/s that is a few hundred writes a second, not
-// one per frame, and a screen that is behind catches up in large pieces.
+// renders them into one buffer until it holds streamChunk bytes (a burst
+// more at most) or the queue is empty; the buffer then goes to the socket
+// in one write and one flush. At 20,000 alarms/s that is a few hundred
+// writes a second, not one per frame, and a screen that is behind catches
+// up in large pieces.
 const (
-	feedBurst   = 256
+	feedBurst   = 16
 	streamChunk = 64 << 10
 )
 
@@ -36,8 +37,8 @@ const (
 // has been written.
 //
 // A screen that reads slowly is never cut for being behind: each write
-// of at most streamChunk bytes gets the stall timeout of its own, so only
-// a connection that accepts less than that in the whole timeout (none, in
+// of about streamChunk bytes gets the stall timeout of its own, so only a
+// connection that accepts less than that in the whole timeout (none, in
 // practice: a phone that vanished) ends. The queue applies the same
 // timeout to a writer that stops taking frames.
 func (s *server) streamFeed(w http.ResponseWriter, r *http.Request, _ http.Flusher, _ func(), q *feed.Queue, class int, technical bool,
