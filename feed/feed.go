@@ -55,11 +55,12 @@ func add(c Counter, n int) {
 
 // Defaults. A care lane of a million distinct unsent care alarms is four
 // times a region's 250,000 supervised buttons all pressed at once: only a
-// bound on memory (an index entry of about 50 bytes per alarm, plus the
-// alarm's snapshot, which the hub shares among all screens). A technical
-// lane of 1,024 distinct alarms is about a second of a storm, after which
-// a refetch is cheaper. A screen that accepts nothing for 30 s is gone
-// (the app pings every 15 s and reconnects after two missed pings).
+// bound on memory (an index entry of 45–65 bytes per alarm, measured, plus
+// the alarm's snapshot, which the hub shares among all screens). A
+// technical lane of 1,024 distinct alarms is about a second of a storm,
+// after which a refetch is cheaper. A screen that accepts nothing for 30 s
+// is gone: the hub pings every 15 s, and the app itself gives up a silent
+// stream after 60 s and reconnects.
 const (
 	DefaultCareMax      = 1_000_000
 	DefaultTechMax      = 1024
