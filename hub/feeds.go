@@ -11,8 +11,9 @@ import (
 
 // feedState is the hub's set of staff-stream queues (package feed): care
 // frames never dropped and a reading screen never cut, technical frames
-// coalesced and, for a slow screen, dropped and summarised. It lives beside the older channel subscribers
-// (Subscribe), which tests and in-process observers still use.
+// coalesced and, for a slow screen, dropped and summarised. It lives
+// beside the older channel subscribers (Subscribe), which tests and
+// in-process observers still use.
 type feedState struct {
 	feeds    map[uint64]*feed.Queue
 	counters feed.Counters
