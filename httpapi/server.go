@@ -3,6 +3,7 @@
 package httpapi
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -150,12 +151,10 @@ func (c *frameCache) frame(a *alarm.Alarm, v func() any) ([]byte, error) {
 		return b, nil
 	}
 	c.mu.Unlock()
-	js, err := json.Marshal(v())
+	b, err := encodeFrame(v())
 	if err != nil {
 		return nil, err
 	}
-	b := make([]byte, 0, len(js)+32)
-	b = append(append(append(b, "event: alarm\ndata: "...), js...), "\n\n"...)
 	c.mu.Lock()
 	if _, ok := c.at[a]; !ok { // another screen may have encoded it meanwhile
 		if c.at == nil {
@@ -169,6 +168,36 @@ func (c *frameCache) frame(a *alarm.Alarm, v func() any) ([]byte, error) {
 		c.next = (c.next + 1) % frameCacheSize
 	}
 	c.mu.Unlock()
+	return b, nil
+}
+
+// frameEncoder is a reusable buffer and JSON encoder for encodeFrame.
+type frameEncoder struct {
+	buf bytes.Buffer
+	enc *json.Encoder
+}
+
+var frameEncoders = sync.Pool{New: func() any {
+	e := &frameEncoder{}
+	e.enc = json.NewEncoder(&e.buf)
+	return e
+}}
+
+// encodeFrame returns v's SSE alarm frame, "event: alarm\ndata: <json>\n\n",
+// in one allocation of its own (json.Marshal and a copy would take two).
+func encodeFrame(v any) ([]byte, error) {
+	e := frameEncoders.Get().(*frameEncoder)
+	e.buf.Reset()
+	e.buf.WriteString("event: alarm\ndata: ")
+	if err := e.enc.Encode(v); err != nil { // the JSON and a newline
+		return nil, err // e is not reused
+	}
+	e.buf.WriteByte('\n')
+	b := bytes.Clone(e.buf.Bytes())
+	if e.buf.Cap() > 1<<20 {
+		e.buf = bytes.Buffer{} // do not keep one huge frame's buffer
+	}
+	frameEncoders.Put(e)
 	return b, nil
 }
 
