@@ -849,7 +849,7 @@ func alarmStream(ctx context.Context, base string, now func() int64, onAlarm fun
 			line, err := r.ReadSlice('\n')
 			if err != nil {
 				if ctx.Err() == nil {
-					msg := "stream closed by the hub (cut off for falling behind?)"
+					msg := "stream closed by the hub (cut off: it took nothing for the stall timeout?)"
 					if !errors.Is(err, io.EOF) {
 						msg = err.Error()
 					}

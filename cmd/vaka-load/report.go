@@ -107,7 +107,7 @@ func writeReport(w io.Writer, files []string, gobench, commands, svg, svgLink st
 	p("the sender never waits for a PUBACK, so queueing in the generator or the peer counts). One at a time: send, wait for the alarm, repeat.\n")
 	p("- **lost** = an alarm event whose alarm did not arrive within 5 s after the end (or sending gave up 10 s behind schedule); ")
 	p("**dup** = the same alarm read twice, or a second alarm for one event; **reord** = an alarm that arrived after the alarm of a later ")
-	p("event from the same gateway (its sequence went backwards); **cut** = stream subscribers the hub cut off for falling behind.\n")
+	p("event from the same gateway (its sequence went backwards); **cut** = stream subscribers the hub cut off (a stream that took nothing for its stall timeout; one that reads is never cut).\n")
 	p("- **CPU µs/event** = user+system CPU over the measured phase per event sent: **gen** is the vaka-load process (generator, PUBACK ")
 	p("readers, stream reader, C's HTTP sink%s), **peer** the peer's own processes (%s), read from /proc.\n",
 		cond(o0.HubBin == "", ", and the hub itself for A and B", ""),
