@@ -10,16 +10,25 @@
 // alarm replaces an older frame not yet sent. When the technical lane is
 // still too long, its frames are dropped and counted, and the screen gets
 // one summary ("N technical updates skipped") that makes it refetch the
-// list. Only when even the care lane is full (a connection that takes
-// nothing: a dead client) is the subscriber cut, counted, and the client
-// reconnects to a full snapshot.
+// list.
 //
-// Push never blocks and costs a mutex and an append: the hub calls it
-// under its own lock.
+// A screen that is behind but still reading is never cut, however far
+// behind: a lane holds pointers to the alarm snapshots the hub made for
+// the change anyway (one per change, shared by every screen), one per
+// distinct alarm, so a long care lane costs an index entry per alarm.
+// A subscriber is cut (counted; the client reconnects to a full snapshot)
+// only when it makes no progress, taking no frame for StallTimeout while
+// frames wait (a connection whose socket accepts nothing), or when its
+// care lane reaches CareMax distinct alarms, a bound far above a region's
+// open alarms that only keeps memory finite.
+//
+// Push never blocks and costs a mutex, a clock read and an append: the
+// hub calls it under its own lock.
 package feed
 
 import (
 	"sync"
+	"time"
 
 	"github.com/vaka-care/vaka/alarm"
 )
@@ -32,7 +41,8 @@ type Counters struct {
 	Coalesced     Counter // a newer state replaced an unsent frame of the same alarm
 	TechDropped   Counter // technical frames dropped from a slow subscriber's queue
 	Summaries     Counter // summary frames queued (each asks the client to refetch)
-	Cut           Counter // subscribers cut because even care frames could not be queued
+	Cut           Counter // subscribers cut because their care lane reached CareMax
+	Stalled       Counter // subscribers cut because they took nothing for StallTimeout
 	CareFrames    Counter // care frames queued
 	TechnicalSent Counter // technical frames queued
 }
@@ -43,13 +53,35 @@ func add(c Counter, n int) {
 	}
 }
 
-// Default lane sizes. A care lane of 4,096 distinct care alarms unsent is
-// a connection that takes nothing; a technical lane of 1,024 distinct
-// alarms is about a second of a storm, after which a refetch is cheaper.
+// Defaults. A care lane of a million distinct unsent care alarms is four
+// times a region's 250,000 supervised buttons all pressed at once: only a
+// bound on memory (an index entry of 45–65 bytes per alarm, measured, plus
+// the alarm's snapshot, which the hub shares among all screens). A
+// technical lane of 1,024 distinct alarms is about a second of a storm,
+// after which a refetch is cheaper. A screen that accepts nothing for 30 s
+// is gone: the hub pings every 15 s, and the app itself gives up a silent
+// stream after 60 s and reconnects.
 const (
-	DefaultCareMax = 4096
-	DefaultTechMax = 1024
+	DefaultCareMax      = 1_000_000
+	DefaultTechMax      = 1024
+	DefaultStallTimeout = 30 * time.Second
 )
+
+// Options configure a queue; zero fields take the defaults.
+type Options struct {
+	// CareMax bounds distinct unsent care alarms; beyond it the
+	// subscriber is cut (DefaultCareMax).
+	CareMax int
+	// TechMax bounds distinct unsent technical alarms; beyond them the
+	// technical lane is dropped and summarised (DefaultTechMax).
+	TechMax int
+	// StallTimeout is how long frames may wait while the consumer takes
+	// none before the subscriber is cut (DefaultStallTimeout).
+	StallTimeout time.Duration
+	// Now is the clock (time.Now).
+	Now      func() time.Time
+	Counters Counters
+}
 
 // Frame is what the stream writes: an alarm, or (Alarm nil) a summary of
 // Skipped technical updates the client must refetch.
@@ -63,49 +95,79 @@ type Frame struct {
 func Care(a *alarm.Alarm) bool { return a.Kind != alarm.KindTechnical }
 
 // lane is a FIFO of alarm frames with an index by alarm id, so a newer
-// state of an alarm replaces its unsent frame in place.
+// state of an alarm replaces its unsent frame in place. Positions in the
+// index are absolute (base counts the entries compacted away), so
+// compacting the slice never rewrites the index.
 type lane struct {
-	q    []*alarm.Alarm // q[head:] are unsent; nil entries were dropped
+	q    []*alarm.Alarm // q[head:] are unsent
 	head int
-	at   map[string]int // alarm id → index in q
+	base int            // absolute position of q[0]
+	at   map[string]int // alarm id → absolute position
 }
+
+// Compaction and release thresholds: a lane that is always a little
+// behind never empties, so its sent prefix is moved out once it is at
+// least half the slice; a lane that held a long backlog gives its memory
+// back when it empties.
+const (
+	compactMin = 1024
+	keepCap    = 4096
+)
 
 func (l *lane) len() int { return len(l.at) }
 
 func (l *lane) put(a *alarm.Alarm) (coalesced bool) {
 	if i, ok := l.at[a.ID]; ok {
-		l.q[i] = a
+		l.q[i-l.base] = a
 		return true
 	}
 	if l.at == nil {
 		l.at = map[string]int{}
 	}
-	if l.head > 0 && l.head == len(l.q) {
-		l.q, l.head = l.q[:0], 0
+	if l.head >= compactMin && 2*l.head >= len(l.q) {
+		n := copy(l.q, l.q[l.head:])
+		clear(l.q[n:])
+		l.q = l.q[:n]
+		l.base += l.head
+		l.head = 0
 	}
-	l.at[a.ID] = len(l.q)
+	l.at[a.ID] = l.base + len(l.q)
 	l.q = append(l.q, a)
 	return false
 }
 
 func (l *lane) pop() *alarm.Alarm {
-	for l.head < len(l.q) {
-		a := l.q[l.head]
-		l.q[l.head] = nil
-		l.head++
-		if a != nil {
-			delete(l.at, a.ID)
-			return a
-		}
+	if l.head == len(l.q) {
+		return nil
 	}
-	return nil
+	a := l.q[l.head]
+	l.q[l.head] = nil
+	l.head++
+	delete(l.at, a.ID)
+	if l.head == len(l.q) {
+		l.reset()
+	}
+	return a
 }
 
+// reset empties the lane, giving a long backlog's memory back.
+func (l *lane) reset() {
+	if cap(l.q) > keepCap {
+		l.q, l.at = nil, nil
+	} else {
+		l.q = l.q[:0]
+	}
+	l.head, l.base = 0, 0
+}
+
+// clear drops every unsent frame and returns how many there were.
 func (l *lane) clear() int {
 	n := len(l.at)
 	clear(l.q)
-	l.q, l.head = l.q[:0], 0
-	clear(l.at)
+	if n > 0 && cap(l.q) <= keepCap {
+		clear(l.at)
+	}
+	l.reset()
 	return n
 }
 
@@ -114,26 +176,41 @@ type Queue struct {
 	mu      sync.Mutex
 	care    lane
 	tech    lane
-	skipped int  // technical updates dropped since the last summary left
-	dead    bool // cut: the care lane overflowed, or closed
-	cut     bool
+	skipped int       // technical updates dropped since the last summary left
+	since   time.Time // frames have waited, the consumer taking none, since; zero: none wait
+	dead    bool      // cut or closed: pushes are refused
+	cut     string    // why it was cut: "" (not cut), "stalled", "full"
 	ready   chan struct{}
-	careMax int
-	techMax int
-	c       Counters
+	o       Options
 }
 
-// New returns a queue with lanes of careMax and techMax distinct alarms
-// (0 means the default).
-func New(careMax, techMax int, c Counters) *Queue {
-	if careMax <= 0 {
-		careMax = DefaultCareMax
+// Reasons a queue was cut (CutReason).
+const (
+	CutStalled = "stalled" // no frame taken for StallTimeout while frames waited
+	CutFull    = "full"    // CareMax distinct care alarms unsent
+)
+
+// New returns a queue.
+func New(o Options) *Queue {
+	if o.CareMax <= 0 {
+		o.CareMax = DefaultCareMax
 	}
-	if techMax <= 0 {
-		techMax = DefaultTechMax
+	if o.TechMax <= 0 {
+		o.TechMax = DefaultTechMax
 	}
-	return &Queue{ready: make(chan struct{}, 1), careMax: careMax, techMax: techMax, c: c}
+	if o.StallTimeout <= 0 {
+		o.StallTimeout = DefaultStallTimeout
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	return &Queue{ready: make(chan struct{}, 1), o: o}
 }
+
+// StallTimeout is how long the queue waits for a consumer that takes
+// nothing; the stream uses it as its write deadline too, so a write the
+// socket does not take within it ends the connection.
+func (q *Queue) StallTimeout() time.Duration { return q.o.StallTimeout }
 
 // Ready is signalled when frames may be waiting (or the queue was cut).
 func (q *Queue) Ready() <-chan struct{} { return q.ready }
@@ -145,25 +222,35 @@ func (q *Queue) signal() {
 	}
 }
 
+func (q *Queue) waiting() bool { return q.care.len() > 0 || q.tech.len() > 0 || q.skipped > 0 }
+
 // Push queues a's latest state. It never blocks. It reports false when the
-// queue is (now) cut: the subscriber could not take even care frames.
+// queue is (now) cut: its consumer took nothing for StallTimeout while
+// frames waited, or its care lane is full (CutReason says which).
 func (q *Queue) Push(a *alarm.Alarm) bool {
+	now := q.o.Now()
+	c := &q.o.Counters
 	q.mu.Lock()
 	if q.dead {
 		q.mu.Unlock()
 		return false
 	}
+	if !q.since.IsZero() && now.Sub(q.since) >= q.o.StallTimeout {
+		q.cutLocked(CutStalled)
+		q.mu.Unlock()
+		add(c.Stalled, 1)
+		q.signal()
+		return false
+	}
 	if Care(a) {
 		if q.care.put(a) {
-			add(q.c.Coalesced, 1)
+			add(c.Coalesced, 1)
 		} else {
-			add(q.c.CareFrames, 1)
-			if q.care.len() > q.careMax {
-				q.dead, q.cut = true, true
-				q.care.clear()
-				q.tech.clear()
+			add(c.CareFrames, 1)
+			if q.care.len() > q.o.CareMax {
+				q.cutLocked(CutFull)
 				q.mu.Unlock()
-				add(q.c.Cut, 1)
+				add(c.Cut, 1)
 				q.signal()
 				return false
 			}
@@ -171,32 +258,45 @@ func (q *Queue) Push(a *alarm.Alarm) bool {
 	} else {
 		switch {
 		case q.tech.put(a):
-			add(q.c.Coalesced, 1)
-		case q.tech.len() > q.techMax:
+			add(c.Coalesced, 1)
+		case q.tech.len() > q.o.TechMax:
 			n := q.tech.clear()
 			if q.skipped == 0 {
-				add(q.c.Summaries, 1)
+				add(c.Summaries, 1)
 			}
 			q.skipped += n
-			add(q.c.TechDropped, n)
+			add(c.TechDropped, n)
 		default:
-			add(q.c.TechnicalSent, 1)
+			add(c.TechnicalSent, 1)
 		}
+	}
+	if q.since.IsZero() {
+		q.since = now
 	}
 	q.mu.Unlock()
 	q.signal()
 	return true
 }
 
+func (q *Queue) cutLocked(why string) {
+	q.dead, q.cut = true, why
+	q.care.clear()
+	q.tech.clear()
+	q.skipped = 0
+	q.since = time.Time{}
+}
+
 // Next appends up to max frames to buf, care frames first, then a
 // pending summary, then technical frames, and reports whether the
 // subscriber was cut (the stream must end; the client reconnects).
+// Taking a frame is the consumer's progress: it restarts the stall clock.
 func (q *Queue) Next(buf []Frame, max int) ([]Frame, bool) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	if q.cut {
+	if q.cut != "" {
 		return buf, true
 	}
+	n0 := len(buf)
 	for n := 0; n < max; n++ {
 		if a := q.care.pop(); a != nil {
 			buf = append(buf, Frame{Alarm: a})
@@ -213,10 +313,30 @@ func (q *Queue) Next(buf []Frame, max int) ([]Frame, bool) {
 		}
 		buf = append(buf, Frame{Alarm: a})
 	}
-	if q.care.len() > 0 || q.tech.len() > 0 || q.skipped > 0 {
+	switch {
+	case !q.waiting():
+		q.since = time.Time{}
+	case len(buf) > n0:
+		q.since = q.o.Now()
 		q.signal() // more than max waiting: come back
 	}
 	return buf, false
+}
+
+// Stalled reports that the consumer could not hand its frames on within
+// StallTimeout (its connection accepted nothing: a write deadline
+// passed). The queue is cut and counted as stalled, once, unless it was
+// already cut or closed.
+func (q *Queue) Stalled() {
+	q.mu.Lock()
+	if q.dead {
+		q.mu.Unlock()
+		return
+	}
+	q.cutLocked(CutStalled)
+	q.mu.Unlock()
+	add(q.o.Counters.Stalled, 1)
+	q.signal()
 }
 
 // Len returns the care and technical frames waiting.
@@ -226,11 +346,20 @@ func (q *Queue) Len() (care, technical int) {
 	return q.care.len(), q.tech.len()
 }
 
+// CutReason says why the queue was cut (CutStalled, CutFull), or "".
+func (q *Queue) CutReason() string {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.cut
+}
+
 // Close marks the queue dead: later pushes are refused without counting.
 func (q *Queue) Close() {
 	q.mu.Lock()
 	q.dead = true
 	q.care.clear()
 	q.tech.clear()
+	q.skipped = 0
+	q.since = time.Time{}
 	q.mu.Unlock()
 }

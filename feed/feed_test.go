@@ -22,7 +22,7 @@ func care(id string) *alarm.Alarm { return &alarm.Alarm{ID: id, Kind: alarm.Kind
 // and leaves before any technical frame. Nothing is cut.
 func TestCareNeverDroppedTechnicalCoalescedAndSummarised(t *testing.T) {
 	var coal, dropped, sums, cut count
-	q := New(100, 10, Counters{Coalesced: &coal, TechDropped: &dropped, Summaries: &sums, Cut: &cut})
+	q := New(Options{CareMax: 100, TechMax: 10, Counters: Counters{Coalesced: &coal, TechDropped: &dropped, Summaries: &sums, Cut: &cut}})
 	// Ten distinct technical alarms, each updated three times: coalesced.
 	for r := range 3 {
 		for i := range 10 {
@@ -84,7 +84,7 @@ func TestCareNeverDroppedTechnicalCoalescedAndSummarised(t *testing.T) {
 // The latest state of an alarm replaces its unsent frame in place: a care
 // alarm accepted before the screen took its raise is sent once, accepted.
 func TestLatestStateReplacesUnsentFrame(t *testing.T) {
-	q := New(0, 0, Counters{})
+	q := New(Options{})
 	q.Push(care("A1"))
 	q.Push(care("A2"))
 	acc := care("A1")
@@ -101,11 +101,12 @@ func TestLatestStateReplacesUnsentFrame(t *testing.T) {
 	}
 }
 
-// Only a subscriber that cannot take even its care frames is cut, once,
-// counted; later pushes are refused and the reader sees the cut.
-func TestCutOnlyWhenCareLaneOverflows(t *testing.T) {
-	var cut count
-	q := New(3, 1, Counters{Cut: &cut})
+// A subscriber whose care lane reaches CareMax (only a bound on memory,
+// far above a region's open alarms) is cut, once, counted; technical
+// traffic never cuts; later pushes are refused and the reader sees the cut.
+func TestCutWhenCareLaneFull(t *testing.T) {
+	var cut, stalled count
+	q := New(Options{CareMax: 3, TechMax: 1, Counters: Counters{Cut: &cut, Stalled: &stalled}})
 	for i := range 100 {
 		if !q.Push(tech(fmt.Sprint("T", i), "")) {
 			t.Fatal("cut for technical traffic")
@@ -116,10 +117,10 @@ func TestCutOnlyWhenCareLaneOverflows(t *testing.T) {
 			t.Fatalf("cut at care frame %d of 3", i)
 		}
 	}
-	if q.Push(care("C3")) || cut.n.Load() != 1 {
-		t.Fatalf("fourth unsent care alarm: not cut (cut count %d)", cut.n.Load())
+	if q.Push(care("C3")) || cut.n.Load() != 1 || q.CutReason() != CutFull {
+		t.Fatalf("fourth unsent care alarm: not cut (cut count %d, reason %q)", cut.n.Load(), q.CutReason())
 	}
-	if q.Push(care("C4")) || cut.n.Load() != 1 {
+	if q.Push(care("C4")) || cut.n.Load() != 1 || stalled.n.Load() != 0 {
 		t.Fatal("a cut queue took a push or counted twice")
 	}
 	if _, wasCut := q.Next(nil, 10); !wasCut {
@@ -129,7 +130,7 @@ func TestCutOnlyWhenCareLaneOverflows(t *testing.T) {
 
 // Next hands out at most max frames and signals Ready again when more wait.
 func TestNextBoundedAndResignals(t *testing.T) {
-	q := New(0, 0, Counters{})
+	q := New(Options{})
 	for i := range 10 {
 		q.Push(care(fmt.Sprint("C", i)))
 	}
@@ -153,7 +154,7 @@ func BenchmarkFanoutTechnicalFlood(b *testing.B) {
 	const screens = 8
 	qs := make([]*Queue, screens)
 	for i := range qs {
-		qs[i] = New(0, 0, Counters{})
+		qs[i] = New(Options{})
 	}
 	as := make([]*alarm.Alarm, 4096)
 	for i := range as {
@@ -178,7 +179,7 @@ func BenchmarkFanoutTechnicalFlood(b *testing.B) {
 		}
 		if i%len(as) == len(as)-1 {
 			// The stalled screen's care lane is emptied as a reconnect would.
-			qs[0] = New(0, 0, Counters{})
+			qs[0] = New(Options{})
 		}
 	}
 }

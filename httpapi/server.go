@@ -3,6 +3,7 @@
 package httpapi
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -125,37 +126,78 @@ type server struct {
 // frameCache holds the encoded SSE frame of the latest alarm changes. The
 // hub sends every subscriber the same *alarm.Alarm for a change, so with
 // 200 staff sessions the change is encoded once, not 200 times. Holding
-// the pointer keeps it from being reused while cached.
+// the pointer keeps it from being reused while cached. It holds the last
+// frameCacheSize changes: in a storm each screen takes frames in chunks
+// of about 64 KiB (streamfeed.go), at its own moments, and a cache of a
+// few chunks would have them encode every frame once per screen.
 type frameCache struct {
 	mu   sync.Mutex
-	keys [64]*alarm.Alarm
-	vals [64][]byte
+	at   map[*alarm.Alarm]int // key → slot
+	keys [frameCacheSize]*alarm.Alarm
+	vals [frameCacheSize][]byte
 	next int
 }
+
+const frameCacheSize = 2048
 
 // frame returns the SSE frame for a, cached by the alarm snapshot's
 // pointer so 200 sessions cost one encoding; v is what is encoded (a, or
 // the view of it for one class of viewer).
 func (c *frameCache) frame(a *alarm.Alarm, v func() any) ([]byte, error) {
 	c.mu.Lock()
-	for i, k := range c.keys {
-		if k == a {
-			b := c.vals[i]
-			c.mu.Unlock()
-			return b, nil
-		}
+	if i, ok := c.at[a]; ok {
+		b := c.vals[i]
+		c.mu.Unlock()
+		return b, nil
 	}
 	c.mu.Unlock()
-	js, err := json.Marshal(v())
+	b, err := encodeFrame(v())
 	if err != nil {
 		return nil, err
 	}
-	b := make([]byte, 0, len(js)+32)
-	b = append(append(append(b, "event: alarm\ndata: "...), js...), "\n\n"...)
 	c.mu.Lock()
-	c.keys[c.next], c.vals[c.next] = a, b
-	c.next = (c.next + 1) % len(c.keys)
+	if _, ok := c.at[a]; !ok { // another screen may have encoded it meanwhile
+		if c.at == nil {
+			c.at = make(map[*alarm.Alarm]int, frameCacheSize)
+		}
+		if old := c.keys[c.next]; old != nil {
+			delete(c.at, old)
+		}
+		c.keys[c.next], c.vals[c.next] = a, b
+		c.at[a] = c.next
+		c.next = (c.next + 1) % frameCacheSize
+	}
 	c.mu.Unlock()
+	return b, nil
+}
+
+// frameEncoder is a reusable buffer and JSON encoder for encodeFrame.
+type frameEncoder struct {
+	buf bytes.Buffer
+	enc *json.Encoder
+}
+
+var frameEncoders = sync.Pool{New: func() any {
+	e := &frameEncoder{}
+	e.enc = json.NewEncoder(&e.buf)
+	return e
+}}
+
+// encodeFrame returns v's SSE alarm frame, "event: alarm\ndata: <json>\n\n",
+// in one allocation of its own (json.Marshal and a copy would take two).
+func encodeFrame(v any) ([]byte, error) {
+	e := frameEncoders.Get().(*frameEncoder)
+	e.buf.Reset()
+	e.buf.WriteString("event: alarm\ndata: ")
+	if err := e.enc.Encode(v); err != nil { // the JSON and a newline
+		return nil, err // e is not reused
+	}
+	e.buf.WriteByte('\n')
+	b := bytes.Clone(e.buf.Bytes())
+	if e.buf.Cap() > 1<<20 {
+		e.buf = bytes.Buffer{} // do not keep one huge frame's buffer
+	}
+	frameEncoders.Put(e)
 	return b, nil
 }
 

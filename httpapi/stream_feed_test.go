@@ -32,7 +32,7 @@ type feedAlarms struct {
 }
 
 func (f *feedAlarms) Feed() (*feed.Queue, func()) {
-	q := feed.New(0, 0, f.c)
+	q := feed.New(feed.Options{Counters: f.c})
 	f.queues <- q
 	return q, q.Close
 }

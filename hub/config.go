@@ -96,6 +96,13 @@ type HTTPConfig struct {
 	// tile server on the municipality's network. Empty (the default): the
 	// staff app's map draws no tiles and calls no outside server.
 	MapTiles string `yaml:"map_tiles"`
+	// StreamStallTimeout cuts a staff stream whose connection accepts no
+	// write for this long while frames wait (default 30s); a screen that
+	// is behind but reading is never cut. StreamQueueMax bounds the
+	// distinct care alarms waiting for one screen, only to keep memory
+	// finite (default 1,000,000; package feed).
+	StreamStallTimeout time.Duration `yaml:"stream_stall_timeout"`
+	StreamQueueMax     int           `yaml:"stream_queue_max"`
 }
 
 // TrustedPrefixes parses TrustedProxies (validated by Validate).
@@ -365,6 +372,12 @@ func (c *Config) Validate() error {
 	}
 	if d := c.HTTP.IdleTimeout; d < 0 || d > 0 && d < time.Second {
 		add(config.Errorf("http.idle_timeout", "must be at least 1s"))
+	}
+	if d := c.HTTP.StreamStallTimeout; d < 0 || d > 0 && (d < 5*time.Second || d > time.Hour) {
+		add(config.Errorf("http.stream_stall_timeout", "must be between 5s and 1h"))
+	}
+	if n := c.HTTP.StreamQueueMax; n < 0 || n > 0 && n < 10000 {
+		add(config.Errorf("http.stream_queue_max", "must be at least 10000 (it only bounds memory; a reading screen is never cut below it)"))
 	}
 	for i, r := range c.HTTP.ShowNamesTo {
 		if r != RoleStaff && r != RoleLead && r != RoleAdmin {

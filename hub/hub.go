@@ -133,6 +133,9 @@ func New(o Options) (*Hub, error) {
 	if h.fs.counters, h.gs.grouped, err = newFeedCounters(o.Registry); err != nil {
 		return nil, err
 	}
+	if err := h.registerFeedGauges(o.Registry); err != nil {
+		return nil, err
+	}
 	if err := h.initTillsyn(o); err != nil {
 		return nil, err
 	}

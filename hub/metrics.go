@@ -46,7 +46,7 @@ func newMetrics(reg prometheus.Registerer, h *Hub) (*metrics, error) {
 		subscribers: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "vaka_stream_subscribers", Help: "Connected alarm stream subscribers."}),
 		subsCut: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "vaka_stream_subscribers_cut_total", Help: "Stream subscribers cut off for falling behind (they refetch on reconnect)."}),
+			Name: "vaka_stream_subscribers_cut_total", Help: "Stream subscribers cut off (they refetch on reconnect): a staff stream that took nothing for http.stream_stall_timeout or reached http.stream_queue_max; an in-process channel subscriber 4,096 changes behind."}),
 	}
 	m.silenced = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "vaka_alarms_silenced_total", Help: "Alarms held back by a silence (with an author and an end), by rule."}, []string{"rule"})

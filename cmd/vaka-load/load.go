@@ -54,8 +54,9 @@ type Result struct {
 	// Reordered counts alarms that arrived after an alarm for a later
 	// event of the same gateway (per-publisher sequence went backwards).
 	Reordered int `json:"reordered"`
-	// StreamsCut is how many stream subscribers the hub cut off for
-	// falling behind during the run (the stalled-consumer scenario's one).
+	// StreamsCut is how many stream subscribers the hub cut off during
+	// the run (vaka_stream_subscribers_cut_total): a stream that took
+	// nothing for the hub's stall timeout; one that reads is never cut.
 	StreamsCut int `json:"streams_cut"`
 	Foreign    int `json:"foreign"` // alarms on the stream not raised by this run's events (e.g. hub_integrity)
 	Updates    int `json:"updates"` // later messages for this run's alarms (other transitions, e.g. notify)
@@ -848,7 +849,7 @@ func alarmStream(ctx context.Context, base string, now func() int64, onAlarm fun
 			line, err := r.ReadSlice('\n')
 			if err != nil {
 				if ctx.Err() == nil {
-					msg := "stream closed by the hub (cut off for falling behind?)"
+					msg := "stream closed by the hub (cut off: it took nothing for the stall timeout?)"
 					if !errors.Is(err, io.EOF) {
 						msg = err.Error()
 					}
