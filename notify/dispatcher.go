@@ -250,6 +250,11 @@ func (d *Dispatcher) drain() {
 	for i := range care.a {
 		d.handle(&care.a[i], care.t[i])
 	}
+	// Nothing handle does keeps a pointer into care (it copies what it
+	// keeps): its arrays go back to the lane for the next burst.
+	d.mu.Lock()
+	d.care.recycle(care)
+	d.mu.Unlock()
 	for i := range tech.a {
 		if i > 0 && i%32 == 0 && d.careWaiting() {
 			// A care transition arrived: it goes before the rest.
@@ -279,6 +284,28 @@ func (d *Dispatcher) careWaiting() bool {
 type lane struct {
 	a []alarm.Alarm
 	t []alarm.Transition
+	// spareA and spareT are the arrays of an earlier take, cleared, for
+	// the next pushes: a burst of alarms would otherwise grow new arrays
+	// (an alarm snapshot is 640 bytes) every time the loop takes them.
+	spareA []alarm.Alarm
+	spareT []alarm.Transition
+}
+
+// maxSpare bounds the snapshots a lane keeps arrays for between bursts.
+const maxSpare = 4096
+
+// recycle gives the arrays of out, taken and handled, back to the lane.
+func (l *lane) recycle(out lane) {
+	if cap(out.a) == 0 || cap(out.a) > maxSpare || l.spareA != nil {
+		return
+	}
+	clear(out.a) // let the GC have what the snapshots pointed to
+	clear(out.t)
+	if len(l.a) == 0 && cap(l.a) < cap(out.a) {
+		l.a, l.t = out.a[:0], out.t[:0]
+		return
+	}
+	l.spareA, l.spareT = out.a[:0], out.t[:0]
 }
 
 func (l *lane) push(a alarm.Alarm, t alarm.Transition) { l.a, l.t = append(l.a, a), append(l.t, t) }
@@ -287,8 +314,8 @@ func (l *lane) len() int                               { return len(l.a) }
 // take removes and returns up to n entries (n < 0: all).
 func (l *lane) take(n int) lane {
 	if n < 0 || n >= len(l.a) {
-		out := *l
-		*l = lane{}
+		out := lane{a: l.a, t: l.t}
+		l.a, l.t, l.spareA, l.spareT = l.spareA, l.spareT, nil, nil
 		return out
 	}
 	out := lane{a: slices.Clone(l.a[:n]), t: slices.Clone(l.t[:n])}
