@@ -440,7 +440,7 @@ func (h *dueHeap) Pop() any {
 // labelsAlarm returns the alarm snapshot kept for a track's messages.
 func (d *Dispatcher) labelsAlarm(tr *Track) *alarm.Alarm {
 	if tr.snap != nil {
-		return tr.snap
+		return tr.snap.alarm()
 	}
 	return &alarm.Alarm{ID: tr.Alarm}
 }
@@ -448,8 +448,7 @@ func (d *Dispatcher) labelsAlarm(tr *Track) *alarm.Alarm {
 // alert records step s on the alarm and alerts the receivers it names.
 func (d *Dispatcher) alert(a *alarm.Alarm, tr *Track, s Step, now time.Time) {
 	if tr.snap == nil {
-		c := *a
-		tr.snap = &c
+		tr.snap = snapshotOf(a)
 	}
 	// Who: the tier's receiver on notify and escalate; on a reminder,
 	// every staff member alerted so far.
@@ -602,9 +601,7 @@ func (d *Dispatcher) resume(a *alarm.Alarm, now time.Time) {
 		for u := range delivered {
 			tr.Receipt(u)
 		}
-		c := *a
-		c.History = nil
-		tr.snap = &c
+		tr.snap = snapshotOf(a)
 		d.tracks[a.ID] = append(d.tracks[a.ID], tr)
 		if r := p.Tiers[tr.Tier]; r.SCAIP != nil {
 			d.resumeHandover(a, tr, r, now) // scaip.go
