@@ -29,7 +29,6 @@
 package store
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -69,16 +68,15 @@ type Journal struct {
 	opts Options
 	log  *slog.Logger
 
-	mu      sync.Mutex // orders seq and the file: a record's line follows its predecessor's
-	app     *record.Appender
-	f       *os.File // for Read: pread beside the appender's writes
-	buf     []byte
-	offs    []int                // AppendAll: each record's offset in buf
-	one     [1]*alarm.Transition // Append's batch of one
-	enc     bytes.Buffer         // one record's JSON
-	encoder *json.Encoder        // writes into enc
-	seq     uint64
-	closed  bool
+	mu     sync.Mutex // orders seq and the file: a record's line follows its predecessor's
+	app    *record.Appender
+	f      *os.File // for Read: pread beside the appender's writes
+	buf    []byte
+	offs   []int                // AppendAll: each record's offset in buf
+	one    [1]*alarm.Transition // Append's batch of one
+	body   []byte               // one record's JSON
+	seq    uint64
+	closed bool
 
 	loss    Loss
 	losses  *lossFile
@@ -311,22 +309,18 @@ func (j *Journal) appendLocked(ts []*alarm.Transition) (int64, error) {
 	offs := j.offs[:len(ts)]
 	for i, t := range ts {
 		t.Seq = j.seq + uint64(i) + 1
-		// One encoder and buffer for every record: json.Marshal would
-		// allocate each body anew. Encode escapes HTML like Marshal, so
-		// the bytes are the same; it ends them with a newline.
-		j.enc.Reset()
-		if j.encoder == nil {
-			j.encoder = json.NewEncoder(&j.enc)
-		}
-		if err := j.encoder.Encode(t); err != nil {
+		// Into one reused buffer, by hand where it can (encode.go): the
+		// same bytes as json.Marshal, without reflection or allocation.
+		body, err := encodeTransition(j.body[:0], t)
+		if err != nil {
 			for _, t := range ts {
 				t.Seq = 0
 			}
 			return 0, fmt.Errorf("store: encode transition: %w", err)
 		}
-		body := j.enc.Bytes()
+		j.body = body
 		offs[i] = len(j.buf)
-		j.buf = record.Append(j.buf, body[:len(body)-1])
+		j.buf = record.Append(j.buf, body)
 	}
 	w0 := time.Now()
 	end, err := j.app.Append(j.buf)
@@ -349,7 +343,7 @@ func (j *Journal) appendLocked(ts []*alarm.Transition) (int64, error) {
 	}
 	j.Appends.Add(int64(len(ts)))
 	if cap(j.buf) > 1<<20 {
-		j.buf = nil // one huge record (a group's raise) need not stay
+		j.buf, j.body = nil, nil // one huge record (a group's raise) need not stay
 	}
 	return end, nil
 }
