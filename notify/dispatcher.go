@@ -43,6 +43,14 @@ type Pusher interface {
 	Push(ctx context.Context, user string, m Message) (int, error)
 }
 
+// PhoneChecker is what a Pusher may also offer: whether a user has any
+// phone to push to. The dispatcher then starts no send (a goroutine with
+// its timeout) for a user whose Push could only return 0: in a storm of
+// care alarms that is work on the alarm path's core for nothing.
+type PhoneChecker interface {
+	HasPhones(user string) bool
+}
+
 // Options configure a Dispatcher.
 type Options struct {
 	Tree   *Tree
@@ -516,7 +524,11 @@ func (d *Dispatcher) alert(a *alarm.Alarm, tr *Track, s Step, now time.Time) {
 		if d.pusher == nil {
 			continue
 		}
+		pc, _ := d.pusher.(PhoneChecker)
 		for _, u := range r.Users {
+			if pc != nil && !pc.HasPhones(u) {
+				continue // Push would find no phone: no goroutine for it
+			}
 			d.sendPush(u, m)
 		}
 	}
