@@ -85,6 +85,9 @@ type Dispatcher struct {
 
 	groups map[string]*groupTrack // loop goroutine only: group alarm id → notification state
 
+	lmu    sync.Mutex
+	labels map[string]string // under lmu: matchRaise's labels
+
 	scaipX   SCAIPExchanger
 	hand     map[string]*handover // loop goroutine only: live hand-overs to centres (scaip.go)
 	handLive map[string]int       // under mu: alarms with a live hand-over (their repeats are sent as IN)
