@@ -274,8 +274,8 @@ func (j *Journal) Append(t *alarm.Transition) error {
 
 // AppendAll writes ts, in order, with consecutive sequence numbers, in
 // one write(2): a raise and its first notify step cost one system call,
-// and a crash keeps both or (a torn tail, cut at the next open) neither
-// whole line after the last one written. When it returns nil every record
+// and a killed process keeps both or neither (a power cut may tear the
+// last line, which the next Open cuts, as for a single record). When it returns nil every record
 // is in the OS; when it fails none of them stays in the file and none is
 // given a sequence number.
 func (j *Journal) AppendAll(ts []*alarm.Transition) error {
