@@ -20,7 +20,7 @@ import (
 
 // carePathButtons bounds BenchmarkCareAlarmPath: one registered call
 // button per raise (-benchtime at most this many x).
-const carePathButtons = 1 << 15
+const carePathButtons = 1 << 16
 
 // carePathWindow is how many alarms may be raised and not yet read on the
 // stream: well below the feed's care lane (4,096), so the run measures
