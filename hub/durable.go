@@ -56,12 +56,17 @@ type heldState struct {
 
 // holdLocked keeps t in memory until the journal takes it. A raise's
 // record carries the alarm itself (applyLocked), which will change before
-// it is written: it is held with a copy of the alarm as raised.
+// it is written: it is held with a copy of the alarm as raised; a
+// subject points into scratch space, and is copied too.
 func (h *Hub) holdLocked(t *alarm.Transition) {
 	c := *t
 	if c.Raise != nil {
 		snap := *c.Raise
 		c.Raise = &snap
+	}
+	if c.Subj != nil {
+		subj := *c.Subj // commitRaiseLocked's, reused by the next commit
+		c.Subj = &subj
 	}
 	h.hs.held = append(h.hs.held, c)
 }

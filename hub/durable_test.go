@@ -147,6 +147,22 @@ func TestHeldRaiseJournaledAsRaised(t *testing.T) {
 	if _, err := h.Act(held, alarm.ActAccept, "natt2", "", ""); err != nil {
 		t.Fatalf("accept on a full disk: %v", err)
 	}
+	// Another alarm's step while the first is held: the held accept keeps
+	// its own alarm's subject (the hub reuses the space it builds it in).
+	var heldDev string
+	for _, a := range h.Alarms() {
+		if a.ID == held {
+			heldDev = a.Device
+		}
+	}
+	for _, a := range h.Alarms() {
+		if a.ID != held && a.Open() {
+			if _, err := h.Act(a.ID, alarm.ActAccept, "natt1", "", ""); err != nil {
+				t.Fatalf("accept on a full disk: %v", err)
+			}
+			break
+		}
+	}
 	if err := os.Remove(filepath.Join(dir, "filler")); err != nil {
 		t.Fatal(err)
 	}
@@ -163,6 +179,9 @@ func TestHeldRaiseJournaledAsRaised(t *testing.T) {
 	defer j2.Close()
 	found := false
 	for _, tr := range ts {
+		if tr.Alarm == held && tr.Action == alarm.ActAccept && (tr.Subj == nil || tr.Subj.Device != heldDev) {
+			t.Errorf("held accept journaled with subject %+v, want its alarm's (device %s)", tr.Subj, heldDev)
+		}
 		if tr.Alarm == held && tr.Action == alarm.ActRaise {
 			found = true
 			if tr.Raise == nil || tr.Raise.State != alarm.Raised || tr.Raise.AcceptedBy != "" {

@@ -34,6 +34,7 @@ type groupState struct {
 	// batch and batchP are commitRaiseLocked's scratch space.
 	batch  []alarm.Transition
 	batchP []*alarm.Transition
+	subj   alarm.Subject
 }
 
 // SetRouter sets the notifier asked at each raise; nil turns grouping and
@@ -254,12 +255,20 @@ func (h *Hub) commitRaiseLocked(a *alarm.Alarm, t alarm.Transition, first []alar
 		ft.Raise = nil
 		ts = append(ts, ft)
 	}
+	// Every step but a raise carries the alarm's subject for the journal
+	// (journalSubject); they share one, in scratch space too: a held
+	// copy takes its own (holdLocked), and what the observers are handed
+	// has none (they never read it, and could keep it past this raise).
 	for i := range ts {
-		ts[i].Subj = journalSubject(a, ts[i])
+		if journalSubject(a, ts[i]) != nil {
+			h.gs.subj = subjectOf(a)
+			ts[i].Subj = &h.gs.subj
+		}
 		ps = append(ps, &ts[i])
 	}
 	durable := h.persistAllLocked(ps)
 	for i := range ts {
+		ts[i].Subj = nil
 		h.appliedLocked(a, ts[i])
 	}
 	clear(ts)
@@ -267,3 +276,6 @@ func (h *Hub) commitRaiseLocked(a *alarm.Alarm, t alarm.Transition, first []alar
 	h.gs.batch, h.gs.batchP = ts[:0], ps[:0]
 	return durable
 }
+
+// subjectOf is a.Subject() as a value (no allocation).
+func subjectOf(a *alarm.Alarm) alarm.Subject { return *a.Subject() }
