@@ -426,7 +426,7 @@ func (a *Alarm) Clone() *Alarm {
 	if a.steps != nil {
 		c.History = make([]Transition, len(a.steps))
 		for i := range a.steps {
-			c.History[i] = a.steps[i].transition(a.ID)
+			c.History[i] = a.steps[i].transition(a)
 		}
 		if a.spill != nil {
 			c.HistoryOmitted = len(*a.spill)

@@ -33,10 +33,13 @@ type step struct {
 	rec  int64 // journal position + 1; 0 while not in the journal
 	by   string
 	note string
-	x    *stepExtra // the rare fields, nil on most steps
+	x    *stepExtra // the rare fields, nil on most steps; read-only, may be shared
 	act  uint8
 	out  uint8
-	tier int32
+	// ownEvent: the step's event id is its alarm's (a raise): kept once,
+	// on the alarm, not in an extra of its own.
+	ownEvent bool
+	tier     int32
 }
 
 type stepExtra struct {
@@ -79,9 +82,13 @@ func (s *step) pinned() bool {
 	return false
 }
 
-func toStep(t *Transition) step {
+func toStep(a *Alarm, t *Transition) step {
 	s := step{seq: t.Seq, rec: t.Rec, by: Intern(t.By), act: actCode(t.Action),
 		out: outCode(t.Outcome), tier: int32(t.Tier)}
+	event := t.EventID
+	if event != "" && t.Action == ActRaise && event == a.EventID {
+		s.ownEvent, event = true, ""
+	}
 	if !t.At.IsZero() {
 		s.at = t.At.UnixNano()
 	}
@@ -91,16 +98,44 @@ func toStep(t *Transition) step {
 	default:
 		s.note = Intern(t.Note)
 	}
-	if t.EventID != "" || t.Receiver != "" || t.Phone != "" || t.Channel != "" || len(t.To) > 0 || t.Pos != nil || t.From != "" {
-		s.x = &stepExtra{event: t.EventID, receiver: Intern(t.Receiver), phone: t.Phone, channel: Intern(t.Channel), to: internList(t.To), pos: t.Pos,
+	switch {
+	case event == "" && t.Phone == "" && t.Pos == nil && t.From == "" && (t.Receiver != "" || t.Channel != "" || len(t.To) > 0):
+		// An alert step (notify, escalate, reminder): the same receiver
+		// and list on every alarm that route alerts, so one shared extra.
+		s.x = internExtra(t.Receiver, t.Channel, t.To)
+	case event != "" || t.Receiver != "" || t.Phone != "" || t.Channel != "" || len(t.To) > 0 || t.Pos != nil || t.From != "":
+		s.x = &stepExtra{event: event, receiver: Intern(t.Receiver), phone: t.Phone, channel: Intern(t.Channel), to: internList(t.To), pos: t.Pos,
 			from: Intern(t.From)}
 	}
 	return s
 }
 
-func (s *step) transition(id string) Transition {
-	t := Transition{Seq: s.seq, Alarm: id, Action: actions[s.act], By: s.by, Note: s.note,
+// internExtra returns the shared, read-only extra of an alert step to
+// receiver on channel alerting to.
+func internExtra(receiver, channel string, to []string) *stepExtra {
+	key := receiver + "\x00" + channel + "\x00" + strings.Join(to, "\x00")
+	interned.Lock()
+	x, ok := interned.extras[key]
+	interned.Unlock()
+	if ok {
+		return x
+	}
+	x = &stepExtra{receiver: Intern(receiver), channel: Intern(channel), to: internList(to)}
+	interned.Lock()
+	if len(interned.extras) >= maxInterned {
+		clear(interned.extras)
+	}
+	interned.extras[key] = x
+	interned.Unlock()
+	return x
+}
+
+func (s *step) transition(a *Alarm) Transition {
+	t := Transition{Seq: s.seq, Alarm: a.ID, Action: actions[s.act], By: s.by, Note: s.note,
 		Tier: int(s.tier), Rec: s.rec}
+	if s.ownEvent {
+		t.EventID = a.EventID
+	}
 	if s.at != 0 {
 		t.At = time.Unix(0, s.at).UTC()
 	}
@@ -108,7 +143,10 @@ func (s *step) transition(id string) Transition {
 		t.Outcome = Outcomes[s.out-1]
 	}
 	if x := s.x; x != nil {
-		t.EventID, t.Receiver, t.Phone, t.Channel, t.Pos, t.From = x.event, x.receiver, x.phone, x.channel, x.pos, x.from
+		if x.event != "" {
+			t.EventID = x.event
+		}
+		t.Receiver, t.Phone, t.Channel, t.Pos, t.From = x.receiver, x.phone, x.channel, x.pos, x.from
 		if x.to != nil {
 			t.To = append([]string(nil), (*x.to)...)
 		}
@@ -159,7 +197,7 @@ func (a *Alarm) AddHistory(t Transition) {
 }
 
 func (a *Alarm) pushStep(t *Transition) {
-	s := toStep(t)
+	s := toStep(a, t)
 	if len(a.steps) < MemHistory {
 		a.steps = append(a.steps, s)
 		return
@@ -268,9 +306,10 @@ const maxInterned = 1 << 16
 
 var interned = struct {
 	sync.Mutex
-	m     map[string]string
-	lists map[string]*[]string
-}{m: map[string]string{}, lists: map[string]*[]string{}}
+	m      map[string]string
+	lists  map[string]*[]string
+	extras map[string]*stepExtra
+}{m: map[string]string{}, lists: map[string]*[]string{}, extras: map[string]*stepExtra{}}
 
 // Intern returns the shared copy of s.
 func Intern(s string) string {

@@ -163,11 +163,56 @@ func TestStepKeepsEveryAction(t *testing.T) {
 		ActTakeOver, ActNotify, ActDelivered, ActEscalate, ActReminder} {
 		in := Transition{Seq: 7, Alarm: "a1", Action: act, At: at, By: "natt2", From: "natt1", Note: "n", Tier: 1,
 			Receiver: "natt", Phone: "app:x", Channel: ChannelApp, To: []string{"natt1"}}
-		s := toStep(&in)
-		out := s.transition("a1")
+		a := &Alarm{ID: "a1"}
+		s := toStep(a, &in)
+		out := s.transition(a)
 		if out.Action != act || out.From != "natt1" || out.By != "natt2" || !out.At.Equal(at) || out.Tier != 1 ||
 			out.Receiver != "natt" || out.Phone != "app:x" || len(out.To) != 1 {
 			t.Errorf("%s: came back as %+v", act, out)
 		}
+	}
+}
+
+// Memory per open alarm (issue 20): the raise step keeps its event id on
+// the alarm, not in an extra of its own, and alert steps to the same
+// receiver share one extra; both come back whole.
+func TestStepSharesWhatAlarmsRepeat(t *testing.T) {
+	at := time.Date(2026, 3, 29, 2, 30, 0, 0, time.UTC)
+	var steps []*step
+	for _, id := range []string{"A1", "A2"} {
+		a := New(id, at)
+		a.EventID = "s/gw/ev-" + id
+		a.Own()
+		a.AddHistory(Transition{Seq: 1, Alarm: id, Action: ActRaise, At: at, By: "rule:call", EventID: a.EventID, Rec: 1})
+		if err := Apply(a, Transition{Seq: 2, Alarm: id, Action: ActNotify, At: at, By: "notify", Receiver: "natt",
+			To: []string{"natt1", "natt2"}, Note: "raised", Rec: 2}); err != nil {
+			t.Fatal(err)
+		}
+		if a.steps[0].x != nil || !a.steps[0].ownEvent {
+			t.Errorf("%s: raise step keeps its event id apart: %+v", id, a.steps[0])
+		}
+		steps = append(steps, &a.steps[1])
+		h := a.Clone().History
+		if len(h) != 2 || h[0].EventID != a.EventID || h[1].Receiver != "natt" || len(h[1].To) != 2 || h[1].To[1] != "natt2" || h[1].EventID != "" {
+			t.Fatalf("%s: history came back as %+v", id, h)
+		}
+		// A clone's list is its own: changing it leaves the shared one alone.
+		h[1].To[0] = "x"
+	}
+	if steps[0].x != steps[1].x {
+		t.Error("two alarms alerting the same receiver keep an extra each")
+	}
+	if (*steps[0].x.to)[0] != "natt1" {
+		t.Error("a clone changed the shared recipient list")
+	}
+	// An event id that is not the alarm's (a repeat) is kept on the step.
+	a := New("A3", at)
+	a.EventID = "s/gw/first"
+	a.Own()
+	if err := Apply(a, Transition{Seq: 3, Alarm: "A3", Action: ActRepeat, At: at, By: "rule:call", EventID: "s/gw/second", Rec: 3}); err != nil {
+		t.Fatal(err)
+	}
+	if h := a.Clone().History; len(h) != 1 || h[0].EventID != "s/gw/second" {
+		t.Fatalf("repeat came back as %+v", h)
 	}
 }

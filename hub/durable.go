@@ -54,20 +54,40 @@ type heldState struct {
 	syncFails int64
 }
 
-// persistLocked writes t to the journal behind anything already held, or
-// holds it. It reports whether t is durable.
-func (h *Hub) persistLocked(t *alarm.Transition) bool {
+// holdLocked keeps t in memory until the journal takes it. A raise's
+// record carries the alarm itself (applyLocked), which will change before
+// it is written: it is held with a copy of the alarm as raised; a
+// subject points into scratch space, and is copied too.
+func (h *Hub) holdLocked(t *alarm.Transition) {
+	c := *t
+	if c.Raise != nil {
+		snap := *c.Raise
+		c.Raise = &snap
+	}
+	if c.Subj != nil {
+		subj := *c.Subj // commitRaiseLocked's, reused by the next commit
+		c.Subj = &subj
+	}
+	h.hs.held = append(h.hs.held, c)
+}
+
+// persistAllLocked writes ts (one transition, or a raise and its first
+// notify steps) to the journal in one write(2), behind anything already
+// held, or holds them all, in order. It reports whether they are durable.
+func (h *Hub) persistAllLocked(ts []*alarm.Transition) bool {
 	if len(h.hs.held) > 0 {
 		h.flushLocked(false)
 	}
 	if len(h.hs.held) == 0 {
-		err := h.journal.Append(t)
+		err := h.journal.AppendAll(ts)
 		if err == nil {
 			return true
 		}
 		h.storeFailedLocked(err)
 	}
-	h.hs.held = append(h.hs.held, *t)
+	for _, t := range ts {
+		h.holdLocked(t)
+	}
 	h.setHeldLocked()
 	return false
 }

@@ -4,12 +4,15 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/vaka-care/vaka/alarm"
 	"github.com/vaka-care/vaka/event"
 	"github.com/vaka-care/vaka/internal/testenv"
 	"github.com/vaka-care/vaka/rules"
+	"github.com/vaka-care/vaka/store"
 )
 
 // On a full disk the hub answers busy instead of OK, still shows the alarm,
@@ -97,5 +100,96 @@ func TestFullJournalHoldsAndRecovers(t *testing.T) {
 	}
 	if _, ok := h2.Alarm(integrity.ID); !ok {
 		t.Error("after reopen: the hub_integrity alarm was not kept")
+	}
+}
+
+// A raise the journal cannot take is held as the alarm was raised: when
+// the disk takes it, after staff accepted the alarm meanwhile, its record
+// still says raised (the raise record carries the alarm itself, so holding
+// it must copy it).
+func TestHeldRaiseJournaledAsRaised(t *testing.T) {
+	var y strings.Builder
+	y.WriteString(strings.Replace(stormYAML(0), "          - {id: btn-a, type: personal_trigger, resident: r-a, unit: u, room: \"12\"}\n", "", 1))
+	for i := range 400 {
+		fmt.Fprintf(&y, "          - {id: b%d, type: personal_trigger, unit: u, room: r%d}\n", i, i)
+	}
+	cfg := loadConfig(t, y.String())
+	dir := filepath.Join(t.TempDir(), "data")
+	testenv.Tmpfs(t, dir, 256<<10)
+	j, replay, err := store.Open(dir, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := newClock(dayTime)
+	h, err := New(Options{Config: cfg, Journal: j, Replay: replay, Now: c.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	testenv.FillDisk(t, filepath.Join(dir, "filler"))
+	// Each press raises a new alarm (its own button): the write the disk
+	// refuses first is a raise.
+	var held string
+	for i := range 400 {
+		c.Add(1)
+		payload := fmt.Appendf(nil, `{"v":1,"id":"p-%d","device":"b%d","dty":"0003","state":"pressed","ts":%q}`, i, i, c.Now().UTC().Format(time.RFC3339))
+		if r := h.HandleEvent("s", "gw", payload); r.Code != event.ReplyOK {
+			for _, a := range h.Alarms() {
+				if a.Device == fmt.Sprintf("b%d", i) {
+					held = a.ID
+				}
+			}
+			break
+		}
+	}
+	if held == "" {
+		t.Fatal("no raise was refused on a full disk")
+	}
+	if _, err := h.Act(held, alarm.ActAccept, "natt2", "", ""); err != nil {
+		t.Fatalf("accept on a full disk: %v", err)
+	}
+	// Another alarm's step while the first is held: the held accept keeps
+	// its own alarm's subject (the hub reuses the space it builds it in).
+	var heldDev string
+	for _, a := range h.Alarms() {
+		if a.ID == held {
+			heldDev = a.Device
+		}
+	}
+	for _, a := range h.Alarms() {
+		if a.ID != held && a.Open() {
+			if _, err := h.Act(a.ID, alarm.ActAccept, "natt1", "", ""); err != nil {
+				t.Fatalf("accept on a full disk: %v", err)
+			}
+			break
+		}
+	}
+	if err := os.Remove(filepath.Join(dir, "filler")); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if err := j.Close(); err != nil {
+		t.Fatal(err)
+	}
+	j2, ts, err := store.Open(dir, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j2.Close()
+	found := false
+	for _, tr := range ts {
+		if tr.Alarm == held && tr.Action == alarm.ActAccept && (tr.Subj == nil || tr.Subj.Device != heldDev) {
+			t.Errorf("held accept journaled with subject %+v, want its alarm's (device %s)", tr.Subj, heldDev)
+		}
+		if tr.Alarm == held && tr.Action == alarm.ActRaise {
+			found = true
+			if tr.Raise == nil || tr.Raise.State != alarm.Raised || tr.Raise.AcceptedBy != "" {
+				t.Errorf("held raise journaled as %+v, want the alarm as raised", tr.Raise)
+			}
+		}
+	}
+	if !found {
+		t.Errorf("raise of %s not in the journal", held)
 	}
 }

@@ -99,7 +99,9 @@ func (l *EventLog) run() {
 	var (
 		f     *os.File
 		w     *bufio.Writer
-		day   string
+		dayY  int // the open file's day
+		dayM  time.Month
+		dayD  int
 		spare = make([]event.Event, 0, 1024)
 		tick  = time.NewTicker(eventLogEvery)
 		enc   []byte
@@ -123,8 +125,12 @@ func (l *EventLog) run() {
 		l.mu.Unlock()
 		for k := range batch {
 			ev := &batch[k]
-			d := ev.Time.UTC().Format("2006-01-02")
-			if f == nil || d != day {
+			// The file's day by the date's numbers: Format (a string per
+			// event) only when the day changes.
+			y, m, dd := ev.Time.UTC().Date()
+			if f == nil || y != dayY || m != dayM || dd != dayD {
+				dayY, dayM, dayD = y, m, dd
+				d := ev.Time.UTC().Format("2006-01-02")
 				closeFile()
 				var err error
 				f, err = os.OpenFile(filepath.Join(l.dir, "events-"+d+".jsonl"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o640)
@@ -133,7 +139,7 @@ func (l *EventLog) run() {
 					l.log.Error("hub: event log open failed", "err", err)
 					continue
 				}
-				w, day = bufio.NewWriterSize(f, 64<<10), d
+				w = bufio.NewWriterSize(f, 64<<10)
 			}
 			var err error
 			enc, err = appendEventJSON(enc[:0], ev)

@@ -31,6 +31,10 @@ type groupState struct {
 	members map[string][]string // group alarm id → member ids
 	pending sync.WaitGroup      // members being resolved with their group
 	grouped prometheus.Counter  // vaka_alarms_grouped_total
+	// batch and batchP are commitRaiseLocked's scratch space.
+	batch  []alarm.Transition
+	batchP []*alarm.Transition
+	subj   alarm.Subject
 }
 
 // SetRouter sets the notifier asked at each raise; nil turns grouping and
@@ -60,17 +64,10 @@ func (h *Hub) raiseLocked(a *alarm.Alarm, t alarm.Transition, now time.Time) boo
 		g, durable = h.openGroupLocked(r, a, now)
 		a.GroupID = g.ID
 		h.gs.grouped.Inc()
-		snap := *a
-		t.Raise = &snap
+		t.Raise = a // now with its GroupID
 	}
-	if !h.commitQuietLocked(a, t) {
+	if !h.commitRaiseLocked(a, t, r.First) {
 		durable = false
-	}
-	for _, ft := range r.First {
-		ft.Raise = nil
-		if !h.commitQuietLocked(a, ft) {
-			durable = false
-		}
 	}
 	if g != nil {
 		h.addMemberLocked(g, a)
@@ -245,3 +242,40 @@ func (h *Hub) rebuildGroups() {
 		}
 	}
 }
+
+// commitRaiseLocked commits t on a, and after it a raise's first notify
+// steps, with one journal write (store.Journal.AppendAll): the same
+// records in the same order as one commit each, but one write(2), and a
+// crash keeps the raise with its notify or neither.
+func (h *Hub) commitRaiseLocked(a *alarm.Alarm, t alarm.Transition, first []alarm.Transition) bool {
+	// Scratch slices under h.mu: nothing keeps them (a held transition
+	// is copied), so each raise reuses them.
+	ts, ps := append(h.gs.batch[:0], t), h.gs.batchP[:0]
+	for _, ft := range first {
+		ft.Raise = nil
+		ts = append(ts, ft)
+	}
+	// Every step but a raise carries the alarm's subject for the journal
+	// (journalSubject); they share one, in scratch space too: a held
+	// copy takes its own (holdLocked), and what the observers are handed
+	// has none (they never read it, and could keep it past this raise).
+	for i := range ts {
+		if journalSubject(a, ts[i]) != nil {
+			h.gs.subj = subjectOf(a)
+			ts[i].Subj = &h.gs.subj
+		}
+		ps = append(ps, &ts[i])
+	}
+	durable := h.persistAllLocked(ps)
+	for i := range ts {
+		ts[i].Subj = nil
+		h.appliedLocked(a, ts[i])
+	}
+	clear(ts)
+	clear(ps)
+	h.gs.batch, h.gs.batchP = ts[:0], ps[:0]
+	return durable
+}
+
+// subjectOf is a.Subject() as a value (no allocation).
+func subjectOf(a *alarm.Alarm) alarm.Subject { return *a.Subject() }

@@ -232,7 +232,11 @@ func (h *Hub) acceptWith(ev *event.Event, fix func(*rules.Action)) event.Reply {
 	}
 	if fix != nil {
 		for i := range acts {
-			fix(&acts[i])
+			// Through a copy: &acts[i] handed to a func value would move
+			// buf (four actions, 1.3 KB) to the heap on every event.
+			a := acts[i]
+			fix(&a)
+			acts[i] = a
 		}
 	}
 	h.lockForEvent(acts) // lanes.go: a care event goes before technical loops
@@ -433,8 +437,10 @@ func (h *Hub) applyLocked(act rules.Action, now time.Time) bool {
 			t.EventID = a.EventID
 		}
 		a.Own() // compact history, shared strings (alarm/history.go)
-		snap := *a
-		t.Raise = &snap
+		// The raise record carries the alarm as raised: a itself, encoded
+		// before anything changes it; a raise the journal cannot take yet
+		// is held with a copy (holdLocked), so it is not copied here.
+		t.Raise = a
 		h.alarms[a.ID] = a
 		h.openByKey[act.Key] = a.ID
 		h.m.raised.WithLabelValues(string(a.Kind), a.Rule).Inc()
@@ -456,13 +462,17 @@ func (h *Hub) commitLocked(a *alarm.Alarm, t alarm.Transition) bool {
 // commitQuietLocked is commitLocked without telling the screens, for a
 // caller that commits several transitions and shows them in one frame.
 func (h *Hub) commitQuietLocked(a *alarm.Alarm, t alarm.Transition) bool {
-	t.Subj = journalSubject(a, t)
-	durable := h.persistLocked(&t)
+	return h.commitRaiseLocked(a, t, nil) // group.go: one write, no copy of t on the heap
+}
+
+// appliedLocked applies t, just persisted (or held), to a and tells the
+// observers.
+func (h *Hub) appliedLocked(a *alarm.Alarm, t alarm.Transition) {
 	if t.Action != alarm.ActRaise {
 		if err := alarm.Apply(a, t); err != nil {
 			// Checked before; only a programming error lands here.
 			h.log.Error("hub: transition refused after commit", "alarm", a.ID, "err", err)
-			return durable
+			return
 		}
 	} else {
 		t.Raise = nil // observers see the raise without its snapshot, as before
@@ -475,7 +485,6 @@ func (h *Hub) commitQuietLocked(a *alarm.Alarm, t alarm.Transition) bool {
 	if !a.Open() && h.openByKey[alarmKey(a)] == a.ID {
 		delete(h.openByKey, alarmKey(a))
 	}
-	return durable
 }
 
 // ErrNotFound is returned for an unknown alarm id.

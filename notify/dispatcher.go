@@ -43,6 +43,14 @@ type Pusher interface {
 	Push(ctx context.Context, user string, m Message) (int, error)
 }
 
+// PhoneChecker is what a Pusher may also offer: whether a user has any
+// phone to push to. The dispatcher then starts no send (a goroutine with
+// its timeout) for a user whose Push could only return 0: in a storm of
+// care alarms that is work on the alarm path's core for nothing.
+type PhoneChecker interface {
+	HasPhones(user string) bool
+}
+
 // Options configure a Dispatcher.
 type Options struct {
 	Tree   *Tree
@@ -76,6 +84,9 @@ type Dispatcher struct {
 	groupPlans map[string][]Plan
 
 	groups map[string]*groupTrack // loop goroutine only: group alarm id → notification state
+
+	lmu    sync.Mutex
+	labels map[string]string // under lmu: matchRaise's labels
 
 	scaipX   SCAIPExchanger
 	hand     map[string]*handover // loop goroutine only: live hand-overs to centres (scaip.go)
@@ -250,6 +261,11 @@ func (d *Dispatcher) drain() {
 	for i := range care.a {
 		d.handle(&care.a[i], care.t[i])
 	}
+	// Nothing handle does keeps a pointer into care (it copies what it
+	// keeps): its arrays go back to the lane for the next burst.
+	d.mu.Lock()
+	d.care.recycle(care)
+	d.mu.Unlock()
 	for i := range tech.a {
 		if i > 0 && i%32 == 0 && d.careWaiting() {
 			// A care transition arrived: it goes before the rest.
@@ -279,6 +295,28 @@ func (d *Dispatcher) careWaiting() bool {
 type lane struct {
 	a []alarm.Alarm
 	t []alarm.Transition
+	// spareA and spareT are the arrays of an earlier take, cleared, for
+	// the next pushes: a burst of alarms would otherwise grow new arrays
+	// (an alarm snapshot is 640 bytes) every time the loop takes them.
+	spareA []alarm.Alarm
+	spareT []alarm.Transition
+}
+
+// maxSpare bounds the snapshots a lane keeps arrays for between bursts.
+const maxSpare = 4096
+
+// recycle gives the arrays of out, taken and handled, back to the lane.
+func (l *lane) recycle(out lane) {
+	if cap(out.a) == 0 || cap(out.a) > maxSpare || l.spareA != nil {
+		return
+	}
+	clear(out.a) // let the GC have what the snapshots pointed to
+	clear(out.t)
+	if len(l.a) == 0 && cap(l.a) < cap(out.a) {
+		l.a, l.t = out.a[:0], out.t[:0]
+		return
+	}
+	l.spareA, l.spareT = out.a[:0], out.t[:0]
 }
 
 func (l *lane) push(a alarm.Alarm, t alarm.Transition) { l.a, l.t = append(l.a, a), append(l.t, t) }
@@ -287,8 +325,8 @@ func (l *lane) len() int                               { return len(l.a) }
 // take removes and returns up to n entries (n < 0: all).
 func (l *lane) take(n int) lane {
 	if n < 0 || n >= len(l.a) {
-		out := *l
-		*l = lane{}
+		out := lane{a: l.a, t: l.t}
+		l.a, l.t, l.spareA, l.spareT = l.spareA, l.spareT, nil, nil
 		return out
 	}
 	out := lane{a: slices.Clone(l.a[:n]), t: slices.Clone(l.t[:n])}
@@ -413,7 +451,7 @@ func (h *dueHeap) Pop() any {
 // labelsAlarm returns the alarm snapshot kept for a track's messages.
 func (d *Dispatcher) labelsAlarm(tr *Track) *alarm.Alarm {
 	if tr.snap != nil {
-		return tr.snap
+		return tr.snap.alarm()
 	}
 	return &alarm.Alarm{ID: tr.Alarm}
 }
@@ -421,8 +459,7 @@ func (d *Dispatcher) labelsAlarm(tr *Track) *alarm.Alarm {
 // alert records step s on the alarm and alerts the receivers it names.
 func (d *Dispatcher) alert(a *alarm.Alarm, tr *Track, s Step, now time.Time) {
 	if tr.snap == nil {
-		c := *a
-		tr.snap = &c
+		tr.snap = snapshotOf(a)
 	}
 	// Who: the tier's receiver on notify and escalate; on a reminder,
 	// every staff member alerted so far.
@@ -490,7 +527,11 @@ func (d *Dispatcher) alert(a *alarm.Alarm, tr *Track, s Step, now time.Time) {
 		if d.pusher == nil {
 			continue
 		}
+		pc, _ := d.pusher.(PhoneChecker)
 		for _, u := range r.Users {
+			if pc != nil && !pc.HasPhones(u) {
+				continue // Push would find no phone: no goroutine for it
+			}
 			d.sendPush(u, m)
 		}
 	}
@@ -575,9 +616,7 @@ func (d *Dispatcher) resume(a *alarm.Alarm, now time.Time) {
 		for u := range delivered {
 			tr.Receipt(u)
 		}
-		c := *a
-		c.History = nil
-		tr.snap = &c
+		tr.snap = snapshotOf(a)
 		d.tracks[a.ID] = append(d.tracks[a.ID], tr)
 		if r := p.Tiers[tr.Tier]; r.SCAIP != nil {
 			d.resumeHandover(a, tr, r, now) // scaip.go

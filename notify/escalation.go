@@ -27,7 +27,7 @@ type Track struct {
 	// reason: an alarm receiving centre did not take the alarm (scaip.go).
 	Force string
 
-	snap *alarm.Alarm // labels for messages (dispatcher)
+	snap *snapshot // labels for messages (dispatcher, snapshot.go)
 }
 
 // Step is what a Track wants done.

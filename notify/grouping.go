@@ -106,7 +106,7 @@ type groupTrack struct {
 // group key; any other alarm gets its tier-0 notify steps (without
 // sending anything: the loop does that after the hub committed them).
 func (d *Dispatcher) OnRaise(a *alarm.Alarm, now time.Time) Raising {
-	plans := d.Tree().Match(LabelsOf(a), now)
+	plans := d.matchRaise(a, now)
 	if Groupable(a) {
 		for _, p := range plans {
 			if len(p.GroupBy) == 0 || len(p.Tiers) == 0 {
@@ -285,4 +285,18 @@ func maxTime(a, b time.Time) time.Time {
 		return a
 	}
 	return b
+}
+
+// matchRaise is Tree().Match(LabelsOf(a), now) with one labels map for
+// every raise: a raise is on the alarm path, and a fresh map is about
+// 400 bytes for the collector. Matching keeps nothing of the map.
+func (d *Dispatcher) matchRaise(a *alarm.Alarm, now time.Time) []Plan {
+	tree := d.Tree()
+	d.lmu.Lock()
+	defer d.lmu.Unlock()
+	if d.labels == nil {
+		d.labels = make(map[string]string, 7)
+	}
+	fillLabels(d.labels, a)
+	return tree.Match(d.labels, now)
 }

@@ -52,8 +52,15 @@ type Plan struct {
 
 // LabelsOf returns the routing labels of an alarm.
 func LabelsOf(a *alarm.Alarm) map[string]string {
-	return map[string]string{"site": a.Site, "unit": a.Unit, "room": a.Room, "kind": string(a.Kind),
-		"priority": strconv.Itoa(int(a.Priority)), "rule": a.Rule, "gateway": a.Gateway}
+	m := make(map[string]string, 7)
+	fillLabels(m, a)
+	return m
+}
+
+// fillLabels sets a's labels in m (LabelsOf, into a map reused).
+func fillLabels(m map[string]string, a *alarm.Alarm) {
+	m["site"], m["unit"], m["room"], m["kind"] = a.Site, a.Unit, a.Room, string(a.Kind)
+	m["priority"], m["rule"], m["gateway"] = strconv.Itoa(int(a.Priority)), a.Rule, a.Gateway
 }
 
 // Match returns the plans for labels at time at: the deepest matching

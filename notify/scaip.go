@@ -363,9 +363,9 @@ func (d *Dispatcher) startHandover(a *alarm.Alarm, tr *Track, tier int, r *Recei
 	if old := d.hand[key]; old != nil {
 		return old
 	}
-	snap := tr.snap
-	if snap == nil {
-		snap = a
+	snap := a
+	if tr.snap != nil {
+		snap = tr.snap.alarm()
 	}
 	ref := HandoverRef(a.ID, tier, r.Name)
 	req := Request(snap, r.SCAIP, ref, scaip.Message)

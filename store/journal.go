@@ -72,6 +72,9 @@ type Journal struct {
 	app    *record.Appender
 	f      *os.File // for Read: pread beside the appender's writes
 	buf    []byte
+	offs   []int                // AppendAll: each record's offset in buf
+	one    [1]*alarm.Transition // Append's batch of one
+	body   []byte               // one record's JSON
 	seq    uint64
 	closed bool
 
@@ -262,17 +265,63 @@ func (j *Journal) replay(f io.Reader, each func(alarm.Transition)) (record.Repor
 // fails nothing of the record stays in the file.
 func (j *Journal) Append(t *alarm.Transition) error {
 	j.mu.Lock()
+	j.one[0] = t
+	end, err := j.appendLocked(j.one[:])
+	j.one[0] = nil
+	j.mu.Unlock()
+	return j.synced(end, err)
+}
+
+// AppendAll writes ts, in order, with consecutive sequence numbers, in
+// one write(2): a raise and its first notify step cost one system call,
+// and a killed process keeps both or neither (a power cut may tear the
+// last line, which the next Open cuts, as for a single record). When it returns nil every record
+// is in the OS; when it fails none of them stays in the file and none is
+// given a sequence number.
+func (j *Journal) AppendAll(ts []*alarm.Transition) error {
+	j.mu.Lock()
+	end, err := j.appendLocked(ts)
+	j.mu.Unlock()
+	return j.synced(end, err)
+}
+
+// synced waits, with Options.SyncEachWrite, for the fsync that covers end.
+// Outside j.mu: other appends go on meanwhile, and share the next fsync.
+func (j *Journal) synced(end int64, err error) error {
+	if err != nil || !j.opts.SyncEachWrite {
+		return err
+	}
+	if err := j.app.SyncTo(end); err != nil {
+		return fmt.Errorf("store: fsync journal: %w", err)
+	}
+	return nil
+}
+
+// appendLocked is AppendAll under j.mu; it returns where the file ends.
+func (j *Journal) appendLocked(ts []*alarm.Transition) (int64, error) {
 	if j.closed {
-		j.mu.Unlock()
-		return errors.New("store: journal closed")
+		return 0, errors.New("store: journal closed")
 	}
-	t.Seq = j.seq + 1
-	body, err := json.Marshal(t)
-	if err != nil {
-		j.mu.Unlock()
-		return fmt.Errorf("store: encode transition: %w", err)
+	j.buf = j.buf[:0]
+	if cap(j.offs) < len(ts) {
+		j.offs = make([]int, len(ts))
 	}
-	j.buf = record.Append(j.buf[:0], body)
+	offs := j.offs[:len(ts)]
+	for i, t := range ts {
+		t.Seq = j.seq + uint64(i) + 1
+		// Into one reused buffer, by hand where it can (encode.go): the
+		// same bytes as json.Marshal, without reflection or allocation.
+		body, err := encodeTransition(j.body[:0], t)
+		if err != nil {
+			for _, t := range ts {
+				t.Seq = 0
+			}
+			return 0, fmt.Errorf("store: encode transition: %w", err)
+		}
+		j.body = body
+		offs[i] = len(j.buf)
+		j.buf = record.Append(j.buf, body)
+	}
 	w0 := time.Now()
 	end, err := j.app.Append(j.buf)
 	if d := time.Since(w0); d > SlowWrite {
@@ -282,21 +331,21 @@ func (j *Journal) Append(t *alarm.Transition) error {
 		}
 	}
 	if err != nil {
-		j.mu.Unlock()
-		return fmt.Errorf("store: write journal: %w", err)
-	}
-	j.seq = t.Seq
-	t.Rec = end - int64(len(j.buf)) + 1
-	j.Appends.Add(1)
-	j.mu.Unlock()
-	if j.opts.SyncEachWrite {
-		// Outside j.mu: other appends go on while this one waits, and
-		// share the next fsync.
-		if err := j.app.SyncTo(end); err != nil {
-			return fmt.Errorf("store: fsync journal: %w", err)
+		for _, t := range ts {
+			t.Seq = 0
 		}
+		return 0, fmt.Errorf("store: write journal: %w", err)
 	}
-	return nil
+	j.seq += uint64(len(ts))
+	start := end - int64(len(j.buf))
+	for i, t := range ts {
+		t.Rec = start + int64(offs[i]) + 1
+	}
+	j.Appends.Add(int64(len(ts)))
+	if cap(j.buf) > 1<<20 {
+		j.buf, j.body = nil, nil // one huge record (a group's raise) need not stay
+	}
+	return end, nil
 }
 
 // SyncWindow is the longest a written record waits for fsync: what a power

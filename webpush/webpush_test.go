@@ -103,6 +103,10 @@ func TestPushToLoopbackEndpoint(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := &Sender{VAPID: v, Subject: "mailto:drift@example.org", Store: st}
+	// The notifier skips users without a phone (notify.PhoneChecker).
+	if !s.HasPhones("natt1") || s.HasPhones("natt2") {
+		t.Fatalf("HasPhones: natt1 %v, natt2 %v", s.HasPhones("natt1"), s.HasPhones("natt2"))
+	}
 	n, err := s.Push(context.Background(), "natt1", notify.Message{Alarm: "A000007", Step: "notify", Kind: "call", Site: "solrosen", Room: "12"})
 	if err != nil || n != 1 {
 		t.Fatalf("push: %d %v", n, err)
