@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 	"sync"
@@ -25,14 +26,6 @@ const (
 	RecVisit   = "visit"
 )
 
-// tillsynBatch is how many look-ins one lock hold settles: a region's
-// 30,000 look-ins at 02:00 must not hold up an alarm.
-const tillsynBatch = 128
-
-// tillsynPause is the pause between batches: 10,000 look-ins take about
-// 80 pauses, well under a second more than without.
-const tillsynPause = time.Millisecond
-
 // tillsynState is the hub's digital night supervision: each resident's
 // plan, the look-ins queued for tonight, and the supervision records and
 // visits of the last two nights (for the round view; the journal keeps
@@ -49,6 +42,11 @@ type tillsynState struct {
 	// asked are the look-ins whose visit request is not yet answered or
 	// escalated (keys into records), checked every tick.
 	asked map[string]bool
+	// inflight are the look-ins taken from q and being judged (keys):
+	// a plan reload meanwhile must not queue them a second time.
+	inflight map[string]bool
+	// cut is the oldest night kept, as last applied by schedule.
+	cut string
 
 	lookins   *prometheus.CounterVec
 	visitsN   prometheus.Counter
@@ -57,7 +55,7 @@ type tillsynState struct {
 }
 
 func (h *Hub) initTillsyn(o Options) error {
-	ts := &tillsynState{loc: o.Config.Loc, nights: map[string]string{}, records: map[string]*tillsyn.Record{}, asked: map[string]bool{},
+	ts := &tillsynState{loc: o.Config.Loc, nights: map[string]string{}, records: map[string]*tillsyn.Record{}, asked: map[string]bool{}, inflight: map[string]bool{},
 		lookins: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "vaka_tillsyn_lookins_total",
 			Help: "Digital night look-ins made, by outcome and cannot-tell cause."}, []string{"outcome", "cause"}),
 		visitsN: prometheus.NewCounter(prometheus.CounterOpts{Name: "vaka_tillsyn_visits_total",
@@ -131,19 +129,31 @@ func (h *Hub) reloadTillsyn(cfg *Config) {
 	h.ts.setPlans(cfg.TillsynPlans())
 }
 
-// scheduleLocked queues each resident's look-ins of the night under way
-// (the most recent night window to have begun), once per night, leaving
-// out those already recorded (after a restart).
-func (ts *tillsynState) scheduleLocked(now time.Time) {
-	nightOf := map[int]time.Time{}
-	for _, k := range ts.order {
+// schedule queues each resident's look-ins of the night under way (the
+// most recent night window to have begun), once per night, leaving out
+// those already recorded (after a restart). Queuing a region's night is a
+// burst of its own, so it is paced like the look-ins, letting go of ts.mu
+// between slices (a reload meanwhile resets nights: the next tick
+// schedules again, and a look-in is queued once).
+func (ts *tillsynState) schedule(now time.Time) {
+	type night struct {
+		n   time.Time
+		day string
+	}
+	nightOf := map[int]night{}
+	pc := newPacer(tillsynSlice, tillsynPause)
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	for i := 0; i < len(ts.order); i++ {
+		k := ts.order[i]
 		p := ts.plans[k]
-		n, ok := nightOf[p.NightStart]
+		nd, ok := nightOf[p.NightStart]
 		if !ok {
-			n = tillsyn.NightOf(now, ts.loc, p.NightStart)
-			nightOf[p.NightStart] = n
+			n := tillsyn.NightOf(now, ts.loc, p.NightStart)
+			nd = night{n: n, day: n.Format("2006-01-02")}
+			nightOf[p.NightStart] = nd
 		}
-		day := n.Format("2006-01-02")
+		n, day := nd.n, nd.day
 		if ts.nights[k] == day {
 			continue
 		}
@@ -151,24 +161,33 @@ func (ts *tillsynState) scheduleLocked(now time.Time) {
 		// A night already over when first scheduled (the hub started in
 		// the day) is not made up; inside the night, a look-in whose time
 		// passed while the hub was down is queued and comes out late.
-		if now.After(p.End(n, ts.loc)) {
-			continue
-		}
-		for _, l := range p.Schedule(n, ts.loc) {
-			if ts.records[l.Key()] == nil {
-				ts.q.Add(l)
+		if !now.After(p.End(n, ts.loc)) {
+			for _, l := range p.Schedule(n, ts.loc) {
+				if k := l.Key(); ts.records[k] == nil && !ts.inflight[k] {
+					ts.q.Add(l)
+				}
 			}
 		}
+		if pc.over() {
+			ts.mu.Unlock()
+			pc.yield()
+			ts.mu.Lock()
+		}
 	}
-	// Forget what is older than the night before last.
+	// Forget what is older than the night before last (once per new
+	// night, not every second over every record).
 	if len(nightOf) > 0 {
 		var oldest time.Time
-		for _, n := range nightOf {
-			if oldest.IsZero() || n.Before(oldest) {
-				oldest = n
+		for _, nd := range nightOf {
+			if oldest.IsZero() || nd.n.Before(oldest) {
+				oldest = nd.n
 			}
 		}
 		cut := oldest.AddDate(0, 0, -1).Format("2006-01-02")
+		if cut == ts.cut {
+			return
+		}
+		ts.cut = cut
 		for k, r := range ts.records {
 			if r.Night < cut {
 				delete(ts.records, k)
@@ -179,11 +198,21 @@ func (ts *tillsynState) scheduleLocked(now time.Time) {
 }
 
 // tillsynTick schedules and settles the look-ins due at now. Tick calls
-// it once a second; tests call it with their own clock.
+// it once a second; tests call it with their own clock. It returns when
+// every look-in due at now is judged.
+//
+// A region's look-ins share a planned instant, so the work is paced
+// (tillsyn_pace.go) in two phases. First each due resident's state is
+// read from the rule engine (its lock held per resident, a few
+// microseconds) and their open alarms once: that is the state as of now,
+// the look-in's time. Then the look-ins are judged from those snapshots
+// at now, acted on and journaled slice by slice, with pauses between: the
+// result does not depend on when in the pacing window it is computed, and
+// an event that arrives meanwhile belongs to the next look.
 func (h *Hub) tillsynTick(now time.Time) {
 	ts := h.ts
+	ts.schedule(now)
 	ts.mu.Lock()
-	ts.scheduleLocked(now)
 	overdue := ts.overdueLocked(now)
 	next, ok := ts.q.Next()
 	ts.mu.Unlock()
@@ -194,33 +223,65 @@ func (h *Hub) tillsynTick(now time.Time) {
 		return
 	}
 	open := h.openCareAlarms()
-	// A look-in not yet final is queued again at least a moment later, so
-	// the loop ends; the bound is a second guard.
-	for more, n := true, 0; more && n < 1<<16; n++ {
-		ts.mu.Lock()
-		recs := ts.q.Settle(now, tillsynBatch, func(l tillsyn.LookIn) *tillsyn.Plan { return ts.plans[l.Site+"/"+l.Resident] },
-			func(l tillsyn.LookIn, p *tillsyn.Plan) tillsyn.Snapshot {
-				s := h.engine.TillsynSnapshot(l.Site, l.Resident, p.Sensors, now)
-				s.Consent = s.Consent && p.Consent
-				s.OpenAlarms = open[l.Site+"/"+l.Resident]
-				return s
-			})
-		next, ok := ts.q.Next()
-		more = ok && !next.After(now)
-		plans := make([]*tillsyn.Plan, len(recs))
-		for i := range recs {
-			plans[i] = ts.plans[recs[i].Site+"/"+recs[i].Resident]
+	ts.mu.Lock()
+	due := ts.q.Due(now, math.MaxInt)
+	plans := make([]*tillsyn.Plan, len(due))
+	for i, l := range due {
+		plans[i] = ts.plans[l.Site+"/"+l.Resident]
+		ts.inflight[l.Key()] = true
+	}
+	ts.mu.Unlock()
+
+	// Phase 1: the state as of now, stepping aside (Gosched) between
+	// slices so an alarm waits at most one slice for a core.
+	snaps := make([]tillsyn.Snapshot, len(due))
+	pc := newPacer(tillsynSlice, 0)
+	for i, l := range due {
+		p := plans[i]
+		if p == nil || !tillsyn.NeedsSnapshot(l, now) {
+			continue
 		}
-		ts.mu.Unlock()
-		h.followUp(recs, plans, open, now)
-		if more {
-			// Leave the CPU to the alarm path between batches: on a
-			// 2-core hub a region's burst would otherwise hold one core
-			// and, with the garbage it makes, delay alarms by
-			// milliseconds (BenchmarkTillsynRegionNight).
-			time.Sleep(tillsynPause)
+		s := h.engine.TillsynSnapshot(l.Site, l.Resident, p.Sensors, now)
+		s.Consent = s.Consent && p.Consent
+		s.OpenAlarms = open[l.Site+"/"+l.Resident]
+		snaps[i] = s
+		pc.step()
+	}
+
+	// Phase 2: judge at now, act and journal per slice, pausing between.
+	var (
+		again []tillsyn.LookIn
+		recs  []tillsyn.Record
+		rps   []*tillsyn.Plan
+	)
+	pc = newPacer(tillsynSlice, tillsynPause)
+	for i, l := range due {
+		p := plans[i]
+		if p == nil {
+			continue // the plan is gone (or its consent)
+		}
+		rec, final := tillsyn.Judge(l, p, snaps[i], now)
+		snaps[i] = tillsyn.Snapshot{}
+		if !final {
+			again = append(again, l)
+		} else {
+			recs, rps = append(recs, rec), append(rps, p)
+		}
+		if pc.over() && i < len(due)-1 {
+			h.followUp(recs, rps, open, now)
+			recs, rps = nil, nil
+			pc.yield()
 		}
 	}
+	h.followUp(recs, rps, open, now)
+	ts.mu.Lock()
+	for _, l := range again {
+		ts.q.Again(l, now.Add(tillsyn.Recheck))
+	}
+	for _, l := range due {
+		delete(ts.inflight, l.Key())
+	}
+	ts.mu.Unlock()
 }
 
 // openCareAlarms lists each resident's open alarms that are not technical
@@ -249,6 +310,7 @@ func (h *Hub) followUp(recs []tillsyn.Record, plans []*tillsyn.Plan, open map[st
 		return
 	}
 	items := make([]store.RecordItem, len(recs))
+	counts := map[[2]string]int{}
 	for i := range recs {
 		rec, p := &recs[i], plans[i]
 		if p != nil && rec.Outcome != tillsyn.AllRight {
@@ -263,8 +325,11 @@ func (h *Hub) followUp(recs []tillsyn.Record, plans []*tillsyn.Plan, open map[st
 				}
 			}
 		}
-		h.ts.lookins.WithLabelValues(string(rec.Outcome), string(rec.Cause)).Inc()
+		counts[[2]string{string(rec.Outcome), string(rec.Cause)}]++
 		items[i] = store.RecordItem{At: rec.At, Body: rec}
+	}
+	for k, n := range counts {
+		h.ts.lookins.WithLabelValues(k[0], k[1]).Add(float64(n))
 	}
 	if err := h.journal.AppendRecords(RecTillsyn, items); err != nil {
 		h.tillsynNotJournaled(len(items), err, now)
