@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math"
 	"slices"
 	"strings"
 	"sync"
@@ -47,6 +46,11 @@ type tillsynState struct {
 	inflight map[string]bool
 	// cut is the oldest night kept, as last applied by schedule.
 	cut string
+	// looks are look-ins whose state is read, waiting to be judged, in
+	// chunks as they were taken from the queue (a region's 10,000 in one
+	// growing slice made twice their size in garbage); only the tick's
+	// goroutine touches them.
+	looks [][]tillsynLook
 
 	lookins   *prometheus.CounterVec
 	visitsN   prometheus.Counter
@@ -198,17 +202,18 @@ func (ts *tillsynState) schedule(now time.Time) {
 }
 
 // tillsynTick schedules and settles the look-ins due at now. Tick calls
-// it once a second; tests call it with their own clock. It returns when
-// every look-in due at now is judged.
+// it once a second; tests call it with their own clock.
 //
 // A region's look-ins share a planned instant, so the work is paced
 // (tillsyn_pace.go) in two phases. First each due resident's state is
 // read from the rule engine (its lock held per resident, a few
-// microseconds) and their open alarms once: that is the state as of now,
-// the look-in's time. Then the look-ins are judged from those snapshots
-// at now, acted on and journaled slice by slice, with pauses between: the
-// result does not depend on when in the pacing window it is computed, and
-// an event that arrives meanwhile belongs to the next look.
+// microseconds) with their open alarms: that is the state as of now, the
+// look-in's time. Then the look-ins are judged from those snapshots at
+// that now, acted on and journaled slice by slice, with pauses between,
+// for at most tillsynBudget per tick; what is left goes on at the next
+// tick, still judged at its own instant. The result does not depend on
+// when it is computed, and an event that arrives meanwhile belongs to the
+// next look. TillsynPending reports what is left.
 func (h *Hub) tillsynTick(now time.Time) {
 	ts := h.ts
 	ts.schedule(now)
@@ -219,69 +224,124 @@ func (h *Hub) tillsynTick(now time.Time) {
 	for _, o := range overdue {
 		h.escalateVisit(o.rec, o.plan, now)
 	}
-	if !ok || next.After(now) {
-		return
+	if ok && !next.After(now) {
+		h.tillsynSnap(now)
 	}
+	h.tillsynJudge(time.Now().Add(tillsynBudget))
+}
+
+// tillsynLook is a due look-in with the state it is judged on.
+type tillsynLook struct {
+	l    tillsyn.LookIn
+	p    *tillsyn.Plan
+	s    tillsyn.Snapshot
+	now  time.Time
+	open map[string][]string
+}
+
+// tillsynSnap takes the look-ins due at now from the queue and reads each
+// resident's state as of now (phase 1), a few at a time, pausing between
+// slices. Why pauses and not runtime.Gosched: a goroutine that yields
+// goes back to the global run queue and is picked again at once, while an
+// alarm waiting in the other core's queue (behind the garbage collector's
+// worker) stays there; a pause lets that core's work be stolen.
+func (h *Hub) tillsynSnap(now time.Time) {
+	ts := h.ts
 	open := h.openCareAlarms()
-	ts.mu.Lock()
-	due := ts.q.Due(now, math.MaxInt)
-	plans := make([]*tillsyn.Plan, len(due))
-	for i, l := range due {
-		plans[i] = ts.plans[l.Site+"/"+l.Resident]
-		ts.inflight[l.Key()] = true
-	}
-	ts.mu.Unlock()
-
-	// Phase 1: the state as of now, stepping aside (Gosched) between
-	// slices so an alarm waits at most one slice for a core.
-	snaps := make([]tillsyn.Snapshot, len(due))
-	pc := newPacer(tillsynSlice, 0)
-	for i, l := range due {
-		p := plans[i]
-		if p == nil || !tillsyn.NeedsSnapshot(l, now) {
-			continue
+	pc := newPacer(tillsynSlice, tillsynPause)
+	for {
+		ts.mu.Lock()
+		due := ts.q.Due(now, tillsynChunk)
+		for _, l := range due {
+			ts.inflight[l.Key()] = true
 		}
-		s := h.engine.TillsynSnapshot(l.Site, l.Resident, p.Sensors, now)
-		s.Consent = s.Consent && p.Consent
-		s.OpenAlarms = open[l.Site+"/"+l.Resident]
-		snaps[i] = s
-		pc.step()
+		plans := make([]*tillsyn.Plan, len(due))
+		for i, l := range due {
+			plans[i] = ts.plans[l.Site+"/"+l.Resident]
+		}
+		ts.mu.Unlock()
+		if len(due) == 0 {
+			return
+		}
+		chunk := make([]tillsynLook, len(due))
+		for i, l := range due {
+			lk := &chunk[i]
+			*lk = tillsynLook{l: l, p: plans[i], now: now, open: open}
+			if lk.p != nil && tillsyn.NeedsSnapshot(l, now) {
+				s := h.engine.TillsynSnapshot(l.Site, l.Resident, lk.p.Sensors, now)
+				s.Consent = s.Consent && lk.p.Consent
+				s.OpenAlarms = open[l.Site+"/"+l.Resident]
+				lk.s = s
+			}
+			pc.step()
+		}
+		ts.looks = append(ts.looks, chunk)
 	}
+}
 
-	// Phase 2: judge at now, act and journal per slice, pausing between.
+// tillsynJudge judges the look-ins read so far (phase 2), acts on them
+// and journals them slice by slice, pausing between slices, until none is
+// left or the deadline has passed.
+func (h *Hub) tillsynJudge(until time.Time) {
+	ts := h.ts
 	var (
-		again []tillsyn.LookIn
-		recs  []tillsyn.Record
-		rps   []*tillsyn.Plan
+		again []tillsynLook
+		made  = make([]judged, 0, tillsynChunk)
 	)
-	pc = newPacer(tillsynSlice, tillsynPause)
-	for i, l := range due {
-		p := plans[i]
-		if p == nil {
-			continue // the plan is gone (or its consent)
+	pc := newPacer(tillsynSlice, tillsynPause)
+	for len(ts.looks) > 0 {
+		chunk := ts.looks[0]
+		for i := range chunk {
+			lk := &chunk[i]
+			if lk.p == nil {
+				continue // the plan is gone (or its consent)
+			}
+			rec, final := tillsyn.Judge(lk.l, lk.p, lk.s, lk.now)
+			if final {
+				made = append(made, judged{rec: rec, p: lk.p, open: lk.open})
+			} else {
+				again = append(again, *lk)
+			}
 		}
-		rec, final := tillsyn.Judge(l, p, snaps[i], now)
-		snaps[i] = tillsyn.Snapshot{}
-		if !final {
-			again = append(again, l)
-		} else {
-			recs, rps = append(recs, rec), append(rps, p)
+		// A chunk at a time: act, journal, queue again, let go.
+		h.followUp(made)
+		ts.mu.Lock()
+		for _, lk := range again {
+			ts.q.Again(lk.l, lk.now.Add(tillsyn.Recheck))
 		}
-		if pc.over() && i < len(due)-1 {
-			h.followUp(recs, rps, open, now)
-			recs, rps = nil, nil
+		for _, lk := range chunk {
+			delete(ts.inflight, lk.l.Key())
+		}
+		ts.mu.Unlock()
+		ts.looks[0] = nil
+		ts.looks = ts.looks[1:]
+		made, again = made[:0], again[:0]
+		if pc.spent() {
+			if !time.Now().Before(until) {
+				return
+			}
 			pc.yield()
 		}
 	}
-	h.followUp(recs, rps, open, now)
-	ts.mu.Lock()
-	for _, l := range again {
-		ts.q.Again(l, now.Add(tillsyn.Recheck))
+	ts.looks = nil
+}
+
+// judged is a final look-in with its plan and the open alarms as of its
+// instant.
+type judged struct {
+	rec  tillsyn.Record
+	p    *tillsyn.Plan
+	open map[string][]string
+}
+
+// TillsynPending is how many look-ins are read but not yet judged (left
+// for the next tick). Call it from the goroutine that ticks.
+func (h *Hub) TillsynPending() int {
+	n := 0
+	for _, c := range h.ts.looks {
+		n += len(c)
 	}
-	for _, l := range due {
-		delete(ts.inflight, l.Key())
-	}
-	ts.mu.Unlock()
+	return n
 }
 
 // openCareAlarms lists each resident's open alarms that are not technical
@@ -304,22 +364,24 @@ func (h *Hub) openCareAlarms() map[string][]string {
 
 // followUp acts on final look-ins (an alarm when the plan says so and none
 // is open), journals their records in one write and keeps them for the
-// round view.
-func (h *Hub) followUp(recs []tillsyn.Record, plans []*tillsyn.Plan, open map[string][]string, now time.Time) {
-	if len(recs) == 0 {
+// round view. It acts at each look-in's own time (rec.At).
+func (h *Hub) followUp(made []judged) {
+	if len(made) == 0 {
 		return
 	}
-	items := make([]store.RecordItem, len(recs))
+	recs := make([]tillsyn.Record, len(made))
+	items := make([]store.RecordItem, len(made))
 	counts := map[[2]string]int{}
-	for i := range recs {
-		rec, p := &recs[i], plans[i]
+	for i := range made {
+		recs[i] = made[i].rec
+		rec, p := &recs[i], made[i].p
 		if p != nil && rec.Outcome != tillsyn.AllRight {
 			switch {
-			case len(open[rec.Site+"/"+rec.Resident]) > 0 && rec.Outcome == tillsyn.NotAllRight:
+			case len(made[i].open[rec.Site+"/"+rec.Resident]) > 0 && rec.Outcome == tillsyn.NotAllRight:
 				// Staff are already called to the resident: no second alarm.
 				rec.LedTo, rec.VisitBy = "open_alarm", time.Time{}
 			case p.Action.Kind == tillsyn.DoAlarm:
-				rec.Alarm = h.raiseTillsyn(rec, p, now)
+				rec.Alarm = h.raiseTillsyn(rec, p, rec.At)
 				if rec.LedTo == "" {
 					rec.LedTo = "alarm"
 				}
@@ -332,7 +394,7 @@ func (h *Hub) followUp(recs []tillsyn.Record, plans []*tillsyn.Plan, open map[st
 		h.ts.lookins.WithLabelValues(k[0], k[1]).Add(float64(n))
 	}
 	if err := h.journal.AppendRecords(RecTillsyn, items); err != nil {
-		h.tillsynNotJournaled(len(items), err, now)
+		h.tillsynNotJournaled(len(items), err, h.now())
 	}
 	h.ts.mu.Lock()
 	for i := range recs {
