@@ -51,6 +51,8 @@ type tillsynState struct {
 	// growing slice made twice their size in garbage); only the tick's
 	// goroutine touches them.
 	looks [][]tillsynLook
+	// budget bounds the judging per tick (tillsynBudget; tests shorten it).
+	budget time.Duration
 
 	lookins   *prometheus.CounterVec
 	visitsN   prometheus.Counter
@@ -59,7 +61,7 @@ type tillsynState struct {
 }
 
 func (h *Hub) initTillsyn(o Options) error {
-	ts := &tillsynState{loc: o.Config.Loc, nights: map[string]string{}, records: map[string]*tillsyn.Record{}, asked: map[string]bool{}, inflight: map[string]bool{},
+	ts := &tillsynState{loc: o.Config.Loc, nights: map[string]string{}, records: map[string]*tillsyn.Record{}, asked: map[string]bool{}, inflight: map[string]bool{}, budget: tillsynBudget,
 		lookins: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "vaka_tillsyn_lookins_total",
 			Help: "Digital night look-ins made, by outcome and cannot-tell cause."}, []string{"outcome", "cause"}),
 		visitsN: prometheus.NewCounter(prometheus.CounterOpts{Name: "vaka_tillsyn_visits_total",
@@ -227,7 +229,7 @@ func (h *Hub) tillsynTick(now time.Time) {
 	if ok && !next.After(now) {
 		h.tillsynSnap(now)
 	}
-	h.tillsynJudge(time.Now().Add(tillsynBudget))
+	h.tillsynJudge(time.Now().Add(ts.budget))
 }
 
 // tillsynLook is a due look-in with the state it is judged on.
@@ -316,10 +318,10 @@ func (h *Hub) tillsynJudge(until time.Time) {
 		ts.looks[0] = nil
 		ts.looks = ts.looks[1:]
 		made, again = made[:0], again[:0]
+		if len(ts.looks) > 0 && !time.Now().Before(until) {
+			return // the rest at the next tick
+		}
 		if pc.spent() {
-			if !time.Now().Before(until) {
-				return
-			}
 			pc.yield()
 		}
 	}
