@@ -373,7 +373,10 @@ func (h *Hub) followUp(made []judged) {
 	}
 	recs := make([]tillsyn.Record, len(made))
 	items := make([]store.RecordItem, len(made))
-	counts := map[[2]string]int{}
+	// outcome/cause counts: a few kinds per chunk, no map per chunk.
+	type kind struct{ outcome, cause string }
+	var kinds []kind
+	var counts []int
 	for i := range made {
 		recs[i] = made[i].rec
 		rec, p := &recs[i], made[i].p
@@ -389,11 +392,16 @@ func (h *Hub) followUp(made []judged) {
 				}
 			}
 		}
-		counts[[2]string{string(rec.Outcome), string(rec.Cause)}]++
+		k := kind{string(rec.Outcome), string(rec.Cause)}
+		if x := slices.Index(kinds, k); x >= 0 {
+			counts[x]++
+		} else {
+			kinds, counts = append(kinds, k), append(counts, 1)
+		}
 		items[i] = store.RecordItem{At: rec.At, Body: rec}
 	}
-	for k, n := range counts {
-		h.ts.lookins.WithLabelValues(k[0], k[1]).Add(float64(n))
+	for x, k := range kinds {
+		h.ts.lookins.WithLabelValues(k.outcome, k.cause).Add(float64(counts[x]))
 	}
 	if err := h.journal.AppendRecords(RecTillsyn, items); err != nil {
 		h.tillsynNotJournaled(len(items), err, h.now())
