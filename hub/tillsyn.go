@@ -25,14 +25,6 @@ const (
 	RecVisit   = "visit"
 )
 
-// tillsynBatch is how many look-ins one lock hold settles: a region's
-// 30,000 look-ins at 02:00 must not hold up an alarm.
-const tillsynBatch = 128
-
-// tillsynPause is the pause between batches: 10,000 look-ins take about
-// 80 pauses, well under a second more than without.
-const tillsynPause = time.Millisecond
-
 // tillsynState is the hub's digital night supervision: each resident's
 // plan, the look-ins queued for tonight, and the supervision records and
 // visits of the last two nights (for the round view; the journal keeps
@@ -49,6 +41,18 @@ type tillsynState struct {
 	// asked are the look-ins whose visit request is not yet answered or
 	// escalated (keys into records), checked every tick.
 	asked map[string]bool
+	// inflight are the look-ins taken from q and being judged (keys):
+	// a plan reload meanwhile must not queue them a second time.
+	inflight map[string]bool
+	// cut is the oldest night kept, as last applied by schedule.
+	cut string
+	// looks are look-ins whose state is read, waiting to be judged, in
+	// chunks as they were taken from the queue (a region's 10,000 in one
+	// growing slice made twice their size in garbage); only the tick's
+	// goroutine touches them.
+	looks [][]tillsynLook
+	// budget bounds the judging per tick (tillsynBudget; tests shorten it).
+	budget time.Duration
 
 	lookins   *prometheus.CounterVec
 	visitsN   prometheus.Counter
@@ -57,7 +61,7 @@ type tillsynState struct {
 }
 
 func (h *Hub) initTillsyn(o Options) error {
-	ts := &tillsynState{loc: o.Config.Loc, nights: map[string]string{}, records: map[string]*tillsyn.Record{}, asked: map[string]bool{},
+	ts := &tillsynState{loc: o.Config.Loc, nights: map[string]string{}, records: map[string]*tillsyn.Record{}, asked: map[string]bool{}, inflight: map[string]bool{}, budget: tillsynBudget,
 		lookins: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "vaka_tillsyn_lookins_total",
 			Help: "Digital night look-ins made, by outcome and cannot-tell cause."}, []string{"outcome", "cause"}),
 		visitsN: prometheus.NewCounter(prometheus.CounterOpts{Name: "vaka_tillsyn_visits_total",
@@ -131,19 +135,31 @@ func (h *Hub) reloadTillsyn(cfg *Config) {
 	h.ts.setPlans(cfg.TillsynPlans())
 }
 
-// scheduleLocked queues each resident's look-ins of the night under way
-// (the most recent night window to have begun), once per night, leaving
-// out those already recorded (after a restart).
-func (ts *tillsynState) scheduleLocked(now time.Time) {
-	nightOf := map[int]time.Time{}
-	for _, k := range ts.order {
+// schedule queues each resident's look-ins of the night under way (the
+// most recent night window to have begun), once per night, leaving out
+// those already recorded (after a restart). Queuing a region's night is a
+// burst of its own, so it is paced like the look-ins, letting go of ts.mu
+// between slices (a reload meanwhile resets nights: the next tick
+// schedules again, and a look-in is queued once).
+func (ts *tillsynState) schedule(now time.Time) {
+	type night struct {
+		n   time.Time
+		day string
+	}
+	nightOf := map[int]night{}
+	pc := newPacer(tillsynSlice, tillsynPause)
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	for i := 0; i < len(ts.order); i++ {
+		k := ts.order[i]
 		p := ts.plans[k]
-		n, ok := nightOf[p.NightStart]
+		nd, ok := nightOf[p.NightStart]
 		if !ok {
-			n = tillsyn.NightOf(now, ts.loc, p.NightStart)
-			nightOf[p.NightStart] = n
+			n := tillsyn.NightOf(now, ts.loc, p.NightStart)
+			nd = night{n: n, day: n.Format("2006-01-02")}
+			nightOf[p.NightStart] = nd
 		}
-		day := n.Format("2006-01-02")
+		n, day := nd.n, nd.day
 		if ts.nights[k] == day {
 			continue
 		}
@@ -151,24 +167,33 @@ func (ts *tillsynState) scheduleLocked(now time.Time) {
 		// A night already over when first scheduled (the hub started in
 		// the day) is not made up; inside the night, a look-in whose time
 		// passed while the hub was down is queued and comes out late.
-		if now.After(p.End(n, ts.loc)) {
-			continue
-		}
-		for _, l := range p.Schedule(n, ts.loc) {
-			if ts.records[l.Key()] == nil {
-				ts.q.Add(l)
+		if !now.After(p.End(n, ts.loc)) {
+			for _, l := range p.Schedule(n, ts.loc) {
+				if k := l.Key(); ts.records[k] == nil && !ts.inflight[k] {
+					ts.q.Add(l)
+				}
 			}
 		}
+		if pc.over() {
+			ts.mu.Unlock()
+			pc.yield()
+			ts.mu.Lock()
+		}
 	}
-	// Forget what is older than the night before last.
+	// Forget what is older than the night before last (once per new
+	// night, not every second over every record).
 	if len(nightOf) > 0 {
 		var oldest time.Time
-		for _, n := range nightOf {
-			if oldest.IsZero() || n.Before(oldest) {
-				oldest = n
+		for _, nd := range nightOf {
+			if oldest.IsZero() || nd.n.Before(oldest) {
+				oldest = nd.n
 			}
 		}
 		cut := oldest.AddDate(0, 0, -1).Format("2006-01-02")
+		if cut == ts.cut {
+			return
+		}
+		ts.cut = cut
 		for k, r := range ts.records {
 			if r.Night < cut {
 				delete(ts.records, k)
@@ -180,47 +205,145 @@ func (ts *tillsynState) scheduleLocked(now time.Time) {
 
 // tillsynTick schedules and settles the look-ins due at now. Tick calls
 // it once a second; tests call it with their own clock.
+//
+// A region's look-ins share a planned instant, so the work is paced
+// (tillsyn_pace.go) in two phases. First each due resident's state is
+// read from the rule engine (its lock held per resident, a few
+// microseconds) with their open alarms: that is the state as of now, the
+// look-in's time. Then the look-ins are judged from those snapshots at
+// that now, acted on and journaled slice by slice, with pauses between,
+// for at most tillsynBudget per tick; what is left goes on at the next
+// tick, still judged at its own instant. The result does not depend on
+// when it is computed, and an event that arrives meanwhile belongs to the
+// next look. TillsynPending reports what is left.
 func (h *Hub) tillsynTick(now time.Time) {
 	ts := h.ts
+	ts.schedule(now)
 	ts.mu.Lock()
-	ts.scheduleLocked(now)
 	overdue := ts.overdueLocked(now)
 	next, ok := ts.q.Next()
 	ts.mu.Unlock()
 	for _, o := range overdue {
 		h.escalateVisit(o.rec, o.plan, now)
 	}
-	if !ok || next.After(now) {
-		return
+	if ok && !next.After(now) {
+		h.tillsynSnap(now)
 	}
+	h.tillsynJudge(time.Now().Add(ts.budget))
+}
+
+// tillsynLook is a due look-in with the state it is judged on.
+type tillsynLook struct {
+	l    tillsyn.LookIn
+	p    *tillsyn.Plan
+	s    tillsyn.Snapshot
+	now  time.Time
+	open map[string][]string
+}
+
+// tillsynSnap takes the look-ins due at now from the queue and reads each
+// resident's state as of now (phase 1), a few at a time, pausing between
+// slices. Why pauses and not runtime.Gosched: a goroutine that yields
+// goes back to the global run queue and is picked again at once, while an
+// alarm waiting in the other core's queue (behind the garbage collector's
+// worker) stays there; a pause lets that core's work be stolen.
+func (h *Hub) tillsynSnap(now time.Time) {
+	ts := h.ts
 	open := h.openCareAlarms()
-	// A look-in not yet final is queued again at least a moment later, so
-	// the loop ends; the bound is a second guard.
-	for more, n := true, 0; more && n < 1<<16; n++ {
+	pc := newPacer(tillsynSlice, tillsynPause)
+	for {
 		ts.mu.Lock()
-		recs := ts.q.Settle(now, tillsynBatch, func(l tillsyn.LookIn) *tillsyn.Plan { return ts.plans[l.Site+"/"+l.Resident] },
-			func(l tillsyn.LookIn, p *tillsyn.Plan) tillsyn.Snapshot {
-				s := h.engine.TillsynSnapshot(l.Site, l.Resident, p.Sensors, now)
-				s.Consent = s.Consent && p.Consent
-				s.OpenAlarms = open[l.Site+"/"+l.Resident]
-				return s
-			})
-		next, ok := ts.q.Next()
-		more = ok && !next.After(now)
-		plans := make([]*tillsyn.Plan, len(recs))
-		for i := range recs {
-			plans[i] = ts.plans[recs[i].Site+"/"+recs[i].Resident]
+		due := ts.q.Due(now, tillsynChunk)
+		for _, l := range due {
+			ts.inflight[l.Key()] = true
+		}
+		plans := make([]*tillsyn.Plan, len(due))
+		for i, l := range due {
+			plans[i] = ts.plans[l.Site+"/"+l.Resident]
 		}
 		ts.mu.Unlock()
-		h.followUp(recs, plans, open, now)
-		if more {
-			// Leave the CPU to the alarm path between batches: on a
-			// 2-core hub a region's burst would otherwise hold one core
-			// and, with the garbage it makes, delay alarms by
-			// milliseconds (BenchmarkTillsynRegionNight).
-			time.Sleep(tillsynPause)
+		if len(due) == 0 {
+			return
+		}
+		chunk := make([]tillsynLook, len(due))
+		for i, l := range due {
+			lk := &chunk[i]
+			*lk = tillsynLook{l: l, p: plans[i], now: now, open: open}
+			if lk.p != nil && tillsyn.NeedsSnapshot(l, now) {
+				s := h.engine.TillsynSnapshot(l.Site, l.Resident, lk.p.Sensors, now)
+				s.Consent = s.Consent && lk.p.Consent
+				s.OpenAlarms = open[l.Site+"/"+l.Resident]
+				lk.s = s
+			}
+			pc.step()
+		}
+		ts.looks = append(ts.looks, chunk)
+	}
+}
+
+// tillsynJudge judges the look-ins read so far (phase 2), acts on them
+// and journals them slice by slice, pausing between slices, until none is
+// left or the deadline has passed.
+func (h *Hub) tillsynJudge(until time.Time) {
+	ts := h.ts
+	var (
+		again []tillsynLook
+		made  = make([]judged, 0, tillsynChunk)
+	)
+	pc := newPacer(tillsynSlice, tillsynPause)
+	for len(ts.looks) > 0 {
+		chunk := ts.looks[0]
+		for i := range chunk {
+			lk := &chunk[i]
+			if lk.p == nil {
+				continue // the plan is gone (or its consent)
+			}
+			rec, final := tillsyn.Judge(lk.l, lk.p, lk.s, lk.now)
+			if final {
+				made = append(made, judged{rec: rec, p: lk.p, open: lk.open})
+			} else {
+				again = append(again, *lk)
+			}
+		}
+		// A chunk at a time: act, journal, queue again, let go.
+		h.followUp(made)
+		ts.mu.Lock()
+		for _, lk := range again {
+			ts.q.Again(lk.l, lk.now.Add(tillsyn.Recheck))
+		}
+		for _, lk := range chunk {
+			delete(ts.inflight, lk.l.Key())
+		}
+		ts.mu.Unlock()
+		ts.looks[0] = nil
+		ts.looks = ts.looks[1:]
+		made, again = made[:0], again[:0]
+		if len(ts.looks) > 0 && !time.Now().Before(until) {
+			return // the rest at the next tick
+		}
+		if pc.spent() {
+			pc.yield()
 		}
 	}
+	ts.looks = nil
+}
+
+// judged is a final look-in with its plan and the open alarms as of its
+// instant.
+type judged struct {
+	rec  tillsyn.Record
+	p    *tillsyn.Plan
+	open map[string][]string
+}
+
+// TillsynPending is how many look-ins are read but not yet judged (left
+// for the next tick). Call it from the goroutine that ticks.
+func (h *Hub) TillsynPending() int {
+	n := 0
+	for _, c := range h.ts.looks {
+		n += len(c)
+	}
+	return n
 }
 
 // openCareAlarms lists each resident's open alarms that are not technical
@@ -243,31 +366,45 @@ func (h *Hub) openCareAlarms() map[string][]string {
 
 // followUp acts on final look-ins (an alarm when the plan says so and none
 // is open), journals their records in one write and keeps them for the
-// round view.
-func (h *Hub) followUp(recs []tillsyn.Record, plans []*tillsyn.Plan, open map[string][]string, now time.Time) {
-	if len(recs) == 0 {
+// round view. It acts at each look-in's own time (rec.At).
+func (h *Hub) followUp(made []judged) {
+	if len(made) == 0 {
 		return
 	}
-	items := make([]store.RecordItem, len(recs))
-	for i := range recs {
-		rec, p := &recs[i], plans[i]
+	recs := make([]tillsyn.Record, len(made))
+	items := make([]store.RecordItem, len(made))
+	// outcome/cause counts: a few kinds per chunk, no map per chunk.
+	type kind struct{ outcome, cause string }
+	var kinds []kind
+	var counts []int
+	for i := range made {
+		recs[i] = made[i].rec
+		rec, p := &recs[i], made[i].p
 		if p != nil && rec.Outcome != tillsyn.AllRight {
 			switch {
-			case len(open[rec.Site+"/"+rec.Resident]) > 0 && rec.Outcome == tillsyn.NotAllRight:
+			case len(made[i].open[rec.Site+"/"+rec.Resident]) > 0 && rec.Outcome == tillsyn.NotAllRight:
 				// Staff are already called to the resident: no second alarm.
 				rec.LedTo, rec.VisitBy = "open_alarm", time.Time{}
 			case p.Action.Kind == tillsyn.DoAlarm:
-				rec.Alarm = h.raiseTillsyn(rec, p, now)
+				rec.Alarm = h.raiseTillsyn(rec, p, rec.At)
 				if rec.LedTo == "" {
 					rec.LedTo = "alarm"
 				}
 			}
 		}
-		h.ts.lookins.WithLabelValues(string(rec.Outcome), string(rec.Cause)).Inc()
+		k := kind{string(rec.Outcome), string(rec.Cause)}
+		if x := slices.Index(kinds, k); x >= 0 {
+			counts[x]++
+		} else {
+			kinds, counts = append(kinds, k), append(counts, 1)
+		}
 		items[i] = store.RecordItem{At: rec.At, Body: rec}
 	}
+	for x, k := range kinds {
+		h.ts.lookins.WithLabelValues(k.outcome, k.cause).Add(float64(counts[x]))
+	}
 	if err := h.journal.AppendRecords(RecTillsyn, items); err != nil {
-		h.tillsynNotJournaled(len(items), err, now)
+		h.tillsynNotJournaled(len(items), err, h.now())
 	}
 	h.ts.mu.Lock()
 	for i := range recs {
