@@ -871,6 +871,11 @@ func (r *SupResult) judgeGenerator() {
 		why = append(why, fmt.Sprintf("the generator's goroutines (stream reader among them) waited p99 %.3g ms for their processor > %.0f ms", r.GenSchedP99Ms, genLagValidMs))
 	}
 	r.GenValid = len(why) == 0
+	if !r.GenValid && r.GenRunWaitMaxMs > 20 {
+		// Say whether the machine, not the generator's own work, held it.
+		why = append(why, fmt.Sprintf("meanwhile the kernel kept this process waiting for its CPU %.0f ms a second on average, %.0f ms in the worst second, running other processes: a busy machine",
+			r.GenRunWait*1e3, r.GenRunWaitMaxMs))
+	}
 	r.GenNote = strings.Join(why, "; ")
 }
 
