@@ -493,31 +493,39 @@ func procRunWait(pid int) time.Duration {
 	return time.Duration(sum)
 }
 
+// runWaits is runWaitSampler's result: per process (the generator, the
+// hub) the worst one-second window in ms of waiting per second, and the
+// hub's wait in each second since the sampler started (ms).
+type runWaits struct {
+	genMax, hubMax float64
+	hubSeries      []float64
+	start          int64 // f.now() when the sampler started
+}
+
 // runWaitSampler samples procRunWait of the generator and the hub every
-// second until stopped, and reports each one's worst one-second window in
-// ms of waiting per second.
-func runWaitSampler(hubPid int) (stop func() (genMax, hubMax float64)) {
+// second until stopped.
+func runWaitSampler(hubPid int, now func() int64) (stop func() runWaits) {
 	done := make(chan struct{})
-	out := make(chan [2]float64, 1)
+	out := make(chan runWaits, 1)
 	self := os.Getpid()
 	go func() {
-		var top [2]float64
+		r := runWaits{start: now()}
 		prev := [2]time.Duration{procRunWait(self), procRunWait(hubPid)}
 		t := time.NewTicker(time.Second)
 		defer t.Stop()
 		for {
 			select {
 			case <-done:
-				out <- top
+				out <- r
 				return
 			case <-t.C:
 			}
-			now := [2]time.Duration{procRunWait(self), procRunWait(hubPid)}
-			for k := range now {
-				top[k] = max(top[k], float64(now[k]-prev[k])/1e6)
-			}
-			prev = now
+			cur := [2]time.Duration{procRunWait(self), procRunWait(hubPid)}
+			g, h := float64(cur[0]-prev[0])/1e6, float64(cur[1]-prev[1])/1e6
+			r.genMax, r.hubMax = max(r.genMax, g), max(r.hubMax, h)
+			r.hubSeries = append(r.hubSeries, h)
+			prev = cur
 		}
 	}()
-	return func() (float64, float64) { close(done); r := <-out; return r[0], r[1] }
+	return func() runWaits { close(done); return <-out }
 }

@@ -494,7 +494,7 @@ func superviseRun(o supOptions, logw io.Writer) (*SupResult, error) {
 	hubCPU0 := procCPU(hubPid)
 	sched0 := schedLatency()
 	wait0, hubWait0 := procRunWait(os.Getpid()), procRunWait(hubPid)
-	stopWaits := runWaitSampler(hubPid)
+	stopWaits := runWaitSampler(hubPid, f.now)
 	// Times are ns since f.base (set before the stream reader started);
 	// the schedule counts from off, the start of the measured phase.
 	runStart := time.Now()
@@ -522,7 +522,8 @@ func superviseRun(o supOptions, logw io.Writer) (*SupResult, error) {
 	sched1 := schedLatency()
 	res.GenRunWait = (procRunWait(os.Getpid()) - wait0).Seconds() / run.Seconds()
 	res.HubRunWait = (procRunWait(hubPid) - hubWait0).Seconds() / run.Seconds()
-	res.GenRunWaitMaxMs, res.HubRunWaitMaxMs = stopWaits()
+	waits := stopWaits()
+	res.GenRunWaitMaxMs, res.HubRunWaitMaxMs = waits.genMax, waits.hubMax
 	cpu := procCPU(os.Getpid()) - cpu0
 	res.GenCPU = cpu.Seconds() / run.Seconds()
 	if hubPid != 0 {
@@ -612,7 +613,7 @@ func superviseRun(o supOptions, logw io.Writer) (*SupResult, error) {
 	res.PressRaiseToScreen = percentiles(toScreen)
 	res.judgeGenerator()
 	if o.pressDump != "" {
-		if err := f.dumpPresses(o.pressDump, off, press); err != nil {
+		if err := f.dumpPresses(o.pressDump, off, press, waits); err != nil {
 			fmt.Fprintf(logw, "warning: -press-dump: %v\n", err)
 		}
 	}
@@ -882,9 +883,13 @@ func (r *SupResult) judgeGenerator() {
 // dumpPresses writes one CSV line per press: its scheduled, written,
 // raised (the alarm's raised_at) and on-screen times in ms since the
 // measured phase began (empty: never), to see where a slow press waited.
-func (f *fleet) dumpPresses(file string, off int64, n int) error {
+//
+// hub_cpu_wait_ms is how long the hub's threads waited for a CPU the
+// kernel gave to other processes in the second the press was sent (from
+// the one-second samples; empty in process).
+func (f *fleet) dumpPresses(file string, off int64, n int, w runWaits) error {
 	var b bytes.Buffer
-	b.WriteString("press,scheduled_ms,sent_ms,raised_ms,screen_ms\n")
+	b.WriteString("press,scheduled_ms,sent_ms,raised_ms,screen_ms,hub_cpu_wait_ms\n")
 	ms := func(t int64) string {
 		if t == 0 {
 			return ""
@@ -892,7 +897,11 @@ func (f *fleet) dumpPresses(file string, off int64, n int) error {
 		return strconv.FormatFloat(float64(t-off)/1e6, 'f', 3, 64)
 	}
 	for p := range n {
-		fmt.Fprintf(&b, "%d,%s,%s,%s,%s\n", p, ms(f.pressSched[p]), ms(f.pressSent[p]), ms(f.pressRaised[p].Load()), ms(f.pressRecv[p].Load()))
+		wait := ""
+		if k := int((f.pressSent[p] - w.start) / int64(time.Second)); f.o.HubBin != "" && k >= 0 && k < len(w.hubSeries) {
+			wait = strconv.FormatFloat(w.hubSeries[k], 'f', 0, 64)
+		}
+		fmt.Fprintf(&b, "%d,%s,%s,%s,%s,%s\n", p, ms(f.pressSched[p]), ms(f.pressSent[p]), ms(f.pressRaised[p].Load()), ms(f.pressRecv[p].Load()), wait)
 	}
 	return os.WriteFile(file, b.Bytes(), 0o644)
 }
