@@ -52,6 +52,9 @@ const (
 	// shows as lag and loss, not a hung generator.
 	fleetWriteTimeout = 10 * time.Second
 	fleetMinWake      = 2 * time.Millisecond
+	// fleetPingEvery: a connection that wrote nothing for this long sends
+	// a PINGREQ (keepalive rawKeepalive = 60 s).
+	fleetPingEvery = 20 * time.Second
 )
 
 // fleetConn is one gateway's MQTT connection. The fleet sender and the
@@ -63,6 +66,7 @@ type fleetConn struct {
 	mu    sync.Mutex
 	buf   []byte
 	next  uint16
+	last  int64 // f.now() of the last write, under mu (keepalive)
 	sent  atomic.Int64
 	acked atomic.Int64
 	done  chan struct{}
@@ -342,6 +346,12 @@ func (pl *fleetPlan) sendFleet(f *fleet, off, end int64, stop <-chan struct{}) (
 				continue
 			}
 			fc.mu.Lock()
+			if now+off-fc.last > int64(fleetPingEvery) {
+				// Its buttons have all fallen silent: keep the gateway
+				// connected (PINGREQ), as a real gateway would, so the
+				// broker does not drop it after 1.5 keepalives.
+				fc.buf = append(fc.buf, 0xc0, 0)
+			}
 			k := 0
 			for pl.round[g]*period+phase(list[pl.pos[g]]) <= now {
 				i := int(list[pl.pos[g]])
@@ -358,6 +368,9 @@ func (pl *fleetPlan) sendFleet(f *fleet, off, end int64, stop <-chan struct{}) (
 				}
 			}
 			lags = append(lags, f.now()-off-slot(j))
+			if len(fc.buf) > 0 {
+				fc.last = now + off
+			}
 			werr := fc.writeLocked(k)
 			fc.mu.Unlock()
 			if werr != nil {
