@@ -99,7 +99,7 @@ func TestStormReportPressValidity(t *testing.T) {
 	}
 	lagged := mk(6800, 8450)
 	for _, want := range []string{"not valid (8.45e+03: generator lag)", "press send lag p99 6.8e+03 ms > 5 ms",
-		"during the storm: reported (judged against the grouping's own interval) — not valid, not judged: the generator lagged"} {
+		"during the storm: **not judged**: the figure measured the generator, not the hub — not valid, the generator lagged"} {
 		if !strings.Contains(lagged, want) {
 			t.Errorf("lagged generator: report lacks %q:\n%s", want, lagged)
 		}

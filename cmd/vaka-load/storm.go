@@ -60,6 +60,9 @@ type Goal struct {
 	Text   string `json:"text"`
 	Figure string `json:"figure"`
 	Met    *bool  `json:"met,omitempty"` // nil: reported, not judged here
+	// Why, when Met is nil, says why it is not judged (default: judged
+	// against the grouping's own interval).
+	Why string `json:"why,omitempty"`
 }
 
 // Storm defaults at full scale (make bench).
@@ -273,10 +276,12 @@ func pressGoal(res *SupResult) Goal {
 		res.PressSendLag.P99, res.PressSendLag.Max, res.PressHub.P50, res.PressHub.P99, res.PressToRaise.P99)
 	switch {
 	case res.PressSendLag.N == 0:
-		g.Figure = fmt.Sprintf("p50 %.3g / p99 %.3g / max %.3g ms; not judged: this result does not record the generator's send lag, so generator lag cannot be told from the hub's",
+		g.Why = "**not judged**: generator lag cannot be told from the hub's"
+		g.Figure = fmt.Sprintf("p50 %.3g / p99 %.3g / max %.3g ms; this result does not record the generator's send lag",
 			res.PressLatency.P50, res.PressLatency.P99, res.PressLatency.Max)
 	case !res.GenValid:
-		g.Figure = "not valid, not judged: the generator lagged (" + res.GenNote + "); " + fig
+		g.Why = "**not judged**: the figure measured the generator, not the hub"
+		g.Figure = "not valid, the generator lagged (" + res.GenNote + "); " + fig
 	default:
 		g.Figure = fig
 		ok := res.PressLatency.P99 <= stormPressP99Ms && res.PressesLost == 0
@@ -396,6 +401,9 @@ func writeStormReport(w io.Writer, files []string) error {
 	for i, r := range rs {
 		for _, g := range r.Storm.Goals {
 			v := "reported (judged against the grouping's own interval)"
+			if g.Why != "" {
+				v = g.Why
+			}
 			if g.Met != nil {
 				v = cond(*g.Met, "**met**", "**not met**")
 			}

@@ -124,6 +124,7 @@ type SupResult struct {
 	RadioLag           pct     `json:"radio_write_lag_ms"`
 	WriteEveryMs       float64 `json:"write_every_ms"`
 	GenSchedP99Ms      float64 `json:"gen_sched_p99_ms"`
+	GenSchedMaxMs      float64 `json:"gen_sched_max_ms"`
 	GenCPU             float64 `json:"gen_cpu_per_s"` // this process's CPU seconds per wall second
 	GenError           string  `json:"gen_error,omitempty"`
 	// How long each process's threads waited, runnable, while the kernel
@@ -543,6 +544,7 @@ func superviseRun(o supOptions, logw io.Writer) (*SupResult, error) {
 	res.RadioLag = percentiles(lags)
 	res.WriteEveryMs = float64(plan.writeEvery) / 1e6
 	res.GenSchedP99Ms = histQuantile(sched0, sched1, 0.99)
+	res.GenSchedMaxMs = histQuantile(sched0, sched1, 1)
 	// Members a group card does not list (past its first 50), as a
 	// technician would open them from the card.
 	if err := f.groups.fetchMembers(ctx, "http://"+httpAddr, f.base, f.memberSeen); err != nil {
@@ -870,6 +872,9 @@ func (r *SupResult) judgeGenerator() {
 	}
 	if r.GenSchedP99Ms > genLagValidMs {
 		why = append(why, fmt.Sprintf("the generator's goroutines (stream reader among them) waited p99 %.3g ms for their processor > %.0f ms", r.GenSchedP99Ms, genLagValidMs))
+	}
+	if len(why) > 0 && r.GenSchedMaxMs > 0 {
+		why = append(why, fmt.Sprintf("its goroutines waited at most %.3g ms for its processor", r.GenSchedMaxMs))
 	}
 	r.GenValid = len(why) == 0
 	if !r.GenValid && r.GenRunWaitMaxMs > 20 {
