@@ -48,7 +48,7 @@ const (
 	// genLagValidMs: above this press send lag p99 (the generator's own
 	// lateness), the storm's press figure is not a hub result.
 	genLagValidMs = 5.0
-	// pressTimeout bounds a press connection's write, so a stuck hub
+	// fleetWriteTimeout bounds a connection's write, so a stuck hub
 	// shows as lag and loss, not a hung generator.
 	fleetWriteTimeout = 10 * time.Second
 	fleetMinWake      = 2 * time.Millisecond
@@ -381,7 +381,7 @@ func (pl *fleetPlan) sendFleet(f *fleet, off, end int64, stop <-chan struct{}) (
 	}
 }
 
-// pressPayload is press p's event on button i.
+// appendPress appends press p's event on button i.
 func appendPress(dst []byte, p, i int, ts []byte) []byte {
 	dst = append(dst, `{"v":1,"id":"`...)
 	dst = append(dst, supPressBase...)
