@@ -13,6 +13,12 @@
 #   RAMP_ALL_STEPS="1000 2000" BENCH_STORM_DOC=/tmp/storm.md make bench-storm
 # Raw results stay in $BENCH_OUT (default /tmp/vaka-bench-storm); nothing
 # leaves loopback.
+#
+# The storm's report says, per run, the generator's own send lag beside the
+# press figures: above 5 ms (p99) the presses measured the generator (or a
+# machine that kept it waiting), and the figure is marked not valid instead
+# of judged as the hub's. -press-dump FILE in STORM_ARGS writes each
+# press's scheduled, written, raised and on-screen times.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

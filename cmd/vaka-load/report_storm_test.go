@@ -69,3 +69,51 @@ func TestReportSeparatesAllAlarmRamp(t *testing.T) {
 		t.Errorf("storm doc without a storm result:\n%s", doc.String())
 	}
 }
+
+// A storm whose generator fell behind (its presses written late) does not
+// judge the hub by its press figure: the table and the goal say the
+// figure is not valid and why. One that kept its schedule is judged, and
+// the report shows the generator's lag beside the hub's part.
+func TestStormReportPressValidity(t *testing.T) {
+	o := supOptions{Storm: true, Devices: 1000, Gateways: 4, Beat: 2 * time.Second, Grace: 8 * time.Second, Silent: 100,
+		StopAt: time.Second, Spread: time.Second, AllAt: 2 * time.Second, PressRate: 5, PressButtons: 10}
+	mk := func(sendLagP99, pressP99 float64) string {
+		r := &SupResult{Options: o, Presses: 10, WriteEveryMs: 200}
+		r.PressLatency = pct{N: 10, P50: 1, P99: pressP99, Max: pressP99}
+		r.PressSendLag = pct{N: 10, P50: 0.1, P99: sendLagP99, Max: sendLagP99}
+		r.PressHub = pct{N: 10, P50: 0.9, P99: pressP99 - sendLagP99}
+		r.RadioLag = pct{N: 100, P99: 3}
+		r.judgeGenerator()
+		r.Storm = &StormFigures{}
+		r.Storm.Goals = []Goal{pressGoal(r)}
+		b, _ := json.Marshal(r)
+		f := filepath.Join(t.TempDir(), "storm.json")
+		if err := os.WriteFile(f, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		var md bytes.Buffer
+		if err := writeStormReport(&md, []string{f}); err != nil {
+			t.Fatal(err)
+		}
+		return md.String()
+	}
+	lagged := mk(6800, 8450)
+	for _, want := range []string{"not valid (8.45e+03: generator lag)", "press send lag p99 6.8e+03 ms > 5 ms",
+		"during the storm: **not judged**: the figure measured the generator, not the hub — not valid, the generator lagged"} {
+		if !strings.Contains(lagged, want) {
+			t.Errorf("lagged generator: report lacks %q:\n%s", want, lagged)
+		}
+	}
+	if strings.Contains(lagged, "**met**") || strings.Contains(lagged, "**not met**") {
+		t.Errorf("lagged generator: the press goal was judged:\n%s", lagged)
+	}
+	kept := mk(0.4, 30)
+	for _, want := range []string{"during the storm: **met**", "valid: the generator kept its schedule", "| 0.1 / 0.4 / 0.4 |"} {
+		if !strings.Contains(kept, want) {
+			t.Errorf("generator kept up: report lacks %q:\n%s", want, kept)
+		}
+	}
+	if slow := mk(0.4, 80); !strings.Contains(slow, "during the storm: **not met**") {
+		t.Errorf("a slow hub behind a punctual generator is not judged:\n%s", slow)
+	}
+}

@@ -44,6 +44,22 @@ func TestIntegrationStormTiny(t *testing.T) {
 	if res.Presses == 0 || res.PressesLost != 0 || res.PubErrors != 0 {
 		t.Errorf("presses %d, lost %d, publish errors %d", res.Presses, res.PressesLost, res.PubErrors)
 	}
+	// Every press records the generator's lateness and the hub's part,
+	// split at the alarm's raised_at; the fleet's writes record theirs.
+	arrived := res.Presses - res.PressesLost
+	if res.PressSendLag.N != res.Presses || res.PressHub.N != arrived || res.PressToRaise.N != arrived || res.PressRaiseToScreen.N != arrived {
+		t.Errorf("press timings: send lag %d, hub %d, to raise %d, to screen %d, want %d/%d", res.PressSendLag.N, res.PressHub.N,
+			res.PressToRaise.N, res.PressRaiseToScreen.N, res.Presses, arrived)
+	}
+	if res.PressHub.Max > res.PressLatency.Max+0.001 || res.PressSendLag.P50 < 0 {
+		t.Errorf("the hub's part (max %v ms) exceeds the whole (max %v ms), or send lag %v ms negative", res.PressHub.Max, res.PressLatency.Max, res.PressSendLag.P50)
+	}
+	if res.RadioLag.N == 0 || res.Beats == 0 || res.WriteEveryMs != 200 {
+		t.Errorf("fleet writes %d, radio tests %d, write interval %v ms (want beat/10 = 200)", res.RadioLag.N, res.Beats, res.WriteEveryMs)
+	}
+	if res.GenValid != (res.GenNote == "") {
+		t.Errorf("generator valid %v but note %q", res.GenValid, res.GenNote)
+	}
 	// The silent buttons are one group card per gateway (the default
 	// group_by site and gateway); each pressed button its own care alarm.
 	care := min(res.Presses, o.PressButtons)

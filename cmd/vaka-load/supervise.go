@@ -40,7 +40,6 @@ import (
 	"syscall"
 	"time"
 
-	paho "github.com/eclipse/paho.mqtt.golang"
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/vaka-care/vaka/config"
@@ -73,7 +72,12 @@ type supOptions struct {
 	PinGen string `json:"pin_gen,omitempty"`
 	PinSUT string `json:"pin_sut,omitempty"`
 
+	// WriteEvery is each gateway connection's write interval (its radio
+	// tests due meanwhile go out in one write); 0: writeInterval's default.
+	WriteEvery time.Duration `json:"write_every_ns,omitempty"`
+
 	memprofile string
+	pressDump  string // -press-dump: one CSV line per press
 }
 
 // SupResult is the machine-readable result of one supervise run.
@@ -106,9 +110,40 @@ type SupResult struct {
 	PressesLost  int      `json:"presses_lost"`
 	PressLatency pct      `json:"press_latency_ms"`
 	SlowPresses  []string `json:"slow_presses,omitempty"` // "at 12.3 s: 450 ms": the 10 slowest over 20 ms
-	StreamCut    string   `json:"stream_cut,omitempty"`
-	MochiDropped float64  `json:"mochi_dropped"`
-	Verdict      string   `json:"verdict"`
+	// The generator's own part (stormgen.go), so a reader can tell it from
+	// the hub's: PressSendLag is scheduled → written; PressHub written →
+	// read on the stream; PressToRaise written → the alarm's raised_at;
+	// PressRaiseToScreen raised_at → read on the stream (journal, notify,
+	// stream, and the reader in this process). RadioLag is each fleet
+	// write's lateness against its slot; GenSchedP99Ms how long this
+	// process's runnable goroutines waited for its processor (p99).
+	PressSendLag       pct     `json:"press_send_lag_ms"`
+	PressHub           pct     `json:"press_hub_ms"`
+	PressToRaise       pct     `json:"press_to_raise_ms"`
+	PressRaiseToScreen pct     `json:"press_raise_to_screen_ms"`
+	RadioLag           pct     `json:"radio_write_lag_ms"`
+	WriteEveryMs       float64 `json:"write_every_ms"`
+	GenSchedP99Ms      float64 `json:"gen_sched_p99_ms"`
+	GenSchedMaxMs      float64 `json:"gen_sched_max_ms"`
+	GenCPU             float64 `json:"gen_cpu_per_s"` // this process's CPU seconds per wall second
+	GenError           string  `json:"gen_error,omitempty"`
+	// How long each process's threads waited, runnable, while the kernel
+	// ran other processes on their CPUs (schedstat): seconds per second
+	// over the run, and the worst one-second window in ms. Not zero on a
+	// shared machine; a press slow while the hub waited there waited for
+	// the machine.
+	GenRunWait      float64 `json:"gen_run_wait_per_s"`
+	HubRunWait      float64 `json:"hub_run_wait_per_s"`
+	GenRunWaitMaxMs float64 `json:"gen_run_wait_max_ms_per_s"`
+	HubRunWaitMaxMs float64 `json:"hub_run_wait_max_ms_per_s"`
+	// GenValid: the generator kept its schedule (press send lag p99 ≤
+	// genLagValidMs, every fleet write within one write interval of its
+	// slot, no write error), so the press figures are the hub's.
+	GenValid     bool    `json:"gen_valid"`
+	GenNote      string  `json:"gen_note,omitempty"`
+	StreamCut    string  `json:"stream_cut,omitempty"`
+	MochiDropped float64 `json:"mochi_dropped"`
+	Verdict      string  `json:"verdict"`
 
 	// Storm figures (storm.go), from the staff stream and the hub's /metrics.
 	Storm *StormFigures `json:"storm,omitempty"`
@@ -139,6 +174,7 @@ func runSupervise(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&o.HubBin, "hub-bin", "", "run the hub as its own process, this `vaka` binary with hub --config (as in production; default: in this process)")
 	fs.StringVar(&o.PinGen, "pin-gen", "", "pin this process (generator, stream reader) to these CPUs, e.g. 1 (taskset)")
 	fs.StringVar(&o.PinSUT, "pin-sut", "", "with -hub-bin: pin the hub process to these CPUs, e.g. 0")
+	fs.DurationVar(&o.WriteEvery, "write-every", 0, "each gateway connection writes the radio tests due once per this, in one write, the connections staggered evenly (0: min(1s, beat/10, grace/4))")
 	fs.StringVar(&o.memprofile, "memprofile", "", "write a heap profile of the started hub (before any load)")
 	report := fs.Bool("report", false, "write the markdown section of docs/benchmarks.md from the JSON result files given as arguments")
 	if err := fs.Parse(args); err != nil {
@@ -228,6 +264,8 @@ func (o *supOptions) check() error {
 		return errors.New("-stop-at must be 0..5m")
 	case o.PressRate < 0 || o.PressRate > 1000:
 		return errors.New("-press-rate must be 0..1000")
+	case o.WriteEvery < 0 || o.WriteEvery > 0 && (o.WriteEvery < time.Millisecond || o.WriteEvery > o.Beat/2):
+		return errors.New("-write-every must be 0 (default) or 1ms..beat/2")
 	case float64(o.Devices)/o.Beat.Seconds() > maxRate:
 		return fmt.Errorf("devices/beat must stay under %d radio tests per second", maxRate)
 	}
@@ -261,19 +299,21 @@ func fleetConfig(o supOptions, dir, mqttAddr, httpAddr string) (string, *hub.Con
 	// Every gateway connects from 127.0.0.1 here; in a region each has an
 	// address of its own, so the per-address limit (issue 12) is raised
 	// to the fleet's gateways, never above max_connections.
-	perAddr := o.Gateways + 64
+	perAddr := o.fleetGateways() + 64
 	fmt.Fprintf(&y, "data_dir: %s\ntimezone: Europe/Stockholm\nmqtt: {tcp: %q, limits: {max_connections: %d, max_connections_per_address: %d}}\nhttp: {address: %q}\n",
 		filepath.Join(dir, "data"), mqttAddr, max(4096, perAddr), perAddr, httpAddr)
 	fmt.Fprintf(&y, "users:\n  - {username: %s, name: Bench Staff, role: staff, password_hash: %q}\n", staffUser, userHash)
 	fmt.Fprintf(&y, "sites:\n  - id: %s\n    name: Region\n    night: {start: \"22:00\", end: \"06:30\"}\n", supSite)
 	fmt.Fprintf(&y, "    units: [{id: hemtjanst, name: Hemtjänst}]\n    supervision: {personal_trigger: %s}\n", o.Beat+o.Grace)
 	fmt.Fprintf(&y, "    devices_file: inventory.csv\n    gateways:\n")
-	for g := range o.Gateways {
+	// In the storm the press buttons report through a gateway of their own
+	// (fleetGateways), so presses never share a connection with the fleet.
+	for g := range o.fleetGateways() {
 		fmt.Fprintf(&y, "      - {id: %s, password_hash: %q, heartbeat: 1h}\n", gatewayID(g), gwHash)
 	}
 	c := bytes.NewBufferString("gateway,id,type,resident,unit\n")
 	for i := range o.Devices + o.PressButtons {
-		fmt.Fprintf(c, "%s,%s,personal_trigger,r%d,hemtjanst\n", gatewayID(i%o.Gateways), fleetDevice(i), i)
+		fmt.Fprintf(c, "%s,%s,personal_trigger,r%d,hemtjanst\n", gatewayID(o.gatewayOf(i)), fleetDevice(i), i)
 	}
 	if o.Notify {
 		// Every alarm to the staff user: what a storm costs in notifications.
@@ -305,12 +345,15 @@ type fleet struct {
 	pressSched []int64        // per press: scheduled ns
 	pressRecv  []atomic.Int64 // per press: ns its alarm arrived
 	pressSent  []int64        // per press: ns the generator published it
-	beats      atomic.Int64
-	pubErrs    atomic.Int64
-	streamEnd  atomic.Pointer[string]
-	cards      *cardCount // the storm: alarms staff see (storm.go)
-	groups     groupFrames
-	memberMu   sync.Mutex // memberSeen: the stream reader and the end-of-run fetch
+	// pressRaised: per press, ns of its alarm's raised_at (the hub's clock
+	// when its rules raised it), to split the hub's part in two.
+	pressRaised []atomic.Int64
+	beats       atomic.Int64
+	pubErrs     atomic.Int64
+	streamEnd   atomic.Pointer[string]
+	cards       *cardCount // the storm: alarms staff see (storm.go)
+	groups      groupFrames
+	memberMu    sync.Mutex // memberSeen: the stream reader and the end-of-run fetch
 }
 
 func (f *fleet) now() int64 { return int64(time.Since(f.base)) }
@@ -409,7 +452,8 @@ func superviseRun(o supOptions, logw io.Writer) (*SupResult, error) {
 
 	nPress := o.presses()
 	f := &fleet{o: o, base: time.Now(), lastBeat: make([]atomic.Int64, o.silentCount()), silentSeen: make([]atomic.Int64, o.silentCount()),
-		pressSched: make([]int64, nPress), pressRecv: make([]atomic.Int64, nPress), pressSent: make([]int64, nPress)}
+		pressSched: make([]int64, nPress), pressRecv: make([]atomic.Int64, nPress), pressSent: make([]int64, nPress),
+		pressRaised: make([]atomic.Int64, nPress)}
 	if o.Storm {
 		f.cards = newCardCount()
 	}
@@ -422,46 +466,36 @@ func superviseRun(o supOptions, logw io.Writer) (*SupResult, error) {
 	}
 
 	tc := time.Now()
-	clients := make([]paho.Client, o.Gateways)
+	conns := make([]*fleetConn, o.fleetGateways())
 	defer func() {
-		for _, c := range clients {
+		for _, c := range conns {
 			if c != nil {
-				c.Disconnect(100)
+				c.shutdown()
 			}
 		}
 	}()
-	for g := range clients {
-		if clients[g], err = connect(mqttAddr, g, true); err != nil {
+	for g := range conns {
+		if conns[g], err = dialFleet(mqttAddr, g); err != nil {
 			return nil, fmt.Errorf("gateway %d: %w", g, err)
 		}
 	}
 	res.ConnectSecs = time.Since(tc).Seconds()
+	plan, err := newFleetPlan(o, conns)
+	if err != nil {
+		return nil, err
+	}
 
 	// Radio tests: button i is due at phase(i) + k·beat, spread evenly over
-	// one beat so the offered rate is steady. Presses go to buttons outside
-	// the silent range, each its own button so each raises its own alarm.
+	// one beat so the offered rate is steady, and goes out in its
+	// connection's next write slot (stormgen.go). Presses run on their own
+	// goroutine (and in the storm their own connection), from a schedule.
 	end := o.lastStop() + o.Beat + o.Grace + 5*time.Second
-	period := o.Beat.Nanoseconds()
-	buttons := o.Devices + o.PressButtons
-	phase := func(i int) int64 { return int64(i) * period / int64(buttons) }
-	// One ack collector per gateway: paho completes tokens in order.
-	toks := make([]chan paho.Token, o.Gateways)
-	var wg sync.WaitGroup
-	for g := range toks {
-		toks[g] = make(chan paho.Token, 4096)
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for t := range toks[g] {
-				if !t.WaitTimeout(10*time.Second) || t.Error() != nil {
-					f.pubErrs.Add(1)
-				}
-			}
-		}()
-	}
 	stopSampler := sampleHeap(reg)
 	cpu0 := procCPU(os.Getpid())
 	hubCPU0 := procCPU(hubPid)
+	sched0 := schedLatency()
+	wait0, hubWait0 := procRunWait(os.Getpid()), procRunWait(hubPid)
+	stopWaits := runWaitSampler(hubPid, f.now)
 	// Times are ns since f.base (set before the stream reader started);
 	// the schedule counts from off, the start of the measured phase.
 	runStart := time.Now()
@@ -469,73 +503,48 @@ func superviseRun(o supOptions, logw io.Writer) (*SupResult, error) {
 	for p := range f.pressSched {
 		f.pressSched[p] = off + int64(float64(p)/o.PressRate*1e9) + int64(time.Second)
 	}
-	next := 0 // next button in phase order within the current beat
-	round := int64(0)
-	press := 0
-	tick := time.NewTicker(5 * time.Millisecond)
-	defer tick.Stop()
-	buf := make([]byte, 0, 256)
-	publish := func(g int, topic string, payload []byte) {
-		select {
-		case toks[g] <- clients[g].Publish(topic, 1, false, payload):
-		default:
-			// The collector is 4,096 behind: wait rather than drop.
-			toks[g] <- clients[g].Publish(topic, 1, false, payload)
-		}
+	stop := make(chan struct{})
+	var (
+		press    int
+		pressErr error
+		pressed  = make(chan struct{})
+	)
+	go func() {
+		defer close(pressed)
+		press, pressErr = plan.sendPresses(f, stop)
+	}()
+	lags, fleetErr := plan.sendFleet(f, off, end.Nanoseconds(), nil)
+	if fleetErr != nil {
+		close(stop)
 	}
-	topics := make([]string, o.Gateways)
-	for g := range topics {
-		topics[g] = "vaka/v1/" + supSite + "/" + gatewayID(g) + "/event"
-	}
-	seq := 0
-	for {
-		abs := f.now()
-		now := abs - off
-		if now >= end.Nanoseconds() {
-			break
-		}
-		// The beat's own time (ts) is what the hub's supervision counts
-		// from, so lastBeat takes the same instant, not the moment the
-		// publish returned (up to a loop's worth of publishes later).
-		tsAt := f.now()
-		ts := f.base.Add(time.Duration(tsAt)).UTC().Format(time.RFC3339Nano)
-		for round*period+phase(next) <= now {
-			i := next
-			if now <= o.stopAt(i) {
-				seq++
-				buf = fmt.Appendf(buf[:0], `{"v":1,"id":"rt%d","device":"%s","dty":"0003","ts":"%s"}`, seq, fleetDevice(i), ts)
-				publish(i%o.Gateways, topics[i%o.Gateways], slices.Clone(buf))
-				f.beats.Add(1)
-				if i < len(f.lastBeat) {
-					f.lastBeat[i].Store(tsAt)
-				}
-			}
-			if next++; next == buttons {
-				next, round = 0, round+1
-			}
-		}
-		for press < nPress && f.pressSched[press] <= abs {
-			i := o.pressButton(press)
-			buf = fmt.Appendf(buf[:0], `{"v":1,"id":"%s%d","device":"%s","dty":"0003","stc":"0010","state":"pressed","ts":"%s"}`,
-				supPressBase, press, fleetDevice(i), ts)
-			f.pressSent[press] = f.now()
-			publish(i%o.Gateways, topics[i%o.Gateways], slices.Clone(buf))
-			press++
-		}
-		<-tick.C
-	}
+	<-pressed
 	run := time.Since(runStart)
 	heapPeak := stopSampler()
+	sched1 := schedLatency()
+	res.GenRunWait = (procRunWait(os.Getpid()) - wait0).Seconds() / run.Seconds()
+	res.HubRunWait = (procRunWait(hubPid) - hubWait0).Seconds() / run.Seconds()
+	waits := stopWaits()
+	res.GenRunWaitMaxMs, res.HubRunWaitMaxMs = waits.genMax, waits.hubMax
 	cpu := procCPU(os.Getpid()) - cpu0
+	res.GenCPU = cpu.Seconds() / run.Seconds()
 	if hubPid != 0 {
 		hc := procCPU(hubPid) - hubCPU0
 		res.HubCPU = hc.Seconds() / run.Seconds()
 		cpu += hc
 	}
-	for _, c := range toks {
-		close(c)
+	for _, e := range []error{fleetErr, pressErr} {
+		if e != nil {
+			res.GenError = cond(res.GenError == "", "", res.GenError+"; ") + e.Error()
+		}
 	}
-	wg.Wait()
+	ackBy := time.Now().Add(10 * time.Second)
+	for _, c := range conns {
+		f.pubErrs.Add(c.waitAcks(ackBy))
+	}
+	res.RadioLag = percentiles(lags)
+	res.WriteEveryMs = float64(plan.writeEvery) / 1e6
+	res.GenSchedP99Ms = histQuantile(sched0, sched1, 0.99)
+	res.GenSchedMaxMs = histQuantile(sched0, sched1, 1)
 	// Members a group card does not list (past its first 50), as a
 	// technician would open them from the card.
 	if err := f.groups.fetchMembers(ctx, "http://"+httpAddr, f.base, f.memberSeen); err != nil {
@@ -583,25 +592,48 @@ func superviseRun(o supOptions, logw io.Writer) (*SupResult, error) {
 	}
 	res.FalseAlarms = int(f.falseAlarm.Load())
 	res.Presses = press
-	var lat []int64
+	var lat, lag, hub, toRaise, toScreen []int64
 	for p := range press {
-		if at := f.pressRecv[p].Load(); at != 0 {
-			lat = append(lat, at-f.pressSched[p])
-		} else {
+		sent := f.pressSent[p]
+		lag = append(lag, sent-f.pressSched[p])
+		at := f.pressRecv[p].Load()
+		if at == 0 {
 			res.PressesLost++
+			continue
+		}
+		lat = append(lat, at-f.pressSched[p])
+		hub = append(hub, at-sent)
+		if r := f.pressRaised[p].Load(); r != 0 {
+			toRaise = append(toRaise, max(0, r-sent))
+			toScreen = append(toScreen, max(0, at-r))
 		}
 	}
 	res.PressLatency = percentiles(lat)
-	type slow struct{ at, d, lag int64 }
+	res.PressSendLag = percentiles(lag)
+	res.PressHub = percentiles(hub)
+	res.PressToRaise = percentiles(toRaise)
+	res.PressRaiseToScreen = percentiles(toScreen)
+	res.judgeGenerator()
+	if o.pressDump != "" {
+		if err := f.dumpPresses(o.pressDump, off, press, waits); err != nil {
+			fmt.Fprintf(logw, "warning: -press-dump: %v\n", err)
+		}
+	}
+	type slow struct{ at, d, lag, raise int64 }
 	var slows []slow
 	for p := range press {
 		if at := f.pressRecv[p].Load(); at != 0 && at-f.pressSched[p] > int64(20*time.Millisecond) {
-			slows = append(slows, slow{f.pressSched[p], at - f.pressSched[p], f.pressSent[p] - f.pressSched[p]})
+			r := f.pressRaised[p].Load()
+			if r != 0 {
+				r -= f.pressSent[p]
+			}
+			slows = append(slows, slow{f.pressSched[p], at - f.pressSched[p], f.pressSent[p] - f.pressSched[p], r})
 		}
 	}
 	slices.SortFunc(slows, func(a, b slow) int { return int(b.d - a.d) })
 	for _, x := range slows[:min(10, len(slows))] {
-		res.SlowPresses = append(res.SlowPresses, fmt.Sprintf("at %.1f s: %.0f ms (sent %.0f ms late)", float64(x.at-off)/1e9, float64(x.d)/1e6, float64(x.lag)/1e6))
+		res.SlowPresses = append(res.SlowPresses, fmt.Sprintf("at %.1f s: %.0f ms (sent %.0f ms late, raised %.0f ms after it was sent)",
+			float64(x.at-off)/1e9, float64(x.d)/1e6, float64(x.lag)/1e6, float64(x.raise)/1e6))
 	}
 	if o.Storm {
 		stormVerdict(res, f, reg, regL, heapPeak)
@@ -614,7 +646,9 @@ func superviseRun(o supOptions, logw io.Writer) (*SupResult, error) {
 	if res.DetectMax > 2 {
 		bad = append(bad, "detection more than 2 s late")
 	}
-	if res.PressLatency.P99 > 10 {
+	if !res.GenValid {
+		bad = append(bad, "generator lagged, press figures not valid ("+res.GenNote+")")
+	} else if res.PressLatency.P99 > 10 {
 		bad = append(bad, "press p99 over 10 ms")
 	}
 	if res.PressesLost > 0 || res.PubErrors > 0 || res.MochiDropped > 0 {
@@ -640,6 +674,7 @@ func (f *fleet) openStream(ctx context.Context, base string) (<-chan struct{}, e
 var (
 	ruleKey   = []byte(`"rule":"`)
 	deviceKey = []byte(`"device":"`)
+	raisedKey = []byte(`"raised_at":"`)
 )
 
 func (f *fleet) onAlarm(line []byte, t int64) {
@@ -675,7 +710,11 @@ func (f *fleet) onAlarm(line []byte, t int64) {
 		}
 		p, err := strconv.Atoi(string(id[k+len(supPressBase):]))
 		if err == nil && p >= 0 && p < len(f.pressRecv) {
-			f.pressRecv[p].CompareAndSwap(0, t)
+			if f.pressRecv[p].CompareAndSwap(0, t) {
+				if at, err := time.Parse(time.RFC3339Nano, string(field(line, raisedKey))); err == nil {
+					f.pressRaised[p].Store(max(1, int64(at.Sub(f.base))))
+				}
+			}
 		}
 	}
 }
@@ -739,7 +778,7 @@ func writeSupReport(w io.Writer, files []string) error {
 		"through %d gateway connections, each sending a radio test every %v (supervision period %v); %d of them "+
 		"stop at %v and must raise their `device_silent` alarm (SCAIP 0123) on the staff stream. Meanwhile residents "+
 		"press their buttons %.0f times a second (each press its own button), timed from the scheduled send to the staff stream. "+
-		"The generator is paho in vaka-load's process (one connection per gateway)%s.\n\n",
+		"The generator is vaka-load's own MQTT publisher (one connection per gateway, each writing its radio tests due in one write per interval, staggered; presses on their own goroutine)%s.\n\n",
 		cond(o.HubBin != "", " as its own process (`vaka hub --config`)", " in the generator's process"),
 		o.Devices, o.Gateways, o.Beat, o.Beat+o.Grace, o.Silent, o.StopAt, o.PressRate,
 		cond(o.PinGen != "" && o.PinSUT != "", ", pinned to CPU "+o.PinGen+", the hub to CPU "+o.PinSUT, ""))
@@ -811,4 +850,63 @@ func (f *fleet) memberSeen(dev string, t int64) {
 		return
 	}
 	f.silentSeen[i].CompareAndSwap(0, t)
+}
+
+// judgeGenerator decides whether the generator kept its schedule, so the
+// press figures measure the hub: each press written within genLagValidMs
+// of its schedule (p99), each fleet write within one write interval of its
+// slot (else the storm offered was lighter than stated: the generator, or
+// the hub not reading its connections, fell behind), the generator's own
+// goroutines (the stream reader among them) not waiting long for their
+// processor, and no write error.
+func (r *SupResult) judgeGenerator() {
+	var why []string
+	if r.GenError != "" {
+		why = append(why, "generator error: "+r.GenError)
+	}
+	if r.PressSendLag.P99 > genLagValidMs {
+		why = append(why, fmt.Sprintf("press send lag p99 %.3g ms > %.0f ms", r.PressSendLag.P99, genLagValidMs))
+	}
+	if r.RadioLag.P99 > r.WriteEveryMs {
+		why = append(why, fmt.Sprintf("fleet writes p99 %.3g ms behind their slots, more than one write interval (%.0f ms)", r.RadioLag.P99, r.WriteEveryMs))
+	}
+	if r.GenSchedP99Ms > genLagValidMs {
+		why = append(why, fmt.Sprintf("the generator's goroutines (stream reader among them) waited p99 %.3g ms for their processor > %.0f ms", r.GenSchedP99Ms, genLagValidMs))
+	}
+	if len(why) > 0 && r.GenSchedMaxMs > 0 {
+		why = append(why, fmt.Sprintf("its goroutines waited at most %.3g ms for its processor", r.GenSchedMaxMs))
+	}
+	r.GenValid = len(why) == 0
+	if !r.GenValid && r.GenRunWaitMaxMs > 20 {
+		// Say whether the machine, not the generator's own work, held it.
+		why = append(why, fmt.Sprintf("meanwhile the kernel kept this process waiting for its CPU %.0f ms a second on average, %.0f ms in the worst second, running other processes: a busy machine",
+			r.GenRunWait*1e3, r.GenRunWaitMaxMs))
+	}
+	r.GenNote = strings.Join(why, "; ")
+}
+
+// dumpPresses writes one CSV line per press: its scheduled, written,
+// raised (the alarm's raised_at) and on-screen times in ms since the
+// measured phase began (empty: never), to see where a slow press waited.
+//
+// hub_cpu_wait_ms is how long the hub's threads waited for a CPU the
+// kernel gave to other processes in the second the press was sent (from
+// the one-second samples; empty in process).
+func (f *fleet) dumpPresses(file string, off int64, n int, w runWaits) error {
+	var b bytes.Buffer
+	b.WriteString("press,scheduled_ms,sent_ms,raised_ms,screen_ms,hub_cpu_wait_ms\n")
+	ms := func(t int64) string {
+		if t == 0 {
+			return ""
+		}
+		return strconv.FormatFloat(float64(t-off)/1e6, 'f', 3, 64)
+	}
+	for p := range n {
+		wait := ""
+		if k := int((f.pressSent[p] - w.start) / int64(time.Second)); f.o.HubBin != "" && k >= 0 && k < len(w.hubSeries) {
+			wait = strconv.FormatFloat(w.hubSeries[k], 'f', 0, 64)
+		}
+		fmt.Fprintf(&b, "%d,%s,%s,%s,%s,%s\n", p, ms(f.pressSched[p]), ms(f.pressSent[p]), ms(f.pressRaised[p].Load()), ms(f.pressRecv[p].Load()), wait)
+	}
+	return os.WriteFile(file, b.Bytes(), 0o644)
 }
