@@ -7,10 +7,12 @@ import (
 	"fmt"
 	"net"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
+	"github.com/icholy/digest"
 
 	"github.com/vaka-care/vaka/scaip"
 )
@@ -50,7 +52,12 @@ func Send(ctx context.Context, o SendOptions) (SendResult, error) {
 	return s.Send(ctx, o)
 }
 
-// Sender keeps a SIP user agent (its socket and connection) between sends.
+// Sender keeps a SIP user agent (its socket and connection) between
+// sends, and the receiver's last Digest challenge: each send after the
+// first signs with that nonce and the next nonce count (qop=auth, as RFC
+// 2617 §3.2.2 and RFC 7616 §3.4 allow), so a unit costs the receiver no
+// 401 round trip per message. A 401 (the nonce expired, stale=true, or the
+// receiver restarted) takes the new challenge and sends once more.
 type Sender struct {
 	ua     *sipgo.UserAgent
 	srv    *sipgo.Server
@@ -58,6 +65,11 @@ type Sender struct {
 	tp     string
 	mrs    chan []byte
 	done   chan struct{}
+
+	authMu   sync.Mutex
+	chal     *digest.Challenge // nil until the first 401
+	chalUser string
+	nc       int
 }
 
 // NewSender builds a sender for transport towards addr.
@@ -159,8 +171,20 @@ func (s *Sender) Send(ctx context.Context, o SendOptions) (SendResult, error) {
 	m.AppendHeader(&sip.ToHeader{Address: sip.Uri{Scheme: scheme, User: "scaip", Host: host}})
 	m.AppendHeader(sip.NewHeader("Content-Type", scaip.ContentType))
 	m.SetBody(o.Body)
+	if o.Username != "" {
+		s.sign(m, o.Username, o.Password)
+	}
 	resp, err := s.client.Do(ctx, m)
-	if err == nil && (resp.StatusCode == 401 || resp.StatusCode == 407) && o.Username != "" {
+	if err == nil && resp.StatusCode == 401 && o.Username != "" {
+		if err = s.challenged(resp, o.Username); err == nil {
+			// A new transaction: the next CSeq and a new Via branch.
+			m.CSeq().SeqNo++
+			m.RemoveHeader("Via")
+			s.sign(m, o.Username, o.Password)
+			resp, err = s.client.Do(ctx, m)
+		}
+	}
+	if err == nil && resp.StatusCode == 407 && o.Username != "" {
 		resp, err = s.client.DoDigestAuth(ctx, m, resp, sipgo.DigestAuth{Username: o.Username, Password: o.Password})
 	}
 	if err != nil {
@@ -189,4 +213,41 @@ func (s *Sender) Send(ctx context.Context, o SendOptions) (SendResult, error) {
 			return res, fmt.Errorf("scaipsip: no <mrs> for ref %q within %v", ref, o.Timeout)
 		}
 	}
+}
+
+// challenged keeps the receiver's Digest challenge from a 401 and starts
+// its nonce count again.
+func (s *Sender) challenged(res *sip.Response, user string) error {
+	h := res.GetHeader("WWW-Authenticate")
+	if h == nil {
+		return errors.New("scaipsip: 401 without a WWW-Authenticate challenge")
+	}
+	c, err := digest.ParseChallenge(h.Value())
+	if err != nil {
+		return fmt.Errorf("scaipsip: Digest challenge: %w", err)
+	}
+	c.Algorithm = strings.ToUpper(c.Algorithm)
+	s.authMu.Lock()
+	s.chal, s.chalUser, s.nc = c, user, 0
+	s.authMu.Unlock()
+	return nil
+}
+
+// sign puts an Authorization on m from the kept challenge with the next
+// nonce count; without a challenge for user it leaves m unsigned.
+func (s *Sender) sign(m *sip.Request, user, pass string) {
+	s.authMu.Lock()
+	defer s.authMu.Unlock()
+	if s.chal == nil || s.chalUser != user {
+		return
+	}
+	s.nc++
+	cred, err := digest.Digest(s.chal, digest.Options{Method: string(m.Method), URI: m.Recipient.Addr(),
+		Username: user, Password: pass, Count: s.nc})
+	if err != nil {
+		s.chal = nil // not a challenge we can answer: the receiver will say so
+		return
+	}
+	m.RemoveHeader("Authorization")
+	m.AppendHeader(sip.NewHeader("Authorization", cred.String()))
 }

@@ -2,6 +2,7 @@ package scaipsip
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"net"
 	"strings"
@@ -208,5 +209,47 @@ func TestUDPNonceReuseAndReplay(t *testing.T) {
 	}
 	if sipResult(s, authReplay) != 1 || sipResult(s, authMissing) != 1 || sipResult(s, "ok") != 5 {
 		t.Fatalf("replayed %v unauthenticated %v ok %v", sipResult(s, authReplay), sipResult(s, authMissing), sipResult(s, "ok"))
+	}
+}
+
+// TestSenderReusesNonce: Vaka's own sender (vaka scaip send, the demo's
+// unit) is challenged once, then signs each message with the next nonce
+// count; an expired nonce (stale) costs one more challenge, nothing else.
+func TestSenderReusesNonce(t *testing.T) {
+	c := &fixedClock{t: time.Now()}
+	rec := &recorder{}
+	reg := prometheus.NewRegistry()
+	s, err := Start(Config{UDP: "127.0.0.1:0", Realm: "vaka", Accounts: map[string]string{"unit1": md5hex("unit1:vaka:pw")},
+		Registry: reg, Now: c.now}, rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	snd, err := NewSender("udp", "", s.Addr("udp"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer snd.Close()
+	send := func(i int) {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		res, err := snd.Send(ctx, SendOptions{Addr: s.Addr("udp"), Username: "unit1", Password: "pw", Timeout: 5 * time.Second,
+			Body: []byte(fmt.Sprintf("<mrq><ref>s%d</ref><cid>1</cid><dty>3</dty></mrq>", i))})
+		if err != nil || res.SIPStatus != 200 || res.Mrs == nil || res.Mrs.Ref != fmt.Sprintf("s%d", i) {
+			t.Fatalf("send %d: %+v, %v", i, res, err)
+		}
+	}
+	for i := range 4 {
+		send(i)
+	}
+	if sipResult(s, authMissing) != 1 || sipResult(s, "ok") != 4 {
+		t.Fatalf("4 sends: %v challenges, %v ok; want one challenge", sipResult(s, authMissing), sipResult(s, "ok"))
+	}
+	c.add(nonceTTL + time.Second)
+	send(4)
+	send(5)
+	if sipResult(s, authStale) != 1 || sipResult(s, "ok") != 6 || sipResult(s, authReplay) != 0 {
+		t.Fatalf("after expiry: %v stale, %v ok, %v replays", sipResult(s, authStale), sipResult(s, "ok"), sipResult(s, authReplay))
 	}
 }
