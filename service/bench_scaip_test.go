@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -222,6 +223,7 @@ func benchSCAIP(b *testing.B, rate, noise int) {
 	n := b.N
 	stopNoise := make(chan struct{})
 	noiseDone := make(chan struct{})
+	var noiseSent atomic.Int64 // the flood as written, not as planned
 	if noise > 0 {
 		nu := newRawUnit(b, s.SCAIPAddr("udp"))
 		defer nu.conn.Close()
@@ -238,6 +240,7 @@ func benchSCAIP(b *testing.B, rate, noise int) {
 					time.Sleep(d)
 				}
 				nu.send(b, k, fmt.Sprintf("<mrq><ref>m%d</ref><cid>100000</cid></mrq>", k), true)
+				noiseSent.Add(1)
 			}
 		}()
 	} else {
@@ -249,6 +252,7 @@ func benchSCAIP(b *testing.B, rate, noise int) {
 	cpu0 := cpuTime()
 	b.ResetTimer()
 	start := time.Now()
+	noise0 := noiseSent.Load()
 	for i := range n {
 		dev := i % benchUnits
 		body := fmt.Sprintf("<mrq><ref>b%d</ref><cid>%d</cid><dty>0003</dty></mrq>", i, 100000+dev)
@@ -286,6 +290,9 @@ func benchSCAIP(b *testing.B, rate, noise int) {
 	}
 	b.StopTimer()
 	cpu := cpuTime() - cpu0
+	if noise > 0 {
+		b.ReportMetric(float64(noiseSent.Load()-noise0)/time.Since(start).Seconds(), "malformed/s")
+	}
 	mu.Lock()
 	defer mu.Unlock()
 	q := func(xs []time.Duration, p float64) float64 {
