@@ -3,6 +3,7 @@ package hub
 import (
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -31,6 +32,9 @@ type scaipState struct {
 	order   []string            // refs in insertion order, for eviction
 	lastHB  map[string]time.Time
 	metrics *prometheus.CounterVec
+	// counters are metrics' children by result, bound once: the message
+	// path counts without the lock or the label hashing.
+	counters atomic.Pointer[map[string]prometheus.Counter]
 }
 
 type scaipRef struct {
@@ -53,6 +57,12 @@ var scaipResults = []string{"ok", "busy", "too_long", "invalid_format", "wrong_d
 
 func (h *Hub) scaipMetric(result string) {
 	s := &h.sc
+	if m := s.counters.Load(); m != nil {
+		if c, ok := (*m)[result]; ok {
+			c.Inc()
+			return
+		}
+	}
 	s.mu.Lock()
 	m := s.metrics
 	s.mu.Unlock()
@@ -67,12 +77,14 @@ func (h *Hub) RegisterSCAIPMetrics(reg prometheus.Registerer) error {
 	m := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "vaka_scaip_messages_total",
 		Help: "SCAIP requests handled by the receiver, by result (snu words, unknown_device, ref_reused, heartbeat_flood …)."},
 		[]string{"result"})
+	counters := make(map[string]prometheus.Counter, len(scaipResults))
 	for _, r := range scaipResults {
-		m.WithLabelValues(r)
+		counters[r] = m.WithLabelValues(r)
 	}
 	if err := reg.Register(m); err != nil {
 		return err
 	}
+	h.sc.counters.Store(&counters)
 	h.sc.mu.Lock()
 	h.sc.metrics = m
 	h.sc.mu.Unlock()

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -74,6 +75,8 @@ scaip:
 
 // rawUnit is a minimal SIP UDP sender for the benchmark: it keeps one
 // nonce and counts nc up, and answers the hub's <mrs> MESSAGEs with 200.
+// It shares the process (and the 2 cores) with the hub, so it is kept
+// cheap: what can be is worked out once, the rest appended into a buffer.
 type rawUnit struct {
 	conn   *net.UDPConn
 	hub    *net.UDPAddr
@@ -82,6 +85,9 @@ type rawUnit struct {
 	mrs    int
 	mu     sync.Mutex
 	status chan string
+	// Worked out once: the Request-URI, HA1, HA2, the local address.
+	uri, ha1, ha2, local string
+	buf, okBuf           []byte
 }
 
 func newRawUnit(b *testing.B, hubAddr string) *rawUnit {
@@ -94,7 +100,9 @@ func newRawUnit(b *testing.B, hubAddr string) *rawUnit {
 		b.Fatal(err)
 	}
 	_ = c.SetReadBuffer(4 << 20)
-	u := &rawUnit{conn: c, hub: ha, status: make(chan string, 16)}
+	u := &rawUnit{conn: c, hub: ha, status: make(chan string, 16), uri: "sip:scaip@" + ha.String(),
+		ha1: hub.HA1(scaipUser, "vaka", scaipPass), local: c.LocalAddr().String()}
+	u.ha2 = md5s("MESSAGE:" + u.uri)
 	go u.read()
 	// One unauthenticated request for the nonce.
 	u.send(b, 0, "<mrq><ref>n0</ref><cid>100000</cid><dty>3</dty><stc>0102</stc></mrq>", false)
@@ -126,42 +134,68 @@ func (u *rawUnit) read() {
 			u.mu.Lock()
 			u.mrs++
 			u.mu.Unlock()
-			var hdrs strings.Builder
-			for _, line := range strings.Split(string(msg), "\r\n") {
-				l := strings.ToLower(line)
-				if strings.HasPrefix(l, "via:") || strings.HasPrefix(l, "from:") || strings.HasPrefix(l, "to:") ||
-					strings.HasPrefix(l, "call-id:") || strings.HasPrefix(l, "cseq:") {
-					hdrs.WriteString(line + "\r\n")
-				}
-				if line == "" {
+			out := append(u.okBuf[:0], "SIP/2.0 200 OK\r\n"...)
+			for rest := msg; len(rest) > 0; {
+				var line []byte
+				line, rest, _ = bytes.Cut(rest, []byte("\r\n"))
+				if len(line) == 0 {
 					break
 				}
+				for _, p := range okHeaders {
+					if len(line) > len(p) && bytes.EqualFold(line[:len(p)], p) {
+						out = append(append(out, line...), "\r\n"...)
+					}
+				}
 			}
-			_, _ = u.conn.WriteToUDP([]byte("SIP/2.0 200 OK\r\n"+hdrs.String()+"Content-Length: 0\r\n\r\n"), from)
+			u.okBuf = append(out, "Content-Length: 0\r\n\r\n"...)
+			_, _ = u.conn.WriteToUDP(u.okBuf, from)
 		}
 	}
 }
 
+// okHeaders are the headers a 200 copies from its request.
+var okHeaders = [][]byte{[]byte("via:"), []byte("from:"), []byte("to:"), []byte("call-id:"), []byte("cseq:")}
+
 func md5s(s string) string { h := md5.Sum([]byte(s)); return hex.EncodeToString(h[:]) }
 
 func (u *rawUnit) send(b *testing.B, i int, body string, sign bool) {
-	uri := "sip:scaip@" + u.hub.String()
-	auth := ""
+	now := time.Now().UnixNano()
+	m := append(u.buf[:0], "MESSAGE "...)
+	m = append(m, u.uri...)
+	m = append(m, " SIP/2.0\r\nVia: SIP/2.0/UDP "...)
+	m = append(m, u.local...)
+	m = append(m, ";branch=z9hG4bK-b"...)
+	m = strconv.AppendInt(m, now, 36)
+	m = append(m, '-')
+	m = strconv.AppendInt(m, int64(i), 10)
+	m = append(m, ";rport\r\nFrom: <sip:"+scaipUser+"@127.0.0.1>;tag=t"...)
+	m = strconv.AppendInt(m, int64(i), 10)
+	m = append(m, "\r\nTo: <sip:scaip@127.0.0.1>\r\nCall-ID: bench-"...)
+	m = strconv.AppendInt(m, now, 36)
+	m = append(m, '-')
+	m = strconv.AppendInt(m, int64(i), 10)
+	m = append(m, "\r\nCSeq: 1 MESSAGE\r\nMax-Forwards: 70\r\n"...)
 	if sign {
 		u.nc++
 		nc := fmt.Sprintf("%08x", u.nc)
-		ha1 := hub.HA1(scaipUser, "vaka", scaipPass)
-		resp := md5s(ha1 + ":" + u.nonce + ":" + nc + ":c0ffee:auth:" + md5s("MESSAGE:"+uri))
-		auth = fmt.Sprintf("Authorization: Digest username=\"%s\", realm=\"vaka\", nonce=\"%s\", uri=\"%s\", response=\"%s\", algorithm=MD5, qop=auth, nc=%s, cnonce=\"c0ffee\"\r\n",
-			scaipUser, u.nonce, uri, resp, nc)
+		resp := md5s(u.ha1 + ":" + u.nonce + ":" + nc + ":c0ffee:auth:" + u.ha2)
+		m = append(m, "Authorization: Digest username=\""+scaipUser+"\", realm=\"vaka\", nonce=\""...)
+		m = append(m, u.nonce...)
+		m = append(m, "\", uri=\""...)
+		m = append(m, u.uri...)
+		m = append(m, "\", response=\""...)
+		m = append(m, resp...)
+		m = append(m, "\", algorithm=MD5, qop=auth, nc="...)
+		m = append(m, nc...)
+		m = append(m, ", cnonce=\"c0ffee\"\r\n"...)
 	}
-	local := u.conn.LocalAddr().String()
-	msg := fmt.Sprintf("MESSAGE %s SIP/2.0\r\nVia: SIP/2.0/UDP %s;branch=z9hG4bK-b%d-%d;rport\r\nFrom: <sip:%s@127.0.0.1>;tag=t%d\r\n"+
-		"To: <sip:scaip@127.0.0.1>\r\nCall-ID: bench-%d-%d\r\nCSeq: 1 MESSAGE\r\nMax-Forwards: 70\r\n%s"+
-		"Content-Type: application/scaip+xml\r\nContent-Length: %d\r\n\r\n%s",
-		uri, local, time.Now().UnixNano(), i, scaipUser, i, time.Now().UnixNano(), i, auth, len(body), body)
-	if _, err := u.conn.WriteToUDP([]byte(msg), u.hub); err != nil {
-		b.Fatal(err)
+	m = append(m, "Content-Type: application/scaip+xml\r\nContent-Length: "...)
+	m = strconv.AppendInt(m, int64(len(body)), 10)
+	m = append(m, "\r\n\r\n"...)
+	m = append(m, body...)
+	u.buf = m
+	if _, err := u.conn.WriteToUDP(m, u.hub); err != nil {
+		b.Error(err) // not Fatal: the flood calls this from its own goroutine
 	}
 }
 
@@ -247,6 +281,10 @@ func benchSCAIP(b *testing.B, rate, noise int) {
 		close(noiseDone)
 	}
 	defer func() { close(stopNoise); <-noiseDone }()
+	devNames := make([]string, benchUnits)
+	for i := range devNames {
+		devNames[i] = fmt.Sprintf("b-%d", i)
+	}
 	// lag: when each message was written − its scheduled time.
 	lag := make([]time.Duration, 0, n)
 	cpu0 := cpuTime()
@@ -267,7 +305,7 @@ func benchSCAIP(b *testing.B, rate, noise int) {
 		sent := time.Now()
 		lag = append(lag, sent.Sub(due))
 		mu.Lock()
-		pending[fmt.Sprintf("b-%d", dev)] = append(pending[fmt.Sprintf("b-%d", dev)], sendTimes{due, sent})
+		pending[devNames[dev]] = append(pending[devNames[dev]], sendTimes{due, sent})
 		mu.Unlock()
 		u.send(b, i, body, true)
 		if rate == 0 {
