@@ -24,6 +24,7 @@ import (
 	"github.com/emiago/sipgo/sip"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/vaka-care/vaka/internal/lograte"
 	"github.com/vaka-care/vaka/scaip"
 )
 
@@ -72,6 +73,7 @@ type Server struct {
 	answers answerCache // UDP: requests answered 200, for their retransmissions
 	mrs     *mrsSender
 	counts  map[string]prometheus.Counter
+	logLim  lograte.Limiter // refusal logs: a line a second per reason
 }
 
 // maxMrsInFlight bounds the <mrs> MESSAGEs waiting for the unit's 200 OK.

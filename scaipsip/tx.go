@@ -82,10 +82,19 @@ func (s *Server) onRequest(req *sip.Request) {
 	switch d.result {
 	case "ok", authMissing, "mrs_received":
 	default:
-		s.log.Warn("scaipsip: SIP request refused", "transport", req.Transport(), "result", d.result, "account", d.account)
+		s.warn(d.result, "scaipsip: SIP request refused", "transport", req.Transport(), "result", d.result, "account", d.account)
 	}
 	if d.mrs != nil {
 		s.mrs.send(req, *d.mrs)
+	}
+}
+
+// warn logs a refusal or a failed send, at most a line a second per
+// reason; vaka_scaip_sip_requests_total counts every one.
+func (s *Server) warn(reason, msg string, attrs ...any) {
+	ok, attrs := s.logLim.Allow(reason, time.Now(), attrs)
+	if ok {
+		s.log.Warn(msg, attrs...)
 	}
 }
 
@@ -330,7 +339,7 @@ func (m *mrsSender) finish(branch string, ok bool, status int, err error) {
 		return
 	}
 	m.s.count("mrs_failed")
-	m.s.log.Warn("scaipsip: <mrs> not taken by the unit", "transport", tx.tp, "ref", tx.ref, "status", status, "err", err)
+	m.s.warn("mrs_failed", "scaipsip: <mrs> not taken by the unit", "transport", tx.tp, "ref", tx.ref, "status", status, "err", err)
 }
 
 // loop retransmits and times out the pending <mrs>, waking only when the
