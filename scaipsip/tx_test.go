@@ -6,22 +6,25 @@ import (
 	"fmt"
 	"net"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
+
+	"github.com/vaka-care/vaka/scaip"
 )
 
 // udpUnit is a bare SIP UDP peer: it writes what it is given and reads
 // what comes back, so the test sees the receiver's datagrams as they are.
 type udpUnit struct {
-	t    *testing.T
+	t    testing.TB
 	conn *net.UDPConn
 	hub  *net.UDPAddr
 }
 
-func newUDPUnit(t *testing.T, hub string) *udpUnit {
+func newUDPUnit(t testing.TB, hub string) *udpUnit {
 	t.Helper()
 	ha, err := net.ResolveUDPAddr("udp", hub)
 	if err != nil {
@@ -106,7 +109,7 @@ func header(msg, name string) string {
 	return ""
 }
 
-func startUDP(t *testing.T, h Handler, mrsTimeout time.Duration) (*Server, *prometheus.Registry) {
+func startUDP(t testing.TB, h Handler, mrsTimeout time.Duration) (*Server, *prometheus.Registry) {
 	t.Helper()
 	reg := prometheus.NewRegistry()
 	s, err := Start(Config{UDP: "127.0.0.1:0", Realm: "vaka", Accounts: map[string]string{"unit1": md5hex("unit1:vaka:pw")},
@@ -252,4 +255,41 @@ func TestSenderReusesNonce(t *testing.T) {
 	if sipResult(s, authStale) != 1 || sipResult(s, "ok") != 6 || sipResult(s, authReplay) != 0 {
 		t.Fatalf("after expiry: %v stale, %v ok, %v replays", sipResult(s, authStale), sipResult(s, "ok"), sipResult(s, authReplay))
 	}
+}
+
+// okHandler answers every request snu 0 without parsing: the benchmark
+// below measures the SIP layer alone.
+type okHandler struct{}
+
+func (okHandler) HandleSCAIP(string, []byte) scaip.Response { return scaip.NewResponse("1", scaip.OK) }
+
+// BenchmarkReceiverUDP is the SIP layer's cost per SCAIP message over
+// loopback UDP, without the hub: a signed MESSAGE (one nonce, the next nc
+// each time), its 200, the <mrs> MESSAGE and the unit's 200 to it, one at
+// a time. The peer is in the process: CPU per op is both sides.
+// go test -run '^$' -bench BenchmarkReceiverUDP -benchmem ./scaipsip/
+func BenchmarkReceiverUDP(b *testing.B) {
+	s, _ := startUDP(b, okHandler{}, time.Second)
+	u := newUDPUnit(b, s.Addr("udp"))
+	body := "<mrq><ref>1</ref><cid>1</cid><dty>3</dty></mrq>"
+	u.write(u.message("z9hG4bK-c0", "", body))
+	ch := header(u.expect("SIP/2.0 401", 2*time.Second), "WWW-Authenticate")
+	uri := "sip:scaip@" + s.Addr("udp")
+	b.ReportAllocs()
+	cpu0 := processCPU()
+	b.ResetTimer()
+	for i := range b.N {
+		u.write(u.message(fmt.Sprintf("z9hG4bK-c%d", i+1), sign(ch, "unit1", "pw", "MESSAGE", uri, i+1), body))
+		u.expect("SIP/2.0 200", 2*time.Second)
+		u.answer200(u.expect("MESSAGE ", 2*time.Second))
+	}
+	b.StopTimer()
+	b.ReportMetric(float64((processCPU()-cpu0).Microseconds())/float64(b.N), "cpu-µs/op")
+}
+
+// processCPU is the process's user and system CPU time so far.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
