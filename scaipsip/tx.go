@@ -39,7 +39,8 @@ func (s *Server) onSIP(msg sip.Message) {
 // onRequest answers one request in its connection's read loop.
 func (s *Server) onRequest(req *sip.Request) {
 	if req.IsAck() {
-		return // an ACK is never answered (and no INVITE is ever accepted)
+		s.count("not_message") // counted, but an ACK is never answered (and no INVITE is ever accepted)
+		return
 	}
 	via := req.Via()
 	if via == nil || req.CSeq() == nil || req.From() == nil || req.To() == nil || req.CallID() == nil {
