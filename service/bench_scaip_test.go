@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -34,7 +35,8 @@ import (
 // the message after its scheduled time (its own lateness, reported apart so
 // a slow generator shows: latency from the schedule is sched-p99); and the
 // process CPU per message (hub and this generator share the process: an
-// upper bound for the hub).
+// upper bound for the hub); gcs and gc-pause-max, the collector's cycles
+// and longest stop-the-world pause during the run.
 // rate100-malformed1000 sends 1,000 authenticated but malformed requests/s
 // (each answered snu 7) beside the alarms: compare its p99 with rate100's.
 // One iteration is one message: run it with -benchtime Nx.
@@ -287,6 +289,8 @@ func benchSCAIP(b *testing.B, rate, noise int) {
 	}
 	// lag: when each message was written − its scheduled time.
 	lag := make([]time.Duration, 0, n)
+	var ms0 runtime.MemStats
+	runtime.ReadMemStats(&ms0)
 	cpu0 := cpuTime()
 	b.ResetTimer()
 	start := time.Now()
@@ -328,6 +332,16 @@ func benchSCAIP(b *testing.B, rate, noise int) {
 	}
 	b.StopTimer()
 	cpu := cpuTime() - cpu0
+	// The collector's share of the tail: its cycles and longest
+	// stop-the-world pause during the run.
+	var ms1 runtime.MemStats
+	runtime.ReadMemStats(&ms1)
+	var pause uint64
+	for k := ms0.NumGC; k < ms1.NumGC && k < ms0.NumGC+256; k++ {
+		pause = max(pause, ms1.PauseNs[k%256]) // GC k+1 is at k%256
+	}
+	b.ReportMetric(float64(ms1.NumGC-ms0.NumGC), "gcs")
+	b.ReportMetric(float64(pause)/1e3, "gc-pause-max-µs")
 	if noise > 0 {
 		b.ReportMetric(float64(noiseSent.Load()-noise0)/time.Since(start).Seconds(), "malformed/s")
 	}
