@@ -2,17 +2,19 @@ package scaipsip
 
 import (
 	"context"
+	"crypto/sha256"
 	"crypto/tls"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net"
+	"slices"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
-	"github.com/icholy/digest"
 
 	"github.com/vaka-care/vaka/scaip"
 )
@@ -67,7 +69,7 @@ type Sender struct {
 	done   chan struct{}
 
 	authMu   sync.Mutex
-	chal     *digest.Challenge // nil until the first 401
+	chal     digestParams // nil until the first 401
 	chalUser string
 	nc       int
 }
@@ -175,16 +177,16 @@ func (s *Sender) Send(ctx context.Context, o SendOptions) (SendResult, error) {
 		s.sign(m, o.Username, o.Password)
 	}
 	resp, err := s.client.Do(ctx, m)
-	if err == nil && resp.StatusCode == 401 && o.Username != "" {
-		if err = s.challenged(resp, o.Username); err == nil {
-			// A new transaction: the next CSeq and a new Via branch.
-			m.CSeq().SeqNo++
-			m.RemoveHeader("Via")
-			s.sign(m, o.Username, o.Password)
-			resp, err = s.client.Do(ctx, m)
-		}
+	if err == nil && resp.StatusCode == 401 && o.Username != "" && s.challenged(resp, o.Username) {
+		// A new transaction: the next CSeq and a new Via branch.
+		m.CSeq().SeqNo++
+		m.RemoveHeader("Via")
+		s.sign(m, o.Username, o.Password)
+		resp, err = s.client.Do(ctx, m)
 	}
-	if err == nil && resp.StatusCode == 407 && o.Username != "" {
+	if err == nil && (resp.StatusCode == 401 || resp.StatusCode == 407) && o.Username != "" {
+		// A challenge this sender cannot keep (another algorithm or qop, a
+		// proxy's): sipgo's own Digest, one 401 round trip per message.
 		resp, err = s.client.DoDigestAuth(ctx, m, resp, sipgo.DigestAuth{Username: o.Username, Password: o.Password})
 	}
 	if err != nil {
@@ -216,38 +218,68 @@ func (s *Sender) Send(ctx context.Context, o SendOptions) (SendResult, error) {
 }
 
 // challenged keeps the receiver's Digest challenge from a 401 and starts
-// its nonce count again.
-func (s *Sender) challenged(res *sip.Response, user string) error {
+// its nonce count again; it reports whether this sender can answer it
+// (MD5 or SHA-256, qop auth or none).
+func (s *Sender) challenged(res *sip.Response, user string) bool {
 	h := res.GetHeader("WWW-Authenticate")
 	if h == nil {
-		return errors.New("scaipsip: 401 without a WWW-Authenticate challenge")
+		return false
 	}
-	c, err := digest.ParseChallenge(h.Value())
-	if err != nil {
-		return fmt.Errorf("scaipsip: Digest challenge: %w", err)
+	c, err := parseDigestParams(h.Value())
+	if err != nil || c["nonce"] == "" || digestHash(c["algorithm"]) == nil {
+		return false
 	}
-	c.Algorithm = strings.ToUpper(c.Algorithm)
+	if q := c["qop"]; q != "" && !slices.Contains(strings.Split(strings.ReplaceAll(q, " ", ""), ","), "auth") {
+		return false
+	}
 	s.authMu.Lock()
 	s.chal, s.chalUser, s.nc = c, user, 0
 	s.authMu.Unlock()
+	return true
+}
+
+// digestHash is the hash for a Digest algorithm this sender answers.
+func digestHash(alg string) func(string) string {
+	switch strings.ToUpper(alg) {
+	case "", "MD5":
+		return md5hex
+	case "SHA-256":
+		return func(s string) string { h := sha256.Sum256([]byte(s)); return hex.EncodeToString(h[:]) }
+	}
 	return nil
 }
 
 // sign puts an Authorization on m from the kept challenge with the next
-// nonce count; without a challenge for user it leaves m unsigned.
+// nonce count (RFC 2617 §3.2.2, RFC 7616 §3.4); without a challenge for
+// user it leaves m unsigned.
 func (s *Sender) sign(m *sip.Request, user, pass string) {
 	s.authMu.Lock()
 	defer s.authMu.Unlock()
-	if s.chal == nil || s.chalUser != user {
+	c := s.chal
+	if c == nil || s.chalUser != user {
 		return
 	}
-	s.nc++
-	cred, err := digest.Digest(s.chal, digest.Options{Method: string(m.Method), URI: m.Recipient.Addr(),
-		Username: user, Password: pass, Count: s.nc})
-	if err != nil {
-		s.chal = nil // not a challenge we can answer: the receiver will say so
-		return
+	hash := digestHash(c["algorithm"])
+	uri := m.Recipient.Addr()
+	ha1 := hash(user + ":" + c["realm"] + ":" + pass)
+	ha2 := hash(string(m.Method) + ":" + uri)
+	var b strings.Builder
+	fmt.Fprintf(&b, `Digest username="%s", realm="%s", nonce="%s", uri="%s"`, user, c["realm"], c["nonce"], uri)
+	if c["qop"] != "" {
+		s.nc++
+		nc := fmt.Sprintf("%08x", s.nc)
+		cnonce := sip.GenerateTagN(16)
+		fmt.Fprintf(&b, `, response="%s", qop=auth, nc=%s, cnonce="%s"`,
+			hash(ha1+":"+c["nonce"]+":"+nc+":"+cnonce+":auth:"+ha2), nc, cnonce)
+	} else {
+		fmt.Fprintf(&b, `, response="%s"`, hash(ha1+":"+c["nonce"]+":"+ha2))
+	}
+	if a := c["algorithm"]; a != "" {
+		b.WriteString(", algorithm=" + strings.ToUpper(a))
+	}
+	if o, ok := c["opaque"]; ok {
+		fmt.Fprintf(&b, `, opaque="%s"`, o)
 	}
 	m.RemoveHeader("Authorization")
-	m.AppendHeader(sip.NewHeader("Authorization", cred.String()))
+	m.AppendHeader(sip.NewHeader("Authorization", b.String()))
 }
