@@ -385,7 +385,7 @@ func (m *mrsSender) loop() {
 		}
 		wait := time.Hour
 		if !next.IsZero() {
-			wait = max(next.Sub(time.Now()), time.Millisecond)
+			wait = max(time.Until(next), time.Millisecond)
 		}
 		t.Reset(wait)
 		select {
