@@ -3,12 +3,14 @@ package hub
 import (
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/vaka-care/vaka/alarm"
 	"github.com/vaka-care/vaka/event"
+	"github.com/vaka-care/vaka/internal/lograte"
 	"github.com/vaka-care/vaka/rules"
 	"github.com/vaka-care/vaka/scaip"
 )
@@ -31,6 +33,12 @@ type scaipState struct {
 	order   []string            // refs in insertion order, for eviction
 	lastHB  map[string]time.Time
 	metrics *prometheus.CounterVec
+	// counters are metrics' children by result, bound once: the message
+	// path counts without the lock or the label hashing.
+	counters atomic.Pointer[map[string]prometheus.Counter]
+	// logLim thins refusal logs to a line a second per reason: a unit
+	// resending bad messages, or a flood, must not become a log flood.
+	logLim lograte.Limiter
 }
 
 type scaipRef struct {
@@ -53,11 +61,26 @@ var scaipResults = []string{"ok", "busy", "too_long", "invalid_format", "wrong_d
 
 func (h *Hub) scaipMetric(result string) {
 	s := &h.sc
+	if m := s.counters.Load(); m != nil {
+		if c, ok := (*m)[result]; ok {
+			c.Inc()
+			return
+		}
+	}
 	s.mu.Lock()
 	m := s.metrics
 	s.mu.Unlock()
 	if m != nil {
 		m.WithLabelValues(result).Inc()
+	}
+}
+
+// scaipWarn logs a refusal, at most a line a second per reason (the
+// metric counts every one).
+func (h *Hub) scaipWarn(reason, msg string, attrs ...any) {
+	ok, attrs := h.sc.logLim.Allow(reason, time.Now(), attrs)
+	if ok {
+		h.log.Warn(msg, attrs...)
 	}
 }
 
@@ -67,12 +90,14 @@ func (h *Hub) RegisterSCAIPMetrics(reg prometheus.Registerer) error {
 	m := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "vaka_scaip_messages_total",
 		Help: "SCAIP requests handled by the receiver, by result (snu words, unknown_device, ref_reused, heartbeat_flood …)."},
 		[]string{"result"})
+	counters := make(map[string]prometheus.Counter, len(scaipResults))
 	for _, r := range scaipResults {
-		m.WithLabelValues(r)
+		counters[r] = m.WithLabelValues(r)
 	}
 	if err := reg.Register(m); err != nil {
 		return err
 	}
+	h.sc.counters.Store(&counters)
 	h.sc.mu.Lock()
 	h.sc.metrics = m
 	h.sc.mu.Unlock()
@@ -108,18 +133,18 @@ func (h *Hub) HandleSCAIP(account string, body []byte) scaip.Response {
 	if err != nil {
 		e := err.(*scaip.Error)
 		h.scaipMetric(e.SNU.Label())
-		h.log.Warn("hub: SCAIP request refused", "account", account, "snu", int(e.SNU), "err", e.Error())
+		h.scaipWarn(e.SNU.Label(), "hub: SCAIP request refused", "account", account, "snu", int(e.SNU), "err", e.Error())
 		return refuse(e.Ref, e.SNU, e.Error())
 	}
 	u, _, ok := h.scaipUnit(req.Cid, req.Did)
 	if !ok {
 		h.scaipMetric("unknown_device")
-		h.log.Warn("hub: SCAIP request from an unregistered unit; refused", "account", account, "cid", req.Cid, "did", req.Did)
+		h.scaipWarn("unknown_device", "hub: SCAIP request from an unregistered unit; refused", "account", account, "cid", req.Cid, "did", req.Did)
 		return refuse(req.Ref, scaip.WrongData, "unit not registered (cid/did)")
 	}
 	if u.Account != account {
 		h.scaipMetric("wrong_account")
-		h.log.Warn("hub: SCAIP unit sent with an account not its own; refused", "account", account, "cid", req.Cid, "device", u.Device)
+		h.scaipWarn("wrong_account", "hub: SCAIP unit sent with an account not its own; refused", "account", account, "cid", req.Cid, "device", u.Device)
 		return refuse(req.Ref, scaip.WrongData, "this account may not send for this unit")
 	}
 	now := h.now()
@@ -140,7 +165,7 @@ func (h *Hub) HandleSCAIP(account string, body []byte) scaip.Response {
 	moves := class == scaip.ClassPresence || class == scaip.ClassCheckout || class == scaip.ClassAccepted
 	if req.Mty == scaip.Message && known && prev.identity != req.Identity() && !moves {
 		h.scaipMetric("ref_reused")
-		h.log.Warn("hub: SCAIP ref reused for another event; refused", "cid", req.Cid, "device", u.Device, "ref", req.Ref)
+		h.scaipWarn("ref_reused", "hub: SCAIP ref reused for another event; refused", "cid", req.Cid, "device", u.Device, "ref", req.Ref)
 		return refuse(req.Ref, scaip.WrongData, "ref already used for another event; use a new ref")
 	}
 	target := scaip.Target{Site: u.Site, Device: u.Device, Resident: u.Resident, Unit: u.Unit, Room: u.Room}

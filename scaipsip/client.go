@@ -2,11 +2,15 @@ package scaipsip
 
 import (
 	"context"
+	"crypto/sha256"
 	"crypto/tls"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net"
+	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/emiago/sipgo"
@@ -50,7 +54,12 @@ func Send(ctx context.Context, o SendOptions) (SendResult, error) {
 	return s.Send(ctx, o)
 }
 
-// Sender keeps a SIP user agent (its socket and connection) between sends.
+// Sender keeps a SIP user agent (its socket and connection) between
+// sends, and the receiver's last Digest challenge: each send after the
+// first signs with that nonce and the next nonce count (qop=auth, as RFC
+// 2617 §3.2.2 and RFC 7616 §3.4 allow), so a unit costs the receiver no
+// 401 round trip per message. A 401 (the nonce expired, stale=true, or the
+// receiver restarted) takes the new challenge and sends once more.
 type Sender struct {
 	ua     *sipgo.UserAgent
 	srv    *sipgo.Server
@@ -58,6 +67,11 @@ type Sender struct {
 	tp     string
 	mrs    chan []byte
 	done   chan struct{}
+
+	authMu   sync.Mutex
+	chal     digestParams // nil until the first 401
+	chalUser string
+	nc       int
 }
 
 // NewSender builds a sender for transport towards addr.
@@ -159,8 +173,20 @@ func (s *Sender) Send(ctx context.Context, o SendOptions) (SendResult, error) {
 	m.AppendHeader(&sip.ToHeader{Address: sip.Uri{Scheme: scheme, User: "scaip", Host: host}})
 	m.AppendHeader(sip.NewHeader("Content-Type", scaip.ContentType))
 	m.SetBody(o.Body)
+	if o.Username != "" {
+		s.sign(m, o.Username, o.Password)
+	}
 	resp, err := s.client.Do(ctx, m)
+	if err == nil && resp.StatusCode == 401 && o.Username != "" && s.challenged(resp, o.Username) {
+		// A new transaction: the next CSeq and a new Via branch.
+		m.CSeq().SeqNo++
+		m.RemoveHeader("Via")
+		s.sign(m, o.Username, o.Password)
+		resp, err = s.client.Do(ctx, m)
+	}
 	if err == nil && (resp.StatusCode == 401 || resp.StatusCode == 407) && o.Username != "" {
+		// A challenge this sender cannot keep (another algorithm or qop, a
+		// proxy's): sipgo's own Digest, one 401 round trip per message.
 		resp, err = s.client.DoDigestAuth(ctx, m, resp, sipgo.DigestAuth{Username: o.Username, Password: o.Password})
 	}
 	if err != nil {
@@ -189,4 +215,71 @@ func (s *Sender) Send(ctx context.Context, o SendOptions) (SendResult, error) {
 			return res, fmt.Errorf("scaipsip: no <mrs> for ref %q within %v", ref, o.Timeout)
 		}
 	}
+}
+
+// challenged keeps the receiver's Digest challenge from a 401 and starts
+// its nonce count again; it reports whether this sender can answer it
+// (MD5 or SHA-256, qop auth or none).
+func (s *Sender) challenged(res *sip.Response, user string) bool {
+	h := res.GetHeader("WWW-Authenticate")
+	if h == nil {
+		return false
+	}
+	c, err := parseDigestParams(h.Value())
+	if err != nil || c["nonce"] == "" || digestHash(c["algorithm"]) == nil {
+		return false
+	}
+	if q := c["qop"]; q != "" && !slices.Contains(strings.Split(strings.ReplaceAll(q, " ", ""), ","), "auth") {
+		return false
+	}
+	s.authMu.Lock()
+	s.chal, s.chalUser, s.nc = c, user, 0
+	s.authMu.Unlock()
+	return true
+}
+
+// digestHash is the hash for a Digest algorithm this sender answers.
+func digestHash(alg string) func(string) string {
+	switch strings.ToUpper(alg) {
+	case "", "MD5":
+		return md5hex
+	case "SHA-256":
+		return func(s string) string { h := sha256.Sum256([]byte(s)); return hex.EncodeToString(h[:]) }
+	}
+	return nil
+}
+
+// sign puts an Authorization on m from the kept challenge with the next
+// nonce count (RFC 2617 §3.2.2, RFC 7616 §3.4); without a challenge for
+// user it leaves m unsigned.
+func (s *Sender) sign(m *sip.Request, user, pass string) {
+	s.authMu.Lock()
+	defer s.authMu.Unlock()
+	c := s.chal
+	if c == nil || s.chalUser != user {
+		return
+	}
+	hash := digestHash(c["algorithm"])
+	uri := m.Recipient.Addr()
+	ha1 := hash(user + ":" + c["realm"] + ":" + pass)
+	ha2 := hash(string(m.Method) + ":" + uri)
+	var b strings.Builder
+	fmt.Fprintf(&b, `Digest username="%s", realm="%s", nonce="%s", uri="%s"`, user, c["realm"], c["nonce"], uri)
+	if c["qop"] != "" {
+		s.nc++
+		nc := fmt.Sprintf("%08x", s.nc)
+		cnonce := sip.GenerateTagN(16)
+		fmt.Fprintf(&b, `, response="%s", qop=auth, nc=%s, cnonce="%s"`,
+			hash(ha1+":"+c["nonce"]+":"+nc+":"+cnonce+":auth:"+ha2), nc, cnonce)
+	} else {
+		fmt.Fprintf(&b, `, response="%s"`, hash(ha1+":"+c["nonce"]+":"+ha2))
+	}
+	if a := c["algorithm"]; a != "" {
+		b.WriteString(", algorithm=" + strings.ToUpper(a))
+	}
+	if o, ok := c["opaque"]; ok {
+		fmt.Fprintf(&b, `, opaque="%s"`, o)
+	}
+	m.RemoveHeader("Authorization")
+	m.AppendHeader(sip.NewHeader("Authorization", b.String()))
 }

@@ -31,6 +31,21 @@ const maxAuthHeader = 2048
 // parseDigest reads `Digest k=v, k="v", …`. It refuses anything else
 // (Basic included) with an error that names no value.
 func parseDigest(h string) (digestParams, error) {
+	p, err := parseDigestParams(h)
+	if err != nil {
+		return nil, err
+	}
+	for _, k := range []string{"username", "realm", "nonce", "uri", "response"} {
+		if p[k] == "" {
+			return nil, errors.New("Digest parameter missing: " + k)
+		}
+	}
+	return p, nil
+}
+
+// parseDigestParams reads the parameters of a Digest header: an
+// Authorization or a WWW-Authenticate challenge.
+func parseDigestParams(h string) (digestParams, error) {
 	if len(h) > maxAuthHeader {
 		return nil, errors.New("authorization header too long")
 	}
@@ -72,11 +87,6 @@ func parseDigest(h string) (digestParams, error) {
 			return nil, errors.New("duplicate Digest parameter")
 		}
 		p[key] = val
-	}
-	for _, k := range []string{"username", "realm", "nonce", "uri", "response"} {
-		if p[k] == "" {
-			return nil, errors.New("Digest parameter missing: " + k)
-		}
 	}
 	return p, nil
 }

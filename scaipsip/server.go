@@ -11,7 +11,6 @@ package scaipsip
 
 import (
 	"bytes"
-	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -22,10 +21,10 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/vaka-care/vaka/internal/lograte"
 	"github.com/vaka-care/vaka/scaip"
 )
 
@@ -49,34 +48,44 @@ type Config struct {
 }
 
 // Server is a running receiver.
+//
+// It uses sipgo's transport layer (sockets, connections, the SIP parser)
+// but not its transaction layer: that layer starts a goroutine for every
+// request and every response, keeps each transaction with its timers for
+// 32 s, and waits for each <mrs>'s 200 OK in a goroutine of its own. The
+// receiver does the few things RFC 3261 asks of a non-INVITE transaction
+// itself (tx.go): a request is handled in its connection's read loop (one
+// per UDP socket, one per TCP or TLS connection), a retransmitted request
+// gets the same final answer without being handled again, and the <mrs>
+// MESSAGEs are retransmitted and matched to their answers by one timer
+// loop.
 type Server struct {
 	cfg     Config
 	h       Handler
 	log     *slog.Logger
-	ua      *sipgo.UserAgent
-	srv     *sipgo.Server
-	client  *sipgo.Client
+	tpl     *sip.TransportLayer
 	auth    *digestAuth
 	results *prometheus.CounterVec
 	addrs   map[string]string
 	closers []func() error
 	wg      sync.WaitGroup
 	closed  atomic.Bool
-	mrsWG   sync.WaitGroup
-	mrsSem  chan struct{} // bounds <mrs> sends waiting for their 200 OK
+	answers answerCache // UDP: requests answered 200, for their retransmissions
+	mrs     *mrsSender
+	counts  map[string]prometheus.Counter
+	logLim  lograte.Limiter // refusal logs: a line a second per reason
 }
 
-// maxMrsInFlight bounds the <mrs> MESSAGEs waiting for the unit's 200 OK
-// (each a goroutine and, over UDP, a retransmitting transaction). Past it
-// an answer is not sent, counted as mrs_shed: the unit, having no answer,
-// resends its request, which is de-duplicated, so nothing is lost, and a
-// peer that never answers cannot make the hub hold or retransmit without
-// bound.
+// maxMrsInFlight bounds the <mrs> MESSAGEs waiting for the unit's 200 OK.
+// Past it an answer is not sent, counted as mrs_shed: the unit, having no
+// answer, resends its request, which is de-duplicated, so nothing is lost,
+// and a peer that never answers cannot make the hub hold or retransmit
+// without bound.
 const maxMrsInFlight = 2048
 
 // SIP results counted in vaka_scaip_sip_requests_total{result}.
 var sipResults = []string{"ok", authMissing, authBasic, authBad, authUnknown, authWrong, authStale, authReplay,
-	"bad_content_type", "not_message", "mrs_received", "mrs_sent", "mrs_failed", "mrs_shed"}
+	"bad_content_type", "not_message", "bad_request", "retransmission", "mrs_received", "mrs_sent", "mrs_failed", "mrs_shed"}
 
 // Start listens on the configured transports and serves until Close.
 func Start(cfg Config, h Handler) (*Server, error) {
@@ -92,45 +101,39 @@ func Start(cfg Config, h Handler) (*Server, error) {
 	if cfg.Registry == nil {
 		cfg.Registry = prometheus.NewRegistry()
 	}
-	s := &Server{cfg: cfg, h: h, log: cfg.Logger, addrs: map[string]string{}, mrsSem: make(chan struct{}, maxMrsInFlight),
+	s := &Server{cfg: cfg, h: h, log: cfg.Logger, addrs: map[string]string{},
 		auth: newDigestAuth(cfg.Realm, cfg.Accounts, cfg.Now)}
 	s.results = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "vaka_scaip_sip_requests_total",
-		Help: "SIP requests to the SCAIP receiver, by result (ok, unauthenticated, wrong_digest, replayed_digest, basic_refused …) and <mrs> sends."},
+		Help: "SIP requests to the SCAIP receiver, by result (ok, unauthenticated, wrong_digest, replayed_digest, basic_refused, retransmission …) and <mrs> sends."},
 		[]string{"result"})
+	s.counts = map[string]prometheus.Counter{}
 	for _, r := range sipResults {
-		s.results.WithLabelValues(r)
+		s.counts[r] = s.results.WithLabelValues(r)
 	}
 	if err := cfg.Registry.Register(s.results); err != nil {
 		return nil, fmt.Errorf("scaipsip: metrics: %w", err)
 	}
-	ua, err := sipgo.NewUA(sipgo.WithUserAgent("vaka"), sipgo.WithUserAgenTLSConfig(cfg.TLS))
-	if err != nil {
-		return nil, fmt.Errorf("scaipsip: %w", err)
-	}
-	s.ua = ua
-	// sipgo logs at Debug what a peer sends; keep its logs quiet unless
-	// asked, and never at Info (they would carry SIP URIs).
+	// sipgo logs at Debug what a peer sends, and at Error a datagram it
+	// cannot parse, with its bytes: keep its logs quiet (they would carry
+	// SIP URIs and message content).
 	quiet := slog.New(slog.DiscardHandler)
-	if s.srv, err = sipgo.NewServer(ua, sipgo.WithServerLogger(quiet)); err != nil {
-		ua.Close()
-		return nil, fmt.Errorf("scaipsip: %w", err)
-	}
-	if s.client, err = sipgo.NewClient(ua, sipgo.WithClientLogger(quiet)); err != nil {
-		ua.Close()
-		return nil, fmt.Errorf("scaipsip: %w", err)
-	}
-	s.srv.OnMessage(s.onMessage)
-	s.srv.OnNoRoute(func(req *sip.Request, tx sip.ServerTransaction) {
-		s.results.WithLabelValues("not_message").Inc()
-		res := sip.NewResponseFromRequest(req, 405, "Method Not Allowed", nil)
-		res.AppendHeader(sip.NewHeader("Allow", "MESSAGE"))
-		_ = tx.Respond(res)
-	})
+	s.tpl = sip.NewTransportLayer(net.DefaultResolver, sip.NewParser(), cfg.TLS, sip.WithTransportLayerLogger(quiet))
+	s.tpl.OnMessage(s.onSIP)
+	s.mrs = newMrsSender(s)
 	if err := s.listen(); err != nil {
 		s.Close()
 		return nil, err
 	}
 	return s, nil
+}
+
+// count adds one to a result.
+func (s *Server) count(result string) {
+	if c, ok := s.counts[result]; ok {
+		c.Inc()
+		return
+	}
+	s.results.WithLabelValues(result).Inc()
 }
 
 func (s *Server) listen() error {
@@ -156,7 +159,7 @@ func (s *Server) listen() error {
 		}
 		s.addrs["udp"] = pc.LocalAddr().String()
 		s.closers = append(s.closers, pc.Close)
-		serve("udp", func() error { return s.srv.ServeUDP(pc) })
+		serve("udp", func() error { return s.tpl.ServeUDP(pc) })
 	}
 	if a := s.cfg.TCP; a != "" {
 		l, err := net.Listen("tcp", a)
@@ -165,7 +168,7 @@ func (s *Server) listen() error {
 		}
 		s.addrs["tcp"] = l.Addr().String()
 		s.closers = append(s.closers, l.Close)
-		serve("tcp", func() error { return s.srv.ServeTCP(l) })
+		serve("tcp", func() error { return s.tpl.ServeTCP(l) })
 	}
 	if a := s.cfg.TLSAddr; a != "" {
 		if s.cfg.TLS == nil {
@@ -177,7 +180,7 @@ func (s *Server) listen() error {
 		}
 		s.addrs["tls"] = l.Addr().String()
 		s.closers = append(s.closers, l.Close)
-		serve("tls", func() error { return s.srv.ServeTLS(l) })
+		serve("tls", func() error { return s.tpl.ServeTLS(l) })
 	}
 	return nil
 }
@@ -185,7 +188,8 @@ func (s *Server) listen() error {
 // Addr is the bound address of a transport ("udp", "tcp", "tls"), "" when off.
 func (s *Server) Addr(transport string) string { return s.addrs[transport] }
 
-// Close stops the listeners and waits for <mrs> sends in flight.
+// Close stops the listeners and the <mrs> sends. An <mrs> not yet taken
+// is given up (mrs_failed): the unit, without it, resends its request.
 func (s *Server) Close() error {
 	if s.closed.Swap(true) {
 		return nil
@@ -196,9 +200,11 @@ func (s *Server) Close() error {
 			errs = append(errs, err)
 		}
 	}
-	s.mrsWG.Wait()
-	if s.ua != nil {
-		errs = append(errs, s.ua.Close())
+	if s.mrs != nil {
+		s.mrs.close()
+	}
+	if s.tpl != nil {
+		errs = append(errs, s.tpl.Close())
 	}
 	s.wg.Wait()
 	return errors.Join(errs...)
@@ -261,75 +267,4 @@ func isResponse(body []byte) bool {
 		}
 	}
 	return bytes.HasPrefix(b, []byte("<mrs>")) || bytes.HasPrefix(b, []byte("<mrs "))
-}
-
-func (s *Server) onMessage(req *sip.Request, tx sip.ServerTransaction) {
-	d := s.decide(req)
-	s.results.WithLabelValues(d.result).Inc()
-	res := sip.NewResponseFromRequest(req, d.status, d.reason, nil)
-	if d.challenge != "" {
-		res.AppendHeader(sip.NewHeader("WWW-Authenticate", d.challenge))
-	}
-	if d.status == 415 {
-		res.AppendHeader(sip.NewHeader("Accept", scaip.ContentType))
-	}
-	if err := tx.Respond(res); err != nil {
-		s.log.Warn("scaipsip: could not answer a SIP request", "transport", req.Transport(), "err", err)
-	}
-	switch d.result {
-	case "ok", authMissing, "mrs_received":
-	default:
-		s.log.Warn("scaipsip: SIP request refused", "transport", req.Transport(), "result", d.result, "account", d.account)
-	}
-	if d.mrs != nil {
-		s.sendMrs(req, *d.mrs)
-	}
-}
-
-// sendMrs sends the <mrs> as a MESSAGE of its own to where the request
-// came from, over the same transport (the same connection for TCP and
-// TLS), and waits in the background for the unit's 200 OK.
-func (s *Server) sendMrs(req *sip.Request, resp scaip.Response) {
-	if s.closed.Load() {
-		return
-	}
-	from := req.From()
-	if from == nil {
-		return
-	}
-	m := sip.NewRequest(sip.MESSAGE, from.Address)
-	m.SetDestination(req.Source())
-	m.SetTransport(req.Transport())
-	to := &sip.ToHeader{Address: from.Address}
-	m.AppendHeader(to)
-	if t := req.To(); t != nil {
-		f := &sip.FromHeader{Address: t.Address, Params: sip.NewParams()}
-		f.Params.Add("tag", sip.GenerateTagN(12))
-		m.AppendHeader(f)
-	}
-	m.AppendHeader(sip.NewHeader("Content-Type", scaip.ContentType))
-	m.SetBody(resp.Marshal())
-	select {
-	case s.mrsSem <- struct{}{}:
-	default:
-		s.results.WithLabelValues("mrs_shed").Inc()
-		return
-	}
-	s.mrsWG.Add(1)
-	go func() {
-		defer func() { <-s.mrsSem; s.mrsWG.Done() }()
-		ctx, cancel := context.WithTimeout(context.Background(), s.cfg.MrsTimeout)
-		defer cancel()
-		res, err := s.client.Do(ctx, m)
-		if err != nil || !res.IsSuccess() {
-			s.results.WithLabelValues("mrs_failed").Inc()
-			code := 0
-			if res != nil {
-				code = res.StatusCode
-			}
-			s.log.Warn("scaipsip: <mrs> not taken by the unit", "transport", req.Transport(), "ref", resp.Ref, "status", code, "err", err)
-			return
-		}
-		s.results.WithLabelValues("mrs_sent").Inc()
-	}()
 }

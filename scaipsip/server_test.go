@@ -191,6 +191,18 @@ func FuzzSIPEntry(f *testing.F) {
 		if len(rec.accounts) > 0 && d.result != "ok" {
 			t.Fatalf("handler called for %s", d.result)
 		}
+		// The transaction side of onRequest: its key, the answer with a
+		// stable To tag, and where a UDP answer goes.
+		if via := req.Via(); via != nil && req.To() != nil && req.CallID() != nil {
+			key := txKey(req, via)
+			res := (&Server{}).response(req, d.status, d.reason, key)
+			again := (&Server{}).response(req, d.status, d.reason, key)
+			if res.To() == nil || res.To().Value() != again.To().Value() {
+				t.Fatalf("To tag not stable: %v / %v", res.To(), again.To())
+			}
+			_ = res.String()
+			_ = responseAddr(req)
+		}
 	})
 }
 
