@@ -30,29 +30,36 @@ read -r -a STORM <<<"${STORM_ARGS:-}"
 rm -rf "$OUT"
 mkdir -p "$OUT"
 CMDS="$OUT/commands.txt"
+DRY=${BENCH_DRY_RUN:-0} # 1: record the commands, run none (tests)
 : >"$CMDS"
+. ./scripts/benchlib.sh
+# x ARGS...: record ARGS in the Commands section, then run them.
+x() {
+	record "$CMDS" "$@"
+	[ "$DRY" = 1 ] || "$@"
+}
+echo "OUT=$(cmdline "$OUT")" >>"$CMDS"
+echo 'mkdir -p "$OUT"' >>"$CMDS"
 
-"$GO" build -o "$OUT/vaka-load" ./cmd/vaka-load
-"$GO" build -o "$OUT/vaka" ./cmd/vaka
-echo "go build -o vaka-load ./cmd/vaka-load && go build -o vaka ./cmd/vaka" >>"$CMDS"
+x "$GO" build -o "$OUT/vaka-load" ./cmd/vaka-load
+x "$GO" build -o "$OUT/vaka" ./cmd/vaka
 COMMON=(-hub-bin "$OUT/vaka")
 if [ "$(nproc)" -ge 2 ] && command -v taskset >/dev/null; then
 	COMMON+=(-pin-gen 1 -pin-sut 0)
 fi
 
 echo "== alarm storm"
-echo "vaka-load storm ${COMMON[*]/#$OUT\//} ${STORM[*]} -out storm-1.json" >>"$CMDS"
-"$OUT/vaka-load" storm "${COMMON[@]}" "${STORM[@]}" -out "$OUT/storm-1.json" 2>"$OUT/storm-1.log" || true
+x "$OUT/vaka-load" storm "${COMMON[@]}" "${STORM[@]}" -out "$OUT/storm-1.json" 2>"$OUT/storm-1.log" || true
 
 echo "== all-alarm ramp"
 for s in $STEPS; do
 	# 5 s a step: 5,000 alarms at 1,000/s, 100,000 at 20,000/s. No knee:
 	# the goal asks about stream cuts up to 20,000/s even past a slow p99.
-	echo "vaka-load ${COMMON[*]/#$OUT\//} -peer vaka -mode rate -rate $s -duration 5s -alarm-every 1 -label ramp-all -out ramp-all-$(printf %06d "$s")-vaka.json" >>"$CMDS"
-	"$OUT/vaka-load" "${COMMON[@]}" -peer vaka -mode rate -rate "$s" -duration 5s -alarm-every 1 -label ramp-all \
+	x "$OUT/vaka-load" "${COMMON[@]}" -peer vaka -mode rate -rate "$s" -duration 5s -alarm-every 1 -label ramp-all \
 		-out "$OUT/ramp-all-$(printf %06d "$s")-vaka.json" || echo "== all-alarm ramp: $s/s ended with status $?" >&2
 done
 
+[ "$DRY" = 1 ] && exit 0
 files=("$OUT"/ramp-all-*.json)
 [ -f "$OUT/storm-1.json" ] && files=("$OUT/storm-1.json" "${files[@]}")
 "$OUT/vaka-load" storm -report-doc -commands "$CMDS" "${files[@]}" >"$DOC.tmp"

@@ -42,19 +42,9 @@ CMDS="$OUT/commands.txt"
 DRY=${BENCH_DRY_RUN:-0}
 SIDE=0 # the side reports' status (3: the gateway's budget exceeded)
 
-# cmdline ARGS...: ARGS as one line a shell runs as written from the repo
-# root: a path under $OUT as "$OUT"/…, anything else quoted where needed.
-cmdline() {
-	local a s=()
-	for a in "$@"; do
-		case $a in
-		"$OUT"/*) s+=("\"\$OUT\"/${a#"$OUT"/}") ;;
-		*[!A-Za-z0-9_./:=@%+,-]* | '') s+=("'${a//\'/\'\\\'\'}'") ;;
-		*) s+=("$a") ;;
-		esac
-	done
-	echo "${s[*]}"
-}
+# cmdline (scripts/benchlib.sh) writes ARGS as one line a shell runs as
+# written from the repo root: a path under $OUT as "$OUT"/….
+. ./scripts/benchlib.sh
 
 # x ARGS...: record ARGS in the Commands section, then run them (not in a
 # dry run). A command that fails returns its status to the caller.

@@ -141,3 +141,39 @@ func TestCheckCommandsCatchesTheOldSection(t *testing.T) {
 		t.Errorf("errors %v", errs)
 	}
 }
+
+// The same holds for `make bench-storm`'s Commands section
+// (docs/benchmarks-storm.md): scripts/bench-storm.sh records the commands
+// it runs in the form bench.sh does, and the section is those lines.
+func TestStormCommandsArePasteable(t *testing.T) {
+	if _, err := exec.LookPath("bash"); err != nil {
+		t.Skip("bash not found")
+	}
+	root, _ := filepath.Abs("../..")
+	out := filepath.Join(t.TempDir(), "storm")
+	cmd := exec.Command("bash", filepath.Join(root, "scripts", "bench-storm.sh"))
+	cmd.Env = append(os.Environ(), "BENCH_DRY_RUN=1", "BENCH_OUT="+out, "BENCH_STORM_DOC="+filepath.Join(t.TempDir(), "s.md"),
+		"STORM_ARGS=-devices 5000 -gateways 20")
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("bench-storm.sh dry run: %v\n%s", err, b)
+	}
+	b, err := os.ReadFile(filepath.Join(out, "commands.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+	all := strings.Join(lines, "\n")
+	for _, want := range []string{
+		`go build -o "$OUT"/vaka-load ./cmd/vaka-load`,
+		`"$OUT"/vaka-load storm -hub-bin "$OUT"/vaka`,
+		`-devices 5000 -gateways 20`,
+		`-rate 20000 -duration 5s -alarm-every 1`,
+	} {
+		if !strings.Contains(all, want) {
+			t.Errorf("the storm's commands lack %q:\n%s", want, all)
+		}
+	}
+	for _, err := range benchdoc.CheckCommands(lines, root) {
+		t.Error(err)
+	}
+}
