@@ -71,6 +71,13 @@ type Trial struct {
 	// "before") as well as with another arm. Alarms on the trial's units
 	// in that period are recorded for the trial.
 	BaselineStart string `yaml:"baseline_start" json:"baseline_start,omitempty"`
+	// AssumedOutageHours is how long a device outage is taken to last
+	// (detection and repair) while none has been seen. Without an outage
+	// the data say nothing about how long one lasts, so device uptime has
+	// no lower bound and an uptime criterion stays undecided however long
+	// the trial runs; with this assumption, shown on the page, zero
+	// outages over many device-hours can meet it. 0: no assumption.
+	AssumedOutageHours float64 `yaml:"assumed_outage_hours" json:"assumed_outage_hours,omitempty"`
 }
 
 // BaselineBefore is a criterion's baseline meaning "the same arm in the
@@ -306,6 +313,9 @@ func (t *Trial) check(seen map[string]bool, f func(...any) string) []error {
 		if b.v < 0 || b.v > 1e6 || math.IsNaN(b.v) {
 			add(f("benefits", b.name), "must be between 0 and 1000000")
 		}
+	}
+	if t.AssumedOutageHours < 0 || t.AssumedOutageHours > 24*90 || math.IsNaN(t.AssumedOutageHours) {
+		add(f("assumed_outage_hours"), "must be between 0 and 2160 (90 days)")
 	}
 	if t.Baseline != "" && !arms[t.Baseline] {
 		add(f("baseline"), "no arm %q in this trial", t.Baseline)

@@ -85,9 +85,18 @@ func (m *Measures) Estimate(name string, level float64) Estimate {
 		e.k, e.n = k, hours
 		e.scaled = func(s float64) Interval {
 			iv := Interval{Lo: math.Inf(-1), Hi: 1, Level: level, Method: MethodUptimePoisson}
-			if k == 0 || hours <= 0 {
-				// No outage seen: nothing to say how long one lasts,
-				// so no lower bound.
+			if hours <= 0 {
+				return iv
+			}
+			if k == 0 {
+				// No outage seen: nothing says how long one lasts. With
+				// the trial's stated assumption, the most outages the
+				// data allow (Garwood's upper limit for 0) of that
+				// length bound uptime from below; without it, no bound.
+				if a := m.AssumedOutageHours; a > 0 {
+					c := PoissonExact(0, 1, level)
+					iv.Lo, iv.Method = max(0, 1-c.Hi*a/(hours*s)), MethodUptimeAssumed
+				}
 				return iv
 			}
 			c := PoissonExact(k*s, 1, level)

@@ -82,7 +82,10 @@ type Measures struct {
 	DownHours    float64 `json:"down_hours"`
 	Outages      int     `json:"outages"` // detected in the period
 	DeviceUptime float64 `json:"device_uptime"`
-	TimeToDetect Dist    `json:"time_to_detect"`
+	// AssumedOutageHours is the trial's assumed outage length, used for
+	// the uptime interval while no outage has been seen (Trial).
+	AssumedOutageHours float64 `json:"assumed_outage_hours,omitempty"`
+	TimeToDetect       Dist    `json:"time_to_detect"`
 	// Participants who started by the period's end, and how many of them
 	// had not stopped by then (the continuation rate).
 	Participants     int     `json:"participants"`
@@ -108,6 +111,8 @@ type Params struct {
 	Participants []Participation
 	// Until: open outages count as down until here (zero: To).
 	Until time.Time
+	// AssumedOutageHours: see Trial.AssumedOutageHours.
+	AssumedOutageHours float64
 	// LookIns and Visits are supervision records and recorded visits
 	// (filtered by period and arm like records).
 	LookIns []LookIn
@@ -214,6 +219,7 @@ func (m *Measures) devices(p Params) {
 		until = later(p.Until, p.From)
 	}
 	m.Devices = p.Devices
+	m.AssumedOutageHours = p.AssumedOutageHours
 	m.DeviceHours = float64(p.Devices) * until.Sub(p.From).Hours()
 	var detect []float64
 	var down time.Duration
@@ -718,7 +724,8 @@ func BuildReport(t *Trial, d Data, from, to time.Time, loc *time.Location) Repor
 			n = len(a.Residents)
 		}
 		return Params{From: f, To: u, Loc: loc, Arm: a.ID, Residents: n, PlannedNightVisits: a.PlannedNightVisits,
-			Devices: a.DeviceCount, Outages: outages, Participants: parts, Until: d.Until, LookIns: lookins, Visits: visits}
+			Devices: a.DeviceCount, Outages: outages, Participants: parts, Until: d.Until, LookIns: lookins, Visits: visits,
+			AssumedOutageHours: t.AssumedOutageHours}
 	}
 	replaced := func(arms map[string]Measures) {
 		base, ok := arms[t.BaselineArm()]

@@ -52,7 +52,7 @@ func TestConfigChecksWithFullPaths(t *testing.T) {
 	bad := Config{Influx: &InfluxConfig{URL: "127.0.0.1:8086"}, Trials: []Trial{{ID: "t", Start: "2026-05-01", End: "2026-04-01",
 		Arms:     []Arm{{ID: "a", Units: []string{"nounit"}}, {ID: "b", Units: []string{"s/u"}}},
 		Criteria: []Criterion{{Metric: "speed", Arm: "x", Op: "about"}, {Metric: "unaccepted_share", Arm: "a", Op: OpNoRise, Baseline: "a"}},
-		Baseline: "zz", Benefits: Assumptions{MinutesPerVisit: -5, HourlyCost: 2e6},
+		Baseline: "zz", Benefits: Assumptions{MinutesPerVisit: -5, HourlyCost: 2e6}, AssumedOutageHours: -1,
 		Consent: []Consent{{Resident: "s/r1", RecordedBy: "ssk", RecordedAt: "2026-04-10", Arm: "nope", WithdrawnAt: "2026-04-01"},
 			{Resident: "s/r2", RecordedBy: "ssk", RecordedAt: "2026-04-10", WithdrawnReason: "flyttade"}}}}}
 	errs := bad.Check("pilot")
@@ -68,7 +68,7 @@ func TestConfigChecksWithFullPaths(t *testing.T) {
 		"pilot.trials.0.end", "pilot.trials.0.arms.0.units.0", "pilot.trials.0.criteria.0.metric", "pilot.trials.0.criteria.0.arm",
 		"pilot.trials.0.criteria.0.op", "pilot.trials.0.criteria.1.baseline", "pilot.trials.0.baseline",
 		"pilot.trials.0.consent.0.arm", "pilot.trials.0.consent.0.withdrawn_at", "pilot.trials.0.consent.1.withdrawn_reason",
-		"pilot.trials.0.benefits.minutes_per_visit", "pilot.trials.0.benefits.hourly_cost"} {
+		"pilot.trials.0.benefits.minutes_per_visit", "pilot.trials.0.benefits.hourly_cost", "pilot.trials.0.assumed_outage_hours"} {
 		if !slices.Contains(fields, want) {
 			t.Errorf("no error at %s; got %v", want, fields)
 		}

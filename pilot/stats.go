@@ -18,6 +18,7 @@ const (
 	MethodRateRatio     = "rate_ratio_log"  // log-normal interval for a ratio of two Poisson rates
 	MethodNewcombe      = "newcombe_hybrid" // Newcombe (1998) hybrid score interval for a difference of shares
 	MethodUptimePoisson = "uptime_poisson"  // exact Poisson interval on outages, times the mean outage length
+	MethodUptimeAssumed = "uptime_assumed"  // no outage seen: Garwood's upper limit for 0 outages × the trial's assumed outage length
 	MethodNone          = ""
 )
 

@@ -260,3 +260,34 @@ func TestBaselinePeriod(t *testing.T) {
 		t.Errorf("error %v", err)
 	}
 }
+
+// With no outage seen, device uptime has a lower bound only under the
+// trial's stated outage length: Garwood's 3.689 outages (upper 95 % limit
+// for 0) of 4 h in 100 devices × 720 h is 1 − 14.756/72,000 = 0.999795,
+// which meets "at least 99.5 %"; without the assumption the interval has
+// no lower bound and the criterion stays undecided however long it runs.
+func TestUptimeLowerBoundWithoutOutages(t *testing.T) {
+	m := Measures{Devices: 100, DeviceHours: 72000, DeviceUptime: 1}
+	e := m.Estimate("device_uptime", Level)
+	if !math.IsInf(e.Interval.Lo, -1) || e.Interval.Method != MethodUptimePoisson {
+		t.Fatalf("no assumption: interval %+v, want no lower bound", e.Interval)
+	}
+	if v := decide(e.Interval, 0.995, false); v != NotEnoughData {
+		t.Errorf("no assumption: verdict %v", v)
+	}
+	m.AssumedOutageHours = 4
+	e = m.Estimate("device_uptime", Level)
+	near(t, "lo", e.Interval.Lo, 1-3.689*4/72000, 1e-6)
+	if e.Interval.Hi != 1 || e.Interval.Method != MethodUptimeAssumed {
+		t.Errorf("assumed: interval %+v", e.Interval)
+	}
+	if v := decide(e.Interval, 0.995, false); v != Met {
+		t.Errorf("assumed 4 h, 0 outages in 72,000 device-hours: verdict %v, want met", v)
+	}
+	// A short trial with a long assumed outage cannot decide yet: 10
+	// devices × 24 h, outages of 24 h: 1 − 3.689·24/240 < 0.995.
+	short := Measures{Devices: 10, DeviceHours: 240, DeviceUptime: 1, AssumedOutageHours: 24}
+	if v := decide(short.Estimate("device_uptime", Level).Interval, 0.995, false); v != NotEnoughData {
+		t.Errorf("short trial: verdict %v, want not enough data", v)
+	}
+}
