@@ -127,7 +127,7 @@ func New(o Options) *Dispatcher {
 		o.Webhook = NewWebhookSender(nil)
 	}
 	if o.SCAIP == nil {
-		o.SCAIP = newSIPExchanger() // scaip_sender.go
+		o.SCAIP = NewSIPSender() // scaip_sender.go
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Dispatcher{log: o.Logger, now: o.Now, pusher: o.Pusher, webhook: o.Webhook, tree: o.Tree,

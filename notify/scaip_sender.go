@@ -16,7 +16,8 @@ import (
 	"github.com/vaka-care/vaka/scaipsip"
 )
 
-// sipExchanger is the real SCAIPExchanger: SIP MESSAGE with Digest
+// SIPSender is the real SCAIPExchanger (the dispatcher's default; the
+// benchmark and tests use it directly): SIP MESSAGE with Digest
 // (scaipsip), one long-lived scaipsip.Sender per centre. A sender keeps
 // its socket or connection and the centre's Digest nonce (signing each
 // message with the next nonce count), so a hand-over costs one MESSAGE,
@@ -27,7 +28,7 @@ import (
 // once more; a send that fails at the SIP layer (connection refused or
 // reset, TLS) closes that sender, and the next exchange builds a new one
 // with a new connection and re-reads the password file.
-type sipExchanger struct {
+type SIPSender struct {
 	mu      sync.Mutex
 	senders map[string]*centreSender // by centre identity (senderKey)
 	closed  bool
@@ -40,14 +41,16 @@ type centreSender struct {
 	user, pw string
 }
 
-func newSIPExchanger() *sipExchanger { return &sipExchanger{senders: map[string]*centreSender{}} }
+// NewSIPSender returns a SIPSender without senders yet: each centre's is
+// made at its first exchange.
+func NewSIPSender() *SIPSender { return &SIPSender{senders: map[string]*centreSender{}} }
 
 // senderKey is what makes two receivers the same line to a centre.
 func senderKey(c *SCAIP) string {
 	return strings.Join([]string{c.To, c.Transport, c.Username, c.PasswordFile, c.CAFile, c.CertFile, c.KeyFile}, "\x00")
 }
 
-func (x *sipExchanger) sender(c *SCAIP) (*centreSender, error) {
+func (x *SIPSender) sender(c *SCAIP) (*centreSender, error) {
 	key := senderKey(c)
 	x.mu.Lock()
 	defer x.mu.Unlock()
@@ -82,7 +85,7 @@ func (x *sipExchanger) sender(c *SCAIP) (*centreSender, error) {
 }
 
 // drop closes cs if it is still the sender for c.
-func (x *sipExchanger) drop(c *SCAIP, cs *centreSender) {
+func (x *SIPSender) drop(c *SCAIP, cs *centreSender) {
 	key := senderKey(c)
 	x.mu.Lock()
 	if x.senders[key] == cs {
@@ -96,7 +99,7 @@ func (x *sipExchanger) drop(c *SCAIP, cs *centreSender) {
 	}
 }
 
-func (x *sipExchanger) Exchange(ctx context.Context, c *SCAIP, body []byte) (*scaip.Response, error) {
+func (x *SIPSender) Exchange(ctx context.Context, c *SCAIP, body []byte) (*scaip.Response, error) {
 	cs, err := x.sender(c)
 	if err != nil {
 		return nil, err
@@ -123,7 +126,7 @@ func (x *sipExchanger) Exchange(ctx context.Context, c *SCAIP, body []byte) (*sc
 func isNoMrs(err error) bool { return strings.Contains(err.Error(), "no <mrs>") }
 
 // Close closes every centre's sender.
-func (x *sipExchanger) Close() error {
+func (x *SIPSender) Close() error {
 	x.mu.Lock()
 	ss := x.senders
 	x.senders, x.closed = nil, true
@@ -134,8 +137,8 @@ func (x *sipExchanger) Close() error {
 	return nil
 }
 
-// stats sums the senders' counters (tests and the benchmark).
-func (x *sipExchanger) stats() scaipsip.SenderStats {
+// Stats sums the centres' senders' counters (tests and the benchmark).
+func (x *SIPSender) Stats() scaipsip.SenderStats {
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	var t scaipsip.SenderStats

@@ -23,6 +23,9 @@
 //    "timeoutMs": 20000}
 // answers[mty][i] is the snu for the i-th message of that type (the last
 // one repeats); an empty list or null means never answer with an <mrs>.
+// "delays": {"ME": [1500, 1000, 500]} waits that many ms before the i-th
+// <mrs> of that type (default 20; the last one repeats): answers to
+// overlapping requests then come back in another order than asked.
 'use strict';
 const cfg = JSON.parse(process.argv[2]);
 const sip = require(cfg.sip);
@@ -75,6 +78,7 @@ const stack = sip.create(opts, (rq, remote) => {
   if (!list || list.length === 0) return; // this centre never answers
   const n = counts[mty] = (counts[mty] || 0) + 1;
   const snu = list[Math.min(n, list.length) - 1];
+  const dl = (cfg.delays || {})[mty] || [20];
   setTimeout(() => {
     const proto = remote.protocol.toLowerCase();
     stack.send({
@@ -91,7 +95,7 @@ const stack = sip.create(opts, (rq, remote) => {
     }, (rs) => {
       if (rs.status >= 200) out({ ev: 'mrs', ref, snu, status: rs.status });
     });
-  }, 20);
+  }, dl[Math.min(n, dl.length) - 1]);
 });
 
 setTimeout(() => { out({ ev: 'timeout' }); stack.destroy(); process.exit(2); }, cfg.timeoutMs || 20000);
