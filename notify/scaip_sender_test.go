@@ -25,7 +25,7 @@ import (
 )
 
 // centreConf is a scaip receiver towards to with the centre's account.
-func centreConf(t *testing.T, to, tp string) *notify.SCAIP {
+func centreConf(t testing.TB, to, tp string) *notify.SCAIP {
 	t.Helper()
 	pw := filepath.Join(t.TempDir(), "larm.pw")
 	if err := os.WriteFile(pw, []byte("hemligt\n"), 0o600); err != nil {
