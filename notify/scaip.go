@@ -57,8 +57,13 @@ type SCAIP struct {
 	// 3–30 min, default 3 min.
 	Deadline time.Duration `yaml:"deadline"`
 	// Heartbeat sends PI to the centre this often (1 min–24 h; 0 off).
-	// Two unanswered in a row raise alarm_centre_unreachable.
+	// Two unanswered in a row raise alarm_centre_unreachable. The PI says
+	// hbo 1, and an hbi (1–1440 min) in the centre's answer becomes the
+	// interval from then on, unless IgnoreHbi.
 	Heartbeat time.Duration `yaml:"heartbeat"`
+	// IgnoreHbi keeps Heartbeat whatever the centre asks: the PI then
+	// says hbo 0, so a centre knows not to ask.
+	IgnoreHbi bool `yaml:"ignore_hbi"`
 	// Timeout is how long one send waits for the <mrs> (1 s up to
 	// Resend, default 5 s).
 	Timeout time.Duration `yaml:"timeout"`
@@ -615,11 +620,21 @@ func (d *Dispatcher) startHeartbeats() {
 // a row (no <mrs>, or not snu 0) raise alarm_centre_unreachable: at most
 // 2 × heartbeat + timeout after the centre's last answer. The next answer
 // restores it.
+//
+// The centre may ask for another interval (hbi in its answer, SS 91100's
+// 1–1440 minutes; the PI offers it with hbo 1): the next PI then comes
+// that long after this one, and so on until it asks again. Outside the
+// bounds, or with ignore_hbi, the configured interval stays.
 func (d *Dispatcher) heartbeat(r *Receiver) {
 	defer d.sends.Done()
 	c := r.SCAIP
-	tick := time.NewTicker(c.Heartbeat)
+	interval := c.Heartbeat
+	tick := time.NewTicker(interval)
 	defer tick.Stop()
+	hbo := "1"
+	if c.IgnoreHbi {
+		hbo = "0"
+	}
 	ca, _ := d.rec.(CentreAlarms)
 	misses, down := 0, false
 	for {
@@ -628,7 +643,7 @@ func (d *Dispatcher) heartbeat(r *Receiver) {
 			return
 		case <-tick.C:
 		}
-		pi := scaip.Request{Ref: "P" + randomRef(), Mty: scaip.Heartbeat, Cid: c.CID, Dty: string(event.CommLink)}
+		pi := scaip.Request{Ref: "P" + randomRef(), Mty: scaip.Heartbeat, Hbo: hbo, Cid: c.CID, Dty: string(event.CommLink)}
 		ctx, cancel := context.WithTimeout(d.ctx, c.timeout())
 		resp, err := d.scaipX.Exchange(ctx, c, pi.Marshal())
 		cancel()
@@ -637,6 +652,11 @@ func (d *Dispatcher) heartbeat(r *Receiver) {
 		}
 		if err == nil && resp.SNU == scaip.OK {
 			misses = 0
+			if iv := centreInterval(c, resp); iv != 0 && iv != interval {
+				d.log.Info("notify: alarm centre asks for another heartbeat interval", "receiver", r.Name, "from", interval, "to", iv)
+				interval = iv
+				tick.Reset(interval)
+			}
 			if down {
 				down = false
 				d.log.Info("notify: alarm centre answers heartbeats again", "receiver", r.Name)
@@ -656,6 +676,16 @@ func (d *Dispatcher) heartbeat(r *Receiver) {
 			}
 		}
 	}
+}
+
+// centreInterval is the heartbeat interval a centre's answer asks for,
+// when Vaka honours it: hbi within SS 91100's 1–1440 minutes, and not
+// ignore_hbi. 0: keep the current one.
+func centreInterval(c *SCAIP, resp *scaip.Response) time.Duration {
+	if c.IgnoreHbi || resp.Hbi < 1 || resp.Hbi > 1440 {
+		return 0
+	}
+	return time.Duration(resp.Hbi) * time.Minute
 }
 
 func randomRef() string {
