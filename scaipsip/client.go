@@ -71,6 +71,11 @@ type Sender struct {
 	tp     string
 	wait   waiters
 	done   chan struct{}
+	// peers are the receiver's addresses: an <mrs> from anywhere else is
+	// refused (over UDP anyone can write to the sender's port, and a
+	// forged snu 0 would tell Vaka a centre has an alarm it never got).
+	// nil when the receiver's name could not be resolved here: then any.
+	peers map[string]bool
 
 	authMu   sync.Mutex
 	chal     digestParams // nil until the first 401
@@ -104,7 +109,13 @@ func NewSender(transport, local, addr string, tlsConf *tls.Config) (*Sender, err
 		ua.Close()
 		return nil, err
 	}
+	s.peers = peerIPs(addr)
 	s.srv.OnMessage(func(req *sip.Request, tx sip.ServerTransaction) {
+		if !s.fromPeer(req.MessageData.Source()) {
+			s.stats.foreign.Add(1)
+			_ = tx.Respond(sip.NewResponseFromRequest(req, 403, "Forbidden", nil))
+			return
+		}
 		_ = tx.Respond(sip.NewResponseFromRequest(req, 200, "OK", nil))
 		s.answer(req.Body())
 	})
@@ -225,6 +236,42 @@ func (s *Sender) Send(ctx context.Context, o SendOptions) (SendResult, error) {
 	case <-ctx.Done():
 		return res, fmt.Errorf("scaipsip: no <mrs> for ref %q within %v", ref, o.Timeout)
 	}
+}
+
+// peerIPs are the addresses of addr's host (an IP, or a name resolved
+// once, bounded to 2 s); nil if it cannot be resolved.
+func peerIPs(addr string) map[string]bool {
+	h, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil
+	}
+	if ip := net.ParseIP(h); ip != nil {
+		return map[string]bool{ip.String(): true}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	ips, err := net.DefaultResolver.LookupIP(ctx, "ip", h)
+	if err != nil || len(ips) == 0 {
+		return nil
+	}
+	m := map[string]bool{}
+	for _, ip := range ips {
+		m[ip.String()] = true
+	}
+	return m
+}
+
+// fromPeer reports whether src (host:port) is the receiver.
+func (s *Sender) fromPeer(src string) bool {
+	if s.peers == nil {
+		return true
+	}
+	h, _, err := net.SplitHostPort(src)
+	if err != nil {
+		return false
+	}
+	ip := net.ParseIP(h)
+	return ip != nil && s.peers[ip.String()]
 }
 
 // answer hands an <mrs> the receiver sent to the send waiting for its ref.

@@ -80,17 +80,18 @@ func (w *waiters) deliver(r *scaip.Response, body []byte) bool {
 
 // senderStats count what a long-lived sender did.
 type senderStats struct {
-	sent, challenges, unmatched atomic.Int64
+	sent, challenges, unmatched, foreign atomic.Int64
 }
 
 // SenderStats is a snapshot of a Sender's counters.
 type SenderStats struct {
 	Sent       int64 // requests sent (each Send once, however many SIP tries)
 	Challenges int64 // 401 challenges taken: one per nonce, not per message
-	Unmatched  int64 // <mrs> that no waiting send took (late, foreign, garbage)
+	Unmatched  int64 // <mrs> that no waiting send took (late, for no send of ours, garbage)
+	Foreign    int64 // MESSAGEs from an address not the receiver's: refused 403
 }
 
 // Stats reports the sender's counters.
 func (s *Sender) Stats() SenderStats {
-	return SenderStats{Sent: s.stats.sent.Load(), Challenges: s.stats.challenges.Load(), Unmatched: s.stats.unmatched.Load()}
+	return SenderStats{Sent: s.stats.sent.Load(), Challenges: s.stats.challenges.Load(), Unmatched: s.stats.unmatched.Load(), Foreign: s.stats.foreign.Load()}
 }
