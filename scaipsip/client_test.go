@@ -172,3 +172,35 @@ func TestWaitersRouteByRef(t *testing.T) {
 		t.Errorf("waiters left: %v", w.by)
 	}
 }
+
+// FuzzSenderAnswer feeds what a centre (or anyone reaching the sender's
+// port) may send as an <mrs>: never a panic, and an answer reaches a
+// waiting send only when it parses and carries that send's ref.
+func FuzzSenderAnswer(f *testing.F) {
+	for _, s := range []string{"<mrs><ref>R1</ref><snu>0</snu></mrs>", "<mrs><ref>R1</ref><snu>4</snu><hbi>5</hbi></mrs>",
+		"<mrs><ref>R2</ref><snu>0</snu></mrs>", "<mrs><ref></ref></mrs>", "<mrq><ref>R1</ref></mrq>", "<mrs><ref>R1</ref><snu>0",
+		"\xff\xfe<mrs/>", ""} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		s := &Sender{}
+		w := s.wait.add("R1")
+		s.answer(b)
+		select {
+		case a := <-w:
+			if a.mrs == nil || a.mrs.Ref != "R1" {
+				t.Fatalf("a send waiting for R1 got %+v from %q", a.mrs, b)
+			}
+			if _, err := scaip.ParseResponse(b); err != nil {
+				t.Fatalf("delivered what does not parse: %q", b)
+			}
+			if a.mrs.Hbi != 0 && (a.mrs.Hbi < 1 || a.mrs.Hbi > 1440) {
+				t.Fatalf("hbi %d outside 1–1440 from %q", a.mrs.Hbi, b)
+			}
+		default:
+			if st := s.Stats(); st.Unmatched != 1 {
+				t.Fatalf("not delivered and not counted: %q", b)
+			}
+		}
+	})
+}
