@@ -5,6 +5,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
@@ -16,9 +17,12 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
+	"github.com/vaka-care/vaka/alarm"
 	"github.com/vaka-care/vaka/config"
 	"github.com/vaka-care/vaka/notify"
 	"github.com/vaka-care/vaka/scaip"
@@ -188,6 +192,17 @@ func TestSCAIPSenderTLSPrivateCA(t *testing.T) {
 		if got := strings.Join(h.handovers(), " "); !strings.HasPrefix(got, "handover:0:larm:RE not sent: TLS refused (the centre's certificate is not signed by the configured CA)@") {
 			t.Errorf("hand-over %s", got)
 		}
+		h.mu.Lock()
+		note := ""
+		for _, tr := range h.a.History {
+			if tr.Action == alarm.ActEscalate {
+				note = tr.Note
+			}
+		}
+		h.mu.Unlock()
+		if !strings.Contains(note, "alarm centre larm: TLS refused") {
+			t.Errorf("the lead's escalation says %q, want the TLS reason", note)
+		}
 		if d.SCAIPTLSRefused.Load() != 1 || d.SCAIPAborted.Load() != 1 {
 			t.Errorf("tls refused %d, aborted %d; want 1 and 1", d.SCAIPTLSRefused.Load(), d.SCAIPAborted.Load())
 		}
@@ -263,4 +278,49 @@ routing:
 			t.Errorf("missing %q in\n%v", want, err)
 		}
 	}
+}
+
+// tlsRefusingCentre fails every exchange as a TLS handshake with an
+// unknown CA does, and counts the tries.
+type tlsRefusingCentre struct{ tries atomic.Int64 }
+
+func (c *tlsRefusingCentre) Exchange(context.Context, *notify.SCAIP, []byte) (*scaip.Response, error) {
+	c.tries.Add(1)
+	return nil, fmt.Errorf("scaipsip: MESSAGE: TLS handshake error: %w", &tls.CertificateVerificationError{Err: x509.UnknownAuthorityError{}})
+}
+
+// Under synctest: a TLS refusal is not resent; the next tier is alerted
+// at once, the one try is all the centre gets (no RE), and a restart
+// reading that history goes on to the next tier, not back to the centre.
+func TestSCAIPTLSRefusalMovesOnAtOnce(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c := &tlsRefusingCentre{}
+		tr := tree(t, centreYAML(t, "sips:larm@127.0.0.2", "tls", ""))
+		time.Sleep(time.Until(time.Date(2026, 1, 15, 1, 0, 0, 0, time.UTC)))
+		d := notify.New(notify.Options{Tree: tr, SCAIP: c})
+		h := &fakeHub{d: d}
+		d.Start(h, nil)
+		raise(h, time.Now())
+		time.Sleep(time.Minute)
+		synctest.Wait()
+		d.Close()
+		if got, want := firstSteps(h, 2), "notify:0:scaip:larm@0s escalate:1:lead@0s"; got != want {
+			t.Errorf("steps %s, want %s", got, want)
+		}
+		if n := c.tries.Load(); n != 1 || d.SCAIPTLSRefused.Load() != 1 {
+			t.Errorf("%d tries, %d counted; want the one ME and 1", n, d.SCAIPTLSRefused.Load())
+		}
+		// A restart: the history says the centre was given up.
+		d2 := notify.New(notify.Options{Tree: tr, SCAIP: c})
+		h.mu.Lock()
+		h.d = d2
+		h.mu.Unlock()
+		d2.Start(h, []*alarm.Alarm{h.a})
+		time.Sleep(time.Minute)
+		synctest.Wait()
+		d2.Close()
+		if n := c.tries.Load(); n != 1 {
+			t.Errorf("after a restart the centre was tried again: %d tries", n)
+		}
+	})
 }
