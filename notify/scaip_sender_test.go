@@ -24,6 +24,7 @@ import (
 
 	"github.com/vaka-care/vaka/alarm"
 	"github.com/vaka-care/vaka/config"
+	"github.com/vaka-care/vaka/internal/freeport"
 	"github.com/vaka-care/vaka/notify"
 	"github.com/vaka-care/vaka/scaip"
 )
@@ -323,4 +324,52 @@ func TestSCAIPTLSRefusalMovesOnAtOnce(t *testing.T) {
 			t.Errorf("after a restart the centre was tried again: %d tries", n)
 		}
 	})
+}
+
+// The centre restarts (the process ends, a new one listens on the same
+// port with new nonces) under a kept TCP sender: the line's failure drops
+// the sender, the next exchange makes a new connection, is challenged and
+// goes through. Bounded: at most 3 exchanges after the restart.
+func TestSIPSenderCentreRestartTCP(t *testing.T) {
+	port, err := freeport.Port()
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines, to := peerCentreWith(t, "tcp", map[string][]int{"ME": {0}}, map[string]any{"port": port, "timeoutMs": 1500})
+	x := notify.NewSIPSender()
+	defer x.Close()
+	c := centreConf(t, to, "tcp")
+	exchange := func(ref string) error {
+		ctx, cancel := context.WithTimeout(context.Background(), 4*time.Second)
+		defer cancel()
+		r, err := x.Exchange(ctx, c, me(ref))
+		if err == nil && (r.Ref != ref || r.SNU != scaip.OK) {
+			err = fmt.Errorf("answer %+v", r)
+		}
+		return err
+	}
+	if err := exchange("S1"); err != nil {
+		t.Fatal(err)
+	}
+	next(t, lines, "timeout", 5*time.Second) // the first centre is gone
+	for range lines {                        // until its stdout closes
+	}
+	peerCentreWith(t, "tcp", map[string][]int{"ME": {0}}, map[string]any{"port": port})
+	var errs []string
+	for i := range 3 {
+		err := exchange(fmt.Sprintf("S%d", i+2))
+		if err == nil {
+			break
+		}
+		errs = append(errs, err.Error())
+		if i == 2 {
+			t.Fatalf("no hand-over after the centre restarted: %v", errs)
+		}
+	}
+	// The same sender (no failure seen) was challenged again by the new
+	// centre; a dropped one starts its count afresh.
+	if st := x.Stats(); (len(errs) == 0 && st.Challenges != 2) || st.Challenges < 1 {
+		t.Errorf("stats %+v after %d failures", st, len(errs))
+	}
+	t.Logf("exchanges that failed on the old line: %d %v", len(errs), errs)
 }
