@@ -271,7 +271,15 @@ func (s *Sender) fromPeer(src string) bool {
 		return false
 	}
 	ip := net.ParseIP(h)
-	return ip != nil && s.peers[ip.String()]
+	if ip == nil {
+		return false
+	}
+	// Sent to 0.0.0.0 or :: ("this host", as the demo's unit does when the
+	// hub listens on every address): the answer comes from loopback.
+	if ip.IsLoopback() && (s.peers[net.IPv4zero.String()] || s.peers[net.IPv6unspecified.String()]) {
+		return true
+	}
+	return s.peers[ip.String()]
 }
 
 // answer hands an <mrs> the receiver sent to the send waiting for its ref.

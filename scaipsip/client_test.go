@@ -204,3 +204,24 @@ func FuzzSenderAnswer(f *testing.F) {
 		}
 	})
 }
+
+func TestSenderFromPeer(t *testing.T) {
+	for _, c := range []struct {
+		to, src string
+		want    bool
+	}{
+		{"127.0.0.1:5060", "127.0.0.1:5060", true},
+		{"127.0.0.1:5060", "127.0.0.1:40000", true},
+		{"127.0.0.1:5060", "127.0.0.3:5060", false},
+		{"0.0.0.0:5060", "127.0.0.1:5060", true},
+		{"[::]:5060", "[::1]:5060", true},
+		{"0.0.0.0:5060", "192.0.2.1:5060", false},
+		{"192.0.2.7:5061", "192.0.2.7:5061", true},
+		{"192.0.2.7:5061", "garbage", false},
+	} {
+		s := &Sender{peers: peerIPs(c.to)}
+		if got := s.fromPeer(c.src); got != c.want {
+			t.Errorf("to %s, <mrs> from %s: taken %v, want %v", c.to, c.src, got, c.want)
+		}
+	}
+}
