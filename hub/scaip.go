@@ -188,6 +188,7 @@ func (h *Hub) HandleSCAIP(account string, body []byte) scaip.Response {
 		if a.Rule == rules.RuleCallButton || a.Rule == rules.RuleFall {
 			raisedKey = a.Key
 		}
+		a.Priority = unitPriority(a.Alarm, a.Priority, req.Priority())
 	}
 	rep := h.acceptWith(&ev, fix)
 	snu := replySNU(rep.Code)
@@ -217,6 +218,26 @@ func (h *Hub) HandleSCAIP(account string, body []byte) scaip.Response {
 		resp.Ste = rep.Reason
 	}
 	return resp
+}
+
+// unitPriority is an alarm's priority given the unit's own (pri, mapped
+// by scaip.Request.Priority; 0 not stated): the more urgent of the rules'
+// and the unit's, so a unit can raise an alarm but never lower one. A
+// unit's pri is set by whoever installed it, per button, and most send 0;
+// the rules' priority (and, through them, the resident's plan) is what
+// the care team decided, and a call that waits behind others because of
+// a setting nobody on the night shift can see is the failure SCAIP's
+// field history warns of. Technical alarms (battery, tamper, silence)
+// rise to 2 at most: they rank below care alarms, whatever the unit says.
+func unitPriority(k alarm.Kind, rule alarm.Priority, unit int) alarm.Priority {
+	if unit == 0 {
+		return rule
+	}
+	p := alarm.Priority(unit)
+	if k == alarm.KindTechnical {
+		p = max(p, 2)
+	}
+	return min(rule, p)
 }
 
 func refuse(ref string, snu scaip.SNU, reason string) scaip.Response {

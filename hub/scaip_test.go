@@ -314,3 +314,49 @@ func TestSCAIPConfigErrors(t *testing.T) {
 func loadConfigErr(yaml string, cfg *Config) error {
 	return config.Decode("hub.yaml", []byte(yaml), cfg)
 }
+
+// The unit's pri raises an alarm, never lowers one: a call sent with pri
+// 1 (lowest stated) stays priority 1; a low battery (the rules' 3) sent
+// with pri 9 rises to 2, no higher (technical ranks below care), with pri
+// 2 it stays 3, and without pri it is the rules' 3.
+func TestSCAIPUnitPriority(t *testing.T) {
+	c := newClock(dayTime)
+	h, _, _ := scaipHub(t, t.TempDir(), c)
+	wantSNU(t, h.HandleSCAIP("unit678", mrq(`<ref>C1</ref><cid>678</cid><dty>0003</dty><pri>1</pri>`)), "C1", scaip.OK)
+	wantSNU(t, h.HandleSCAIP("unit678", mrq(`<ref>B1</ref><cid>678</cid><dty>0003</dty><stc>0016</stc><pri>9</pri>`)), "B1", scaip.OK)
+	wantSNU(t, h.HandleSCAIP("unit678", mrq(`<ref>B2</ref><cid>678</cid><did>2</did><dty>0005</dty><stc>0016</stc><pri>2</pri>`)), "B2", scaip.OK)
+	wantSNU(t, h.HandleSCAIP("other", mrq(`<ref>B3</ref><cid>999</cid><dty>0003</dty><stc>0016</stc>`)), "B3", scaip.OK)
+	got := map[string]alarm.Priority{}
+	for _, a := range h.Alarms() {
+		got[a.Rule+"/"+a.Device] = a.Priority
+	}
+	want := map[string]alarm.Priority{
+		rules.RuleCallButton + "/scaip-678":      1,
+		rules.RuleBatteryLow + "/scaip-678":      2,
+		rules.RuleBatteryLow + "/scaip-678-fall": 3,
+		rules.RuleBatteryLow + "/scaip-999":      3,
+	}
+	for k, w := range want {
+		if p, ok := got[k]; !ok || p != w {
+			t.Errorf("%s: priority %d (raised %v), want %d", k, p, ok, w)
+		}
+	}
+}
+
+func TestUnitPriority(t *testing.T) {
+	for _, c := range []struct {
+		pri  int
+		kind alarm.Kind
+		rule alarm.Priority
+		want alarm.Priority
+	}{
+		{0, alarm.KindCall, 1, 1}, {1, alarm.KindCall, 1, 1}, {9, alarm.KindCall, 1, 1},
+		{9, alarm.KindWander, 2, 1}, {5, alarm.KindWander, 2, 2}, {2, alarm.KindWander, 2, 2},
+		{9, alarm.KindTechnical, 3, 2}, {6, alarm.KindTechnical, 3, 2}, {3, alarm.KindTechnical, 3, 3}, {0, alarm.KindTechnical, 3, 3},
+	} {
+		r := scaip.Request{Pri: c.pri}
+		if got := unitPriority(c.kind, c.rule, r.Priority()); got != c.want {
+			t.Errorf("pri %d on %s (rules %d): %d, want %d", c.pri, c.kind, c.rule, got, c.want)
+		}
+	}
+}

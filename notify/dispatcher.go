@@ -3,6 +3,7 @@ package notify
 import (
 	"container/heap"
 	"context"
+	"io"
 	"log/slog"
 	"slices"
 	"sync"
@@ -95,6 +96,9 @@ type Dispatcher struct {
 
 	// SCAIP hand-over counters (exported in /metrics by the service).
 	SCAIPSent, SCAIPFailed, SCAIPAborted atomic.Int64
+	// SCAIPTLSRefused counts hand-overs given up because TLS to the
+	// centre did not verify (scaip.go).
+	SCAIPTLSRefused atomic.Int64
 
 	tracks map[string][]*Track // loop goroutine only
 	due    dueHeap             // loop goroutine only: when each track next wants a look
@@ -123,7 +127,7 @@ func New(o Options) *Dispatcher {
 		o.Webhook = NewWebhookSender(nil)
 	}
 	if o.SCAIP == nil {
-		o.SCAIP = sipExchanger{}
+		o.SCAIP = NewSIPSender() // scaip_sender.go
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Dispatcher{log: o.Logger, now: o.Now, pusher: o.Pusher, webhook: o.Webhook, tree: o.Tree,
@@ -206,6 +210,9 @@ func (d *Dispatcher) Close() error {
 	<-d.done
 	d.cancel()
 	d.sends.Wait()
+	if c, ok := d.scaipX.(io.Closer); ok {
+		_ = c.Close() // the centres' long-lived senders (scaip_sender.go)
+	}
 	return nil
 }
 

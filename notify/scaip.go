@@ -34,7 +34,6 @@ import (
 	"github.com/vaka-care/vaka/config"
 	"github.com/vaka-care/vaka/event"
 	"github.com/vaka-care/vaka/scaip"
-	"github.com/vaka-care/vaka/scaipsip"
 )
 
 // SCAIP is a receiver that is an alarm receiving centre speaking SCAIP.
@@ -58,11 +57,23 @@ type SCAIP struct {
 	// 3–30 min, default 3 min.
 	Deadline time.Duration `yaml:"deadline"`
 	// Heartbeat sends PI to the centre this often (1 min–24 h; 0 off).
-	// Two unanswered in a row raise alarm_centre_unreachable.
+	// Two unanswered in a row raise alarm_centre_unreachable. The PI says
+	// hbo 1, and an hbi (1–1440 min) in the centre's answer becomes the
+	// interval from then on, unless IgnoreHbi.
 	Heartbeat time.Duration `yaml:"heartbeat"`
+	// IgnoreHbi keeps Heartbeat whatever the centre asks: the PI then
+	// says hbo 0, so a centre knows not to ask.
+	IgnoreHbi bool `yaml:"ignore_hbi"`
 	// Timeout is how long one send waits for the <mrs> (1 s up to
 	// Resend, default 5 s).
 	Timeout time.Duration `yaml:"timeout"`
+	// CAFile verifies the centre's TLS certificate against this CA (PEM)
+	// instead of the system's roots: a centre with a private CA. TLS only.
+	CAFile string `yaml:"ca_file"`
+	// CertFile and KeyFile are Vaka's client certificate (PEM) for a
+	// centre that asks for one. TLS only, both or neither.
+	CertFile string `yaml:"cert_file"`
+	KeyFile  string `yaml:"key_file"`
 }
 
 // Bounds and defaults of the standard's sender behaviour.
@@ -195,6 +206,25 @@ func (c *SCAIP) validate(f string) []error {
 	if c.Timeout != 0 && (c.Timeout < time.Second || c.Timeout > c.resend()) {
 		add("timeout", "%v: must be between 1s and resend (%v)", c.Timeout, c.resend())
 	}
+	for _, fl := range []struct{ name, v string }{{"ca_file", c.CAFile}, {"cert_file", c.CertFile}, {"key_file", c.KeyFile}} {
+		if fl.v != "" && tp != "tls" {
+			add(fl.name, "only with transport tls (a sips: URI)")
+		}
+	}
+	if tp == "tls" {
+		switch {
+		case (c.CertFile == "") != (c.KeyFile == ""):
+			add("cert_file", "set cert_file and key_file together, or neither")
+		default:
+			if _, err := c.tlsConfig(); err != nil {
+				f := "ca_file"
+				if !strings.Contains(err.Error(), "ca_file") {
+					f = "cert_file"
+				}
+				add(f, "%v", err)
+			}
+		}
+	}
 	return errs
 }
 
@@ -202,33 +232,6 @@ func (c *SCAIP) validate(f string) []error {
 // error when none came within ctx).
 type SCAIPExchanger interface {
 	Exchange(ctx context.Context, c *SCAIP, body []byte) (*scaip.Response, error)
-}
-
-// sipExchanger is the real one: SIP MESSAGE with Digest (scaipsip).
-type sipExchanger struct{}
-
-func (sipExchanger) Exchange(ctx context.Context, c *SCAIP, body []byte) (*scaip.Response, error) {
-	host, port, tp, err := c.target()
-	if err != nil {
-		return nil, err
-	}
-	pw, err := c.password()
-	if err != nil {
-		return nil, err
-	}
-	timeout := c.timeout()
-	if dl, ok := ctx.Deadline(); ok {
-		timeout = time.Until(dl)
-	}
-	res, err := scaipsip.Send(ctx, scaipsip.SendOptions{Transport: tp, Addr: net.JoinHostPort(host, port),
-		Username: c.Username, Password: pw, Body: body, Timeout: timeout})
-	if err != nil {
-		return nil, err
-	}
-	if res.Mrs == nil {
-		return nil, fmt.Errorf("scaip: SIP %d and no <mrs>", res.SIPStatus)
-	}
-	return res.Mrs, nil
 }
 
 // HandoverRef is the ref of the hand-over of alarm id at tier to the
@@ -343,6 +346,7 @@ type handover struct {
 	inflight   bool
 	held       bool // the centre answered snu 4 (journaled once)
 	done       bool // the centre answered snu 0: it has the alarm
+	untrusted  bool // TLS to the centre refused: no RE either
 }
 
 type handResult struct {
@@ -473,6 +477,13 @@ func (d *Dispatcher) handAnswer(x handResult, now time.Time) {
 		h.tr.Receipt("scaip:" + h.r.Name)
 		d.schedule(h.tr, now)
 		d.log.Info("notify: alarm centre has the alarm", "alarm", h.alarm, "receiver", h.r.Name, "ref", h.ref)
+	case x.err != nil && IsTLSRefused(x.err):
+		// The centre's certificate does not verify (or it refused ours):
+		// no resend mends that, and nothing, not even RE, goes over a line
+		// Vaka does not trust. The next tier now, with the reason.
+		d.SCAIPTLSRefused.Add(1)
+		h.untrusted = true
+		d.abortHandover(h, "TLS refused ("+tlsReason(x.err)+")", now)
 	case x.err == nil && x.resp.SNU != scaip.Hold && x.resp.SNU != scaip.Busy:
 		// snu 5 (not treated: the next action) or a refusal of the request
 		// itself, which the same request will not mend.
@@ -503,12 +514,17 @@ func snuOf(r *scaip.Response) string {
 // the track to the next tier.
 func (d *Dispatcher) abortHandover(h *handover, reason string, now time.Time) {
 	d.SCAIPAborted.Add(1)
-	re := Request(h.snap, h.r.SCAIP, h.ref, scaip.Reset)
-	d.exchange(h, scaip.Reset, re.Marshal())
+	note := "RE: " + reason
+	if h.untrusted {
+		note = "RE not sent: " + reason
+	} else {
+		re := Request(h.snap, h.r.SCAIP, h.ref, scaip.Reset)
+		d.exchange(h, scaip.Reset, re.Marshal())
+	}
 	d.endHandover(h)
 	d.record(alarm.Transition{Alarm: h.alarm, Action: alarm.ActHandover, At: now, By: "notify", Tier: h.tier,
-		Receiver: h.r.Name, Channel: alarm.ChannelSCAIP, To: []string{"scaip:" + h.r.Name}, Note: "RE: " + reason})
-	d.log.Error("notify: alarm centre did not take the alarm; RE sent, next tier", "alarm", h.alarm, "receiver", h.r.Name, "reason", reason)
+		Receiver: h.r.Name, Channel: alarm.ChannelSCAIP, To: []string{"scaip:" + h.r.Name}, Note: note})
+	d.log.Error("notify: alarm centre did not take the alarm; next tier", "alarm", h.alarm, "receiver", h.r.Name, "reason", reason, "re_sent", !h.untrusted)
 	h.tr.Force = "alarm centre " + h.r.Name + ": " + reason
 	d.schedule(h.tr, now)
 }
@@ -573,7 +589,7 @@ func (d *Dispatcher) resumeHandover(a *alarm.Alarm, tr *Track, r *Receiver, now 
 		case h.Action == alarm.ActDelivered && h.By == "scaip:"+r.Name:
 			done = true
 		case h.Action == alarm.ActHandover && h.Receiver == r.Name && strings.HasPrefix(h.Note, "RE"):
-			tr.Force = "alarm centre " + r.Name + ": " + strings.TrimPrefix(h.Note, "RE: ")
+			tr.Force = "alarm centre " + r.Name + ": " + strings.TrimPrefix(strings.TrimPrefix(h.Note, "RE not sent: "), "RE: ")
 			return
 		case h.Action == alarm.ActHandover && h.Receiver == r.Name && h.Note == "snu 4":
 			held = true
@@ -604,11 +620,21 @@ func (d *Dispatcher) startHeartbeats() {
 // a row (no <mrs>, or not snu 0) raise alarm_centre_unreachable: at most
 // 2 × heartbeat + timeout after the centre's last answer. The next answer
 // restores it.
+//
+// The centre may ask for another interval (hbi in its answer, SS 91100's
+// 1–1440 minutes; the PI offers it with hbo 1): the next PI then comes
+// that long after this one, and so on until it asks again. Outside the
+// bounds, or with ignore_hbi, the configured interval stays.
 func (d *Dispatcher) heartbeat(r *Receiver) {
 	defer d.sends.Done()
 	c := r.SCAIP
-	tick := time.NewTicker(c.Heartbeat)
+	interval := c.Heartbeat
+	tick := time.NewTicker(interval)
 	defer tick.Stop()
+	hbo := "1"
+	if c.IgnoreHbi {
+		hbo = "0"
+	}
 	ca, _ := d.rec.(CentreAlarms)
 	misses, down := 0, false
 	for {
@@ -617,7 +643,7 @@ func (d *Dispatcher) heartbeat(r *Receiver) {
 			return
 		case <-tick.C:
 		}
-		pi := scaip.Request{Ref: "P" + randomRef(), Mty: scaip.Heartbeat, Cid: c.CID, Dty: string(event.CommLink)}
+		pi := scaip.Request{Ref: "P" + randomRef(), Mty: scaip.Heartbeat, Hbo: hbo, Cid: c.CID, Dty: string(event.CommLink)}
 		ctx, cancel := context.WithTimeout(d.ctx, c.timeout())
 		resp, err := d.scaipX.Exchange(ctx, c, pi.Marshal())
 		cancel()
@@ -626,6 +652,11 @@ func (d *Dispatcher) heartbeat(r *Receiver) {
 		}
 		if err == nil && resp.SNU == scaip.OK {
 			misses = 0
+			if iv := centreInterval(c, resp); iv != 0 && iv != interval {
+				d.log.Info("notify: alarm centre asks for another heartbeat interval", "receiver", r.Name, "from", interval, "to", iv)
+				interval = iv
+				tick.Reset(interval)
+			}
 			if down {
 				down = false
 				d.log.Info("notify: alarm centre answers heartbeats again", "receiver", r.Name)
@@ -645,6 +676,16 @@ func (d *Dispatcher) heartbeat(r *Receiver) {
 			}
 		}
 	}
+}
+
+// centreInterval is the heartbeat interval a centre's answer asks for,
+// when Vaka honours it: hbi within SS 91100's 1–1440 minutes, and not
+// ignore_hbi. 0: keep the current one.
+func centreInterval(c *SCAIP, resp *scaip.Response) time.Duration {
+	if c.IgnoreHbi || resp.Hbi < 1 || resp.Hbi > 1440 {
+		return 0
+	}
+	return time.Duration(resp.Hbi) * time.Minute
 }
 
 func randomRef() string {

@@ -36,6 +36,13 @@ type centreLine struct {
 // its lines as they come and its sip: URI.
 func peerCentre(t *testing.T, transport string, answers map[string][]int) (<-chan centreLine, string) {
 	t.Helper()
+	return peerCentreWith(t, transport, answers, nil)
+}
+
+// peerCentreWith is peerCentre with more of the script's settings
+// (cert and key for TLS, nonceScope, delays).
+func peerCentreWith(t *testing.T, transport string, answers map[string][]int, more map[string]any) (<-chan centreLine, string) {
+	t.Helper()
 	mod, err := filepath.Abs("../.cache/npm-sip/node_modules/sip/sip.js")
 	if err != nil {
 		t.Fatal(err)
@@ -48,8 +55,15 @@ func peerCentre(t *testing.T, transport string, answers map[string][]int) (<-cha
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg, _ := json.Marshal(map[string]any{"sip": mod, "transport": transport, "address": "127.0.0.2", "port": port,
-		"user": "vaka", "password": "hemligt", "realm": "larm", "answers": answers, "timeoutMs": 30000})
+	m := map[string]any{"sip": mod, "transport": transport, "address": "127.0.0.2", "port": port,
+		"user": "vaka", "password": "hemligt", "realm": "larm", "answers": answers, "timeoutMs": 30000}
+	for k, v := range more {
+		m[k] = v
+	}
+	if p, ok := more["port"].(int); ok {
+		port = p // the same port again: a centre restarting
+	}
+	cfg, _ := json.Marshal(m)
 	cmd := exec.Command(node, "../scaipsip/testdata/scaip-centre.js", string(cfg))
 	cmd.Stderr = os.Stderr
 	stdout, err := cmd.StdoutPipe()
@@ -75,7 +89,7 @@ func peerCentre(t *testing.T, transport string, answers map[string][]int) (<-cha
 		t.Fatalf("centre did not start: %+v", l)
 	}
 	addr := net.JoinHostPort("127.0.0.2", strconv.Itoa(port))
-	if transport == "tcp" {
+	if transport == "tcp" || transport == "tls" {
 		// npm sip listens asynchronously after "ready": wait until it accepts.
 		waitFor(t, 5*time.Second, "centre listening on "+addr, func() bool {
 			c, err := net.DialTimeout("tcp", addr, time.Second)
@@ -84,6 +98,9 @@ func peerCentre(t *testing.T, transport string, answers map[string][]int) (<-cha
 			}
 			return err == nil
 		})
+	}
+	if transport == "tls" {
+		return lines, "sips:larm@" + addr
 	}
 	return lines, "sip:larm@" + addr
 }

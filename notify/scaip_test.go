@@ -60,6 +60,8 @@ type fakeCentre struct {
 	reqs   []sentReq
 	counts map[scaip.MessageType]int
 	answer func(r *scaip.Request, n int) (scaip.SNU, bool)
+	// hbi, when set, is the hbi of the answer to the n-th PI.
+	hbi func(n int) int
 }
 
 type sentReq struct {
@@ -86,7 +88,11 @@ func (c *fakeCentre) Exchange(ctx context.Context, _ *notify.SCAIP, body []byte)
 		<-ctx.Done()
 		return nil, ctx.Err()
 	}
-	return &scaip.Response{Ref: r.Ref, SNU: snu, Mre: -1}, nil
+	resp := &scaip.Response{Ref: r.Ref, SNU: snu, Mre: -1}
+	if c.hbi != nil && r.Mty == scaip.Heartbeat {
+		resp.Hbi = c.hbi(n)
+	}
+	return resp, nil
 }
 
 func (c *fakeCentre) sent(mty scaip.MessageType) []sentReq {
@@ -541,6 +547,48 @@ func TestSCAIPRestartPastDeadline(t *testing.T) {
 		}
 		if got, want := firstSteps(h, 2), "notify:0:scaip:larm@0s escalate:1:lead@5m15s"; got != want {
 			t.Errorf("steps %s, want %s", got, want)
+		}
+	})
+}
+
+// A centre's hbi sets the heartbeat interval: PI every 1 m (configured)
+// until the first answer asks for 5 min; an hbi outside SS 91100's 1–1440
+// minutes (the third answer asks 2000) is ignored; the fifth asks 2 min.
+// With ignore_hbi the PI says hbo 0 and the configured minute stays.
+func TestSCAIPHeartbeatCentreInterval(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		asks := map[int]int{0: 5, 2: 2000, 4: 2}
+		c := &fakeCentre{answer: func(*scaip.Request, int) (scaip.SNU, bool) { return scaip.OK, true },
+			hbi: func(n int) int { return asks[n] }}
+		tr := tree(t, centreYAML(t, "sip:larm@127.0.0.2", "udp", "        heartbeat: 1m"))
+		c.start = time.Now()
+		d := notify.New(notify.Options{Tree: tr, SCAIP: c})
+		d.Start(&fakeHub{d: d}, nil)
+		time.Sleep(30 * time.Minute)
+		synctest.Wait()
+		d.Close()
+		pi := c.sent(scaip.Heartbeat)
+		// 1m (asks 5) → 6m → 11m (asks 2000: ignored) → 16m → 21m (asks 2) → 23m, 25m, 27m, 29m
+		if got, want := afters(pi), "1m0s 6m0s 11m0s 16m0s 21m0s 23m0s 25m0s 27m0s 29m0s"; got != want {
+			t.Errorf("PI at %s, want %s", got, want)
+		}
+		if pi[0].req.Hbo != "1" {
+			t.Errorf("PI hbo %q, want 1 (Vaka accepts the centre's interval)", pi[0].req.Hbo)
+		}
+	})
+	synctest.Test(t, func(t *testing.T) {
+		c := &fakeCentre{answer: func(*scaip.Request, int) (scaip.SNU, bool) { return scaip.OK, true },
+			hbi: func(int) int { return 5 }}
+		tr := tree(t, centreYAML(t, "sip:larm@127.0.0.2", "udp", "        heartbeat: 1m\n        ignore_hbi: true"))
+		c.start = time.Now()
+		d := notify.New(notify.Options{Tree: tr, SCAIP: c})
+		d.Start(&fakeHub{d: d}, nil)
+		time.Sleep(5*time.Minute + 30*time.Second)
+		synctest.Wait()
+		d.Close()
+		pi := c.sent(scaip.Heartbeat)
+		if got, want := afters(pi), "1m0s 2m0s 3m0s 4m0s 5m0s"; got != want || pi[0].req.Hbo != "0" {
+			t.Errorf("ignore_hbi: PI at %s hbo %q, want %s hbo 0", got, pi[0].req.Hbo, want)
 		}
 	})
 }

@@ -138,3 +138,19 @@ func (r *Request) Position(now time.Time) *event.Position {
 
 // Location is the request's location code (lco), "" when absent.
 func (r *Request) Location() event.LocationCode { return event.LocationCode(r.Lco) }
+
+// Priority maps the unit's pri (SS 91100: 0 lowest … 9 highest, 0 when
+// omitted) onto Vaka's (1 most urgent … 3): 7–9 → 1, 4–6 → 2, 1–3 → 3;
+// 0 → 0, "not stated", since 0 is what a unit sends when nobody set it.
+// It is the inverse of the sender's 1 → 9, 2 → 6, 3 → 3 (notify.Request).
+func (r *Request) Priority() int {
+	switch {
+	case r.Pri >= 7:
+		return 1
+	case r.Pri >= 4:
+		return 2
+	case r.Pri >= 1:
+		return 3
+	}
+	return 0
+}

@@ -60,18 +60,29 @@ func Send(ctx context.Context, o SendOptions) (SendResult, error) {
 // 2617 §3.2.2 and RFC 7616 §3.4 allow), so a unit costs the receiver no
 // 401 round trip per message. A 401 (the nonce expired, stale=true, or the
 // receiver restarted) takes the new challenge and sends once more.
+//
+// Sends may overlap (several hand-overs, heartbeats): each waits for the
+// <mrs> with its own ref, so an answer goes to the send it answers
+// whatever order they come in (waiters.go).
 type Sender struct {
 	ua     *sipgo.UserAgent
 	srv    *sipgo.Server
 	client *sipgo.Client
 	tp     string
-	mrs    chan []byte
+	wait   waiters
 	done   chan struct{}
+	// peers are the receiver's addresses: an <mrs> from anywhere else is
+	// refused (over UDP anyone can write to the sender's port, and a
+	// forged snu 0 would tell Vaka a centre has an alarm it never got).
+	// nil when the receiver's name could not be resolved here: then any.
+	peers map[string]bool
 
 	authMu   sync.Mutex
 	chal     digestParams // nil until the first 401
 	chalUser string
 	nc       int
+
+	stats senderStats
 }
 
 // NewSender builds a sender for transport towards addr.
@@ -93,17 +104,20 @@ func NewSender(transport, local, addr string, tlsConf *tls.Config) (*Sender, err
 	if err != nil {
 		return nil, fmt.Errorf("scaipsip: %w", err)
 	}
-	s := &Sender{ua: ua, tp: tp, mrs: make(chan []byte, 16), done: make(chan struct{})}
+	s := &Sender{ua: ua, tp: tp, done: make(chan struct{})}
 	if s.srv, err = sipgo.NewServer(ua); err != nil {
 		ua.Close()
 		return nil, err
 	}
+	s.peers = peerIPs(addr)
 	s.srv.OnMessage(func(req *sip.Request, tx sip.ServerTransaction) {
-		_ = tx.Respond(sip.NewResponseFromRequest(req, 200, "OK", nil))
-		select {
-		case s.mrs <- append([]byte(nil), req.Body()...):
-		default: // nobody waits for this many answers: drop the extra
+		if !s.fromPeer(req.MessageData.Source()) {
+			s.stats.foreign.Add(1)
+			_ = tx.Respond(sip.NewResponseFromRequest(req, 403, "Forbidden", nil))
+			return
 		}
+		_ = tx.Respond(sip.NewResponseFromRequest(req, 200, "OK", nil))
+		s.answer(req.Body())
 	})
 	var opts []sipgo.ClientOption
 	close(s.done)
@@ -155,6 +169,11 @@ func (s *Sender) Send(ctx context.Context, o SendOptions) (SendResult, error) {
 	}
 	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
 	defer cancel()
+	// Waiting before sending: a fast centre's <mrs> may come before the
+	// 200 OK to the MESSAGE.
+	w := s.wait.add(ref)
+	defer s.wait.remove(ref, w)
+	s.stats.sent.Add(1)
 	host, port, err := sip.ParseAddr(o.Addr)
 	if err != nil {
 		return res, fmt.Errorf("scaipsip: address %q: %w", o.Addr, err)
@@ -173,10 +192,18 @@ func (s *Sender) Send(ctx context.Context, o SendOptions) (SendResult, error) {
 	m.AppendHeader(&sip.ToHeader{Address: sip.Uri{Scheme: scheme, User: "scaip", Host: host}})
 	m.AppendHeader(sip.NewHeader("Content-Type", scaip.ContentType))
 	m.SetBody(o.Body)
-	if o.Username != "" {
-		s.sign(m, o.Username, o.Password)
-	}
+	kept := o.Username != "" && s.sign(m, o.Username, o.Password)
 	resp, err := s.client.Do(ctx, m)
+	if err == nil && kept && resp.StatusCode == 403 {
+		// The kept nonce was refused rather than challenged again: a
+		// receiver that keeps its nonce per call, or lost count (requests
+		// arriving out of order). Forget it and ask for a fresh one.
+		s.forget()
+		m.CSeq().SeqNo++
+		m.RemoveHeader("Via")
+		m.RemoveHeader("Authorization")
+		resp, err = s.client.Do(ctx, m)
+	}
 	if err == nil && resp.StatusCode == 401 && o.Username != "" && s.challenged(resp, o.Username) {
 		// A new transaction: the next CSeq and a new Via branch.
 		m.CSeq().SeqNo++
@@ -202,19 +229,77 @@ func (s *Sender) Send(ctx context.Context, o SendOptions) (SendResult, error) {
 			return res, nil
 		}
 	}
-	for {
-		select {
-		case b := <-s.mrs:
-			r, err := scaip.ParseResponse(b)
-			if err != nil || (ref != "" && r.Ref != ref) {
-				continue // another exchange's answer, or garbage
-			}
-			res.Mrs, res.MrsBody = r, b
-			return res, nil
-		case <-ctx.Done():
-			return res, fmt.Errorf("scaipsip: no <mrs> for ref %q within %v", ref, o.Timeout)
-		}
+	select {
+	case a := <-w:
+		res.Mrs, res.MrsBody = a.mrs, a.body
+		return res, nil
+	case <-ctx.Done():
+		return res, fmt.Errorf("scaipsip: no <mrs> for ref %q within %v", ref, o.Timeout)
 	}
+}
+
+// peerIPs are the addresses of addr's host (an IP, or a name resolved
+// once, bounded to 2 s); nil if it cannot be resolved.
+func peerIPs(addr string) map[string]bool {
+	h, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil
+	}
+	if ip := net.ParseIP(h); ip != nil {
+		return map[string]bool{ip.String(): true}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	ips, err := net.DefaultResolver.LookupIP(ctx, "ip", h)
+	if err != nil || len(ips) == 0 {
+		return nil
+	}
+	m := map[string]bool{}
+	for _, ip := range ips {
+		m[ip.String()] = true
+	}
+	return m
+}
+
+// fromPeer reports whether src (host:port) is the receiver.
+func (s *Sender) fromPeer(src string) bool {
+	if s.peers == nil {
+		return true
+	}
+	h, _, err := net.SplitHostPort(src)
+	if err != nil {
+		return false
+	}
+	ip := net.ParseIP(h)
+	if ip == nil {
+		return false
+	}
+	// Sent to 0.0.0.0 or :: ("this host", as the demo's unit does when the
+	// hub listens on every address): the answer comes from loopback.
+	if ip.IsLoopback() && (s.peers[net.IPv4zero.String()] || s.peers[net.IPv6unspecified.String()]) {
+		return true
+	}
+	return s.peers[ip.String()]
+}
+
+// answer hands an <mrs> the receiver sent to the send waiting for its ref.
+func (s *Sender) answer(b []byte) {
+	r, err := scaip.ParseResponse(b)
+	if err != nil {
+		s.stats.unmatched.Add(1)
+		return
+	}
+	if !s.wait.deliver(r, append([]byte(nil), b...)) {
+		s.stats.unmatched.Add(1) // late (its send gave up) or for no send of ours
+	}
+}
+
+// forget drops the kept challenge: the next send is unsigned and is
+// challenged afresh.
+func (s *Sender) forget() {
+	s.authMu.Lock()
+	s.chal, s.nc = nil, 0
+	s.authMu.Unlock()
 }
 
 // challenged keeps the receiver's Digest challenge from a 401 and starts
@@ -235,6 +320,7 @@ func (s *Sender) challenged(res *sip.Response, user string) bool {
 	s.authMu.Lock()
 	s.chal, s.chalUser, s.nc = c, user, 0
 	s.authMu.Unlock()
+	s.stats.challenges.Add(1)
 	return true
 }
 
@@ -251,13 +337,13 @@ func digestHash(alg string) func(string) string {
 
 // sign puts an Authorization on m from the kept challenge with the next
 // nonce count (RFC 2617 §3.2.2, RFC 7616 §3.4); without a challenge for
-// user it leaves m unsigned.
-func (s *Sender) sign(m *sip.Request, user, pass string) {
+// user it leaves m unsigned and reports false.
+func (s *Sender) sign(m *sip.Request, user, pass string) bool {
 	s.authMu.Lock()
 	defer s.authMu.Unlock()
 	c := s.chal
 	if c == nil || s.chalUser != user {
-		return
+		return false
 	}
 	hash := digestHash(c["algorithm"])
 	uri := m.Recipient.Addr()
@@ -282,4 +368,5 @@ func (s *Sender) sign(m *sip.Request, user, pass string) {
 	}
 	m.RemoveHeader("Authorization")
 	m.AppendHeader(sip.NewHeader("Authorization", b.String()))
+	return true
 }

@@ -17,5 +17,7 @@ func registerSCAIPSenderMetrics(reg prometheus.Registerer, d *notify.Dispatcher)
 			func() float64 { return float64(d.SCAIPFailed.Load()) }),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "vaka_scaip_centre_aborted_total", Help: "Hand-overs to a centre given up with RE (deadline passed, snu 5 or a refusal): the next tier took over."},
 			func() float64 { return float64(d.SCAIPAborted.Load()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "vaka_scaip_centre_tls_refused_total", Help: "Hand-overs to a centre given up because its TLS certificate did not verify (ca_file or system roots): the next tier took over."},
+			func() float64 { return float64(d.SCAIPTLSRefused.Load()) }),
 	)
 }
