@@ -11,6 +11,8 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/vaka-care/vaka/alarm"
 	"github.com/vaka-care/vaka/event"
 )
@@ -35,6 +37,17 @@ var frameFallbacks atomic.Uint64
 // because the hand-written encoder does not handle them (none, for alarms
 // the hub makes).
 func FrameFallbacks() uint64 { return frameFallbacks.Load() }
+
+// FrameFallbackCollector exports FrameFallbacks for /metrics: a frame the
+// encoder did not handle still goes out (by json.Marshal) but costs more,
+// and a count above zero means an alarm carries something the encoder
+// should learn.
+func FrameFallbackCollector() prometheus.Collector {
+	return prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "vaka_stream_frame_fallbacks_total",
+		Help: "Staff stream frames encoded by json.Marshal because the hand-written frame encoder does not handle the alarm (still sent).",
+	}, func() float64 { return float64(frameFallbacks.Load()) })
+}
 
 // frameBufs are reused encoding buffers.
 var frameBufs = sync.Pool{New: func() any { b := make([]byte, 0, 4<<10); return &b }}

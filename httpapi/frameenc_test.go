@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/vaka-care/vaka/alarm"
 	"github.com/vaka-care/vaka/event"
 )
@@ -83,7 +85,7 @@ func encTestAlarms(t testing.TB) map[string]*alarm.Alarm {
 	}
 	at := time.Date(2026, 12, 3, 2, 14, 7, 123456789, time.UTC)
 	later := at.Add(90 * time.Second).In(stockholm)
-	odd := time.Date(2026, 3, 29, 2, 30, 0, 5, time.FixedZone("", -(3*3600 + 30*60 + 15)))
+	odd := time.Date(2026, 3, 29, 2, 30, 0, 5, time.FixedZone("", -(3*3600+30*60+15)))
 	care := func(id string) *alarm.Alarm {
 		a := alarm.New(id, at)
 		a.Kind, a.Rule, a.Priority, a.Site, a.Gateway = alarm.KindCall, "call_button", 1, "solrosen", "gw-001"
@@ -264,6 +266,15 @@ func TestFrameEncoderFallsBack(t *testing.T) {
 	}
 	if n := FrameFallbacks() - before; n != 4 {
 		t.Errorf("%d fallbacks counted, want 4", n)
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(FrameFallbackCollector())
+	mfs, err := reg.Gather()
+	if err != nil || len(mfs) != 1 || mfs[0].GetName() != "vaka_stream_frame_fallbacks_total" {
+		t.Fatalf("gathered %v, %v", mfs, err)
+	}
+	if got := mfs[0].GetMetric()[0].GetCounter().GetValue(); got != float64(FrameFallbacks()) || got < 4 {
+		t.Errorf("vaka_stream_frame_fallbacks_total %v, want %d", got, FrameFallbacks())
 	}
 }
 
