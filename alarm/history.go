@@ -366,18 +366,35 @@ func (a *Alarm) Snapshot() *Alarm {
 	if a.steps == nil {
 		return a.Clone()
 	}
-	c := *a
-	c.History = nil
-	c.steps = make([]step, len(a.steps))
+	var c *Alarm
+	if n := len(a.steps); n <= snapSteps {
+		// The common case (a raise and its notify): alarm and steps in
+		// one allocation.
+		box := &struct {
+			a Alarm
+			s [snapSteps]step
+		}{a: *a}
+		c = &box.a
+		c.steps = box.s[:n:n]
+	} else {
+		c = new(Alarm)
+		*c = *a
+		c.steps = make([]step, n)
+	}
 	copy(c.steps, a.steps)
+	c.History = nil
 	c.spill = nil
 	if a.spill != nil {
 		c.HistoryOmitted = len(*a.spill)
 	}
 	c.Deliveries = append([]Delivery(nil), a.Deliveries...)
 	c.Group = a.Group.Clone()
-	return &c
+	return c
 }
+
+// snapSteps is how many steps a Snapshot keeps in the alarm's own
+// allocation.
+const snapSteps = 2
 
 // HistoryLen is how many entries a's Clone lists in History.
 func (a *Alarm) HistoryLen() int {
