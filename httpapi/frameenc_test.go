@@ -361,3 +361,31 @@ func FuzzFrameEncoder(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkFrameEncoder is one stream frame of a care alarm as the hub
+// shows it (a snapshot: raise and notify in compact history), for a staff
+// viewer (names, where, access): the hand-written encoder against what it
+// replaced (the view, its history expanded, through json.Marshal).
+//
+//	go test ./httpapi -run '^$' -bench FrameEncoder -benchmem
+func BenchmarkFrameEncoder(b *testing.B) {
+	s := encServer()
+	a := encTestAlarms(b)["care raised and notified"]
+	c := viewNamed | viewAccess
+	b.Run("encoder", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := s.alarmFrame(a, c); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("json.Marshal", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := encodeFrame(s.view(a.Clone(), c)); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
