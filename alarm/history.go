@@ -354,3 +354,92 @@ func internList(l []string) *[]string {
 	interned.Unlock()
 	return v
 }
+
+// Snapshot returns a read-only copy of a for the staff stream's frame
+// encoder: like Clone, but an owned alarm's history stays in its compact
+// form (a copy of the steps, a third of the size, no expansion into
+// Transitions on every change). Its History field is empty; read the
+// history with HistoryLen and HistoryEntry, or call Clone on the snapshot
+// for a plain alarm with History listed (what json.Marshal needs). On a
+// plain alarm it is Clone.
+func (a *Alarm) Snapshot() *Alarm {
+	if a.steps == nil {
+		return a.Clone()
+	}
+	var c *Alarm
+	if n := len(a.steps); n <= snapSteps {
+		// The common case (a raise and its notify): alarm and steps in
+		// one allocation.
+		box := &struct {
+			a Alarm
+			s [snapSteps]step
+		}{a: *a}
+		c = &box.a
+		c.steps = box.s[:n:n]
+	} else {
+		c = new(Alarm)
+		*c = *a
+		c.steps = make([]step, n)
+	}
+	copy(c.steps, a.steps)
+	c.History = nil
+	c.spill = nil
+	if a.spill != nil {
+		c.HistoryOmitted = len(*a.spill)
+	}
+	c.Deliveries = append([]Delivery(nil), a.Deliveries...)
+	c.Group = a.Group.Clone()
+	return c
+}
+
+// snapSteps is how many steps a Snapshot keeps in the alarm's own
+// allocation.
+const snapSteps = 2
+
+// HistoryLen is how many entries a's Clone lists in History.
+func (a *Alarm) HistoryLen() int {
+	if a.steps != nil {
+		return len(a.steps)
+	}
+	return len(a.History)
+}
+
+// HistoryEntry returns entry i of the history a's Clone lists, without
+// building the list: an encoder reads a snapshot's compact history
+// through it. Its To is shared with the alarm and must not be changed.
+func (a *Alarm) HistoryEntry(i int) Transition {
+	if a.steps == nil {
+		return a.History[i]
+	}
+	s := &a.steps[i]
+	t := Transition{Seq: s.seq, Alarm: a.ID, Action: actions[s.act], By: s.by, Note: s.note,
+		Tier: int(s.tier), Rec: s.rec}
+	if s.ownEvent {
+		t.EventID = a.EventID
+	}
+	if s.at != 0 {
+		t.At = time.Unix(0, s.at).UTC()
+	}
+	if s.out > 0 {
+		t.Outcome = Outcomes[s.out-1]
+	}
+	if x := s.x; x != nil {
+		if x.event != "" {
+			t.EventID = x.event
+		}
+		t.Receiver, t.Phone, t.Channel, t.Pos, t.From = x.receiver, x.phone, x.channel, x.pos, x.from
+		if x.to != nil {
+			t.To = *x.to // shared, read-only
+		}
+	}
+	return t
+}
+
+// HistoryOmittedCount is the HistoryOmitted a's Clone carries: the older
+// steps its History does not list.
+func (a *Alarm) HistoryOmittedCount() int {
+	if a.steps != nil && a.spill != nil {
+		return len(*a.spill)
+	}
+	return a.HistoryOmitted
+}

@@ -144,17 +144,31 @@ const frameCacheSize = 2048
 // pointer so 200 sessions cost one encoding; v is what is encoded (a, or
 // the view of it for one class of viewer).
 func (c *frameCache) frame(a *alarm.Alarm, v func() any) ([]byte, error) {
-	c.mu.Lock()
-	if i, ok := c.at[a]; ok {
-		b := c.vals[i]
-		c.mu.Unlock()
+	if b, ok := c.lookup(a); ok {
 		return b, nil
 	}
-	c.mu.Unlock()
 	b, err := encodeFrame(v())
 	if err != nil {
 		return nil, err
 	}
+	c.store(a, b)
+	return b, nil
+}
+
+// lookup returns a's cached frame.
+func (c *frameCache) lookup(a *alarm.Alarm) ([]byte, bool) {
+	c.mu.Lock()
+	i, ok := c.at[a]
+	var b []byte
+	if ok {
+		b = c.vals[i]
+	}
+	c.mu.Unlock()
+	return b, ok
+}
+
+// store caches b as a's frame.
+func (c *frameCache) store(a *alarm.Alarm, b []byte) {
 	c.mu.Lock()
 	if _, ok := c.at[a]; !ok { // another screen may have encoded it meanwhile
 		if c.at == nil {
@@ -168,7 +182,6 @@ func (c *frameCache) frame(a *alarm.Alarm, v func() any) ([]byte, error) {
 		c.next = (c.next + 1) % frameCacheSize
 	}
 	c.mu.Unlock()
-	return b, nil
 }
 
 // frameEncoder is a reusable buffer and JSON encoder for encodeFrame.
@@ -718,7 +731,7 @@ const streamBurst = 64
 // can: it is plain data) is logged and skipped; the client's next list
 // fetch still has it.
 func (s *server) writeFrame(w io.Writer, a *alarm.Alarm, c int) error {
-	b, err := s.frames[c].frame(a, func() any { return s.view(a, c) })
+	b, err := s.cachedFrame(a, c)
 	if err != nil {
 		s.o.Logger.Error("httpapi: stream frame not encoded", "alarm", a.ID, "err", err)
 		return nil

@@ -115,7 +115,7 @@ func (s *server) appendFeedFrame(b []byte, f feed.Frame, class int, technical bo
 	if technical && a.Kind != alarm.KindTechnical {
 		return b // not for this role
 	}
-	fr, err := s.frames[class].frame(a, func() any { return s.view(a, class) })
+	fr, err := s.cachedFrame(a, class)
 	if err != nil {
 		// None can fail (an alarm is plain data); the client's next list
 		// fetch still has it.

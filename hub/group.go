@@ -112,7 +112,7 @@ func (h *Hub) openGroupLocked(r notify.Raising, first *alarm.Alarm, now time.Tim
 // alarm.MaxGroupMembers) changes, and the group's frame goes out instead.
 func (h *Hub) showLocked(a *alarm.Alarm) {
 	if a.GroupID == "" {
-		h.broadcastLocked(a.Clone())
+		h.broadcastLocked(a.Snapshot()) // compact history: the stream encoder reads it as is
 		return
 	}
 	g := h.alarms[a.GroupID]
@@ -125,7 +125,7 @@ func (h *Hub) showLocked(a *alarm.Alarm) {
 		}
 	}
 	if g.Open() {
-		h.broadcastLocked(g.Clone())
+		h.broadcastLocked(g.Snapshot())
 	}
 }
 

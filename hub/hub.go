@@ -663,9 +663,13 @@ func (h *Hub) Subscribe() (<-chan *alarm.Alarm, func()) {
 
 func (h *Hub) broadcastLocked(a *alarm.Alarm) {
 	h.feedLocked(a)
+	var listed *alarm.Alarm // for channel subscribers: History listed (a is a Snapshot)
 	for id, ch := range h.subs {
+		if listed == nil {
+			listed = a.Clone()
+		}
 		select {
-		case ch <- a:
+		case ch <- listed:
 		default:
 			delete(h.subs, id)
 			close(ch)

@@ -119,6 +119,8 @@ func Start(cfg *hub.Config, log *slog.Logger, opts ...Option) (*Hub, error) {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	reg.MustRegister(rtmetrics.New()) // heap live, GC pauses, assists: vaka_go_* (internal/rtmetrics)
+	// Stream frames left to json.Marshal (httpapi/frameenc.go).
+	reg.MustRegister(httpapi.FrameFallbackCollector())
 	var evlog *hub.EventLog
 	if cfg.DataDir != "" {
 		evlog, err = hub.NewEventLog(filepath.Join(cfg.DataDir, "events"), log)
