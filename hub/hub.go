@@ -27,7 +27,7 @@ import (
 // Options wire a hub.
 type Options struct {
 	Config  *Config // validated
-	Journal Journal // *store.Journal by default (journal.go)
+	Journal Journal
 	Replay  []alarm.Transition // what the journal held at open
 	// Rebuilt, if set, is what the journal held, replayed as it was read
 	// (store.OpenEach into a Rebuilder); Replay is then ignored.

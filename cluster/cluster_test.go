@@ -1,0 +1,224 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/vaka-care/vaka/alarm"
+	"github.com/vaka-care/vaka/store"
+)
+
+// freePorts reserves n loopback ports (listen on :0, close).
+func freePorts(t testing.TB, n int) []int {
+	t.Helper()
+	var out []int
+	var lns []net.Listener
+	for range n {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		lns = append(lns, ln)
+		out = append(out, ln.Addr().(*net.TCPAddr).Port)
+	}
+	for _, ln := range lns {
+		ln.Close()
+	}
+	return out
+}
+
+// startNATS starts a 3-node JetStream cluster on loopback, each node with
+// its own store directory, and returns the nodes and their client URLs.
+func startNATS(t testing.TB) ([]*Embedded, []string) {
+	t.Helper()
+	ports := freePorts(t, 6)
+	dir := t.TempDir()
+	var nodes []*Embedded
+	var urls []string
+	for i := range 3 {
+		var routes []string
+		for k := range 3 {
+			if k != i {
+				routes = append(routes, fmt.Sprintf("nats-route://127.0.0.1:%d", ports[3+k]))
+			}
+		}
+		e, err := StartEmbedded(EmbeddedOptions{Name: fmt.Sprintf("n%d", i),
+			Listen: fmt.Sprintf("127.0.0.1:%d", ports[i]), ClusterListen: fmt.Sprintf("127.0.0.1:%d", ports[3+i]),
+			Routes: routes, ClusterName: "vaka-test", StoreDir: filepath.Join(dir, fmt.Sprint(i))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(e.Close)
+		nodes = append(nodes, e)
+		urls = append(urls, e.ClientURL())
+	}
+	return nodes, urls
+}
+
+func connect(t testing.TB, urls []string, node string, ttl time.Duration) *Node {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	n, err := Connect(ctx, Options{Node: node, URLs: urls, Replicas: 3, LeaseTTL: ttl, Stream: "VAKA_TEST"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(n.Close)
+	return n
+}
+
+func acquire(t testing.TB, n *Node, within time.Duration) *Lease {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), within)
+	defer cancel()
+	l, err := n.Acquire(ctx)
+	if err != nil {
+		t.Fatalf("%s: lease not taken within %s: %v", n.opts.Node, within, err)
+	}
+	return l
+}
+
+func open(t testing.TB, n *Node, l *Lease) (*Journal, []alarm.Transition) {
+	t.Helper()
+	var ts []alarm.Transition
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	j, err := n.OpenJournal(ctx, l, func(t alarm.Transition) { ts = append(ts, t) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	return j, ts
+}
+
+func raise(id string, at time.Time) *alarm.Transition {
+	a := alarm.New(id, at)
+	a.Kind, a.Rule, a.Site = alarm.KindCall, "call", "s1"
+	return &alarm.Transition{Alarm: id, Action: alarm.ActRaise, At: at, By: "rule:call", Raise: a}
+}
+
+// TestIntegrationJournalFailover runs a real 3-node JetStream cluster on
+// loopback: the active hub's appends survive one NATS node's loss, a
+// standby cannot take the lease while it is renewed, takes it at once
+// when released, replays exactly what was acknowledged (transitions and
+// supervision records, not the term records), and the former active hub's
+// next append is refused (fencing) instead of being written after the new
+// hub's term.
+func TestIntegrationJournalFailover(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a 3-node NATS cluster")
+	}
+	nodes, urls := startNATS(t)
+	a := connect(t, urls, "hub-a", 2*time.Second)
+	la := acquire(t, a, 30*time.Second)
+	ja, replayed := open(t, a, la)
+	if len(replayed) != 0 {
+		t.Fatalf("a fresh stream replayed %d transitions", len(replayed))
+	}
+	at := time.Date(2026, 3, 29, 1, 30, 0, 0, time.UTC)
+	var acked []uint64
+	for i := range 20 {
+		tr := raise(fmt.Sprintf("A%06d", i+1), at)
+		if err := ja.Append(tr); err != nil {
+			t.Fatalf("append %d: %v", i, err)
+		}
+		if tr.Rec != int64(tr.Seq) || tr.Seq == 0 {
+			t.Fatalf("append %d: seq %d rec %d", i, tr.Seq, tr.Rec)
+		}
+		acked = append(acked, tr.Seq)
+		if i == 9 {
+			// One of three NATS nodes gone: a quorum of two still acks.
+			nodes[2].Close()
+		}
+	}
+	if err := ja.AppendRecords("tillsyn", []store.RecordItem{{At: at, Body: map[string]string{"k": "v"}}}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := ja.Read([]int64{int64(acked[3])})
+	if err != nil || len(got) != 1 || got[0].Alarm != "A000004" {
+		t.Fatalf("read back: %v %+v", err, got)
+	}
+
+	b := connect(t, urls[:2], "hub-b", 2*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	if _, err := b.Acquire(ctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("standby took a lease being renewed: %v", err)
+	}
+	cancel()
+	select {
+	case <-la.Lost():
+		t.Fatal("active hub's lease lost while it renewed it")
+	default:
+	}
+	la.Release()
+	t0 := time.Now()
+	lb := acquire(t, b, 5*time.Second)
+	if d := time.Since(t0); d > 2*time.Second {
+		t.Errorf("a released lease took %s to take", d)
+	}
+	if lb.Term <= la.Term {
+		t.Fatalf("new term %d not above old %d", lb.Term, la.Term)
+	}
+	jb, replayed := open(t, b, lb)
+	if len(replayed) != len(acked) {
+		t.Fatalf("standby replayed %d transitions, %d were acknowledged", len(replayed), len(acked))
+	}
+	for i, tr := range replayed {
+		if tr.Seq != acked[i] || tr.Alarm != fmt.Sprintf("A%06d", i+1) || tr.Raise == nil {
+			t.Fatalf("replayed %d: %+v", i, tr)
+		}
+	}
+	if recs := jb.Records(); len(recs) != 1 || recs[0].Type != "tillsyn" {
+		t.Fatalf("records replayed: %+v", recs)
+	}
+	// The former active hub is fenced: its append is refused, not
+	// written after the new term.
+	if err := ja.Append(raise("A999999", at)); !errors.Is(err, ErrDeposed) {
+		t.Fatalf("deposed hub's append: %v", err)
+	}
+	select {
+	case <-ja.Deposed():
+	default:
+		t.Fatal("Deposed not closed")
+	}
+	if err := jb.Append(raise("A000021", at)); err != nil {
+		t.Fatalf("new active hub's append: %v", err)
+	}
+	lb.Release()
+}
+
+// TestIntegrationLeaseExpiry: an active hub that stops renewing (frozen,
+// its machine gone) loses the lease to a standby after the TTL, and its
+// own renewal then reports the lease lost.
+func TestIntegrationLeaseExpiry(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a 3-node NATS cluster")
+	}
+	_, urls := startNATS(t)
+	a := connect(t, urls, "hub-a", time.Second)
+	la := acquire(t, a, 30*time.Second)
+	ja, _ := open(t, a, la)
+	// Freeze a's renewal (as SIGSTOP would) without releasing the lease.
+	close(la.stop)
+	<-la.done
+	b := connect(t, urls, "hub-b", time.Second)
+	t0 := time.Now()
+	lb := acquire(t, b, 10*time.Second)
+	d := time.Since(t0)
+	if d < 900*time.Millisecond {
+		t.Fatalf("lease taken after %s, before its TTL", d)
+	}
+	t.Logf("lease taken over %s after the active hub stopped renewing (TTL 1s)", d)
+	jb, _ := open(t, b, lb)
+	if err := ja.Append(raise("A000001", time.Now())); !errors.Is(err, ErrDeposed) {
+		t.Fatalf("frozen hub's append after takeover: %v", err)
+	}
+	if err := jb.Append(raise("A000001", time.Now())); err != nil {
+		t.Fatal(err)
+	}
+	lb.Release()
+}

@@ -1,0 +1,370 @@
+package cluster
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/vaka-care/vaka/alarm"
+	"github.com/vaka-care/vaka/store"
+)
+
+// RecTerm is the record a hub appends when it becomes active, after
+// everything it replayed: the fence that refuses a former active hub's
+// later appends.
+const RecTerm = "term"
+
+// Message headers on every journal record.
+const (
+	HdrTerm = "Vaka-Term"
+	HdrNode = "Vaka-Node"
+)
+
+// ErrDeposed is what Append returns once another hub appended after this
+// one's last record: this hub is no longer the active one.
+var ErrDeposed = errors.New("cluster: another hub is active now; this one must stop")
+
+// Journal is the replicated alarm journal: a JetStream stream whose
+// records are the local journal's JSON bodies (transitions and records),
+// one message each. Transition.Seq and Transition.Rec are the message's
+// stream sequence.
+type Journal struct {
+	n    *Node
+	term uint64
+
+	mu      sync.Mutex
+	last    uint64 // the stream's last sequence, written or replayed by us
+	deposed chan struct{}
+	gone    atomic.Bool
+	failAt  time.Time // last failed append: appends fail fast for failBackoff
+	lastErr error
+
+	records []store.Record
+	loss    store.Loss
+
+	writeFails, slow, maxNanos atomic.Int64
+	Appends                    atomic.Int64
+}
+
+// failBackoff is how long appends fail at once after one failed: while the
+// cluster has no quorum each try would hold the hub's lock for the whole
+// append timeout.
+const failBackoff = time.Second
+
+var _ interface {
+	Append(*alarm.Transition) error
+	Close() error
+} = (*Journal)(nil)
+
+// OpenJournal replays the stream into each (transitions, in order), keeps
+// the supervision records of the last KeepRecords, and appends this
+// hub's term record after the last one it read. If another hub appended
+// meanwhile, it reads that too and tries again, so what it replayed is
+// exactly what precedes its term. Call it holding the lease.
+func (n *Node) OpenJournal(ctx context.Context, l *Lease, each func(alarm.Transition)) (*Journal, error) {
+	j := &Journal{n: n, term: l.Term, deposed: make(chan struct{})}
+	var newest time.Time
+	for attempt := 0; attempt < 100; attempt++ {
+		info, err := n.st.Info(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("cluster: journal stream info: %w", err)
+		}
+		if end := info.State.LastSeq; end > j.last {
+			if err := j.replay(ctx, end, each, &newest); err != nil {
+				return nil, err
+			}
+		}
+		seq, err := j.publish(ctx, Record(RecTerm, 0, time.Now(), map[string]any{"node": n.opts.Node, "term": l.Term}), true)
+		if err == nil {
+			j.last = seq
+			cut := newest.Add(-store.DefaultKeepRecords)
+			kept := j.records[:0]
+			for _, r := range j.records {
+				if !r.At.Before(cut) {
+					kept = append(kept, r)
+				}
+			}
+			j.records = kept
+			n.log.Info("cluster: journal replayed; this hub is active", "node", n.opts.Node, "term", l.Term, "records", j.last)
+			return j, nil
+		}
+		if !isWrongLastSeq(err) {
+			return nil, fmt.Errorf("cluster: term record: %w", err)
+		}
+		// Someone appended after what we read: read it too.
+	}
+	return nil, errors.New("cluster: journal kept growing while this hub took over (another hub still appending?)")
+}
+
+// replay reads the stream from j.last+1 to end.
+func (j *Journal) replay(ctx context.Context, end uint64, each func(alarm.Transition), newest *time.Time) error {
+	cons, err := j.n.js.OrderedConsumer(ctx, j.n.opts.Stream, jetstream.OrderedConsumerConfig{
+		DeliverPolicy: jetstream.DeliverByStartSequencePolicy, OptStartSeq: j.last + 1})
+	if err != nil {
+		return fmt.Errorf("cluster: journal replay: %w", err)
+	}
+	for j.last < end {
+		batch, err := cons.Fetch(1000, jetstream.FetchMaxWait(5*time.Second))
+		if err != nil {
+			return fmt.Errorf("cluster: journal replay: %w", err)
+		}
+		got := 0
+		for m := range batch.Messages() {
+			got++
+			md, err := m.Metadata()
+			if err != nil {
+				return fmt.Errorf("cluster: journal replay: %w", err)
+			}
+			seq := md.Sequence.Stream
+			if seq > j.last+1 {
+				j.loss.SeqGaps = append(j.loss.SeqGaps, store.SeqGap{From: j.last + 1, To: seq - 1})
+			}
+			j.last = seq
+			j.decode(m.Data(), seq, each, newest)
+		}
+		if err := batch.Error(); err != nil && !errors.Is(err, nats.ErrTimeout) {
+			return fmt.Errorf("cluster: journal replay: %w", err)
+		}
+		if got == 0 {
+			return fmt.Errorf("cluster: journal replay stalled at %d of %d", j.last, end)
+		}
+	}
+	return nil
+}
+
+var recordPrefix = []byte(`{"rt":`)
+
+func (j *Journal) decode(body []byte, seq uint64, each func(alarm.Transition), newest *time.Time) {
+	if bytes.HasPrefix(body, recordPrefix) {
+		var r store.Record
+		if err := json.Unmarshal(body, &r); err != nil {
+			j.damaged(seq, err)
+			return
+		}
+		if r.Type == RecTerm {
+			return
+		}
+		if r.At.After(*newest) {
+			*newest = r.At
+		}
+		j.records = append(j.records, r)
+		return
+	}
+	var t alarm.Transition
+	if err := json.Unmarshal(body, &t); err != nil {
+		j.damaged(seq, err)
+		return
+	}
+	t.Seq, t.Rec = seq, int64(seq)
+	each(t)
+}
+
+func (j *Journal) damaged(seq uint64, err error) {
+	j.loss.Corrupt++
+	j.loss.New = true
+	j.n.log.Error("cluster: undecodable journal record skipped", "seq", seq, "err", err)
+}
+
+// Record encodes a store.Record's JSON body.
+func Record(rt string, seq uint64, at time.Time, body any) []byte {
+	b, _ := json.Marshal(store.Record{Type: rt, Seq: seq, At: at, Body: mustJSON(body)})
+	return b
+}
+
+func mustJSON(v any) json.RawMessage {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return json.RawMessage(`null`)
+	}
+	return b
+}
+
+// publish appends body after j.last, fenced by expected-last-sequence and
+// de-duplicated by a message id of term and sequence (a resend after a
+// lost ack is kept once). It returns the record's stream sequence.
+func (j *Journal) publish(ctx context.Context, body []byte, term bool) (uint64, error) {
+	m := nats.NewMsg(j.n.opts.subject())
+	m.Data = body
+	m.Header.Set(HdrTerm, strconv.FormatUint(j.term, 10))
+	m.Header.Set(HdrNode, j.n.opts.Node)
+	id := strconv.FormatUint(j.term, 10) + "-" + strconv.FormatUint(j.last+1, 10)
+	if term {
+		id = "term-" + id
+	}
+	ack, err := j.n.js.PublishMsg(ctx, m, jetstream.WithExpectLastSequence(j.last), jetstream.WithMsgID(id),
+		jetstream.WithRetryAttempts(0))
+	if err != nil {
+		return 0, err
+	}
+	if ack.Sequence != j.last+1 {
+		return 0, fmt.Errorf("cluster: journal ack for sequence %d, expected %d", ack.Sequence, j.last+1)
+	}
+	return ack.Sequence, nil
+}
+
+// Append writes t after the last record and returns once a quorum of the
+// stream's replicas has it. It fails, and nothing is acknowledged, when
+// the cluster does not answer within the append timeout (the hub holds t
+// and answers the event busy) or when another hub has appended since
+// (ErrDeposed: this hub must stop).
+func (j *Journal) Append(t *alarm.Transition) error {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if err := j.usable(); err != nil {
+		return err
+	}
+	t.Seq = j.last + 1
+	body, err := json.Marshal(t)
+	if err != nil {
+		return fmt.Errorf("cluster: encode transition: %w", err)
+	}
+	seq, err := j.append(body)
+	if err != nil {
+		return err
+	}
+	t.Rec = int64(seq)
+	return nil
+}
+
+func (j *Journal) usable() error {
+	if j.gone.Load() {
+		return ErrDeposed
+	}
+	if !j.failAt.IsZero() && time.Since(j.failAt) < failBackoff {
+		return fmt.Errorf("cluster: journal unavailable (retrying within %s): %w", failBackoff, j.lastErr)
+	}
+	return nil
+}
+
+// append publishes one body under j.mu.
+func (j *Journal) append(body []byte) (uint64, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), j.n.opts.AppendTimeout)
+	defer cancel()
+	t0 := time.Now()
+	seq, err := j.publish(ctx, body, false)
+	if d := time.Since(t0); d > store.SlowWrite {
+		j.slow.Add(1)
+		if int64(d) > j.maxNanos.Load() {
+			j.maxNanos.Store(int64(d))
+		}
+	}
+	if err != nil {
+		if isWrongLastSeq(err) {
+			j.depose(err)
+			return 0, ErrDeposed
+		}
+		j.writeFails.Add(1)
+		j.failAt, j.lastErr = time.Now(), err
+		return 0, fmt.Errorf("cluster: journal append not acknowledged by a quorum: %w", err)
+	}
+	j.failAt, j.lastErr = time.Time{}, nil
+	j.last = seq
+	j.Appends.Add(1)
+	return seq, nil
+}
+
+func (j *Journal) depose(err error) {
+	if j.gone.CompareAndSwap(false, true) {
+		j.n.log.Error("cluster: journal append refused: another hub appended after this one; stopping", "node", j.n.opts.Node, "term", j.term, "err", err)
+		close(j.deposed)
+	}
+}
+
+// Deposed is closed when an append found another hub active.
+func (j *Journal) Deposed() <-chan struct{} { return j.deposed }
+
+// AppendRecord writes one record (store.Journal.AppendRecord).
+func (j *Journal) AppendRecord(rt string, at time.Time, body any) error {
+	return j.AppendRecords(rt, []store.RecordItem{{At: at, Body: body}})
+}
+
+// AppendRecords writes records of type rt, one message each, each
+// acknowledged by a quorum before the next is sent. Unlike the local file
+// they are not all-or-nothing: a failure part-way leaves the ones before it
+// written (and says how many).
+func (j *Journal) AppendRecords(rt string, items []store.RecordItem) error {
+	if rt == "" || strings.ContainsAny(rt, `"\`) || rt == RecTerm {
+		return errors.New("cluster: record type missing, reserved or not a plain word")
+	}
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if err := j.usable(); err != nil {
+		return err
+	}
+	for i, it := range items {
+		if _, err := j.append(Record(rt, j.last+1, it.At, it.Body)); err != nil {
+			return fmt.Errorf("cluster: %d of %d records written: %w", i, len(items), err)
+		}
+	}
+	return nil
+}
+
+// Read reads the transitions at the given stream sequences.
+func (j *Journal) Read(recs []int64) ([]alarm.Transition, error) {
+	out := make([]alarm.Transition, 0, len(recs))
+	for _, rec := range recs {
+		if rec <= 0 {
+			return out, errors.New("cluster: read: no journal position")
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		m, err := j.n.st.GetMsg(ctx, uint64(rec))
+		cancel()
+		if err != nil {
+			return out, fmt.Errorf("cluster: read %d: %w", rec, err)
+		}
+		var t alarm.Transition
+		if err := json.Unmarshal(m.Data, &t); err != nil {
+			return out, fmt.Errorf("cluster: read %d: %w", rec, err)
+		}
+		t.Seq, t.Rec = uint64(rec), rec
+		out = append(out, t)
+	}
+	return out, nil
+}
+
+// Records hands over the supervision records replayed at open, once.
+func (j *Journal) Records() []store.Record {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	out := j.records
+	j.records = nil
+	return out
+}
+
+// Loss is what the replay could not decode, and sequence gaps.
+func (j *Journal) Loss() store.Loss { return j.loss }
+
+// LossTotals are this process's counts: the stream's own integrity is
+// JetStream's (checksummed, replicated), nothing is kept across restarts.
+func (j *Journal) LossTotals() store.LossCounts {
+	return store.LossCounts{Corrupt: int64(j.loss.Corrupt), WriteFails: j.writeFails.Load()}
+}
+
+// SyncWindow is zero: an acknowledged record is on a quorum of machines,
+// so losing one machine's power loses nothing (each JetStream server
+// flushes to its own disk on its own schedule; docs/scale-out.md).
+func (j *Journal) SyncWindow() time.Duration { return 0 }
+
+// Stats are the append counters (no fsync of our own).
+func (j *Journal) Stats() store.Stats {
+	return store.Stats{SlowWrites: j.slow.Load(), MaxWriteNanos: j.maxNanos.Load()}
+}
+
+// Term is the lease term this journal appends under.
+func (j *Journal) Term() uint64 { return j.term }
+
+// Close stops appending; the connection is the Node's.
+func (j *Journal) Close() error {
+	j.gone.Store(true)
+	return nil
+}
