@@ -75,7 +75,10 @@ type options struct {
 	loopbackPush bool
 	seen         *seenStore       // devices heard before a restart (devseen.go)
 	now          func() time.Time // the hub's clock (WithClock); nil: time.Now
-	openJournal  func(each func(alarm.Transition)) (hub.Journal, error) // WithJournal (cluster.go)
+
+	// openJournal opens a replicated journal instead of data_dir's file
+	// (WithJournal, cluster.go).
+	openJournal func(each func(alarm.Transition)) (hub.Journal, error)
 }
 
 // WithObserver adds an observer of events and alarm transitions.
