@@ -138,6 +138,9 @@ func TestIntegrationJournalFailover(t *testing.T) {
 	if err := ja.AppendRecords("tillsyn", []store.RecordItem{{At: at, Body: map[string]string{"k": "v"}}}); err != nil {
 		t.Fatal(err)
 	}
+	if err := ja.SaveState("silences.json", []byte(`[{"id":"S1"}]`)); err != nil {
+		t.Fatal(err)
+	}
 	got, err := ja.Read([]int64{int64(acked[3])})
 	if err != nil || len(got) != 1 || got[0].Alarm != "A000004" {
 		t.Fatalf("read back: %v %+v", err, got)
@@ -174,6 +177,9 @@ func TestIntegrationJournalFailover(t *testing.T) {
 	}
 	if recs := jb.Records(); len(recs) != 1 || recs[0].Type != "tillsyn" {
 		t.Fatalf("records replayed: %+v", recs)
+	}
+	if st, ok := jb.State("silences.json"); !ok || string(st) != `[{"id":"S1"}]` {
+		t.Fatalf("silences replayed: %q %v", st, ok)
 	}
 	// The former active hub is fenced: its append is refused, not
 	// written after the new term.

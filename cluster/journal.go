@@ -24,6 +24,15 @@ import (
 // later appends.
 const RecTerm = "term"
 
+// RecState is a record of small named state (hub.StateKeeper: the
+// silences); replay keeps the last of each name.
+const RecState = "state"
+
+type stateBody struct {
+	Name  string          `json:"name"`
+	Value json.RawMessage `json:"value"`
+}
+
 // Message headers on every journal record.
 const (
 	HdrTerm = "Vaka-Term"
@@ -50,6 +59,7 @@ type Journal struct {
 	lastErr error
 
 	records []store.Record
+	state   map[string]json.RawMessage // RecState: the last of each name
 	loss    store.Loss
 
 	writeFails, slow, maxNanos atomic.Int64
@@ -72,7 +82,7 @@ var _ interface {
 // meanwhile, it reads that too and tries again, so what it replayed is
 // exactly what precedes its term. Call it holding the lease.
 func (n *Node) OpenJournal(ctx context.Context, l *Lease, each func(alarm.Transition)) (*Journal, error) {
-	j := &Journal{n: n, term: l.Term, deposed: make(chan struct{})}
+	j := &Journal{n: n, term: l.Term, deposed: make(chan struct{}), state: map[string]json.RawMessage{}}
 	var newest time.Time
 	for attempt := 0; attempt < 100; attempt++ {
 		info, err := n.st.Info(ctx)
@@ -151,7 +161,16 @@ func (j *Journal) decode(body []byte, seq uint64, each func(alarm.Transition), n
 			j.damaged(seq, err)
 			return
 		}
-		if r.Type == RecTerm {
+		switch r.Type {
+		case RecTerm:
+			return
+		case RecState:
+			var st stateBody
+			if err := json.Unmarshal(r.Body, &st); err != nil || st.Name == "" {
+				j.damaged(seq, fmt.Errorf("bad state record: %v", err))
+				return
+			}
+			j.state[st.Name] = st.Value
 			return
 		}
 		if r.At.After(*newest) {
@@ -293,7 +312,7 @@ func (j *Journal) AppendRecord(rt string, at time.Time, body any) error {
 // they are not all-or-nothing: a failure part-way leaves the ones before it
 // written (and says how many).
 func (j *Journal) AppendRecords(rt string, items []store.RecordItem) error {
-	if rt == "" || strings.ContainsAny(rt, `"\`) || rt == RecTerm {
+	if rt == "" || strings.ContainsAny(rt, `"\`) || rt == RecTerm || rt == RecState {
 		return errors.New("cluster: record type missing, reserved or not a plain word")
 	}
 	j.mu.Lock()
@@ -367,4 +386,30 @@ func (j *Journal) Term() uint64 { return j.term }
 func (j *Journal) Close() error {
 	j.gone.Store(true)
 	return nil
+}
+
+// SaveState appends state under name, acknowledged by a quorum like
+// Append (hub.StateKeeper).
+func (j *Journal) SaveState(name string, body []byte) error {
+	if !json.Valid(body) {
+		return errors.New("cluster: state is not JSON")
+	}
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if err := j.usable(); err != nil {
+		return err
+	}
+	if _, err := j.append(Record(RecState, j.last+1, time.Now(), stateBody{Name: name, Value: body})); err != nil {
+		return err
+	}
+	j.state[name] = append(json.RawMessage(nil), body...)
+	return nil
+}
+
+// State returns the last state saved under name.
+func (j *Journal) State(name string) ([]byte, bool) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	b, ok := j.state[name]
+	return b, ok
 }

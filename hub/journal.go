@@ -31,3 +31,13 @@ type Journal interface {
 }
 
 var _ Journal = (*store.Journal)(nil)
+
+// StateKeeper is a journal that also keeps small named state the hub
+// would otherwise write to a file in data_dir: the replicated journal
+// (package cluster), so that the silences an operator set are the same on
+// whichever hub of a redundant group is active. SaveState must be as
+// durable as Append; State returns the last state saved under name.
+type StateKeeper interface {
+	SaveState(name string, body []byte) error
+	State(name string) ([]byte, bool)
+}
