@@ -124,7 +124,9 @@ func (j *Journal) replay(ctx context.Context, end uint64, each func(alarm.Transi
 		return fmt.Errorf("cluster: journal replay: %w", err)
 	}
 	for j.last < end {
-		batch, err := cons.Fetch(1000, jetstream.FetchMaxWait(5*time.Second))
+		// Ask for no more than is there: Fetch waits until the batch is
+		// full or its wait is over.
+		batch, err := cons.Fetch(int(min(1000, end-j.last)), jetstream.FetchMaxWait(5*time.Second))
 		if err != nil {
 			return fmt.Errorf("cluster: journal replay: %w", err)
 		}
