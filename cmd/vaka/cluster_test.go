@@ -203,7 +203,7 @@ func TestIntegrationClusterFailover(t *testing.T) {
 		dir := filepath.Join(t.TempDir(), name)
 		os.MkdirAll(dir, 0o750)
 		h := &clusterHub{name: name, http: testenv.FreeAddr(t), mqtt: testenv.FreeAddr(t)}
-		h.cfg = writeManyButtonsConfig(t, dir, filepath.Join(dir, "data"), h.http, h.mqtt, events)
+		h.cfg = writeManyButtonsConfig(t, dir, filepath.Join(dir, "data"), h.http, h.mqtt, events+1)
 		f, err := os.OpenFile(h.cfg, os.O_APPEND|os.O_WRONLY, 0)
 		if err != nil {
 			t.Fatal(err)
@@ -277,9 +277,6 @@ func TestIntegrationClusterFailover(t *testing.T) {
 		}
 	}
 	elapsed := time.Since(t0)
-	if p.c != nil {
-		p.c.Disconnect(50)
-	}
 	if len(p.acked) != events {
 		t.Fatalf("%d of %d events acknowledged", len(p.acked), events)
 	}
@@ -304,6 +301,53 @@ func TestIntegrationClusterFailover(t *testing.T) {
 		}
 		victim.start(t, bin)
 	}
+	// SIGSTOP: the active hub frozen, not dead. A standby takes over
+	// after the lease TTL; woken, the old hub must acknowledge nothing
+	// (its append is fenced off) and stop by itself.
+	frozen := activeHub(t, hubs, 30*time.Second)
+	stopAt := time.Now()
+	frozen.cmd.Process.Signal(syscall.SIGSTOP)
+	var rest []*clusterHub
+	for _, h := range hubs {
+		if h != frozen {
+			rest = append(rest, h)
+		}
+	}
+	next := activeHub(t, rest, 30*time.Second)
+	t.Logf("SIGSTOP: %s frozen, %s active after %s", frozen.name, next.name, time.Since(stopAt).Round(time.Millisecond))
+	frozen.cmd.Process.Signal(syscall.SIGCONT)
+	late := &failoverPublisher{t: t, addrs: []string{frozen.mqtt}}
+	lateID := events
+	if at, ok := late.send(lateID, 2*time.Second); ok {
+		t.Errorf("the woken hub %s acknowledged event %d at %s, after %s took over", frozen.name, lateID, at, next.name)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- frozen.cmd.Wait() }()
+	select {
+	case err := <-exited:
+		if err == nil {
+			t.Errorf("the woken hub %s exited with status 0; want an error (lease lost or fenced)", frozen.name)
+		}
+	case <-time.After(15 * time.Second):
+		t.Errorf("the woken hub %s still runs 15 s after another took over; log:\n%s", frozen.name, frozen.log.String())
+	}
+	if l := frozen.log.String(); !strings.Contains(l, "another hub took the lease") && !strings.Contains(l, "another hub appended after this one") {
+		t.Errorf("woken hub's log does not say it lost the lead:\n%s", l)
+	}
+	for _, l := range strings.Split(frozen.log.String(), "\n") {
+		if strings.Contains(l, "level=ERROR") {
+			t.Logf("woken %s: %s", frozen.name, l)
+		}
+	}
+	// The gateway sends the refused event again, to the active hub.
+	if _, ok := p.send(lateID, 30*time.Second); !ok {
+		t.Fatalf("event %d not acknowledged by the active hub", lateID)
+	}
+	if p.c != nil {
+		p.c.Disconnect(50)
+	}
+	total := events + 1
+
 	slices.Sort(failovers)
 	t.Logf("%d events in %s with %d SIGKILLs: kill to next acknowledged event median %s, worst %s; kill to new hub active %s (lease TTL 2s)",
 		events, elapsed.Round(time.Millisecond), len(failovers), failovers[len(failovers)/2].Round(time.Millisecond),
@@ -322,8 +366,8 @@ func TestIntegrationClusterFailover(t *testing.T) {
 			t.Errorf("event %s: %d alarms on %s, want 1", k, n, active.name)
 		}
 	}
-	if len(list.Alarms) != events {
-		t.Errorf("%s lists %d alarms, want %d", active.name, len(list.Alarms), events)
+	if len(list.Alarms) != total {
+		t.Errorf("%s lists %d alarms, want %d", active.name, len(list.Alarms), total)
 	}
 
 	// And the replicated journal holds exactly one raise per event.
@@ -333,8 +377,8 @@ func TestIntegrationClusterFailover(t *testing.T) {
 			t.Errorf("event %s: %d raises in the journal, want 1", k, n)
 		}
 	}
-	if len(raises) != events {
-		t.Errorf("journal raises for %d events, want %d", len(raises), events)
+	if len(raises) != total {
+		t.Errorf("journal raises for %d events, want %d", len(raises), total)
 	}
 }
 
