@@ -273,6 +273,19 @@ func (j *Journal) append(body []byte) (uint64, error) {
 	defer cancel()
 	t0 := time.Now()
 	seq, err := j.publish(ctx, body, false)
+	// A lost connection (its NATS node gone) or a stream between leaders
+	// is retried within the same timeout: the client reconnects to
+	// another node in about 250 ms, and the message id keeps a record
+	// the stream had already taken from being written twice.
+	for tries := 0; err != nil && !isWrongLastSeq(err) && ctx.Err() == nil && tries < 20; tries++ {
+		select {
+		case <-ctx.Done():
+		case <-time.After(50 * time.Millisecond):
+		}
+		if ctx.Err() == nil && j.n.nc.Status() == nats.CONNECTED {
+			seq, err = j.publish(ctx, body, false)
+		}
+	}
 	if d := time.Since(t0); d > store.SlowWrite {
 		j.slow.Add(1)
 		if int64(d) > j.maxNanos.Load() {
