@@ -8,6 +8,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/vaka-care/vaka/alarm"
 	"github.com/vaka-care/vaka/cluster"
 	"github.com/vaka-care/vaka/hub"
@@ -86,6 +88,13 @@ func runClusterHub(ctx context.Context, path string, cfg *hub.Config, log *slog.
 		return err
 	}
 	active.Store(s)
+	s.Registry().MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "vaka_cluster_term",
+			Help: "The lease term this hub is active under (a redundant group); a standby serves no metrics."},
+			func() float64 { return float64(lease.Term) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "vaka_cluster_journal_appends_total",
+			Help: "Journal records acknowledged by a quorum of the stream's replicas since this hub became active."},
+			func() float64 { return float64(j.Appends.Load()) }))
 	pp.attach(s)
 	s.WatchConfig(ctx, path, 5*time.Second)
 	log.Info("cluster: this hub is active", "term", lease.Term, "took_over_in", time.Since(t0).Round(time.Millisecond),
