@@ -135,9 +135,25 @@ func TestIntegrationJournalFailover(t *testing.T) {
 			nodes[2].Close()
 		}
 	}
-	if err := ja.AppendRecords("tillsyn", []store.RecordItem{{At: at, Body: map[string]string{"k": "v"}}}); err != nil {
+	// A night's look-ins: sent in chunks, every one kept, in order.
+	const looks = 600
+	items := make([]store.RecordItem, looks)
+	for i := range items {
+		items[i] = store.RecordItem{At: at.Add(time.Duration(i) * time.Second), Body: map[string]int{"i": i}}
+	}
+	if err := ja.AppendRecords("tillsyn", items); err != nil {
 		t.Fatal(err)
 	}
+	// An alarm after them follows them in the stream.
+	tr := raise("A000099", at)
+	if err := ja.Append(tr); err != nil {
+		t.Fatal(err)
+	}
+	if want := acked[len(acked)-1] + 3; tr.Seq != want {
+		// 600 records are two messages (512 a message), then this one.
+		t.Fatalf("transition after %d records at seq %d, want %d", looks, tr.Seq, want)
+	}
+	acked = append(acked, tr.Seq)
 	if err := ja.SaveState("silences.json", []byte(`[{"id":"S1"}]`)); err != nil {
 		t.Fatal(err)
 	}
@@ -171,18 +187,31 @@ func TestIntegrationJournalFailover(t *testing.T) {
 		t.Fatalf("standby replayed %d transitions, %d were acknowledged", len(replayed), len(acked))
 	}
 	for i, tr := range replayed {
-		if tr.Seq != acked[i] || tr.Alarm != fmt.Sprintf("A%06d", i+1) || tr.Raise == nil {
+		want := fmt.Sprintf("A%06d", i+1)
+		if i == len(acked)-1 {
+			want = "A000099"
+		}
+		if tr.Seq != acked[i] || tr.Alarm != want || tr.Raise == nil {
 			t.Fatalf("replayed %d: %+v", i, tr)
 		}
 	}
-	if recs := jb.Records(); len(recs) != 1 || recs[0].Type != "tillsyn" {
-		t.Fatalf("records replayed: %+v", recs)
+	recs := jb.Records()
+	if len(recs) != looks {
+		t.Fatalf("%d records replayed, %d written", len(recs), looks)
+	}
+	for i, r := range recs {
+		if r.Type != "tillsyn" || string(r.Body) != fmt.Sprintf(`{"i":%d}`, i) || (i > 0 && r.Seq < recs[i-1].Seq) {
+			t.Fatalf("record %d replayed as %+v", i, r)
+		}
 	}
 	if st, ok := jb.State("silences.json"); !ok || string(st) != `[{"id":"S1"}]` {
 		t.Fatalf("silences replayed: %q %v", st, ok)
 	}
-	// The former active hub is fenced: its append is refused, not
-	// written after the new term.
+	// The former active hub is fenced: its records and its append are
+	// refused by the stream, not written after the new term.
+	if err := ja.AppendRecords("tillsyn", items[:3]); !errors.Is(err, ErrDeposed) {
+		t.Fatalf("deposed hub's records: %v", err)
+	}
 	if err := ja.Append(raise("A999999", at)); !errors.Is(err, ErrDeposed) {
 		t.Fatalf("deposed hub's append: %v", err)
 	}
