@@ -413,6 +413,33 @@ func TestIntegrationClusterFailover(t *testing.T) {
 	if len(raises) != total {
 		t.Errorf("journal raises for %d events, want %d", len(raises), total)
 	}
+
+	// A hub stopped normally (SIGTERM) hands over at once: it deletes
+	// its lease and a standby takes it without waiting for the TTL.
+	termAt := time.Now()
+	active.cmd.Process.Signal(syscall.SIGTERM)
+	stopped := make(chan error, 1)
+	go func() { stopped <- active.cmd.Wait() }()
+	select {
+	case err := <-stopped:
+		if err != nil {
+			t.Errorf("%s stopped by SIGTERM: %v", active.name, err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatalf("%s did not stop within 20 s of SIGTERM", active.name)
+	}
+	var others []*clusterHub
+	for _, h := range hubs {
+		if h != active {
+			others = append(others, h)
+		}
+	}
+	heir := activeHub(t, others, 10*time.Second)
+	handover := time.Since(termAt)
+	t.Logf("SIGTERM: %s stopped, %s active after %s", active.name, heir.name, handover.Round(time.Millisecond))
+	if handover > 2*time.Second {
+		t.Errorf("handover after SIGTERM took %s; a released lease should be taken at once (TTL 2s)", handover)
+	}
 }
 
 // journalRaises reads the whole journal stream and counts raise
