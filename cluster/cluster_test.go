@@ -35,11 +35,19 @@ func freePorts(t testing.TB, n int) []int {
 // startNATS starts a 3-node JetStream cluster on loopback, each node with
 // its own store directory, and returns the nodes and their client URLs.
 func startNATS(t testing.TB) ([]*Embedded, []string) {
+	nodes, urls, _ := startNATSOpts(t)
+	return nodes, urls
+}
+
+// startNATSOpts is startNATS that also returns each node's options, to
+// start a stopped node again on its ports and data.
+func startNATSOpts(t testing.TB) ([]*Embedded, []string, []EmbeddedOptions) {
 	t.Helper()
 	ports := freePorts(t, 6)
 	dir := t.TempDir()
 	var nodes []*Embedded
 	var urls []string
+	var opts []EmbeddedOptions
 	for i := range 3 {
 		var routes []string
 		for k := range 3 {
@@ -47,17 +55,88 @@ func startNATS(t testing.TB) ([]*Embedded, []string) {
 				routes = append(routes, fmt.Sprintf("nats-route://127.0.0.1:%d", ports[3+k]))
 			}
 		}
-		e, err := StartEmbedded(EmbeddedOptions{Name: fmt.Sprintf("n%d", i),
+		o := EmbeddedOptions{Name: fmt.Sprintf("n%d", i),
 			Listen: fmt.Sprintf("127.0.0.1:%d", ports[i]), ClusterListen: fmt.Sprintf("127.0.0.1:%d", ports[3+i]),
-			Routes: routes, ClusterName: "vaka-test", StoreDir: filepath.Join(dir, fmt.Sprint(i))})
+			Routes: routes, ClusterName: "vaka-test", StoreDir: filepath.Join(dir, fmt.Sprint(i))}
+		e, err := StartEmbedded(o)
 		if err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(e.Close)
 		nodes = append(nodes, e)
 		urls = append(urls, e.ClientURL())
+		opts = append(opts, o)
 	}
-	return nodes, urls
+	return nodes, urls, opts
+}
+
+// TestIntegrationNoQuorumNoAck: with two of three NATS nodes gone no
+// append is acknowledged (it fails within the append timeout, and is not
+// taken for fencing); once they are back, appends are acknowledged again
+// and everything acknowledged is in the stream, once.
+func TestIntegrationNoQuorumNoAck(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a 3-node NATS cluster")
+	}
+	nodes, urls, opts := startNATSOpts(t)
+	a := connect(t, urls, "hub-a", 60*time.Second)
+	la := acquire(t, a, 30*time.Second)
+	defer la.Release()
+	ja, _ := open(t, a, la)
+	at := time.Date(2026, 10, 25, 2, 30, 0, 0, time.UTC)
+	if err := ja.Append(raise("A000001", at)); err != nil {
+		t.Fatal(err)
+	}
+	nodes[1].Close()
+	nodes[2].Close()
+	t0 := time.Now()
+	err := ja.Append(raise("A000002", at))
+	if err == nil {
+		t.Fatal("append acknowledged with one NATS node of three")
+	}
+	if errors.Is(err, ErrDeposed) {
+		t.Fatalf("no quorum taken for another hub: %v", err)
+	}
+	if d := time.Since(t0); d > 3*time.Second {
+		t.Errorf("a failed append took %s", d)
+	}
+	t.Logf("append without quorum failed after %s: %v", time.Since(t0).Round(time.Millisecond), err)
+	for _, i := range []int{1, 2} {
+		e, err := StartEmbedded(opts[i])
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(e.Close)
+	}
+	var ok bool
+	var last error
+	for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline); time.Sleep(500 * time.Millisecond) {
+		tr := raise("A000002", at)
+		if last = ja.Append(tr); last == nil {
+			ok = true
+			break
+		}
+		if errors.Is(last, ErrDeposed) {
+			t.Fatalf("after the quorum came back: %v", last)
+		}
+	}
+	if !ok {
+		t.Fatalf("no append acknowledged within 60 s of the quorum's return: %v", last)
+	}
+	// The stream holds the term record and each acknowledged raise once:
+	// a second hub's replay sees exactly A000001 and A000002.
+	la.Release()
+	b := connect(t, urls, "hub-b", 60*time.Second)
+	lb := acquire(t, b, 30*time.Second)
+	defer lb.Release()
+	_, replayed := open(t, b, lb)
+	var ids []string
+	for _, tr := range replayed {
+		ids = append(ids, tr.Alarm)
+	}
+	if fmt.Sprint(ids) != "[A000001 A000002]" {
+		t.Fatalf("replayed %v, want [A000001 A000002]", ids)
+	}
 }
 
 func connect(t testing.TB, urls []string, node string, ttl time.Duration) *Node {
