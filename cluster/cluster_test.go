@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"sync"
 	"testing"
 	"time"
 
@@ -81,7 +82,10 @@ func TestIntegrationNoQuorumNoAck(t *testing.T) {
 		t.Skip("starts a 3-node NATS cluster")
 	}
 	nodes, urls, opts := startNATSOpts(t)
-	a := connect(t, urls, "hub-a", 60*time.Second)
+	// A renewal that timed out without quorum may still be committed
+	// when the quorum returns, and the lease is then given up (safe, if
+	// needless): a short TTL lets hub-b take it in time.
+	a := connect(t, urls, "hub-a", 3*time.Second)
 	la := acquire(t, a, 30*time.Second)
 	defer la.Release()
 	ja, _ := open(t, a, la)
@@ -128,7 +132,7 @@ func TestIntegrationNoQuorumNoAck(t *testing.T) {
 	// The stream holds the term record and each acknowledged raise once:
 	// a second hub's replay sees exactly A000001 and A000002.
 	la.Release()
-	b := connect(t, urls, "hub-b", 60*time.Second)
+	b := connect(t, urls, "hub-b", 3*time.Second)
 	lb := acquire(t, b, 30*time.Second)
 	defer lb.Release()
 	_, replayed := open(t, b, lb)
@@ -169,7 +173,7 @@ func open(t testing.TB, n *Node, l *Lease) (*Journal, []alarm.Transition) {
 	var ts []alarm.Transition
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	j, err := n.OpenJournal(ctx, l, func(t alarm.Transition) { ts = append(ts, t) })
+	j, err := n.OpenJournal(ctx, l, func(t alarm.Transition) { ts = append(ts, t) }, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -396,7 +400,7 @@ func BenchmarkJournalReplay(b *testing.B) {
 		t0 := time.Now()
 		got := 0
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-		if _, err := node.OpenJournal(ctx, l, func(alarm.Transition) { got++ }); err != nil {
+		if _, err := node.OpenJournal(ctx, l, func(alarm.Transition) { got++ }, nil); err != nil {
 			b.Fatal(err)
 		}
 		cancel()
@@ -406,5 +410,76 @@ func BenchmarkJournalReplay(b *testing.B) {
 			b.Fatalf("replayed %d of %d", got, n)
 		}
 		b.ReportMetric(float64(d.Microseconds())/float64(n), "µs/record")
+	}
+}
+
+// TestIntegrationStandbyFollows: a standby following the stream hands on
+// every transition the active hub writes, as it writes them; at takeover
+// it reads only the rest, and what it handed on over both is exactly what
+// was acknowledged, once each, in order.
+func TestIntegrationStandbyFollows(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a 3-node NATS cluster")
+	}
+	_, urls := startNATS(t)
+	a := connect(t, urls, "hub-a", 5*time.Second)
+	la := acquire(t, a, 30*time.Second)
+	ja, _ := open(t, a, la)
+	at := time.Date(2026, 10, 25, 1, 30, 0, 0, time.UTC)
+	var acked []string
+	appendN := func(n int) {
+		for range n {
+			id := fmt.Sprintf("A%06d", len(acked)+1)
+			if err := ja.Append(raise(id, at)); err != nil {
+				t.Fatal(err)
+			}
+			acked = append(acked, id)
+		}
+	}
+	appendN(50)
+	b := connect(t, urls, "hub-b", 5*time.Second)
+	var mu sync.Mutex
+	var got []alarm.Transition
+	each := func(tr alarm.Transition) {
+		mu.Lock()
+		got = append(got, tr)
+		mu.Unlock()
+	}
+	f := b.Follow(each)
+	appendN(50)
+	count := func() int {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(got)
+	}
+	for deadline := time.Now().Add(10 * time.Second); count() < 100 && time.Now().Before(deadline); {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if n := count(); n != 100 {
+		t.Fatalf("the standby followed %d of 100 transitions within 10 s", n)
+	}
+	appendN(3)
+	la.Release()
+	lb := acquire(t, b, 5*time.Second)
+	defer lb.Release()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	jb, err := b.OpenJournal(ctx, lb, each, f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != len(acked) {
+		t.Fatalf("handed on %d transitions, %d acknowledged", len(got), len(acked))
+	}
+	for i, tr := range got {
+		if tr.Alarm != acked[i] || (i > 0 && tr.Seq <= got[i-1].Seq) {
+			t.Fatalf("transition %d: %s seq %d, want %s after seq %d", i, tr.Alarm, tr.Seq, acked[i], got[max(i-1, 0)].Seq)
+		}
+	}
+	if err := ja.Append(raise("A999999", at)); !errors.Is(err, ErrDeposed) {
+		t.Fatalf("former hub's append: %v", err)
+	}
+	if err := jb.Append(raise("A000104", at)); err != nil {
+		t.Fatal(err)
 	}
 }

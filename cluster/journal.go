@@ -59,6 +59,7 @@ type Journal struct {
 	lastErr error
 
 	records []store.Record
+	newest  time.Time                  // the newest record's time, for KeepRecords
 	state   map[string]json.RawMessage // RecState: the last of each name
 	loss    store.Loss
 
@@ -80,32 +81,33 @@ var _ interface {
 // the supervision records of the last KeepRecords, and appends this
 // hub's term record after the last one it read. If another hub appended
 // meanwhile, it reads that too and tries again, so what it replayed is
-// exactly what precedes its term. Call it holding the lease.
-func (n *Node) OpenJournal(ctx context.Context, l *Lease, each func(alarm.Transition)) (*Journal, error) {
-	j := &Journal{n: n, term: l.Term, deposed: make(chan struct{}), state: map[string]json.RawMessage{}}
-	var newest time.Time
+// exactly what precedes its term. Call it holding the lease. With from
+// (the Follower this standby ran into the same each) it stops following
+// and reads only what the follower had not read yet.
+func (n *Node) OpenJournal(ctx context.Context, l *Lease, each func(alarm.Transition), from *Follower) (*Journal, error) {
+	j := newJournal(n)
+	if from != nil {
+		j = from.Stop()
+	}
+	j.term = l.Term
+	followed := j.last
 	for attempt := 0; attempt < 100; attempt++ {
 		info, err := n.st.Info(ctx)
 		if err != nil {
 			return nil, fmt.Errorf("cluster: journal stream info: %w", err)
 		}
 		if end := info.State.LastSeq; end > j.last {
-			if err := j.replay(ctx, end, each, &newest); err != nil {
+			if err := j.replay(ctx, end, each); err != nil {
 				return nil, err
 			}
 		}
 		seq, err := j.publish(ctx, Record(RecTerm, 0, time.Now(), map[string]any{"node": n.opts.Node, "term": l.Term}), true)
 		if err == nil {
+			read := j.last - followed
 			j.last = seq
-			cut := newest.Add(-store.DefaultKeepRecords)
-			kept := j.records[:0]
-			for _, r := range j.records {
-				if !r.At.Before(cut) {
-					kept = append(kept, r)
-				}
-			}
-			j.records = kept
-			n.log.Info("cluster: journal replayed; this hub is active", "node", n.opts.Node, "term", l.Term, "records", j.last)
+			j.prune()
+			n.log.Info("cluster: journal replayed; this hub is active", "node", n.opts.Node, "term", l.Term,
+				"records", j.last, "followed", followed, "read_at_takeover", read)
 			return j, nil
 		}
 		if !isWrongLastSeq(err) {
@@ -116,8 +118,86 @@ func (n *Node) OpenJournal(ctx context.Context, l *Lease, each func(alarm.Transi
 	return nil, errors.New("cluster: journal kept growing while this hub took over (another hub still appending?)")
 }
 
+func newJournal(n *Node) *Journal {
+	return &Journal{n: n, deposed: make(chan struct{}), state: map[string]json.RawMessage{}}
+}
+
+// prune keeps the records of the last KeepRecords before the newest.
+func (j *Journal) prune() {
+	cut := j.newest.Add(-store.DefaultKeepRecords)
+	kept := j.records[:0]
+	for _, r := range j.records {
+		if !r.At.Before(cut) {
+			kept = append(kept, r)
+		}
+	}
+	clear(j.records[len(kept):])
+	j.records = kept
+}
+
+// Follower is a standby following the journal stream as the active hub
+// writes it, handing each transition to the same Rebuilder the hub will
+// start from: at takeover only what the follower had not read yet is
+// read, so a long journal does not lengthen the failover.
+type Follower struct {
+	j    *Journal
+	each func(alarm.Transition)
+	stop chan struct{}
+	done chan struct{}
+	once sync.Once
+}
+
+// followEvery is how often a follower asks the stream for what is new.
+const followEvery = 200 * time.Millisecond
+
+// Follow starts following the stream into each (a hub.Rebuilder's Add).
+// each is called from the follower's goroutine until Stop returns.
+func (n *Node) Follow(each func(alarm.Transition)) *Follower {
+	f := &Follower{j: newJournal(n), each: each, stop: make(chan struct{}), done: make(chan struct{})}
+	go f.run()
+	return f
+}
+
+func (f *Follower) run() {
+	defer close(f.done)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		select {
+		case <-f.stop:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	var lastLog time.Time
+	for {
+		info, err := f.j.n.st.Info(ctx)
+		if err == nil && info.State.LastSeq > f.j.last {
+			err = f.j.replay(ctx, info.State.LastSeq, f.each)
+			f.j.prune()
+		}
+		if err != nil && ctx.Err() == nil && time.Since(lastLog) > 10*time.Second {
+			lastLog = time.Now()
+			f.j.n.log.Warn("cluster: standby cannot follow the journal now; it reads the rest when it takes over", "err", err)
+		}
+		select {
+		case <-f.stop:
+			return
+		case <-time.After(followEvery):
+		}
+	}
+}
+
+// Stop stops following and returns what was read (up to which sequence,
+// the records and state), for OpenJournal to go on from.
+func (f *Follower) Stop() *Journal {
+	f.once.Do(func() { close(f.stop) })
+	<-f.done
+	return f.j
+}
+
 // replay reads the stream from j.last+1 to end.
-func (j *Journal) replay(ctx context.Context, end uint64, each func(alarm.Transition), newest *time.Time) error {
+func (j *Journal) replay(ctx context.Context, end uint64, each func(alarm.Transition)) error {
 	cons, err := j.n.js.OrderedConsumer(ctx, j.n.opts.Stream, jetstream.OrderedConsumerConfig{
 		DeliverPolicy: jetstream.DeliverByStartSequencePolicy, OptStartSeq: j.last + 1})
 	if err != nil {
@@ -142,7 +222,7 @@ func (j *Journal) replay(ctx context.Context, end uint64, each func(alarm.Transi
 				j.loss.SeqGaps = append(j.loss.SeqGaps, store.SeqGap{From: j.last + 1, To: seq - 1})
 			}
 			j.last = seq
-			j.decode(m.Data(), seq, each, newest)
+			j.decode(m.Data(), seq, each)
 		}
 		if err := batch.Error(); err != nil && !errors.Is(err, nats.ErrTimeout) {
 			return fmt.Errorf("cluster: journal replay: %w", err)
@@ -156,7 +236,7 @@ func (j *Journal) replay(ctx context.Context, end uint64, each func(alarm.Transi
 
 var recordPrefix = []byte(`{"rt":`)
 
-func (j *Journal) decode(body []byte, seq uint64, each func(alarm.Transition), newest *time.Time) {
+func (j *Journal) decode(body []byte, seq uint64, each func(alarm.Transition)) {
 	if bytes.HasPrefix(body, []byte("[")) {
 		// Records written together (AppendRecords).
 		var many []json.RawMessage
@@ -166,7 +246,7 @@ func (j *Journal) decode(body []byte, seq uint64, each func(alarm.Transition), n
 		}
 		for _, one := range many {
 			if bytes.HasPrefix(one, recordPrefix) {
-				j.decode(one, seq, each, newest)
+				j.decode(one, seq, each)
 			} else {
 				j.damaged(seq, errors.New("a transition among records"))
 			}
@@ -191,8 +271,8 @@ func (j *Journal) decode(body []byte, seq uint64, each func(alarm.Transition), n
 			j.state[st.Name] = st.Value
 			return
 		}
-		if r.At.After(*newest) {
-			*newest = r.At
+		if r.At.After(j.newest) {
+			j.newest = r.At
 		}
 		j.records = append(j.records, r)
 		return

@@ -13,3 +13,10 @@ import (
 func WithJournal(open func(each func(alarm.Transition)) (hub.Journal, error)) Option {
 	return func(op *options) { op.openJournal = open }
 }
+
+// WithRebuilder makes the hub start from rb, which may already hold what a
+// standby read while following the replicated journal; the journal's open
+// (WithJournal) then hands rb only the rest.
+func WithRebuilder(rb *hub.Rebuilder) Option {
+	return func(op *options) { op.rebuilder = rb }
+}

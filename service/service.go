@@ -79,6 +79,7 @@ type options struct {
 	// openJournal opens a replicated journal instead of data_dir's file
 	// (WithJournal, cluster.go).
 	openJournal func(each func(alarm.Transition)) (hub.Journal, error)
+	rebuilder   *hub.Rebuilder
 }
 
 // WithObserver adds an observer of events and alarm transitions.
@@ -115,7 +116,10 @@ func Start(cfg *hub.Config, log *slog.Logger, opts ...Option) (*Hub, error) {
 	}
 	// The journal is replayed into the alarms as it is read, never held
 	// decoded as a whole (hub.Rebuilder).
-	rb := hub.NewRebuilder(log)
+	rb := op.rebuilder // a standby's, already fed by following the journal (cluster.go)
+	if rb == nil {
+		rb = hub.NewRebuilder(log)
+	}
 	var j hub.Journal
 	var err error
 	if op.openJournal != nil {

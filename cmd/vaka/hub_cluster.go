@@ -59,8 +59,13 @@ func runClusterHub(ctx context.Context, path string, cfg *hub.Config, log *slog.
 		}
 	})
 	log.Info("cluster: standby; waiting for the lease", "stream", cl.Stream, "lease_ttl", cl.LeaseTTL)
+	// While it waits the standby follows the journal into the state the
+	// hub will start from, so taking over reads only the newest records.
+	rb := hub.NewRebuilder(log)
+	follower := n.Follow(rb.Add)
 	lease, err := n.Acquire(ctx)
 	if err != nil {
+		follower.Stop()
 		if ctx.Err() != nil {
 			return nil
 		}
@@ -70,12 +75,13 @@ func runClusterHub(ctx context.Context, path string, cfg *hub.Config, log *slog.
 	var j *cluster.Journal
 	pp, popts, err := startPilot(cfg, log)
 	if err != nil {
+		follower.Stop()
 		lease.Release()
 		return err
 	}
-	popts = append(popts, service.WithJournal(func(each func(alarm.Transition)) (hub.Journal, error) {
+	popts = append(popts, service.WithRebuilder(rb), service.WithJournal(func(each func(alarm.Transition)) (hub.Journal, error) {
 		var err error
-		j, err = n.OpenJournal(ctx, lease, each)
+		j, err = n.OpenJournal(ctx, lease, each, follower)
 		if err != nil {
 			return nil, err
 		}
@@ -83,6 +89,7 @@ func runClusterHub(ctx context.Context, path string, cfg *hub.Config, log *slog.
 	}))
 	s, err := service.Start(cfg, log, popts...)
 	if err != nil {
+		follower.Stop()
 		pp.close()
 		lease.Release()
 		return err
