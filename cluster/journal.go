@@ -91,17 +91,49 @@ func (n *Node) OpenJournal(ctx context.Context, l *Lease, each func(alarm.Transi
 	}
 	j.term = l.Term
 	followed := j.last
-	for attempt := 0; attempt < 100; attempt++ {
-		info, err := n.st.Info(ctx)
+	// The stream may be between leaders (the NATS node that led it went
+	// with the hub that held the lease): transient errors are retried,
+	// for as long as this hub holds the lease, up to openPatience.
+	giveUp := time.Now().Add(openPatience)
+	var lastErr error
+	retry := func(err error) bool {
+		lastErr = err
+		if time.Now().After(giveUp) || ctx.Err() != nil {
+			return false
+		}
+		select {
+		case <-l.Lost():
+			return false
+		case <-ctx.Done():
+			return false
+		case <-time.After(250 * time.Millisecond):
+		}
+		return true
+	}
+	for attempt := 0; attempt < 1000; attempt++ {
+		c, cancel := context.WithTimeout(ctx, 5*time.Second)
+		info, err := n.st.Info(c)
+		cancel()
 		if err != nil {
-			return nil, fmt.Errorf("cluster: journal stream info: %w", err)
+			if retry(fmt.Errorf("cluster: journal stream info: %w", err)) {
+				continue
+			}
+			return nil, lastErr
 		}
 		if end := info.State.LastSeq; end > j.last {
-			if err := j.replay(ctx, end, each); err != nil {
-				return nil, err
+			c, cancel := context.WithTimeout(ctx, 30*time.Second)
+			err := j.replay(c, end, each)
+			cancel()
+			if err != nil {
+				if retry(err) {
+					continue // replay goes on from the last record it handed on
+				}
+				return nil, lastErr
 			}
 		}
-		seq, err := j.publish(ctx, Record(RecTerm, 0, time.Now(), map[string]any{"node": n.opts.Node, "term": l.Term}), true)
+		c, cancel = context.WithTimeout(ctx, 5*time.Second)
+		seq, err := j.publish(c, Record(RecTerm, 0, time.Now(), map[string]any{"node": n.opts.Node, "term": l.Term}), true)
+		cancel()
 		if err == nil {
 			read := j.last - followed
 			j.last = seq
@@ -111,12 +143,20 @@ func (n *Node) OpenJournal(ctx context.Context, l *Lease, each func(alarm.Transi
 			return j, nil
 		}
 		if !isWrongLastSeq(err) {
-			return nil, fmt.Errorf("cluster: term record: %w", err)
+			if retry(fmt.Errorf("cluster: term record: %w", err)) {
+				continue
+			}
+			return nil, lastErr
 		}
 		// Someone appended after what we read: read it too.
 	}
-	return nil, errors.New("cluster: journal kept growing while this hub took over (another hub still appending?)")
+	return nil, fmt.Errorf("cluster: journal kept growing while this hub took over (another hub still appending?): %v", lastErr)
 }
+
+// openPatience bounds how long a hub that took the lease keeps trying to
+// read the journal and append its term record through transient errors
+// (a stream electing a new leader takes seconds).
+const openPatience = 60 * time.Second
 
 func newJournal(n *Node) *Journal {
 	return &Journal{n: n, deposed: make(chan struct{}), state: map[string]json.RawMessage{}}
