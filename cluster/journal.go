@@ -121,7 +121,7 @@ func (n *Node) OpenJournal(ctx context.Context, l *Lease, each func(alarm.Transi
 			return nil, lastErr
 		}
 		if end := info.State.LastSeq; end > j.last {
-			c, cancel := context.WithTimeout(ctx, 30*time.Second)
+			c, cancel := context.WithTimeout(ctx, 5*time.Second)
 			err := j.replay(c, end, each)
 			cancel()
 			if err != nil {
@@ -211,11 +211,13 @@ func (f *Follower) run() {
 	}()
 	var lastLog time.Time
 	for {
-		info, err := f.j.n.st.Info(ctx)
+		c, cancelRound := context.WithTimeout(ctx, 5*time.Second)
+		info, err := f.j.n.st.Info(c)
 		if err == nil && info.State.LastSeq > f.j.last {
-			err = f.j.replay(ctx, info.State.LastSeq, f.each)
+			err = f.j.replay(c, info.State.LastSeq, f.each)
 			f.j.prune()
 		}
+		cancelRound()
 		if err != nil && ctx.Err() == nil && time.Since(lastLog) > 10*time.Second {
 			lastLog = time.Now()
 			f.j.n.log.Warn("cluster: standby cannot follow the journal now; it reads the rest when it takes over", "err", err)

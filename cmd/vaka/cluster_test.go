@@ -555,6 +555,11 @@ func TestIntegrationClusterEmbeddedFailover(t *testing.T) {
 			victim.cmd.Wait()
 			next := activeHub(t, hubs, 60*time.Second)
 			t.Logf("%s SIGKILLed with its NATS node; %s active after %s", victim.name, next.name, time.Since(at).Round(time.Millisecond))
+			for _, l := range strings.Split(next.log.String(), "\n") {
+				if strings.Contains(l, "level=WARN") || strings.Contains(l, "level=ERROR") || strings.Contains(l, "active") {
+					t.Logf("  %s: %s", next.name, l)
+				}
+			}
 			victim.start(t, bin) // rejoins: its NATS node and a standby hub
 		}
 		if _, ok := p.send(i, 60*time.Second); !ok {
