@@ -111,7 +111,9 @@ func (n *Node) OpenJournal(ctx context.Context, l *Lease, each func(alarm.Transi
 		return true
 	}
 	for attempt := 0; attempt < 1000; attempt++ {
-		c, cancel := context.WithTimeout(ctx, 5*time.Second)
+		// Short tries: a request to a stream between leaders waits its
+		// whole timeout, and the election is over in a few seconds.
+		c, cancel := context.WithTimeout(ctx, 2*time.Second)
 		info, err := n.st.Info(c)
 		cancel()
 		if err != nil {
@@ -121,7 +123,7 @@ func (n *Node) OpenJournal(ctx context.Context, l *Lease, each func(alarm.Transi
 			return nil, lastErr
 		}
 		if end := info.State.LastSeq; end > j.last {
-			c, cancel := context.WithTimeout(ctx, 5*time.Second)
+			c, cancel := context.WithTimeout(ctx, 2*time.Second)
 			err := j.replay(c, end, each)
 			cancel()
 			if err != nil {
@@ -248,7 +250,7 @@ func (j *Journal) replay(ctx context.Context, end uint64, each func(alarm.Transi
 	for j.last < end {
 		// Ask for no more than is there: Fetch waits until the batch is
 		// full or its wait is over.
-		batch, err := cons.Fetch(int(min(1000, end-j.last)), jetstream.FetchMaxWait(5*time.Second))
+		batch, err := cons.Fetch(int(min(1000, end-j.last)), jetstream.FetchMaxWait(2*time.Second))
 		if err != nil {
 			return fmt.Errorf("cluster: journal replay: %w", err)
 		}
