@@ -242,11 +242,21 @@ func (f *Follower) Stop() *Journal {
 
 // replay reads the stream from j.last+1 to end.
 func (j *Journal) replay(ctx context.Context, end uint64, each func(alarm.Transition)) error {
-	cons, err := j.n.js.OrderedConsumer(ctx, j.n.opts.Stream, jetstream.OrderedConsumerConfig{
-		DeliverPolicy: jetstream.DeliverByStartSequencePolicy, OptStartSeq: j.last + 1})
+	// A plain ephemeral pull consumer, created within ctx: an ordered
+	// consumer re-creates itself inside Fetch with its own retries, which
+	// blocked a takeover for as long as the stream had no leader.
+	cons, err := j.n.js.CreateConsumer(ctx, j.n.opts.Stream, jetstream.ConsumerConfig{
+		DeliverPolicy: jetstream.DeliverByStartSequencePolicy, OptStartSeq: j.last + 1,
+		AckPolicy: jetstream.AckNonePolicy, InactiveThreshold: 30 * time.Second,
+		MemoryStorage: true, Replicas: 1})
 	if err != nil {
 		return fmt.Errorf("cluster: journal replay: %w", err)
 	}
+	defer func() {
+		c, cancel := context.WithTimeout(context.Background(), time.Second)
+		_ = j.n.js.DeleteConsumer(c, j.n.opts.Stream, cons.CachedInfo().Name)
+		cancel()
+	}()
 	for j.last < end {
 		// Ask for no more than is there: Fetch waits until the batch is
 		// full or its wait is over.
@@ -263,7 +273,15 @@ func (j *Journal) replay(ctx context.Context, end uint64, each func(alarm.Transi
 			}
 			seq := md.Sequence.Stream
 			if seq > j.last+1 {
+				// A message the stream has but did not deliver is read
+				// again from j.last+1; one it does not have is lost.
+				if _, gerr := j.n.st.GetMsg(ctx, j.last+1); !errors.Is(gerr, jetstream.ErrMsgNotFound) {
+					return fmt.Errorf("cluster: journal replay: %d delivered after %d (%v)", seq, j.last, gerr)
+				}
 				j.loss.SeqGaps = append(j.loss.SeqGaps, store.SeqGap{From: j.last + 1, To: seq - 1})
+			}
+			if seq <= j.last {
+				continue
 			}
 			j.last = seq
 			j.decode(m.Data(), seq, each)
