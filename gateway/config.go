@@ -97,8 +97,12 @@ func (c *Config) spoolMaxBytes() int64 {
 // Broker says how to reach the MQTT broker of the hub.
 type Broker struct {
 	// URL is tcp://host:port, ssl://host:port (TLS), ws:// or wss://.
-	URL      string `yaml:"url"`
-	Username string `yaml:"username,omitempty"`
+	URL string `yaml:"url"`
+	// URLs are more hubs of a redundant group (docs/scale-out.md), tried
+	// in order after URL whenever the gateway connects: a standby hub
+	// refuses the connection, so the gateway reaches the active one.
+	URLs     []string `yaml:"urls,omitempty"`
+	Username string   `yaml:"username,omitempty"`
 	// Password or PasswordFile (preferred: keeps the secret out of the
 	// config and out of backups of it). Not both.
 	Password     string `yaml:"password,omitempty"`
@@ -193,6 +197,21 @@ func (b *Broker) check() error {
 		}
 		if b.CAFile != "" && !isTLS(u.Scheme) {
 			add("ca_file", "only applies to ssl:// or wss:// URLs")
+		}
+	}
+	for i, s := range b.URLs {
+		u, err := url.Parse(s)
+		f := config.Field("urls", i)
+		switch {
+		case err != nil:
+			add(f, "not a URL")
+		case strings.ToLower(u.Scheme) != "tcp" && strings.ToLower(u.Scheme) != "ssl" && strings.ToLower(u.Scheme) != "mqtt" &&
+			strings.ToLower(u.Scheme) != "tls" && strings.ToLower(u.Scheme) != "mqtts":
+			add(f, "scheme must be tcp or ssl, e.g. ssl://hub-b.example.org:8883")
+		case u.Hostname() == "" || u.Port() == "":
+			add(f, "needs host and port, e.g. tcp://hub-b.local:1883")
+		case u.User != nil:
+			add(f, "must not carry credentials; use username and password_file")
 		}
 	}
 	if b.Password != "" && b.PasswordFile != "" {

@@ -312,6 +312,9 @@ func (g *Gateway) clientOptions() (*mqtt.ClientOptions, error) {
 			g.log.Warn("gateway: connection to broker lost; events are held until it is back", "err", err)
 			notify(g.lost)
 		})
+	for _, u := range b.URLs {
+		mo.AddBroker(u) // the other hubs of a redundant group, in order
+	}
 	if b.Username != "" {
 		mo.SetUsername(b.Username)
 	}
@@ -329,7 +332,13 @@ func (g *Gateway) clientOptions() (*mqtt.ClientOptions, error) {
 	if err != nil {
 		return nil, fmt.Errorf("gateway: broker.url: not a URL")
 	}
-	if isTLS(u.Scheme) {
+	anyTLS := isTLS(u.Scheme)
+	for _, s := range b.URLs {
+		if v, err := url.Parse(s); err == nil && isTLS(v.Scheme) {
+			anyTLS = true
+		}
+	}
+	if anyTLS {
 		tc := &tls.Config{MinVersion: tls.VersionTLS12}
 		if b.CAFile != "" {
 			pem, err := os.ReadFile(b.CAFile)

@@ -43,6 +43,9 @@ type Config struct {
 	Metrics MetricsConfig  `yaml:"metrics"`
 	Loc     *time.Location `yaml:"-"`
 
+	// Cluster makes the hub one of a redundant group (config_cluster.go).
+	Cluster *ClusterConfig `yaml:"cluster"`
+
 	included     []string       // files read by Include (devices_file), for reload
 	rosterShifts []roster.Shift // read from Roster.File by Include
 	rosterPath   string         // and its path, for errors
@@ -347,6 +350,7 @@ func (c *Config) Validate() error {
 		add(config.Errorf("http.address", "missing"))
 	}
 	errs = append(errs, c.Metrics.validate()...)
+	errs = append(errs, c.validateCluster()...)
 	if t := c.HTTP.TLS; t != nil {
 		errs = append(errs, t.validate("http.tls")...)
 	}

@@ -206,7 +206,7 @@ func (h *Hub) checkJournal(now time.Time) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.flushLocked(true)
-	if n := h.journal.SyncFails.Load(); n > h.hs.syncFails {
+	if n := h.journal.Stats().SyncFails; n > h.hs.syncFails {
 		h.hs.syncFails = n
 		h.log.Error("hub: alarm journal fsync failed", "total", n)
 		h.applyLocked(rules.Action{Kind: rules.Raise, Rule: rules.RuleHubIntegrity, Key: rules.RuleHubIntegrity,

@@ -22,13 +22,12 @@ import (
 	"github.com/vaka-care/vaka/alarm"
 	"github.com/vaka-care/vaka/event"
 	"github.com/vaka-care/vaka/rules"
-	"github.com/vaka-care/vaka/store"
 )
 
 // Options wire a hub.
 type Options struct {
 	Config  *Config // validated
-	Journal *store.Journal
+	Journal Journal
 	Replay  []alarm.Transition // what the journal held at open
 	// Rebuilt, if set, is what the journal held, replayed as it was read
 	// (store.OpenEach into a Rebuilder); Replay is then ignored.
@@ -57,7 +56,7 @@ type Hub struct {
 	cfg     *Config
 	log     *slog.Logger
 	engine  *rules.Engine
-	journal *store.Journal
+	journal Journal
 	now     func() time.Time
 	recent  time.Duration
 	m       *metrics

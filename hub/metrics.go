@@ -86,13 +86,13 @@ func newMetrics(reg prometheus.Registerer, h *Hub) (*metrics, error) {
 		func() float64 { return float64(h.journal.LossTotals().SyncFails) })
 	slowWrites := prometheus.NewCounterFunc(prometheus.CounterOpts{
 		Name: "vaka_store_slow_writes_total", Help: "Journal appends whose write took over 5 ms (an alarm's PUBACK waits for it)."},
-		func() float64 { return float64(h.journal.SlowWrites.Load()) })
+		func() float64 { return float64(h.journal.Stats().SlowWrites) })
 	maxWrite := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "vaka_store_write_max_seconds", Help: "The longest journal append write since the hub started."},
-		func() float64 { return float64(h.journal.MaxWriteNanos.Load()) / 1e9 })
+		func() float64 { return float64(h.journal.Stats().MaxWriteNanos) / 1e9 })
 	syncs := prometheus.NewCounterFunc(prometheus.CounterOpts{
 		Name: "vaka_store_fsyncs_total", Help: "Journal fsyncs (each costs CPU and disk; grouped per store.sync_every)."},
-		func() float64 { return float64(h.journal.Syncs.Load()) })
+		func() float64 { return float64(h.journal.Stats().Syncs) })
 	syncWindow := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "vaka_store_sync_window_seconds", Help: "The longest a journaled transition waits for fsync (store.sync_every; 0 with store.sync_each_write): what a power cut can lose."},
 		func() float64 { return h.journal.SyncWindow().Seconds() })

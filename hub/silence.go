@@ -171,6 +171,10 @@ func (h *Hub) saveSilencesLocked(list []Silence) error {
 	if err != nil {
 		return fmt.Errorf("hub: encode silences: %w", err)
 	}
+	if k, ok := h.journal.(StateKeeper); ok {
+		// A redundant group: every hub must see the same silences.
+		return k.SaveState(silenceFile, b)
+	}
 	// Atomic and durable, the rename included: a silence an operator set
 	// must not come back half-written or vanish after a power cut.
 	if err := record.WriteFile(filepath.Join(h.dataDir, silenceFile), b, 0o640); err != nil {
@@ -180,6 +184,16 @@ func (h *Hub) saveSilencesLocked(list []Silence) error {
 }
 
 func (h *Hub) loadSilences() error {
+	if k, ok := h.journal.(StateKeeper); ok {
+		b, found := k.State(silenceFile)
+		if !found {
+			return nil
+		}
+		if err := json.Unmarshal(b, &h.silences); err != nil {
+			return fmt.Errorf("hub: load silences from the journal: %w", err)
+		}
+		return nil
+	}
 	if h.dataDir == "" {
 		return nil
 	}

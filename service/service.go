@@ -39,7 +39,7 @@ type Hub struct {
 	// when External is the hub's session on the external broker.
 	Broker   *broker.Broker
 	External *extbroker.Consumer
-	Journal  *store.Journal
+	Journal  hub.Journal
 
 	front    mqttFront
 	log      *slog.Logger
@@ -75,6 +75,11 @@ type options struct {
 	loopbackPush bool
 	seen         *seenStore       // devices heard before a restart (devseen.go)
 	now          func() time.Time // the hub's clock (WithClock); nil: time.Now
+
+	// openJournal opens a replicated journal instead of data_dir's file
+	// (WithJournal, cluster.go).
+	openJournal func(each func(alarm.Transition)) (hub.Journal, error)
+	rebuilder   *hub.Rebuilder
 }
 
 // WithObserver adds an observer of events and alarm transitions.
@@ -111,8 +116,17 @@ func Start(cfg *hub.Config, log *slog.Logger, opts ...Option) (*Hub, error) {
 	}
 	// The journal is replayed into the alarms as it is read, never held
 	// decoded as a whole (hub.Rebuilder).
-	rb := hub.NewRebuilder(log)
-	j, err := store.OpenEach(cfg.DataDir, store.Options{SyncEvery: cfg.Store.SyncEvery, SyncEachWrite: cfg.Store.SyncEachWrite, Logger: log}, rb.Add)
+	rb := op.rebuilder // a standby's, already fed by following the journal (cluster.go)
+	if rb == nil {
+		rb = hub.NewRebuilder(log)
+	}
+	var j hub.Journal
+	var err error
+	if op.openJournal != nil {
+		j, err = op.openJournal(rb.Add) // a replicated journal (cluster.go)
+	} else {
+		j, err = store.OpenEach(cfg.DataDir, store.Options{SyncEvery: cfg.Store.SyncEvery, SyncEachWrite: cfg.Store.SyncEachWrite, Logger: log}, rb.Add)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -235,7 +249,7 @@ func brokerLimits(l hub.MQTTLimits) broker.Limits {
 		MaxQueued: l.MaxQueued, AuthConcurrency: l.AuthConcurrency}
 }
 
-func startHTTP(cfg *hub.Config, log *slog.Logger, op options, pp *pushParts, h *hub.Hub, j *store.Journal,
+func startHTTP(cfg *hub.Config, log *slog.Logger, op options, pp *pushParts, h *hub.Hub, j hub.Journal,
 	reg *prometheus.Registry, b *broker.Broker, ext *extbroker.Consumer, front mqttFront) (*Hub, error) {
 	var users []httpapi.User
 	for _, u := range cfg.Users {

@@ -34,6 +34,9 @@ func runHub(ctx context.Context, args []string, log *slog.Logger) error {
 	if cfg.Demo {
 		log.Warn("demo mode: anonymous MQTT is allowed; never use demo mode with real residents")
 	}
+	if cfg.Cluster != nil {
+		return runClusterHub(ctx, path, &cfg, log) // hub_cluster.go: a redundant group
+	}
 	pp, popts, err := startPilot(&cfg, log)
 	if err != nil {
 		return err

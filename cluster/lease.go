@@ -1,0 +1,169 @@
+package cluster
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+const leaseKey = "active"
+
+// leaseValue is what the lease key holds: who is active, for people and
+// logs (the revision is what counts).
+type leaseValue struct {
+	Node string    `json:"node"`
+	At   time.Time `json:"at"`
+}
+
+// Lease is this hub's hold on the group's lead.
+type Lease struct {
+	n    *Node
+	Term uint64 // the lease's revision when taken: grows with every new holder
+
+	mu       sync.Mutex
+	rev      uint64
+	lost     chan struct{}
+	lostOnce sync.Once
+	stop     chan struct{}
+	done     chan struct{}
+}
+
+// Acquire waits until this hub holds the lease and returns it. A lease
+// whose revision has not changed for the TTL (as this hub's own clock
+// measures it, so the machines' clocks need not agree) is taken over by
+// compare-and-set on that revision: of several standbys one wins. A
+// lease the holder released (Lease.Release) is taken at once. While it
+// waits the hub opens no listener: it is a standby.
+func (n *Node) Acquire(ctx context.Context) (*Lease, error) {
+	val, _ := json.Marshal(leaseValue{Node: n.opts.Node})
+	poll := min(max(n.opts.LeaseTTL/10, 50*time.Millisecond), time.Second)
+	var (
+		seenRev  uint64
+		seenAt   time.Time
+		lastNode string
+		lastLog  time.Time
+	)
+	for {
+		c, cancel := context.WithTimeout(ctx, 2*time.Second)
+		e, err := n.kv.Get(c, leaseKey)
+		switch {
+		case errors.Is(err, jetstream.ErrKeyNotFound), errors.Is(err, jetstream.ErrKeyDeleted):
+			rev, cerr := n.kv.Create(c, leaseKey, val)
+			if cerr == nil {
+				cancel()
+				return n.newLease(rev), nil
+			}
+		case err == nil:
+			var lv leaseValue
+			_ = json.Unmarshal(e.Value(), &lv)
+			if e.Revision() != seenRev {
+				seenRev, seenAt = e.Revision(), time.Now()
+				if lv.Node != lastNode {
+					lastNode = lv.Node
+					n.log.Info("cluster: standby; another hub is active", "active", lv.Node, "node", n.opts.Node)
+				}
+			} else if time.Since(seenAt) > n.opts.LeaseTTL {
+				rev, uerr := n.kv.Update(c, leaseKey, val, seenRev)
+				if uerr == nil {
+					cancel()
+					n.log.Warn("cluster: the active hub's lease ran out; taking over", "was", lv.Node, "node", n.opts.Node)
+					return n.newLease(rev), nil
+				}
+			}
+		default:
+			if time.Since(lastLog) > 10*time.Second {
+				lastLog = time.Now()
+				n.log.Warn("cluster: lease not readable; the NATS cluster may have lost its quorum", "err", err)
+			}
+		}
+		cancel()
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(poll):
+		}
+	}
+}
+
+func (n *Node) newLease(rev uint64) *Lease {
+	l := &Lease{n: n, Term: rev, rev: rev, lost: make(chan struct{}), stop: make(chan struct{}), done: make(chan struct{})}
+	go l.renew()
+	return l
+}
+
+// renew updates the lease every TTL/3 by compare-and-set. Another
+// holder's revision, or no successful renewal for the TTL (the cluster
+// unreachable or without quorum), means the lease is lost.
+func (l *Lease) renew() {
+	defer close(l.done)
+	ttl := l.n.opts.LeaseTTL
+	every := ttl / 3
+	ok := time.Now()
+	val, _ := json.Marshal(leaseValue{Node: l.n.opts.Node})
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-l.stop:
+			return
+		case <-t.C:
+		}
+		sent := time.Now()
+		c, cancel := context.WithTimeout(context.Background(), every)
+		l.mu.Lock()
+		rev, err := l.n.kv.Update(c, leaseKey, val, l.rev)
+		if err == nil {
+			l.rev = rev
+		}
+		l.mu.Unlock()
+		cancel()
+		switch {
+		case err == nil:
+			ok = sent
+		case isWrongLastSeq(err), errors.Is(err, jetstream.ErrKeyNotFound), errors.Is(err, jetstream.ErrKeyDeleted):
+			l.n.log.Error("cluster: another hub took the lease", "node", l.n.opts.Node, "err", err)
+			l.markLost()
+			return
+		case time.Since(ok) > ttl:
+			l.n.log.Error("cluster: lease not renewed within its TTL; giving up the lead", "node", l.n.opts.Node, "err", err)
+			l.markLost()
+			return
+		default:
+			l.n.log.Warn("cluster: lease renewal failed; retrying", "err", err)
+		}
+	}
+}
+
+func (l *Lease) markLost() { l.lostOnce.Do(func() { close(l.lost) }) }
+
+// Lost is closed when the lease is lost: the hub must stop at once.
+func (l *Lease) Lost() <-chan struct{} { return l.lost }
+
+// Release stops renewing and deletes the lease (if still ours), so a
+// standby takes over at once instead of after the TTL.
+func (l *Lease) Release() {
+	select {
+	case <-l.stop:
+	default:
+		close(l.stop)
+	}
+	<-l.done
+	select {
+	case <-l.lost:
+		return
+	default:
+	}
+	c, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	l.mu.Lock()
+	rev := l.rev
+	l.mu.Unlock()
+	if err := l.n.kv.Delete(c, leaseKey, jetstream.LastRevision(rev)); err != nil {
+		l.n.log.Warn("cluster: lease not released; a standby takes over after its TTL", "err", err)
+	}
+	l.markLost()
+}

@@ -1,0 +1,139 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Options say which group this hub belongs to and how it reaches it.
+type Options struct {
+	Node     string        // this hub's name in the group
+	URLs     []string      // NATS servers
+	Replicas int           // of the journal stream and the lease bucket
+	LeaseTTL time.Duration // how long a lease lasts unrenewed
+	Stream   string        // the journal stream's name
+	Logger   *slog.Logger
+	// AppendTimeout bounds one append's wait for the quorum's ack;
+	// zero means DefaultAppendTimeout.
+	AppendTimeout time.Duration
+}
+
+// DefaultAppendTimeout bounds an append's wait for its quorum ack. The
+// hub holds its lock meanwhile (as it does for a local write(2)), so it is
+// short: an append that times out is held by the hub and its event
+// answered busy, and the gateway sends it again.
+const DefaultAppendTimeout = time.Second
+
+// Node is this hub's connection to the group's NATS cluster.
+type Node struct {
+	opts Options
+	log  *slog.Logger
+	nc   *nats.Conn
+	js   jetstream.JetStream
+	st   jetstream.Stream
+	kv   jetstream.KeyValue
+}
+
+func (o *Options) subject() string { return "vaka.journal." + strings.ToLower(o.Stream) }
+
+// Connect connects to the NATS cluster and makes sure the journal stream
+// and the lease bucket exist with the configured replicas, retrying until
+// ctx ends while the cluster forms (a JetStream cluster answers only once
+// it has elected its meta leader).
+func Connect(ctx context.Context, o Options) (*Node, error) {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.AppendTimeout <= 0 {
+		o.AppendTimeout = DefaultAppendTimeout
+	}
+	if o.Replicas <= 0 {
+		o.Replicas = 3
+	}
+	nc, err := nats.Connect(strings.Join(o.URLs, ","),
+		nats.Name("vaka-hub-"+o.Node),
+		nats.MaxReconnects(-1),
+		nats.ReconnectWait(250*time.Millisecond),
+		nats.RetryOnFailedConnect(true),
+		// No buffering while disconnected: an append must fail at once
+		// (and be held by the hub, the event answered busy) rather than
+		// wait in a buffer that a crash would lose.
+		nats.ReconnectBufSize(-1),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("cluster: connect to nats: %w", err)
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		nc.Close()
+		return nil, fmt.Errorf("cluster: jetstream: %w", err)
+	}
+	n := &Node{opts: o, log: o.Logger, nc: nc, js: js}
+	for attempt := 0; ; attempt++ {
+		err = n.ensure(ctx)
+		if err == nil {
+			return n, nil
+		}
+		if attempt%10 == 0 {
+			n.log.Warn("cluster: journal stream not ready yet; waiting for the NATS cluster", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			nc.Close()
+			return nil, fmt.Errorf("cluster: journal stream: %w (last: %v)", ctx.Err(), err)
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+}
+
+func (n *Node) ensure(ctx context.Context) error {
+	c, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	st, err := n.js.CreateOrUpdateStream(c, jetstream.StreamConfig{
+		Name:        n.opts.Stream,
+		Description: "Vaka alarm journal (one record per alarm transition or supervision record)",
+		Subjects:    []string{n.opts.subject()},
+		Replicas:    n.opts.Replicas,
+		Storage:     jetstream.FileStorage,
+		// A record whose ack was lost is sent again with the same id:
+		// the stream keeps it once (Journal.Append).
+		Duplicates: 2 * time.Minute,
+		Discard:    jetstream.DiscardNew,
+		MaxMsgSize: 1 << 20,
+	})
+	if err != nil {
+		return err
+	}
+	kv, err := n.js.CreateOrUpdateKeyValue(c, jetstream.KeyValueConfig{
+		Bucket:      n.opts.Stream + "_LEASE",
+		Description: "Vaka redundant group: which hub is active",
+		History:     1,
+		Replicas:    n.opts.Replicas,
+		Storage:     jetstream.FileStorage,
+	})
+	if err != nil {
+		return err
+	}
+	n.st, n.kv = st, kv
+	return nil
+}
+
+// Close closes the connection.
+func (n *Node) Close() { n.nc.Close() }
+
+// isWrongLastSeq reports a refused expected-last-sequence or revision.
+func isWrongLastSeq(err error) bool {
+	var ae *jetstream.APIError
+	if errors.As(err, &ae) {
+		return ae.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence ||
+			ae.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant
+	}
+	return errors.Is(err, jetstream.ErrKeyRevisionMismatch) || errors.Is(err, jetstream.ErrKeyExists)
+}

@@ -1,0 +1,77 @@
+package hub
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/vaka-care/vaka/config"
+	"github.com/vaka-care/vaka/store"
+)
+
+// keeperJournal is the local journal with named state kept beside it in
+// memory, standing in for the replicated journal (package cluster), whose
+// own tests check that state survives a takeover.
+type keeperJournal struct {
+	*store.Journal
+	state map[string][]byte
+}
+
+func (k *keeperJournal) SaveState(name string, b []byte) error {
+	k.state[name] = append([]byte(nil), b...)
+	return nil
+}
+
+func (k *keeperJournal) State(name string) ([]byte, bool) {
+	b, ok := k.state[name]
+	return b, ok
+}
+
+// With a journal that keeps state (a redundant group), silences go to
+// the journal, not to data_dir, and the hub that takes over (a new hub on
+// the same journal) holds back what was silenced.
+func TestSilencesKeptByTheJournal(t *testing.T) {
+	now := time.Date(2026, 10, 25, 2, 30, 0, 0, time.UTC)
+	dir := t.TempDir()
+	var cfg Config
+	if err := config.Decode("hub.yaml", []byte(silenceYAML), &cfg); err != nil {
+		t.Fatal(err)
+	}
+	cfg.DataDir = dir
+	j, replay, err := store.Open(dir, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { j.Close() })
+	kj := &keeperJournal{Journal: j, state: map[string][]byte{}}
+	h, err := New(Options{Config: &cfg, Journal: kj, Replay: replay, Now: func() time.Time { return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.AddSilence(Silence{Site: "s", Resident: "r-a", End: now.Add(time.Hour), Author: "lead", Reason: "på sjukhus"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := kj.State(silenceFile); !ok {
+		t.Fatal("the silence was not given to the journal")
+	}
+	if _, err := os.Stat(filepath.Join(dir, silenceFile)); !os.IsNotExist(err) {
+		t.Fatalf("silences written to data_dir beside the journal: %v", err)
+	}
+	// The hub that takes over: a new hub on the same journal state.
+	h2, err := New(Options{Config: &cfg, Journal: kj, Now: func() time.Time { return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := h2.Silences(); len(s) != 1 || s[0].Resident != "r-a" {
+		t.Fatalf("silences on the hub that took over: %+v", s)
+	}
+	h2.HandleEvent("s", "gw", payload("e1", "bed-a", "0012", "empty", now))
+	now = now.Add(20 * time.Minute)
+	h2.Tick()
+	for _, a := range h2.Alarms() {
+		if a.Rule == "bed_exit" {
+			t.Fatalf("a silenced bed exit raised on the hub that took over: %+v", a)
+		}
+	}
+}
