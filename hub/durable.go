@@ -79,17 +79,43 @@ func (h *Hub) persistAllLocked(ts []*alarm.Transition) bool {
 		h.flushLocked(false)
 	}
 	if len(h.hs.held) == 0 {
-		err := h.journal.AppendAll(ts)
+		n, err := h.appendAllLocked(ts)
 		if err == nil {
 			return true
 		}
 		h.storeFailedLocked(err)
+		ts = ts[n:] // those before n are durable
 	}
 	for _, t := range ts {
 		h.holdLocked(t)
 	}
 	h.setHeldLocked()
 	return false
+}
+
+// batchAppender is a journal that writes several transitions at once,
+// all or none: the local file, in one write(2).
+type batchAppender interface {
+	AppendAll(ts []*alarm.Transition) error
+}
+
+// appendAllLocked writes ts with one AppendAll where the journal has it,
+// else one Append each (the replicated journal: a quorum round trip
+// each). It returns how many of ts are durable: on an error, those
+// before it, which must not be written again.
+func (h *Hub) appendAllLocked(ts []*alarm.Transition) (int, error) {
+	if b, ok := h.journal.(batchAppender); ok {
+		if err := b.AppendAll(ts); err != nil {
+			return 0, err
+		}
+		return len(ts), nil
+	}
+	for i, t := range ts {
+		if err := h.journal.Append(t); err != nil {
+			return i, err
+		}
+	}
+	return len(ts), nil
 }
 
 // storeFailedLocked counts and logs a failed journal write. The first
