@@ -339,10 +339,7 @@ func (h *Hub) HandleHeartbeat(site, gateway string, payload []byte) {
 // forgetting old resolved alarms. Run calls it every second.
 func (h *Hub) Tick() {
 	now := h.now()
-	for _, act := range h.engine.Supervise(now) {
-		h.yieldToCare()
-		h.apply(act, now)
-	}
+	h.applyTechnical(h.engine.Supervise(now), now) // lanes.go: in slices, care first
 	h.checkJournal(now)
 	h.checkDrops(now)
 	h.forget(now)
