@@ -339,7 +339,7 @@ func (h *Hub) HandleHeartbeat(site, gateway string, payload []byte) {
 // forgetting old resolved alarms. Run calls it every second.
 func (h *Hub) Tick() {
 	now := h.now()
-	h.applyTechnical(h.engine.Supervise(now), now) // lanes.go: in slices, care first
+	h.engine.SuperviseEach(now, func(acts []rules.Action) { h.applyTechnical(acts, now) }) // lanes.go: in slices, care first
 	h.checkJournal(now)
 	h.checkDrops(now)
 	h.forget(now)

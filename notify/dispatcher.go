@@ -277,6 +277,11 @@ func (d *Dispatcher) drain() {
 		}
 		d.handle(&tech.a[i], tech.t[i])
 	}
+	// Like care's: a storm's technical transitions otherwise grew a new
+	// array (640 bytes a snapshot, doubling) every turn of the loop.
+	d.mu.Lock()
+	d.tech.recycle(tech)
+	d.mu.Unlock()
 	if more {
 		select {
 		case d.wake <- struct{}{}:
