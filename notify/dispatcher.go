@@ -4,6 +4,7 @@ import (
 	"container/heap"
 	"context"
 	"log/slog"
+	"runtime"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -267,6 +268,12 @@ func (d *Dispatcher) drain() {
 	d.care.recycle(care)
 	d.mu.Unlock()
 	for i := range tech.a {
+		if i > 0 && i%32 == 0 {
+			// Technical work gives up the processor every 32 steps: with
+			// one (GOMAXPROCS 1) a press's goroutine would otherwise wait
+			// for this loop's whole turn.
+			runtime.Gosched()
+		}
 		if i > 0 && i%32 == 0 && d.careWaiting() {
 			// A care transition arrived: it goes before the rest.
 			d.mu.Lock()
