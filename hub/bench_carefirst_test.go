@@ -37,10 +37,11 @@ func carefirstYAML(silent, presses int) string {
 // to HandleEvent's return (press-p50/p99/max-ms: the wait for the
 // processor and the hub's lock included, the part of the storm's "written
 // → raised" that is the hub's; handle-p99-ms is HandleEvent alone, from
-// the moment the press's goroutine ran), and the Tick's wall time (tick-ms). Run it
-// with -cpu 1,2: os-wait-ms is how long the kernel kept the process off a
-// CPU during the Tick (a busy machine's share). With one processor the press's goroutine competes with
-// the Tick loop, the notifier, the stream reader and the collector.
+// the moment the press's goroutine ran), and the Tick's wall time
+// (tick-ms). os-wait-ms is how long the kernel kept the process's threads
+// off a CPU during the Tick (a busy machine's share, summed over threads).
+// Run it with -cpu 1,2: with one processor the press's goroutine competes
+// with the Tick loop, the notifier, the stream reader and the collector.
 //
 //	go test -run '^$' -bench BenchmarkStormPress -benchtime 3x -cpu 1,2 ./hub/
 func BenchmarkStormPress(b *testing.B) {
@@ -54,10 +55,26 @@ func BenchmarkStormPress(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
+	// With more than one processor the Tick loop pauses between slices
+	// (techPause); the sub-benchmarks compare that with runtime.Gosched.
+	for _, pause := range []time.Duration{techPause, 0} {
+		name := fmt.Sprintf("yield=sleep%dus", pause.Microseconds())
+		if pause == 0 {
+			name = "yield=gosched"
+		}
+		b.Run(name, func(b *testing.B) {
+			defer func(p time.Duration) { techPause = p }(techPause)
+			techPause = pause
+			stormPress(b, cfg, tree, silent, buttons, every)
+		})
+	}
+}
+
+// stormPress is one BenchmarkStormPress run: b.N storms.
+func stormPress(b *testing.B, cfg *Config, tree *notify.Tree, silent, buttons int, every time.Duration) {
 	var lats, inHub []time.Duration
 	var tick, waited time.Duration
 	b.ReportAllocs()
-	b.ResetTimer()
 	for range b.N {
 		b.StopTimer()
 		j, replay, err := store.Open(b.TempDir(), store.Options{})

@@ -7,6 +7,7 @@ import (
 
 	"github.com/vaka-care/vaka/alarm"
 	"github.com/vaka-care/vaka/event"
+	"github.com/vaka-care/vaka/notify"
 	"github.com/vaka-care/vaka/store"
 )
 
@@ -81,5 +82,65 @@ func TestCareEventGoesBeforeTechnicalStorm(t *testing.T) {
 	}
 	if pos > at+4 {
 		t.Errorf("the call was raised after %d technical alarms; it queued after %d: it waited behind %d", pos, at, pos-at)
+	}
+}
+
+// Supervision's storm runs in slices (applyTechnical): every silent device
+// still gets its own device_silent alarm, a member of one group, and the
+// screens get that group once per slice with the count so far (not once
+// per member: a clone of the group and its list each), the last with all
+// of them.
+func TestTickStormRaisesEveryMemberAndSendsTheGroupPerSlice(t *testing.T) {
+	const n = 1000
+	c := newClock(dayTime)
+	j, replay, err := store.Open(t.TempDir(), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j.Close()
+	cfg := loadConfig(t, stormYAML(n))
+	tree, err := cfg.RouteTree()
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := notify.New(notify.Options{Tree: tree, Now: c.Now})
+	h, err := New(Options{Config: cfg, Journal: j, Replay: replay, Now: c.Now, Observers: []Observer{d}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.SetRouter(d)
+	d.Start(h, nil)
+	defer d.Close()
+	ch, cancel := h.Subscribe()
+	defer cancel()
+	c.Add(40 * time.Second)
+	h.HandleHeartbeat("s", "gw", nil)
+	c.Add(21 * time.Second)
+	h.Tick()
+	if got := countRule(h, "device_silent"); got != n {
+		t.Fatalf("%d device_silent alarms, want %d", got, n)
+	}
+	var frames, last int
+	for _, a := range drain(ch) {
+		if a.Group == nil {
+			t.Fatalf("a member was shown on its own: %s %s", a.ID, a.Rule)
+		}
+		frames++
+		last = a.Group.Count
+	}
+	if last != n {
+		t.Errorf("the last group frame counts %d members, want %d", last, n)
+	}
+	if min := (n + techSliceItems - 1) / techSliceItems; frames < min || frames > n/4 {
+		t.Errorf("%d group frames for %d members: want one per slice (%d to %d)", frames, n, min, n/4)
+	}
+	members, ok := h.GroupMembers(h.Alarms()[0].ID)
+	if !ok || len(members) != n {
+		t.Errorf("group lists %d members, want %d", len(members), n)
+	}
+	for _, m := range members {
+		if !m.RaisedAt.Equal(c.Now()) {
+			t.Fatalf("member %s raised at %v, want the tick's time %v", m.ID, m.RaisedAt, c.Now())
+		}
 	}
 }

@@ -255,32 +255,21 @@ const techChunk = 256
 // care alarm never waits behind a storm of technical ones.
 func (d *Dispatcher) drain() {
 	d.mu.Lock()
-	care := d.care.take(-1)
 	tech := d.tech.take(techChunk)
 	more := d.tech.len() > 0
 	d.mu.Unlock()
-	for i := range care.a {
-		d.handle(&care.a[i], care.t[i])
-	}
-	// Nothing handle does keeps a pointer into care (it copies what it
-	// keeps): its arrays go back to the lane for the next burst.
-	d.mu.Lock()
-	d.care.recycle(care)
-	d.mu.Unlock()
+	d.drainCare()
 	for i := range tech.a {
 		if i > 0 && i%32 == 0 {
-			// Technical work gives up the processor every 32 steps: with
-			// one (GOMAXPROCS 1) a press's goroutine would otherwise wait
-			// for this loop's whole turn.
+			// Every 32 technical steps: give up the processor (with one,
+			// GOMAXPROCS 1, a press's goroutine would otherwise wait for
+			// this whole turn), then handle any care transition that
+			// arrived meanwhile before the rest. Handled here, not by
+			// putting the rest back in front of the lane: that copied the
+			// whole technical backlog (a storm's, 640 bytes a snapshot)
+			// at every care arrival.
 			runtime.Gosched()
-		}
-		if i > 0 && i%32 == 0 && d.careWaiting() {
-			// A care transition arrived: it goes before the rest.
-			d.mu.Lock()
-			d.tech.unshift(tech.a[i:], tech.t[i:])
-			d.mu.Unlock()
-			more = true
-			break
+			d.drainCare()
 		}
 		d.handle(&tech.a[i], tech.t[i])
 	}
@@ -297,10 +286,19 @@ func (d *Dispatcher) drain() {
 	}
 }
 
-func (d *Dispatcher) careWaiting() bool {
+// drainCare handles every queued care transition.
+func (d *Dispatcher) drainCare() {
 	d.mu.Lock()
-	defer d.mu.Unlock()
-	return d.care.len() > 0
+	care := d.care.take(-1)
+	d.mu.Unlock()
+	for i := range care.a {
+		d.handle(&care.a[i], care.t[i])
+	}
+	// Nothing handle does keeps a pointer into care (it copies what it
+	// keeps): its arrays go back to the lane for the next burst.
+	d.mu.Lock()
+	d.care.recycle(care)
+	d.mu.Unlock()
 }
 
 // lane is a FIFO of observed transitions with their alarm snapshots.
@@ -344,12 +342,6 @@ func (l *lane) take(n int) lane {
 	out := lane{a: slices.Clone(l.a[:n]), t: slices.Clone(l.t[:n])}
 	l.a, l.t = l.a[n:], l.t[n:]
 	return out
-}
-
-// unshift puts entries back at the front, in order.
-func (l *lane) unshift(a []alarm.Alarm, t []alarm.Transition) {
-	l.a = append(slices.Clone(a), l.a...)
-	l.t = append(slices.Clone(t), l.t...)
 }
 
 func (d *Dispatcher) handle(a *alarm.Alarm, t alarm.Transition) {
