@@ -73,7 +73,7 @@ func BenchmarkStormPress(b *testing.B) {
 // stormPress is one BenchmarkStormPress run: b.N storms.
 func stormPress(b *testing.B, cfg *Config, tree *notify.Tree, silent, buttons int, every time.Duration) {
 	var lats, inHub []time.Duration
-	var tick, waited time.Duration
+	var tick, waited, forget time.Duration
 	b.ReportAllocs()
 	for range b.N {
 		b.StopTimer()
@@ -132,6 +132,9 @@ func stormPress(b *testing.B, cfg *Config, tree *notify.Tree, silent, buttons in
 		b.StopTimer()
 		lats = append(lats, pressed...)
 		inHub = append(inHub, handled...)
+		t0 := time.Now()
+		h.forget(c.Now())
+		forget += time.Since(t0)
 		if n := countRule(h, "device_silent"); n != silent {
 			b.Fatalf("%d device_silent raised, want %d", n, silent)
 		}
@@ -158,6 +161,7 @@ func stormPress(b *testing.B, cfg *Config, tree *notify.Tree, silent, buttons in
 	b.ReportMetric(float64(len(lats))/float64(b.N), "presses/op")
 	b.ReportMetric(float64(tick)/1e6/float64(b.N), "tick-ms")
 	b.ReportMetric(float64(waited)/1e6/float64(b.N), "os-wait-ms")
+	b.ReportMetric(float64(forget)/1e3/float64(b.N), "forget-us")
 }
 
 // osWait is how long this process's threads have been runnable but kept

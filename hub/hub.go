@@ -615,11 +615,16 @@ func (h *Hub) Alarms() []*alarm.Alarm {
 }
 
 // forget drops resolved alarms older than the recent window from memory;
-// they stay in the journal.
+// they stay in the journal. Each Tick looks at forgetScan alarms at most
+// (lanes.go): see there why.
 func (h *Hub) forget(now time.Time) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	n := 0
 	for id, a := range h.alarms {
+		if n++; n > forgetScan {
+			break
+		}
 		if !a.Open() && a.ResolvedAt != nil && now.Sub(*a.ResolvedAt) > h.recent {
 			delete(h.alarms, id)
 			delete(h.gs.members, id) // a group's member list goes with it

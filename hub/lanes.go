@@ -143,3 +143,12 @@ func (h *Hub) flushGroupsLocked() {
 	}
 	clear(h.ln.dirtyGroups)
 }
+
+// forgetScan bounds how many alarms one Tick's forget looks at under the
+// hub's lock. Scanning every alarm each second held the lock for about
+// 5 ms with 50,000 open alarms (BenchmarkStormPress, forget-us), so about
+// 25 ms with a region's 250,000: a press arriving then waited it out. A
+// map range starts at a random place, so bounded scans cover every alarm
+// in time (about n/forgetScan seconds); forgetting a week-old resolved
+// alarm a minute later only keeps its memory a little longer.
+const forgetScan = 4096

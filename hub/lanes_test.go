@@ -1,6 +1,7 @@
 package hub
 
 import (
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -142,5 +143,45 @@ func TestTickStormRaisesEveryMemberAndSendsTheGroupPerSlice(t *testing.T) {
 		if !m.RaisedAt.Equal(c.Now()) {
 			t.Fatalf("member %s raised at %v, want the tick's time %v", m.ID, m.RaisedAt, c.Now())
 		}
+	}
+}
+
+// forget looks at forgetScan alarms per Tick, not all of them, and still
+// forgets every resolved alarm past the recent window in a few Ticks,
+// never an open one or a recent one.
+func TestForgetIsBoundedPerTickAndForgetsAllInTime(t *testing.T) {
+	const old, recent = 3 * forgetScan, 100
+	c := newClock(dayTime)
+	h, _ := openHub(t, t.TempDir(), c)
+	long, lately := c.Now().Add(-8*24*time.Hour), c.Now().Add(-time.Hour)
+	h.mu.Lock()
+	for i := range old + recent {
+		a := alarm.New(fmt.Sprintf("F%06d", i), long)
+		a.State, a.ResolvedAt = alarm.Resolved, &long
+		if i >= old {
+			a.ResolvedAt = &lately
+		}
+		h.alarms[a.ID] = a
+	}
+	open := alarm.New("OPEN", long)
+	h.alarms[open.ID] = open
+	h.mu.Unlock()
+	left := func() int {
+		h.mu.RLock()
+		defer h.mu.RUnlock()
+		return len(h.alarms)
+	}
+	h.forget(c.Now())
+	if n := left(); n < old+recent+1-forgetScan {
+		t.Fatalf("one forget dropped %d alarms; it may look at %d", old+recent+1-n, forgetScan)
+	}
+	for i := 0; i < 200 && left() > recent+1; i++ {
+		h.forget(c.Now())
+	}
+	if n := left(); n != recent+1 {
+		t.Fatalf("%d alarms kept after 200 forgets, want the %d recent and the open one", n, recent)
+	}
+	if _, ok := h.Alarm("OPEN"); !ok {
+		t.Error("the open alarm was forgotten")
 	}
 }
