@@ -124,7 +124,7 @@ func (h *Hub) showLocked(a *alarm.Alarm) {
 			g.Group.Members[i] = memberOf(a)
 		}
 	}
-	if g.Open() {
+	if g.Open() && !h.deferGroupLocked(g) { // lanes.go: once per technical slice
 		h.broadcastLocked(g.Snapshot())
 	}
 }

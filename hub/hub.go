@@ -338,10 +338,7 @@ func (h *Hub) HandleHeartbeat(site, gateway string, payload []byte) {
 // forgetting old resolved alarms. Run calls it every second.
 func (h *Hub) Tick() {
 	now := h.now()
-	for _, act := range h.engine.Supervise(now) {
-		h.yieldToCare()
-		h.apply(act, now)
-	}
+	h.engine.SuperviseEach(now, func(acts []rules.Action) { h.applyTechnical(acts, now) }) // lanes.go: in slices, care first
 	h.checkJournal(now)
 	h.checkDrops(now)
 	h.forget(now)
@@ -617,11 +614,16 @@ func (h *Hub) Alarms() []*alarm.Alarm {
 }
 
 // forget drops resolved alarms older than the recent window from memory;
-// they stay in the journal.
+// they stay in the journal. Each Tick looks at forgetScan alarms at most
+// (lanes.go): see there why.
 func (h *Hub) forget(now time.Time) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	n := 0
 	for id, a := range h.alarms {
+		if n++; n > forgetScan {
+			break
+		}
 		if !a.Open() && a.ResolvedAt != nil && now.Sub(*a.ResolvedAt) > h.recent {
 			delete(h.alarms, id)
 			delete(h.gs.members, id) // a group's member list goes with it

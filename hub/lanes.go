@@ -3,6 +3,7 @@ package hub
 import (
 	"runtime"
 	"sync/atomic"
+	"time"
 
 	"github.com/vaka-care/vaka/alarm"
 	"github.com/vaka-care/vaka/rules"
@@ -17,6 +18,12 @@ import (
 // event is waiting for the lock.
 type laneState struct {
 	careWaiting atomic.Int32
+	// deferGroups is set while a technical batch (applyTechnical) holds
+	// the lock: a group member's change then marks its group in
+	// dirtyGroups instead of sending the whole group on the stream, and
+	// the batch sends each changed group once at its end.
+	deferGroups bool
+	dirtyGroups map[string]struct{}
 }
 
 // careActs reports whether any action raises or updates a care alarm.
@@ -49,3 +56,99 @@ func (h *Hub) yieldToCare() {
 		runtime.Gosched()
 	}
 }
+
+// Technical bulk work (supervision's "device silent" storm) runs in
+// slices: at most techSliceItems actions or techSlice of time under the
+// lock, then the lock is released and the processor given up, so a care
+// event's goroutine, made runnable by its MQTT read meanwhile, waits
+// behind at most one slice instead of the Go scheduler's 10 ms time slice
+// (and the lock's hand-off) per turn. The runtime trace of a storm with
+// one processor showed a press waiting 240–460 ms for the processor
+// behind the raise loop before it ever reached the lock, where yieldToCare
+// could have let it pass.
+const (
+	techSlice      = time.Millisecond
+	techSliceItems = 128
+)
+
+// techPause is how the Tick loop gives up the processor between slices
+// when the process has more than one (GOMAXPROCS > 1). With one,
+// runtime.Gosched puts it behind every runnable goroutine, which is what
+// is wanted; with two, a yielding goroutine is often picked again at once
+// (nothing else in its processor's run queue) while a press waits in the
+// other's, so a short sleep lets that processor, or the idle one, take it.
+// BenchmarkStormPress -cpu 1,2 compares them (techPauseFor).
+var techPause = 50 * time.Microsecond
+
+// techYield gives up the processor between two technical slices.
+func techYield() {
+	if techPause <= 0 || runtime.GOMAXPROCS(0) == 1 {
+		runtime.Gosched()
+		return
+	}
+	time.Sleep(techPause)
+}
+
+// applyTechnical applies supervision's actions in slices (see techSlice).
+// Each action keeps now, the time its deadline was judged at: a raise
+// late by a few slices still says when the device was found silent.
+// Before each slice, a care event waiting for the lock goes first.
+func (h *Hub) applyTechnical(acts []rules.Action, now time.Time) {
+	for len(acts) > 0 {
+		h.yieldToCare()
+		start := time.Now()
+		h.mu.Lock()
+		h.ln.deferGroups = true
+		n := 0
+		for n < len(acts) {
+			h.applyLocked(acts[n], now)
+			n++
+			if n >= techSliceItems || h.ln.careWaiting.Load() > 0 || (n&7 == 0 && time.Since(start) >= techSlice) {
+				break
+			}
+		}
+		h.ln.deferGroups = false
+		h.flushGroupsLocked()
+		h.raiseStoreTroubleLocked(now)
+		h.mu.Unlock()
+		acts = acts[n:]
+		if len(acts) > 0 {
+			techYield()
+		}
+	}
+}
+
+// deferGroupLocked marks group g changed during a technical batch, for
+// flushGroupsLocked; it reports false outside a batch (show it now).
+func (h *Hub) deferGroupLocked(g *alarm.Alarm) bool {
+	if !h.ln.deferGroups {
+		return false
+	}
+	if h.ln.dirtyGroups == nil {
+		h.ln.dirtyGroups = map[string]struct{}{}
+	}
+	h.ln.dirtyGroups[g.ID] = struct{}{}
+	return true
+}
+
+// flushGroupsLocked sends each group changed during a technical batch
+// once, as it is now: one clone of a group with its member list per slice,
+// not one per member raised (a group's clone was a third of a storm's
+// allocations, and the stream coalesces updates to one alarm anyway).
+func (h *Hub) flushGroupsLocked() {
+	for id := range h.ln.dirtyGroups {
+		if g := h.alarms[id]; g != nil && g.Open() {
+			h.broadcastLocked(g.Snapshot())
+		}
+	}
+	clear(h.ln.dirtyGroups)
+}
+
+// forgetScan bounds how many alarms one Tick's forget looks at under the
+// hub's lock. Scanning every alarm each second held the lock for about
+// 5 ms with 50,000 open alarms (BenchmarkStormPress, forget-us), so about
+// 25 ms with a region's 250,000: a press arriving then waited it out. A
+// map range starts at a random place, so bounded scans cover every alarm
+// in time (about n/forgetScan seconds); forgetting a week-old resolved
+// alarm a minute later only keeps its memory a little longer.
+const forgetScan = 4096

@@ -1,12 +1,14 @@
 package hub
 
 import (
+	"fmt"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/vaka-care/vaka/alarm"
 	"github.com/vaka-care/vaka/event"
+	"github.com/vaka-care/vaka/notify"
 	"github.com/vaka-care/vaka/store"
 )
 
@@ -81,5 +83,105 @@ func TestCareEventGoesBeforeTechnicalStorm(t *testing.T) {
 	}
 	if pos > at+4 {
 		t.Errorf("the call was raised after %d technical alarms; it queued after %d: it waited behind %d", pos, at, pos-at)
+	}
+}
+
+// Supervision's storm runs in slices (applyTechnical): every silent device
+// still gets its own device_silent alarm, a member of one group, and the
+// screens get that group once per slice with the count so far (not once
+// per member: a clone of the group and its list each), the last with all
+// of them.
+func TestTickStormRaisesEveryMemberAndSendsTheGroupPerSlice(t *testing.T) {
+	const n = 1000
+	c := newClock(dayTime)
+	j, replay, err := store.Open(t.TempDir(), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j.Close()
+	cfg := loadConfig(t, stormYAML(n))
+	tree, err := cfg.RouteTree()
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := notify.New(notify.Options{Tree: tree, Now: c.Now})
+	h, err := New(Options{Config: cfg, Journal: j, Replay: replay, Now: c.Now, Observers: []Observer{d}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.SetRouter(d)
+	d.Start(h, nil)
+	defer d.Close()
+	ch, cancel := h.Subscribe()
+	defer cancel()
+	c.Add(40 * time.Second)
+	h.HandleHeartbeat("s", "gw", nil)
+	c.Add(21 * time.Second)
+	h.Tick()
+	if got := countRule(h, "device_silent"); got != n {
+		t.Fatalf("%d device_silent alarms, want %d", got, n)
+	}
+	var frames, last int
+	for _, a := range drain(ch) {
+		if a.Group == nil {
+			t.Fatalf("a member was shown on its own: %s %s", a.ID, a.Rule)
+		}
+		frames++
+		last = a.Group.Count
+	}
+	if last != n {
+		t.Errorf("the last group frame counts %d members, want %d", last, n)
+	}
+	if min := (n + techSliceItems - 1) / techSliceItems; frames < min || frames > n/4 {
+		t.Errorf("%d group frames for %d members: want one per slice (%d to %d)", frames, n, min, n/4)
+	}
+	members, ok := h.GroupMembers(h.Alarms()[0].ID)
+	if !ok || len(members) != n {
+		t.Errorf("group lists %d members, want %d", len(members), n)
+	}
+	for _, m := range members {
+		if !m.RaisedAt.Equal(c.Now()) {
+			t.Fatalf("member %s raised at %v, want the tick's time %v", m.ID, m.RaisedAt, c.Now())
+		}
+	}
+}
+
+// forget looks at forgetScan alarms per Tick, not all of them, and still
+// forgets every resolved alarm past the recent window in a few Ticks,
+// never an open one or a recent one.
+func TestForgetIsBoundedPerTickAndForgetsAllInTime(t *testing.T) {
+	const old, recent = 3 * forgetScan, 100
+	c := newClock(dayTime)
+	h, _ := openHub(t, t.TempDir(), c)
+	long, lately := c.Now().Add(-8*24*time.Hour), c.Now().Add(-time.Hour)
+	h.mu.Lock()
+	for i := range old + recent {
+		a := alarm.New(fmt.Sprintf("F%06d", i), long)
+		a.State, a.ResolvedAt = alarm.Resolved, &long
+		if i >= old {
+			a.ResolvedAt = &lately
+		}
+		h.alarms[a.ID] = a
+	}
+	open := alarm.New("OPEN", long)
+	h.alarms[open.ID] = open
+	h.mu.Unlock()
+	left := func() int {
+		h.mu.RLock()
+		defer h.mu.RUnlock()
+		return len(h.alarms)
+	}
+	h.forget(c.Now())
+	if n := left(); n < old+recent+1-forgetScan {
+		t.Fatalf("one forget dropped %d alarms; it may look at %d", old+recent+1-n, forgetScan)
+	}
+	for i := 0; i < 200 && left() > recent+1; i++ {
+		h.forget(c.Now())
+	}
+	if n := left(); n != recent+1 {
+		t.Fatalf("%d alarms kept after 200 forgets, want the %d recent and the open one", n, recent)
+	}
+	if _, ok := h.Alarm("OPEN"); !ok {
+		t.Error("the open alarm was forgotten")
 	}
 }

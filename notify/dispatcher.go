@@ -5,6 +5,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"runtime"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -261,9 +262,41 @@ const techChunk = 256
 // care alarm never waits behind a storm of technical ones.
 func (d *Dispatcher) drain() {
 	d.mu.Lock()
-	care := d.care.take(-1)
 	tech := d.tech.take(techChunk)
 	more := d.tech.len() > 0
+	d.mu.Unlock()
+	d.drainCare()
+	for i := range tech.a {
+		if i > 0 && i%32 == 0 {
+			// Every 32 technical steps: give up the processor (with one,
+			// GOMAXPROCS 1, a press's goroutine would otherwise wait for
+			// this whole turn), then handle any care transition that
+			// arrived meanwhile before the rest. Handled here, not by
+			// putting the rest back in front of the lane: that copied the
+			// whole technical backlog (a storm's, 640 bytes a snapshot)
+			// at every care arrival.
+			runtime.Gosched()
+			d.drainCare()
+		}
+		d.handle(&tech.a[i], tech.t[i])
+	}
+	// Like care's: a storm's technical transitions otherwise grew a new
+	// array (640 bytes a snapshot, doubling) every turn of the loop.
+	d.mu.Lock()
+	d.tech.recycle(tech)
+	d.mu.Unlock()
+	if more {
+		select {
+		case d.wake <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// drainCare handles every queued care transition.
+func (d *Dispatcher) drainCare() {
+	d.mu.Lock()
+	care := d.care.take(-1)
 	d.mu.Unlock()
 	for i := range care.a {
 		d.handle(&care.a[i], care.t[i])
@@ -273,29 +306,6 @@ func (d *Dispatcher) drain() {
 	d.mu.Lock()
 	d.care.recycle(care)
 	d.mu.Unlock()
-	for i := range tech.a {
-		if i > 0 && i%32 == 0 && d.careWaiting() {
-			// A care transition arrived: it goes before the rest.
-			d.mu.Lock()
-			d.tech.unshift(tech.a[i:], tech.t[i:])
-			d.mu.Unlock()
-			more = true
-			break
-		}
-		d.handle(&tech.a[i], tech.t[i])
-	}
-	if more {
-		select {
-		case d.wake <- struct{}{}:
-		default:
-		}
-	}
-}
-
-func (d *Dispatcher) careWaiting() bool {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return d.care.len() > 0
 }
 
 // lane is a FIFO of observed transitions with their alarm snapshots.
@@ -339,12 +349,6 @@ func (l *lane) take(n int) lane {
 	out := lane{a: slices.Clone(l.a[:n]), t: slices.Clone(l.t[:n])}
 	l.a, l.t = l.a[n:], l.t[n:]
 	return out
-}
-
-// unshift puts entries back at the front, in order.
-func (l *lane) unshift(a []alarm.Alarm, t []alarm.Transition) {
-	l.a = append(slices.Clone(a), l.a...)
-	l.t = append(slices.Clone(t), l.t...)
 }
 
 func (d *Dispatcher) handle(a *alarm.Alarm, t alarm.Transition) {

@@ -840,6 +840,17 @@ func (e *Engine) NextDeadline() (time.Time, bool) {
 // Due timers are handled in batches, releasing the lock between them, so a
 // tick over 250,000 supervised devices never holds up an alarm for long.
 func (e *Engine) Supervise(now time.Time) []Action {
+	var all []Action
+	e.SuperviseEach(now, func(acts []Action) { all = append(all, acts...) })
+	return all
+}
+
+// SuperviseEach is Supervise handing the actions to apply a batch at a
+// time (at most superviseBatch, e's lock not held), in the same order:
+// a storm of 250,000 silent devices then never holds all their actions
+// (about 330 bytes each, in a slice grown by doubling) at once. apply
+// must not keep the slice: it is reused for the next batch.
+func (e *Engine) SuperviseEach(now time.Time, apply func([]Action)) {
 	var out []Action
 	for more := true; more; {
 		e.mu.Lock()
@@ -855,6 +866,11 @@ func (e *Engine) Supervise(now time.Time) []Action {
 			}
 		}
 		e.mu.Unlock()
+		if len(out) > 0 {
+			apply(out)
+			clear(out)
+			out = out[:0]
+		}
 		if more {
 			// Let the alarm path run between batches: on a hub with one
 			// CPU (GOMAXPROCS 1) the lock alone is not enough, as this
@@ -863,7 +879,6 @@ func (e *Engine) Supervise(now time.Time) []Action {
 		}
 	}
 	e.mu.Lock()
-	defer e.mu.Unlock()
 	for _, l := range e.live {
 		if !l.known || l.offline || l.gw == nil || l.gw.Heartbeat <= 0 {
 			continue
@@ -877,7 +892,10 @@ func (e *Engine) Supervise(now time.Time) []Action {
 			out = append(out, gatewayAction(l.gw.Site, l.gw.ID, Raise, "heartbeats missed"))
 		}
 	}
-	return out
+	e.mu.Unlock()
+	if len(out) > 0 {
+		apply(out)
+	}
 }
 
 // setLink records a gateway link (zigbee2mqtt, its broker) down or back.

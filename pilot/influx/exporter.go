@@ -23,6 +23,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -322,6 +323,13 @@ func (e *Exporter) pump() {
 // pilot data reaches the spool at most this much later.
 const pumpLinger = 2 * time.Millisecond
 
+// flushSlice is how many items flush encodes before it gives up the
+// processor: a full batch (4,096 items) is a few milliseconds of
+// encoding, which with one processor (GOMAXPROCS 1) a care alarm's
+// goroutine would wait out whole (the runtime trace of a storm counted
+// 150 ms of the exporter in a press's waits).
+const flushSlice = 256
+
 func (e *Exporter) flush(batch []item, lines *[][]byte, buf *[]byte) {
 	if len(batch) == 0 {
 		return
@@ -334,7 +342,10 @@ func (e *Exporter) flush(batch []item, lines *[][]byte, buf *[]byte) {
 	var visits []pilot.Visit
 	influx := e.o.Spool != nil
 	add := func(start int) { *lines = append(*lines, b[start:]) }
-	for _, it := range batch {
+	for i, it := range batch {
+		if i > 0 && i%flushSlice == 0 {
+			runtime.Gosched() // see flushSlice
+		}
 		m := e.model.Load()
 		start := len(b)
 		switch {
