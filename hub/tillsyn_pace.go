@@ -74,3 +74,8 @@ const tillsynBudget = 500 * time.Millisecond
 // time (under ts.mu): a region's 10,000 taken at once were one long
 // stretch without a pause.
 const tillsynChunk = 16
+
+// tillsynHold bounds one hold of the rule engine's lock while residents'
+// state is read (rules.Engine.TillsynSnapshots): an event on the alarm
+// path, which takes that lock, waits at most about this long for it.
+const tillsynHold = 20 * time.Microsecond
