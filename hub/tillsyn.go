@@ -241,7 +241,7 @@ func (h *Hub) tillsynTick(now time.Time) {
 type tillsynLook struct {
 	l    tillsyn.LookIn
 	p    *tillsyn.Plan
-	s    tillsyn.Snapshot
+	s    *tillsyn.Snapshot // nil: not read (no plan, or too late to)
 	now  time.Time
 	open map[string][]string
 }
@@ -301,7 +301,7 @@ func (h *Hub) tillsynSnap(now time.Time) {
 			if lk.p == nil || !tillsyn.NeedsSnapshot(lk.l, now) {
 				continue
 			}
-			lk.s = snaps[k]
+			lk.s = &snaps[k]
 			k++
 			lk.s.Consent = lk.s.Consent && lk.p.Consent
 			lk.s.OpenAlarms = open[lk.l.Site+"/"+lk.l.Resident]
@@ -333,7 +333,9 @@ func (h *Hub) tillsynJudge(until time.Time) {
 		// (capped slices of it) for the round view.
 		nev := 0
 		for i := range chunk {
-			nev += len(chunk[i].s.Sensors)
+			if chunk[i].s != nil {
+				nev += len(chunk[i].s.Sensors)
+			}
 		}
 		ev := make([]tillsyn.Evidence, 0, nev)
 		for i := range chunk {
@@ -341,9 +343,15 @@ func (h *Hub) tillsynJudge(until time.Time) {
 			if lk.p == nil {
 				continue // the plan is gone (or its consent)
 			}
-			var rec tillsyn.Record
-			var final bool
-			rec, final, ev = tillsyn.JudgeAppend(lk.l, lk.p, lk.s, lk.now, ev)
+			var (
+				s     tillsyn.Snapshot
+				rec   tillsyn.Record
+				final bool
+			)
+			if lk.s != nil {
+				s = *lk.s
+			}
+			rec, final, ev = tillsyn.JudgeAppend(lk.l, lk.p, s, lk.now, ev)
 			if final {
 				made = append(made, judged{rec: rec, p: lk.p, open: lk.open})
 			} else {
