@@ -56,6 +56,7 @@ type tillsynState struct {
 	// Scratch of the tick's goroutine, reused chunk after chunk: the
 	// engine queries of a chunk, and its records' JSON and journal items.
 	qs    []rules.TillsynQuery
+	due   []tillsyn.LookIn
 	body  []byte
 	items []store.EncodedItem
 
@@ -260,7 +261,8 @@ func (h *Hub) tillsynSnap(now time.Time) {
 	pc := newPacer(tillsynSlice, tillsynPause)
 	for {
 		ts.mu.Lock()
-		due := ts.q.Due(now, tillsynChunk)
+		ts.due = ts.q.DueAppend(ts.due[:0], now, tillsynChunk)
+		due := ts.due
 		for i := range due {
 			ts.inflight[keyOfLook(&due[i])] = true
 		}
@@ -307,6 +309,7 @@ func (h *Hub) tillsynSnap(now time.Time) {
 			lk.s.OpenAlarms = open[lk.l.Site+"/"+lk.l.Resident]
 		}
 		clear(ts.qs) // the plans' sensor lists are not held past the chunk
+		clear(ts.due)
 		ts.looks = append(ts.looks, chunk)
 	}
 }

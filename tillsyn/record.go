@@ -140,6 +140,17 @@ func (q *Queue) Due(now time.Time, max int) []LookIn {
 	return out
 }
 
+// DueAppend is Due appending to dst (returned): a caller taking chunk
+// after chunk reuses one array.
+func (q *Queue) DueAppend(dst []LookIn, now time.Time, max int) []LookIn {
+	for n := 0; len(q.h) > 0 && !q.h[0].next.After(now) && n < max; n++ {
+		it := q.pop()
+		delete(q.keys, keyOf(it.l))
+		dst = append(dst, *it.l)
+	}
+	return dst
+}
+
 // Again re-queues l for a re-check at the earlier of at and its deadline.
 func (q *Queue) Again(l LookIn, at time.Time) {
 	if l.Deadline.Before(at) {
