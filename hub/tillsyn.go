@@ -41,9 +41,9 @@ type tillsynState struct {
 	// asked are the look-ins whose visit request is not yet answered or
 	// escalated (keys into records), checked every tick.
 	asked map[string]bool
-	// inflight are the look-ins taken from q and being judged (keys):
-	// a plan reload meanwhile must not queue them a second time.
-	inflight map[string]bool
+	// inflight are the look-ins taken from q and being judged: a plan
+	// reload meanwhile must not queue them a second time.
+	inflight map[lookKey]bool
 	// cut is the oldest night kept, as last applied by schedule.
 	cut string
 	// looks are look-ins whose state is read, waiting to be judged, in
@@ -53,6 +53,12 @@ type tillsynState struct {
 	looks [][]tillsynLook
 	// budget bounds the judging per tick (tillsynBudget; tests shorten it).
 	budget time.Duration
+	// Scratch of the tick's goroutine, reused chunk after chunk: the
+	// engine queries of a chunk, and its records' JSON and journal items.
+	qs    []rules.TillsynQuery
+	due   []tillsyn.LookIn
+	body  []byte
+	items []store.EncodedItem
 
 	lookins   *prometheus.CounterVec
 	visitsN   prometheus.Counter
@@ -61,7 +67,7 @@ type tillsynState struct {
 }
 
 func (h *Hub) initTillsyn(o Options) error {
-	ts := &tillsynState{loc: o.Config.Loc, nights: map[string]string{}, records: map[string]*tillsyn.Record{}, asked: map[string]bool{}, inflight: map[string]bool{}, budget: tillsynBudget,
+	ts := &tillsynState{loc: o.Config.Loc, nights: map[string]string{}, records: map[string]*tillsyn.Record{}, asked: map[string]bool{}, inflight: map[lookKey]bool{}, budget: tillsynBudget,
 		lookins: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "vaka_tillsyn_lookins_total",
 			Help: "Digital night look-ins made, by outcome and cannot-tell cause."}, []string{"outcome", "cause"}),
 		visitsN: prometheus.NewCounter(prometheus.CounterOpts{Name: "vaka_tillsyn_visits_total",
@@ -169,7 +175,7 @@ func (ts *tillsynState) schedule(now time.Time) {
 		// passed while the hub was down is queued and comes out late.
 		if !now.After(p.End(n, ts.loc)) {
 			for _, l := range p.Schedule(n, ts.loc) {
-				if k := l.Key(); ts.records[k] == nil && !ts.inflight[k] {
+				if ts.records[l.Key()] == nil && !ts.inflight[keyOfLook(&l)] {
 					ts.q.Add(l)
 				}
 			}
@@ -236,50 +242,83 @@ func (h *Hub) tillsynTick(now time.Time) {
 type tillsynLook struct {
 	l    tillsyn.LookIn
 	p    *tillsyn.Plan
-	s    tillsyn.Snapshot
+	s    *tillsyn.Snapshot // nil: not read (no plan, or too late to)
 	now  time.Time
 	open map[string][]string
 }
 
 // tillsynSnap takes the look-ins due at now from the queue and reads each
-// resident's state as of now (phase 1), a few at a time, pausing between
-// slices. Why pauses and not runtime.Gosched: a goroutine that yields
-// goes back to the global run queue and is picked again at once, while an
-// alarm waiting in the other core's queue (behind the garbage collector's
-// worker) stays there; a pause lets that core's work be stolen.
+// resident's state as of now (phase 1), a chunk at a time: the engine's
+// lock is taken once for several residents, for at most tillsynHold
+// (rules.Engine.TillsynSnapshots), pausing between slices. Why pauses and
+// not runtime.Gosched: a goroutine that yields goes back to the global
+// run queue and is picked again at once, while an alarm waiting in the
+// other core's queue (behind the garbage collector's worker) stays there;
+// a pause lets that core's work be stolen.
 func (h *Hub) tillsynSnap(now time.Time) {
 	ts := h.ts
 	open := h.openCareAlarms()
 	pc := newPacer(tillsynSlice, tillsynPause)
 	for {
 		ts.mu.Lock()
-		due := ts.q.Due(now, tillsynChunk)
-		for _, l := range due {
-			ts.inflight[l.Key()] = true
+		ts.due = ts.q.DueAppend(ts.due[:0], now, tillsynChunk)
+		due := ts.due
+		for i := range due {
+			ts.inflight[keyOfLook(&due[i])] = true
 		}
-		plans := make([]*tillsyn.Plan, len(due))
+		chunk := make([]tillsynLook, len(due))
 		for i, l := range due {
-			plans[i] = ts.plans[l.Site+"/"+l.Resident]
+			chunk[i] = tillsynLook{l: l, p: ts.plans[l.Site+"/"+l.Resident], now: now, open: open}
 		}
 		ts.mu.Unlock()
 		if len(due) == 0 {
 			return
 		}
-		chunk := make([]tillsynLook, len(due))
-		for i, l := range due {
+		// The chunk's snapshots are read in place, their sensors into one
+		// array: a look-in's state costs no allocation of its own.
+		ts.qs = ts.qs[:0]
+		nsens := 0
+		for i := range chunk {
 			lk := &chunk[i]
-			*lk = tillsynLook{l: l, p: plans[i], now: now, open: open}
-			if lk.p != nil && tillsyn.NeedsSnapshot(l, now) {
-				s := h.engine.TillsynSnapshot(l.Site, l.Resident, lk.p.Sensors, now)
-				s.Consent = s.Consent && lk.p.Consent
-				s.OpenAlarms = open[l.Site+"/"+l.Resident]
-				lk.s = s
+			if lk.p != nil && tillsyn.NeedsSnapshot(lk.l, now) {
+				ts.qs = append(ts.qs, rules.TillsynQuery{Site: lk.l.Site, Resident: lk.l.Resident, Sensors: lk.p.Sensors})
+				nsens += len(lk.p.Sensors)
 			}
-			pc.step()
 		}
+		snaps := make([]tillsyn.Snapshot, len(ts.qs))
+		sensors := make([]tillsyn.Sensor, nsens)
+		for i, off := 0, 0; i < len(ts.qs); i++ {
+			n := len(ts.qs[i].Sensors)
+			snaps[i].Sensors = sensors[off : off : off+n]
+			off += n
+		}
+		for read := 0; read < len(ts.qs); {
+			read += h.engine.TillsynSnapshots(ts.qs[read:], now, tillsynHold, snaps[read:])
+			if pc.spent() {
+				pc.yield()
+			}
+		}
+		for i, k := 0, 0; i < len(chunk); i++ {
+			lk := &chunk[i]
+			if lk.p == nil || !tillsyn.NeedsSnapshot(lk.l, now) {
+				continue
+			}
+			lk.s = &snaps[k]
+			k++
+			lk.s.Consent = lk.s.Consent && lk.p.Consent
+			lk.s.OpenAlarms = open[lk.l.Site+"/"+lk.l.Resident]
+		}
+		clear(ts.qs) // the plans' sensor lists are not held past the chunk
+		clear(ts.due)
 		ts.looks = append(ts.looks, chunk)
 	}
 }
+
+// lookKey identifies a look-in as LookIn.Key does, without building a
+// string.
+type lookKey struct{ site, resident, night, wall string }
+
+func keyOfLook(l *tillsyn.LookIn) lookKey { return lookKey{l.Site, l.Resident, l.Night, l.Wall} }
 
 // tillsynJudge judges the look-ins read so far (phase 2), acts on them
 // and journals them slice by slice, pausing between slices, until none is
@@ -293,12 +332,29 @@ func (h *Hub) tillsynJudge(until time.Time) {
 	pc := newPacer(tillsynSlice, tillsynPause)
 	for len(ts.looks) > 0 {
 		chunk := ts.looks[0]
+		// The chunk's evidence in one array, which its records keep
+		// (capped slices of it) for the round view.
+		nev := 0
+		for i := range chunk {
+			if chunk[i].s != nil {
+				nev += len(chunk[i].s.Sensors)
+			}
+		}
+		ev := make([]tillsyn.Evidence, 0, nev)
 		for i := range chunk {
 			lk := &chunk[i]
 			if lk.p == nil {
 				continue // the plan is gone (or its consent)
 			}
-			rec, final := tillsyn.Judge(lk.l, lk.p, lk.s, lk.now)
+			var (
+				s     tillsyn.Snapshot
+				rec   tillsyn.Record
+				final bool
+			)
+			if lk.s != nil {
+				s = *lk.s
+			}
+			rec, final, ev = tillsyn.JudgeAppend(lk.l, lk.p, s, lk.now, ev)
 			if final {
 				made = append(made, judged{rec: rec, p: lk.p, open: lk.open})
 			} else {
@@ -311,8 +367,8 @@ func (h *Hub) tillsynJudge(until time.Time) {
 		for _, lk := range again {
 			ts.q.Again(lk.l, lk.now.Add(tillsyn.Recheck))
 		}
-		for _, lk := range chunk {
-			delete(ts.inflight, lk.l.Key())
+		for i := range chunk {
+			delete(ts.inflight, keyOfLook(&chunk[i].l))
 		}
 		ts.mu.Unlock()
 		ts.looks[0] = nil
@@ -372,7 +428,9 @@ func (h *Hub) followUp(made []judged) {
 		return
 	}
 	recs := make([]tillsyn.Record, len(made))
-	items := make([]store.RecordItem, len(made))
+	ts := h.ts
+	ts.body, ts.items = ts.body[:0], ts.items[:0]
+	var encErr error
 	// outcome/cause counts: a few kinds per chunk, no map per chunk.
 	type kind struct{ outcome, cause string }
 	var kinds []kind
@@ -398,19 +456,39 @@ func (h *Hub) followUp(made []judged) {
 		} else {
 			kinds, counts = append(kinds, k), append(counts, 1)
 		}
-		items[i] = store.RecordItem{At: rec.At, Body: rec}
+		// The JSON json.Marshal would write, into one reused buffer
+		// (tillsyn.EncodeJSON): the journal copies it.
+		n := len(ts.body)
+		var err error
+		if ts.body, err = tillsyn.EncodeJSON(ts.body, rec); err != nil && encErr == nil {
+			encErr = err
+		}
+		ts.items = append(ts.items, store.EncodedItem{At: rec.At, Body: ts.body[n:len(ts.body):len(ts.body)]})
 	}
 	for x, k := range kinds {
 		h.ts.lookins.WithLabelValues(k.outcome, k.cause).Add(float64(counts[x]))
 	}
-	if err := h.journal.AppendRecords(RecTillsyn, items); err != nil {
-		h.tillsynNotJournaled(len(items), err, h.now())
+	// The items' bodies are fixed up after encoding: ts.body may have
+	// moved as it grew.
+	for i, off := 0, 0; i < len(ts.items); i++ {
+		n := len(ts.items[i].Body)
+		ts.items[i].Body = ts.body[off : off+n : off+n]
+		off += n
 	}
+	err := encErr
+	if err == nil {
+		err = h.journal.AppendEncoded(RecTillsyn, ts.items)
+	}
+	if err != nil {
+		h.tillsynNotJournaled(len(ts.items), err, h.now())
+	}
+	clear(ts.items) // no hold on the buffer's old arrays
 	h.ts.mu.Lock()
 	for i := range recs {
-		h.ts.records[recs[i].Key()] = &recs[i]
+		k := recs[i].Key()
+		h.ts.records[k] = &recs[i]
 		if !recs[i].VisitBy.IsZero() {
-			h.ts.asked[recs[i].Key()] = true
+			h.ts.asked[k] = true
 		}
 	}
 	h.ts.mu.Unlock()

@@ -15,7 +15,13 @@ import (
 func (e *Engine) TillsynSnapshot(site, resident string, refs []tillsyn.SensorRef, now time.Time) tillsyn.Snapshot {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	s := tillsyn.Snapshot{At: now}
+	return e.tillsynSnapshotLocked(site, resident, refs, now, nil)
+}
+
+// tillsynSnapshotLocked is TillsynSnapshot under e.mu, its sensors
+// appended to sensors (from length 0).
+func (e *Engine) tillsynSnapshotLocked(site, resident string, refs []tillsyn.SensorRef, now time.Time, sensors []tillsyn.Sensor) tillsyn.Snapshot {
+	s := tillsyn.Snapshot{At: now, Sensors: sensors[:0]}
 	ss := e.sites[site]
 	if ss == nil {
 		return s

@@ -129,12 +129,26 @@ func (q *Queue) Add(l LookIn) bool {
 // Due removes and returns the look-ins due at now (at most max).
 func (q *Queue) Due(now time.Time, max int) []LookIn {
 	var out []LookIn
+	if len(q.h) > 0 && !q.h[0].next.After(now) && max > 0 {
+		out = make([]LookIn, 0, min(max, len(q.h))) // one array, not five as it grows
+	}
 	for len(q.h) > 0 && !q.h[0].next.After(now) && len(out) < max {
 		it := q.pop()
 		delete(q.keys, keyOf(it.l))
 		out = append(out, *it.l)
 	}
 	return out
+}
+
+// DueAppend is Due appending to dst (returned): a caller taking chunk
+// after chunk reuses one array.
+func (q *Queue) DueAppend(dst []LookIn, now time.Time, max int) []LookIn {
+	for n := 0; len(q.h) > 0 && !q.h[0].next.After(now) && n < max; n++ {
+		it := q.pop()
+		delete(q.keys, keyOf(it.l))
+		dst = append(dst, *it.l)
+	}
+	return dst
 }
 
 // Again re-queues l for a re-check at the earlier of at and its deadline.
@@ -213,14 +227,27 @@ func NeedsSnapshot(l LookIn, now time.Time) bool { return now.Sub(l.Deadline) <=
 // so a region's burst does not crowd the alarm path; the result is the
 // same as judging at once, since it depends only on l, p, s and now.
 func Judge(l LookIn, p *Plan, s Snapshot, now time.Time) (Record, bool) {
+	rec, final, _ := JudgeAppend(l, p, s, now, nil)
+	return rec, final
+}
+
+// JudgeAppend is Judge with the record's evidence appended to buf, which
+// it returns (grown if it had to be): a chunk of look-ins judged into one
+// array of evidence instead of one per look-in. The record is Judge's;
+// its Evidence is capped, so later appends to buf never change it.
+func JudgeAppend(l LookIn, p *Plan, s Snapshot, now time.Time, buf []Evidence) (Record, bool, []Evidence) {
 	var r Result
+	n0 := len(buf)
 	if !NeedsSnapshot(l, now) {
 		r = Result{Outcome: CannotTell, Cause: CauseLate, Reasons: []string{CauseWords(CauseLate)}}
 	} else {
-		r = Evaluate(p.Criteria, p.Limits, s)
+		if buf == nil {
+			buf = make([]Evidence, 0, len(s.Sensors))
+		}
+		r, buf = evaluate(p.Criteria, p.Limits, s, buf)
 	}
 	if !Final(l, r, now) {
-		return Record{}, false
+		return Record{}, false, buf[:n0] // looked at again later: its evidence is not kept
 	}
 	rec := Record{LookIn: l, At: now, Result: r}
 	if p.NeedsVisit(r) {
@@ -231,7 +258,7 @@ func Judge(l LookIn, p *Plan, s Snapshot, now time.Time) (Record, bool) {
 		rec.VisitBy = now.Add(within)
 		rec.LedTo = "visit"
 	}
-	return rec, true
+	return rec, true, buf
 }
 
 // DefaultVisitWithin is the deadline of a requested visit when the plan

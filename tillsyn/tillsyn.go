@@ -169,11 +169,20 @@ type Limits struct {
 // Evaluate judges a look-in at s.At. It is deterministic: the same
 // criteria and snapshot always give the same result.
 func Evaluate(c Criteria, l Limits, s Snapshot) Result {
+	r, _ := evaluate(c, l, s, make([]Evidence, 0, len(s.Sensors)))
+	return r
+}
+
+// evaluate is Evaluate with the evidence appended to buf (returned, grown
+// if it had to be): r.Evidence is the part it appended, capped, so later
+// appends to buf never touch it. Why: the hub judges a chunk of look-ins
+// into one array instead of one per look-in.
+func evaluate(c Criteria, l Limits, s Snapshot, buf []Evidence) (Result, []Evidence) {
 	var r Result
 	if !s.Consent {
 		r.Outcome, r.Cause = CannotTell, CauseNoConsent
 		r.Reasons = append(r.Reasons, "samtycke saknas / no recorded consent")
-		return r
+		return r, buf
 	}
 	var (
 		wrong   []string
@@ -186,9 +195,10 @@ func Evaluate(c Criteria, l Limits, s Snapshot) Result {
 		}
 		unknown = append(unknown, why)
 	}
-	// usable sensors by role (bed, presence, door): a fixed array, not a
-	// map, as a region's night makes 30,000 of these at once.
-	var usable [3][]Sensor
+	// usable sensors by role (bed, presence, door) are counted here and
+	// found again by their evidence (one per sensor, in order): no slice
+	// per role, as a region's night makes 30,000 of these at once.
+	var nUsable [3]int
 	ri := func(r Role) int {
 		switch r {
 		case RoleBed:
@@ -198,7 +208,7 @@ func Evaluate(c Criteria, l Limits, s Snapshot) Result {
 		}
 		return 2
 	}
-	r.Evidence = make([]Evidence, 0, len(s.Sensors))
+	start := len(buf)
 	for _, sn := range s.Sensors {
 		ev := Evidence{Device: sn.Device, Role: sn.Role, Said: sn.State, LastSeen: sn.LastSeen}
 		limit := sn.Period
@@ -216,14 +226,22 @@ func Evaluate(c Criteria, l Limits, s Snapshot) Result {
 			ev.Why = string(CauseNoState)
 		default:
 			ev.Usable = true
-			usable[ri(sn.Role)] = append(usable[ri(sn.Role)], sn)
+			nUsable[ri(sn.Role)]++
 		}
-		r.Evidence = append(r.Evidence, ev)
+		buf = append(buf, ev)
+	}
+	r.Evidence = buf[start:len(buf):len(buf)]
+	if r.Evidence == nil {
+		r.Evidence = []Evidence{} // encoded [] (no sensors), not null
+	}
+	// usable reports whether sensor i is usable and of role's kind.
+	usable := func(i int, role Role) bool {
+		return r.Evidence[i].Usable && ri(s.Sensors[i].Role) == ri(role)
 	}
 	// A role without a usable sensor cannot be judged; its cause is the
 	// first unusable sensor's, or not_fitted if it has none.
 	judge := func(role Role) bool {
-		if len(usable[ri(role)]) > 0 {
+		if nUsable[ri(role)] > 0 {
 			return true
 		}
 		why := CauseNotFitted
@@ -238,7 +256,10 @@ func Evaluate(c Criteria, l Limits, s Snapshot) Result {
 	}
 	if c.InBed && judge(RoleBed) {
 		occupied := false
-		for _, sn := range usable[ri(RoleBed)] {
+		for i, sn := range s.Sensors {
+			if !usable(i, RoleBed) {
+				continue
+			}
 			if sn.State == "occupied" {
 				occupied = true
 			}
@@ -258,7 +279,10 @@ func Evaluate(c Criteria, l Limits, s Snapshot) Result {
 	}
 	if c.PresenceWithin > 0 && judge(RolePresence) {
 		present := !s.LastMotion.IsZero() && s.At.Sub(s.LastMotion) <= c.PresenceWithin && !s.LastMotion.After(s.At)
-		for _, sn := range usable[ri(RolePresence)] {
+		for i, sn := range s.Sensors {
+			if !usable(i, RolePresence) {
+				continue
+			}
 			if sn.State == "occupied" {
 				present = true
 			}
@@ -268,7 +292,10 @@ func Evaluate(c Criteria, l Limits, s Snapshot) Result {
 		}
 	}
 	if c.DoorClosed && judge(RoleDoor) {
-		for _, sn := range usable[ri(RoleDoor)] {
+		for i, sn := range s.Sensors {
+			if !usable(i, RoleDoor) {
+				continue
+			}
 			if sn.State == "open" {
 				wrong = append(wrong, "dörren öppen / door open")
 				break
@@ -291,7 +318,7 @@ func Evaluate(c Criteria, l Limits, s Snapshot) Result {
 	default:
 		r.Outcome = AllRight
 	}
-	return r
+	return r, buf
 }
 
 var roleSV = map[Role]string{RoleBed: "säng / bed", RolePresence: "rörelse / presence", RoleDoor: "dörr / door"}
