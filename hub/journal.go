@@ -1,6 +1,7 @@
 package hub
 
 import (
+	"encoding/json"
 	"time"
 
 	"github.com/vaka-care/vaka/alarm"
@@ -40,4 +41,26 @@ var _ Journal = (*store.Journal)(nil)
 type StateKeeper interface {
 	SaveState(name string, body []byte) error
 	State(name string) ([]byte, bool)
+}
+
+// encodedAppender is a journal that takes records already encoded (the
+// local file: store.Journal.AppendEncoded), so a night's look-ins skip
+// encoding/json.
+type encodedAppender interface {
+	AppendEncoded(rt string, items []store.EncodedItem) error
+}
+
+// appendEncoded writes items with AppendEncoded where j has it, else
+// through AppendRecords (the replicated journal), each body as the JSON it
+// already is. The bodies may be reused after it returns. All or none on
+// the local file; the replicated journal writes records in chunks.
+func appendEncoded(j Journal, rt string, items []store.EncodedItem) error {
+	if e, ok := j.(encodedAppender); ok {
+		return e.AppendEncoded(rt, items)
+	}
+	rs := make([]store.RecordItem, len(items))
+	for i, it := range items {
+		rs[i] = store.RecordItem{At: it.At, Body: json.RawMessage(append([]byte(nil), it.Body...))}
+	}
+	return j.AppendRecords(rt, rs)
 }

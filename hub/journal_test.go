@@ -1,6 +1,7 @@
 package hub
 
 import (
+	"bytes"
 	"os"
 	"path/filepath"
 	"testing"
@@ -73,5 +74,64 @@ func TestSilencesKeptByTheJournal(t *testing.T) {
 		if a.Rule == "bed_exit" {
 			t.Fatalf("a silenced bed exit raised on the hub that took over: %+v", a)
 		}
+	}
+}
+
+// onlyJournal hides the local journal's extra methods, as the replicated
+// journal lacks them: the hub must write the same records without them.
+type onlyJournal struct{ Journal }
+
+// Records already encoded (a night's look-ins) reach a journal without
+// AppendEncoded through AppendRecords, as the same lines.
+func TestAppendEncodedWithoutTheFastPath(t *testing.T) {
+	at := time.Date(2026, 10, 25, 1, 30, 0, 0, time.UTC)
+	items := []store.EncodedItem{{At: at, Body: []byte(`{"resident":"r-1","result":"ok"}`)},
+		{At: at.Add(time.Minute), Body: []byte(`{"resident":"r-2","result":"cannot_tell"}`)}}
+	lines := func(j Journal, dir string) []byte {
+		t.Helper()
+		if err := appendEncoded(j, RecTillsyn, items); err != nil {
+			t.Fatal(err)
+		}
+		if err := j.Close(); err != nil {
+			t.Fatal(err)
+		}
+		ents, err := os.ReadDir(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var all []byte
+		for _, e := range ents {
+			b, err := os.ReadFile(filepath.Join(dir, e.Name()))
+			if err != nil {
+				t.Fatal(err)
+			}
+			all = append(all, b...)
+		}
+		return all
+	}
+	open := func() (*store.Journal, string) {
+		dir := t.TempDir()
+		j, _, err := store.Open(dir, store.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return j, dir
+	}
+	fast, fdir := open()
+	if _, ok := Journal(fast).(encodedAppender); !ok {
+		t.Fatal("the local journal lost AppendEncoded")
+	}
+	slow, sdir := open()
+	want, got := lines(fast, fdir), lines(onlyJournal{slow}, sdir)
+	if len(want) == 0 || !bytes.Equal(got, want) {
+		t.Errorf("without AppendEncoded the journal holds\n%s\nwant\n%s", got, want)
+	}
+	re, _, err := store.Open(sdir, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer re.Close()
+	if rs := re.Records(); len(rs) != 2 || rs[1].Type != RecTillsyn || !bytes.Contains(rs[1].Body, []byte("cannot_tell")) {
+		t.Errorf("records read back: %+v", rs)
 	}
 }

@@ -477,7 +477,7 @@ func (h *Hub) followUp(made []judged) {
 	}
 	err := encErr
 	if err == nil {
-		err = h.journal.AppendEncoded(RecTillsyn, ts.items)
+		err = appendEncoded(h.journal, RecTillsyn, ts.items)
 	}
 	if err != nil {
 		h.tillsynNotJournaled(len(ts.items), err, h.now())
