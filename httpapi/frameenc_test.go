@@ -284,7 +284,7 @@ func TestFrameEncoderFallsBack(t *testing.T) {
 func FuzzFrameEncoder(f *testing.F) {
 	f.Add("A1", "natt1", "<b>&\u2028", "gsm:+4670", int64(1764727200123456789), int32(3600), 59.3293, 18.0686, uint16(0xffff))
 	f.Add("\xff", "", "\x00\x1f\"\\", "", int64(-62135596800000000), int32(-36000), 1e-7, 1e21, uint16(0))
-	f.Add("x", "y", "z", "w", int64(0), int32(86399), -0.0, 5e-324, uint16(0x5555))
+	f.Add("x", "y", "z", "w", int64(0), int32(86399), math.Copysign(0, -1), 5e-324, uint16(0x5555))
 	f.Fuzz(func(t *testing.T, id, by, note, crd string, ns int64, offset int32, lat, lon float64, flags uint16) {
 		at := time.Unix(0, ns).In(time.FixedZone("z", int(offset)))
 		bit := func(i uint) bool { return flags&(1<<i) != 0 }

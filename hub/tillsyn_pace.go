@@ -70,13 +70,6 @@ func (p *pacer) yield() {
 	p.start = time.Now()
 }
 
-// step is over and yield in one: for loops with nothing to flush first.
-func (p *pacer) step() {
-	if p.over() {
-		p.yield()
-	}
-}
-
 // tillsynBudget bounds the wall time one tick spends judging look-ins
 // (phase 2): the hub's one-second tick also runs supervision, which must
 // not fall behind a region's burst. What is left goes on at the next tick.
