@@ -15,6 +15,9 @@ import (
 // (broker.urls): the first refuses (a standby opens no listener), and the
 // gateway's events reach the active hub's broker, the second address.
 func TestIntegrationGatewaySeveralHubAddresses(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: a real broker over loopback TCP")
+	}
 	const site, gwID = "solrosen", "avd-a"
 	standby := closedPort(t)
 	activeAddr := closedPort(t)

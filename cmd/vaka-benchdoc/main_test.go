@@ -67,6 +67,9 @@ func TestGatewayBudgetExitStatus(t *testing.T) {
 // records it (BENCH_DRY_RUN=1), pastes into bash from the repo root as
 // written.
 func TestSideReportCommandsArePasteable(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: runs the bench scripts dry and bash -n on each line")
+	}
 	if _, err := exec.LookPath("bash"); err != nil {
 		t.Skip("bash not found")
 	}

@@ -79,6 +79,9 @@ func TestReportMedianRowsAreMedians(t *testing.T) {
 // earlier line of the section (vaka-load, and the hub it starts with
 // -hub-bin) – no bare `vaka-load`, no unquoted "-label round 1".
 func TestBenchCommandsArePasteable(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: runs the bench scripts dry and bash -n on each line")
+	}
 	if _, err := exec.LookPath("bash"); err != nil {
 		t.Skip("bash not found")
 	}
@@ -146,6 +149,9 @@ func TestCheckCommandsCatchesTheOldSection(t *testing.T) {
 // (docs/benchmarks-storm.md): scripts/bench-storm.sh records the commands
 // it runs in the form bench.sh does, and the section is those lines.
 func TestStormCommandsArePasteable(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: runs the bench scripts dry and bash -n on each line")
+	}
 	if _, err := exec.LookPath("bash"); err != nil {
 		t.Skip("bash not found")
 	}
