@@ -64,8 +64,8 @@ lint: ## gofmt, go vet, staticcheck (pinned) and node --check + eslint on the st
 	./scripts/lint.sh
 
 build-pi: ## Cross-build for Raspberry Pi: linux/arm64 and linux/arm (GOARMv7)
-	GOOS=linux GOARCH=arm64 CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/vaka-linux-arm64 ./cmd/vaka
-	GOOS=linux GOARCH=arm GOARM=7 CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/vaka-linux-armv7 ./cmd/vaka
+	GOOS=linux GOARCH=arm64 CGO_ENABLED=0 $(GO) build -tags nocluster -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/vaka-linux-arm64 ./cmd/vaka
+	GOOS=linux GOARCH=arm GOARM=7 CGO_ENABLED=0 $(GO) build -tags nocluster -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/vaka-linux-armv7 ./cmd/vaka
 
 clean: ## Remove build output
 	rm -rf $(BIN) dist

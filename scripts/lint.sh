@@ -16,6 +16,7 @@ echo "lint: go mod tidy -diff"
 if ! go mod tidy -diff; then echo "go.mod/go.sum are not tidy: run go mod tidy"; exit 1; fi
 echo "lint: go vet"
 go vet ./...
+go vet -tags nocluster ./cmd/vaka # the gateway build without hub redundancy (make build-pi)
 echo "lint: staticcheck"
 "$sc" ./...
 js=$(git ls-files 'httpapi/ui/static/*.js' 'devhealth/static/*.js' 'pilot/web/static/*.js' 'scaipsip/testdata/*.js')

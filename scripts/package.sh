@@ -36,10 +36,12 @@ mkdir -p "$DIST"
 
 for arch in $ARCHES; do
 	case "$arch" in
-	amd64) goenv=(GOARCH=amd64) ;;
-	arm64) goenv=(GOARCH=arm64) ;;
+	amd64) goenv=(GOARCH=amd64) tags= ;;
+	arm64) goenv=(GOARCH=arm64) tags= ;;
 	# Raspberry Pi OS armhf is ARMv6 with hard float (Pi 1 and Zero too).
-	armhf) goenv=(GOARCH=arm GOARM=6) ;;
+	# Its build leaves out hub redundancy (-tags nocluster): a Pi Zero runs a
+	# gateway, and NATS JetStream's code alone would cost it ~4 MB of memory.
+	armhf) goenv=(GOARCH=arm GOARM=6) tags=nocluster ;;
 	*) echo "package: unknown architecture $arch (amd64, arm64, armhf)" >&2; exit 2 ;;
 	esac
 	bindir="$root/.cache/pkg/$arch"
@@ -47,7 +49,7 @@ for arch in $ARCHES; do
 	if [ -n "${VAKA_BIN:-}" ]; then
 		cp "$VAKA_BIN" "$bindir/vaka"
 	else
-		env "${goenv[@]}" GOOS=linux CGO_ENABLED=0 go build -trimpath \
+		env "${goenv[@]}" GOOS=linux CGO_ENABLED=0 go build -tags "$tags" -trimpath \
 			-ldflags "-s -w -X main.version=$PKG_VERSION" -o "$bindir/vaka" ./cmd/vaka
 	fi
 	export DEB_ARCH="$arch" BIN_DIR="$bindir"
