@@ -27,7 +27,7 @@ func Gateway(in Input) Report {
 			"hundred events/s through the spool, still far above what a home or a unit produces).", in)
 
 	d.p("## Footprint: 20 simulated sensors\n\n")
-	d.p("`%s` (cmd/vaka/gateway_footprint_test.go) builds `vaka`, starts a Mosquitto of its own on a loopback port and ", benchFootprint)
+	d.p("`%s` (cmd/vaka/gateway_footprint_test.go) builds `vaka` as a gateway is built (`-tags nocluster`: without the hub's redundancy, as `make build-pi`), starts a Mosquitto of its own on a loopback port and ", benchFootprint)
 	d.p("runs `vaka gateway --config …` as its own process with 20 simulated devices (6 residents × bed mat, call button and room ")
 	d.p("door, a corridor PIR and the exit door; every scenario – night wander, call button, bed exit – every 40 s, telemetry every ")
 	d.p("20 s) and the disk spool on. After 5 s of start-up it samples `VmRSS` (`/proc/<pid>/status`) every second for the ")
