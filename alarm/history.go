@@ -130,7 +130,11 @@ func internExtra(receiver, channel string, to []string) *stepExtra {
 	return x
 }
 
-func (s *step) transition(a *Alarm) Transition {
+func (s *step) transition(a *Alarm) Transition { return s.entry(a, false) }
+
+// entry is the Transition s stands for; its To is a's own (shared, read
+// only) when share, else a copy.
+func (s *step) entry(a *Alarm, share bool) Transition {
 	t := Transition{Seq: s.seq, Alarm: a.ID, Action: actions[s.act], By: s.by, Note: s.note,
 		Tier: int(s.tier), Rec: s.rec}
 	if s.ownEvent {
@@ -147,7 +151,9 @@ func (s *step) transition(a *Alarm) Transition {
 			t.EventID = x.event
 		}
 		t.Receiver, t.Phone, t.Channel, t.Pos, t.From = x.receiver, x.phone, x.channel, x.pos, x.from
-		if x.to != nil {
+		if x.to != nil && share {
+			t.To = *x.to
+		} else if x.to != nil {
 			t.To = append([]string(nil), (*x.to)...)
 		}
 	}
@@ -411,28 +417,7 @@ func (a *Alarm) HistoryEntry(i int) Transition {
 	if a.steps == nil {
 		return a.History[i]
 	}
-	s := &a.steps[i]
-	t := Transition{Seq: s.seq, Alarm: a.ID, Action: actions[s.act], By: s.by, Note: s.note,
-		Tier: int(s.tier), Rec: s.rec}
-	if s.ownEvent {
-		t.EventID = a.EventID
-	}
-	if s.at != 0 {
-		t.At = time.Unix(0, s.at).UTC()
-	}
-	if s.out > 0 {
-		t.Outcome = Outcomes[s.out-1]
-	}
-	if x := s.x; x != nil {
-		if x.event != "" {
-			t.EventID = x.event
-		}
-		t.Receiver, t.Phone, t.Channel, t.Pos, t.From = x.receiver, x.phone, x.channel, x.pos, x.from
-		if x.to != nil {
-			t.To = *x.to // shared, read-only
-		}
-	}
-	return t
+	return a.steps[i].entry(a, true)
 }
 
 // HistoryOmittedCount is the HistoryOmitted a's Clone carries: the older

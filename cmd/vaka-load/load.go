@@ -16,7 +16,6 @@ import (
 	"runtime"
 	"slices"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -27,6 +26,7 @@ import (
 
 	"github.com/vaka-care/vaka/event"
 	"github.com/vaka-care/vaka/hub"
+	"github.com/vaka-care/vaka/internal/benchdoc"
 )
 
 const (
@@ -208,24 +208,9 @@ type machine struct {
 }
 
 func machineInfo() machine {
-	m := machine{NumCPU: runtime.NumCPU(), GOMAXPROCS: runtime.GOMAXPROCS(0), GoVersion: runtime.Version(),
-		CPUModel: "unknown"}
-	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
-		for _, line := range strings.Split(string(b), "\n") {
-			if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
-				m.CPUModel = strings.TrimSpace(v)
-				break
-			}
-		}
-	}
-	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
-		m.Kernel = strings.TrimSpace(string(b))
-	}
-	if b, err := os.ReadFile("/proc/loadavg"); err == nil {
-		if f := strings.Fields(string(b)); len(f) >= 3 {
-			m.LoadAvg = strings.Join(f[:3], " ")
-		}
-	}
+	b := benchdoc.ReadMachine() // the same reading as the side reports'
+	m := machine{NumCPU: b.NProc, GOMAXPROCS: runtime.GOMAXPROCS(0), GoVersion: b.Go, CPUModel: b.CPU,
+		Kernel: b.Kernel, LoadAvg: b.LoadAvg}
 	m.Hostname, _ = os.Hostname()
 	return m
 }
