@@ -100,7 +100,11 @@ func (p *peer) startHubProcess(o options, cfg *hub.Config, tmp string) error {
 	if err := writeHubConfig(cfg, path); err != nil {
 		return err
 	}
-	cmd := pinned(exec.Command(o.HubBin, "hub", "--config", path), o.PinSUT)
+	hc := exec.Command(o.HubBin, "hub", "--config", path)
+	if o.HubProfile != "" {
+		hc.Env = append(os.Environ(), hubProfileEnv+"="+o.HubProfile)
+	}
+	cmd := pinned(hc, o.PinSUT)
 	var logBuf bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &lockedWriter{w: &logBuf}, &lockedWriter{w: &logBuf}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}

@@ -466,6 +466,10 @@ func runBench(o options, logw io.Writer) (*Result, error) {
 			return nil, err
 		}
 	}
+	stopHubProfile, err := startHubProfile(o, pr.hubPid)
+	if err != nil {
+		return nil, err
+	}
 	wall0 := time.Now()
 
 	// PUBACK collectors (paho): one per gateway, bounded queue, in order.
@@ -526,6 +530,9 @@ func runBench(o options, logw io.Writer) (*Result, error) {
 	wall := time.Since(wall0)
 	if o.stopProfile != nil {
 		o.stopProfile()
+	}
+	if err := stopHubProfile(); err != nil {
+		fmt.Fprintln(logw, "vaka-load: -hub-cpuprofile:", err)
 	}
 	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru1); err != nil {
 		return nil, err

@@ -74,6 +74,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&o.Label, "label", "", "free text stored with the result (e.g. run 1)")
 	out := fs.String("out", "", "write the machine-readable result to this JSON file")
 	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the measured phase")
+	fs.StringVar(&o.HubProfile, "hub-cpuprofile", "", "with -hub-bin: write a CPU profile of the hub process during the measured phase to this file (VAKA_CPUPROFILE, SIGUSR1/SIGUSR2)")
 	tracefile := fs.String("trace", "", "write a runtime execution trace of the measured phase")
 	report := fs.Bool("report", false, "write docs/benchmarks.md (markdown) to stdout from the JSON result files given as arguments")
 	gobench := fs.String("gobench", "", "with -report: `go test -bench` output to include")
@@ -180,6 +181,7 @@ type options struct {
 	NodeRED       string        `json:"-"`
 	Stall         bool          `json:"stall,omitempty"`
 	Command       string        `json:"command"`
+	HubProfile    string        `json:"hub_cpuprofile,omitempty"`
 
 	startProfile func() error
 	stopProfile  func()
@@ -252,6 +254,9 @@ func (o *options) check() error {
 		if _, err := os.Stat(o.HubBin); err != nil {
 			return fmt.Errorf("-hub-bin: %w", err)
 		}
+	}
+	if o.HubProfile != "" && (o.HubBin == "" || o.Peer != peerVaka) {
+		return errors.New("-hub-cpuprofile needs -hub-bin and -peer vaka (the hub as its own process)")
 	}
 	if o.Gateways < 1 || o.Gateways > maxGateways {
 		return fmt.Errorf("-gateways must be 1..%d", maxGateways)
