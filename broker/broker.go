@@ -10,7 +10,6 @@
 package broker
 
 import (
-	"bytes"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -210,6 +209,7 @@ type vakaHook struct {
 
 	auth      *authGuard
 	ids       *clientIDs
+	subs      eventSubs // subscriptions that could receive gateway events (fanout.go)
 	refuseLog logLimiter
 
 	publishDropped atomic.Int64
@@ -224,13 +224,21 @@ type vakaHook struct {
 
 func (h *vakaHook) ID() string { return "vaka" }
 
-func (h *vakaHook) Provides(b byte) bool {
-	return bytes.Contains([]byte{
+// Provides is asked by mochi for each hook event on every packet (about
+// ten times per PUBLISH), so it is a table lookup.
+func (h *vakaHook) Provides(b byte) bool { return vakaHookEvents[b] }
+
+var vakaHookEvents = func() (t [256]bool) {
+	for _, e := range []byte{
 		mqtt.OnConnectAuthenticate, mqtt.OnACLCheck, mqtt.OnPublish,
 		mqtt.OnPublishDropped, mqtt.OnQosDropped, mqtt.OnWillSent,
 		mqtt.OnConnect, mqtt.OnPacketRead, mqtt.OnWill, mqtt.OnDisconnect,
-	}, []byte{b})
-}
+		mqtt.OnSubscribed, mqtt.OnUnsubscribed,
+	} {
+		t[e] = true
+	}
+	return t
+}()
 
 func (h *vakaHook) register(reg prometheus.Registerer, srv *mqtt.Server) error {
 	h.refused = prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -389,7 +397,7 @@ func (h *vakaHook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet
 	case event.LeafEvent:
 		r := h.h.HandleEvent(t.Site, t.Gateway, pk.Payload)
 		if r.Code == event.ReplyOK {
-			return pk, nil
+			return h.unforwarded(pk), nil
 		}
 		h.reply(t, r)
 		if r.Code == event.ReplyBusy {
@@ -410,6 +418,7 @@ func (h *vakaHook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet
 		h.h.HandleStatus(t.Site, t.Gateway, pk.Payload)
 	case event.LeafBeat:
 		h.h.HandleHeartbeat(t.Site, t.Gateway, pk.Payload)
+		return h.unforwarded(pk), nil
 	}
 	return pk, nil
 }
