@@ -337,13 +337,22 @@ func (h *vakaHook) login(cl *mqtt.Client, pk packets.Packet) bool {
 }
 
 func (h *vakaHook) OnACLCheck(cl *mqtt.Client, topic string, write bool) bool {
-	if u := string(cl.Properties.Username); u != "" && h.otCreds[u] != "" {
+	if user := cl.Properties.Username; len(user) > 0 && h.otCreds[string(user)] != "" {
 		// An OwnTracks client reads and writes only its own subtree.
+		u := string(user)
 		if strings.HasPrefix(topic, trackers.OwnTracksRoot+"/"+u+"/") {
 			return true
 		}
 		h.countACL(write, topic, cl.ID)
 		return false
+	}
+	if write {
+		// Every gateway message passes here: compare the topic with the
+		// login in place, building no strings.
+		if t, ok := event.ParseTopic(topic); ok && isGateway(cl.Properties.Username, t.Site, t.Gateway) &&
+			(t.Leaf == event.LeafEvent || t.Leaf == event.LeafStatus || t.Leaf == event.LeafBeat) {
+			return true
+		}
 	}
 	site, gw, ok := identity(cl)
 	if !ok {
@@ -353,21 +362,22 @@ func (h *vakaHook) OnACLCheck(cl *mqtt.Client, topic string, write bool) bool {
 		h.countACL(write, topic, "")
 		return false
 	}
-	prefix := event.GatewayPrefix(site, gw)
 	if write {
-		if t, ok := event.ParseTopic(topic); ok && t.Site == site && t.Gateway == gw &&
-			(t.Leaf == event.LeafEvent || t.Leaf == event.LeafStatus || t.Leaf == event.LeafBeat) {
-			return true
-		}
 		h.countACL(write, topic, cl.ID)
 		return false
 	}
 	// Read: a gateway may follow only its own subtree (its replies).
-	if topic == event.ReplyTopic(site, gw) || strings.HasPrefix(topic, prefix) {
+	if topic == event.ReplyTopic(site, gw) || strings.HasPrefix(topic, event.GatewayPrefix(site, gw)) {
 		return true
 	}
 	h.countACL(write, topic, cl.ID)
 	return false
+}
+
+// isGateway reports whether user is the login "<site>/<gateway>".
+func isGateway(user []byte, site, gateway string) bool {
+	return len(user) == len(site)+1+len(gateway) && user[len(site)] == '/' &&
+		string(user[:len(site)]) == site && string(user[len(site)+1:]) == gateway
 }
 
 func (h *vakaHook) countACL(write bool, topic, client string) {

@@ -51,14 +51,32 @@ func ParseTopic(t string) (Topic, bool) {
 	if !found {
 		return Topic{}, false
 	}
-	parts := strings.Split(rest, "/")
-	if len(parts) != 3 {
+	// Cut, not Split: the broker parses every gateway message's topic
+	// twice (ACL, hook), and the parts are substrings of t.
+	site, rest, ok1 := strings.Cut(rest, "/")
+	gw, leaf, ok2 := strings.Cut(rest, "/")
+	if !ok1 || !ok2 || strings.IndexByte(leaf, '/') >= 0 {
 		return Topic{}, false
 	}
-	if ValidName(parts[0]) != nil || ValidName(parts[1]) != nil {
+	if !validName(site) || !validName(gw) {
 		return Topic{}, false
 	}
-	return Topic{Site: parts[0], Gateway: parts[1], Leaf: parts[2]}, true
+	return Topic{Site: site, Gateway: gw, Leaf: leaf}, true
+}
+
+// validName is ValidName without building an error.
+func validName(s string) bool {
+	if s == "" || len(s) > maxTopicPart {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '-', c == '_', c == '.':
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 // ValidName checks a site, gateway, device or unit identifier: it becomes a
