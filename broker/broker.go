@@ -220,6 +220,7 @@ type vakaHook struct {
 	replyFailed    atomic.Int64
 	notAcked       atomic.Int64 // messages answered without a PUBACK: not durable yet
 	netWrites      atomic.Int64 // write calls on TCP and TLS client connections (batchConn)
+	selfAcked      atomic.Int64 // PUBACKs the hook wrote itself (ackKept)
 }
 
 func (h *vakaHook) ID() string { return "vaka" }
@@ -407,7 +408,7 @@ func (h *vakaHook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet
 	case event.LeafEvent:
 		r := h.h.HandleEvent(t.Site, t.Gateway, pk.Payload)
 		if r.Code == event.ReplyOK {
-			return h.unforwarded(pk), nil
+			return h.ackKept(cl, h.unforwarded(pk))
 		}
 		h.reply(t, r)
 		if r.Code == event.ReplyBusy {
