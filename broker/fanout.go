@@ -35,12 +35,26 @@ type eventSubs struct {
 	n    atomic.Int64 // len(keys), read on every publish
 }
 
-type subKey struct{ client, filter string }
+// subKey names one subscription as mochi indexes it: a client has at most
+// one per filter (a new SUBSCRIBE replaces it), but the broker's inline
+// client may hold several per filter, told apart by their identifier.
+type subKey struct {
+	client, filter string
+	inlineID       int
+}
+
+func keyOf(cl *mqtt.Client, f packets.Subscription) subKey {
+	k := subKey{client: cl.ID, filter: f.Filter}
+	if cl.Net.Inline {
+		k.inlineID = f.Identifier
+	}
+	return k
+}
 
 // none reports that no subscription could receive a gateway's event.
 func (s *eventSubs) none() bool { return s.n.Load() == 0 }
 
-func (s *eventSubs) subscribed(client string, filters packets.Subscriptions, codes []byte) {
+func (s *eventSubs) subscribed(cl *mqtt.Client, filters packets.Subscriptions, codes []byte) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for i, f := range filters {
@@ -53,16 +67,16 @@ func (s *eventSubs) subscribed(client string, filters packets.Subscriptions, cod
 		if s.keys == nil {
 			s.keys = map[subKey]struct{}{}
 		}
-		s.keys[subKey{client, f.Filter}] = struct{}{}
+		s.keys[keyOf(cl, f)] = struct{}{}
 	}
 	s.n.Store(int64(len(s.keys)))
 }
 
-func (s *eventSubs) unsubscribed(client string, filters packets.Subscriptions) {
+func (s *eventSubs) unsubscribed(cl *mqtt.Client, filters packets.Subscriptions) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, f := range filters {
-		delete(s.keys, subKey{client, f.Filter})
+		delete(s.keys, keyOf(cl, f))
 	}
 	s.n.Store(int64(len(s.keys)))
 }
@@ -111,12 +125,12 @@ var topicRootLevels = strings.Split(event.TopicRoot, "/")
 // OnSubscribed records a granted subscription that could receive gateway
 // events (see eventSubs).
 func (h *vakaHook) OnSubscribed(cl *mqtt.Client, pk packets.Packet, reasonCodes []byte) {
-	h.subs.subscribed(cl.ID, pk.Filters, reasonCodes)
+	h.subs.subscribed(cl, pk.Filters, reasonCodes)
 }
 
 // OnUnsubscribed forgets subscriptions mochi removed.
 func (h *vakaHook) OnUnsubscribed(cl *mqtt.Client, pk packets.Packet) {
-	h.subs.unsubscribed(cl.ID, pk.Filters)
+	h.subs.unsubscribed(cl, pk.Filters)
 }
 
 // unforwarded marks a gateway's event or heartbeat that no subscription

@@ -6,6 +6,9 @@ import (
 	"testing"
 	"time"
 
+	mqtt "github.com/mochi-mqtt/server/v2"
+	"github.com/mochi-mqtt/server/v2/packets"
+
 	"github.com/vaka-care/vaka/event"
 )
 
@@ -196,4 +199,54 @@ func TestEventsStillReachSubscribers(t *testing.T) {
 	}
 	sub2.c.Close()
 	eventually(t, 5*time.Second, "a closed clean session's subscription forgotten", b.hook.subs.none)
+}
+
+// An in-process (inline) subscription counts like a client's: it gets
+// gateway events, and once it is removed they are left unforwarded.
+func TestInlineSubscriberGetsEvents(t *testing.T) {
+	h := &countingHandler{}
+	b, _ := limitBroker(t, h, Limits{}, map[string]string{"s/g": "pw"})
+	got := make(chan string, 4)
+	if err := b.srv.Subscribe("vaka/v1/+/+/event", 7, func(_ *mqtt.Client, _ packets.Subscription, pk packets.Packet) {
+		got <- pk.TopicName
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if b.hook.subs.none() {
+		t.Fatal("an inline subscription was not counted")
+	}
+	// A second inline subscription on the same filter, removed again:
+	// the first must still count.
+	if err := b.srv.Subscribe("vaka/v1/+/+/event", 8, func(*mqtt.Client, packets.Subscription, packets.Packet) {}); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.srv.Unsubscribe("vaka/v1/+/+/event", 8); err != nil {
+		t.Fatal(err)
+	}
+	if b.hook.subs.none() {
+		t.Fatal("removing one inline subscription forgot another on the same filter")
+	}
+	gw, rc := rawLogin(t, b, "gw", "s/g", "pw")
+	if rc != 0 {
+		t.Fatalf("login refused: %d", rc)
+	}
+	publishAndAck(t, gw, 1, `{"v":1,"id":"i1","device":"d","dty":"0003","state":"pressed","ts":"2026-11-23T03:00:00Z"}`)
+	select {
+	case tp := <-got:
+		if tp != event.EventTopic("s", "g") {
+			t.Fatalf("inline subscriber got %q", tp)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the inline subscriber got no event")
+	}
+	if err := b.srv.Unsubscribe("vaka/v1/+/+/event", 7); err != nil {
+		t.Fatal(err)
+	}
+	if !b.hook.subs.none() {
+		t.Fatal("a removed inline subscription still counts")
+	}
+	publishAndAck(t, gw, 2, `{"v":1,"id":"i2","device":"d","dty":"0003","state":"pressed","ts":"2026-11-23T03:00:00Z"}`)
+	if n := h.events.Load(); n != 2 {
+		t.Fatalf("handled %d events, want 2", n)
+	}
 }
