@@ -100,6 +100,7 @@ type Dispatcher struct {
 	// SCAIPTLSRefused counts hand-overs given up because TLS to the
 	// centre did not verify (scaip.go).
 	SCAIPTLSRefused atomic.Int64
+	centres         centreStates // scaip.go: which centres' technical alarm is raised
 
 	tracks map[string][]*Track // loop goroutine only
 	due    dueHeap             // loop goroutine only: when each track next wants a look

@@ -28,6 +28,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/vaka-care/vaka/alarm"
@@ -477,6 +478,7 @@ func (d *Dispatcher) handAnswer(x handResult, now time.Time) {
 		h.tr.Receipt("scaip:" + h.r.Name)
 		d.schedule(h.tr, now)
 		d.log.Info("notify: alarm centre has the alarm", "alarm", h.alarm, "receiver", h.r.Name, "ref", h.ref)
+		d.centreAnswers(h.r.Name)
 	case x.err != nil && IsTLSRefused(x.err):
 		// The centre's certificate does not verify (or it refused ours):
 		// no resend mends that, and nothing, not even RE, goes over a line
@@ -484,6 +486,7 @@ func (d *Dispatcher) handAnswer(x handResult, now time.Time) {
 		d.SCAIPTLSRefused.Add(1)
 		h.untrusted = true
 		d.abortHandover(h, "TLS refused ("+tlsReason(x.err)+")", now)
+		d.centreUnreachable(h.r.Name, centreTLSNote(h.r.Name, x.err))
 	case x.err == nil && x.resp.SNU != scaip.Hold && x.resp.SNU != scaip.Busy:
 		// snu 5 (not treated: the next action) or a refusal of the request
 		// itself, which the same request will not mend.
@@ -618,8 +621,10 @@ func (d *Dispatcher) startHeartbeats() {
 
 // heartbeat sends PI every Heartbeat. SCAIPMissedHeartbeats unanswered in
 // a row (no <mrs>, or not snu 0) raise alarm_centre_unreachable: at most
-// 2 × heartbeat + timeout after the centre's last answer. The next answer
-// restores it.
+// 2 × heartbeat + timeout after the centre's last answer. A TLS refusal
+// (the centre's certificate does not verify, or it refuses Vaka's) raises
+// it at once: waiting for a second refusal tells nobody anything new. The
+// next answer restores it.
 //
 // The centre may ask for another interval (hbi in its answer, SS 91100's
 // 1–1440 minutes; the PI offers it with hbo 1): the next PI then comes
@@ -635,8 +640,7 @@ func (d *Dispatcher) heartbeat(r *Receiver) {
 	if c.IgnoreHbi {
 		hbo = "0"
 	}
-	ca, _ := d.rec.(CentreAlarms)
-	misses, down := 0, false
+	misses := 0
 	for {
 		select {
 		case <-d.ctx.Done():
@@ -657,25 +661,71 @@ func (d *Dispatcher) heartbeat(r *Receiver) {
 				interval = iv
 				tick.Reset(interval)
 			}
-			if down {
-				down = false
-				d.log.Info("notify: alarm centre answers heartbeats again", "receiver", r.Name)
-				if ca != nil {
-					ca.CentreUnreachable(r.Name, false, "larmcentralen svarar igen / the alarm centre answers again: "+r.Name)
-				}
-			}
+			d.centreAnswers(r.Name)
 			continue
 		}
 		d.SCAIPFailed.Add(1)
 		misses++
 		d.log.Warn("notify: alarm centre did not answer a heartbeat", "receiver", r.Name, "missed", misses, "err", err, "snu", snuOf(resp))
-		if misses >= SCAIPMissedHeartbeats && !down {
-			down = true
-			if ca != nil {
-				ca.CentreUnreachable(r.Name, true, fmt.Sprintf("larmcentralen svarar inte / the alarm centre does not answer: %s, %d heartbeats missed", r.Name, misses))
-			}
+		switch {
+		case err != nil && IsTLSRefused(err):
+			// No later heartbeat can mend a certificate: say so now, not
+			// two intervals from now.
+			d.centreUnreachable(r.Name, centreTLSNote(r.Name, err))
+		case misses >= SCAIPMissedHeartbeats:
+			d.centreUnreachable(r.Name, fmt.Sprintf("larmcentralen svarar inte / the alarm centre does not answer: %s, %d heartbeats missed", r.Name, misses))
 		}
 	}
+}
+
+// centreStates is which centres' alarm_centre_unreachable is raised, so
+// the heartbeat loop and the hand-overs raise and restore it once per
+// change, whichever of them saw it first.
+type centreStates struct {
+	mu   sync.Mutex
+	down map[string]bool
+}
+
+// set records a centre's state and reports whether it changed.
+func (c *centreStates) set(name string, down bool) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.down[name] == down {
+		return false
+	}
+	if c.down == nil {
+		c.down = map[string]bool{}
+	}
+	c.down[name] = down
+	return true
+}
+
+// centreUnreachable raises the centre's technical alarm (once until it
+// answers again).
+func (d *Dispatcher) centreUnreachable(name, note string) {
+	if !d.centres.set(name, true) {
+		return
+	}
+	d.log.Error("notify: alarm centre unreachable", "receiver", name, "note", note)
+	if ca, ok := d.rec.(CentreAlarms); ok {
+		ca.CentreUnreachable(name, true, note)
+	}
+}
+
+// centreAnswers restores the centre's technical alarm if it was raised.
+func (d *Dispatcher) centreAnswers(name string) {
+	if !d.centres.set(name, false) {
+		return
+	}
+	d.log.Info("notify: alarm centre answers again", "receiver", name)
+	if ca, ok := d.rec.(CentreAlarms); ok {
+		ca.CentreUnreachable(name, false, "larmcentralen svarar igen / the alarm centre answers again: "+name)
+	}
+}
+
+// centreTLSNote is the technical alarm's note for a TLS refusal.
+func centreTLSNote(name string, err error) string {
+	return "larmcentralen nekas av TLS / TLS to the alarm centre refused: " + name + ", " + tlsReason(err)
 }
 
 // centreInterval is the heartbeat interval a centre's answer asks for,

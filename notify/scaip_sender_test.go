@@ -373,3 +373,42 @@ func TestSIPSenderCentreRestartTCP(t *testing.T) {
 	}
 	t.Logf("exchanges that failed on the old line: %d %v", len(errs), errs)
 }
+
+// Under synctest: a centre whose TLS is refused raises
+// alarm_centre_unreachable at once, not after two missed heartbeats. Its
+// first heartbeat (at 1m) is refused: the alarm is up at 1m, not at 2m,
+// and raised once however many refusals follow. A hand-over refused by
+// TLS raises it at once too (at 0s, before any heartbeat).
+func TestSCAIPTLSRefusalRaisesCentreAlarmAtOnce(t *testing.T) {
+	for _, withAlarm := range []bool{false, true} {
+		t.Run(fmt.Sprintf("handover=%v", withAlarm), func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				c := &tlsRefusingCentre{}
+				tr := tree(t, centreYAML(t, "sips:larm@127.0.0.2", "tls", "        heartbeat: 1m"))
+				time.Sleep(time.Until(time.Date(2026, 1, 15, 1, 0, 0, 0, time.UTC)))
+				d := notify.New(notify.Options{Tree: tr, SCAIP: c})
+				ch := &centreHub{fakeHub: &fakeHub{d: d}, start: time.Now()}
+				d.Start(ch, nil)
+				if withAlarm {
+					raise(ch.fakeHub, time.Now())
+				}
+				time.Sleep(3*time.Minute + 30*time.Second)
+				synctest.Wait()
+				d.Close()
+				ch.mu.Lock()
+				got := strings.Join(ch.events, " ")
+				ch.mu.Unlock()
+				want := "true:larm@1m0s"
+				if withAlarm {
+					want = "true:larm@0s"
+				}
+				if got != want {
+					t.Errorf("centre alarm %q, want %q", got, want)
+				}
+				if n := c.tries.Load(); n < 3 {
+					t.Errorf("%d tries: the heartbeats stopped after a refusal", n)
+				}
+			})
+		})
+	}
+}
