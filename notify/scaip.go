@@ -605,17 +605,64 @@ func (d *Dispatcher) resumeHandover(a *alarm.Alarm, tr *Track, r *Receiver, now 
 	}
 }
 
+// heartbeats are the running PI loops, by heartbeatKey.
+type heartbeats struct {
+	mu      sync.Mutex
+	started bool
+	running map[string]context.CancelFunc
+}
+
 // startHeartbeats runs a PI loop for every centre with a heartbeat.
 func (d *Dispatcher) startHeartbeats() {
-	t := d.Tree()
-	if t == nil {
+	d.hbs.mu.Lock()
+	d.hbs.started = true
+	d.hbs.mu.Unlock()
+	d.syncHeartbeats(d.Tree())
+}
+
+// heartbeatKey is what makes a heartbeat loop the same after a reload:
+// the receiver and everything about its line and interval.
+func heartbeatKey(r *Receiver) string {
+	c := r.SCAIP
+	return fmt.Sprintf("%s\x00%s\x00%v\x00%s\x00%v\x00%v", r.Name, senderKey(c), c.Heartbeat, c.CID, c.IgnoreHbi, c.timeout())
+}
+
+// syncHeartbeats makes the running PI loops those of tree t (after
+// Start): a reload that removes a centre, or changes its line or
+// interval, stops its loop, and one that adds or changes it starts one.
+// A loop for an unchanged centre runs on with its own interval and count
+// of missed heartbeats.
+func (d *Dispatcher) syncHeartbeats(t *Tree) {
+	d.hbs.mu.Lock()
+	defer d.hbs.mu.Unlock()
+	if !d.hbs.started || d.ctx.Err() != nil {
 		return
 	}
-	for _, r := range t.Receivers() {
-		if r.SCAIP != nil && r.SCAIP.Heartbeat > 0 {
-			d.sends.Add(1)
-			go d.heartbeat(r)
+	want := map[string]*Receiver{}
+	if t != nil {
+		for _, r := range t.Receivers() {
+			if r.SCAIP != nil && r.SCAIP.Heartbeat > 0 {
+				want[heartbeatKey(r)] = r
+			}
 		}
+	}
+	if d.hbs.running == nil {
+		d.hbs.running = map[string]context.CancelFunc{}
+	}
+	for k, stop := range d.hbs.running {
+		if want[k] == nil {
+			stop()
+			delete(d.hbs.running, k)
+		}
+	}
+	for k, r := range want {
+		if _, ok := d.hbs.running[k]; ok {
+			continue
+		}
+		ctx, stop := context.WithCancel(d.ctx)
+		d.hbs.running[k] = stop
+		d.sends.Add(1)
+		go d.heartbeat(ctx, r)
 	}
 }
 
@@ -630,7 +677,7 @@ func (d *Dispatcher) startHeartbeats() {
 // 1–1440 minutes; the PI offers it with hbo 1): the next PI then comes
 // that long after this one, and so on until it asks again. Outside the
 // bounds, or with ignore_hbi, the configured interval stays.
-func (d *Dispatcher) heartbeat(r *Receiver) {
+func (d *Dispatcher) heartbeat(ctx context.Context, r *Receiver) {
 	defer d.sends.Done()
 	c := r.SCAIP
 	interval := c.Heartbeat
@@ -643,16 +690,16 @@ func (d *Dispatcher) heartbeat(r *Receiver) {
 	misses := 0
 	for {
 		select {
-		case <-d.ctx.Done():
+		case <-ctx.Done():
 			return
 		case <-tick.C:
 		}
 		pi := scaip.Request{Ref: "P" + randomRef(), Mty: scaip.Heartbeat, Hbo: hbo, Cid: c.CID, Dty: string(event.CommLink)}
-		ctx, cancel := context.WithTimeout(d.ctx, c.timeout())
-		resp, err := d.scaipX.Exchange(ctx, c, pi.Marshal())
+		xctx, cancel := context.WithTimeout(ctx, c.timeout())
+		resp, err := d.scaipX.Exchange(xctx, c, pi.Marshal())
 		cancel()
-		if d.ctx.Err() != nil {
-			return
+		if ctx.Err() != nil {
+			return // closed, or a reload stopped this centre's loop
 		}
 		if err == nil && resp.SNU == scaip.OK {
 			misses = 0
@@ -676,6 +723,25 @@ func (d *Dispatcher) heartbeat(r *Receiver) {
 			d.centreUnreachable(r.Name, fmt.Sprintf("larmcentralen svarar inte / the alarm centre does not answer: %s, %d heartbeats missed", r.Name, misses))
 		}
 	}
+}
+
+// centreRetainer is an exchanger that keeps per-centre state (SIPSender):
+// told the centres of a reloaded tree, it lets go of the others.
+type centreRetainer interface{ Retain(centres []*SCAIP) }
+
+// retainCentres tells the exchanger which centres the tree t has.
+func (d *Dispatcher) retainCentres(t *Tree) {
+	r, ok := d.scaipX.(centreRetainer)
+	if !ok || t == nil {
+		return
+	}
+	var cs []*SCAIP
+	for _, rc := range t.Receivers() {
+		if rc.SCAIP != nil {
+			cs = append(cs, rc.SCAIP)
+		}
+	}
+	r.Retain(cs)
 }
 
 // centreStates is which centres' alarm_centre_unreachable is raised, so

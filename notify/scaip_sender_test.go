@@ -412,3 +412,63 @@ func TestSCAIPTLSRefusalRaisesCentreAlarmAtOnce(t *testing.T) {
 		})
 	}
 }
+
+// A reload that removes a centre lets go of its sender (socket, nonce):
+// a tree still naming it keeps the sender (no new challenge), a tree
+// without it closes it, and one in use by an exchange is closed when the
+// exchange ends, after its answer came. Against the third-party centre
+// over UDP; bounded by the answer delay (1 s) and a 10 s context.
+func TestSIPSenderDropsCentreRemovedByReload(t *testing.T) {
+	lines, to := peerCentreWith(t, "udp", map[string][]int{"ME": {0}},
+		map[string]any{"delays": map[string][]int{"ME": {0, 0, 1000}}})
+	y := centreYAML(t, to, "udp", "")
+	with := tree(t, y)
+	// The same config without the centre's receiver.
+	i, j := strings.Index(y, "    - name: larm"), strings.Index(y, "    - name: lead")
+	without := tree(t, strings.Replace(y[:i]+y[j:], "receiver: larm", "receiver: lead", 1))
+	if without.Receivers()["larm"] != nil {
+		t.Fatal("the second tree still has the centre")
+	}
+	c := with.Receivers()["larm"].SCAIP
+	x := notify.NewSIPSender()
+	defer x.Close()
+	d := notify.New(notify.Options{Tree: with, SCAIP: x})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if r, err := x.Exchange(ctx, c, me("K1")); err != nil || r.SNU != scaip.OK {
+		t.Fatalf("first hand-over: %+v %v", r, err)
+	}
+	d.SetTree(tree(t, y)) // a reload that keeps the centre
+	if n := x.Centres(); n != 1 {
+		t.Fatalf("%d senders after a reload keeping the centre, want 1", n)
+	}
+	if r, err := x.Exchange(ctx, c, me("K2")); err != nil || r.SNU != scaip.OK {
+		t.Fatalf("second hand-over: %+v %v", r, err)
+	}
+	if st := x.Stats(); st.Challenges != 1 {
+		t.Errorf("%d challenges: the kept sender lost its nonce", st.Challenges)
+	}
+	// The third answer takes 1 s: the reload comes while it is awaited.
+	done := make(chan error, 1)
+	go func() {
+		r, err := x.Exchange(ctx, c, me("K3"))
+		if err == nil && r.SNU != scaip.OK {
+			err = fmt.Errorf("snu %d", r.SNU)
+		}
+		done <- err
+	}()
+	time.Sleep(300 * time.Millisecond)
+	d.SetTree(without)
+	if n := x.Centres(); n != 1 {
+		t.Errorf("%d senders while an exchange is in flight, want 1 (closed only after)", n)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("the exchange in flight during the reload: %v", err)
+	}
+	if n := x.Centres(); n != 0 {
+		t.Errorf("%d senders after the reload removed the centre, want 0", n)
+	}
+	for len(lines) > 0 {
+		<-lines
+	}
+}
