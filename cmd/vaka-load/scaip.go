@@ -19,7 +19,6 @@ package main
 // not valid and not judged against the goal.
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"crypto/md5"
@@ -602,9 +601,9 @@ func (u *scaipUnit) read() {
 		case bytes.HasPrefix(msg, []byte("MESSAGE ")):
 			// The hub's <mrs>: answer 200 so it does not resend.
 			ok = append(ok[:0], "SIP/2.0 200 OK\r\n"...)
-			sc := bufio.NewScanner(bytes.NewReader(msg))
-			for sc.Scan() {
-				line := sc.Bytes()
+			for rest := msg; len(rest) > 0; {
+				var line []byte
+				line, rest, _ = bytes.Cut(rest, []byte("\r\n"))
 				if len(line) == 0 {
 					break
 				}

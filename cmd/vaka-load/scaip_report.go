@@ -59,7 +59,7 @@ func writeSCAIPReport(w io.Writer, files []string) error {
 			continue
 		}
 		if !r.Valid {
-			goal = append(goal, fmt.Sprintf("p99 %.2f ms (not valid, not judged)", r.Latency.P99))
+			goal = append(goal, fmt.Sprintf("p99 %.2f ms, not valid", r.Latency.P99))
 			continue
 		}
 		judged++
@@ -69,12 +69,13 @@ func writeSCAIPReport(w io.Writer, files []string) error {
 		}
 		goal = append(goal, fmt.Sprintf("p99 %.2f ms, lost %d (%s)", r.Latency.P99, r.Lost, map[bool]string{true: "met", false: "not met"}[ok]))
 	}
-	p("\nGoal (issue 14): alarm p99 ≤ %.0f ms at %d SCAIP messages/s with Digest on. ", scaipGoalMs, scaipGoalRate)
+	p("\nGoal (issue 14): alarm p99 ≤ %.0f ms at 1,000 SCAIP messages/s with Digest on. ", scaipGoalMs)
 	switch {
 	case len(goal) == 0:
 		p("No 1,000/s run in this report.\n")
 	case judged == 0:
-		p("Not judged: no valid run (%s).\n", strings.Join(goal, "; "))
+		// Every 1,000/s run lagged: the figure is the generator's.
+		p("Not judged: no valid run at 1,000/s (%s).\n", strings.Join(goal, "; "))
 	default:
 		p("Met in %d of %d valid runs: %s.\n", met, judged, strings.Join(goal, "; "))
 	}

@@ -83,7 +83,7 @@ func TestSCAIPReportJudgesOnlyValidRuns(t *testing.T) {
 		return out.String()
 	}
 	md := write(mk(1000, 0, 2, 9), mk(100, 1000, 50, 1))
-	if !strings.Contains(md, "Not judged: no valid run (p99 2.00 ms (not valid, not judged))") {
+	if !strings.Contains(md, "Not judged: no valid run at 1,000/s (p99 2.00 ms, not valid)") {
 		t.Errorf("a lagging generator's good p99 was judged:\n%s", md)
 	}
 	if !strings.Contains(md, "| not valid, not judged: generator send lag p99 high |") {
