@@ -369,3 +369,32 @@ func BenchmarkParse(b *testing.B) {
 		}
 	})
 }
+
+// The request's XML is what EventID hashes: it must stay byte for byte
+// what it was (a resend after an upgrade keeps its event id, so it is
+// still answered from the journal). Every field, escaping included.
+func TestRequestMarshalBytes(t *testing.T) {
+	r := Request{Ref: "R1", Ver: "01.00", Sco: "1", Cha: "1", Mty: Info, Hbo: "1", Cid: "678", Dty: "0003", Did: "d<1>",
+		Dco: "0001", Dte: `a&b'"`, Crd: "gsm:+4670", Stc: "0010", Stt: "ö", Pri: 7, Lco: "035", Lva: "v", Lte: "t",
+		Lge: &Position{Geo: "59.1,18.2", Tim: "2026-01-01T00:00:00Z", GGA: "g"}, Ico: "0001", Ite: "i"}
+	want := `<mrq><ref>R1</ref><ver>01.00</ver><sco>1</sco><cha>1</cha><mty>IN</mty><hbo>1</hbo><cid>678</cid>` +
+		`<dty>0003</dty><did>d&lt;1&gt;</did><dco>0001</dco><dte>a&amp;b&apos;&quot;</dte><crd>gsm:+4670</crd>` +
+		`<stc>0010</stc><stt>ö</stt><pri>7</pri><lco>035</lco><lva>v</lva><lte>t</lte>` +
+		`<lge><geo>59.1,18.2</geo><tim>2026-01-01T00:00:00Z</tim><gga>g</gga></lge><ico>0001</ico><ite>i</ite></mrq>`
+	if got := string(r.Marshal()); got != want {
+		t.Errorf("Marshal\n got %s\nwant %s", got, want)
+	}
+	min := Request{Ref: "1", Cid: "2", Dty: "0003"}
+	if got := string(min.Marshal()); got != `<mrq><ref>1</ref><cid>2</cid><dty>0003</dty></mrq>` {
+		t.Errorf("Marshal %s", got)
+	}
+}
+
+// BenchmarkEventID: the id every received request gets (its XML hashed).
+func BenchmarkEventID(b *testing.B) {
+	r := Request{Ref: "b12345", Mty: Message, Cid: "100123", Dty: "0003", Ver: "01.00"}
+	b.ReportAllocs()
+	for b.Loop() {
+		_ = r.EventID()
+	}
+}
