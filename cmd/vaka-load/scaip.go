@@ -105,6 +105,11 @@ type SCAIPResult struct {
 	// phase, in % of all CPUs.
 	OtherCPUPct  float64 `json:"other_cpu_pct"`
 	AchievedRate float64 `json:"achieved_rate,omitempty"`
+	// UDPDrops: datagrams the kernel dropped at the hub's SIP socket
+	// during the run (its receive buffer full: /proc/net/udp). A real unit
+	// resends a MESSAGE without an answer (SIP timer T1), so there a drop
+	// is a delay; this generator does not resend, so it shows as lost.
+	UDPDrops int64 `json:"udp_drops"`
 	// Valid is false when the generator lagged (SendLag p99 over
 	// genLagValidMs): then the figure is not the hub's and not judged.
 	Valid    bool   `json:"valid"`
@@ -376,6 +381,7 @@ func runSCAIPBench(o scaipOptions, prof *os.File) (*SCAIPResult, error) {
 			return nil, err
 		}
 	}
+	drops0 := udpDrops(cfg.SCAIP.UDP)
 	hub0, gen0, busy0, runq0 := procCPU(p.hubPid), selfCPU(), machineBusy(), procRunqWait(p.hubPid)
 	start := r.now()
 	// The malformed flood, on its own socket, pacer and goroutine.
@@ -459,6 +465,7 @@ func runSCAIPBench(o scaipOptions, prof *os.File) (*SCAIPResult, error) {
 		pprof.StopCPUProfile()
 	}
 	res.HubRunqWaitMs = float64(procRunqWait(p.hubPid)-runq0) / 1e6
+	res.UDPDrops = udpDrops(cfg.SCAIP.UDP) - drops0
 	wall := time.Duration(r.now() - start)
 	if other := busy - hubCPU - genCPU; wall > 0 {
 		res.OtherCPUPct = max(0, 100*other.Seconds()/(wall.Seconds()*float64(runtime.NumCPU())))
@@ -506,6 +513,35 @@ func runSCAIPBench(o scaipOptions, prof *os.File) (*SCAIPResult, error) {
 	return res, nil
 }
 
+// udpDrops is the kernel's count of datagrams dropped at the UDP socket
+// bound to addr (an IPv4 host:port), from the last field of its line in
+// /proc/net/udp; 0 where unreadable.
+func udpDrops(addr string) int64 {
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return 0
+	}
+	pn, err := strconv.Atoi(port)
+	if err != nil {
+		return 0
+	}
+	b, err := os.ReadFile("/proc/net/udp")
+	if err != nil {
+		return 0
+	}
+	want := fmt.Sprintf(":%04X", pn)
+	var n int64
+	for _, line := range strings.Split(string(b), "\n")[1:] {
+		f := strings.Fields(line)
+		if len(f) < 13 || !strings.HasSuffix(f[1], want) {
+			continue
+		}
+		d, _ := strconv.ParseInt(f[len(f)-1], 10, 64)
+		n += d
+	}
+	return n
+}
+
 func selfCPU() time.Duration {
 	var ru syscall.Rusage
 	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
@@ -517,9 +553,9 @@ func (r *SCAIPResult) summary() string {
 	if !r.Valid {
 		v = "NOT VALID: " + r.NotValid
 	}
-	return fmt.Sprintf("[scaip] %s: sent=%d received=%d lost=%d noise=%d | latency ms p50 %.3f p99 %.3f max %.3f | to raise p99 %.3f | "+
+	return fmt.Sprintf("[scaip] %s: sent=%d received=%d lost=%d (udp drops %d) noise=%d | latency ms p50 %.3f p99 %.3f max %.3f | to raise p99 %.3f | "+
 		"send lag p99 %.3f ms | hub CPU %.1f µs/msg, gen %.1f µs/msg | other work %.0f%% | %s",
-		r.Scenario, r.Sent, r.Received, r.Lost, r.NoiseSent, r.Latency.P50, r.Latency.P99, r.Latency.Max, r.ToRaise.P99,
+		r.Scenario, r.Sent, r.Received, r.Lost, r.UDPDrops, r.NoiseSent, r.Latency.P50, r.Latency.P99, r.Latency.Max, r.ToRaise.P99,
 		r.SendLag.P99, r.HubCPUPerMsgUs, r.GenCPUPerMsgUs, r.OtherCPUPct, v)
 }
 

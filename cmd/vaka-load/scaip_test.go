@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -92,5 +93,32 @@ func TestSCAIPReportJudgesOnlyValidRuns(t *testing.T) {
 	md = write(mk(1000, 0, 4, 1), mk(1000, 0, 7, 1), mk(100, 1000, 50, 1))
 	if !strings.Contains(md, "Met in 1 of 2 valid runs: p99 4.00 ms, lost 0 (met); p99 7.00 ms, lost 0 (not met).") {
 		t.Errorf("goal line:\n%s", md)
+	}
+}
+
+// udpDrops reads a bound socket's line of /proc/net/udp: a socket nobody
+// reads, sent more than its receive buffer holds, shows drops.
+func TestUDPDropsReadsProc(t *testing.T) {
+	if _, err := os.Stat("/proc/net/udp"); err != nil {
+		t.Skip("no /proc/net/udp")
+	}
+	c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetReadBuffer(4096)
+	s, err := net.DialUDP("udp", nil, c.LocalAddr().(*net.UDPAddr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	before := udpDrops(c.LocalAddr().String())
+	msg := make([]byte, 1000)
+	for range 200 {
+		_, _ = s.Write(msg)
+	}
+	if d := udpDrops(c.LocalAddr().String()) - before; d <= 0 {
+		t.Errorf("%d drops after 200 KB into a 4 KB buffer nobody reads", d)
 	}
 }
