@@ -27,7 +27,7 @@ import (
 type scaipState struct {
 	mu      sync.Mutex
 	forCfg  *Config
-	units   map[string]SCAIPUnit // cid/did → unit
+	units   map[scaipUnitKey]SCAIPUnit
 	byCid   map[string][]SCAIPUnit
 	refs    map[string]scaipRef // cid/ref → what the ref is about
 	order   []string            // refs in insertion order, for eviction
@@ -111,18 +111,22 @@ func (h *Hub) scaipUnit(cid, did string) (SCAIPUnit, []SCAIPUnit, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.forCfg != cfg {
-		s.units, s.byCid = map[string]SCAIPUnit{}, map[string][]SCAIPUnit{}
+		s.units, s.byCid = map[scaipUnitKey]SCAIPUnit{}, map[string][]SCAIPUnit{}
 		if cfg.SCAIP.Enabled {
 			for _, u := range cfg.SCAIP.Units {
-				s.units[u.Cid+"/"+u.Did] = u
+				s.units[scaipUnitKey{u.Cid, u.Did}] = u
 				s.byCid[u.Cid] = append(s.byCid[u.Cid], u)
 			}
 		}
 		s.forCfg = cfg
 	}
-	u, ok := s.units[cid+"/"+did]
+	u, ok := s.units[scaipUnitKey{cid, did}]
 	return u, s.byCid[cid], ok
 }
+
+// scaipUnitKey names a registered unit: a struct, not "cid/did", so a
+// lookup per message builds no string.
+type scaipUnitKey struct{ cid, did string }
 
 // HandleSCAIP answers one SCAIP request body sent by the Digest account
 // account (already authenticated by the SIP layer). It never panics on bad
@@ -169,7 +173,10 @@ func (h *Hub) HandleSCAIP(account string, body []byte) scaip.Response {
 		return refuse(req.Ref, scaip.WrongData, "ref already used for another event; use a new ref")
 	}
 	target := scaip.Target{Site: u.Site, Device: u.Device, Resident: u.Resident, Unit: u.Unit, Room: u.Room}
-	target.Type, _ = event.ParseDeviceType(u.Type)
+	if u.Type != "" {
+		// Empty is no type (ParseDeviceType would build an error to say so).
+		target.Type, _ = event.ParseDeviceType(u.Type)
+	}
 	ev := req.Event(target, now)
 	var raisedKey string
 	fix := func(a *rules.Action) {

@@ -100,6 +100,8 @@ type Dispatcher struct {
 	// SCAIPTLSRefused counts hand-overs given up because TLS to the
 	// centre did not verify (scaip.go).
 	SCAIPTLSRefused atomic.Int64
+	centres         centreStates // scaip.go: which centres' technical alarm is raised
+	hbs             heartbeats   // scaip.go: the centres' heartbeat loops
 
 	tracks map[string][]*Track // loop goroutine only
 	due    dueHeap             // loop goroutine only: when each track next wants a look
@@ -144,6 +146,8 @@ func (d *Dispatcher) SetTree(t *Tree) {
 	d.tree = t
 	d.groupPlans = nil // groups opened from now on use the new tree
 	d.mu.Unlock()
+	d.retainCentres(t)  // scaip.go
+	d.syncHeartbeats(t) // scaip.go
 }
 
 // Tree returns the route tree in force.

@@ -28,6 +28,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/vaka-care/vaka/alarm"
@@ -477,6 +478,7 @@ func (d *Dispatcher) handAnswer(x handResult, now time.Time) {
 		h.tr.Receipt("scaip:" + h.r.Name)
 		d.schedule(h.tr, now)
 		d.log.Info("notify: alarm centre has the alarm", "alarm", h.alarm, "receiver", h.r.Name, "ref", h.ref)
+		d.centreAnswers(h.r.Name)
 	case x.err != nil && IsTLSRefused(x.err):
 		// The centre's certificate does not verify (or it refused ours):
 		// no resend mends that, and nothing, not even RE, goes over a line
@@ -484,6 +486,7 @@ func (d *Dispatcher) handAnswer(x handResult, now time.Time) {
 		d.SCAIPTLSRefused.Add(1)
 		h.untrusted = true
 		d.abortHandover(h, "TLS refused ("+tlsReason(x.err)+")", now)
+		d.centreUnreachable(h.r.Name, centreTLSNote(h.r.Name, x.err))
 	case x.err == nil && x.resp.SNU != scaip.Hold && x.resp.SNU != scaip.Busy:
 		// snu 5 (not treated: the next action) or a refusal of the request
 		// itself, which the same request will not mend.
@@ -602,30 +605,79 @@ func (d *Dispatcher) resumeHandover(a *alarm.Alarm, tr *Track, r *Receiver, now 
 	}
 }
 
+// heartbeats are the running PI loops, by heartbeatKey.
+type heartbeats struct {
+	mu      sync.Mutex
+	started bool
+	running map[string]context.CancelFunc
+}
+
 // startHeartbeats runs a PI loop for every centre with a heartbeat.
 func (d *Dispatcher) startHeartbeats() {
-	t := d.Tree()
-	if t == nil {
+	d.hbs.mu.Lock()
+	d.hbs.started = true
+	d.hbs.mu.Unlock()
+	d.syncHeartbeats(d.Tree())
+}
+
+// heartbeatKey is what makes a heartbeat loop the same after a reload:
+// the receiver and everything about its line and interval.
+func heartbeatKey(r *Receiver) string {
+	c := r.SCAIP
+	return fmt.Sprintf("%s\x00%s\x00%v\x00%s\x00%v\x00%v", r.Name, senderKey(c), c.Heartbeat, c.CID, c.IgnoreHbi, c.timeout())
+}
+
+// syncHeartbeats makes the running PI loops those of tree t (after
+// Start): a reload that removes a centre, or changes its line or
+// interval, stops its loop, and one that adds or changes it starts one.
+// A loop for an unchanged centre runs on with its own interval and count
+// of missed heartbeats.
+func (d *Dispatcher) syncHeartbeats(t *Tree) {
+	d.hbs.mu.Lock()
+	defer d.hbs.mu.Unlock()
+	if !d.hbs.started || d.ctx.Err() != nil {
 		return
 	}
-	for _, r := range t.Receivers() {
-		if r.SCAIP != nil && r.SCAIP.Heartbeat > 0 {
-			d.sends.Add(1)
-			go d.heartbeat(r)
+	want := map[string]*Receiver{}
+	if t != nil {
+		for _, r := range t.Receivers() {
+			if r.SCAIP != nil && r.SCAIP.Heartbeat > 0 {
+				want[heartbeatKey(r)] = r
+			}
 		}
+	}
+	if d.hbs.running == nil {
+		d.hbs.running = map[string]context.CancelFunc{}
+	}
+	for k, stop := range d.hbs.running {
+		if want[k] == nil {
+			stop()
+			delete(d.hbs.running, k)
+		}
+	}
+	for k, r := range want {
+		if _, ok := d.hbs.running[k]; ok {
+			continue
+		}
+		ctx, stop := context.WithCancel(d.ctx)
+		d.hbs.running[k] = stop
+		d.sends.Add(1)
+		go d.heartbeat(ctx, r)
 	}
 }
 
 // heartbeat sends PI every Heartbeat. SCAIPMissedHeartbeats unanswered in
 // a row (no <mrs>, or not snu 0) raise alarm_centre_unreachable: at most
-// 2 × heartbeat + timeout after the centre's last answer. The next answer
-// restores it.
+// 2 × heartbeat + timeout after the centre's last answer. A TLS refusal
+// (the centre's certificate does not verify, or it refuses Vaka's) raises
+// it at once: waiting for a second refusal tells nobody anything new. The
+// next answer restores it.
 //
 // The centre may ask for another interval (hbi in its answer, SS 91100's
 // 1–1440 minutes; the PI offers it with hbo 1): the next PI then comes
 // that long after this one, and so on until it asks again. Outside the
 // bounds, or with ignore_hbi, the configured interval stays.
-func (d *Dispatcher) heartbeat(r *Receiver) {
+func (d *Dispatcher) heartbeat(ctx context.Context, r *Receiver) {
 	defer d.sends.Done()
 	c := r.SCAIP
 	interval := c.Heartbeat
@@ -635,20 +687,19 @@ func (d *Dispatcher) heartbeat(r *Receiver) {
 	if c.IgnoreHbi {
 		hbo = "0"
 	}
-	ca, _ := d.rec.(CentreAlarms)
-	misses, down := 0, false
+	misses := 0
 	for {
 		select {
-		case <-d.ctx.Done():
+		case <-ctx.Done():
 			return
 		case <-tick.C:
 		}
 		pi := scaip.Request{Ref: "P" + randomRef(), Mty: scaip.Heartbeat, Hbo: hbo, Cid: c.CID, Dty: string(event.CommLink)}
-		ctx, cancel := context.WithTimeout(d.ctx, c.timeout())
-		resp, err := d.scaipX.Exchange(ctx, c, pi.Marshal())
+		xctx, cancel := context.WithTimeout(ctx, c.timeout())
+		resp, err := d.scaipX.Exchange(xctx, c, pi.Marshal())
 		cancel()
-		if d.ctx.Err() != nil {
-			return
+		if ctx.Err() != nil {
+			return // closed, or a reload stopped this centre's loop
 		}
 		if err == nil && resp.SNU == scaip.OK {
 			misses = 0
@@ -657,25 +708,90 @@ func (d *Dispatcher) heartbeat(r *Receiver) {
 				interval = iv
 				tick.Reset(interval)
 			}
-			if down {
-				down = false
-				d.log.Info("notify: alarm centre answers heartbeats again", "receiver", r.Name)
-				if ca != nil {
-					ca.CentreUnreachable(r.Name, false, "larmcentralen svarar igen / the alarm centre answers again: "+r.Name)
-				}
-			}
+			d.centreAnswers(r.Name)
 			continue
 		}
 		d.SCAIPFailed.Add(1)
 		misses++
 		d.log.Warn("notify: alarm centre did not answer a heartbeat", "receiver", r.Name, "missed", misses, "err", err, "snu", snuOf(resp))
-		if misses >= SCAIPMissedHeartbeats && !down {
-			down = true
-			if ca != nil {
-				ca.CentreUnreachable(r.Name, true, fmt.Sprintf("larmcentralen svarar inte / the alarm centre does not answer: %s, %d heartbeats missed", r.Name, misses))
-			}
+		switch {
+		case err != nil && IsTLSRefused(err):
+			// No later heartbeat can mend a certificate: say so now, not
+			// two intervals from now.
+			d.centreUnreachable(r.Name, centreTLSNote(r.Name, err))
+		case misses >= SCAIPMissedHeartbeats:
+			d.centreUnreachable(r.Name, fmt.Sprintf("larmcentralen svarar inte / the alarm centre does not answer: %s, %d heartbeats missed", r.Name, misses))
 		}
 	}
+}
+
+// centreRetainer is an exchanger that keeps per-centre state (SIPSender):
+// told the centres of a reloaded tree, it lets go of the others.
+type centreRetainer interface{ Retain(centres []*SCAIP) }
+
+// retainCentres tells the exchanger which centres the tree t has.
+func (d *Dispatcher) retainCentres(t *Tree) {
+	r, ok := d.scaipX.(centreRetainer)
+	if !ok || t == nil {
+		return
+	}
+	var cs []*SCAIP
+	for _, rc := range t.Receivers() {
+		if rc.SCAIP != nil {
+			cs = append(cs, rc.SCAIP)
+		}
+	}
+	r.Retain(cs)
+}
+
+// centreStates is which centres' alarm_centre_unreachable is raised, so
+// the heartbeat loop and the hand-overs raise and restore it once per
+// change, whichever of them saw it first.
+type centreStates struct {
+	mu   sync.Mutex
+	down map[string]bool
+}
+
+// set records a centre's state and reports whether it changed.
+func (c *centreStates) set(name string, down bool) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.down[name] == down {
+		return false
+	}
+	if c.down == nil {
+		c.down = map[string]bool{}
+	}
+	c.down[name] = down
+	return true
+}
+
+// centreUnreachable raises the centre's technical alarm (once until it
+// answers again).
+func (d *Dispatcher) centreUnreachable(name, note string) {
+	if !d.centres.set(name, true) {
+		return
+	}
+	d.log.Error("notify: alarm centre unreachable", "receiver", name, "note", note)
+	if ca, ok := d.rec.(CentreAlarms); ok {
+		ca.CentreUnreachable(name, true, note)
+	}
+}
+
+// centreAnswers restores the centre's technical alarm if it was raised.
+func (d *Dispatcher) centreAnswers(name string) {
+	if !d.centres.set(name, false) {
+		return
+	}
+	d.log.Info("notify: alarm centre answers again", "receiver", name)
+	if ca, ok := d.rec.(CentreAlarms); ok {
+		ca.CentreUnreachable(name, false, "larmcentralen svarar igen / the alarm centre answers again: "+name)
+	}
+}
+
+// centreTLSNote is the technical alarm's note for a TLS refusal.
+func centreTLSNote(name string, err error) string {
+	return "larmcentralen nekas av TLS / TLS to the alarm centre refused: " + name + ", " + tlsReason(err)
 }
 
 // centreInterval is the heartbeat interval a centre's answer asks for,

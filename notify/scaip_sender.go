@@ -32,6 +32,11 @@ type SIPSender struct {
 	mu      sync.Mutex
 	senders map[string]*centreSender // by centre identity (senderKey)
 	closed  bool
+	// retain is the centres of the route tree in force (Retain); nil
+	// until the first Retain: every sender is kept. A sender for another
+	// centre (a hand-over a reload left running on its old plan) lives
+	// only while an exchange uses it.
+	retain map[string]bool
 }
 
 // centreSender is one centre's long-lived sender.
@@ -39,6 +44,7 @@ type centreSender struct {
 	s        *scaipsip.Sender
 	addr, tp string
 	user, pw string
+	busy     int // exchanges using it now, under SIPSender.mu
 }
 
 // NewSIPSender returns a SIPSender without senders yet: each centre's is
@@ -58,6 +64,7 @@ func (x *SIPSender) sender(c *SCAIP) (*centreSender, error) {
 		return nil, errors.New("scaip: sender closed")
 	}
 	if cs := x.senders[key]; cs != nil {
+		cs.busy++
 		return cs, nil
 	}
 	host, port, tp, err := c.target()
@@ -79,9 +86,55 @@ func (x *SIPSender) sender(c *SCAIP) (*centreSender, error) {
 	if err != nil {
 		return nil, err
 	}
-	cs := &centreSender{s: s, addr: addr, tp: tp, user: c.Username, pw: pw}
+	cs := &centreSender{s: s, addr: addr, tp: tp, user: c.Username, pw: pw, busy: 1}
 	x.senders[key] = cs
 	return cs, nil
+}
+
+// release ends an exchange's use of cs, closing it if its centre is no
+// longer in the route tree and nothing else uses it.
+func (x *SIPSender) release(c *SCAIP, cs *centreSender) {
+	key := senderKey(c)
+	x.mu.Lock()
+	cs.busy--
+	gone := cs.busy == 0 && x.retain != nil && !x.retain[key] && x.senders[key] == cs
+	if gone {
+		delete(x.senders, key)
+	}
+	x.mu.Unlock()
+	if gone {
+		_ = cs.s.Close()
+	}
+}
+
+// Retain keeps the senders of these centres (the reloaded route tree's)
+// and closes the others once no exchange uses them: a centre removed by a
+// reload keeps no socket, connection or nonce.
+func (x *SIPSender) Retain(centres []*SCAIP) {
+	keep := make(map[string]bool, len(centres))
+	for _, c := range centres {
+		keep[senderKey(c)] = true
+	}
+	x.mu.Lock()
+	x.retain = keep
+	var gone []*centreSender
+	for k, cs := range x.senders {
+		if !keep[k] && cs.busy == 0 {
+			delete(x.senders, k)
+			gone = append(gone, cs)
+		}
+	}
+	x.mu.Unlock()
+	for _, cs := range gone {
+		_ = cs.s.Close()
+	}
+}
+
+// Centres is how many centres' senders are kept (tests).
+func (x *SIPSender) Centres() int {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	return len(x.senders)
 }
 
 // drop closes cs if it is still the sender for c.
@@ -100,10 +153,14 @@ func (x *SIPSender) drop(c *SCAIP, cs *centreSender) {
 }
 
 func (x *SIPSender) Exchange(ctx context.Context, c *SCAIP, body []byte) (*scaip.Response, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err // (a stopped heartbeat) no sender made for nothing
+	}
 	cs, err := x.sender(c)
 	if err != nil {
 		return nil, err
 	}
+	defer x.release(c, cs)
 	timeout := c.timeout()
 	if dl, ok := ctx.Deadline(); ok {
 		timeout = time.Until(dl)

@@ -373,3 +373,102 @@ func TestSIPSenderCentreRestartTCP(t *testing.T) {
 	}
 	t.Logf("exchanges that failed on the old line: %d %v", len(errs), errs)
 }
+
+// Under synctest: a centre whose TLS is refused raises
+// alarm_centre_unreachable at once, not after two missed heartbeats. Its
+// first heartbeat (at 1m) is refused: the alarm is up at 1m, not at 2m,
+// and raised once however many refusals follow. A hand-over refused by
+// TLS raises it at once too (at 0s, before any heartbeat).
+func TestSCAIPTLSRefusalRaisesCentreAlarmAtOnce(t *testing.T) {
+	for _, withAlarm := range []bool{false, true} {
+		t.Run(fmt.Sprintf("handover=%v", withAlarm), func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				c := &tlsRefusingCentre{}
+				tr := tree(t, centreYAML(t, "sips:larm@127.0.0.2", "tls", "        heartbeat: 1m"))
+				time.Sleep(time.Until(time.Date(2026, 1, 15, 1, 0, 0, 0, time.UTC)))
+				d := notify.New(notify.Options{Tree: tr, SCAIP: c})
+				ch := &centreHub{fakeHub: &fakeHub{d: d}, start: time.Now()}
+				d.Start(ch, nil)
+				if withAlarm {
+					raise(ch.fakeHub, time.Now())
+				}
+				time.Sleep(3*time.Minute + 30*time.Second)
+				synctest.Wait()
+				d.Close()
+				ch.mu.Lock()
+				got := strings.Join(ch.events, " ")
+				ch.mu.Unlock()
+				want := "true:larm@1m0s"
+				if withAlarm {
+					want = "true:larm@0s"
+				}
+				if got != want {
+					t.Errorf("centre alarm %q, want %q", got, want)
+				}
+				if n := c.tries.Load(); n < 3 {
+					t.Errorf("%d tries: the heartbeats stopped after a refusal", n)
+				}
+			})
+		})
+	}
+}
+
+// A reload that removes a centre lets go of its sender (socket, nonce):
+// a tree still naming it keeps the sender (no new challenge), a tree
+// without it closes it, and one in use by an exchange is closed when the
+// exchange ends, after its answer came. Against the third-party centre
+// over UDP; bounded by the answer delay (1 s) and a 10 s context.
+func TestSIPSenderDropsCentreRemovedByReload(t *testing.T) {
+	lines, to := peerCentreWith(t, "udp", map[string][]int{"ME": {0}},
+		map[string]any{"delays": map[string][]int{"ME": {0, 0, 1000}}})
+	y := centreYAML(t, to, "udp", "")
+	with := tree(t, y)
+	// The same config without the centre's receiver.
+	i, j := strings.Index(y, "    - name: larm"), strings.Index(y, "    - name: lead")
+	without := tree(t, strings.Replace(y[:i]+y[j:], "receiver: larm", "receiver: lead", 1))
+	if without.Receivers()["larm"] != nil {
+		t.Fatal("the second tree still has the centre")
+	}
+	c := with.Receivers()["larm"].SCAIP
+	x := notify.NewSIPSender()
+	defer x.Close()
+	d := notify.New(notify.Options{Tree: with, SCAIP: x})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if r, err := x.Exchange(ctx, c, me("K1")); err != nil || r.SNU != scaip.OK {
+		t.Fatalf("first hand-over: %+v %v", r, err)
+	}
+	d.SetTree(tree(t, y)) // a reload that keeps the centre
+	if n := x.Centres(); n != 1 {
+		t.Fatalf("%d senders after a reload keeping the centre, want 1", n)
+	}
+	if r, err := x.Exchange(ctx, c, me("K2")); err != nil || r.SNU != scaip.OK {
+		t.Fatalf("second hand-over: %+v %v", r, err)
+	}
+	if st := x.Stats(); st.Challenges != 1 {
+		t.Errorf("%d challenges: the kept sender lost its nonce", st.Challenges)
+	}
+	// The third answer takes 1 s: the reload comes while it is awaited.
+	done := make(chan error, 1)
+	go func() {
+		r, err := x.Exchange(ctx, c, me("K3"))
+		if err == nil && r.SNU != scaip.OK {
+			err = fmt.Errorf("snu %d", r.SNU)
+		}
+		done <- err
+	}()
+	time.Sleep(300 * time.Millisecond)
+	d.SetTree(without)
+	if n := x.Centres(); n != 1 {
+		t.Errorf("%d senders while an exchange is in flight, want 1 (closed only after)", n)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("the exchange in flight during the reload: %v", err)
+	}
+	if n := x.Centres(); n != 0 {
+		t.Errorf("%d senders after the reload removed the centre, want 0", n)
+	}
+	for len(lines) > 0 {
+		<-lines
+	}
+}

@@ -592,3 +592,37 @@ func TestSCAIPHeartbeatCentreInterval(t *testing.T) {
 		}
 	})
 }
+
+// Under synctest: a reload that removes a centre stops its heartbeats (no
+// PI to a centre no longer configured, no alarm about it), and a reload
+// that adds it back starts them again; a reload that keeps it changes
+// nothing (PI stay one a minute, not restarted).
+func TestSCAIPHeartbeatsFollowReload(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c := &fakeCentre{answer: func(*scaip.Request, int) (scaip.SNU, bool) { return scaip.OK, true }}
+		y := centreYAML(t, "sip:larm@127.0.0.2", "udp", "        heartbeat: 1m")
+		i, j := strings.Index(y, "    - name: larm"), strings.Index(y, "    - name: lead")
+		without := strings.Replace(y[:i]+y[j:], "receiver: larm", "receiver: lead", 1)
+		c.start = time.Now()
+		d := notify.New(notify.Options{Tree: tree(t, y), SCAIP: c})
+		d.Start(&fakeHub{d: d}, nil)
+		defer d.Close()
+		count := func() int { synctest.Wait(); return len(c.sent(scaip.Heartbeat)) }
+		time.Sleep(2*time.Minute + 30*time.Second)
+		d.SetTree(tree(t, y)) // the same centre: its loop runs on
+		time.Sleep(time.Minute)
+		if n := count(); n != 3 {
+			t.Fatalf("%d PI by 3m30s with a reload keeping the centre, want 3", n)
+		}
+		d.SetTree(tree(t, without))
+		time.Sleep(5 * time.Minute)
+		if n := count(); n != 3 {
+			t.Fatalf("%d PI after the centre was removed, want still 3", n)
+		}
+		d.SetTree(tree(t, y))
+		time.Sleep(2*time.Minute + 30*time.Second)
+		if n := count(); n != 5 {
+			t.Fatalf("%d PI after the centre came back, want 5", n)
+		}
+	})
+}

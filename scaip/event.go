@@ -60,8 +60,9 @@ func (r *Request) Class() Class {
 // same id (so a resend is de-duplicated and answered from the journal),
 // any change gives another.
 func (r *Request) EventID() string {
+	var buf [512]byte
 	h := fnv.New64a()
-	h.Write(r.Marshal())
+	h.Write(r.appendMarshal(buf[:0]))
 	return r.Ref + "." + string(r.Mty) + "." + strconv.FormatUint(h.Sum64(), 16)
 }
 

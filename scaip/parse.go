@@ -66,6 +66,14 @@ func Parse(body []byte) (*Request, error) {
 }
 
 func parse(body []byte) (*Request, error) {
+	if r, ok := parseFast(body); ok {
+		return r, nil
+	}
+	return parseFull(body)
+}
+
+// parseFull reads any <mrq> with encoding/xml, strictly.
+func parseFull(body []byte) (*Request, error) {
 	if len(body) > MaxBody {
 		return nil, fail(TooLong, "", "body of %d bytes exceeds %d", len(body), MaxBody)
 	}
@@ -79,7 +87,7 @@ func parse(body []byte) (*Request, error) {
 	d.Strict = true
 	seen := map[string]bool{}
 	r := &Request{}
-	set := map[string]string{}
+	var set tagValues
 	if err := rootElement(d, "mrq"); err != nil {
 		return nil, err
 	}
@@ -118,7 +126,7 @@ func parse(body []byte) (*Request, error) {
 			if err != nil {
 				return r, fail(WrongData, name, "%v", err)
 			}
-			set[name] = v
+			set[tagIndex[name]] = v
 			if name == "ref" {
 				r.Ref = v
 			}
@@ -126,7 +134,7 @@ func parse(body []byte) (*Request, error) {
 			if err := trailing(d); err != nil {
 				return r, err
 			}
-			return r, fill(r, set)
+			return r, fill(r, &set)
 		case xml.CharData:
 			if len(bytes.TrimSpace(t)) > 0 {
 				return r, fail(InvalidFormat, "mrq", "text outside a tag")
@@ -139,32 +147,32 @@ func parse(body []byte) (*Request, error) {
 }
 
 // fill copies the checked values into r and checks the mandatory tags.
-func fill(r *Request, set map[string]string) error {
-	if set["ref"] == "" {
+func fill(r *Request, set *tagValues) error {
+	if set[tRef] == "" {
 		return fail(RefMissing, "ref", "missing")
 	}
-	r.Ver = set["ver"]
+	r.Ver = set[tVer]
 	if r.Ver == "" {
 		r.Ver = "01.00"
 	}
-	r.Sco, r.Cha, r.Hbo = set["sco"], set["cha"], set["hbo"]
-	r.Mty = MessageType(set["mty"])
+	r.Sco, r.Cha, r.Hbo = set[tSco], set[tCha], set[tHbo]
+	r.Mty = MessageType(set[tMty])
 	if r.Mty == "" {
 		r.Mty = Message
 	}
-	r.Cid, r.Dty, r.Did, r.Dco, r.Dte = set["cid"], set["dty"], set["did"], set["dco"], set["dte"]
-	r.Crd, r.Stc, r.Stt = set["crd"], set["stc"], set["stt"]
-	if p := set["pri"]; p != "" {
+	r.Cid, r.Dty, r.Did, r.Dco, r.Dte = set[tCid], set[tDty], set[tDid], set[tDco], set[tDte]
+	r.Crd, r.Stc, r.Stt = set[tCrd], set[tStc], set[tStt]
+	if p := set[tPri]; p != "" {
 		r.Pri = int(p[0] - '0')
 	}
-	r.Lco, r.Lva, r.Lte, r.Ico, r.Ite = set["lco"], set["lva"], set["lte"], set["ico"], set["ite"]
+	r.Lco, r.Lva, r.Lte, r.Ico, r.Ite = set[tLco], set[tLva], set[tLte], set[tIco], set[tIte]
 	if r.Cid == "" {
 		return fail(MandatoryMiss, "cid", "missing")
 	}
 	if r.Dty == "" {
 		return fail(MandatoryMiss, "dty", "missing")
 	}
-	if a := set["ame"]; a != "" {
+	if a := set[tAme]; a != "" {
 		r.Ame, _ = strconv.Atoi(a)
 		if r.Ame > 0 {
 			// Reassembling split messages is not supported: say so

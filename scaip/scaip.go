@@ -207,14 +207,20 @@ func (r *Response) Marshal() []byte {
 
 // Marshal writes the request (for Vaka's own sender and `vaka scaip
 // send`), only the tags that are set, in the order of the standard's table.
-func (r *Request) Marshal() []byte {
-	var b strings.Builder
-	b.WriteString("<mrq>")
+func (r *Request) Marshal() []byte { return r.appendMarshal(nil) }
+
+// appendMarshal appends the request's XML to dst: EventID hashes it into
+// a buffer on its stack for every message received, so no tag makes a
+// string of its own.
+func (r *Request) appendMarshal(b []byte) []byte {
+	b = append(b, "<mrq>"...)
 	put := func(tag, v string) {
 		if v == "" {
 			return
 		}
-		b.WriteString("<" + tag + ">" + escape(v) + "</" + tag + ">")
+		b = append(append(append(b, '<'), tag...), '>')
+		b = appendEscaped(b, v)
+		b = append(append(append(b, "</"...), tag...), '>')
 	}
 	put("ref", r.Ref)
 	put("ver", r.Ver)
@@ -239,16 +245,37 @@ func (r *Request) Marshal() []byte {
 	put("lva", r.Lva)
 	put("lte", r.Lte)
 	if p := r.Lge; p != nil && (p.Geo != "" || p.Tim != "" || p.GGA != "") {
-		b.WriteString("<lge>")
+		b = append(b, "<lge>"...)
 		put("geo", p.Geo)
 		put("tim", p.Tim)
 		put("gga", p.GGA)
-		b.WriteString("</lge>")
+		b = append(b, "</lge>"...)
 	}
 	put("ico", r.Ico)
 	put("ite", r.Ite)
-	b.WriteString("</mrq>")
-	return []byte(b.String())
+	return append(b, "</mrq>"...)
+}
+
+// appendEscaped appends s with XML's five special characters escaped, as
+// escape does.
+func appendEscaped(b []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; c {
+		case '&':
+			b = append(b, "&amp;"...)
+		case '<':
+			b = append(b, "&lt;"...)
+		case '>':
+			b = append(b, "&gt;"...)
+		case '\'':
+			b = append(b, "&apos;"...)
+		case '"':
+			b = append(b, "&quot;"...)
+		default:
+			b = append(b, c)
+		}
+	}
+	return b
 }
 
 func escape(s string) string {

@@ -3,6 +3,7 @@ package scaip
 import (
 	"bytes"
 	"errors"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -292,4 +293,108 @@ func FuzzParseResponse(f *testing.F) {
 			t.Fatalf("accepted %+v", r)
 		}
 	})
+}
+
+// FuzzParseFastAgrees: whatever the plain-form reader accepts, the full
+// encoding/xml parser accepts as the same request, so the fast path can
+// never accept what strict parsing would refuse, nor read it differently.
+func FuzzParseFastAgrees(f *testing.F) {
+	for _, s := range []string{
+		`<mrq><ref>1242</ref><cid>678</cid><dty>27</dty><stc>16</stc></mrq>`,
+		"\n<mrq>\n\t<ref>9</ref> <mty>PI</mty><hbo>1</hbo><cid>678</cid><dty>0003</dty>\n</mrq>\n",
+		`<mrq><ref>A</ref><cid>1</cid><dty>5</dty><crd>gsm:+4670</crd><dte> a b </dte><pri>7</pri></mrq>`,
+		`<mrq><ref>1</ref><cid>2</cid><dty>3</dty><dte></dte></mrq>`,
+		`<mrq><ref>1</ref><cid>2</cid><dty>3</dty><dte>a&amp;b</dte></mrq>`,
+		`<mrq><ref>1</ref><ref>2</ref><cid>2</cid><dty>3</dty></mrq>`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		fast, ok := parseFast(body)
+		if !ok {
+			return
+		}
+		full, err := parseFull(body)
+		if err != nil {
+			t.Fatalf("the fast path accepted what the full parser refuses (%v): %q", err, body)
+		}
+		if !reflect.DeepEqual(fast, full) {
+			t.Fatalf("the fast path read %+v, the full parser %+v: %q", fast, full, body)
+		}
+	})
+}
+
+// The plain form takes the fast path, and a request with anything more
+// (a declaration, an entity, <lge>) still parses through the full one.
+func TestParseFastPath(t *testing.T) {
+	plain := []byte(`<mrq><ref>b1</ref><cid>100000</cid><dty>0003</dty></mrq>`)
+	if _, ok := parseFast(plain); !ok {
+		t.Fatal("the plain form did not take the fast path")
+	}
+	for _, s := range []string{
+		`<?xml version="1.0"?><mrq><ref>b1</ref><cid>1</cid><dty>3</dty></mrq>`,
+		`<mrq><ref>b1</ref><cid>1</cid><dty>3</dty><dte>a&amp;b</dte></mrq>`,
+		`<mrq><ref>b1</ref><cid>1</cid><dty>3</dty><lge><geo>59,18</geo></lge></mrq>`,
+	} {
+		if _, ok := parseFast([]byte(s)); ok {
+			t.Errorf("fast path took %s", s)
+		}
+		if _, err := Parse([]byte(s)); err != nil {
+			t.Errorf("%s: %v", s, err)
+		}
+	}
+	if r, _ := Parse([]byte(`<mrq><ref>b1</ref><cid>1</cid><dty>3</dty><dte>a&amp;b</dte></mrq>`)); r == nil || r.Dte != "a&b" {
+		t.Errorf("entity: %+v", r)
+	}
+}
+
+// BenchmarkParse: one plain-form request through Parse (the fast path)
+// and through the full encoding/xml parser, side by side.
+func BenchmarkParse(b *testing.B) {
+	body := []byte(`<mrq><ref>b12345</ref><cid>100123</cid><dty>0003</dty></mrq>`)
+	b.Run("plain", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := Parse(body); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("full", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := parseFull(body); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
+// The request's XML is what EventID hashes: it must stay byte for byte
+// what it was (a resend after an upgrade keeps its event id, so it is
+// still answered from the journal). Every field, escaping included.
+func TestRequestMarshalBytes(t *testing.T) {
+	r := Request{Ref: "R1", Ver: "01.00", Sco: "1", Cha: "1", Mty: Info, Hbo: "1", Cid: "678", Dty: "0003", Did: "d<1>",
+		Dco: "0001", Dte: `a&b'"`, Crd: "gsm:+4670", Stc: "0010", Stt: "ö", Pri: 7, Lco: "035", Lva: "v", Lte: "t",
+		Lge: &Position{Geo: "59.1,18.2", Tim: "2026-01-01T00:00:00Z", GGA: "g"}, Ico: "0001", Ite: "i"}
+	want := `<mrq><ref>R1</ref><ver>01.00</ver><sco>1</sco><cha>1</cha><mty>IN</mty><hbo>1</hbo><cid>678</cid>` +
+		`<dty>0003</dty><did>d&lt;1&gt;</did><dco>0001</dco><dte>a&amp;b&apos;&quot;</dte><crd>gsm:+4670</crd>` +
+		`<stc>0010</stc><stt>ö</stt><pri>7</pri><lco>035</lco><lva>v</lva><lte>t</lte>` +
+		`<lge><geo>59.1,18.2</geo><tim>2026-01-01T00:00:00Z</tim><gga>g</gga></lge><ico>0001</ico><ite>i</ite></mrq>`
+	if got := string(r.Marshal()); got != want {
+		t.Errorf("Marshal\n got %s\nwant %s", got, want)
+	}
+	min := Request{Ref: "1", Cid: "2", Dty: "0003"}
+	if got := string(min.Marshal()); got != `<mrq><ref>1</ref><cid>2</cid><dty>0003</dty></mrq>` {
+		t.Errorf("Marshal %s", got)
+	}
+}
+
+// BenchmarkEventID: the id every received request gets (its XML hashed).
+func BenchmarkEventID(b *testing.B) {
+	r := Request{Ref: "b12345", Mty: Message, Cid: "100123", Dty: "0003", Ver: "01.00"}
+	b.ReportAllocs()
+	for b.Loop() {
+		_ = r.EventID()
+	}
 }

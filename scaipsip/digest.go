@@ -148,57 +148,69 @@ const (
 )
 
 // check verifies an Authorization header for method; it returns the
-// account and an outcome label.
+// account and an outcome label. A nonce already in use (its counts kept)
+// was ours when first seen: its HMAC is not checked again, only its age.
 func (d *digestAuth) check(header, method string) (string, string) {
 	if header == "" {
 		return "", authMissing
 	}
-	p, err := parseDigest(header)
-	if err != nil {
+	var p authFields
+	if err := p.parse(header); err != nil {
 		if errors.Is(err, errBasic) {
 			return "", authBasic
 		}
 		return "", authBad
 	}
-	user := p["username"]
+	user := p.username
 	ha1, ok := d.ha1[user]
-	if !ok || p["realm"] != d.realm {
+	if !ok || p.realm != d.realm {
 		return "", authUnknown
 	}
-	if a := p["algorithm"]; a != "" && !strings.EqualFold(a, "MD5") {
+	if a := p.algorithm; a != "" && !strings.EqualFold(a, "MD5") {
 		return "", authBad
 	}
-	ts, mac, ok := strings.Cut(p["nonce"], ".")
-	if !ok || subtle.ConstantTimeCompare([]byte(mac), []byte(d.mac(ts))) != 1 {
+	ts, mac, ok := strings.Cut(p.nonce, ".")
+	if !ok || !d.inUse(p.nonce) && subtle.ConstantTimeCompare([]byte(mac), []byte(d.mac(ts))) != 1 {
 		return user, authStale // not ours (a restart made a new secret): challenge again
 	}
-	ha2 := md5hex(method + ":" + p["uri"])
-	var want string
+	var ha2, want [32]byte
+	md5HexInto(&ha2, method, ":", p.uri)
 	var nc uint64
-	switch p["qop"] {
+	switch p.qop {
 	case "":
-		want = md5hex(ha1 + ":" + p["nonce"] + ":" + ha2)
+		md5HexInto(&want, ha1, ":", p.nonce, ":", string(ha2[:]))
 	case "auth":
-		n, err := strconv.ParseUint(p["nc"], 16, 32)
-		if err != nil || p["cnonce"] == "" || len(p["nc"]) != 8 {
+		n, err := strconv.ParseUint(p.nc, 16, 32)
+		if err != nil || p.cnonce == "" || len(p.nc) != 8 {
 			return user, authBad
 		}
 		nc = n
-		want = md5hex(ha1 + ":" + p["nonce"] + ":" + p["nc"] + ":" + p["cnonce"] + ":auth:" + ha2)
+		md5HexInto(&want, ha1, ":", p.nonce, ":", p.nc, ":", p.cnonce, ":auth:", string(ha2[:]))
 	default:
 		return user, authBad
 	}
-	if subtle.ConstantTimeCompare([]byte(strings.ToLower(p["response"])), []byte(want)) != 1 {
+	if subtle.ConstantTimeCompare([]byte(strings.ToLower(p.response)), want[:]) != 1 {
 		return user, authWrong
 	}
 	n, err := strconv.ParseInt(ts, 36, 64)
 	if err != nil || d.now().Sub(time.Unix(0, n)) > nonceTTL || d.now().Sub(time.Unix(0, n)) < -time.Minute {
 		return user, authStale
 	}
-	if p["qop"] == "auth" && !d.countUp(p["nonce"], nc) {
+	if p.qop == "auth" && !d.countUp(p.nonce, nc) {
 		return user, authReplay
 	}
 	return user, authOK
+}
+
+// inUse reports whether nonce has counts kept: countUp is reached only
+// after the nonce's HMAC and a response made with it were checked.
+func (d *digestAuth) inUse(nonce string) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.counts[nonce] != nil {
+		return true
+	}
+	return d.prev[nonce] != nil
 }
 
 // countUp records nc for nonce and reports whether it was unused. A unit

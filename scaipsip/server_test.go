@@ -230,3 +230,28 @@ func TestNonceCountWindow(t *testing.T) {
 		}
 	}
 }
+
+// FuzzAuthFieldsAgree: the receiver's map-free Authorization reader and
+// parseDigest accept and refuse the same headers, with the same fields.
+func FuzzAuthFieldsAgree(f *testing.F) {
+	f.Add(`Digest username="a", realm="vaka", nonce="1.2", uri="sip:x", response="00", qop=auth, nc=00000001, cnonce="c"`)
+	f.Add(`Digest USERNAME="a", realm=vaka, nonce="1.2", uri="sip:x", response="00", response="01"`)
+	f.Add(`Basic abc`)
+	f.Add(`Digest a="`)
+	f.Add(`digest a=1,b=2,c=3,d=4,e=5,f=6,g=7,h=8,i=9,j=10,k=11,l=12,m=13,n=14,o=15,p=16,username=u,realm=r,nonce=n,uri=u,response=r`)
+	f.Fuzz(func(t *testing.T, h string) {
+		p, err := parseDigest(h)
+		var a authFields
+		aerr := a.parse(h)
+		if (err == nil) != (aerr == nil) || err != nil && err.Error() != aerr.Error() {
+			t.Fatalf("parseDigest: %v; authFields: %v", err, aerr)
+		}
+		if err != nil {
+			return
+		}
+		got := authFields{p["username"], p["realm"], p["nonce"], p["uri"], p["response"], p["algorithm"], p["qop"], p["nc"], p["cnonce"]}
+		if got != a {
+			t.Fatalf("parseDigest %+v, authFields %+v", got, a)
+		}
+	})
+}

@@ -15,6 +15,7 @@
 //	                                               C: Mosquitto + Node-RED posting to an HTTP sink; see peers.go)
 //	vaka-load -mode rate -rate 500 -duration 10s -stall   (a second alarm consumer stops reading)
 //	vaka-load -mode rate -rate 20000 -duration 5s -knee 10ms   (exit status 3 over the knee)
+//	vaka-load scaip -hub-bin ./vaka -mode rate -rate 1000 -duration 10s   (SCAIP alarms over SIP; scaip.go)
 //	vaka-load -report [-gobench FILE] [-commands FILE] [-svg FILE] results/*.json > docs/benchmarks.md
 //
 // Every loop is bounded in count and time, and all traffic stays on loopback.
@@ -43,6 +44,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	if len(args) > 0 && args[0] == "storm" {
 		return runStorm(args[1:], stdout, stderr)
+	}
+	if len(args) > 0 && args[0] == "scaip" {
+		return runSCAIP(args[1:], stdout, stderr)
 	}
 	if len(args) == 1 && args[0] == "-serve-sink" {
 		return serveSink(stdout)

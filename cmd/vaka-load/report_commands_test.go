@@ -108,7 +108,8 @@ func TestBenchCommandsArePasteable(t *testing.T) {
 		`go build -o "$OUT"/vaka-load ./cmd/vaka-load`,
 		`-label 'round 1'`,
 		`./scripts/bench-reports.sh staff pilot gateway`,
-		`go test -run '^$' -bench BenchmarkSCAIPAlarm`,
+		`"$OUT"/vaka-load scaip -hub-bin "$OUT"/vaka`,
+		`-noise 1000 -label 'round 1'`,
 	} {
 		if !strings.Contains(strings.Join(lines, "\n"), want) {
 			t.Errorf("the section lacks %q", want)
