@@ -619,3 +619,8 @@ func (j *Journal) State(name string) ([]byte, bool) {
 	b, ok := j.state[name]
 	return b, ok
 }
+
+// Fenced says this journal is shared by a redundant group: an append it
+// refuses may be another hub's to make, so the hub alerts nobody for a
+// transition before it is appended (hub/fenced.go).
+func (j *Journal) Fenced() bool { return true }
