@@ -211,13 +211,26 @@ cluster:
 // journal by "alarm/tier".
 func journalSteps(t *testing.T, urls []string) map[string]int {
 	t.Helper()
+	out := map[string]int{}
+	forEachJournalTransition(t, urls, func(tr alarm.Transition) {
+		if tr.Action == alarm.ActNotify || tr.Action == alarm.ActEscalate {
+			out[fmt.Sprintf("%s/%d", tr.Alarm, tr.Tier)]++
+		}
+	})
+	return out
+}
+
+// forEachJournalTransition reads the whole journal stream and hands each
+// transition in it to each, in order.
+func forEachJournalTransition(t *testing.T, urls []string, each func(alarm.Transition)) {
+	t.Helper()
 	nc, err := nats.Connect(strings.Join(urls, ","))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer nc.Close()
 	js, _ := jetstream.New(nc)
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	st, err := js.Stream(ctx, "VAKA_JOURNAL")
 	if err != nil {
@@ -231,9 +244,8 @@ func journalSteps(t *testing.T, urls []string) map[string]int {
 	if err != nil {
 		t.Fatal(err)
 	}
-	out := map[string]int{}
 	var read uint64
-	for tries := 0; read < info.State.Msgs && tries < 200; tries++ {
+	for tries := 0; read < info.State.Msgs && tries < 2000; tries++ {
 		batch, err := cons.Fetch(500, jetstream.FetchMaxWait(2*time.Second))
 		if err != nil {
 			t.Fatal(err)
@@ -241,13 +253,13 @@ func journalSteps(t *testing.T, urls []string) map[string]int {
 		for m := range batch.Messages() {
 			read++
 			for _, tr := range decodeTransitions(m.Data()) {
-				if tr.Action == alarm.ActNotify || tr.Action == alarm.ActEscalate {
-					out[fmt.Sprintf("%s/%d", tr.Alarm, tr.Tier)]++
-				}
+				each(tr)
 			}
 		}
 	}
-	return out
+	if read != info.State.Msgs {
+		t.Fatalf("read %d of %d journal messages", read, info.State.Msgs)
+	}
 }
 
 // decodeTransitions reads a journal message: one transition, or (a batch,
