@@ -257,7 +257,7 @@ func forEachJournalTransition(t *testing.T, urls []string, each func(alarm.Trans
 			}
 		}
 	}
-	if read != info.State.Msgs {
+	if read < info.State.Msgs { // more may have come meanwhile
 		t.Fatalf("read %d of %d journal messages", read, info.State.Msgs)
 	}
 }
