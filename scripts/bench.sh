@@ -11,7 +11,10 @@
 # stops each peer at its knee (p99 > 10 ms or any loss, twice in a row);
 # 250,000 supervised call buttons (vaka-load supervise); issue 20: the
 # all-alarm ramp (every event its own care alarm, 1k-20k/s, A only) and
-# the alarm storm (vaka-load storm; STORM_ARGS scales it).
+# the alarm storm (vaka-load storm; STORM_ARGS scales it). Issue 19: the
+# 1k and 10k/s scenarios again with the journal on 3 NATS replicas
+# (-cluster 3), and a redundant group's failover over 10 SIGKILLs
+# (vaka-load failover; BENCH_FAILOVER_KILLS sets the count).
 # The generator is vaka-load's own batched MQTT publisher; the hub (A, B)
 # runs as its own `vaka hub` process; with 2+ CPUs and taskset, the
 # generator is pinned to CPU 1 and every peer's processes to CPU 0. Writes
