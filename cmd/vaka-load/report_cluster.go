@@ -66,7 +66,7 @@ func writeClusterSummary(out *bytes.Buffer, groups []*group) {
 		if pg.p99() > clusterGoalMs {
 			v = "**not met**"
 		}
-		p("Goal (issue 19): alarm p99 ≤ %.0f ms at 1,000 events/s with 3 replicas: %s (median p99 %s ms over %d runs).\n\n", clusterGoalMs, v, ms(pg.p99()), len(pg.runs))
+		p("Goal (issue 19): alarm p99 ≤ %.0f ms at 1,000 events/s with 3 replicas: %s (median p99 %s ms, runs: %d).\n\n", clusterGoalMs, v, ms(pg.p99()), len(pg.runs))
 	}
 }
 

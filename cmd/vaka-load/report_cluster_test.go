@@ -26,8 +26,8 @@ func TestClusterSummary(t *testing.T) {
 		p99s []float64
 		want string
 	}{
-		{[]float64{3, 9, 4}, "with 3 replicas: met (median p99 4.00 ms over 3 runs)"},
-		{[]float64{6, 2, 7}, "with 3 replicas: **not met** (median p99 6.00 ms over 3 runs)"},
+		{[]float64{3, 9, 4}, "with 3 replicas: met (median p99 4.00 ms, runs: 3)"},
+		{[]float64{6, 2, 7}, "with 3 replicas: **not met** (median p99 6.00 ms, runs: 3)"},
 	} {
 		rs := []*Result{clusterRun(0, 1, 1), clusterRun(0, 2, 1.5), clusterRun(0, 3, 2)}
 		for i, p := range tc.p99s {
