@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -65,6 +64,11 @@ type Journal struct {
 
 	writeFails, slow, maxNanos atomic.Int64
 	Appends                    atomic.Int64
+
+	gc groupCommit // batch.go
+	// Batches and Batched count messages written through the group
+	// commit and the entries in them (batch.go).
+	Batches, Batched atomic.Int64
 }
 
 // failBackoff is how long appends fail at once after one failed: while the
@@ -300,21 +304,26 @@ var recordPrefix = []byte(`{"rt":`)
 
 func (j *Journal) decode(body []byte, seq uint64, each func(alarm.Transition)) {
 	if bytes.HasPrefix(body, []byte("[")) {
-		// Records written together (AppendRecords).
+		// Entries written together (batch.go): records and transitions,
+		// entry i at position seq<<posShift | i.
 		var many []json.RawMessage
 		if err := json.Unmarshal(body, &many); err != nil {
 			j.damaged(seq, err)
 			return
 		}
-		for _, one := range many {
-			if bytes.HasPrefix(one, recordPrefix) {
-				j.decode(one, seq, each)
-			} else {
-				j.damaged(seq, errors.New("a transition among records"))
+		for i, one := range many {
+			if bytes.HasPrefix(one, []byte("[")) {
+				j.damaged(seq, errors.New("an array inside a batch"))
+				continue
 			}
+			j.decodeOne(one, seq, i, each)
 		}
 		return
 	}
+	j.decodeOne(body, seq, 0, each)
+}
+
+func (j *Journal) decodeOne(body []byte, seq uint64, i int, each func(alarm.Transition)) {
 	if bytes.HasPrefix(body, recordPrefix) {
 		var r store.Record
 		if err := json.Unmarshal(body, &r); err != nil {
@@ -344,7 +353,8 @@ func (j *Journal) decode(body []byte, seq uint64, each func(alarm.Transition)) {
 		j.damaged(seq, err)
 		return
 	}
-	t.Seq, t.Rec = seq, int64(seq)
+	t.Seq = pos(seq, i)
+	t.Rec = int64(t.Seq)
 	each(t)
 }
 
@@ -403,22 +413,7 @@ func (j *Journal) publish(ctx context.Context, body []byte, term bool) (uint64, 
 // and answers the event busy) or when another hub has appended since
 // (ErrDeposed: this hub must stop).
 func (j *Journal) Append(t *alarm.Transition) error {
-	j.mu.Lock()
-	defer j.mu.Unlock()
-	if err := j.usable(); err != nil {
-		return err
-	}
-	t.Seq = j.last + 1
-	body, err := json.Marshal(t)
-	if err != nil {
-		return fmt.Errorf("cluster: encode transition: %w", err)
-	}
-	seq, err := j.append(body)
-	if err != nil {
-		return err
-	}
-	t.Rec = int64(seq)
-	return nil
+	return j.AppendAll([]*alarm.Transition{t}) // batch.go: with whatever else is on its way
 }
 
 func (j *Journal) usable() error {
@@ -503,33 +498,23 @@ const (
 // badly (a record sent to follow one that was refused can follow another
 // hub's term record instead).
 func (j *Journal) AppendRecords(rt string, items []store.RecordItem) error {
-	if rt == "" || strings.ContainsAny(rt, `"\`) || rt == RecTerm || rt == RecState {
-		return errors.New("cluster: record type missing, reserved or not a plain word")
+	if err := checkRecordType(rt); err != nil {
+		return err
 	}
 	done, total := 0, len(items)
 	for len(items) > 0 {
-		j.mu.Lock()
-		err := j.usable()
-		n := 0
-		if err == nil {
-			seq := j.last + 1
-			buf := []byte{'['}
-			for n < len(items) && n < recordChunk && len(buf) < recordChunkBytes {
-				if n > 0 {
-					buf = append(buf, ',')
-				}
-				buf = append(buf, Record(rt, seq, items[n].At, items[n].Body)...)
-				n++
-			}
-			buf = append(buf, ']')
-			_, err = j.append(buf)
+		var elems [][]byte
+		size := 0
+		for len(elems) < len(items) && len(elems) < recordChunk && size < recordChunkBytes {
+			e := Record(rt, 0, items[len(elems)].At, items[len(elems)].Body)
+			size += len(e)
+			elems = append(elems, e)
 		}
-		j.mu.Unlock()
-		if err != nil {
+		if _, _, err := j.commit(elems); err != nil { // batch.go: one message
 			return fmt.Errorf("cluster: %d of %d records written: %w", done, total, err)
 		}
-		done += n
-		items = items[n:]
+		done += len(elems)
+		items = items[len(elems):]
 	}
 	return nil
 }
@@ -541,14 +526,25 @@ func (j *Journal) Read(recs []int64) ([]alarm.Transition, error) {
 		if rec <= 0 {
 			return out, errors.New("cluster: read: no journal position")
 		}
+		seq, i := unpos(uint64(rec))
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		m, err := j.n.st.GetMsg(ctx, uint64(rec))
+		m, err := j.n.st.GetMsg(ctx, seq)
 		cancel()
 		if err != nil {
 			return out, fmt.Errorf("cluster: read %d: %w", rec, err)
 		}
+		body := m.Data
+		if bytes.HasPrefix(body, []byte("[")) {
+			var many []json.RawMessage
+			if err := json.Unmarshal(body, &many); err != nil || i >= len(many) {
+				return out, fmt.Errorf("cluster: read %d: entry %d of a batch of %d: %v", rec, i, len(many), err)
+			}
+			body = many[i]
+		} else if i != 0 {
+			return out, fmt.Errorf("cluster: read %d: entry %d of a single record", rec, i)
+		}
 		var t alarm.Transition
-		if err := json.Unmarshal(m.Data, &t); err != nil {
+		if err := json.Unmarshal(body, &t); err != nil {
 			return out, fmt.Errorf("cluster: read %d: %w", rec, err)
 		}
 		t.Seq, t.Rec = uint64(rec), rec
@@ -600,15 +596,12 @@ func (j *Journal) SaveState(name string, body []byte) error {
 	if !json.Valid(body) {
 		return errors.New("cluster: state is not JSON")
 	}
+	if _, _, err := j.commit([][]byte{Record(RecState, 0, time.Now(), stateBody{Name: name, Value: body})}); err != nil {
+		return err
+	}
 	j.mu.Lock()
-	defer j.mu.Unlock()
-	if err := j.usable(); err != nil {
-		return err
-	}
-	if _, err := j.append(Record(RecState, j.last+1, time.Now(), stateBody{Name: name, Value: body})); err != nil {
-		return err
-	}
 	j.state[name] = append(json.RawMessage(nil), body...)
+	j.mu.Unlock()
 	return nil
 }
 
@@ -619,3 +612,8 @@ func (j *Journal) State(name string) ([]byte, bool) {
 	b, ok := j.state[name]
 	return b, ok
 }
+
+// Fenced says this journal is shared by a redundant group: an append it
+// refuses may be another hub's to make, so the hub alerts nobody for a
+// transition before it is appended (hub/fenced.go).
+func (j *Journal) Fenced() bool { return true }

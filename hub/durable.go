@@ -52,6 +52,11 @@ type heldState struct {
 	failed  int64 // writes failed since the journal last worked
 	// syncFails is the journal's fsync failure count last seen by Tick.
 	syncFails int64
+	// kept is how many of the last persistAllLocked's transitions are
+	// durable; deferred are the observations of held transitions on a
+	// fenced journal, one per held transition (fenced.go).
+	kept     int
+	deferred []deferredObs
 }
 
 // holdLocked keeps t in memory until the journal takes it. A raise's
@@ -75,11 +80,13 @@ func (h *Hub) holdLocked(t *alarm.Transition) {
 // notify steps) to the journal in one write(2), behind anything already
 // held, or holds them all, in order. It reports whether they are durable.
 func (h *Hub) persistAllLocked(ts []*alarm.Transition) bool {
+	h.hs.kept = 0
 	if len(h.hs.held) > 0 {
 		h.flushLocked(false)
 	}
 	if len(h.hs.held) == 0 {
 		n, err := h.appendAllLocked(ts)
+		h.hs.kept = n
 		if err == nil {
 			return true
 		}
@@ -153,6 +160,7 @@ func (h *Hub) flushLocked(force bool) {
 		if a := h.alarms[h.hs.held[0].Alarm]; a != nil {
 			a.Journaled(&h.hs.held[0]) // its step may now leave memory
 		}
+		h.observeFlushedLocked()          // fenced.go: only now may it alert anyone
 		h.hs.held[0] = alarm.Transition{} // let the GC have what it pointed to
 		h.hs.held = h.hs.held[1:]
 	}

@@ -269,7 +269,7 @@ func (h *Hub) commitRaiseLocked(a *alarm.Alarm, t alarm.Transition, first []alar
 	durable := h.persistAllLocked(ps)
 	for i := range ts {
 		ts[i].Subj = nil
-		h.appliedLocked(a, ts[i])
+		h.appliedLocked(a, ts[i], i >= h.hs.kept)
 	}
 	clear(ts)
 	clear(ps)

@@ -462,12 +462,16 @@ func (h *Hub) commitQuietLocked(a *alarm.Alarm, t alarm.Transition) bool {
 }
 
 // appliedLocked applies t, just persisted (or held), to a and tells the
-// observers.
-func (h *Hub) appliedLocked(a *alarm.Alarm, t alarm.Transition) {
+// observers (on a fenced journal, a held t only once written: fenced.go).
+func (h *Hub) appliedLocked(a *alarm.Alarm, t alarm.Transition, held bool) {
+	held = held && h.fencedLocked()
 	if t.Action != alarm.ActRaise {
 		if err := alarm.Apply(a, t); err != nil {
 			// Checked before; only a programming error lands here.
 			h.log.Error("hub: transition refused after commit", "alarm", a.ID, "err", err)
+			if held {
+				h.deferLocked(nil, t, true)
+			}
 			return
 		}
 	} else {
@@ -475,8 +479,12 @@ func (h *Hub) appliedLocked(a *alarm.Alarm, t alarm.Transition) {
 		a.AddHistory(t)
 	}
 	h.m.transitions.WithLabelValues(string(t.Action)).Inc()
-	for _, o := range h.observers {
-		o.ObserveTransition(a, t)
+	if held {
+		h.deferLocked(a, t, false)
+	} else {
+		for _, o := range h.observers {
+			o.ObserveTransition(a, t)
+		}
 	}
 	if !a.Open() && h.openByKey[alarmKey(a)] == a.ID {
 		delete(h.openByKey, alarmKey(a))
@@ -554,6 +562,9 @@ func (h *Hub) Record(t alarm.Transition) error {
 	}
 	if len(h.hs.held) >= maxHeld {
 		return errNotKept
+	}
+	if h.fencedLocked() {
+		return h.recordFencedLocked(a, t) // fenced.go: journaled before anyone is alerted
 	}
 	h.commitLocked(a, t)
 	h.raiseStoreTroubleLocked(t.At)

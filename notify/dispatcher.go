@@ -3,6 +3,7 @@ package notify
 import (
 	"container/heap"
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"runtime"
@@ -20,6 +21,15 @@ import (
 type Recorder interface {
 	Record(t alarm.Transition) error
 }
+
+// ErrNotKept is what a Recorder returns (wrapped) when a step could not be
+// journaled now and was not applied: the hub of a redundant group whose
+// replicated journal did not take it. Nobody is alerted; the step is tried
+// again after stepRetry. Any other error stops the escalation.
+var ErrNotKept = errors.New("notify: step not journaled; nobody alerted, try again")
+
+// stepRetry is how long a step not journaled waits before it is tried again.
+const stepRetry = time.Second
 
 // Message is what a phone is told. It carries no resident name: it is
 // shown on a locked screen.
@@ -114,6 +124,9 @@ type Dispatcher struct {
 
 	PushFailures atomic.Int64
 	Sent         atomic.Int64
+	// NotKept counts steps the Recorder could not journal (ErrNotKept),
+	// each tried again.
+	NotKept atomic.Int64
 	// GroupNotifications counts notify and reminder steps on group alarms.
 	GroupNotifications atomic.Int64
 }
@@ -386,7 +399,12 @@ func (d *Dispatcher) handle(a *alarm.Alarm, t alarm.Transition) {
 			d.tracks[a.ID] = append(d.tracks[a.ID], tr)
 			// When the hub journaled the notify step with the raise
 			// (OnRaise), only the phones are left to alert.
-			d.alert(a, tr, Step{Action: alarm.ActNotify, Tier: 0, Receiver: p.Tiers[0], Reason: "raised", recorded: recorded}, now)
+			s := Step{Action: alarm.ActNotify, Tier: 0, Receiver: p.Tiers[0], Reason: "raised", recorded: recorded}
+			if !d.alert(a, tr, s, now) && !tr.Stopped {
+				tr.retry = &s // not journaled: tried again by runDue
+				d.schedule(tr, now.Add(stepRetry))
+				continue
+			}
 			d.schedule(tr, now)
 		}
 	case alarm.ActDelivered:
@@ -421,7 +439,14 @@ func (d *Dispatcher) runDue() time.Time {
 				}
 				break
 			}
-			d.alert(d.labelsAlarm(e.tr), e.tr, s, now)
+			if !d.alert(d.labelsAlarm(e.tr), e.tr, s, now) {
+				if !e.tr.Stopped {
+					// Not journaled, nobody alerted: the same step again later.
+					e.tr.retry = &s
+					heap.Push(&d.due, dueEntry{at: now.Add(stepRetry), tr: e.tr})
+				}
+				break
+			}
 			e.tr.Advance(s, now)
 		}
 	}
@@ -471,8 +496,11 @@ func (d *Dispatcher) labelsAlarm(tr *Track) *alarm.Alarm {
 	return &alarm.Alarm{ID: tr.Alarm}
 }
 
-// alert records step s on the alarm and alerts the receivers it names.
-func (d *Dispatcher) alert(a *alarm.Alarm, tr *Track, s Step, now time.Time) {
+// alert records step s on the alarm and alerts the receivers it names,
+// only once the step is recorded: it reports false, having alerted
+// nobody, when the step was not recorded (tr.Stopped set unless the
+// Recorder said ErrNotKept, to try again).
+func (d *Dispatcher) alert(a *alarm.Alarm, tr *Track, s Step, now time.Time) bool {
 	if tr.snap == nil {
 		tr.snap = snapshotOf(a)
 	}
@@ -513,10 +541,15 @@ func (d *Dispatcher) alert(a *alarm.Alarm, tr *Track, s Step, now time.Time) {
 	}
 	if d.rec != nil && !s.recorded {
 		if err := d.rec.Record(t); err != nil {
+			if errors.Is(err, ErrNotKept) {
+				d.NotKept.Add(1)
+				d.log.Warn("notify: step not journaled; nobody alerted, tried again", "alarm", a.ID, "action", s.Action, "in", stepRetry, "err", err)
+				return false
+			}
 			// The alarm was resolved meanwhile, or is gone: stop.
 			d.log.Info("notify: step not recorded; escalation stops", "alarm", a.ID, "action", s.Action, "err", err)
 			tr.Stopped = true
-			return
+			return false
 		}
 	}
 	m := Message{Alarm: a.ID, Step: s.Action, Kind: a.Kind, Site: a.Site, Unit: a.Unit, Room: a.Room, Priority: int(a.Priority), Tier: s.Tier,
@@ -550,6 +583,7 @@ func (d *Dispatcher) alert(a *alarm.Alarm, tr *Track, s Step, now time.Time) {
 			d.sendPush(u, m)
 		}
 	}
+	return true
 }
 
 func (d *Dispatcher) sendPush(user string, m Message) {

@@ -28,6 +28,9 @@ type Track struct {
 	Force string
 
 	snap *snapshot // labels for messages (dispatcher, snapshot.go)
+	// retry is a step the hub could not journal (ErrNotKept): due again
+	// before anything else, and cleared by Advance once it is done.
+	retry *Step
 }
 
 // Step is what a Track wants done.
@@ -50,6 +53,9 @@ func NewTrack(id string, p Plan, now time.Time) *Track {
 func (tr *Track) Next(now time.Time) (step Step, ok bool, wake time.Time) {
 	if tr.Stopped {
 		return Step{}, false, time.Time{}
+	}
+	if tr.retry != nil {
+		return *tr.retry, true, time.Time{}
 	}
 	var esc time.Time
 	var reason string
@@ -100,6 +106,7 @@ func (tr *Track) remindsStaff() bool {
 
 // Advance records that step was done at now.
 func (tr *Track) Advance(s Step, now time.Time) {
+	tr.retry = nil
 	switch s.Action {
 	case alarm.ActEscalate:
 		tr.Tier = s.Tier

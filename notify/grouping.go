@@ -258,8 +258,13 @@ func (d *Dispatcher) runGroups(now time.Time) time.Time {
 			for _, p := range g.plans {
 				tr := NewTrack(g.id, p, now)
 				d.tracks[g.id] = append(d.tracks[g.id], tr)
-				d.alert(g.snap, tr, Step{Action: alarm.ActNotify, Tier: 0, Receiver: p.Tiers[0],
-					Reason: fmt.Sprintf("grupp: %d tekniska larm / group of %d technical alarms", g.count, g.count)}, now)
+				s := Step{Action: alarm.ActNotify, Tier: 0, Receiver: p.Tiers[0],
+					Reason: fmt.Sprintf("grupp: %d tekniska larm / group of %d technical alarms", g.count, g.count)}
+				if !d.alert(g.snap, tr, s, now) && !tr.Stopped {
+					tr.retry = &s // not journaled: tried again by runDue
+					d.schedule(tr, now.Add(stepRetry))
+					continue
+				}
 				d.schedule(tr, now)
 			}
 			continue

@@ -13,6 +13,9 @@
 # all-alarm ramp (every event its own care alarm, 1k-20k/s, A only) and
 # the alarm storm (vaka-load storm; STORM_ARGS scales it); SCAIP alarms
 # over SIP (vaka-load scaip, issue 14; BENCH_SCAIP_ROUNDS, default 2).
+# Issue 19: the 1k and 10k/s scenarios again with the journal on 3 NATS
+# replicas (-cluster 3), and a redundant group's failover over 10 SIGKILLs
+# (vaka-load failover; BENCH_FAILOVER_KILLS sets the count).
 # The generator is vaka-load's own batched MQTT publisher; the hub (A, B)
 # runs as its own `vaka hub` process; with 2+ CPUs and taskset, the
 # generator is pinned to CPU 1 and every peer's processes to CPU 0. Writes
@@ -112,6 +115,9 @@ for r in $(seq 1 "$ROUNDS"); do
 	# Issue 2's and 3's targets for Vaka: alarms at 1,000/s, and alarms under 10,000 events/s of background traffic.
 	run "r$r-4-alarms1000-vaka" -peer vaka -mode rate -rate 1000 -duration 10s -label "round $r"
 	run "r$r-5-background10k-vaka" -peer vaka -mode rate -rate 10000 -duration 10s -alarm-every 100 -label "round $r"
+	# Issue 19: the same two with the hub's journal on a 3-node NATS JetStream cluster (a redundant group's quorum).
+	run "r$r-4c-alarms1000-cluster3-vaka" -peer vaka -cluster 3 -mode rate -rate 1000 -duration 10s -label "round $r"
+	run "r$r-5c-background10k-cluster3-vaka" -peer vaka -cluster 3 -mode rate -rate 10000 -duration 10s -alarm-every 100 -label "round $r"
 	# The ramp's 10,000/s step again, with the journal's default group-commit
 	# window and with the old 5 ms one, side by side: the cost of fsync on
 	# the alarm path's CPU (docs/architecture.md, "Durability").
@@ -169,6 +175,10 @@ x "$OUT/vaka-load" supervise "${COMMON[@]}" -out "$OUT/fleet-1.json" 2>"$OUT/fle
 read -r -a STORM <<<"${STORM_ARGS:-}"
 x "$OUT/vaka-load" storm "${COMMON[@]}" "${STORM[@]}" -out "$OUT/storm-1.json" 2>"$OUT/storm-1.log" || true
 
+# Issue 19: a redundant group of three hubs on 3 NATS nodes, the active hub
+# SIGKILLed 10 times: the gap a gateway sees, and the takeover time.
+x "$OUT/vaka-load" failover "${COMMON[@]}" -kills "${BENCH_FAILOVER_KILLS:-10}" -out "$OUT/failover-1.json" 2>"$OUT/failover-1.log" || true
+
 # SCAIP receiver (issue 14): SIP MESSAGE (UDP, Digest on) → alarm on the
 # staff stream, the generator in its own process (vaka-load scaip, pinned
 # like the MQTT runs), the hub as its own `vaka hub` process: one at a
@@ -207,6 +217,11 @@ if [ -f "$OUT/storm-1.json" ]; then
 	"$OUT/vaka-load" storm -report "$OUT/storm-1.json" >>"$DOC.tmp"
 else
 	printf '\n## Alarm storm\n\nThe run did not finish: see %s/storm-1.log.\n' "$OUT" >>"$DOC.tmp"
+fi
+if [ -f "$OUT/failover-1.json" ]; then
+	"$OUT/vaka-load" failover -report "$OUT/failover-1.json" >>"$DOC.tmp"
+else
+	printf '\n## Redundant group: failover\n\nThe run did not finish: see %s/failover-1.log.\n' "$OUT" >>"$DOC.tmp"
 fi
 # SCAIP receiver: the vaka-load scaip runs above, in the order they ran.
 shopt -s nullglob

@@ -96,6 +96,9 @@ func (p *peer) startHubProcess(o options, cfg *hub.Config, tmp string) error {
 		}
 		cfg.MQTT.TCP = p.mqttAddr
 	}
+	if err := p.withCluster(o, cfg, tmp); err != nil { // cluster.go: -cluster
+		return err
+	}
 	path := filepath.Join(tmp, "hub.yaml")
 	if err := writeHubConfig(cfg, path); err != nil {
 		return err

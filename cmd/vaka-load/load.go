@@ -179,6 +179,9 @@ func scenarioName(o options) string {
 	if o.AlarmEvery > 1 {
 		s = fmt.Sprintf("background %g events/s × %v, 1 in %d an alarm (call button and exit door at night, alternately)", o.Rate, o.Duration, o.AlarmEvery)
 	}
+	if o.Cluster > 0 {
+		s += fmt.Sprintf(", redundant group: journal on %d NATS replicas", o.Cluster)
+	}
 	if o.Stall {
 		s += ", one stalled alarm consumer"
 	}

@@ -51,6 +51,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if len(args) == 1 && args[0] == "-serve-sink" {
 		return serveSink(stdout)
 	}
+	if len(args) > 0 && args[0] == "-serve-nats" {
+		return serveNATS(args[1:], stdout) // cluster.go
+	}
+	if len(args) > 0 && args[0] == "failover" {
+		return runFailover(args[1:], stdout, stderr) // cluster.go
+	}
 	fs := flag.NewFlagSet("vaka-load", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var o options
@@ -73,6 +79,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&o.Dump, "dump", "", "write per-event times (CSV) to this file, to see where tails cluster")
 	fs.StringVar(&o.Peer, "peer", peerVaka, "system under test: vaka (A: embedded broker, rules inline) | mosquitto-ext (B: Mosquitto, the hub as external client) | nodered (C: Mosquitto + Node-RED flow posting to an HTTP sink)")
 	fs.StringVar(&o.NodeRED, "nodered-dir", ".cache/node-red", "where scripts/bench-deps.sh installed node-red "+nodeREDWant)
+	fs.IntVar(&o.Cluster, "cluster", 0, "with -hub-bin and -peer vaka: the hub's journal replicated on this many NATS JetStream nodes (3: a redundant group's quorum; cluster.go)")
 	fs.BoolVar(&o.Stall, "stall", false, "stalled consumer: a second alarm consumer stops reading for the whole run (A, B: a staff stream; C: a second HTTP endpoint that never answers)")
 	knee := fs.Duration("knee", 0, "exit with status 3 if p99 exceeds this or any alarm is lost or duplicated (the ramp stops a peer there)")
 	fs.StringVar(&o.Label, "label", "", "free text stored with the result (e.g. run 1)")
@@ -163,6 +170,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 }
 
 type options struct {
+	// Cluster is -cluster: NATS nodes the hub's journal is replicated on
+	// (0: the local journal).
+	Cluster       int           `json:"cluster,omitempty"`
 	Mode          string        `json:"mode"`
 	Rate          float64       `json:"rate"`
 	Duration      time.Duration `json:"duration_ns"`
@@ -202,6 +212,9 @@ const (
 )
 
 func (o *options) check() error {
+	if o.Cluster != 0 && (o.Cluster < 1 || o.Cluster > 5 || o.HubBin == "" || o.Peer != peerVaka) {
+		return errors.New("-cluster: 1 to 5 NATS nodes, with -hub-bin and -peer vaka")
+	}
 	switch o.Mode {
 	case "oneatatime":
 		if o.N < 1 || o.N > maxEvents {

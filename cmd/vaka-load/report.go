@@ -160,6 +160,8 @@ func writeReport(w io.Writer, files []string, gobench, commands, svg, svgLink st
 		p("\n")
 	}
 
+	writeClusterSummary(&out, groups) // issue 19 (report_cluster.go)
+
 	if len(ramp) > 0 {
 		p("## Stepped ramp\n\n")
 		if svg != "" {

@@ -5,7 +5,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"net"
@@ -484,9 +483,10 @@ func journalRaises(t *testing.T, urls []string) map[string]int {
 		}
 		for m := range batch.Messages() {
 			read++
-			var tr alarm.Transition
-			if json.Unmarshal(m.Data(), &tr) == nil && tr.Action == alarm.ActRaise && tr.EventID != "" {
-				out[tr.EventID]++
+			for _, tr := range decodeTransitions(m.Data()) { // a message may hold a batch
+				if tr.Action == alarm.ActRaise && tr.EventID != "" {
+					out[tr.EventID]++
+				}
 			}
 		}
 	}

@@ -1,0 +1,215 @@
+package cluster
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/vaka-care/vaka/alarm"
+	"github.com/vaka-care/vaka/store"
+)
+
+// Batching: one quorum round trip for several journal entries.
+//
+// A raise and its first notify steps (hub AppendAll), a night's look-ins
+// (AppendEncoded, AppendRecords) and appends made by several goroutines
+// while one is on its way (group commit) go into one stream message, a
+// JSON array of the entries. JetStream keeps a message whole or not at
+// all, so a batch is all or none; the message carries the expected last
+// sequence like a single append, so a batch refused under a stale term
+// acknowledges none of its entries. Why not JetStream's atomic batch
+// publish (v2.12+, Nats-Batch-Id): it costs one message per entry on the
+// wire and in the stream, and needs allow_atomic on the stream, for the
+// same all-or-none guarantee one message gives.
+//
+// Positions: entry i of the message at stream sequence s has
+// Transition.Seq = Rec = s<<posShift | i, for every message (a single
+// entry is i 0), so the positions order the history as the stream does
+// and Read finds an entry inside its message.
+const (
+	posShift = 16
+	// maxBatch bounds the entries in one message (and posShift must
+	// hold it); maxBatchBytes its size, well under the stream's 1 MiB.
+	maxBatch      = 1<<posShift - 1
+	maxBatchBytes = 512 << 10
+)
+
+// pos is the position of entry i of the message at seq.
+func pos(seq uint64, i int) uint64 { return seq<<posShift | uint64(i) }
+
+// unpos splits a position into its message's sequence and its index.
+func unpos(p uint64) (uint64, int) { return p >> posShift, int(p & (1<<posShift - 1)) }
+
+// commitReq is one caller's entries for the group commit.
+type commitReq struct {
+	elems [][]byte
+	size  int
+	seq   uint64 // the message's stream sequence, once written
+	first int    // the index of elems[0] in the message
+	err   error
+	done  chan struct{}
+}
+
+// groupCommit is the queue of entries waiting for the next message.
+type groupCommit struct {
+	mu       sync.Mutex
+	queue    []*commitReq
+	flushing bool
+}
+
+// commit writes elems (JSON values: transitions, records) in one message,
+// together with whatever other goroutines asked to write meanwhile, and
+// returns the message's sequence and elems[0]'s index in it. All of elems
+// are written or none. The first caller to find no message on its way
+// writes messages until the queue is empty; the others wait for theirs.
+func (j *Journal) commit(elems [][]byte) (uint64, int, error) {
+	r := &commitReq{elems: elems, done: make(chan struct{})}
+	for _, e := range elems {
+		r.size += len(e) + 1
+	}
+	if len(elems) > maxBatch || r.size > maxBatchBytes {
+		return 0, 0, fmt.Errorf("cluster: %d journal entries (%d bytes) do not fit one message", len(elems), r.size)
+	}
+	g := &j.gc
+	g.mu.Lock()
+	g.queue = append(g.queue, r)
+	if g.flushing {
+		g.mu.Unlock()
+		<-r.done
+		return r.seq, r.first, r.err
+	}
+	g.flushing = true
+	for len(g.queue) > 0 {
+		// Take as many requests as fit one message, whole.
+		n, count, size := 0, 0, 0
+		for n < len(g.queue) {
+			q := g.queue[n]
+			if n > 0 && (count+len(q.elems) > maxBatch || size+q.size > maxBatchBytes) {
+				break
+			}
+			count += len(q.elems)
+			size += q.size
+			n++
+		}
+		batch := g.queue[:n:n]
+		g.queue = g.queue[n:]
+		g.mu.Unlock()
+		j.writeBatch(batch, count, size)
+		for _, q := range batch {
+			close(q.done)
+		}
+		g.mu.Lock()
+	}
+	g.queue = nil
+	g.flushing = false
+	g.mu.Unlock()
+	<-r.done
+	return r.seq, r.first, r.err
+}
+
+// writeBatch writes the entries of reqs as one message (a bare value when
+// it is a single entry) and tells each request its place.
+func (j *Journal) writeBatch(reqs []*commitReq, count, size int) {
+	var body []byte
+	if count == 1 {
+		body = reqs[0].elems[0]
+	} else {
+		body = make([]byte, 0, size+2)
+		body = append(body, '[')
+		for _, q := range reqs {
+			for _, e := range q.elems {
+				if len(body) > 1 {
+					body = append(body, ',')
+				}
+				body = append(body, e...)
+			}
+		}
+		body = append(body, ']')
+	}
+	j.mu.Lock()
+	err := j.usable()
+	var seq uint64
+	if err == nil {
+		seq, err = j.append(body)
+	}
+	j.mu.Unlock()
+	if err == nil {
+		j.Batches.Add(1)
+		j.Batched.Add(int64(count))
+	}
+	i := 0
+	for _, q := range reqs {
+		q.seq, q.first, q.err = seq, i, err
+		i += len(q.elems)
+	}
+}
+
+// AppendAll writes ts in one message, acknowledged by a quorum, all or
+// none (the hub's batchAppender: a raise and its first notify steps cost
+// one round trip). Each gets its position in Seq and Rec.
+func (j *Journal) AppendAll(ts []*alarm.Transition) error {
+	elems := make([][]byte, len(ts))
+	for i, t := range ts {
+		b, err := json.Marshal(t)
+		if err != nil {
+			return fmt.Errorf("cluster: encode transition: %w", err)
+		}
+		elems[i] = b
+	}
+	seq, first, err := j.commit(elems)
+	if err != nil {
+		return err
+	}
+	for i, t := range ts {
+		t.Seq = pos(seq, first+i)
+		t.Rec = int64(t.Seq)
+	}
+	return nil
+}
+
+// AppendEncoded writes records already encoded (the hub's
+// encodedAppender: a night's look-ins skip encoding/json twice), many to
+// a message like AppendRecords. A message is kept whole or not at all; a
+// failure part-way leaves the messages before it written.
+func (j *Journal) AppendEncoded(rt string, items []store.EncodedItem) error {
+	if err := checkRecordType(rt); err != nil {
+		return err
+	}
+	done, total := 0, len(items)
+	for len(items) > 0 {
+		var elems [][]byte
+		size := 0
+		for len(elems) < len(items) && len(elems) < recordChunk && size < recordChunkBytes {
+			it := items[len(elems)]
+			if !json.Valid(it.Body) {
+				return fmt.Errorf("cluster: record %d of %d is not JSON", done+len(elems), total)
+			}
+			e := Record(rt, 0, it.At, json.RawMessage(it.Body))
+			size += len(e)
+			elems = append(elems, e)
+		}
+		if _, _, err := j.commit(elems); err != nil {
+			return fmt.Errorf("cluster: %d of %d records written: %w", done, total, err)
+		}
+		done += len(elems)
+		items = items[len(elems):]
+	}
+	return nil
+}
+
+func checkRecordType(rt string) error {
+	if rt == "" || len(rt) > 64 || rt == RecTerm || rt == RecState {
+		return errors.New("cluster: record type missing, reserved or not a plain word")
+	}
+	for _, c := range rt {
+		if c == '"' || c == '\\' || c < ' ' {
+			return errors.New("cluster: record type missing, reserved or not a plain word")
+		}
+	}
+	return nil
+}
+
+// GroupStats are the batching counters: messages written through the
+// group commit and the entries in them.
+func (j *Journal) GroupStats() (messages, entries int64) { return j.Batches.Load(), j.Batched.Load() }

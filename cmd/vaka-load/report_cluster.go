@@ -1,0 +1,73 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+)
+
+// clusterGoalMs is issue 19's goal: alarm p99 at 1,000 events/s with the
+// journal on 3 replicas.
+const clusterGoalMs = 5.0
+
+// writeClusterSummary writes the "Redundant group: alarm latency" section:
+// each scenario run with -cluster beside the same scenario on the single
+// hub (local journal), medians of their rounds. Nothing when no run used
+// -cluster.
+func writeClusterSummary(out *bytes.Buffer, groups []*group) {
+	p := func(format string, a ...any) { fmt.Fprintf(out, format, a...) }
+	header := false
+	for _, g := range groups {
+		if g.o.Cluster == 0 || len(g.runs) == 0 {
+			continue
+		}
+		var single *group
+		for _, s := range groups {
+			if s.o.Cluster == 0 && s.o.Mode == g.o.Mode && s.o.Rate == g.o.Rate && s.o.Duration == g.o.Duration &&
+				s.o.AlarmEvery == g.o.AlarmEvery && s.o.Gateways == g.o.Gateways && !s.o.Stall && s.o.SyncEvery == 0 &&
+				byPeerCount(s, peerVaka) > 0 {
+				single = s
+				break
+			}
+		}
+		if !header {
+			header = true
+			p("## Redundant group: alarm latency (issue 19)\n\n")
+			p("The hub (A) with its journal on a NATS JetStream stream with 3 replicas (`cluster:`, docs/scale-out.md): every transition acknowledged by a quorum ")
+			p("before the event's PUBACK. The three NATS nodes run in one child process of vaka-load (`-serve-nats`), pinned with the hub, so their CPU is the peer's; ")
+			p("on one machine the replicas share its cores and disk. Medians of the rounds above; the single hub is the same scenario with its local journal.\n\n")
+			p("| scenario | setup | p50 | p99 | max | lost | dup | CPU µs/event peer |\n|---|---|---:|---:|---:|---:|---:|---:|\n")
+		}
+		row := func(name, setup string, s *group) {
+			pg := &group{runs: byPeer(s.runs, peerVaka)}
+			p("| %s | %s | %s | %s | %s | %s | %s | %.1f |\n", name, setup, ms(pg.med(func(r *Result) float64 { return r.Latency.P50 })),
+				ms(pg.p99()), ms(pg.med(func(r *Result) float64 { return r.Latency.Max })),
+				count(pg.medInt(func(r *Result) int { return r.Lost })), count(pg.medInt(func(r *Result) int { return r.Duplicated })),
+				pg.med(func(r *Result) float64 { return r.SUTCPUPerEventUs }))
+		}
+		name := fmt.Sprintf("%g events/s", g.o.Rate)
+		if g.o.AlarmEvery > 1 {
+			name += fmt.Sprintf(", 1 in %d an alarm", g.o.AlarmEvery)
+		}
+		if single != nil {
+			row(name, "single hub", single)
+		}
+		row(name, fmt.Sprintf("%d replicas", g.o.Cluster), g)
+	}
+	if !header {
+		return
+	}
+	p("\n")
+	for _, g := range groups {
+		if g.o.Cluster != 3 || g.o.Rate != 1000 || g.o.AlarmEvery > 1 || g.o.Mode != "rate" {
+			continue
+		}
+		pg := &group{runs: byPeer(g.runs, peerVaka)}
+		v := "met"
+		if pg.p99() > clusterGoalMs {
+			v = "**not met**"
+		}
+		p("Goal (issue 19): alarm p99 ≤ %.0f ms at 1,000 events/s with 3 replicas: %s (median p99 %s ms, runs: %d).\n\n", clusterGoalMs, v, ms(pg.p99()), len(pg.runs))
+	}
+}
+
+func byPeerCount(g *group, pn string) int { return len(byPeer(g.runs, pn)) }

@@ -1,0 +1,82 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// clusterRun is a 1,000 events/s run, on the single hub (replicas 0) or
+// with the journal on replicas NATS nodes.
+func clusterRun(replicas, run int, p99 float64) *Result {
+	r := roundResult(peerVaka, run, p99, 0, 0)
+	r.Options.Rate, r.OfferedRate, r.Options.Cluster = 1000, 1000, replicas
+	r.Scenario = scenarioName(r.Options)
+	return r
+}
+
+// The redundant group's section puts each -cluster scenario beside the
+// same scenario on the single hub, with medians, and judges issue 19's
+// goal on the median p99 (flipped: over 5 ms is not met).
+func TestClusterSummary(t *testing.T) {
+	for _, tc := range []struct {
+		p99s []float64
+		want string
+	}{
+		{[]float64{3, 9, 4}, "with 3 replicas: met (median p99 4.00 ms, runs: 3)"},
+		{[]float64{6, 2, 7}, "with 3 replicas: **not met** (median p99 6.00 ms, runs: 3)"},
+	} {
+		rs := []*Result{clusterRun(0, 1, 1), clusterRun(0, 2, 1.5), clusterRun(0, 3, 2)}
+		for i, p := range tc.p99s {
+			rs = append(rs, clusterRun(3, i+1, p))
+		}
+		var md bytes.Buffer
+		if err := writeReport(&md, writeResults(t, rs...), "", "", "", ""); err != nil {
+			t.Fatal(err)
+		}
+		s := md.String()
+		if !strings.Contains(s, "## Redundant group: alarm latency (issue 19)") || !strings.Contains(s, tc.want) {
+			t.Fatalf("want %q in:\n%s", tc.want, s)
+		}
+		if !strings.Contains(s, "| 1000 events/s | single hub | 0.150 | 1.50 |") {
+			t.Errorf("single hub's medians missing:\n%s", s)
+		}
+	}
+	// No -cluster run: no section.
+	var md bytes.Buffer
+	if err := writeReport(&md, writeResults(t, clusterRun(0, 1, 1)), "", "", "", ""); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(md.String(), "Redundant group") {
+		t.Error("a section without -cluster runs")
+	}
+}
+
+// The failover section gives the median and worst of the gaps over the
+// kills and judges the 10 s goal on the worst.
+func TestFailoverReport(t *testing.T) {
+	for _, tc := range []struct {
+		gaps []float64
+		want string
+	}{
+		{[]float64{5100, 5300, 5200}, "within 10 s: met (worst gap 5.30 s over 3 kills"},
+		{[]float64{5100, 12000, 5200}, "within 10 s: **not met** (worst gap 12.00 s over 3 kills"},
+	} {
+		r := FailoverResult{Command: "vaka-load failover -kills 3", LeaseTTL: "5s", Rate: 50, Replicas: 3,
+			AckGapMs: tc.gaps, TakeoverMs: []float64{5000, 5050, 5100}, Acked: 900}
+		b, _ := json.Marshal(r)
+		f := filepath.Join(t.TempDir(), "f.json")
+		os.WriteFile(f, b, 0o600)
+		var md bytes.Buffer
+		if err := writeFailoverReport(&md, []string{f}); err != nil {
+			t.Fatal(err)
+		}
+		s := md.String()
+		if !strings.Contains(s, tc.want) || !strings.Contains(s, "| 3 | 5.20 s |") || !strings.Contains(s, "| 5.05 s | 5.10 s | 900 |") {
+			t.Errorf("want %q and the medians in:\n%s", tc.want, s)
+		}
+	}
+}
