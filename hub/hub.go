@@ -208,7 +208,10 @@ func (h *Hub) acceptWith(ev *event.Event, fix func(*rules.Action)) event.Reply {
 	now := h.now()
 	skewNote := h.checkClock(ev, now)
 	var buf [4]rules.Action
+	h.ln.evaluating.Add(1) // lanes.go: background work steps aside meanwhile
 	acts, known := h.engine.Eval(ev, now, buf[:0])
+	care := h.evaluated(acts)
+	defer h.careDone(care)
 	for _, o := range h.observers {
 		o.ObserveEvent(ev, now)
 	}
@@ -238,7 +241,7 @@ func (h *Hub) acceptWith(ev *event.Event, fix func(*rules.Action)) event.Reply {
 			acts[i] = a
 		}
 	}
-	h.lockForEvent(acts) // lanes.go: a care event goes before technical loops
+	h.lockForEvent(care) // lanes.go: a care event goes before technical loops
 	durable := true
 	for _, a := range acts {
 		if !h.applyLocked(a, now) {
