@@ -169,6 +169,11 @@ func alarmKey(a *alarm.Alarm) string {
 // event topic. It never panics on bad input and never loses an alarm that
 // a valid payload carried.
 func (h *Hub) HandleEvent(site, gateway string, payload []byte) event.Reply {
+	// From the first byte: it may be a care alarm (lanes.go), and
+	// background work that sees it steps aside before the event reaches
+	// the engine's lock, not after.
+	h.ln.evaluating.Add(1)
+	defer h.ln.evaluating.Add(-1)
 	h.m.recvEvent.Inc()
 	ev, err := event.Decode(site, gateway, payload)
 	if err != nil {

@@ -18,8 +18,9 @@ import (
 // event is waiting for the lock.
 type laneState struct {
 	careWaiting atomic.Int32
-	// evaluating counts events inside the rule engine (not yet known to
-	// be care or not), and careBusy care events from the moment the rules
+	// evaluating counts events being decoded or inside the rule engine
+	// (not yet known to be care or not; a gateway's event from its first
+	// byte in HandleEvent to its answer), and careBusy care events from the moment the rules
 	// decided them until their reply (the hub's lock, the journal's
 	// write): with careWaiting, what background work that shares the
 	// engine's lock, the journal or the processors steps aside for

@@ -72,15 +72,22 @@ func (p *pacer) yielding() bool { return p.h != nil && time.Now().Before(p.yield
 
 // lane waits while the alarm lane is busy (an event in the rule engine, a
 // care event at the hub's lock or journal), at most tillsynLaneWait at a
-// time. It is called between residents and before every hold of a lock
+// time, again and again until the lane is quiet or the work no longer
+// yields. It is called between residents and before every hold of a lock
 // the alarm path shares, so no slice starts or goes on while an alarm is
 // on its way; a wait is a pause, so the slice starts afresh after it.
 func (p *pacer) lane() {
-	if p.h == nil || !p.h.alarmLaneBusy() || !p.yielding() {
+	if p.h == nil || !p.h.alarmLaneBusy() {
 		return
 	}
-	p.waited += p.h.waitForAlarmLane(tillsynLaneWait)
-	p.start, p.n = time.Now(), 0
+	waited := false
+	for p.yielding() && p.h.alarmLaneBusy() {
+		p.waited += p.h.waitForAlarmLane(tillsynLaneWait)
+		waited = true
+	}
+	if waited {
+		p.start, p.n = time.Now(), 0
+	}
 }
 
 // stop is what a hold of the rule engine's lock checks after each
@@ -156,5 +163,7 @@ const (
 // tillsynJournalBytes bounds one write of look-in records to the journal
 // (about a dozen records): an alarm's append, which takes the journal's
 // lock, waits behind at most one such write if it arrives while one is
-// under way (the lane is checked before each).
-const tillsynJournalBytes = 8 << 10
+// under way (the lane is checked before each). A record is about 430 B,
+// so a chunk of tillsynChunk look-ins is one write. (A variable: a test
+// lowers it.)
+var tillsynJournalBytes = 8 << 10
