@@ -158,13 +158,19 @@ func (h *Hub) reloadTillsyn(cfg *Config) {
 // burst of its own, so it is paced like the look-ins, letting go of ts.mu
 // between slices (a reload meanwhile resets nights: the next tick
 // schedules again, and a look-in is queued once).
-func (ts *tillsynState) schedule(now time.Time) {
+//
+// It runs every tick over every plan (most are already scheduled), so it
+// gives way to the alarm lane like the look-ins (pc; nil: it does not),
+// letting go of ts.mu while it waits.
+func (ts *tillsynState) schedule(now time.Time, pc *pacer) {
 	type night struct {
 		n   time.Time
 		day string
 	}
 	nightOf := map[int]night{}
-	pc := newPacer(tillsynSlice, tillsynPause)
+	if pc == nil {
+		pc = newPacer(tillsynSlice, tillsynPause)
+	}
 	ts.mu.Lock()
 	defer ts.mu.Unlock()
 	for i := 0; i < len(ts.order); i++ {
@@ -194,6 +200,10 @@ func (ts *tillsynState) schedule(now time.Time) {
 		if pc.over() {
 			ts.mu.Unlock()
 			pc.yield()
+			ts.mu.Lock()
+		} else if pc.h != nil && pc.h.alarmLaneBusy() {
+			ts.mu.Unlock()
+			pc.lane()
 			ts.mu.Lock()
 		}
 	}
@@ -235,7 +245,9 @@ func (ts *tillsynState) schedule(now time.Time) {
 // next look. TillsynPending reports what is left.
 func (h *Hub) tillsynTick(now time.Time) {
 	ts := h.ts
-	ts.schedule(now)
+	pc := newLanePacer(h, time.Now().Add(tillsynSnapYieldFor))
+	ts.schedule(now, pc)
+	ts.laneWait.Add(pc.waited.Seconds())
 	ts.mu.Lock()
 	overdue := ts.overdueLocked(now)
 	next, ok := ts.q.Next()

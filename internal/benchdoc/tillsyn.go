@@ -36,9 +36,10 @@ const tillsynBootstrap = 4000
 // the interquartile range of the p99 without look-ins. "No measurable
 // change" is said only when the median difference lies within that
 // spread (|median| ≤ IQR of the baseline) over at least TillsynMinRuns
-// runs; a median above it is a measurable cost, one below it a bias in
-// the comparison (look-ins do not make alarms faster), and both are not
-// met.
+// runs and the interval holds zero; a median above the spread is a
+// measurable cost, one below it a bias in the comparison (look-ins do
+// not make alarms faster), and an interval clear of zero a shift the
+// runs agree on, however small: none of them is met.
 func Tillsyn(in Input) Report {
 	var d doc
 	d.header("Digital tillsyn: the alarm path beside a region's look-ins", "make bench-tillsyn", "tillsyn",
@@ -83,7 +84,7 @@ func Tillsyn(in Input) Report {
 
 	st := TillsynStats(diffs, offs)
 	g := Goal{Text: "alarm-path p99 with look-ins running: no measurable change (the median of the runs' differences within the run-to-run " +
-		"interquartile range of the p99 without look-ins, over at least " + fmt.Sprint(TillsynMinRuns) + " runs)"}
+		"interquartile range of the p99 without look-ins, and its 95 % interval holding zero, over at least " + fmt.Sprint(TillsynMinRuns) + " runs)"}
 	switch {
 	case len(diffs) == 0:
 		g.Detail = notMeasured(benchTillsyn)
@@ -97,6 +98,10 @@ func Tillsyn(in Input) Report {
 			what = "above"
 		case st.Median < -st.Spread:
 			what = "below (a bias in the comparison, not a gain)"
+		case st.CILow > 0:
+			what = "within, but the interval is clear of zero (the runs agree on a cost),"
+		case st.CIHigh < 0:
+			what = "within, but the interval is clear of zero (a bias in the comparison),"
 		}
 		g.Detail = fmt.Sprintf("median difference %s µs (IQR %s…%s, 95 %% interval of the median %s…%s) over %s, %s the baseline's "+
 			"run-to-run IQR of %s µs (p99 without look-ins %s…%s µs); %d of %d runs higher with look-ins",
@@ -110,8 +115,10 @@ func Tillsyn(in Input) Report {
 	d.p("the machine moves it. So the verdict is over runs: the median of the runs' differences, their interquartile range ")
 	d.p("(IQR), and a bootstrap 95 %% interval of that median (%d resamples of the runs, fixed seed). The baseline's own ", tillsynBootstrap)
 	d.p("run-to-run spread is the IQR of the p99 without look-ins. *No measurable change* is said only when the median ")
-	d.p("difference lies within ± that spread, over at least %d runs. A median above it is a cost the look-ins put on the ", TillsynMinRuns)
-	d.p("alarm path; one below it means the comparison is biased (the windows are not alike), and neither is met.\n\n")
+	d.p("difference lies within ± that spread, over at least %d runs, and the interval holds zero. A median above the spread ", TillsynMinRuns)
+	d.p("is a cost the look-ins put on the alarm path; one below it means the comparison is biased (the windows are not ")
+	d.p("alike); an interval clear of zero is a shift the runs agree on, smaller than the spread but measured all the same ")
+	d.p("(the paired windows make the difference much steadier than the p99 itself). None of these is met.\n\n")
 	d.p("CPU µs/look-in is the process's CPU in the windows with look-ins minus those without, per look-in (the look-ins' own ")
 	d.p("work with the garbage collector's and the scheduler's share); alloc B/look-in the heap bytes, the same way. GC is the ")
 	d.p("collections inside a window, GC assist the CPU goroutines spent helping them (where a collection's cost lands on ")
@@ -141,9 +148,13 @@ type TillsynVerdict struct {
 }
 
 // NoChange reports whether the median difference lies within the
-// baseline's spread over enough runs.
+// baseline's spread over enough runs, and the runs do not show a shift
+// either way (the bootstrap interval of the median holds zero): paired
+// windows make the difference far steadier than the p99 itself, so a
+// shift smaller than the spread can still be measured, and then it is
+// not "no measurable change".
 func (v TillsynVerdict) NoChange() bool {
-	return v.Runs >= TillsynMinRuns && math.Abs(v.Median) <= v.Spread
+	return v.Runs >= TillsynMinRuns && math.Abs(v.Median) <= v.Spread && v.CILow <= 0 && v.CIHigh >= 0
 }
 
 // TillsynStats computes the verdict's statistics from each run's p99
