@@ -20,11 +20,12 @@ type laneState struct {
 	careWaiting atomic.Int32
 	// evaluating counts events being decoded or inside the rule engine
 	// (not yet known to be care or not; a gateway's event from its first
-	// byte in HandleEvent to its answer), and careBusy care events from the moment the rules
-	// decided them until their reply (the hub's lock, the journal's
-	// write): with careWaiting, what background work that shares the
-	// engine's lock, the journal or the processors steps aside for
-	// (alarmLaneBusy; digital night supervision, tillsyn.go).
+	// byte in HandleEvent to its answer), and careBusy care events from
+	// the moment the rules decided them until their reply (the hub's
+	// lock, the journal's write). With careWaiting they are the alarm
+	// lane that background work sharing the engine's lock, the journal or
+	// the processors steps aside for (alarmLaneBusy; digital night
+	// supervision, tillsyn.go).
 	evaluating atomic.Int32
 	careBusy   atomic.Int32
 	// deferGroups is set while a technical batch (applyTechnical) holds
