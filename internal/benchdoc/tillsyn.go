@@ -54,7 +54,7 @@ func Tillsyn(in Input) Report {
 	rs := in.Out.Select(benchTillsyn, nil)
 	us := scaled(1, 0)
 	d.p("## Runs\n\nAlarm-path latency per press in µs; *diff* is p99 with look-ins minus p99 without, within the run.\n\n")
-	d.p("| run | presses | p50 without | p50 with | p99 without | p99 with | diff | CPU µs/look-in | alloc B/look-in | GC without/with | GC assist µs without/with | lane wait ms/instant | late | ms/instant |\n")
+	d.p("| run | presses (both windows) | p50 without | p50 with | p99 without | p99 with | diff | CPU µs/look-in | alloc B/look-in | GC without/with | GC assist µs without/with | lane wait ms/instant | late | ms/instant |\n")
 	d.p("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 	var diffs, offs []float64
 	for i, r := range rs {
