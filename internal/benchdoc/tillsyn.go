@@ -5,6 +5,8 @@ import (
 	"math"
 	"math/rand/v2"
 	"slices"
+	"strconv"
+	"strings"
 )
 
 // Issue 16's goal: a region's night (10,000 residents × 3 look-ins) leaves
@@ -85,9 +87,14 @@ func Tillsyn(in Input) Report {
 	st := TillsynStats(diffs, offs)
 	g := Goal{Text: "alarm-path p99 with look-ins running: no measurable change (the median of the runs' differences within the run-to-run " +
 		"interquartile range of the p99 without look-ins, and its 95 % interval holding zero, over at least " + fmt.Sprint(TillsynMinRuns) + " runs)"}
+	busy, load := tillsynBusy(in)
 	switch {
 	case len(diffs) == 0:
 		g.Detail = notMeasured(benchTillsyn)
+	case busy:
+		g.Detail = fmt.Sprintf("not judged: the machine was busier than its %d CPUs (load %s), and other work then moves the "+
+			"p99 more than the look-ins do (median difference %s µs, 95 %% interval %s…%s, over %s); rerun on a quieter machine",
+			in.Machine.NProc, load, signed(st.Median), signed(st.CILow), signed(st.CIHigh), runsNote(len(diffs)))
 	case len(diffs) < TillsynMinRuns:
 		g.Detail = fmt.Sprintf("%s: too few to know the baseline's spread (median difference %s µs)", runsNote(len(diffs)), signed(st.Median))
 	default:
@@ -118,13 +125,47 @@ func Tillsyn(in Input) Report {
 	d.p("difference lies within ± that spread, over at least %d runs, and the interval holds zero. A median above the spread ", TillsynMinRuns)
 	d.p("is a cost the look-ins put on the alarm path; one below it means the comparison is biased (the windows are not ")
 	d.p("alike); an interval clear of zero is a shift the runs agree on, smaller than the spread but measured all the same ")
-	d.p("(the paired windows make the difference much steadier than the p99 itself). None of these is met.\n\n")
+	d.p("(the paired windows make the difference much steadier than the p99 itself). None of these is met. A run on a ")
+	d.p("machine whose 1-minute load average, at the start or the end, was above its number of CPUs is not judged: other ")
+	d.p("work then moves the p99 more than the look-ins do.\n\n")
 	d.p("CPU µs/look-in is the process's CPU in the windows with look-ins minus those without, per look-in (the look-ins' own ")
 	d.p("work with the garbage collector's and the scheduler's share); alloc B/look-in the heap bytes, the same way. GC is the ")
 	d.p("collections inside a window, GC assist the CPU goroutines spent helping them (where a collection's cost lands on ")
 	d.p("alarms). *Lane wait* is how long the look-ins waited for alarms on their way through the hub (they give way to the ")
 	d.p("alarm lane, hub/lanes.go); *late* counts look-ins judged past their 30 s deadline (`vaka_tillsyn_lookins_late_total`).\n\n")
 	return d.finish(in)
+}
+
+// tillsynBusy reports whether the machine's 1-minute load average, at
+// the start or at the end of the runs, was above its number of CPUs: then
+// the runs met other work for the cores at every moment, the p99 without
+// look-ins spreads over hundreds of µs (150–1,100 µs at load 8–16 here),
+// and a verdict either way says more about the load than the look-ins
+// (the same code was "met" in one batch and "not met" in the next).
+func tillsynBusy(in Input) (bool, string) {
+	first := func(la string) float64 {
+		f := strings.Fields(la)
+		if len(f) == 0 {
+			return -1
+		}
+		v, err := strconv.ParseFloat(f[0], 64)
+		if err != nil {
+			return -1
+		}
+		return v
+	}
+	n := float64(in.Machine.NProc)
+	if n <= 0 {
+		return false, ""
+	}
+	start := first(in.Machine.LoadAvg)
+	load, busy := num(start, 2), start > n
+	if in.End != nil {
+		end := first(in.End.LoadAvg)
+		load += " at the start, " + num(end, 2) + " at the end"
+		busy = busy || end > n
+	}
+	return busy, load
 }
 
 // tillsynDiff is a run's p99 difference (with minus without look-ins).

@@ -75,6 +75,16 @@ func TestTillsynStatsVerdict(t *testing.T) {
 // p99 without look-ins has quartiles 166 and 245.25, a spread of 79.25.
 func TestTillsynReport(t *testing.T) {
 	in := fixture(t, "tillsyn.txt")
+	// The runs met load 8-11 on 2 CPUs: not judged as they are.
+	if g := Tillsyn(withLoad(in, "8.55 8.30 6.10", "10.78 9.90 8.00")).Goals[0]; g.State != NotMeasured ||
+		!strings.Contains(g.Detail, "not judged: the machine was busier than its 2 CPUs (load 8.55 at the start, 10.78 at the end)") {
+		t.Errorf("busy machine: %+v", g)
+	}
+	if g := Tillsyn(withLoad(in, "1.20 1.00 0.90", "2.40 1.50 1.00")).Goals[0]; g.State != NotMeasured {
+		t.Errorf("busy by the end: %+v", g)
+	}
+	// The same figures as if on a quiet machine, to check the verdict.
+	in = withLoad(in, "0.40 0.30 0.20", "1.10 0.60 0.30")
 	rep := Tillsyn(in)
 	mustContain(t, rep.Markdown,
 		"# Digital tillsyn: the alarm path beside a region's look-ins",
@@ -123,4 +133,14 @@ func TestTillsynReport(t *testing.T) {
 	if g := Tillsyn(in5).Goals[0]; g.State != NotMeasured {
 		t.Errorf("no run: %+v", g)
 	}
+}
+
+// withLoad is in with the machine's load average at the start and end.
+func withLoad(in Input, start, end string) Input {
+	m := in.Machine
+	m.LoadAvg = start
+	e := m
+	e.LoadAvg = end
+	in.Machine, in.End = m, &e
+	return in
 }
