@@ -245,7 +245,7 @@ func (ts *tillsynState) schedule(now time.Time, pc *pacer) {
 // next look. TillsynPending reports what is left.
 func (h *Hub) tillsynTick(now time.Time) {
 	ts := h.ts
-	pc := newLanePacer(h, time.Now().Add(tillsynSnapYieldFor))
+	pc := newLanePacer(h, time.Now().Add(tillsynScheduleYieldFor))
 	ts.schedule(now, pc)
 	ts.laneWait.Add(pc.waited.Seconds())
 	ts.mu.Lock()
@@ -281,6 +281,9 @@ type lookBatch struct {
 	// taken is when the batch fell due in the hub (the wall clock): its
 	// yielding and its judging deadline count from here.
 	taken time.Time
+	// next is the first look-in not yet judged (a tick may stop inside a
+	// batch while an alarm is on its way).
+	next int
 }
 
 // tillsynFreeMax bounds the batches kept for reuse: a region's 10,000
@@ -307,6 +310,7 @@ func (ts *tillsynState) putBatch(b *lookBatch) {
 	clear(b.snaps)
 	clear(b.sensors)
 	b.looks, b.snaps, b.sensors = b.looks[:0], b.snaps[:0], b.sensors[:0]
+	b.next = 0
 	ts.free = append(ts.free, b)
 }
 
@@ -407,8 +411,12 @@ func (h *Hub) tillsynJudge(until time.Time) {
 		bt := ts.looks[0]
 		if pc == nil {
 			pc = newLanePacer(h, bt.taken.Add(tillsynYieldFor))
+			pc.until = until
 		}
 		pc.yieldUntil = bt.taken.Add(tillsynYieldFor)
+		if !pc.lane() {
+			break // the alarm lane is still busy and the tick's time is up
+		}
 		// The chunk's evidence in one array, which its records keep
 		// (capped slices of it) for the round view.
 		nev := 0
@@ -418,12 +426,17 @@ func (h *Hub) tillsynJudge(until time.Time) {
 			}
 		}
 		ev := make([]tillsyn.Evidence, 0, nev)
-		for i := range bt.looks {
+		from, i := bt.next, bt.next
+		stopped := false
+		for ; i < len(bt.looks); i++ {
 			lk := &bt.looks[i]
 			if lk.p == nil {
 				continue // the plan is gone (or its consent)
 			}
-			pc.lane()
+			if !pc.lane() {
+				stopped = true // the rest of the batch at the next tick
+				break
+			}
 			var (
 				s     tillsyn.Snapshot
 				rec   tillsyn.Record
@@ -448,16 +461,20 @@ func (h *Hub) tillsynJudge(until time.Time) {
 		for _, lk := range again {
 			ts.q.Again(lk.l, lk.now.Add(tillsyn.Recheck))
 		}
-		for i := range bt.looks {
-			delete(ts.inflight, keyOfLook(&bt.looks[i].l))
+		for k := from; k < i; k++ {
+			delete(ts.inflight, keyOfLook(&bt.looks[k].l))
 		}
 		ts.mu.Unlock()
-		ts.looks[0] = nil
-		ts.looks = ts.looks[1:]
-		ts.putBatch(bt)
 		clear(made)
 		clear(again)
 		made, again = made[:0], again[:0]
+		if stopped {
+			bt.next = i
+			break
+		}
+		ts.looks[0] = nil
+		ts.looks = ts.looks[1:]
+		ts.putBatch(bt)
 		if len(ts.looks) > 0 && !time.Now().Before(until) {
 			break // the rest at the next tick
 		}
@@ -491,7 +508,7 @@ type judged struct {
 func (h *Hub) TillsynPending() int {
 	n := 0
 	for _, c := range h.ts.looks {
-		n += len(c.looks)
+		n += len(c.looks) - c.next
 	}
 	return n
 }

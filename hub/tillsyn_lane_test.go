@@ -148,16 +148,33 @@ func TestHubTillsynWaitsForAlarmLane(t *testing.T) {
 func TestHubTillsynYieldingIsBounded(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		const n = 200
-		h, reg, inst, _ := laneRegion(t, n, at2300)
+		h, reg, inst, dir := laneRegion(t, n, at2300)
 		h.ln.careBusy.Add(1) // and it stays
 		defer h.ln.careBusy.Add(-1)
 		start := time.Now()
-		for i := 0; i < 100 && (i == 0 || h.TillsynPending() > 0); i++ {
+		ticks := 0
+		for ; ticks < 100 && (ticks == 0 || h.TillsynPending() > 0); ticks++ {
+			t0 := time.Now()
 			h.tillsynTick(inst)
+			// The tick's goroutine also runs supervision: it must not
+			// stall behind the alarms for more than the tick's share
+			// (the first tick reads the state, yielding up to 1 s).
+			limit := tillsynScheduleYieldFor + h.ts.budget + 2*tillsynLaneWait + 50*time.Millisecond
+			if ticks == 0 {
+				limit += tillsynSnapYieldFor
+			}
+			if d := time.Since(t0); d > limit {
+				t.Errorf("tick %d took %v beside a busy alarm lane, want at most %v", ticks, d, limit)
+			}
 		}
 		took := time.Since(start)
+		t.Logf("judged in %d ticks, %v", ticks, took)
 		if got := recordsAt(t, h, inst); got != n {
 			t.Fatalf("%d of %d look-ins judged beside a busy alarm lane", got, n)
+		}
+		// Ticks stopped inside batches: still each look-in once.
+		if recs, err := store.ReadRecords(dir, RecTillsyn, inst, inst.Add(time.Minute)); err != nil || len(recs) != n {
+			t.Fatalf("journal holds %d records of the instant (%v), want %d", len(recs), err, n)
 		}
 		if took < tillsynYieldFor || took > tillsynDeadline {
 			t.Errorf("judged after %v beside a busy lane, want between the %v of yielding and the %v deadline", took, tillsynYieldFor, tillsynDeadline)

@@ -49,6 +49,11 @@ type pacer struct {
 	// even while alarms never stop.
 	h          *Hub
 	yieldUntil time.Time
+	// until, when set, is where the tick's share of the work ends: lane
+	// does not wait past it (the tick's goroutine also runs supervision,
+	// which must not stall behind a long run of alarms), it reports
+	// false, and the work stops there and goes on at the next tick.
+	until time.Time
 	// waited is the time spent waiting for the alarm lane.
 	waited time.Duration
 	stopFn func() bool
@@ -75,19 +80,26 @@ func (p *pacer) yielding() bool { return p.h != nil && time.Now().Before(p.yield
 // time, again and again until the lane is quiet or the work no longer
 // yields. It is called between residents and before every hold of a lock
 // the alarm path shares, so no slice starts or goes on while an alarm is
-// on its way; a wait is a pause, so the slice starts afresh after it.
-func (p *pacer) lane() {
+// on its way; a wait is a pause, so the slice starts afresh after it. It
+// reports false when it stopped waiting because until has passed with
+// the lane still busy: the caller then stops (the rest at the next tick).
+func (p *pacer) lane() bool {
 	if p.h == nil || !p.h.alarmLaneBusy() {
-		return
+		return true
 	}
-	waited := false
+	waited, ok := false, true
 	for p.yielding() && p.h.alarmLaneBusy() {
+		if !p.until.IsZero() && !time.Now().Before(p.until) {
+			ok = false
+			break
+		}
 		p.waited += p.h.waitForAlarmLane(tillsynLaneWait)
 		waited = true
 	}
 	if waited {
 		p.start, p.n = time.Now(), 0
 	}
+	return ok
 }
 
 // stop is what a hold of the rule engine's lock checks after each
@@ -140,10 +152,12 @@ const tillsynHold = 20 * time.Microsecond
 
 // Yielding to the alarm lane, and the deadline that bounds it. Look-ins
 // wait while an alarm is on its way (pacer.lane), at most tillsynLaneWait
-// at a time, for as long as their batch is younger than tillsynYieldFor;
-// reading the residents' state at the tick yields for at most
-// tillsynSnapYieldFor, so the state read is the state at the tick, not
-// seconds after it. Past those the work goes on beside alarms, paced as
+// at a time, for as long as their batch is younger than tillsynYieldFor,
+// and within one tick for no longer than its judging budget (the rest at
+// the next tick); reading the residents' state at the tick yields for at
+// most tillsynSnapYieldFor, so the state read is the state at the tick,
+// not seconds after it, and the night's scheduling, which looks at every
+// plan every tick, for at most tillsynScheduleYieldFor. Past those the work goes on beside alarms, paced as
 // before (a look-in must not wait forever behind an alarm storm: a
 // resident on the floor would go unseen). A region's 10,000 look-ins take
 // about 1 s of paced judging (BenchmarkTillsynRegionNight, tick-ms/instant;
@@ -157,7 +171,9 @@ const (
 	tillsynLaneWait     = 5 * time.Millisecond
 	tillsynYieldFor     = 10 * time.Second
 	tillsynSnapYieldFor = time.Second
-	tillsynDeadline     = 30 * time.Second
+	// tillsynScheduleYieldFor bounds what scheduling yields per tick.
+	tillsynScheduleYieldFor = 20 * time.Millisecond
+	tillsynDeadline         = 30 * time.Second
 )
 
 // tillsynJournalBytes bounds one write of look-in records to the journal
