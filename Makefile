@@ -53,6 +53,10 @@ bench-staff: ## Staff stream with 1 and 200 sessions, Web Push cost: writes docs
 bench-pilot: test-deps ## Pilot export into a real InfluxDB 1.8.10: points/s, enqueue cost, alarm path up vs down (docs/benchmarks-pilot.md)
 	./scripts/bench-reports.sh pilot
 
+.PHONY: bench-tillsyn
+bench-tillsyn: ## Issue 16: alarm p99 with and without a region's look-ins, over 10 runs (docs/benchmarks-tillsyn.md)
+	./scripts/bench-reports.sh tillsyn
+
 .PHONY: bench-gateway
 bench-gateway: test-deps ## The gateway's footprint budget (RSS ≤ 25 MB, CPU ≤ 1 %; fails when over) and spool throughput (docs/benchmarks-gateway.md)
 	./scripts/bench-reports.sh gateway

@@ -11,6 +11,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+
 	"github.com/vaka-care/vaka/event"
 	"github.com/vaka-care/vaka/store"
 	"github.com/vaka-care/vaka/tillsyn"
@@ -24,6 +27,24 @@ func gcCycles() uint64 {
 	s := []rtmetrics.Sample{{Name: "/gc/cycles/total:gc-cycles"}}
 	rtmetrics.Read(s)
 	return s[0].Value.Uint64()
+}
+
+// gcAssist is the CPU time goroutines spent assisting the garbage
+// collector's marking: the share of a collection that lands on whoever
+// allocates while it runs, alarms included.
+func gcAssist() time.Duration {
+	s := []rtmetrics.Sample{{Name: "/cpu/classes/gc/mark/assist:cpu-seconds"}}
+	rtmetrics.Read(s)
+	return time.Duration(s[0].Value.Float64() * float64(time.Second))
+}
+
+// counterValue is a counter's value (as /metrics would show it).
+func counterValue(c prometheus.Counter) float64 {
+	var m dto.Metric
+	if c.Write(&m) != nil {
+		return 0
+	}
+	return m.GetCounter().GetValue()
 }
 
 // heapAllocs is how many bytes the process has allocated on the heap.
@@ -97,21 +118,28 @@ func regionConfig(tb testing.TB, n int) *Config {
 // It reports:
 //   - alarm-p50-off-µs, alarm-p99-off-µs: the alarm path without look-ins;
 //   - alarm-p50-on-µs, alarm-p99-on-µs: the same with look-ins running;
+//   - alarm-p99-diff-µs: on minus off, this run's difference;
 //   - cpu-µs/look-in: the process CPU in windows with look-ins minus the
 //     windows without, per look-in: the look-ins' own, with the garbage
 //     collector's and the scheduler's share (so a little noisy);
 //   - alloc-B/look-in: heap bytes allocated, the same way;
 //   - gc-off/window, gc-on/window: collections inside a window (each
-//     window starts from a collected heap);
+//     window starts from a collected heap), and gc-assist-µs-off/window,
+//     gc-assist-µs-on/window: the CPU goroutines spent assisting them;
+//   - lane-wait-ms/instant: how long the look-ins waited for alarms on
+//     their way (they give way to the alarm lane, lanes.go);
+//   - late-look-ins: look-ins judged past their deadline (expected 0);
 //   - tick-ms/instant: wall time until one instant's look-ins are all
-//     judged (paced: mostly pauses; ticks back to back, where the hub's
-//     are a second apart).
+//     judged (paced: mostly pauses and waits; ticks back to back, where
+//     the hub's are a second apart).
 //
-// "No measurable change": over several counts, the difference of the
-// medians of alarm-p99-on and alarm-p99-off against the run-to-run spread
-// of alarm-p99-off:
+// One run's p99 difference means little on a shared machine: "no
+// measurable change" is judged over several runs (`make bench-tillsyn`,
+// docs/benchmarks-tillsyn.md, internal/benchdoc/tillsyn.go): the median
+// and interquartile range of the runs' differences against the run-to-run
+// spread of the p99 without look-ins, with a bootstrap interval:
 //
-//	go test -count=5 ./hub -run XXX -bench TillsynRegionNight -benchtime 1x
+//	go test -run '^$' -bench TillsynRegionNight -benchtime 1x -count 10 ./hub/
 func BenchmarkTillsynRegionNight(b *testing.B) {
 	const n = 10_000
 	cfg := regionConfig(b, n)
@@ -190,6 +218,8 @@ func BenchmarkTillsynRegionNight(b *testing.B) {
 	var inTick time.Duration
 	var procCPU [3]time.Duration
 	var gcs, allocs [3]uint64
+	var assist [3]time.Duration
+	wait0, late0 := counterValue(h.ts.laneWait), counterValue(h.ts.late)
 	windows, made, night := 0, 0, 0
 	for b.Loop() {
 		base := time.Date(2026, 11, 10+night, 0, 0, 0, 0, loc)
@@ -216,7 +246,7 @@ func BenchmarkTillsynRegionNight(b *testing.B) {
 				// priming's garbage would otherwise fall on either).
 				runtime.GC()
 				setWindow(w)
-				cpu0, gc0, al0 := processCPU(b), gcCycles(), heapAllocs()
+				cpu0, gc0, al0, as0 := processCPU(b), gcCycles(), heapAllocs(), gcAssist()
 				t0 := time.Now()
 				if w == 2 {
 					// Ticks back to back until the instant is judged (the
@@ -235,6 +265,7 @@ func BenchmarkTillsynRegionNight(b *testing.B) {
 				procCPU[w] += processCPU(b) - cpu0
 				gcs[w] += gcCycles() - gc0
 				allocs[w] += heapAllocs() - al0
+				assist[w] += gcAssist() - as0
 				setWindow(0)
 			}
 			windows++
@@ -255,18 +286,27 @@ func BenchmarkTillsynRegionNight(b *testing.B) {
 	}
 	close(stop)
 	<-done
+	var p99 [3]float64
 	for w, name := range map[int]string{1: "off", 2: "on"} {
 		s := samples[w]
 		slices.Sort(s)
 		if len(s) > 0 {
+			p99[w] = float64(s[len(s)*99/100].Microseconds())
 			b.ReportMetric(float64(s[len(s)/2].Microseconds()), "alarm-p50-"+name+"-µs")
-			b.ReportMetric(float64(s[len(s)*99/100].Microseconds()), "alarm-p99-"+name+"-µs")
+			b.ReportMetric(p99[w], "alarm-p99-"+name+"-µs")
 		}
+	}
+	if len(samples[1]) > 0 && len(samples[2]) > 0 {
+		b.ReportMetric(p99[2]-p99[1], "alarm-p99-diff-µs")
 	}
 	b.ReportMetric(float64(len(samples[1])+len(samples[2])), "alarm-samples")
 	if windows > 0 {
 		b.ReportMetric(float64(gcs[1])/float64(windows), "gc-off/window")
 		b.ReportMetric(float64(gcs[2])/float64(windows), "gc-on/window")
+		b.ReportMetric(float64(assist[1].Microseconds())/float64(windows), "gc-assist-µs-off/window")
+		b.ReportMetric(float64(assist[2].Microseconds())/float64(windows), "gc-assist-µs-on/window")
+		b.ReportMetric((counterValue(h.ts.laneWait)-wait0)*1000/float64(windows), "lane-wait-ms/instant")
+		b.ReportMetric(counterValue(h.ts.late)-late0, "late-look-ins")
 	}
 	if made > 0 {
 		b.ReportMetric(float64(int64(allocs[2])-int64(allocs[1]))/float64(made), "alloc-B/look-in")

@@ -169,6 +169,11 @@ func alarmKey(a *alarm.Alarm) string {
 // event topic. It never panics on bad input and never loses an alarm that
 // a valid payload carried.
 func (h *Hub) HandleEvent(site, gateway string, payload []byte) event.Reply {
+	// From the first byte: it may be a care alarm (lanes.go), and
+	// background work that sees it steps aside before the event reaches
+	// the engine's lock, not after.
+	h.ln.evaluating.Add(1)
+	defer h.ln.evaluating.Add(-1)
 	h.m.recvEvent.Inc()
 	ev, err := event.Decode(site, gateway, payload)
 	if err != nil {
@@ -208,7 +213,10 @@ func (h *Hub) acceptWith(ev *event.Event, fix func(*rules.Action)) event.Reply {
 	now := h.now()
 	skewNote := h.checkClock(ev, now)
 	var buf [4]rules.Action
+	h.ln.evaluating.Add(1) // lanes.go: background work steps aside meanwhile
 	acts, known := h.engine.Eval(ev, now, buf[:0])
+	care := h.evaluated(acts)
+	defer h.careDone(care)
 	for _, o := range h.observers {
 		o.ObserveEvent(ev, now)
 	}
@@ -238,7 +246,7 @@ func (h *Hub) acceptWith(ev *event.Event, fix func(*rules.Action)) event.Reply {
 			acts[i] = a
 		}
 	}
-	h.lockForEvent(acts) // lanes.go: a care event goes before technical loops
+	h.lockForEvent(care) // lanes.go: a care event goes before technical loops
 	durable := true
 	for _, a := range acts {
 		if !h.applyLocked(a, now) {

@@ -18,6 +18,16 @@ import (
 // event is waiting for the lock.
 type laneState struct {
 	careWaiting atomic.Int32
+	// evaluating counts events being decoded or inside the rule engine
+	// (not yet known to be care or not; a gateway's event from its first
+	// byte in HandleEvent to its answer), and careBusy care events from
+	// the moment the rules decided them until their reply (the hub's
+	// lock, the journal's write). With careWaiting they are the alarm
+	// lane that background work sharing the engine's lock, the journal or
+	// the processors steps aside for (alarmLaneBusy; digital night
+	// supervision, tillsyn.go).
+	evaluating atomic.Int32
+	careBusy   atomic.Int32
 	// deferGroups is set while a technical batch (applyTechnical) holds
 	// the lock: a group member's change then marks its group in
 	// dirtyGroups instead of sending the whole group on the stream, and
@@ -38,14 +48,33 @@ func careActs(acts []rules.Action) bool {
 
 // lockForEvent takes the hub's lock for an event's actions, announcing a
 // care event so technical loops let it pass.
-func (h *Hub) lockForEvent(acts []rules.Action) {
-	if careActs(acts) {
+func (h *Hub) lockForEvent(care bool) {
+	if care {
 		h.ln.careWaiting.Add(1)
 		h.mu.Lock()
 		h.ln.careWaiting.Add(-1)
 		return
 	}
 	h.mu.Lock()
+}
+
+// evaluated ends an event's evaluating mark; a care event is then marked
+// careBusy (before evaluating ends, so the lane never looks quiet in
+// between) until careDone, once it has its answer.
+func (h *Hub) evaluated(acts []rules.Action) (care bool) {
+	care = careActs(acts)
+	if care {
+		h.ln.careBusy.Add(1)
+	}
+	h.ln.evaluating.Add(-1)
+	return care
+}
+
+// careDone ends careBusy for a care event that has its answer.
+func (h *Hub) careDone(care bool) {
+	if care {
+		h.ln.careBusy.Add(-1)
+	}
 }
 
 // yieldToCare is called by technical loops between two actions: while a
@@ -55,6 +84,45 @@ func (h *Hub) yieldToCare() {
 	for i := 0; i < 64 && h.ln.careWaiting.Load() > 0; i++ {
 		runtime.Gosched()
 	}
+}
+
+// alarmLaneBusy reports whether an event is in the rule engine (it may be
+// care; the engine's lock is what it needs first) or a care event waits
+// for or holds the hub's lock or is being journaled. Background work that
+// runs beside the alarm path (look-ins) starts nothing while it is true.
+func (h *Hub) alarmLaneBusy() bool {
+	return h.ln.evaluating.Load() > 0 || h.ln.careBusy.Load() > 0 || h.ln.careWaiting.Load() > 0
+}
+
+// laneWaitStep is the pause while the alarm lane is busy: short against
+// an alarm's tens of microseconds, so background work resumes soon after
+// it, and a sleep rather than runtime.Gosched so that the processor goes
+// to the alarm (which a lock released by the background goroutine put in
+// that processor's run queue) and a spinning idle one is not kept busy.
+const laneWaitStep = 20 * time.Microsecond
+
+// waitForAlarmLane is yieldToCare for background work that holds no lock
+// the alarm path needs: it returns once the alarm lane is quiet, or after
+// at most max (so the work cannot starve), and reports how long it
+// waited. First a few turns of runtime.Gosched (the alarm is often in
+// this processor's run queue, just readied by a lock this goroutine let
+// go), then short sleeps.
+func (h *Hub) waitForAlarmLane(max time.Duration) time.Duration {
+	if !h.alarmLaneBusy() {
+		return 0
+	}
+	start := time.Now()
+	for i := 0; h.alarmLaneBusy(); i++ {
+		if i < 4 {
+			runtime.Gosched()
+			continue
+		}
+		if time.Since(start) >= max {
+			break
+		}
+		time.Sleep(laneWaitStep)
+	}
+	return time.Since(start)
 }
 
 // Technical bulk work (supervision's "device silent" storm) runs in

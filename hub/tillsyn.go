@@ -50,7 +50,12 @@ type tillsynState struct {
 	// chunks as they were taken from the queue (a region's 10,000 in one
 	// growing slice made twice their size in garbage); only the tick's
 	// goroutine touches them.
-	looks [][]tillsynLook
+	looks []*lookBatch
+	// free are judged batches kept for reuse (putBatch).
+	free []*lookBatch
+	// made and again are tillsynJudge's scratch, reused.
+	made  []judged
+	again []tillsynLook
 	// budget bounds the judging per tick (tillsynBudget; tests shorten it).
 	budget time.Duration
 	// Scratch of the tick's goroutine, reused chunk after chunk: the
@@ -64,6 +69,8 @@ type tillsynState struct {
 	visitsN   prometheus.Counter
 	journalNG prometheus.Counter
 	escalated prometheus.Counter
+	late      prometheus.Counter
+	laneWait  prometheus.Counter
 }
 
 func (h *Hub) initTillsyn(o Options) error {
@@ -76,11 +83,15 @@ func (h *Hub) initTillsyn(o Options) error {
 			Help: "Supervision records or visits the journal could not write (kept in memory, shown, logged)."}),
 		escalated: prometheus.NewCounter(prometheus.CounterOpts{Name: "vaka_tillsyn_visits_overdue_total",
 			Help: "Requested night visits not recorded by their deadline, raised as tillsyn alarms."}),
+		late: prometheus.NewCounter(prometheus.CounterOpts{Name: "vaka_tillsyn_lookins_late_total",
+			Help: "Look-ins judged more than 30 s after they fell due (they yield to alarms; a hub this far behind is overloaded)."}),
+		laneWait: prometheus.NewCounter(prometheus.CounterOpts{Name: "vaka_tillsyn_alarm_lane_wait_seconds_total",
+			Help: "Time look-ins spent waiting for alarms on their way through the hub to pass."}),
 	}
 	if ts.loc == nil {
 		ts.loc = time.UTC
 	}
-	for _, c := range []prometheus.Collector{ts.lookins, ts.visitsN, ts.journalNG, ts.escalated} {
+	for _, c := range []prometheus.Collector{ts.lookins, ts.visitsN, ts.journalNG, ts.escalated, ts.late, ts.laneWait} {
 		if err := o.Registry.Register(c); err != nil {
 			return err
 		}
@@ -147,13 +158,19 @@ func (h *Hub) reloadTillsyn(cfg *Config) {
 // burst of its own, so it is paced like the look-ins, letting go of ts.mu
 // between slices (a reload meanwhile resets nights: the next tick
 // schedules again, and a look-in is queued once).
-func (ts *tillsynState) schedule(now time.Time) {
+//
+// It runs every tick over every plan (most are already scheduled), so it
+// gives way to the alarm lane like the look-ins (pc; nil: it does not),
+// letting go of ts.mu while it waits.
+func (ts *tillsynState) schedule(now time.Time, pc *pacer) {
 	type night struct {
 		n   time.Time
 		day string
 	}
 	nightOf := map[int]night{}
-	pc := newPacer(tillsynSlice, tillsynPause)
+	if pc == nil {
+		pc = newPacer(tillsynSlice, tillsynPause)
+	}
 	ts.mu.Lock()
 	defer ts.mu.Unlock()
 	for i := 0; i < len(ts.order); i++ {
@@ -183,6 +200,10 @@ func (ts *tillsynState) schedule(now time.Time) {
 		if pc.over() {
 			ts.mu.Unlock()
 			pc.yield()
+			ts.mu.Lock()
+		} else if pc.h != nil && pc.h.alarmLaneBusy() {
+			ts.mu.Unlock()
+			pc.lane()
 			ts.mu.Lock()
 		}
 	}
@@ -224,7 +245,9 @@ func (ts *tillsynState) schedule(now time.Time) {
 // next look. TillsynPending reports what is left.
 func (h *Hub) tillsynTick(now time.Time) {
 	ts := h.ts
-	ts.schedule(now)
+	pc := newLanePacer(h, time.Now().Add(tillsynScheduleYieldFor))
+	ts.schedule(now, pc)
+	ts.laneWait.Add(pc.waited.Seconds())
 	ts.mu.Lock()
 	overdue := ts.overdueLocked(now)
 	next, ok := ts.q.Next()
@@ -247,71 +270,123 @@ type tillsynLook struct {
 	open map[string][]string
 }
 
+// lookBatch is a chunk of due look-ins with the state each is judged on,
+// in arrays reused batch after batch (tillsynState.free): a region's
+// instant read 30 new arrays per 16 look-ins, about 600 B of garbage per
+// look-in, whose collections landed on alarms.
+type lookBatch struct {
+	looks   []tillsynLook
+	snaps   []tillsyn.Snapshot
+	sensors []tillsyn.Sensor
+	// taken is when the batch fell due in the hub (the wall clock): its
+	// yielding and its judging deadline count from here.
+	taken time.Time
+	// next is the first look-in not yet judged (a tick may stop inside a
+	// batch while an alarm is on its way).
+	next int
+}
+
+// tillsynFreeMax bounds the batches kept for reuse: a region's 10,000
+// look-ins at one instant are 625 batches of about 7 KB.
+const tillsynFreeMax = 1024
+
+func (ts *tillsynState) getBatch() *lookBatch {
+	if n := len(ts.free); n > 0 {
+		b := ts.free[n-1]
+		ts.free[n-1] = nil
+		ts.free = ts.free[:n-1]
+		return b
+	}
+	return &lookBatch{}
+}
+
+// putBatch takes a judged batch back; nothing in it is referenced any
+// more (records copy their evidence), and it holds no plan or state.
+func (ts *tillsynState) putBatch(b *lookBatch) {
+	if len(ts.free) >= tillsynFreeMax {
+		return
+	}
+	clear(b.looks)
+	clear(b.snaps)
+	clear(b.sensors)
+	b.looks, b.snaps, b.sensors = b.looks[:0], b.snaps[:0], b.sensors[:0]
+	b.next = 0
+	ts.free = append(ts.free, b)
+}
+
 // tillsynSnap takes the look-ins due at now from the queue and reads each
 // resident's state as of now (phase 1), a chunk at a time: the engine's
 // lock is taken once for several residents, for at most tillsynHold
-// (rules.Engine.TillsynSnapshots), pausing between slices. Why pauses and
-// not runtime.Gosched: a goroutine that yields goes back to the global
-// run queue and is picked again at once, while an alarm waiting in the
-// other core's queue (behind the garbage collector's worker) stays there;
-// a pause lets that core's work be stolen.
+// (rules.Engine.TillsynSnapshots), and let go at once when an event
+// wants it; before each hold the alarm lane goes first (pacer.lane), and
+// slices are paced. Why pauses and not runtime.Gosched: a goroutine that
+// yields goes back to the global run queue and is picked again at once,
+// while an alarm waiting in the other core's queue (behind the garbage
+// collector's worker) stays there; a pause lets that core's work be
+// stolen.
 func (h *Hub) tillsynSnap(now time.Time) {
 	ts := h.ts
 	open := h.openCareAlarms()
-	pc := newPacer(tillsynSlice, tillsynPause)
+	taken := time.Now()
+	pc := newLanePacer(h, taken.Add(tillsynSnapYieldFor))
 	for {
+		pc.lane()
 		ts.mu.Lock()
 		ts.due = ts.q.DueAppend(ts.due[:0], now, tillsynChunk)
 		due := ts.due
+		if len(due) == 0 {
+			ts.mu.Unlock()
+			break
+		}
 		for i := range due {
 			ts.inflight[keyOfLook(&due[i])] = true
 		}
-		chunk := make([]tillsynLook, len(due))
-		for i, l := range due {
-			chunk[i] = tillsynLook{l: l, p: ts.plans[l.Site+"/"+l.Resident], now: now, open: open}
+		bt := ts.getBatch()
+		bt.taken = taken
+		for _, l := range due {
+			bt.looks = append(bt.looks, tillsynLook{l: l, p: ts.plans[l.Site+"/"+l.Resident], now: now, open: open})
 		}
 		ts.mu.Unlock()
-		if len(due) == 0 {
-			return
-		}
 		// The chunk's snapshots are read in place, their sensors into one
 		// array: a look-in's state costs no allocation of its own.
 		ts.qs = ts.qs[:0]
 		nsens := 0
-		for i := range chunk {
-			lk := &chunk[i]
+		for i := range bt.looks {
+			lk := &bt.looks[i]
 			if lk.p != nil && tillsyn.NeedsSnapshot(lk.l, now) {
 				ts.qs = append(ts.qs, rules.TillsynQuery{Site: lk.l.Site, Resident: lk.l.Resident, Sensors: lk.p.Sensors})
 				nsens += len(lk.p.Sensors)
 			}
 		}
-		snaps := make([]tillsyn.Snapshot, len(ts.qs))
-		sensors := make([]tillsyn.Sensor, nsens)
+		bt.snaps = slices.Grow(bt.snaps[:0], len(ts.qs))[:len(ts.qs)]
+		bt.sensors = slices.Grow(bt.sensors[:0], nsens)[:nsens]
 		for i, off := 0, 0; i < len(ts.qs); i++ {
 			n := len(ts.qs[i].Sensors)
-			snaps[i].Sensors = sensors[off : off : off+n]
+			bt.snaps[i].Sensors = bt.sensors[off : off : off+n]
 			off += n
 		}
 		for read := 0; read < len(ts.qs); {
-			read += h.engine.TillsynSnapshots(ts.qs[read:], now, tillsynHold, snaps[read:])
+			pc.lane()
+			read += h.engine.TillsynSnapshots(ts.qs[read:], now, tillsynHold, pc.stop(), bt.snaps[read:])
 			if pc.spent() {
 				pc.yield()
 			}
 		}
-		for i, k := 0, 0; i < len(chunk); i++ {
-			lk := &chunk[i]
+		for i, k := 0, 0; i < len(bt.looks); i++ {
+			lk := &bt.looks[i]
 			if lk.p == nil || !tillsyn.NeedsSnapshot(lk.l, now) {
 				continue
 			}
-			lk.s = &snaps[k]
+			lk.s = &bt.snaps[k]
 			k++
 			lk.s.Consent = lk.s.Consent && lk.p.Consent
 			lk.s.OpenAlarms = open[lk.l.Site+"/"+lk.l.Resident]
 		}
 		clear(ts.qs) // the plans' sensor lists are not held past the chunk
 		clear(ts.due)
-		ts.looks = append(ts.looks, chunk)
+		ts.looks = append(ts.looks, bt)
 	}
+	ts.laneWait.Add(pc.waited.Seconds())
 }
 
 // lookKey identifies a look-in as LookIn.Key does, without building a
@@ -322,29 +397,45 @@ func keyOfLook(l *tillsyn.LookIn) lookKey { return lookKey{l.Site, l.Resident, l
 
 // tillsynJudge judges the look-ins read so far (phase 2), acts on them
 // and journals them slice by slice, pausing between slices, until none is
-// left or the deadline has passed.
+// left or the deadline has passed. It gives way to the alarm lane between
+// residents and before each journal write, while the batch is younger
+// than tillsynYieldFor; a batch judged past tillsynDeadline is counted
+// late.
 func (h *Hub) tillsynJudge(until time.Time) {
 	ts := h.ts
-	var (
-		again []tillsynLook
-		made  = make([]judged, 0, tillsynChunk)
-	)
-	pc := newPacer(tillsynSlice, tillsynPause)
+	made := ts.made[:0]
+	again := ts.again[:0]
+	var pc *pacer
+	late := 0
 	for len(ts.looks) > 0 {
-		chunk := ts.looks[0]
+		bt := ts.looks[0]
+		if pc == nil {
+			pc = newLanePacer(h, bt.taken.Add(tillsynYieldFor))
+			pc.until = until
+		}
+		pc.yieldUntil = bt.taken.Add(tillsynYieldFor)
+		if !pc.lane() {
+			break // the alarm lane is still busy and the tick's time is up
+		}
 		// The chunk's evidence in one array, which its records keep
 		// (capped slices of it) for the round view.
 		nev := 0
-		for i := range chunk {
-			if chunk[i].s != nil {
-				nev += len(chunk[i].s.Sensors)
+		for i := range bt.looks {
+			if bt.looks[i].s != nil {
+				nev += len(bt.looks[i].s.Sensors)
 			}
 		}
 		ev := make([]tillsyn.Evidence, 0, nev)
-		for i := range chunk {
-			lk := &chunk[i]
+		from, i := bt.next, bt.next
+		stopped := false
+		for ; i < len(bt.looks); i++ {
+			lk := &bt.looks[i]
 			if lk.p == nil {
 				continue // the plan is gone (or its consent)
+			}
+			if !pc.lane() {
+				stopped = true // the rest of the batch at the next tick
+				break
 			}
 			var (
 				s     tillsyn.Snapshot
@@ -361,27 +452,47 @@ func (h *Hub) tillsynJudge(until time.Time) {
 				again = append(again, *lk)
 			}
 		}
+		if time.Since(bt.taken) > tillsynDeadline {
+			late += len(made)
+		}
 		// A chunk at a time: act, journal, queue again, let go.
-		h.followUp(made)
+		h.followUp(made, pc)
 		ts.mu.Lock()
 		for _, lk := range again {
 			ts.q.Again(lk.l, lk.now.Add(tillsyn.Recheck))
 		}
-		for i := range chunk {
-			delete(ts.inflight, keyOfLook(&chunk[i].l))
+		for k := from; k < i; k++ {
+			delete(ts.inflight, keyOfLook(&bt.looks[k].l))
 		}
 		ts.mu.Unlock()
+		clear(made)
+		clear(again)
+		made, again = made[:0], again[:0]
+		if stopped {
+			bt.next = i
+			break
+		}
 		ts.looks[0] = nil
 		ts.looks = ts.looks[1:]
-		made, again = made[:0], again[:0]
+		ts.putBatch(bt)
 		if len(ts.looks) > 0 && !time.Now().Before(until) {
-			return // the rest at the next tick
+			break // the rest at the next tick
 		}
 		if pc.spent() {
 			pc.yield()
 		}
 	}
-	ts.looks = nil
+	if len(ts.looks) == 0 {
+		ts.looks = ts.looks[:0:0]
+	}
+	ts.made, ts.again = made, again
+	if pc != nil {
+		ts.laneWait.Add(pc.waited.Seconds())
+	}
+	if late > 0 {
+		ts.late.Add(float64(late))
+		h.log.Warn("hub: look-ins judged past their deadline", "lookins", late, "deadline", tillsynDeadline)
+	}
 }
 
 // judged is a final look-in with its plan and the open alarms as of its
@@ -397,7 +508,7 @@ type judged struct {
 func (h *Hub) TillsynPending() int {
 	n := 0
 	for _, c := range h.ts.looks {
-		n += len(c)
+		n += len(c.looks) - c.next
 	}
 	return n
 }
@@ -421,9 +532,11 @@ func (h *Hub) openCareAlarms() map[string][]string {
 }
 
 // followUp acts on final look-ins (an alarm when the plan says so and none
-// is open), journals their records in one write and keeps them for the
-// round view. It acts at each look-in's own time (rec.At).
-func (h *Hub) followUp(made []judged) {
+// is open), journals their records and keeps them for the round view. It
+// acts at each look-in's own time (rec.At). The records go to the journal
+// in writes of at most tillsynJournalBytes, each after the alarm lane is
+// quiet (pc.lane; pc may be nil).
+func (h *Hub) followUp(made []judged, pc *pacer) {
 	if len(made) == 0 {
 		return
 	}
@@ -476,11 +589,23 @@ func (h *Hub) followUp(made []judged) {
 		off += n
 	}
 	err := encErr
-	if err == nil {
-		err = appendEncoded(h.journal, RecTillsyn, ts.items)
+	notJournaled := len(ts.items)
+	for items := ts.items; err == nil && len(items) > 0; {
+		n, size := 1, len(items[0].Body)
+		for n < len(items) && size+len(items[n].Body) <= tillsynJournalBytes {
+			size += len(items[n].Body)
+			n++
+		}
+		if pc != nil {
+			pc.lane()
+		}
+		if err = appendEncoded(h.journal, RecTillsyn, items[:n]); err == nil {
+			notJournaled -= n
+		}
+		items = items[n:]
 	}
 	if err != nil {
-		h.tillsynNotJournaled(len(ts.items), err, h.now())
+		h.tillsynNotJournaled(notJournaled, err, h.now())
 	}
 	clear(ts.items) // no hold on the buffer's old arrays
 	h.ts.mu.Lock()

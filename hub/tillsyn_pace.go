@@ -37,15 +37,79 @@ const (
 	tillsynPause = 500 * time.Microsecond
 )
 
-// pacer bounds one slice of supervision work.
+// pacer bounds one slice of supervision work and, for look-ins, keeps
+// them out of the alarm lane's way (lanes.go).
 type pacer struct {
 	slice, pause time.Duration
 	start        time.Time
 	n            int
+	// h is the hub whose alarm lane the work yields to (nil: it does not),
+	// until yieldUntil: past it the work goes on beside alarms, still in
+	// paced slices, so a look-in is judged by its deadline (tillsynDeadline)
+	// even while alarms never stop.
+	h          *Hub
+	yieldUntil time.Time
+	// until, when set, is where the tick's share of the work ends: lane
+	// does not wait past it (the tick's goroutine also runs supervision,
+	// which must not stall behind a long run of alarms), it reports
+	// false, and the work stops there and goes on at the next tick.
+	until time.Time
+	// waited is the time spent waiting for the alarm lane.
+	waited time.Duration
+	stopFn func() bool
 }
 
 func newPacer(slice, pause time.Duration) *pacer {
 	return &pacer{slice: slice, pause: pause, start: time.Now()}
+}
+
+// newLanePacer is newPacer for work that yields to h's alarm lane until
+// yieldUntil.
+func newLanePacer(h *Hub, yieldUntil time.Time) *pacer {
+	p := newPacer(tillsynSlice, tillsynPause)
+	p.h, p.yieldUntil = h, yieldUntil
+	p.stopFn = h.alarmLaneBusy
+	return p
+}
+
+// yielding reports whether the work still gives way to the alarm lane.
+func (p *pacer) yielding() bool { return p.h != nil && time.Now().Before(p.yieldUntil) }
+
+// lane waits while the alarm lane is busy (an event in the rule engine, a
+// care event at the hub's lock or journal), at most tillsynLaneWait at a
+// time, again and again until the lane is quiet or the work no longer
+// yields. It is called between residents and before every hold of a lock
+// the alarm path shares, so no slice starts or goes on while an alarm is
+// on its way; a wait is a pause, so the slice starts afresh after it. It
+// reports false when it stopped waiting because until has passed with
+// the lane still busy: the caller then stops (the rest at the next tick).
+func (p *pacer) lane() bool {
+	if p.h == nil || !p.h.alarmLaneBusy() {
+		return true
+	}
+	waited, ok := false, true
+	for p.yielding() && p.h.alarmLaneBusy() {
+		if !p.until.IsZero() && !time.Now().Before(p.until) {
+			ok = false
+			break
+		}
+		p.waited += p.h.waitForAlarmLane(tillsynLaneWait)
+		waited = true
+	}
+	if waited {
+		p.start, p.n = time.Now(), 0
+	}
+	return ok
+}
+
+// stop is what a hold of the rule engine's lock checks after each
+// resident (rules.Engine.TillsynSnapshots): end the hold when an event
+// wants the lock. Nil once the work no longer yields.
+func (p *pacer) stop() func() bool {
+	if !p.yielding() {
+		return nil
+	}
+	return p.stopFn
 }
 
 // over reports whether the slice has used its time. It reads the clock
@@ -60,7 +124,7 @@ func (p *pacer) over() bool {
 func (p *pacer) spent() bool { return time.Since(p.start) >= p.slice }
 
 // yield ends the slice: a pause, or a Gosched when pause is 0, and a new
-// slice begins.
+// slice begins (once the alarm lane is quiet).
 func (p *pacer) yield() {
 	if p.pause > 0 {
 		time.Sleep(p.pause)
@@ -68,6 +132,7 @@ func (p *pacer) yield() {
 		runtime.Gosched()
 	}
 	p.start = time.Now()
+	p.lane()
 }
 
 // tillsynBudget bounds the wall time one tick spends judging look-ins
@@ -84,3 +149,37 @@ const tillsynChunk = 16
 // state is read (rules.Engine.TillsynSnapshots): an event on the alarm
 // path, which takes that lock, waits at most about this long for it.
 const tillsynHold = 20 * time.Microsecond
+
+// Yielding to the alarm lane, and the deadline that bounds it. Look-ins
+// wait while an alarm is on its way (pacer.lane), at most tillsynLaneWait
+// at a time, for as long as their batch is younger than tillsynYieldFor,
+// and within one tick for no longer than its judging budget (the rest at
+// the next tick); reading the residents' state at the tick yields for at
+// most tillsynSnapYieldFor, so the state read is the state at the tick,
+// not seconds after it, and the night's scheduling, which looks at every
+// plan every tick, for at most tillsynScheduleYieldFor. Past those the work goes on beside alarms, paced as
+// before (a look-in must not wait forever behind an alarm storm: a
+// resident on the floor would go unseen). A region's 10,000 look-ins take
+// about 1 s of paced judging (BenchmarkTillsynRegionNight, tick-ms/instant;
+// at most tillsynBudget per one-second tick), so a look-in is judged
+// within tillsynYieldFor plus about 2 s of the tick that found it due,
+// well inside tillsynDeadline. One judged later than tillsynDeadline after
+// it fell due is counted (vaka_tillsyn_lookins_late_total) and logged:
+// a hub that far behind is overloaded, and says so. Its record still
+// carries its planned instant and the state read at the tick.
+const (
+	tillsynLaneWait     = 5 * time.Millisecond
+	tillsynYieldFor     = 10 * time.Second
+	tillsynSnapYieldFor = time.Second
+	// tillsynScheduleYieldFor bounds what scheduling yields per tick.
+	tillsynScheduleYieldFor = 20 * time.Millisecond
+	tillsynDeadline         = 30 * time.Second
+)
+
+// tillsynJournalBytes bounds one write of look-in records to the journal
+// (about a dozen records): an alarm's append, which takes the journal's
+// lock, waits behind at most one such write if it arrives while one is
+// under way (the lane is checked before each). A record is about 430 B,
+// so a chunk of tillsynChunk look-ins is one write. (A variable: a test
+// lowers it.)
+var tillsynJournalBytes = 8 << 10

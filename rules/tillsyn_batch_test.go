@@ -86,7 +86,7 @@ func TestTillsynSnapshotsSameAsOneByOne(t *testing.T) {
 	for i := range out {
 		out[i].Sensors = shared[2*i : 2*i : 2*i+2]
 	}
-	if got := e.TillsynSnapshots(qs, now, time.Hour, out); got != len(qs) {
+	if got := e.TillsynSnapshots(qs, now, time.Hour, nil, out); got != len(qs) {
 		t.Fatalf("read %d of %d with an hour to spare", got, len(qs))
 	}
 	for i, q := range qs {
@@ -107,16 +107,32 @@ func TestTillsynSnapshotsSameAsOneByOne(t *testing.T) {
 
 	// No time to spare: four residents, then it stops.
 	out2 := make([]tillsyn.Snapshot, len(qs))
-	if got := e.TillsynSnapshots(qs, now, 0, out2); got != 4 {
+	if got := e.TillsynSnapshots(qs, now, 0, nil, out2); got != 4 {
 		t.Fatalf("read %d with no time, want 4 (the clock is read every fourth)", got)
 	}
 	if out2[4].At != (time.Time{}) || !reflect.DeepEqual(out2[3], out[3]) {
 		t.Errorf("read past where it stopped, or not what it said it read")
 	}
-	if got := e.TillsynSnapshots(qs[:3], now, 0, out2); got != 3 {
+	if got := e.TillsynSnapshots(qs[:3], now, 0, nil, out2); got != 3 {
 		t.Errorf("read %d of 3", got)
 	}
-	if got := e.TillsynSnapshots(nil, now, time.Hour, nil); got != 0 {
+	if got := e.TillsynSnapshots(nil, now, time.Hour, nil, nil); got != 0 {
 		t.Errorf("read %d of none", got)
+	}
+
+	// An alarm waiting (stop true from the second resident on): the hold
+	// ends after the resident being read, with an hour to spare.
+	calls := 0
+	stop := func() bool { calls++; return calls >= 2 }
+	out3 := make([]tillsyn.Snapshot, len(qs))
+	if got := e.TillsynSnapshots(qs, now, time.Hour, stop, out3); got != 2 {
+		t.Fatalf("read %d with an alarm waiting after the second, want 2", got)
+	}
+	if !reflect.DeepEqual(out3[1], out[1]) || out3[2].At != (time.Time{}) {
+		t.Errorf("read past the stop, or not what it said it read")
+	}
+	// Always stopped: still one resident per call, so the look-ins move on.
+	if got := e.TillsynSnapshots(qs, now, time.Hour, func() bool { return true }, out3); got != 1 {
+		t.Errorf("read %d when always stopped, want 1", got)
 	}
 }

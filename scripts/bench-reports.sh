@@ -4,11 +4,12 @@
 #   staff    docs/benchmarks-staff.md    staff stream with 1 and 200 sessions, Web Push cost (≈ 1 min)
 #   pilot    docs/benchmarks-pilot.md    pilot export into a real InfluxDB 1.8.10 (≈ 3 min; make test-deps builds it)
 #   gateway  docs/benchmarks-gateway.md  the gateway's footprint budget (RSS ≤ 25 MB, CPU ≤ 1 %), spool throughput (≈ 2 min)
+#   tillsyn  docs/benchmarks-tillsyn.md  issue 16: alarm p99 with and without a region's look-ins, over 10 runs (≈ 2 min)
 # Each report names its commands (pasteable from the repo root) and the
 # machine, with the load average at the start. Exits 3 when the gateway's
 # footprint budget is exceeded (or could not be measured), after writing
 # the report, so `make bench` fails. Make targets: bench-staff,
-# bench-pilot, bench-gateway; scripts/bench.sh runs all three.
+# bench-pilot, bench-gateway, bench-tillsyn; scripts/bench.sh runs all four.
 # Raw output stays in $BENCH_REPORTS_OUT/PART (default /tmp/vaka-bench-reports);
 # BENCH_DRY_RUN=1 only writes each part's commands.txt there (for tests);
 # BENCH_REPORT_ONLY=1 rewrites the reports from the output already there,
@@ -74,8 +75,8 @@ render() {
 
 status=0
 for part in "$@"; do
-	case $part in staff | pilot | gateway) ;; *)
-		echo "bench-reports: unknown part $part (staff, pilot, gateway)" >&2
+	case $part in staff | pilot | gateway | tillsyn) ;; *)
+		echo "bench-reports: unknown part $part (staff, pilot, gateway, tillsyn)" >&2
 		exit 1
 		;;
 	esac
@@ -108,6 +109,11 @@ for part in "$@"; do
 	gateway)
 		gotest bench.txt VAKA_BENCH_GATEWAY=${VAKA_BENCH_GATEWAY:-60s} -- test -run '^$' -bench 'IntegrationGatewayFootprint' -benchtime 1x ./cmd/vaka/
 		gotest bench.txt -- test -run '^$' -bench 'SpoolPushPop|GatewayForward' -benchtime 5000x -benchmem -count 3 ./gateway/
+		;;
+	tillsyn)
+		# One night per run, each run its own process: the verdict is over
+		# the runs (internal/benchdoc/tillsyn.go says how).
+		gotest bench.txt -- test -run '^$' -bench 'TillsynRegionNight$' -benchtime 1x -count "${BENCH_TILLSYN_RUNS:-10}" ./hub/
 		;;
 	esac
 	[ "$DRY" = 1 ] && continue

@@ -2,7 +2,7 @@
 // was measured (scripts/bench-reports.sh runs it):
 //
 //	vaka-benchdoc machine > machine.json       (before the benchmarks: the load they meet)
-//	vaka-benchdoc staff|pilot|gateway -machine machine.json [-machine-end end.json] -commands commands.txt OUTPUT... > docs/benchmarks-PART.md
+//	vaka-benchdoc staff|pilot|gateway|tillsyn -machine machine.json [-machine-end end.json] -commands commands.txt OUTPUT... > docs/benchmarks-PART.md
 //
 // OUTPUT is `go test -bench` output. It exits 3 when a budget goal (the
 // gateway's footprint) is exceeded or was not measured, after writing the
@@ -29,11 +29,12 @@ var renderers = map[string]func(benchdoc.Input) benchdoc.Report{
 	"staff":   benchdoc.Staff,
 	"pilot":   benchdoc.Pilot,
 	"gateway": benchdoc.Gateway,
+	"tillsyn": benchdoc.Tillsyn,
 }
 
 func run(args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
-		fmt.Fprintln(stderr, "usage: vaka-benchdoc machine | staff|pilot|gateway -machine FILE -commands FILE OUTPUT...")
+		fmt.Fprintln(stderr, "usage: vaka-benchdoc machine | staff|pilot|gateway|tillsyn -machine FILE -commands FILE OUTPUT...")
 		return 1
 	}
 	part := args[0]
@@ -44,7 +45,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	render, ok := renderers[part]
 	if !ok {
-		fmt.Fprintf(stderr, "vaka-benchdoc: unknown report %q (machine, staff, pilot, gateway)\n", part)
+		fmt.Fprintf(stderr, "vaka-benchdoc: unknown report %q (machine, staff, pilot, gateway, tillsyn)\n", part)
 		return 1
 	}
 	fs := flag.NewFlagSet(part, flag.ContinueOnError)

@@ -107,7 +107,7 @@ func TestBenchCommandsArePasteable(t *testing.T) {
 	for _, want := range []string{
 		`go build -o "$OUT"/vaka-load ./cmd/vaka-load`,
 		`-label 'round 1'`,
-		`./scripts/bench-reports.sh staff pilot gateway`,
+		`./scripts/bench-reports.sh staff pilot gateway tillsyn`,
 		`"$OUT"/vaka-load scaip -hub-bin "$OUT"/vaka`,
 		`-noise 1000 -label 'round 1'`,
 	} {
