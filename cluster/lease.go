@@ -92,6 +92,9 @@ func (n *Node) Acquire(ctx context.Context) (*Lease, error) {
 func (n *Node) newLease(rev uint64) *Lease {
 	l := &Lease{n: n, Term: rev, rev: rev, lost: make(chan struct{}), stop: make(chan struct{}), done: make(chan struct{})}
 	go l.renew()
+	if n.opts.AvoidLeader != "" {
+		go n.keepLeadersAway(l, n.opts.AvoidLeader)
+	}
 	return l
 }
 

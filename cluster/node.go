@@ -23,6 +23,11 @@ type Options struct {
 	// AppendTimeout bounds one append's wait for the quorum's ack;
 	// zero means DefaultAppendTimeout.
 	AppendTimeout time.Duration
+	// AvoidLeader names the NATS server on this hub's own machine (the
+	// embedded node): while this hub is active, the journal stream's and
+	// the lease bucket's Raft leaders are moved off it (placement.go), so
+	// losing the machine costs no leader election. Empty: not moved.
+	AvoidLeader string
 }
 
 // DefaultAppendTimeout bounds an append's wait for its quorum ack. The
