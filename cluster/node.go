@@ -112,6 +112,11 @@ func (n *Node) ensure(ctx context.Context) error {
 		Duplicates: 2 * time.Minute,
 		Discard:    jetstream.DiscardNew,
 		MaxMsgSize: 1 << 20,
+		// Any current replica answers a read by sequence (direct get),
+		// without JetStream's meta leader: a hub taking over reads what
+		// its follower missed even while the meta leader, lost with the
+		// old active hub's machine, is being re-elected (takeover.go).
+		AllowDirect: true,
 	})
 	if err != nil {
 		return err
