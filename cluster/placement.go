@@ -116,7 +116,7 @@ func (n *Node) moveLeaderAway(ctx context.Context, stream, avoid string) (*Leade
 	return &LeaderMove{Stream: stream, From: avoid, To: to}, nil
 }
 
-// keepLeadersAway runs moveLeadersAway now and every placementEvery
+// keepLeadersAway runs moveLeadersAway every placementEvery
 // while l is held.
 func (n *Node) keepLeadersAway(l *Lease, avoid string) {
 	ctx, cancel := context.WithCancel(context.Background())
@@ -130,6 +130,14 @@ func (n *Node) keepLeadersAway(l *Lease, avoid string) {
 	}()
 	var lastLog time.Time
 	for {
+		// First wait: a hub that just took the lease is reading the
+		// journal and appending its term record; a leader moved under
+		// it would make those retry.
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(placementEvery):
+		}
 		moves, err := n.moveLeadersAway(ctx, avoid)
 		for _, m := range moves {
 			n.log.Info("cluster: moved a leader off this hub's own NATS node, so losing this machine costs no Raft election",
@@ -138,11 +146,6 @@ func (n *Node) keepLeadersAway(l *Lease, avoid string) {
 		if err != nil && ctx.Err() == nil && time.Since(lastLog) > 30*time.Second {
 			lastLog = time.Now()
 			n.log.Warn("cluster: could not check or move the stream leaders off this hub's NATS node", "err", err)
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(placementEvery):
 		}
 	}
 }
