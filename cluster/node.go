@@ -99,7 +99,9 @@ func Connect(ctx context.Context, o Options) (*Node, error) {
 }
 
 func (n *Node) ensure(ctx context.Context) error {
-	c, cancel := context.WithTimeout(ctx, 5*time.Second)
+	// Short tries: a node that has just started (its machine back) may
+	// drop the first requests while it catches up, and Connect retries.
+	c, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
 	st, err := n.js.CreateOrUpdateStream(c, jetstream.StreamConfig{
 		Name:        n.opts.Stream,
