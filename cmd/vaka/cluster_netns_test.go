@@ -172,7 +172,9 @@ func (h *nsHub) start(t *testing.T, bin string) {
 // healthyFrom asks h's /healthz from inside namespace ns.
 func (h *nsHub) healthyFrom(ns string) bool {
 	c := http.Client{Timeout: 500 * time.Millisecond, Transport: &http.Transport{DisableKeepAlives: true,
-		DialContext: func(_ context.Context, _, addr string) (net.Conn, error) { return dialIn(ns, addr, 300*time.Millisecond) }}}
+		DialContext: func(_ context.Context, _, addr string) (net.Conn, error) {
+			return dialIn(ns, addr, 300*time.Millisecond)
+		}}}
 	resp, err := c.Get("http://" + h.http + "/healthz")
 	if err != nil {
 		return false
@@ -452,7 +454,9 @@ func TestIntegrationClusterPartition(t *testing.T) {
 	// Every acknowledged event: one alarm on the active hub.
 	now = active(hubs, lab.ns[vi], 30*time.Second)
 	c := http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DisableKeepAlives: true,
-		DialContext: func(_ context.Context, _, addr string) (net.Conn, error) { return dialIn(lab.ns[vi], addr, time.Second) }}}
+		DialContext: func(_ context.Context, _, addr string) (net.Conn, error) {
+			return dialIn(lab.ns[vi], addr, time.Second)
+		}}}
 	req, _ := http.NewRequest("GET", "http://"+now.http+"/api/v1/alarms", nil)
 	req.SetBasicAuth("natt1", "natt1-secret")
 	resp, err := c.Do(req)
