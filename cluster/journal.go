@@ -147,6 +147,7 @@ func (n *Node) OpenJournal(ctx context.Context, l *Lease, each func(alarm.Transi
 			read := j.last - followed
 			j.last = seq
 			j.prune()
+			l.journalOpened()
 			n.log.Info("cluster: journal replayed; this hub is active", "node", n.opts.Node, "term", l.Term,
 				"records", j.last, "followed", followed, "read_at_takeover", read)
 			return j, nil

@@ -27,6 +27,8 @@ type Lease struct {
 	mu       sync.Mutex
 	rev      uint64
 	lost     chan struct{}
+	opened   chan struct{} // closed when OpenJournal has appended the term record
+	openOnce sync.Once
 	lostOnce sync.Once
 	stop     chan struct{}
 	done     chan struct{}
@@ -90,7 +92,7 @@ func (n *Node) Acquire(ctx context.Context) (*Lease, error) {
 }
 
 func (n *Node) newLease(rev uint64) *Lease {
-	l := &Lease{n: n, Term: rev, rev: rev, lost: make(chan struct{}), stop: make(chan struct{}), done: make(chan struct{})}
+	l := &Lease{n: n, Term: rev, rev: rev, lost: make(chan struct{}), opened: make(chan struct{}), stop: make(chan struct{}), done: make(chan struct{})}
 	go l.renew()
 	if n.opts.AvoidLeader != "" {
 		go n.keepLeadersAway(l, n.opts.AvoidLeader)
@@ -140,6 +142,9 @@ func (l *Lease) renew() {
 		}
 	}
 }
+
+// journalOpened tells the leader placement that the journal is open.
+func (l *Lease) journalOpened() { l.openOnce.Do(func() { close(l.opened) }) }
 
 func (l *Lease) markLost() { l.lostOnce.Do(func() { close(l.lost) }) }
 

@@ -56,13 +56,13 @@ type LeaderMove struct {
 	From, To string
 }
 
-// moveLeadersAway checks the journal stream and the lease bucket once and
+// moveLeadersAway checks the streams (the journal's, the lease bucket's) once and
 // moves a leader that is on avoid to a current replica. It returns the
 // moves asked for; an error only when a check could not be made.
-func (n *Node) moveLeadersAway(ctx context.Context, avoid string) ([]LeaderMove, error) {
+func (n *Node) moveLeadersAway(ctx context.Context, avoid string, streams []string) ([]LeaderMove, error) {
 	var moves []LeaderMove
 	var errs []error
-	for _, name := range []string{n.opts.Stream, n.opts.leaseStream()} {
+	for _, name := range streams {
 		c, cancel := context.WithTimeout(ctx, 2*time.Second)
 		mv, err := n.moveLeaderAway(c, name, avoid)
 		cancel()
@@ -116,8 +116,11 @@ func (n *Node) moveLeaderAway(ctx context.Context, stream, avoid string) (*Leade
 	return &LeaderMove{Stream: stream, From: avoid, To: to}, nil
 }
 
-// keepLeadersAway runs moveLeadersAway every placementEvery
-// while l is held.
+// keepLeadersAway moves the leaders off avoid while l is held: the lease
+// bucket's at once (the renewal retries through the hand-over), the
+// journal stream's once the journal is open (a term record sent while its
+// stream changes leader could wait out its whole timeout), then both
+// every placementEvery.
 func (n *Node) keepLeadersAway(l *Lease, avoid string) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -129,16 +132,21 @@ func (n *Node) keepLeadersAway(l *Lease, avoid string) {
 		cancel()
 	}()
 	var lastLog time.Time
+	wait := time.Duration(0)
 	for {
-		// First wait: a hub that just took the lease is reading the
-		// journal and appending its term record; a leader moved under
-		// it would make those retry.
 		select {
 		case <-ctx.Done():
 			return
-		case <-time.After(placementEvery):
+		case <-time.After(wait):
 		}
-		moves, err := n.moveLeadersAway(ctx, avoid)
+		wait = placementEvery
+		streams := []string{n.opts.leaseStream()}
+		select {
+		case <-l.opened:
+			streams = append(streams, n.opts.Stream)
+		default:
+		}
+		moves, err := n.moveLeadersAway(ctx, avoid, streams)
 		for _, m := range moves {
 			n.log.Info("cluster: moved a leader off this hub's own NATS node, so losing this machine costs no Raft election",
 				"stream", m.Stream, "from", m.From, "to", m.To)
@@ -146,6 +154,15 @@ func (n *Node) keepLeadersAway(l *Lease, avoid string) {
 		if err != nil && ctx.Err() == nil && time.Since(lastLog) > 30*time.Second {
 			lastLog = time.Now()
 			n.log.Warn("cluster: could not check or move the stream leaders off this hub's NATS node", "err", err)
+		}
+		if len(streams) == 1 {
+			// Until the journal is open, look again soon.
+			wait = 50 * time.Millisecond
+			select {
+			case <-l.opened:
+				wait = 0
+			default:
+			}
 		}
 	}
 }

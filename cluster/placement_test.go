@@ -64,6 +64,7 @@ func TestIntegrationLeadersKeptAway(t *testing.T) {
 	t.Cleanup(a.Close)
 	la := acquire(t, a, 30*time.Second)
 	defer la.Release()
+	j, _ := open(t, a, la) // the journal's leader is moved once it is open
 	js, kv := waitLeadersAway(t, probe, avoid, 10*time.Second)
 	t.Logf("avoiding %s: journal stream led by %s, lease bucket by %s", avoid, js, kv)
 
@@ -86,7 +87,6 @@ func TestIntegrationLeadersKeptAway(t *testing.T) {
 	}
 	js, kv = waitLeadersAway(t, probe, avoid, 10*time.Second)
 
-	j, _ := open(t, a, la)
 	at := time.Date(2026, 12, 3, 2, 30, 0, 0, time.UTC)
 	if err := j.Append(raise("A000001", at)); err != nil {
 		t.Fatal(err)
