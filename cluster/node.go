@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"time"
 
@@ -109,7 +110,7 @@ func (n *Node) ensure(ctx context.Context) error {
 	// drop the first requests while it catches up, and Connect retries.
 	c, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
-	st, err := n.js.CreateOrUpdateStream(c, jetstream.StreamConfig{
+	want := jetstream.StreamConfig{
 		Name:        n.opts.Stream,
 		Description: "Vaka alarm journal (one record per alarm transition or supervision record)",
 		Subjects:    []string{n.opts.subject()},
@@ -125,22 +126,54 @@ func (n *Node) ensure(ctx context.Context) error {
 		// its follower missed even while the meta leader, lost with the
 		// old active hub's machine, is being re-elected (takeover.go).
 		AllowDirect: true,
-	})
-	if err != nil {
+	}
+	// A stream and bucket already set up as wanted are only looked up:
+	// an update goes through JetStream's meta leader and, from a node
+	// that has just (re)started, kept a hub from becoming a standby for
+	// seconds.
+	st, err := n.js.Stream(c, want.Name)
+	if err != nil || !sameStream(st.CachedInfo().Config, want) {
+		if err != nil && !errors.Is(err, jetstream.ErrStreamNotFound) {
+			return err
+		}
+		if st, err = n.js.CreateOrUpdateStream(c, want); err != nil {
+			return err
+		}
+	}
+	bucket := n.opts.Stream + "_LEASE"
+	kv, err := n.js.KeyValue(c, bucket)
+	if err == nil {
+		var status jetstream.KeyValueStatus
+		if status, err = kv.Status(c); err == nil {
+			if bs, ok := status.(*jetstream.KeyValueBucketStatus); !ok || bs.StreamInfo().Config.Replicas != n.opts.Replicas {
+				kv = nil
+			}
+		}
+	}
+	if err != nil && !errors.Is(err, jetstream.ErrBucketNotFound) {
 		return err
 	}
-	kv, err := n.js.CreateOrUpdateKeyValue(c, jetstream.KeyValueConfig{
-		Bucket:      n.opts.Stream + "_LEASE",
-		Description: "Vaka redundant group: which hub is active",
-		History:     1,
-		Replicas:    n.opts.Replicas,
-		Storage:     jetstream.FileStorage,
-	})
-	if err != nil {
-		return err
+	if err != nil || kv == nil {
+		kv, err = n.js.CreateOrUpdateKeyValue(c, jetstream.KeyValueConfig{
+			Bucket:      bucket,
+			Description: "Vaka redundant group: which hub is active",
+			History:     1,
+			Replicas:    n.opts.Replicas,
+			Storage:     jetstream.FileStorage,
+		})
+		if err != nil {
+			return err
+		}
 	}
 	n.st, n.kv = st, kv
 	return nil
+}
+
+// sameStream reports whether have is the journal stream as wanted.
+func sameStream(have, want jetstream.StreamConfig) bool {
+	return slices.Equal(have.Subjects, want.Subjects) && have.Replicas == want.Replicas &&
+		have.Storage == want.Storage && have.Duplicates == want.Duplicates && have.Discard == want.Discard &&
+		have.MaxMsgSize == want.MaxMsgSize && have.AllowDirect == want.AllowDirect
 }
 
 // Close closes the connection.
