@@ -128,9 +128,8 @@ func (n *Node) ensure(ctx context.Context) error {
 		AllowDirect: true,
 	}
 	// A stream and bucket already set up as wanted are only looked up:
-	// an update goes through JetStream's meta leader and, from a node
-	// that has just (re)started, kept a hub from becoming a standby for
-	// seconds.
+	// an update is a proposal through JetStream's meta leader on every
+	// hub start, for nothing.
 	st, err := n.js.Stream(c, want.Name)
 	if err != nil || !sameStream(st.CachedInfo().Config, want) {
 		if err != nil && !errors.Is(err, jetstream.ErrStreamNotFound) {
