@@ -49,8 +49,12 @@ func (n *Node) Acquire(ctx context.Context) (*Lease, error) {
 		lastNode string
 		lastLog  time.Time
 	)
+	// Short tries: a read answered by a replica that is cut off (its
+	// route not yet closed) is lost, and a try waiting seconds for it
+	// would delay the takeover by as much.
+	try := min(2*time.Second, max(n.opts.LeaseTTL/4, 250*time.Millisecond))
 	for {
-		c, cancel := context.WithTimeout(ctx, 2*time.Second)
+		c, cancel := context.WithTimeout(ctx, try)
 		e, err := n.kv.Get(c, leaseKey)
 		switch {
 		case errors.Is(err, jetstream.ErrKeyNotFound), errors.Is(err, jetstream.ErrKeyDeleted):
