@@ -42,6 +42,7 @@ func runClusterHub(ctx context.Context, path string, cfg *hub.Config, log *slog.
 		urls = []string{nd.ClientURL()}
 	} else {
 		urls = cl.NATS.URLs
+		avoid = cl.NATS.LocalServer
 	}
 	n, err := cluster.Connect(ctx, cluster.Options{Node: cl.Node, URLs: urls, Replicas: cl.Replicas,
 		LeaseTTL: cl.LeaseTTL, Stream: cl.Stream, Logger: log, AvoidLeader: avoid})
