@@ -160,7 +160,9 @@ func (n *Node) OpenJournal(ctx context.Context, l *Lease, each func(alarm.Transi
 		}
 		// Someone appended after what we read: read it too (up to the
 		// last sequence the refusal names, else ask the stream).
-		end, known = lastSeqOf(err)
+		if end, known = lastSeqOf(err); known && end <= j.last {
+			known = false
+		}
 	}
 	return nil, fmt.Errorf("cluster: journal kept growing while this hub took over (another hub still appending?): %v", lastErr)
 }
