@@ -22,6 +22,12 @@ type EmbeddedOptions struct {
 	StoreDir      string // JetStream data
 }
 
+// Route liveness between embedded nodes (see StartEmbedded).
+const (
+	routePingInterval = time.Second
+	routeMaxPingsOut  = 2
+)
+
 // Embedded is a running NATS node.
 type Embedded struct {
 	srv *server.Server
@@ -45,7 +51,13 @@ func StartEmbedded(o EmbeddedOptions) (*Embedded, error) {
 		if err != nil {
 			return nil, fmt.Errorf("cluster: embedded cluster_listen: %w", err)
 		}
-		opts.Cluster = server.ClusterOpts{Name: o.ClusterName, Host: ch, Port: cp}
+		// A node cut off by the network (no TCP reset, unlike a process
+		// that died) is noticed by its peers only when its route misses
+		// pings; until then requests answered by any replica (the lease's
+		// direct gets) may be routed to it and lost. NATS's default of
+		// two minutes would hold a takeover that long: here about 3 s.
+		opts.Cluster = server.ClusterOpts{Name: o.ClusterName, Host: ch, Port: cp,
+			PingInterval: routePingInterval, MaxPingsOut: routeMaxPingsOut}
 		if len(o.Routes) > 0 {
 			opts.Routes = server.RoutesFromStr(strings.Join(o.Routes, ","))
 		}

@@ -114,21 +114,28 @@ func (n *Node) OpenJournal(ctx context.Context, l *Lease, each func(alarm.Transi
 		}
 		return true
 	}
+	// The follower most likely read everything: try the term record
+	// there first, asking nothing of the meta leader (takeover.go).
+	end, known := j.last, true
 	for attempt := 0; attempt < 1000; attempt++ {
 		// Short tries: a request to a stream between leaders waits its
 		// whole timeout, and the election is over in a few seconds.
-		c, cancel := context.WithTimeout(ctx, 2*time.Second)
-		info, err := n.st.Info(c)
-		cancel()
-		if err != nil {
-			if retry(fmt.Errorf("cluster: journal stream info: %w", err)) {
-				continue
-			}
-			return nil, lastErr
-		}
-		if end := info.State.LastSeq; end > j.last {
+		if !known {
 			c, cancel := context.WithTimeout(ctx, 2*time.Second)
-			err := j.replay(c, end, each)
+			var err error
+			end, err = j.streamEnd(c)
+			cancel()
+			if err != nil {
+				if retry(err) {
+					continue
+				}
+				return nil, lastErr
+			}
+			known = true
+		}
+		if end > j.last {
+			c, cancel := context.WithTimeout(ctx, 2*time.Second)
+			err := j.catchUp(c, end, each)
 			cancel()
 			if err != nil {
 				if retry(err) {
@@ -137,13 +144,14 @@ func (n *Node) OpenJournal(ctx context.Context, l *Lease, each func(alarm.Transi
 				return nil, lastErr
 			}
 		}
-		c, cancel = context.WithTimeout(ctx, 5*time.Second)
+		c, cancel := context.WithTimeout(ctx, 5*time.Second)
 		seq, err := j.publish(c, Record(RecTerm, 0, time.Now(), map[string]any{"node": n.opts.Node, "term": l.Term}), true)
 		cancel()
 		if err == nil {
 			read := j.last - followed
 			j.last = seq
 			j.prune()
+			l.journalOpened()
 			n.log.Info("cluster: journal replayed; this hub is active", "node", n.opts.Node, "term", l.Term,
 				"records", j.last, "followed", followed, "read_at_takeover", read)
 			return j, nil
@@ -154,7 +162,11 @@ func (n *Node) OpenJournal(ctx context.Context, l *Lease, each func(alarm.Transi
 			}
 			return nil, lastErr
 		}
-		// Someone appended after what we read: read it too.
+		// Someone appended after what we read: read it too (up to the
+		// last sequence the refusal names, else ask the stream).
+		if end, known = lastSeqOf(err); known && end <= j.last {
+			known = false
+		}
 	}
 	return nil, fmt.Errorf("cluster: journal kept growing while this hub took over (another hub still appending?): %v", lastErr)
 }

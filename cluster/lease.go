@@ -27,6 +27,8 @@ type Lease struct {
 	mu       sync.Mutex
 	rev      uint64
 	lost     chan struct{}
+	opened   chan struct{} // closed when OpenJournal has appended the term record
+	openOnce sync.Once
 	lostOnce sync.Once
 	stop     chan struct{}
 	done     chan struct{}
@@ -47,8 +49,12 @@ func (n *Node) Acquire(ctx context.Context) (*Lease, error) {
 		lastNode string
 		lastLog  time.Time
 	)
+	// Short tries: a read answered by a replica that is cut off (its
+	// route not yet closed) is lost, and a try waiting seconds for it
+	// would delay the takeover by as much.
+	try := min(2*time.Second, max(n.opts.LeaseTTL/4, 250*time.Millisecond))
 	for {
-		c, cancel := context.WithTimeout(ctx, 2*time.Second)
+		c, cancel := context.WithTimeout(ctx, try)
 		e, err := n.kv.Get(c, leaseKey)
 		switch {
 		case errors.Is(err, jetstream.ErrKeyNotFound), errors.Is(err, jetstream.ErrKeyDeleted):
@@ -90,8 +96,11 @@ func (n *Node) Acquire(ctx context.Context) (*Lease, error) {
 }
 
 func (n *Node) newLease(rev uint64) *Lease {
-	l := &Lease{n: n, Term: rev, rev: rev, lost: make(chan struct{}), stop: make(chan struct{}), done: make(chan struct{})}
+	l := &Lease{n: n, Term: rev, rev: rev, lost: make(chan struct{}), opened: make(chan struct{}), stop: make(chan struct{}), done: make(chan struct{})}
 	go l.renew()
+	if n.opts.AvoidLeader != "" {
+		go n.keepLeadersAway(l, n.opts.AvoidLeader)
+	}
 	return l
 }
 
@@ -137,6 +146,9 @@ func (l *Lease) renew() {
 		}
 	}
 }
+
+// journalOpened tells the leader placement that the journal is open.
+func (l *Lease) journalOpened() { l.openOnce.Do(func() { close(l.opened) }) }
 
 func (l *Lease) markLost() { l.lostOnce.Do(func() { close(l.lost) }) }
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"time"
 
@@ -23,6 +24,11 @@ type Options struct {
 	// AppendTimeout bounds one append's wait for the quorum's ack;
 	// zero means DefaultAppendTimeout.
 	AppendTimeout time.Duration
+	// AvoidLeader names the NATS server on this hub's own machine (the
+	// embedded node): while this hub is active, the journal stream's and
+	// the lease bucket's Raft leaders are moved off it (placement.go), so
+	// losing the machine costs no leader election. Empty: not moved.
+	AvoidLeader string
 }
 
 // DefaultAppendTimeout bounds an append's wait for its quorum ack. The
@@ -66,6 +72,12 @@ func Connect(ctx context.Context, o Options) (*Node, error) {
 		// (and be held by the hub, the event answered busy) rather than
 		// wait in a buffer that a crash would lose.
 		nats.ReconnectBufSize(-1),
+		// A server whose machine lost power or network sends no TCP
+		// reset: without pings the client would notice it only after
+		// nats.go's default two minutes, and a standby connected there
+		// could not take over. About 3 s instead.
+		nats.PingInterval(time.Second),
+		nats.MaxPingsOutstanding(2),
 	)
 	if err != nil {
 		return nil, fmt.Errorf("cluster: connect to nats: %w", err)
@@ -94,9 +106,11 @@ func Connect(ctx context.Context, o Options) (*Node, error) {
 }
 
 func (n *Node) ensure(ctx context.Context) error {
-	c, cancel := context.WithTimeout(ctx, 5*time.Second)
+	// Short tries: a node that has just started (its machine back) may
+	// drop the first requests while it catches up, and Connect retries.
+	c, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
-	st, err := n.js.CreateOrUpdateStream(c, jetstream.StreamConfig{
+	want := jetstream.StreamConfig{
 		Name:        n.opts.Stream,
 		Description: "Vaka alarm journal (one record per alarm transition or supervision record)",
 		Subjects:    []string{n.opts.subject()},
@@ -107,22 +121,58 @@ func (n *Node) ensure(ctx context.Context) error {
 		Duplicates: 2 * time.Minute,
 		Discard:    jetstream.DiscardNew,
 		MaxMsgSize: 1 << 20,
-	})
-	if err != nil {
+		// Any current replica answers a read by sequence (direct get),
+		// without JetStream's meta leader: a hub taking over reads what
+		// its follower missed even while the meta leader, lost with the
+		// old active hub's machine, is being re-elected (takeover.go).
+		AllowDirect: true,
+	}
+	// A stream and bucket already set up as wanted are only looked up:
+	// an update is a proposal through JetStream's meta leader on every
+	// hub start, for nothing.
+	st, err := n.js.Stream(c, want.Name)
+	if err != nil || !sameStream(st.CachedInfo().Config, want) {
+		if err != nil && !errors.Is(err, jetstream.ErrStreamNotFound) {
+			return err
+		}
+		if st, err = n.js.CreateOrUpdateStream(c, want); err != nil {
+			return err
+		}
+	}
+	bucket := n.opts.Stream + "_LEASE"
+	kv, err := n.js.KeyValue(c, bucket)
+	if err == nil {
+		var status jetstream.KeyValueStatus
+		if status, err = kv.Status(c); err == nil {
+			if bs, ok := status.(*jetstream.KeyValueBucketStatus); !ok || bs.StreamInfo().Config.Replicas != n.opts.Replicas {
+				kv = nil
+			}
+		}
+	}
+	if err != nil && !errors.Is(err, jetstream.ErrBucketNotFound) {
 		return err
 	}
-	kv, err := n.js.CreateOrUpdateKeyValue(c, jetstream.KeyValueConfig{
-		Bucket:      n.opts.Stream + "_LEASE",
-		Description: "Vaka redundant group: which hub is active",
-		History:     1,
-		Replicas:    n.opts.Replicas,
-		Storage:     jetstream.FileStorage,
-	})
-	if err != nil {
-		return err
+	if err != nil || kv == nil {
+		kv, err = n.js.CreateOrUpdateKeyValue(c, jetstream.KeyValueConfig{
+			Bucket:      bucket,
+			Description: "Vaka redundant group: which hub is active",
+			History:     1,
+			Replicas:    n.opts.Replicas,
+			Storage:     jetstream.FileStorage,
+		})
+		if err != nil {
+			return err
+		}
 	}
 	n.st, n.kv = st, kv
 	return nil
+}
+
+// sameStream reports whether have is the journal stream as wanted.
+func sameStream(have, want jetstream.StreamConfig) bool {
+	return slices.Equal(have.Subjects, want.Subjects) && have.Replicas == want.Replicas &&
+		have.Storage == want.Storage && have.Duplicates == want.Duplicates && have.Discard == want.Discard &&
+		have.MaxMsgSize == want.MaxMsgSize && have.AllowDirect == want.AllowDirect
 }
 
 // Close closes the connection.

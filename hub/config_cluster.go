@@ -43,6 +43,12 @@ type ClusterNATS struct {
 	// URLs are nats://host:4222 (or tls://); the client fails over
 	// between them.
 	URLs []string `yaml:"urls"`
+	// LocalServer names (its server_name) the NATS server on this hub's
+	// own machine, if one is: while this hub is active it keeps the
+	// journal's and the lease's Raft leaders off that server, so losing
+	// the machine costs no leader election (docs/scale-out.md). Empty:
+	// leaders are not moved. An embedded node is always kept clear.
+	LocalServer string `yaml:"local_server"`
 }
 
 // ClusterEmbedded is the NATS node this hub runs itself.
@@ -93,6 +99,9 @@ func (c *Config) validateCluster() []error {
 		add("embedded", "set nats or embedded, not both")
 	}
 	if n := cl.NATS; n != nil {
+		if ls := n.LocalServer; ls != "" && (strings.ContainsAny(ls, " \t\r\n.*>") || len(ls) > 128) {
+			add("nats.local_server", "the NATS server's server_name: no spaces, dots or wildcards")
+		}
 		if len(n.URLs) == 0 {
 			add("nats.urls", "missing, e.g. [nats://10.0.0.1:4222, nats://10.0.0.2:4222, nats://10.0.0.3:4222]")
 		}

@@ -79,6 +79,10 @@ users: [{username: a, role: staff, password_hash: "$2a$04$abcdefghijklmnopqrstuu
 `, "field cluster.embedded.routes.0: must be nats-route://"},
 		{`cluster:
   node: hub-a
+  nats: {urls: [nats://a:1], local_server: "nats a"}
+`, "hub.yaml:7: field cluster.nats.local_server: the NATS server's server_name"},
+		{`cluster:
+  node: hub-a
   replicas: 2
   nats: {urls: [nats://a:1]}
 `, "hub.yaml:7: field cluster.replicas: must be 3 or 5"},

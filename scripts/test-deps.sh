@@ -14,6 +14,8 @@ command -v qemu-i386 >/dev/null 2>&1 || need+=(qemu-user)
 command -v npm >/dev/null 2>&1 || need+=(nodejs npm)
 # promtool checks and unit-tests deploy/prometheus/ (Debian's prometheus package brings it).
 command -v promtool >/dev/null 2>&1 || need+=(prometheus)
+# ip (netns, veth, bridge) for the redundant group's partition test (cmd/vaka, as root).
+command -v ip >/dev/null 2>&1 || [ -x /usr/sbin/ip ] || [ -x /sbin/ip ] || need+=(iproute2)
 
 if [ ${#need[@]} -gt 0 ]; then
   sudo=""

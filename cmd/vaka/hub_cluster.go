@@ -30,7 +30,9 @@ import (
 func runClusterHub(ctx context.Context, path string, cfg *hub.Config, log *slog.Logger) error {
 	cl := cfg.Cluster
 	var urls []string
+	var avoid string
 	if e := cl.Embedded; e != nil {
+		avoid = cl.Node // the embedded node's server name
 		nd, err := cluster.StartEmbedded(cluster.EmbeddedOptions{Name: cl.Node, Listen: e.Listen,
 			ClusterListen: e.ClusterListen, Routes: e.Routes, ClusterName: e.ClusterName, StoreDir: e.StoreDir})
 		if err != nil {
@@ -40,9 +42,10 @@ func runClusterHub(ctx context.Context, path string, cfg *hub.Config, log *slog.
 		urls = []string{nd.ClientURL()}
 	} else {
 		urls = cl.NATS.URLs
+		avoid = cl.NATS.LocalServer
 	}
 	n, err := cluster.Connect(ctx, cluster.Options{Node: cl.Node, URLs: urls, Replicas: cl.Replicas,
-		LeaseTTL: cl.LeaseTTL, Stream: cl.Stream, Logger: log})
+		LeaseTTL: cl.LeaseTTL, Stream: cl.Stream, Logger: log, AvoidLeader: avoid})
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil
