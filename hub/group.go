@@ -101,7 +101,7 @@ func (h *Hub) openGroupLocked(r notify.Raising, first *alarm.Alarm, now time.Tim
 	t.Raise = &snap
 	h.alarms[g.ID] = g
 	h.openByKey[groupKey(r.GroupKey)] = g.ID
-	h.m.raised.WithLabelValues(string(g.Kind), g.Rule).Inc()
+	h.countRaisedLocked(g.Kind, g.Rule)
 	durable := h.commitQuietLocked(g, t)
 	return g, durable
 }

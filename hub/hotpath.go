@@ -4,6 +4,9 @@ import (
 	"strconv"
 	"sync"
 
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/vaka-care/vaka/alarm"
 	"github.com/vaka-care/vaka/event"
 )
 
@@ -62,4 +65,31 @@ func (h *Hub) eventKeyLocked(ev *event.Event) string {
 		return h.ln.evKey
 	}
 	return ev.Key()
+}
+
+// countRaisedLocked counts a raise in vaka_alarms_raised_total{kind,rule}.
+func (h *Hub) countRaisedLocked(kind alarm.Kind, rule string) {
+	k := [2]string{string(kind), rule}
+	c, ok := h.m.raisedBy[k]
+	if !ok {
+		c = h.m.raised.WithLabelValues(k[0], k[1])
+		if h.m.raisedBy == nil {
+			h.m.raisedBy = map[[2]string]prometheus.Counter{}
+		}
+		h.m.raisedBy[k] = c
+	}
+	c.Inc()
+}
+
+// countTransitionLocked counts t in vaka_alarm_transitions_total{action}.
+func (h *Hub) countTransitionLocked(act alarm.Action) {
+	c, ok := h.m.transBy[string(act)]
+	if !ok {
+		c = h.m.transitions.WithLabelValues(string(act))
+		if h.m.transBy == nil {
+			h.m.transBy = map[string]prometheus.Counter{}
+		}
+		h.m.transBy[string(act)] = c
+	}
+	c.Inc()
 }

@@ -442,7 +442,7 @@ func (h *Hub) applyLocked(act rules.Action, now time.Time) bool {
 		t.Raise = a
 		h.alarms[a.ID] = a
 		h.openByKey[act.Key] = a.ID
-		h.m.raised.WithLabelValues(string(a.Kind), a.Rule).Inc()
+		h.countRaisedLocked(a.Kind, a.Rule)
 		return h.raiseLocked(a, t, now) // group.go: grouping, one frame with its notify
 	}
 }
@@ -477,7 +477,7 @@ func (h *Hub) appliedLocked(a *alarm.Alarm, t alarm.Transition) {
 		t.Raise = nil // observers see the raise without its snapshot, as before
 		a.AddHistory(t)
 	}
-	h.m.transitions.WithLabelValues(string(t.Action)).Inc()
+	h.countTransitionLocked(t.Action)
 	for _, o := range h.observers {
 		o.ObserveTransition(a, t)
 	}
