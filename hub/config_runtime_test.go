@@ -1,7 +1,9 @@
 package hub
 
 import (
+	"log/slog"
 	"math"
+	"runtime/debug"
 	"strings"
 	"testing"
 
@@ -108,5 +110,21 @@ func TestMachineMemory(t *testing.T) {
 		t.Skip("no /proc/meminfo here")
 	} else if m < 64<<20 {
 		t.Fatalf("machine memory %d bytes", m)
+	}
+}
+
+// ApplyRuntime puts the settings in force for the process (restored after).
+func TestApplyRuntime(t *testing.T) {
+	gogc := debug.SetGCPercent(-1)
+	debug.SetGCPercent(gogc)
+	limit := debug.SetMemoryLimit(-1)
+	t.Cleanup(func() { debug.SetGCPercent(gogc); debug.SetMemoryLimit(limit) })
+	ApplyRuntime(RuntimeConfig{GOGC: 300, MemoryLimit: "2GiB"}, slog.New(slog.DiscardHandler))
+	if got := debug.SetGCPercent(-1); got != 300 {
+		t.Errorf("GOGC in force %d, want 300", got)
+	}
+	debug.SetGCPercent(300)
+	if got := debug.SetMemoryLimit(-1); got != 2<<30 {
+		t.Errorf("memory limit in force %d, want %d", got, 2<<30)
 	}
 }
