@@ -513,34 +513,17 @@ func (d *Dispatcher) alert(a *alarm.Alarm, tr *Track, s Step, now time.Time) {
 	} else {
 		targets = []*Receiver{s.Receiver}
 	}
-	var to []string
-	for _, r := range targets {
-		if r.Webhook != nil {
-			if s.Action != alarm.ActReminder {
-				to = append(to, "webhook:"+r.Name)
-			}
-			continue
-		}
-		if r.SCAIP != nil {
-			if s.Action != alarm.ActReminder {
-				to = append(to, "scaip:"+r.Name)
-			}
-			continue
-		}
-		for _, u := range r.Users {
-			if !slices.Contains(to, u) {
-				to = append(to, u)
-			}
-		}
-	}
-	t := alarm.Transition{Alarm: a.ID, Action: s.Action, At: now, By: "notify", Tier: s.Tier, To: to, Note: s.Reason}
-	if s.Receiver != nil {
-		t.Receiver = s.Receiver.Name
-	}
 	if g := d.groups[a.ID]; g != nil {
 		g.last = now
 	}
 	if d.rec != nil && !s.recorded {
+		// Who was alerted is listed only for a step the hub has not
+		// journaled already (a raise's first notify is journaled with
+		// it, OnRaise): one slice fewer per alarm.
+		t := alarm.Transition{Alarm: a.ID, Action: s.Action, At: now, By: "notify", Tier: s.Tier, To: stepTargets(targets, s.Action), Note: s.Reason}
+		if s.Receiver != nil {
+			t.Receiver = s.Receiver.Name
+		}
 		if err := d.rec.Record(t); err != nil {
 			// The alarm was resolved meanwhile, or is gone: stop.
 			d.log.Info("notify: step not recorded; escalation stops", "alarm", a.ID, "action", s.Action, "err", err)
@@ -676,3 +659,6 @@ func (d *Dispatcher) QueueLen() (care, technical int) {
 	defer d.mu.Unlock()
 	return d.care.len(), d.tech.len()
 }
+
+// stepTargets is targets, for alert, whose receivers shadow its name.
+func stepTargets(rs []*Receiver, act alarm.Action) []string { return targets(rs, act) }
