@@ -85,10 +85,14 @@ func Decode(site, gateway string, payload []byte) (Event, error) {
 		return ev, bad(ReplyTooLong, "", "payload of %d bytes exceeds %d", len(payload), MaxPayload)
 	}
 	if !decodeFast(payload, &ev) {
-		ev = Event{}
-		if err := decodeJSON(payload, &ev); err != nil {
+		// A variable of its own: json.Decoder keeps what it is given
+		// reachable, so handing it &ev would move ev to the heap on the
+		// fast path too (one allocation per event).
+		var full Event
+		if err := decodeJSON(payload, &full); err != nil {
 			return Event{}, err
 		}
+		ev = full
 	}
 	if ev.Site != "" && ev.Site != site {
 		return Event{}, bad(ReplyWrongData, "site", "does not match the topic")

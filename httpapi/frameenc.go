@@ -52,8 +52,48 @@ func FrameFallbackCollector() prometheus.Collector {
 // frameBufs are reused encoding buffers.
 var frameBufs = sync.Pool{New: func() any { b := make([]byte, 0, 4<<10); return &b }}
 
+// frameBlock is the size of the blocks frames are carved from; a frame
+// larger than frameBlockMax gets an allocation of its own.
+const (
+	frameBlock    = 16 << 10
+	frameBlockMax = 4 << 10
+)
+
+// frameArena hands out the memory of encoded frames from shared blocks:
+// in an all-alarm storm every alarm is a frame of about 850 bytes per
+// viewer class, and one allocation per frame was one more object for the
+// GC per alarm. Each viewer class has its own arena, so its frames sit in
+// its blocks in the order its frame cache keeps and evicts them: a block
+// is freed when its last frame leaves the cache, about as soon as the
+// frames would have been, and a cache pins at most one block more than
+// its frames fill. A frame is never written to after it is handed out,
+// and its capacity ends at its length, so an append to it copies.
+type frameArena struct {
+	mu  sync.Mutex
+	cur []byte
+}
+
+// frameMem is one arena per viewer class (alarmFrame's c).
+var frameMem [viewClasses]frameArena
+
+// copy returns a copy of b that no one else uses.
+func (fa *frameArena) copy(b []byte) []byte {
+	if len(b) > frameBlockMax {
+		return bytes.Clone(b)
+	}
+	fa.mu.Lock()
+	if cap(fa.cur)-len(fa.cur) < len(b) {
+		fa.cur = make([]byte, 0, frameBlock)
+	}
+	n := len(fa.cur)
+	fa.cur = append(fa.cur, b...)
+	out := fa.cur[n:len(fa.cur):len(fa.cur)]
+	fa.mu.Unlock()
+	return out
+}
+
 // alarmFrame returns a's SSE frame as a viewer of class c sees it,
-// "event: alarm\ndata: <json>\n\n", in one allocation of its own.
+// "event: alarm\ndata: <json>\n\n", in memory of its own (frameArena).
 func (s *server) alarmFrame(a *alarm.Alarm, c int) ([]byte, error) {
 	bp := frameBufs.Get().(*[]byte)
 	b := append((*bp)[:0], "event: alarm\ndata: "...)
@@ -64,7 +104,7 @@ func (s *server) alarmFrame(a *alarm.Alarm, c int) ([]byte, error) {
 		return encodeFrame(s.view(listed(a), c))
 	}
 	b = append(b, "\n\n"...)
-	out := bytes.Clone(b)
+	out := frameMem[c].copy(b)
 	if cap(b) <= 1<<20 { // do not keep one huge frame's buffer
 		*bp = b
 		frameBufs.Put(bp)

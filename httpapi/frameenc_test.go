@@ -389,3 +389,44 @@ func BenchmarkFrameEncoder(b *testing.B) {
 		}
 	})
 }
+
+// Frames carved from one arena block are independent: appending to one
+// copies rather than writing into the next, and a large frame gets memory
+// of its own.
+func TestFrameArenaFramesIndependent(t *testing.T) {
+	var fa frameArena
+	a := fa.copy([]byte("event: alarm\ndata: {\"id\":\"A1\"}\n\n"))
+	b := fa.copy([]byte("event: alarm\ndata: {\"id\":\"A2\"}\n\n"))
+	_ = append(a, "XXXX"...)
+	if string(b) != "event: alarm\ndata: {\"id\":\"A2\"}\n\n" {
+		t.Fatalf("second frame changed: %q", b)
+	}
+	big := bytes.Repeat([]byte("x"), frameBlockMax+1)
+	c := fa.copy(big)
+	if string(c) != string(big) || cap(c) < len(big) {
+		t.Fatal("large frame not copied whole")
+	}
+	for range 2 * frameBlock / 1000 { // across block boundaries
+		f := fa.copy(bytes.Repeat([]byte("y"), 1000))
+		if len(f) != 1000 || cap(f) != 1000 {
+			t.Fatalf("frame len %d cap %d", len(f), cap(f))
+		}
+	}
+}
+
+// DeviceText without a placement gives the type's words (shared), with
+// one the placement appended, and nil for an unknown type.
+func TestDeviceTextShared(t *testing.T) {
+	for typ, w := range DeviceWords {
+		got := DeviceText(typ, "", "")
+		if got == nil || *got != w {
+			t.Fatalf("%s: %+v, want %+v", typ, got, w)
+		}
+		if p := DeviceText(typ, "på handleden", "on the wrist"); p.SV != w.SV+" på handleden" || p.EN != w.EN+" on the wrist" {
+			t.Fatalf("%s with placement: %+v", typ, p)
+		}
+	}
+	if DeviceText("9999", "", "") != nil {
+		t.Fatal("unknown type without placement: want nil")
+	}
+}

@@ -154,6 +154,11 @@ var DeviceWords = map[event.DeviceType]Words{
 // worn ("larmknapp på handleden"). An unknown type gives "larm"/"alarm"
 // rather than a code.
 func DeviceText(t event.DeviceType, placementSV, placementEN string) *Words {
+	if placementSV == "" && placementEN == "" {
+		// Without a placement the words are the type's own: shared, not
+		// allocated per stream frame (read only, like DeviceWords).
+		return deviceTextOf[t]
+	}
 	w, ok := DeviceWords[t]
 	if !ok {
 		if placementSV == "" && placementEN == "" {
@@ -169,3 +174,12 @@ func DeviceText(t event.DeviceType, placementSV, placementEN string) *Words {
 	}
 	return &w
 }
+
+// deviceTextOf is DeviceText without a placement, one *Words per type.
+var deviceTextOf = func() map[event.DeviceType]*Words {
+	m := make(map[event.DeviceType]*Words, len(DeviceWords))
+	for t, w := range DeviceWords {
+		m[t] = &w
+	}
+	return m
+}()

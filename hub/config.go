@@ -45,6 +45,8 @@ type Config struct {
 
 	// Cluster makes the hub one of a redundant group (config_cluster.go).
 	Cluster *ClusterConfig `yaml:"cluster"`
+	// Runtime sets the Go GC of the hub process (config_runtime.go).
+	Runtime RuntimeConfig `yaml:"runtime"`
 
 	included     []string       // files read by Include (devices_file), for reload
 	rosterShifts []roster.Shift // read from Roster.File by Include
@@ -350,6 +352,7 @@ func (c *Config) Validate() error {
 		add(config.Errorf("http.address", "missing"))
 	}
 	errs = append(errs, c.Metrics.validate()...)
+	errs = append(errs, c.Runtime.validate()...)
 	errs = append(errs, c.validateCluster()...)
 	if t := c.HTTP.TLS; t != nil {
 		errs = append(errs, t.validate("http.tls")...)

@@ -186,11 +186,7 @@ func appendEventJSON(dst []byte, ev *event.Event) ([]byte, error) {
 		b, err := json.Marshal(ev)
 		return append(dst, b...), err
 	}
-	ts, err := ev.Time.MarshalJSON()
-	if err != nil {
-		b, err := json.Marshal(ev)
-		return append(dst, b...), err
-	}
+	start := len(dst)
 	str := func(key, v string, omitEmpty bool) {
 		if omitEmpty && v == "" {
 			return
@@ -212,8 +208,15 @@ func appendEventJSON(dst []byte, ev *event.Event) ([]byte, error) {
 	str(`,"resident":`, ev.Resident, true)
 	str(`,"unit":`, ev.Unit, true)
 	str(`,"room":`, ev.Room, true)
-	dst = append(dst, `,"ts":`...)
-	dst = append(dst, ts...)
+	// What Time.MarshalJSON writes, appended in place (it allocated
+	// its own slice per event).
+	dst = append(dst, `,"ts":"`...)
+	ts, err := ev.Time.AppendText(dst)
+	if err != nil {
+		b, err := json.Marshal(ev)
+		return append(dst[:start], b...), err
+	}
+	dst = append(ts, '"')
 	if ev.Battery != nil {
 		dst = append(dst, `,"battery":`...)
 		dst = strconv.AppendInt(dst, int64(*ev.Battery), 10)

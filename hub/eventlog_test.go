@@ -80,6 +80,7 @@ func TestEventLogCountsDrops(t *testing.T) {
 func FuzzAppendEventJSON(f *testing.F) {
 	f.Add(1, "e1", "s", "g", "d", "0003", "0010", "pressed", "r-1", "u", "12", int64(1_700_000_000_123), 3600, -1, uint64(7), false)
 	f.Add(0, "", "", "", "", "", "", "", "", "", "", int64(0), 0, 80, uint64(0), true)
+	f.Add(1, "y", "s", "g", "d", "0003", "", "", "", "", "", int64(253402300800000), 0, -1, uint64(0), false) // year 10000: Marshal refuses it
 	f.Add(1, "<&>", "å", "\"", "\\", "\u2028", "\x00", "x", "", "", "", int64(-62135596800000), -3600, 0, uint64(1), false)
 	f.Fuzz(func(t *testing.T, v int, id, site, gw, dev, dty, stc, state, res, unit, room string, ms int64, off, batt int, seq uint64, pos bool) {
 		ev := event.Event{V: v, ID: id, Site: site, Gateway: gw, Device: dev, Type: event.DeviceType(dty),

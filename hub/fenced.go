@@ -73,7 +73,7 @@ func (h *Hub) recordFencedLocked(a *alarm.Alarm, t alarm.Transition) error {
 			return fmt.Errorf("hub: %d earlier transitions not yet journaled (%v): %w", len(h.hs.held), h.hs.lastErr, notify.ErrNotKept)
 		}
 	}
-	if journalSubject(a, t) != nil {
+	if needsSubject(t) {
 		s := subjectOf(a)
 		t.Subj = &s
 	}

@@ -2,7 +2,6 @@ package hub
 
 import (
 	"cmp"
-	"fmt"
 	"slices"
 	"sort"
 	"strings"
@@ -85,7 +84,7 @@ func (h *Hub) openGroupLocked(r notify.Raising, first *alarm.Alarm, now time.Tim
 		}
 	}
 	h.nextID++
-	g := alarm.New(fmt.Sprintf("A%06d", h.nextID), now)
+	g := alarm.New(alarmID(h.nextID), now)
 	g.Kind, g.Rule, g.Priority = alarm.KindTechnical, alarm.RuleGroup, first.Priority
 	g.Site, g.Gateway = cmp.Or(r.GroupBy["site"], first.Site), r.GroupBy["gateway"]
 	g.SourceTime = now
@@ -102,7 +101,7 @@ func (h *Hub) openGroupLocked(r notify.Raising, first *alarm.Alarm, now time.Tim
 	t.Raise = &snap
 	h.alarms[g.ID] = g
 	h.openByKey[groupKey(r.GroupKey)] = g.ID
-	h.m.raised.WithLabelValues(string(g.Kind), g.Rule).Inc()
+	h.countRaisedLocked(g.Kind, g.Rule)
 	durable := h.commitQuietLocked(g, t)
 	return g, durable
 }
@@ -256,12 +255,15 @@ func (h *Hub) commitRaiseLocked(a *alarm.Alarm, t alarm.Transition, first []alar
 		ts = append(ts, ft)
 	}
 	// Every step but a raise carries the alarm's subject for the journal
-	// (journalSubject); they share one, in scratch space too: a held
+	// (needsSubject); they share one, in scratch space too: a held
 	// copy takes its own (holdLocked), and what the observers are handed
 	// has none (they never read it, and could keep it past this raise).
+	subj := false
 	for i := range ts {
-		if journalSubject(a, ts[i]) != nil {
-			h.gs.subj = subjectOf(a)
+		if needsSubject(ts[i]) {
+			if !subj { // one subject for all, built without an allocation
+				h.gs.subj, subj = subjectOf(a), true
+			}
 			ts[i].Subj = &h.gs.subj
 		}
 		ps = append(ps, &ts[i])
@@ -277,5 +279,14 @@ func (h *Hub) commitRaiseLocked(a *alarm.Alarm, t alarm.Transition, first []alar
 	return durable
 }
 
-// subjectOf is a.Subject() as a value (no allocation).
-func subjectOf(a *alarm.Alarm) alarm.Subject { return *a.Subject() }
+// subjectOf is a.Subject() as a value. It is written out rather than
+// dereferencing a.Subject(): that allocated a Subject (168 B) per call,
+// and commitRaiseLocked called it twice per raise (TestSubjectOfMatches
+// keeps the two equal).
+func subjectOf(a *alarm.Alarm) alarm.Subject {
+	return alarm.Subject{
+		Kind: a.Kind, Rule: a.Rule, Priority: a.Priority, Site: a.Site, Gateway: a.Gateway,
+		Device: a.Device, DeviceType: a.DeviceType, Status: a.Status, Unit: a.Unit, Room: a.Room,
+		Resident: a.Resident, RaisedAt: a.RaisedAt.UnixMilli(),
+	}
+}

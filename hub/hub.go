@@ -202,9 +202,10 @@ func (h *Hub) acceptWith(ev *event.Event, fix func(*rules.Action)) event.Reply {
 		h.m.notKept.Inc()
 		return busyReply(ev.ID)
 	}
-	if !h.seen.addIfNew(ev.Key()) {
+	key := ev.Key()
+	if !h.seen.addIfNew(key) {
 		h.m.duplicates.Inc()
-		if !h.heldAnswer(ev.Key()) {
+		if !h.heldAnswer(key) {
 			h.m.notKept.Inc()
 			return busyReply(ev.ID)
 		}
@@ -247,14 +248,16 @@ func (h *Hub) acceptWith(ev *event.Event, fix func(*rules.Action)) event.Reply {
 		}
 	}
 	h.lockForEvent(care) // lanes.go: a care event goes before technical loops
+	h.ln.ev, h.ln.evKey = ev, key
 	durable := true
 	for _, a := range acts {
 		if !h.applyLocked(a, now) {
 			durable = false
 		}
 	}
+	h.ln.ev, h.ln.evKey = nil, ""
 	if !durable {
-		h.holdEventLocked(ev.Key())
+		h.holdEventLocked(key)
 	}
 	h.raiseStoreTroubleLocked(now)
 	h.mu.Unlock()
@@ -411,20 +414,20 @@ func (h *Hub) applyLocked(act rules.Action, now time.Time) bool {
 	}
 	switch {
 	case act.Kind == rules.Restore && open:
-		return h.commitLocked(h.alarms[id], alarm.Transition{Alarm: id, Action: alarm.ActRestore, At: now, By: "rule:" + act.Rule, Note: act.Note, Pos: act.Position})
+		return h.commitLocked(h.alarms[id], alarm.Transition{Alarm: id, Action: alarm.ActRestore, At: now, By: ruleBy(act.Rule), Note: act.Note, Pos: act.Position})
 	case act.Kind == rules.Restore, act.Kind == rules.Update && !open:
 		// Nothing open to restore or update (it was resolved already).
 		return true
 	case open:
-		t := alarm.Transition{Alarm: id, Action: alarm.ActRepeat, At: now, By: "rule:" + act.Rule, Note: act.Note}
+		t := alarm.Transition{Alarm: id, Action: alarm.ActRepeat, At: now, By: ruleBy(act.Rule), Note: act.Note}
 		if act.Event != nil {
-			t.EventID = act.Event.Key()
+			t.EventID = h.eventKeyLocked(act.Event)
 		}
 		t.Pos = act.Position
 		return h.commitLocked(h.alarms[id], t)
 	default:
 		h.nextID++
-		a := alarm.New(fmt.Sprintf("A%06d", h.nextID), now)
+		a := alarm.New(alarmID(h.nextID), now) // hotpath.go
 		a.Kind, a.Rule, a.Priority = act.Alarm, act.Rule, act.Priority
 		a.Site, a.Gateway, a.Device, a.DeviceType = act.Site, act.Gateway, act.Device, act.Type
 		a.Status, a.Location = act.Status, act.Location
@@ -432,11 +435,11 @@ func (h *Hub) applyLocked(act rules.Action, now time.Time) bool {
 		a.CallerID, a.Callback = act.CallerID, act.Callback
 		a.SourceTime = now
 		a.Note = act.Note
-		t := alarm.Transition{Alarm: a.ID, Action: alarm.ActRaise, At: now, By: "rule:" + act.Rule, Note: act.Note}
+		t := alarm.Transition{Alarm: a.ID, Action: alarm.ActRaise, At: now, By: ruleBy(act.Rule), Note: act.Note}
 		a.Position = act.Position
 		a.Track = act.Track
 		if ev := act.Event; ev != nil {
-			a.EventID = ev.Key()
+			a.EventID = h.eventKeyLocked(ev)
 			a.SourceTime = ev.Time
 			t.EventID = a.EventID
 		}
@@ -447,7 +450,7 @@ func (h *Hub) applyLocked(act rules.Action, now time.Time) bool {
 		t.Raise = a
 		h.alarms[a.ID] = a
 		h.openByKey[act.Key] = a.ID
-		h.m.raised.WithLabelValues(string(a.Kind), a.Rule).Inc()
+		h.countRaisedLocked(a.Kind, a.Rule)
 		return h.raiseLocked(a, t, now) // group.go: grouping, one frame with its notify
 	}
 }
@@ -486,7 +489,7 @@ func (h *Hub) appliedLocked(a *alarm.Alarm, t alarm.Transition, held bool) {
 		t.Raise = nil // observers see the raise without its snapshot, as before
 		a.AddHistory(t)
 	}
-	h.m.transitions.WithLabelValues(string(t.Action)).Inc()
+	h.countTransitionLocked(t.Action)
 	if held {
 		h.deferLocked(a, t, false)
 	} else {

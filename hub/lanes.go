@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/vaka-care/vaka/alarm"
+	"github.com/vaka-care/vaka/event"
 	"github.com/vaka-care/vaka/rules"
 )
 
@@ -34,6 +35,10 @@ type laneState struct {
 	// the batch sends each changed group once at its end.
 	deferGroups bool
 	dirtyGroups map[string]struct{}
+	// ev and evKey are the event acceptWith is applying under the lock
+	// and its key (hotpath.go: eventKeyLocked).
+	ev    *event.Event
+	evKey string
 }
 
 // careActs reports whether any action raises or updates a care alarm.

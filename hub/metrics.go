@@ -23,6 +23,11 @@ type metrics struct {
 	silenced    *prometheus.CounterVec
 	trackers    *prometheus.CounterVec
 	clockSkew   prometheus.Counter
+	// Children of raised and transitions, resolved once per label set
+	// (under h.mu; hotpath.go): WithLabelValues hashes its labels and
+	// takes the vector's lock on every call, twice per alarm.
+	raisedBy map[[2]string]prometheus.Counter
+	transBy  map[string]prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer, h *Hub) (*metrics, error) {

@@ -15,15 +15,11 @@ import (
 // the record that raised it was lost (a damaged line).
 const rebuiltNote = "larmets första journalrad förlorad, larmet återskapat / raise record lost, alarm rebuilt from later journal records"
 
-// journalSubject is what a transition carries besides itself so that the
-// replay can rebuild its alarm if the raise record is lost: every action
-// but the raise (which carries the whole alarm) names the alarm's subject.
-func journalSubject(a *alarm.Alarm, t alarm.Transition) *alarm.Subject {
-	if t.Action == alarm.ActRaise {
-		return nil
-	}
-	return a.Subject()
-}
+// needsSubject reports whether t carries its alarm's subject in the
+// journal (commitRaiseLocked sets it): so that the replay can rebuild the
+// alarm if the raise record is lost, every action but the raise (which
+// carries the whole alarm) names the alarm's subject.
+func needsSubject(t alarm.Transition) bool { return t.Action != alarm.ActRaise }
 
 // Rebuilder replays journal transitions into the alarms they make, one at
 // a time as the journal reads them (store.OpenEach), so a hub with a

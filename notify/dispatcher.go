@@ -1,7 +1,6 @@
 package notify
 
 import (
-	"container/heap"
 	"context"
 	"errors"
 	"io"
@@ -427,7 +426,7 @@ func (d *Dispatcher) handle(a *alarm.Alarm, t alarm.Transition) {
 func (d *Dispatcher) runDue() time.Time {
 	now := d.now()
 	for d.due.Len() > 0 && !d.due[0].at.After(now) {
-		e := heap.Pop(&d.due).(dueEntry)
+		e := d.due.pop()
 		if !d.active(e.tr) {
 			continue // accepted, resolved or superseded since it was scheduled
 		}
@@ -435,7 +434,7 @@ func (d *Dispatcher) runDue() time.Time {
 			s, ok, w := e.tr.Next(now)
 			if !ok {
 				if !w.IsZero() {
-					heap.Push(&d.due, dueEntry{at: w, tr: e.tr})
+					d.due.push(dueEntry{at: w, tr: e.tr})
 				}
 				break
 			}
@@ -443,7 +442,7 @@ func (d *Dispatcher) runDue() time.Time {
 				if !e.tr.Stopped {
 					// Not journaled, nobody alerted: the same step again later.
 					e.tr.retry = &s
-					heap.Push(&d.due, dueEntry{at: now.Add(stepRetry), tr: e.tr})
+					d.due.push(dueEntry{at: now.Add(stepRetry), tr: e.tr})
 				}
 				break
 			}
@@ -458,7 +457,7 @@ func (d *Dispatcher) runDue() time.Time {
 
 // schedule asks runDue to look at tr at (or after) at.
 func (d *Dispatcher) schedule(tr *Track, at time.Time) {
-	heap.Push(&d.due, dueEntry{at: at, tr: tr})
+	d.due.push(dueEntry{at: at, tr: tr})
 }
 
 func (d *Dispatcher) active(tr *Track) bool {
@@ -475,17 +474,51 @@ type dueEntry struct {
 	tr *Track
 }
 
+// dueHeap is a min-heap of due times. It is typed rather than driven
+// through container/heap, whose Push and Pop box each entry in an
+// interface: two allocations per alarm at every raise.
 type dueHeap []dueEntry
 
-func (h dueHeap) Len() int           { return len(h) }
-func (h dueHeap) Less(i, j int) bool { return h[i].at.Before(h[j].at) }
-func (h dueHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
-func (h *dueHeap) Push(x any)        { *h = append(*h, x.(dueEntry)) }
-func (h *dueHeap) Pop() any {
-	old := *h
-	e := old[len(old)-1]
-	*h = old[:len(old)-1]
-	return e
+func (h dueHeap) Len() int { return len(h) }
+
+func (h *dueHeap) push(e dueEntry) {
+	*h = append(*h, e)
+	q := *h
+	for i := len(q) - 1; i > 0; {
+		p := (i - 1) / 2
+		if !q[i].at.Before(q[p].at) {
+			break
+		}
+		q[i], q[p] = q[p], q[i]
+		i = p
+	}
+}
+
+// pop removes and returns the earliest entry; the heap must not be empty.
+func (h *dueHeap) pop() dueEntry {
+	q := *h
+	top := q[0]
+	n := len(q) - 1
+	q[0] = q[n]
+	q[n] = dueEntry{} // let the GC have the track
+	q = q[:n]
+	for i := 0; ; {
+		l := 2*i + 1
+		if l >= n {
+			break
+		}
+		m := l
+		if r := l + 1; r < n && q[r].at.Before(q[l].at) {
+			m = r
+		}
+		if !q[m].at.Before(q[i].at) {
+			break
+		}
+		q[i], q[m] = q[m], q[i]
+		i = m
+	}
+	*h = q
+	return top
 }
 
 // labelsAlarm returns the alarm snapshot kept for a track's messages.
@@ -512,34 +545,17 @@ func (d *Dispatcher) alert(a *alarm.Alarm, tr *Track, s Step, now time.Time) boo
 	} else {
 		targets = []*Receiver{s.Receiver}
 	}
-	var to []string
-	for _, r := range targets {
-		if r.Webhook != nil {
-			if s.Action != alarm.ActReminder {
-				to = append(to, "webhook:"+r.Name)
-			}
-			continue
-		}
-		if r.SCAIP != nil {
-			if s.Action != alarm.ActReminder {
-				to = append(to, "scaip:"+r.Name)
-			}
-			continue
-		}
-		for _, u := range r.Users {
-			if !slices.Contains(to, u) {
-				to = append(to, u)
-			}
-		}
-	}
-	t := alarm.Transition{Alarm: a.ID, Action: s.Action, At: now, By: "notify", Tier: s.Tier, To: to, Note: s.Reason}
-	if s.Receiver != nil {
-		t.Receiver = s.Receiver.Name
-	}
 	if g := d.groups[a.ID]; g != nil {
 		g.last = now
 	}
 	if d.rec != nil && !s.recorded {
+		// Who was alerted is listed only for a step the hub has not
+		// journaled already (a raise's first notify is journaled with
+		// it, OnRaise): one slice fewer per alarm.
+		t := alarm.Transition{Alarm: a.ID, Action: s.Action, At: now, By: "notify", Tier: s.Tier, To: stepTargets(targets, s.Action), Note: s.Reason}
+		if s.Receiver != nil {
+			t.Receiver = s.Receiver.Name
+		}
 		if err := d.rec.Record(t); err != nil {
 			if errors.Is(err, ErrNotKept) {
 				d.NotKept.Add(1)
@@ -681,3 +697,6 @@ func (d *Dispatcher) QueueLen() (care, technical int) {
 	defer d.mu.Unlock()
 	return d.care.len(), d.tech.len()
 }
+
+// stepTargets is targets, for alert, whose receivers shadow its name.
+func stepTargets(rs []*Receiver, act alarm.Action) []string { return targets(rs, act) }

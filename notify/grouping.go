@@ -133,7 +133,7 @@ func (d *Dispatcher) OnRaise(a *alarm.Alarm, now time.Time) Raising {
 		}
 	}
 	var first []alarm.Transition
-	var kept []Plan
+	kept := plans[:0] // filtered in place: plans is this raise's own (matchRaise), not kept elsewhere
 	for _, p := range plans {
 		if len(p.Tiers) == 0 {
 			continue

@@ -180,6 +180,11 @@ type devState struct {
 	battery      int  // last reported percent; -1 unknown
 	state        event.State
 	lastFix      *event.Position // last valid fix, for an alarm reported without one (tracker.go)
+	// key is the last action key evAction built for this device
+	// (actionKey), reused while the rule is the same: a call button
+	// pressed again, or each press in an all-alarm storm, costs no new
+	// string.
+	key string
 }
 
 type resState struct {
@@ -370,7 +375,7 @@ func (e *Engine) Eval(ev *event.Event, now time.Time, out []Action) ([]Action, b
 	}
 	if !known {
 		// Only resident-initiated alarms are raised for unknown devices.
-		if a, ok := triggerAction(ev); ok {
+		if a, ok := triggerAction(nil, ev); ok {
 			out = append(out, a)
 		}
 		return out, false
@@ -444,7 +449,7 @@ func (e *Engine) Eval(ev *event.Event, now time.Time, out []Action) ([]Action, b
 	}
 
 	ds.noteFix(ev, now)
-	if a, ok := triggerAction(ev); ok {
+	if a, ok := triggerAction(ds, ev); ok {
 		ds.attachLastKnown(&a)
 		out = append(out, a)
 		return out, true
@@ -468,33 +473,33 @@ func (e *Engine) Eval(ev *event.Event, now time.Time, out []Action) ([]Action, b
 
 // triggerAction handles the resident-initiated alarms, which need no
 // registry and no consent: a person asked for help.
-func triggerAction(ev *event.Event) (Action, bool) {
+func triggerAction(ds *devState, ev *event.Event) (Action, bool) {
 	switch {
 	case ev.Type.IsTrigger() && (ev.State == event.StatePressed || ev.Status == event.ManualAlarm || ev.Status == event.Assistance):
-		return evAction(ev, RuleCallButton, alarm.KindCall, 1, event.ManualAlarm, ""), true
+		return evAction(ds, ev, RuleCallButton, alarm.KindCall, 1, event.ManualAlarm, ""), true
 	case ev.Type == event.FallDetector && (ev.Status == event.AutomaticAlarm || ev.State == event.StatePressed):
-		return evAction(ev, RuleFall, alarm.KindFall, 1, event.AutomaticAlarm, ""), true
+		return evAction(ds, ev, RuleFall, alarm.KindFall, 1, event.AutomaticAlarm, ""), true
 	// A GPS watch's SOS key (Traccar "sos") is a call button; its fall
 	// detection (Traccar "fallDown") is a fall detector.
 	case ev.Type == event.Tracker && ev.Status == event.ManualAlarm:
-		return evAction(ev, RuleCallButton, alarm.KindCall, 1, event.ManualAlarm, ""), true
+		return evAction(ds, ev, RuleCallButton, alarm.KindCall, 1, event.ManualAlarm, ""), true
 	case ev.Type == event.Tracker && ev.Status == event.AutomaticAlarm:
-		return evAction(ev, RuleFall, alarm.KindFall, 1, event.AutomaticAlarm, ""), true
+		return evAction(ds, ev, RuleFall, alarm.KindFall, 1, event.AutomaticAlarm, ""), true
 	// A fall sensed by any device (a presence radar with fall detection),
 	// and an SOS key on any device: whatever type it was registered as,
 	// a person may be on the floor or asking for help.
 	case ev.State == event.StateFall && ev.Status != event.Restoral:
-		return evAction(ev, RuleFall, alarm.KindFall, 1, event.AutomaticAlarm, ""), true
+		return evAction(ds, ev, RuleFall, alarm.KindFall, 1, event.AutomaticAlarm, ""), true
 	case ev.State == event.StatePressed && ev.Status == event.ManualAlarm:
-		return evAction(ev, RuleCallButton, alarm.KindCall, 1, event.ManualAlarm, ""), true
+		return evAction(ds, ev, RuleCallButton, alarm.KindCall, 1, event.ManualAlarm, ""), true
 	case ev.State.IsHazard():
 		rule, p := hazardRule(ev.State)
 		if ev.Status == event.Restoral {
-			a := evAction(ev, rule, alarm.KindHazard, p, event.Restoral, "")
+			a := evAction(ds, ev, rule, alarm.KindHazard, p, event.Restoral, "")
 			a.Kind, a.Note = Restore, "detektorn återställd / detector clear"
 			return a, true
 		}
-		return evAction(ev, rule, alarm.KindHazard, p, event.AutomaticAlarm, ""), true
+		return evAction(ds, ev, rule, alarm.KindHazard, p, event.AutomaticAlarm, ""), true
 	}
 	return Action{}, false
 }
@@ -538,7 +543,7 @@ func (e *Engine) door(ss *siteState, ds *devState, rs *resState, ev *event.Event
 		}
 		night := e.night(ss, rs, ds.dev.Unit, now)
 		if ds.dev.Exit && night && plan[RuleDoorAtNight].Enabled {
-			out = append(out, evAction(ev, RuleDoorAtNight, alarm.KindWander, 1, event.AutomaticAlarm, event.LocFrontDoor))
+			out = append(out, evAction(ds, ev, RuleDoorAtNight, alarm.KindWander, 1, event.AutomaticAlarm, event.LocFrontDoor))
 			return out
 		}
 		if !ds.dev.Exit && rs != nil && night && e.allowed(rs, RuleRoomDoor) {
@@ -546,7 +551,7 @@ func (e *Engine) door(ss *siteState, ds *devState, rs *resState, ev *event.Event
 				return out // staff are in the room
 			}
 			if rs.bedEmpty || !e.hasBedSensor(ss, rs.res.ID) {
-				out = append(out, evAction(ev, RuleRoomDoor, alarm.KindWander, 2, event.AutomaticAlarm, ""))
+				out = append(out, evAction(ds, ev, RuleRoomDoor, alarm.KindWander, 2, event.AutomaticAlarm, ""))
 			}
 		}
 	case event.StateClosed:
@@ -709,9 +714,11 @@ func (e *Engine) night(ss *siteState, rs *resState, unit string, now time.Time) 
 	return w.Contains(now, e.cfg.Location)
 }
 
-func evAction(ev *event.Event, rule string, k alarm.Kind, p alarm.Priority, st event.StatusCode, lco event.LocationCode) Action {
+// evAction is an action about ev's device; ds is the device's state, nil
+// for an unregistered device.
+func evAction(ds *devState, ev *event.Event, rule string, k alarm.Kind, p alarm.Priority, st event.StatusCode, lco event.LocationCode) Action {
 	return Action{
-		Kind: Raise, Rule: rule, Key: rule + "/" + ev.Site + "/" + ev.Device,
+		Kind: Raise, Rule: rule, Key: ds.actionKey(rule, ev.Site, ev.Device),
 		Alarm: k, Priority: p, Status: st, Location: lco,
 		Site: ev.Site, Gateway: ev.Gateway, Device: ev.Device, Type: ev.Type,
 		Unit: ev.Unit, Room: ev.Room, Resident: ev.Resident, Event: ev, Position: ev.Position,
@@ -1129,4 +1136,21 @@ func gatewayAction(site, gateway string, k ActionKind, note string) Action {
 		Alarm: alarm.KindTechnical, Priority: 3, Status: st,
 		Site: site, Gateway: gateway, Type: event.CommLink, Note: note,
 	}
+}
+
+// actionKey is rule + "/" + site + "/" + device, an action's key, reusing
+// the string built for the device's last action when it is the same (ds
+// nil: built each time). Called under the engine's lock.
+func (ds *devState) actionKey(rule, site, device string) string {
+	if ds == nil {
+		return rule + "/" + site + "/" + device
+	}
+	if k := ds.key; len(k) == len(rule)+len(site)+len(device)+2 &&
+		k[:len(rule)] == rule && k[len(rule)] == '/' &&
+		k[len(rule)+1:len(rule)+1+len(site)] == site && k[len(rule)+1+len(site)] == '/' &&
+		k[len(k)-len(device):] == device {
+		return k
+	}
+	ds.key = rule + "/" + site + "/" + device
+	return ds.key
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"runtime/metrics"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -86,7 +87,7 @@ sites:
 		payloads[i] = fmt.Appendf(nil, `{"v":1,"id":"p-%d","device":"b%d","dty":"0003","stc":"0010","state":"pressed","ts":%q}`, i, i, ts)
 	}
 	b.ReportAllocs()
-	cpu0 := cpuTime()
+	cpu0, gc0 := cpuTime(), gcCPU()
 	b.ResetTimer()
 	for i := range b.N {
 		// At most carePathWindow alarms not yet on the stream, as a
@@ -112,6 +113,29 @@ sites:
 	}
 	b.StopTimer()
 	b.ReportMetric(float64((cpuTime()-cpu0).Nanoseconds())/1e3/float64(b.N), "cpu-µs/alarm")
+	gc := gcCPU().sub(gc0)
+	b.ReportMetric(100*gc.gc/(gc.gc+gc.user+gc.scav), "gc-%")
+	b.ReportMetric(gc.cycles*1000/float64(b.N), "gc-cycles/1k-alarms")
+}
+
+// gcCPUTime is the runtime's estimate of CPU spent in the GC, in Go code
+// and in returning memory (runtime/metrics /cpu/classes), and the GC
+// cycles completed: gc-% is the GC's share of the process's busy CPU,
+// comparable between runs (the classes are estimates, and are compared
+// only with each other; on a busy machine they count time the OS took
+// away from a GC worker too); gc-cycles/1k-alarms does not depend on the
+// machine's load.
+type gcCPUTime struct{ gc, user, scav, cycles float64 }
+
+func (a gcCPUTime) sub(b gcCPUTime) gcCPUTime {
+	return gcCPUTime{a.gc - b.gc, a.user - b.user, a.scav - b.scav, a.cycles - b.cycles}
+}
+
+func gcCPU() gcCPUTime {
+	s := []metrics.Sample{{Name: "/cpu/classes/gc/total:cpu-seconds"}, {Name: "/cpu/classes/user:cpu-seconds"},
+		{Name: "/cpu/classes/scavenge/total:cpu-seconds"}, {Name: "/gc/cycles/total:gc-cycles"}}
+	metrics.Read(s)
+	return gcCPUTime{s[0].Value.Float64(), s[1].Value.Float64(), s[2].Value.Float64(), float64(s[3].Value.Uint64())}
 }
 
 // openCountingStream opens natt1's staff stream and counts alarm frames

@@ -34,6 +34,7 @@ func runHub(ctx context.Context, args []string, log *slog.Logger) error {
 	if cfg.Demo {
 		log.Warn("demo mode: anonymous MQTT is allowed; never use demo mode with real residents")
 	}
+	hub.ApplyRuntime(cfg.Runtime, log) // the GC's settings (hub/config_runtime.go)
 	if cfg.Cluster != nil {
 		return runClusterHub(ctx, path, &cfg, log) // hub_cluster.go: a redundant group
 	}
