@@ -32,7 +32,9 @@ func (s *Hub) WatchConfig(ctx context.Context, path string, interval time.Durati
 	// on: no second load to learn them. A large config (tens of thousands
 	// of SCAIP units or devices) costs a second of CPU to parse, and that
 	// second load ran after the hub was already answering, in the middle
-	// of its first alarms.
+	// of its first alarms. The times are taken now: an edit made while
+	// the hub was starting (after its load) waits for the next edit or a
+	// SIGHUP, as an edit during the second load did before.
 	files := append([]string{path}, s.Hub.Config().IncludedFiles()...)
 	mod := modTimes(files)
 	go func() {
