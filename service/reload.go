@@ -33,8 +33,8 @@ func (s *Hub) WatchConfig(ctx context.Context, path string, interval time.Durati
 	// of SCAIP units or devices) costs a second of CPU to parse, and that
 	// second load ran after the hub was already answering, in the middle
 	// of its first alarms. The times are taken now: an edit made while
-	// the hub was starting (after its load) waits for the next edit or a
-	// SIGHUP, as an edit during the second load did before.
+	// the hub was starting (after its load) now waits for the next edit
+	// or a SIGHUP; the second load used to pick it up.
 	files := append([]string{path}, s.Hub.Config().IncludedFiles()...)
 	mod := modTimes(files)
 	go func() {
