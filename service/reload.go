@@ -28,13 +28,14 @@ func (s *Hub) WatchConfig(ctx context.Context, path string, interval time.Durati
 	_ = s.reg.Register(reloads)
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
-	// The included files are known from a load; the first one here only
-	// learns them (the hub already runs on this config).
-	files := []string{path}
-	var first hub.Config
-	if config.Load(path, &first) == nil {
-		files = append(files, first.IncludedFiles()...)
-	}
+	// The included files are those of the config the hub already runs
+	// on: no second load to learn them. A large config (tens of thousands
+	// of SCAIP units or devices) costs a second of CPU to parse, and that
+	// second load ran after the hub was already answering, in the middle
+	// of its first alarms. The times are taken now: an edit made while
+	// the hub was starting (after its load) now waits for the next edit
+	// or a SIGHUP; the second load used to pick it up.
+	files := append([]string{path}, s.Hub.Config().IncludedFiles()...)
 	mod := modTimes(files)
 	go func() {
 		defer signal.Stop(hup)

@@ -101,6 +101,11 @@ type SCAIPResult struct {
 	// HubRunqWaitMs: time the hub's threads were runnable but waited for
 	// a CPU during the run (other work on a shared machine).
 	HubRunqWaitMs float64 `json:"hub_runq_wait_ms"`
+	// HubCtxSwPerMsg: the hub's context switches (all threads, voluntary
+	// and not, /proc) over the measured phase per message it was sent:
+	// the goroutine hand-offs that park and wake a thread.
+	HubCtxSwPerMsg    float64 `json:"hub_ctxsw_per_msg"`
+	HubVolCtxSwPerMsg float64 `json:"hub_vol_ctxsw_per_msg"`
 	// OtherCPUPct: CPU the rest of the machine used during the measured
 	// phase, in % of all CPUs.
 	OtherCPUPct  float64 `json:"other_cpu_pct"`
@@ -383,6 +388,7 @@ func runSCAIPBench(o scaipOptions, prof *os.File) (*SCAIPResult, error) {
 	}
 	drops0 := udpDrops(cfg.SCAIP.UDP)
 	hub0, gen0, busy0, runq0 := procCPU(p.hubPid), selfCPU(), machineBusy(), procRunqWait(p.hubPid)
+	vcs0, ics0 := procCtxSwitches(p.hubPid)
 	start := r.now()
 	// The malformed flood, on its own socket, pacer and goroutine.
 	stopNoise := make(chan struct{})
@@ -461,6 +467,7 @@ func runSCAIPBench(o scaipOptions, prof *os.File) (*SCAIPResult, error) {
 		}
 	}
 	hubCPU, genCPU, busy := procCPU(p.hubPid)-hub0, selfCPU()-gen0, machineBusy()-busy0
+	vcs1, ics1 := procCtxSwitches(p.hubPid)
 	if prof != nil {
 		pprof.StopCPUProfile()
 	}
@@ -497,6 +504,8 @@ func runSCAIPBench(o scaipOptions, prof *os.File) (*SCAIPResult, error) {
 	if msgs := res.Sent + res.NoiseSent; msgs > 0 {
 		res.HubCPUPerMsgUs = float64(hubCPU.Microseconds()) / float64(msgs)
 		res.GenCPUPerMsgUs = float64(genCPU.Microseconds()) / float64(msgs)
+		res.HubVolCtxSwPerMsg = float64(vcs1-vcs0) / float64(msgs)
+		res.HubCtxSwPerMsg = float64(vcs1-vcs0+ics1-ics0) / float64(msgs)
 	}
 	if d := time.Duration(sendEnd - start); o.Mode == "rate" && d > 0 {
 		res.AchievedRate = float64(res.Sent) / d.Seconds()
@@ -554,9 +563,9 @@ func (r *SCAIPResult) summary() string {
 		v = "NOT VALID: " + r.NotValid
 	}
 	return fmt.Sprintf("[scaip] %s: sent=%d received=%d lost=%d (udp drops %d) noise=%d | latency ms p50 %.3f p99 %.3f max %.3f | to raise p99 %.3f | "+
-		"send lag p99 %.3f ms | hub CPU %.1f µs/msg, gen %.1f µs/msg | other work %.0f%% | %s",
+		"send lag p99 %.3f ms | hub CPU %.1f µs/msg, gen %.1f µs/msg | hub ctx switches %.2f/msg (voluntary %.2f) | other work %.0f%% | %s",
 		r.Scenario, r.Sent, r.Received, r.Lost, r.UDPDrops, r.NoiseSent, r.Latency.P50, r.Latency.P99, r.Latency.Max, r.ToRaise.P99,
-		r.SendLag.P99, r.HubCPUPerMsgUs, r.GenCPUPerMsgUs, r.OtherCPUPct, v)
+		r.SendLag.P99, r.HubCPUPerMsgUs, r.GenCPUPerMsgUs, r.HubCtxSwPerMsg, r.HubVolCtxSwPerMsg, r.OtherCPUPct, v)
 }
 
 // scaipUnit is a minimal SIP UDP alarm unit: one socket, one nonce whose

@@ -47,6 +47,11 @@ func TestIntegrationSCAIPLoadHubProcess(t *testing.T) {
 	if res.HubCPUPerMsgUs <= 0 {
 		t.Errorf("hub CPU per message %.1f µs: not read from /proc", res.HubCPUPerMsgUs)
 	}
+	// A hub that answered 800 datagrams and wrote 400 alarms to a stream
+	// switched threads at least once; voluntary switches are a part of all.
+	if res.HubCtxSwPerMsg <= 0 || res.HubVolCtxSwPerMsg > res.HubCtxSwPerMsg {
+		t.Errorf("hub context switches per message %.2f (voluntary %.2f): not read from /proc", res.HubCtxSwPerMsg, res.HubVolCtxSwPerMsg)
+	}
 	if res.SendLag.N != res.Sent {
 		t.Errorf("send lag of %d of %d messages", res.SendLag.N, res.Sent)
 	}
