@@ -562,17 +562,15 @@ func auditJournal(t *testing.T, urls []string, opts ...nats.Option) journalAudit
 			term = tm
 			a.terms = append(a.terms, tm)
 		}
-		var tr alarm.Transition
-		if json.Unmarshal(m.Data, &tr) != nil {
-			continue
-		}
-		switch tr.Action {
-		case alarm.ActRaise:
-			if tr.EventID != "" {
-				a.raises[tr.EventID]++
+		for _, tr := range decodeTransitions(m.Data) { // a message may hold a batch
+			switch tr.Action {
+			case alarm.ActRaise:
+				if tr.EventID != "" {
+					a.raises[tr.EventID]++
+				}
+			case alarm.ActNotify, alarm.ActEscalate:
+				a.notifies[fmt.Sprintf("%s tier %d", tr.Alarm, tr.Tier)]++
 			}
-		case alarm.ActNotify, alarm.ActEscalate:
-			a.notifies[fmt.Sprintf("%s tier %d", tr.Alarm, tr.Tier)]++
 		}
 	}
 	return a
