@@ -80,6 +80,9 @@ type options struct {
 	// (WithJournal, cluster.go).
 	openJournal func(each func(alarm.Transition)) (hub.Journal, error)
 	rebuilder   *hub.Rebuilder
+
+	clusterWeb *httpapi.ClusterInfo      // WithClusterWeb (cluster_web.go)
+	attachAuth func(*httpapi.Auth) error // WithClusterWeb
 }
 
 // WithObserver adds an observer of events and alarm transitions.
@@ -275,6 +278,11 @@ func startHTTP(cfg *hub.Config, log *slog.Logger, op options, pp *pushParts, h *
 			log.Warn("service: sessions not restored", "err", err)
 		}
 	}
+	if op.attachAuth != nil {
+		if err := op.attachAuth(auth); err != nil {
+			log.Error("service: the group's sessions not taken over; staff may have to log in again", "err", err)
+		}
+	}
 	reg.MustRegister(
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "vaka_login_checks_total",
 			Help: "Passwords checked with bcrypt (logins and HTTP Basic)."}, func() float64 { return float64(auth.Checks()) }),
@@ -300,6 +308,7 @@ func startHTTP(cfg *hub.Config, log *slog.Logger, op options, pp *pushParts, h *
 		Access:      func(a *alarm.Alarm) *httpapi.AccessInfo { return po.get().access(a) },
 		AccessRoles: cfg.HTTP.ShowAccessTo, ImgSources: tileOrigin(cfg.HTTP.MapTiles),
 		TrustedProxies: cfg.HTTP.TrustedPrefixes(), BodyTimeout: cfg.HTTP.BodyTimeout,
+		Cluster: op.clusterWeb,
 	})
 	ln, err := net.Listen("tcp", cfg.HTTP.Address)
 	if err != nil {

@@ -1,0 +1,132 @@
+//go:build !nocluster
+
+package main
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/vaka-care/vaka/cluster"
+	"github.com/vaka-care/vaka/httpapi"
+	"github.com/vaka-care/vaka/hub"
+	"github.com/vaka-care/vaka/service"
+)
+
+// clusterWebInfo is what the staff app is told about the group.
+func clusterWebInfo(cl *hub.ClusterConfig) *httpapi.ClusterInfo {
+	info := &httpapi.ClusterInfo{Node: cl.Node}
+	for _, w := range cl.WebURLs {
+		info.Hubs = append(info.Hubs, httpapi.HubURL{Node: w.Node, URL: w.URL})
+	}
+	return info
+}
+
+// standbyWeb is the standby's web listener: every request is answered 503
+// with Retry-After and the active hub's address (httpapi.StandbyHandler),
+// so a load balancer's health check skips this hub and a phone that
+// reached it is told where to go instead of waiting on a closed port.
+type standbyWeb struct {
+	srv    *http.Server
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+// startStandbyWeb opens the listener on http.address (with http.tls as
+// the hub itself would). Failing to listen is logged, not fatal: the
+// standby's real job is to wait for the lease.
+func startStandbyWeb(ctx context.Context, cfg *hub.Config, info *httpapi.ClusterInfo, n *cluster.Node, log *slog.Logger) *standbyWeb {
+	var active atomic.Value
+	active.Store("")
+	ctx, cancel := context.WithCancel(ctx)
+	sw := &standbyWeb{cancel: cancel, done: make(chan struct{})}
+	go func() { // who is active, read once a second from the lease
+		defer close(sw.done)
+		for {
+			c, cc := context.WithTimeout(ctx, time.Second)
+			if a, err := n.ActiveNode(c); err == nil {
+				active.Store(a)
+			}
+			cc()
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(time.Second):
+			}
+		}
+	}()
+	ln, err := net.Listen("tcp", cfg.HTTP.Address)
+	if err != nil {
+		log.Warn("cluster: standby web listener not opened; browsers reaching this hub get no answer", "err", err)
+		return sw
+	}
+	sw.srv = &http.Server{Handler: httpapi.StandbyHandler(info, func() string { return active.Load().(string) }),
+		ReadHeaderTimeout: 5 * time.Second, WriteTimeout: 10 * time.Second}
+	go func() {
+		var err error
+		if t := cfg.HTTP.TLS; t != nil {
+			err = sw.srv.ServeTLS(ln, t.CertFile, t.KeyFile)
+		} else {
+			err = sw.srv.Serve(ln)
+		}
+		if err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Warn("cluster: standby web listener", "err", err)
+		}
+	}()
+	log.Info("cluster: standby web listener answers 503", "http", ln.Addr().String())
+	return sw
+}
+
+// close frees the web address for the hub that is starting.
+func (sw *standbyWeb) close() {
+	if sw == nil {
+		return
+	}
+	if sw.srv != nil {
+		_ = sw.srv.Close()
+	}
+	sw.cancel()
+	<-sw.done
+}
+
+// clusterSessions returns the service option that takes the group's
+// sessions over when this hub starts, and a stop to call when it stops.
+// Without the sessions bucket (it could not be opened) sessions stay per
+// hub, as before, and that is logged.
+func clusterSessions(ctx context.Context, cfg *hub.Config, n *cluster.Node, log *slog.Logger) (service.Option, func(*service.Hub), func()) {
+	info := clusterWebInfo(cfg.Cluster)
+	ss, err := n.OpenSessions(ctx, cfg.HTTP.SessionTTL)
+	if err != nil {
+		log.Error("cluster: sessions bucket not opened; staff sessions stay on this hub and a failover logs them out", "err", err)
+		return service.WithClusterWeb(info, nil), func(*service.Hub) {}, func() {}
+	}
+	var (
+		stop func()
+		auth *httpapi.Auth
+	)
+	opt := service.WithClusterWeb(info, func(a *httpapi.Auth) error {
+		auth = a
+		var err error
+		stop, err = ss.Attach(ctx, a)
+		return err
+	})
+	register := func(s *service.Hub) {
+		if auth == nil {
+			return
+		}
+		s.Registry().MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "vaka_cluster_session_sync_failures_total",
+			Help: "Logins, logouts and revocations not replicated to the group: a login may not survive a failover, a revocation may not hold on the next active hub."},
+			func() float64 { return float64(auth.SyncFailures()) }))
+	}
+	return opt, register, func() {
+		if stop != nil {
+			stop()
+		}
+	}
+}
