@@ -5,6 +5,7 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
@@ -96,24 +97,73 @@ func (sw *standbyWeb) close() {
 }
 
 // clusterSessions returns the service option that takes the group's
-// sessions over when this hub starts, and a stop to call when it stops.
-// Without the sessions bucket (it could not be opened) sessions stay per
-// hub, as before, and that is logged.
+// sessions over when this hub starts, a function registering its metric,
+// and a stop to call when the hub stops. It first opens the sessions
+// bucket, retrying for up to a minute while the NATS cluster forms (as
+// Connect waits for the journal stream), so a hub does not become active
+// without it; past that it keeps trying in the background, and a hub that
+// takes over without it keeps sessions per hub, as before a group, and
+// logs that.
 func clusterSessions(ctx context.Context, cfg *hub.Config, n *cluster.Node, log *slog.Logger) (service.Option, func(*service.Hub), func()) {
 	info := clusterWebInfo(cfg.Cluster)
-	ss, err := n.OpenSessions(ctx, cfg.HTTP.SessionTTL)
-	if err != nil {
-		log.Error("cluster: sessions bucket not opened; staff sessions stay on this hub and a failover logs them out", "err", err)
-		return service.WithClusterWeb(info, nil), func(*service.Hub) {}, func() {}
+	var opened atomic.Pointer[cluster.Sessions]
+	open := func(within time.Duration) error {
+		c, cancel := context.WithTimeout(ctx, within)
+		defer cancel()
+		ss, err := n.OpenSessions(c, cfg.HTTP.SessionTTL)
+		if err == nil {
+			opened.Store(ss)
+		}
+		return err
+	}
+	bg, stopBG := context.WithCancel(ctx)
+	first := make(chan struct{})
+	go func() {
+		defer func() {
+			select {
+			case <-first:
+			default:
+				close(first)
+			}
+		}()
+		t0 := time.Now()
+		for attempt := 0; opened.Load() == nil; attempt++ {
+			if err := open(5 * time.Second); err != nil && attempt%10 == 9 {
+				log.Warn("cluster: sessions bucket not open yet; retrying", "err", err)
+			}
+			if opened.Load() == nil && time.Since(t0) > time.Minute {
+				select {
+				case <-first:
+				default:
+					log.Error("cluster: sessions bucket not open after a minute; going on, retrying in the background")
+					close(first)
+				}
+			}
+			select {
+			case <-bg.Done():
+				return
+			case <-time.After(500 * time.Millisecond):
+			}
+		}
+	}()
+	select {
+	case <-first:
+	case <-ctx.Done():
 	}
 	var (
 		stop func()
 		auth *httpapi.Auth
 	)
 	opt := service.WithClusterWeb(info, func(a *httpapi.Auth) error {
+		stopBG()
+		if opened.Load() == nil {
+			if err := open(time.Second); err != nil {
+				return fmt.Errorf("staff sessions stay on this hub and a failover logs them out: %w", err)
+			}
+		}
 		auth = a
 		var err error
-		stop, err = ss.Attach(ctx, a)
+		stop, err = opened.Load().Attach(ctx, a)
 		return err
 	})
 	register := func(s *service.Hub) {
@@ -125,6 +175,7 @@ func clusterSessions(ctx context.Context, cfg *hub.Config, n *cluster.Node, log 
 			func() float64 { return float64(auth.SyncFailures()) }))
 	}
 	return opt, register, func() {
+		stopBG()
 		if stop != nil {
 			stop()
 		}
