@@ -156,3 +156,29 @@ func TestIntegrationSessionsFollowFailover(t *testing.T) {
 		t.Errorf("%d session changes not replicated", f)
 	}
 }
+
+// TestIntegrationShareValue: the first hub's offer is the group's value;
+// a later hub gets it back instead of its own, also after reconnecting.
+func TestIntegrationShareValue(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a 3-node NATS cluster")
+	}
+	_, urls := startNATS(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	a := connect(t, urls, "hub-a", 3*time.Second)
+	b := connect(t, urls, "hub-b", 3*time.Second)
+	got, err := a.ShareValue(ctx, "vapid", []byte("key-a"))
+	if err != nil || string(got) != "key-a" {
+		t.Fatalf("first offer: %q %v", got, err)
+	}
+	for range 2 {
+		got, err = b.ShareValue(ctx, "vapid", []byte("key-b"))
+		if err != nil || string(got) != "key-a" {
+			t.Fatalf("later offer: %q %v, want the group's key-a", got, err)
+		}
+	}
+	if got, err = a.ShareValue(ctx, "other", []byte("x")); err != nil || string(got) != "x" {
+		t.Fatalf("another name: %q %v", got, err)
+	}
+}

@@ -54,6 +54,23 @@ func staffDo(t *testing.T, method, url string, c *http.Cookie, csrf string) int 
 	return res.StatusCode
 }
 
+// pushKey is the VAPID public key base serves to c's session.
+func pushKey(t *testing.T, base string, c *http.Cookie) string {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, base+"/api/v1/push/key", nil)
+	req.AddCookie(c)
+	res, err := (&http.Client{Timeout: 5 * time.Second}).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	var k struct{ Key string }
+	if err := json.NewDecoder(res.Body).Decode(&k); err != nil || res.StatusCode != 200 || k.Key == "" {
+		t.Fatalf("push key from %s: %d %v", base, res.StatusCode, err)
+	}
+	return k.Key
+}
+
 func hubStatusOf(t *testing.T, base string) (int, string, httpapi.HubStatus) {
 	t.Helper()
 	res, err := (&http.Client{Timeout: 2 * time.Second}).Get(base + "/api/v1/hub")
@@ -71,7 +88,8 @@ func hubStatusOf(t *testing.T, base string) (int, string, httpapi.HubStatus) {
 // the active hub and its address; the active hub says which hub it is.
 // A nurse logged in on the active hub is still logged in on the other
 // one after the active hub is SIGKILLed (same cookie), while a session
-// logged out before the kill stays logged out.
+// logged out before the kill stays logged out. Both hubs serve the same
+// VAPID public key, so a phone's push subscription fits either.
 func TestIntegrationClusterStaffFollows(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short: hub processes and a NATS cluster")
@@ -127,6 +145,7 @@ func TestIntegrationClusterStaffFollows(t *testing.T) {
 	if c := staffDo(t, http.MethodGet, "http://"+active.http+"/api/v1/me", keep, ""); c != 200 {
 		t.Fatalf("/me on %s before the kill: %d", active.name, c)
 	}
+	key := pushKey(t, "http://"+active.http, keep)
 	at := time.Now()
 	active.cmd.Process.Signal(syscall.SIGKILL)
 	active.cmd.Wait()
@@ -139,6 +158,9 @@ func TestIntegrationClusterStaffFollows(t *testing.T) {
 	}
 	if c := staffDo(t, http.MethodGet, "http://"+next.http+"/api/v1/me", gone, ""); c != http.StatusUnauthorized {
 		t.Errorf("a logged-out session on %s after the failover: %d, want 401", next.name, c)
+	}
+	if k := pushKey(t, "http://"+next.http, keep); k != key {
+		t.Errorf("VAPID key on %s %q, on %s %q: not shared", active.name, key, next.name, k)
 	}
 	if code, _, st := hubStatusOf(t, "http://"+next.http); code != 200 || st.Node != next.name || st.Role != httpapi.RoleActive {
 		t.Errorf("%s after taking over: /api/v1/hub %d %+v", next.name, code, st)

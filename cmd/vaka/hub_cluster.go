@@ -65,6 +65,7 @@ func runClusterHub(ctx context.Context, path string, cfg *hub.Config, log *slog.
 	// hub will start from, so taking over reads only the newest records.
 	rb := hub.NewRebuilder(log)
 	follower := n.Follow(rb.Add)
+	shareVAPID(ctx, cfg, n, log)                                        // hub_cluster_web.go
 	sessOpt, sessMetrics, sessStop := clusterSessions(ctx, cfg, n, log) // hub_cluster_web.go
 	defer sessStop()
 	sw := startStandbyWeb(ctx, cfg, clusterWebInfo(cl), n, log)

@@ -3,12 +3,15 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"sync/atomic"
 	"time"
 
@@ -17,7 +20,9 @@ import (
 	"github.com/vaka-care/vaka/cluster"
 	"github.com/vaka-care/vaka/httpapi"
 	"github.com/vaka-care/vaka/hub"
+	"github.com/vaka-care/vaka/internal/record"
 	"github.com/vaka-care/vaka/service"
+	"github.com/vaka-care/vaka/webpush"
 )
 
 // clusterWebInfo is what the staff app is told about the group.
@@ -180,4 +185,65 @@ func clusterSessions(ctx context.Context, cfg *hub.Config, n *cluster.Node, log 
 			stop()
 		}
 	}
+}
+
+// shareVAPID gives every hub of the group one VAPID key, before this hub
+// stands for the lease: its own data_dir/vapid.pem is offered, and if
+// the group already has another key, that one replaces the file (the old
+// one kept beside it as vapid.pem.replaced). Phones subscribe against the
+// public key, so with one key a subscription stays valid across a
+// failover once the subscription itself is known to the new hub (not yet
+// replicated: docs/scale-out.md). Failing is logged, not fatal: push
+// then works per hub, as before a group.
+func shareVAPID(ctx context.Context, cfg *hub.Config, n *cluster.Node, log *slog.Logger) {
+	if cfg.DataDir == "" {
+		return
+	}
+	path := filepath.Join(cfg.DataDir, "vapid.pem")
+	fail := func(err error) {
+		log.Error("cluster: VAPID key not shared with the group; a phone's push subscription stays with one hub", "err", err)
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
+		fail(err)
+		return
+	}
+	if _, err := webpush.LoadOrCreateVAPID(path); err != nil {
+		fail(err)
+		return
+	}
+	local, err := os.ReadFile(path)
+	if err != nil {
+		fail(err)
+		return
+	}
+	c, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	group, err := n.ShareValue(c, "vapid", local)
+	if err != nil {
+		fail(err)
+		return
+	}
+	if bytes.Equal(group, local) {
+		return
+	}
+	if err := record.WriteFile(path+".group", group, 0o600); err != nil {
+		fail(err)
+		return
+	}
+	if _, err := webpush.LoadOrCreateVAPID(path + ".group"); err != nil {
+		_ = os.Remove(path + ".group")
+		fail(fmt.Errorf("the group's key: %w", err))
+		return
+	}
+	if err := os.Rename(path, path+".replaced"); err != nil {
+		fail(err)
+		return
+	}
+	if err := os.Rename(path+".group", path); err != nil {
+		_ = os.Rename(path+".replaced", path)
+		fail(err)
+		return
+	}
+	log.Warn("cluster: this hub's VAPID key replaced by the group's; phones subscribed to this hub alone subscribe again when the app is opened",
+		"kept", path+".replaced")
 }
