@@ -125,6 +125,28 @@ snapshot:
 			return nil, ctx.Err()
 		}
 	}
+	// The first hub to become active in a new group (a single hub made
+	// redundant) seeds the bucket with its own sessions instead of
+	// dropping them: no nurse is logged out by switching the group on.
+	// From then on the bucket is the truth. The mark lives in the lease
+	// bucket, which does not expire.
+	c, ccancel := context.WithTimeout(ctx, 5*time.Second)
+	_, serr := s.n.kv.Create(c, "shared.sessions-seeded", []byte("1"))
+	ccancel()
+	switch {
+	case serr == nil:
+		mine := auth.Records()
+		for k, r := range mine {
+			if _, ok := initial[k]; !ok {
+				if err := s.PutSession(k, r); err == nil {
+					initial[k] = r
+				}
+			}
+		}
+		s.n.log.Info("cluster: sessions bucket seeded with this hub's sessions", "sessions", len(mine))
+	case !errors.Is(serr, jetstream.ErrKeyExists):
+		s.n.log.Warn("cluster: could not tell whether the sessions bucket was seeded; taking it as it is", "err", serr)
+	}
 	kept := auth.ReplaceSessions(initial)
 	auth.SetSync(s)
 	s.n.log.Info("cluster: staff sessions taken over from the group", "sessions", kept)

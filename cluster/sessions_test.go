@@ -48,7 +48,9 @@ func waitFor(t testing.TB, what string, cond func() bool) {
 
 // TestIntegrationSessionsFollowFailover: on a real 3-node JetStream
 // cluster, a session logged in on hub-a is valid on hub-b once hub-b is
-// active (same token, same user, same expiry), while a session hub-b kept
+// active (same token, same user, same expiry), and so is one hub-a had
+// before the group existed (the first hub seeds the bucket with its own
+// sessions), while a session the later hub-b kept
 // in its own sessions file from an earlier turn, unknown to the group,
 // is dropped. A logout on hub-b and a revocation on hub-b reach hub-a
 // while both follow the bucket, and a revoked session stays revoked when
@@ -71,7 +73,16 @@ func TestIntegrationSessionsFollowFailover(t *testing.T) {
 	if err := authA.Persist(filepath.Join(dir, "a-sessions.json")); err != nil {
 		t.Fatal(err)
 	}
+	// Before the group: a session of the single hub hub-a was. The first
+	// hub to attach seeds the bucket with its own sessions.
+	pre, err := authA.Login(ctx, "10.0.0.4", "anna", "natt-2026")
+	if err != nil {
+		t.Fatal(err)
+	}
 	stopA := attach(t, sa, authA)
+	if _, ok := authA.Session(pre.Token); !ok {
+		t.Fatal("hub-a's own session dropped when it seeded the new group")
+	}
 	anna, err := authA.Login(ctx, "10.0.0.5", "anna", "natt-2026")
 	if err != nil {
 		t.Fatal(err)
@@ -113,6 +124,9 @@ func TestIntegrationSessionsFollowFailover(t *testing.T) {
 			t.Errorf("session on hub-b: user %s expires %s, want %s %s (and the same CSRF token)",
 				got.User.Username, got.Expires, s.User.Username, s.Expires)
 		}
+	}
+	if _, ok := authB.Session(pre.Token); !ok {
+		t.Error("the session hub-a had before the group is not valid on hub-b")
 	}
 	if _, ok := authB.Session(stale.Token); ok {
 		t.Error("a session only in hub-b's own file survived taking over the group's sessions")

@@ -130,3 +130,18 @@ func (a *Auth) ReplaceSessions(recs map[string]SessionRecord) int {
 	a.save()
 	return n
 }
+
+// Records returns the live sessions as replicated records (to seed a new
+// group's bucket with a hub's own sessions).
+func (a *Auth) Records() map[string]SessionRecord {
+	now := a.now()
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	out := make(map[string]SessionRecord, len(a.sessions))
+	for k, r := range a.sessions {
+		if !now.After(r.Expires) {
+			out[k] = SessionRecord{User: r.User, Created: r.Created, Expires: r.Expires}
+		}
+	}
+	return out
+}
