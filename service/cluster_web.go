@@ -2,6 +2,7 @@ package service
 
 import (
 	"github.com/vaka-care/vaka/httpapi"
+	"github.com/vaka-care/vaka/webpush"
 )
 
 // WithClusterWeb makes the staff app's side of a redundant group: info
@@ -16,4 +17,12 @@ func WithClusterWeb(info *httpapi.ClusterInfo, attach func(*httpapi.Auth) error)
 		op.clusterWeb = info
 		op.attachAuth = attach
 	}
+}
+
+// WithClusterPush calls attach with the hub's Web Push subscription store
+// before the hub starts, to take the group's replicated subscriptions
+// over and replicate later changes (cluster.PushSubs). An error is logged,
+// not fatal.
+func WithClusterPush(attach func(*webpush.Store) error) Option {
+	return func(op *options) { op.attachPush = attach }
 }

@@ -28,6 +28,7 @@ import (
 	"github.com/vaka-care/vaka/roster"
 	"github.com/vaka-care/vaka/scaipsip"
 	"github.com/vaka-care/vaka/store"
+	"github.com/vaka-care/vaka/webpush"
 )
 
 // Hub is a running hub.
@@ -81,8 +82,9 @@ type options struct {
 	openJournal func(each func(alarm.Transition)) (hub.Journal, error)
 	rebuilder   *hub.Rebuilder
 
-	clusterWeb *httpapi.ClusterInfo      // WithClusterWeb (cluster_web.go)
-	attachAuth func(*httpapi.Auth) error // WithClusterWeb
+	clusterWeb *httpapi.ClusterInfo       // WithClusterWeb (cluster_web.go)
+	attachAuth func(*httpapi.Auth) error  // WithClusterWeb
+	attachPush func(*webpush.Store) error // WithClusterPush
 }
 
 // WithObserver adds an observer of events and alarm transitions.
@@ -166,6 +168,11 @@ func Start(cfg *hub.Config, log *slog.Logger, opts ...Option) (*Hub, error) {
 	if err != nil {
 		j.Close()
 		return nil, err
+	}
+	if op.attachPush != nil && pp.store != nil {
+		if err := op.attachPush(pp.store); err != nil {
+			log.Error("service: the group's push subscriptions not taken over; phones get push after the app is opened", "err", err)
+		}
 	}
 	pp.disp = notify.New(notify.Options{Tree: pp.tree, Pusher: pp.sender, Logger: log})
 	disp := pp.disp

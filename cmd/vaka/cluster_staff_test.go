@@ -3,6 +3,10 @@
 package main
 
 import (
+	"bytes"
+	"crypto/ecdh"
+	"crypto/rand"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -71,6 +75,35 @@ func pushKey(t *testing.T, base string, c *http.Cookie) string {
 	return k.Key
 }
 
+// subscribePush stores a Web Push subscription for c's session on base
+// and returns its id.
+func subscribePush(t *testing.T, base string, c *http.Cookie, csrf string) string {
+	t.Helper()
+	k, err := ecdh.P256().GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	auth := make([]byte, 16)
+	_, _ = rand.Read(auth)
+	body, _ := json.Marshal(map[string]any{"endpoint": "https://push.example.net/send/phone-1",
+		"keys": map[string]string{"p256dh": base64.RawURLEncoding.EncodeToString(k.PublicKey().Bytes()),
+			"auth": base64.RawURLEncoding.EncodeToString(auth)}})
+	req, _ := http.NewRequest(http.MethodPost, base+"/api/v1/push/subscriptions", bytes.NewReader(body))
+	req.AddCookie(c)
+	req.Header.Set("X-CSRF-Token", csrf)
+	req.Header.Set("Content-Type", "application/json")
+	res, err := (&http.Client{Timeout: 5 * time.Second}).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	var r struct{ ID string }
+	if err := json.NewDecoder(res.Body).Decode(&r); err != nil || res.StatusCode != http.StatusCreated || r.ID == "" {
+		t.Fatalf("push subscription on %s: %d %v", base, res.StatusCode, err)
+	}
+	return r.ID
+}
+
 func hubStatusOf(t *testing.T, base string) (int, string, httpapi.HubStatus) {
 	t.Helper()
 	res, err := (&http.Client{Timeout: 2 * time.Second}).Get(base + "/api/v1/hub")
@@ -89,7 +122,8 @@ func hubStatusOf(t *testing.T, base string) (int, string, httpapi.HubStatus) {
 // A nurse logged in on the active hub is still logged in on the other
 // one after the active hub is SIGKILLed (same cookie), while a session
 // logged out before the kill stays logged out. Both hubs serve the same
-// VAPID public key, so a phone's push subscription fits either.
+// VAPID public key, and the push subscription stored on the first hub is
+// on the second: a locked phone is reached after the failover too.
 func TestIntegrationClusterStaffFollows(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short: hub processes and a NATS cluster")
@@ -137,7 +171,7 @@ func TestIntegrationClusterStaffFollows(t *testing.T) {
 		t.Fatalf("standby %s: %d Retry-After %q %+v", standby.name, code, retry, st)
 	}
 
-	keep, _ := staffLogin(t, "http://"+active.http)
+	keep, keepCSRF := staffLogin(t, "http://"+active.http)
 	gone, goneCSRF := staffLogin(t, "http://"+active.http)
 	if c := staffDo(t, http.MethodPost, "http://"+active.http+"/api/v1/logout", gone, goneCSRF); c != http.StatusNoContent && c != 200 {
 		t.Fatalf("logout: %d", c)
@@ -146,6 +180,7 @@ func TestIntegrationClusterStaffFollows(t *testing.T) {
 		t.Fatalf("/me on %s before the kill: %d", active.name, c)
 	}
 	key := pushKey(t, "http://"+active.http, keep)
+	subID := subscribePush(t, "http://"+active.http, keep, keepCSRF)
 	at := time.Now()
 	active.cmd.Process.Signal(syscall.SIGKILL)
 	active.cmd.Wait()
@@ -161,6 +196,11 @@ func TestIntegrationClusterStaffFollows(t *testing.T) {
 	}
 	if k := pushKey(t, "http://"+next.http, keep); k != key {
 		t.Errorf("VAPID key on %s %q, on %s %q: not shared", active.name, key, next.name, k)
+	}
+	// The new active hub took the group's subscriptions over (its store
+	// file is rewritten at takeover).
+	if b, err := os.ReadFile(filepath.Join(filepath.Dir(next.cfg), "data", "push-subscriptions.json")); err != nil || !bytes.Contains(b, []byte(subID)) {
+		t.Errorf("%s after the failover does not hold the push subscription %s made on %s: %v", next.name, subID, active.name, err)
 	}
 	if code, _, st := hubStatusOf(t, "http://"+next.http); code != 200 || st.Node != next.name || st.Role != httpapi.RoleActive {
 		t.Errorf("%s after taking over: /api/v1/hub %d %+v", next.name, code, st)

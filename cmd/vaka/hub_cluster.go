@@ -68,6 +68,8 @@ func runClusterHub(ctx context.Context, path string, cfg *hub.Config, log *slog.
 	shareVAPID(ctx, cfg, n, log)                                        // hub_cluster_web.go
 	sessOpt, sessMetrics, sessStop := clusterSessions(ctx, cfg, n, log) // hub_cluster_web.go
 	defer sessStop()
+	pushOpt, pushStop := clusterPush(ctx, n) // hub_cluster_web.go
+	defer pushStop()
 	sw := startStandbyWeb(ctx, cfg, clusterWebInfo(cl), n, log)
 	lease, err := n.Acquire(ctx)
 	sw.close()
@@ -86,7 +88,7 @@ func runClusterHub(ctx context.Context, path string, cfg *hub.Config, log *slog.
 		lease.Release()
 		return err
 	}
-	popts = append(popts, sessOpt, service.WithRebuilder(rb), service.WithJournal(func(each func(alarm.Transition)) (hub.Journal, error) {
+	popts = append(popts, sessOpt, pushOpt, service.WithRebuilder(rb), service.WithJournal(func(each func(alarm.Transition)) (hub.Journal, error) {
 		var err error
 		j, err = n.OpenJournal(ctx, lease, each, follower)
 		if err != nil {

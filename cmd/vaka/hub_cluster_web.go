@@ -178,6 +178,9 @@ func clusterSessions(ctx context.Context, cfg *hub.Config, n *cluster.Node, log 
 		s.Registry().MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "vaka_cluster_session_sync_failures_total",
 			Help: "Logins, logouts and revocations not replicated to the group: a login may not survive a failover, a revocation may not hold on the next active hub."},
 			func() float64 { return float64(auth.SyncFailures()) }))
+		s.Registry().MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "vaka_cluster_push_sync_failures_total",
+			Help: "Web Push subscriptions stored or removed without reaching the group: the next active hub may not reach that phone."},
+			func() float64 { return float64(webpush.SyncFailures()) }))
 	}
 	return opt, register, func() {
 		stopBG()
@@ -246,4 +249,20 @@ func shareVAPID(ctx context.Context, cfg *hub.Config, n *cluster.Node, log *slog
 	}
 	log.Warn("cluster: this hub's VAPID key replaced by the group's; phones subscribed to this hub alone subscribe again when the app is opened",
 		"kept", path+".replaced")
+}
+
+// clusterPush returns the service option that takes the group's Web Push
+// subscriptions over when this hub starts, and a stop for when it stops.
+func clusterPush(ctx context.Context, n *cluster.Node) (service.Option, func()) {
+	var stop func()
+	opt := service.WithClusterPush(func(st *webpush.Store) error {
+		var err error
+		stop, err = n.PushSubs().Attach(ctx, st)
+		return err
+	})
+	return opt, func() {
+		if stop != nil {
+			stop()
+		}
+	}
 }
