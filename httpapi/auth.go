@@ -148,6 +148,8 @@ type Auth struct {
 	path     string                 // sessions file; "" keeps them in memory
 	saveMu   sync.Mutex
 	saveErrs atomic.Int64
+	sync     SessionSync // replicates sessions in a redundant group (sessionsync.go)
+	syncErrs atomic.Int64
 	sources  strikes // by source address
 	pairs    strikes // by account and source
 	accounts strikes // by account
@@ -511,6 +513,7 @@ func (a *Auth) Login(ctx context.Context, source, username, password string) (*S
 	a.sessions[tokenHash(tok)] = rec
 	a.mu.Unlock()
 	a.save()
+	a.syncPut(tokenHash(tok), rec)
 	return &Session{Token: tok, User: u, CSRF: csrfFor(tok), Expires: rec.Expires}, nil
 }
 
@@ -547,6 +550,7 @@ func (a *Auth) Logout(token string) {
 	a.mu.Unlock()
 	if ok {
 		a.save()
+		a.syncDelete(tokenHash(token))
 	}
 }
 

@@ -55,6 +55,7 @@ var policy = map[string]Access{
 	"GET /static/*":      public,
 	"GET /sw.js":         public,
 	"GET /healthz":       public,
+	"GET /api/v1/hub":    public, // which hub of a redundant group, no personal data
 	"GET /metrics":       public, // counters only, never ids of residents
 	"POST /api/v1/login": public,
 	// Authenticated by the push subscription's receipt token.

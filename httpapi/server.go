@@ -84,6 +84,10 @@ type Options struct {
 	// bytes cannot hold a connection and a goroutine for long (default
 	// DefaultBodyTimeout). The live stream has no body and is not cut.
 	BodyTimeout time.Duration
+	// Cluster, in a redundant group, tells the staff app which hub it is
+	// on and where the others are (GET /api/v1/hub, clusterstatus.go).
+	// Nil on a single hub: nothing changes.
+	Cluster *ClusterInfo
 }
 
 // DefaultBodyTimeout is Options.BodyTimeout's default: a phone on a poor
@@ -230,7 +234,7 @@ func New(o Options) http.Handler {
 	}
 	s := &server{o: o}
 	r := chi.NewRouter()
-	r.Use(middleware.Recoverer, securityHeaders(o.ImgSources), s.bodyLimits)
+	r.Use(middleware.Recoverer, securityHeaders(o.ImgSources, o.Cluster.origins()...), s.bodyLimits)
 	static, _ := fs.Sub(ui.Static, "static")
 	routes := []Route{
 		{http.MethodGet, "/healthz", http.HandlerFunc(s.healthz)},
@@ -257,6 +261,7 @@ func New(o Options) http.Handler {
 		{http.MethodPost, "/api/v1/admin/sessions/revoke", http.HandlerFunc(s.revokeSessions)},
 		{http.MethodGet, "/api/v1/stream", http.HandlerFunc(s.stream)},
 	}
+	routes = append(routes, Route{http.MethodGet, "/api/v1/hub", http.HandlerFunc(s.hubStatus)}) // clusterstatus.go
 	if o.Gatherer != nil {
 		routes = append(routes, Route{http.MethodGet, "/metrics", promhttp.HandlerFor(o.Gatherer, promhttp.HandlerOpts{})})
 	}
@@ -319,10 +324,13 @@ func (s *server) named(a *alarm.Alarm) *alarm.Alarm {
 	return &c
 }
 
-func securityHeaders(imgSources []string) func(http.Handler) http.Handler {
+func securityHeaders(imgSources []string, connectSources ...string) func(http.Handler) http.Handler {
 	csp := "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'"
 	if len(imgSources) > 0 {
 		csp = "default-src 'self'; img-src 'self' data: " + strings.Join(imgSources, " ") + "; frame-ancestors 'none'"
+	}
+	if len(connectSources) > 0 { // the other hubs of a redundant group (clusterstatus.go)
+		csp += "; connect-src 'self' " + strings.Join(connectSources, " ")
 	}
 	return func(next http.Handler) http.Handler { return securityHeadersCSP(csp, next) }
 }

@@ -85,19 +85,21 @@ func (a *Auth) Persist(path string) error {
 // sessions are told at once and close.
 func (a *Auth) RevokeUser(username string) int {
 	a.mu.Lock()
-	n := 0
+	var keys []string
 	for k, r := range a.sessions {
 		if r.User == username {
 			delete(a.sessions, k)
-			n++
+			keys = append(keys, k)
 		}
 	}
+	n := len(keys)
 	if n > 0 {
 		a.signalLocked()
 	}
 	a.mu.Unlock()
 	if n > 0 {
 		a.save()
+		a.syncDelete(keys...)
 	}
 	return n
 }

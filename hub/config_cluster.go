@@ -36,6 +36,9 @@ type ClusterConfig struct {
 	// Stream names the JetStream stream of the journal; default
 	// VAKA_JOURNAL. Two groups sharing one NATS cluster need two names.
 	Stream string `yaml:"stream"`
+	// WebURLs are every hub's public address for the staff app
+	// (config_cluster_web.go); optional.
+	WebURLs []ClusterWebURL `yaml:"web_urls"`
 }
 
 // ClusterNATS is an external NATS cluster.
@@ -166,5 +169,6 @@ func (c *Config) validateCluster() []error {
 	} else if strings.ContainsAny(cl.Stream, ". *>/\\") {
 		add("stream", "a plain name without dots, spaces, slashes or wildcards")
 	}
+	errs = append(errs, c.validateClusterWeb()...)
 	return errs
 }

@@ -136,6 +136,7 @@ func TestIntegrationRoleMatrix(t *testing.T) {
 	pub := []string{"public"}
 	want := map[string][]string{
 		"GET /": pub, "GET /static/*": pub, "GET /sw.js": pub, "GET /healthz": pub, "GET /metrics": pub,
+		"GET /api/v1/hub":    pub, // role single here; which hub in a redundant group
 		"POST /api/v1/login": pub, "POST /api/v1/alarms/{id}/delivered": pub,
 		"GET /osmand": pub, "POST /osmand": pub,
 		"GET /devices": pub, "GET /devices/static/devices.js": pub, "GET /devices/static/devices.css": pub,

@@ -28,6 +28,7 @@ import (
 	"github.com/vaka-care/vaka/roster"
 	"github.com/vaka-care/vaka/scaipsip"
 	"github.com/vaka-care/vaka/store"
+	"github.com/vaka-care/vaka/webpush"
 )
 
 // Hub is a running hub.
@@ -80,6 +81,10 @@ type options struct {
 	// (WithJournal, cluster.go).
 	openJournal func(each func(alarm.Transition)) (hub.Journal, error)
 	rebuilder   *hub.Rebuilder
+
+	clusterWeb *httpapi.ClusterInfo       // WithClusterWeb (cluster_web.go)
+	attachAuth func(*httpapi.Auth) error  // WithClusterWeb
+	attachPush func(*webpush.Store) error // WithClusterPush
 }
 
 // WithObserver adds an observer of events and alarm transitions.
@@ -163,6 +168,11 @@ func Start(cfg *hub.Config, log *slog.Logger, opts ...Option) (*Hub, error) {
 	if err != nil {
 		j.Close()
 		return nil, err
+	}
+	if op.attachPush != nil && pp.store != nil {
+		if err := op.attachPush(pp.store); err != nil {
+			log.Error("service: the group's push subscriptions not taken over; phones get push after the app is opened", "err", err)
+		}
 	}
 	pp.disp = notify.New(notify.Options{Tree: pp.tree, Pusher: pp.sender, Logger: log})
 	disp := pp.disp
@@ -275,6 +285,11 @@ func startHTTP(cfg *hub.Config, log *slog.Logger, op options, pp *pushParts, h *
 			log.Warn("service: sessions not restored", "err", err)
 		}
 	}
+	if op.attachAuth != nil {
+		if err := op.attachAuth(auth); err != nil {
+			log.Error("service: the group's sessions not taken over; staff may have to log in again", "err", err)
+		}
+	}
 	reg.MustRegister(
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "vaka_login_checks_total",
 			Help: "Passwords checked with bcrypt (logins and HTTP Basic)."}, func() float64 { return float64(auth.Checks()) }),
@@ -300,6 +315,7 @@ func startHTTP(cfg *hub.Config, log *slog.Logger, op options, pp *pushParts, h *
 		Access:      func(a *alarm.Alarm) *httpapi.AccessInfo { return po.get().access(a) },
 		AccessRoles: cfg.HTTP.ShowAccessTo, ImgSources: tileOrigin(cfg.HTTP.MapTiles),
 		TrustedProxies: cfg.HTTP.TrustedPrefixes(), BodyTimeout: cfg.HTTP.BodyTimeout,
+		Cluster: op.clusterWeb,
 	})
 	ln, err := net.Listen("tcp", cfg.HTTP.Address)
 	if err != nil {

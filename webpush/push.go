@@ -101,6 +101,7 @@ type Store struct {
 	path string
 	mu   sync.Mutex
 	subs map[string]*Subscription // id → subscription
+	sync StoreSync                // replicates subscriptions in a redundant group (sync.go)
 }
 
 // MaxPerUser bounds one user's phones; the oldest goes first.
@@ -132,11 +133,22 @@ func OpenStore(path string) (*Store, error) {
 // Add stores a subscription for user, replacing one with the same endpoint.
 func (s *Store) Add(user string, b SubscriptionBody, now time.Time) (*Subscription, error) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
+	sub, removed, err := s.addLocked(user, b, now)
+	x := s.sync
+	s.mu.Unlock()
+	if x != nil {
+		s.replicate(x, sub, removed)
+	}
+	return sub, err
+}
+
+func (s *Store) addLocked(user string, b SubscriptionBody, now time.Time) (*Subscription, []string, error) {
 	var mine []*Subscription
+	var removed []string
 	for id, old := range s.subs {
 		if old.Endpoint == b.Endpoint {
 			delete(s.subs, id)
+			removed = append(removed, id)
 			continue
 		}
 		if old.User == user {
@@ -151,21 +163,27 @@ func (s *Store) Add(user string, b SubscriptionBody, now time.Time) (*Subscripti
 			}
 		}
 		delete(s.subs, mine[oldest].ID)
+		removed = append(removed, mine[oldest].ID)
 		mine = append(mine[:oldest], mine[oldest+1:]...)
 	}
 	sub := &Subscription{ID: "P" + token()[:12], User: user, Endpoint: b.Endpoint, P256dh: b.Keys.P256dh,
 		Auth: b.Keys.Auth, Token: token(), Created: now}
 	s.subs[sub.ID] = sub
-	return sub, s.saveLocked()
+	return sub, removed, s.saveLocked()
 }
 
 // Remove deletes a subscription (the push service said it is gone).
 func (s *Store) Remove(id string) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	if _, ok := s.subs[id]; ok {
+	_, ok := s.subs[id]
+	if ok {
 		delete(s.subs, id)
 		_ = s.saveLocked()
+	}
+	x := s.sync
+	s.mu.Unlock()
+	if ok && x != nil {
+		s.replicate(x, nil, []string{id})
 	}
 }
 

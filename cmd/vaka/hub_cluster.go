@@ -68,7 +68,14 @@ func runClusterHub(ctx context.Context, path string, cfg *hub.Config, log *slog.
 	// hub will start from, so taking over reads only the newest records.
 	rb := hub.NewRebuilder(log)
 	follower := n.Follow(rb.Add)
+	shareVAPID(ctx, cfg, n, log)                                        // hub_cluster_web.go
+	sessOpt, sessMetrics, sessStop := clusterSessions(ctx, cfg, n, log) // hub_cluster_web.go
+	defer sessStop()
+	pushOpt, pushStop := clusterPush(ctx, n) // hub_cluster_web.go
+	defer pushStop()
+	sw := startStandbyWeb(ctx, cfg, clusterWebInfo(cl), n, log)
 	lease, err := n.Acquire(ctx)
+	sw.close()
 	if err != nil {
 		follower.Stop()
 		if ctx.Err() != nil {
@@ -84,7 +91,7 @@ func runClusterHub(ctx context.Context, path string, cfg *hub.Config, log *slog.
 		lease.Release()
 		return err
 	}
-	popts = append(popts, service.WithRebuilder(rb), service.WithJournal(func(each func(alarm.Transition)) (hub.Journal, error) {
+	popts = append(popts, sessOpt, pushOpt, service.WithRebuilder(rb), service.WithJournal(func(each func(alarm.Transition)) (hub.Journal, error) {
 		var err error
 		j, err = n.OpenJournal(ctx, lease, each, follower)
 		if err != nil {
@@ -107,6 +114,7 @@ func runClusterHub(ctx context.Context, path string, cfg *hub.Config, log *slog.
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "vaka_cluster_journal_appends_total",
 			Help: "Journal records acknowledged by a quorum of the stream's replicas since this hub became active."},
 			func() float64 { return float64(j.Appends.Load()) }))
+	sessMetrics(s)
 	pp.attach(s)
 	s.WatchConfig(ctx, path, 5*time.Second)
 	log.Info("cluster: this hub is active", "term", lease.Term, "took_over_in", time.Since(t0).Round(time.Millisecond),

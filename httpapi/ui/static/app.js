@@ -679,6 +679,7 @@ function connectStream() {
     reconnectDelay = 1000;
     setConnected(true);
     refresh(); // catch up on whatever happened while we were not listening
+    if (typeof hubOnHello === 'function') hubOnHello(); // hub.js: which hub of a group
   });
   src.addEventListener('alarm', (e) => {
     if (es !== src) return;
@@ -725,6 +726,8 @@ function scheduleReconnect() {
     const r = await api('GET', '/me');
     if (r.status === 401) return endSession(t('sessionEnded'));
     if (r.ok && r.data && r.data.csrf) state.csrf = r.data.csrf;
+    // hub.js: no working hub here; in a redundant group, try the others.
+    if ((r.status === 0 || r.status >= 500) && typeof hubFollow === 'function') hubFollow();
     if (state.me && !es) connectStream();
   }, delay);
 }
