@@ -461,15 +461,15 @@ func (h *dueHeap) Pop() any {
 
 // labelsAlarm returns the alarm snapshot kept for a track's messages.
 func (d *Dispatcher) labelsAlarm(tr *Track) *alarm.Alarm {
-	if tr.snap != nil {
-		return tr.snap.alarm()
+	if tr.snap.taken() {
+		return tr.snap.alarm(tr.Alarm)
 	}
 	return &alarm.Alarm{ID: tr.Alarm}
 }
 
 // alert records step s on the alarm and alerts the receivers it names.
 func (d *Dispatcher) alert(a *alarm.Alarm, tr *Track, s Step, now time.Time) {
-	if tr.snap == nil {
+	if !tr.snap.taken() {
 		tr.snap = snapshotOf(a)
 	}
 	// Who: the tier's receiver on notify and escalate; on a reminder,
@@ -623,7 +623,7 @@ func (d *Dispatcher) resume(a *alarm.Alarm, now time.Time) {
 		if len(p.Tiers) == 0 {
 			continue
 		}
-		tr := &Track{Alarm: a.ID, Plan: p, Tier: min(tier, len(p.Tiers)-1), Since: since, LastAlert: last}
+		tr := &Track{Alarm: a.ID, Plan: internPlan(p), Tier: min(tier, len(p.Tiers)-1), Since: since, LastAlert: last}
 		for u := range delivered {
 			tr.Receipt(u)
 		}

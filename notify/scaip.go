@@ -368,8 +368,8 @@ func (d *Dispatcher) startHandover(a *alarm.Alarm, tr *Track, tier int, r *Recei
 		return old
 	}
 	snap := a
-	if tr.snap != nil {
-		snap = tr.snap.alarm()
+	if tr.snap.taken() {
+		snap = tr.snap.alarm(tr.Alarm)
 	}
 	ref := HandoverRef(a.ID, tier, r.Name)
 	req := Request(snap, r.SCAIP, ref, scaip.Message)
