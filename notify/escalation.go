@@ -17,7 +17,7 @@ import (
 //	       └──accept / presence / resolve─────────────────▶ stopped
 type Track struct {
 	Alarm     string
-	Plan      *Plan // read-only, shared with other tracks on the same plan (internPlan)
+	Plan      *Plan     // read-only, shared with other tracks on the same plan (internPlan)
 	Tier      int       // current tier (index into Plan.Tiers)
 	Since     time.Time // when the current tier was alerted
 	LastAlert time.Time // last notify, escalate or reminder
