@@ -230,8 +230,8 @@ func (d *Dispatcher) loop() {
 		if h := d.runHandovers(d.now()); !h.IsZero() && (wake.IsZero() || h.Before(wake)) {
 			wake = h
 		}
-		if d.due.Len() > 0 && (wake.IsZero() || d.due[0].at.Before(wake)) {
-			wake = d.due[0].at // a hand-over given up just now moves its track on
+		if d.due.Len() > 0 && (wake.IsZero() || d.due[0].at < wake.UnixNano()) {
+			wake = d.due[0].time() // a hand-over given up just now moves its track on
 		}
 		if !timer.Stop() {
 			select {
@@ -404,7 +404,7 @@ func (d *Dispatcher) handle(a *alarm.Alarm, t alarm.Transition) {
 // so a wake costs O(log n) in the open alarms, not a scan of all of them.
 func (d *Dispatcher) runDue() time.Time {
 	now := d.now()
-	for d.due.Len() > 0 && !d.due[0].at.After(now) {
+	for d.due.Len() > 0 && d.due[0].at <= now.UnixNano() {
 		e := heap.Pop(&d.due).(dueEntry)
 		if !d.active(e.tr) {
 			continue // accepted, resolved or superseded since it was scheduled
@@ -413,7 +413,7 @@ func (d *Dispatcher) runDue() time.Time {
 			s, ok, w := e.tr.Next(now)
 			if !ok {
 				if !w.IsZero() {
-					heap.Push(&d.due, dueEntry{at: w, tr: e.tr})
+					heap.Push(&d.due, dueEntry{at: w.UnixNano(), tr: e.tr})
 				}
 				break
 			}
@@ -424,12 +424,12 @@ func (d *Dispatcher) runDue() time.Time {
 	if d.due.Len() == 0 {
 		return time.Time{}
 	}
-	return d.due[0].at
+	return d.due[0].time()
 }
 
 // schedule asks runDue to look at tr at (or after) at.
 func (d *Dispatcher) schedule(tr *Track, at time.Time) {
-	heap.Push(&d.due, dueEntry{at: at, tr: tr})
+	heap.Push(&d.due, dueEntry{at: at.UnixNano(), tr: tr})
 }
 
 func (d *Dispatcher) active(tr *Track) bool {
@@ -441,15 +441,20 @@ func (d *Dispatcher) active(tr *Track) bool {
 	return false
 }
 
+// dueEntry is one track's next look. Its time is in unix nanoseconds:
+// 16 bytes an entry where a time.Time made it 32, and the heap holds one
+// per open alarm (issue 20).
 type dueEntry struct {
-	at time.Time
+	at int64
 	tr *Track
 }
+
+func (e dueEntry) time() time.Time { return time.Unix(0, e.at) }
 
 type dueHeap []dueEntry
 
 func (h dueHeap) Len() int           { return len(h) }
-func (h dueHeap) Less(i, j int) bool { return h[i].at.Before(h[j].at) }
+func (h dueHeap) Less(i, j int) bool { return h[i].at < h[j].at }
 func (h dueHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
 func (h *dueHeap) Push(x any)        { *h = append(*h, x.(dueEntry)) }
 func (h *dueHeap) Pop() any {
