@@ -216,3 +216,53 @@ func TestStepSharesWhatAlarmsRepeat(t *testing.T) {
 		t.Fatalf("repeat came back as %+v", h)
 	}
 }
+
+// A step's who and note (issue 20: 48 bytes a step): the same rule and
+// note on two alarms are one shared stepText, a staff member's own note
+// is kept apart and never put in the shared table, and both come back
+// as they went in, empty ones included.
+func TestStepTextSharedExceptStaffNotes(t *testing.T) {
+	if n := unsafe.Sizeof(step{}); n > 48 {
+		t.Errorf("a step is %d bytes, want at most 48", n)
+	}
+	at := time.Date(2026, 12, 3, 3, 0, 0, 0, time.UTC)
+	mk := func(id string, tr Transition) step {
+		a := &Alarm{ID: id}
+		tr.Alarm, tr.At = id, at
+		return toStep(a, &tr)
+	}
+	r1 := mk("A1", Transition{Action: ActRaise, By: "rule:call", Note: "larmknapp"})
+	r2 := mk("A2", Transition{Action: ActRaise, By: "rule:call", Note: "larmknapp"})
+	if r1.txt == nil || r1.txt != r2.txt {
+		t.Error("two raises by the same rule with the same note keep a stepText each")
+	}
+	staff := "mår bra, ringde anhörig"
+	s1 := mk("A1", Transition{Action: ActResolve, By: "natt1", Note: staff, Outcome: OutcomeRealNeed})
+	s2 := mk("A2", Transition{Action: ActResolve, By: "natt1", Note: staff, Outcome: OutcomeRealNeed})
+	if s1.txt == s2.txt {
+		t.Error("a staff member's note is shared between alarms")
+	}
+	interned.Lock()
+	_, inTable := interned.texts[stepText{by: "natt1", note: staff}]
+	interned.Unlock()
+	if inTable {
+		t.Error("a staff member's note is in the shared table")
+	}
+	for _, c := range []struct {
+		act      Action
+		by, note string
+	}{
+		{ActRaise, "rule:call", "larmknapp"}, {ActNotify, "notify", ""}, {ActAccept, "natt1", ""},
+		{ActResolve, "natt1", staff}, {ActDelivered, "", ""}, {ActRepeat, "", "n"},
+	} {
+		a := &Alarm{ID: "A9"}
+		in := Transition{Seq: 1, Alarm: "A9", Action: c.act, At: at, By: c.by, Note: c.note, Outcome: OutcomeFalse}
+		s := toStep(a, &in)
+		if c.by == "" && c.note == "" && s.txt != nil {
+			t.Errorf("%s: no who and no note, yet a stepText", c.act)
+		}
+		if out := s.transition(a); out.By != c.by || out.Note != c.note {
+			t.Errorf("%s: came back by %q note %q, want %q %q", c.act, out.By, out.Note, c.by, c.note)
+		}
+	}
+}
