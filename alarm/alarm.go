@@ -175,6 +175,18 @@ type Transition struct {
 }
 
 // Alarm is one alarm and its lifecycle state.
+//
+// Why some fields are methods: a region's buttons going silent open a
+// quarter of a million alarms at once and each must cost at most 1 KB
+// (issue 20). The fields an open alarm seldom has (a resident's name on a
+// view, a SCAIP caller id, a group, positions, what comes after staff
+// accept it) live behind one pointer to an extra, allocated only when one
+// is set: an alarm is 448 bytes, not 624. Read them with the method of the
+// field's name (CallerID(), Track(), ...), set them with SetX. An extra
+// is never changed in place, each SetX makes a new one, so a shallow copy
+// of an alarm (a notifier's snapshot) never sees the owner's later
+// changes. The JSON form is the same as before, field for field and in
+// the same order (Wire, json.go).
 type Alarm struct {
 	ID         string             `json:"id"`
 	Kind       Kind               `json:"kind"`
@@ -189,50 +201,25 @@ type Alarm struct {
 	Unit       string             `json:"unit,omitempty"`
 	Room       string             `json:"room,omitempty"`
 	Resident   string             `json:"resident,omitempty"`
-	// ResidentName is filled by the web layer, on a copy, for roles allowed
-	// to see names. It is never stored, logged or exported.
-	ResidentName string     `json:"resident_name,omitempty"`
-	EventID      string     `json:"event_id,omitempty"`
-	SourceTime   time.Time  `json:"source_time"`
-	RaisedAt     time.Time  `json:"raised_at"`
-	State        State      `json:"state"`
-	AcceptedBy   string     `json:"accepted_by,omitempty"`
-	AcceptedAt   *time.Time `json:"accepted_at,omitempty"`
-	PresenceAt   *time.Time `json:"presence_at,omitempty"`
-	ResolvedBy   string     `json:"resolved_by,omitempty"`
-	ResolvedAt   *time.Time `json:"resolved_at,omitempty"`
-	Outcome      Outcome    `json:"outcome,omitempty"`
-	Note         string     `json:"note,omitempty"`
-	Repeats      int        `json:"repeats"`
-	// LastRepeatAt is when the last repeat came ("tryckt 6 gånger,
-	// senast för 1 min sedan"): History keeps only the first repeats.
-	LastRepeatAt *time.Time       `json:"last_repeat_at,omitempty"`
-	RestoredAt   *time.Time       `json:"restored_at,omitempty"`
-	Position     *event.Position  `json:"pos,omitempty"`
-	Track        []event.Position `json:"track,omitempty"` // recent positions, oldest first
-	Tier         int              `json:"tier,omitempty"`  // escalation tier now notified
-	Deliveries   []Delivery       `json:"deliveries,omitempty"`
-	Reminders    int              `json:"reminders,omitempty"`
-	UpdatedAt    time.Time        `json:"updated_at"`
-	History      []Transition     `json:"history,omitempty"`
-
-	// CallerID is a SCAIP unit's caller id (crd, e.g. "gsm:+4670…") and
-	// Callback "1" when it asked to be called back (cha 1): the staff card
-	// shows a number to call. Personal data: never logged or exported.
-	CallerID string `json:"crd,omitempty"`
-	Callback string `json:"cha,omitempty"`
-	// Group is set on a group alarm, GroupID on its members (group.go).
-	Group   *Group `json:"group,omitempty"`
-	GroupID string `json:"group_id,omitempty"`
-	// HistoryOmitted, on a list or stream view of an alarm with a long
-	// history, counts the older steps not listed in History; the alarm's
-	// own endpoint lists them all.
-	HistoryOmitted int `json:"history_omitted,omitempty"`
+	EventID    string             `json:"event_id,omitempty"`
+	SourceTime time.Time          `json:"source_time"`
+	RaisedAt   time.Time          `json:"raised_at"`
+	State      State              `json:"state"`
+	AcceptedBy string             `json:"accepted_by,omitempty"`
+	AcceptedAt *time.Time         `json:"accepted_at,omitempty"`
+	Note       string             `json:"note,omitempty"`
+	Repeats    int                `json:"repeats"`
+	Tier       int                `json:"tier,omitempty"` // escalation tier now notified
+	Deliveries []Delivery         `json:"deliveries,omitempty"`
+	UpdatedAt  time.Time          `json:"updated_at"`
+	History    []Transition       `json:"history,omitempty"`
 
 	// An owned alarm's history (history.go): the last steps in memory and
 	// the journal positions of older ones. steps is nil on a plain alarm.
 	steps []step
 	spill *[]int64 // allocated at the first step moved out
+
+	x *extra // the seldom set fields (extra.go); nil on most open alarms
 }
 
 // Open reports whether the alarm still needs staff.
@@ -352,13 +339,13 @@ func Apply(a *Alarm, t Transition) error {
 	switch t.Action {
 	case ActRepeat:
 		a.Repeats++
-		a.LastRepeatAt = &at
+		a.SetLastRepeatAt(&at)
 		a.addPos(t.Pos)
 	case ActRestore:
-		a.RestoredAt = &at
+		a.SetRestoredAt(&at)
 		a.addPos(t.Pos) // "back inside" says where
 	case ActReminder:
-		a.Reminders++
+		a.SetReminders(a.Reminders() + 1)
 	case ActEscalate:
 		if t.Tier > a.Tier {
 			a.Tier = t.Tier
@@ -382,13 +369,11 @@ func Apply(a *Alarm, t Transition) error {
 	case ActPresence:
 		if a.State == Accepted {
 			a.State = Presence
-			a.PresenceAt = &at
+			a.SetPresenceAt(&at)
 		}
 	case ActResolve:
 		a.State = Resolved
-		a.ResolvedBy = t.By
-		a.ResolvedAt = &at
-		a.Outcome = t.Outcome
+		a.setResolved(t.By, &at, t.Outcome)
 		a.Note = t.Note
 	}
 	a.UpdatedAt = at
@@ -399,7 +384,7 @@ func Apply(a *Alarm, t Transition) error {
 	if t.Action == ActRepeat && a.Repeats > MaxRepeatHistory {
 		return nil
 	}
-	if t.Action == ActReminder && a.Reminders > MaxRepeatHistory {
+	if t.Action == ActReminder && a.Reminders() > MaxRepeatHistory {
 		return nil
 	}
 	a.record(&t)
@@ -428,13 +413,13 @@ func (a *Alarm) Clone() *Alarm {
 		for i := range a.steps {
 			c.History[i] = a.steps[i].transition(a)
 		}
-		if a.spill != nil {
-			c.HistoryOmitted = len(*a.spill)
-		}
 	} else {
 		c.History = append([]Transition(nil), a.History...)
 	}
 	c.Deliveries = append([]Delivery(nil), a.Deliveries...)
-	c.Group = a.Group.Clone()
+	c.x = a.x.cloneGroup()
+	if a.steps != nil && a.spill != nil {
+		c.SetHistoryOmitted(len(*a.spill))
+	}
 	return &c
 }

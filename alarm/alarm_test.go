@@ -128,11 +128,11 @@ func TestLifecycle(t *testing.T) {
 	if a.AcceptedBy != "anna" || !a.AcceptedAt.Equal(t0.Add(time.Minute)) {
 		t.Errorf("double accept moved AcceptedAt: %v by %s", a.AcceptedAt, a.AcceptedBy)
 	}
-	if !a.PresenceAt.Equal(t0.Add(5 * time.Minute)) {
-		t.Errorf("PresenceAt %v", a.PresenceAt)
+	if !a.PresenceAt().Equal(t0.Add(5 * time.Minute)) {
+		t.Errorf("PresenceAt %v", a.PresenceAt())
 	}
-	if a.State != Resolved || a.Open() || a.ResolvedBy != "bo" || a.Outcome != OutcomeFalse || a.Note != "fickan" ||
-		!a.ResolvedAt.Equal(t0.Add(9*time.Minute)) {
+	if a.State != Resolved || a.Open() || a.ResolvedBy() != "bo" || a.Outcome() != OutcomeFalse || a.Note != "fickan" ||
+		!a.ResolvedAt().Equal(t0.Add(9*time.Minute)) {
 		t.Errorf("resolved alarm %+v", a)
 	}
 	if len(a.History) != len(steps) {
@@ -193,16 +193,16 @@ func TestRepeatCountsAndBoundsHistoryAndTrack(t *testing.T) {
 			t.Error("history keeps the raise snapshot")
 		}
 	}
-	if len(a.Track) != MaxTrack || a.Track[0].Lat != n-MaxTrack+1 || a.Track[MaxTrack-1].Lat != n {
-		t.Errorf("track %d positions from %v to %v", len(a.Track), a.Track[0], a.Track[len(a.Track)-1])
+	if len(a.Track()) != MaxTrack || a.Track()[0].Lat != n-MaxTrack+1 || a.Track()[MaxTrack-1].Lat != n {
+		t.Errorf("track %d positions from %v to %v", len(a.Track()), a.Track()[0], a.Track()[len(a.Track())-1])
 	}
-	if a.Position == nil || a.Position.Lat != n {
-		t.Errorf("position %+v, want the latest", a.Position)
+	if a.Position() == nil || a.Position().Lat != n {
+		t.Errorf("position %+v, want the latest", a.Position())
 	}
 	// A repeat without position keeps the last one.
 	must(Apply(a, Transition{Action: ActRepeat, At: t0.Add(time.Hour)}))
-	if a.Position == nil || a.Position.Lat != n || a.Repeats != n+1 {
-		t.Errorf("after a repeat without position: %+v repeats %d", a.Position, a.Repeats)
+	if a.Position() == nil || a.Position().Lat != n || a.Repeats != n+1 {
+		t.Errorf("after a repeat without position: %+v repeats %d", a.Position(), a.Repeats)
 	}
 	// Repeats are allowed in any open state and do not change it.
 	must(Apply(a, Transition{Action: ActAccept, By: "anna", At: t0.Add(time.Hour)}))
@@ -215,8 +215,8 @@ func TestRepeatCountsAndBoundsHistoryAndTrack(t *testing.T) {
 func TestNotificationSteps(t *testing.T) {
 	a := New("A1", t0)
 	must(Apply(a, Transition{Action: ActRestore, At: t0.Add(time.Minute)}))
-	if a.RestoredAt == nil || !a.RestoredAt.Equal(t0.Add(time.Minute)) || a.State != Raised {
-		t.Errorf("restore: %v state %s", a.RestoredAt, a.State)
+	if a.RestoredAt() == nil || !a.RestoredAt().Equal(t0.Add(time.Minute)) || a.State != Raised {
+		t.Errorf("restore: %v state %s", a.RestoredAt(), a.State)
 	}
 	must(Apply(a, Transition{Action: ActEscalate, Tier: 2}))
 	must(Apply(a, Transition{Action: ActEscalate, Tier: 1}))
@@ -232,8 +232,8 @@ func TestNotificationSteps(t *testing.T) {
 	for i := 0; i < 15; i++ {
 		must(Apply(a, Transition{Action: ActReminder}))
 	}
-	if a.Reminders != 15 {
-		t.Errorf("reminders %d", a.Reminders)
+	if a.Reminders() != 15 {
+		t.Errorf("reminders %d", a.Reminders())
 	}
 	if a.State != Raised {
 		t.Errorf("notification steps changed the state to %s", a.State)

@@ -286,7 +286,7 @@ func (a *Alarm) WithOlder(older []Transition) {
 	slices.SortStableFunc(a.History, func(x, y Transition) int {
 		return cmp.Compare(x.Seq-1, y.Seq-1) // 0 wraps to the largest
 	})
-	a.HistoryOmitted = 0
+	a.SetHistoryOmitted(0)
 }
 
 // Track positions: a bounded window that never grows past MaxTrack.
@@ -294,22 +294,24 @@ func (a *Alarm) addPos(p *event.Position) {
 	if p == nil {
 		return
 	}
-	a.Position = p
-	if len(a.Track) < MaxTrack {
-		if len(a.Track) == cap(a.Track) {
-			// Grow by hand: append would round past MaxTrack.
-			n := make([]event.Position, len(a.Track), min(max(4, 2*cap(a.Track)), MaxTrack))
-			copy(n, a.Track)
-			a.Track = n
+	a.set(func(x *extra) {
+		x.position = p
+		if len(x.track) < MaxTrack {
+			if len(x.track) == cap(x.track) {
+				// Grow by hand: append would round past MaxTrack.
+				n := make([]event.Position, len(x.track), min(max(4, 2*cap(x.track)), MaxTrack))
+				copy(n, x.track)
+				x.track = n
+			}
+			x.track = append(x.track, *p)
+			return
 		}
-		a.Track = append(a.Track, *p)
-		return
-	}
-	// Full: a new window, so a clone sharing the old one never sees it move.
-	n := make([]event.Position, MaxTrack)
-	copy(n, a.Track[len(a.Track)-MaxTrack+1:])
-	n[MaxTrack-1] = *p
-	a.Track = n
+		// Full: a new window, so a clone sharing the old one never sees it move.
+		n := make([]event.Position, MaxTrack)
+		copy(n, x.track[len(x.track)-MaxTrack+1:])
+		n[MaxTrack-1] = *p
+		x.track = n
+	})
 }
 
 // Interning: the few strings every alarm repeats (site, gateway, unit,
@@ -430,11 +432,11 @@ func (a *Alarm) Snapshot() *Alarm {
 	copy(c.steps, a.steps)
 	c.History = nil
 	c.spill = nil
-	if a.spill != nil {
-		c.HistoryOmitted = len(*a.spill)
-	}
 	c.Deliveries = append([]Delivery(nil), a.Deliveries...)
-	c.Group = a.Group.Clone()
+	c.x = a.x.cloneGroup()
+	if a.spill != nil {
+		c.SetHistoryOmitted(len(*a.spill))
+	}
 	return c
 }
 
@@ -466,5 +468,5 @@ func (a *Alarm) HistoryOmittedCount() int {
 	if a.steps != nil && a.spill != nil {
 		return len(*a.spill)
 	}
-	return a.HistoryOmitted
+	return a.HistoryOmitted()
 }

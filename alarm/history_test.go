@@ -32,8 +32,8 @@ func TestOwnedHistoryKeepsLastStepsAndSpillsOlder(t *testing.T) {
 	}
 	c := a.Clone()
 	total := 2 + MaxRepeatHistory
-	if len(c.History) != MemHistory || c.HistoryOmitted != total-MemHistory {
-		t.Fatalf("clone lists %d steps, omits %d; want %d and %d", len(c.History), c.HistoryOmitted, MemHistory, total-MemHistory)
+	if len(c.History) != MemHistory || c.HistoryOmitted() != total-MemHistory {
+		t.Fatalf("clone lists %d steps, omits %d; want %d and %d", len(c.History), c.HistoryOmitted(), MemHistory, total-MemHistory)
 	}
 	if c.History[0].Action != ActNotify || !slices.Equal(c.History[0].To, []string{"anna", "bo"}) || c.History[0].Receiver != "natt" {
 		t.Errorf("the notify step was not kept: %+v", c.History[0])
@@ -62,8 +62,8 @@ func TestOwnedHistoryKeepsLastStepsAndSpillsOlder(t *testing.T) {
 	}
 	c = a.Clone()
 	c.WithOlder(older)
-	if len(c.History) != total || c.HistoryOmitted != 0 || c.History[0].Raise != nil || c.History[0].Subj != nil {
-		t.Fatalf("merged history %d steps (omitted %d)", len(c.History), c.HistoryOmitted)
+	if len(c.History) != total || c.HistoryOmitted() != 0 || c.History[0].Raise != nil || c.History[0].Subj != nil {
+		t.Fatalf("merged history %d steps (omitted %d)", len(c.History), c.HistoryOmitted())
 	}
 	for i, h := range c.History {
 		if h.Seq != uint64(i+1) {
@@ -108,15 +108,15 @@ func TestTrackWindowIsBounded(t *testing.T) {
 		if i == MaxTrack+2 {
 			c = a.Clone()
 		}
-		if cap(a.Track) > MaxTrack {
-			t.Fatalf("track capacity %d after %d positions", cap(a.Track), i+1)
+		if cap(a.Track()) > MaxTrack {
+			t.Fatalf("track capacity %d after %d positions", cap(a.Track()), i+1)
 		}
 	}
-	if len(a.Track) != MaxTrack || a.Track[0].Lat != 2*MaxTrack || a.Track[MaxTrack-1].Lat != 3*MaxTrack-1 {
-		t.Errorf("track %v", a.Track)
+	if len(a.Track()) != MaxTrack || a.Track()[0].Lat != 2*MaxTrack || a.Track()[MaxTrack-1].Lat != 3*MaxTrack-1 {
+		t.Errorf("track %v", a.Track())
 	}
-	if len(c.Track) != MaxTrack || c.Track[MaxTrack-1].Lat != MaxTrack+2 {
-		t.Errorf("a clone's track moved: %v", c.Track)
+	if len(c.Track()) != MaxTrack || c.Track()[MaxTrack-1].Lat != MaxTrack+2 {
+		t.Errorf("a clone's track moved: %v", c.Track())
 	}
 }
 

@@ -84,8 +84,8 @@ func TestLastRepeatAt(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if want := at.Add((MaxRepeatHistory + 5) * time.Minute); a.LastRepeatAt == nil || !a.LastRepeatAt.Equal(want) {
-		t.Errorf("last repeat at %v, want %v", a.LastRepeatAt, want)
+	if want := at.Add((MaxRepeatHistory + 5) * time.Minute); a.LastRepeatAt() == nil || !a.LastRepeatAt().Equal(want) {
+		t.Errorf("last repeat at %v, want %v", a.LastRepeatAt(), want)
 	}
 }
 

@@ -315,7 +315,7 @@ func (s *server) named(a *alarm.Alarm) *alarm.Alarm {
 		return a
 	}
 	c := *a
-	c.ResidentName = n
+	c.SetResidentName(n)
 	return &c
 }
 

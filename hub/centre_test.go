@@ -53,7 +53,7 @@ func TestCentreUnreachableAndHandoverJournaled(t *testing.T) {
 		t.Fatalf("handover step refused: %v", err)
 	}
 	h.CentreUnreachable("larm", false, "larmcentralen svarar igen / the alarm centre answers again: larm")
-	if got := mustAlarm(t, h, a.ID); got.RestoredAt == nil {
+	if got := mustAlarm(t, h, a.ID); got.RestoredAt() == nil {
 		t.Error("not restored")
 	}
 	j.Close()
@@ -66,7 +66,7 @@ func TestCentreUnreachableAndHandoverJournaled(t *testing.T) {
 			seen = true
 		}
 	}
-	if !seen || got.RestoredAt == nil {
-		t.Errorf("after restart: handover step %v, restored %v", seen, got.RestoredAt)
+	if !seen || got.RestoredAt() == nil {
+		t.Errorf("after restart: handover step %v, restored %v", seen, got.RestoredAt())
 	}
 }

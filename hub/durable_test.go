@@ -85,8 +85,8 @@ func TestFullJournalHoldsAndRecovers(t *testing.T) {
 		t.Errorf("after recovery: repeats %d (was %d) state %s, want the resend not evaluated twice and accepted", got.Repeats, fall.Repeats, got.State)
 	}
 	in, _ := h.Alarm(integrity.ID)
-	if in.RestoredAt == nil || !in.Open() {
-		t.Errorf("hub_integrity after recovery: restored %v open %v, want restored and still open for someone to resolve", in.RestoredAt, in.Open())
+	if in.RestoredAt() == nil || !in.Open() {
+		t.Errorf("hub_integrity after recovery: restored %v open %v, want restored and still open for someone to resolve", in.RestoredAt(), in.Open())
 	}
 
 	// Everything held reached the journal, in order, undamaged.

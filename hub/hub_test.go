@@ -309,7 +309,7 @@ func TestActFlowAndConflicts(t *testing.T) {
 	step(alarm.ActResolve, "anna", "", alarm.ErrBadOutcome)
 	step(alarm.ActResolve, "anna", "nonsense", alarm.ErrBadOutcome)
 	a = step(alarm.ActResolve, "anna", alarm.OutcomeFalse, nil)
-	if a.State != alarm.Resolved || a.Outcome != alarm.OutcomeFalse || a.ResolvedBy != "anna" {
+	if a.State != alarm.Resolved || a.Outcome() != alarm.OutcomeFalse || a.ResolvedBy() != "anna" {
 		t.Errorf("resolved %+v", a)
 	}
 	for _, act := range []alarm.Action{alarm.ActAccept, alarm.ActPresence, alarm.ActResolve} {
@@ -414,7 +414,7 @@ func TestStateSurvivesRestart(t *testing.T) {
 	}
 	// The gateway's restore still finds its open alarm.
 	h2.HandleStatus("s", "gw", []byte(`{"state":"online"}`))
-	if a, _ := h2.Alarm("A000003"); a.RestoredAt == nil {
+	if a, _ := h2.Alarm("A000003"); a.RestoredAt() == nil {
 		t.Error("gateway restore after restart not recorded")
 	}
 }
@@ -512,7 +512,7 @@ func TestGatewayLastWillAndOnline(t *testing.T) {
 	}
 	a := list[0]
 	if a.Rule != rules.RuleGatewayOffline || a.Kind != alarm.KindTechnical || a.Status != event.Offline ||
-		a.Gateway != "gw" || a.Site != "s" || a.DeviceType != event.CommLink || a.RestoredAt != nil {
+		a.Gateway != "gw" || a.Site != "s" || a.DeviceType != event.CommLink || a.RestoredAt() != nil {
 		t.Errorf("offline alarm %+v", a)
 	}
 	h.HandleStatus("s", "gw", []byte(`{"state":"offline"}`))
@@ -530,8 +530,8 @@ func TestGatewayLastWillAndOnline(t *testing.T) {
 	c.Add(time.Minute)
 	h.HandleStatus("s", "gw", []byte(`{"state":"online"}`))
 	a, _ = h.Alarm(a.ID)
-	if a.RestoredAt == nil || !a.RestoredAt.Equal(c.Now()) || !a.Open() {
-		t.Errorf("online: restored %v open %v; want restored now, still open for staff", a.RestoredAt, a.Open())
+	if a.RestoredAt() == nil || !a.RestoredAt().Equal(c.Now()) || !a.Open() {
+		t.Errorf("online: restored %v open %v; want restored now, still open for staff", a.RestoredAt(), a.Open())
 	}
 	// Plain words work too (zigbee2mqtt style): a second outage repeats the open alarm.
 	h.HandleStatus("s", "gw", []byte(`offline`))
@@ -560,7 +560,7 @@ func TestTickRaisesMissedHeartbeats(t *testing.T) {
 		t.Errorf("offline raised again: %+v", a)
 	}
 	h.HandleHeartbeat("s", "gw", nil)
-	if a := h.Alarms()[0]; a.RestoredAt == nil {
+	if a := h.Alarms()[0]; a.RestoredAt() == nil {
 		t.Error("heartbeat did not restore")
 	}
 	// Heartbeats keep it online.

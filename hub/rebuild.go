@@ -123,7 +123,7 @@ func (h *Hub) rebuild(o Options) []string {
 	for id, a := range h.alarms {
 		if a.Open() {
 			h.openByKey[alarmKey(a)] = id
-			if a.Rule == rules.RuleGatewayOffline && a.RestoredAt == nil {
+			if a.Rule == rules.RuleGatewayOffline && a.RestoredAt() == nil {
 				h.engine.MarkOffline(a.Site, a.Gateway)
 			}
 		}

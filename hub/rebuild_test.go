@@ -20,7 +20,7 @@ import (
 func summary(a *alarm.Alarm) string {
 	return fmt.Sprintf("%s %s %s %s/%s/%s room %s res %s raised %s state %s by %s/%s outcome %s repeats %d",
 		a.ID, a.Kind, a.Rule, a.Site, a.Gateway, a.Device, a.Room, a.Resident, a.RaisedAt.UTC().Format(time.RFC3339),
-		a.State, a.AcceptedBy, a.ResolvedBy, a.Outcome, a.Repeats)
+		a.State, a.AcceptedBy, a.ResolvedBy(), a.Outcome(), a.Repeats)
 }
 
 func summaries(h *Hub) map[string]string {

@@ -173,11 +173,12 @@ func (d *Dispatcher) ObserveTransition(a *alarm.Alarm, t alarm.Transition) {
 		return
 	}
 	snap := *a
-	snap.History, snap.Track, snap.Deliveries = nil, nil, nil
-	if snap.Group != nil {
-		g := *snap.Group
+	snap.History, snap.Deliveries = nil, nil
+	snap.SetTrack(nil)
+	if snap.Group() != nil {
+		g := *snap.Group()
 		g.Members = nil
-		snap.Group = &g
+		snap.SetGroup(&g)
 	}
 	d.mu.Lock()
 	if a.Kind == alarm.KindTechnical {
@@ -359,10 +360,10 @@ func (d *Dispatcher) handle(a *alarm.Alarm, t alarm.Transition) {
 		}
 		now := d.now()
 		switch {
-		case a.GroupID != "":
+		case a.GroupID() != "":
 			d.memberRaised(a, now) // the group is notified, not each member
 			return
-		case a.Group != nil:
+		case a.Group() != nil:
 			d.groupRaised(a, now)
 			return
 		}
@@ -616,7 +617,7 @@ func (d *Dispatcher) resume(a *alarm.Alarm, now time.Time) {
 		d.handle(&snap, alarm.Transition{Alarm: a.ID, Action: alarm.ActRaise})
 		return
 	}
-	if a.Group != nil {
+	if a.Group() != nil {
 		// A group notified before the restart: notified again when it grows.
 		d.groupRaised(a, now)
 		if g := d.groups[a.ID]; g != nil {

@@ -282,14 +282,14 @@ func Request(a *alarm.Alarm, c *SCAIP, ref string, mty scaip.MessageType) scaip.
 		r.Did = d
 	}
 	r.Lco = code(string(a.Location), 3)
-	if valid(scaip.Request{Crd: a.CallerID}) {
-		r.Crd = a.CallerID
+	if valid(scaip.Request{Crd: a.CallerID()}) {
+		r.Crd = a.CallerID()
 	}
 	// The first position of the alarm (the oldest of its track) keeps the
 	// ME the same on every resend; IN carries the latest.
-	p := a.Position
-	if mty == scaip.Message && len(a.Track) > 0 {
-		p = &a.Track[0]
+	p := a.Position()
+	if mty == scaip.Message && len(a.Track()) > 0 {
+		p = &a.Track()[0]
 	}
 	if p != nil && !p.Invalid && p.Lat >= -90 && p.Lat <= 90 && p.Lon >= -180 && p.Lon <= 180 {
 		r.Lge = &scaip.Position{Geo: strconv.FormatFloat(p.Lat, 'f', 6, 64) + "," + strconv.FormatFloat(p.Lon, 'f', 6, 64)}
@@ -539,7 +539,7 @@ func (d *Dispatcher) updateHandovers(a *alarm.Alarm, t alarm.Transition, now tim
 		}
 		snap := *a
 		if t.Pos != nil {
-			snap.Position = t.Pos
+			snap.SetPosition(t.Pos)
 		}
 		in := Request(&snap, h.r.SCAIP, h.ref, scaip.Info)
 		d.exchange(h, scaip.Info, in.Marshal())

@@ -70,19 +70,22 @@ func TestPlansShareResolvedReceivers(t *testing.T) {
 // in common.
 func TestSnapshotKeepsLabels(t *testing.T) {
 	p1, p2 := event.Position{Lat: 59.3, Lon: 18.1}, event.Position{Lat: 59.4, Lon: 18.2}
-	for _, a := range []*alarm.Alarm{
-		{ID: "A1", Kind: alarm.KindCall, Rule: "call", Priority: 1, Site: "s", Gateway: "gw", Device: "b1",
-			DeviceType: event.PersonalTrigger, Status: "0100", Location: "07", Unit: "u", Room: "12", CallerID: "gsm:+4670"},
-		{ID: "A2", Kind: alarm.KindWander, Rule: "geo", Priority: 2, Site: "s", Device: "t1", Position: &p2,
-			Track: []event.Position{p1, p2}},
-	} {
+	call := &alarm.Alarm{ID: "A1", Kind: alarm.KindCall, Rule: "call", Priority: 1, Site: "s", Gateway: "gw", Device: "b1",
+		DeviceType: event.PersonalTrigger, Status: "0100", Location: "07", Unit: "u", Room: "12"}
+	call.SetCallerID("gsm:+4670")
+	geo := &alarm.Alarm{ID: "A2", Kind: alarm.KindWander, Rule: "geo", Priority: 2, Site: "s", Device: "t1"}
+	geo.SetPosition(&p2)
+	geo.SetTrack([]event.Position{p1, p2})
+	for _, a := range []*alarm.Alarm{call, geo} {
 		s := snapshotOf(a)
 		got := s.alarm(a.ID)
 		want := &alarm.Alarm{ID: a.ID, Kind: a.Kind, Rule: a.Rule, Priority: a.Priority, Site: a.Site, Gateway: a.Gateway,
 			Device: a.Device, DeviceType: a.DeviceType, Status: a.Status, Location: a.Location, Unit: a.Unit, Room: a.Room,
-			CallerID: a.CallerID, Position: a.Position}
-		if len(a.Track) > 0 {
-			want.Track = a.Track[:1]
+		}
+		want.SetCallerID(a.CallerID())
+		want.SetPosition(a.Position())
+		if len(a.Track()) > 0 {
+			want.SetTrack(a.Track()[:1])
 		}
 		if !alarmLabelsEqual(got, want) {
 			t.Errorf("%s: snapshot gives %+v, want %+v", a.ID, got, want)
@@ -96,13 +99,13 @@ func TestSnapshotKeepsLabels(t *testing.T) {
 }
 
 func alarmLabelsEqual(a, b *alarm.Alarm) bool {
-	if (a.Position == nil) != (b.Position == nil) || (a.Position != nil && *a.Position != *b.Position) {
+	if (a.Position() == nil) != (b.Position() == nil) || (a.Position() != nil && *a.Position() != *b.Position()) {
 		return false
 	}
-	if len(a.Track) != len(b.Track) || (len(a.Track) > 0 && a.Track[0] != b.Track[0]) {
+	if len(a.Track()) != len(b.Track()) || (len(a.Track()) > 0 && a.Track()[0] != b.Track()[0]) {
 		return false
 	}
 	return a.ID == b.ID && a.Kind == b.Kind && a.Rule == b.Rule && a.Priority == b.Priority && a.Site == b.Site &&
 		a.Gateway == b.Gateway && a.Device == b.Device && a.DeviceType == b.DeviceType && a.Status == b.Status &&
-		a.Location == b.Location && a.Unit == b.Unit && a.Room == b.Room && a.CallerID == b.CallerID
+		a.Location == b.Location && a.Unit == b.Unit && a.Room == b.Room && a.CallerID() == b.CallerID()
 }

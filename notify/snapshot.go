@@ -66,11 +66,11 @@ func (s *snapshot) taken() bool { return s.lab != nil }
 
 // snapshotOf takes what a track needs of a.
 func snapshotOf(a *alarm.Alarm) snapshot {
-	s := snapshot{device: a.Device, room: a.Room, callerID: a.CallerID, pos: a.Position,
+	s := snapshot{device: a.Device, room: a.Room, callerID: a.CallerID(), pos: a.Position(),
 		lab: internLabels(labels{rule: a.Rule, site: a.Site, gateway: a.Gateway, unit: a.Unit, kind: a.Kind,
 			dty: a.DeviceType, stc: a.Status, lco: a.Location, prio: a.Priority})}
-	if len(a.Track) > 0 {
-		p := a.Track[0]
+	if len(a.Track()) > 0 {
+		p := a.Track()[0]
 		s.first = &p
 	}
 	return s
@@ -81,10 +81,12 @@ func snapshotOf(a *alarm.Alarm) snapshot {
 func (s *snapshot) alarm(id string) *alarm.Alarm {
 	l := s.lab
 	a := &alarm.Alarm{ID: id, Rule: l.rule, Site: l.site, Gateway: l.gateway, Device: s.device,
-		Unit: l.unit, Room: s.room, CallerID: s.callerID, Kind: l.kind, DeviceType: l.dty,
-		Status: l.stc, Location: l.lco, Priority: l.prio, Position: s.pos}
+		Unit: l.unit, Room: s.room, Kind: l.kind, DeviceType: l.dty,
+		Status: l.stc, Location: l.lco, Priority: l.prio}
+	a.SetCallerID(s.callerID)
+	a.SetPosition(s.pos)
 	if s.first != nil {
-		a.Track = []event.Position{*s.first}
+		a.SetTrack([]event.Position{*s.first})
 	}
 	return a
 }

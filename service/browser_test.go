@@ -195,7 +195,7 @@ func TestIntegrationBrowserStaffFlow(t *testing.T) {
 	}
 	got = alarm.Alarm{}
 	if code := testenv.DoJSON(t, http.MethodGet, base+"/api/v1/alarms/"+id, "natt1", "natt1-secret", nil, &got); code != 200 ||
-		got.State != alarm.Resolved || got.Outcome != alarm.OutcomeRealNeed || got.Note != "hjälp till toaletten" || got.ResolvedBy != "natt1" {
+		got.State != alarm.Resolved || got.Outcome() != alarm.OutcomeRealNeed || got.Note != "hjälp till toaletten" || got.ResolvedBy() != "natt1" {
 		t.Fatalf("after resolve: %d %+v", code, got)
 	}
 	if err := chromedp.Do(b, chromedp.WaitReady(chromedp.CSS(sel+`[data-state="resolved"]`))); err != nil {

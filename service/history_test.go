@@ -127,8 +127,8 @@ func TestIntegrationLongHistoryServedWholeLiveAndAfterRestart(t *testing.T) {
 		t.Fatalf("%s not in the list", id)
 	}
 	la := list.Alarms[i]
-	if len(la.History) > alarm.MemHistory || la.HistoryOmitted+len(la.History) != len(want) {
-		t.Errorf("list: %d steps listed, %d omitted; the journal holds %d", len(la.History), la.HistoryOmitted, len(want))
+	if len(la.History) > alarm.MemHistory || la.HistoryOmitted()+len(la.History) != len(want) {
+		t.Errorf("list: %d steps listed, %d omitted; the journal holds %d", len(la.History), la.HistoryOmitted(), len(want))
 	}
 	// The last steps, and the alert step (who was told) kept from earlier.
 	got := seqsOf(la.History)
@@ -144,8 +144,8 @@ func TestIntegrationLongHistoryServedWholeLiveAndAfterRestart(t *testing.T) {
 
 	var one alarm.Alarm
 	getAlarmJSON(t, natt1, base+"/api/v1/alarms/"+id, &one)
-	if got := seqsOf(one.History); !slices.Equal(got, want) || one.HistoryOmitted != 0 {
-		t.Errorf("live: GET %s lists steps %v (omitted %d), want %v", id, got, one.HistoryOmitted, want)
+	if got := seqsOf(one.History); !slices.Equal(got, want) || one.HistoryOmitted() != 0 {
+		t.Errorf("live: GET %s lists steps %v (omitted %d), want %v", id, got, one.HistoryOmitted(), want)
 	}
 	if len(one.History) > 0 && (one.History[0].Action != alarm.ActRaise || one.History[0].By != "rule:call_button") {
 		t.Errorf("live: first step %+v, want the raise", one.History[0])

@@ -226,7 +226,7 @@ func openAlarms(h *hub.Hub) []*alarm.Alarm {
 		if !a.Open() {
 			continue
 		}
-		if a.HistoryOmitted > 0 {
+		if a.HistoryOmitted() > 0 {
 			// The list carries the last steps; resuming escalation needs
 			// every notify, escalate and receipt step (from the journal).
 			if whole, ok := h.Alarm(a.ID); ok {

@@ -90,7 +90,9 @@ func scenario(m *pilot.Model, obs interface {
 			}
 		}
 		obs.ObserveTransition(a, alarm.Transition{Alarm: a.ID, Action: alarm.ActRaise, At: r.RaisedAt})
-		a.AcceptedAt, a.PresenceAt, a.ResolvedAt = at(r.RaisedAt, r.ToAccept), at(r.RaisedAt, r.ToPresence), at(r.RaisedAt, r.ToResolve)
+		a.AcceptedAt = at(r.RaisedAt, r.ToAccept)
+		a.SetPresenceAt(at(r.RaisedAt, r.ToPresence))
+		a.SetResolvedAt(at(r.RaisedAt, r.ToResolve))
 		if r.Escalated {
 			a.Tier = 1
 		}
@@ -100,14 +102,15 @@ func scenario(m *pilot.Model, obs interface {
 		if a.AcceptedAt != nil {
 			obs.ObserveTransition(a, alarm.Transition{Alarm: a.ID, Action: alarm.ActAccept, At: *a.AcceptedAt})
 		}
-		restoredFirst := isOutage && o.RestoredAt.Before(*a.ResolvedAt)
+		restoredFirst := isOutage && o.RestoredAt.Before(*a.ResolvedAt())
 		if restoredFirst {
-			a.RestoredAt = &o.RestoredAt
+			a.SetRestoredAt(&o.RestoredAt)
 			obs.ObserveEvent(dev, o.RestoredAt)
 			obs.ObserveTransition(a, alarm.Transition{Alarm: a.ID, Action: alarm.ActRestore, At: o.RestoredAt})
 		}
-		a.State, a.Outcome = alarm.Resolved, alarm.Outcome(r.Outcome)
-		obs.ObserveTransition(a, alarm.Transition{Alarm: a.ID, Action: alarm.ActResolve, At: *a.ResolvedAt, Outcome: a.Outcome})
+		a.State = alarm.Resolved
+		a.SetOutcome(alarm.Outcome(r.Outcome))
+		obs.ObserveTransition(a, alarm.Transition{Alarm: a.ID, Action: alarm.ActResolve, At: *a.ResolvedAt(), Outcome: a.Outcome()})
 		if isOutage && !restoredFirst {
 			obs.ObserveEvent(dev, o.RestoredAt) // heard again after staff closed the alarm
 		}
