@@ -101,8 +101,11 @@ type Dispatcher struct {
 	// centre did not verify (scaip.go).
 	SCAIPTLSRefused atomic.Int64
 
-	tracks map[string][]*Track // loop goroutine only
-	due    dueHeap             // loop goroutine only: when each track next wants a look
+	// tracks holds each alarm's first track, the others chained by next:
+	// a slice per open alarm was 8 bytes more and a map value of 24, not 8
+	// (issue 20). Loop goroutine only.
+	tracks map[string]*Track
+	due    dueHeap // loop goroutine only: when each track next wants a look
 	rec    Recorder
 	stop   chan struct{}
 	done   chan struct{}
@@ -133,7 +136,7 @@ func New(o Options) *Dispatcher {
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Dispatcher{log: o.Logger, now: o.Now, pusher: o.Pusher, webhook: o.Webhook, tree: o.Tree,
 		scaipX: o.SCAIP, hand: map[string]*handover{}, handLive: map[string]int{},
-		wake: make(chan struct{}, 1), tracks: map[string][]*Track{}, stop: make(chan struct{}), done: make(chan struct{}),
+		wake: make(chan struct{}, 1), tracks: map[string]*Track{}, stop: make(chan struct{}), done: make(chan struct{}),
 		ctx: ctx, cancel: cancel}
 }
 
@@ -380,14 +383,14 @@ func (d *Dispatcher) handle(a *alarm.Alarm, t alarm.Transition) {
 				continue
 			}
 			tr := NewTrack(a.ID, p, now)
-			d.tracks[a.ID] = append(d.tracks[a.ID], tr)
+			d.addTrack(tr)
 			// When the hub journaled the notify step with the raise
 			// (OnRaise), only the phones are left to alert.
 			d.alert(a, tr, Step{Action: alarm.ActNotify, Tier: 0, Receiver: p.Tiers[0], Reason: "raised", recorded: recorded}, now)
 			d.schedule(tr, now)
 		}
 	case alarm.ActDelivered:
-		for _, tr := range d.tracks[a.ID] {
+		for tr := d.tracks[a.ID]; tr != nil; tr = tr.next {
 			tr.Receipt(t.By)
 			d.schedule(tr, d.now()) // a receipt changes which timeout applies
 		}
@@ -434,7 +437,7 @@ func (d *Dispatcher) schedule(tr *Track, at time.Time) {
 }
 
 func (d *Dispatcher) active(tr *Track) bool {
-	for _, t := range d.tracks[tr.Alarm] {
+	for t := d.tracks[tr.Alarm]; t != nil; t = t.next {
 		if t == tr {
 			return !tr.Stopped
 		}
@@ -445,6 +448,19 @@ func (d *Dispatcher) active(tr *Track) bool {
 // dueEntry is one track's next look. Its time is in unix nanoseconds:
 // 16 bytes an entry where a time.Time made it 32, and the heap holds one
 // per open alarm (issue 20).
+// addTrack adds tr to its alarm's tracks, after those it has.
+func (d *Dispatcher) addTrack(tr *Track) {
+	last := d.tracks[tr.Alarm]
+	if last == nil {
+		d.tracks[tr.Alarm] = tr
+		return
+	}
+	for last.next != nil {
+		last = last.next
+	}
+	last.next = tr
+}
+
 type dueEntry struct {
 	at int64
 	tr *Track
@@ -634,7 +650,7 @@ func (d *Dispatcher) resume(a *alarm.Alarm, now time.Time) {
 			tr.Receipt(u)
 		}
 		tr.snap = snapshotOf(a)
-		d.tracks[a.ID] = append(d.tracks[a.ID], tr)
+		d.addTrack(tr)
 		if r := p.Tiers[tr.Tier]; r.SCAIP != nil {
 			d.resumeHandover(a, tr, r, now) // scaip.go
 		}

@@ -28,6 +28,7 @@ type Track struct {
 	Force string
 
 	snap snapshot // labels for messages (dispatcher, snapshot.go)
+	next *Track   // the alarm's next track, if it is on several plans (dispatcher's tracks)
 }
 
 // Step is what a Track wants done.

@@ -258,7 +258,7 @@ func (d *Dispatcher) runGroups(now time.Time) time.Time {
 			g.notified = g.count
 			for _, p := range g.plans {
 				tr := NewTrack(g.id, p, now)
-				d.tracks[g.id] = append(d.tracks[g.id], tr)
+				d.addTrack(tr)
 				d.alert(g.snap, tr, Step{Action: alarm.ActNotify, Tier: 0, Receiver: p.Tiers[0],
 					Reason: fmt.Sprintf("grupp: %d tekniska larm / group of %d technical alarms", g.count, g.count)}, now)
 				d.schedule(tr, now)
@@ -269,7 +269,7 @@ func (d *Dispatcher) runGroups(now time.Time) time.Time {
 			continue
 		}
 		g.notified = g.count
-		for _, tr := range d.tracks[g.id] {
+		for tr := d.tracks[g.id]; tr != nil; tr = tr.next {
 			if tr.Stopped {
 				continue
 			}

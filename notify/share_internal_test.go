@@ -93,8 +93,12 @@ func TestSnapshotKeepsLabels(t *testing.T) {
 	}
 	b1 := &alarm.Alarm{ID: "B1", Kind: alarm.KindCall, Rule: "call", Site: "s", Device: "b1", Room: "1"}
 	b2 := &alarm.Alarm{ID: "B2", Kind: alarm.KindCall, Rule: "call", Site: "s", Device: "b2", Room: "2"}
-	if s1, s2 := snapshotOf(b1), snapshotOf(b2); s1.lab != s2.lab || s1.device == s2.device {
+	s1, s2 := snapshotOf(b1), snapshotOf(b2)
+	if s1.lab != s2.lab || s1.device == s2.device {
 		t.Error("two alarms with the same labels do not share them, or share their device")
+	}
+	if s1.rare != nil || snapshotOf(call).rare == nil || snapshotOf(geo).rare == nil {
+		t.Error("the rare labels are allocated for an alarm without them, or missing on one with them")
 	}
 }
 

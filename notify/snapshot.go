@@ -16,14 +16,21 @@ import (
 // labels that many alarms share (site, gateway, unit, rule, kind, device
 // type, codes, priority) are one interned, read-only value: per alarm are
 // only its device, room, caller id and positions, about 72 bytes where a
-// copy of the labels was 224 and a copy of alarm.Alarm 640. Its strings
-// are the hub's own (shared, interned), never copied. The alarm's id is
-// the Track's.
+// copy of the labels was 224 and a copy of alarm.Alarm 640; a SCAIP
+// caller id and positions, seldom there, are behind one more pointer. Its
+// strings are the hub's own (shared, interned), never copied. The alarm's
+// id is the Track's.
 type snapshot struct {
-	device, room, callerID string
-	lab                    *labels         // nil: no snapshot taken yet
-	pos                    *event.Position // latest position (IN, RE)
-	first                  *event.Position // oldest of its track: the hand-over's ME
+	device, room string
+	lab          *labels     // nil: no snapshot taken yet
+	rare         *rareLabels // nil when the alarm has none of them
+}
+
+// rareLabels are what few alarms have: read-only once made.
+type rareLabels struct {
+	callerID string
+	pos      *event.Position // latest position (IN, RE)
+	first    *event.Position // oldest of its track: the hand-over's ME
 }
 
 // labels are an alarm's labels that many alarms share; comparable, so
@@ -66,12 +73,16 @@ func (s *snapshot) taken() bool { return s.lab != nil }
 
 // snapshotOf takes what a track needs of a.
 func snapshotOf(a *alarm.Alarm) snapshot {
-	s := snapshot{device: a.Device, room: a.Room, callerID: a.CallerID(), pos: a.Position(),
+	s := snapshot{device: a.Device, room: a.Room,
 		lab: internLabels(labels{rule: a.Rule, site: a.Site, gateway: a.Gateway, unit: a.Unit, kind: a.Kind,
 			dty: a.DeviceType, stc: a.Status, lco: a.Location, prio: a.Priority})}
-	if len(a.Track()) > 0 {
-		p := a.Track()[0]
-		s.first = &p
+	if a.CallerID() != "" || a.Position() != nil || len(a.Track()) > 0 {
+		r := &rareLabels{callerID: a.CallerID(), pos: a.Position()}
+		if t := a.Track(); len(t) > 0 {
+			p := t[0]
+			r.first = &p
+		}
+		s.rare = r
 	}
 	return s
 }
@@ -83,10 +94,12 @@ func (s *snapshot) alarm(id string) *alarm.Alarm {
 	a := &alarm.Alarm{ID: id, Rule: l.rule, Site: l.site, Gateway: l.gateway, Device: s.device,
 		Unit: l.unit, Room: s.room, Kind: l.kind, DeviceType: l.dty,
 		Status: l.stc, Location: l.lco, Priority: l.prio}
-	a.SetCallerID(s.callerID)
-	a.SetPosition(s.pos)
-	if s.first != nil {
-		a.SetTrack([]event.Position{*s.first})
+	if r := s.rare; r != nil {
+		a.SetCallerID(r.callerID)
+		a.SetPosition(r.pos)
+		if r.first != nil {
+			a.SetTrack([]event.Position{*r.first})
+		}
 	}
 	return a
 }
