@@ -179,9 +179,10 @@ type Transition struct {
 // Why some fields are methods: a region's buttons going silent open a
 // quarter of a million alarms at once and each must cost at most 1 KB
 // (issue 20). The fields an open alarm seldom has (a resident's name on a
-// view, a SCAIP caller id, a group, positions, what comes after staff
-// accept it) live behind one pointer to an extra, allocated only when one
-// is set: an alarm is 448 bytes, not 624. Read them with the method of the
+// view, a SCAIP caller id, a group, positions, repeats, escalation, what
+// comes after staff accept it, and History, which the hub's own alarms
+// keep in compact steps instead) live behind one pointer to an extra,
+// allocated only when one is set: an alarm is 384 bytes, not 624. Read them with the method of the
 // field's name (CallerID(), Track(), ...), set them with SetX. An extra
 // is never changed in place, each SetX makes a new one, so a shallow copy
 // of an alarm (a notifier's snapshot) never sees the owner's later
@@ -205,14 +206,9 @@ type Alarm struct {
 	SourceTime time.Time          `json:"source_time"`
 	RaisedAt   time.Time          `json:"raised_at"`
 	State      State              `json:"state"`
-	AcceptedBy string             `json:"accepted_by,omitempty"`
-	AcceptedAt *time.Time         `json:"accepted_at,omitempty"`
 	Note       string             `json:"note,omitempty"`
-	Repeats    int                `json:"repeats"`
-	Tier       int                `json:"tier,omitempty"` // escalation tier now notified
 	Deliveries []Delivery         `json:"deliveries,omitempty"`
 	UpdatedAt  time.Time          `json:"updated_at"`
-	History    []Transition       `json:"history,omitempty"`
 
 	// An owned alarm's history (history.go): the last steps in memory and
 	// the journal positions of older ones. steps is nil on a plain alarm.
@@ -260,10 +256,10 @@ func Check(a *Alarm, t Transition) error {
 		case Resolved:
 			return ErrResolved
 		default:
-			if a.AcceptedBy == t.By {
+			if a.AcceptedBy() == t.By {
 				return nil
 			}
-			return fmt.Errorf("%w (%s)", ErrAlreadyAccepted, a.AcceptedBy)
+			return fmt.Errorf("%w (%s)", ErrAlreadyAccepted, a.AcceptedBy())
 		}
 	case ActPresence:
 		if t.By == "" {
@@ -322,9 +318,9 @@ const ByUnitPrefix = "unit:"
 func CheckOwner(a *Alarm, t Transition) error {
 	switch t.Action {
 	case ActPresence, ActResolve:
-		if a.State != Raised && a.State != Resolved && a.AcceptedBy != "" && a.AcceptedBy != t.By &&
-			!strings.HasPrefix(a.AcceptedBy, ByUnitPrefix) {
-			return fmt.Errorf("%w (%s)", ErrOwnedByOther, a.AcceptedBy)
+		if by := a.AcceptedBy(); a.State != Raised && a.State != Resolved && by != "" && by != t.By &&
+			!strings.HasPrefix(by, ByUnitPrefix) {
+			return fmt.Errorf("%w (%s)", ErrOwnedByOther, by)
 		}
 	}
 	return nil
@@ -338,8 +334,7 @@ func Apply(a *Alarm, t Transition) error {
 	at := t.At
 	switch t.Action {
 	case ActRepeat:
-		a.Repeats++
-		a.SetLastRepeatAt(&at)
+		a.set(func(x *extra) { x.repeats, x.lastRepeatAt = x.repeats+1, &at })
 		a.addPos(t.Pos)
 	case ActRestore:
 		a.SetRestoredAt(&at)
@@ -347,8 +342,8 @@ func Apply(a *Alarm, t Transition) error {
 	case ActReminder:
 		a.SetReminders(a.Reminders() + 1)
 	case ActEscalate:
-		if t.Tier > a.Tier {
-			a.Tier = t.Tier
+		if t.Tier > a.Tier() {
+			a.SetTier(t.Tier)
 		}
 	case ActDelivered:
 		if len(a.Deliveries) < MaxDeliveries {
@@ -357,15 +352,13 @@ func Apply(a *Alarm, t Transition) error {
 	case ActAccept:
 		if a.State == Raised {
 			a.State = Accepted
-			a.AcceptedBy = t.By
-			a.AcceptedAt = &at
+			a.set(func(x *extra) { x.acceptedBy, x.acceptedAt = t.By, &at })
 		}
 	case ActTakeOver:
 		if t.From == "" {
-			t.From = a.AcceptedBy
+			t.From = a.AcceptedBy()
 		}
-		a.AcceptedBy = t.By
-		a.AcceptedAt = &at
+		a.set(func(x *extra) { x.acceptedBy, x.acceptedAt = t.By, &at })
 	case ActPresence:
 		if a.State == Accepted {
 			a.State = Presence
@@ -381,7 +374,7 @@ func Apply(a *Alarm, t Transition) error {
 	t.Subj = nil  // likewise the subject
 	// A button pressed a hundred times is one alarm with Repeats == 100;
 	// the journal keeps every press, the alarm's own history the first few.
-	if t.Action == ActRepeat && a.Repeats > MaxRepeatHistory {
+	if t.Action == ActRepeat && a.Repeats() > MaxRepeatHistory {
 		return nil
 	}
 	if t.Action == ActReminder && a.Reminders() > MaxRepeatHistory {
@@ -408,18 +401,21 @@ func New(id string, at time.Time) *Alarm {
 func (a *Alarm) Clone() *Alarm {
 	c := *a
 	c.steps, c.spill = nil, nil
+	var h []Transition
+	omitted := a.HistoryOmitted()
 	if a.steps != nil {
-		c.History = make([]Transition, len(a.steps))
+		h = make([]Transition, len(a.steps))
 		for i := range a.steps {
-			c.History[i] = a.steps[i].transition(a)
+			h[i] = a.steps[i].transition(a)
+		}
+		if a.spill != nil {
+			omitted = len(*a.spill)
 		}
 	} else {
-		c.History = append([]Transition(nil), a.History...)
+		h = append([]Transition(nil), a.History()...)
 	}
 	c.Deliveries = append([]Delivery(nil), a.Deliveries...)
 	c.x = a.x.cloneGroup()
-	if a.steps != nil && a.spill != nil {
-		c.SetHistoryOmitted(len(*a.spill))
-	}
+	c.set(func(x *extra) { x.history, x.omitted = h, omitted })
 	return &c
 }

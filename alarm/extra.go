@@ -24,12 +24,18 @@ type extra struct {
 	outcome      Outcome
 	reminders    int
 	omitted      int // HistoryOmitted
+	acceptedBy   string
+	acceptedAt   *time.Time
+	repeats      int
+	tier         int
+	history      []Transition
 }
 
 func (x *extra) zero() bool {
 	return x.residentName == "" && x.callerID == "" && x.callback == "" && x.groupID == "" && x.group == nil &&
 		x.position == nil && x.track == nil && x.lastRepeatAt == nil && x.restoredAt == nil && x.presenceAt == nil &&
-		x.resolvedAt == nil && x.resolvedBy == "" && x.outcome == "" && x.reminders == 0 && x.omitted == 0
+		x.resolvedAt == nil && x.resolvedBy == "" && x.outcome == "" && x.reminders == 0 && x.omitted == 0 &&
+		x.acceptedBy == "" && x.acceptedAt == nil && x.repeats == 0 && x.tier == 0 && x.history == nil
 }
 
 // set changes a's extra through f on a fresh copy, and drops it when
@@ -293,5 +299,82 @@ func (a *Alarm) Reminders() int {
 func (a *Alarm) SetReminders(v int) {
 	if a.x != nil || v != 0 {
 		a.set(func(x *extra) { x.reminders = v })
+	}
+}
+
+// AcceptedBy is who accepted the alarm (or took it over last).
+func (a *Alarm) AcceptedBy() string {
+	if a.x == nil {
+		return ""
+	}
+	return a.x.acceptedBy
+}
+
+// SetAcceptedBy sets AcceptedBy.
+func (a *Alarm) SetAcceptedBy(v string) {
+	if a.x != nil || v != "" {
+		a.set(func(x *extra) { x.acceptedBy = v })
+	}
+}
+
+// AcceptedAt is when the alarm was accepted (or taken over last).
+func (a *Alarm) AcceptedAt() *time.Time {
+	if a.x == nil {
+		return nil
+	}
+	return a.x.acceptedAt
+}
+
+// SetAcceptedAt sets AcceptedAt.
+func (a *Alarm) SetAcceptedAt(v *time.Time) {
+	if a.x != nil || v != nil {
+		a.set(func(x *extra) { x.acceptedAt = v })
+	}
+}
+
+// Repeats counts the presses (events) that came again while it was open.
+func (a *Alarm) Repeats() int {
+	if a.x == nil {
+		return 0
+	}
+	return a.x.repeats
+}
+
+// SetRepeats sets Repeats.
+func (a *Alarm) SetRepeats(v int) {
+	if a.x != nil || v != 0 {
+		a.set(func(x *extra) { x.repeats = v })
+	}
+}
+
+// Tier is the escalation tier now notified (0: the first).
+func (a *Alarm) Tier() int {
+	if a.x == nil {
+		return 0
+	}
+	return a.x.tier
+}
+
+// SetTier sets Tier.
+func (a *Alarm) SetTier(v int) {
+	if a.x != nil || v != 0 {
+		a.set(func(x *extra) { x.tier = v })
+	}
+}
+
+// History is a plain alarm's audit trail (an owned alarm keeps compact
+// steps instead: read them with HistoryLen and HistoryEntry, or on a
+// Clone). It is shared: read it, never change its entries.
+func (a *Alarm) History() []Transition {
+	if a.x == nil {
+		return nil
+	}
+	return a.x.history
+}
+
+// SetHistory sets History.
+func (a *Alarm) SetHistory(v []Transition) {
+	if a.x != nil || v != nil {
+		a.set(func(x *extra) { x.history = v })
 	}
 }

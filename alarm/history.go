@@ -180,8 +180,8 @@ func (a *Alarm) Own() {
 		return
 	}
 	a.steps = make([]step, 0, 2)
-	old := a.History
-	a.History = nil
+	old := a.History()
+	a.SetHistory(nil)
 	for i := range old {
 		a.pushStep(&old[i])
 	}
@@ -201,7 +201,7 @@ func (a *Alarm) Own() {
 // record appends t to the alarm's history.
 func (a *Alarm) record(t *Transition) {
 	if a.steps == nil {
-		a.History = append(a.History, *t)
+		a.set(func(x *extra) { x.history = append(x.history, *t) })
 		return
 	}
 	a.pushStep(t)
@@ -282,8 +282,9 @@ func (a *Alarm) WithOlder(older []Transition) {
 	// Alert and receipt steps stay in memory longer than others, so the
 	// merge goes by sequence number; a step still held from the journal
 	// (seq 0) is the newest.
-	a.History = append(older, a.History...)
-	slices.SortStableFunc(a.History, func(x, y Transition) int {
+	h := append(older, a.History()...)
+	a.SetHistory(h)
+	slices.SortStableFunc(h, func(x, y Transition) int {
 		return cmp.Compare(x.Seq-1, y.Seq-1) // 0 wraps to the largest
 	})
 	a.SetHistoryOmitted(0)
@@ -430,10 +431,9 @@ func (a *Alarm) Snapshot() *Alarm {
 		c.steps = make([]step, n)
 	}
 	copy(c.steps, a.steps)
-	c.History = nil
 	c.spill = nil
 	c.Deliveries = append([]Delivery(nil), a.Deliveries...)
-	c.x = a.x.cloneGroup()
+	c.x = a.x.cloneGroup() // an owned alarm's History is nil (Own)
 	if a.spill != nil {
 		c.SetHistoryOmitted(len(*a.spill))
 	}
@@ -449,7 +449,7 @@ func (a *Alarm) HistoryLen() int {
 	if a.steps != nil {
 		return len(a.steps)
 	}
-	return len(a.History)
+	return len(a.History())
 }
 
 // HistoryEntry returns entry i of the history a's Clone lists, without
@@ -457,7 +457,7 @@ func (a *Alarm) HistoryLen() int {
 // through it. Its To is shared with the alarm and must not be changed.
 func (a *Alarm) HistoryEntry(i int) Transition {
 	if a.steps == nil {
-		return a.History[i]
+		return a.History()[i]
 	}
 	return a.steps[i].entry(a, true)
 }

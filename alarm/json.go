@@ -65,13 +65,13 @@ func (a *Alarm) Wire() *Wire {
 	w := &Wire{ID: a.ID, Kind: a.Kind, Rule: a.Rule, Priority: a.Priority, Site: a.Site, Gateway: a.Gateway,
 		Device: a.Device, DeviceType: a.DeviceType, Status: a.Status, Location: a.Location, Unit: a.Unit,
 		Room: a.Room, Resident: a.Resident, EventID: a.EventID, SourceTime: a.SourceTime, RaisedAt: a.RaisedAt,
-		State: a.State, AcceptedBy: a.AcceptedBy, AcceptedAt: a.AcceptedAt, Note: a.Note, Repeats: a.Repeats,
-		Tier: a.Tier, Deliveries: a.Deliveries, UpdatedAt: a.UpdatedAt, History: a.History}
+		State: a.State, Note: a.Note, Deliveries: a.Deliveries, UpdatedAt: a.UpdatedAt}
 	if x := a.x; x != nil {
 		w.ResidentName, w.PresenceAt, w.ResolvedBy, w.ResolvedAt = x.residentName, x.presenceAt, x.resolvedBy, x.resolvedAt
 		w.Outcome, w.LastRepeatAt, w.RestoredAt, w.Position, w.Track = x.outcome, x.lastRepeatAt, x.restoredAt, x.position, x.track
 		w.Reminders, w.CallerID, w.Callback, w.Group, w.GroupID = x.reminders, x.callerID, x.callback, x.group, x.groupID
 		w.HistoryOmitted = x.omitted
+		w.AcceptedBy, w.AcceptedAt, w.Repeats, w.Tier, w.History = x.acceptedBy, x.acceptedAt, x.repeats, x.tier, x.history
 	}
 	return w
 }
@@ -81,12 +81,12 @@ func (w *Wire) Alarm() *Alarm {
 	a := &Alarm{ID: w.ID, Kind: w.Kind, Rule: w.Rule, Priority: w.Priority, Site: w.Site, Gateway: w.Gateway,
 		Device: w.Device, DeviceType: w.DeviceType, Status: w.Status, Location: w.Location, Unit: w.Unit,
 		Room: w.Room, Resident: w.Resident, EventID: w.EventID, SourceTime: w.SourceTime, RaisedAt: w.RaisedAt,
-		State: w.State, AcceptedBy: w.AcceptedBy, AcceptedAt: w.AcceptedAt, Note: w.Note, Repeats: w.Repeats,
-		Tier: w.Tier, Deliveries: w.Deliveries, UpdatedAt: w.UpdatedAt, History: w.History}
+		State: w.State, Note: w.Note, Deliveries: w.Deliveries, UpdatedAt: w.UpdatedAt}
 	x := extra{residentName: w.ResidentName, presenceAt: w.PresenceAt, resolvedBy: w.ResolvedBy, resolvedAt: w.ResolvedAt,
 		outcome: w.Outcome, lastRepeatAt: w.LastRepeatAt, restoredAt: w.RestoredAt, position: w.Position, track: w.Track,
 		reminders: w.Reminders, callerID: w.CallerID, callback: w.Callback, group: w.Group, groupID: w.GroupID,
-		omitted: w.HistoryOmitted}
+		omitted: w.HistoryOmitted, acceptedBy: w.AcceptedBy, acceptedAt: w.AcceptedAt, repeats: w.Repeats, tier: w.Tier,
+		history: w.History}
 	if !x.zero() {
 		a.x = &x
 	}

@@ -271,14 +271,14 @@ func (e *jsonAppender) alarm(a *alarm.Alarm, name, callerID string, w *Where, ac
 	e.timeField("source_time", a.SourceTime)
 	e.timeField("raised_at", a.RaisedAt)
 	e.strField("state", string(a.State))
-	e.strOmit("accepted_by", a.AcceptedBy)
-	e.timePtr("accepted_at", a.AcceptedAt)
+	e.strOmit("accepted_by", a.AcceptedBy())
+	e.timePtr("accepted_at", a.AcceptedAt())
 	e.timePtr("presence_at", a.PresenceAt())
 	e.strOmit("resolved_by", a.ResolvedBy())
 	e.timePtr("resolved_at", a.ResolvedAt())
 	e.strOmit("outcome", string(a.Outcome()))
 	e.strOmit("note", a.Note)
-	e.intField("repeats", int64(a.Repeats))
+	e.intField("repeats", int64(a.Repeats()))
 	e.timePtr("last_repeat_at", a.LastRepeatAt())
 	e.timePtr("restored_at", a.RestoredAt())
 	if a.Position() != nil {
@@ -293,7 +293,7 @@ func (e *jsonAppender) alarm(a *alarm.Alarm, name, callerID string, w *Where, ac
 		}
 		e.b = append(e.b, ']')
 	}
-	e.intOmit("tier", int64(a.Tier))
+	e.intOmit("tier", int64(a.Tier()))
 	if len(a.Deliveries) > 0 {
 		e.key("deliveries")
 		for i := range a.Deliveries {
@@ -503,7 +503,7 @@ func (s *server) marshalView(a *alarm.Alarm, c int) ([]byte, error) {
 // snapshot's compact history is expanded by Clone; any other alarm is
 // itself.
 func listed(a *alarm.Alarm) *alarm.Alarm {
-	if a.History == nil && a.HistoryLen() > 0 {
+	if a.History() == nil && a.HistoryLen() > 0 {
 		return a.Clone()
 	}
 	return a

@@ -98,7 +98,7 @@ func encTestAlarms(t testing.TB) map[string]*alarm.Alarm {
 		alarm.Transition{Action: alarm.ActNotify, At: at, By: "notify", Receiver: "staff", To: []string{"natt1", "natt2"}})
 	as["care plain (not owned)"] = func() *alarm.Alarm {
 		a := care("A1p")
-		a.History = []alarm.Transition{{Seq: 9, Alarm: "A1p", Action: alarm.ActRaise, At: at, By: "rule:call_button", EventID: a.EventID}}
+		a.SetHistory([]alarm.Transition{{Seq: 9, Alarm: "A1p", Action: alarm.ActRaise, At: at, By: "rule:call_button", EventID: a.EventID}})
 		return a
 	}()
 	as["care accepted, presence, resolved, non-UTC"] = ownedAlarm(t, care("A2"),
@@ -217,7 +217,7 @@ func TestFrameEncoderTableCoversTheViews(t *testing.T) {
 	if got := strings.Count(long, `"seq":`); got != alarm.MemHistory {
 		t.Errorf("long history lists %d steps, want %d", got, alarm.MemHistory)
 	}
-	if as["care raised and notified"].History != nil {
+	if as["care raised and notified"].History() != nil {
 		t.Error("the snapshot expanded its history")
 	}
 	if f := frame("care raised and notified", 0); !strings.Contains(f, `"to":["natt1","natt2"]`) || strings.Contains(f, "Karin") {
@@ -245,8 +245,9 @@ func TestFrameEncoderTableCoversTheViews(t *testing.T) {
 func TestFrameEncoderFallsBack(t *testing.T) {
 	s := encServer()
 	at := time.Date(2026, 12, 3, 2, 0, 0, 0, time.UTC)
-	withRaise := &alarm.Alarm{ID: "R1", Kind: alarm.KindCall, RaisedAt: at, History: []alarm.Transition{
-		{Seq: 1, Alarm: "R1", Action: alarm.ActRaise, At: at, Raise: &alarm.Alarm{ID: "R1"}}}}
+	withRaise := &alarm.Alarm{ID: "R1", Kind: alarm.KindCall, RaisedAt: at}
+	withRaise.SetHistory([]alarm.Transition{
+		{Seq: 1, Alarm: "R1", Action: alarm.ActRaise, At: at, Raise: &alarm.Alarm{ID: "R1"}}})
 	before := FrameFallbacks()
 	fr, err := s.alarmFrame(withRaise, 0)
 	want, _ := s.marshalView(withRaise, 0)
@@ -312,7 +313,8 @@ func FuzzFrameEncoder(f *testing.F) {
 				Members: []alarm.Member{{Alarm: id, Rule: by, Since: at, Restored: &at}}})
 		}
 		if bit(4) {
-			a.AcceptedAt, a.AcceptedBy = &at, by
+			a.SetAcceptedAt(&at)
+			a.SetAcceptedBy(by)
 		}
 		if bit(5) {
 			a.Kind = alarm.KindWander // where with geofence and floor plan
@@ -345,7 +347,7 @@ func FuzzFrameEncoder(f *testing.F) {
 			for i := range n {
 				st := steps[i%len(steps)]
 				st.Alarm, st.Seq = id, uint64(i+1)
-				a.History = append(a.History, st)
+				a.SetHistory(append(a.History(), st))
 			}
 			a.SetHistoryOmitted(int(offset))
 		}

@@ -44,7 +44,7 @@ func TestCentreUnreachableAndHandoverJournaled(t *testing.T) {
 			a = x
 		}
 	}
-	if a == nil || a.Kind != alarm.KindTechnical || a.Device != "scaip:larm" || a.Site != "hub" || a.Repeats != 1 {
+	if a == nil || a.Kind != alarm.KindTechnical || a.Device != "scaip:larm" || a.Site != "hub" || a.Repeats() != 1 {
 		t.Fatalf("centre alarm %+v", a)
 	}
 	now = now.Add(time.Minute)
@@ -61,7 +61,7 @@ func TestCentreUnreachableAndHandoverJournaled(t *testing.T) {
 	defer j2.Close()
 	got := mustAlarm(t, h2, a.ID)
 	var seen bool
-	for _, s := range got.History {
+	for _, s := range got.History() {
 		if s.Action == alarm.ActHandover && s.Note == "snu 4" && s.Channel == alarm.ChannelSCAIP && s.Receiver == "larm" {
 			seen = true
 		}

@@ -169,7 +169,7 @@ func (h *Hub) GroupMembersPage(id string, offset, limit int) ([]*alarm.Alarm, bo
 	for _, m := range ids {
 		if a, ok := h.alarms[m]; ok {
 			c := a.Clone()
-			c.History = nil
+			c.SetHistory(nil)
 			out = append(out, c)
 		}
 	}

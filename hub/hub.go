@@ -513,7 +513,7 @@ func (h *Hub) Act(id string, action alarm.Action, by string, outcome alarm.Outco
 		return nil, err
 	}
 	if action == alarm.ActTakeOver {
-		t.From = a.AcceptedBy
+		t.From = a.AcceptedBy()
 	}
 	if len(h.hs.held) >= maxHeld {
 		return nil, errNotKept

@@ -72,7 +72,7 @@ func (r *Rebuilder) Add(t alarm.Transition) {
 			return
 		}
 		a := t.Raise
-		a.History = nil
+		a.SetHistory(nil)
 		a.Own()
 		a.AddHistory(t)
 		r.alarms[a.ID] = a

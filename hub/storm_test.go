@@ -170,7 +170,7 @@ func TestStormGroupsTechnicalAlarmsButNeverACall(t *testing.T) {
 			t.Fatalf("press: %d frames, want 1 call frame: %+v", len(frames), frames)
 		}
 		call := frames[0].Alarm
-		if hs := call.Clone().History; len(hs) != 2 || hs[0].Action != alarm.ActRaise || hs[1].Action != alarm.ActNotify || hs[1].To[0] != "natt1" {
+		if hs := call.Clone().History(); len(hs) != 2 || hs[0].Action != alarm.ActRaise || hs[1].Action != alarm.ActNotify || hs[1].To[0] != "natt1" {
 			t.Fatalf("call frame history %+v, want raise then notify natt1 in the one frame", hs)
 		}
 		synctest.Wait() // the dispatcher's loop runs; no fake time passes

@@ -89,7 +89,7 @@ func TestGeofenceAlarmPositionFollowsUntilResolved(t *testing.T) {
 	if got.RestoredAt() == nil || got.Position() == nil || got.Position().Lat != lat(30) {
 		t.Fatalf("back inside: restored %v position %+v, want restored at the 30 m fix", got.RestoredAt(), got.Position())
 	}
-	last := got.History[len(got.History)-1]
+	last := got.History()[len(got.History())-1]
 	if last.Action != alarm.ActRestore || last.Pos == nil || last.Pos.Lat != lat(30) {
 		t.Errorf("restore step %+v, want it to carry its fix", last)
 	}
@@ -131,8 +131,8 @@ func TestGeofenceUpdatesStopAtResolve(t *testing.T) {
 		h.Tick()
 	}
 	after, _ := h.Alarm(id)
-	if after.Repeats != before.Repeats || *after.Position() != *before.Position() {
-		t.Errorf("resolved alarm changed: repeats %d→%d", before.Repeats, after.Repeats)
+	if after.Repeats() != before.Repeats() || *after.Position() != *before.Position() {
+		t.Errorf("resolved alarm changed: repeats %d→%d", before.Repeats(), after.Repeats())
 	}
 	for _, a := range h.Alarms() {
 		if a.ID != id && a.Rule == "geofence_exit" {

@@ -176,8 +176,9 @@ func (d *Dispatcher) ObserveTransition(a *alarm.Alarm, t alarm.Transition) {
 		return
 	}
 	snap := *a
-	snap.History, snap.Deliveries = nil, nil
+	snap.Deliveries = nil
 	snap.SetTrack(nil)
+	snap.SetHistory(nil)
 	if snap.Group() != nil {
 		g := *snap.Group()
 		g.Members = nil
@@ -610,7 +611,7 @@ func (d *Dispatcher) resume(a *alarm.Alarm, now time.Time) {
 	var since, last time.Time
 	tier := 0
 	delivered := map[string]bool{}
-	for _, h := range a.History {
+	for _, h := range a.History() {
 		switch h.Action {
 		case alarm.ActNotify:
 			notified = true
@@ -629,7 +630,7 @@ func (d *Dispatcher) resume(a *alarm.Alarm, now time.Time) {
 	}
 	if !notified {
 		snap := *a
-		snap.History = nil
+		snap.SetHistory(nil)
 		d.handle(&snap, alarm.Transition{Alarm: a.ID, Action: alarm.ActRaise})
 		return
 	}

@@ -211,7 +211,7 @@ func (d *Dispatcher) groupRaised(a *alarm.Alarm, now time.Time) {
 		}
 	}
 	snap := *a
-	snap.History = nil
+	snap.SetHistory(nil)
 	snap.SetGroup(nil)
 	g := &groupTrack{id: a.ID, plans: plans, count: a.Group().Count, snap: &snap, due: now.Add(plans[0].GroupWait)}
 	if d.groups == nil {

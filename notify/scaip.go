@@ -581,7 +581,7 @@ func (d *Dispatcher) record(t alarm.Transition) {
 // once with the deadline counted from when the tier was alerted.
 func (d *Dispatcher) resumeHandover(a *alarm.Alarm, tr *Track, r *Receiver, now time.Time) {
 	var held, done bool
-	for _, h := range a.History {
+	for _, h := range a.History() {
 		if h.Tier != tr.Tier || h.At.Before(tr.Since) {
 			continue
 		}

@@ -121,7 +121,7 @@ func (h *fakeHub) handovers() []string {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	var out []string
-	for _, t := range h.a.History {
+	for _, t := range h.a.History() {
 		switch {
 		case t.Action == alarm.ActHandover:
 			out = append(out, fmt.Sprintf("%s:%d:%s:%s@%v", t.Action, t.Tier, t.Receiver, t.Note, t.At.Sub(h.a.RaisedAt)))

@@ -349,7 +349,8 @@ func TestRecordFromAlarmIsPseudonymous(t *testing.T) {
 	a := alarm.New("A000007", raised)
 	a.Kind, a.Rule, a.Site, a.Unit, a.Resident, a.Device, a.DeviceType = alarm.KindWander, "bed_exit", "solrosen", "avd-a", "r-91cc", "sang-1", event.BedMonitor
 	acc, pres, res := raised.Add(40*time.Second), raised.Add(5*time.Minute), raised.Add(20*time.Minute)
-	a.AcceptedAt, a.State = &acc, alarm.Resolved
+	a.State = alarm.Resolved
+	a.SetAcceptedAt(&acc)
 	a.SetPresenceAt(&pres)
 	a.SetResolvedAt(&res)
 	a.SetOutcome(alarm.OutcomeRealNeed)

@@ -138,9 +138,9 @@ type Step struct {
 func StepOf(a *alarm.Alarm, t alarm.Transition) Step {
 	s := Step{Alarm: a.ID, Action: t.Action, At: t.At, Site: a.Site, Unit: a.Unit, Resident: a.Resident,
 		Device: a.Device, DeviceType: a.DeviceType, Kind: a.Kind, Rule: a.Rule, Outcome: a.Outcome(),
-		RaisedAt: a.RaisedAt, Escalated: a.Tier > 0}
-	if a.AcceptedAt != nil {
-		s.AcceptedAt = *a.AcceptedAt
+		RaisedAt: a.RaisedAt, Escalated: a.Tier() > 0}
+	if a.AcceptedAt() != nil {
+		s.AcceptedAt = *a.AcceptedAt()
 	}
 	if a.PresenceAt() != nil {
 		s.PresenceAt = *a.PresenceAt()

@@ -234,7 +234,7 @@ func benchSCAIP(b *testing.B, rate, noise int) {
 		// rather than look at the frame's last step.
 		shown := map[string]int{}
 		for a := range st.C {
-			n := a.Repeats + 1
+			n := a.Repeats() + 1
 			if n <= shown[a.ID] {
 				continue
 			}

@@ -206,9 +206,9 @@ func TestIntegrationPahoAlarmReachesStreamAndAPI(t *testing.T) {
 	if err := publish(t, c, event.EventTopic("solrosen", "avd-a"), callEvent("e-2")); err != nil {
 		t.Fatal(err)
 	}
-	r := st.Next(t, time.Second, func(x *alarm.Alarm) bool { return x.ID == a.ID && x.Repeats == 1 })
-	if r.Repeats != 1 {
-		t.Fatalf("repeats = %d", r.Repeats)
+	r := st.Next(t, time.Second, func(x *alarm.Alarm) bool { return x.ID == a.ID && x.Repeats() == 1 })
+	if r.Repeats() != 1 {
+		t.Fatalf("repeats = %d", r.Repeats())
 	}
 	testenv.GetJSON(t, base+"/api/v1/alarms", staffUser, staffPass, &list)
 	if len(list.Alarms) != 1 {

@@ -203,7 +203,7 @@ func appReceipt(h *hub.Hub, w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	tier, alerted := -1, false
-	for _, t := range a.History {
+	for _, t := range a.History() {
 		switch t.Action {
 		case alarm.ActNotify, alarm.ActEscalate, alarm.ActReminder:
 			if slices.Contains(t.To, u.Username) {

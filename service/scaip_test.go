@@ -287,7 +287,7 @@ func TestIntegrationSCAIPThirdPartyUnit(t *testing.T) {
 			}
 		}
 		a := st.Next(t, 2*time.Second, func(a *alarm.Alarm) bool {
-			return a.Device == "larm-4711" && a.State == alarm.Presence && strings.Contains(a.History[len(a.History)-1].Note, "0111")
+			return a.Device == "larm-4711" && a.State == alarm.Presence && strings.Contains(a.History()[len(a.History())-1].Note, "0111")
 		})
 		if !a.Open() || a.PresenceAt() == nil {
 			t.Fatalf("after 0088 and 0111: %+v", a)

@@ -23,7 +23,10 @@ func encodeCases() []*alarm.Transition {
 	raise.SetCallerID("gsm:+46701234567")
 	raise.SetCallback("1")
 	full := *raise
-	full.AcceptedBy, full.AcceptedAt, full.Repeats, full.Tier = "natt1", &acc, 3, 2
+	full.SetAcceptedBy("natt1")
+	full.SetAcceptedAt(&acc)
+	full.SetRepeats(3)
+	full.SetTier(2)
 	full.SetPresenceAt(&acc)
 	full.SetResolvedBy("natt1")
 	full.SetResolvedAt(&acc)
@@ -100,7 +103,8 @@ func FuzzAppendTransition(f *testing.F) {
 	f.Fuzz(func(t *testing.T, id, by, note, user, ev string, nanos int64, offset, tier int) {
 		at := time.Unix(0, nanos).In(time.FixedZone("z", offset%86400))
 		a := &alarm.Alarm{ID: id, Kind: alarm.Kind(by), Rule: note, Site: user, Device: ev, Note: note, RaisedAt: at,
-			SourceTime: at, UpdatedAt: at, State: alarm.Raised, Priority: alarm.Priority(tier), Repeats: tier}
+			SourceTime: at, UpdatedAt: at, State: alarm.Raised, Priority: alarm.Priority(tier)}
+		a.SetRepeats(tier)
 		for _, tr := range []*alarm.Transition{
 			{Seq: uint64(nanos), Alarm: id, Action: alarm.ActRaise, At: at, By: by, Note: note, EventID: ev, Raise: a},
 			{Alarm: id, Action: alarm.Action(user), At: at, By: by, Tier: tier, To: []string{user, by}, Receiver: note, Subj: a.Subject()},

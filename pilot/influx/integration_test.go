@@ -90,17 +90,17 @@ func scenario(m *pilot.Model, obs interface {
 			}
 		}
 		obs.ObserveTransition(a, alarm.Transition{Alarm: a.ID, Action: alarm.ActRaise, At: r.RaisedAt})
-		a.AcceptedAt = at(r.RaisedAt, r.ToAccept)
+		a.SetAcceptedAt(at(r.RaisedAt, r.ToAccept))
 		a.SetPresenceAt(at(r.RaisedAt, r.ToPresence))
 		a.SetResolvedAt(at(r.RaisedAt, r.ToResolve))
 		if r.Escalated {
-			a.Tier = 1
+			a.SetTier(1)
 		}
 		if p := at(r.RaisedAt, r.ToPhone); p != nil {
 			a.Deliveries = []alarm.Delivery{{User: "natt1", At: *p, Channel: r.PhoneVia}}
 		}
-		if a.AcceptedAt != nil {
-			obs.ObserveTransition(a, alarm.Transition{Alarm: a.ID, Action: alarm.ActAccept, At: *a.AcceptedAt})
+		if a.AcceptedAt() != nil {
+			obs.ObserveTransition(a, alarm.Transition{Alarm: a.ID, Action: alarm.ActAccept, At: *a.AcceptedAt()})
 		}
 		restoredFirst := isOutage && o.RestoredAt.Before(*a.ResolvedAt())
 		if restoredFirst {
