@@ -175,6 +175,19 @@ type Transition struct {
 }
 
 // Alarm is one alarm and its lifecycle state.
+//
+// Why some fields are methods: a region's buttons going silent open a
+// quarter of a million alarms at once and each must cost at most 1 KB
+// (issue 20). The fields an open alarm seldom has (a resident's name on a
+// view, a SCAIP caller id, a group, positions, repeats, escalation, what
+// comes after staff accept it, and History, which the hub's own alarms
+// keep in compact steps instead) live behind one pointer to an extra,
+// allocated only when one is set: an alarm is 384 bytes, not 624. Read them with the method of the
+// field's name (CallerID(), Track(), ...), set them with SetX. An extra
+// is never changed in place, each SetX makes a new one, so a shallow copy
+// of an alarm (a notifier's snapshot) never sees the owner's later
+// changes. The JSON form is the same as before, field for field and in
+// the same order (Wire, json.go).
 type Alarm struct {
 	ID         string             `json:"id"`
 	Kind       Kind               `json:"kind"`
@@ -189,50 +202,20 @@ type Alarm struct {
 	Unit       string             `json:"unit,omitempty"`
 	Room       string             `json:"room,omitempty"`
 	Resident   string             `json:"resident,omitempty"`
-	// ResidentName is filled by the web layer, on a copy, for roles allowed
-	// to see names. It is never stored, logged or exported.
-	ResidentName string     `json:"resident_name,omitempty"`
-	EventID      string     `json:"event_id,omitempty"`
-	SourceTime   time.Time  `json:"source_time"`
-	RaisedAt     time.Time  `json:"raised_at"`
-	State        State      `json:"state"`
-	AcceptedBy   string     `json:"accepted_by,omitempty"`
-	AcceptedAt   *time.Time `json:"accepted_at,omitempty"`
-	PresenceAt   *time.Time `json:"presence_at,omitempty"`
-	ResolvedBy   string     `json:"resolved_by,omitempty"`
-	ResolvedAt   *time.Time `json:"resolved_at,omitempty"`
-	Outcome      Outcome    `json:"outcome,omitempty"`
-	Note         string     `json:"note,omitempty"`
-	Repeats      int        `json:"repeats"`
-	// LastRepeatAt is when the last repeat came ("tryckt 6 gånger,
-	// senast för 1 min sedan"): History keeps only the first repeats.
-	LastRepeatAt *time.Time       `json:"last_repeat_at,omitempty"`
-	RestoredAt   *time.Time       `json:"restored_at,omitempty"`
-	Position     *event.Position  `json:"pos,omitempty"`
-	Track        []event.Position `json:"track,omitempty"` // recent positions, oldest first
-	Tier         int              `json:"tier,omitempty"`  // escalation tier now notified
-	Deliveries   []Delivery       `json:"deliveries,omitempty"`
-	Reminders    int              `json:"reminders,omitempty"`
-	UpdatedAt    time.Time        `json:"updated_at"`
-	History      []Transition     `json:"history,omitempty"`
-
-	// CallerID is a SCAIP unit's caller id (crd, e.g. "gsm:+4670…") and
-	// Callback "1" when it asked to be called back (cha 1): the staff card
-	// shows a number to call. Personal data: never logged or exported.
-	CallerID string `json:"crd,omitempty"`
-	Callback string `json:"cha,omitempty"`
-	// Group is set on a group alarm, GroupID on its members (group.go).
-	Group   *Group `json:"group,omitempty"`
-	GroupID string `json:"group_id,omitempty"`
-	// HistoryOmitted, on a list or stream view of an alarm with a long
-	// history, counts the older steps not listed in History; the alarm's
-	// own endpoint lists them all.
-	HistoryOmitted int `json:"history_omitted,omitempty"`
+	EventID    string             `json:"event_id,omitempty"`
+	SourceTime time.Time          `json:"source_time"`
+	RaisedAt   time.Time          `json:"raised_at"`
+	State      State              `json:"state"`
+	Note       string             `json:"note,omitempty"`
+	Deliveries []Delivery         `json:"deliveries,omitempty"`
+	UpdatedAt  time.Time          `json:"updated_at"`
 
 	// An owned alarm's history (history.go): the last steps in memory and
 	// the journal positions of older ones. steps is nil on a plain alarm.
 	steps []step
 	spill *[]int64 // allocated at the first step moved out
+
+	x *extra // the seldom set fields (extra.go); nil on most open alarms
 }
 
 // Open reports whether the alarm still needs staff.
@@ -273,10 +256,10 @@ func Check(a *Alarm, t Transition) error {
 		case Resolved:
 			return ErrResolved
 		default:
-			if a.AcceptedBy == t.By {
+			if a.AcceptedBy() == t.By {
 				return nil
 			}
-			return fmt.Errorf("%w (%s)", ErrAlreadyAccepted, a.AcceptedBy)
+			return fmt.Errorf("%w (%s)", ErrAlreadyAccepted, a.AcceptedBy())
 		}
 	case ActPresence:
 		if t.By == "" {
@@ -335,9 +318,9 @@ const ByUnitPrefix = "unit:"
 func CheckOwner(a *Alarm, t Transition) error {
 	switch t.Action {
 	case ActPresence, ActResolve:
-		if a.State != Raised && a.State != Resolved && a.AcceptedBy != "" && a.AcceptedBy != t.By &&
-			!strings.HasPrefix(a.AcceptedBy, ByUnitPrefix) {
-			return fmt.Errorf("%w (%s)", ErrOwnedByOther, a.AcceptedBy)
+		if by := a.AcceptedBy(); a.State != Raised && a.State != Resolved && by != "" && by != t.By &&
+			!strings.HasPrefix(by, ByUnitPrefix) {
+			return fmt.Errorf("%w (%s)", ErrOwnedByOther, by)
 		}
 	}
 	return nil
@@ -351,17 +334,16 @@ func Apply(a *Alarm, t Transition) error {
 	at := t.At
 	switch t.Action {
 	case ActRepeat:
-		a.Repeats++
-		a.LastRepeatAt = &at
+		a.set(func(x *extra) { x.repeats, x.lastRepeatAt = x.repeats+1, &at })
 		a.addPos(t.Pos)
 	case ActRestore:
-		a.RestoredAt = &at
+		a.SetRestoredAt(&at)
 		a.addPos(t.Pos) // "back inside" says where
 	case ActReminder:
-		a.Reminders++
+		a.SetReminders(a.Reminders() + 1)
 	case ActEscalate:
-		if t.Tier > a.Tier {
-			a.Tier = t.Tier
+		if t.Tier > a.Tier() {
+			a.SetTier(t.Tier)
 		}
 	case ActDelivered:
 		if len(a.Deliveries) < MaxDeliveries {
@@ -370,25 +352,21 @@ func Apply(a *Alarm, t Transition) error {
 	case ActAccept:
 		if a.State == Raised {
 			a.State = Accepted
-			a.AcceptedBy = t.By
-			a.AcceptedAt = &at
+			a.set(func(x *extra) { x.acceptedBy, x.acceptedAt = t.By, &at })
 		}
 	case ActTakeOver:
 		if t.From == "" {
-			t.From = a.AcceptedBy
+			t.From = a.AcceptedBy()
 		}
-		a.AcceptedBy = t.By
-		a.AcceptedAt = &at
+		a.set(func(x *extra) { x.acceptedBy, x.acceptedAt = t.By, &at })
 	case ActPresence:
 		if a.State == Accepted {
 			a.State = Presence
-			a.PresenceAt = &at
+			a.SetPresenceAt(&at)
 		}
 	case ActResolve:
 		a.State = Resolved
-		a.ResolvedBy = t.By
-		a.ResolvedAt = &at
-		a.Outcome = t.Outcome
+		a.setResolved(t.By, &at, t.Outcome)
 		a.Note = t.Note
 	}
 	a.UpdatedAt = at
@@ -396,10 +374,10 @@ func Apply(a *Alarm, t Transition) error {
 	t.Subj = nil  // likewise the subject
 	// A button pressed a hundred times is one alarm with Repeats == 100;
 	// the journal keeps every press, the alarm's own history the first few.
-	if t.Action == ActRepeat && a.Repeats > MaxRepeatHistory {
+	if t.Action == ActRepeat && a.Repeats() > MaxRepeatHistory {
 		return nil
 	}
-	if t.Action == ActReminder && a.Reminders > MaxRepeatHistory {
+	if t.Action == ActReminder && a.Reminders() > MaxRepeatHistory {
 		return nil
 	}
 	a.record(&t)
@@ -423,18 +401,21 @@ func New(id string, at time.Time) *Alarm {
 func (a *Alarm) Clone() *Alarm {
 	c := *a
 	c.steps, c.spill = nil, nil
+	var h []Transition
+	omitted := a.HistoryOmitted()
 	if a.steps != nil {
-		c.History = make([]Transition, len(a.steps))
+		h = make([]Transition, len(a.steps))
 		for i := range a.steps {
-			c.History[i] = a.steps[i].transition(a)
+			h[i] = a.steps[i].transition(a)
 		}
 		if a.spill != nil {
-			c.HistoryOmitted = len(*a.spill)
+			omitted = len(*a.spill)
 		}
 	} else {
-		c.History = append([]Transition(nil), a.History...)
+		h = append([]Transition(nil), a.History()...)
 	}
 	c.Deliveries = append([]Delivery(nil), a.Deliveries...)
-	c.Group = a.Group.Clone()
+	c.x = a.x.cloneGroup()
+	c.set(func(x *extra) { x.history, x.omitted = h, omitted })
 	return &c
 }

@@ -79,19 +79,19 @@ func TestCheckMatrix(t *testing.T) {
 			if after := fmt.Sprintf("%+v", *a); after != before {
 				t.Errorf("%s: Check changed the alarm", name)
 			}
-			n := len(a.History)
+			n := len(a.History())
 			aerr := Apply(a, tr)
 			if (aerr == nil) != (err == nil) || (err != nil && !errors.Is(aerr, r.want[s])) {
 				t.Errorf("%s: Apply = %v, Check = %v", name, aerr, err)
 			}
 			if aerr != nil {
-				if len(a.History) != n || fmt.Sprintf("%+v", *a) != before {
+				if len(a.History()) != n || fmt.Sprintf("%+v", *a) != before {
 					t.Errorf("%s: refused Apply changed the alarm", name)
 				}
 				continue
 			}
-			if len(a.History) != n+1 || a.History[n].Action != r.action || a.History[n].By != r.by {
-				t.Errorf("%s: history %+v, want the transition appended", name, a.History)
+			if len(a.History()) != n+1 || a.History()[n].Action != r.action || a.History()[n].By != r.by {
+				t.Errorf("%s: history %+v, want the transition appended", name, a.History())
 			}
 			if !a.UpdatedAt.Equal(tr.At) {
 				t.Errorf("%s: UpdatedAt %v, want %v", name, a.UpdatedAt, tr.At)
@@ -125,20 +125,20 @@ func TestLifecycle(t *testing.T) {
 			t.Fatalf("step %d: %v", i, err)
 		}
 	}
-	if a.AcceptedBy != "anna" || !a.AcceptedAt.Equal(t0.Add(time.Minute)) {
-		t.Errorf("double accept moved AcceptedAt: %v by %s", a.AcceptedAt, a.AcceptedBy)
+	if a.AcceptedBy() != "anna" || !a.AcceptedAt().Equal(t0.Add(time.Minute)) {
+		t.Errorf("double accept moved AcceptedAt: %v by %s", a.AcceptedAt(), a.AcceptedBy())
 	}
-	if !a.PresenceAt.Equal(t0.Add(5 * time.Minute)) {
-		t.Errorf("PresenceAt %v", a.PresenceAt)
+	if !a.PresenceAt().Equal(t0.Add(5 * time.Minute)) {
+		t.Errorf("PresenceAt %v", a.PresenceAt())
 	}
-	if a.State != Resolved || a.Open() || a.ResolvedBy != "bo" || a.Outcome != OutcomeFalse || a.Note != "fickan" ||
-		!a.ResolvedAt.Equal(t0.Add(9*time.Minute)) {
+	if a.State != Resolved || a.Open() || a.ResolvedBy() != "bo" || a.Outcome() != OutcomeFalse || a.Note != "fickan" ||
+		!a.ResolvedAt().Equal(t0.Add(9*time.Minute)) {
 		t.Errorf("resolved alarm %+v", a)
 	}
-	if len(a.History) != len(steps) {
-		t.Errorf("history has %d entries, want %d", len(a.History), len(steps))
+	if len(a.History()) != len(steps) {
+		t.Errorf("history has %d entries, want %d", len(a.History()), len(steps))
 	}
-	for i, h := range a.History {
+	for i, h := range a.History() {
 		if h.Action != steps[i].Action || !h.At.Equal(steps[i].At) {
 			t.Errorf("history[%d] = %s at %v", i, h.Action, h.At)
 		}
@@ -153,7 +153,7 @@ func TestLifecycle(t *testing.T) {
 			t.Errorf("%s after resolve: %v, want ErrResolved", tr.Action, err)
 		}
 	}
-	if len(a.History) != len(steps) || a.Repeats != 0 || a.Tier != 0 {
+	if len(a.History()) != len(steps) || a.Repeats() != 0 || a.Tier() != 0 {
 		t.Errorf("refused transitions changed the alarm: %+v", a)
 	}
 }
@@ -173,7 +173,7 @@ func TestOutcomes(t *testing.T) {
 
 func TestRepeatCountsAndBoundsHistoryAndTrack(t *testing.T) {
 	a := New("A1", t0)
-	a.History = []Transition{{Action: ActRaise, At: t0}}
+	a.SetHistory([]Transition{{Action: ActRaise, At: t0}})
 	const n = 50
 	for i := 1; i <= n; i++ {
 		p := event.Position{Lat: float64(i), Lon: 1}
@@ -181,33 +181,33 @@ func TestRepeatCountsAndBoundsHistoryAndTrack(t *testing.T) {
 			Raise: &Alarm{ID: "snapshot"}}); err != nil {
 			t.Fatal(err)
 		}
-		if a.Repeats != i {
-			t.Fatalf("after %d repeats Repeats = %d", i, a.Repeats)
+		if a.Repeats() != i {
+			t.Fatalf("after %d repeats Repeats = %d", i, a.Repeats())
 		}
 	}
-	if got := len(a.History); got != 1+MaxRepeatHistory {
+	if got := len(a.History()); got != 1+MaxRepeatHistory {
 		t.Errorf("history %d entries, want 1 + %d", got, MaxRepeatHistory)
 	}
-	for _, h := range a.History {
+	for _, h := range a.History() {
 		if h.Raise != nil {
 			t.Error("history keeps the raise snapshot")
 		}
 	}
-	if len(a.Track) != MaxTrack || a.Track[0].Lat != n-MaxTrack+1 || a.Track[MaxTrack-1].Lat != n {
-		t.Errorf("track %d positions from %v to %v", len(a.Track), a.Track[0], a.Track[len(a.Track)-1])
+	if len(a.Track()) != MaxTrack || a.Track()[0].Lat != n-MaxTrack+1 || a.Track()[MaxTrack-1].Lat != n {
+		t.Errorf("track %d positions from %v to %v", len(a.Track()), a.Track()[0], a.Track()[len(a.Track())-1])
 	}
-	if a.Position == nil || a.Position.Lat != n {
-		t.Errorf("position %+v, want the latest", a.Position)
+	if a.Position() == nil || a.Position().Lat != n {
+		t.Errorf("position %+v, want the latest", a.Position())
 	}
 	// A repeat without position keeps the last one.
 	must(Apply(a, Transition{Action: ActRepeat, At: t0.Add(time.Hour)}))
-	if a.Position == nil || a.Position.Lat != n || a.Repeats != n+1 {
-		t.Errorf("after a repeat without position: %+v repeats %d", a.Position, a.Repeats)
+	if a.Position() == nil || a.Position().Lat != n || a.Repeats() != n+1 {
+		t.Errorf("after a repeat without position: %+v repeats %d", a.Position(), a.Repeats())
 	}
 	// Repeats are allowed in any open state and do not change it.
 	must(Apply(a, Transition{Action: ActAccept, By: "anna", At: t0.Add(time.Hour)}))
 	must(Apply(a, Transition{Action: ActRepeat, At: t0.Add(2 * time.Hour)}))
-	if a.State != Accepted || a.AcceptedBy != "anna" {
+	if a.State != Accepted || a.AcceptedBy() != "anna" {
 		t.Errorf("repeat changed the state: %s", a.State)
 	}
 }
@@ -215,13 +215,13 @@ func TestRepeatCountsAndBoundsHistoryAndTrack(t *testing.T) {
 func TestNotificationSteps(t *testing.T) {
 	a := New("A1", t0)
 	must(Apply(a, Transition{Action: ActRestore, At: t0.Add(time.Minute)}))
-	if a.RestoredAt == nil || !a.RestoredAt.Equal(t0.Add(time.Minute)) || a.State != Raised {
-		t.Errorf("restore: %v state %s", a.RestoredAt, a.State)
+	if a.RestoredAt() == nil || !a.RestoredAt().Equal(t0.Add(time.Minute)) || a.State != Raised {
+		t.Errorf("restore: %v state %s", a.RestoredAt(), a.State)
 	}
 	must(Apply(a, Transition{Action: ActEscalate, Tier: 2}))
 	must(Apply(a, Transition{Action: ActEscalate, Tier: 1}))
-	if a.Tier != 2 {
-		t.Errorf("tier %d, want the highest (2)", a.Tier)
+	if a.Tier() != 2 {
+		t.Errorf("tier %d, want the highest (2)", a.Tier())
 	}
 	for i := 0; i < MaxDeliveries+5; i++ {
 		must(Apply(a, Transition{Action: ActDelivered, By: "anna", Phone: fmt.Sprint("p", i), Tier: 1, At: t0}))
@@ -232,8 +232,8 @@ func TestNotificationSteps(t *testing.T) {
 	for i := 0; i < 15; i++ {
 		must(Apply(a, Transition{Action: ActReminder}))
 	}
-	if a.Reminders != 15 {
-		t.Errorf("reminders %d", a.Reminders)
+	if a.Reminders() != 15 {
+		t.Errorf("reminders %d", a.Reminders())
 	}
 	if a.State != Raised {
 		t.Errorf("notification steps changed the state to %s", a.State)
@@ -246,7 +246,7 @@ func TestCloneIsIndependent(t *testing.T) {
 	c := a.Clone()
 	must(Apply(a, Transition{Action: ActPresence, By: "anna", At: t0.Add(time.Hour)}))
 	a.Deliveries[0].User = "bo"
-	if c.State != Accepted || len(c.History) != 1 || c.Deliveries[0].User != "anna" {
+	if c.State != Accepted || len(c.History()) != 1 || c.Deliveries[0].User != "anna" {
 		t.Errorf("clone shares state with the original: %+v", c)
 	}
 }

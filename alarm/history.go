@@ -28,19 +28,24 @@ const MemHistory = 8
 // step is one history entry of an owned alarm, in about a third of a
 // Transition's size. Strings are interned (see Intern).
 type step struct {
-	seq  uint64
-	at   int64 // unix nanoseconds
-	rec  int64 // journal position + 1; 0 while not in the journal
-	by   string
-	note string
-	x    *stepExtra // the rare fields, nil on most steps; read-only, may be shared
-	act  uint8
-	out  uint8
+	seq uint64
+	at  int64      // unix nanoseconds
+	rec int64      // journal position + 1; 0 while not in the journal
+	txt *stepText  // who and note; nil if neither; read-only, may be shared
+	x   *stepExtra // the rare fields, nil on most steps; read-only, may be shared
+	act uint8
+	out uint8
 	// ownEvent: the step's event id is its alarm's (a raise): kept once,
 	// on the alarm, not in an extra of its own.
 	ownEvent bool
 	tier     int32
 }
+
+// stepText is a step's who and note, behind one pointer: a raise's
+// "rule:x" with its rule's note and an alert's "notify" are the same on
+// every alarm, so one shared copy (internText) serves them all and a step
+// is 48 bytes, not 72 (issue 20: two steps per open alarm).
+type stepText struct{ by, note string }
 
 type stepExtra struct {
 	event                    string
@@ -83,7 +88,7 @@ func (s *step) pinned() bool {
 }
 
 func toStep(a *Alarm, t *Transition) step {
-	s := step{seq: t.Seq, rec: t.Rec, by: Intern(t.By), act: actCode(t.Action),
+	s := step{seq: t.Seq, rec: t.Rec, act: actCode(t.Action),
 		out: outCode(t.Outcome), tier: int32(t.Tier)}
 	event := t.EventID
 	if event != "" && t.Action == ActRaise && event == a.EventID {
@@ -94,9 +99,14 @@ func toStep(a *Alarm, t *Transition) step {
 	}
 	switch t.Action {
 	case ActAccept, ActPresence, ActResolve:
-		s.note = t.Note // staff's own words: not shared with anything
+		if t.Note != "" {
+			// Staff's own words: not shared with anything.
+			s.txt = &stepText{by: Intern(t.By), note: t.Note}
+			break
+		}
+		s.txt = internText(t.By, "")
 	default:
-		s.note = Intern(t.Note)
+		s.txt = internText(t.By, t.Note)
 	}
 	switch {
 	case event == "" && t.Phone == "" && t.Pos == nil && t.From == "" && (t.Receiver != "" || t.Channel != "" || len(t.To) > 0):
@@ -135,8 +145,10 @@ func (s *step) transition(a *Alarm) Transition { return s.entry(a, false) }
 // entry is the Transition s stands for; its To is a's own (shared, read
 // only) when share, else a copy.
 func (s *step) entry(a *Alarm, share bool) Transition {
-	t := Transition{Seq: s.seq, Alarm: a.ID, Action: actions[s.act], By: s.by, Note: s.note,
-		Tier: int(s.tier), Rec: s.rec}
+	t := Transition{Seq: s.seq, Alarm: a.ID, Action: actions[s.act], Tier: int(s.tier), Rec: s.rec}
+	if s.txt != nil {
+		t.By, t.Note = s.txt.by, s.txt.note
+	}
 	if s.ownEvent {
 		t.EventID = a.EventID
 	}
@@ -168,8 +180,8 @@ func (a *Alarm) Own() {
 		return
 	}
 	a.steps = make([]step, 0, 2)
-	old := a.History
-	a.History = nil
+	old := a.History()
+	a.SetHistory(nil)
 	for i := range old {
 		a.pushStep(&old[i])
 	}
@@ -189,7 +201,7 @@ func (a *Alarm) Own() {
 // record appends t to the alarm's history.
 func (a *Alarm) record(t *Transition) {
 	if a.steps == nil {
-		a.History = append(a.History, *t)
+		a.set(func(x *extra) { x.history = append(x.history, *t) })
 		return
 	}
 	a.pushStep(t)
@@ -270,11 +282,12 @@ func (a *Alarm) WithOlder(older []Transition) {
 	// Alert and receipt steps stay in memory longer than others, so the
 	// merge goes by sequence number; a step still held from the journal
 	// (seq 0) is the newest.
-	a.History = append(older, a.History...)
-	slices.SortStableFunc(a.History, func(x, y Transition) int {
+	h := append(older, a.History()...)
+	a.SetHistory(h)
+	slices.SortStableFunc(h, func(x, y Transition) int {
 		return cmp.Compare(x.Seq-1, y.Seq-1) // 0 wraps to the largest
 	})
-	a.HistoryOmitted = 0
+	a.SetHistoryOmitted(0)
 }
 
 // Track positions: a bounded window that never grows past MaxTrack.
@@ -282,22 +295,24 @@ func (a *Alarm) addPos(p *event.Position) {
 	if p == nil {
 		return
 	}
-	a.Position = p
-	if len(a.Track) < MaxTrack {
-		if len(a.Track) == cap(a.Track) {
-			// Grow by hand: append would round past MaxTrack.
-			n := make([]event.Position, len(a.Track), min(max(4, 2*cap(a.Track)), MaxTrack))
-			copy(n, a.Track)
-			a.Track = n
+	a.set(func(x *extra) {
+		x.position = p
+		if len(x.track) < MaxTrack {
+			if len(x.track) == cap(x.track) {
+				// Grow by hand: append would round past MaxTrack.
+				n := make([]event.Position, len(x.track), min(max(4, 2*cap(x.track)), MaxTrack))
+				copy(n, x.track)
+				x.track = n
+			}
+			x.track = append(x.track, *p)
+			return
 		}
-		a.Track = append(a.Track, *p)
-		return
-	}
-	// Full: a new window, so a clone sharing the old one never sees it move.
-	n := make([]event.Position, MaxTrack)
-	copy(n, a.Track[len(a.Track)-MaxTrack+1:])
-	n[MaxTrack-1] = *p
-	a.Track = n
+		// Full: a new window, so a clone sharing the old one never sees it move.
+		n := make([]event.Position, MaxTrack)
+		copy(n, x.track[len(x.track)-MaxTrack+1:])
+		n[MaxTrack-1] = *p
+		x.track = n
+	})
 }
 
 // Interning: the few strings every alarm repeats (site, gateway, unit,
@@ -315,7 +330,35 @@ var interned = struct {
 	m      map[string]string
 	lists  map[string]*[]string
 	extras map[string]*stepExtra
-}{m: map[string]string{}, lists: map[string]*[]string{}, extras: map[string]*stepExtra{}}
+	texts  map[stepText]*stepText
+}{m: map[string]string{}, lists: map[string]*[]string{}, extras: map[string]*stepExtra{}, texts: map[stepText]*stepText{}}
+
+// internText returns the shared, read-only stepText of by and note (nil
+// for neither). Long strings are not interned (as Intern): they get a
+// stepText of their own.
+func internText(by, note string) *stepText {
+	if by == "" && note == "" {
+		return nil
+	}
+	if len(by) > 160 || len(note) > 160 {
+		return &stepText{by: Intern(by), note: Intern(note)}
+	}
+	k := stepText{by: by, note: note}
+	interned.Lock()
+	x := interned.texts[k]
+	interned.Unlock()
+	if x != nil {
+		return x
+	}
+	x = &stepText{by: Intern(by), note: Intern(note)}
+	interned.Lock()
+	if len(interned.texts) >= maxInterned {
+		clear(interned.texts)
+	}
+	interned.texts[*x] = x
+	interned.Unlock()
+	return x
+}
 
 // Intern returns the shared copy of s.
 func Intern(s string) string {
@@ -388,13 +431,12 @@ func (a *Alarm) Snapshot() *Alarm {
 		c.steps = make([]step, n)
 	}
 	copy(c.steps, a.steps)
-	c.History = nil
 	c.spill = nil
-	if a.spill != nil {
-		c.HistoryOmitted = len(*a.spill)
-	}
 	c.Deliveries = append([]Delivery(nil), a.Deliveries...)
-	c.Group = a.Group.Clone()
+	c.x = a.x.cloneGroup() // an owned alarm's History is nil (Own)
+	if a.spill != nil {
+		c.SetHistoryOmitted(len(*a.spill))
+	}
 	return c
 }
 
@@ -407,7 +449,7 @@ func (a *Alarm) HistoryLen() int {
 	if a.steps != nil {
 		return len(a.steps)
 	}
-	return len(a.History)
+	return len(a.History())
 }
 
 // HistoryEntry returns entry i of the history a's Clone lists, without
@@ -415,7 +457,7 @@ func (a *Alarm) HistoryLen() int {
 // through it. Its To is shared with the alarm and must not be changed.
 func (a *Alarm) HistoryEntry(i int) Transition {
 	if a.steps == nil {
-		return a.History[i]
+		return a.History()[i]
 	}
 	return a.steps[i].entry(a, true)
 }
@@ -426,5 +468,5 @@ func (a *Alarm) HistoryOmittedCount() int {
 	if a.steps != nil && a.spill != nil {
 		return len(*a.spill)
 	}
-	return a.HistoryOmitted
+	return a.HistoryOmitted()
 }

@@ -32,13 +32,13 @@ func TestOwnedHistoryKeepsLastStepsAndSpillsOlder(t *testing.T) {
 	}
 	c := a.Clone()
 	total := 2 + MaxRepeatHistory
-	if len(c.History) != MemHistory || c.HistoryOmitted != total-MemHistory {
-		t.Fatalf("clone lists %d steps, omits %d; want %d and %d", len(c.History), c.HistoryOmitted, MemHistory, total-MemHistory)
+	if len(c.History()) != MemHistory || c.HistoryOmitted() != total-MemHistory {
+		t.Fatalf("clone lists %d steps, omits %d; want %d and %d", len(c.History()), c.HistoryOmitted(), MemHistory, total-MemHistory)
 	}
-	if c.History[0].Action != ActNotify || !slices.Equal(c.History[0].To, []string{"anna", "bo"}) || c.History[0].Receiver != "natt" {
-		t.Errorf("the notify step was not kept: %+v", c.History[0])
+	if c.History()[0].Action != ActNotify || !slices.Equal(c.History()[0].To, []string{"anna", "bo"}) || c.History()[0].Receiver != "natt" {
+		t.Errorf("the notify step was not kept: %+v", c.History()[0])
 	}
-	if last := c.History[len(c.History)-1]; last.Rec != rec || last.Seq != uint64(rec/100) || last.Pos == nil || last.EventID != "s/gw/e" ||
+	if last := c.History()[len(c.History())-1]; last.Rec != rec || last.Seq != uint64(rec/100) || last.Pos == nil || last.EventID != "s/gw/e" ||
 		!last.At.Equal(t0.Add(time.Duration(rec)*time.Millisecond)) {
 		t.Errorf("last step %+v", last)
 	}
@@ -51,8 +51,8 @@ func TestOwnedHistoryKeepsLastStepsAndSpillsOlder(t *testing.T) {
 		t.Errorf("spilled %v, want %v", got, want)
 	}
 	// A clone's recipient list is its own.
-	c.History[0].To[0] = "x"
-	if a.Clone().History[0].To[0] != "anna" {
+	c.History()[0].To[0] = "x"
+	if a.Clone().History()[0].To[0] != "anna" {
 		t.Error("a clone shares the notify step's recipients")
 	}
 	// Merging older steps back makes the history whole and in seq order.
@@ -62,10 +62,10 @@ func TestOwnedHistoryKeepsLastStepsAndSpillsOlder(t *testing.T) {
 	}
 	c = a.Clone()
 	c.WithOlder(older)
-	if len(c.History) != total || c.HistoryOmitted != 0 || c.History[0].Raise != nil || c.History[0].Subj != nil {
-		t.Fatalf("merged history %d steps (omitted %d)", len(c.History), c.HistoryOmitted)
+	if len(c.History()) != total || c.HistoryOmitted() != 0 || c.History()[0].Raise != nil || c.History()[0].Subj != nil {
+		t.Fatalf("merged history %d steps (omitted %d)", len(c.History()), c.HistoryOmitted())
 	}
-	for i, h := range c.History {
+	for i, h := range c.History() {
 		if h.Seq != uint64(i+1) {
 			t.Errorf("merged step %d has seq %d", i, h.Seq)
 		}
@@ -82,14 +82,14 @@ func TestOwnedHistoryKeepsHeldSteps(t *testing.T) {
 	for i := range MemHistory + 3 {
 		must(Apply(a, Transition{Alarm: "A1", Action: ActReminder, At: t0.Add(time.Duration(i+1) * time.Second), Rec: int64(i + 10), Seq: uint64(i + 10)}))
 	}
-	if c := a.Clone(); c.History[0].Action != ActRaise || c.History[0].Seq != 0 {
-		t.Fatalf("the held raise left memory: %+v", c.History[0])
+	if c := a.Clone(); c.History()[0].Action != ActRaise || c.History()[0].Seq != 0 {
+		t.Fatalf("the held raise left memory: %+v", c.History()[0])
 	}
 	held.Rec, held.Seq = 5, 5
 	a.Journaled(&held)
 	c := a.Clone()
-	if c.History[0].Action != ActRaise || c.History[0].Seq != 5 || c.History[0].Rec != 5 {
-		t.Errorf("journaled raise %+v, want seq and position 5", c.History[0])
+	if c.History()[0].Action != ActRaise || c.History()[0].Seq != 5 || c.History()[0].Rec != 5 {
+		t.Errorf("journaled raise %+v, want seq and position 5", c.History()[0])
 	}
 	must(Apply(a, Transition{Alarm: "A1", Action: ActNotify, At: t0.Add(time.Hour), Rec: 99, Seq: 99}))
 	if !slices.Contains(a.Spilled(), 5) {
@@ -108,15 +108,15 @@ func TestTrackWindowIsBounded(t *testing.T) {
 		if i == MaxTrack+2 {
 			c = a.Clone()
 		}
-		if cap(a.Track) > MaxTrack {
-			t.Fatalf("track capacity %d after %d positions", cap(a.Track), i+1)
+		if cap(a.Track()) > MaxTrack {
+			t.Fatalf("track capacity %d after %d positions", cap(a.Track()), i+1)
 		}
 	}
-	if len(a.Track) != MaxTrack || a.Track[0].Lat != 2*MaxTrack || a.Track[MaxTrack-1].Lat != 3*MaxTrack-1 {
-		t.Errorf("track %v", a.Track)
+	if len(a.Track()) != MaxTrack || a.Track()[0].Lat != 2*MaxTrack || a.Track()[MaxTrack-1].Lat != 3*MaxTrack-1 {
+		t.Errorf("track %v", a.Track())
 	}
-	if len(c.Track) != MaxTrack || c.Track[MaxTrack-1].Lat != MaxTrack+2 {
-		t.Errorf("a clone's track moved: %v", c.Track)
+	if len(c.Track()) != MaxTrack || c.Track()[MaxTrack-1].Lat != MaxTrack+2 {
+		t.Errorf("a clone's track moved: %v", c.Track())
 	}
 }
 
@@ -192,7 +192,7 @@ func TestStepSharesWhatAlarmsRepeat(t *testing.T) {
 			t.Errorf("%s: raise step keeps its event id apart: %+v", id, a.steps[0])
 		}
 		steps = append(steps, &a.steps[1])
-		h := a.Clone().History
+		h := a.Clone().History()
 		if len(h) != 2 || h[0].EventID != a.EventID || h[1].Receiver != "natt" || len(h[1].To) != 2 || h[1].To[1] != "natt2" || h[1].EventID != "" {
 			t.Fatalf("%s: history came back as %+v", id, h)
 		}
@@ -212,7 +212,57 @@ func TestStepSharesWhatAlarmsRepeat(t *testing.T) {
 	if err := Apply(a, Transition{Seq: 3, Alarm: "A3", Action: ActRepeat, At: at, By: "rule:call", EventID: "s/gw/second", Rec: 3}); err != nil {
 		t.Fatal(err)
 	}
-	if h := a.Clone().History; len(h) != 1 || h[0].EventID != "s/gw/second" {
+	if h := a.Clone().History(); len(h) != 1 || h[0].EventID != "s/gw/second" {
 		t.Fatalf("repeat came back as %+v", h)
+	}
+}
+
+// A step's who and note (issue 20: 48 bytes a step): the same rule and
+// note on two alarms are one shared stepText, a staff member's own note
+// is kept apart and never put in the shared table, and both come back
+// as they went in, empty ones included.
+func TestStepTextSharedExceptStaffNotes(t *testing.T) {
+	if n := unsafe.Sizeof(step{}); n > 48 {
+		t.Errorf("a step is %d bytes, want at most 48", n)
+	}
+	at := time.Date(2026, 12, 3, 3, 0, 0, 0, time.UTC)
+	mk := func(id string, tr Transition) step {
+		a := &Alarm{ID: id}
+		tr.Alarm, tr.At = id, at
+		return toStep(a, &tr)
+	}
+	r1 := mk("A1", Transition{Action: ActRaise, By: "rule:call", Note: "larmknapp"})
+	r2 := mk("A2", Transition{Action: ActRaise, By: "rule:call", Note: "larmknapp"})
+	if r1.txt == nil || r1.txt != r2.txt {
+		t.Error("two raises by the same rule with the same note keep a stepText each")
+	}
+	staff := "mår bra, ringde anhörig"
+	s1 := mk("A1", Transition{Action: ActResolve, By: "natt1", Note: staff, Outcome: OutcomeRealNeed})
+	s2 := mk("A2", Transition{Action: ActResolve, By: "natt1", Note: staff, Outcome: OutcomeRealNeed})
+	if s1.txt == s2.txt {
+		t.Error("a staff member's note is shared between alarms")
+	}
+	interned.Lock()
+	_, inTable := interned.texts[stepText{by: "natt1", note: staff}]
+	interned.Unlock()
+	if inTable {
+		t.Error("a staff member's note is in the shared table")
+	}
+	for _, c := range []struct {
+		act      Action
+		by, note string
+	}{
+		{ActRaise, "rule:call", "larmknapp"}, {ActNotify, "notify", ""}, {ActAccept, "natt1", ""},
+		{ActResolve, "natt1", staff}, {ActDelivered, "", ""}, {ActRepeat, "", "n"},
+	} {
+		a := &Alarm{ID: "A9"}
+		in := Transition{Seq: 1, Alarm: "A9", Action: c.act, At: at, By: c.by, Note: c.note, Outcome: OutcomeFalse}
+		s := toStep(a, &in)
+		if c.by == "" && c.note == "" && s.txt != nil {
+			t.Errorf("%s: no who and no note, yet a stepText", c.act)
+		}
+		if out := s.transition(a); out.By != c.by || out.Note != c.note {
+			t.Errorf("%s: came back by %q note %q, want %q %q", c.act, out.By, out.Note, c.by, c.note)
+		}
 	}
 }

@@ -36,10 +36,10 @@ func TestOwnerAndTakeOver(t *testing.T) {
 	if err := Apply(a, step(ActTakeOver, "natt2")); err != nil {
 		t.Fatal(err)
 	}
-	if a.AcceptedBy != "natt2" || a.State != Accepted {
-		t.Fatalf("after take-over: by %q state %s", a.AcceptedBy, a.State)
+	if a.AcceptedBy() != "natt2" || a.State != Accepted {
+		t.Fatalf("after take-over: by %q state %s", a.AcceptedBy(), a.State)
 	}
-	last := a.History[len(a.History)-1]
+	last := a.History()[len(a.History())-1]
 	if last.Action != ActTakeOver || last.By != "natt2" || last.From != "natt1" {
 		t.Errorf("history entry %+v, want take_over by natt2 from natt1", last)
 	}
@@ -84,8 +84,8 @@ func TestLastRepeatAt(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if want := at.Add((MaxRepeatHistory + 5) * time.Minute); a.LastRepeatAt == nil || !a.LastRepeatAt.Equal(want) {
-		t.Errorf("last repeat at %v, want %v", a.LastRepeatAt, want)
+	if want := at.Add((MaxRepeatHistory + 5) * time.Minute); a.LastRepeatAt() == nil || !a.LastRepeatAt().Equal(want) {
+		t.Errorf("last repeat at %v, want %v", a.LastRepeatAt(), want)
 	}
 }
 

@@ -43,26 +43,26 @@ func TestSnapshotReadsLikeClone(t *testing.T) {
 			a := snapOwned(t, n)
 			want := a.Clone()
 			s := a.Snapshot()
-			if s.History != nil {
-				t.Fatalf("snapshot History %v, want it compact (nil)", s.History)
+			if s.History() != nil {
+				t.Fatalf("snapshot History %v, want it compact (nil)", s.History())
 			}
-			if s.HistoryLen() != len(want.History) || a.HistoryLen() != len(want.History) {
-				t.Fatalf("HistoryLen %d (live %d), Clone lists %d", s.HistoryLen(), a.HistoryLen(), len(want.History))
+			if s.HistoryLen() != len(want.History()) || a.HistoryLen() != len(want.History()) {
+				t.Fatalf("HistoryLen %d (live %d), Clone lists %d", s.HistoryLen(), a.HistoryLen(), len(want.History()))
 			}
-			for i := range want.History {
-				if got := s.HistoryEntry(i); !reflect.DeepEqual(got, want.History[i]) {
-					t.Errorf("entry %d: %+v, want %+v", i, got, want.History[i])
+			for i := range want.History() {
+				if got := s.HistoryEntry(i); !reflect.DeepEqual(got, want.History()[i]) {
+					t.Errorf("entry %d: %+v, want %+v", i, got, want.History()[i])
 				}
 			}
-			if s.HistoryOmittedCount() != want.HistoryOmitted || a.HistoryOmittedCount() != want.HistoryOmitted {
-				t.Errorf("omitted %d (live %d), want %d", s.HistoryOmittedCount(), a.HistoryOmittedCount(), want.HistoryOmitted)
+			if s.HistoryOmittedCount() != want.HistoryOmitted() || a.HistoryOmittedCount() != want.HistoryOmitted() {
+				t.Errorf("omitted %d (live %d), want %d", s.HistoryOmittedCount(), a.HistoryOmittedCount(), want.HistoryOmitted())
 			}
-			if n == 30 && want.HistoryOmitted == 0 {
+			if n == 30 && want.HistoryOmitted() == 0 {
 				t.Error("30 steps but nothing omitted: the case is not tested")
 			}
-			if c := s.Clone(); !reflect.DeepEqual(c.History, want.History) || c.HistoryOmitted != want.HistoryOmitted {
-				t.Errorf("snapshot's Clone: %d entries, %d omitted; want %d, %d", len(c.History), c.HistoryOmitted,
-					len(want.History), want.HistoryOmitted)
+			if c := s.Clone(); !reflect.DeepEqual(c.History(), want.History()) || c.HistoryOmitted() != want.HistoryOmitted() {
+				t.Errorf("snapshot's Clone: %d entries, %d omitted; want %d, %d", len(c.History()), c.HistoryOmitted(),
+					len(want.History()), want.HistoryOmitted())
 			}
 		})
 	}
@@ -74,7 +74,7 @@ func TestSnapshotReadsLikeClone(t *testing.T) {
 func TestSnapshotIsNotChangedByTheOwner(t *testing.T) {
 	for _, n := range []int{1, MemHistory + 3} {
 		a := snapOwned(t, n)
-		a.Group = &Group{Key: "k", Members: []Member{{Alarm: "m1"}}}
+		a.SetGroup(&Group{Key: "k", Members: []Member{{Alarm: "m1"}}})
 		s := a.Snapshot()
 		before := s.Clone()
 		at := time.Date(2026, 12, 3, 3, 0, 0, 0, time.UTC)
@@ -89,7 +89,7 @@ func TestSnapshotIsNotChangedByTheOwner(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		a.Group.Members[0].Alarm = "changed"
+		a.Group().Members[0].Alarm = "changed"
 		if after := s.Clone(); !reflect.DeepEqual(after, before) {
 			t.Errorf("%d steps: the snapshot changed with its owner:\n%+v\nwant\n%+v", n, after, before)
 		}
@@ -99,12 +99,14 @@ func TestSnapshotIsNotChangedByTheOwner(t *testing.T) {
 // A plain alarm's snapshot is its Clone, and the accessors read History.
 func TestSnapshotOfPlainAlarm(t *testing.T) {
 	at := time.Date(2026, 12, 3, 2, 0, 0, 0, time.UTC)
-	a := &Alarm{ID: "P1", HistoryOmitted: 3, History: []Transition{{Seq: 4, Alarm: "P1", Action: ActRaise, At: at, To: []string{"x"}}}}
+	a := &Alarm{ID: "P1"}
+	a.SetHistory([]Transition{{Seq: 4, Alarm: "P1", Action: ActRaise, At: at, To: []string{"x"}}})
+	a.SetHistoryOmitted(3)
 	s := a.Snapshot()
 	if !reflect.DeepEqual(s, a.Clone()) || s == a {
 		t.Fatalf("snapshot %+v, want a clone", s)
 	}
-	if s.HistoryLen() != 1 || !reflect.DeepEqual(s.HistoryEntry(0), a.History[0]) || s.HistoryOmittedCount() != 3 {
+	if s.HistoryLen() != 1 || !reflect.DeepEqual(s.HistoryEntry(0), a.History()[0]) || s.HistoryOmittedCount() != 3 {
 		t.Errorf("accessors: %d, %+v, %d", s.HistoryLen(), s.HistoryEntry(0), s.HistoryOmittedCount())
 	}
 }

@@ -115,7 +115,7 @@ func (s *server) alarmFrame(a *alarm.Alarm, c int) ([]byte, error) {
 // appendView appends the JSON of s.view(a, c) to b; false: it does not
 // handle a and the caller must use json.Marshal.
 func (s *server) appendView(b []byte, a *alarm.Alarm, c int) ([]byte, bool) {
-	name, callerID := a.ResidentName, a.CallerID
+	name, callerID := a.ResidentName(), a.CallerID()
 	if c&viewNamed != 0 {
 		if a.Resident != "" && s.o.ResidentName != nil {
 			if n := s.o.ResidentName(a.Site, a.Resident); n != "" {
@@ -311,29 +311,29 @@ func (e *jsonAppender) alarm(a *alarm.Alarm, name, callerID string, w *Where, ac
 	e.timeField("source_time", a.SourceTime)
 	e.timeField("raised_at", a.RaisedAt)
 	e.strField("state", string(a.State))
-	e.strOmit("accepted_by", a.AcceptedBy)
-	e.timePtr("accepted_at", a.AcceptedAt)
-	e.timePtr("presence_at", a.PresenceAt)
-	e.strOmit("resolved_by", a.ResolvedBy)
-	e.timePtr("resolved_at", a.ResolvedAt)
-	e.strOmit("outcome", string(a.Outcome))
+	e.strOmit("accepted_by", a.AcceptedBy())
+	e.timePtr("accepted_at", a.AcceptedAt())
+	e.timePtr("presence_at", a.PresenceAt())
+	e.strOmit("resolved_by", a.ResolvedBy())
+	e.timePtr("resolved_at", a.ResolvedAt())
+	e.strOmit("outcome", string(a.Outcome()))
 	e.strOmit("note", a.Note)
-	e.intField("repeats", int64(a.Repeats))
-	e.timePtr("last_repeat_at", a.LastRepeatAt)
-	e.timePtr("restored_at", a.RestoredAt)
-	if a.Position != nil {
+	e.intField("repeats", int64(a.Repeats()))
+	e.timePtr("last_repeat_at", a.LastRepeatAt())
+	e.timePtr("restored_at", a.RestoredAt())
+	if a.Position() != nil {
 		e.key("pos")
-		e.position(a.Position)
+		e.position(a.Position())
 	}
-	if len(a.Track) > 0 {
+	if len(a.Track()) > 0 {
 		e.key("track")
-		for i := range a.Track {
+		for i := range a.Track() {
 			e.elem(i)
-			e.position(&a.Track[i])
+			e.position(&a.Track()[i])
 		}
 		e.b = append(e.b, ']')
 	}
-	e.intOmit("tier", int64(a.Tier))
+	e.intOmit("tier", int64(a.Tier()))
 	if len(a.Deliveries) > 0 {
 		e.key("deliveries")
 		for i := range a.Deliveries {
@@ -349,7 +349,7 @@ func (e *jsonAppender) alarm(a *alarm.Alarm, name, callerID string, w *Where, ac
 		}
 		e.b = append(e.b, ']')
 	}
-	e.intOmit("reminders", int64(a.Reminders))
+	e.intOmit("reminders", int64(a.Reminders()))
 	e.timeField("updated_at", a.UpdatedAt)
 	if n := a.HistoryLen(); n > 0 {
 		e.key("history")
@@ -361,12 +361,12 @@ func (e *jsonAppender) alarm(a *alarm.Alarm, name, callerID string, w *Where, ac
 		e.b = append(e.b, ']')
 	}
 	e.strOmit("crd", callerID)
-	e.strOmit("cha", a.Callback)
-	if a.Group != nil {
+	e.strOmit("cha", a.Callback())
+	if a.Group() != nil {
 		e.key("group")
-		e.group(a.Group)
+		e.group(a.Group())
 	}
-	e.strOmit("group_id", a.GroupID)
+	e.strOmit("group_id", a.GroupID())
 	e.intOmit("history_omitted", int64(a.HistoryOmittedCount()))
 	if w != nil {
 		e.key("where")
@@ -543,7 +543,7 @@ func (s *server) marshalView(a *alarm.Alarm, c int) ([]byte, error) {
 // snapshot's compact history is expanded by Clone; any other alarm is
 // itself.
 func listed(a *alarm.Alarm) *alarm.Alarm {
-	if a.History == nil && a.HistoryLen() > 0 {
+	if a.History() == nil && a.HistoryLen() > 0 {
 		return a.Clone()
 	}
 	return a

@@ -98,7 +98,7 @@ func encTestAlarms(t testing.TB) map[string]*alarm.Alarm {
 		alarm.Transition{Action: alarm.ActNotify, At: at, By: "notify", Receiver: "staff", To: []string{"natt1", "natt2"}})
 	as["care plain (not owned)"] = func() *alarm.Alarm {
 		a := care("A1p")
-		a.History = []alarm.Transition{{Seq: 9, Alarm: "A1p", Action: alarm.ActRaise, At: at, By: "rule:call_button", EventID: a.EventID}}
+		a.SetHistory([]alarm.Transition{{Seq: 9, Alarm: "A1p", Action: alarm.ActRaise, At: at, By: "rule:call_button", EventID: a.EventID}})
 		return a
 	}()
 	as["care accepted, presence, resolved, non-UTC"] = ownedAlarm(t, care("A2"),
@@ -124,21 +124,25 @@ func encTestAlarms(t testing.TB) map[string]*alarm.Alarm {
 	g := alarm.New("G1", at)
 	g.Kind, g.Rule, g.Priority, g.Site, g.Gateway = alarm.KindTechnical, alarm.RuleGroup, 3, "solrosen", "gw-001"
 	restored := later
-	g.Group = &alarm.Group{Key: "root/tech{gateway=gw-001,site=solrosen}", By: map[string]string{"site": "solrosen", "gateway": "gw-001", "z<": "&"},
+	g.SetGroup(&alarm.Group{Key: "root/tech{gateway=gw-001,site=solrosen}", By: map[string]string{"site": "solrosen", "gateway": "gw-001", "z<": "&"},
 		Count: 3, Members: []alarm.Member{
 			{Alarm: "T1", Rule: "device_silent", Device: "btn-9", Gateway: "gw-001", Since: at},
 			{Alarm: "T2", Rule: "gateway_offline", Since: odd, Restored: &restored},
-		}}
+		}})
 	as["group"] = ownedAlarm(t, g)
 	empty := alarm.New("G2", at)
-	empty.Kind, empty.Site, empty.Group = alarm.KindTechnical, "nowhere", &alarm.Group{Key: "k", Members: []alarm.Member{}}
+	empty.Kind, empty.Site = alarm.KindTechnical, "nowhere"
+	empty.SetGroup(&alarm.Group{Key: "k", Members: []alarm.Member{}})
 	as["group without members, no where"] = empty
 	nilMembers := alarm.New("G3", at)
-	nilMembers.Kind, nilMembers.Site, nilMembers.Group = alarm.KindTechnical, "empty-where", &alarm.Group{Key: "k"}
+	nilMembers.Kind, nilMembers.Site = alarm.KindTechnical, "empty-where"
+	nilMembers.SetGroup(&alarm.Group{Key: "k"})
 	as["group with nil members, empty where"] = nilMembers
 	sc := care("S1")
 	sc.Rule, sc.DeviceType, sc.Status, sc.Location = "scaip", "0003", "0010", "0001"
-	sc.CallerID, sc.Callback, sc.Room = "gsm:+46701112233", "1", "no-access"
+	sc.Room = "no-access"
+	sc.SetCallerID("gsm:+46701112233")
+	sc.SetCallback("1")
 	as["SCAIP with crd"] = ownedAlarm(t, sc,
 		alarm.Transition{Action: alarm.ActHandover, At: at, By: "notify", Receiver: "larmcentral", Channel: alarm.ChannelSCAIP, Note: "snu 4", Tier: 1})
 	w := care("W1")
@@ -151,7 +155,7 @@ func encTestAlarms(t testing.TB) map[string]*alarm.Alarm {
 		alarm.Transition{Action: alarm.ActRepeat, At: later, Pos: &event.Position{Lat: 100, Lon: 0.000001, Accuracy: 123456789012345678901234.0}})
 	named := care("N1")
 	named.Resident = "r-none" // no name configured
-	named.ResidentName = "set by someone"
+	named.SetResidentName("set by someone")
 	as["resident without a configured name"] = named
 	bare := &alarm.Alarm{}
 	as["zero alarm"] = bare
@@ -207,13 +211,13 @@ func TestFrameEncoderTableCoversTheViews(t *testing.T) {
 		return string(b)
 	}
 	long := frame("long history with history_omitted", 0)
-	if n := as["long history with history_omitted"].HistoryOmitted; n == 0 || !strings.Contains(long, fmt.Sprintf(`"history_omitted":%d`, n)) {
+	if n := as["long history with history_omitted"].HistoryOmitted(); n == 0 || !strings.Contains(long, fmt.Sprintf(`"history_omitted":%d`, n)) {
 		t.Errorf("long history: omitted %d, frame %s", n, long)
 	}
 	if got := strings.Count(long, `"seq":`); got != alarm.MemHistory {
 		t.Errorf("long history lists %d steps, want %d", got, alarm.MemHistory)
 	}
-	if as["care raised and notified"].History != nil {
+	if as["care raised and notified"].History() != nil {
 		t.Error("the snapshot expanded its history")
 	}
 	if f := frame("care raised and notified", 0); !strings.Contains(f, `"to":["natt1","natt2"]`) || strings.Contains(f, "Karin") {
@@ -241,8 +245,9 @@ func TestFrameEncoderTableCoversTheViews(t *testing.T) {
 func TestFrameEncoderFallsBack(t *testing.T) {
 	s := encServer()
 	at := time.Date(2026, 12, 3, 2, 0, 0, 0, time.UTC)
-	withRaise := &alarm.Alarm{ID: "R1", Kind: alarm.KindCall, RaisedAt: at, History: []alarm.Transition{
-		{Seq: 1, Alarm: "R1", Action: alarm.ActRaise, At: at, Raise: &alarm.Alarm{ID: "R1"}}}}
+	withRaise := &alarm.Alarm{ID: "R1", Kind: alarm.KindCall, RaisedAt: at}
+	withRaise.SetHistory([]alarm.Transition{
+		{Seq: 1, Alarm: "R1", Action: alarm.ActRaise, At: at, Raise: &alarm.Alarm{ID: "R1"}}})
 	before := FrameFallbacks()
 	fr, err := s.alarmFrame(withRaise, 0)
 	want, _ := s.marshalView(withRaise, 0)
@@ -252,10 +257,11 @@ func TestFrameEncoderFallsBack(t *testing.T) {
 	if !strings.Contains(string(fr), `"raise":{"id":"R1"`) {
 		t.Fatalf("the raise is missing: %s", fr)
 	}
+	n1, i1 := &alarm.Alarm{ID: "N1"}, &alarm.Alarm{ID: "I1"}
+	n1.SetPosition(&event.Position{Lat: math.NaN()})
+	i1.SetTrack([]event.Position{{Lon: math.Inf(-1)}})
 	for _, a := range []*alarm.Alarm{
-		{ID: "Y1", RaisedAt: time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC)},
-		{ID: "N1", Position: &event.Position{Lat: math.NaN()}},
-		{ID: "I1", Track: []event.Position{{Lon: math.Inf(-1)}}},
+		{ID: "Y1", RaisedAt: time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC)}, n1, i1,
 	} {
 		if _, err := s.alarmFrame(a, 0); err == nil {
 			t.Errorf("%s: no error, json.Marshal refuses it", a.ID)
@@ -289,7 +295,9 @@ func FuzzFrameEncoder(f *testing.F) {
 		at := time.Unix(0, ns).In(time.FixedZone("z", int(offset)))
 		bit := func(i uint) bool { return flags&(1<<i) != 0 }
 		a := alarm.New(id, at)
-		a.Kind, a.Rule, a.Site, a.Note, a.CallerID, a.Callback = alarm.KindCall, by, note, note, crd, by
+		a.Kind, a.Rule, a.Site, a.Note = alarm.KindCall, by, note, note
+		a.SetCallerID(crd)
+		a.SetCallback(by)
 		a.Resident, a.Room, a.Device = id, by, crd
 		a.SourceTime = at.UTC()
 		pos := &event.Position{Lat: lat, Lon: lon, Accuracy: lat * lon, Invalid: bit(0)}
@@ -297,15 +305,16 @@ func FuzzFrameEncoder(f *testing.F) {
 			pos.LastKnown = &at
 		}
 		if bit(2) {
-			a.Position = pos
-			a.Track = []event.Position{*pos, {Lat: lon, Lon: lat}}
+			a.SetPosition(pos)
+			a.SetTrack([]event.Position{*pos, {Lat: lon, Lon: lat}})
 		}
 		if bit(3) {
-			a.Group = &alarm.Group{Key: note, By: map[string]string{by: note, note: id}, Count: int(offset),
-				Members: []alarm.Member{{Alarm: id, Rule: by, Since: at, Restored: &at}}}
+			a.SetGroup(&alarm.Group{Key: note, By: map[string]string{by: note, note: id}, Count: int(offset),
+				Members: []alarm.Member{{Alarm: id, Rule: by, Since: at, Restored: &at}}})
 		}
 		if bit(4) {
-			a.AcceptedAt, a.AcceptedBy = &at, by
+			a.SetAcceptedAt(&at)
+			a.SetAcceptedBy(by)
 		}
 		if bit(5) {
 			a.Kind = alarm.KindWander // where with geofence and floor plan
@@ -338,9 +347,9 @@ func FuzzFrameEncoder(f *testing.F) {
 			for i := range n {
 				st := steps[i%len(steps)]
 				st.Alarm, st.Seq = id, uint64(i+1)
-				a.History = append(a.History, st)
+				a.SetHistory(append(a.History(), st))
 			}
-			a.HistoryOmitted = int(offset)
+			a.SetHistoryOmitted(int(offset))
 		}
 		s := encServer()
 		for c := range viewClasses {

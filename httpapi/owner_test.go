@@ -80,9 +80,9 @@ func TestActRefusedWithoutTakeOver(t *testing.T) {
 	if code, _ := post("natt1", "resolve", `{"outcome":"false"}`); code != http.StatusConflict {
 		t.Errorf("the old owner resolving: %d, want 409", code)
 	}
-	last := l.a.History[len(l.a.History)-1]
-	if l.a.AcceptedBy != "natt2" || last.Action != alarm.ActPresence {
-		t.Errorf("alarm after: %s, last %+v", l.a.AcceptedBy, last)
+	last := l.a.History()[len(l.a.History())-1]
+	if l.a.AcceptedBy() != "natt2" || last.Action != alarm.ActPresence {
+		t.Errorf("alarm after: %s, last %+v", l.a.AcceptedBy(), last)
 	}
 	// A take-over of a raised alarm is refused: accept it instead.
 	l.a = alarm.New("A1", time.Now())

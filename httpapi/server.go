@@ -320,7 +320,7 @@ func (s *server) named(a *alarm.Alarm) *alarm.Alarm {
 		return a
 	}
 	c := *a
-	c.ResidentName = n
+	c.SetResidentName(n)
 	return &c
 }
 
@@ -549,7 +549,7 @@ func (s *server) act(action alarm.Action) http.HandlerFunc {
 		// check; this one only gives the answer early).
 		if cur, ok := s.o.Alarms.Alarm(id); ok {
 			if err := alarm.CheckOwner(cur, alarm.Transition{Action: action, By: p.user.Username}); err != nil {
-				s.ownedByOther(w, cur.AcceptedBy)
+				s.ownedByOther(w, cur.AcceptedBy())
 				return
 			}
 		}
@@ -565,7 +565,7 @@ func (s *server) act(action alarm.Action) http.HandlerFunc {
 		case errors.Is(err, alarm.ErrOwnedByOther):
 			owner := ""
 			if cur, ok := s.o.Alarms.Alarm(id); ok {
-				owner = cur.AcceptedBy
+				owner = cur.AcceptedBy()
 			}
 			s.ownedByOther(w, owner)
 		case errors.Is(err, alarm.ErrAlreadyAccepted), errors.Is(err, alarm.ErrNotAccepted), errors.Is(err, alarm.ErrResolved):

@@ -21,10 +21,10 @@ func careFrameAlarm(i int, at time.Time) *alarm.Alarm {
 	a := &alarm.Alarm{ID: id, Kind: alarm.KindCall, Rule: "call_button", Priority: 1, Site: "s", Gateway: "gw-001",
 		Device: fmt.Sprintf("btn-%06d", i), DeviceType: "0003", Unit: "u", Room: "r12", EventID: fmt.Sprintf("s/gw-001/e%d", i),
 		SourceTime: at, RaisedAt: at, UpdatedAt: at, State: alarm.Raised}
-	a.History = []alarm.Transition{
+	a.SetHistory([]alarm.Transition{
 		{Seq: uint64(2 * i), Alarm: id, Action: alarm.ActRaise, At: at, By: "rule:call_button", EventID: a.EventID},
 		{Seq: uint64(2*i + 1), Alarm: id, Action: alarm.ActNotify, At: at, By: "notify", Receiver: "staff", To: []string{"natt1"}},
-	}
+	})
 	return a
 }
 

@@ -16,7 +16,9 @@ func TestViewCallerIDFollowsTheNameRule(t *testing.T) {
 		NameRoles:    []string{"staff"},
 		ResidentName: func(site, resident string) string { return "Karin Andersson" },
 	}}
-	a := &alarm.Alarm{ID: "a1", Kind: alarm.KindCall, Site: "s", Resident: "r-1", CallerID: "gsm:+46701112233", Callback: "1"}
+	a := &alarm.Alarm{ID: "a1", Kind: alarm.KindCall, Site: "s", Resident: "r-1"}
+	a.SetCallerID("gsm:+46701112233")
+	a.SetCallback("1")
 	for _, tc := range []struct {
 		role       string
 		wantNumber bool
@@ -34,7 +36,7 @@ func TestViewCallerIDFollowsTheNameRule(t *testing.T) {
 			t.Errorf("%s is not told a call-back was asked for: %s", tc.role, got)
 		}
 	}
-	if a.CallerID == "" {
+	if a.CallerID() == "" {
 		t.Error("the view changed the hub's alarm")
 	}
 }

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"encoding/json"
 	"log/slog"
 
 	"github.com/vaka-care/vaka/alarm"
@@ -74,6 +75,18 @@ type alarmView struct {
 	Access *AccessInfo `json:"access,omitempty"`
 }
 
+// MarshalJSON writes the alarm's own JSON (alarm.Wire) with where and
+// access after it. Why a method: alarm.Alarm has a MarshalJSON (its
+// seldom used fields are behind a pointer), which the view would
+// otherwise take as its own and drop where and access.
+func (v alarmView) MarshalJSON() ([]byte, error) {
+	return json.Marshal(struct {
+		*alarm.Wire
+		Where  *Where      `json:"where,omitempty"`
+		Access *AccessInfo `json:"access,omitempty"`
+	}{v.Alarm.Wire(), v.Where, v.Access})
+}
+
 // Viewer classes: which personal data a view carries. The live stream
 // caches one encoded frame per class and change.
 const (
@@ -111,12 +124,12 @@ func (s *server) class(p principal) int {
 func (s *server) view(a *alarm.Alarm, c int) any {
 	if c&viewNamed != 0 {
 		a = s.named(a)
-	} else if a.CallerID != "" {
+	} else if a.CallerID() != "" {
 		// A SCAIP unit's caller id is the resident's phone number: it
 		// follows the name rule. Who may not see the name is still told
 		// that a call-back was asked for (cha), not the number.
 		c := *a
-		c.CallerID = ""
+		c.SetCallerID("")
 		a = &c
 	}
 	v := alarmView{Alarm: a}

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vaka-care/vaka/alarm"
 	"github.com/vaka-care/vaka/event"
 	"github.com/vaka-care/vaka/notify"
 	"github.com/vaka-care/vaka/store"
@@ -18,7 +19,10 @@ import (
 // BenchmarkOpenAlarmMemory) in a hub whose notifier routes them, as
 // service.Start wires it, and reports the heap both keep per open alarm:
 // the hub's alarm with its raise and notify steps, and the notifier's
-// escalation track with its copy of the alarm's labels.
+// escalation track with its copy of the alarm's labels. It then restarts
+// both as service.Start does (the hub rebuilt from the journal, the
+// notifier resuming each open alarm's escalation) and reports the same
+// after the restart, less what a hub and notifier cost with no alarm.
 //
 //	go test ./hub/ -run '^$' -bench BenchmarkOpenCareAlarmMemory -benchtime 1x
 func BenchmarkOpenCareAlarmMemory(b *testing.B) {
@@ -37,9 +41,10 @@ func BenchmarkOpenCareAlarmMemory(b *testing.B) {
 	for i := range payloads {
 		payloads[i] = fmt.Appendf(nil, `{"v":1,"id":"p-%d","device":"b%d","dty":"0003","state":"pressed","ts":"2026-11-23T13:00:00Z"}`, i, i)
 	}
-	var perAlarm float64
+	var perAlarm, restarted float64
 	for range b.N {
-		j, _, err := store.Open(b.TempDir(), store.Options{})
+		dir := b.TempDir()
+		j, _, err := store.Open(dir, store.Options{})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -84,7 +89,75 @@ func BenchmarkOpenCareAlarmMemory(b *testing.B) {
 		runtime.KeepAlive(h)
 		d.Close()
 		j.Close()
+		h, d = nil, nil
+		restarted = restartedCare(b, cfg, tree, dir, n)
 	}
 	b.ReportMetric(perAlarm, "B/open-alarm")
+	b.ReportMetric(restarted, "B/open-alarm-restarted")
 	b.ReportMetric(float64(n), "alarms")
+}
+
+// restartedCare rebuilds the hub from the journal in dir and resumes the
+// notifier's escalations, as service.Start does, and returns the heap
+// per open alarm beyond what the same hub and notifier hold with no
+// alarm (an empty journal).
+func restartedCare(b *testing.B, cfg *Config, tree *notify.Tree, dir string, n int) float64 {
+	start := func(dir string) (*Hub, *notify.Dispatcher, *store.Journal) {
+		rb := NewRebuilder(nil)
+		j, err := store.OpenEach(dir, store.Options{}, rb.Add)
+		if err != nil {
+			b.Fatal(err)
+		}
+		// The alarms were raised at dayTime by the hub's clock: on the
+		// same clock for both, none is overdue, so no escalation step is
+		// taken that the live figure did not have.
+		c := newClock(dayTime)
+		d := notify.New(notify.Options{Tree: tree, Now: c.Now})
+		h, err := New(Options{Config: cfg, Journal: j, Rebuilt: rb, Now: c.Now, Observers: []Observer{d}})
+		if err != nil {
+			b.Fatal(err)
+		}
+		h.SetRouter(d)
+		var open []*alarm.Alarm
+		for _, a := range h.Alarms() {
+			if a.Open() {
+				open = append(open, a)
+			}
+		}
+		d.Start(h, open)
+		return h, d, j
+	}
+	settle := func(d *notify.Dispatcher) {
+		deadline := time.Now().Add(30 * time.Second)
+		for care, tech := d.QueueLen(); care+tech > 0; care, tech = d.QueueLen() {
+			if time.Now().After(deadline) {
+				b.Fatal("notifier queue not drained within 30 s")
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	base := liveHeap()
+	h0, d0, j0 := start(b.TempDir())
+	settle(d0)
+	empty := liveHeap() - base
+	runtime.KeepAlive(h0)
+	d0.Close()
+	j0.Close()
+	h0, d0 = nil, nil
+
+	base = liveHeap()
+	h, d, j := start(dir)
+	settle(d)
+	if got := h.openCount(); got != n {
+		b.Fatalf("after restart %d alarms open, want %d", got, n)
+	}
+	per := (float64(liveHeap()) - float64(base) - float64(empty)) / float64(n)
+	if p := os.Getenv("VAKA_MEM_PROFILE"); p != "" {
+		writeHeapProfile(b, p+".care-restarted")
+	}
+	runtime.KeepAlive(h)
+	d.Close()
+	j.Close()
+	return per
 }

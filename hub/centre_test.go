@@ -44,7 +44,7 @@ func TestCentreUnreachableAndHandoverJournaled(t *testing.T) {
 			a = x
 		}
 	}
-	if a == nil || a.Kind != alarm.KindTechnical || a.Device != "scaip:larm" || a.Site != "hub" || a.Repeats != 1 {
+	if a == nil || a.Kind != alarm.KindTechnical || a.Device != "scaip:larm" || a.Site != "hub" || a.Repeats() != 1 {
 		t.Fatalf("centre alarm %+v", a)
 	}
 	now = now.Add(time.Minute)
@@ -53,7 +53,7 @@ func TestCentreUnreachableAndHandoverJournaled(t *testing.T) {
 		t.Fatalf("handover step refused: %v", err)
 	}
 	h.CentreUnreachable("larm", false, "larmcentralen svarar igen / the alarm centre answers again: larm")
-	if got := mustAlarm(t, h, a.ID); got.RestoredAt == nil {
+	if got := mustAlarm(t, h, a.ID); got.RestoredAt() == nil {
 		t.Error("not restored")
 	}
 	j.Close()
@@ -61,12 +61,12 @@ func TestCentreUnreachableAndHandoverJournaled(t *testing.T) {
 	defer j2.Close()
 	got := mustAlarm(t, h2, a.ID)
 	var seen bool
-	for _, s := range got.History {
+	for _, s := range got.History() {
 		if s.Action == alarm.ActHandover && s.Note == "snu 4" && s.Channel == alarm.ChannelSCAIP && s.Receiver == "larm" {
 			seen = true
 		}
 	}
-	if !seen || got.RestoredAt == nil {
-		t.Errorf("after restart: handover step %v, restored %v", seen, got.RestoredAt)
+	if !seen || got.RestoredAt() == nil {
+		t.Errorf("after restart: handover step %v, restored %v", seen, got.RestoredAt())
 	}
 }

@@ -184,7 +184,7 @@ func (h *Hub) raiseStoreTroubleLocked(now time.Time) {
 	}
 	if h.recoveredDue {
 		h.recoveredDue = false
-		if id, open := h.openByKey[rules.RuleHubIntegrity]; open && h.alarms[id].RestoredAt == nil {
+		if id, open := h.openByKey[rules.RuleHubIntegrity]; open && h.alarms[id].RestoredAt() == nil {
 			h.commitLocked(h.alarms[id], alarm.Transition{Alarm: id, Action: alarm.ActRestore, At: now, By: "hub",
 				Note: "larmjournalen skriver igen / alarm journal writes again: every held transition is written"})
 		}

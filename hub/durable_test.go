@@ -81,12 +81,12 @@ func TestFullJournalHoldsAndRecovers(t *testing.T) {
 		t.Errorf("Healthy() = %v after recovery", h.Healthy())
 	}
 	got, _ := h.Alarm(fall.ID)
-	if got.Repeats != fall.Repeats || got.State != alarm.Accepted {
-		t.Errorf("after recovery: repeats %d (was %d) state %s, want the resend not evaluated twice and accepted", got.Repeats, fall.Repeats, got.State)
+	if got.Repeats() != fall.Repeats() || got.State != alarm.Accepted {
+		t.Errorf("after recovery: repeats %d (was %d) state %s, want the resend not evaluated twice and accepted", got.Repeats(), fall.Repeats(), got.State)
 	}
 	in, _ := h.Alarm(integrity.ID)
-	if in.RestoredAt == nil || !in.Open() {
-		t.Errorf("hub_integrity after recovery: restored %v open %v, want restored and still open for someone to resolve", in.RestoredAt, in.Open())
+	if in.RestoredAt() == nil || !in.Open() {
+		t.Errorf("hub_integrity after recovery: restored %v open %v, want restored and still open for someone to resolve", in.RestoredAt(), in.Open())
 	}
 
 	// Everything held reached the journal, in order, undamaged.
@@ -95,8 +95,8 @@ func TestFullJournalHoldsAndRecovers(t *testing.T) {
 	}
 	h2, _ := openHub(t, dir, c)
 	re, ok := h2.Alarm(fall.ID)
-	if !ok || re.State != alarm.Accepted || re.Repeats != fall.Repeats {
-		t.Fatalf("after reopen: state %s repeats %d (want %d), want the held fall alarm, accepted", re.State, re.Repeats, fall.Repeats)
+	if !ok || re.State != alarm.Accepted || re.Repeats() != fall.Repeats() {
+		t.Fatalf("after reopen: state %s repeats %d (want %d), want the held fall alarm, accepted", re.State, re.Repeats(), fall.Repeats())
 	}
 	if _, ok := h2.Alarm(integrity.ID); !ok {
 		t.Error("after reopen: the hub_integrity alarm was not kept")
@@ -184,7 +184,7 @@ func TestHeldRaiseJournaledAsRaised(t *testing.T) {
 		}
 		if tr.Alarm == held && tr.Action == alarm.ActRaise {
 			found = true
-			if tr.Raise == nil || tr.Raise.State != alarm.Raised || tr.Raise.AcceptedBy != "" {
+			if tr.Raise == nil || tr.Raise.State != alarm.Raised || tr.Raise.AcceptedBy() != "" {
 				t.Errorf("held raise journaled as %+v, want the alarm as raised", tr.Raise)
 			}
 		}

@@ -181,7 +181,7 @@ func TestIntegrationSlowStreamGetsEveryCareAlarmUncut(t *testing.T) {
 		if a.Kind != alarm.KindCall {
 			t.Fatalf("frame %d: a %s alarm", len(ids), a.Kind)
 		}
-		if hs := a.History; len(hs) != 2 || hs[0].Action != alarm.ActRaise || hs[1].Action != alarm.ActNotify {
+		if hs := a.History(); len(hs) != 2 || hs[0].Action != alarm.ActRaise || hs[1].Action != alarm.ActNotify {
 			t.Fatalf("frame %d (%s): history %+v, want its raise and notify in one frame", len(ids), a.ID, hs)
 		}
 		ids = append(ids, a.ID)

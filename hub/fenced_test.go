@@ -124,8 +124,8 @@ func TestFencedJournalAlertsOnlyWhatIsJournaled(t *testing.T) {
 		if d.NotKept.Load() == 0 {
 			t.Fatal("the notifier was never told its step was not kept")
 		}
-		if a, _ := h.Alarm(a1); a.Tier != 0 {
-			t.Fatalf("alarm at tier %d after a refused escalation, want 0 (not applied)", a.Tier)
+		if a, _ := h.Alarm(a1); a.Tier() != 0 {
+			t.Fatalf("alarm at tier %d after a refused escalation, want 0 (not applied)", a.Tier())
 		}
 		h.HandleEvent("s", "gw", evPayload("p-2", "btn-b", "0003", "pressed", "", time.Now()))
 		synctest.Wait()
@@ -158,8 +158,8 @@ func TestFencedJournalAlertsOnlyWhatIsJournaled(t *testing.T) {
 		if n := steps(a2); n[alarm.ActNotify] != 1 {
 			t.Fatalf("second alarm pushed %v once journaled, want one notify", n)
 		}
-		if a, _ := h.Alarm(a1); a.Tier != 1 {
-			t.Fatalf("alarm at tier %d, want 1", a.Tier)
+		if a, _ := h.Alarm(a1); a.Tier() != 1 {
+			t.Fatalf("alarm at tier %d, want 1", a.Tier())
 		}
 		time.Sleep(20 * time.Second)
 		synctest.Wait()

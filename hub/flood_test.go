@@ -49,8 +49,8 @@ func TestTechnicalFloodNeverCutsAndCareGoesFirst(t *testing.T) {
 	if len(frames) < 2 || frames[0].Alarm == nil || frames[0].Alarm.Kind != alarm.KindCall {
 		t.Fatalf("first frame %+v, want the call", frames[0])
 	}
-	if a := frames[0].Alarm; a.Repeats != 3 {
-		t.Errorf("call frame has %d repeats, want 3: the latest state", a.Repeats)
+	if a := frames[0].Alarm; a.Repeats() != 3 {
+		t.Errorf("call frame has %d repeats, want 3: the latest state", a.Repeats())
 	}
 	var calls, tech, skipped int
 	for _, f := range frames {

@@ -61,7 +61,7 @@ func (h *Hub) raiseLocked(a *alarm.Alarm, t alarm.Transition, now time.Time) boo
 	durable := true
 	if r.GroupKey != "" {
 		g, durable = h.openGroupLocked(r, a, now)
-		a.GroupID = g.ID
+		a.SetGroupID(g.ID)
 		h.gs.grouped.Inc()
 		t.Raise = a // now with its GroupID
 	}
@@ -94,10 +94,10 @@ func (h *Hub) openGroupLocked(r notify.Raising, first *alarm.Alarm, now time.Tim
 	}
 	sort.Strings(by)
 	g.Note = "grupp av tekniska larm / group of technical alarms: " + strings.Join(by, " ")
-	g.Group = &alarm.Group{Key: r.GroupKey, By: r.GroupBy, Members: []alarm.Member{}}
+	g.SetGroup(&alarm.Group{Key: r.GroupKey, By: r.GroupBy, Members: []alarm.Member{}})
 	t := alarm.Transition{Alarm: g.ID, Action: alarm.ActRaise, At: now, By: "rule:" + alarm.RuleGroup, Note: g.Note}
 	snap := *g
-	snap.Group = g.Group.Clone()
+	snap.SetGroup(g.Group().Clone())
 	t.Raise = &snap
 	h.alarms[g.ID] = g
 	h.openByKey[groupKey(r.GroupKey)] = g.ID
@@ -110,17 +110,17 @@ func (h *Hub) openGroupLocked(r notify.Raising, first *alarm.Alarm, now time.Tim
 // through its group: its entry in the group's list (if among the first
 // alarm.MaxGroupMembers) changes, and the group's frame goes out instead.
 func (h *Hub) showLocked(a *alarm.Alarm) {
-	if a.GroupID == "" {
+	if a.GroupID() == "" {
 		h.broadcastLocked(a.Snapshot()) // compact history: the stream encoder reads it as is
 		return
 	}
-	g := h.alarms[a.GroupID]
-	if g == nil || g.Group == nil {
+	g := h.alarms[a.GroupID()]
+	if g == nil || g.Group() == nil {
 		return
 	}
-	for i := range g.Group.Members {
-		if g.Group.Members[i].Alarm == a.ID {
-			g.Group.Members[i] = memberOf(a)
+	for i := range g.Group().Members {
+		if g.Group().Members[i].Alarm == a.ID {
+			g.Group().Members[i] = memberOf(a)
 		}
 	}
 	if g.Open() && !h.deferGroupLocked(g) { // lanes.go: once per technical slice
@@ -135,14 +135,14 @@ func (h *Hub) addMemberLocked(g, a *alarm.Alarm) {
 		h.gs.members = map[string][]string{}
 	}
 	h.gs.members[g.ID] = append(h.gs.members[g.ID], a.ID)
-	g.Group.Count++
-	if len(g.Group.Members) < alarm.MaxGroupMembers {
-		g.Group.Members = append(g.Group.Members, memberOf(a))
+	g.Group().Count++
+	if len(g.Group().Members) < alarm.MaxGroupMembers {
+		g.Group().Members = append(g.Group().Members, memberOf(a))
 	}
 }
 
 func memberOf(a *alarm.Alarm) alarm.Member {
-	return alarm.Member{Alarm: a.ID, Rule: a.Rule, Device: a.Device, Gateway: a.Gateway, Since: a.RaisedAt, Restored: a.RestoredAt}
+	return alarm.Member{Alarm: a.ID, Rule: a.Rule, Device: a.Device, Gateway: a.Gateway, Since: a.RaisedAt, Restored: a.RestoredAt()}
 }
 
 // GroupMembers returns the members of group alarm id, in raise order.
@@ -156,7 +156,7 @@ func (h *Hub) GroupMembersPage(id string, offset, limit int) ([]*alarm.Alarm, bo
 	h.mu.RLock()
 	defer h.mu.RUnlock()
 	g, ok := h.alarms[id]
-	if !ok || g.Group == nil {
+	if !ok || g.Group() == nil {
 		return nil, false
 	}
 	out := []*alarm.Alarm{}
@@ -168,7 +168,7 @@ func (h *Hub) GroupMembersPage(id string, offset, limit int) ([]*alarm.Alarm, bo
 	for _, m := range ids {
 		if a, ok := h.alarms[m]; ok {
 			c := a.Clone()
-			c.History = nil
+			c.SetHistory(nil)
 			out = append(out, c)
 		}
 	}
@@ -212,11 +212,11 @@ func (h *Hub) resolveMembers(gid, by string, outcome alarm.Outcome) {
 // afterActLocked: resolving a group resolves its open members, in chunks
 // outside this call.
 func (h *Hub) afterActLocked(a *alarm.Alarm, action alarm.Action, by string) {
-	if a.Group == nil || action != alarm.ActResolve {
+	if a.Group() == nil || action != alarm.ActResolve {
 		return
 	}
 	h.gs.pending.Add(1)
-	go h.resolveMembers(a.ID, by, a.Outcome)
+	go h.resolveMembers(a.ID, by, a.Outcome())
 }
 
 // rebuildGroups restores each group's count and member list from its
@@ -224,19 +224,19 @@ func (h *Hub) afterActLocked(a *alarm.Alarm, action alarm.Action, by string) {
 func (h *Hub) rebuildGroups() {
 	var ids []string
 	for id, a := range h.alarms {
-		if a.GroupID != "" {
+		if a.GroupID() != "" {
 			ids = append(ids, id)
 		}
 	}
 	slices.Sort(ids)
 	for _, g := range h.alarms {
-		if g.Group != nil {
-			g.Group.Count, g.Group.Members = 0, []alarm.Member{}
+		if g.Group() != nil {
+			g.Group().Count, g.Group().Members = 0, []alarm.Member{}
 		}
 	}
 	for _, id := range ids {
 		a := h.alarms[id]
-		if g := h.alarms[a.GroupID]; g != nil && g.Group != nil {
+		if g := h.alarms[a.GroupID()]; g != nil && g.Group() != nil {
 			h.addMemberLocked(g, a)
 		}
 	}

@@ -119,7 +119,7 @@ func TestHeartbeatDeviceProblems(t *testing.T) {
 	beat(`"btn-a (IKEA E1766): its action words (close,open,stop) hold no press"`) // same: nothing new
 	beat(``)
 	for _, a := range h.Alarms() {
-		if a.ID == found.ID && a.RestoredAt == nil {
+		if a.ID == found.ID && a.RestoredAt() == nil {
 			t.Errorf("not restored when fixed: %+v", a)
 		}
 	}

@@ -159,8 +159,8 @@ func alarmKey(a *alarm.Alarm) string {
 	if a.Rule == rules.RuleHubIntegrity {
 		return rules.RuleHubIntegrity
 	}
-	if a.Group != nil {
-		return groupKey(a.Group.Key)
+	if a.Group() != nil {
+		return groupKey(a.Group().Key)
 	}
 	return a.Rule + "/" + a.Site + "/" + a.Device
 }
@@ -432,12 +432,13 @@ func (h *Hub) applyLocked(act rules.Action, now time.Time) bool {
 		a.Site, a.Gateway, a.Device, a.DeviceType = act.Site, act.Gateway, act.Device, act.Type
 		a.Status, a.Location = act.Status, act.Location
 		a.Unit, a.Room, a.Resident = act.Unit, act.Room, act.Resident
-		a.CallerID, a.Callback = act.CallerID, act.Callback
+		a.SetCallerID(act.CallerID)
+		a.SetCallback(act.Callback)
 		a.SourceTime = now
 		a.Note = act.Note
 		t := alarm.Transition{Alarm: a.ID, Action: alarm.ActRaise, At: now, By: ruleBy(act.Rule), Note: act.Note}
-		a.Position = act.Position
-		a.Track = act.Track
+		a.SetPosition(act.Position)
+		a.SetTrack(act.Track)
 		if ev := act.Event; ev != nil {
 			a.EventID = h.eventKeyLocked(ev)
 			a.SourceTime = ev.Time
@@ -531,7 +532,7 @@ func (h *Hub) Act(id string, action alarm.Action, by string, outcome alarm.Outco
 		return nil, err
 	}
 	if action == alarm.ActTakeOver {
-		t.From = a.AcceptedBy
+		t.From = a.AcceptedBy()
 	}
 	if len(h.hs.held) >= maxHeld {
 		return nil, errNotKept
@@ -614,11 +615,11 @@ func (h *Hub) Alarms() []*alarm.Alarm {
 	var open, done []*alarm.Alarm
 	for _, a := range h.alarms {
 		switch {
-		case a.GroupID != "":
+		case a.GroupID() != "":
 			// A group member: its group is the card (GroupMembers lists it).
 		case a.Open():
 			open = append(open, a.Clone())
-		case a.ResolvedAt != nil && now.Sub(*a.ResolvedAt) < 24*time.Hour:
+		case a.ResolvedAt() != nil && now.Sub(*a.ResolvedAt()) < 24*time.Hour:
 			done = append(done, a.Clone())
 		}
 	}
@@ -627,7 +628,7 @@ func (h *Hub) Alarms() []*alarm.Alarm {
 		return cmp.Or(cmp.Compare(x.Priority, y.Priority), x.RaisedAt.Compare(y.RaisedAt), cmp.Compare(x.ID, y.ID))
 	})
 	slices.SortFunc(done, func(x, y *alarm.Alarm) int {
-		return cmp.Or(y.ResolvedAt.Compare(*x.ResolvedAt), cmp.Compare(y.ID, x.ID))
+		return cmp.Or(y.ResolvedAt().Compare(*x.ResolvedAt()), cmp.Compare(y.ID, x.ID))
 	})
 	if len(done) > 200 {
 		done = done[:200]
@@ -646,7 +647,7 @@ func (h *Hub) forget(now time.Time) {
 		if n++; n > forgetScan {
 			break
 		}
-		if !a.Open() && a.ResolvedAt != nil && now.Sub(*a.ResolvedAt) > h.recent {
+		if !a.Open() && a.ResolvedAt() != nil && now.Sub(*a.ResolvedAt()) > h.recent {
 			delete(h.alarms, id)
 			delete(h.gs.members, id) // a group's member list goes with it
 		}

@@ -148,14 +148,14 @@ func TestCallButtonRaisesOnceDuplicatesAndRepeats(t *testing.T) {
 	if a.ID != "A000001" || a.Kind != alarm.KindCall || a.Rule != rules.RuleCallButton || a.Priority != 1 ||
 		a.State != alarm.Raised || a.Site != "s" || a.Gateway != "gw" || a.Device != "btn-a" ||
 		a.DeviceType != event.PersonalTrigger || a.Status != event.ManualAlarm ||
-		a.Resident != "r-a" || a.Unit != "u" || a.Room != "12" || a.EventID != "s/gw/e1" || a.Repeats != 0 {
+		a.Resident != "r-a" || a.Unit != "u" || a.Room != "12" || a.EventID != "s/gw/e1" || a.Repeats() != 0 {
 		t.Errorf("alarm %+v", a)
 	}
 	if !a.SourceTime.Equal(src) || !a.RaisedAt.Equal(dayTime) {
 		t.Errorf("source time %v raised %v; want %v and %v", a.SourceTime, a.RaisedAt, src, dayTime)
 	}
-	if len(a.History) != 1 || a.History[0].Action != alarm.ActRaise || a.History[0].Seq != 1 || a.History[0].Raise != nil {
-		t.Errorf("history %+v", a.History)
+	if len(a.History()) != 1 || a.History()[0].Action != alarm.ActRaise || a.History()[0].Seq != 1 || a.History()[0].Raise != nil {
+		t.Errorf("history %+v", a.History())
 	}
 	got := drain(ch)
 	if len(got) != 1 || got[0].ID != a.ID || got[0].State != alarm.Raised {
@@ -165,7 +165,7 @@ func TestCallButtonRaisesOnceDuplicatesAndRepeats(t *testing.T) {
 	// Redelivery of the same event: answered, nothing raised, nothing sent.
 	c.Add(time.Second)
 	wantOK(t, h.HandleEvent("s", "gw", press("e1", src)), "e1")
-	if list := h.Alarms(); len(list) != 1 || list[0].Repeats != 0 || len(list[0].History) != 1 {
+	if list := h.Alarms(); len(list) != 1 || list[0].Repeats() != 0 || len(list[0].History()) != 1 {
 		t.Fatalf("duplicate changed the alarms: %+v", list)
 	}
 	if got := drain(ch); len(got) != 0 {
@@ -176,13 +176,13 @@ func TestCallButtonRaisesOnceDuplicatesAndRepeats(t *testing.T) {
 	c.Add(time.Second)
 	wantOK(t, h.HandleEvent("s", "gw", press("e2", dayTime)), "e2")
 	list = h.Alarms()
-	if len(list) != 1 || list[0].ID != "A000001" || list[0].Repeats != 1 {
+	if len(list) != 1 || list[0].ID != "A000001" || list[0].Repeats() != 1 {
 		t.Fatalf("second press: %+v, want A000001 with 1 repeat", list)
 	}
-	if hist := list[0].History; len(hist) != 2 || hist[1].Action != alarm.ActRepeat || hist[1].EventID != "s/gw/e2" {
+	if hist := list[0].History(); len(hist) != 2 || hist[1].Action != alarm.ActRepeat || hist[1].EventID != "s/gw/e2" {
 		t.Errorf("history %+v", hist)
 	}
-	if got := drain(ch); len(got) != 1 || got[0].Repeats != 1 {
+	if got := drain(ch); len(got) != 1 || got[0].Repeats() != 1 {
 		t.Fatalf("subscriber got %+v, want the repeat", got)
 	}
 	// A fall from the same resident is its own alarm.
@@ -296,7 +296,7 @@ func TestActFlowAndConflicts(t *testing.T) {
 	step(alarm.ActPresence, "anna", "", alarm.ErrNotAccepted)
 	step(alarm.ActResolve, "anna", alarm.OutcomeRealNeed, alarm.ErrNotAccepted)
 	a := step(alarm.ActAccept, "anna", "", nil)
-	if a.State != alarm.Accepted || a.AcceptedBy != "anna" || !a.AcceptedAt.Equal(c.Now()) {
+	if a.State != alarm.Accepted || a.AcceptedBy() != "anna" || !a.AcceptedAt().Equal(c.Now()) {
 		t.Errorf("accepted %+v", a)
 	}
 	step(alarm.ActAccept, "anna", "", nil) // double tap
@@ -309,7 +309,7 @@ func TestActFlowAndConflicts(t *testing.T) {
 	step(alarm.ActResolve, "anna", "", alarm.ErrBadOutcome)
 	step(alarm.ActResolve, "anna", "nonsense", alarm.ErrBadOutcome)
 	a = step(alarm.ActResolve, "anna", alarm.OutcomeFalse, nil)
-	if a.State != alarm.Resolved || a.Outcome != alarm.OutcomeFalse || a.ResolvedBy != "anna" {
+	if a.State != alarm.Resolved || a.Outcome() != alarm.OutcomeFalse || a.ResolvedBy() != "anna" {
 		t.Errorf("resolved %+v", a)
 	}
 	for _, act := range []alarm.Action{alarm.ActAccept, alarm.ActPresence, alarm.ActResolve} {
@@ -329,7 +329,7 @@ func TestActFlowAndConflicts(t *testing.T) {
 	}
 	got, _ := h.Alarm(id)
 	var acts []string
-	for _, tr := range got.History {
+	for _, tr := range got.History() {
 		acts = append(acts, string(tr.Action))
 	}
 	if strings.Join(acts, ",") != "raise,accept,accept,presence,resolve" {
@@ -401,8 +401,8 @@ func TestStateSurvivesRestart(t *testing.T) {
 	// The open call alarm is still open for repeats; a new alarm gets a new id.
 	h2.HandleEvent("s", "gw", press("e4", c.Now()))
 	a, _ := h2.Alarm("A000001")
-	if a.Repeats != 2 || a.State != alarm.Accepted || a.AcceptedBy != "anna" {
-		t.Errorf("open alarm after restart: repeats %d state %s", a.Repeats, a.State)
+	if a.Repeats() != 2 || a.State != alarm.Accepted || a.AcceptedBy() != "anna" {
+		t.Errorf("open alarm after restart: repeats %d state %s", a.Repeats(), a.State)
 	}
 	h2.HandleEvent("s", "gw", evPayload("e5", "fall-a", "0005", "", "0009", c.Now()))
 	if a, ok := h2.Alarm("A000004"); !ok || a.Rule != rules.RuleFall {
@@ -414,7 +414,7 @@ func TestStateSurvivesRestart(t *testing.T) {
 	}
 	// The gateway's restore still finds its open alarm.
 	h2.HandleStatus("s", "gw", []byte(`{"state":"online"}`))
-	if a, _ := h2.Alarm("A000003"); a.RestoredAt == nil {
+	if a, _ := h2.Alarm("A000003"); a.RestoredAt() == nil {
 		t.Error("gateway restore after restart not recorded")
 	}
 }
@@ -473,8 +473,8 @@ func TestSlowSubscriberIsCutOffOthersKeepGoing(t *testing.T) {
 	}
 	// The alarm path went on: one alarm with every press counted.
 	list := h.Alarms()
-	if len(list) != 1 || list[0].Repeats != changes-1 {
-		t.Fatalf("alarms %d, repeats %d; want 1 with %d", len(list), list[0].Repeats, changes-1)
+	if len(list) != 1 || list[0].Repeats() != changes-1 {
+		t.Fatalf("alarms %d, repeats %d; want 1 with %d", len(list), list[0].Repeats(), changes-1)
 	}
 	h.HandleEvent("s", "gw", evPayload("f", "fall-a", "0005", "", "0009", c.Now()))
 	if got := drain(fast); len(got) != 1 || got[0].Rule != rules.RuleFall {
@@ -512,7 +512,7 @@ func TestGatewayLastWillAndOnline(t *testing.T) {
 	}
 	a := list[0]
 	if a.Rule != rules.RuleGatewayOffline || a.Kind != alarm.KindTechnical || a.Status != event.Offline ||
-		a.Gateway != "gw" || a.Site != "s" || a.DeviceType != event.CommLink || a.RestoredAt != nil {
+		a.Gateway != "gw" || a.Site != "s" || a.DeviceType != event.CommLink || a.RestoredAt() != nil {
 		t.Errorf("offline alarm %+v", a)
 	}
 	h.HandleStatus("s", "gw", []byte(`{"state":"offline"}`))
@@ -530,13 +530,13 @@ func TestGatewayLastWillAndOnline(t *testing.T) {
 	c.Add(time.Minute)
 	h.HandleStatus("s", "gw", []byte(`{"state":"online"}`))
 	a, _ = h.Alarm(a.ID)
-	if a.RestoredAt == nil || !a.RestoredAt.Equal(c.Now()) || !a.Open() {
-		t.Errorf("online: restored %v open %v; want restored now, still open for staff", a.RestoredAt, a.Open())
+	if a.RestoredAt() == nil || !a.RestoredAt().Equal(c.Now()) || !a.Open() {
+		t.Errorf("online: restored %v open %v; want restored now, still open for staff", a.RestoredAt(), a.Open())
 	}
 	// Plain words work too (zigbee2mqtt style): a second outage repeats the open alarm.
 	h.HandleStatus("s", "gw", []byte(`offline`))
-	if a, _ = h.Alarm(a.ID); a.Repeats != 1 || len(h.Alarms()) != 1 {
-		t.Errorf("second outage: repeats %d, %d alarms", a.Repeats, len(h.Alarms()))
+	if a, _ = h.Alarm(a.ID); a.Repeats() != 1 || len(h.Alarms()) != 1 {
+		t.Errorf("second outage: repeats %d, %d alarms", a.Repeats(), len(h.Alarms()))
 	}
 }
 
@@ -556,11 +556,11 @@ func TestTickRaisesMissedHeartbeats(t *testing.T) {
 	}
 	c.Add(time.Minute)
 	h.Tick()
-	if a := h.Alarms()[0]; a.Repeats != 0 || len(h.Alarms()) != 1 {
+	if a := h.Alarms()[0]; a.Repeats() != 0 || len(h.Alarms()) != 1 {
 		t.Errorf("offline raised again: %+v", a)
 	}
 	h.HandleHeartbeat("s", "gw", nil)
-	if a := h.Alarms()[0]; a.RestoredAt == nil {
+	if a := h.Alarms()[0]; a.RestoredAt() == nil {
 		t.Error("heartbeat did not restore")
 	}
 	// Heartbeats keep it online.
@@ -569,7 +569,7 @@ func TestTickRaisesMissedHeartbeats(t *testing.T) {
 		h.HandleHeartbeat("s", "gw", nil)
 		h.Tick()
 	}
-	if a := h.Alarms()[0]; a.Repeats != 0 {
+	if a := h.Alarms()[0]; a.Repeats() != 0 {
 		t.Errorf("beating gateway raised again: %+v", a)
 	}
 }
@@ -594,13 +594,13 @@ func TestDropSourceRaisesIntegrityAlarm(t *testing.T) {
 		t.Fatalf("after drops: %+v", list)
 	}
 	h.Tick() // no growth: nothing new
-	if a := h.Alarms()[0]; a.Repeats != 0 {
+	if a := h.Alarms()[0]; a.Repeats() != 0 {
 		t.Errorf("unchanged drop count repeated the alarm")
 	}
 	set(5)
 	h.Tick()
-	if a := h.Alarms()[0]; a.Repeats != 1 || len(h.Alarms()) != 1 {
-		t.Errorf("growth: repeats %d, %d alarms; want 1 repeat on the same alarm", a.Repeats, len(h.Alarms()))
+	if a := h.Alarms()[0]; a.Repeats() != 1 || len(h.Alarms()) != 1 {
+		t.Errorf("growth: repeats %d, %d alarms; want 1 repeat on the same alarm", a.Repeats(), len(h.Alarms()))
 	}
 }
 
@@ -647,8 +647,8 @@ func TestRecordNotificationSteps(t *testing.T) {
 	if err := h.Record(alarm.Transition{Alarm: "A000001", Action: alarm.ActEscalate, Tier: 1}); err != nil {
 		t.Fatal(err)
 	}
-	if a, _ := h.Alarm("A000001"); a.Tier != 1 || !a.History[1].At.Equal(dayTime) {
-		t.Errorf("escalate: tier %d at %v", a.Tier, a.History[1].At)
+	if a, _ := h.Alarm("A000001"); a.Tier() != 1 || !a.History()[1].At.Equal(dayTime) {
+		t.Errorf("escalate: tier %d at %v", a.Tier(), a.History()[1].At)
 	}
 	if err := h.Record(alarm.Transition{Alarm: "A000001", Action: alarm.ActAccept, By: "x"}); !errors.Is(err, alarm.ErrUnknownAction) {
 		t.Errorf("Record of a staff action: %v", err)

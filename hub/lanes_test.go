@@ -123,11 +123,11 @@ func TestTickStormRaisesEveryMemberAndSendsTheGroupPerSlice(t *testing.T) {
 	}
 	var frames, last int
 	for _, a := range drain(ch) {
-		if a.Group == nil {
+		if a.Group() == nil {
 			t.Fatalf("a member was shown on its own: %s %s", a.ID, a.Rule)
 		}
 		frames++
-		last = a.Group.Count
+		last = a.Group().Count
 	}
 	if last != n {
 		t.Errorf("the last group frame counts %d members, want %d", last, n)
@@ -157,9 +157,10 @@ func TestForgetIsBoundedPerTickAndForgetsAllInTime(t *testing.T) {
 	h.mu.Lock()
 	for i := range old + recent {
 		a := alarm.New(fmt.Sprintf("F%06d", i), long)
-		a.State, a.ResolvedAt = alarm.Resolved, &long
+		a.State = alarm.Resolved
+		a.SetResolvedAt(&long)
 		if i >= old {
-			a.ResolvedAt = &lately
+			a.SetResolvedAt(&lately)
 		}
 		h.alarms[a.ID] = a
 	}

@@ -30,8 +30,8 @@ func TestActOwnerAndTakeOverReplayed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if a.AcceptedBy != "bo" {
-		t.Fatalf("after take-over: %s", a.AcceptedBy)
+	if a.AcceptedBy() != "bo" {
+		t.Fatalf("after take-over: %s", a.AcceptedBy())
 	}
 	if _, err := h.Act(id, alarm.ActPresence, "anna", "", ""); !errors.Is(err, alarm.ErrOwnedByOther) {
 		t.Errorf("anna after bo took over: %v", err)
@@ -42,13 +42,13 @@ func TestActOwnerAndTakeOverReplayed(t *testing.T) {
 	j.Close()
 	h2, _ := openHub(t, dir, c)
 	b, ok := h2.Alarm(id)
-	if !ok || b.AcceptedBy != "bo" || b.State != alarm.Presence {
+	if !ok || b.AcceptedBy() != "bo" || b.State != alarm.Presence {
 		t.Fatalf("after restart: %+v", b)
 	}
 	var took *alarm.Transition
-	for i := range b.History {
-		if b.History[i].Action == alarm.ActTakeOver {
-			took = &b.History[i]
+	for i := range b.History() {
+		if b.History()[i].Action == alarm.ActTakeOver {
+			took = &b.History()[i]
 		}
 	}
 	if took == nil || took.By != "bo" || took.From != "anna" {

@@ -43,7 +43,7 @@ func TestRaiseAndNotifyOneJournalWrite(t *testing.T) {
 	if len(open) != 1 {
 		t.Fatalf("%d alarms", len(open))
 	}
-	hist := open[0].History
+	hist := open[0].History()
 	if len(hist) != 2 || hist[0].Action != alarm.ActRaise || hist[1].Action != alarm.ActNotify || hist[1].Seq != hist[0].Seq+1 ||
 		hist[0].EventID != "s/gw/p-1" {
 		t.Fatalf("history %+v", hist)
@@ -70,7 +70,7 @@ func TestRaiseAndNotifyOneJournalWrite(t *testing.T) {
 		t.Fatal(err)
 	}
 	a, ok := h2.Alarm(open[0].ID)
-	if !ok || len(a.History) != 2 || a.History[1].Receiver == "" || a.EventID != "s/gw/p-1" || a.History[0].EventID != a.EventID {
+	if !ok || len(a.History()) != 2 || a.History()[1].Receiver == "" || a.EventID != "s/gw/p-1" || a.History()[0].EventID != a.EventID {
 		t.Fatalf("rebuilt %+v", a)
 	}
 }

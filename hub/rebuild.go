@@ -68,7 +68,7 @@ func (r *Rebuilder) Add(t alarm.Transition) {
 			return
 		}
 		a := t.Raise
-		a.History = nil
+		a.SetHistory(nil)
 		a.Own()
 		a.AddHistory(t)
 		r.alarms[a.ID] = a
@@ -119,7 +119,7 @@ func (h *Hub) rebuild(o Options) []string {
 	for id, a := range h.alarms {
 		if a.Open() {
 			h.openByKey[alarmKey(a)] = id
-			if a.Rule == rules.RuleGatewayOffline && a.RestoredAt == nil {
+			if a.Rule == rules.RuleGatewayOffline && a.RestoredAt() == nil {
 				h.engine.MarkOffline(a.Site, a.Gateway)
 			}
 		}

@@ -45,7 +45,7 @@ func TestRebuilderMatchesReplay(t *testing.T) {
 	for _, x := range la {
 		wa, _ := a.Alarm(x.ID)
 		wb, _ := b.Alarm(x.ID)
-		if !reflect.DeepEqual(wa, wb) || wa.HistoryOmitted != 0 {
+		if !reflect.DeepEqual(wa, wb) || wa.HistoryOmitted() != 0 {
 			t.Errorf("alarm %s differs:\n%+v\n%+v", x.ID, wa, wb)
 		}
 	}

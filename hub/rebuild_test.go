@@ -20,7 +20,7 @@ import (
 func summary(a *alarm.Alarm) string {
 	return fmt.Sprintf("%s %s %s %s/%s/%s room %s res %s raised %s state %s by %s/%s outcome %s repeats %d",
 		a.ID, a.Kind, a.Rule, a.Site, a.Gateway, a.Device, a.Room, a.Resident, a.RaisedAt.UTC().Format(time.RFC3339),
-		a.State, a.AcceptedBy, a.ResolvedBy, a.Outcome, a.Repeats)
+		a.State, a.AcceptedBy(), a.ResolvedBy(), a.Outcome(), a.Repeats())
 }
 
 func summaries(h *Hub) map[string]string {
@@ -113,7 +113,7 @@ func TestJournalDamageAtEveryByteOfARaiseRebuildsEveryAlarm(t *testing.T) {
 		}
 		j2.Close()
 		h3, j3 := openHub(t, dir, c)
-		if again := integrityAlarm(h3); again == nil || again.ID != ia.ID || again.Repeats != 0 {
+		if again := integrityAlarm(h3); again == nil || again.ID != ia.ID || again.Repeats() != 0 {
 			t.Fatalf("byte %d: second start raised the old damage again: %+v", i, again)
 		}
 		j3.Close()

@@ -97,13 +97,13 @@ func TestSCAIPAlarmPresenceCheckout(t *testing.T) {
 		t.Fatalf("stream: %+v", got)
 	}
 	a := got[0]
-	if a.CallerID != "gsm:+46701234567" || a.Callback != "1" || a.Location != "039" || a.Position == nil || a.Position.Lat != 59.1 {
-		t.Fatalf("alarm fields crd %q cha %q lco %q pos %+v", a.CallerID, a.Callback, a.Location, a.Position)
+	if a.CallerID() != "gsm:+46701234567" || a.Callback() != "1" || a.Location != "039" || a.Position() == nil || a.Position().Lat != 59.1 {
+		t.Fatalf("alarm fields crd %q cha %q lco %q pos %+v", a.CallerID(), a.Callback(), a.Location, a.Position())
 	}
 	// The same message again (a resend): answered 0, not a second alarm, not a repeat.
 	wantSNU(t, h.HandleSCAIP("unit678", mrq(`<ref>1242</ref><cha>1</cha><cid>678</cid><dty>0003</dty><crd>gsm:+46701234567</crd><lco>039</lco><lge><geo>59.1,18.2</geo></lge>`)), "1242", scaip.OK)
-	if b, _ := h.Alarm(a.ID); b.Repeats != 0 {
-		t.Fatalf("a resend counted as a repeat: %d", b.Repeats)
+	if b, _ := h.Alarm(a.ID); b.Repeats() != 0 {
+		t.Fatalf("a resend counted as a repeat: %d", b.Repeats())
 	}
 	// The ref reused for another event: refused, counted.
 	r = h.HandleSCAIP("unit678", mrq(`<ref>1242</ref><cid>678</cid><did>2</did><dty>0005</dty>`))
@@ -114,21 +114,21 @@ func TestSCAIPAlarmPresenceCheckout(t *testing.T) {
 	// IN on the same ref updates the open alarm with the new position.
 	c.Add(time.Second)
 	wantSNU(t, h.HandleSCAIP("unit678", mrq(`<ref>1242</ref><mty>IN</mty><cid>678</cid><dty>0003</dty><lge><geo>59.2,18.3</geo></lge>`)), "1242", scaip.OK)
-	if b, _ := h.Alarm(a.ID); b.Position == nil || b.Position.Lat != 59.2 {
-		t.Fatalf("IN did not update the position: %+v", b.Position)
+	if b, _ := h.Alarm(a.ID); b.Position() == nil || b.Position().Lat != 59.2 {
+		t.Fatalf("IN did not update the position: %+v", b.Position())
 	}
 	// Staff press presence on the unit: accepted and at the resident, as the app's buttons do.
 	c.Add(time.Minute)
 	wantSNU(t, h.HandleSCAIP("unit678", mrq(`<ref>P1</ref><cid>678</cid><dty>3</dty><stc>0088</stc>`)), "P1", scaip.OK)
 	b, _ := h.Alarm(a.ID)
-	if b.State != alarm.Presence || b.PresenceAt == nil || b.AcceptedBy == "" {
+	if b.State != alarm.Presence || b.PresenceAt() == nil || b.AcceptedBy() == "" {
 		t.Fatalf("after 0088: state %s", b.State)
 	}
 	// Check-out: intervention complete, awaiting the outcome staff code in the app.
 	c.Add(time.Minute)
 	wantSNU(t, h.HandleSCAIP("unit678", mrq(`<ref>P2</ref><cid>678</cid><dty>3</dty><stc>0111</stc>`)), "P2", scaip.OK)
 	b, _ = h.Alarm(a.ID)
-	last := b.History[len(b.History)-1]
+	last := b.History()[len(b.History())-1]
 	if !b.Open() || b.State != alarm.Presence || !strings.Contains(last.Note, "0111") {
 		t.Fatalf("after 0111: open %v state %s last %+v", b.Open(), b.State, last)
 	}
@@ -163,7 +163,7 @@ func TestSCAIPResetTestAndRefusals(t *testing.T) {
 		t.Fatalf("no fall alarm: %+v", fall)
 	}
 	wantSNU(t, h.HandleSCAIP("unit678", mrq(`<ref>F1</ref><mty>RE</mty><cid>678</cid><did>2</did><dty>5</dty>`)), "F1", scaip.OK)
-	if b, _ := h.Alarm(fall.ID); b.RestoredAt == nil || !b.Open() || !strings.Contains(b.History[len(b.History)-1].Note, "RE") {
+	if b, _ := h.Alarm(fall.ID); b.RestoredAt() == nil || !b.Open() || !strings.Contains(b.History()[len(b.History())-1].Note, "RE") {
 		t.Fatalf("RE not recorded: %+v", b)
 	}
 
@@ -246,7 +246,7 @@ func TestSCAIPHeartbeatSupervision(t *testing.T) {
 	// The unit comes back: the alarm is restored.
 	c.Add(time.Minute)
 	h.HandleSCAIP("unit678", mrq(`<ref>B1</ref><mty>PI</mty><cid>678</cid><dty>3</dty>`))
-	if b, _ := h.Alarm(raised.ID); b.RestoredAt == nil {
+	if b, _ := h.Alarm(raised.ID); b.RestoredAt() == nil {
 		t.Fatal("a heartbeat after silence did not restore the supervision alarm")
 	}
 }

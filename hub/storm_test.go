@@ -132,17 +132,17 @@ func TestStormGroupsTechnicalAlarmsButNeverACall(t *testing.T) {
 			step(sec)
 		}
 		list := h.Alarms()
-		if len(list) != 1 || list[0].Group == nil {
+		if len(list) != 1 || list[0].Group() == nil {
 			t.Fatalf("after the first wave: %d cards, want one group alarm: %+v", len(list), list)
 		}
 		g := list[0]
-		if g.Group.Count != first || len(g.Group.Members) != alarm.MaxGroupMembers || g.Kind != alarm.KindTechnical || g.Rule != alarm.RuleGroup {
-			t.Fatalf("group: count %d, %d members listed, kind %s rule %s", g.Group.Count, len(g.Group.Members), g.Kind, g.Rule)
+		if g.Group().Count != first || len(g.Group().Members) != alarm.MaxGroupMembers || g.Kind != alarm.KindTechnical || g.Rule != alarm.RuleGroup {
+			t.Fatalf("group: count %d, %d members listed, kind %s rule %s", g.Group().Count, len(g.Group().Members), g.Kind, g.Rule)
 		}
-		if m := g.Group.Members[0]; !strings.HasPrefix(m.Device, "door-") || m.Gateway != "gw" || m.Since.IsZero() {
+		if m := g.Group().Members[0]; !strings.HasPrefix(m.Device, "door-") || m.Gateway != "gw" || m.Since.IsZero() {
 			t.Errorf("first member %+v", m)
 		}
-		if by := g.Group.By; by["site"] != "s" || by["gateway"] != "gw" {
+		if by := g.Group().By; by["site"] != "s" || by["gateway"] != "gw" {
 			t.Errorf("group by %v, want site s gateway gw (the default)", by)
 		}
 		// The screen got the group (its latest state), not 1,000 members.
@@ -151,7 +151,7 @@ func TestStormGroupsTechnicalAlarmsButNeverACall(t *testing.T) {
 			t.Fatal("stream cut")
 		}
 		for _, f := range frames {
-			if f.Alarm == nil || f.Alarm.GroupID != "" {
+			if f.Alarm == nil || f.Alarm.GroupID() != "" {
 				t.Fatalf("a member or summary reached the screen: %+v", f)
 			}
 		}
@@ -170,7 +170,7 @@ func TestStormGroupsTechnicalAlarmsButNeverACall(t *testing.T) {
 			t.Fatalf("press: %d frames, want 1 call frame: %+v", len(frames), frames)
 		}
 		call := frames[0].Alarm
-		if hs := call.Clone().History; len(hs) != 2 || hs[0].Action != alarm.ActRaise || hs[1].Action != alarm.ActNotify || hs[1].To[0] != "natt1" {
+		if hs := call.Clone().History(); len(hs) != 2 || hs[0].Action != alarm.ActRaise || hs[1].Action != alarm.ActNotify || hs[1].To[0] != "natt1" {
 			t.Fatalf("call frame history %+v, want raise then notify natt1 in the one frame", hs)
 		}
 		synctest.Wait() // the dispatcher's loop runs; no fake time passes
@@ -189,15 +189,15 @@ func TestStormGroupsTechnicalAlarmsButNeverACall(t *testing.T) {
 			t.Fatalf("%d cards, want the group and the call", len(list))
 		}
 		g, _ = h.Alarm(g.ID)
-		if g.Group.Count != first+later {
-			t.Errorf("group count %d, want %d", g.Group.Count, first+later)
+		if g.Group().Count != first+later {
+			t.Errorf("group count %d, want %d", g.Group().Count, first+later)
 		}
 		members, ok := h.GroupMembers(g.ID)
 		if !ok || len(members) != first+later {
 			t.Fatalf("GroupMembers: %d, want %d", len(members), first+later)
 		}
 		// The last member is one of the later wave.
-		if a, ok := h.Alarm(members[first+later-1].ID); !ok || a.GroupID != g.ID || a.Device < fmt.Sprintf("door-%04d", first) {
+		if a, ok := h.Alarm(members[first+later-1].ID); !ok || a.GroupID() != g.ID || a.Device < fmt.Sprintf("door-%04d", first) {
 			t.Errorf("last member: %+v", a)
 		}
 		// Notifications on the group: the first group_wait after its
@@ -233,8 +233,8 @@ func TestStormGroupsTechnicalAlarmsButNeverACall(t *testing.T) {
 		h.gs.pending.Wait()
 		members, _ = h.GroupMembers(g.ID)
 		for _, m := range members {
-			if m.State != alarm.Resolved || m.ResolvedBy != "natt1" || m.Outcome != alarm.OutcomeTechnical {
-				t.Fatalf("member %s after the group was resolved: %s by %q", m.ID, m.State, m.ResolvedBy)
+			if m.State != alarm.Resolved || m.ResolvedBy() != "natt1" || m.Outcome() != alarm.OutcomeTechnical {
+				t.Fatalf("member %s after the group was resolved: %s by %q", m.ID, m.State, m.ResolvedBy())
 			}
 		}
 		closeAll()
@@ -246,7 +246,7 @@ func TestStormGroupsTechnicalAlarmsButNeverACall(t *testing.T) {
 		defer j2.Close()
 		raisedInGroup := 0
 		for _, tr := range replay2 {
-			if tr.Action == alarm.ActRaise && tr.Raise.GroupID == g.ID {
+			if tr.Action == alarm.ActRaise && tr.Raise.GroupID() == g.ID {
 				raisedInGroup++
 			}
 		}
@@ -257,8 +257,8 @@ func TestStormGroupsTechnicalAlarmsButNeverACall(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if g2, _ := h2.Alarm(g.ID); g2.Group == nil || g2.Group.Count != first+later || len(g2.Group.Members) != alarm.MaxGroupMembers {
-			t.Errorf("rebuilt group: %+v", g2.Group)
+		if g2, _ := h2.Alarm(g.ID); g2.Group() == nil || g2.Group().Count != first+later || len(g2.Group().Members) != alarm.MaxGroupMembers {
+			t.Errorf("rebuilt group: %+v", g2.Group())
 		}
 		_ = feed.Frame{}
 	})

@@ -364,7 +364,7 @@ func TestHubTillsynVisitDeadline(t *testing.T) {
 		if visit && len(rb) != 0 {
 			t.Errorf("visit made in time, yet %d tillsyn alarms", len(rb))
 		}
-		if !visit && (len(rb) != 1 || rb[0].Repeats != 0) {
+		if !visit && (len(rb) != 1 || rb[0].Repeats() != 0) {
 			t.Errorf("no visit: %d tillsyn alarms %s", len(rb), mustJSON(t, rb))
 		}
 	}

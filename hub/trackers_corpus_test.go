@@ -115,7 +115,7 @@ func checkNurse(t *testing.T, h *Hub, c *clock, s corpusSample) {
 		if len(as) != 1 || as[0].Rule != e.Alarm {
 			t.Fatalf("alarms %v, want one %s", rulesOf(as), e.Alarm)
 		}
-		p := as[0].Position
+		p := as[0].Position()
 		switch e.Position {
 		case "fix":
 			if p == nil || p.Invalid || p.LastKnown != nil || !near(p.Lat, *e.Lat) || !near(p.Lon, *e.Lon) {
@@ -147,7 +147,7 @@ func checkNurse(t *testing.T, h *Hub, c *clock, s corpusSample) {
 	if len(as) != 1 {
 		t.Fatalf("probe SOS: alarms %v", rulesOf(as))
 	}
-	p := as[0].Position
+	p := as[0].Position()
 	switch {
 	case e.Position == "fix":
 		if p == nil || p.LastKnown == nil || !near(p.Lat, *e.Lat) || !near(p.Lon, *e.Lon) {

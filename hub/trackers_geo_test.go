@@ -61,35 +61,35 @@ func TestGeofenceAlarmPositionFollowsUntilResolved(t *testing.T) {
 		t.Fatal("no geofence alarm")
 	}
 	lat := func(m float64) float64 { return 58.35 + m/111195 }
-	if geo.Position == nil || geo.Position.Lat != lat(400) {
-		t.Fatalf("raised at %+v, want 400 m north", geo.Position)
+	if geo.Position() == nil || geo.Position().Lat != lat(400) {
+		t.Fatalf("raised at %+v, want 400 m north", geo.Position())
 	}
-	raisedTrack := len(geo.Track)
+	raisedTrack := len(geo.Track())
 	for i := 1; i <= alarm.MaxTrack+5; i++ {
 		c.Add(10 * time.Second)
 		fix(400 + float64(i)*50)
 	}
 	got, _ := h.Alarm(geo.ID)
-	if got.Position == nil || got.Position.Lat != lat(400+float64(alarm.MaxTrack+5)*50) {
-		t.Errorf("after fixes: position %+v, want the newest fix", got.Position)
+	if got.Position() == nil || got.Position().Lat != lat(400+float64(alarm.MaxTrack+5)*50) {
+		t.Errorf("after fixes: position %+v, want the newest fix", got.Position())
 	}
-	if len(got.Track) != alarm.MaxTrack || got.Track[len(got.Track)-1] != *got.Position || raisedTrack >= alarm.MaxTrack {
-		t.Errorf("track %d long (raised with %d), want %d ending at the newest fix", len(got.Track), raisedTrack, alarm.MaxTrack)
+	if len(got.Track()) != alarm.MaxTrack || got.Track()[len(got.Track())-1] != *got.Position() || raisedTrack >= alarm.MaxTrack {
+		t.Errorf("track %d long (raised with %d), want %d ending at the newest fix", len(got.Track()), raisedTrack, alarm.MaxTrack)
 	}
-	newest := *got.Position
+	newest := *got.Position()
 	c.Add(10 * time.Second)
 	fix(10, "valid", "false") // a stale fix flagged not valid: not a return, not a move
 	got, _ = h.Alarm(geo.ID)
-	if *got.Position != newest || got.RestoredAt != nil {
-		t.Errorf("after valid=false: position %+v restored %v, want unchanged", got.Position, got.RestoredAt)
+	if *got.Position() != newest || got.RestoredAt() != nil {
+		t.Errorf("after valid=false: position %+v restored %v, want unchanged", got.Position(), got.RestoredAt())
 	}
 	c.Add(10 * time.Second)
 	fix(30)
 	got, _ = h.Alarm(geo.ID)
-	if got.RestoredAt == nil || got.Position == nil || got.Position.Lat != lat(30) {
-		t.Fatalf("back inside: restored %v position %+v, want restored at the 30 m fix", got.RestoredAt, got.Position)
+	if got.RestoredAt() == nil || got.Position() == nil || got.Position().Lat != lat(30) {
+		t.Fatalf("back inside: restored %v position %+v, want restored at the 30 m fix", got.RestoredAt(), got.Position())
 	}
-	last := got.History[len(got.History)-1]
+	last := got.History()[len(got.History())-1]
 	if last.Action != alarm.ActRestore || last.Pos == nil || last.Pos.Lat != lat(30) {
 		t.Errorf("restore step %+v, want it to carry its fix", last)
 	}
@@ -131,8 +131,8 @@ func TestGeofenceUpdatesStopAtResolve(t *testing.T) {
 		h.Tick()
 	}
 	after, _ := h.Alarm(id)
-	if after.Repeats != before.Repeats || *after.Position != *before.Position {
-		t.Errorf("resolved alarm changed: repeats %d→%d", before.Repeats, after.Repeats)
+	if after.Repeats() != before.Repeats() || *after.Position() != *before.Position() {
+		t.Errorf("resolved alarm changed: repeats %d→%d", before.Repeats(), after.Repeats())
 	}
 	for _, a := range h.Alarms() {
 		if a.ID != id && a.Rule == "geofence_exit" {

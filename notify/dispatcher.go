@@ -112,8 +112,11 @@ type Dispatcher struct {
 	centres         centreStates // scaip.go: which centres' technical alarm is raised
 	hbs             heartbeats   // scaip.go: the centres' heartbeat loops
 
-	tracks map[string][]*Track // loop goroutine only
-	due    dueHeap             // loop goroutine only: when each track next wants a look
+	// tracks holds each alarm's first track, the others chained by next:
+	// a slice per open alarm was 8 bytes more and a map value of 24, not 8
+	// (issue 20). Loop goroutine only.
+	tracks map[string]*Track
+	due    dueHeap // loop goroutine only: when each track next wants a look
 	rec    Recorder
 	stop   chan struct{}
 	done   chan struct{}
@@ -147,7 +150,7 @@ func New(o Options) *Dispatcher {
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Dispatcher{log: o.Logger, now: o.Now, pusher: o.Pusher, webhook: o.Webhook, tree: o.Tree,
 		scaipX: o.SCAIP, hand: map[string]*handover{}, handLive: map[string]int{},
-		wake: make(chan struct{}, 1), tracks: map[string][]*Track{}, stop: make(chan struct{}), done: make(chan struct{}),
+		wake: make(chan struct{}, 1), tracks: map[string]*Track{}, stop: make(chan struct{}), done: make(chan struct{}),
 		ctx: ctx, cancel: cancel}
 }
 
@@ -189,11 +192,13 @@ func (d *Dispatcher) ObserveTransition(a *alarm.Alarm, t alarm.Transition) {
 		return
 	}
 	snap := *a
-	snap.History, snap.Track, snap.Deliveries = nil, nil, nil
-	if snap.Group != nil {
-		g := *snap.Group
+	snap.Deliveries = nil
+	snap.SetTrack(nil)
+	snap.SetHistory(nil)
+	if snap.Group() != nil {
+		g := *snap.Group()
 		g.Members = nil
-		snap.Group = &g
+		snap.SetGroup(&g)
 	}
 	d.mu.Lock()
 	if a.Kind == alarm.KindTechnical {
@@ -246,8 +251,8 @@ func (d *Dispatcher) loop() {
 		if h := d.runHandovers(d.now()); !h.IsZero() && (wake.IsZero() || h.Before(wake)) {
 			wake = h
 		}
-		if d.due.Len() > 0 && (wake.IsZero() || d.due[0].at.Before(wake)) {
-			wake = d.due[0].at // a hand-over given up just now moves its track on
+		if d.due.Len() > 0 && (wake.IsZero() || d.due[0].at < wake.UnixNano()) {
+			wake = d.due[0].time() // a hand-over given up just now moves its track on
 		}
 		if !timer.Stop() {
 			select {
@@ -375,10 +380,10 @@ func (d *Dispatcher) handle(a *alarm.Alarm, t alarm.Transition) {
 		}
 		now := d.now()
 		switch {
-		case a.GroupID != "":
+		case a.GroupID() != "":
 			d.memberRaised(a, now) // the group is notified, not each member
 			return
-		case a.Group != nil:
+		case a.Group() != nil:
 			d.groupRaised(a, now)
 			return
 		}
@@ -395,7 +400,7 @@ func (d *Dispatcher) handle(a *alarm.Alarm, t alarm.Transition) {
 				continue
 			}
 			tr := NewTrack(a.ID, p, now)
-			d.tracks[a.ID] = append(d.tracks[a.ID], tr)
+			d.addTrack(tr)
 			// When the hub journaled the notify step with the raise
 			// (OnRaise), only the phones are left to alert.
 			s := Step{Action: alarm.ActNotify, Tier: 0, Receiver: p.Tiers[0], Reason: "raised", recorded: recorded}
@@ -407,7 +412,7 @@ func (d *Dispatcher) handle(a *alarm.Alarm, t alarm.Transition) {
 			d.schedule(tr, now)
 		}
 	case alarm.ActDelivered:
-		for _, tr := range d.tracks[a.ID] {
+		for tr := d.tracks[a.ID]; tr != nil; tr = tr.next {
 			tr.Receipt(t.By)
 			d.schedule(tr, d.now()) // a receipt changes which timeout applies
 		}
@@ -425,7 +430,7 @@ func (d *Dispatcher) handle(a *alarm.Alarm, t alarm.Transition) {
 // so a wake costs O(log n) in the open alarms, not a scan of all of them.
 func (d *Dispatcher) runDue() time.Time {
 	now := d.now()
-	for d.due.Len() > 0 && !d.due[0].at.After(now) {
+	for d.due.Len() > 0 && d.due[0].at <= now.UnixNano() {
 		e := d.due.pop()
 		if !d.active(e.tr) {
 			continue // accepted, resolved or superseded since it was scheduled
@@ -434,7 +439,7 @@ func (d *Dispatcher) runDue() time.Time {
 			s, ok, w := e.tr.Next(now)
 			if !ok {
 				if !w.IsZero() {
-					d.due.push(dueEntry{at: w, tr: e.tr})
+					d.due.push(dueEntry{at: w.UnixNano(), tr: e.tr})
 				}
 				break
 			}
@@ -442,7 +447,7 @@ func (d *Dispatcher) runDue() time.Time {
 				if !e.tr.Stopped {
 					// Not journaled, nobody alerted: the same step again later.
 					e.tr.retry = &s
-					d.due.push(dueEntry{at: now.Add(stepRetry), tr: e.tr})
+					d.due.push(dueEntry{at: now.Add(stepRetry).UnixNano(), tr: e.tr})
 				}
 				break
 			}
@@ -452,16 +457,16 @@ func (d *Dispatcher) runDue() time.Time {
 	if d.due.Len() == 0 {
 		return time.Time{}
 	}
-	return d.due[0].at
+	return d.due[0].time()
 }
 
 // schedule asks runDue to look at tr at (or after) at.
 func (d *Dispatcher) schedule(tr *Track, at time.Time) {
-	d.due.push(dueEntry{at: at, tr: tr})
+	d.due.push(dueEntry{at: at.UnixNano(), tr: tr})
 }
 
 func (d *Dispatcher) active(tr *Track) bool {
-	for _, t := range d.tracks[tr.Alarm] {
+	for t := d.tracks[tr.Alarm]; t != nil; t = t.next {
 		if t == tr {
 			return !tr.Stopped
 		}
@@ -469,10 +474,28 @@ func (d *Dispatcher) active(tr *Track) bool {
 	return false
 }
 
+// dueEntry is one track's next look. Its time is in unix nanoseconds:
+// 16 bytes an entry where a time.Time made it 32, and the heap holds one
+// per open alarm (issue 20).
+// addTrack adds tr to its alarm's tracks, after those it has.
+func (d *Dispatcher) addTrack(tr *Track) {
+	last := d.tracks[tr.Alarm]
+	if last == nil {
+		d.tracks[tr.Alarm] = tr
+		return
+	}
+	for last.next != nil {
+		last = last.next
+	}
+	last.next = tr
+}
+
 type dueEntry struct {
-	at time.Time
+	at int64
 	tr *Track
 }
+
+func (e dueEntry) time() time.Time { return time.Unix(0, e.at) }
 
 // dueHeap is a min-heap of due times. It is typed rather than driven
 // through container/heap, whose Push and Pop box each entry in an
@@ -486,7 +509,7 @@ func (h *dueHeap) push(e dueEntry) {
 	q := *h
 	for i := len(q) - 1; i > 0; {
 		p := (i - 1) / 2
-		if !q[i].at.Before(q[p].at) {
+		if q[i].at >= q[p].at {
 			break
 		}
 		q[i], q[p] = q[p], q[i]
@@ -508,10 +531,10 @@ func (h *dueHeap) pop() dueEntry {
 			break
 		}
 		m := l
-		if r := l + 1; r < n && q[r].at.Before(q[l].at) {
+		if r := l + 1; r < n && q[r].at < q[l].at {
 			m = r
 		}
-		if !q[m].at.Before(q[i].at) {
+		if q[m].at >= q[i].at {
 			break
 		}
 		q[i], q[m] = q[m], q[i]
@@ -523,8 +546,8 @@ func (h *dueHeap) pop() dueEntry {
 
 // labelsAlarm returns the alarm snapshot kept for a track's messages.
 func (d *Dispatcher) labelsAlarm(tr *Track) *alarm.Alarm {
-	if tr.snap != nil {
-		return tr.snap.alarm()
+	if tr.snap.taken() {
+		return tr.snap.alarm(tr.Alarm)
 	}
 	return &alarm.Alarm{ID: tr.Alarm}
 }
@@ -534,7 +557,7 @@ func (d *Dispatcher) labelsAlarm(tr *Track) *alarm.Alarm {
 // nobody, when the step was not recorded (tr.Stopped set unless the
 // Recorder said ErrNotKept, to try again).
 func (d *Dispatcher) alert(a *alarm.Alarm, tr *Track, s Step, now time.Time) bool {
-	if tr.snap == nil {
+	if !tr.snap.taken() {
 		tr.snap = snapshotOf(a)
 	}
 	// Who: the tier's receiver on notify and escalate; on a reminder,
@@ -642,7 +665,7 @@ func (d *Dispatcher) resume(a *alarm.Alarm, now time.Time) {
 	var since, last time.Time
 	tier := 0
 	delivered := map[string]bool{}
-	for _, h := range a.History {
+	for _, h := range a.History() {
 		switch h.Action {
 		case alarm.ActNotify:
 			notified = true
@@ -661,11 +684,11 @@ func (d *Dispatcher) resume(a *alarm.Alarm, now time.Time) {
 	}
 	if !notified {
 		snap := *a
-		snap.History = nil
+		snap.SetHistory(nil)
 		d.handle(&snap, alarm.Transition{Alarm: a.ID, Action: alarm.ActRaise})
 		return
 	}
-	if a.Group != nil {
+	if a.Group() != nil {
 		// A group notified before the restart: notified again when it grows.
 		d.groupRaised(a, now)
 		if g := d.groups[a.ID]; g != nil {
@@ -677,12 +700,12 @@ func (d *Dispatcher) resume(a *alarm.Alarm, now time.Time) {
 		if len(p.Tiers) == 0 {
 			continue
 		}
-		tr := &Track{Alarm: a.ID, Plan: p, Tier: min(tier, len(p.Tiers)-1), Since: since, LastAlert: last}
+		tr := &Track{Alarm: a.ID, Plan: internPlan(p), Tier: min(tier, len(p.Tiers)-1), Since: since, LastAlert: last}
 		for u := range delivered {
 			tr.Receipt(u)
 		}
 		tr.snap = snapshotOf(a)
-		d.tracks[a.ID] = append(d.tracks[a.ID], tr)
+		d.addTrack(tr)
 		if r := p.Tiers[tr.Tier]; r.SCAIP != nil {
 			d.resumeHandover(a, tr, r, now) // scaip.go
 		}

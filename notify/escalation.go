@@ -17,7 +17,7 @@ import (
 //	       └──accept / presence / resolve─────────────────▶ stopped
 type Track struct {
 	Alarm     string
-	Plan      Plan
+	Plan      *Plan     // read-only, shared with other tracks on the same plan (internPlan)
 	Tier      int       // current tier (index into Plan.Tiers)
 	Since     time.Time // when the current tier was alerted
 	LastAlert time.Time // last notify, escalate or reminder
@@ -27,7 +27,8 @@ type Track struct {
 	// reason: an alarm receiving centre did not take the alarm (scaip.go).
 	Force string
 
-	snap *snapshot // labels for messages (dispatcher, snapshot.go)
+	snap snapshot // labels for messages (dispatcher, snapshot.go)
+	next *Track   // the alarm's next track, if it is on several plans (dispatcher's tracks)
 	// retry is a step the hub could not journal (ErrNotKept): due again
 	// before anything else, and cleared by Advance once it is done.
 	retry *Step
@@ -45,7 +46,7 @@ type Step struct {
 
 // NewTrack starts a track with tier 0 alerted at now.
 func NewTrack(id string, p Plan, now time.Time) *Track {
-	return &Track{Alarm: id, Plan: p, Since: now, LastAlert: now}
+	return &Track{Alarm: id, Plan: internPlan(p), Since: now, LastAlert: now}
 }
 
 // Next returns the step due at now (ok false if none) and the next time

@@ -70,7 +70,7 @@ func inheritGrouping(r *Route, c *compiled) {
 // only, never a care alarm, never a group itself, and never the hub's own
 // integrity alarm (there is one, and it says the hub cannot be trusted).
 func Groupable(a *alarm.Alarm) bool {
-	return a.Kind == alarm.KindTechnical && a.Group == nil && a.Rule != rules.RuleHubIntegrity && a.Rule != alarm.RuleGroup
+	return a.Kind == alarm.KindTechnical && a.Group() == nil && a.Rule != rules.RuleHubIntegrity && a.Rule != alarm.RuleGroup
 }
 
 // Raising is what the dispatcher decides, under the hub's lock, when the
@@ -197,11 +197,11 @@ func targets(rs []*Receiver, act alarm.Action) []string {
 // groupRaised starts a group's notification clock: the first notification
 // is group_wait after its first member.
 func (d *Dispatcher) groupRaised(a *alarm.Alarm, now time.Time) {
-	if a.Group == nil {
+	if a.Group() == nil {
 		return
 	}
 	d.mu.Lock()
-	plans := d.groupPlans[a.Group.Key]
+	plans := d.groupPlans[a.Group().Key]
 	d.mu.Unlock()
 	if len(plans) == 0 {
 		// Raised before this start, or the tree changed: plan it again.
@@ -211,8 +211,9 @@ func (d *Dispatcher) groupRaised(a *alarm.Alarm, now time.Time) {
 		}
 	}
 	snap := *a
-	snap.History, snap.Group = nil, nil
-	g := &groupTrack{id: a.ID, plans: plans, count: a.Group.Count, snap: &snap, due: now.Add(plans[0].GroupWait)}
+	snap.SetHistory(nil)
+	snap.SetGroup(nil)
+	g := &groupTrack{id: a.ID, plans: plans, count: a.Group().Count, snap: &snap, due: now.Add(plans[0].GroupWait)}
 	if d.groups == nil {
 		d.groups = map[string]*groupTrack{}
 	}
@@ -222,7 +223,7 @@ func (d *Dispatcher) groupRaised(a *alarm.Alarm, now time.Time) {
 // memberRaised counts a new member; a group already notified is notified
 // again no sooner than group_interval after its last notification.
 func (d *Dispatcher) memberRaised(a *alarm.Alarm, now time.Time) {
-	g := d.groups[a.GroupID]
+	g := d.groups[a.GroupID()]
 	if g == nil {
 		return
 	}
@@ -257,7 +258,7 @@ func (d *Dispatcher) runGroups(now time.Time) time.Time {
 			g.notified = g.count
 			for _, p := range g.plans {
 				tr := NewTrack(g.id, p, now)
-				d.tracks[g.id] = append(d.tracks[g.id], tr)
+				d.addTrack(tr)
 				s := Step{Action: alarm.ActNotify, Tier: 0, Receiver: p.Tiers[0],
 					Reason: fmt.Sprintf("grupp: %d tekniska larm / group of %d technical alarms", g.count, g.count)}
 				if !d.alert(g.snap, tr, s, now) && !tr.Stopped {
@@ -273,7 +274,7 @@ func (d *Dispatcher) runGroups(now time.Time) time.Time {
 			continue
 		}
 		g.notified = g.count
-		for _, tr := range d.tracks[g.id] {
+		for tr := d.tracks[g.id]; tr != nil; tr = tr.next {
 			if tr.Stopped {
 				continue
 			}

@@ -229,7 +229,7 @@ func (h *fakeHub) steps() []string {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	var out []string
-	for _, t := range h.a.History {
+	for _, t := range h.a.History() {
 		switch t.Action {
 		case alarm.ActNotify, alarm.ActEscalate, alarm.ActReminder:
 			out = append(out, fmt.Sprintf("%s:%d:%s@%v", t.Action, t.Tier, strings.Join(t.To, "+"), t.At.Sub(h.a.RaisedAt)))

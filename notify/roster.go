@@ -1,6 +1,8 @@
 package notify
 
 import (
+	"slices"
+	"sync"
 	"time"
 )
 
@@ -44,5 +46,45 @@ func (t *Tree) resolve(r *Receiver, labels map[string]string, at time.Time) *Rec
 	} else {
 		c.Fallback = true
 	}
-	return &c
+	return resolved.get(r, &c)
+}
+
+// resolved keeps, per roster receiver, the copy last resolved. Why: each
+// care alarm's plan holds its resolved tiers for as long as it is open,
+// and a storm's alarms at one site and time resolve to the same users; a
+// copy each is 112 bytes per open alarm. Resolved receivers are read-only
+// (as every receiver of a plan), so alarms may share one.
+var resolved = resolveCache{m: map[*Receiver][]*Receiver{}}
+
+type resolveCache struct {
+	mu sync.Mutex
+	m  map[*Receiver][]*Receiver // configured receiver -> copies resolved from it, newest last
+}
+
+// Bounds of the cache: copies kept per receiver (one per site and unit
+// whose staff differ), and receivers (those of trees replaced by a
+// reload would otherwise stay).
+const (
+	maxResolvedPer = 16
+	maxResolved    = 1024
+)
+
+// get returns a copy equal to c resolved from r, the one kept if it is.
+func (rc *resolveCache) get(r, c *Receiver) *Receiver {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	kept := rc.m[r]
+	for i := len(kept) - 1; i >= 0; i-- {
+		if k := kept[i]; k.Fallback == c.Fallback && slices.Equal(k.Users, c.Users) {
+			return k
+		}
+	}
+	if len(kept) >= maxResolvedPer {
+		kept = slices.Delete(kept, 0, 1)
+	} else if kept == nil && len(rc.m) >= maxResolved {
+		clear(rc.m)
+	}
+	c.Users = slices.Clone(c.Users) // the roster's answer is its own
+	rc.m[r] = append(kept, c)
+	return c
 }

@@ -283,14 +283,14 @@ func Request(a *alarm.Alarm, c *SCAIP, ref string, mty scaip.MessageType) scaip.
 		r.Did = d
 	}
 	r.Lco = code(string(a.Location), 3)
-	if valid(scaip.Request{Crd: a.CallerID}) {
-		r.Crd = a.CallerID
+	if valid(scaip.Request{Crd: a.CallerID()}) {
+		r.Crd = a.CallerID()
 	}
 	// The first position of the alarm (the oldest of its track) keeps the
 	// ME the same on every resend; IN carries the latest.
-	p := a.Position
-	if mty == scaip.Message && len(a.Track) > 0 {
-		p = &a.Track[0]
+	p := a.Position()
+	if mty == scaip.Message && len(a.Track()) > 0 {
+		p = &a.Track()[0]
 	}
 	if p != nil && !p.Invalid && p.Lat >= -90 && p.Lat <= 90 && p.Lon >= -180 && p.Lon <= 180 {
 		r.Lge = &scaip.Position{Geo: strconv.FormatFloat(p.Lat, 'f', 6, 64) + "," + strconv.FormatFloat(p.Lon, 'f', 6, 64)}
@@ -369,8 +369,8 @@ func (d *Dispatcher) startHandover(a *alarm.Alarm, tr *Track, tier int, r *Recei
 		return old
 	}
 	snap := a
-	if tr.snap != nil {
-		snap = tr.snap.alarm()
+	if tr.snap.taken() {
+		snap = tr.snap.alarm(tr.Alarm)
 	}
 	ref := HandoverRef(a.ID, tier, r.Name)
 	req := Request(snap, r.SCAIP, ref, scaip.Message)
@@ -542,7 +542,7 @@ func (d *Dispatcher) updateHandovers(a *alarm.Alarm, t alarm.Transition, now tim
 		}
 		snap := *a
 		if t.Pos != nil {
-			snap.Position = t.Pos
+			snap.SetPosition(t.Pos)
 		}
 		in := Request(&snap, h.r.SCAIP, h.ref, scaip.Info)
 		d.exchange(h, scaip.Info, in.Marshal())
@@ -584,7 +584,7 @@ func (d *Dispatcher) record(t alarm.Transition) {
 // once with the deadline counted from when the tier was alerted.
 func (d *Dispatcher) resumeHandover(a *alarm.Alarm, tr *Track, r *Receiver, now time.Time) {
 	var held, done bool
-	for _, h := range a.History {
+	for _, h := range a.History() {
 		if h.Tier != tr.Tier || h.At.Before(tr.Since) {
 			continue
 		}

@@ -195,7 +195,7 @@ func TestSCAIPSenderTLSPrivateCA(t *testing.T) {
 		}
 		h.mu.Lock()
 		note := ""
-		for _, tr := range h.a.History {
+		for _, tr := range h.a.History() {
 			if tr.Action == alarm.ActEscalate {
 				note = tr.Note
 			}

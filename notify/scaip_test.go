@@ -121,7 +121,7 @@ func (h *fakeHub) handovers() []string {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	var out []string
-	for _, t := range h.a.History {
+	for _, t := range h.a.History() {
 		switch {
 		case t.Action == alarm.ActHandover:
 			out = append(out, fmt.Sprintf("%s:%d:%s:%s@%v", t.Action, t.Tier, t.Receiver, t.Note, t.At.Sub(h.a.RaisedAt)))
@@ -455,14 +455,16 @@ func TestRequestFromAlarm(t *testing.T) {
 		a    alarm.Alarm
 		want string
 	}{
-		{alarm.Alarm{Kind: alarm.KindCall, Priority: 1, Device: "knapp-12", CallerID: "gsm:+46701234567"},
+		{with(alarm.Alarm{Kind: alarm.KindCall, Priority: 1, Device: "knapp-12"}, func(a *alarm.Alarm) { a.SetCallerID("gsm:+46701234567") }),
 			"<mrq><ref>R1</ref><cid>4711</cid><dty>0003</dty><did>knapp-12</did><crd>gsm:+46701234567</crd><stc>0010</stc><pri>9</pri></mrq>"},
 		{alarm.Alarm{Kind: alarm.KindFall, Priority: 1, DeviceType: event.FallDetector},
 			"<mrq><ref>R1</ref><cid>4711</cid><dty>0005</dty><stc>0009</stc><pri>9</pri></mrq>"},
 		{alarm.Alarm{Kind: alarm.KindWander, Priority: 1, Location: event.LocFrontDoor, Device: "a-device-id-longer-than-16"},
 			"<mrq><ref>R1</ref><cid>4711</cid><dty>0014</dty><pri>9</pri><lco>039</lco></mrq>"},
-		{alarm.Alarm{Kind: alarm.KindWander, Priority: 2, Location: event.LocGeofence,
-			Track: []event.Position{{Lat: 59.3, Lon: 18.1, LastKnown: &last}}, Position: &event.Position{Lat: 60, Lon: 17}},
+		{with(alarm.Alarm{Kind: alarm.KindWander, Priority: 2, Location: event.LocGeofence}, func(a *alarm.Alarm) {
+			a.SetTrack([]event.Position{{Lat: 59.3, Lon: 18.1, LastKnown: &last}})
+			a.SetPosition(&event.Position{Lat: 60, Lon: 17})
+		}),
 			"<mrq><ref>R1</ref><cid>4711</cid><dty>0051</dty><pri>6</pri><lco>019</lco><lge><geo>59.300000,18.100000</geo><tim>2026-01-15T01:02:03Z</tim></lge></mrq>"},
 		{alarm.Alarm{Kind: alarm.KindHazard, Priority: 1, DeviceType: event.SmokeDetector},
 			"<mrq><ref>R1</ref><cid>4711</cid><dty>0004</dty><stc>0009</stc><pri>9</pri></mrq>"},
@@ -481,7 +483,9 @@ func TestRequestFromAlarm(t *testing.T) {
 		}
 	}
 	// IN carries the latest position.
-	a := alarm.Alarm{Kind: alarm.KindWander, Location: event.LocGeofence, Track: []event.Position{{Lat: 1, Lon: 2}}, Position: &event.Position{Lat: 3, Lon: 4}}
+	a := alarm.Alarm{Kind: alarm.KindWander, Location: event.LocGeofence}
+	a.SetTrack([]event.Position{{Lat: 1, Lon: 2}})
+	a.SetPosition(&event.Position{Lat: 3, Lon: 4})
 	if in := notify.Request(&a, c, "R1", scaip.Info); in.Lge == nil || in.Lge.Geo != "3.000000,4.000000" || in.Mty != scaip.Info {
 		t.Errorf("IN %+v", in)
 	}
@@ -494,9 +498,10 @@ func FuzzRequestFromAlarm(f *testing.F) {
 	f.Add("knapp-12", "gsm:+46701234567", "0003", "0010", "039", 59.3, 18.1, "A000001")
 	f.Add("å<&>\"'", "sip:x@y", "V001", "abc", "19", -91.0, 181.0, "")
 	f.Fuzz(func(t *testing.T, device, crd, dty, stc, lco string, lat, lon float64, id string) {
-		a := alarm.Alarm{ID: id, Kind: alarm.KindCall, Priority: 1, Device: device, CallerID: crd,
-			DeviceType: event.DeviceType(dty), Status: event.StatusCode(stc), Location: event.LocationCode(lco),
-			Position: &event.Position{Lat: lat, Lon: lon}}
+		a := alarm.Alarm{ID: id, Kind: alarm.KindCall, Priority: 1, Device: device,
+			DeviceType: event.DeviceType(dty), Status: event.StatusCode(stc), Location: event.LocationCode(lco)}
+		a.SetCallerID(crd)
+		a.SetPosition(&event.Position{Lat: lat, Lon: lon})
 		for _, k := range []alarm.Kind{alarm.KindCall, alarm.KindFall, alarm.KindWander, alarm.KindTechnical, alarm.KindHazard} {
 			a.Kind = k
 			for _, mty := range []scaip.MessageType{scaip.Message, scaip.Info, scaip.Reset} {
@@ -625,4 +630,11 @@ func TestSCAIPHeartbeatsFollowReload(t *testing.T) {
 			t.Fatalf("%d PI after the centre came back, want 5", n)
 		}
 	})
+}
+
+// with returns a after f set its seldom used fields (alarm.Alarm's
+// extra: set through methods, not in a literal).
+func with(a alarm.Alarm, f func(*alarm.Alarm)) alarm.Alarm {
+	f(&a)
+	return a
 }

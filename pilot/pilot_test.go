@@ -349,7 +349,11 @@ func TestRecordFromAlarmIsPseudonymous(t *testing.T) {
 	a := alarm.New("A000007", raised)
 	a.Kind, a.Rule, a.Site, a.Unit, a.Resident, a.Device, a.DeviceType = alarm.KindWander, "bed_exit", "solrosen", "avd-a", "r-91cc", "sang-1", event.BedMonitor
 	acc, pres, res := raised.Add(40*time.Second), raised.Add(5*time.Minute), raised.Add(20*time.Minute)
-	a.AcceptedAt, a.PresenceAt, a.ResolvedAt, a.Outcome, a.State = &acc, &pres, &res, alarm.OutcomeRealNeed, alarm.Resolved
+	a.State = alarm.Resolved
+	a.SetAcceptedAt(&acc)
+	a.SetPresenceAt(&pres)
+	a.SetResolvedAt(&res)
+	a.SetOutcome(alarm.OutcomeRealNeed)
 	a.Deliveries = []alarm.Delivery{{User: "natt1", At: raised.Add(800 * time.Millisecond)}}
 	r := m.Record(StepOf(a, alarm.Transition{Action: alarm.ActResolve, At: res}))
 	if r.Trial != "natt-sensorer" || r.Arm != "sensors" || r.Source != SrcBed || !r.Night {

@@ -137,19 +137,19 @@ type Step struct {
 // StepOf copies what pilot evidence needs from an alarm after t was applied.
 func StepOf(a *alarm.Alarm, t alarm.Transition) Step {
 	s := Step{Alarm: a.ID, Action: t.Action, At: t.At, Site: a.Site, Unit: a.Unit, Resident: a.Resident,
-		Device: a.Device, DeviceType: a.DeviceType, Kind: a.Kind, Rule: a.Rule, Outcome: a.Outcome,
-		RaisedAt: a.RaisedAt, Escalated: a.Tier > 0}
-	if a.AcceptedAt != nil {
-		s.AcceptedAt = *a.AcceptedAt
+		Device: a.Device, DeviceType: a.DeviceType, Kind: a.Kind, Rule: a.Rule, Outcome: a.Outcome(),
+		RaisedAt: a.RaisedAt, Escalated: a.Tier() > 0}
+	if a.AcceptedAt() != nil {
+		s.AcceptedAt = *a.AcceptedAt()
 	}
-	if a.PresenceAt != nil {
-		s.PresenceAt = *a.PresenceAt
+	if a.PresenceAt() != nil {
+		s.PresenceAt = *a.PresenceAt()
 	}
-	if a.ResolvedAt != nil {
-		s.ResolvedAt = *a.ResolvedAt
+	if a.ResolvedAt() != nil {
+		s.ResolvedAt = *a.ResolvedAt()
 	}
-	if a.RestoredAt != nil {
-		s.RestoredAt = *a.RestoredAt
+	if a.RestoredAt() != nil {
+		s.RestoredAt = *a.RestoredAt()
 	}
 	for _, d := range a.Deliveries {
 		if d.Via() == alarm.ChannelSCAIP {

@@ -73,7 +73,7 @@ func TestIntegrationAppReceiptIsJournaledCheckedAndCSRFSafe(t *testing.T) {
 	var id string
 	for i := 0; i < 200 && id == ""; i++ {
 		for _, a := range s.Hub.Alarms() {
-			if slices.ContainsFunc(a.History, func(h alarm.Transition) bool { return h.Action == alarm.ActNotify }) {
+			if slices.ContainsFunc(a.History(), func(h alarm.Transition) bool { return h.Action == alarm.ActNotify }) {
 				id = a.ID
 			}
 		}
@@ -114,7 +114,7 @@ func TestIntegrationAppReceiptIsJournaledCheckedAndCSRFSafe(t *testing.T) {
 		t.Fatalf("app deliveries %+v (all %+v)", app, a.Deliveries)
 	}
 	n := 0
-	for _, h := range a.History {
+	for _, h := range a.History() {
 		if h.Action == alarm.ActDelivered && h.Channel == alarm.ChannelApp && h.By == "natt1" {
 			n++
 		}

@@ -234,7 +234,7 @@ func benchSCAIP(b *testing.B, rate, noise int) {
 		// rather than look at the frame's last step.
 		shown := map[string]int{}
 		for a := range st.C {
-			n := a.Repeats + 1
+			n := a.Repeats() + 1
 			if n <= shown[a.ID] {
 				continue
 			}
@@ -245,8 +245,8 @@ func benchSCAIP(b *testing.B, rate, noise int) {
 					lat = append(lat, now.Sub(q[0].sent))
 					sched = append(sched, now.Sub(q[0].due))
 					handled := a.RaisedAt
-					if a.LastRepeatAt != nil {
-						handled = *a.LastRepeatAt
+					if a.LastRepeatAt() != nil {
+						handled = *a.LastRepeatAt()
 					}
 					hubLat = append(hubLat, handled.Sub(q[0].sent))
 					pending[a.Device] = q[1:]

@@ -144,7 +144,7 @@ func TestIntegrationBrowserStaffFlow(t *testing.T) {
 	for i := 0; i < 100; i++ {
 		via = via[:0]
 		testenv.DoJSON(t, http.MethodGet, base+"/api/v1/alarms/"+id, "natt1", "natt1-secret", nil, &got)
-		for _, h := range got.History {
+		for _, h := range got.History() {
 			if h.Action == alarm.ActDelivered && h.Channel == alarm.ChannelApp && strings.HasPrefix(h.Phone, "app:") {
 				via = append(via, h.By)
 			}
@@ -155,7 +155,7 @@ func TestIntegrationBrowserStaffFlow(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	if !slices.Contains(via, "natt1") || !slices.Contains(via, "natt2") {
-		t.Fatalf("delivered transitions with channel app from %v, want natt1 and natt2; history %+v", via, got.History)
+		t.Fatalf("delivered transitions with channel app from %v, want natt1 and natt2; history %+v", via, got.History())
 	}
 	if err := chromedp.Do(a, chromedp.WaitVisible(chromedp.CSS(card+` .delivery[data-delivered]:not([data-delivered="0"])`))); err != nil {
 		t.Errorf("natt1's card does not show the delivery: %v", err)
@@ -195,7 +195,7 @@ func TestIntegrationBrowserStaffFlow(t *testing.T) {
 	}
 	got = alarm.Alarm{}
 	if code := testenv.DoJSON(t, http.MethodGet, base+"/api/v1/alarms/"+id, "natt1", "natt1-secret", nil, &got); code != 200 ||
-		got.State != alarm.Resolved || got.Outcome != alarm.OutcomeRealNeed || got.Note != "hjälp till toaletten" || got.ResolvedBy != "natt1" {
+		got.State != alarm.Resolved || got.Outcome() != alarm.OutcomeRealNeed || got.Note != "hjälp till toaletten" || got.ResolvedBy() != "natt1" {
 		t.Fatalf("after resolve: %d %+v", code, got)
 	}
 	if err := chromedp.Do(b, chromedp.WaitReady(chromedp.CSS(sel+`[data-state="resolved"]`))); err != nil {

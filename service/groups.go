@@ -39,8 +39,8 @@ func groupRoutes(h *hub.Hub) []httpapi.Route {
 				return
 			}
 			count := len(ms)
-			if g, ok := h.Alarm(id); ok && g.Group != nil {
-				count = g.Group.Count
+			if g, ok := h.Alarm(id); ok && g.Group() != nil {
+				count = g.Group().Count
 			}
 			writeJSON(w, http.StatusOK, map[string]any{"group": id, "count": count, "offset": max(offset, 0), "members": ms})
 		})},

@@ -102,7 +102,7 @@ func TestIntegrationLongHistoryServedWholeLiveAndAfterRestart(t *testing.T) {
 	var id string
 	for i := 0; i < 300 && id == ""; i++ {
 		for _, a := range s.Hub.Alarms() {
-			if a.Repeats == presses-1 && slices.ContainsFunc(a.History, func(h alarm.Transition) bool { return h.Action == alarm.ActNotify }) {
+			if a.Repeats() == presses-1 && slices.ContainsFunc(a.History(), func(h alarm.Transition) bool { return h.Action == alarm.ActNotify }) {
 				id = a.ID
 			}
 		}
@@ -127,14 +127,14 @@ func TestIntegrationLongHistoryServedWholeLiveAndAfterRestart(t *testing.T) {
 		t.Fatalf("%s not in the list", id)
 	}
 	la := list.Alarms[i]
-	if len(la.History) > alarm.MemHistory || la.HistoryOmitted+len(la.History) != len(want) {
-		t.Errorf("list: %d steps listed, %d omitted; the journal holds %d", len(la.History), la.HistoryOmitted, len(want))
+	if len(la.History()) > alarm.MemHistory || la.HistoryOmitted()+len(la.History()) != len(want) {
+		t.Errorf("list: %d steps listed, %d omitted; the journal holds %d", len(la.History()), la.HistoryOmitted(), len(want))
 	}
 	// The last steps, and the alert step (who was told) kept from earlier.
-	got := seqsOf(la.History)
+	got := seqsOf(la.History())
 	if !slices.IsSorted(got) || len(got) == 0 || got[len(got)-1] != want[len(want)-1] ||
-		!slices.ContainsFunc(la.History, func(h alarm.Transition) bool { return h.Action == alarm.ActNotify && slices.Contains(h.To, "natt1") }) {
-		t.Errorf("list: steps %v (%+v), want the last of %v with the notify step", got, la.History, want)
+		!slices.ContainsFunc(la.History(), func(h alarm.Transition) bool { return h.Action == alarm.ActNotify && slices.Contains(h.To, "natt1") }) {
+		t.Errorf("list: steps %v (%+v), want the last of %v with the notify step", got, la.History(), want)
 	}
 	for _, q := range got {
 		if !slices.Contains(want, q) {
@@ -144,11 +144,11 @@ func TestIntegrationLongHistoryServedWholeLiveAndAfterRestart(t *testing.T) {
 
 	var one alarm.Alarm
 	getAlarmJSON(t, natt1, base+"/api/v1/alarms/"+id, &one)
-	if got := seqsOf(one.History); !slices.Equal(got, want) || one.HistoryOmitted != 0 {
-		t.Errorf("live: GET %s lists steps %v (omitted %d), want %v", id, got, one.HistoryOmitted, want)
+	if got := seqsOf(one.History()); !slices.Equal(got, want) || one.HistoryOmitted() != 0 {
+		t.Errorf("live: GET %s lists steps %v (omitted %d), want %v", id, got, one.HistoryOmitted(), want)
 	}
-	if len(one.History) > 0 && (one.History[0].Action != alarm.ActRaise || one.History[0].By != "rule:call_button") {
-		t.Errorf("live: first step %+v, want the raise", one.History[0])
+	if len(one.History()) > 0 && (one.History()[0].Action != alarm.ActRaise || one.History()[0].By != "rule:call_button") {
+		t.Errorf("live: first step %+v, want the raise", one.History()[0])
 	}
 
 	s.Close()
@@ -157,13 +157,13 @@ func TestIntegrationLongHistoryServedWholeLiveAndAfterRestart(t *testing.T) {
 	natt1, _ = appSession(t, base, "natt1", "natt1-secret")
 	var again alarm.Alarm
 	getAlarmJSON(t, natt1, base+"/api/v1/alarms/"+id, &again)
-	if got := seqsOf(again.History); !slices.Equal(got, want) {
+	if got := seqsOf(again.History()); !slices.Equal(got, want) {
 		t.Errorf("after restart: GET %s lists steps %v, want %v", id, got, want)
 	}
-	for k := range again.History {
-		if k < len(one.History) && (again.History[k].Action != one.History[k].Action || !again.History[k].At.Equal(one.History[k].At) ||
-			again.History[k].EventID != one.History[k].EventID || slices.Compare(again.History[k].To, one.History[k].To) != 0) {
-			t.Errorf("after restart step %d = %+v, before %+v", k, again.History[k], one.History[k])
+	for k := range again.History() {
+		if k < len(one.History()) && (again.History()[k].Action != one.History()[k].Action || !again.History()[k].At.Equal(one.History()[k].At) ||
+			again.History()[k].EventID != one.History()[k].EventID || slices.Compare(again.History()[k].To, one.History()[k].To) != 0) {
+			t.Errorf("after restart step %d = %+v, before %+v", k, again.History()[k], one.History()[k])
 		}
 	}
 }

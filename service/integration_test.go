@@ -206,9 +206,9 @@ func TestIntegrationPahoAlarmReachesStreamAndAPI(t *testing.T) {
 	if err := publish(t, c, event.EventTopic("solrosen", "avd-a"), callEvent("e-2")); err != nil {
 		t.Fatal(err)
 	}
-	r := st.Next(t, time.Second, func(x *alarm.Alarm) bool { return x.ID == a.ID && x.Repeats == 1 })
-	if r.Repeats != 1 {
-		t.Fatalf("repeats = %d", r.Repeats)
+	r := st.Next(t, time.Second, func(x *alarm.Alarm) bool { return x.ID == a.ID && x.Repeats() == 1 })
+	if r.Repeats() != 1 {
+		t.Fatalf("repeats = %d", r.Repeats())
 	}
 	testenv.GetJSON(t, base+"/api/v1/alarms", staffUser, staffPass, &list)
 	if len(list.Alarms) != 1 {
@@ -446,7 +446,7 @@ func TestIntegrationLastWillRaisesTechnicalAlarm(t *testing.T) {
 		t.Fatal("client not connected at the broker")
 	}
 	// Technical alarms reach the screen as their group (zigbee_test.go).
-	tech := func(a *alarm.Alarm) bool { return a.Kind == alarm.KindTechnical && a.Group == nil }
+	tech := func(a *alarm.Alarm) bool { return a.Kind == alarm.KindTechnical && a.Group() == nil }
 	a := memberOr(s, st.Next(t, 3*time.Second, func(a *alarm.Alarm) bool { return memberOr(s, a, tech) != nil }), tech)
 	if a.Status != event.Offline || a.Gateway != "avd-a" {
 		t.Fatalf("technical alarm = %+v", a)
@@ -456,15 +456,15 @@ func TestIntegrationLastWillRaisesTechnicalAlarm(t *testing.T) {
 		Count   int            `json:"count"`
 		Members []*alarm.Alarm `json:"members"`
 	}
-	if code := testenv.GetJSON(t, base+"/api/v1/alarms/"+a.GroupID+"/members", staffUser, staffPass, &page); code != 200 ||
+	if code := testenv.GetJSON(t, base+"/api/v1/alarms/"+a.GroupID()+"/members", staffUser, staffPass, &page); code != 200 ||
 		page.Count != 1 || len(page.Members) != 1 || page.Members[0].ID != a.ID {
-		t.Errorf("members of %s: %d %+v", a.GroupID, code, page)
+		t.Errorf("members of %s: %d %+v", a.GroupID(), code, page)
 	}
 	c2, err := connect(t, s.MQTTAddr(), "solrosen/avd-a", gwPass, "solrosen-avd-a-2")
 	if err != nil {
 		t.Fatal(err)
 	}
 	publish(t, c2, event.StatusTopic("solrosen", "avd-a"), []byte(`{"state":"online"}`))
-	back := func(x *alarm.Alarm) bool { return x.ID == a.ID && x.RestoredAt != nil }
+	back := func(x *alarm.Alarm) bool { return x.ID == a.ID && x.RestoredAt() != nil }
 	st.Next(t, 2*time.Second, func(x *alarm.Alarm) bool { return memberOr(s, x, back) != nil })
 }

@@ -48,20 +48,20 @@ func TestIntegrationResidentNameOnlyForAllowedRoles(t *testing.T) {
 		t.Fatal(err)
 	}
 	isCall := func(a *alarm.Alarm) bool { return a.Kind == alarm.KindCall }
-	if a := staff.Next(t, time.Second, isCall); a.ResidentName != "Karin Andersson" {
-		t.Errorf("staff stream: resident_name %q", a.ResidentName)
+	if a := staff.Next(t, time.Second, isCall); a.ResidentName() != "Karin Andersson" {
+		t.Errorf("staff stream: resident_name %q", a.ResidentName())
 	}
-	if a := admin.Next(t, time.Second, isCall); a.ResidentName != "" {
-		t.Errorf("admin stream shows the name %q", a.ResidentName)
+	if a := admin.Next(t, time.Second, isCall); a.ResidentName() != "" {
+		t.Errorf("admin stream shows the name %q", a.ResidentName())
 	}
 	var list struct{ Alarms []*alarm.Alarm }
 	testenv.GetJSON(t, base+"/api/v1/alarms", staffUser, staffPass, &list)
-	if len(list.Alarms) != 1 || list.Alarms[0].ResidentName != "Karin Andersson" {
+	if len(list.Alarms) != 1 || list.Alarms[0].ResidentName() != "Karin Andersson" {
 		t.Errorf("staff list: %+v", list.Alarms)
 	}
 	var adminList struct{ Alarms []*alarm.Alarm }
 	testenv.GetJSON(t, base+"/api/v1/alarms", "adm", "adm-secret", &adminList)
-	if len(adminList.Alarms) != 1 || adminList.Alarms[0].ResidentName != "" {
+	if len(adminList.Alarms) != 1 || adminList.Alarms[0].ResidentName() != "" {
 		t.Errorf("admin list shows the name: %+v", adminList.Alarms[0])
 	}
 	s.Close()

@@ -203,7 +203,7 @@ func appReceipt(h *hub.Hub, w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	tier, alerted := -1, false
-	for _, t := range a.History {
+	for _, t := range a.History() {
 		switch t.Action {
 		case alarm.ActNotify, alarm.ActEscalate, alarm.ActReminder:
 			if slices.Contains(t.To, u.Username) {
@@ -226,7 +226,7 @@ func openAlarms(h *hub.Hub) []*alarm.Alarm {
 		if !a.Open() {
 			continue
 		}
-		if a.HistoryOmitted > 0 {
+		if a.HistoryOmitted() > 0 {
 			// The list carries the last steps; resuming escalation needs
 			// every notify, escalate and receipt step (from the journal).
 			if whole, ok := h.Alarm(a.ID); ok {

@@ -55,7 +55,7 @@ func TestIntegrationOwnTracksEncrypted(t *testing.T) {
 		t.Fatal(err)
 	}
 	a := st.Next(t, 6*time.Second, func(a *alarm.Alarm) bool { return a.Rule == "geofence_exit" })
-	if a.Device != "tel-1" || a.Position == nil || a.Position.Lat != 58.36 {
+	if a.Device != "tel-1" || a.Position() == nil || a.Position().Lat != 58.36 {
 		t.Errorf("alarm %+v, want tel-1 at the decrypted fix", a)
 	}
 	if v := testenv.Metric(t, base+"/metrics", `vaka_tracker_reports_total{result="ok",source="owntracks"}`); v != 2 {

@@ -165,7 +165,7 @@ func TestIntegrationPushDeliveryReceipt(t *testing.T) {
 		t.Errorf("delivery %+v", d)
 	}
 	var steps []string
-	for _, h := range a.History {
+	for _, h := range a.History() {
 		steps = append(steps, string(h.Action))
 	}
 	if got := strings.Join(steps, ","); got != "raise,notify,delivered" {
@@ -262,7 +262,7 @@ func TestIntegrationEscalationPersisted(t *testing.T) {
 		t.Fatal(err)
 	}
 	// natt1 has no phone subscribed: no receipt, so 5 s later natt2 is alerted.
-	a := st.Next(t, 8*time.Second, func(a *alarm.Alarm) bool { return a.Tier == 1 })
+	a := st.Next(t, 8*time.Second, func(a *alarm.Alarm) bool { return a.Tier() == 1 })
 	st.Close()
 	c.Disconnect(50)
 	if err := s.Close(); err != nil {
@@ -272,10 +272,10 @@ func TestIntegrationEscalationPersisted(t *testing.T) {
 	var got alarm.Alarm
 	testenv.GetJSON(t, "http://"+s2.HTTPAddr()+"/api/v1/alarms/"+a.ID, "natt1", "natt1-secret", &got)
 	var steps []string
-	for _, h := range got.History {
+	for _, h := range got.History() {
 		steps = append(steps, fmt.Sprintf("%s:%d:%s", h.Action, h.Tier, strings.Join(h.To, "+")))
 	}
-	if j := strings.Join(steps, " "); j != "raise:0: notify:0:natt1 escalate:1:natt2" || got.Tier != 1 {
-		t.Errorf("after restart: tier %d, %s", got.Tier, j)
+	if j := strings.Join(steps, " "); j != "raise:0: notify:0:natt1 escalate:1:natt2" || got.Tier() != 1 {
+		t.Errorf("after restart: tier %d, %s", got.Tier(), j)
 	}
 }

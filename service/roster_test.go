@@ -27,7 +27,7 @@ func notified(t *testing.T, s *service.Hub, device string) []string {
 			if a.Device != device {
 				continue
 			}
-			for _, tr := range a.History {
+			for _, tr := range a.History() {
 				if tr.Action == alarm.ActNotify {
 					return tr.To
 				}
@@ -126,7 +126,7 @@ func TestIntegrationRosterRoutingAndAPI(t *testing.T) {
 	for time.Now().Before(deadline) {
 		for _, a := range s.Hub.Alarms() {
 			if a.Device == "knapp-12" && a.Open() {
-				for _, tr := range a.History {
+				for _, tr := range a.History() {
 					if tr.Action == alarm.ActNotify {
 						to = tr.To
 					}

@@ -125,7 +125,7 @@ func TestIntegrationSCAIPHandoverSurvivesRestart(t *testing.T) {
 	first := nextMrq(t, mrqs, 10*time.Second)
 	held := func(s *service.Hub) *alarm.Alarm {
 		for _, a := range s.Hub.Alarms() {
-			for _, h := range a.History {
+			for _, h := range a.History() {
 				if a.Device == "larm-4711" && h.Action == alarm.ActHandover && h.Note == "snu 4" {
 					return a
 				}
@@ -156,7 +156,7 @@ func TestIntegrationSCAIPHandoverSurvivesRestart(t *testing.T) {
 	}
 	t.Logf("resent %v after the restart", time.Since(restarted))
 	b := held(s2)
-	if b == nil || b.ID != a.ID || !b.Open() || b.Tier != 0 {
+	if b == nil || b.ID != a.ID || !b.Open() || b.Tier() != 0 {
 		t.Fatalf("after restart: %+v", b)
 	}
 }

@@ -234,7 +234,7 @@ func TestIntegrationSCAIPThirdPartyUnit(t *testing.T) {
 				return a.Device == "larm-4711" && a.Kind == alarm.KindCall && strings.Contains(a.EventID, "/"+ref+".")
 			})
 			t.Logf("%s: MESSAGE → <mrs> and alarm on the stream: %v", tr, time.Since(start))
-			if a.CallerID != "gsm:+46701112233" || a.Callback != "1" || a.Resident != "r-4711" {
+			if a.CallerID() != "gsm:+46701112233" || a.Callback() != "1" || a.Resident != "r-4711" {
 				t.Fatalf("alarm %+v", a)
 			}
 			// Staff close it so the next transport raises a fresh alarm.
@@ -287,9 +287,9 @@ func TestIntegrationSCAIPThirdPartyUnit(t *testing.T) {
 			}
 		}
 		a := st.Next(t, 2*time.Second, func(a *alarm.Alarm) bool {
-			return a.Device == "larm-4711" && a.State == alarm.Presence && strings.Contains(a.History[len(a.History)-1].Note, "0111")
+			return a.Device == "larm-4711" && a.State == alarm.Presence && strings.Contains(a.History()[len(a.History())-1].Note, "0111")
 		})
-		if !a.Open() || a.PresenceAt == nil {
+		if !a.Open() || a.PresenceAt() == nil {
 			t.Fatalf("after 0088 and 0111: %+v", a)
 		}
 	})

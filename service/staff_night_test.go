@@ -546,8 +546,8 @@ func TestIntegrationBrowserStaffNight(t *testing.T) {
 		map[string]string{"outcome": "false"}, nil); code != http.StatusConflict {
 		t.Errorf("natt2's resolve on natt1's alarm: %d, want 409", code)
 	}
-	if a, _ := s.Hub.Alarm(newA.ID); a.AcceptedBy != "natt1" || a.State != alarm.Accepted {
-		t.Fatalf("after the refused steps: %s by %s", a.State, a.AcceptedBy)
+	if a, _ := s.Hub.Alarm(newA.ID); a.AcceptedBy() != "natt1" || a.State != alarm.Accepted {
+		t.Fatalf("after the refused steps: %s by %s", a.State, a.AcceptedBy())
 	}
 	// In the app natt2 has no presence or done button, only "Ta över",
 	// which asks first.
@@ -579,9 +579,9 @@ func TestIntegrationBrowserStaffNight(t *testing.T) {
 		t.Fatalf("natt2 takes over: %v", err)
 	}
 	a, _ := s.Hub.Alarm(newA.ID)
-	last := a.History[len(a.History)-1]
-	if a.AcceptedBy != "natt2" || last.Action != alarm.ActTakeOver || last.By != "natt2" || last.From != "natt1" {
-		t.Errorf("after the take-over: by %s, last step %+v", a.AcceptedBy, last)
+	last := a.History()[len(a.History())-1]
+	if a.AcceptedBy() != "natt2" || last.Action != alarm.ActTakeOver || last.By != "natt2" || last.From != "natt1" {
+		t.Errorf("after the take-over: by %s, last step %+v", a.AcceptedBy(), last)
 	}
 	if err := chromedp.Do(n1, chromedp.WaitVisible(chromedp.CSS(sel+` button[data-toggle]`))); err != nil {
 		t.Errorf("natt1's card does not collapse after the take-over: %v", err)

@@ -32,9 +32,9 @@ func TestIntegrationOneFramePerRaise(t *testing.T) {
 	}
 	// The PUBACK came after the journal write: the frame is out or queued.
 	a := st.Next(t, 5*time.Second, func(a *alarm.Alarm) bool { return a.Kind == alarm.KindCall })
-	if len(a.History) != 2 || a.History[0].Action != alarm.ActRaise || a.History[1].Action != alarm.ActNotify ||
-		len(a.History[1].To) != 1 || a.History[1].To[0] != staffUser {
-		t.Fatalf("first frame's history %+v, want raise and notify %s", a.History, staffUser)
+	if len(a.History()) != 2 || a.History()[0].Action != alarm.ActRaise || a.History()[1].Action != alarm.ActNotify ||
+		len(a.History()[1].To) != 1 || a.History()[1].To[0] != staffUser {
+		t.Fatalf("first frame's history %+v, want raise and notify %s", a.History(), staffUser)
 	}
 	if code := testenv.DoJSON(t, "POST", base+"/api/v1/alarms/"+a.ID+"/accept", staffUser, staffPass, nil, nil); code != 200 {
 		t.Fatalf("accept: %d", code)
@@ -53,7 +53,7 @@ func TestIntegrationOneFramePerRaise(t *testing.T) {
 	if between != 0 {
 		t.Errorf("%d more frames for the raise before the accept, want none", between)
 	}
-	if acc.AcceptedBy != staffUser {
+	if acc.AcceptedBy() != staffUser {
 		t.Errorf("accept frame %+v", acc)
 	}
 	// The stream counters are exported.

@@ -116,8 +116,8 @@ func TestIntegrationOwnTracksGeofence(t *testing.T) {
 	if a.Device != "tel-1" || a.Resident != "r-91cc" || a.Kind != alarm.KindWander {
 		t.Errorf("alarm %+v", a)
 	}
-	if a.Position == nil || a.Position.Lat != 58.36 || a.Position.Accuracy != 12 {
-		t.Errorf("alarm position %+v, want the outside fix", a.Position)
+	if a.Position() == nil || a.Position().Lat != 58.36 || a.Position().Accuracy != 12 {
+		t.Errorf("alarm position %+v, want the outside fix", a.Position())
 	}
 	if v := testenv.Metric(t, base+"/metrics", `vaka_tracker_reports_total{result="ok",source="owntracks"}`); v != 2 {
 		t.Errorf("owntracks ok = %v, want 2", v)
@@ -192,14 +192,14 @@ func TestIntegrationOsmAndTracker(t *testing.T) {
 		t.Fatalf("sos: %d", c)
 	}
 	a := st.Next(t, 3*time.Second, func(a *alarm.Alarm) bool { return a.Kind == alarm.KindCall })
-	if a.Device != "klocka-1" || a.Rule != "call_button" || a.Status != "0010" || a.Position == nil || a.Position.Accuracy != 8 {
+	if a.Device != "klocka-1" || a.Rule != "call_button" || a.Status != "0010" || a.Position() == nil || a.Position().Accuracy != 8 {
 		t.Errorf("sos alarm %+v", a)
 	}
 	if c := osmand(t, base, http.MethodGet, fix(58.36, now)); c != 200 {
 		t.Fatalf("outside fix: %d", c)
 	}
 	g := st.Next(t, 6*time.Second, func(a *alarm.Alarm) bool { return a.Rule == "geofence_exit" })
-	if g.Device != "klocka-1" || g.Position == nil || g.Position.Lat != 58.36 {
+	if g.Device != "klocka-1" || g.Position() == nil || g.Position().Lat != 58.36 {
 		t.Errorf("geofence alarm %+v", g)
 	}
 

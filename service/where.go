@@ -102,7 +102,7 @@ func (p *places) where(a *alarm.Alarm, personal bool) *httpapi.Where {
 	if a.DeviceType != "" || placeSV != "" {
 		w.DeviceText = httpapi.DeviceText(a.DeviceType, placeSV, placeEN)
 	}
-	if r != nil && (a.Position != nil || a.Kind == alarm.KindWander || a.DeviceType == event.Tracker) {
+	if r != nil && (a.Position() != nil || a.Kind == alarm.KindWander || a.DeviceType == event.Tracker) {
 		for _, id := range r.Geofences {
 			if c := sp.fences[id]; c != nil {
 				w.Geofence = &httpapi.GeoCircle{Lat: c.Lat, Lon: c.Lon, RadiusM: c.Radius}
@@ -110,7 +110,7 @@ func (p *places) where(a *alarm.Alarm, personal bool) *httpapi.Where {
 			}
 		}
 	}
-	if a.Position != nil || w.Geofence != nil {
+	if a.Position() != nil || w.Geofence != nil {
 		w.MapTiles = p.tiles
 	}
 	if *w == (httpapi.Where{}) {

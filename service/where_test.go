@@ -58,8 +58,8 @@ func TestWhereAndAccessFromConfig(t *testing.T) {
 		t.Fatal(err)
 	}
 	p := indexPlaces(&cfg)
-	wander := &alarm.Alarm{Kind: alarm.KindWander, Site: "hem-norr", Device: "klocka-1", DeviceType: event.Tracker, Resident: "r-1",
-		Position: &event.Position{Lat: 59.331, Lon: 18.062}}
+	wander := &alarm.Alarm{Kind: alarm.KindWander, Site: "hem-norr", Device: "klocka-1", DeviceType: event.Tracker, Resident: "r-1"}
+	wander.SetPosition(&event.Position{Lat: 59.331, Lon: 18.062})
 	w := p.where(wander, true)
 	if w == nil || w.SiteName != "Hemtjänst Norr" || w.UnitName != "Gunnar Eks hem" || w.Address != "Björkvägen 4 lgh 2" ||
 		w.DeviceText == nil || w.DeviceText.SV != "GPS-larm på handleden" || w.DeviceText.EN != "GPS tracker on the wrist" {

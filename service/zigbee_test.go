@@ -152,7 +152,7 @@ func memberOr(s *service.Hub, a *alarm.Alarm, pred func(*alarm.Alarm) bool) *ala
 	if a == nil || pred(a) {
 		return a
 	}
-	if a.Group != nil {
+	if a.Group() != nil {
 		ms, _ := s.Hub.GroupMembers(a.ID)
 		for _, m := range ms {
 			if pred(m) {

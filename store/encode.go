@@ -142,7 +142,7 @@ func appendSubject(b []byte, s *alarm.Subject) ([]byte, bool) {
 // as the hub raises it: no position, track, receipts, history or group
 // (any of those: false, and the caller uses encoding/json).
 func appendAlarm(b []byte, a *alarm.Alarm) ([]byte, bool) {
-	if a.Position != nil || len(a.Track) > 0 || len(a.Deliveries) > 0 || len(a.History) > 0 || a.Group != nil {
+	if a.Position() != nil || len(a.Track()) > 0 || len(a.Deliveries) > 0 || len(a.History()) > 0 || a.Group() != nil {
 		return b, false
 	}
 	var ok bool
@@ -184,33 +184,33 @@ func appendAlarm(b []byte, a *alarm.Alarm) ([]byte, bool) {
 	str(`,"unit":`, a.Unit, true)
 	str(`,"room":`, a.Room, true)
 	str(`,"resident":`, a.Resident, true)
-	str(`,"resident_name":`, a.ResidentName, true)
+	str(`,"resident_name":`, a.ResidentName(), true)
 	str(`,"event_id":`, a.EventID, true)
 	tm(`,"source_time":`, a.SourceTime)
 	tm(`,"raised_at":`, a.RaisedAt)
 	str(`,"state":`, string(a.State), false)
-	str(`,"accepted_by":`, a.AcceptedBy, true)
-	ptm(`,"accepted_at":`, a.AcceptedAt)
-	ptm(`,"presence_at":`, a.PresenceAt)
-	str(`,"resolved_by":`, a.ResolvedBy, true)
-	ptm(`,"resolved_at":`, a.ResolvedAt)
-	str(`,"outcome":`, string(a.Outcome), true)
+	str(`,"accepted_by":`, a.AcceptedBy(), true)
+	ptm(`,"accepted_at":`, a.AcceptedAt())
+	ptm(`,"presence_at":`, a.PresenceAt())
+	str(`,"resolved_by":`, a.ResolvedBy(), true)
+	ptm(`,"resolved_at":`, a.ResolvedAt())
+	str(`,"outcome":`, string(a.Outcome()), true)
 	str(`,"note":`, a.Note, true)
-	num(`,"repeats":`, a.Repeats)
-	ptm(`,"last_repeat_at":`, a.LastRepeatAt)
-	ptm(`,"restored_at":`, a.RestoredAt)
-	if a.Tier != 0 {
-		num(`,"tier":`, a.Tier)
+	num(`,"repeats":`, a.Repeats())
+	ptm(`,"last_repeat_at":`, a.LastRepeatAt())
+	ptm(`,"restored_at":`, a.RestoredAt())
+	if a.Tier() != 0 {
+		num(`,"tier":`, a.Tier())
 	}
-	if a.Reminders != 0 {
-		num(`,"reminders":`, a.Reminders)
+	if a.Reminders() != 0 {
+		num(`,"reminders":`, a.Reminders())
 	}
 	tm(`,"updated_at":`, a.UpdatedAt)
-	str(`,"crd":`, a.CallerID, true)
-	str(`,"cha":`, a.Callback, true)
-	str(`,"group_id":`, a.GroupID, true)
-	if a.HistoryOmitted != 0 {
-		num(`,"history_omitted":`, a.HistoryOmitted)
+	str(`,"crd":`, a.CallerID(), true)
+	str(`,"cha":`, a.Callback(), true)
+	str(`,"group_id":`, a.GroupID(), true)
+	if a.HistoryOmitted() != 0 {
+		num(`,"history_omitted":`, a.HistoryOmitted())
 	}
 	if !ok {
 		return b, false

@@ -19,15 +19,28 @@ func encodeCases() []*alarm.Transition {
 	raise := &alarm.Alarm{ID: "A000001", Kind: alarm.KindCall, Rule: "call", Priority: 1, Site: "solrosen", Gateway: "gw1",
 		Device: "knapp-12", DeviceType: event.PersonalTrigger, Status: event.ManualAlarm, Location: "012", Unit: "avd-a",
 		Room: "12", Resident: "r-7f3a", EventID: "solrosen/gw1/p-1", SourceTime: at.UTC(), RaisedAt: at, State: alarm.Raised,
-		Note: `enheten är inte registrerad / "unregistered" \ device`, UpdatedAt: at, CallerID: "gsm:+46701234567", Callback: "1"}
+		Note: `enheten är inte registrerad / "unregistered" \ device`, UpdatedAt: at}
+	raise.SetCallerID("gsm:+46701234567")
+	raise.SetCallback("1")
 	full := *raise
-	full.AcceptedBy, full.AcceptedAt, full.PresenceAt, full.ResolvedBy, full.ResolvedAt = "natt1", &acc, &acc, "natt1", &acc
-	full.Outcome, full.Repeats, full.LastRepeatAt, full.RestoredAt, full.Tier, full.Reminders = alarm.OutcomeRealNeed, 3, &acc, &acc, 2, 1
-	full.GroupID, full.HistoryOmitted, full.ResidentName = "A000009", 4, "never stored"
+	full.SetAcceptedBy("natt1")
+	full.SetAcceptedAt(&acc)
+	full.SetRepeats(3)
+	full.SetTier(2)
+	full.SetPresenceAt(&acc)
+	full.SetResolvedBy("natt1")
+	full.SetResolvedAt(&acc)
+	full.SetOutcome(alarm.OutcomeRealNeed)
+	full.SetLastRepeatAt(&acc)
+	full.SetRestoredAt(&acc)
+	full.SetReminders(1)
+	full.SetGroupID("A000009")
+	full.SetHistoryOmitted(4)
+	full.SetResidentName("never stored")
 	withPos := *raise
-	withPos.Position = &event.Position{Lat: 59.3, Lon: 18.07}
+	withPos.SetPosition(&event.Position{Lat: 59.3, Lon: 18.07})
 	withGroup := *raise
-	withGroup.Group = &alarm.Group{Key: "k", By: map[string]string{"site": "s"}, Members: []alarm.Member{}}
+	withGroup.SetGroup(&alarm.Group{Key: "k", By: map[string]string{"site": "s"}, Members: []alarm.Member{}})
 	subj := raise.Subject()
 	return []*alarm.Transition{
 		{Seq: 1, Alarm: "A000001", Action: alarm.ActRaise, At: at, By: "rule:call", EventID: "solrosen/gw1/p-1", Raise: raise},
@@ -90,7 +103,8 @@ func FuzzAppendTransition(f *testing.F) {
 	f.Fuzz(func(t *testing.T, id, by, note, user, ev string, nanos int64, offset, tier int) {
 		at := time.Unix(0, nanos).In(time.FixedZone("z", offset%86400))
 		a := &alarm.Alarm{ID: id, Kind: alarm.Kind(by), Rule: note, Site: user, Device: ev, Note: note, RaisedAt: at,
-			SourceTime: at, UpdatedAt: at, State: alarm.Raised, Priority: alarm.Priority(tier), Repeats: tier}
+			SourceTime: at, UpdatedAt: at, State: alarm.Raised, Priority: alarm.Priority(tier)}
+		a.SetRepeats(tier)
 		for _, tr := range []*alarm.Transition{
 			{Seq: uint64(nanos), Alarm: id, Action: alarm.ActRaise, At: at, By: by, Note: note, EventID: ev, Raise: a},
 			{Alarm: id, Action: alarm.Action(user), At: at, By: by, Tier: tier, To: []string{user, by}, Receiver: note, Subj: a.Subject()},

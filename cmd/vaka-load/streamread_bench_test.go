@@ -24,10 +24,11 @@ func sseFrames(n, gateways int) []byte {
 		ev := fmt.Sprintf("%s/%s/e%d", site, gatewayID(i%gateways), i)
 		a := alarm.Alarm{ID: id, Kind: alarm.KindCall, Rule: "call_button", Priority: 1, Site: site, Gateway: gatewayID(i % gateways),
 			Device: fmt.Sprintf("btn-%06d", i), DeviceType: "0003", EventID: ev, SourceTime: at, RaisedAt: at, UpdatedAt: at,
-			State: alarm.Raised, History: []alarm.Transition{
-				{Seq: uint64(2 * i), Alarm: id, Action: alarm.ActRaise, At: at, By: "rule:call_button", EventID: ev},
-				{Seq: uint64(2*i + 1), Alarm: id, Action: alarm.ActNotify, At: at, By: "notify", Receiver: "staff", To: []string{staffUser}},
-			}}
+			State: alarm.Raised}
+		a.SetHistory([]alarm.Transition{
+			{Seq: uint64(2 * i), Alarm: id, Action: alarm.ActRaise, At: at, By: "rule:call_button", EventID: ev},
+			{Seq: uint64(2*i + 1), Alarm: id, Action: alarm.ActNotify, At: at, By: "notify", Receiver: "staff", To: []string{staffUser}},
+		})
 		js, _ := json.Marshal(&a)
 		buf.WriteString("event: alarm\ndata: ")
 		buf.Write(js)

@@ -35,12 +35,12 @@ func alarmsOf(t *testing.T, base string) map[string]*alarm.Alarm {
 
 // sameAlarm reports how a restored alarm differs from the original, or "".
 func sameAlarm(a, b *alarm.Alarm) string {
-	if a.State != b.State || a.AcceptedBy != b.AcceptedBy || a.Resident != b.Resident || a.Device != b.Device ||
-		a.Rule != b.Rule || !a.RaisedAt.Equal(b.RaisedAt) || len(a.History) != len(b.History) {
-		return fmt.Sprintf("state %s/%s, accepted by %q/%q, %d/%d transitions", a.State, b.State, a.AcceptedBy, b.AcceptedBy, len(a.History), len(b.History))
+	if a.State != b.State || a.AcceptedBy() != b.AcceptedBy() || a.Resident != b.Resident || a.Device != b.Device ||
+		a.Rule != b.Rule || !a.RaisedAt.Equal(b.RaisedAt) || len(a.History()) != len(b.History()) {
+		return fmt.Sprintf("state %s/%s, accepted by %q/%q, %d/%d transitions", a.State, b.State, a.AcceptedBy(), b.AcceptedBy(), len(a.History()), len(b.History()))
 	}
-	for i := range a.History {
-		x, y := a.History[i], b.History[i]
+	for i := range a.History() {
+		x, y := a.History()[i], b.History()[i]
 		if x.Action != y.Action || x.Seq != y.Seq || !x.At.Equal(y.At) || x.By != y.By {
 			return fmt.Sprintf("transition %d: %+v / %+v", i, x, y)
 		}
@@ -173,9 +173,11 @@ func TestIntegrationBackupWhileEventsFlow(t *testing.T) {
 		}
 		// The backup may have been taken between an alarm's raise and its
 		// accept: then it holds a prefix of the alarm's history.
-		if len(a.History) < len(b.History) {
+		if len(a.History()) < len(b.History()) {
 			cut := *b
-			cut.History, cut.State, cut.AcceptedBy = b.History[:len(a.History)], a.State, a.AcceptedBy
+			cut.State = a.State
+			cut.SetHistory(b.History()[:len(a.History())])
+			cut.SetAcceptedBy(a.AcceptedBy())
 			b = &cut
 		}
 		if d := sameAlarm(a, b); d != "" {

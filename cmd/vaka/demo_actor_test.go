@@ -47,10 +47,10 @@ func TestDemoActorHandlesAlarmsOverTime(t *testing.T) {
 			t.Fatalf("after %v: %s, want %s", step.after, got.State, step.want)
 		}
 	}
-	if got := state(mine); got.AcceptedBy != "natt2" || got.ResolvedBy != "natt2" || got.Outcome != alarm.OutcomeRealNeed {
+	if got := state(mine); got.AcceptedBy() != "natt2" || got.ResolvedBy() != "natt2" || got.Outcome() != alarm.OutcomeRealNeed {
 		t.Errorf("handled as %+v", got)
 	}
-	if got := state(theirs); got.State != alarm.Accepted || got.AcceptedBy != "natt1" {
-		t.Errorf("the actor touched natt1's alarm: %s by %s", got.State, got.AcceptedBy)
+	if got := state(theirs); got.State != alarm.Accepted || got.AcceptedBy() != "natt1" {
+		t.Errorf("the actor touched natt1's alarm: %s by %s", got.State, got.AcceptedBy())
 	}
 }

@@ -128,7 +128,7 @@ func (d *demoActor) step(now time.Time) {
 		switch {
 		case a.State == alarm.Raised && age >= d.take:
 			_, err = d.hub.Act(a.ID, alarm.ActAccept, d.user, "", "")
-		case a.AcceptedBy != d.user:
+		case a.AcceptedBy() != d.user:
 			continue // someone else's alarm
 		case a.State == alarm.Accepted && age >= d.arrive && a.Kind != alarm.KindTechnical:
 			_, err = d.hub.Act(a.ID, alarm.ActPresence, d.user, "", "")

@@ -51,7 +51,7 @@ func TestDemoWalkerRaisesWanderWithTrack(t *testing.T) {
 				time.Sleep(10 * time.Millisecond)
 				a = find()
 			}
-			if a == nil || a.Position == nil || len(a.Track) < 3 {
+			if a == nil || a.Position() == nil || len(a.Track()) < 3 {
 				t.Fatalf("after leaving: %+v", a)
 			}
 		}
@@ -69,11 +69,11 @@ func TestDemoWalkerRaisesWanderWithTrack(t *testing.T) {
 		t.Errorf("where.geofence %v", where["geofence"])
 	}
 	a := find()
-	for n := 0; (a == nil || a.RestoredAt == nil) && n < 100; n++ {
+	for n := 0; (a == nil || a.RestoredAt() == nil) && n < 100; n++ {
 		time.Sleep(10 * time.Millisecond)
 		a = find()
 	}
-	if a == nil || a.RestoredAt == nil {
+	if a == nil || a.RestoredAt() == nil {
 		t.Errorf("not marked back inside after the walk: %+v", a)
 	}
 }

@@ -152,12 +152,12 @@ func TestIntegrationSIGKILLKeepsAlarms(t *testing.T) {
 		if b == nil {
 			t.Fatalf("unknown alarm %s after restart", a.ID)
 		}
-		if a.State != b.State || a.AcceptedBy != b.AcceptedBy || len(a.History) != len(b.History) || a.Resident != b.Resident {
+		if a.State != b.State || a.AcceptedBy() != b.AcceptedBy() || len(a.History()) != len(b.History()) || a.Resident != b.Resident {
 			t.Errorf("alarm %s changed over SIGKILL:\nbefore %+v\nafter  %+v", a.ID, b, a)
 		}
-		for i := range a.History {
-			if a.History[i].Action != b.History[i].Action || a.History[i].Seq != b.History[i].Seq {
-				t.Errorf("alarm %s history[%d] = %+v, want %+v", a.ID, i, a.History[i], b.History[i])
+		for i := range a.History() {
+			if a.History()[i].Action != b.History()[i].Action || a.History()[i].Seq != b.History()[i].Seq {
+				t.Errorf("alarm %s history[%d] = %+v, want %+v", a.ID, i, a.History()[i], b.History()[i])
 			}
 		}
 	}

@@ -275,7 +275,7 @@ func TestExporterTimesDeviceOutages(t *testing.T) {
 	e.ObserveEvent(&off, t0.Add(100*time.Second))
 	a := silent("A1", t0.Add(150*time.Second))
 	back := t0.Add(time.Hour)
-	a.RestoredAt = &back
+	a.SetRestoredAt(&back)
 	e.ObserveEvent(ev, back) // the hub shows the event, then its restore
 	e.ObserveTransition(a, alarm.Transition{Alarm: "A1", Action: alarm.ActRestore, At: back})
 	// 2: found silent, alarm resolved, the device heard again later.

@@ -90,24 +90,27 @@ func scenario(m *pilot.Model, obs interface {
 			}
 		}
 		obs.ObserveTransition(a, alarm.Transition{Alarm: a.ID, Action: alarm.ActRaise, At: r.RaisedAt})
-		a.AcceptedAt, a.PresenceAt, a.ResolvedAt = at(r.RaisedAt, r.ToAccept), at(r.RaisedAt, r.ToPresence), at(r.RaisedAt, r.ToResolve)
+		a.SetAcceptedAt(at(r.RaisedAt, r.ToAccept))
+		a.SetPresenceAt(at(r.RaisedAt, r.ToPresence))
+		a.SetResolvedAt(at(r.RaisedAt, r.ToResolve))
 		if r.Escalated {
-			a.Tier = 1
+			a.SetTier(1)
 		}
 		if p := at(r.RaisedAt, r.ToPhone); p != nil {
 			a.Deliveries = []alarm.Delivery{{User: "natt1", At: *p, Channel: r.PhoneVia}}
 		}
-		if a.AcceptedAt != nil {
-			obs.ObserveTransition(a, alarm.Transition{Alarm: a.ID, Action: alarm.ActAccept, At: *a.AcceptedAt})
+		if a.AcceptedAt() != nil {
+			obs.ObserveTransition(a, alarm.Transition{Alarm: a.ID, Action: alarm.ActAccept, At: *a.AcceptedAt()})
 		}
-		restoredFirst := isOutage && o.RestoredAt.Before(*a.ResolvedAt)
+		restoredFirst := isOutage && o.RestoredAt.Before(*a.ResolvedAt())
 		if restoredFirst {
-			a.RestoredAt = &o.RestoredAt
+			a.SetRestoredAt(&o.RestoredAt)
 			obs.ObserveEvent(dev, o.RestoredAt)
 			obs.ObserveTransition(a, alarm.Transition{Alarm: a.ID, Action: alarm.ActRestore, At: o.RestoredAt})
 		}
-		a.State, a.Outcome = alarm.Resolved, alarm.Outcome(r.Outcome)
-		obs.ObserveTransition(a, alarm.Transition{Alarm: a.ID, Action: alarm.ActResolve, At: *a.ResolvedAt, Outcome: a.Outcome})
+		a.State = alarm.Resolved
+		a.SetOutcome(alarm.Outcome(r.Outcome))
+		obs.ObserveTransition(a, alarm.Transition{Alarm: a.ID, Action: alarm.ActResolve, At: *a.ResolvedAt(), Outcome: a.Outcome()})
 		if isOutage && !restoredFirst {
 			obs.ObserveEvent(dev, o.RestoredAt) // heard again after staff closed the alarm
 		}
