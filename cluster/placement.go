@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 // Why leaders are kept off the active hub's own NATS node: when a machine
@@ -50,6 +52,13 @@ type stepdownResponse struct {
 // leaseStream is the stream behind the lease bucket.
 func (o *Options) leaseStream() string { return "KV_" + o.Stream + "_LEASE" }
 
+// sessionsBucket is the staff sessions' key-value bucket (sessions.go),
+// and sessionsStream its stream. Its leader is kept off the active hub's
+// node too: a takeover reads the bucket before the staff app and SCAIP
+// open, and an election there would hold both for seconds.
+func (o *Options) sessionsBucket() string { return o.Stream + "_SESSIONS" }
+func (o *Options) sessionsStream() string { return "KV_" + o.sessionsBucket() }
+
 // LeaderMove is one leader moved off the avoided node.
 type LeaderMove struct {
 	Stream   string
@@ -78,6 +87,9 @@ func (n *Node) moveLeadersAway(ctx context.Context, avoid string, streams []stri
 
 func (n *Node) moveLeaderAway(ctx context.Context, stream, avoid string) (*LeaderMove, error) {
 	st, err := n.js.Stream(ctx, stream)
+	if errors.Is(err, jetstream.ErrStreamNotFound) && stream == n.opts.sessionsStream() {
+		return nil, nil // a group without staff sessions in it (not opened yet)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("cluster: where is %s's leader: %w", stream, err)
 	}
@@ -143,7 +155,7 @@ func (n *Node) keepLeadersAway(l *Lease, avoid string) {
 		streams := []string{n.opts.leaseStream()}
 		select {
 		case <-l.opened:
-			streams = append(streams, n.opts.Stream)
+			streams = append(streams, n.opts.Stream, n.opts.sessionsStream())
 		default:
 		}
 		moves, err := n.moveLeadersAway(ctx, avoid, streams)

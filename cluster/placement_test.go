@@ -107,3 +107,44 @@ func TestIntegrationLeadersKeptAway(t *testing.T) {
 		t.Errorf("leaders changed after losing %s: journal %s → %s, lease %s → %s", avoid, js, js2, kv, kv2)
 	}
 }
+
+// TestIntegrationSessionsLeaderKeptAway: the staff sessions' bucket is
+// read at a takeover before the staff app and SCAIP open, so its leader
+// is kept off the active hub's own node as the journal's and the lease's
+// are: started on the avoided node, it is moved to another.
+func TestIntegrationSessionsLeaderKeptAway(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a 3-node NATS cluster")
+	}
+	_, urls := startNATS(t)
+	probe := connect(t, urls, "probe", 2*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if _, err := probe.OpenSessions(ctx, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	var avoid string
+	for deadline := time.Now().Add(30 * time.Second); avoid == "" && time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		avoid = leaderOf(t, probe, probe.opts.sessionsStream())
+	}
+	if avoid == "" {
+		t.Fatal("sessions bucket has no leader within 30 s")
+	}
+	a, err := Connect(ctx, Options{Node: "hub-a", URLs: urls, Replicas: 3, LeaseTTL: 2 * time.Second,
+		Stream: probe.opts.Stream, AvoidLeader: avoid})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(a.Close)
+	la := acquire(t, a, 30*time.Second)
+	defer la.Release()
+	open(t, a, la)
+	var now string
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		if now = leaderOf(t, probe, probe.opts.sessionsStream()); now != "" && now != avoid {
+			t.Logf("sessions bucket moved from %s to %s", avoid, now)
+			return
+		}
+	}
+	t.Fatalf("sessions bucket still led by %q within 10 s; want it off %s", now, avoid)
+}

@@ -44,7 +44,7 @@ func (n *Node) OpenSessions(ctx context.Context, sessionTTL time.Duration) (*Ses
 	c, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	kv, err := n.js.CreateOrUpdateKeyValue(c, jetstream.KeyValueConfig{
-		Bucket:      n.opts.Stream + "_SESSIONS",
+		Bucket:      n.opts.sessionsBucket(),
 		Description: "Vaka redundant group: staff app login sessions (by token hash)",
 		History:     1,
 		TTL:         sessionTTL + sessionTTLMargin,
