@@ -9,6 +9,7 @@
 // stream (re)connects, because events sent while we were away are lost.
 // We never let the page look "connected" unless the stream says hello.
 'use strict';
+/* global hubOnHello, hubFollow -- hub.js, loaded after this file */
 
 const API = '/api/v1';
 

@@ -13,6 +13,8 @@
 // page to the first that says it is active. A different origin has no
 // cookie of ours: the nurse logs in again there.
 'use strict';
+/* global STRINGS, API, t -- app.js's top-level names */
+/* exported hubOnHello, hubFollow -- called by app.js */
 
 Object.assign(STRINGS.sv, { hubLabel: 'Hubb: {node}', hubStandby: 'Hubb: {node} (reserv)', hubMoving: 'Byter till hubb {node} …' });
 Object.assign(STRINGS.en, { hubLabel: 'Hub: {node}', hubStandby: 'Hub: {node} (standby)', hubMoving: 'Moving to hub {node} …' });
