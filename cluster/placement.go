@@ -103,7 +103,10 @@ func (n *Node) moveLeaderAway(ctx context.Context, stream, avoid string) (*Leade
 	var to string
 	var lag uint64
 	for _, p := range info.Cluster.Replicas {
-		if p == nil || p.Offline || !p.Current || p.Name == avoid {
+		// Active is how long since the leader last heard from p: a replica
+		// silent for 2 s (Raft heartbeats come every second) may be on a
+		// machine just cut off, which the leader still calls current.
+		if p == nil || p.Offline || !p.Current || p.Pending || p.Active > 2*time.Second || p.Name == avoid {
 			continue
 		}
 		if to == "" || p.Lag < lag {

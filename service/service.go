@@ -169,11 +169,6 @@ func Start(cfg *hub.Config, log *slog.Logger, opts ...Option) (*Hub, error) {
 		j.Close()
 		return nil, err
 	}
-	if op.attachPush != nil && pp.store != nil {
-		if err := op.attachPush(pp.store); err != nil {
-			log.Error("service: the group's push subscriptions not taken over; phones get push after the app is opened", "err", err)
-		}
-	}
 	pp.disp = notify.New(notify.Options{Tree: pp.tree, Pusher: pp.sender, Logger: log})
 	disp := pp.disp
 	reg.MustRegister(
@@ -220,6 +215,16 @@ func Start(cfg *hub.Config, log *slog.Logger, opts ...Option) (*Hub, error) {
 		pp.disp.Close()
 		j.Close()
 		return nil, err
+	}
+	// The group's push subscriptions are taken over once events are
+	// acknowledged again: reading them needs JetStream's meta leader (a
+	// watch is a consumer), which a lost machine may have taken with it,
+	// and an alarm must not wait for that. Until then the notifier pushes
+	// to the subscriptions in this hub's own file.
+	if op.attachPush != nil && pp.store != nil {
+		if err := op.attachPush(pp.store); err != nil {
+			log.Error("service: the group's push subscriptions not taken over; phones get push after the app is opened", "err", err)
+		}
 	}
 	svc, err := startHTTP(cfg, log, op, pp, h, j, reg, b, ext, front)
 	if err == nil {

@@ -415,7 +415,20 @@ func TestIntegrationPilotDashboardChromium(t *testing.T) {
 		t.Logf("screenshot %s (%d bytes)", p, len(png))
 	}
 	shot("pilot-dashboard-sv.png")
-	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`#lang`)), chromedp.WaitVisible(chromedp.CSS(`html[lang="en"] h1`))); err != nil {
+	// The page may re-render while the click looks its button up ("No node
+	// with given id found"): a few bounded tries.
+	var langErr error
+	for try := 0; try < 3; try++ {
+		langErr = chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`#lang`)))
+		if langErr == nil || !strings.Contains(langErr.Error(), "No node with given id") {
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if langErr != nil {
+		t.Fatal(langErr)
+	}
+	if err := chromedp.Do(ctx, chromedp.WaitVisible(chromedp.CSS(`html[lang="en"] h1`))); err != nil {
 		t.Fatal(err)
 	}
 	h1, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(`h1`)))
