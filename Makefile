@@ -44,6 +44,14 @@ bench: test-deps ## Run benchmarks and write docs/benchmarks.md and the side rep
 bench-storm: test-deps ## Issue 20 alone: the alarm storm and the all-alarm ramp (docs/benchmarks-storm.md; STORM_ARGS scales the storm)
 	./scripts/bench-storm.sh
 
+.PHONY: bench-scaip
+bench-scaip: test-deps ## Issue 14 alone: SIP MESSAGE to the staff stream, one at a time to 1,000/s, Digest on (docs/benchmarks-scaip.md)
+	./scripts/bench-scaip.sh
+
+.PHONY: bench-cluster
+bench-cluster: test-deps ## Issue 19 alone: alarms with the journal local and on 3 NATS replicas, and failover over 10 kills (docs/benchmarks-cluster.md)
+	./scripts/bench-cluster.sh
+
 bench-ab: ## The hub at BASE=<rev> against this tree, interleaved (docs/benchmarks-before-after.md)
 	./scripts/bench-ab.sh
 

@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# make bench-cluster: issue 19's benchmarks alone, without the rest of make
+# bench: alarms at 1,000/s and 10,000 events/s (1 in 100 an alarm) with the
+# hub's journal local and on a 3-node NATS JetStream cluster, side by side
+# in BENCH_ROUNDS rounds (default 2), then a redundant group's failover over
+# BENCH_FAILOVER_KILLS SIGKILLs of the active hub (default 10). About 5
+# minutes. Writes docs/benchmarks-cluster.md from the JSON results; raw
+# results stay in $BENCH_OUT (default /tmp/vaka-bench-cluster); nothing
+# leaves loopback.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+GO=${GO:-go}
+OUT=${BENCH_OUT:-${TMPDIR:-/tmp}/vaka-bench-cluster}
+DOC=${BENCH_CLUSTER_DOC:-docs/benchmarks-cluster.md}
+rm -rf "$OUT"
+mkdir -p "$OUT"
+CMDS="$OUT/commands.txt"
+DRY=${BENCH_DRY_RUN:-0} # 1: record the commands, run none (tests)
+: >"$CMDS"
+. ./scripts/benchlib.sh
+x() {
+	record "$CMDS" "$@"
+	[ "$DRY" = 1 ] || "$@"
+}
+echo "OUT=$(cmdline "$OUT")" >>"$CMDS"
+echo 'mkdir -p "$OUT"' >>"$CMDS"
+
+x "$GO" build -o "$OUT/vaka-load" ./cmd/vaka-load
+x "$GO" build -o "$OUT/vaka" ./cmd/vaka
+COMMON=(-hub-bin "$OUT/vaka")
+if [ "$(nproc)" -ge 2 ] && command -v taskset >/dev/null; then
+	COMMON+=(-pin-gen 1 -pin-sut 0)
+fi
+run() {
+	local name=$1
+	shift
+	x "$OUT/vaka-load" "${COMMON[@]}" "$@" -out "$OUT/$name.json" || echo "== $name ended with status $?" >&2
+}
+
+for r in $(seq 1 "${BENCH_ROUNDS:-2}"); do
+	echo "== round $r"
+	cluster_pair "$r"
+done
+echo "== failover"
+x "$OUT/vaka-load" failover "${COMMON[@]}" -kills "${BENCH_FAILOVER_KILLS:-10}" -out "$OUT/failover-1.json" 2>"$OUT/failover-1.log" || true
+
+[ "$DRY" = 1 ] && exit 0
+{
+	# vaka-load -report writes make bench's head: named here for this run.
+	"$OUT/vaka-load" -report -commands "$CMDS" "$OUT"/r[0-9]*.json |
+		sed -e '1s/.*/# Benchmarks: a redundant group (issue 19)/' \
+			-e '3s/`make bench` (`scripts\/bench.sh`)/`make bench-cluster` (`scripts\/bench-cluster.sh`; `make bench` runs the same runs in [benchmarks.md](benchmarks.md))/'
+	if [ -f "$OUT/failover-1.json" ]; then
+		"$OUT/vaka-load" failover -report "$OUT/failover-1.json"
+	else
+		printf '\n## Redundant group: failover\n\nThe run did not finish: see %s/failover-1.log.\n' "$OUT"
+	fi
+} >"$DOC.tmp"
+mv "$DOC.tmp" "$DOC"
+echo "== wrote $DOC (raw results in $OUT)"
