@@ -41,6 +41,21 @@ type SCAIPConfig struct {
 	// that is evaluated; closer ones are answered snu 0, counted as a flood
 	// and not evaluated (they cannot say more than the first). Default 10s.
 	MinHeartbeat time.Duration `yaml:"min_heartbeat"`
+	// CallbackAnswer is how long a unit that asks to be called back
+	// (cha 1, with a number in crd) is told to keep auto-answer open
+	// (cre, whole minutes 1–60): a resident who fell cannot reach the
+	// phone, and staff calling the number on the card within this time
+	// are put through hands-free. 0s never accepts (no cre: the unit does
+	// what it is set up to do). Default 15m.
+	CallbackAnswer *time.Duration `yaml:"callback_answer"`
+}
+
+// CallbackMinutes is the cre to answer a callback request with, 0 for none.
+func (c *SCAIPConfig) CallbackMinutes() int {
+	if c.CallbackAnswer == nil {
+		return int(DefaultSCAIPCallbackAnswer / time.Minute)
+	}
+	return int(*c.CallbackAnswer / time.Minute)
 }
 
 // SCAIPAccount is one Digest account.
@@ -77,6 +92,9 @@ const (
 	DefaultSCAIPHeartbeat    = 5 * time.Minute
 	DefaultSCAIPMissed       = 2
 	DefaultSCAIPMinHeartbeat = 10 * time.Second
+	// DefaultSCAIPCallbackAnswer: the auto-answer window promised to a
+	// unit that asks to be called back.
+	DefaultSCAIPCallbackAnswer = 15 * time.Minute
 )
 
 // HA1 is RFC 2617's stored secret for a Digest account.
@@ -112,6 +130,9 @@ func (c *Config) validateSCAIP() []error {
 	}
 	if s.Missed < 1 {
 		add(config.Errorf("scaip.missed", "must be at least 1"))
+	}
+	if d := s.CallbackAnswer; d != nil && *d != 0 && (*d < time.Minute || *d > 60*time.Minute || *d%time.Minute != 0) {
+		add(config.Errorf("scaip.callback_answer", "must be 0s (never) or whole minutes from 1m to 60m (SCAIP cre)"))
 	}
 	if !s.Enabled {
 		return errs

@@ -1,6 +1,7 @@
 package hub
 
 import (
+	"fmt"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -217,6 +218,7 @@ func (h *Hub) HandleSCAIP(account string, body []byte) scaip.Response {
 	switch snu {
 	case scaip.OK:
 		h.scaipMetric("ok")
+		resp.Cre = callbackAnswer(req, class, h.Config().SCAIP.CallbackMinutes())
 	case scaip.Busy:
 		h.scaipMetric("busy")
 		resp.Ste = "not stored yet: the alarm journal cannot write; send again"
@@ -245,6 +247,22 @@ func unitPriority(k alarm.Kind, rule alarm.Priority, unit int) alarm.Priority {
 		p = max(p, 2)
 	}
 	return min(rule, p)
+}
+
+// callbackAnswer is the cre for a kept request: a unit that asks to be
+// called back (cha 1) about an alarm, with a number staff can dial on the
+// card, is told to keep auto-answer open for minutes. Without a number
+// nobody can call, and promising it would keep the unit waiting for a
+// call that cannot come; technical messages, tests, heartbeats and updates
+// are not calls for help.
+func callbackAnswer(req *scaip.Request, class scaip.Class, minutes int) string {
+	if minutes <= 0 || !req.CallbackRequested() || class != scaip.ClassAlarm {
+		return ""
+	}
+	if _, callable := scaip.MediumNumber(req.Crd); !callable {
+		return ""
+	}
+	return fmt.Sprintf("%02d", min(minutes, 60))
 }
 
 func refuse(ref string, snu scaip.SNU, reason string) scaip.Response {

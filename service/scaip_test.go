@@ -193,7 +193,7 @@ func mrsOf(t *testing.T, lines []unitLine) []*scaip.Response {
 // A third-party SIP stack (npm "sip") plays the alarm unit against the
 // real hub over UDP, TCP and TLS with Digest: the alarm reaches the staff
 // stream with its callback number, the <mrs> comes back as its own MESSAGE
-// with snu 0 and mre 0; no credentials or a wrong password are refused at
+// with snu 0, mre 0 and the callback accepted (cre); no credentials or a wrong password are refused at
 // the SIP layer; an unregistered cid gets snu 3; presence and check-out
 // keys move the alarm.
 func TestIntegrationSCAIPThirdPartyUnit(t *testing.T) {
@@ -227,8 +227,10 @@ func TestIntegrationSCAIPThirdPartyUnit(t *testing.T) {
 				t.Fatalf("SIP answers %+v, want 200 after a Digest challenge (all: %+v)", f, lines)
 			}
 			mrs := mrsOf(t, lines)
-			if len(mrs) != 1 || mrs[0].Ref != ref || mrs[0].SNU != scaip.OK || mrs[0].Mre != 0 {
-				t.Fatalf("<mrs> %+v, want ref %s snu 0 mre 0", mrs, ref)
+			// cre 15: the callback (cha 1, a number in crd) is accepted and
+			// the unit keeps auto-answer open for scaip.callback_answer's default.
+			if len(mrs) != 1 || mrs[0].Ref != ref || mrs[0].SNU != scaip.OK || mrs[0].Mre != 0 || mrs[0].Cre != "15" {
+				t.Fatalf("<mrs> %+v, want ref %s snu 0 mre 0 cre 15", mrs, ref)
 			}
 			a := st.Next(t, 2*time.Second, func(a *alarm.Alarm) bool {
 				return a.Device == "larm-4711" && a.Kind == alarm.KindCall && strings.Contains(a.EventID, "/"+ref+".")
