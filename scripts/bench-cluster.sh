@@ -13,25 +13,8 @@ cd "$(dirname "$0")/.."
 GO=${GO:-go}
 OUT=${BENCH_OUT:-${TMPDIR:-/tmp}/vaka-bench-cluster}
 DOC=${BENCH_CLUSTER_DOC:-docs/benchmarks-cluster.md}
-rm -rf "$OUT"
-mkdir -p "$OUT"
-CMDS="$OUT/commands.txt"
-DRY=${BENCH_DRY_RUN:-0} # 1: record the commands, run none (tests)
-: >"$CMDS"
 . ./scripts/benchlib.sh
-x() {
-	record "$CMDS" "$@"
-	[ "$DRY" = 1 ] || "$@"
-}
-echo "OUT=$(cmdline "$OUT")" >>"$CMDS"
-echo 'mkdir -p "$OUT"' >>"$CMDS"
-
-x "$GO" build -o "$OUT/vaka-load" ./cmd/vaka-load
-x "$GO" build -o "$OUT/vaka" ./cmd/vaka
-COMMON=(-hub-bin "$OUT/vaka")
-if [ "$(nproc)" -ge 2 ] && command -v taskset >/dev/null; then
-	COMMON+=(-pin-gen 1 -pin-sut 0)
-fi
+side_bench_init
 run() {
 	local name=$1
 	shift

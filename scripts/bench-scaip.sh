@@ -14,25 +14,8 @@ GO=${GO:-go}
 OUT=${BENCH_OUT:-${TMPDIR:-/tmp}/vaka-bench-scaip}
 DOC=${BENCH_SCAIP_DOC:-docs/benchmarks-scaip.md}
 LOAD=$(cut -d' ' -f1-3 /proc/loadavg)
-rm -rf "$OUT"
-mkdir -p "$OUT"
-CMDS="$OUT/commands.txt"
-DRY=${BENCH_DRY_RUN:-0} # 1: record the commands, run none (tests)
-: >"$CMDS"
 . ./scripts/benchlib.sh
-x() {
-	record "$CMDS" "$@"
-	[ "$DRY" = 1 ] || "$@"
-}
-echo "OUT=$(cmdline "$OUT")" >>"$CMDS"
-echo 'mkdir -p "$OUT"' >>"$CMDS"
-
-x "$GO" build -o "$OUT/vaka-load" ./cmd/vaka-load
-x "$GO" build -o "$OUT/vaka" ./cmd/vaka
-COMMON=(-hub-bin "$OUT/vaka")
-if [ "$(nproc)" -ge 2 ] && command -v taskset >/dev/null; then
-	COMMON+=(-pin-gen 1 -pin-sut 0)
-fi
+side_bench_init
 
 # The same runs, in the same order, as make bench's SCAIP section.
 scaip_rounds

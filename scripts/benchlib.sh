@@ -64,3 +64,31 @@ cluster_pair() {
 	run "r$1-4c-alarms1000-cluster3-vaka" -peer vaka -cluster 3 -mode rate -rate 1000 -duration 10s -label "round $1"
 	run "r$1-5c-background10k-cluster3-vaka" -peer vaka -cluster 3 -mode rate -rate 10000 -duration 10s -alarm-every 100 -label "round $1"
 }
+
+# side_bench_init: the start every side benchmark script shares (make
+# bench-scaip, bench-cluster): a fresh $OUT, its Commands file $CMDS, x
+# (record a command, then run it unless BENCH_DRY_RUN=1), both binaries
+# built into $OUT, and COMMON (the hub binary; generator and hub pinned to
+# CPUs 1 and 0 where there are two and taskset). Needs GO and OUT set.
+side_bench_init() {
+	rm -rf "$OUT"
+	mkdir -p "$OUT"
+	CMDS="$OUT/commands.txt"
+	DRY=${BENCH_DRY_RUN:-0}
+	: >"$CMDS"
+	echo "OUT=$(cmdline "$OUT")" >>"$CMDS"
+	echo 'mkdir -p "$OUT"' >>"$CMDS"
+	x "$GO" build -o "$OUT/vaka-load" ./cmd/vaka-load
+	x "$GO" build -o "$OUT/vaka" ./cmd/vaka
+	COMMON=(-hub-bin "$OUT/vaka")
+	if [ "$(nproc)" -ge 2 ] && command -v taskset >/dev/null; then
+		COMMON+=(-pin-gen 1 -pin-sut 0)
+	fi
+}
+
+# x ARGS...: record ARGS in $CMDS, then run them (not in a dry run); a
+# script may define its own x after sourcing this file.
+x() {
+	record "$CMDS" "$@"
+	[ "$DRY" = 1 ] || "$@"
+}
