@@ -35,6 +35,8 @@ type batchConn struct {
 	reading bool  // the reader is in (or about to enter) Read: writes go out at once
 	werr    error // a failed write; later writes return it
 	writes  *atomic.Int64
+
+	dl deadlines // SetDeadline coalesced (deadline.go)
 }
 
 // batchMax bounds what is held back; a larger pending write is flushed.

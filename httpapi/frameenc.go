@@ -243,7 +243,7 @@ func (e *jsonAppender) str(s string) {
 	for i := 0; i < len(s); {
 		c := s[i]
 		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&' {
+			if jsonPlain[c] {
 				i++
 				continue
 			}
@@ -288,6 +288,16 @@ func (e *jsonAppender) str(s string) {
 	b = append(b, s[start:]...)
 	e.b = append(b, '"')
 }
+
+// jsonPlain[c] says whether encoding/json writes the ASCII byte c as
+// itself in a string (HTML-safe): one load per byte on the stream's hot
+// path instead of six comparisons.
+var jsonPlain = func() (t [utf8.RuneSelf]bool) {
+	for c := 0x20; c < utf8.RuneSelf; c++ {
+		t[c] = c != '"' && c != '\\' && c != '<' && c != '>' && c != '&'
+	}
+	return t
+}()
 
 // alarm appends the alarm with the view's name and caller id, then where
 // and access: the field order of alarm.Alarm and alarmView.

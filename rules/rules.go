@@ -13,7 +13,6 @@
 package rules
 
 import (
-	"container/heap"
 	"runtime"
 	"slices"
 	"sync"
@@ -795,20 +794,57 @@ type timer struct {
 	gen  uint64
 }
 
+// timerHeap is a min-heap of timers by due time, typed rather than through
+// container/heap: heap.Push and heap.Pop box each 72-byte timer in an
+// interface, an allocation per push and per pop on the alarm path (every
+// first event of a device arms its supervision timer). The sift steps are
+// container/heap's, so equal due times come out in the same order as before.
 type timerHeap []timer
 
-func (h timerHeap) Len() int           { return len(h) }
-func (h timerHeap) Less(i, j int) bool { return h[i].at.Before(h[j].at) }
-func (h timerHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
-func (h *timerHeap) Push(x any)        { *h = append(*h, x.(timer)) }
-func (h *timerHeap) Pop() any {
-	old := *h
-	t := old[len(old)-1]
-	*h = old[:len(old)-1]
+func (h timerHeap) less(i, j int) bool { return h[i].at.Before(h[j].at) }
+
+func (h *timerHeap) push(t timer) {
+	*h = append(*h, t)
+	q := *h
+	j := len(q) - 1
+	for {
+		i := (j - 1) / 2 // parent
+		if i == j || !q.less(j, i) {
+			break
+		}
+		q[i], q[j] = q[j], q[i]
+		j = i
+	}
+}
+
+// pop removes and returns the earliest timer; h must not be empty.
+func (h *timerHeap) pop() timer {
+	q := *h
+	n := len(q) - 1
+	q[0], q[n] = q[n], q[0]
+	i := 0
+	for {
+		j1 := 2*i + 1
+		if j1 >= n || j1 < 0 {
+			break
+		}
+		j := j1 // left child
+		if j2 := j1 + 1; j2 < n && q.less(j2, j1) {
+			j = j2 // right child
+		}
+		if !q.less(j, i) {
+			break
+		}
+		q[i], q[j] = q[j], q[i]
+		i = j
+	}
+	t := q[n]
+	q[n] = timer{} // drop the strings for the GC
+	*h = q[:n]
 	return t
 }
 
-func (e *Engine) push(t timer) { heap.Push(&e.q, t) }
+func (e *Engine) push(t timer) { e.q.push(t) }
 
 // pushDevSilence schedules a supervision check for the device's class. The
 // check is lazy: a heartbeat only updates lastSeen, and the timer re-arms
@@ -867,7 +903,7 @@ func (e *Engine) SuperviseEach(now time.Time, apply func([]Action)) {
 				more = true
 				break
 			}
-			t := heap.Pop(&e.q).(timer)
+			t := e.q.pop()
 			if ss := e.sites[t.site]; ss != nil {
 				out = e.fire(ss, t, now, out)
 			}

@@ -27,8 +27,13 @@ type sitePlace struct {
 	name, address string
 	units         map[string]*hub.Unit
 	residents     map[string]*hub.Resident
-	devices       map[string]*hub.Device
-	fences        map[string]*hub.Circle
+	// placements holds only the devices with a placement ("by the
+	// bed"): most call buttons have none, and a stream frame for one of
+	// them then finds nothing in a small map instead of a cache-cold
+	// entry and device record among a region's 250,000 (about 1 µs of
+	// CPU per frame at 10,000 alarms/s).
+	placements map[string]placement
+	fences     map[string]*hub.Circle
 }
 
 func indexPlaces(cfg *hub.Config) *places {
@@ -36,7 +41,7 @@ func indexPlaces(cfg *hub.Config) *places {
 	for i := range cfg.Sites {
 		s := &cfg.Sites[i]
 		sp := &sitePlace{name: s.Name, address: s.Address, units: map[string]*hub.Unit{},
-			residents: map[string]*hub.Resident{}, devices: map[string]*hub.Device{}, fences: map[string]*hub.Circle{}}
+			residents: map[string]*hub.Resident{}, placements: map[string]placement{}, fences: map[string]*hub.Circle{}}
 		for k := range s.Units {
 			sp.units[s.Units[k].ID] = &s.Units[k]
 		}
@@ -45,12 +50,11 @@ func indexPlaces(cfg *hub.Config) *places {
 		}
 		for j := range s.Gateways {
 			for k := range s.Gateways[j].Devices {
-				d := &s.Gateways[j].Devices[k]
-				sp.devices[d.ID] = d
+				sp.addPlacement(&s.Gateways[j].Devices[k])
 			}
 		}
 		for k := range s.Trackers {
-			sp.devices[s.Trackers[k].ID] = &s.Trackers[k]
+			sp.addPlacement(&s.Trackers[k])
 		}
 		for _, g := range s.Geofences {
 			if g.Circle != nil {
@@ -60,6 +64,19 @@ func indexPlaces(cfg *hub.Config) *places {
 		p.sites[s.ID] = sp
 	}
 	return p
+}
+
+// placement is a device's placement in Swedish and English.
+type placement struct{ sv, en string }
+
+// addPlacement indexes d's placement, if it has one. A later device with
+// the same id replaces an earlier one, as the map of devices did.
+func (sp *sitePlace) addPlacement(d *hub.Device) {
+	if d.Placement == "" && d.PlacementEN == "" {
+		delete(sp.placements, d.ID)
+		return
+	}
+	sp.placements[d.ID] = placement{d.Placement, d.PlacementEN}
 }
 
 // unitOf is the alarm's unit, or its resident's.
@@ -96,8 +113,8 @@ func (p *places) where(a *alarm.Alarm, personal bool) *httpapi.Where {
 		w.Address = r.Address
 	}
 	var placeSV, placeEN string
-	if d := sp.devices[a.Device]; d != nil {
-		placeSV, placeEN = d.Placement, d.PlacementEN
+	if pl, ok := sp.placements[a.Device]; ok {
+		placeSV, placeEN = pl.sv, pl.en
 	}
 	if a.DeviceType != "" || placeSV != "" {
 		w.DeviceText = httpapi.DeviceText(a.DeviceType, placeSV, placeEN)

@@ -223,35 +223,44 @@ func appendAlarm(b []byte, a *alarm.Alarm) ([]byte, bool) {
 // other than U+2028 and U+2029; anything else (control characters, <, >,
 // &, invalid UTF-8) is left to encoding/json (false).
 func appendStr(b []byte, s string) ([]byte, bool) {
+	// One pass, plain runs copied whole: it was a scan, then an append per
+	// byte (about 1 µs of a care alarm's journal record).
 	b = append(b, '"')
-	ascii := true
-	for i := 0; i < len(s); i++ {
+	start := 0
+	for i := 0; i < len(s); {
 		c := s[i]
-		switch {
-		case c >= utf8.RuneSelf:
-			ascii = false
-		case c < 0x20 || c == '<' || c == '>' || c == '&':
-			return b, false
-		}
-	}
-	if !ascii {
-		if !utf8.ValidString(s) {
-			return b, false
-		}
-		for _, r := range s {
-			if r == '\u2028' || r == '\u2029' {
-				return b, false
+		if c < utf8.RuneSelf {
+			if plainJSON[c] {
+				i++
+				continue
 			}
+			if c != '"' && c != '\\' {
+				return b, false // a control byte or <, >, &: encoding/json's
+			}
+			b = append(b, s[start:i]...)
+			b = append(b, '\\', c)
+			i++
+			start = i
+			continue
 		}
-	}
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c == '"' || c == '\\' {
-			b = append(b, '\\')
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if (r == utf8.RuneError && size == 1) || r == '\u2028' || r == '\u2029' {
+			return b, false
 		}
-		b = append(b, s[i])
+		i += size
 	}
+	b = append(b, s[start:]...)
 	return append(b, '"'), true
 }
+
+// plainJSON[c] says whether encoding/json writes the ASCII byte c as itself
+// in a string (HTML-safe).
+var plainJSON = func() (t [utf8.RuneSelf]bool) {
+	for c := 0x20; c < utf8.RuneSelf; c++ {
+		t[c] = c != '"' && c != '\\' && c != '<' && c != '>' && c != '&'
+	}
+	return t
+}()
 
 // appendTime writes t as time.Time's MarshalJSON does (RFC 3339 with
 // nanoseconds, quoted); the years and zones it refuses or might write

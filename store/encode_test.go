@@ -120,3 +120,21 @@ func FuzzAppendTransition(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkAppendTransition is a care alarm's raise and first notify as the
+// journal encodes them (the record the hub writes per care alarm):
+//
+//	go test ./store/ -run '^$' -bench BenchmarkAppendTransition -benchmem
+func BenchmarkAppendTransition(b *testing.B) {
+	cs := encodeCases()[:2]
+	var buf []byte
+	for b.Loop() {
+		buf = buf[:0]
+		for _, tr := range cs {
+			var ok bool
+			if buf, ok = appendTransition(buf, tr); !ok {
+				b.Fatal("not by hand")
+			}
+		}
+	}
+}
