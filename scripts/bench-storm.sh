@@ -27,26 +27,8 @@ OUT=${BENCH_OUT:-${TMPDIR:-/tmp}/vaka-bench-storm}
 STEPS=${RAMP_ALL_STEPS:-"1000 2000 5000 10000 20000"}
 DOC=${BENCH_STORM_DOC:-docs/benchmarks-storm.md}
 read -r -a STORM <<<"${STORM_ARGS:-}"
-rm -rf "$OUT"
-mkdir -p "$OUT"
-CMDS="$OUT/commands.txt"
-DRY=${BENCH_DRY_RUN:-0} # 1: record the commands, run none (tests)
-: >"$CMDS"
 . ./scripts/benchlib.sh
-# x ARGS...: record ARGS in the Commands section, then run them.
-x() {
-	record "$CMDS" "$@"
-	[ "$DRY" = 1 ] || "$@"
-}
-echo "OUT=$(cmdline "$OUT")" >>"$CMDS"
-echo 'mkdir -p "$OUT"' >>"$CMDS"
-
-x "$GO" build -o "$OUT/vaka-load" ./cmd/vaka-load
-x "$GO" build -o "$OUT/vaka" ./cmd/vaka
-COMMON=(-hub-bin "$OUT/vaka")
-if [ "$(nproc)" -ge 2 ] && command -v taskset >/dev/null; then
-	COMMON+=(-pin-gen 1 -pin-sut 0)
-fi
+side_bench_init
 
 # The ramp runs first, each step after `settle` (scripts/benchlib.sh: sync,
 # then a bounded wait for an idle machine): run after the storm, its steps

@@ -68,7 +68,7 @@ cluster_pair() {
 }
 
 # side_bench_init: the start every side benchmark script shares (make
-# bench-scaip, bench-cluster): a fresh $OUT, its Commands file $CMDS, x
+# bench-storm, bench-scaip, bench-cluster): a fresh $OUT, its Commands file $CMDS, x
 # (record a command, then run it unless BENCH_DRY_RUN=1), both binaries
 # built into $OUT, and COMMON (the hub binary; generator and hub pinned to
 # CPUs 1 and 0 where there are two and taskset). Needs GO and OUT set.
