@@ -48,7 +48,10 @@ type commitReq struct {
 	seq   uint64 // the message's stream sequence, once written
 	first int    // the index of elems[0] in the message
 	err   error
-	done  chan struct{}
+	done  chan struct{} // closed once written or refused (a waiting caller)
+	// cb, for an asynchronous request (AppendAllAsync), is called instead
+	// of closing done, from the goroutine that wrote the message.
+	cb func(seq uint64, first int, err error)
 }
 
 // groupCommit is the queue of entries waiting for the next message.
@@ -56,6 +59,24 @@ type groupCommit struct {
 	mu       sync.Mutex
 	queue    []*commitReq
 	flushing bool
+	// halted is set when a message holding an asynchronous request (or
+	// written while one waited behind it) was refused: every request
+	// queued then and every later one is refused too, until
+	// ResumeAppends. An asynchronous caller has already applied what it
+	// queued and queued more behind it; nothing may be written after a
+	// refused entry before the caller has taken the refused ones back
+	// (the hub holds them, in order, and writes them again first).
+	halted error
+}
+
+// finish tells q its outcome.
+func (q *commitReq) finish(seq uint64, first int, err error) {
+	q.seq, q.first, q.err = seq, first, err
+	if q.cb != nil {
+		q.cb(seq, first, err)
+		return
+	}
+	close(q.done)
 }
 
 // commit writes elems (JSON values: transitions, records) in one message,
@@ -65,14 +86,15 @@ type groupCommit struct {
 // writes messages until the queue is empty; the others wait for theirs.
 func (j *Journal) commit(elems [][]byte) (uint64, int, error) {
 	r := &commitReq{elems: elems, done: make(chan struct{})}
-	for _, e := range elems {
-		r.size += len(e) + 1
-	}
-	if len(elems) > maxBatch || r.size > maxBatchBytes {
-		return 0, 0, fmt.Errorf("cluster: %d journal entries (%d bytes) do not fit one message", len(elems), r.size)
+	if err := r.sized(); err != nil {
+		return 0, 0, err
 	}
 	g := &j.gc
 	g.mu.Lock()
+	if g.halted != nil {
+		g.mu.Unlock()
+		return 0, 0, g.halted
+	}
 	g.queue = append(g.queue, r)
 	if g.flushing {
 		g.mu.Unlock()
@@ -80,6 +102,27 @@ func (j *Journal) commit(elems [][]byte) (uint64, int, error) {
 		return r.seq, r.first, r.err
 	}
 	g.flushing = true
+	g.mu.Unlock()
+	j.flush()
+	<-r.done
+	return r.seq, r.first, r.err
+}
+
+func (r *commitReq) sized() error {
+	for _, e := range r.elems {
+		r.size += len(e) + 1
+	}
+	if len(r.elems) > maxBatch || r.size > maxBatchBytes {
+		return fmt.Errorf("cluster: %d journal entries (%d bytes) do not fit one message", len(r.elems), r.size)
+	}
+	return nil
+}
+
+// flush writes messages until the queue is empty; the caller set
+// g.flushing.
+func (j *Journal) flush() {
+	g := &j.gc
+	g.mu.Lock()
 	for len(g.queue) > 0 {
 		// Take as many requests as fit one message, whole.
 		n, count, size := 0, 0, 0
@@ -95,22 +138,109 @@ func (j *Journal) commit(elems [][]byte) (uint64, int, error) {
 		batch := g.queue[:n:n]
 		g.queue = g.queue[n:]
 		g.mu.Unlock()
-		j.writeBatch(batch, count, size)
+		err := j.writeBatch(batch, count, size)
+		var refused []*commitReq
+		var halted error
+		g.mu.Lock()
+		if err != nil && (anyAsync(batch) || anyAsync(g.queue)) {
+			// Nothing may follow a refused asynchronous entry (see
+			// halted): refuse what waits behind it, and what comes next.
+			g.halted = fmt.Errorf("cluster: an earlier journal append was refused; appends resume once the hub has taken it back: %w", err)
+			refused, g.queue, halted = g.queue, nil, g.halted
+		}
+		g.mu.Unlock()
 		for _, q := range batch {
-			close(q.done)
+			q.finishBatch()
+		}
+		for _, q := range refused {
+			q.finish(0, 0, halted)
 		}
 		g.mu.Lock()
 	}
 	g.queue = nil
 	g.flushing = false
 	g.mu.Unlock()
-	<-r.done
-	return r.seq, r.first, r.err
+}
+
+func anyAsync(qs []*commitReq) bool {
+	for _, q := range qs {
+		if q.cb != nil {
+			return true
+		}
+	}
+	return false
+}
+
+// finishBatch tells q the outcome writeBatch recorded in it.
+func (q *commitReq) finishBatch() { q.finish(q.seq, q.first, q.err) }
+
+// AppendAllAsync takes ts's place in the journal at once, behind
+// everything appended or queued before it, and returns without waiting
+// for the quorum: done is called later, from another goroutine, with each
+// transition's position, or with the error that refused them all. It is
+// how the hub keeps the journal's order under its lock while waiting for
+// the quorum outside it, so that the transitions of events handled at the
+// same time share one message and one round trip (the hub's pending.go).
+//
+// All of ts are written or none, like AppendAll. A refusal halts the
+// journal: every request queued behind it, and every later one, is
+// refused as well, until ResumeAppends. done must not block; ts may be
+// reused once AppendAllAsync returns (they are encoded here).
+func (j *Journal) AppendAllAsync(ts []*alarm.Transition, done func(pos []uint64, err error)) {
+	elems := make([][]byte, len(ts))
+	for i, t := range ts {
+		b, err := json.Marshal(t)
+		if err != nil {
+			done(nil, fmt.Errorf("cluster: encode transition: %w", err))
+			return
+		}
+		elems[i] = b
+	}
+	r := &commitReq{elems: elems, cb: func(seq uint64, first int, err error) {
+		if err != nil {
+			done(nil, err)
+			return
+		}
+		ps := make([]uint64, len(elems))
+		for i := range ps {
+			ps[i] = pos(seq, first+i)
+		}
+		done(ps, nil)
+	}}
+	if err := r.sized(); err != nil {
+		done(nil, err)
+		return
+	}
+	g := &j.gc
+	g.mu.Lock()
+	if g.halted != nil {
+		err := g.halted
+		g.mu.Unlock()
+		done(nil, err)
+		return
+	}
+	g.queue = append(g.queue, r)
+	if g.flushing {
+		g.mu.Unlock()
+		return
+	}
+	g.flushing = true
+	g.mu.Unlock()
+	go j.flush()
+}
+
+// ResumeAppends lets appends through again after an asynchronous append
+// was refused (AppendAllAsync): the hub calls it once it holds every
+// refused transition, in order, to write them again first.
+func (j *Journal) ResumeAppends() {
+	j.gc.mu.Lock()
+	j.gc.halted = nil
+	j.gc.mu.Unlock()
 }
 
 // writeBatch writes the entries of reqs as one message (a bare value when
 // it is a single entry) and tells each request its place.
-func (j *Journal) writeBatch(reqs []*commitReq, count, size int) {
+func (j *Journal) writeBatch(reqs []*commitReq, count, size int) error {
 	var body []byte
 	if count == 1 {
 		body = reqs[0].elems[0]
@@ -143,6 +273,7 @@ func (j *Journal) writeBatch(reqs []*commitReq, count, size int) {
 		q.seq, q.first, q.err = seq, i, err
 		i += len(q.elems)
 	}
+	return err
 }
 
 // AppendAll writes ts in one message, acknowledged by a quorum, all or

@@ -84,6 +84,7 @@ type Hub struct {
 	trk          trackerIndex  // OwnTracks and OsmAnd → device (trackers.go)
 	sc           scaipState    // SCAIP receiver: units, refs, heartbeats (scaip.go)
 	fs           feedState     // staff-stream queues (feeds.go)
+	pq           pendingState  // appends waiting for their quorum (pending.go)
 	gs           groupState    // technical alarm groups (group.go)
 	ln           laneState     // care events before technical loops (lanes.go)
 	ts           *tillsynState // digital night supervision (tillsyn.go)
@@ -249,6 +250,7 @@ func (h *Hub) acceptWith(ev *event.Event, fix func(*rules.Action)) event.Reply {
 	}
 	h.lockForEvent(care) // lanes.go: a care event goes before technical loops
 	h.ln.ev, h.ln.evKey = ev, key
+	mark := h.pendingMark()
 	durable := true
 	for _, a := range acts {
 		if !h.applyLocked(a, now) {
@@ -256,11 +258,17 @@ func (h *Hub) acceptWith(ev *event.Event, fix func(*rules.Action)) event.Reply {
 		}
 	}
 	h.ln.ev, h.ln.evKey = nil, ""
+	var pend *pendingEntry
 	if !durable {
 		h.holdEventLocked(key)
+	} else {
+		pend = h.pendingSince(mark, key) // pending.go: queued, not yet written
 	}
 	h.raiseStoreTroubleLocked(now)
 	h.mu.Unlock()
+	if pend != nil && !pend.wait() {
+		durable = false // refused: held now, the event answered busy
+	}
 	if !durable {
 		h.m.notKept.Inc()
 		return busyReply(ev.ID)
