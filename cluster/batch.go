@@ -187,14 +187,10 @@ func (q *commitReq) finishBatch() { q.finish(q.seq, q.first, q.err) }
 // refused as well, until ResumeAppends. done must not block; ts may be
 // reused once AppendAllAsync returns (they are encoded here).
 func (j *Journal) AppendAllAsync(ts []*alarm.Transition, done func(pos []uint64, err error)) {
-	elems := make([][]byte, len(ts))
-	for i, t := range ts {
-		b, err := json.Marshal(t)
-		if err != nil {
-			done(nil, fmt.Errorf("cluster: encode transition: %w", err))
-			return
-		}
-		elems[i] = b
+	elems, err := encodeAll(ts)
+	if err != nil {
+		done(nil, err)
+		return
 	}
 	r := &commitReq{elems: elems, cb: func(seq uint64, first int, err error) {
 		if err != nil {
@@ -280,13 +276,9 @@ func (j *Journal) writeBatch(reqs []*commitReq, count, size int) error {
 // none (the hub's batchAppender: a raise and its first notify steps cost
 // one round trip). Each gets its position in Seq and Rec.
 func (j *Journal) AppendAll(ts []*alarm.Transition) error {
-	elems := make([][]byte, len(ts))
-	for i, t := range ts {
-		b, err := json.Marshal(t)
-		if err != nil {
-			return fmt.Errorf("cluster: encode transition: %w", err)
-		}
-		elems[i] = b
+	elems, err := encodeAll(ts)
+	if err != nil {
+		return err
 	}
 	seq, first, err := j.commit(elems)
 	if err != nil {
@@ -297,6 +289,23 @@ func (j *Journal) AppendAll(ts []*alarm.Transition) error {
 		t.Rec = int64(t.Seq)
 	}
 	return nil
+}
+
+// encodeAll encodes ts with the local journal's encoder (the same bytes
+// as encoding/json, a fraction of its CPU), into one buffer.
+func encodeAll(ts []*alarm.Transition) ([][]byte, error) {
+	elems := make([][]byte, len(ts))
+	buf := make([]byte, 0, 512*len(ts))
+	for i, t := range ts {
+		start := len(buf)
+		b, err := store.AppendTransitionJSON(buf, t)
+		if err != nil {
+			return nil, fmt.Errorf("cluster: encode transition: %w", err)
+		}
+		buf = b
+		elems[i] = buf[start:len(buf):len(buf)]
+	}
+	return elems, nil
 }
 
 // AppendEncoded writes records already encoded (the hub's
