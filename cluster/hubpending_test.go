@@ -1,0 +1,177 @@
+package cluster
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/vaka-care/vaka/alarm"
+	"github.com/vaka-care/vaka/config"
+	"github.com/vaka-care/vaka/event"
+	"github.com/vaka-care/vaka/hub"
+)
+
+// pendingGateways is how many gateways send at once in
+// TestIntegrationHubEventsShareMessage.
+const pendingGateways = 8
+
+func pendingHubConfig(t *testing.T) *hub.Config {
+	t.Helper()
+	var b strings.Builder
+	fmt.Fprintf(&b, "data_dir: %s\n", t.TempDir())
+	b.WriteString(`demo: true
+timezone: Europe/Stockholm
+mqtt: {tcp: 127.0.0.1:0}
+http: {address: 127.0.0.1:0}
+users:
+  - {username: natt1, role: staff, password_hash: "$2a$04$abcdefghijklmnopqrstuuS5vjrGtYvbIRpQJ1rEv7Ib5I3H0UeKO"}
+sites:
+  - id: s
+    night: {start: "22:00", end: "06:30"}
+    supervision: {personal_trigger: 0s}
+    units:
+      - {id: u}
+    residents:
+      - {id: r-a, unit: u}
+    gateways:
+`)
+	for g := range pendingGateways {
+		fmt.Fprintf(&b, "      - id: gw%d\n        devices:\n          - {id: btn-%d, type: personal_trigger, resident: r-a, unit: u, room: \"%d\"}\n", g, g, 10+g)
+	}
+	var cfg hub.Config
+	if err := config.Decode("hub.yaml", []byte(b.String()), &cfg); err != nil {
+		t.Fatal(err)
+	}
+	return &cfg
+}
+
+func pressOn(g int, id string) []byte {
+	m := map[string]any{"v": 1, "id": id, "device": fmt.Sprintf("btn-%d", g), "dty": "0003", "state": "pressed",
+		"ts": time.Now().UTC().Format(time.RFC3339Nano)}
+	b, _ := json.Marshal(m)
+	return b
+}
+
+// sendAll sends each gateway's presses in order, the gateways at once (as
+// the broker calls the hub from each gateway's connection), and returns
+// the replies by event id.
+func sendAll(h *hub.Hub, prefix string, each int) map[string]event.Reply {
+	var mu sync.Mutex
+	replies := map[string]event.Reply{}
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for g := range pendingGateways {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			for k := range each {
+				id := fmt.Sprintf("%s-%d-%d", prefix, g, k)
+				r := h.HandleEvent("s", fmt.Sprintf("gw%d", g), pressOn(g, id))
+				mu.Lock()
+				replies[id] = r
+				mu.Unlock()
+			}
+		}()
+	}
+	close(start)
+	wg.Wait()
+	return replies
+}
+
+// TestIntegrationHubEventsShareMessage: a hub on the replicated journal (3
+// real NATS nodes) handling presses from 8 gateways at once.
+//   - Every press is acknowledged, each only once its transition is in
+//     the stream, and the presses take fewer stream messages than there
+//     are presses: events handled at the same time share one quorum round
+//     trip (the hub waits for it outside its lock, hub/pending.go). The
+//     stream replays to exactly the acknowledged transitions, once each.
+//   - After another hub took over, a burst of presses from the same 8
+//     gateways is refused whole: no press is acknowledged (busy), a resend
+//     of one is not acknowledged either, the hub holds them (unhealthy),
+//     and none of them is in the stream.
+func TestIntegrationHubEventsShareMessage(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a 3-node NATS cluster")
+	}
+	_, urls := startNATS(t)
+	a := connect(t, urls, "hub-a", 2*time.Second)
+	la := acquire(t, a, 30*time.Second)
+	ja, _ := open(t, a, la)
+	h, err := hub.New(hub.Options{Config: pendingHubConfig(t), Journal: ja})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	const each = 25
+	m0, e0 := ja.GroupStats()
+	replies := sendAll(h, "p", each)
+	for id, r := range replies {
+		if r.Code != event.ReplyOK {
+			t.Fatalf("press %s answered %+v, want OK", id, r)
+		}
+	}
+	m1, e1 := ja.GroupStats()
+	msgs, entries := m1-m0, e1-e0
+	t.Logf("%d presses from %d gateways at once: %d transitions in %d stream messages", len(replies), pendingGateways, entries, msgs)
+	if entries != pendingGateways*each {
+		t.Fatalf("%d transitions journaled for %d presses, want one each", entries, pendingGateways*each)
+	}
+	if msgs >= entries {
+		t.Fatalf("%d presses took %d stream messages: events handled at once do not share a message", entries, msgs)
+	}
+	if err := h.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.Healthy(); err != nil {
+		t.Fatalf("hub unhealthy after acknowledged presses: %v", err)
+	}
+
+	// Another hub takes over (a's lease released, as if it expired); a's
+	// next presses are refused whole.
+	la.Release()
+	b := connect(t, urls, "hub-b", 2*time.Second)
+	lb := acquire(t, b, 10*time.Second)
+	_, replayed := open(t, b, lb)
+	count := map[string]int{}
+	for _, tr := range replayed {
+		count[string(tr.Action)]++
+	}
+	if count[string(alarm.ActRaise)] != pendingGateways || count[string(alarm.ActRepeat)] != pendingGateways*(each-1) || len(replayed) != pendingGateways*each {
+		t.Fatalf("replayed %v (%d transitions), want %d raises and %d repeats", count, len(replayed), pendingGateways, pendingGateways*(each-1))
+	}
+
+	refused := sendAll(h, "z", 5)
+	for id, r := range refused {
+		if r.Code == event.ReplyOK {
+			t.Errorf("press %s acknowledged by a hub whose journal refused it", id)
+		}
+	}
+	select {
+	case <-ja.Deposed():
+	default:
+		t.Fatal("the deposed hub's journal did not say so")
+	}
+	if r := h.HandleEvent("s", "gw0", pressOn(0, "z-0-0")); r.Code == event.ReplyOK {
+		t.Errorf("a resend of a refused press was acknowledged: %+v", r)
+	}
+	if err := h.Healthy(); err == nil {
+		t.Error("hub healthy while it holds refused transitions")
+	}
+	lb.Release()
+	c := connect(t, urls, "hub-c", 2*time.Second)
+	lc := acquire(t, c, 10*time.Second)
+	_, all := open(t, c, lc)
+	if len(all) != len(replayed) {
+		t.Errorf("stream holds %d transitions after the refused burst, want the %d acknowledged before it", len(all), len(replayed))
+	}
+	for _, tr := range all {
+		if strings.Contains(tr.EventID, "/z-") {
+			t.Errorf("refused press %s is in the stream (%s)", tr.EventID, tr.Action)
+		}
+	}
+	lc.Release()
+}
