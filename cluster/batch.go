@@ -1,10 +1,16 @@
 package cluster
 
 import (
+	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/vaka-care/vaka/alarm"
 	"github.com/vaka-care/vaka/store"
@@ -237,24 +243,18 @@ func (j *Journal) ResumeAppends() {
 // writeBatch writes the entries of reqs as one message (a bare value when
 // it is a single entry) and tells each request its place.
 func (j *Journal) writeBatch(reqs []*commitReq, count, size int) error {
-	var body []byte
-	if count == 1 {
-		body = reqs[0].elems[0]
-	} else {
-		body = make([]byte, 0, size+2)
-		body = append(body, '[')
-		for _, q := range reqs {
-			for _, e := range q.elems {
-				if len(body) > 1 {
-					body = append(body, ',')
-				}
-				body = append(body, e...)
-			}
-		}
-		body = append(body, ']')
-	}
+	body := batchBody(reqs, count)
 	j.mu.Lock()
 	err := j.usable()
+	if err == nil && j.limbo != nil {
+		err = j.resolveLimbo()
+	}
+	if err == nil && len(j.late) > 0 {
+		if reqs, count, body = j.answerLate(reqs); len(reqs) == 0 {
+			j.mu.Unlock()
+			return nil
+		}
+	}
 	var seq uint64
 	if err == nil {
 		seq, err = j.append(body)
@@ -270,6 +270,152 @@ func (j *Journal) writeBatch(reqs []*commitReq, count, size int) error {
 		i += len(q.elems)
 	}
 	return err
+}
+
+// batchBody is the message of reqs' entries: a bare value when it is a
+// single entry, else a JSON array.
+func batchBody(reqs []*commitReq, count int) []byte {
+	if count == 1 {
+		for _, q := range reqs {
+			if len(q.elems) == 1 {
+				return q.elems[0]
+			}
+		}
+	}
+	size := 2
+	for _, q := range reqs {
+		for _, e := range q.elems {
+			size += len(e) + 1
+		}
+	}
+	body := make([]byte, 0, size)
+	body = append(body, '[')
+	for _, q := range reqs {
+		for _, e := range q.elems {
+			if len(body) > 1 {
+				body = append(body, ',')
+			}
+			body = append(body, e...)
+		}
+	}
+	return append(body, ']')
+}
+
+// limboMsg is a message whose append failed without an answer.
+type limboMsg struct {
+	body []byte
+	last uint64 // the sequence it was to follow
+	id   string
+}
+
+// lateEntry is an entry of a message written after its append failed.
+type lateEntry struct {
+	body []byte
+	seq  uint64 // its message's sequence
+	i    int    // its index there
+}
+
+// resolveLimbo, before anything else is appended after an append that
+// failed without an answer, finds out whether that message was written
+// after all: Raft may commit a proposal made while the cluster had no
+// quorum once the quorum is back. It sends the same message again (same
+// id, same expected last sequence): JetStream answers with the message
+// it kept, or writes it now, or refuses it because another message
+// follows; that one is this hub's own message if it is the same bytes
+// under this term and node (kept after the id's window), else another
+// hub's (deposed). Either way what it held is now in the stream, and its
+// entries are answered from there (answerLate) when the hub writes them
+// again, instead of being written twice. Called under j.mu.
+func (j *Journal) resolveLimbo() error {
+	l := j.limbo
+	ctx, cancel := context.WithTimeout(context.Background(), j.n.opts.AppendTimeout)
+	defer cancel()
+	m := j.msg(l.body)
+	ack, err := j.n.js.PublishMsg(ctx, m, jetstream.WithExpectLastSequence(l.last), jetstream.WithMsgID(l.id),
+		jetstream.WithRetryAttempts(0))
+	var seq uint64
+	switch {
+	case err == nil:
+		seq = ack.Sequence
+	case isWrongLastSeq(err):
+		got, gerr := j.n.st.GetMsg(ctx, l.last+1)
+		if gerr != nil {
+			j.failAt, j.lastErr = time.Now(), gerr
+			return fmt.Errorf("cluster: journal append not acknowledged by a quorum: %w", gerr)
+		}
+		if got.Header.Get(HdrTerm) != strconv.FormatUint(j.term, 10) || got.Header.Get(HdrNode) != j.n.opts.Node ||
+			!bytes.Equal(got.Data, l.body) {
+			j.depose(err)
+			return ErrDeposed
+		}
+		seq = l.last + 1
+	default:
+		j.failAt, j.lastErr = time.Now(), err
+		return fmt.Errorf("cluster: journal append not acknowledged by a quorum: %w", err)
+	}
+	if seq != l.last+1 {
+		j.failAt, j.lastErr = time.Now(), fmt.Errorf("cluster: journal ack for sequence %d, expected %d", seq, l.last+1)
+		return j.lastErr
+	}
+	j.limbo, j.last = nil, seq
+	j.late = j.late[:0]
+	if bytes.HasPrefix(l.body, []byte("[")) {
+		var many []json.RawMessage
+		if json.Unmarshal(l.body, &many) == nil {
+			for i, e := range many {
+				j.late = append(j.late, lateEntry{body: e, seq: seq, i: i})
+			}
+		}
+	} else {
+		j.late = append(j.late, lateEntry{body: l.body, seq: seq})
+	}
+	j.n.log.Warn("cluster: a journal append that had failed was written after all; its entries are not written again",
+		"seq", seq, "entries", len(j.late))
+	return nil
+}
+
+// answerLate answers the requests whose entries are, in order, the next
+// entries of a message written after its append had failed (the hub
+// writing its held transitions again), and returns the rest with their
+// body. Entries of the late message that nobody writes again (a caller
+// that got the error and gave up, or tries something else) are passed
+// over. Called under j.mu.
+func (j *Journal) answerLate(reqs []*commitReq) ([]*commitReq, int, []byte) {
+	var rest []*commitReq
+	for _, q := range reqs {
+		k := lateIndex(j.late, q.elems)
+		if k < 0 {
+			rest = append(rest, q)
+			continue
+		}
+		e := j.late[k]
+		q.seq, q.first, q.err = e.seq, e.i, nil
+		j.late = j.late[k+len(q.elems):]
+	}
+	if len(j.late) == 0 {
+		j.late = nil
+	}
+	count := 0
+	for _, q := range rest {
+		count += len(q.elems)
+	}
+	return rest, count, batchBody(rest, count)
+}
+
+// lateIndex is where elems start in late as consecutive entries of one
+// message, or -1.
+func lateIndex(late []lateEntry, elems [][]byte) int {
+next:
+	for k := 0; k+len(elems) <= len(late); k++ {
+		for i, e := range elems {
+			l := late[k+i]
+			if l.seq != late[k].seq || !bytes.Equal(l.body, e) {
+				continue next
+			}
+		}
+		return k
+	}
+	return -1
 }
 
 // AppendAll writes ts in one message, acknowledged by a quorum, all or
