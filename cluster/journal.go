@@ -78,8 +78,9 @@ type Journal struct {
 }
 
 // failBackoff is how long appends fail at once after one failed: while the
-// cluster has no quorum each try would hold the hub's lock for the whole
-// append timeout.
+// cluster has no quorum each try would hold the journal (and a synchronous
+// caller, the hub writing what it held, its lock) for the whole append
+// timeout.
 const failBackoff = time.Second
 
 var _ interface {
