@@ -176,12 +176,48 @@ func TestIntegrationHubEventsShareMessage(t *testing.T) {
 	lc.Release()
 }
 
+// observed records what the hub tells its observers (the notifier is
+// one: it alerts phones and alarm centres for what it is told).
+type observed struct {
+	mu sync.Mutex
+	ts map[string]int // event id → transitions observed
+}
+
+func (o *observed) ObserveEvent(*event.Event, time.Time) {}
+
+func (o *observed) ObserveTransition(_ *alarm.Alarm, t alarm.Transition) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.ts == nil {
+		o.ts = map[string]int{}
+	}
+	o.ts[t.EventID]++
+}
+
+func (o *observed) count(prefix string) (n int, twice []string) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	for id, k := range o.ts {
+		if strings.Contains(id, "/"+prefix+"-") {
+			n++
+			if k > 1 {
+				twice = append(twice, id)
+			}
+		}
+	}
+	return n, twice
+}
+
 // TestIntegrationHubHoldsWhatNoQuorumRefused: with two of the three NATS
 // nodes gone, presses from 8 gateways at once are answered busy (none
-// acknowledged) and held by the hub; once the nodes are back the hub
-// writes what it held by itself (Tick), in order, and the resent presses
-// are then acknowledged; new presses share messages again. The stream
-// holds each press once, every alarm's raise before its repeats.
+// acknowledged) and held by the hub; while their append waits for a
+// quorum neither the observers (the notifier) nor the staff screens are
+// told of them; once refused they are shown (held, as on a full disk) but
+// the observers still wait. Once the nodes are back the hub writes what it
+// held by itself (Tick), in order, the observers are told of each once,
+// and the resent presses are then acknowledged; new presses share
+// messages again. The stream holds each press once, every alarm's raise
+// before its repeats.
 func TestIntegrationHubHoldsWhatNoQuorumRefused(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a 3-node NATS cluster")
@@ -190,7 +226,8 @@ func TestIntegrationHubHoldsWhatNoQuorumRefused(t *testing.T) {
 	a := connect(t, urls, "hub-a", 3*time.Second)
 	la := acquire(t, a, 30*time.Second)
 	ja, _ := open(t, a, la)
-	h, err := hub.New(hub.Options{Config: pendingHubConfig(t), Journal: ja})
+	obs := &observed{}
+	h, err := hub.New(hub.Options{Config: pendingHubConfig(t), Journal: ja, Observers: []hub.Observer{obs}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -199,13 +236,38 @@ func TestIntegrationHubHoldsWhatNoQuorumRefused(t *testing.T) {
 			t.Fatalf("press %s answered %+v before the nodes were stopped", id, r)
 		}
 	}
+	if err := h.Flush(); err != nil { // every acknowledgement applied: nothing left to show
+		t.Fatal(err)
+	}
 	nodes[1].Close()
 	nodes[2].Close()
-	held := sendAll(h, "q", 3)
+	screen, unsubscribe := h.Subscribe()
+	defer unsubscribe()
+	burst := make(chan map[string]event.Reply)
+	go func() { burst <- sendAll(h, "q", 3) }()
+	// The first append waits up to its 1 s timeout for a quorum.
+	time.Sleep(300 * time.Millisecond)
+	if n, _ := obs.count("q"); n != 0 {
+		t.Errorf("observers told of %d presses waiting for a quorum", n)
+	}
+	select {
+	case a := <-screen:
+		t.Errorf("staff screen shown %s (%s) while its append waited for a quorum", a.ID, a.Device)
+	default:
+	}
+	held := <-burst
 	for id, r := range held {
 		if r.Code == event.ReplyOK {
 			t.Errorf("press %s acknowledged without a quorum", id)
 		}
+	}
+	select {
+	case <-screen:
+	case <-time.After(5 * time.Second):
+		t.Error("presses refused by the journal not shown on the staff screen (held, they must be)")
+	}
+	if n, _ := obs.count("q"); n != 0 {
+		t.Errorf("observers told of %d presses the journal refused", n)
 	}
 	if err := h.Healthy(); err == nil {
 		t.Fatal("hub healthy while its journal has no quorum")
@@ -223,6 +285,9 @@ func TestIntegrationHubHoldsWhatNoQuorumRefused(t *testing.T) {
 			t.Fatalf("held transitions not written within 60 s of the quorum's return: %v", h.Healthy())
 		}
 		time.Sleep(500 * time.Millisecond)
+	}
+	if n, twice := obs.count("q"); n != len(held) || len(twice) > 0 {
+		t.Errorf("once written, observers told of %d of %d held presses (twice: %v)", n, len(held), twice)
 	}
 	for id := range held {
 		var g, k int
