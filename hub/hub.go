@@ -525,7 +525,19 @@ func (h *Hub) Act(id string, action alarm.Action, by string, outcome alarm.Outco
 		return nil, errors.New("hub: note longer than 2000 characters")
 	}
 	h.mu.Lock()
-	defer h.mu.Unlock()
+	mark := h.pendingMark()
+	a, err := h.actLocked(id, action, by, outcome, note)
+	pend := h.pendingSince(mark, "")
+	h.mu.Unlock()
+	if pend != nil {
+		// pending.go: answered once a quorum has the step (or it is held
+		// and shown, as on a full disk), as with a synchronous append.
+		pend.wait()
+	}
+	return a, err
+}
+
+func (h *Hub) actLocked(id string, action alarm.Action, by string, outcome alarm.Outcome, note string) (*alarm.Alarm, error) {
 	a, ok := h.alarms[id]
 	if !ok {
 		return nil, ErrNotFound
