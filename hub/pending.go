@@ -217,7 +217,7 @@ func (p *pendingEntry) wait() bool {
 	return p.err == nil
 }
 
-// pendingFor returns the entry an event's transitions wait in, if any.
+// pendingForLocked returns the entry an event's transitions wait in, if any.
 func (h *Hub) pendingForLocked(key string) *pendingEntry { return h.pq.keys[key] }
 
 // deferShowLocked files a for the screens with the newest entry still
