@@ -66,14 +66,21 @@ type Journal struct {
 	Appends                    atomic.Int64
 
 	gc groupCommit // batch.go
+	// limbo is the last message whose append failed without an answer
+	// (no quorum, a timeout): Raft may still commit it later. late are
+	// the entries of such a message found written after all (batch.go:
+	// resolveLimbo), for the appends that would write them again.
+	limbo *limboMsg
+	late  []lateEntry
 	// Batches and Batched count messages written through the group
 	// commit and the entries in them (batch.go).
 	Batches, Batched atomic.Int64
 }
 
 // failBackoff is how long appends fail at once after one failed: while the
-// cluster has no quorum each try would hold the hub's lock for the whole
-// append timeout.
+// cluster has no quorum each try would hold the journal (and a synchronous
+// caller, the hub writing what it held, its lock) for the whole append
+// timeout.
 const failBackoff = time.Second
 
 var _ interface {
@@ -404,10 +411,7 @@ func (j *Journal) msg(body []byte) *nats.Msg {
 // lost ack is kept once). It returns the record's stream sequence.
 func (j *Journal) publish(ctx context.Context, body []byte, term bool) (uint64, error) {
 	m := j.msg(body)
-	id := strconv.FormatUint(j.term, 10) + "-" + strconv.FormatUint(j.last+1, 10)
-	if term {
-		id = "term-" + id
-	}
+	id := j.msgID(term)
 	ack, err := j.n.js.PublishMsg(ctx, m, jetstream.WithExpectLastSequence(j.last), jetstream.WithMsgID(id),
 		jetstream.WithRetryAttempts(0))
 	if err != nil {
@@ -417,6 +421,16 @@ func (j *Journal) publish(ctx context.Context, body []byte, term bool) (uint64, 
 		return 0, fmt.Errorf("cluster: journal ack for sequence %d, expected %d", ack.Sequence, j.last+1)
 	}
 	return ack.Sequence, nil
+}
+
+// msgID is the message id of the next append: a resend after a lost ack
+// is kept once.
+func (j *Journal) msgID(term bool) string {
+	id := strconv.FormatUint(j.term, 10) + "-" + strconv.FormatUint(j.last+1, 10)
+	if term {
+		id = "term-" + id
+	}
+	return id
 }
 
 // Append writes t after the last record and returns once a quorum of the
@@ -468,6 +482,8 @@ func (j *Journal) append(body []byte) (uint64, error) {
 			j.depose(err)
 			return 0, ErrDeposed
 		}
+		// Unanswered: it may be committed later (batch.go).
+		j.limbo = &limboMsg{body: body, last: j.last, id: j.msgID(false)}
 		j.writeFails.Add(1)
 		j.failAt, j.lastErr = time.Now(), err
 		return 0, fmt.Errorf("cluster: journal append not acknowledged by a quorum: %w", err)

@@ -32,8 +32,8 @@ type Options struct {
 }
 
 // DefaultAppendTimeout bounds an append's wait for its quorum ack. The
-// hub holds its lock meanwhile (as it does for a local write(2)), so it is
-// short: an append that times out is held by the hub and its event
+// event waits meanwhile (the hub's lock does not: hub/pending.go), so it
+// is short: an append that times out is held by the hub and its event
 // answered busy, and the gateway sends it again.
 const DefaultAppendTimeout = time.Second
 

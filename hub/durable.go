@@ -64,6 +64,12 @@ type heldState struct {
 // it is written: it is held with a copy of the alarm as raised; a
 // subject points into scratch space, and is copied too.
 func (h *Hub) holdLocked(t *alarm.Transition) {
+	h.hs.held = append(h.hs.held, heldCopy(t))
+}
+
+// heldCopy is t as it must be kept to be written later (holdLocked,
+// pending.go): the raise's alarm and the subject copied.
+func heldCopy(t *alarm.Transition) alarm.Transition {
 	c := *t
 	if c.Raise != nil {
 		snap := *c.Raise
@@ -73,7 +79,7 @@ func (h *Hub) holdLocked(t *alarm.Transition) {
 		subj := *c.Subj // commitRaiseLocked's, reused by the next commit
 		c.Subj = &subj
 	}
-	h.hs.held = append(h.hs.held, c)
+	return c
 }
 
 // persistAllLocked writes ts (one transition, or a raise and its first
@@ -83,6 +89,13 @@ func (h *Hub) persistAllLocked(ts []*alarm.Transition) bool {
 	h.hs.kept = 0
 	if len(h.hs.held) > 0 {
 		h.flushLocked(false)
+	}
+	if aj, ok := h.asyncLocked(); ok {
+		// pending.go: the order is taken now, the quorum waited for
+		// outside the lock; until then ts count as held (their
+		// observers wait in the entry).
+		h.enqueueLocked(aj, ts)
+		return true
 	}
 	if len(h.hs.held) == 0 {
 		n, err := h.appendAllLocked(ts)
@@ -196,6 +209,12 @@ func (h *Hub) raiseStoreTroubleLocked(now time.Time) {
 // is the sender asking again, so the journal is tried at once.
 func (h *Hub) heldAnswer(key string) bool {
 	h.mu.Lock()
+	if p := h.pendingForLocked(key); p != nil {
+		// Its transitions wait for the quorum (pending.go): so does
+		// the resend.
+		h.mu.Unlock()
+		return p.wait()
+	}
 	defer h.mu.Unlock()
 	if _, held := h.hs.events[key]; !held {
 		return true
@@ -254,6 +273,7 @@ func (h *Hub) checkJournal(now time.Time) {
 // it before closing the journal. What still cannot be written is lost with
 // the process, but was never acknowledged to a gateway.
 func (h *Hub) Flush() error {
+	h.waitPending() // pending.go
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.flushLocked(true)

@@ -39,6 +39,10 @@ type deferredObs struct {
 // deferLocked holds back the observers' view of t, held, until
 // flushLocked writes it: one entry per held transition, in order.
 func (h *Hub) deferLocked(a *alarm.Alarm, t alarm.Transition, skip bool) {
+	if p := h.pq.building; p != nil { // pending.go: waits with its entry
+		p.obs = append(p.obs, deferredObs{a: a, t: t, skip: skip})
+		return
+	}
 	h.hs.deferred = append(h.hs.deferred, deferredObs{a: a, t: t, skip: skip})
 }
 
@@ -83,6 +87,10 @@ func (h *Hub) recordFencedLocked(a *alarm.Alarm, t alarm.Transition) error {
 		return fmt.Errorf("hub: %s not journaled: %v: %w", t.Action, err, notify.ErrNotKept)
 	}
 	t.Subj = nil
+	// Every entry queued before t is answered now (the journal writes in
+	// order): apply those first, so the observers see the steps in the
+	// journal's order.
+	h.completeLocked()
 	h.appliedLocked(a, t, false)
 	h.showLocked(a)
 	return nil

@@ -110,6 +110,14 @@ func (h *Hub) openGroupLocked(r notify.Raising, first *alarm.Alarm, now time.Tim
 // through its group: its entry in the group's list (if among the first
 // alarm.MaxGroupMembers) changes, and the group's frame goes out instead.
 func (h *Hub) showLocked(a *alarm.Alarm) {
+	if h.deferShowLocked(a) { // pending.go: shown once journaled
+		return
+	}
+	h.showNowLocked(a)
+}
+
+// showNowLocked is showLocked without waiting for the journal.
+func (h *Hub) showNowLocked(a *alarm.Alarm) {
 	if a.GroupID() == "" {
 		h.broadcastLocked(a.Snapshot()) // compact history: the stream encoder reads it as is
 		return
@@ -273,6 +281,7 @@ func (h *Hub) commitRaiseLocked(a *alarm.Alarm, t alarm.Transition, first []alar
 		ts[i].Subj = nil
 		h.appliedLocked(a, ts[i], i >= h.hs.kept)
 	}
+	h.pq.building = nil // pending.go
 	clear(ts)
 	clear(ps)
 	h.gs.batch, h.gs.batchP = ts[:0], ps[:0]

@@ -84,6 +84,7 @@ type Hub struct {
 	trk          trackerIndex  // OwnTracks and OsmAnd → device (trackers.go)
 	sc           scaipState    // SCAIP receiver: units, refs, heartbeats (scaip.go)
 	fs           feedState     // staff-stream queues (feeds.go)
+	pq           pendingState  // appends waiting for their quorum (pending.go)
 	gs           groupState    // technical alarm groups (group.go)
 	ln           laneState     // care events before technical loops (lanes.go)
 	ts           *tillsynState // digital night supervision (tillsyn.go)
@@ -249,6 +250,7 @@ func (h *Hub) acceptWith(ev *event.Event, fix func(*rules.Action)) event.Reply {
 	}
 	h.lockForEvent(care) // lanes.go: a care event goes before technical loops
 	h.ln.ev, h.ln.evKey = ev, key
+	mark := h.pendingMark()
 	durable := true
 	for _, a := range acts {
 		if !h.applyLocked(a, now) {
@@ -256,11 +258,17 @@ func (h *Hub) acceptWith(ev *event.Event, fix func(*rules.Action)) event.Reply {
 		}
 	}
 	h.ln.ev, h.ln.evKey = nil, ""
+	var pend *pendingEntry
 	if !durable {
 		h.holdEventLocked(key)
+	} else {
+		pend = h.pendingSince(mark, key) // pending.go: queued, not yet written
 	}
 	h.raiseStoreTroubleLocked(now)
 	h.mu.Unlock()
+	if pend != nil && !pend.wait() {
+		durable = false // refused: held now, the event answered busy
+	}
 	if !durable {
 		h.m.notKept.Inc()
 		return busyReply(ev.ID)
@@ -517,7 +525,19 @@ func (h *Hub) Act(id string, action alarm.Action, by string, outcome alarm.Outco
 		return nil, errors.New("hub: note longer than 2000 characters")
 	}
 	h.mu.Lock()
-	defer h.mu.Unlock()
+	mark := h.pendingMark()
+	a, err := h.actLocked(id, action, by, outcome, note)
+	pend := h.pendingSince(mark, "")
+	h.mu.Unlock()
+	if pend != nil {
+		// pending.go: answered once a quorum has the step (or it is held
+		// and shown, as on a full disk), as with a synchronous append.
+		pend.wait()
+	}
+	return a, err
+}
+
+func (h *Hub) actLocked(id string, action alarm.Action, by string, outcome alarm.Outcome, note string) (*alarm.Alarm, error) {
 	a, ok := h.alarms[id]
 	if !ok {
 		return nil, ErrNotFound

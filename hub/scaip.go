@@ -354,7 +354,22 @@ func (h *Hub) scaipMove(class scaip.Class, req *scaip.Request, u SCAIPUnit, key,
 	// staff app names it in words and staff need not take it over.
 	by := alarm.ByUnitPrefix + u.Device
 	h.mu.Lock()
-	defer h.mu.Unlock()
+	mark := h.pendingMark()
+	snu := h.scaipMoveLocked(class, req, u, key, refKey, by, pos, now)
+	var pend *pendingEntry
+	if snu == scaip.OK {
+		pend = h.pendingSince(mark, key) // pending.go: answered once written
+	}
+	h.mu.Unlock()
+	if pend != nil && !pend.wait() {
+		h.m.notKept.Inc()
+		return scaip.Busy
+	}
+	return snu
+}
+
+func (h *Hub) scaipMoveLocked(class scaip.Class, req *scaip.Request, u SCAIPUnit, key, refKey, by string,
+	pos *event.Position, now time.Time) scaip.SNU {
 	var a *alarm.Alarm
 	if id, ok := h.openByKey[refKey]; ok && refKey != "" {
 		a = h.alarms[id] // the alarm this ref raised

@@ -289,3 +289,10 @@ func encodeTransition(dst []byte, t *alarm.Transition) ([]byte, error) {
 	}
 	return append(dst, body...), nil
 }
+
+// AppendTransitionJSON appends t's JSON to dst, the same bytes as
+// json.Marshal(t), through the journal's own encoder where it can: the
+// replicated journal (package cluster) writes the same records.
+func AppendTransitionJSON(dst []byte, t *alarm.Transition) ([]byte, error) {
+	return encodeTransition(dst, t)
+}

@@ -118,6 +118,11 @@ type Result struct {
 	// longest: an alarm's PUBACK waits for its write.
 	JournalSlowWrites int     `json:"journal_slow_writes,omitempty"`
 	JournalWriteMaxMS float64 `json:"journal_write_max_ms,omitempty"`
+	// JournalMsgsPerEvent (-cluster): replicated journal messages (one
+	// quorum round trip each) per event sent over the measured phase,
+	// and JournalEntriesPerMsg the transitions and records in each.
+	JournalMsgsPerEvent  float64 `json:"journal_msgs_per_event,omitempty"`
+	JournalEntriesPerMsg float64 `json:"journal_entries_per_msg,omitempty"`
 }
 
 type pct struct {
@@ -156,7 +161,8 @@ func (r *Result) summary() string {
 		r.Peer, r.Scenario, r.Sent, r.Received, r.Lost, r.Duplicated, r.Reordered, r.StreamsCut, r.Updates, r.Foreign, l.P50, l.P90, l.P99, l.P999, l.Max,
 		r.SendLag.P99, r.Puback.P99, r.AchievedRate, r.OfferedRate, r.CPUPerEventUs, r.GenCPUPerEventUs, r.SUTCPUPerEventUs,
 		r.OtherCPUPct, r.GCCount, r.GCPauseMaxMs,
-		cond(r.StreamEnded != "", " | STREAM ENDED: "+r.StreamEnded, ""), cond(r.Aborted != "", " | ABORTED: "+r.Aborted, ""))
+		cond(r.StreamEnded != "", " | STREAM ENDED: "+r.StreamEnded, ""), cond(r.Aborted != "", " | ABORTED: "+r.Aborted, "")) +
+		cond(r.JournalMsgsPerEvent > 0, fmt.Sprintf(" | journal %.3f msgs/event, %.2f entries/msg", r.JournalMsgsPerEvent, r.JournalEntriesPerMsg), "")
 }
 
 func cond[T any](c bool, a, b T) T {
@@ -390,13 +396,14 @@ func runBench(o options, logw io.Writer) (*Result, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	var readerDone <-chan struct{}
-	var streamsCut0 float64
+	var streamsCut0, jmsgs0, jentries0 float64
 	if pr.httpAddr != "" {
 		readerDone, err = b.openStream(ctx, "http://"+pr.httpAddr)
 		if err != nil {
 			return nil, err
 		}
 		streamsCut0 = pr.metric("vaka_stream_subscribers_cut_total")
+		jmsgs0, jentries0 = pr.metric("vaka_cluster_journal_appends_total"), pr.metric("vaka_cluster_journal_entries_total")
 		if o.Stall {
 			// A second staff screen that stops reading: the hub must cut
 			// it off without slowing or losing anything for the first.
@@ -607,6 +614,13 @@ func runBench(o options, logw io.Writer) (*Result, error) {
 		res.StreamsCut = int(pr.metric("vaka_stream_subscribers_cut_total") - streamsCut0)
 		res.JournalSlowWrites = int(pr.metric("vaka_store_slow_writes_total"))
 		res.JournalWriteMaxMS = pr.metric("vaka_store_write_max_seconds") * 1000
+		if o.Cluster > 0 && res.Sent > 0 {
+			msgs := pr.metric("vaka_cluster_journal_appends_total") - jmsgs0
+			res.JournalMsgsPerEvent = msgs / float64(res.Sent)
+			if msgs > 0 {
+				res.JournalEntriesPerMsg = (pr.metric("vaka_cluster_journal_entries_total") - jentries0) / msgs
+			}
+		}
 	}
 	res.PubackUnexpected = int(b.pubackUnexpected.Load())
 	res.Foreign = int(b.foreign.Load())

@@ -34,15 +34,20 @@ func writeClusterSummary(out *bytes.Buffer, groups []*group) {
 			p("## Redundant group: alarm latency (issue 19)\n\n")
 			p("The hub (A) with its journal on a NATS JetStream stream with 3 replicas (`cluster:`, docs/scale-out.md): every transition acknowledged by a quorum ")
 			p("before the event's PUBACK. The three NATS nodes run in one child process of vaka-load (`-serve-nats`), pinned with the hub, so their CPU is the peer's; ")
-			p("on one machine the replicas share its cores and disk. Medians of the rounds above; the single hub is the same scenario with its local journal.\n\n")
-			p("| scenario | setup | p50 | p99 | max | lost | dup | CPU µs/event peer |\n|---|---|---:|---:|---:|---:|---:|---:|\n")
+			p("on one machine the replicas share its cores and disk. Medians of the rounds above; the single hub is the same scenario with its local journal. ")
+			p("**journal msgs/event**: stream messages (one quorum round trip each) per event sent; below 1 when events handled at the same time share one (hub/pending.go).\n\n")
+			p("| scenario | setup | p50 | p99 | max | lost | dup | CPU µs/event peer | journal msgs/event |\n|---|---|---:|---:|---:|---:|---:|---:|---:|\n")
 		}
 		row := func(name, setup string, s *group) {
 			pg := &group{runs: byPeer(s.runs, peerVaka)}
-			p("| %s | %s | %s | %s | %s | %s | %s | %.1f |\n", name, setup, ms(pg.med(func(r *Result) float64 { return r.Latency.P50 })),
+			msgs := "–"
+			if s.o.Cluster > 0 {
+				msgs = fmt.Sprintf("%.2f", pg.med(func(r *Result) float64 { return r.JournalMsgsPerEvent }))
+			}
+			p("| %s | %s | %s | %s | %s | %s | %s | %.1f | %s |\n", name, setup, ms(pg.med(func(r *Result) float64 { return r.Latency.P50 })),
 				ms(pg.p99()), ms(pg.med(func(r *Result) float64 { return r.Latency.Max })),
 				count(pg.medInt(func(r *Result) int { return r.Lost })), count(pg.medInt(func(r *Result) int { return r.Duplicated })),
-				pg.med(func(r *Result) float64 { return r.SUTCPUPerEventUs }))
+				pg.med(func(r *Result) float64 { return r.SUTCPUPerEventUs }), msgs)
 		}
 		name := fmt.Sprintf("%g events/s", g.o.Rate)
 		if g.o.AlarmEvery > 1 {

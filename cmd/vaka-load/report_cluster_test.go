@@ -15,6 +15,9 @@ func clusterRun(replicas, run int, p99 float64) *Result {
 	r := roundResult(peerVaka, run, p99, 0, 0)
 	r.Options.Rate, r.OfferedRate, r.Options.Cluster = 1000, 1000, replicas
 	r.Scenario = scenarioName(r.Options)
+	if replicas > 0 {
+		r.JournalMsgsPerEvent = 0.5 + float64(run)/10
+	}
 	return r
 }
 
@@ -43,6 +46,13 @@ func TestClusterSummary(t *testing.T) {
 		}
 		if !strings.Contains(s, "| 1000 events/s | single hub | 0.150 | 1.50 |") {
 			t.Errorf("single hub's medians missing:\n%s", s)
+		}
+		// Messages per event: the median of the rounds (0.6, 0.7, 0.8),
+		// none for the single hub.
+		single := s[strings.Index(s, "| 1000 events/s | single hub |"):]
+		single = single[:strings.IndexByte(single, '\n')]
+		if !strings.Contains(s, "| 3 replicas |") || !strings.Contains(s, " | 0.70 |\n") || !strings.HasSuffix(single, " | – |") {
+			t.Errorf("journal messages per event missing or wrong:\n%s", s)
 		}
 	}
 	// No -cluster run: no section.

@@ -113,7 +113,10 @@ func runClusterHub(ctx context.Context, path string, cfg *hub.Config, log *slog.
 			func() float64 { return float64(lease.Term) }),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "vaka_cluster_journal_appends_total",
 			Help: "Journal records acknowledged by a quorum of the stream's replicas since this hub became active."},
-			func() float64 { return float64(j.Appends.Load()) }))
+			func() float64 { return float64(j.Appends.Load()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "vaka_cluster_journal_entries_total",
+			Help: "Transitions and records in the journal messages of vaka_cluster_journal_appends_total (group commit: several to a message)."},
+			func() float64 { return float64(j.Batched.Load()) }))
 	sessMetrics(s)
 	pp.attach(s)
 	s.WatchConfig(ctx, path, 5*time.Second)
