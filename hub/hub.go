@@ -206,12 +206,14 @@ func (h *Hub) acceptWith(ev *event.Event, fix func(*rules.Action)) event.Reply {
 	key := ev.Key()
 	if !h.seen.addIfNew(key) {
 		h.m.duplicates.Inc()
+		h.seen.waitDone(key) // the first delivery's outcome first (dedup.go)
 		if !h.heldAnswer(key) {
 			h.m.notKept.Inc()
 			return busyReply(ev.ID)
 		}
 		return event.Reply{Code: event.ReplyOK, ID: ev.ID}
 	}
+	defer h.seen.done(key) // after the wait for the journal below: durable or held by then
 	now := h.now()
 	skewNote := h.checkClock(ev, now)
 	var buf [4]rules.Action

@@ -345,11 +345,13 @@ func (h *Hub) scaipMove(class scaip.Class, req *scaip.Request, u SCAIPUnit, key,
 	if !h.seen.addIfNew(key) {
 		h.m.duplicates.Inc()
 		h.scaipMetric("duplicate")
+		h.seen.waitDone(key)
 		if !h.heldAnswer(key) {
 			return scaip.Busy
 		}
 		return scaip.OK
 	}
+	defer h.seen.done(key)
 	// "unit:<device>", like "rule:<name>": not a staff login, so the
 	// staff app names it in words and staff need not take it over.
 	by := alarm.ByUnitPrefix + u.Device
