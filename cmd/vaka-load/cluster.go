@@ -92,7 +92,11 @@ func (p *peer) startNATSProcess(o options, n int, tmp string) ([]string, error) 
 	if err != nil {
 		return nil, err
 	}
-	cmd := pinned(exec.Command(exe, "-serve-nats", fmt.Sprint(n), filepath.Join(tmp, "nats")), o.PinSUT)
+	pin := o.PinSUT
+	if o.PinNATS != "" {
+		pin = o.PinNATS
+	}
+	cmd := pinned(exec.Command(exe, "-serve-nats", fmt.Sprint(n), filepath.Join(tmp, "nats")), pin)
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		return nil, err
@@ -449,3 +453,9 @@ func writeFailoverReport(w io.Writer, files []string) error {
 }
 
 func secs(ms float64) string { return fmt.Sprintf("%.2f s", ms/1000) }
+
+// natsApart reports whether the NATS nodes run on CPUs of their own
+// (-pin-nats), not sharing the hub's: as in a real redundant group, where
+// the active hub's machine carries one follower and the others are
+// elsewhere.
+func (o options) natsApart() bool { return o.PinNATS != "" && o.PinNATS != o.PinSUT }

@@ -187,6 +187,9 @@ func scenarioName(o options) string {
 	}
 	if o.Cluster > 0 {
 		s += fmt.Sprintf(", redundant group: journal on %d NATS replicas", o.Cluster)
+		if o.natsApart() {
+			s += fmt.Sprintf(" on CPU %s, off the hub's", o.PinNATS)
+		}
 	}
 	if o.Stall {
 		s += ", one stalled alarm consumer"

@@ -79,6 +79,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&o.Dump, "dump", "", "write per-event times (CSV) to this file, to see where tails cluster")
 	fs.StringVar(&o.Peer, "peer", peerVaka, "system under test: vaka (A: embedded broker, rules inline) | mosquitto-ext (B: Mosquitto, the hub as external client) | nodered (C: Mosquitto + Node-RED flow posting to an HTTP sink)")
 	fs.StringVar(&o.NodeRED, "nodered-dir", ".cache/node-red", "where scripts/bench-deps.sh installed node-red "+nodeREDWant)
+	fs.StringVar(&o.PinNATS, "pin-nats", "", "with -cluster: pin the NATS nodes' process to these CPUs instead of -pin-sut's, e.g. 1: the replicas off the hub's CPU, as on machines of their own")
 	fs.IntVar(&o.Cluster, "cluster", 0, "with -hub-bin and -peer vaka: the hub's journal replicated on this many NATS JetStream nodes (3: a redundant group's quorum; cluster.go)")
 	fs.BoolVar(&o.Stall, "stall", false, "stalled consumer: a second alarm consumer stops reading for the whole run (A, B: a staff stream; C: a second HTTP endpoint that never answers)")
 	knee := fs.Duration("knee", 0, "exit with status 3 if p99 exceeds this or any alarm is lost or duplicated (the ramp stops a peer there)")
@@ -173,6 +174,7 @@ type options struct {
 	// Cluster is -cluster: NATS nodes the hub's journal is replicated on
 	// (0: the local journal).
 	Cluster       int           `json:"cluster,omitempty"`
+	PinNATS       string        `json:"pin_nats,omitempty"`
 	Mode          string        `json:"mode"`
 	Rate          float64       `json:"rate"`
 	Duration      time.Duration `json:"duration_ns"`
@@ -256,7 +258,10 @@ func (o *options) check() error {
 	if o.Tick < 0 || o.Tick > time.Second {
 		return errors.New("-tick must be 0..1s")
 	}
-	for _, c := range []string{o.PinGen, o.PinSUT} {
+	if o.PinNATS != "" && o.Cluster == 0 {
+		return errors.New("-pin-nats needs -cluster")
+	}
+	for _, c := range []string{o.PinGen, o.PinSUT, o.PinNATS} {
 		if c == "" {
 			continue
 		}
@@ -264,7 +269,7 @@ func (o *options) check() error {
 			return err
 		}
 		if _, err := exec.LookPath("taskset"); err != nil {
-			return errors.New("-pin-gen/-pin-sut need taskset (util-linux)")
+			return errors.New("-pin-gen/-pin-sut/-pin-nats need taskset (util-linux)")
 		}
 	}
 	if o.HubBin != "" {

@@ -55,6 +55,29 @@ func TestClusterSummary(t *testing.T) {
 			t.Errorf("journal messages per event missing or wrong:\n%s", s)
 		}
 	}
+	// The NATS nodes pinned off the hub's CPU (-pin-nats): their own row
+	// and goal line, beside the runs that share it.
+	rs := []*Result{clusterRun(0, 1, 1)}
+	for i, p := range []float64{3, 9, 4} {
+		rs = append(rs, clusterRun(3, i+1, 8))
+		apart := clusterRun(3, i+1, p)
+		apart.Options.PinSUT, apart.Options.PinNATS = "0", "1"
+		apart.Scenario = scenarioName(apart.Options)
+		rs = append(rs, apart)
+	}
+	var apartMD bytes.Buffer
+	if err := writeReport(&apartMD, writeResults(t, rs...), "", "", "", ""); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"| 3 replicas, NATS off the hub's CPU |",
+		"with 3 replicas, NATS off the hub's CPU: met (median p99 4.00 ms, runs: 3)",
+		"with 3 replicas: **not met** (median p99 8.00 ms, runs: 3)",
+	} {
+		if !strings.Contains(apartMD.String(), want) {
+			t.Errorf("want %q in:\n%s", want, apartMD.String())
+		}
+	}
 	// No -cluster run: no section.
 	var md bytes.Buffer
 	if err := writeReport(&md, writeResults(t, clusterRun(0, 1, 1)), "", "", "", ""); err != nil {
