@@ -20,6 +20,7 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/md5"
 	"encoding/hex"
@@ -33,6 +34,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/pprof"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -69,6 +71,9 @@ type scaipOptions struct {
 	DataParent string        `json:"data_parent,omitempty"`
 	Label      string        `json:"label,omitempty"`
 	Command    string        `json:"command"`
+	// HubProfile: a CPU profile of the hub process over the measured
+	// phase (-hub-cpuprofile, as for the MQTT runs).
+	HubProfile string `json:"hub_cpuprofile,omitempty"`
 }
 
 // SCAIPResult is one run, as the JSON result file holds it. Times in ms.
@@ -97,7 +102,11 @@ type SCAIPResult struct {
 	// HubCPUPerMsgUs: the hub process's CPU (user+system, /proc) over the
 	// measured phase per message it was sent (alarms and malformed).
 	HubCPUPerMsgUs float64 `json:"hub_cpu_per_msg_us"`
-	GenCPUPerMsgUs float64 `json:"gen_cpu_per_msg_us"`
+	// HubExactCPUPerMsgUs: the same from the scheduler's nanosecond count
+	// (procExactCPU), not the tick-sampled /proc/PID/stat: at a steady
+	// 1,000/s the tick-sampled figure was 1.5–3× this one.
+	HubExactCPUPerMsgUs float64 `json:"hub_exact_cpu_per_msg_us,omitempty"`
+	GenCPUPerMsgUs      float64 `json:"gen_cpu_per_msg_us"`
 	// HubRunqWaitMs: time the hub's threads were runnable but waited for
 	// a CPU during the run (other work on a shared machine).
 	HubRunqWaitMs float64 `json:"hub_runq_wait_ms"`
@@ -120,6 +129,31 @@ type SCAIPResult struct {
 	Valid    bool   `json:"valid"`
 	NotValid string `json:"not_valid,omitempty"`
 	Aborted  string `json:"aborted,omitempty"`
+	// Timeline: the latency per second of the measured phase, by when
+	// the MESSAGE was scheduled, so a slow run shows WHEN it was slow
+	// (the first second after start, or periodically).
+	Timeline []scaipSecond `json:"timeline,omitempty"`
+	// Slowest: the slowest alarms, with when they were sent (ms after the
+	// measured phase began), to tell a start-up cost or a periodic one
+	// (GC, a timer, the hub's tick) from scattered delays.
+	Slowest []scaipSlow `json:"slowest,omitempty"`
+}
+
+// scaipSlow is one slow alarm: when it was sent and its latency (ms).
+type scaipSlow struct {
+	SentMs    float64 `json:"sent_ms"`
+	LatencyMs float64 `json:"latency_ms"`
+	RaiseMs   float64 `json:"raise_ms"` // to raised_at; 0 if unknown
+}
+
+// scaipSecond is one second of a run's timeline (times in ms).
+type scaipSecond struct {
+	Second   int     `json:"second"`
+	Sent     int     `json:"sent"`
+	Received int     `json:"received"`
+	P50      float64 `json:"p50"`
+	P99      float64 `json:"p99"`
+	Max      float64 `json:"max"`
 }
 
 func runSCAIP(args []string, stdout, stderr io.Writer) int {
@@ -139,6 +173,8 @@ func runSCAIP(args []string, stdout, stderr io.Writer) int {
 	out := fs.String("out", "", "write the machine-readable result to this JSON file")
 	report := fs.Bool("report", false, "write the SCAIP section of docs/benchmarks.md from the JSON result files given as arguments")
 	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of this process (the generator) for the measured phase")
+	fs.StringVar(&o.HubProfile, "hub-cpuprofile", "", "write a CPU profile of the hub process for the measured phase to this `file` (VAKA_CPUPROFILE, SIGUSR1/SIGUSR2)")
+	timeline := fs.Bool("timeline", false, "print the per-second latency timeline after the summary")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -178,6 +214,16 @@ func runSCAIP(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	fmt.Fprintln(stdout, res.summary())
+	if *timeline {
+		for _, t := range res.Timeline {
+			fmt.Fprintf(stdout, "  s%-3d sent %5d recv %5d  p50 %7.3f  p99 %7.3f  max %7.3f ms\n", t.Second, t.Sent, t.Received, t.P50, t.P99, t.Max)
+		}
+		fmt.Fprint(stdout, "  slowest (sent at ms: latency/to raise ms):")
+		for _, s := range res.Slowest {
+			fmt.Fprintf(stdout, " %.0f:%.1f/%.1f", s.SentMs, s.LatencyMs, s.RaiseMs)
+		}
+		fmt.Fprintln(stdout)
+	}
 	if *out != "" {
 		b, _ := json.MarshalIndent(res, "", "  ")
 		if err := os.WriteFile(*out, append(b, '\n'), 0o644); err != nil {
@@ -348,7 +394,8 @@ func runSCAIPBench(o scaipOptions, prof *os.File) (*SCAIPResult, error) {
 	}
 	p := &peer{name: peerVaka}
 	defer p.close()
-	if err := p.startHubProcess(options{HubBin: o.HubBin, PinSUT: o.PinSUT}, cfg, dataDir); err != nil {
+	po := options{HubBin: o.HubBin, PinSUT: o.PinSUT, HubProfile: o.HubProfile}
+	if err := p.startHubProcess(po, cfg, dataDir); err != nil {
 		return nil, err
 	}
 	res := &SCAIPResult{Kind: "scaip", Options: o, Scenario: o.scenario(), Machine: machineInfo(), Started: time.Now().UTC()}
@@ -386,8 +433,13 @@ func runSCAIPBench(o scaipOptions, prof *os.File) (*SCAIPResult, error) {
 			return nil, err
 		}
 	}
+	stopHubProf, err := startHubProfile(po, p.hubPid)
+	if err != nil {
+		return nil, err
+	}
 	drops0 := udpDrops(cfg.SCAIP.UDP)
 	hub0, gen0, busy0, runq0 := procCPU(p.hubPid), selfCPU(), machineBusy(), procRunqWait(p.hubPid)
+	exact0 := procExactCPU(p.hubPid)
 	vcs0, ics0 := procCtxSwitches(p.hubPid)
 	start := r.now()
 	// The malformed flood, on its own socket, pacer and goroutine.
@@ -467,9 +519,13 @@ func runSCAIPBench(o scaipOptions, prof *os.File) (*SCAIPResult, error) {
 		}
 	}
 	hubCPU, genCPU, busy := procCPU(p.hubPid)-hub0, selfCPU()-gen0, machineBusy()-busy0
+	exactCPU := procExactCPU(p.hubPid) - exact0
 	vcs1, ics1 := procCtxSwitches(p.hubPid)
 	if prof != nil {
 		pprof.StopCPUProfile()
+	}
+	if err := stopHubProf(); err != nil {
+		return nil, fmt.Errorf("-hub-cpuprofile: %w", err)
 	}
 	res.HubRunqWaitMs = float64(procRunqWait(p.hubPid)-runq0) / 1e6
 	res.UDPDrops = udpDrops(cfg.SCAIP.UDP) - drops0
@@ -500,9 +556,12 @@ func runSCAIPBench(o scaipOptions, prof *os.File) (*SCAIPResult, error) {
 		}
 	}
 	res.NoiseSent = int(noiseSent.Load())
+	res.Timeline = scaipTimeline(r, start)
+	res.Slowest = scaipSlowest(r, start, 30)
 	res.Latency, res.FromSched, res.ToRaise, res.SendLag = percentiles(lat), percentiles(fromSched), percentiles(toRaise), percentiles(lag)
 	if msgs := res.Sent + res.NoiseSent; msgs > 0 {
 		res.HubCPUPerMsgUs = float64(hubCPU.Microseconds()) / float64(msgs)
+		res.HubExactCPUPerMsgUs = float64(exactCPU.Microseconds()) / float64(msgs)
 		res.GenCPUPerMsgUs = float64(genCPU.Microseconds()) / float64(msgs)
 		res.HubVolCtxSwPerMsg = float64(vcs1-vcs0) / float64(msgs)
 		res.HubCtxSwPerMsg = float64(vcs1-vcs0+ics1-ics0) / float64(msgs)
@@ -520,6 +579,53 @@ func runSCAIPBench(o scaipOptions, prof *os.File) (*SCAIPResult, error) {
 		res.NotValid = strings.TrimPrefix(res.NotValid+"; ", "; ") + res.Aborted
 	}
 	return res, nil
+}
+
+// scaipTimeline groups the alarms by the second of the measured phase
+// they were scheduled in (from start), with each second's latency.
+func scaipTimeline(r *scaipRun, start int64) []scaipSecond {
+	var secs []scaipSecond
+	var lats [][]int64
+	for i := range r.sent {
+		if r.sent[i] == 0 {
+			continue
+		}
+		k := max(0, int((r.sched[i]-start)/int64(time.Second)))
+		for len(secs) <= k {
+			secs = append(secs, scaipSecond{Second: len(secs)})
+			lats = append(lats, nil)
+		}
+		secs[k].Sent++
+		if t := r.recv[i].Load(); t != 0 {
+			secs[k].Received++
+			lats[k] = append(lats[k], t-r.sent[i])
+		}
+	}
+	for k := range secs {
+		p := percentiles(lats[k])
+		secs[k].P50, secs[k].P99, secs[k].Max = p.P50, p.P99, p.Max
+	}
+	return secs
+}
+
+// scaipSlowest lists the n slowest alarms, in the order they were sent.
+func scaipSlowest(r *scaipRun, start int64, n int) []scaipSlow {
+	var all []scaipSlow
+	for i := range r.sent {
+		t := r.recv[i].Load()
+		if r.sent[i] == 0 || t == 0 {
+			continue
+		}
+		s := scaipSlow{SentMs: float64(r.sent[i]-start) / 1e6, LatencyMs: float64(t-r.sent[i]) / 1e6}
+		if at := r.raised[i].Load(); at != 0 {
+			s.RaiseMs = float64(at-r.sent[i]) / 1e6
+		}
+		all = append(all, s)
+	}
+	slices.SortFunc(all, func(a, b scaipSlow) int { return cmp.Compare(b.LatencyMs, a.LatencyMs) })
+	all = all[:min(n, len(all))]
+	slices.SortFunc(all, func(a, b scaipSlow) int { return cmp.Compare(a.SentMs, b.SentMs) })
+	return all
 }
 
 // udpDrops is the kernel's count of datagrams dropped at the UDP socket
@@ -563,9 +669,9 @@ func (r *SCAIPResult) summary() string {
 		v = "NOT VALID: " + r.NotValid
 	}
 	return fmt.Sprintf("[scaip] %s: sent=%d received=%d lost=%d (udp drops %d) noise=%d | latency ms p50 %.3f p99 %.3f max %.3f | to raise p99 %.3f | "+
-		"send lag p99 %.3f ms | hub CPU %.1f µs/msg, gen %.1f µs/msg | hub ctx switches %.2f/msg (voluntary %.2f) | other work %.0f%% | %s",
+		"send lag p99 %.3f ms | hub CPU %.1f µs/msg (exact %.1f), gen %.1f µs/msg | hub ctx switches %.2f/msg (voluntary %.2f) | other work %.0f%% | %s",
 		r.Scenario, r.Sent, r.Received, r.Lost, r.UDPDrops, r.NoiseSent, r.Latency.P50, r.Latency.P99, r.Latency.Max, r.ToRaise.P99,
-		r.SendLag.P99, r.HubCPUPerMsgUs, r.GenCPUPerMsgUs, r.HubCtxSwPerMsg, r.HubVolCtxSwPerMsg, r.OtherCPUPct, v)
+		r.SendLag.P99, r.HubCPUPerMsgUs, r.HubExactCPUPerMsgUs, r.GenCPUPerMsgUs, r.HubCtxSwPerMsg, r.HubVolCtxSwPerMsg, r.OtherCPUPct, v)
 }
 
 // scaipUnit is a minimal SIP UDP alarm unit: one socket, one nonce whose
