@@ -88,6 +88,9 @@ func (s *Server) onRequest(req *sip.Request) {
 	if d.mrs != nil {
 		s.mrs.send(req, *d.mrs)
 	}
+	if d.later != nil {
+		d.later.okSent()
+	}
 }
 
 // warn logs a refusal or a failed send, at most a line a second per

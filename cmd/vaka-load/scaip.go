@@ -30,6 +30,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -398,6 +399,12 @@ func runSCAIPBench(o scaipOptions, prof *os.File) (*SCAIPResult, error) {
 	if err := p.startHubProcess(po, cfg, dataDir); err != nil {
 		return nil, err
 	}
+	// Serving is not the same as ready: wait for /healthz to say so, and
+	// (newSCAIPUnit) for the SIP listener to challenge, before the clock
+	// starts, so no start-up work of the hub is measured as alarm latency.
+	if err := waitHealthy("http://"+p.httpAddr, 20*time.Second); err != nil {
+		return nil, err
+	}
 	res := &SCAIPResult{Kind: "scaip", Options: o, Scenario: o.scenario(), Machine: machineInfo(), Started: time.Now().UTC()}
 	r := &scaipRun{base: time.Now(), sched: make([]int64, o.N), sent: make([]int64, o.N),
 		recv: make([]atomic.Int64, o.N), raised: make([]atomic.Int64, o.N)}
@@ -581,6 +588,25 @@ func runSCAIPBench(o scaipOptions, prof *os.File) (*SCAIPResult, error) {
 	return res, nil
 }
 
+// waitHealthy waits until base/healthz answers 200 (the hub has started
+// and says it is healthy), at most wait.
+func waitHealthy(base string, wait time.Duration) error {
+	c := http.Client{Timeout: time.Second}
+	for deadline := time.Now().Add(wait); ; time.Sleep(50 * time.Millisecond) {
+		resp, err := c.Get(base + "/healthz")
+		if err == nil {
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("hub not healthy within %v (last: %v)", wait, err)
+		}
+	}
+}
+
 // scaipTimeline groups the alarms by the second of the measured phase
 // they were scheduled in (from start), with each second's latency.
 func scaipTimeline(r *scaipRun, start int64) []scaipSecond {
@@ -703,22 +729,30 @@ func newSCAIPUnit(hubAddr string) (*scaipUnit, error) {
 		local: c.LocalAddr().String(), challenge: make(chan string, 1), done: make(chan struct{})}
 	u.ha2 = md5hex("MESSAGE:" + u.uri)
 	go u.read()
-	// One unsigned request for the nonce (a test transmission: no alarm).
-	if err := u.send(0, "<mrq><ref>n0</ref><cid>"+strconv.Itoa(scaipCidBase)+"</cid><dty>0003</dty><stc>0102</stc></mrq>", false); err != nil {
-		u.close()
-		return nil, err
-	}
-	select {
-	case st := <-u.challenge:
-		_, rest, _ := strings.Cut(st, `nonce="`)
-		u.nonce, _, _ = strings.Cut(rest, `"`)
-	case <-time.After(5 * time.Second):
-		u.close()
-		return nil, errors.New("scaip: no Digest challenge from the hub within 5 s")
-	}
-	if u.nonce == "" {
-		u.close()
-		return nil, errors.New("scaip: the hub's challenge has no nonce")
+	// One unsigned request for the nonce (a test transmission: no alarm),
+	// sent again every 200 ms until the hub's SIP listener challenges it
+	// (it opens after the HTTP listener), at most 5 s.
+	deadline := time.After(5 * time.Second)
+	tick := time.NewTicker(200 * time.Millisecond)
+	defer tick.Stop()
+	for u.nonce == "" {
+		if err := u.send(0, "<mrq><ref>n0</ref><cid>"+strconv.Itoa(scaipCidBase)+"</cid><dty>0003</dty><stc>0102</stc></mrq>", false); err != nil {
+			u.close()
+			return nil, err
+		}
+		select {
+		case st := <-u.challenge:
+			_, rest, _ := strings.Cut(st, `nonce="`)
+			u.nonce, _, _ = strings.Cut(rest, `"`)
+			if u.nonce == "" {
+				u.close()
+				return nil, errors.New("scaip: the hub's challenge has no nonce")
+			}
+		case <-tick.C:
+		case <-deadline:
+			u.close()
+			return nil, errors.New("scaip: no Digest challenge from the hub within 5 s")
+		}
 	}
 	return u, nil
 }
@@ -739,6 +773,9 @@ func (u *scaipUnit) read() {
 	var ok []byte
 	for {
 		n, err := u.conn.Read(buf)
+		if errors.Is(err, syscall.ECONNREFUSED) {
+			continue // an ICMP port unreachable: sent before the hub listened
+		}
 		if err != nil {
 			return
 		}
