@@ -58,7 +58,9 @@ type answers struct {
 	c   chan struct{}
 }
 
-func newAnswers() *answers { return &answers{got: map[string]scaip.Response{}, c: make(chan struct{}, 16)} }
+func newAnswers() *answers {
+	return &answers{got: map[string]scaip.Response{}, c: make(chan struct{}, 16)}
+}
 
 func (a *answers) fn(ref string) func(scaip.Response) {
 	return func(r scaip.Response) {
