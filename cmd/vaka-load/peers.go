@@ -462,20 +462,7 @@ func machineBusy() time.Duration {
 // procRunqWait is the time a process's threads have spent runnable but
 // waiting for a CPU (/proc/PID/task/*/schedstat, second field): other work
 // on a shared machine taking the cores shows here.
-func procRunqWait(pid int) time.Duration { return procSchedstat(pid, 1) }
-
-// procExactCPU is a process's CPU time on its threads now alive, from the
-// scheduler's own nanosecond count (/proc/PID/task/*/schedstat, field 1).
-// /proc/PID/stat's utime+stime, what procCPU reads, is sampled at the
-// kernel's tick on a kernel with tick-based accounting (HZ 250 here): a
-// process woken at a steady rate (a paced generator, 1,000/s) in step with
-// the tick is charged whole ticks or none, and its figure can be off by a
-// factor of two or three either way. This one is not sampled.
-func procExactCPU(pid int) time.Duration { return procSchedstat(pid, 0) }
-
-// procSchedstat sums field i of /proc/PID/task/*/schedstat (0: time on a
-// CPU, 1: time runnable waiting for one; ns).
-func procSchedstat(pid, field int) time.Duration {
+func procRunqWait(pid int) time.Duration {
 	tasks, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
 	if err != nil {
 		return 0
@@ -487,7 +474,7 @@ func procSchedstat(pid, field int) time.Duration {
 			continue
 		}
 		if f := strings.Fields(string(b)); len(f) >= 2 {
-			ns, _ := strconv.ParseInt(f[field], 10, 64)
+			ns, _ := strconv.ParseInt(f[1], 10, 64)
 			d += time.Duration(ns)
 		}
 	}

@@ -103,11 +103,7 @@ type SCAIPResult struct {
 	// HubCPUPerMsgUs: the hub process's CPU (user+system, /proc) over the
 	// measured phase per message it was sent (alarms and malformed).
 	HubCPUPerMsgUs float64 `json:"hub_cpu_per_msg_us"`
-	// HubExactCPUPerMsgUs: the same from the scheduler's nanosecond count
-	// (procExactCPU), not the tick-sampled /proc/PID/stat: at a steady
-	// 1,000/s the tick-sampled figure was 1.5–3× this one.
-	HubExactCPUPerMsgUs float64 `json:"hub_exact_cpu_per_msg_us,omitempty"`
-	GenCPUPerMsgUs      float64 `json:"gen_cpu_per_msg_us"`
+	GenCPUPerMsgUs float64 `json:"gen_cpu_per_msg_us"`
 	// HubRunqWaitMs: time the hub's threads were runnable but waited for
 	// a CPU during the run (other work on a shared machine).
 	HubRunqWaitMs float64 `json:"hub_runq_wait_ms"`
@@ -446,7 +442,6 @@ func runSCAIPBench(o scaipOptions, prof *os.File) (*SCAIPResult, error) {
 	}
 	drops0 := udpDrops(cfg.SCAIP.UDP)
 	hub0, gen0, busy0, runq0 := procCPU(p.hubPid), selfCPU(), machineBusy(), procRunqWait(p.hubPid)
-	exact0 := procExactCPU(p.hubPid)
 	vcs0, ics0 := procCtxSwitches(p.hubPid)
 	start := r.now()
 	// The malformed flood, on its own socket, pacer and goroutine.
@@ -526,7 +521,6 @@ func runSCAIPBench(o scaipOptions, prof *os.File) (*SCAIPResult, error) {
 		}
 	}
 	hubCPU, genCPU, busy := procCPU(p.hubPid)-hub0, selfCPU()-gen0, machineBusy()-busy0
-	exactCPU := procExactCPU(p.hubPid) - exact0
 	vcs1, ics1 := procCtxSwitches(p.hubPid)
 	if prof != nil {
 		pprof.StopCPUProfile()
@@ -568,7 +562,6 @@ func runSCAIPBench(o scaipOptions, prof *os.File) (*SCAIPResult, error) {
 	res.Latency, res.FromSched, res.ToRaise, res.SendLag = percentiles(lat), percentiles(fromSched), percentiles(toRaise), percentiles(lag)
 	if msgs := res.Sent + res.NoiseSent; msgs > 0 {
 		res.HubCPUPerMsgUs = float64(hubCPU.Microseconds()) / float64(msgs)
-		res.HubExactCPUPerMsgUs = float64(exactCPU.Microseconds()) / float64(msgs)
 		res.GenCPUPerMsgUs = float64(genCPU.Microseconds()) / float64(msgs)
 		res.HubVolCtxSwPerMsg = float64(vcs1-vcs0) / float64(msgs)
 		res.HubCtxSwPerMsg = float64(vcs1-vcs0+ics1-ics0) / float64(msgs)
@@ -695,9 +688,9 @@ func (r *SCAIPResult) summary() string {
 		v = "NOT VALID: " + r.NotValid
 	}
 	return fmt.Sprintf("[scaip] %s: sent=%d received=%d lost=%d (udp drops %d) noise=%d | latency ms p50 %.3f p99 %.3f max %.3f | to raise p99 %.3f | "+
-		"send lag p99 %.3f ms | hub CPU %.1f µs/msg (exact %.1f), gen %.1f µs/msg | hub ctx switches %.2f/msg (voluntary %.2f) | other work %.0f%% | %s",
+		"send lag p99 %.3f ms | hub CPU %.1f µs/msg, gen %.1f µs/msg | hub ctx switches %.2f/msg (voluntary %.2f) | other work %.0f%% | %s",
 		r.Scenario, r.Sent, r.Received, r.Lost, r.UDPDrops, r.NoiseSent, r.Latency.P50, r.Latency.P99, r.Latency.Max, r.ToRaise.P99,
-		r.SendLag.P99, r.HubCPUPerMsgUs, r.HubExactCPUPerMsgUs, r.GenCPUPerMsgUs, r.HubCtxSwPerMsg, r.HubVolCtxSwPerMsg, r.OtherCPUPct, v)
+		r.SendLag.P99, r.HubCPUPerMsgUs, r.GenCPUPerMsgUs, r.HubCtxSwPerMsg, r.HubVolCtxSwPerMsg, r.OtherCPUPct, v)
 }
 
 // scaipUnit is a minimal SIP UDP alarm unit: one socket, one nonce whose

@@ -36,18 +36,16 @@ func writeSCAIPReport(w io.Writer, files []string) error {
 	p("**p50/p99/max**: MESSAGE written → alarm read on a staff stream. **to raise p99**: MESSAGE written → the\n")
 	p("alarm's `raised_at` (SIP, Digest, XML, rules; the rest is journal and stream). **lag p99**: how late the\n")
 	p("generator wrote a MESSAGE after its scheduled time; over %.0f ms the run measured the generator and is\n", genLagValidMs)
-	p("**not valid, not judged**. **hub CPU/msg**: the hub process's CPU (/proc/PID/stat) per message sent to it\n")
-	p("(malformed ones included); the kernel samples it at its tick, and a process woken in step with the tick is\n")
-	p("charged whole ticks or none, so at a steady rate it can be 1.5–3× off. **exact**: the same from the\n")
-	p("scheduler's nanosecond count (/proc/PID/task/*/schedstat), the figure to compare. **other work**: the rest of the machine's CPU during the run, in %% of all CPUs.\n")
+	p("**not valid, not judged**. **hub CPU/msg**: the hub process's CPU (/proc) per message sent to it\n")
+	p("(malformed ones included). **other work**: the rest of the machine's CPU during the run, in %% of all CPUs.\n")
 	p("**lost**: no alarm on the stream 5 s after the last MESSAGE; **UDP drops**: of those, datagrams the kernel\n")
 	p("dropped at the hub's full socket (a real unit resends an unanswered MESSAGE; this generator does not).\n\n")
 	if len(rs) == 0 {
 		p("(not run)\n")
 		return nil
 	}
-	p("| scenario | label | sent | lost | UDP drops | p50 ms | p99 ms | max ms | to raise p99 ms | lag p99 ms | hub CPU/msg µs | exact µs | gen CPU/msg µs | other work | load at start | valid |\n")
-	p("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|\n")
+	p("| scenario | label | sent | lost | UDP drops | p50 ms | p99 ms | max ms | to raise p99 ms | lag p99 ms | hub CPU/msg µs | gen CPU/msg µs | other work | load at start | valid |\n")
+	p("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|\n")
 	var goal []string
 	met := 0
 	judged := 0
@@ -56,9 +54,9 @@ func writeSCAIPReport(w io.Writer, files []string) error {
 		if !r.Valid {
 			valid = "not valid, not judged: " + r.NotValid
 		}
-		p("| %s | %s | %d | %d | %d | %.2f | %.2f | %.2f | %.2f | %.2f | %.0f | %.0f | %.0f | %.0f%% | %s | %s |\n",
+		p("| %s | %s | %d | %d | %d | %.2f | %.2f | %.2f | %.2f | %.2f | %.0f | %.0f | %.0f%% | %s | %s |\n",
 			r.Scenario, r.Options.Label, r.Sent, r.Lost, r.UDPDrops, r.Latency.P50, r.Latency.P99, r.Latency.Max, r.ToRaise.P99,
-			r.SendLag.P99, r.HubCPUPerMsgUs, r.HubExactCPUPerMsgUs, r.GenCPUPerMsgUs, r.OtherCPUPct, r.Machine.LoadAvg, valid)
+			r.SendLag.P99, r.HubCPUPerMsgUs, r.GenCPUPerMsgUs, r.OtherCPUPct, r.Machine.LoadAvg, valid)
 		if r.Options.Mode != "rate" || r.Options.Rate != scaipGoalRate || r.Options.Noise != 0 {
 			continue
 		}
