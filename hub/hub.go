@@ -789,6 +789,7 @@ func (h *Hub) Reload(cfg *Config) {
 	h.mu.Lock()
 	h.cfg = cfg
 	h.mu.Unlock()
+	h.warmSCAIP() // scaip.go: the unit index of the new config, before the next message
 	h.log.Info("hub: rules reloaded", "sites", len(cfg.Sites))
 }
 
