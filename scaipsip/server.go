@@ -23,6 +23,7 @@ import (
 
 	"github.com/emiago/sipgo/sip"
 	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/net/ipv4"
 
 	"github.com/vaka-care/vaka/internal/lograte"
 	"github.com/vaka-care/vaka/scaip"
@@ -84,6 +85,9 @@ type Server struct {
 	mrs     *mrsSender
 	counts  map[string]prometheus.Counter
 	logLim  lograte.Limiter // refusal logs: a line a second per reason
+	// udpBatch writes on the UDP listener's socket (the one sipgo reads):
+	// a request's 200 and its <mrs> leave in one sendmmsg (batch.go).
+	udpBatch *ipv4.PacketConn
 }
 
 // maxMrsInFlight bounds the <mrs> MESSAGEs waiting for the unit's 200 OK.
@@ -166,6 +170,7 @@ func (s *Server) listen() error {
 			// must wait in the socket, not be dropped by the kernel: units
 			// do retransmit over UDP, but only after 500 ms.
 			_ = u.SetReadBuffer(4 << 20)
+			s.udpBatch = ipv4.NewPacketConn(u) // batch.go: a 200 and its <mrs> in one sendmmsg
 		}
 		s.addrs["udp"] = pc.LocalAddr().String()
 		s.closers = append(s.closers, pc.Close)
