@@ -9,6 +9,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/vaka-care/vaka/event"
 	"github.com/vaka-care/vaka/scaip"
 	"github.com/vaka-care/vaka/store"
 )
@@ -33,6 +34,10 @@ func (d *slowDisk) SyncTo(end int64) error {
 }
 
 func slowDiskHub(t *testing.T) (*Hub, *prometheus.Registry, *slowDisk) {
+	return slowDiskHubYAML(t, scaipYAML)
+}
+
+func slowDiskHubYAML(t *testing.T, yaml string) (*Hub, *prometheus.Registry, *slowDisk) {
 	t.Helper()
 	j, replay, err := store.Open(t.TempDir(), store.Options{SyncEachWrite: true})
 	if err != nil {
@@ -41,7 +46,7 @@ func slowDiskHub(t *testing.T) (*Hub, *prometheus.Registry, *slowDisk) {
 	t.Cleanup(func() { j.Close() })
 	d := &slowDisk{Journal: j, gate: make(chan struct{})}
 	reg := prometheus.NewRegistry()
-	h, err := New(Options{Config: loadConfig(t, scaipYAML), Journal: d, Replay: replay, Now: newClock(dayTime).Now, Registry: reg})
+	h, err := New(Options{Config: loadConfig(t, yaml), Journal: d, Replay: replay, Now: newClock(dayTime).Now, Registry: reg})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -170,4 +175,53 @@ func TestSCAIPAsyncWithoutSyncEachWrite(t *testing.T) {
 		t.Fatal("not answered at once")
 	}
 	wantSNU(t, *got, "N1", scaip.OK)
+}
+
+// The MQTT path: an event's PUBACK (HandleEvent returning OK) waits for
+// the fsync, but outside the hub's lock, so a second gateway's event is
+// evaluated and shown meanwhile, and the two share one fsync.
+func TestMQTTSyncEachWriteWaitsOutsideLock(t *testing.T) {
+	h, _, d := slowDiskHubYAML(t, hubYAML)
+	syncs0 := d.Stats().Syncs
+	now := dayTime
+	replies := make(chan event.Reply, 2)
+	shown := func(device string) bool {
+		for _, a := range h.Alarms() {
+			if a.Device == device && a.Open() {
+				return true
+			}
+		}
+		return false
+	}
+	waitShown := func(device string) {
+		t.Helper()
+		for deadline := time.Now().Add(5 * time.Second); !shown(device); time.Sleep(5 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s's alarm not shown within 5 s", device)
+			}
+		}
+	}
+	go func() { replies <- h.HandleEvent("s", "gw", press("m1", now)) }()
+	waitShown("btn-a")
+	go func() { replies <- h.HandleEvent("s", "gw", evPayload("m2", "fall-a", "0005", "", "0009", now)) }()
+	waitShown("fall-a") // taken while the first event waits for its fsync: the lock is free
+	select {
+	case r := <-replies:
+		t.Fatalf("acknowledged before the fsync: %+v", r)
+	case <-time.After(100 * time.Millisecond):
+	}
+	close(d.gate)
+	for range 2 {
+		select {
+		case r := <-replies:
+			if r.Code != event.ReplyOK {
+				t.Fatalf("reply %+v", r)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatal("no reply within 5 s of the fsync")
+		}
+	}
+	if n := d.Stats().Syncs - syncs0; n != 1 {
+		t.Fatalf("%d fsyncs for two events waiting at once, want 1", n)
+	}
 }
