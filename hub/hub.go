@@ -224,6 +224,7 @@ func (h *Hub) acceptDeferred(ev *event.Event, fix func(*rules.Action), end *int6
 			h.m.notKept.Inc()
 			return busyReply(ev.ID)
 		}
+		*end = h.resendSyncEnd() // syncwait.go
 		return event.Reply{Code: event.ReplyOK, ID: ev.ID}
 	}
 	now := h.now()

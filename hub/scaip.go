@@ -378,6 +378,7 @@ func (h *Hub) scaipMove(class scaip.Class, req *scaip.Request, u SCAIPUnit, key,
 		if !h.heldAnswer(key) {
 			return scaip.Busy
 		}
+		*end = max(*end, h.resendSyncEnd())
 		return scaip.OK
 	}
 	// "unit:<device>", like "rule:<name>": not a staff login, so the

@@ -1,6 +1,7 @@
 package hub
 
 import (
+	"math"
 	"sync"
 
 	"github.com/vaka-care/vaka/alarm"
@@ -76,6 +77,22 @@ func (h *Hub) appendDeferredLocked(ts []*alarm.Transition) (int, error) {
 	}
 	h.ds.end = max(h.ds.end, end)
 	return len(ts), nil
+}
+
+// syncAll is an end past any write: waiting for it waits for an fsync of
+// everything written so far.
+const syncAll = math.MaxInt64
+
+// resendSyncEnd is what a resent event (one already evaluated) waits for
+// before it is acknowledged: with sync_each_write an fsync of all that is
+// written, because the first copy may have been answered busy after its
+// fsync failed; its transitions are in the file, not known on disk. 0
+// (nothing) without sync_each_write.
+func (h *Hub) resendSyncEnd() int64 {
+	if h.ds.j == nil {
+		return 0
+	}
+	return syncAll
 }
 
 // syncTo waits, outside the hub's lock, for the fsync covering end (a

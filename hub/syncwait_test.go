@@ -155,10 +155,26 @@ func TestSCAIPSyncEachWriteFsyncFails(t *testing.T) {
 	if n := counter(t, reg, "vaka_scaip_messages_total", "result", "fsync_failed"); n != 1 {
 		t.Fatalf("fsync_failed counted %v times", n)
 	}
+	// The unit resends it: not evaluated again, but not answered 0 until
+	// an fsync has worked (busy while the disk still fails).
+	h.HandleSCAIPAsync("unit678", mrq(`<ref>F1</ref><cid>678</cid><dty>0003</dty>`), as.fn("F1 again"))
+	as.wait(t, 2)
+	wantSNU(t, as.got["F1 again"], "F1", scaip.Busy)
+	d.fail.Store(false)
+	syncs := d.Stats().Syncs
+	h.HandleSCAIPAsync("unit678", mrq(`<ref>F1</ref><cid>678</cid><dty>0003</dty>`), as.fn("F1 third"))
+	as.wait(t, 3)
+	wantSNU(t, as.got["F1 third"], "F1", scaip.OK)
+	if d.Stats().Syncs == syncs {
+		t.Fatal("the resend was answered 0 without an fsync after the failed one")
+	}
+	if n := len(h.Alarms()); n != 1 {
+		t.Fatalf("%d alarms: the resends were evaluated again", n)
+	}
 	// A message that journals nothing (a test transmission) needs no fsync.
 	calls := d.calls.Load()
 	h.HandleSCAIPAsync("unit678", mrq(`<ref>T1</ref><cid>678</cid><dty>0003</dty><stc>0102</stc>`), as.fn("T1"))
-	as.wait(t, 2)
+	as.wait(t, 4)
 	wantSNU(t, as.got["T1"], "T1", scaip.OK)
 	if d.calls.Load() != calls {
 		t.Fatal("a message that wrote nothing waited for an fsync")
