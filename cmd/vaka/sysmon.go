@@ -21,10 +21,10 @@ import (
 // backs off to a wake-up every 10 ms when the hub is idle (100 a second,
 // about 0.1 % of a core) and is no longer woken per message: 1.1–1.3
 // context switches per message, and 20 % less CPU per message, in the same
-// runs. The one trace line schedtrace prints comes every 24.8 days of the
-// machine's uptime (the interval is in ms, an int32) — and, as with
-// GODEBUG set by hand, a fatal runtime error prints the scheduler's state
-// beside its stack.
+// runs. schedtrace's one-line scheduler summary goes to stderr once the
+// machine has been up 24.8 days and every 24.8 days after (the interval is
+// in ms, an int32, counted from boot); and, as with GODEBUG set by hand, a
+// fatal runtime error prints the scheduler's state beside its stack.
 //
 // VAKA_SYSMON_SLEEP=1 turns this off; a GODEBUG that already sets
 // schedtrace is left as it is.
