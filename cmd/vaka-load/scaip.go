@@ -75,6 +75,8 @@ type scaipOptions struct {
 	// HubProfile: a CPU profile of the hub process over the measured
 	// phase (-hub-cpuprofile, as for the MQTT runs).
 	HubProfile string `json:"hub_cpuprofile,omitempty"`
+	// SyncEachWrite: store.sync_each_write (snu 0 only after fsync).
+	SyncEachWrite bool `json:"sync_each_write,omitempty"`
 }
 
 // SCAIPResult is one run, as the JSON result file holds it. Times in ms.
@@ -171,6 +173,7 @@ func runSCAIP(args []string, stdout, stderr io.Writer) int {
 	report := fs.Bool("report", false, "write the SCAIP section of docs/benchmarks.md from the JSON result files given as arguments")
 	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of this process (the generator) for the measured phase")
 	fs.StringVar(&o.HubProfile, "hub-cpuprofile", "", "write a CPU profile of the hub process for the measured phase to this `file` (VAKA_CPUPROFILE, SIGUSR1/SIGUSR2)")
+	fs.BoolVar(&o.SyncEachWrite, "sync-each-write", false, "store.sync_each_write: snu 0 only once the alarm is fsynced")
 	timeline := fs.Bool("timeline", false, "print the per-second latency timeline after the summary")
 	if err := fs.Parse(args); err != nil {
 		return 2
@@ -280,6 +283,9 @@ func (o scaipOptions) scenario() string {
 	if o.Noise > 0 {
 		s += fmt.Sprintf(", beside %g malformed/s", o.Noise)
 	}
+	if o.SyncEachWrite {
+		s += ", sync_each_write"
+	}
 	return s
 }
 
@@ -306,6 +312,7 @@ func scaipConfig(o scaipOptions, dataDir string) (*hub.Config, error) {
 		Users: []hub.User{{Username: staffUser, Name: "Bench Staff", Role: hub.RoleStaff, PasswordHash: string(userHash)}},
 		Sites: []hub.Site{{ID: site, Name: "Benchmark", Night: benchNight,
 			Supervision: map[string]time.Duration{"personal_trigger": 0}}},
+		Store: hub.StoreConfig{SyncEachWrite: o.SyncEachWrite},
 		SCAIP: hub.SCAIPConfig{Enabled: true, UDP: udp,
 			Accounts: []hub.SCAIPAccount{{Username: scaipAccount, HA1: hub.HA1(scaipAccount, scaipRealm, scaipPassword)}},
 			Units:    units},
