@@ -191,6 +191,8 @@ for r in $(seq 1 "${BENCH_SCAIP_ROUNDS:-2}"); do
 	x "$OUT/vaka-load" scaip "${COMMON[@]}" -mode rate -rate 100 -duration 20s -label "round $r" -out "$OUT/scaip-r$r-3-rate100.json" || true
 	x "$OUT/vaka-load" scaip "${COMMON[@]}" -mode rate -rate 1000 -duration 10s -label "round $r" -out "$OUT/scaip-r$r-4-rate1000.json" || true
 	x "$OUT/vaka-load" scaip "${COMMON[@]}" -mode rate -rate 100 -duration 20s -noise 1000 -label "round $r" -out "$OUT/scaip-r$r-5-rate100-malformed1000.json" || true
+	# store.sync_each_write: snu 0 after fsync, shared by the messages in flight (not judged against the goal).
+	x "$OUT/vaka-load" scaip "${COMMON[@]}" -mode rate -rate 1000 -duration 10s -sync-each-write -label "round $r" -out "$OUT/scaip-r$r-6-rate1000-synceach.json" || true
 done
 
 # The side reports, each from its own run (staff stream, pilot export,
