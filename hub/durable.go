@@ -124,6 +124,9 @@ type batchAppender interface {
 // each). It returns how many of ts are durable: on an error, those
 // before it, which must not be written again.
 func (h *Hub) appendAllLocked(ts []*alarm.Transition) (int, error) {
+	if h.ds.on {
+		return h.appendDeferredLocked(ts) // syncwait.go
+	}
 	if b, ok := h.journal.(batchAppender); ok {
 		if err := b.AppendAll(ts); err != nil {
 			return 0, err

@@ -57,6 +57,7 @@ type Hub struct {
 	log     *slog.Logger
 	engine  *rules.Engine
 	journal Journal
+	ds      deferredSync // syncwait.go: sync_each_write's fsync outside the lock
 	now     func() time.Time
 	recent  time.Duration
 	m       *metrics
@@ -122,6 +123,7 @@ func New(o Options) (*Hub, error) {
 		dataDir:   o.Config.DataDir,
 		reports:   map[string]GatewayReport{},
 	}
+	h.ds.init(o.Journal)
 	if err := h.loadSilences(); err != nil {
 		return nil, err
 	}
@@ -198,6 +200,19 @@ func (h *Hub) accept(ev *event.Event) event.Reply { return h.acceptWith(ev, nil)
 // decided before it is applied (the SCAIP receiver adds the unit's
 // location code and callback number).
 func (h *Hub) acceptWith(ev *event.Event, fix func(*rules.Action)) event.Reply {
+	var end int64
+	reply := h.acceptDeferred(ev, fix, &end)
+	if err := h.syncTo(end); err != nil { // syncwait.go: sync_each_write, outside the lock
+		h.m.notKept.Inc()
+		return busyReply(ev.ID)
+	}
+	return reply
+}
+
+// acceptDeferred is acceptWith without the wait for fsync: with
+// sync_each_write, *end is where the journal must be synced to before
+// the reply may be sent (0: nothing to wait for).
+func (h *Hub) acceptDeferred(ev *event.Event, fix func(*rules.Action), end *int64) event.Reply {
 	site, gateway := ev.Site, ev.Gateway
 	if h.full() {
 		h.m.notKept.Inc()
@@ -211,6 +226,7 @@ func (h *Hub) acceptWith(ev *event.Event, fix func(*rules.Action)) event.Reply {
 			h.m.notKept.Inc()
 			return busyReply(ev.ID)
 		}
+		*end = h.resendSyncEnd() // syncwait.go
 		return event.Reply{Code: event.ReplyOK, ID: ev.ID}
 	}
 	defer h.seen.done(key) // after the wait for the journal below: durable or held by then
@@ -251,6 +267,7 @@ func (h *Hub) acceptWith(ev *event.Event, fix func(*rules.Action)) event.Reply {
 		}
 	}
 	h.lockForEvent(care) // lanes.go: a care event goes before technical loops
+	h.beginDeferLocked()
 	h.ln.ev, h.ln.evKey = ev, key
 	mark := h.pendingMark()
 	durable := true
@@ -267,6 +284,7 @@ func (h *Hub) acceptWith(ev *event.Event, fix func(*rules.Action)) event.Reply {
 		pend = h.pendingSince(mark, key) // pending.go: queued, not yet written
 	}
 	h.raiseStoreTroubleLocked(now)
+	*end = h.endDeferLocked()
 	h.mu.Unlock()
 	if pend != nil && !pend.wait() {
 		durable = false // refused: held now, the event answered busy
@@ -794,6 +812,7 @@ func (h *Hub) Reload(cfg *Config) {
 	h.mu.Lock()
 	h.cfg = cfg
 	h.mu.Unlock()
+	h.warmSCAIP() // scaip.go: the unit index of the new config, before the next message
 	h.log.Info("hub: rules reloaded", "sites", len(cfg.Sites))
 }
 

@@ -58,7 +58,7 @@ const (
 // SCAIP results counted in vaka_scaip_messages_total{result}.
 var scaipResults = []string{"ok", "busy", "too_long", "invalid_format", "wrong_data", "mandatory_missing", "ref_missing",
 	"unknown_device", "wrong_account", "ref_reused", "duplicate", "heartbeat", "heartbeat_flood", "test", "presence",
-	"checkout", "accepted", "reset", "info", "no_open_alarm"}
+	"checkout", "accepted", "reset", "info", "no_open_alarm", "fsync_failed"}
 
 func (h *Hub) scaipMetric(result string) {
 	s := &h.sc
@@ -102,7 +102,18 @@ func (h *Hub) RegisterSCAIPMetrics(reg prometheus.Registerer) error {
 	h.sc.mu.Lock()
 	h.sc.metrics = m
 	h.sc.mu.Unlock()
+	h.warmSCAIP()
 	return nil
+}
+
+// warmSCAIP builds the unit index of the current config now (the
+// receiver starts, or the config was reloaded), so that the first message
+// does not: for 10,000 units it is about 5 MB of maps and milliseconds of
+// CPU, which the first alarm after a start used to wait for.
+func (h *Hub) warmSCAIP() {
+	if h.Config().SCAIP.Enabled {
+		h.scaipUnit("", "")
+	}
 }
 
 // scaipIndex returns the unit registry of the current config.
@@ -132,7 +143,42 @@ type scaipUnitKey struct{ cid, did string }
 // HandleSCAIP answers one SCAIP request body sent by the Digest account
 // account (already authenticated by the SIP layer). It never panics on bad
 // input; every refusal is counted and logged without the message's content.
+// With sync_each_write it waits for the journal's fsync before it returns
+// snu 0; the SIP receiver uses HandleSCAIPAsync instead.
 func (h *Hub) HandleSCAIP(account string, body []byte) scaip.Response {
+	var end int64
+	resp := h.handleSCAIP(account, body, &end)
+	return h.scaipSynced(resp, h.syncTo(end))
+}
+
+// HandleSCAIPAsync is HandleSCAIP that does not wait for fsync: answer
+// gets the <mrs> at once when there is nothing to wait for, else from the
+// syncer goroutine once the event is on disk (syncwait.go), so the
+// receiver's read loop takes the next message meanwhile, and messages
+// waiting at once share one fsync. answer is called exactly once.
+func (h *Hub) HandleSCAIPAsync(account string, body []byte, answer func(scaip.Response)) {
+	var end int64
+	resp := h.handleSCAIP(account, body, &end)
+	h.afterSync(end, func(err error) { answer(h.scaipSynced(resp, err)) })
+}
+
+// scaipSynced is resp once the fsync it waited for returned err: snu 0
+// becomes 6 (busy: send again) when the fsync failed, counted as
+// fsync_failed (the hub raises hub_integrity for the failed fsync).
+func (h *Hub) scaipSynced(resp scaip.Response, err error) scaip.Response {
+	if err == nil || resp.SNU != scaip.OK {
+		return resp
+	}
+	h.m.notKept.Inc()
+	h.scaipMetric("fsync_failed")
+	resp.SNU = scaip.Busy
+	resp.Ste = "not on disk yet: the alarm journal's fsync failed; send again"
+	return resp
+}
+
+// handleSCAIP is HandleSCAIP without the wait for fsync: *end is where
+// the journal must be synced to before resp is sent (0: nothing).
+func (h *Hub) handleSCAIP(account string, body []byte, end *int64) scaip.Response {
 	h.m.received.WithLabelValues("scaip").Inc()
 	req, err := scaip.Parse(body)
 	if err != nil {
@@ -159,7 +205,7 @@ func (h *Hub) HandleSCAIP(account string, body []byte) scaip.Response {
 		resp.Hbi = int(h.Config().SCAIP.Heartbeat / time.Minute)
 	}
 	if class == scaip.ClassHeartbeat {
-		return h.scaipHeartbeat(req, resp, now)
+		return h.scaipHeartbeat(req, resp, now, end)
 	}
 	// A reference names one event: ME with a ref already used for
 	// another event is refused; IN and RE must name a known event.
@@ -198,7 +244,7 @@ func (h *Hub) HandleSCAIP(account string, body []byte) scaip.Response {
 		}
 		a.Priority = unitPriority(a.Alarm, a.Priority, req.Priority())
 	}
-	rep := h.acceptWith(&ev, fix)
+	rep := h.acceptDeferred(&ev, fix, end)
 	snu := replySNU(rep.Code)
 	if raisedKey == "" {
 		raisedKey = prev.key
@@ -209,7 +255,7 @@ func (h *Hub) HandleSCAIP(account string, body []byte) scaip.Response {
 	if snu == scaip.OK {
 		switch class {
 		case scaip.ClassPresence, scaip.ClassCheckout, scaip.ClassAccepted, scaip.ClassReset, scaip.ClassInfo:
-			snu = h.scaipMove(class, req, u, ev.Key(), prev.key, ev.Position, now)
+			snu = h.scaipMove(class, req, u, ev.Key(), prev.key, ev.Position, now, end)
 		case scaip.ClassTest:
 			h.scaipMetric("test")
 		}
@@ -293,7 +339,7 @@ func replySNU(c event.ReplyCode) scaip.SNU {
 // unit (their supervision), snu 0. Heartbeats closer than min_heartbeat
 // are answered and counted but not evaluated: a flood must not cost the
 // alarm path.
-func (h *Hub) scaipHeartbeat(req *scaip.Request, resp scaip.Response, now time.Time) scaip.Response {
+func (h *Hub) scaipHeartbeat(req *scaip.Request, resp scaip.Response, now time.Time, end *int64) scaip.Response {
 	cfg := h.Config()
 	s := &h.sc
 	s.mu.Lock()
@@ -319,9 +365,11 @@ func (h *Hub) scaipHeartbeat(req *scaip.Request, resp scaip.Response, now time.T
 		// its ref and bytes: never de-duplicated away.
 		id := req.Ref + ".PI." + strconv.FormatInt(now.UnixNano(), 36) + "." + strconv.Itoa(i)
 		ev := event.Event{V: event.Version, ID: id, Site: u.Site, Device: u.Device, Type: t, Time: now}
-		if rep := h.accept(&ev); rep.Code == event.ReplyBusy {
+		var e int64
+		if rep := h.acceptDeferred(&ev, nil, &e); rep.Code == event.ReplyBusy {
 			resp.SNU = scaip.Busy
 		}
+		*end = max(*end, e)
 	}
 	if resp.SNU == scaip.OK {
 		h.scaipMetric("ok")
@@ -336,7 +384,7 @@ func (h *Hub) scaipHeartbeat(req *scaip.Request, resp scaip.Response, now time.T
 // the abort, IN updates it. key de-duplicates a resent message; refKey is
 // the rule key the message's ref raised (for RE and IN).
 func (h *Hub) scaipMove(class scaip.Class, req *scaip.Request, u SCAIPUnit, key, refKey string,
-	pos *event.Position, now time.Time) scaip.SNU {
+	pos *event.Position, now time.Time, end *int64) scaip.SNU {
 	key += "#scaip"
 	if h.full() {
 		h.m.notKept.Inc()
@@ -349,6 +397,7 @@ func (h *Hub) scaipMove(class scaip.Class, req *scaip.Request, u SCAIPUnit, key,
 		if !h.heldAnswer(key) {
 			return scaip.Busy
 		}
+		*end = max(*end, h.resendSyncEnd())
 		return scaip.OK
 	}
 	defer h.seen.done(key)
@@ -356,12 +405,14 @@ func (h *Hub) scaipMove(class scaip.Class, req *scaip.Request, u SCAIPUnit, key,
 	// staff app names it in words and staff need not take it over.
 	by := alarm.ByUnitPrefix + u.Device
 	h.mu.Lock()
+	h.beginDeferLocked() // syncwait.go: the caller waits for the fsync
 	mark := h.pendingMark()
 	snu := h.scaipMoveLocked(class, req, u, key, refKey, by, pos, now)
 	var pend *pendingEntry
 	if snu == scaip.OK {
 		pend = h.pendingSince(mark, key) // pending.go: answered once written
 	}
+	*end = max(*end, h.endDeferLocked())
 	h.mu.Unlock()
 	if pend != nil && !pend.wait() {
 		h.m.notKept.Inc()

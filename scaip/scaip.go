@@ -282,9 +282,13 @@ func escape(s string) string {
 	if !strings.ContainsAny(s, "<>&'\"") {
 		return s
 	}
-	r := strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;", "'", "&apos;", "\"", "&quot;")
-	return r.Replace(s)
+	return xmlEscaper.Replace(s)
 }
+
+// xmlEscaper is built once: a Replacer builds its lookup table (6.4 KB) on
+// first use, which per refused message was most of the hub's garbage
+// under a flood of malformed messages.
+var xmlEscaper = strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;", "'", "&apos;", "\"", "&quot;")
 
 // asciiText keeps printable ASCII (replacing anything else by '?') and at
 // most n characters.

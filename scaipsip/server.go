@@ -23,6 +23,7 @@ import (
 
 	"github.com/emiago/sipgo/sip"
 	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/net/ipv4"
 
 	"github.com/vaka-care/vaka/internal/lograte"
 	"github.com/vaka-care/vaka/scaip"
@@ -31,6 +32,16 @@ import (
 // Handler answers one authenticated SCAIP request body.
 type Handler interface {
 	HandleSCAIP(account string, body []byte) scaip.Response
+}
+
+// AsyncHandler is a Handler that may answer later: the hub with
+// store.sync_each_write answers snu 0 only once the event is on disk, and
+// waits for that fsync on a goroutine of its own, shared by the messages
+// in flight, instead of in the connection's read loop. answer is called
+// exactly once, on any goroutine; the receiver sends the <mrs> then (and
+// never before the request's SIP 200).
+type AsyncHandler interface {
+	HandleSCAIPAsync(account string, body []byte, answer func(scaip.Response))
 }
 
 // Config sets a receiver up.
@@ -74,6 +85,9 @@ type Server struct {
 	mrs     *mrsSender
 	counts  map[string]prometheus.Counter
 	logLim  lograte.Limiter // refusal logs: a line a second per reason
+	// udpBatch writes on the UDP listener's socket (the one sipgo reads):
+	// a request's 200 and its <mrs> leave in one sendmmsg (batch.go).
+	udpBatch *ipv4.PacketConn
 }
 
 // maxMrsInFlight bounds the <mrs> MESSAGEs waiting for the unit's 200 OK.
@@ -156,6 +170,7 @@ func (s *Server) listen() error {
 			// must wait in the socket, not be dropped by the kernel: units
 			// do retransmit over UDP, but only after 500 ms.
 			_ = u.SetReadBuffer(4 << 20)
+			s.udpBatch = ipv4.NewPacketConn(u) // batch.go: a 200 and its <mrs> in one sendmmsg
 		}
 		s.addrs["udp"] = pc.LocalAddr().String()
 		s.closers = append(s.closers, pc.Close)
@@ -219,6 +234,7 @@ type decision struct {
 	result    string
 	account   string
 	mrs       *scaip.Response
+	later     *laterMrs // an AsyncHandler's answer, sent once it comes
 }
 
 // decide is the SIP entry point without the transport: fuzzed.
@@ -254,8 +270,47 @@ func (s *Server) decide(req *sip.Request) decision {
 		// answer it with another <mrs>, which could ping-pong.
 		return decision{status: 200, reason: "OK", result: "mrs_received", account: account}
 	}
+	if ah, ok := s.h.(AsyncHandler); ok {
+		l := &laterMrs{s: s, req: req}
+		ah.HandleSCAIPAsync(account, body, l.answer)
+		return decision{status: 200, reason: "OK", result: "ok", account: account, later: l}
+	}
 	resp := s.h.HandleSCAIP(account, body)
 	return decision{status: 200, reason: "OK", result: "ok", account: account, mrs: &resp}
+}
+
+// laterMrs is an <mrs> an AsyncHandler answers, perhaps after the read
+// loop has moved on: it is sent when both the answer is there and the
+// request's SIP 200 is out, by whichever comes last.
+type laterMrs struct {
+	s    *Server
+	req  *sip.Request
+	mu   sync.Mutex
+	ok   bool // the request's 200 was sent
+	resp *scaip.Response
+}
+
+// answer takes the handler's answer.
+func (l *laterMrs) answer(r scaip.Response) {
+	l.mu.Lock()
+	if !l.ok {
+		l.resp = &r
+		l.mu.Unlock()
+		return
+	}
+	l.mu.Unlock()
+	l.s.mrs.send(l.req, r)
+}
+
+// okSent is called once the request's 200 is written.
+func (l *laterMrs) okSent() {
+	l.mu.Lock()
+	l.ok = true
+	r := l.resp
+	l.mu.Unlock()
+	if r != nil {
+		l.s.mrs.send(l.req, *r)
+	}
 }
 
 // isResponse reports whether a body's root element is <mrs>.

@@ -79,6 +79,14 @@ func (s *Server) onRequest(req *sip.Request) {
 	if unreliable && d.status == 200 {
 		s.answers.add(key, now)
 	}
+	if unreliable && s.udpBatch != nil {
+		if r := d.readyMrs(); r != nil {
+			if s.respondWithMrs(req, res, *r) {
+				return // batch.go: the 200 and the <mrs> went out together
+			}
+			d.mrs = r // not batched: sent the usual way, after the 200
+		}
+	}
 	s.respond(req, res)
 	switch d.result {
 	case "ok", authMissing, "mrs_received":
@@ -87,6 +95,9 @@ func (s *Server) onRequest(req *sip.Request) {
 	}
 	if d.mrs != nil {
 		s.mrs.send(req, *d.mrs)
+	}
+	if d.later != nil {
+		d.later.okSent()
 	}
 }
 
@@ -217,25 +228,51 @@ func newMrsSender(s *Server) *mrsSender {
 // came from, over the same transport (the same connection for TCP and
 // TLS).
 func (m *mrsSender) send(req *sip.Request, resp scaip.Response) {
+	tx, branch, wake := m.prepare(req, resp)
+	if tx == nil {
+		return
+	}
+	m.written(branch, wake, tx.conn.WriteMsg(tx.req))
+}
+
+// written finishes a send: the <mrs> transaction fails at once on a write
+// error, else the retransmission loop is woken if it must look sooner.
+func (m *mrsSender) written(branch string, wake bool, err error) {
+	if err != nil {
+		m.finish(branch, false, 0, err)
+		return
+	}
+	if wake {
+		select {
+		case m.wake <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// prepare builds the <mrs> MESSAGE and registers its transaction; nil
+// when it is not to be sent (closing, no connection, too many in flight:
+// counted). wake says whether the loop must be woken once it is written.
+func (m *mrsSender) prepare(req *sip.Request, resp scaip.Response) (tx *mrsTx, branch string, wake bool) {
 	s := m.s
 	if s.closed.Load() {
-		return
+		return nil, "", false
 	}
 	from := req.From()
 	if from == nil {
-		return
+		return nil, "", false
 	}
 	tp := req.Transport()
 	conn, err := s.tpl.GetConnection(tp, req.Source())
 	if err != nil {
 		s.count("mrs_failed")
 		s.log.Warn("scaipsip: <mrs> not sent: no connection to the unit", "transport", tp, "ref", resp.Ref, "err", err)
-		return
+		return nil, "", false
 	}
 	msg := sip.NewRequest(sip.MESSAGE, from.Address)
 	msg.SetDestination(req.Source())
 	msg.SetTransport(tp)
-	branch := sip.GenerateBranch()
+	branch = sip.GenerateBranch()
 	msg.AppendHeader(m.via(conn, req, tp, branch))
 	msg.AppendHeader(&sip.ToHeader{Address: from.Address})
 	if t := req.To(); t != nil {
@@ -252,32 +289,23 @@ func (m *mrsSender) send(req *sip.Request, resp scaip.Response) {
 	msg.SetBody(resp.Marshal())
 
 	now := time.Now()
-	tx := &mrsTx{req: msg, conn: conn, ref: resp.Ref, tp: tp, reliable: sip.IsReliable(tp),
+	tx = &mrsTx{req: msg, conn: conn, ref: resp.Ref, tp: tp, reliable: sip.IsReliable(tp),
 		interval: timerT1, next: now.Add(timerT1), deadline: now.Add(s.cfg.MrsTimeout)}
 	m.mu.Lock()
 	if len(m.pending) >= maxMrsInFlight {
 		m.mu.Unlock()
 		_, _ = conn.TryClose()
 		s.count("mrs_shed")
-		return
+		return nil, "", false
 	}
 	m.pending[branch] = tx
 	due := tx.deadline
 	if !tx.reliable {
 		due = tx.next
 	}
-	wake := m.wakeAt.IsZero() || due.Before(m.wakeAt)
+	wake = m.wakeAt.IsZero() || due.Before(m.wakeAt)
 	m.mu.Unlock()
-	if err := conn.WriteMsg(msg); err != nil {
-		m.finish(branch, false, 0, err)
-		return
-	}
-	if wake {
-		select {
-		case m.wake <- struct{}{}:
-		default:
-		}
-	}
+	return tx, branch, wake
 }
 
 // via is the top Via of an <mrs>: our address on the connection (the

@@ -3,8 +3,9 @@
 # bench: SIP MESSAGE (UDP, Digest on) → alarm on the staff stream, the hub
 # as its own `vaka hub` process and the generator (vaka-load scaip) in its
 # own, pinned to separate cores as in make bench: one at a time, 1, 100
-# and 1,000 alarms/s, and 100/s beside 1,000 malformed/s, in
-# BENCH_SCAIP_ROUNDS rounds (default 2). About 4 minutes. Writes
+# and 1,000 alarms/s, 100/s beside 1,000 malformed/s and 1,000/s with
+# store.sync_each_write, in
+# BENCH_SCAIP_ROUNDS rounds (default 2). About 5 minutes. Writes
 # docs/benchmarks-scaip.md from the JSON results; raw results stay in
 # $BENCH_OUT (default /tmp/vaka-bench-scaip); nothing leaves loopback.
 set -euo pipefail

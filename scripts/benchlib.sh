@@ -39,7 +39,8 @@ machine_header() {
 
 # scaip_rounds: issue 14's SCAIP runs (make bench, make bench-scaip), in
 # BENCH_SCAIP_ROUNDS rounds (default 2): one at a time, 1, 100 and 1,000
-# alarms/s, and 100/s beside 1,000 malformed/s. Uses the caller's x, OUT
+# alarms/s, 100/s beside 1,000 malformed/s, and 1,000/s with
+# store.sync_each_write. Uses the caller's x, OUT
 # and COMMON; a run that fails is reported by its missing result.
 scaip_rounds() {
 	local r
@@ -51,6 +52,8 @@ scaip_rounds() {
 		settle # the goal's run (p99 at 1,000/s): not in the last run's wake
 		x "$OUT/vaka-load" scaip "${COMMON[@]}" -mode rate -rate 1000 -duration 10s -label "round $r" -out "$OUT/scaip-r$r-4-rate1000.json" || true
 		x "$OUT/vaka-load" scaip "${COMMON[@]}" -mode rate -rate 100 -duration 20s -noise 1000 -label "round $r" -out "$OUT/scaip-r$r-5-rate100-malformed1000.json" || true
+		# store.sync_each_write: snu 0 after fsync, shared by the messages in flight (not judged against the goal).
+		x "$OUT/vaka-load" scaip "${COMMON[@]}" -mode rate -rate 1000 -duration 10s -sync-each-write -label "round $r" -out "$OUT/scaip-r$r-6-rate1000-synceach.json" || true
 	done
 }
 

@@ -211,6 +211,7 @@ func Start(cfg *hub.Config, log *slog.Logger, opts ...Option) (*Hub, error) {
 	if evlog != nil {
 		h.AddDropSource(evlog.Dropped)
 	}
+	startupGC() // startgc.go: before the first event is taken
 	if err := front.Start(); err != nil {
 		pp.disp.Close()
 		j.Close()

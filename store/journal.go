@@ -171,9 +171,15 @@ func OpenEach(dir string, opts Options, each func(alarm.Transition)) (*Journal, 
 			j.log.Error("store: loss counters not saved", "err", err)
 		}
 	}
+	// With SyncEachWrite the journal waits for the fsync itself (synced),
+	// after its lock, or leaves it to the caller (AppendAllUnsynced): the
+	// appender must not sync inside Append, and no background window runs.
+	window := opts.SyncEvery
+	if opts.SyncEachWrite {
+		window = 0
+	}
 	j.app = record.NewAppender(f, end, record.AppendOptions{
-		SyncEach:  opts.SyncEachWrite,
-		Window:    opts.SyncEvery,
+		Window:    window,
 		OnFailure: j.losses.failed,
 	})
 	j.Counters = &j.app.Counters
@@ -284,6 +290,32 @@ func (j *Journal) AppendAll(ts []*alarm.Transition) error {
 	j.mu.Unlock()
 	return j.synced(end, err)
 }
+
+// AppendAllUnsynced is AppendAll without waiting for fsync, even with
+// Options.SyncEachWrite: it returns where the file ends after ts, and the
+// caller waits with SyncTo before it tells anyone the records are kept.
+// The hub writes an event's transitions with it under its own lock and
+// waits for the fsync outside it, so events in flight at once share one
+// fsync (a group commit) instead of one each in a row.
+func (j *Journal) AppendAllUnsynced(ts []*alarm.Transition) (int64, error) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return j.appendLocked(ts)
+}
+
+// SyncTo returns once every record before end (an offset AppendAllUnsynced
+// returned) is on disk. Callers that arrive while an fsync runs wait for
+// it and share the next one.
+func (j *Journal) SyncTo(end int64) error {
+	if err := j.app.SyncTo(end); err != nil {
+		return fmt.Errorf("store: fsync journal: %w", err)
+	}
+	return nil
+}
+
+// SyncsEachWrite reports Options.SyncEachWrite: whether an append is told
+// kept only once it is on disk.
+func (j *Journal) SyncsEachWrite() bool { return j.opts.SyncEachWrite }
 
 // synced waits, with Options.SyncEachWrite, for the fsync that covers end.
 // Outside j.mu: other appends go on meanwhile, and share the next fsync.

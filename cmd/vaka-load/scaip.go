@@ -20,6 +20,7 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/md5"
 	"encoding/hex"
@@ -29,10 +30,12 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"runtime"
 	"runtime/pprof"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -69,6 +72,11 @@ type scaipOptions struct {
 	DataParent string        `json:"data_parent,omitempty"`
 	Label      string        `json:"label,omitempty"`
 	Command    string        `json:"command"`
+	// HubProfile: a CPU profile of the hub process over the measured
+	// phase (-hub-cpuprofile, as for the MQTT runs).
+	HubProfile string `json:"hub_cpuprofile,omitempty"`
+	// SyncEachWrite: store.sync_each_write (snu 0 only after fsync).
+	SyncEachWrite bool `json:"sync_each_write,omitempty"`
 }
 
 // SCAIPResult is one run, as the JSON result file holds it. Times in ms.
@@ -120,6 +128,31 @@ type SCAIPResult struct {
 	Valid    bool   `json:"valid"`
 	NotValid string `json:"not_valid,omitempty"`
 	Aborted  string `json:"aborted,omitempty"`
+	// Timeline: the latency per second of the measured phase, by when
+	// the MESSAGE was scheduled, so a slow run shows WHEN it was slow
+	// (the first second after start, or periodically).
+	Timeline []scaipSecond `json:"timeline,omitempty"`
+	// Slowest: the slowest alarms, with when they were sent (ms after the
+	// measured phase began), to tell a start-up cost or a periodic one
+	// (GC, a timer, the hub's tick) from scattered delays.
+	Slowest []scaipSlow `json:"slowest,omitempty"`
+}
+
+// scaipSlow is one slow alarm: when it was sent and its latency (ms).
+type scaipSlow struct {
+	SentMs    float64 `json:"sent_ms"`
+	LatencyMs float64 `json:"latency_ms"`
+	RaiseMs   float64 `json:"raise_ms"` // to raised_at; 0 if unknown
+}
+
+// scaipSecond is one second of a run's timeline (times in ms).
+type scaipSecond struct {
+	Second   int     `json:"second"`
+	Sent     int     `json:"sent"`
+	Received int     `json:"received"`
+	P50      float64 `json:"p50"`
+	P99      float64 `json:"p99"`
+	Max      float64 `json:"max"`
 }
 
 func runSCAIP(args []string, stdout, stderr io.Writer) int {
@@ -139,6 +172,9 @@ func runSCAIP(args []string, stdout, stderr io.Writer) int {
 	out := fs.String("out", "", "write the machine-readable result to this JSON file")
 	report := fs.Bool("report", false, "write the SCAIP section of docs/benchmarks.md from the JSON result files given as arguments")
 	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of this process (the generator) for the measured phase")
+	fs.StringVar(&o.HubProfile, "hub-cpuprofile", "", "write a CPU profile of the hub process for the measured phase to this `file` (VAKA_CPUPROFILE, SIGUSR1/SIGUSR2)")
+	fs.BoolVar(&o.SyncEachWrite, "sync-each-write", false, "store.sync_each_write: snu 0 only once the alarm is fsynced")
+	timeline := fs.Bool("timeline", false, "print the per-second latency timeline after the summary")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -178,6 +214,16 @@ func runSCAIP(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	fmt.Fprintln(stdout, res.summary())
+	if *timeline {
+		for _, t := range res.Timeline {
+			fmt.Fprintf(stdout, "  s%-3d sent %5d recv %5d  p50 %7.3f  p99 %7.3f  max %7.3f ms\n", t.Second, t.Sent, t.Received, t.P50, t.P99, t.Max)
+		}
+		fmt.Fprint(stdout, "  slowest (sent at ms: latency/to raise ms):")
+		for _, s := range res.Slowest {
+			fmt.Fprintf(stdout, " %.0f:%.1f/%.1f", s.SentMs, s.LatencyMs, s.RaiseMs)
+		}
+		fmt.Fprintln(stdout)
+	}
 	if *out != "" {
 		b, _ := json.MarshalIndent(res, "", "  ")
 		if err := os.WriteFile(*out, append(b, '\n'), 0o644); err != nil {
@@ -237,6 +283,9 @@ func (o scaipOptions) scenario() string {
 	if o.Noise > 0 {
 		s += fmt.Sprintf(", beside %g malformed/s", o.Noise)
 	}
+	if o.SyncEachWrite {
+		s += ", sync_each_write"
+	}
 	return s
 }
 
@@ -263,6 +312,7 @@ func scaipConfig(o scaipOptions, dataDir string) (*hub.Config, error) {
 		Users: []hub.User{{Username: staffUser, Name: "Bench Staff", Role: hub.RoleStaff, PasswordHash: string(userHash)}},
 		Sites: []hub.Site{{ID: site, Name: "Benchmark", Night: benchNight,
 			Supervision: map[string]time.Duration{"personal_trigger": 0}}},
+		Store: hub.StoreConfig{SyncEachWrite: o.SyncEachWrite},
 		SCAIP: hub.SCAIPConfig{Enabled: true, UDP: udp,
 			Accounts: []hub.SCAIPAccount{{Username: scaipAccount, HA1: hub.HA1(scaipAccount, scaipRealm, scaipPassword)}},
 			Units:    units},
@@ -348,7 +398,14 @@ func runSCAIPBench(o scaipOptions, prof *os.File) (*SCAIPResult, error) {
 	}
 	p := &peer{name: peerVaka}
 	defer p.close()
-	if err := p.startHubProcess(options{HubBin: o.HubBin, PinSUT: o.PinSUT}, cfg, dataDir); err != nil {
+	po := options{HubBin: o.HubBin, PinSUT: o.PinSUT, HubProfile: o.HubProfile}
+	if err := p.startHubProcess(po, cfg, dataDir); err != nil {
+		return nil, err
+	}
+	// Serving is not the same as ready: wait for /healthz to say so, and
+	// (newSCAIPUnit) for the SIP listener to challenge, before the clock
+	// starts, so no start-up work of the hub is measured as alarm latency.
+	if err := waitHealthy("http://"+p.httpAddr, 20*time.Second); err != nil {
 		return nil, err
 	}
 	res := &SCAIPResult{Kind: "scaip", Options: o, Scenario: o.scenario(), Machine: machineInfo(), Started: time.Now().UTC()}
@@ -385,6 +442,10 @@ func runSCAIPBench(o scaipOptions, prof *os.File) (*SCAIPResult, error) {
 		if err := pprof.StartCPUProfile(prof); err != nil {
 			return nil, err
 		}
+	}
+	stopHubProf, err := startHubProfile(po, p.hubPid)
+	if err != nil {
+		return nil, err
 	}
 	drops0 := udpDrops(cfg.SCAIP.UDP)
 	hub0, gen0, busy0, runq0 := procCPU(p.hubPid), selfCPU(), machineBusy(), procRunqWait(p.hubPid)
@@ -471,6 +532,9 @@ func runSCAIPBench(o scaipOptions, prof *os.File) (*SCAIPResult, error) {
 	if prof != nil {
 		pprof.StopCPUProfile()
 	}
+	if err := stopHubProf(); err != nil {
+		return nil, fmt.Errorf("-hub-cpuprofile: %w", err)
+	}
 	res.HubRunqWaitMs = float64(procRunqWait(p.hubPid)-runq0) / 1e6
 	res.UDPDrops = udpDrops(cfg.SCAIP.UDP) - drops0
 	wall := time.Duration(r.now() - start)
@@ -500,6 +564,8 @@ func runSCAIPBench(o scaipOptions, prof *os.File) (*SCAIPResult, error) {
 		}
 	}
 	res.NoiseSent = int(noiseSent.Load())
+	res.Timeline = scaipTimeline(r, start)
+	res.Slowest = scaipSlowest(r, start, 30)
 	res.Latency, res.FromSched, res.ToRaise, res.SendLag = percentiles(lat), percentiles(fromSched), percentiles(toRaise), percentiles(lag)
 	if msgs := res.Sent + res.NoiseSent; msgs > 0 {
 		res.HubCPUPerMsgUs = float64(hubCPU.Microseconds()) / float64(msgs)
@@ -520,6 +586,72 @@ func runSCAIPBench(o scaipOptions, prof *os.File) (*SCAIPResult, error) {
 		res.NotValid = strings.TrimPrefix(res.NotValid+"; ", "; ") + res.Aborted
 	}
 	return res, nil
+}
+
+// waitHealthy waits until base/healthz answers 200 (the hub has started
+// and says it is healthy), at most wait.
+func waitHealthy(base string, wait time.Duration) error {
+	c := http.Client{Timeout: time.Second}
+	for deadline := time.Now().Add(wait); ; time.Sleep(50 * time.Millisecond) {
+		resp, err := c.Get(base + "/healthz")
+		if err == nil {
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("hub not healthy within %v (last: %v)", wait, err)
+		}
+	}
+}
+
+// scaipTimeline groups the alarms by the second of the measured phase
+// they were scheduled in (from start), with each second's latency.
+func scaipTimeline(r *scaipRun, start int64) []scaipSecond {
+	var secs []scaipSecond
+	var lats [][]int64
+	for i := range r.sent {
+		if r.sent[i] == 0 {
+			continue
+		}
+		k := max(0, int((r.sched[i]-start)/int64(time.Second)))
+		for len(secs) <= k {
+			secs = append(secs, scaipSecond{Second: len(secs)})
+			lats = append(lats, nil)
+		}
+		secs[k].Sent++
+		if t := r.recv[i].Load(); t != 0 {
+			secs[k].Received++
+			lats[k] = append(lats[k], t-r.sent[i])
+		}
+	}
+	for k := range secs {
+		p := percentiles(lats[k])
+		secs[k].P50, secs[k].P99, secs[k].Max = p.P50, p.P99, p.Max
+	}
+	return secs
+}
+
+// scaipSlowest lists the n slowest alarms, in the order they were sent.
+func scaipSlowest(r *scaipRun, start int64, n int) []scaipSlow {
+	var all []scaipSlow
+	for i := range r.sent {
+		t := r.recv[i].Load()
+		if r.sent[i] == 0 || t == 0 {
+			continue
+		}
+		s := scaipSlow{SentMs: float64(r.sent[i]-start) / 1e6, LatencyMs: float64(t-r.sent[i]) / 1e6}
+		if at := r.raised[i].Load(); at != 0 {
+			s.RaiseMs = float64(at-r.sent[i]) / 1e6
+		}
+		all = append(all, s)
+	}
+	slices.SortFunc(all, func(a, b scaipSlow) int { return cmp.Compare(b.LatencyMs, a.LatencyMs) })
+	all = all[:min(n, len(all))]
+	slices.SortFunc(all, func(a, b scaipSlow) int { return cmp.Compare(a.SentMs, b.SentMs) })
+	return all
 }
 
 // udpDrops is the kernel's count of datagrams dropped at the UDP socket
@@ -597,22 +729,30 @@ func newSCAIPUnit(hubAddr string) (*scaipUnit, error) {
 		local: c.LocalAddr().String(), challenge: make(chan string, 1), done: make(chan struct{})}
 	u.ha2 = md5hex("MESSAGE:" + u.uri)
 	go u.read()
-	// One unsigned request for the nonce (a test transmission: no alarm).
-	if err := u.send(0, "<mrq><ref>n0</ref><cid>"+strconv.Itoa(scaipCidBase)+"</cid><dty>0003</dty><stc>0102</stc></mrq>", false); err != nil {
-		u.close()
-		return nil, err
-	}
-	select {
-	case st := <-u.challenge:
-		_, rest, _ := strings.Cut(st, `nonce="`)
-		u.nonce, _, _ = strings.Cut(rest, `"`)
-	case <-time.After(5 * time.Second):
-		u.close()
-		return nil, errors.New("scaip: no Digest challenge from the hub within 5 s")
-	}
-	if u.nonce == "" {
-		u.close()
-		return nil, errors.New("scaip: the hub's challenge has no nonce")
+	// One unsigned request for the nonce (a test transmission: no alarm),
+	// sent again every 200 ms until the hub's SIP listener challenges it
+	// (it opens after the HTTP listener), at most 5 s.
+	deadline := time.After(5 * time.Second)
+	tick := time.NewTicker(200 * time.Millisecond)
+	defer tick.Stop()
+	for u.nonce == "" {
+		if err := u.send(0, "<mrq><ref>n0</ref><cid>"+strconv.Itoa(scaipCidBase)+"</cid><dty>0003</dty><stc>0102</stc></mrq>", false); err != nil {
+			u.close()
+			return nil, err
+		}
+		select {
+		case st := <-u.challenge:
+			_, rest, _ := strings.Cut(st, `nonce="`)
+			u.nonce, _, _ = strings.Cut(rest, `"`)
+			if u.nonce == "" {
+				u.close()
+				return nil, errors.New("scaip: the hub's challenge has no nonce")
+			}
+		case <-tick.C:
+		case <-deadline:
+			u.close()
+			return nil, errors.New("scaip: no Digest challenge from the hub within 5 s")
+		}
 	}
 	return u, nil
 }
@@ -633,6 +773,9 @@ func (u *scaipUnit) read() {
 	var ok []byte
 	for {
 		n, err := u.conn.Read(buf)
+		if errors.Is(err, syscall.ECONNREFUSED) {
+			continue // an ICMP port unreachable: sent before the hub listened
+		}
 		if err != nil {
 			return
 		}

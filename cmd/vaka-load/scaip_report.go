@@ -57,7 +57,7 @@ func writeSCAIPReport(w io.Writer, files []string) error {
 		p("| %s | %s | %d | %d | %d | %.2f | %.2f | %.2f | %.2f | %.2f | %.0f | %.0f | %.0f%% | %s | %s |\n",
 			r.Scenario, r.Options.Label, r.Sent, r.Lost, r.UDPDrops, r.Latency.P50, r.Latency.P99, r.Latency.Max, r.ToRaise.P99,
 			r.SendLag.P99, r.HubCPUPerMsgUs, r.GenCPUPerMsgUs, r.OtherCPUPct, r.Machine.LoadAvg, valid)
-		if r.Options.Mode != "rate" || r.Options.Rate != scaipGoalRate || r.Options.Noise != 0 {
+		if r.Options.Mode != "rate" || r.Options.Rate != scaipGoalRate || r.Options.Noise != 0 || r.Options.SyncEachWrite {
 			continue
 		}
 		if !r.Valid {

@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -125,5 +126,35 @@ func TestUDPDropsReadsProc(t *testing.T) {
 	}
 	if d := udpDrops(c.LocalAddr().String()) - before; d <= 0 {
 		t.Errorf("%d drops after 200 KB into a 4 KB buffer nobody reads", d)
+	}
+}
+
+// The timeline groups alarms by the second they were scheduled in, and
+// the slowest list names when the slow ones were sent: a stall shows as
+// one second's p99 and a block of consecutive slow alarms.
+func TestSCAIPTimelineAndSlowest(t *testing.T) {
+	const ms = int64(time.Millisecond)
+	r := &scaipRun{sched: make([]int64, 6), sent: make([]int64, 6), recv: make([]atomic.Int64, 6), raised: make([]atomic.Int64, 6)}
+	start := 100 * ms
+	for i, at := range []int64{0, 500, 1000, 1500, 2100, 2200} { // ms after start
+		r.sched[i], r.sent[i] = start+at*ms, start+at*ms
+	}
+	lat := []int64{1, 2, 30, 40, 3, 0} // ms; the last never arrived
+	for i, l := range lat {
+		if l > 0 {
+			r.recv[i].Store(r.sent[i] + l*ms)
+			r.raised[i].Store(r.sent[i] + l*ms/2)
+		}
+	}
+	tl := scaipTimeline(r, start)
+	if len(tl) != 3 || tl[0].Sent != 2 || tl[1].Sent != 2 || tl[2].Sent != 2 || tl[2].Received != 1 {
+		t.Fatalf("timeline %+v", tl)
+	}
+	if tl[1].Max != 40 || tl[0].Max != 2 {
+		t.Fatalf("per-second max %v and %v, want 2 and 40", tl[0].Max, tl[1].Max)
+	}
+	sl := scaipSlowest(r, start, 2)
+	if len(sl) != 2 || sl[0].SentMs != 1000 || sl[0].LatencyMs != 30 || sl[1].SentMs != 1500 || sl[1].RaiseMs != 20 {
+		t.Fatalf("slowest %+v, want the alarms sent at 1000 and 1500 ms, in that order", sl)
 	}
 }

@@ -24,7 +24,10 @@ import (
 	"syscall"
 )
 
-func main() { os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr)) }
+func main() {
+	keepSysmonAwake(os.Args) // sysmon.go: `vaka hub` only
+	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+}
 
 const usage = `vaka – trygghetslarm och nattillsyn / safety alarms and night supervision
 
