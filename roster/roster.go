@@ -212,6 +212,8 @@ type Roster struct {
 	mu   sync.RWMutex
 	file []Shift // from roster.file, replaced on reload
 	api  []Shift // from the API, persisted
+
+	sync syncState // a redundant group's replication (sync.go)
 }
 
 // Open returns a roster reading shifts in loc, with the API's shifts
@@ -252,7 +254,9 @@ func (r *Roster) Shifts() (file, api []Shift) {
 }
 
 // SetAPI replaces the API's shifts and persists them before returning, so
-// a shift the lead was told is saved survives a restart.
+// a shift the lead was told is saved survives a restart; in a redundant
+// group it also replicates them (SetSync), and returns ErrNotReplicated
+// if the group did not take them.
 func (r *Roster) SetAPI(shifts []Shift) error {
 	for i, s := range shifts {
 		if f, msg := s.Check(); f != "" {
@@ -271,7 +275,10 @@ func (r *Roster) SetAPI(shifts []Shift) error {
 		}
 	}
 	r.api = slices.Clone(shifts)
-	return nil
+	// In a redundant group the shifts go to the other hubs too, still
+	// under the lock, so two PUTs reach the group in the order they were
+	// saved here.
+	return r.replicate(shifts)
 }
 
 // OnDuty returns the users on duty for site and unit at instant at, in

@@ -68,11 +68,14 @@ func runClusterHub(ctx context.Context, path string, cfg *hub.Config, log *slog.
 	// hub will start from, so taking over reads only the newest records.
 	rb := hub.NewRebuilder(log)
 	follower := n.Follow(rb.Add)
-	shareVAPID(ctx, cfg, n, log)                                        // hub_cluster_web.go
-	sessOpt, sessMetrics, sessStop := clusterSessions(ctx, cfg, n, log) // hub_cluster_web.go
+	fails := newTakeoverFailures()                                             // hub_cluster_state.go
+	shareVAPID(ctx, cfg, n, log)                                               // hub_cluster_web.go
+	sessOpt, sessMetrics, sessStop := clusterSessions(ctx, cfg, n, fails, log) // hub_cluster_web.go
 	defer sessStop()
-	pushOpt, pushStop := clusterPush(ctx, n) // hub_cluster_web.go
+	pushOpt, pushStop := clusterPush(ctx, n, fails) // hub_cluster_web.go
 	defer pushStop()
+	stateOpt, stateMetrics, stateStop := clusterState(ctx, n, fails, log) // hub_cluster_state.go
+	defer stateStop()
 	sw := startStandbyWeb(ctx, cfg, clusterWebInfo(cl), n, log)
 	lease, err := n.Acquire(ctx)
 	sw.close()
@@ -84,6 +87,7 @@ func runClusterHub(ctx context.Context, path string, cfg *hub.Config, log *slog.
 		return err
 	}
 	t0 := time.Now()
+	prefetchRoster(ctx, cfg, n, fails, log) // hub_cluster_state.go
 	var j *cluster.Journal
 	pp, popts, err := startPilot(cfg, log)
 	if err != nil {
@@ -91,7 +95,7 @@ func runClusterHub(ctx context.Context, path string, cfg *hub.Config, log *slog.
 		lease.Release()
 		return err
 	}
-	popts = append(popts, sessOpt, pushOpt, service.WithRebuilder(rb), service.WithJournal(func(each func(alarm.Transition)) (hub.Journal, error) {
+	popts = append(popts, sessOpt, pushOpt, stateOpt, service.WithRebuilder(rb), service.WithJournal(func(each func(alarm.Transition)) (hub.Journal, error) {
 		var err error
 		j, err = n.OpenJournal(ctx, lease, each, follower)
 		if err != nil {
@@ -115,6 +119,7 @@ func runClusterHub(ctx context.Context, path string, cfg *hub.Config, log *slog.
 			Help: "Journal records acknowledged by a quorum of the stream's replicas since this hub became active."},
 			func() float64 { return float64(j.Appends.Load()) }))
 	sessMetrics(s)
+	stateMetrics(s)
 	pp.attach(s)
 	s.WatchConfig(ctx, path, 5*time.Second)
 	log.Info("cluster: this hub is active", "term", lease.Term, "took_over_in", time.Since(t0).Round(time.Millisecond),
