@@ -48,7 +48,9 @@ func (f *takeoverFailures) add(state string) { f.vec.WithLabelValues(state).Inc(
 func prefetchRoster(ctx context.Context, cfg *hub.Config, n *cluster.Node, fails *takeoverFailures, log *slog.Logger) {
 	r, err := cfg.OpenRoster()
 	if err == nil {
-		c, cancel := context.WithTimeout(ctx, time.Second)
+		// Short: it is on the takeover's path (one direct get, normally
+		// a millisecond).
+		c, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
 		_, err = n.Roster().Prefetch(c, r)
 		cancel()
 	}
