@@ -157,9 +157,7 @@ snapshot:
 			return nil, ctx.Err()
 		}
 	}
-	c, ccancel := context.WithTimeout(ctx, 5*time.Second)
-	_, serr := m.n.kv.Create(c, m.seedKey, []byte("1"))
-	ccancel()
+	serr := m.markSeeded(ctx)
 	switch {
 	case serr == nil:
 		mine := local.own()
@@ -196,4 +194,31 @@ snapshot:
 		cancel()
 		<-done
 	}, nil
+}
+
+// markSeeded sets the seed mark and returns nil if this hub is the first
+// to attach (it must seed the bucket), ErrKeyExists if the mark was
+// there. The mark is read first by direct get, which any current replica
+// answers: a hub that just took over often does so while the lease
+// bucket's leader is being moved off its node, and a write sent in that
+// moment waits its whole timeout (5 s were seen before the staff app
+// opened). Writes are short tries, retried.
+func (m *kvMirror[T]) markSeeded(ctx context.Context) error {
+	var err error
+	for try := 0; try < 10; try++ {
+		c, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
+		_, err = m.n.kv.Get(c, m.seedKey)
+		if err == nil {
+			cancel()
+			return jetstream.ErrKeyExists
+		}
+		if errors.Is(err, jetstream.ErrKeyNotFound) || errors.Is(err, jetstream.ErrKeyDeleted) {
+			_, err = m.n.kv.Create(c, m.seedKey, []byte("1"))
+		}
+		cancel()
+		if err == nil || errors.Is(err, jetstream.ErrKeyExists) || ctx.Err() != nil {
+			return err
+		}
+	}
+	return err
 }

@@ -144,8 +144,10 @@ func TestIntegrationClusterKillAfterTakeover(t *testing.T) {
 			t.Fatalf("the killed hub %s acknowledged", victim.name)
 		}
 		t.Logf("%s: %s and its NATS node SIGKILLed; event %d acknowledged by %s after %s", what, victim.name, next-1, heir.name, d.Round(time.Millisecond))
-		if d > goal {
+		if d > ttl+1500*time.Millisecond { // where a slow one spent its time
 			logSince(t, heir, at)
+		}
+		if d > goal {
 			t.Errorf("%s: takeover after %s, over the %s goal", what, d.Round(time.Millisecond), goal)
 		}
 		victim.cmd.Wait()
