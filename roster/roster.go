@@ -263,6 +263,19 @@ func (r *Roster) SetAPI(shifts []Shift) error {
 			return fmt.Errorf("roster: shift %d: %s: %s", i, f, msg)
 		}
 	}
+	// In a redundant group the shifts go to the other hubs too, after
+	// the local save and outside r.mu (alarm routing reads the roster;
+	// it must not wait for the group), under the order lock, so two PUTs
+	// reach the group in the order they were saved here.
+	r.sync.order.Lock()
+	defer r.sync.order.Unlock()
+	if err := r.setLocal(shifts); err != nil {
+		return err
+	}
+	return r.replicate(shifts)
+}
+
+func (r *Roster) setLocal(shifts []Shift) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.path != "" {
@@ -275,10 +288,7 @@ func (r *Roster) SetAPI(shifts []Shift) error {
 		}
 	}
 	r.api = slices.Clone(shifts)
-	// In a redundant group the shifts go to the other hubs too, still
-	// under the lock, so two PUTs reach the group in the order they were
-	// saved here.
-	return r.replicate(shifts)
+	return nil
 }
 
 // OnDuty returns the users on duty for site and unit at instant at, in

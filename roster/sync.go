@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync"
 	"sync/atomic"
 )
 
@@ -20,11 +21,12 @@ type Sync interface {
 // active hub would route with the old shifts. Setting them again is safe.
 var ErrNotReplicated = errors.New("roster: saved on this hub but not replicated to the group")
 
-// syncState is kept beside the Roster's fields (a pointer: the zero Roster
-// of a single hub needs none).
+// syncState is kept beside the Roster's fields; its zero value (a single
+// hub) replicates nothing.
 type syncState struct {
 	to    atomic.Pointer[Sync]
 	fails atomic.Int64
+	order sync.Mutex // SetAPI's save and replication, one PUT at a time
 }
 
 // SetSync makes SetAPI replicate through s (nil: stop).
