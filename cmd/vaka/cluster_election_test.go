@@ -5,7 +5,6 @@ package main
 import (
 	"fmt"
 	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -14,9 +13,6 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
-
-	"github.com/vaka-care/vaka/alarm"
-	"github.com/vaka-care/vaka/internal/testenv"
 )
 
 // leadersOnto asks the journal stream's and the lease bucket's leaders to
@@ -73,34 +69,7 @@ func TestIntegrationClusterKillAfterTakeover(t *testing.T) {
 	const goal = 10 * time.Second
 	const perRound = 3
 	events := (rounds+1)*perRound + 2*rounds
-	var clientAddrs, routeAddrs, urls []string
-	for range 3 {
-		clientAddrs = append(clientAddrs, testenv.FreeAddr(t))
-		routeAddrs = append(routeAddrs, testenv.FreeAddr(t))
-		urls = append(urls, "nats://"+clientAddrs[len(clientAddrs)-1])
-	}
-	var hubs []*clusterHub
-	for i, name := range []string{"hub-a", "hub-b", "hub-c"} {
-		dir := filepath.Join(t.TempDir(), name)
-		os.MkdirAll(dir, 0o750)
-		h := &clusterHub{name: name, http: testenv.FreeAddr(t), mqtt: testenv.FreeAddr(t)}
-		h.cfg = writeManyButtonsConfig(t, dir, filepath.Join(dir, "data"), h.http, h.mqtt, events)
-		var routes []string
-		for k := range 3 {
-			if k != i {
-				routes = append(routes, "nats-route://"+routeAddrs[k])
-			}
-		}
-		f, err := os.OpenFile(h.cfg, os.O_APPEND|os.O_WRONLY, 0)
-		if err != nil {
-			t.Fatal(err)
-		}
-		fmt.Fprintf(f, "cluster:\n  node: %s\n  lease_ttl: %s\n  embedded:\n    listen: %s\n    cluster_listen: %s\n    routes: [%s, %s]\n",
-			name, ttl, clientAddrs[i], routeAddrs[i], routes[0], routes[1])
-		f.Close()
-		h.start(t, bin)
-		hubs = append(hubs, h)
-	}
+	hubs, urls := startEmbeddedGroup(t, bin, ttl, events) // cluster_machine_test.go
 	dump := func() {
 		for _, h := range hubs {
 			t.Logf("%s log:\n%s", h.name, h.log.String())
@@ -193,35 +162,7 @@ func TestIntegrationClusterKillAfterTakeover(t *testing.T) {
 		}
 		elected = append(elected, kill(heir, fmt.Sprintf("round %d, right after the takeover, leaders on the victim", r+1)))
 	}
-	active := activeHub(t, hubs, 30*time.Second)
-	var list struct{ Alarms []*alarm.Alarm }
-	testenv.GetJSON(t, "http://"+active.http+"/api/v1/alarms", "natt1", "natt1-secret", &list)
-	byEvent := map[string]int{}
-	for _, a := range list.Alarms {
-		if a.EventID != "" {
-			byEvent[a.EventID]++
-		}
-	}
-	for _, k := range p.acked {
-		if n := byEvent[k]; n != 1 {
-			t.Errorf("event %s: %d alarms on %s, want 1", k, n, active.name)
-		}
-	}
-	if len(byEvent) != events {
-		t.Errorf("%s has alarms from %d events, want %d", active.name, len(byEvent), events)
-	}
-	for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline) && !readGroupState(urls).healthy; {
-		time.Sleep(200 * time.Millisecond)
-	}
-	a := auditJournal(t, urls)
-	for _, k := range p.acked {
-		if n := a.raises[k]; n != 1 {
-			t.Errorf("event %s: %d raises in the journal, want 1", k, n)
-		}
-	}
-	for _, e := range a.termErrs {
-		t.Error(e)
-	}
+	checkEachOnce(t, activeHub(t, hubs, 30*time.Second), p.acked, events, urls) // cluster_machine_test.go
 	worst := func(ds []time.Duration) time.Duration { return slices.Max(ds).Round(time.Millisecond) }
 	t.Logf("lease TTL %s, %d rounds: kill with the leaders elsewhere worst %s %v; kill right after a takeover with the leaders on the victim (an election) worst %s %v",
 		ttl, rounds, worst(plain), plain, worst(elected), elected)
