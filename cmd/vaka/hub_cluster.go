@@ -87,7 +87,15 @@ func runClusterHub(ctx context.Context, path string, cfg *hub.Config, log *slog.
 		return err
 	}
 	t0 := time.Now()
-	prefetchRoster(ctx, cfg, n, fails, log) // hub_cluster_state.go
+	// The group's roster shifts are read while the journal is opened
+	// (both wait on the network), and in place before the hub reads its
+	// roster, which it does after the journal.
+	rosterRead := make(chan struct{})
+	go func() {
+		defer close(rosterRead)
+		prefetchRoster(ctx, cfg, n, log) // hub_cluster_state.go
+	}()
+	defer func() { <-rosterRead }()
 	var j *cluster.Journal
 	pp, popts, err := startPilot(cfg, log)
 	if err != nil {
@@ -98,6 +106,7 @@ func runClusterHub(ctx context.Context, path string, cfg *hub.Config, log *slog.
 	popts = append(popts, sessOpt, pushOpt, stateOpt, service.WithRebuilder(rb), service.WithJournal(func(each func(alarm.Transition)) (hub.Journal, error) {
 		var err error
 		j, err = n.OpenJournal(ctx, lease, each, follower)
+		<-rosterRead
 		if err != nil {
 			return nil, err
 		}

@@ -43,21 +43,24 @@ func (f *takeoverFailures) add(state string) { f.vec.WithLabelValues(state).Inc(
 // file before its hub starts, by a direct get that needs no JetStream
 // meta leader (one lost with the old active hub's machine is being
 // replaced for seconds): the first alarms it routes then go to the staff
-// the lead put on duty, not to this hub's older copy. A failure is
-// counted; Attach tries again once the hub runs.
-func prefetchRoster(ctx context.Context, cfg *hub.Config, n *cluster.Node, fails *takeoverFailures, log *slog.Logger) {
+// the lead put on duty, not to this hub's older copy. Short tries: a
+// direct get routed to a replica just cut off is lost, and another
+// replica answers the next one. A failure is logged; Attach, once the
+// hub runs, reads the shifts again (and counts its own failure).
+func prefetchRoster(ctx context.Context, cfg *hub.Config, n *cluster.Node, log *slog.Logger) {
 	r, err := cfg.OpenRoster()
-	if err == nil {
-		// Short: it is on the takeover's path (one direct get, normally
-		// a millisecond).
-		c, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
-		_, err = n.Roster().Prefetch(c, r)
+	for try := 0; err == nil && try < 4; try++ {
+		c, cancel := context.WithTimeout(ctx, 150*time.Millisecond)
+		_, perr := n.Roster().Prefetch(c, r)
 		cancel()
+		if perr == nil {
+			return
+		}
+		if try == 3 || ctx.Err() != nil {
+			err = perr
+		}
 	}
-	if err != nil {
-		fails.add("roster")
-		log.Error("cluster: the group's roster shifts not read before taking over; routing with this hub's own until they are", "err", err)
-	}
+	log.Warn("cluster: the group's roster shifts not read before taking over; routing with this hub's own until the hub has attached them", "err", err)
 }
 
 // clusterState returns the service option that takes the group's roster
