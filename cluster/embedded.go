@@ -62,6 +62,7 @@ func StartEmbedded(o EmbeddedOptions) (*Embedded, error) {
 			opts.Routes = server.RoutesFromStr(strings.Join(o.Routes, ","))
 		}
 	}
+	setRaftTiming() // raft_timing.go: elections in 1.5–3 s, not 4–9 s
 	srv, err := server.NewServer(opts)
 	if err != nil {
 		return nil, fmt.Errorf("cluster: embedded nats: %w", err)

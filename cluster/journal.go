@@ -151,7 +151,10 @@ func (n *Node) OpenJournal(ctx context.Context, l *Lease, each func(alarm.Transi
 				return nil, lastErr
 			}
 		}
-		c, cancel := context.WithTimeout(ctx, 5*time.Second)
+		// A short try: sent while the stream is between leaders it waits
+		// its whole timeout, and the retry (same message id: kept once)
+		// reaches the new leader as soon as it is elected.
+		c, cancel := context.WithTimeout(ctx, time.Second)
 		seq, err := j.publish(c, Record(RecTerm, 0, time.Now(), map[string]any{"node": n.opts.Node, "term": l.Term}), true)
 		cancel()
 		if err == nil {

@@ -53,8 +53,17 @@ func (n *Node) Acquire(ctx context.Context) (*Lease, error) {
 	// route not yet closed) is lost, and a try waiting seconds for it
 	// would delay the takeover by as much.
 	try := min(2*time.Second, max(n.opts.LeaseTTL/4, 250*time.Millisecond))
+	// Once the lease has run out the hub tries faster still: the lease
+	// bucket may be between Raft leaders (its leader lost with the old
+	// active hub's machine), and each try to a leaderless stream waits
+	// its whole timeout; the new leader answers the next one at once.
+	expired := func() bool { return seenRev != 0 && time.Since(seenAt) > n.opts.LeaseTTL }
 	for {
-		c, cancel := context.WithTimeout(ctx, try)
+		wait, tryNow := poll, try
+		if expired() {
+			wait, tryNow = min(poll, 100*time.Millisecond), min(try, 500*time.Millisecond)
+		}
+		c, cancel := context.WithTimeout(ctx, tryNow)
 		e, err := n.kv.Get(c, leaseKey)
 		switch {
 		case errors.Is(err, jetstream.ErrKeyNotFound), errors.Is(err, jetstream.ErrKeyDeleted):
@@ -90,7 +99,7 @@ func (n *Node) Acquire(ctx context.Context) (*Lease, error) {
 		select {
 		case <-ctx.Done():
 			return nil, ctx.Err()
-		case <-time.After(poll):
+		case <-time.After(wait):
 		}
 	}
 }

@@ -2,13 +2,6 @@ package cluster
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
-	"fmt"
-	"strings"
-	"time"
-
-	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/vaka-care/vaka/webpush"
 )
@@ -20,125 +13,57 @@ import (
 // that becomes active makes the group's set its own (Attach), the first
 // one of a new group seeding it with its own.
 type PushSubs struct {
-	n       *Node
-	timeout time.Duration
+	m *kvMirror[webpush.Subscription]
 }
 
 const pushPrefix = "push."
 
 // PushSubs returns the replicated subscriptions of the group.
-func (n *Node) PushSubs() *PushSubs { return &PushSubs{n: n, timeout: 2 * time.Second} }
+func (n *Node) PushSubs() *PushSubs {
+	return &PushSubs{m: newMirror(n, n.kv, pushPrefix, "shared.push-seeded", "push subscription",
+		"the next active hub may not reach that phone",
+		func(sub webpush.Subscription) bool { return sub.ID != "" })}
+}
 
 // PutSubscription replicates a stored subscription (webpush.StoreSync).
-func (p *PushSubs) PutSubscription(sub webpush.Subscription) error {
-	b, err := json.Marshal(sub)
-	if err != nil {
-		return err
-	}
-	c, cancel := context.WithTimeout(context.Background(), p.timeout)
-	defer cancel()
-	if _, err := p.n.kv.Put(c, pushPrefix+sub.ID, b); err != nil {
-		p.n.log.Error("cluster: push subscription not replicated; the next active hub may not reach that phone", "err", err)
-		return fmt.Errorf("cluster: put push subscription: %w", err)
-	}
-	return nil
-}
+func (p *PushSubs) PutSubscription(sub webpush.Subscription) error { return p.m.put(sub.ID, sub) }
 
 // DeleteSubscription replicates a removed subscription.
-func (p *PushSubs) DeleteSubscription(id string) error {
-	c, cancel := context.WithTimeout(context.Background(), p.timeout)
-	defer cancel()
-	if err := p.n.kv.Delete(c, pushPrefix+id); err != nil && !errors.Is(err, jetstream.ErrKeyNotFound) {
-		return fmt.Errorf("cluster: delete push subscription: %w", err)
-	}
-	return nil
-}
+func (p *PushSubs) DeleteSubscription(id string) error { return p.m.del(id) }
 
 // Attach makes the group's subscriptions store's whole content (seeding
 // the group with store's own if it is the first), replicates later
 // changes, and applies the group's changes until stop is called.
 func (p *PushSubs) Attach(ctx context.Context, store *webpush.Store) (stop func(), err error) {
-	wctx, cancel := context.WithCancel(context.Background())
-	w, err := p.n.kv.Watch(wctx, pushPrefix+"*")
-	if err != nil {
-		cancel()
-		return nil, fmt.Errorf("cluster: watch push subscriptions: %w", err)
-	}
-	group := map[string]webpush.Subscription{}
-	deadline := time.NewTimer(10 * time.Second)
-	defer deadline.Stop()
-snapshot:
-	for {
-		select {
-		case e, ok := <-w.Updates():
-			if !ok {
-				cancel()
-				return nil, errors.New("cluster: push subscription watch ended while reading")
+	return p.m.attach(ctx, mirrorLocal[webpush.Subscription]{
+		own: func() map[string]webpush.Subscription {
+			own := map[string]webpush.Subscription{}
+			for _, sub := range store.All() {
+				own[sub.ID] = sub
 			}
-			if e == nil {
-				break snapshot
+			return own
+		},
+		replace: func(group map[string]webpush.Subscription) int {
+			list := make([]webpush.Subscription, 0, len(group))
+			for id, sub := range group {
+				if sub.ID == id { // a value stored under another key is not trusted
+					list = append(list, sub)
+				}
 			}
-			if sub, ok := decodeSub(e); ok {
-				group[sub.ID] = sub
-			} else {
-				delete(group, strings.TrimPrefix(e.Key(), pushPrefix))
-			}
-		case <-deadline.C:
-			_ = w.Stop()
-			cancel()
-			return nil, errors.New("cluster: push subscriptions not read within 10 s")
-		case <-ctx.Done():
-			_ = w.Stop()
-			cancel()
-			return nil, ctx.Err()
-		}
-	}
-	c, ccancel := context.WithTimeout(ctx, 5*time.Second)
-	_, serr := p.n.kv.Create(c, "shared.push-seeded", []byte("1"))
-	ccancel()
-	if serr == nil {
-		for _, sub := range store.All() {
-			if _, ok := group[sub.ID]; !ok && p.PutSubscription(sub) == nil {
-				group[sub.ID] = sub
-			}
-		}
-	}
-	list := make([]webpush.Subscription, 0, len(group))
-	for _, sub := range group {
-		list = append(list, sub)
-	}
-	kept := store.ReplaceAll(list)
-	store.SetSync(p)
-	p.n.log.Info("cluster: push subscriptions taken over from the group", "subscriptions", kept)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for e := range w.Updates() {
-			if e == nil {
-				continue
-			}
-			if sub, ok := decodeSub(e); ok {
+			return store.ReplaceAll(list)
+		},
+		put: func(id string, sub webpush.Subscription) {
+			if sub.ID == id {
 				store.ApplyPut(sub)
-			} else {
-				store.ApplyDelete(strings.TrimPrefix(e.Key(), pushPrefix))
 			}
-		}
-	}()
-	return func() {
-		store.SetSync(nil)
-		_ = w.Stop()
-		cancel()
-		<-done
-	}, nil
-}
-
-func decodeSub(e jetstream.KeyValueEntry) (webpush.Subscription, bool) {
-	var sub webpush.Subscription
-	if e.Operation() != jetstream.KeyValuePut {
-		return sub, false
-	}
-	if err := json.Unmarshal(e.Value(), &sub); err != nil || sub.ID == "" {
-		return sub, false
-	}
-	return sub, true
+		},
+		del: store.ApplyDelete,
+		hook: func(on bool) {
+			if on {
+				store.SetSync(p)
+			} else {
+				store.SetSync(nil)
+			}
+		},
+	})
 }

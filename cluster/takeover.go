@@ -51,8 +51,14 @@ func lastSeqOf(err error) (uint64, bool) {
 // get when there are few, else (or if a direct get fails) by replay.
 func (j *Journal) catchUp(ctx context.Context, end uint64, each func(alarm.Transition)) error {
 	if end > j.last && end-j.last <= directCatchUp {
-		for tries := 0; j.last < end && tries < 5; {
-			m, err := j.n.st.GetMsg(ctx, j.last+1)
+		for tries := 0; j.last < end && tries < 8; {
+			// Short tries: a direct get may be routed to a replica just
+			// cut off (its route not yet closed), and then waits its
+			// whole timeout (2.3 s were seen in the partition test); a
+			// retry reaches another replica.
+			c, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+			m, err := j.n.st.GetMsg(c, j.last+1)
+			cancel()
 			if err != nil {
 				if ctx.Err() != nil {
 					return fmt.Errorf("cluster: journal catch-up at %d: %w", j.last+1, err)

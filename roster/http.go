@@ -2,6 +2,7 @@ package roster
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -49,7 +50,13 @@ func Routes(r *Roster, known func(string) bool, log *slog.Logger) []httpapi.Rout
 				return
 			}
 		}
-		if err := r.SetAPI(body.Shifts); err != nil {
+		if err := r.SetAPI(body.Shifts); errors.Is(err, ErrNotReplicated) {
+			// Saved here, and used here; the lead is told the group
+			// does not have it yet, and may simply send it again.
+			log.Error("roster: shifts saved but not replicated to the group; a failover would route with the old ones", "err", err)
+			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": "roster saved on this hub but not shared with the other hubs; send it again"})
+			return
+		} else if err != nil {
 			log.Error("roster: not saved", "err", err)
 			writeJSON(w, http.StatusInternalServerError, map[string]string{"error": "roster not saved"})
 			return

@@ -212,6 +212,8 @@ type Roster struct {
 	mu   sync.RWMutex
 	file []Shift // from roster.file, replaced on reload
 	api  []Shift // from the API, persisted
+
+	sync syncState // a redundant group's replication (sync.go)
 }
 
 // Open returns a roster reading shifts in loc, with the API's shifts
@@ -252,13 +254,28 @@ func (r *Roster) Shifts() (file, api []Shift) {
 }
 
 // SetAPI replaces the API's shifts and persists them before returning, so
-// a shift the lead was told is saved survives a restart.
+// a shift the lead was told is saved survives a restart; in a redundant
+// group it also replicates them (SetSync), and returns ErrNotReplicated
+// if the group did not take them.
 func (r *Roster) SetAPI(shifts []Shift) error {
 	for i, s := range shifts {
 		if f, msg := s.Check(); f != "" {
 			return fmt.Errorf("roster: shift %d: %s: %s", i, f, msg)
 		}
 	}
+	// In a redundant group the shifts go to the other hubs too, after
+	// the local save and outside r.mu (alarm routing reads the roster;
+	// it must not wait for the group), under the order lock, so two PUTs
+	// reach the group in the order they were saved here.
+	r.sync.order.Lock()
+	defer r.sync.order.Unlock()
+	if err := r.setLocal(shifts); err != nil {
+		return err
+	}
+	return r.replicate(shifts)
+}
+
+func (r *Roster) setLocal(shifts []Shift) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.path != "" {

@@ -34,6 +34,8 @@ type seenStore struct {
 	stop    chan struct{}
 	done    chan struct{}
 	started bool
+
+	sync seenSync // a redundant group's replication (cluster_state.go)
 }
 
 type seenRec struct {
@@ -111,6 +113,7 @@ func (s *seenStore) run() {
 			if err := s.flush(); err != nil {
 				s.log.Warn("service: device snapshot not written", "err", err)
 			}
+			s.replicate()
 		}
 	}
 }

@@ -85,6 +85,8 @@ type options struct {
 	clusterWeb *httpapi.ClusterInfo       // WithClusterWeb (cluster_web.go)
 	attachAuth func(*httpapi.Auth) error  // WithClusterWeb
 	attachPush func(*webpush.Store) error // WithClusterPush
+	// attachState: WithClusterState (cluster_state.go)
+	attachState func(*roster.Roster, *DevicesSeen) error
 }
 
 // WithObserver adds an observer of events and alarm transitions.
@@ -225,6 +227,11 @@ func Start(cfg *hub.Config, log *slog.Logger, opts ...Option) (*Hub, error) {
 	if op.attachPush != nil && pp.store != nil {
 		if err := op.attachPush(pp.store); err != nil {
 			log.Error("service: the group's push subscriptions not taken over; phones get push after the app is opened", "err", err)
+		}
+	}
+	if op.attachState != nil { // the roster and devices seen: as the push subscriptions
+		if err := op.attachState(pp.roster, &DevicesSeen{s: op.seen}); err != nil {
+			log.Error("service: the group's roster or devices seen not taken over", "err", err)
 		}
 	}
 	svc, err := startHTTP(cfg, log, op, pp, h, j, reg, b, ext, front)

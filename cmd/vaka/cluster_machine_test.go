@@ -92,37 +92,11 @@ func TestIntegrationClusterMachineGone(t *testing.T) {
 	}
 	const perRound = 5
 	events := (kills+1)*perRound + kills // one more sent right after each kill
-	var clientAddrs, routeAddrs []string
-	for range 3 {
-		clientAddrs = append(clientAddrs, testenv.FreeAddr(t))
-		routeAddrs = append(routeAddrs, testenv.FreeAddr(t))
-	}
-	var hubs []*clusterHub
-	for i, name := range []string{"hub-a", "hub-b", "hub-c"} {
-		dir := filepath.Join(t.TempDir(), name)
-		os.MkdirAll(dir, 0o750)
-		h := &clusterHub{name: name, http: testenv.FreeAddr(t), mqtt: testenv.FreeAddr(t)}
-		h.cfg = writeManyButtonsConfig(t, dir, filepath.Join(dir, "data"), h.http, h.mqtt, events)
-		var routes []string
-		for k := range 3 {
-			if k != i {
-				routes = append(routes, "nats-route://"+routeAddrs[k])
-			}
-		}
-		f, err := os.OpenFile(h.cfg, os.O_APPEND|os.O_WRONLY, 0)
-		if err != nil {
-			t.Fatal(err)
-		}
-		fmt.Fprintf(f, "cluster:\n  node: %s\n  lease_ttl: %s\n  embedded:\n    listen: %s\n    cluster_listen: %s\n    routes: [%s, %s]\n",
-			name, ttl, clientAddrs[i], routeAddrs[i], routes[0], routes[1])
-		f.Close()
-		h.start(t, bin)
-		hubs = append(hubs, h)
-	}
+	hubs, all := startEmbeddedGroup(t, bin, ttl, events)
 	natsOf := func(h *clusterHub) string {
 		for i, x := range hubs {
 			if x == h {
-				return "nats://" + clientAddrs[i]
+				return all[i]
 			}
 		}
 		return ""
@@ -155,7 +129,7 @@ func TestIntegrationClusterMachineGone(t *testing.T) {
 		// victim rejoined), and the leaders off the active hub's node.
 		var gs groupState
 		for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
-			gs = readGroupState([]string{"nats://" + clientAddrs[0], "nats://" + clientAddrs[1], "nats://" + clientAddrs[2]})
+			gs = readGroupState(all)
 			if gs.healthy && gs.journal != victim.name && gs.lease != victim.name && standbysWaiting(hubs, victim) {
 				break
 			}
@@ -187,6 +161,59 @@ func TestIntegrationClusterMachineGone(t *testing.T) {
 		p.c.Disconnect(50)
 	}
 	active := activeHub(t, hubs, 30*time.Second)
+	// Read by direct get (auditJournal): a replay consumer needs the
+	// meta leader, which repeated kills keep re-electing.
+	checkEachOnce(t, active, p.acked, events, append([]string{natsOf(active)}, all...))
+	sorted := slices.Clone(failovers)
+	slices.Sort(sorted)
+	t.Logf("machine gone, %d kills, lease TTL %s: kill to next acknowledged event median %s, worst %s; all %v",
+		len(sorted), ttl, sorted[len(sorted)/2].Round(time.Millisecond), sorted[len(sorted)-1].Round(time.Millisecond), failovers)
+}
+
+// startEmbeddedGroup starts three `vaka hub` processes, each with its
+// embedded NATS node routed to the other two (a machine each), with the
+// given lease TTL and events call buttons; it returns them and their
+// NATS client URLs.
+func startEmbeddedGroup(t *testing.T, bin string, ttl time.Duration, events int) ([]*clusterHub, []string) {
+	t.Helper()
+	var clientAddrs, routeAddrs, urls []string
+	for range 3 {
+		clientAddrs = append(clientAddrs, testenv.FreeAddr(t))
+		routeAddrs = append(routeAddrs, testenv.FreeAddr(t))
+		urls = append(urls, "nats://"+clientAddrs[len(clientAddrs)-1])
+	}
+	var hubs []*clusterHub
+	for i, name := range []string{"hub-a", "hub-b", "hub-c"} {
+		dir := filepath.Join(t.TempDir(), name)
+		os.MkdirAll(dir, 0o750)
+		h := &clusterHub{name: name, http: testenv.FreeAddr(t), mqtt: testenv.FreeAddr(t)}
+		h.cfg = writeManyButtonsConfig(t, dir, filepath.Join(dir, "data"), h.http, h.mqtt, events)
+		var routes []string
+		for k := range 3 {
+			if k != i {
+				routes = append(routes, "nats-route://"+routeAddrs[k])
+			}
+		}
+		f, err := os.OpenFile(h.cfg, os.O_APPEND|os.O_WRONLY, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fmt.Fprintf(f, "cluster:\n  node: %s\n  lease_ttl: %s\n  embedded:\n    listen: %s\n    cluster_listen: %s\n    routes: [%s, %s]\n",
+			name, ttl, clientAddrs[i], routeAddrs[i], routes[0], routes[1])
+		f.Close()
+		h.start(t, bin)
+		hubs = append(hubs, h)
+	}
+	return hubs, urls
+}
+
+// checkEachOnce asserts that every acknowledged event raised exactly one
+// alarm on the active hub and one raise in the replicated journal (read
+// through urls, once every replica is current again), that the hub has
+// alarms from exactly events events, and that journal terms never go
+// back.
+func checkEachOnce(t *testing.T, active *clusterHub, acked []string, events int, urls []string) {
+	t.Helper()
 	var list struct{ Alarms []*alarm.Alarm }
 	testenv.GetJSON(t, "http://"+active.http+"/api/v1/alarms", "natt1", "natt1-secret", &list)
 	byEvent := map[string]int{}
@@ -195,7 +222,7 @@ func TestIntegrationClusterMachineGone(t *testing.T) {
 			byEvent[a.EventID]++
 		}
 	}
-	for _, k := range p.acked {
+	for _, k := range acked {
 		if n := byEvent[k]; n != 1 {
 			t.Errorf("event %s: %d alarms on %s, want 1", k, n, active.name)
 		}
@@ -204,14 +231,11 @@ func TestIntegrationClusterMachineGone(t *testing.T) {
 		t.Errorf("%s has alarms from %d events, want %d", active.name, len(byEvent), events)
 	}
 	// The last victim's node back and current before the stream is read.
-	all := []string{"nats://" + clientAddrs[0], "nats://" + clientAddrs[1], "nats://" + clientAddrs[2]}
-	for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline) && !readGroupState(all).healthy; {
+	for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline) && !readGroupState(urls).healthy; {
 		time.Sleep(200 * time.Millisecond)
 	}
-	// Read by direct get (auditJournal): a replay consumer needs the
-	// meta leader, which repeated kills keep re-electing.
-	a := auditJournal(t, []string{natsOf(active), "nats://" + clientAddrs[0], "nats://" + clientAddrs[1], "nats://" + clientAddrs[2]})
-	for _, k := range p.acked {
+	a := auditJournal(t, urls)
+	for _, k := range acked {
 		if n := a.raises[k]; n != 1 {
 			t.Errorf("event %s: %d raises in the journal, want 1", k, n)
 		}
@@ -219,10 +243,6 @@ func TestIntegrationClusterMachineGone(t *testing.T) {
 	for _, e := range a.termErrs {
 		t.Error(e)
 	}
-	sorted := slices.Clone(failovers)
-	slices.Sort(sorted)
-	t.Logf("machine gone, %d kills, lease TTL %s: kill to next acknowledged event median %s, worst %s; all %v",
-		len(sorted), ttl, sorted[len(sorted)/2].Round(time.Millisecond), sorted[len(sorted)-1].Round(time.Millisecond), failovers)
 }
 
 // logSince logs h's log lines stamped at or after since (slog's text

@@ -68,11 +68,14 @@ func runClusterHub(ctx context.Context, path string, cfg *hub.Config, log *slog.
 	// hub will start from, so taking over reads only the newest records.
 	rb := hub.NewRebuilder(log)
 	follower := n.Follow(rb.Add)
-	shareVAPID(ctx, cfg, n, log)                                        // hub_cluster_web.go
-	sessOpt, sessMetrics, sessStop := clusterSessions(ctx, cfg, n, log) // hub_cluster_web.go
+	fails := newTakeoverFailures()                                             // hub_cluster_state.go
+	shareVAPID(ctx, cfg, n, log)                                               // hub_cluster_web.go
+	sessOpt, sessMetrics, sessStop := clusterSessions(ctx, cfg, n, fails, log) // hub_cluster_web.go
 	defer sessStop()
-	pushOpt, pushStop := clusterPush(ctx, n) // hub_cluster_web.go
+	pushOpt, pushStop := clusterPush(ctx, n, fails) // hub_cluster_web.go
 	defer pushStop()
+	stateOpt, stateMetrics, stateStop := clusterState(ctx, n, fails, log) // hub_cluster_state.go
+	defer stateStop()
 	sw := startStandbyWeb(ctx, cfg, clusterWebInfo(cl), n, log)
 	lease, err := n.Acquire(ctx)
 	sw.close()
@@ -84,6 +87,15 @@ func runClusterHub(ctx context.Context, path string, cfg *hub.Config, log *slog.
 		return err
 	}
 	t0 := time.Now()
+	// The group's roster shifts are read while the journal is opened
+	// (both wait on the network), and in place before the hub reads its
+	// roster, which it does after the journal.
+	rosterRead := make(chan struct{})
+	go func() {
+		defer close(rosterRead)
+		prefetchRoster(ctx, cfg, n, log) // hub_cluster_state.go
+	}()
+	defer func() { <-rosterRead }()
 	var j *cluster.Journal
 	pp, popts, err := startPilot(cfg, log)
 	if err != nil {
@@ -91,9 +103,10 @@ func runClusterHub(ctx context.Context, path string, cfg *hub.Config, log *slog.
 		lease.Release()
 		return err
 	}
-	popts = append(popts, sessOpt, pushOpt, service.WithRebuilder(rb), service.WithJournal(func(each func(alarm.Transition)) (hub.Journal, error) {
+	popts = append(popts, sessOpt, pushOpt, stateOpt, service.WithRebuilder(rb), service.WithJournal(func(each func(alarm.Transition)) (hub.Journal, error) {
 		var err error
 		j, err = n.OpenJournal(ctx, lease, each, follower)
+		<-rosterRead
 		if err != nil {
 			return nil, err
 		}
@@ -118,6 +131,7 @@ func runClusterHub(ctx context.Context, path string, cfg *hub.Config, log *slog.
 			Help: "Transitions and records in the journal messages of vaka_cluster_journal_appends_total (group commit: several to a message)."},
 			func() float64 { return float64(j.Batched.Load()) }))
 	sessMetrics(s)
+	stateMetrics(s)
 	pp.attach(s)
 	s.WatchConfig(ctx, path, 5*time.Second)
 	log.Info("cluster: this hub is active", "term", lease.Term, "took_over_in", time.Since(t0).Round(time.Millisecond),

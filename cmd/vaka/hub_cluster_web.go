@@ -109,7 +109,7 @@ func (sw *standbyWeb) close() {
 // without it; past that it keeps trying in the background, and a hub that
 // takes over without it keeps sessions per hub, as before a group, and
 // logs that.
-func clusterSessions(ctx context.Context, cfg *hub.Config, n *cluster.Node, log *slog.Logger) (service.Option, func(*service.Hub), func()) {
+func clusterSessions(ctx context.Context, cfg *hub.Config, n *cluster.Node, fails *takeoverFailures, log *slog.Logger) (service.Option, func(*service.Hub), func()) {
 	info := clusterWebInfo(cfg.Cluster)
 	var opened atomic.Pointer[cluster.Sessions]
 	open := func(within time.Duration) error {
@@ -163,12 +163,15 @@ func clusterSessions(ctx context.Context, cfg *hub.Config, n *cluster.Node, log 
 		stopBG()
 		if opened.Load() == nil {
 			if err := open(time.Second); err != nil {
+				fails.add("sessions")
 				return fmt.Errorf("staff sessions stay on this hub and a failover logs them out: %w", err)
 			}
 		}
 		auth = a
 		var err error
-		stop, err = opened.Load().Attach(ctx, a)
+		if stop, err = opened.Load().Attach(ctx, a); err != nil {
+			fails.add("sessions")
+		}
 		return err
 	})
 	register := func(s *service.Hub) {
@@ -253,11 +256,13 @@ func shareVAPID(ctx context.Context, cfg *hub.Config, n *cluster.Node, log *slog
 
 // clusterPush returns the service option that takes the group's Web Push
 // subscriptions over when this hub starts, and a stop for when it stops.
-func clusterPush(ctx context.Context, n *cluster.Node) (service.Option, func()) {
+func clusterPush(ctx context.Context, n *cluster.Node, fails *takeoverFailures) (service.Option, func()) {
 	var stop func()
 	opt := service.WithClusterPush(func(st *webpush.Store) error {
 		var err error
-		stop, err = n.PushSubs().Attach(ctx, st)
+		if stop, err = n.PushSubs().Attach(ctx, st); err != nil {
+			fails.add("push")
+		}
 		return err
 	})
 	return opt, func() {
