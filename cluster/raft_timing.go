@@ -21,8 +21,8 @@ import (
 // pass the 10 s goal.
 //
 // nats-server exposes these timers to its own tests only (package
-// variables, not options), so an embedded node sets them through
-// go:linkname before its first server starts: heartbeats every 250 ms and
+// variables, not options), so an embedded node sets them (linkname
+// directives below) before its first server starts: heartbeats every 250 ms and
 // elections after 1.5–3 s without one (nats-server's own test suite uses
 // 1.5–3.5 s with 50 ms heartbeats). The election then fits inside the
 // lease TTL (5 s by default) instead of adding to it. It applies to every
