@@ -24,7 +24,6 @@ cd "$(dirname "$0")/.."
 
 GO=${GO:-go}
 OUT=${BENCH_OUT:-${TMPDIR:-/tmp}/vaka-bench-storm}
-STEPS=${RAMP_ALL_STEPS:-"1000 2000 5000 10000 20000"}
 DOC=${BENCH_STORM_DOC:-docs/benchmarks-storm.md}
 read -r -a STORM <<<"${STORM_ARGS:-}"
 . ./scripts/benchlib.sh
@@ -35,13 +34,7 @@ side_bench_init
 # measured the storm hub's aftermath (its exit, the writeback of its
 # journal, its memory given back), not the ramp.
 echo "== all-alarm ramp"
-for s in $STEPS; do
-	settle 30
-	# 5 s a step: 5,000 alarms at 1,000/s, 100,000 at 20,000/s. No knee:
-	# the goal asks about stream cuts up to 20,000/s even past a slow p99.
-	x "$OUT/vaka-load" "${COMMON[@]}" -peer vaka -mode rate -rate "$s" -duration 5s -alarm-every 1 -label ramp-all \
-		-out "$OUT/ramp-all-$(printf %06d "$s")-vaka.json" || echo "== all-alarm ramp: $s/s ended with status $?" >&2
-done
+ramp_all_steps
 
 echo "== alarm storm"
 settle 30

@@ -156,18 +156,9 @@ for s in $STEPS; do
 	done
 done
 
-# Issue 20's all-alarm ramp: every event a call-button press on its own
-# button (each its own care alarm), 5 s a step, the hub (A) only, no knee:
-# its goal asks about stream cuts up to 20,000/s even past a slow p99.
-# Each step after `settle` (scripts/benchlib.sh: sync, then a bounded wait
-# for an idle machine), so it does not measure the previous run's aftermath;
-# the ramp runs before the 250,000-button fleet and storm runs, as in
-# scripts/bench-storm.sh.
-for s in ${RAMP_ALL_STEPS:-1000 2000 5000 10000 20000}; do
-	settle 30
-	run "ramp-all-$(printf %06d "$s")-vaka" -peer vaka -mode rate -rate "$s" -duration 5s -alarm-every 1 -label ramp-all ||
-		echo "== all-alarm ramp: $s/s ended with status $?" >&2
-done
+# Issue 20's all-alarm ramp (scripts/benchlib.sh), before the 250,000-button
+# fleet and storm runs, as in scripts/bench-storm.sh.
+ramp_all_steps
 
 # 250,000 supervised call buttons through the hub process: detection of
 # the silent ones, no false alarms, presses timed under the fleet's traffic.

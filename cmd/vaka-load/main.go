@@ -82,6 +82,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&o.PinNATS, "pin-nats", "", "with -cluster: pin the NATS nodes' process to these CPUs instead of -pin-sut's, e.g. 1: the replicas off the hub's CPU, as on machines of their own")
 	fs.IntVar(&o.Cluster, "cluster", 0, "with -hub-bin and -peer vaka: the hub's journal replicated on this many NATS JetStream nodes (3: a redundant group's quorum; cluster.go)")
 	fs.BoolVar(&o.Stall, "stall", false, "stalled consumer: a second alarm consumer stops reading for the whole run (A, B: a staff stream; C: a second HTTP endpoint that never answers)")
+	lagStatus := fs.Bool("lag-status", false, fmt.Sprintf("exit with status 4 if the generator's send lag p99 exceeded %.0f ms (the run measured the generator, not the peer: a script may run it again)", genLagValidMs))
 	knee := fs.Duration("knee", 0, "exit with status 3 if p99 exceeds this or any alarm is lost or duplicated (the ramp stops a peer there)")
 	fs.StringVar(&o.Label, "label", "", "free text stored with the result (e.g. run 1)")
 	out := fs.String("out", "", "write the machine-readable result to this JSON file")
@@ -166,6 +167,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if overKnee {
 		fmt.Fprintf(stdout, "knee: p99 over %v or loss\n", *knee)
 		return 3
+	}
+	if *lagStatus && res.genLagged() {
+		fmt.Fprintf(stdout, "generator lagged: send lag p99 %.2f ms over %.0f ms, the run is not valid\n", res.SendLag.P99, genLagValidMs)
+		return 4
 	}
 	return 0
 }

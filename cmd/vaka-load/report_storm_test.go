@@ -40,6 +40,32 @@ func TestRampAllGoals(t *testing.T) {
 	}
 }
 
+// A step whose generator wrote late (send lag p99 over 5 ms) is not the
+// hub's figure: it is not judged, so the goal is "not judged" there (never
+// met); its rerun with the generator on time is judged instead; a valid
+// step over 10 ms is "not met" whatever the others are.
+func TestRampAllGoalsJudgeValidRunsOnly(t *testing.T) {
+	lagged := func(r *Result) *Result { r.SendLag.P99 = 11; return r }
+	all := []*Result{lagged(rampAllResult(1000, 41, 0)), rampAllResult(2000, 2, 0), rampAllResult(5000, 4, 0),
+		rampAllResult(10000, 9, 0), rampAllResult(20000, 40, 0)}
+	g := rampAllGoals(all)
+	if !strings.Contains(g[0], "**not judged**") || !strings.Contains(g[0], "1000/s not valid (generator send lag p99 11.00 ms)") ||
+		!strings.Contains(g[0], "not judged at 1000/s") {
+		t.Errorf("a lagged step: %q, want not judged there", g[0])
+	}
+	// Its rerun kept the schedule: judged on it, met.
+	g = rampAllGoals(append(all, rampAllResult(1000, 3, 0)))
+	if !strings.Contains(g[0], "**met**") || !strings.Contains(g[0], "1000/s 3.00 ms") {
+		t.Errorf("a lagged step rerun on time: %q, want met on the rerun's 3 ms", g[0])
+	}
+	// A valid step over the goal: not met, and the lagged one still named.
+	all[3] = rampAllResult(10000, 12, 0)
+	g = rampAllGoals(all)
+	if !strings.Contains(g[0], "**not met**") || !strings.Contains(g[0], "over it or lossy at 10000/s") || !strings.Contains(g[0], "not judged at 1000/s") {
+		t.Errorf("a slow valid step beside a lagged one: %q", g[0])
+	}
+}
+
 // make bench's report puts the all-alarm ramp in its own section, apart
 // from the 1-in-20 ramp.
 func TestReportSeparatesAllAlarmRamp(t *testing.T) {
