@@ -36,7 +36,6 @@ func TestSideBenchCommandsArePasteable(t *testing.T) {
 		{"bench-cluster.sh", []string{
 			`-peer vaka -cluster 3 -mode rate -rate 1000 -duration 10s -label 'round 1' -out "$OUT"/r1-4c-alarms1000-cluster3-vaka.json`,
 			`-peer vaka -mode rate -rate 1000 -duration 10s -label 'round 2' -out "$OUT"/r2-4-alarms1000-vaka.json`,
-			`-pin-nats 1 -mode rate -rate 1000 -duration 10s -label 'round 1' -out "$OUT"/r1-4d-alarms1000-cluster3-natsapart-vaka.json`,
 			`"$OUT"/vaka-load failover -hub-bin "$OUT"/vaka`,
 		}},
 	} {
