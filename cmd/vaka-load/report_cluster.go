@@ -34,8 +34,11 @@ func writeClusterSummary(out *bytes.Buffer, groups []*group) {
 			p("## Redundant group: alarm latency (issue 19)\n\n")
 			p("The hub (A) with its journal on a NATS JetStream stream with 3 replicas (`cluster:`, docs/scale-out.md): every transition acknowledged by a quorum ")
 			p("before the event's PUBACK. The three NATS nodes run in one child process of vaka-load (`-serve-nats`), pinned with the hub, so their CPU is the peer's; ")
-			p("on one machine the replicas share its cores and disk. A setup \"NATS off the hub's CPU\" pins them to another CPU (`-pin-nats`, beside the generator): ")
-			p("in a real group the active hub's machine carries one follower node and the others run on machines of their own. ")
+			p("on one machine the replicas share its cores and disk. ")
+			if anyNATSApart(groups) {
+				p("A setup \"NATS off the hub's CPU\" pins them to another CPU (`-pin-nats`): in a real group the active hub's machine ")
+				p("carries one follower node and the others run on machines of their own. ")
+			}
 			p("Medians of the rounds above; the single hub is the same scenario with its local journal. ")
 			p("**journal msgs/event**: stream messages (one quorum round trip each) per event sent; below 1 when events handled at the same time share one (hub/pending.go).\n\n")
 			p("| scenario | setup | p50 | p99 | max | lost | dup | CPU µs/event peer | journal msgs/event |\n|---|---|---:|---:|---:|---:|---:|---:|---:|\n")
@@ -43,8 +46,8 @@ func writeClusterSummary(out *bytes.Buffer, groups []*group) {
 		row := func(name, setup string, s *group) {
 			pg := &group{runs: byPeer(s.runs, peerVaka)}
 			msgs := "–"
-			if s.o.Cluster > 0 {
-				msgs = fmt.Sprintf("%.2f", pg.med(func(r *Result) float64 { return r.JournalMsgsPerEvent }))
+			if m := pg.med(func(r *Result) float64 { return r.JournalMsgsPerEvent }); s.o.Cluster > 0 && m > 0 {
+				msgs = fmt.Sprintf("%.2f", m) // 0: a result from before vaka-load counted them
 			}
 			p("| %s | %s | %s | %s | %s | %s | %s | %.1f | %s |\n", name, setup, ms(pg.med(func(r *Result) float64 { return r.Latency.P50 })),
 				ms(pg.p99()), ms(pg.med(func(r *Result) float64 { return r.Latency.Max })),
@@ -75,6 +78,16 @@ func writeClusterSummary(out *bytes.Buffer, groups []*group) {
 		}
 		p("Goal (issue 19): alarm p99 ≤ %.0f ms at 1,000 events/s with %s: %s (median p99 %s ms, runs: %d).\n\n", clusterGoalMs, clusterSetup(g.o), v, ms(pg.p99()), len(pg.runs))
 	}
+}
+
+// anyNATSApart reports whether a replicated run had its NATS nodes apart.
+func anyNATSApart(groups []*group) bool {
+	for _, g := range groups {
+		if g.o.Cluster > 0 && g.o.natsApart() {
+			return true
+		}
+	}
+	return false
 }
 
 // clusterSetup names a replicated run's setup in the table and the goal.
