@@ -3,7 +3,7 @@
 # bench: alarms at 1,000/s and 10,000 events/s (1 in 100 an alarm) with the
 # hub's journal local and on a 3-node NATS JetStream cluster, side by side
 # in BENCH_ROUNDS rounds (default 2), then a redundant group's failover over
-# BENCH_FAILOVER_KILLS SIGKILLs of the active hub (default 10). About 5
+# BENCH_FAILOVER_KILLS SIGKILLs of the active hub (default 10). About 3.5
 # minutes. Writes docs/benchmarks-cluster.md from the JSON results; raw
 # results stay in $BENCH_OUT (default /tmp/vaka-bench-cluster); nothing
 # leaves loopback.

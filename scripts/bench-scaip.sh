@@ -5,7 +5,7 @@
 # own, pinned to separate cores as in make bench: one at a time, 1, 100
 # and 1,000 alarms/s, 100/s beside 1,000 malformed/s and 1,000/s with
 # store.sync_each_write, in
-# BENCH_SCAIP_ROUNDS rounds (default 2). About 5 minutes. Writes
+# BENCH_SCAIP_ROUNDS rounds (default 2). About 3.5 minutes. Writes
 # docs/benchmarks-scaip.md from the JSON results; raw results stay in
 # $BENCH_OUT (default /tmp/vaka-bench-scaip); nothing leaves loopback.
 set -euo pipefail
