@@ -98,13 +98,17 @@ func (m *kvMirror[T]) get(ctx context.Context, key string) (v T, ok bool, err er
 }
 
 // decode reads a put's value; a delete, a purge or a damaged or invalid
-// value gives false (the safe side: the entry is dropped).
+// value gives false (the safe side: the entry is dropped). A damaged or
+// invalid one is counted (Node.SharedDamaged) and logged by kind, never
+// by key or content: a session's key is a credential.
 func (m *kvMirror[T]) decode(e jetstream.KeyValueEntry) (T, bool) {
 	var v T
 	if e.Operation() != jetstream.KeyValuePut {
 		return v, false
 	}
 	if err := json.Unmarshal(e.Value(), &v); err != nil || (m.valid != nil && !m.valid(v)) {
+		m.n.damaged.Add(1)
+		m.n.log.Warn("cluster: a damaged or invalid "+m.what+" in the group's key-value bucket; left out", "bytes", len(e.Value()))
 		return v, false
 	}
 	return v, true

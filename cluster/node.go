@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -45,7 +46,14 @@ type Node struct {
 	js   jetstream.JetStream
 	st   jetstream.Stream
 	kv   jetstream.KeyValue
+	// damaged counts shared values (sessions, push subscriptions, the
+	// roster, devices seen) left out as damaged or invalid (kvmirror.go).
+	damaged atomic.Int64
 }
+
+// SharedDamaged is how many values of the group's shared state were left
+// out as damaged or invalid since this hub connected.
+func (n *Node) SharedDamaged() int64 { return n.damaged.Load() }
 
 func (o *Options) subject() string { return "vaka.journal." + strings.ToLower(o.Stream) }
 

@@ -43,8 +43,19 @@ func (s *RosterSync) Prefetch(ctx context.Context, r *roster.Roster) (found bool
 	if err != nil || !ok {
 		return false, err
 	}
-	_, err = r.ApplyAPI(shifts)
+	_, err = s.apply(r, shifts)
 	return err == nil, err
+}
+
+// apply makes shifts r's API shifts; shifts that fail the roster's checks
+// are left out by r, and counted and logged here.
+func (s *RosterSync) apply(r *roster.Roster, shifts []roster.Shift) (int, error) {
+	kept, err := r.ApplyAPI(shifts)
+	if left := len(shifts) - kept; err == nil && left > 0 {
+		s.m.n.damaged.Add(int64(left))
+		s.m.n.log.Warn("cluster: roster shifts from the group that fail the roster's checks left out", "shifts", left)
+	}
+	return kept, err
 }
 
 // Attach makes the group's shifts r's API shifts (a new group is seeded
@@ -52,7 +63,7 @@ func (s *RosterSync) Prefetch(ctx context.Context, r *roster.Roster) (found bool
 // changes until stop is called.
 func (s *RosterSync) Attach(ctx context.Context, r *roster.Roster) (stop func(), err error) {
 	apply := func(shifts []roster.Shift) int {
-		kept, err := r.ApplyAPI(shifts)
+		kept, err := s.apply(r, shifts)
 		if err != nil {
 			s.m.n.log.Error("cluster: the group's roster shifts not saved on this hub; they are used until it restarts", "err", err)
 		}

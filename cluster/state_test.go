@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
@@ -99,6 +100,24 @@ func TestIntegrationRosterFollowsFailover(t *testing.T) {
 	if b, err := os.ReadFile(filepath.Join(dir, "a.json")); err != nil || !slices.Contains(rosterUsers(mustOpen(t, loc, filepath.Join(dir, "a.json"))), "natt4 22:00") {
 		t.Errorf("hub-a's file does not hold hub-b's change: %s %v", b, err)
 	}
+
+	// What the bucket holds is outside input too: a shift that fails the
+	// roster's checks is left out, a damaged value is dropped (no shifts:
+	// every nurse is woken), each counted on both hubs, which apply it.
+	bad, _ := json.Marshal([]roster.Shift{shift("natt6", "22:00", "06:00"), shift("natt7", "25:00", "06:00")})
+	if _, err := na.kv.Put(ctx, "roster."+rosterKey, bad); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the valid shift applied, the invalid one left out and counted", func() bool {
+		return slices.Equal(rosterUsers(ra), []string{"natt6 22:00"}) && slices.Equal(rosterUsers(again), []string{"natt6 22:00"}) &&
+			na.SharedDamaged() == 1 && nb.SharedDamaged() == 1
+	})
+	if _, err := na.kv.Put(ctx, "roster."+rosterKey, []byte("{not json")); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "a damaged value dropped and counted", func() bool {
+		return len(rosterUsers(ra)) == 0 && len(rosterUsers(again)) == 0 && na.SharedDamaged() == 2 && nb.SharedDamaged() == 2
+	})
 
 	// The group gone: the change is this hub's only, and said so.
 	for _, n := range nodes {

@@ -129,7 +129,10 @@ func runClusterHub(ctx context.Context, path string, cfg *hub.Config, log *slog.
 			func() float64 { return float64(j.Appends.Load()) }),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "vaka_cluster_journal_entries_total",
 			Help: "Transitions and records in the journal messages of vaka_cluster_journal_appends_total (group commit: several to a message)."},
-			func() float64 { return float64(j.Batched.Load()) }))
+			func() float64 { return float64(j.Batched.Load()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "vaka_cluster_shared_state_damaged_total",
+			Help: "Values of the group's shared state (sessions, push subscriptions, roster shifts, devices seen) left out as damaged or invalid."},
+			func() float64 { return float64(n.SharedDamaged()) }))
 	sessMetrics(s)
 	stateMetrics(s)
 	pp.attach(s)
