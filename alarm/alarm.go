@@ -263,18 +263,8 @@ func Check(a *Alarm, t Transition) error {
 			}
 			return fmt.Errorf("%w (%s)", ErrAlreadyAccepted, a.AcceptedBy())
 		}
-	case ActPresence:
-		if t.By == "" {
-			return ErrNoActor
-		}
-		switch a.State {
-		case Raised:
-			return ErrNotAccepted
-		case Resolved:
-			return ErrResolved
-		}
-		return nil
-	case ActTakeOver:
+	case ActPresence, ActTakeOver:
+		// Both are a staff member's step on an accepted, open alarm.
 		if t.By == "" {
 			return ErrNoActor
 		}
