@@ -40,6 +40,14 @@ func startGatewayProcess(t *testing.T, bin, cfg string, stderr io.Writer) *exec.
 	t.Helper()
 	cmd := exec.Command(bin, "gateway", "--config", cfg)
 	cmd.Stderr = stderr
+	startProcess(t, cmd)
+	return cmd
+}
+
+// startProcess starts cmd; if the test has not waited for it by its end,
+// it is killed then (by its own PID) and waited for.
+func startProcess(t *testing.T, cmd *exec.Cmd) {
+	t.Helper()
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -49,5 +57,4 @@ func startGatewayProcess(t *testing.T, bin, cfg string, stderr io.Writer) *exec.
 			cmd.Wait()
 		}
 	})
-	return cmd
 }

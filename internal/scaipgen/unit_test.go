@@ -155,29 +155,43 @@ func TestUnitDigestAndAnswer(t *testing.T) {
 	}
 }
 
-// TestDialNoChallenge: a hub that never challenges is an error within
-// the 5 s bound, not a hang; the nonce request was sent more than once.
-func TestDialNoChallenge(t *testing.T) {
-	h := newFakeHub(t)
-	start := time.Now()
+// dialErr dials in its own goroutine (the test plays the hub meanwhile)
+// and hands over Dial's error, closing a unit it did open.
+func dialErr(cfg Config) <-chan error {
 	errc := make(chan error, 1)
 	go func() {
-		u, err := Dial(Config{Hub: h.conn.LocalAddr().String(), Account: "a", Realm: "vaka", Cid: "1"})
+		u, err := Dial(cfg)
 		if err == nil {
 			u.Close()
 		}
 		errc <- err
 	}()
-	h.next()
-	h.next() // sent again after 200 ms
+	return errc
+}
+
+// wantDialErr waits at most 10 s for Dial to fail with an error that
+// says want.
+func wantDialErr(t *testing.T, errc <-chan error, want string) {
+	t.Helper()
 	select {
 	case err := <-errc:
-		if err == nil || !strings.Contains(err.Error(), "no Digest challenge") {
-			t.Fatalf("err %v, want no Digest challenge", err)
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Fatalf("err %v, want %s", err, want)
 		}
 	case <-time.After(10 * time.Second):
-		t.Fatal("Dial did not give up within 10 s")
+		t.Fatal("Dial did not return within 10 s")
 	}
+}
+
+// TestDialNoChallenge: a hub that never challenges is an error within
+// the 5 s bound, not a hang; the nonce request was sent more than once.
+func TestDialNoChallenge(t *testing.T) {
+	h := newFakeHub(t)
+	start := time.Now()
+	errc := dialErr(Config{Hub: h.conn.LocalAddr().String(), Account: "a", Realm: "vaka", Cid: "1"})
+	h.next()
+	h.next() // sent again after 200 ms
+	wantDialErr(t, errc, "no Digest challenge")
 	if d := time.Since(start); d < 4*time.Second {
 		t.Errorf("gave up after %v, want about 5 s", d)
 	}
@@ -186,22 +200,8 @@ func TestDialNoChallenge(t *testing.T) {
 // TestDialChallengeWithoutNonce: a 401 without a nonce is an error.
 func TestDialChallengeWithoutNonce(t *testing.T) {
 	h := newFakeHub(t)
-	errc := make(chan error, 1)
-	go func() {
-		u, err := Dial(Config{Hub: h.conn.LocalAddr().String(), Account: "a", Realm: "vaka", Cid: "1"})
-		if err == nil {
-			u.Close()
-		}
-		errc <- err
-	}()
+	errc := dialErr(Config{Hub: h.conn.LocalAddr().String(), Account: "a", Realm: "vaka", Cid: "1"})
 	_, from := h.next()
 	h.write("SIP/2.0 401 Unauthorized\r\nWWW-Authenticate: Digest realm=\"vaka\"\r\n\r\n", from)
-	select {
-	case err := <-errc:
-		if err == nil || !strings.Contains(err.Error(), "no nonce") {
-			t.Fatalf("err %v, want no nonce", err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("Dial did not return within 10 s")
-	}
+	wantDialErr(t, errc, "no nonce")
 }
