@@ -187,28 +187,30 @@ type Transition struct {
 // is never changed in place, each SetX makes a new one, so a shallow copy
 // of an alarm (a notifier's snapshot) never sees the owner's later
 // changes. The JSON form is the same as before, field for field and in
-// the same order (Wire, json.go).
+// the same order (Wire, json.go). Its names are Wire's alone: MarshalJSON
+// and UnmarshalJSON go through a Wire, so these fields carry no json tags
+// (a second copy that could only drift).
 type Alarm struct {
-	ID         string             `json:"id"`
-	Kind       Kind               `json:"kind"`
-	Rule       string             `json:"rule"`
-	Priority   Priority           `json:"priority"`
-	Site       string             `json:"site"`
-	Gateway    string             `json:"gateway,omitempty"`
-	Device     string             `json:"device,omitempty"`
-	DeviceType event.DeviceType   `json:"dty,omitempty"`
-	Status     event.StatusCode   `json:"stc,omitempty"`
-	Location   event.LocationCode `json:"lco,omitempty"`
-	Unit       string             `json:"unit,omitempty"`
-	Room       string             `json:"room,omitempty"`
-	Resident   string             `json:"resident,omitempty"`
-	EventID    string             `json:"event_id,omitempty"`
-	SourceTime time.Time          `json:"source_time"`
-	RaisedAt   time.Time          `json:"raised_at"`
-	State      State              `json:"state"`
-	Note       string             `json:"note,omitempty"`
-	Deliveries []Delivery         `json:"deliveries,omitempty"`
-	UpdatedAt  time.Time          `json:"updated_at"`
+	ID         string
+	Kind       Kind
+	Rule       string
+	Priority   Priority
+	Site       string
+	Gateway    string
+	Device     string
+	DeviceType event.DeviceType
+	Status     event.StatusCode
+	Location   event.LocationCode
+	Unit       string
+	Room       string
+	Resident   string
+	EventID    string
+	SourceTime time.Time
+	RaisedAt   time.Time
+	State      State
+	Note       string
+	Deliveries []Delivery
+	UpdatedAt  time.Time
 
 	// An owned alarm's history (history.go): the last steps in memory and
 	// the journal positions of older ones. steps is nil on a plain alarm.
@@ -261,18 +263,8 @@ func Check(a *Alarm, t Transition) error {
 			}
 			return fmt.Errorf("%w (%s)", ErrAlreadyAccepted, a.AcceptedBy())
 		}
-	case ActPresence:
-		if t.By == "" {
-			return ErrNoActor
-		}
-		switch a.State {
-		case Raised:
-			return ErrNotAccepted
-		case Resolved:
-			return ErrResolved
-		}
-		return nil
-	case ActTakeOver:
+	case ActPresence, ActTakeOver:
+		// Both are a staff member's step on an accepted, open alarm.
 		if t.By == "" {
 			return ErrNoActor
 		}

@@ -25,7 +25,7 @@ func (h *countingHandler) HandleEvent(site, gateway string, payload []byte) even
 func (h *countingHandler) HandleStatus(string, string, []byte)    {}
 func (h *countingHandler) HandleHeartbeat(string, string, []byte) {}
 
-func startTestBroker(t *testing.T, h Handler) *Broker {
+func startTestBroker(t testing.TB, h Handler) *Broker {
 	t.Helper()
 	hash, err := bcrypt.GenerateFromPassword([]byte("pw"), bcrypt.MinCost)
 	if err != nil {
@@ -62,15 +62,8 @@ func mqttPacket(h byte, body []byte) []byte {
 	return append(out, body...)
 }
 
-func connectPacket(user, pass string) []byte {
-	var b []byte
-	b = append(append(b, mqttStr("MQTT")...), "MQTT"...)
-	b = append(b, 4, 0xc2, 0, 60)
-	b = append(append(b, mqttStr("c1")...), "c1"...)
-	b = append(append(b, mqttStr(user)...), user...)
-	b = append(append(b, mqttStr(pass)...), pass...)
-	return mqttPacket(0x10, b)
-}
+// connectPacket is a clean-session CONNECT of client c1 (rawmqtt_test.go).
+func connectPacket(user, pass string) []byte { return connectPacketID("c1", user, pass, true) }
 
 func publishPacket(topic string, id uint16, payload string) []byte {
 	var b []byte
@@ -81,16 +74,25 @@ func publishPacket(topic string, id uint16, payload string) []byte {
 
 func dialTest(t *testing.T, b *Broker, user, pass string) (net.Conn, *bufio.Reader, byte) {
 	t.Helper()
+	return dialGateway(t, b, user, pass, 10*time.Second, 4096)
+}
+
+// dialGateway logs user in over raw TCP and returns the connection (its
+// deadline wait from now), a reader buffering size bytes past the CONNACK,
+// and the CONNACK's return code. Benchmarks give a longer deadline and a
+// larger buffer than tests.
+func dialGateway(t testing.TB, b *Broker, user, pass string, wait time.Duration, size int) (net.Conn, *bufio.Reader, byte) {
+	t.Helper()
 	c, err := net.Dial("tcp", b.Addr("tcp"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { c.Close() })
-	c.SetDeadline(time.Now().Add(10 * time.Second))
+	c.SetDeadline(time.Now().Add(wait))
 	if _, err := c.Write(connectPacket(user, pass)); err != nil {
 		t.Fatal(err)
 	}
-	r := bufio.NewReader(c)
+	r := bufio.NewReaderSize(c, size)
 	var ack [4]byte
 	if _, err := io.ReadFull(r, ack[:]); err != nil {
 		t.Fatalf("no CONNACK: %v", err)

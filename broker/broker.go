@@ -24,6 +24,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/vaka-care/vaka/event"
+	"github.com/vaka-care/vaka/internal/lograte"
 	"github.com/vaka-care/vaka/trackers"
 )
 
@@ -210,7 +211,7 @@ type vakaHook struct {
 	auth      *authGuard
 	ids       *clientIDs
 	subs      eventSubs // subscriptions that could receive gateway events (fanout.go)
-	refuseLog logLimiter
+	refuseLog lograte.Limiter
 
 	publishDropped atomic.Int64
 	received       atomic.Int64 // PUBLISH packets read from clients (not the hub's own)

@@ -1,15 +1,11 @@
 package broker
 
 import (
-	"bufio"
 	"fmt"
 	"io"
-	"net"
 	"syscall"
 	"testing"
 	"time"
-
-	"golang.org/x/crypto/bcrypt"
 
 	"github.com/vaka-care/vaka/event"
 )
@@ -26,7 +22,8 @@ import (
 // so it includes this benchmark's own client: a pre-encoded write and a
 // buffered read of 4-byte PUBACKs, a small part of it. allocs/op and B/op
 // count the whole process too. Like BenchmarkPublishQoS1 it uses only
-// Options that predate mqtt.limits, so it runs unchanged on older commits.
+// Options that predate mqtt.limits, so it runs unchanged on older commits
+// (copy dialGateway, batchconn_test.go, along with it).
 //
 //	go test ./broker -run '^$' -bench BenchmarkIngest -benchtime 20000x -benchmem
 func BenchmarkIngest(b *testing.B) {
@@ -36,34 +33,12 @@ func BenchmarkIngest(b *testing.B) {
 }
 
 func benchIngest(b *testing.B, batch int) {
-	hash, err := bcrypt.GenerateFromPassword([]byte("pw"), bcrypt.MinCost)
-	if err != nil {
-		b.Fatal(err)
-	}
 	h := &countingHandler{}
-	br, err := New(Options{TCP: "127.0.0.1:0", Handler: h,
-		Credentials: []Credential{{Site: "s", Gateway: "g", PasswordHash: string(hash)}}})
-	if err != nil {
-		b.Fatal(err)
+	c, r, rc := dialGateway(b, startTestBroker(b, h), "s/g", "pw", 10*time.Minute, 64<<10)
+	if rc != 0 {
+		b.Fatalf("login refused: %d", rc)
 	}
-	if err := br.Start(); err != nil {
-		b.Fatal(err)
-	}
-	defer br.Close()
-	c, err := net.Dial("tcp", br.Addr("tcp"))
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(10 * time.Minute))
-	if _, err := c.Write(connectPacket("s/g", "pw")); err != nil {
-		b.Fatal(err)
-	}
-	r := bufio.NewReaderSize(c, 64<<10)
 	var ack [4]byte
-	if _, err := io.ReadFull(r, ack[:]); err != nil || ack[0] != 0x20 || ack[3] != 0 {
-		b.Fatalf("login: % x %v", ack, err)
-	}
 	// Packet ids 1..1024 in turn: at most batch of them wait at once.
 	pks := make([][]byte, 1024)
 	for i := range pks {

@@ -129,39 +129,15 @@ type refuser interface {
 func (h *vakaHook) refuse(reason string, attrs ...any) {
 	h.refused.WithLabelValues(reason).Inc()
 	// Rate-limited for every reason, client_id_taken too: OnConnect refuses
-	// a taken id before any password check, so a stranger can cause it.
+	// a taken id before any password check, so a stranger can cause it. An
+	// attack (thousands of silent or refused connections a second) makes a
+	// line a second per reason, carrying how many were left out; the
+	// counter counts them all.
 	var ok bool
-	if ok, attrs = h.refuseLog.allow(reason, time.Now(), attrs); !ok {
+	if ok, attrs = h.refuseLog.Allow(reason, time.Now(), attrs); !ok {
 		return
 	}
 	h.log.Warn("broker: connection refused", append([]any{"reason", reason}, attrs...)...)
-}
-
-// logLimiter keeps an attack (thousands of silent or refused connections
-// a second) from turning into as many log lines: per reason, one line a
-// second, carrying how many were left out. The counters count them all.
-type logLimiter struct {
-	mu   sync.Mutex
-	last map[string]time.Time // reason → last logged; a fixed set of reasons
-	left map[string]int       // reason → refusals not logged since
-}
-
-func (l *logLimiter) allow(reason string, now time.Time, attrs []any) (bool, []any) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.last == nil {
-		l.last, l.left = map[string]time.Time{}, map[string]int{}
-	}
-	if now.Sub(l.last[reason]) < time.Second {
-		l.left[reason]++
-		return false, attrs
-	}
-	l.last[reason] = now
-	if n := l.left[reason]; n > 0 {
-		attrs = append(attrs, "not_logged", n)
-		l.left[reason] = 0
-	}
-	return true, attrs
 }
 
 // connGate counts open connections in total and per source IP. Its map

@@ -159,26 +159,3 @@ func TestLimitsDefaultsAndClamp(t *testing.T) {
 		t.Fatal("inflight above 65535 accepted")
 	}
 }
-
-func TestLogLimiterOneLinePerSecond(t *testing.T) {
-	var l logLimiter
-	now := time.Date(2026, 12, 3, 3, 0, 0, 0, time.UTC)
-	logged := 0
-	var last []any
-	for i := range 1000 {
-		if ok, attrs := l.allow("connect_timeout", now.Add(time.Duration(i)*time.Millisecond), nil); ok {
-			logged++
-			last = attrs
-		}
-	}
-	if logged != 1 {
-		t.Fatalf("%d lines in 1 s", logged)
-	}
-	ok, attrs := l.allow("connect_timeout", now.Add(2*time.Second), nil)
-	if !ok || len(attrs) != 2 || attrs[1] != 999 || last != nil {
-		t.Fatalf("after a second: %v %v", ok, attrs)
-	}
-	if ok, _ := l.allow("too_many_connections", now.Add(2*time.Second), nil); !ok {
-		t.Fatal("another reason was held back")
-	}
-}

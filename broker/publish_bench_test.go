@@ -1,15 +1,12 @@
 package broker
 
 import (
-	"bufio"
 	"fmt"
 	"io"
-	"net"
 	"testing"
 	"time"
 
 	"github.com/mochi-mqtt/server/v2/packets"
-	"golang.org/x/crypto/bcrypt"
 
 	"github.com/vaka-care/vaka/event"
 )
@@ -17,35 +14,14 @@ import (
 // BenchmarkPublishQoS1 is one gateway event and its PUBACK over loopback
 // TCP, one at a time: the per-packet path through the listener wrapper,
 // the broker's hooks and the connection guard. It uses only Options that
-// predate mqtt.limits, so it runs unchanged on older commits to compare.
+// predate mqtt.limits, so it runs unchanged on older commits to compare
+// (copy dialGateway, batchconn_test.go, along with it).
 func BenchmarkPublishQoS1(b *testing.B) {
-	hash, err := bcrypt.GenerateFromPassword([]byte("pw"), bcrypt.MinCost)
-	if err != nil {
-		b.Fatal(err)
+	c, r, rc := dialGateway(b, startTestBroker(b, &countingHandler{}), "s/g", "pw", 5*time.Minute, 4096)
+	if rc != 0 {
+		b.Fatalf("login refused: %d", rc)
 	}
-	br, err := New(Options{TCP: "127.0.0.1:0", Handler: &countingHandler{},
-		Credentials: []Credential{{Site: "s", Gateway: "g", PasswordHash: string(hash)}}})
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := br.Start(); err != nil {
-		b.Fatal(err)
-	}
-	defer br.Close()
-	c, err := net.Dial("tcp", br.Addr("tcp"))
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(5 * time.Minute))
-	if _, err := c.Write(connectPacket("s/g", "pw")); err != nil {
-		b.Fatal(err)
-	}
-	r := bufio.NewReader(c)
 	var ack [4]byte
-	if _, err := io.ReadFull(r, ack[:]); err != nil || ack[3] != 0 {
-		b.Fatalf("login: % x %v", ack, err)
-	}
 	pks := make([][]byte, 1000)
 	for i := range pks {
 		pks[i] = publishPacket(event.EventTopic("s", "g"), uint16(i+1),

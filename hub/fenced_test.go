@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/vaka-care/vaka/alarm"
-	"github.com/vaka-care/vaka/notify"
 	"github.com/vaka-care/vaka/store"
 )
 
@@ -79,19 +78,7 @@ func TestFencedJournalAlertsOnlyWhatIsJournaled(t *testing.T) {
 			t.Fatal(err)
 		}
 		j := &refusingJournal{Journal: st}
-		cfg := loadConfig(t, fencedYAML)
-		tree, err := cfg.RouteTree()
-		if err != nil {
-			t.Fatal(err)
-		}
-		pl := &pushLog{}
-		d := notify.New(notify.Options{Tree: tree, Pusher: pl})
-		h, err := New(Options{Config: cfg, Journal: j, Replay: replay, Observers: []Observer{d}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		h.SetRouter(d)
-		d.Start(h, nil)
+		h, d, pl := pushingHub(t, loadConfig(t, fencedYAML), j, replay)
 		closeAll := sync.OnceFunc(func() { d.Close(); st.Close() })
 		defer closeAll()
 		steps := func(id string) map[alarm.Action]int {

@@ -93,18 +93,7 @@ func TestStormGroupsTechnicalAlarmsButNeverACall(t *testing.T) {
 			t.Fatal(err)
 		}
 		cfg := loadConfig(t, stormYAML(first+later))
-		tree, err := cfg.RouteTree()
-		if err != nil {
-			t.Fatal(err)
-		}
-		pl := &pushLog{}
-		d := notify.New(notify.Options{Tree: tree, Pusher: pl})
-		h, err := New(Options{Config: cfg, Journal: j, Replay: replay, Observers: []Observer{d}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		h.SetRouter(d)
-		d.Start(h, nil)
+		h, d, pl := pushingHub(t, cfg, j, replay)
 		closeAll := sync.OnceFunc(func() { d.Close(); j.Close() })
 		defer closeAll()
 		q, cancel := h.Feed()

@@ -52,17 +52,7 @@ func SimulateData(t *Trial, from, to time.Time, loc *time.Location, seed uint64,
 	outcomeOrder := []string{"real_need", "false", "technical", "information", "test"}
 	for _, arm := range t.Arms {
 		sensors := containsFold(arm.ID, "sensor") || containsFold(arm.Name, "sensor")
-		residents := arm.ResidentCount
-		if residents == 0 {
-			residents = len(arm.Residents)
-		}
-		if residents == 0 {
-			residents = 6
-		}
-		site, unit := "sim", arm.ID
-		if len(arm.Units) > 0 {
-			site, unit, _ = cut(arm.Units[0])
-		}
+		residents, site, unit := simLayout(arm)
 		acceptMedian := 42.0
 		if sensors {
 			acceptMedian = 26 // sensor alarms say who and where: staff accept faster
@@ -189,17 +179,7 @@ func simulateSupervision(t *Trial, from, to time.Time, loc *time.Location, seed 
 		if !containsFold(arm.ID, "sensor") && !containsFold(arm.Name, "sensor") {
 			continue
 		}
-		residents := arm.ResidentCount
-		if residents == 0 {
-			residents = len(arm.Residents)
-		}
-		if residents == 0 {
-			residents = 6
-		}
-		site, unit := "sim", arm.ID
-		if len(arm.Units) > 0 {
-			site, unit, _ = cut(arm.Units[0])
-		}
+		residents, site, unit := simLayout(arm)
 		for day := from; day.Before(to); day = day.AddDate(0, 0, 1) {
 			night := day.Format("2006-01-02")
 			for i := 0; i < residents; i++ {
@@ -299,6 +279,25 @@ func SimConsent(t *Trial, loc *time.Location, until time.Time, seed uint64) []Co
 		}
 	}
 	return out
+}
+
+// simLayout is where the simulator puts an arm's residents: how many
+// (its resident_count, else its listed residents, else 6) and the site and
+// unit (its first unit's, else site "sim" and the arm's id). The alarms and
+// the look-ins must agree on it.
+func simLayout(arm Arm) (residents int, site, unit string) {
+	residents = arm.ResidentCount
+	if residents == 0 {
+		residents = len(arm.Residents)
+	}
+	if residents == 0 {
+		residents = 6
+	}
+	site, unit = "sim", arm.ID
+	if len(arm.Units) > 0 {
+		site, unit, _ = cut(arm.Units[0])
+	}
+	return residents, site, unit
 }
 
 func containsFold(s, sub string) bool { return strings.Contains(strings.ToLower(s), sub) }

@@ -1,16 +1,11 @@
 package service_test
 
 import (
-	"bytes"
-	"crypto/md5"
-	"encoding/hex"
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"runtime"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -20,6 +15,7 @@ import (
 
 	"github.com/vaka-care/vaka/config"
 	"github.com/vaka-care/vaka/hub"
+	"github.com/vaka-care/vaka/internal/scaipgen"
 	"github.com/vaka-care/vaka/internal/testenv"
 	"github.com/vaka-care/vaka/service"
 )
@@ -75,130 +71,16 @@ scaip:
 %s`, dataDir, staffUser, testenv.Hash(b, staffPass), scaipUser, hub.HA1(scaipUser, "vaka", scaipPass), units.String()))
 }
 
-// rawUnit is a minimal SIP UDP sender for the benchmark: it keeps one
-// nonce and counts nc up, and answers the hub's <mrs> MESSAGEs with 200.
-// It shares the process (and the 2 cores) with the hub, so it is kept
-// cheap: what can be is worked out once, the rest appended into a buffer.
-type rawUnit struct {
-	conn   *net.UDPConn
-	hub    *net.UDPAddr
-	nonce  string
-	nc     int
-	mrs    int
-	mu     sync.Mutex
-	status chan string
-	// Worked out once: the Request-URI, HA1, HA2, the local address.
-	uri, ha1, ha2, local string
-	buf, okBuf           []byte
-}
-
-func newRawUnit(b *testing.B, hubAddr string) *rawUnit {
-	ha, err := net.ResolveUDPAddr("udp", hubAddr)
+// newRawUnit is the benchmark's alarm unit (internal/scaipgen): the
+// test account, its Call-IDs and branches marked as the benchmark's
+// ("bench-", "z9hG4bK-b").
+func newRawUnit(b *testing.B, hubAddr string) *scaipgen.Unit {
+	u, err := scaipgen.Dial(scaipgen.Config{Hub: hubAddr, Account: scaipUser, Realm: "vaka",
+		HA1: hub.HA1(scaipUser, "vaka", scaipPass), Cid: "100000", BranchPrefix: "b", CallIDPrefix: "bench"})
 	if err != nil {
 		b.Fatal(err)
-	}
-	c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		b.Fatal(err)
-	}
-	_ = c.SetReadBuffer(4 << 20)
-	u := &rawUnit{conn: c, hub: ha, status: make(chan string, 16), uri: "sip:scaip@" + ha.String(),
-		ha1: hub.HA1(scaipUser, "vaka", scaipPass), local: c.LocalAddr().String()}
-	u.ha2 = md5s("MESSAGE:" + u.uri)
-	go u.read()
-	// One unauthenticated request for the nonce.
-	u.send(b, 0, "<mrq><ref>n0</ref><cid>100000</cid><dty>3</dty><stc>0102</stc></mrq>", false)
-	select {
-	case st := <-u.status:
-		_, rest, _ := strings.Cut(st, `nonce="`)
-		u.nonce, _, _ = strings.Cut(rest, `"`)
-	case <-time.After(5 * time.Second):
-		b.Fatal("no challenge from the hub")
 	}
 	return u
-}
-
-func (u *rawUnit) read() {
-	buf := make([]byte, 65536)
-	for {
-		n, from, err := u.conn.ReadFromUDP(buf)
-		if err != nil {
-			return
-		}
-		msg := buf[:n]
-		switch {
-		case bytes.HasPrefix(msg, []byte("SIP/2.0 401")):
-			select {
-			case u.status <- string(msg):
-			default:
-			}
-		case bytes.HasPrefix(msg, []byte("MESSAGE ")):
-			u.mu.Lock()
-			u.mrs++
-			u.mu.Unlock()
-			out := append(u.okBuf[:0], "SIP/2.0 200 OK\r\n"...)
-			for rest := msg; len(rest) > 0; {
-				var line []byte
-				line, rest, _ = bytes.Cut(rest, []byte("\r\n"))
-				if len(line) == 0 {
-					break
-				}
-				for _, p := range okHeaders {
-					if len(line) > len(p) && bytes.EqualFold(line[:len(p)], p) {
-						out = append(append(out, line...), "\r\n"...)
-					}
-				}
-			}
-			u.okBuf = append(out, "Content-Length: 0\r\n\r\n"...)
-			_, _ = u.conn.WriteToUDP(u.okBuf, from)
-		}
-	}
-}
-
-// okHeaders are the headers a 200 copies from its request.
-var okHeaders = [][]byte{[]byte("via:"), []byte("from:"), []byte("to:"), []byte("call-id:"), []byte("cseq:")}
-
-func md5s(s string) string { h := md5.Sum([]byte(s)); return hex.EncodeToString(h[:]) }
-
-func (u *rawUnit) send(b *testing.B, i int, body string, sign bool) {
-	now := time.Now().UnixNano()
-	m := append(u.buf[:0], "MESSAGE "...)
-	m = append(m, u.uri...)
-	m = append(m, " SIP/2.0\r\nVia: SIP/2.0/UDP "...)
-	m = append(m, u.local...)
-	m = append(m, ";branch=z9hG4bK-b"...)
-	m = strconv.AppendInt(m, now, 36)
-	m = append(m, '-')
-	m = strconv.AppendInt(m, int64(i), 10)
-	m = append(m, ";rport\r\nFrom: <sip:"+scaipUser+"@127.0.0.1>;tag=t"...)
-	m = strconv.AppendInt(m, int64(i), 10)
-	m = append(m, "\r\nTo: <sip:scaip@127.0.0.1>\r\nCall-ID: bench-"...)
-	m = strconv.AppendInt(m, now, 36)
-	m = append(m, '-')
-	m = strconv.AppendInt(m, int64(i), 10)
-	m = append(m, "\r\nCSeq: 1 MESSAGE\r\nMax-Forwards: 70\r\n"...)
-	if sign {
-		u.nc++
-		nc := fmt.Sprintf("%08x", u.nc)
-		resp := md5s(u.ha1 + ":" + u.nonce + ":" + nc + ":c0ffee:auth:" + u.ha2)
-		m = append(m, "Authorization: Digest username=\""+scaipUser+"\", realm=\"vaka\", nonce=\""...)
-		m = append(m, u.nonce...)
-		m = append(m, "\", uri=\""...)
-		m = append(m, u.uri...)
-		m = append(m, "\", response=\""...)
-		m = append(m, resp...)
-		m = append(m, "\", algorithm=MD5, qop=auth, nc="...)
-		m = append(m, nc...)
-		m = append(m, ", cnonce=\"c0ffee\"\r\n"...)
-	}
-	m = append(m, "Content-Type: application/scaip+xml\r\nContent-Length: "...)
-	m = strconv.AppendInt(m, int64(len(body)), 10)
-	m = append(m, "\r\n\r\n"...)
-	m = append(m, body...)
-	u.buf = m
-	if _, err := u.conn.WriteToUDP(m, u.hub); err != nil {
-		b.Error(err) // not Fatal: the flood calls this from its own goroutine
-	}
 }
 
 func cpuTime() time.Duration {
@@ -219,7 +101,7 @@ func benchSCAIP(b *testing.B, rate, noise int) {
 	defer s.Close()
 	st := testenv.OpenStream(b, "http://"+s.HTTPAddr(), staffUser, staffPass)
 	u := newRawUnit(b, s.SCAIPAddr("udp"))
-	defer u.conn.Close()
+	defer u.Close()
 
 	// Per device, the send times not yet seen on the stream (FIFO).
 	var mu sync.Mutex
@@ -262,7 +144,7 @@ func benchSCAIP(b *testing.B, rate, noise int) {
 	var noiseSent atomic.Int64 // the flood as written, not as planned
 	if noise > 0 {
 		nu := newRawUnit(b, s.SCAIPAddr("udp"))
-		defer nu.conn.Close()
+		defer nu.Close()
 		go func() {
 			defer close(noiseDone)
 			t0 := time.Now()
@@ -275,7 +157,9 @@ func benchSCAIP(b *testing.B, rate, noise int) {
 				if d := time.Until(t0.Add(time.Duration(k) * time.Second / time.Duration(noise))); d > 0 {
 					time.Sleep(d)
 				}
-				nu.send(b, k, fmt.Sprintf("<mrq><ref>m%d</ref><cid>100000</cid></mrq>", k), true)
+				if err := nu.Send(k, fmt.Sprintf("<mrq><ref>m%d</ref><cid>100000</cid></mrq>", k), true); err != nil {
+					b.Error(err) // not Fatal: the flood's own goroutine
+				}
 				noiseSent.Add(1)
 			}
 		}()
@@ -311,7 +195,9 @@ func benchSCAIP(b *testing.B, rate, noise int) {
 		mu.Lock()
 		pending[devNames[dev]] = append(pending[devNames[dev]], sendTimes{due, sent})
 		mu.Unlock()
-		u.send(b, i, body, true)
+		if err := u.Send(i, body, true); err != nil {
+			b.Error(err)
+		}
 		if rate == 0 {
 			select {
 			case <-got:

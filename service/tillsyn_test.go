@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"os/exec"
 	"runtime"
 	"strings"
 	"testing"
@@ -105,23 +104,12 @@ func TestIntegrationTillsynLookInFromZigbee2MQTT(t *testing.T) {
 	if runtime.GOARCH == "386" {
 		t.Skip("child processes crash under qemu-i386 user emulation")
 	}
-	pub := testenv.LookPath(t, "mosquitto_pub")
 	mq, err := mosquitto.Start(mosquitto.Options{Dir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(mq.Stop)
-	host, port, _ := strings.Cut(mq.Addr, ":")
-	send := func(topic, payload string, retain bool) {
-		t.Helper()
-		args := []string{"-h", host, "-p", port, "-q", "1", "-t", topic, "-m", payload}
-		if retain {
-			args = append(args, "-r")
-		}
-		if out, err := exec.Command(pub, args...).CombinedOutput(); err != nil {
-			t.Fatalf("mosquitto_pub: %v %s", err, out)
-		}
-	}
+	send := testenv.MosquittoPub(t, mq.Addr)
 	send("zigbee2mqtt/bridge/state", `{"state":"online"}`, true)
 
 	// zigbee2mqtt's retained availability: the gateway's driver reports

@@ -3,7 +3,6 @@ package service_test
 import (
 	"context"
 	"log/slog"
-	"os/exec"
 	"runtime"
 	"strings"
 	"testing"
@@ -32,23 +31,12 @@ func TestIntegrationZigbee2MQTTToStaff(t *testing.T) {
 	if runtime.GOARCH == "386" {
 		t.Skip("child processes crash under qemu-i386 user emulation")
 	}
-	pub := testenv.LookPath(t, "mosquitto_pub")
 	mq, err := mosquitto.Start(mosquitto.Options{Dir: t.TempDir()}) // zigbee2mqtt's own broker on the Pi
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(mq.Stop)
-	host, port, _ := strings.Cut(mq.Addr, ":")
-	send := func(topic, payload string, retain bool) {
-		t.Helper()
-		args := []string{"-h", host, "-p", port, "-q", "1", "-t", topic, "-m", payload}
-		if retain {
-			args = append(args, "-r")
-		}
-		if out, err := exec.Command(pub, args...).CombinedOutput(); err != nil {
-			t.Fatalf("mosquitto_pub: %v %s", err, out)
-		}
-	}
+	send := testenv.MosquittoPub(t, mq.Addr)
 	// As zigbee2mqtt leaves them retained (lib/mqtt.ts, availability.ts).
 	send("zigbee2mqtt/bridge/state", `{"state":"online"}`, true)
 	send("zigbee2mqtt/rum-12/knapp/availability", `{"state":"online"}`, true)

@@ -22,8 +22,6 @@ import (
 	"bytes"
 	"cmp"
 	"context"
-	"crypto/md5"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -47,6 +45,7 @@ import (
 
 	"github.com/vaka-care/vaka/hub"
 	"github.com/vaka-care/vaka/internal/freeport"
+	"github.com/vaka-care/vaka/internal/scaipgen"
 )
 
 const (
@@ -424,13 +423,13 @@ func runSCAIPBench(o scaipOptions, prof *os.File) (*SCAIPResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer u.close()
-	var nu *scaipUnit
+	defer u.Close()
+	var nu *scaipgen.Unit
 	if o.Noise > 0 {
 		if nu, err = newSCAIPUnit(cfg.SCAIP.UDP); err != nil {
 			return nil, err
 		}
-		defer nu.close()
+		defer nu.Close()
 	}
 	pc, err := newPacer()
 	if err != nil {
@@ -474,7 +473,7 @@ func runSCAIPBench(o scaipOptions, prof *os.File) (*SCAIPResult, error) {
 				if d := due - r.now(); d > 0 {
 					_ = np.sleep(time.Duration(d))
 				}
-				if nu.send(k, "<mrq><ref>m"+strconv.Itoa(k)+"</ref><cid>"+strconv.Itoa(scaipCidBase)+"</cid></mrq>", true) != nil {
+				if nu.Send(k, "<mrq><ref>m"+strconv.Itoa(k)+"</ref><cid>"+strconv.Itoa(scaipCidBase)+"</cid></mrq>", true) != nil {
 					return
 				}
 				noiseSent.Add(1)
@@ -497,7 +496,7 @@ func runSCAIPBench(o scaipOptions, prof *os.File) (*SCAIPResult, error) {
 		body = append(body, "</cid><dty>0003</dty></mrq>"...)
 		r.sched[i] = due
 		r.sent[i] = r.now()
-		if err := u.send(i, string(body), true); err != nil {
+		if err := u.Send(i, string(body), true); err != nil {
 			res.Aborted = err.Error()
 			break
 		}
@@ -700,151 +699,10 @@ func (r *SCAIPResult) summary() string {
 		r.SendLag.P99, r.HubCPUPerMsgUs, r.GenCPUPerMsgUs, r.HubCtxSwPerMsg, r.HubVolCtxSwPerMsg, r.OtherCPUPct, v)
 }
 
-// scaipUnit is a minimal SIP UDP alarm unit: one socket, one nonce whose
-// count goes up with each message, and 200 OK to the hub's <mrs>
-// MESSAGEs. It is cheap so that the generator keeps its schedule: what
-// can be is worked out once, the rest appended into one buffer.
-type scaipUnit struct {
-	conn  *net.UDPConn
-	nonce string
-	nc    int
-	// Worked out once: the Request-URI, HA1, HA2 and the local address.
-	uri, ha1, ha2, local string
-	buf                  []byte
-	challenge            chan string
-	done                 chan struct{}
-}
-
-func newSCAIPUnit(hubAddr string) (*scaipUnit, error) {
-	ha, err := net.ResolveUDPAddr("udp", hubAddr)
-	if err != nil {
-		return nil, err
-	}
-	c, err := net.DialUDP("udp", nil, ha)
-	if err != nil {
-		return nil, err
-	}
-	_ = c.SetReadBuffer(4 << 20)
-	u := &scaipUnit{conn: c, uri: "sip:scaip@" + ha.String(), ha1: hub.HA1(scaipAccount, scaipRealm, scaipPassword),
-		local: c.LocalAddr().String(), challenge: make(chan string, 1), done: make(chan struct{})}
-	u.ha2 = md5hex("MESSAGE:" + u.uri)
-	go u.read()
-	// One unsigned request for the nonce (a test transmission: no alarm),
-	// sent again every 200 ms until the hub's SIP listener challenges it
-	// (it opens after the HTTP listener), at most 5 s.
-	deadline := time.After(5 * time.Second)
-	tick := time.NewTicker(200 * time.Millisecond)
-	defer tick.Stop()
-	for u.nonce == "" {
-		if err := u.send(0, "<mrq><ref>n0</ref><cid>"+strconv.Itoa(scaipCidBase)+"</cid><dty>0003</dty><stc>0102</stc></mrq>", false); err != nil {
-			u.close()
-			return nil, err
-		}
-		select {
-		case st := <-u.challenge:
-			_, rest, _ := strings.Cut(st, `nonce="`)
-			u.nonce, _, _ = strings.Cut(rest, `"`)
-			if u.nonce == "" {
-				u.close()
-				return nil, errors.New("scaip: the hub's challenge has no nonce")
-			}
-		case <-tick.C:
-		case <-deadline:
-			u.close()
-			return nil, errors.New("scaip: no Digest challenge from the hub within 5 s")
-		}
-	}
-	return u, nil
-}
-
-func (u *scaipUnit) close() {
-	u.conn.Close()
-	<-u.done
-}
-
-func md5hex(s string) string { h := md5.Sum([]byte(s)); return hex.EncodeToString(h[:]) }
-
-// sipOKHeaders are the headers a 200 copies from its request.
-var sipOKHeaders = [][]byte{[]byte("via:"), []byte("from:"), []byte("to:"), []byte("call-id:"), []byte("cseq:")}
-
-func (u *scaipUnit) read() {
-	defer close(u.done)
-	buf := make([]byte, 65536)
-	var ok []byte
-	for {
-		n, err := u.conn.Read(buf)
-		if errors.Is(err, syscall.ECONNREFUSED) {
-			continue // an ICMP port unreachable: sent before the hub listened
-		}
-		if err != nil {
-			return
-		}
-		msg := buf[:n]
-		switch {
-		case bytes.HasPrefix(msg, []byte("SIP/2.0 401")):
-			select {
-			case u.challenge <- string(msg):
-			default:
-			}
-		case bytes.HasPrefix(msg, []byte("MESSAGE ")):
-			// The hub's <mrs>: answer 200 so it does not resend.
-			ok = append(ok[:0], "SIP/2.0 200 OK\r\n"...)
-			for rest := msg; len(rest) > 0; {
-				var line []byte
-				line, rest, _ = bytes.Cut(rest, []byte("\r\n"))
-				if len(line) == 0 {
-					break
-				}
-				for _, h := range sipOKHeaders {
-					if len(line) > len(h) && bytes.EqualFold(line[:len(h)], h) {
-						ok = append(append(ok, line...), "\r\n"...)
-					}
-				}
-			}
-			ok = append(ok, "Content-Length: 0\r\n\r\n"...)
-			_, _ = u.conn.Write(ok)
-		}
-	}
-}
-
-// send writes one MESSAGE with body; sign adds a Digest response with the
-// next nonce count. Only one goroutine sends on a unit.
-func (u *scaipUnit) send(i int, body string, sign bool) error {
-	now := time.Now().UnixNano()
-	m := append(u.buf[:0], "MESSAGE "...)
-	m = append(m, u.uri...)
-	m = append(m, " SIP/2.0\r\nVia: SIP/2.0/UDP "...)
-	m = append(m, u.local...)
-	m = append(m, ";branch=z9hG4bK-l"...)
-	m = strconv.AppendInt(m, now, 36)
-	m = append(m, '-')
-	m = strconv.AppendInt(m, int64(i), 10)
-	m = append(m, ";rport\r\nFrom: <sip:"+scaipAccount+"@127.0.0.1>;tag=t"...)
-	m = strconv.AppendInt(m, int64(i), 10)
-	m = append(m, "\r\nTo: <sip:scaip@127.0.0.1>\r\nCall-ID: load-"...)
-	m = strconv.AppendInt(m, now, 36)
-	m = append(m, '-')
-	m = strconv.AppendInt(m, int64(i), 10)
-	m = append(m, "\r\nCSeq: 1 MESSAGE\r\nMax-Forwards: 70\r\n"...)
-	if sign {
-		u.nc++
-		nc := fmt.Sprintf("%08x", u.nc)
-		resp := md5hex(u.ha1 + ":" + u.nonce + ":" + nc + ":c0ffee:auth:" + u.ha2)
-		m = append(m, "Authorization: Digest username=\""+scaipAccount+"\", realm=\""+scaipRealm+"\", nonce=\""...)
-		m = append(m, u.nonce...)
-		m = append(m, "\", uri=\""...)
-		m = append(m, u.uri...)
-		m = append(m, "\", response=\""...)
-		m = append(m, resp...)
-		m = append(m, "\", algorithm=MD5, qop=auth, nc="...)
-		m = append(m, nc...)
-		m = append(m, ", cnonce=\"c0ffee\"\r\n"...)
-	}
-	m = append(m, "Content-Type: application/scaip+xml\r\nContent-Length: "...)
-	m = strconv.AppendInt(m, int64(len(body)), 10)
-	m = append(m, "\r\n\r\n"...)
-	m = append(m, body...)
-	u.buf = m
-	_, err := u.conn.Write(m)
-	return err
+// newSCAIPUnit is the run's alarm unit: the benchmark account, its
+// Call-IDs and branches marked as this generator's ("load-", "z9hG4bK-l").
+func newSCAIPUnit(hubAddr string) (*scaipgen.Unit, error) {
+	return scaipgen.Dial(scaipgen.Config{Hub: hubAddr, Account: scaipAccount, Realm: scaipRealm,
+		HA1: hub.HA1(scaipAccount, scaipRealm, scaipPassword), Cid: strconv.Itoa(scaipCidBase),
+		BranchPrefix: "l", CallIDPrefix: "load"})
 }

@@ -18,7 +18,6 @@ package main
 import (
 	"bufio"
 	"bytes"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -359,20 +358,14 @@ func writeStormReport(w io.Writer, files []string) error {
 	if len(files) == 0 {
 		return errors.New("-report needs result files")
 	}
-	var rs []*SupResult
-	for _, f := range files {
-		b, err := os.ReadFile(f)
-		if err != nil {
-			return err
-		}
-		r := new(SupResult)
-		if err := json.Unmarshal(b, r); err != nil {
-			return fmt.Errorf("%s: %w", f, err)
-		}
+	rs, err := readResults[SupResult](files)
+	if err != nil {
+		return err
+	}
+	for i, r := range rs {
 		if r.Storm == nil {
-			return fmt.Errorf("%s: not a storm result", f)
+			return fmt.Errorf("%s: not a storm result", files[i])
 		}
-		rs = append(rs, r)
 	}
 	o := rs[0].Options
 	fmt.Fprintf(w, "\n## Alarm storm: %d supervised buttons fall silent\n\n", o.Devices)

@@ -759,17 +759,9 @@ func writeSupReport(w io.Writer, files []string) error {
 	if len(files) == 0 {
 		return errors.New("-report needs result files")
 	}
-	var rs []*SupResult
-	for _, f := range files {
-		b, err := os.ReadFile(f)
-		if err != nil {
-			return err
-		}
-		r := new(SupResult)
-		if err := json.Unmarshal(b, r); err != nil {
-			return fmt.Errorf("%s: %w", f, err)
-		}
-		rs = append(rs, r)
+	rs, err := readResults[SupResult](files)
+	if err != nil {
+		return err
 	}
 	o := rs[0].Options
 	fmt.Fprintf(w, "\n## Supervised fleet: %d devices\n\n", o.Devices)

@@ -104,7 +104,11 @@ type demoActor struct {
 	take, arrive, resolve time.Duration
 }
 
-func (d *demoActor) run(ctx context.Context, every time.Duration) {
+func (d *demoActor) run(ctx context.Context, every time.Duration) { tickUntilDone(ctx, every, d.step) }
+
+// tickUntilDone calls step with the time of each tick, every apart, until
+// ctx is done: the pace of the demo's pretend people.
+func tickUntilDone(ctx context.Context, every time.Duration, step func(time.Time)) {
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
@@ -112,7 +116,7 @@ func (d *demoActor) run(ctx context.Context, every time.Duration) {
 		case <-ctx.Done():
 			return
 		case now := <-t.C:
-			d.step(now)
+			step(now)
 		}
 	}
 }
@@ -208,15 +212,4 @@ func (w *demoWalker) step(now time.Time) {
 		w.n, demoWatch, now.UTC().Format(time.RFC3339Nano), lat, lon)))
 }
 
-func (w *demoWalker) run(ctx context.Context, every time.Duration) {
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case now := <-t.C:
-			w.step(now)
-		}
-	}
-}
+func (w *demoWalker) run(ctx context.Context, every time.Duration) { tickUntilDone(ctx, every, w.step) }

@@ -73,15 +73,7 @@ func startHubProcess(t *testing.T, bin, cfg, httpAddr string) *exec.Cmd {
 	cmd := exec.Command(bin, "hub", "--config", cfg)
 	var logs bytes.Buffer
 	cmd.Stderr = &logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if cmd.ProcessState == nil {
-			cmd.Process.Kill()
-			cmd.Wait()
-		}
-	})
+	startProcess(t, cmd)
 	for i := 0; i < 100; i++ {
 		if resp, err := http.Get("http://" + httpAddr + "/healthz"); err == nil {
 			resp.Body.Close()

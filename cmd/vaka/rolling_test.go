@@ -2,8 +2,6 @@ package main
 
 import (
 	"bytes"
-	"fmt"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"syscall"
@@ -28,32 +26,10 @@ func TestIntegrationRollingRestartLosesNothing(t *testing.T) {
 	httpAddr, mqttAddr := testenv.FreeAddr(t), testenv.FreeAddr(t)
 	hubCfg := writeHubConfig(t, dir, httpAddr, mqttAddr)
 	spool := filepath.Join(dir, "spool")
-	gwCfg := filepath.Join(dir, "gateway.yaml")
-	os.WriteFile(gwCfg, []byte(fmt.Sprintf(`site: solrosen
-id: avd-a
-broker: {url: "tcp://%s", username: solrosen/avd-a, password: gw-secret}
-heartbeat: 1s
-spool_dir: %s
-devices:
-  - {id: knapp-12, driver: sim, type: personal_trigger, resident: r-7f3a, unit: avd-a, room: "12"}
-  - {id: knapp-14, driver: sim, type: personal_trigger, resident: r-22b1, unit: avd-a, room: "14"}
-sim: {scenarios: [call_button], interval: 1s, first: 50ms, telemetry_interval: 100ms, seed: 11}
-`, mqttAddr, spool)), 0o600)
+	gwCfg := writeSimGatewayConfig(t, dir, mqttAddr, spool,
+		"{scenarios: [call_button], interval: 1s, first: 50ms, telemetry_interval: 100ms, seed: 11}")
 	var gwLog bytes.Buffer
-	runGW := func() *exec.Cmd {
-		cmd := exec.Command(bin, "gateway", "--config", gwCfg)
-		cmd.Stderr = &gwLog
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() {
-			if cmd.ProcessState == nil {
-				cmd.Process.Kill()
-				cmd.Wait()
-			}
-		})
-		return cmd
-	}
+	runGW := func() *exec.Cmd { return startGatewayProcess(t, bin, gwCfg, &gwLog) }
 	stop := func(c *exec.Cmd, what string) {
 		t.Helper()
 		c.Process.Signal(syscall.SIGTERM)

@@ -76,15 +76,7 @@ func TestIntegrationHubNotifiesSystemd(t *testing.T) {
 	cmd.Env = append(cmd.Environ(), "NOTIFY_SOCKET="+sock, "WATCHDOG_USEC=400000")
 	var logs bytes.Buffer
 	cmd.Stderr = &logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if cmd.ProcessState == nil {
-			cmd.Process.Kill()
-			cmd.Wait()
-		}
-	})
+	startProcess(t, cmd)
 	nextNotify(t, ch, "READY=1", 10*time.Second)
 	// READY means listening: the web server answers at once.
 	resp, err := http.Get("http://" + httpAddr + "/healthz")

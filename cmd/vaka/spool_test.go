@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -25,31 +24,9 @@ func TestIntegrationGatewaySIGKILLSpoolDeliversExactlyOnce(t *testing.T) {
 	httpAddr, mqttAddr := testenv.FreeAddr(t), testenv.FreeAddr(t)
 	hubCfg := writeHubConfig(t, dir, httpAddr, mqttAddr)
 	spool := filepath.Join(dir, "spool")
-	gwCfg := filepath.Join(dir, "gateway.yaml")
-	os.WriteFile(gwCfg, []byte(fmt.Sprintf(`site: solrosen
-id: avd-a
-broker: {url: "tcp://%s", username: solrosen/avd-a, password: gw-secret}
-heartbeat: 1s
-spool_dir: %s
-devices:
-  - {id: knapp-12, driver: sim, type: personal_trigger, resident: r-7f3a, unit: avd-a, room: "12"}
-  - {id: knapp-14, driver: sim, type: personal_trigger, resident: r-22b1, unit: avd-a, room: "14"}
-sim: {scenarios: [call_button], interval: 1s, first: 100ms, telemetry_interval: 150ms, seed: 7}
-`, mqttAddr, spool)), 0o600)
-
-	runGW := func() *exec.Cmd {
-		cmd := exec.Command(bin, "gateway", "--config", gwCfg)
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() {
-			if cmd.ProcessState == nil {
-				cmd.Process.Kill()
-				cmd.Wait()
-			}
-		})
-		return cmd
-	}
+	gwCfg := writeSimGatewayConfig(t, dir, mqttAddr, spool,
+		"{scenarios: [call_button], interval: 1s, first: 100ms, telemetry_interval: 150ms, seed: 7}")
+	runGW := func() *exec.Cmd { return startGatewayProcess(t, bin, gwCfg, nil) }
 	// 1. Hub down: the gateway spools, then dies without warning.
 	gw := runGW()
 	time.Sleep(2500 * time.Millisecond)

@@ -61,18 +61,7 @@ func TestIntegrationZigbee2MQTTMosquitto(t *testing.T) {
 		t.Skip("child processes crash under qemu-i386 user emulation")
 	}
 	addr := startMosquitto(t)
-	pub := testenv.LookPath(t, "mosquitto_pub")
-	host, port, _ := net.SplitHostPort(addr)
-	send := func(topic, payload string, retain bool) {
-		t.Helper()
-		args := []string{"-h", host, "-p", port, "-q", "1", "-t", topic, "-m", payload}
-		if retain {
-			args = append(args, "-r")
-		}
-		if out, err := exec.Command(pub, args...).CombinedOutput(); err != nil {
-			t.Fatalf("mosquitto_pub: %v %s", err, out)
-		}
-	}
+	send := testenv.MosquittoPub(t, addr)
 	// Retained before the driver starts: availability as zigbee2mqtt keeps it.
 	send("zigbee2mqtt/entre/dorr/availability", `{"state":"online"}`, true)
 

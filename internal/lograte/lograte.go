@@ -1,8 +1,8 @@
 // Package lograte keeps a flood of refused requests (a misconfigured unit
 // resending, an attacker with a valid account) from turning into as many
 // log lines: per reason, one line a second, carrying how many were left
-// out. Metrics still count every one; only the log is thinned. (The
-// broker's connection refusals do the same, broker/limits.go.)
+// out. Metrics still count every one; only the log is thinned. The SCAIP
+// listeners and the broker's connection refusals (broker/limits.go) use it.
 package lograte
 
 import (

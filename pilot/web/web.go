@@ -147,16 +147,24 @@ func (h *handlers) list(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *handlers) report(w http.ResponseWriter, r *http.Request) {
+	if _, _, rep, ok := h.trialReport(w, r); ok {
+		writeJSON(w, http.StatusOK, rep)
+	}
+}
+
+// trialReport builds the report of the trial the URL's {id} names. false:
+// it has answered already (no such trial, or the records unavailable).
+func (h *handlers) trialReport(w http.ResponseWriter, r *http.Request) (*pilot.Model, *pilot.Trial, pilot.Report, bool) {
 	m, t, ok := h.trial(w, r, chi.URLParam(r, "id"))
 	if !ok {
-		return
+		return nil, nil, pilot.Report{}, false
 	}
 	rep, err := h.build(r.Context(), m, t)
 	if err != nil {
 		h.fail(w, err)
-		return
+		return nil, nil, pilot.Report{}, false
 	}
-	writeJSON(w, http.StatusOK, rep)
+	return m, t, rep, true
 }
 
 func (h *handlers) fail(w http.ResponseWriter, err error) {
@@ -167,13 +175,8 @@ func (h *handlers) fail(w http.ResponseWriter, err error) {
 // csv writes the report in long form: one value per row, so a
 // spreadsheet can pivot it any way.
 func (h *handlers) csv(w http.ResponseWriter, r *http.Request) {
-	m, t, ok := h.trial(w, r, chi.URLParam(r, "id"))
+	m, t, rep, ok := h.trialReport(w, r)
 	if !ok {
-		return
-	}
-	rep, err := h.build(r.Context(), m, t)
-	if err != nil {
-		h.fail(w, err)
 		return
 	}
 	w.Header().Set("Content-Type", "text/csv; charset=utf-8")
