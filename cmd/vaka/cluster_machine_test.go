@@ -262,10 +262,12 @@ func logSince(t *testing.T, h *clusterHub, since time.Time) {
 
 // standbysWaiting reports whether every hub but active watches active's
 // lease: it has said which hub it saw active (a hub restarted moments ago
-// may still be connecting or reading the journal, and a standby times
-// the lease from when it first sees it: killed before that, the active
-// hub is taken over a whole lease TTL after the standby's first look,
-// not after the kill; CI once measured 10.4 s so).
+// may still be connecting). A standby that has not looked yet no longer
+// takes over a TTL after its first look (CI once measured 10.4 s so): it
+// dates the lease by the NATS server's clock (cluster/leasewatch.go,
+// TestIntegrationClusterStandbyStarting); the tests that use this still
+// want every standby watching before a kill, so the kill is the only
+// event they time.
 func standbysWaiting(hubs []*clusterHub, active *clusterHub) bool {
 	for _, h := range hubs {
 		if h != active && !strings.Contains(h.log.String(), `msg="cluster: standby; another hub is active" active=`+active.name+" ") {
