@@ -16,7 +16,7 @@ import (
 
 	"github.com/vaka-care/vaka/cluster"
 	"github.com/vaka-care/vaka/event"
-	"github.com/vaka-care/vaka/internal/testenv"
+	"github.com/vaka-care/vaka/internal/natstest"
 )
 
 // seenGroupAdapter is cmd/vaka's seenAdapter (the hub's devices seen as
@@ -50,33 +50,6 @@ func (p seenGroupSink) PutSeen(key string, r SeenRecord) error {
 
 func (p seenGroupSink) PutHeard(heard map[string]time.Time) (int, error) { return p.to.PutHeard(heard) }
 
-// natsGroup starts a 3-node JetStream cluster on loopback.
-func natsGroup(t *testing.T) []string {
-	t.Helper()
-	addrs := make([]string, 6)
-	for i := range addrs {
-		addrs[i] = testenv.FreeAddr(t)
-	}
-	dir := t.TempDir()
-	var urls []string
-	for i := range 3 {
-		var routes []string
-		for k := range 3 {
-			if k != i {
-				routes = append(routes, "nats-route://"+addrs[3+k])
-			}
-		}
-		e, err := cluster.StartEmbedded(cluster.EmbeddedOptions{Name: fmt.Sprintf("n%d", i), Listen: addrs[i],
-			ClusterListen: addrs[3+i], Routes: routes, ClusterName: "vaka-seen", StoreDir: filepath.Join(dir, fmt.Sprint(i))})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(e.Close)
-		urls = append(urls, e.ClientURL())
-	}
-	return urls
-}
-
 // TestIntegrationDevicesSeenFailover: 1,000 devices each heard every 30 s
 // for seven (simulated) hours on the active hub, whose devices seen are
 // flushed to a real 3-node NATS group every minute as the hub's flusher
@@ -95,7 +68,7 @@ func TestIntegrationDevicesSeenFailover(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a 3-node NATS cluster")
 	}
-	urls := natsGroup(t)
+	_, urls := natstest.Group(t, "n")
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	connect := func(node string) *cluster.Node {

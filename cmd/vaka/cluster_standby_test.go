@@ -61,28 +61,14 @@ func TestIntegrationClusterStandbyStarting(t *testing.T) {
 	if b == a {
 		b = hubs[1]
 	}
-	dump := func() {
-		for _, h := range hubs {
-			t.Logf("%s log:\n%s", h.name, h.log.String())
-		}
-	}
+	dump := func() { dumpLogs(t, hubs) }
 	p := &failoverPublisher{t: t, addrs: []string{hubs[0].mqtt, hubs[1].mqtt}}
 	defer func() {
 		if p.c != nil {
 			p.c.Disconnect(50)
 		}
 	}()
-	next := 0
-	send := func() time.Time {
-		t.Helper()
-		at, ok := p.send(next, 60*time.Second)
-		if !ok {
-			dump()
-			t.Fatalf("event %d not acknowledged within 60 s", next)
-		}
-		next++
-		return at
-	}
+	send := func() time.Time { return p.sendNext(hubs) }
 	for range 3 {
 		send()
 	}
