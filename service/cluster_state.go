@@ -136,7 +136,8 @@ func (d *DevicesSeen) SetSync(x SeenSync) {
 	d.s.sync.to.Store(&x)
 }
 
-// SyncFailures counts records the group did not take.
+// SyncFailures counts records the group did not take, and shares of
+// last-heard times it refused.
 func (d *DevicesSeen) SyncFailures() int64 { return d.s.sync.fails.Load() }
 
 // Replicate sends what the group lacks now (the flusher does it every

@@ -122,7 +122,7 @@ func clusterState(ctx context.Context, n *cluster.Node, fails *takeoverFailures,
 					return 0
 				}),
 			prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "vaka_cluster_devices_seen_sync_failures_total",
-				Help: "Devices-seen records not replicated to the group (retried at the next flush)."},
+				Help: "Devices-seen records, and flushes of last-heard times, not replicated to the group (retried at the next flush)."},
 				func() float64 {
 					if d := seen.Load(); d != nil {
 						return float64(d.SyncFailures())
