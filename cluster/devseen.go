@@ -22,7 +22,15 @@ type DeviceSeen struct {
 type SeenLocal interface {
 	Merge(map[string]DeviceSeen) int
 	Apply(key string, rec DeviceSeen)
-	SetSync(put func(key string, rec DeviceSeen) error) // nil: stop
+	SetSync(to SeenSink) // nil: stop
+}
+
+// SeenSink is where a hub's devices seen go: one device's record
+// (PutSeen), and every device's last-heard time in a few shard values at
+// each flush (PutHeard, devheard.go). DevicesSeen is one.
+type SeenSink interface {
+	PutSeen(device string, rec DeviceSeen) error
+	PutHeard(heard map[string]time.Time) (int, error)
 }
 
 // DevicesSeen replicates devices-seen.json (when each device was last
@@ -33,7 +41,8 @@ type SeenLocal interface {
 // valid key. Records not written for seenKeep are dropped by the bucket
 // (a device removed from the config).
 type DevicesSeen struct {
-	m *kvMirror[DeviceSeen]
+	m     *kvMirror[DeviceSeen]
+	heard *heardShards // last-heard times, devheard.go
 }
 
 const seenKeep = 90 * 24 * time.Hour
@@ -55,11 +64,22 @@ func (n *Node) OpenDevicesSeen(ctx context.Context) (*DevicesSeen, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cluster: devices seen bucket: %w", err)
 	}
+	hkv, err := n.js.CreateOrUpdateKeyValue(c, jetstream.KeyValueConfig{
+		Bucket:      n.opts.heardBucket(),
+		Description: "Vaka redundant group: when each device was last heard, a few shards a minute (device page)",
+		History:     1,
+		TTL:         heardKeep,
+		Replicas:    n.opts.Replicas,
+		Storage:     jetstream.FileStorage,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("cluster: last-heard bucket: %w", err)
+	}
 	m := newMirror(n, kv, "", "shared.seen-seeded", "devices seen",
 		"the next active hub's device page may show that device as never heard",
 		func(r DeviceSeen) bool { return !r.LastSeen.IsZero() })
 	m.readWithin = 2 * time.Minute // a region's fleet: hundreds of thousands of keys
-	return &DevicesSeen{m: m}, nil
+	return &DevicesSeen{m: m, heard: &heardShards{kv: hkv, written: map[string]uint64{}}}, nil
 }
 
 func seenKey(device string) string { return base64.RawURLEncoding.EncodeToString([]byte(device)) }
@@ -75,11 +95,15 @@ func (d *DevicesSeen) PutSeen(device string, rec DeviceSeen) error {
 }
 
 // Attach merges the group's records into local (each device's newer
-// record wins: a last-heard time only grows), makes local send its new
+// record wins: a last-heard time only grows), with the last-heard times
+// of the shards (devheard.go) folded in, makes local send its new
 // records here, and applies the group's until stop is called. Reading a
-// large fleet takes a while: call it beside the hub, not before it.
+// large fleet takes a while: call it beside the hub, not before it. If
+// the shards could not be read, Attach still attaches the records and
+// returns a stop with an error wrapping ErrHeardNotRead.
 func (d *DevicesSeen) Attach(ctx context.Context, local SeenLocal) (stop func(), err error) {
-	return d.m.attach(ctx, mirrorLocal[DeviceSeen]{
+	heard, herr := d.readHeard(ctx)
+	stop, err = d.m.attach(ctx, mirrorLocal[DeviceSeen]{
 		// No seeding here: local sends what the group lacks (its own
 		// older records too) in the background, at its next flush,
 		// instead of a put per device before the hub's web opens.
@@ -88,6 +112,12 @@ func (d *DevicesSeen) Attach(ctx context.Context, local SeenLocal) (stop func(),
 			byDevice := make(map[string]DeviceSeen, len(group))
 			for k, r := range group {
 				if dev, ok := seenDevice(k); ok {
+					byDevice[dev] = r
+				}
+			}
+			for dev, at := range heard {
+				if r := byDevice[dev]; at.After(r.LastSeen) {
+					r.LastSeen = at
 					byDevice[dev] = r
 				}
 			}
@@ -101,10 +131,17 @@ func (d *DevicesSeen) Attach(ctx context.Context, local SeenLocal) (stop func(),
 		del: func(string) {}, // an expired record: the hub's own stays
 		hook: func(on bool) {
 			if on {
-				local.SetSync(d.PutSeen)
+				local.SetSync(d)
 			} else {
 				local.SetSync(nil)
 			}
 		},
 	})
+	if err != nil {
+		return nil, err
+	}
+	if herr != nil {
+		d.m.n.log.Error("cluster: the group's last-heard times not read; the device page shows older ones", "err", herr)
+	}
+	return stop, herr
 }

@@ -35,36 +35,31 @@ type Lease struct {
 }
 
 // Acquire waits until this hub holds the lease and returns it. A lease
-// whose revision has not changed for the TTL (as this hub's own clock
-// measures it, so the machines' clocks need not agree) is taken over by
-// compare-and-set on that revision: of several standbys one wins. A
-// lease the holder released (Lease.Release) is taken at once. While it
-// waits the hub opens no listener: it is a standby.
+// whose revision has run out (leaseView: its TTL counted from when the
+// revision was written, dated conservatively, or else from this hub's
+// first look at it) is taken over by compare-and-set on that revision: of
+// several standbys one wins, and a holder that renewed meanwhile makes
+// the set fail. A lease the holder released (Lease.Release) is taken at
+// once. While it waits the hub opens no listener: it is a standby.
+// Acquire goes on from what WatchLease saw since Connect.
 func (n *Node) Acquire(ctx context.Context) (*Lease, error) {
+	n.acquireMu.Lock()
+	defer n.acquireMu.Unlock()
+	v := n.leaseWatcher().halt()
 	val, _ := json.Marshal(leaseValue{Node: n.opts.Node})
-	poll := min(max(n.opts.LeaseTTL/10, 50*time.Millisecond), time.Second)
-	var (
-		seenRev  uint64
-		seenAt   time.Time
-		lastNode string
-		lastLog  time.Time
-	)
-	// Short tries: a read answered by a replica that is cut off (its
-	// route not yet closed) is lost, and a try waiting seconds for it
-	// would delay the takeover by as much.
-	try := min(2*time.Second, max(n.opts.LeaseTTL/4, 250*time.Millisecond))
-	// Once the lease has run out the hub tries faster still: the lease
-	// bucket may be between Raft leaders (its leader lost with the old
-	// active hub's machine), and each try to a leaderless stream waits
-	// its whole timeout; the new leader answers the next one at once.
-	expired := func() bool { return seenRev != 0 && time.Since(seenAt) > n.opts.LeaseTTL }
+	poll, try := n.leasePoll()
 	for {
+		// Once the lease has run out the hub tries faster still: the
+		// lease bucket may be between Raft leaders (its leader lost with
+		// the old active hub's machine), and each try to a leaderless
+		// stream waits its whole timeout; the new leader answers the next
+		// one at once.
 		wait, tryNow := poll, try
-		if expired() {
+		if v.runOut(time.Now()) {
 			wait, tryNow = min(poll, 100*time.Millisecond), min(try, 500*time.Millisecond)
 		}
 		c, cancel := context.WithTimeout(ctx, tryNow)
-		e, err := n.kv.Get(c, leaseKey)
+		e, err := n.look(c, v)
 		switch {
 		case errors.Is(err, jetstream.ErrKeyNotFound), errors.Is(err, jetstream.ErrKeyDeleted):
 			rev, cerr := n.kv.Create(c, leaseKey, val)
@@ -72,36 +67,36 @@ func (n *Node) Acquire(ctx context.Context) (*Lease, error) {
 				cancel()
 				return n.newLease(rev), nil
 			}
-		case err == nil:
-			var lv leaseValue
-			_ = json.Unmarshal(e.Value(), &lv)
-			if e.Revision() != seenRev {
-				seenRev, seenAt = e.Revision(), time.Now()
-				if lv.Node != lastNode {
-					lastNode = lv.Node
-					n.log.Info("cluster: standby; another hub is active", "active", lv.Node, "node", n.opts.Node)
-				}
-			} else if time.Since(seenAt) > n.opts.LeaseTTL {
-				rev, uerr := n.kv.Update(c, leaseKey, val, seenRev)
-				if uerr == nil {
-					cancel()
-					n.log.Warn("cluster: the active hub's lease ran out; taking over", "was", lv.Node, "node", n.opts.Node)
-					return n.newLease(rev), nil
-				}
-			}
-		default:
-			if time.Since(lastLog) > 10*time.Second {
-				lastLog = time.Now()
-				n.log.Warn("cluster: lease not readable; the NATS cluster may have lost its quorum", "err", err)
+		case err == nil && v.runOut(time.Now()):
+			rev, uerr := n.kv.Update(c, leaseKey, val, e.Revision())
+			if uerr == nil {
+				cancel()
+				n.log.Warn("cluster: the active hub's lease ran out; taking over", "was", v.node, "node", n.opts.Node,
+					"unrenewed_for", time.Since(v.renewedBy).Round(time.Millisecond), "dated_by_server", v.dated)
+				return n.newLease(rev), nil
 			}
 		}
 		cancel()
+		// A lease about to run out is tried the moment it does, not up
+		// to a poll later.
+		if until := time.Until(v.takeAt); v.rev != 0 && until > 0 && until < wait {
+			wait = until
+		}
 		select {
 		case <-ctx.Done():
 			return nil, ctx.Err()
 		case <-time.After(wait):
 		}
 	}
+}
+
+// leasePoll is how often a standby looks at the lease, and how long one
+// look may take. Short tries: a read answered by a replica that is cut
+// off (its route not yet closed) is lost, and a try waiting seconds for
+// it would delay the takeover by as much.
+func (n *Node) leasePoll() (poll, try time.Duration) {
+	ttl := n.opts.LeaseTTL
+	return min(max(ttl/10, 50*time.Millisecond), time.Second), min(2*time.Second, max(ttl/4, 250*time.Millisecond))
 }
 
 func (n *Node) newLease(rev uint64) *Lease {

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -49,6 +50,15 @@ type Node struct {
 	// damaged counts shared values (sessions, push subscriptions, the
 	// roster, devices seen) left out as damaged or invalid (kvmirror.go).
 	damaged atomic.Int64
+
+	// The standby's view of the lease (leasewatch.go): looked at from
+	// WatchLease on, taken over by Acquire.
+	watchOnce sync.Once
+	watch     *leaseWatch
+	acquireMu sync.Mutex
+	// probeHook, in tests, alters a clock measurement (a server clock
+	// off, a slow round trip).
+	probeHook func(*clockProbe)
 }
 
 // SharedDamaged is how many values of the group's shared state were left
@@ -183,8 +193,11 @@ func sameStream(have, want jetstream.StreamConfig) bool {
 		have.MaxMsgSize == want.MaxMsgSize && have.AllowDirect == want.AllowDirect
 }
 
-// Close closes the connection.
-func (n *Node) Close() { n.nc.Close() }
+// Close stops looking at the lease and closes the connection.
+func (n *Node) Close() {
+	n.leaseWatcher().halt()
+	n.nc.Close()
+}
 
 // isWrongLastSeq reports a refused expected-last-sequence or revision.
 func isWrongLastSeq(err error) bool {

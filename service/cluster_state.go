@@ -28,24 +28,44 @@ type SeenSync interface {
 	PutSeen(key string, rec SeenRecord) error
 }
 
+// SeenHeardSync is a SeenSync that also takes every device's last-heard
+// time at each flush, in a few messages however many devices
+// (cluster.DevicesSeen.PutHeard): the group's copy of last-heard times
+// is then at most a flush old, while a device's own record is sent only
+// when it is new, its battery level changed, or seenReplicateEvery
+// passed. It returns the messages written.
+type SeenHeardSync interface {
+	SeenSync
+	PutHeard(heard map[string]time.Time) (int, error)
+}
+
 // DevicesSeen is the hub's record of devices seen (devices-seen.json), as
 // a redundant group shares it: the device page of the hub that takes over
 // then tells a device heard before the failover from one never heard.
 type DevicesSeen struct{ s *seenStore }
 
 // seenReplicateEvery is how much newer a device's last-heard time must be
-// than the copy the group has before it is sent again (a new device or a
-// new battery level is sent at the next flush). Supervised devices are
-// heard every minute or so: sending each hearing would put the whole
-// fleet through the group's quorum every minute, for a page that needs
-// only "heard before the failover".
-const seenReplicateEvery = 10 * time.Minute
+// than the copy the group has before its own record is sent again (a new
+// device or a new battery level is sent at the next flush). The group
+// learns last-heard times every minute through SeenHeardSync, in a few
+// messages for the whole fleet; a device's own record is refreshed so
+// rarely only to keep it from expiring (cluster: 90 days) and as the
+// fallback when those messages cannot be read.
+const seenReplicateEvery = 6 * time.Hour
+
+// seenRefreshPerFlush bounds the refreshes (records sent only because
+// seenReplicateEvery passed) of one flush: a fleet first heard at the same
+// start would otherwise all be due in the same minute.
+const seenRefreshPerFlush = 200
 
 // seenSync is the replication state kept beside the seenStore.
 type seenSync struct {
 	to    atomic.Pointer[SeenSync]
 	fails atomic.Int64
 	sent  map[string]seenRec // what the group has (as far as this hub knows); under seenStore.mu
+	// heard: a device was heard since the last-heard times were last
+	// shared (under seenStore.mu).
+	heard bool
 }
 
 // Records returns every device's newest record (heard since this start
@@ -116,7 +136,8 @@ func (d *DevicesSeen) SetSync(x SeenSync) {
 	d.s.sync.to.Store(&x)
 }
 
-// SyncFailures counts records the group did not take.
+// SyncFailures counts records the group did not take, and shares of
+// last-heard times it refused.
 func (d *DevicesSeen) SyncFailures() int64 { return d.s.sync.fails.Load() }
 
 // Replicate sends what the group lacks now (the flusher does it every
@@ -137,11 +158,26 @@ func (s *seenStore) replicate() int {
 	}
 	var keys []string
 	var recs []seenRec
+	refresh := 0
 	for k, v := range s.now {
 		g, ok := s.sync.sent[k]
-		if !ok || !sameBattery(g, v) || v.LastSeen.Sub(g.LastSeen) >= seenReplicateEvery {
-			keys, recs = append(keys, k), append(recs, v)
+		switch {
+		case !ok || !sameBattery(g, v):
+		case v.LastSeen.Sub(g.LastSeen) >= seenReplicateEvery && refresh < seenRefreshPerFlush:
+			refresh++
+		default:
+			continue
 		}
+		keys, recs = append(keys, k), append(recs, v)
+	}
+	var heard map[string]time.Time
+	hs, shareHeard := (*p).(SeenHeardSync)
+	if shareHeard && s.sync.heard {
+		heard = make(map[string]time.Time, len(s.now))
+		for k, v := range s.now {
+			heard[k] = v.LastSeen
+		}
+		s.sync.heard = false
 	}
 	// Records from before this start that the group lacks (a single hub
 	// made redundant: its own file seeds the group this way).
@@ -170,6 +206,15 @@ func (s *seenStore) replicate() int {
 		s.sync.sent[k] = recs[i]
 		s.mu.Unlock()
 		sent++
+	}
+	if heard != nil {
+		if _, err := hs.PutHeard(heard); err != nil {
+			s.sync.fails.Add(1)
+			s.mu.Lock()
+			s.sync.heard = true // all of it again at the next flush
+			s.mu.Unlock()
+			s.log.Warn("service: last-heard times not replicated to the group; retried at the next flush", "devices", len(heard), "err", err)
+		}
 	}
 	return sent
 }

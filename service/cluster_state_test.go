@@ -2,6 +2,7 @@ package service
 
 import (
 	"errors"
+	"fmt"
 	"log/slog"
 	"path/filepath"
 	"testing"
@@ -84,5 +85,81 @@ func TestDevicesSeenReplicate(t *testing.T) {
 	hear("knapp-4", t0, nil)
 	if n := d.Replicate(); n != 0 {
 		t.Errorf("sent %d records with sync off", n)
+	}
+}
+
+// recordingHeard is recordingSeen that also takes last-heard times.
+type recordingHeard struct {
+	recordingSeen
+	calls     int
+	heard     map[string]time.Time
+	failHeard bool
+}
+
+func (r *recordingHeard) PutHeard(heard map[string]time.Time) (int, error) {
+	r.calls++
+	if r.failHeard {
+		return 0, errors.New("no quorum")
+	}
+	r.heard = heard
+	return 1, nil
+}
+
+// TestDevicesSeenHeardShared: with a group that takes last-heard times,
+// every flush after a hearing shares every device's newest time (a
+// hearing a minute later reaches the group although the device's own
+// record is not sent again), a flush with nothing heard shares nothing,
+// a refused share is counted and sent whole at the next flush, and the
+// refreshes of devices' own records are at most seenRefreshPerFlush a
+// flush.
+func TestDevicesSeenHeardShared(t *testing.T) {
+	s, err := openSeen(filepath.Join(t.TempDir(), SeenFile), slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := &DevicesSeen{s: s}
+	g := &recordingHeard{recordingSeen: recordingSeen{got: map[string]SeenRecord{}}}
+	d.SetSync(g)
+	t0 := time.Date(2026, 12, 3, 22, 0, 0, 0, time.UTC)
+	hear := func(dev string, at time.Time) {
+		s.ObserveEvent(&event.Event{Site: "solrosen", Device: dev}, at)
+	}
+	hear("knapp-1", t0)
+	d.Replicate()
+	hear("knapp-1", t0.Add(time.Minute))
+	if n := d.Replicate(); n != 0 || !g.heard["solrosen/knapp-1"].Equal(t0.Add(time.Minute)) {
+		t.Errorf("a hearing a minute later: %d records sent, group's last-heard %v", n, g.heard["solrosen/knapp-1"])
+	}
+	calls := g.calls
+	d.Replicate()
+	if g.calls != calls {
+		t.Errorf("nothing heard: last-heard times shared again")
+	}
+	hear("knapp-2", t0.Add(2*time.Minute))
+	g.failHeard = true
+	d.Replicate()
+	if d.SyncFailures() != 1 {
+		t.Errorf("refused share: %d failures counted, want 1", d.SyncFailures())
+	}
+	g.failHeard = false
+	d.Replicate()
+	if len(g.heard) != 2 || !g.heard["solrosen/knapp-2"].Equal(t0.Add(2*time.Minute)) {
+		t.Errorf("after the refusal the group has %v", g.heard)
+	}
+	// A fleet all due for its refresh in the same minute.
+	for i := range 3 * seenRefreshPerFlush {
+		hear(fmt.Sprintf("rum-%d", i), t0)
+	}
+	d.Replicate()
+	for i := range 3 * seenRefreshPerFlush {
+		hear(fmt.Sprintf("rum-%d", i), t0.Add(seenReplicateEvery))
+	}
+	for flush := range 3 {
+		if n := d.Replicate(); n != seenRefreshPerFlush {
+			t.Errorf("refresh flush %d: %d records sent, want %d", flush, n, seenRefreshPerFlush)
+		}
+	}
+	if n := d.Replicate(); n != 0 {
+		t.Errorf("after the refreshes: %d records sent", n)
 	}
 }

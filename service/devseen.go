@@ -95,6 +95,7 @@ func (s *seenStore) ObserveEvent(ev *event.Event, received time.Time) {
 	}
 	s.now[k] = r
 	s.dirty = true
+	s.sync.heard = true
 	s.mu.Unlock()
 }
 

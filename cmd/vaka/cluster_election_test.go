@@ -70,11 +70,7 @@ func TestIntegrationClusterKillAfterTakeover(t *testing.T) {
 	const perRound = 3
 	events := (rounds+1)*perRound + 2*rounds
 	hubs, urls := startEmbeddedGroup(t, bin, ttl, events) // cluster_machine_test.go
-	dump := func() {
-		for _, h := range hubs {
-			t.Logf("%s log:\n%s", h.name, h.log.String())
-		}
-	}
+	dump := func() { dumpLogs(t, hubs) }
 	activeHub(t, hubs, 90*time.Second)
 	p := &failoverPublisher{t: t, addrs: []string{hubs[0].mqtt, hubs[1].mqtt, hubs[2].mqtt}}
 	defer func() {
@@ -82,17 +78,7 @@ func TestIntegrationClusterKillAfterTakeover(t *testing.T) {
 			p.c.Disconnect(50)
 		}
 	}()
-	next := 0
-	send := func() time.Time {
-		t.Helper()
-		at, ok := p.send(next, 60*time.Second)
-		if !ok {
-			dump()
-			t.Fatalf("event %d not acknowledged within 60 s", next)
-		}
-		next++
-		return at
-	}
+	send := func() time.Time { return p.sendNext(hubs) }
 	hubOn := func(addr string) *clusterHub {
 		for _, h := range hubs {
 			if h.mqtt == addr {
@@ -112,7 +98,7 @@ func TestIntegrationClusterKillAfterTakeover(t *testing.T) {
 		if heir == victim {
 			t.Fatalf("the killed hub %s acknowledged", victim.name)
 		}
-		t.Logf("%s: %s and its NATS node SIGKILLed; event %d acknowledged by %s after %s", what, victim.name, next-1, heir.name, d.Round(time.Millisecond))
+		t.Logf("%s: %s and its NATS node SIGKILLed; event %d acknowledged by %s after %s", what, victim.name, p.next-1, heir.name, d.Round(time.Millisecond))
 		if d > ttl+1500*time.Millisecond { // where a slow one spent its time
 			logSince(t, heir, at)
 		}
@@ -133,17 +119,7 @@ func TestIntegrationClusterKillAfterTakeover(t *testing.T) {
 		first := activeHub(t, hubs, 60*time.Second)
 		// Steady first: every replica current, the leaders off the
 		// active hub's node, both standbys waiting.
-		var gs groupState
-		for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
-			gs = readGroupState(urls)
-			if gs.healthy && gs.journal != first.name && gs.lease != first.name && standbysWaiting(hubs, first) {
-				break
-			}
-		}
-		if !gs.healthy || !standbysWaiting(hubs, first) {
-			dump()
-			t.Fatalf("round %d: group not steady within 60 s: %s", r+1, gs.detail)
-		}
+		waitSteady(t, hubs, first, urls, fmt.Sprintf("round %d", r+1)) // cluster_machine_test.go
 		plain = append(plain, kill(first, fmt.Sprintf("round %d, first kill", r+1)))
 		heir := hubOn(p.on)
 		// The first victim's node must be back for a quorum of two

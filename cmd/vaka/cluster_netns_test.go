@@ -155,7 +155,7 @@ type nsHub struct {
 func (h *nsHub) start(t *testing.T, bin string) {
 	t.Helper()
 	h.cmd = exec.Command("ip", "netns", "exec", h.ns, bin, "hub", "--config", h.cfg)
-	h.log = &syncBuffer{}
+	h.log = &lockedBuffer{}
 	h.cmd.Stderr = h.log
 	if err := h.cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -4,7 +4,6 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"fmt"
 	"math/rand/v2"
 	"net"
@@ -15,81 +14,37 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/vaka-care/vaka/alarm"
 	"github.com/vaka-care/vaka/cluster"
 	"github.com/vaka-care/vaka/event"
+	"github.com/vaka-care/vaka/internal/natstest"
 	"github.com/vaka-care/vaka/internal/testenv"
 )
-
-// syncBuffer is a process's log, written by exec's copier and read by
-// the test.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // clusterNATS starts a 3-node JetStream cluster in the test process, on
 // loopback, and returns its nodes and client URLs.
 func clusterNATS(t *testing.T) ([]*cluster.Embedded, []string) {
 	t.Helper()
-	addrs := make([]string, 6)
-	for i := range addrs {
-		addrs[i] = testenv.FreeAddr(t)
-	}
-	dir := t.TempDir()
-	var urls []string
-	var nodes []*cluster.Embedded
-	for i := range 3 {
-		var routes []string
-		for k := range 3 {
-			if k != i {
-				routes = append(routes, "nats-route://"+addrs[3+k])
-			}
-		}
-		e, err := cluster.StartEmbedded(cluster.EmbeddedOptions{Name: fmt.Sprintf("nats-%d", i), Listen: addrs[i],
-			ClusterListen: addrs[3+i], Routes: routes, ClusterName: "vaka-test", StoreDir: filepath.Join(dir, fmt.Sprint(i))})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(e.Close)
-		nodes = append(nodes, e)
-		urls = append(urls, e.ClientURL())
-	}
-	return nodes, urls
+	return natstest.Group(t, "nats-")
 }
 
 // clusterHub is one hub process of the group.
 type clusterHub struct {
 	name, cfg, http, mqtt string
 	cmd                   *exec.Cmd
-	log                   *syncBuffer
+	log                   *lockedBuffer // access_test.go
 }
 
 func (h *clusterHub) start(t *testing.T, bin string) {
 	t.Helper()
 	h.cmd = exec.Command(bin, "hub", "--config", h.cfg)
-	h.log = &syncBuffer{}
+	h.log = &lockedBuffer{}
 	h.cmd.Stderr = h.log
 	if err := h.cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -140,6 +95,13 @@ func activeHub(t *testing.T, hubs []*clusterHub, within time.Duration) *clusterH
 	return nil
 }
 
+// dumpLogs logs every hub's log (a failed test's evidence).
+func dumpLogs(t *testing.T, hubs []*clusterHub) {
+	for _, h := range hubs {
+		t.Logf("%s log:\n%s", h.name, h.log.String())
+	}
+}
+
 // failoverPublisher is a gateway that knows every hub's address: it
 // connects to whichever accepts, sends each event until it is
 // acknowledged, and records every acknowledged id.
@@ -149,6 +111,21 @@ type failoverPublisher struct {
 	c     paho.Client
 	on    string
 	acked []string
+	next  int // the event sendNext sends
+}
+
+// sendNext sends the next event (numbered from 0) until a hub
+// acknowledges it, within 60 s, and returns when it was acknowledged; it
+// fails the test with every hub's log otherwise.
+func (p *failoverPublisher) sendNext(hubs []*clusterHub) time.Time {
+	p.t.Helper()
+	at, ok := p.send(p.next, 60*time.Second)
+	if !ok {
+		dumpLogs(p.t, hubs)
+		p.t.Fatalf("event %d not acknowledged within 60 s", p.next)
+	}
+	p.next++
+	return at
 }
 
 func (p *failoverPublisher) connect() bool {
@@ -454,45 +431,12 @@ func TestIntegrationClusterFailover(t *testing.T) {
 // transitions by event key.
 func journalRaises(t *testing.T, urls []string) map[string]int {
 	t.Helper()
-	nc, err := nats.Connect(urls[0])
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, _ := jetstream.New(nc)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	st, err := js.Stream(ctx, "VAKA_JOURNAL")
-	if err != nil {
-		t.Fatal(err)
-	}
-	info, err := st.Info(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cons, err := js.OrderedConsumer(ctx, "VAKA_JOURNAL", jetstream.OrderedConsumerConfig{})
-	if err != nil {
-		t.Fatal(err)
-	}
 	out := map[string]int{}
-	var read uint64
-	for tries := 0; read < info.State.Msgs && tries < 1000; tries++ {
-		batch, err := cons.Fetch(500, jetstream.FetchMaxWait(2*time.Second))
-		if err != nil {
-			t.Fatal(err)
+	forEachJournalTransition(t, urls, func(tr alarm.Transition) { // cluster_escalation_test.go
+		if tr.Action == alarm.ActRaise && tr.EventID != "" {
+			out[tr.EventID]++
 		}
-		for m := range batch.Messages() {
-			read++
-			for _, tr := range decodeTransitions(m.Data()) { // a message may hold a batch
-				if tr.Action == alarm.ActRaise && tr.EventID != "" {
-					out[tr.EventID]++
-				}
-			}
-		}
-	}
-	if read != info.State.Msgs {
-		t.Fatalf("read %d of %d journal records", read, info.State.Msgs)
-	}
+	})
 	return out
 }
 
@@ -527,33 +471,7 @@ func logTakeover(t *testing.T, hubs []*clusterHub, mqtt string) {
 func TestIntegrationClusterEmbeddedFailover(t *testing.T) {
 	bin := buildVaka(t)
 	const events, kills = 60, 2
-	var clientAddrs, routeAddrs []string
-	for range 3 {
-		clientAddrs = append(clientAddrs, testenv.FreeAddr(t))
-		routeAddrs = append(routeAddrs, testenv.FreeAddr(t))
-	}
-	var hubs []*clusterHub
-	for i, name := range []string{"hub-a", "hub-b", "hub-c"} {
-		dir := filepath.Join(t.TempDir(), name)
-		os.MkdirAll(dir, 0o750)
-		h := &clusterHub{name: name, http: testenv.FreeAddr(t), mqtt: testenv.FreeAddr(t)}
-		h.cfg = writeManyButtonsConfig(t, dir, filepath.Join(dir, "data"), h.http, h.mqtt, events)
-		var routes []string
-		for k := range 3 {
-			if k != i {
-				routes = append(routes, "nats-route://"+routeAddrs[k])
-			}
-		}
-		f, err := os.OpenFile(h.cfg, os.O_APPEND|os.O_WRONLY, 0)
-		if err != nil {
-			t.Fatal(err)
-		}
-		fmt.Fprintf(f, "cluster:\n  node: %s\n  lease_ttl: 2s\n  embedded:\n    listen: %s\n    cluster_listen: %s\n    routes: [%s, %s]\n",
-			name, clientAddrs[i], routeAddrs[i], routes[0], routes[1])
-		f.Close()
-		h.start(t, bin)
-		hubs = append(hubs, h)
-	}
+	hubs, _ := startEmbeddedGroup(t, bin, 2*time.Second, events) // cluster_machine_test.go
 	activeHub(t, hubs, 90*time.Second)
 	p := &failoverPublisher{t: t, addrs: []string{hubs[0].mqtt, hubs[1].mqtt, hubs[2].mqtt}}
 	for i := range events {

@@ -53,6 +53,11 @@ func runClusterHub(ctx context.Context, path string, cfg *hub.Config, log *slog.
 		return err
 	}
 	defer n.Close()
+	// Look at the lease from now on, not only once everything below has
+	// started (seconds, on a busy machine): a standby started just before
+	// or after the active hub died times the lease from here, dated by
+	// the NATS server's clock (cluster/leasewatch.go).
+	n.WatchLease()
 	var active atomic.Pointer[service.Hub]
 	// Under systemd a standby is a started service: READY now, and the
 	// watchdog fed while it waits (and, once active, while the hub answers).

@@ -92,14 +92,16 @@ func clusterState(ctx context.Context, n *cluster.Node, fails *takeoverFailures,
 			if err == nil {
 				stop, err = ss.Attach(bg, seenAdapter{ds})
 			}
+			if stop != nil { // attached, maybe without the last-heard times (cluster.ErrHeardNotRead)
+				keep(stop)
+			}
 			if err != nil {
 				if bg.Err() == nil {
 					fails.add("devices_seen")
-					log.Error("cluster: the group's devices seen not taken over; the device page shows what this hub heard", "err", err)
+					log.Error("cluster: the group's devices seen not (fully) taken over; the device page shows what this hub heard, or older last-heard times", "err", err)
 				}
 				return
 			}
-			keep(stop)
 		}()
 		stop, err := n.Roster().Attach(ctx, r)
 		if err != nil {
@@ -120,7 +122,7 @@ func clusterState(ctx context.Context, n *cluster.Node, fails *takeoverFailures,
 					return 0
 				}),
 			prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "vaka_cluster_devices_seen_sync_failures_total",
-				Help: "Devices-seen records not replicated to the group (retried at the next flush)."},
+				Help: "Devices-seen records, and flushes of last-heard times, not replicated to the group (retried at the next flush)."},
 				func() float64 {
 					if d := seen.Load(); d != nil {
 						return float64(d.SyncFailures())
@@ -153,16 +155,20 @@ func (a seenAdapter) Merge(group map[string]cluster.DeviceSeen) int {
 
 func (a seenAdapter) Apply(key string, r cluster.DeviceSeen) { a.d.Apply(key, service.SeenRecord(r)) }
 
-func (a seenAdapter) SetSync(put func(string, cluster.DeviceSeen) error) {
-	if put == nil {
+func (a seenAdapter) SetSync(to cluster.SeenSink) {
+	if to == nil {
 		a.d.SetSync(nil)
 		return
 	}
-	a.d.SetSync(seenPut(put))
+	a.d.SetSync(seenPut{to})
 }
 
-type seenPut func(string, cluster.DeviceSeen) error
+// seenPut is the group's side as the hub's devices seen sees it
+// (service.SeenHeardSync).
+type seenPut struct{ to cluster.SeenSink }
 
 func (p seenPut) PutSeen(key string, r service.SeenRecord) error {
-	return p(key, cluster.DeviceSeen(r))
+	return p.to.PutSeen(key, cluster.DeviceSeen(r))
 }
+
+func (p seenPut) PutHeard(heard map[string]time.Time) (int, error) { return p.to.PutHeard(heard) }
