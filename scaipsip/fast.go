@@ -134,7 +134,7 @@ func (r *fastReq) parse(data []byte) bool {
 		seen[h] = true
 		switch h {
 		case hVia:
-			if !r.parseVia(val) {
+			if !r.parseVia(val, false) {
 				return false
 			}
 		case hFrom:
@@ -179,8 +179,10 @@ func (r *fastReq) parse(data []byte) bool {
 	return true
 }
 
-// parseVia takes "SIP/2.0/UDP host[:port];branch=…[;rport]…".
-func (r *fastReq) parseVia(v []byte) bool {
+// parseVia takes "SIP/2.0/UDP host[:port];branch=…[;rport]…". In an
+// answer (our own Via, come back) rport may have its value and received
+// may be there.
+func (r *fastReq) parseVia(v []byte, answer bool) bool {
 	if !bytes.HasPrefix(v, viaProto) {
 		return false
 	}
@@ -219,23 +221,25 @@ func (r *fastReq) parseVia(v []byte) bool {
 			n = len(params)
 		}
 		p := params[:n]
+		// Parameter names as sipgo matches them: case-sensitive.
 		k, val, hasVal := bytes.Cut(p, []byte("="))
 		if len(k) == 0 || !isToken(k) || hasVal && (len(val) == 0 || !isToken(val)) {
 			return false
 		}
 		switch {
-		case eqFold(k, "branch"):
+		case string(k) == "branch":
 			if r.branch != nil {
 				return false
 			}
 			r.branch = val
-		case eqFold(k, "rport"):
+		case answer:
+		case string(k) == "rport":
 			if r.rport || hasVal {
 				return false // a unit names no rport value; a proxy's Via is sipgo's
 			}
 			r.rport = true
 			r.rportAt = off + len(k)
-		case eqFold(k, "received"), eqFold(k, "maddr"):
+		case string(k) == "received", string(k) == "maddr":
 			return false
 		}
 		params = params[n:]
@@ -285,7 +289,7 @@ func addrURI(v []byte) (uri []byte, tag, ok bool) {
 		if len(k) == 0 || !isToken(k) || hasVal && (len(val) == 0 || !isToken(val)) {
 			return nil, false, false
 		}
-		if eqFold(k, "tag") {
+		if string(k) == "tag" {
 			if tag || !hasVal {
 				return nil, false, false
 			}
@@ -395,7 +399,7 @@ func (r *fastResp) parse(data []byte) bool {
 		case eqFold(name, "via"):
 			vias++
 			var q fastReq
-			if !q.parseVia(val) {
+			if !q.parseVia(val, true) {
 				return false
 			}
 			r.branch = q.branch
@@ -413,6 +417,18 @@ func (r *fastResp) parse(data []byte) bool {
 				return false
 			}
 			clen, _ = strconv.Atoi(string(val))
+		case eqFold(name, "from"), eqFold(name, "to"):
+			if _, _, ok := addrURI(val); !ok {
+				return false
+			}
+		case eqFold(name, "call-id"):
+			if len(val) == 0 || bytes.ContainsAny(val, " \t") {
+				return false
+			}
+		case eqFold(name, "server"), eqFold(name, "user-agent"), eqFold(name, "allow"),
+			eqFold(name, "supported"), eqFold(name, "date"):
+		default:
+			return false // a header sipgo reads specially: its parse
 		}
 	}
 	return vias == 1 && cseqs == 1 && (clen < 0 || clen == len(rest))

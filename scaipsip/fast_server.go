@@ -87,12 +87,8 @@ func (s *Server) fastRequest(r *fastReq, src netip.AddrPort) {
 	k = append(k, "|MESSAGE"...)
 	key := string(k)
 	var tb [16]byte
-	tag := strconv.AppendUint(tb[:0], fnv64a(fnv64a(fnvOffset64, k), r.callID), 36)
-
-	to200 := src
-	if r.viaPort != 0 && !r.rport {
-		to200 = netip.AddrPortFrom(src.Addr(), uint16(r.viaPort))
-	}
+	tag := appendToTag(tb[:0], k, r.callID)
+	to200 := responseDst(r, src)
 	buf := fastBufs.Get().(*[]byte)
 	defer fastBufs.Put(buf)
 
@@ -238,6 +234,22 @@ func (m *mrsSender) onAnswer(branch []byte, status int) {
 		return
 	}
 	m.finish(string(branch), status < 300, status, nil)
+}
+
+// appendToTag appends the To tag response gives a request with this
+// transaction key and Call-ID: the same for each retransmission.
+func appendToTag(b, key, callID []byte) []byte {
+	return strconv.AppendUint(b, fnv64a(fnv64a(fnvOffset64, key), callID), 36)
+}
+
+// responseDst is responseAddr for a fast-path request: the source, or
+// the source's address with the Via's port when the unit named one and
+// did not ask for rport.
+func responseDst(r *fastReq, src netip.AddrPort) netip.AddrPort {
+	if r.viaPort != 0 && !r.rport {
+		return netip.AddrPortFrom(src.Addr(), uint16(r.viaPort))
+	}
+	return src
 }
 
 const fnvOffset64, fnvPrime64 = 14695981039346656037, 1099511628211
