@@ -120,7 +120,12 @@ func (r *fastReq) parse(data []byte) bool {
 			h = hCType
 		case eqFold(name, "content-length"):
 			h = hCLen
-		case eqFold(name, "max-forwards"), eqFold(name, "user-agent"), eqFold(name, "allow"),
+		case eqFold(name, "max-forwards"):
+			if len(val) == 0 || len(val) > 9 || !allDigits(val) {
+				return false // sipgo refuses the message
+			}
+			continue
+		case eqFold(name, "user-agent"), eqFold(name, "allow"),
 			eqFold(name, "supported"), eqFold(name, "date"), eqFold(name, "expires"):
 			continue // not used, and not copied into the answer
 		default:
@@ -164,6 +169,9 @@ func (r *fastReq) parse(data []byte) bool {
 		case hAuthz:
 			r.authz = val
 		case hCType:
+			if len(val) == 0 {
+				return false // sipgo refuses the message
+			}
 			r.contentType = val
 		case hCLen:
 			if len(val) == 0 || len(val) > 6 || !allDigits(val) {
