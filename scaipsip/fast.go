@@ -125,6 +125,13 @@ func (r *fastReq) parse(data []byte) bool {
 				return false // sipgo refuses the message
 			}
 			continue
+		case eqFold(name, "contact"):
+			// Units send one (npm sip does); an answer to a MESSAGE
+			// does not copy it, but sipgo parses it: it must read.
+			if _, _, ok := addrURI(val); !ok {
+				return false
+			}
+			continue
 		case eqFold(name, "user-agent"), eqFold(name, "allow"),
 			eqFold(name, "supported"), eqFold(name, "date"), eqFold(name, "expires"):
 			continue // not used, and not copied into the answer
