@@ -259,10 +259,16 @@ func TestFastPathOverUDP(t *testing.T) {
 	if m := u.expect("MESSAGE ", 2*time.Second); !strings.Contains(m, "<ref>f3</ref>") {
 		t.Fatalf("<mrs> on sipgo's path: %q", m)
 	}
+	// Another content type, signed: 415 with Accept, from the fast path.
+	plainText := strings.Replace(string(u.message("z9hG4bK-f4", sign(ch, "unit1", "pw", "MESSAGE", uri, 3), "hello")), "application/scaip+xml", "text/plain", 1)
+	u.write([]byte(plainText))
+	if m := u.expect("SIP/2.0 415", 2*time.Second); header(m, "Accept") != "application/scaip+xml" || header(m, "Call-ID") != "z9hG4bK-f4" {
+		t.Fatalf("415: %q", m)
+	}
 	rec.mu.Lock()
 	n := len(rec.accounts)
 	rec.mu.Unlock()
-	if n != 2 || sipResult(s, "retransmission") != 1 {
+	if n != 2 || sipResult(s, "retransmission") != 1 || sipResult(s, "bad_content_type") != 1 || fastCount(s, false) != 2 {
 		t.Fatalf("handled %d, retransmissions %v", n, sipResult(s, "retransmission"))
 	}
 }
