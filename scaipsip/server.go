@@ -88,6 +88,14 @@ type Server struct {
 	// udpBatch writes on the UDP listener's socket (the one sipgo reads):
 	// a request's 200 and its <mrs> leave in one sendmmsg (batch.go).
 	udpBatch *ipv4.PacketConn
+	// udp is that socket, for the fast path's answers (fast_server.go),
+	// and udpHost/udpPort its address as an <mrs>'s Via names it.
+	udp                *net.UDPConn
+	udpHost            string
+	udpPort            int
+	udpHostUnspecified bool
+	fastTaken          prometheus.Counter
+	fastDeclined       prometheus.Counter
 }
 
 // maxMrsInFlight bounds the <mrs> MESSAGEs waiting for the unit's 200 OK.
@@ -127,6 +135,13 @@ func Start(cfg Config, h Handler) (*Server, error) {
 	if err := cfg.Registry.Register(s.results); err != nil {
 		return nil, fmt.Errorf("scaipsip: metrics: %w", err)
 	}
+	fast := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "vaka_scaip_sip_fast_path_total",
+		Help: "SIP datagrams over UDP the receiver's fast path read itself (taken) or left to sipgo's parser (declined)."},
+		[]string{"result"})
+	if err := cfg.Registry.Register(fast); err != nil {
+		return nil, fmt.Errorf("scaipsip: metrics: %w", err)
+	}
+	s.fastTaken, s.fastDeclined = fast.WithLabelValues("taken"), fast.WithLabelValues("declined")
 	// sipgo logs at Debug what a peer sends, and at Error a datagram it
 	// cannot parse, with its bytes: keep its logs quiet (they would carry
 	// SIP URIs and message content).
@@ -171,6 +186,14 @@ func (s *Server) listen() error {
 			// do retransmit over UDP, but only after 500 ms.
 			_ = u.SetReadBuffer(4 << 20)
 			s.udpBatch = ipv4.NewPacketConn(u) // batch.go: a 200 and its <mrs> in one sendmmsg
+			s.udp = u
+			if la, ok := u.LocalAddr().(*net.UDPAddr); ok {
+				s.udpHost, s.udpPort = la.IP.String(), la.Port
+				s.udpHostUnspecified = la.IP.IsUnspecified()
+			}
+			// fast.go: the MESSAGEs and answers that come at rate are
+			// read without sipgo's parser; the rest reaches sipgo.
+			pc = &fastUDPConn{UDPConn: u, s: s}
 		}
 		s.addrs["udp"] = pc.LocalAddr().String()
 		s.closers = append(s.closers, pc.Close)
@@ -239,14 +262,25 @@ type decision struct {
 
 // decide is the SIP entry point without the transport: fuzzed.
 func (s *Server) decide(req *sip.Request) decision {
-	if req.Method != sip.MESSAGE {
-		return decision{status: 405, reason: "Method Not Allowed", result: "not_message"}
-	}
-	var authz string
+	var authz, ct string
 	if h := req.GetHeader("Authorization"); h != nil {
 		authz = h.Value()
 	}
-	account, outcome := s.auth.check(authz, string(req.Method))
+	if h := req.ContentType(); h != nil {
+		ct = h.Value()
+	}
+	return s.decideFields(string(req.Method), authz, ct, req.Body(), func() *laterMrs { return &laterMrs{s: s, req: req} })
+}
+
+// decideFields is decide on the fields it reads, shared by sipgo's path
+// and the fast path (fast.go): the method, the Authorization and
+// Content-Type values, the body, and how to make the laterMrs an
+// AsyncHandler answers into.
+func (s *Server) decideFields(method, authz, contentType string, body []byte, later func() *laterMrs) decision {
+	if method != string(sip.MESSAGE) {
+		return decision{status: 405, reason: "Method Not Allowed", result: "not_message"}
+	}
+	account, outcome := s.auth.check(authz, method)
 	switch outcome {
 	case authOK:
 	case authMissing, authStale:
@@ -257,21 +291,17 @@ func (s *Server) decide(req *sip.Request) decision {
 	default:
 		return decision{status: 403, reason: "Forbidden", result: outcome, account: account}
 	}
-	ct := ""
-	if h := req.ContentType(); h != nil {
-		ct = strings.ToLower(strings.TrimSpace(strings.Split(h.Value(), ";")[0]))
-	}
-	if ct != scaip.ContentType {
+	ct, _, _ := strings.Cut(contentType, ";")
+	if strings.ToLower(strings.TrimSpace(ct)) != scaip.ContentType {
 		return decision{status: 415, reason: "Unsupported Media Type", result: "bad_content_type", account: account}
 	}
-	body := req.Body()
 	if isResponse(body) {
 		// An <mrs> sent to us (a unit answering, or a peer echoing): never
 		// answer it with another <mrs>, which could ping-pong.
 		return decision{status: 200, reason: "OK", result: "mrs_received", account: account}
 	}
 	if ah, ok := s.h.(AsyncHandler); ok {
-		l := &laterMrs{s: s, req: req}
+		l := later()
 		ah.HandleSCAIPAsync(account, body, l.answer)
 		return decision{status: 200, reason: "OK", result: "ok", account: account, later: l}
 	}
@@ -285,6 +315,7 @@ func (s *Server) decide(req *sip.Request) decision {
 type laterMrs struct {
 	s    *Server
 	req  *sip.Request
+	fast *fastTarget // set instead of req by the fast path, before okSent
 	mu   sync.Mutex
 	ok   bool // the request's 200 was sent
 	resp *scaip.Response
@@ -299,6 +330,14 @@ func (l *laterMrs) answer(r scaip.Response) {
 		return
 	}
 	l.mu.Unlock()
+	l.send(r)
+}
+
+func (l *laterMrs) send(r scaip.Response) {
+	if l.fast != nil {
+		l.s.mrs.sendFast(l.fast, r)
+		return
+	}
 	l.s.mrs.send(l.req, r)
 }
 
@@ -309,7 +348,7 @@ func (l *laterMrs) okSent() {
 	r := l.resp
 	l.mu.Unlock()
 	if r != nil {
-		l.s.mrs.send(l.req, *r)
+		l.send(*r)
 	}
 }
 

@@ -3,6 +3,7 @@ package scaipsip
 import (
 	"hash/fnv"
 	"net"
+	"net/netip"
 	"strconv"
 	"strings"
 	"sync"
@@ -194,7 +195,9 @@ func (c *answerCache) add(key string, now time.Time) {
 // mrsTx is one <mrs> MESSAGE waiting for the unit's final answer.
 type mrsTx struct {
 	req      *sip.Request
-	conn     sip.Connection
+	conn     sip.Connection // nil for a fast-path <mrs>: raw to dst on the UDP listener
+	raw      []byte
+	dst      netip.AddrPort
 	ref      string
 	tp       string
 	reliable bool
@@ -232,7 +235,16 @@ func (m *mrsSender) send(req *sip.Request, resp scaip.Response) {
 	if tx == nil {
 		return
 	}
-	m.written(branch, wake, tx.conn.WriteMsg(tx.req))
+	m.written(branch, wake, m.write(tx))
+}
+
+// write sends an <mrs> (again).
+func (m *mrsSender) write(tx *mrsTx) error {
+	if tx.conn == nil {
+		_, err := m.s.udp.WriteToUDPAddrPort(tx.raw, tx.dst)
+		return err
+	}
+	return tx.conn.WriteMsg(tx.req)
 }
 
 // written finishes a send: the <mrs> transaction fails at once on a write
@@ -291,21 +303,30 @@ func (m *mrsSender) prepare(req *sip.Request, resp scaip.Response) (tx *mrsTx, b
 	now := time.Now()
 	tx = &mrsTx{req: msg, conn: conn, ref: resp.Ref, tp: tp, reliable: sip.IsReliable(tp),
 		interval: timerT1, next: now.Add(timerT1), deadline: now.Add(s.cfg.MrsTimeout)}
-	m.mu.Lock()
-	if len(m.pending) >= maxMrsInFlight {
-		m.mu.Unlock()
+	ok, wake := m.register(branch, tx)
+	if !ok {
 		_, _ = conn.TryClose()
-		s.count("mrs_shed")
 		return nil, "", false
+	}
+	return tx, branch, wake
+}
+
+// register keeps tx under branch until its answer; false when too many
+// are in flight (counted as mrs_shed). wake says whether the loop must be
+// woken once it is written.
+func (m *mrsSender) register(branch string, tx *mrsTx) (ok, wake bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if len(m.pending) >= maxMrsInFlight {
+		m.s.count("mrs_shed")
+		return false, false
 	}
 	m.pending[branch] = tx
 	due := tx.deadline
 	if !tx.reliable {
 		due = tx.next
 	}
-	wake = m.wakeAt.IsZero() || due.Before(m.wakeAt)
-	m.mu.Unlock()
-	return tx, branch, wake
+	return true, m.wakeAt.IsZero() || due.Before(m.wakeAt)
 }
 
 // via is the top Via of an <mrs>: our address on the connection (the
@@ -362,7 +383,9 @@ func (m *mrsSender) finish(branch string, ok bool, status int, err error) {
 	if tx == nil {
 		return // a retransmitted answer, or not ours
 	}
-	_, _ = tx.conn.TryClose()
+	if tx.conn != nil {
+		_, _ = tx.conn.TryClose()
+	}
 	if ok {
 		m.s.count("mrs_sent")
 		return
@@ -406,7 +429,7 @@ func (m *mrsSender) loop() {
 		m.wakeAt = next
 		m.mu.Unlock()
 		for _, tx := range resend {
-			_ = tx.conn.WriteMsg(tx.req) // a failed write is retried at the next interval
+			_ = m.write(tx) // a failed write is retried at the next interval
 		}
 		for _, b := range expired {
 			m.finish(b, false, 0, errMrsTimeout)
@@ -434,7 +457,9 @@ func (m *mrsSender) close() {
 	m.pending = map[string]*mrsTx{}
 	m.mu.Unlock()
 	for _, tx := range pending {
-		_, _ = tx.conn.TryClose()
+		if tx.conn != nil {
+			_, _ = tx.conn.TryClose()
+		}
 	}
 }
 
