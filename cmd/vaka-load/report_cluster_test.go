@@ -113,3 +113,78 @@ func TestFailoverReport(t *testing.T) {
 		}
 	}
 }
+
+// The redundant group's ramp: its steps are their own section, not
+// scenarios of the rounds; the knee is the first step over the limit in
+// every run of it (a step whose rerun passed is no knee), and a run with
+// -cluster-linger names its setting.
+func TestClusterRampKnee(t *testing.T) {
+	step := func(rate, p99 float64, lost int) *Result {
+		r := clusterRun(3, 1, p99)
+		r.Options.Rate, r.OfferedRate, r.Options.Label, r.Lost = rate, rate, rampClusterLabel, lost
+		r.Scenario = scenarioName(r.Options)
+		return r
+	}
+	for _, tc := range []struct {
+		name  string
+		steps []*Result
+		want  string
+	}{
+		{"knee", []*Result{step(1000, 2, 0), step(2000, 4, 0), step(3000, 30, 0), step(3000, 12, 0)},
+			"Knee: **3000 alarms/s** (last clean step 2000/s)."},
+		{"rerun passed", []*Result{step(1000, 2, 0), step(2000, 30, 0), step(2000, 4, 0), step(3000, 9, 0)},
+			"No knee within the steps run (last clean step 3000/s)."},
+		{"loss is a knee", []*Result{step(1000, 2, 0), step(2000, 3, 1), step(2000, 3, 2)},
+			"Knee: **2000 alarms/s** (last clean step 1000/s)."},
+	} {
+		var md bytes.Buffer
+		if err := writeReport(&md, writeResults(t, append([]*Result{clusterRun(3, 1, 3)}, tc.steps...)...), "", "", "", ""); err != nil {
+			t.Fatal(err)
+		}
+		s := md.String()
+		if !strings.Contains(s, "## Redundant group: ramp (issue 19)") || !strings.Contains(s, tc.want) {
+			t.Errorf("%s: want %q in:\n%s", tc.name, tc.want, s)
+		}
+		// The 1,000/s step is not one more run of the goal's scenario.
+		if strings.Count(s, "\n| 1000 | ") != 1 || !strings.Contains(s, "(median p99 3.00 ms, runs: 1)") {
+			t.Errorf("%s: ramp steps not in their own section:\n%s", tc.name, s)
+		}
+	}
+	r := clusterRun(3, 1, 3)
+	r.Options.ClusterLinger = "off"
+	r.Scenario = scenarioName(r.Options)
+	var md bytes.Buffer
+	if err := writeReport(&md, writeResults(t, clusterRun(3, 1, 4), r), "", "", "", ""); err != nil {
+		t.Fatal(err)
+	}
+	if s := md.String(); !strings.Contains(s, "| 3 replicas, append linger off |") || !strings.Contains(s, "| 3 replicas |") {
+		t.Errorf("the linger setting is not named beside the default:\n%s", s)
+	}
+}
+
+func TestClusterLingerFlag(t *testing.T) {
+	for _, c := range []struct {
+		cluster int
+		v       string
+		ok      bool
+	}{{3, "", true}, {3, "off", true}, {3, "0", true}, {3, "500us", true}, {3, "20ms", true},
+		{3, "21ms", false}, {3, "-1ms", false}, {3, "never", false}, {0, "2ms", false}} {
+		o := &options{Cluster: c.cluster, ClusterLinger: c.v}
+		if err := checkClusterLinger(o); (err == nil) != c.ok {
+			t.Errorf("-cluster %d -cluster-linger %q: %v, want ok %v", c.cluster, c.v, err, c.ok)
+		}
+	}
+	env := clusterHubEnv(options{Cluster: 3, ClusterLinger: "off"}, []string{"A=1"})
+	if len(env) != 2 || env[1] != "VAKA_CLUSTER_APPEND_LINGER=off" {
+		t.Errorf("hub env %q", env)
+	}
+	if env := clusterHubEnv(options{Cluster: 3}, nil); env != nil {
+		t.Errorf("hub env without -cluster-linger: %q, want the inherited one (nil)", env)
+	}
+	if env := natsProcessEnv([]string{"GODEBUG=madvdontneed=1"}); env[0] != "GODEBUG=madvdontneed=1,schedtrace=2147483647" {
+		t.Errorf("NATS process env %q", env)
+	}
+	if env := natsProcessEnv([]string{"VAKA_SYSMON_SLEEP=1"}); len(env) != 1 {
+		t.Errorf("NATS process env with VAKA_SYSMON_SLEEP=1: %q", env)
+	}
+}
