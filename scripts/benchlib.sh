@@ -169,7 +169,7 @@ ramp_all_steps() {
 # knee too. Uses the caller's x, OUT and COMMON.
 ramp_cluster_steps() {
 	local s f rc
-	for s in ${RAMP_CLUSTER_STEPS:-1000 2000 3000 5000 7500 10000}; do
+	for s in ${RAMP_CLUSTER_STEPS:-500 1000 2000 3000 5000 7500 10000}; do
 		f="$OUT/ramp-cluster-$(printf %06d "$s")-vaka"
 		settle 10
 		rc=0

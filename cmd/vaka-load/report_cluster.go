@@ -16,6 +16,7 @@ const clusterGoalMs = 5.0
 func writeClusterSummary(out *bytes.Buffer, groups []*group) {
 	p := func(format string, a ...any) { fmt.Fprintf(out, format, a...) }
 	header := false
+	shown := map[*group]bool{} // a single hub's row once, beside its first replicated setup
 	for _, g := range groups {
 		if g.o.Cluster == 0 || len(g.runs) == 0 {
 			continue
@@ -58,7 +59,8 @@ func writeClusterSummary(out *bytes.Buffer, groups []*group) {
 		if g.o.AlarmEvery > 1 {
 			name += fmt.Sprintf(", 1 in %d an alarm", g.o.AlarmEvery)
 		}
-		if single != nil {
+		if single != nil && !shown[single] {
+			shown[single] = true
 			row(name, "single hub", single)
 		}
 		row(name, clusterSetup(g.o), g)

@@ -160,6 +160,14 @@ func TestClusterRampKnee(t *testing.T) {
 	if s := md.String(); !strings.Contains(s, "| 3 replicas, append linger off |") || !strings.Contains(s, "| 3 replicas |") {
 		t.Errorf("the linger setting is not named beside the default:\n%s", s)
 	}
+	// Two replicated setups of one scenario: the single hub's row once.
+	md.Reset()
+	if err := writeReport(&md, writeResults(t, clusterRun(0, 1, 1), clusterRun(3, 1, 4), r), "", "", "", ""); err != nil {
+		t.Fatal(err)
+	}
+	if s := md.String(); strings.Count(s, "| single hub |") != 1 {
+		t.Errorf("the single hub's row %d times, want once:\n%s", strings.Count(s, "| single hub |"), s)
+	}
 }
 
 func TestClusterLingerFlag(t *testing.T) {
