@@ -78,6 +78,9 @@ type groupCommit struct {
 	kick      chan struct{}
 	flusherUp bool
 	lastSent  time.Time // when the last message was taken from the queue
+	// urgent cuts a lingering flush short when a synchronous caller
+	// queues (commit); under mu, made at the first linger.
+	urgent chan struct{}
 }
 
 // lingerWait is how long flush waits before taking the next message
@@ -93,12 +96,27 @@ type groupCommit struct {
 // the linger ago) still goes at once; only events close behind a message
 // wait, together. Nothing about acknowledgement changes: every event is
 // still answered only once the quorum has the message that holds it.
+//
+// Only asynchronous appends (the hub's events, pending.go) linger. A
+// synchronous caller (a notifier step journaled before it is sent, held
+// transitions written again one by one, the term record, saved state)
+// may hold the hub's lock while it waits, so a message holding one goes
+// at once, and one queued while a flush lingers cuts the linger short.
 func (j *Journal) lingerWait() time.Duration {
 	l := j.n.opts.AppendLinger
-	if l <= 0 || j.gc.lastSent.IsZero() {
+	if l <= 0 || j.gc.lastSent.IsZero() || anySync(j.gc.queue) {
 		return 0
 	}
 	return l - time.Since(j.gc.lastSent)
+}
+
+func anySync(qs []*commitReq) bool {
+	for _, q := range qs {
+		if q.cb == nil {
+			return true
+		}
+	}
+	return false
 }
 
 // flusherIdle is how long the flusher goroutine waits for more work
@@ -183,6 +201,12 @@ func (j *Journal) commit(elems [][]byte) (uint64, int, error) {
 	}
 	g.queue = append(g.queue, r)
 	if g.flushing {
+		if g.urgent != nil { // a lingering flush sends at once (lingerWait)
+			select {
+			case g.urgent <- struct{}{}:
+			default:
+			}
+		}
 		g.mu.Unlock()
 		<-r.done
 		return r.seq, r.first, r.err
@@ -211,8 +235,21 @@ func (j *Journal) flush() {
 	g.mu.Lock()
 	for len(g.queue) > 0 {
 		if w := j.lingerWait(); w > 0 {
+			if g.urgent == nil {
+				g.urgent = make(chan struct{}, 1)
+			}
+			select { // a signal for a request already sent
+			case <-g.urgent:
+			default:
+			}
+			u := g.urgent
 			g.mu.Unlock()
-			time.Sleep(w)
+			t := time.NewTimer(w)
+			select {
+			case <-t.C:
+			case <-u: // a synchronous caller queued meanwhile
+			}
+			t.Stop()
 			g.mu.Lock()
 		}
 		// Take as many requests as fit one message, whole.

@@ -3,7 +3,6 @@ package cluster
 import (
 	"context"
 	"fmt"
-	"sync"
 	"testing"
 	"time"
 
@@ -44,7 +43,8 @@ func TestAppendLingerSetting(t *testing.T) {
 //     (acknowledged no sooner than the linger after it), all in one
 //     message, each at its own position in the order appended, and each
 //     acknowledged only with that message in the stream;
-//   - a synchronous append waits the same way.
+//   - a synchronous append (it may hold the hub's lock) is never held, and
+//     takes what lingers with it.
 func TestIntegrationJournalLinger(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a 3-node NATS cluster")
@@ -134,29 +134,31 @@ func TestIntegrationJournalLinger(t *testing.T) {
 		t.Fatalf("read back %s, %s; want B000009, Q000001", back[0].Alarm, back[1].Alarm)
 	}
 
-	// A synchronous append right behind a message waits too; two at once
-	// share its message.
-	var wg sync.WaitGroup
-	errs := make([]error, 2)
-	for i := range 2 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			errs[i] = j.Append(raise(fmt.Sprintf("S%06d", i), at))
-		}()
+	// Right behind that message: three more appends, which would linger,
+	// then a synchronous one (a notifier step, held under the hub's lock):
+	// it is not held, and takes the three with it at once.
+	tb := acks[len(acks)-1].at
+	var cs []chan ack
+	for i := range 3 {
+		cs = append(cs, appendAsync(fmt.Sprintf("C%06d", i)))
 	}
-	wg.Wait()
-	for _, err := range errs {
-		if err != nil {
-			t.Fatal(err)
+	sync := raise("S000001", at)
+	if err := j.Append(sync); err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(tb); d >= linger/2 {
+		t.Errorf("a synchronous append right behind a message answered %v after it, held for the linger (%v)", d, linger)
+	}
+	for i, ch := range cs {
+		a := wait(ch)
+		if s, k := unpos(a.pos[0]); s != before+3 || k != i {
+			t.Errorf("append %d queued before the synchronous one at message %d index %d, want message %d index %d", i, s, k, before+3, i)
 		}
 	}
-	// The ten went no sooner than the linger after the first; these no
-	// sooner than the linger after the ten.
-	if d := time.Since(sent); d < 2*linger {
-		t.Errorf("synchronous appends right behind a message answered %v after the first message, want at least %v", d, 2*linger)
+	if s, k := unpos(sync.Seq); s != before+3 || k != 3 {
+		t.Errorf("the synchronous append at message %d index %d, want message %d index 3", s, k, before+3)
 	}
 	if got := lastSeq(); got != before+3 {
-		t.Errorf("two synchronous appends at once took %d messages, want 1", got-before-2)
+		t.Errorf("%d messages in all, want 3", got-before)
 	}
 }
