@@ -40,14 +40,16 @@ type Options struct {
 }
 
 // DefaultAppendLinger is the journal's default least time between two
-// messages. Why 2 ms: each stream message costs the three NATS nodes and
-// the hub about 0.6 ms of CPU whatever it holds (a Raft round, two route
-// hops, a write per replica), and at 1,000 events/s nearly every event
-// went in a message of its own (0.9 messages per event). With 2 ms,
-// 0.36 messages per event and a third less CPU per event (vaka-load
-// -cluster 3 at 1,000/s, docs/scale-out.md); an event waits at most 2 ms
-// more, 1 on average, and an event after a quiet spell not at all.
-const DefaultAppendLinger = 2 * time.Millisecond
+// messages: none, each message is sent as soon as the last one is
+// acknowledged. Why not more, though a message costs the three NATS nodes
+// and the hub about 0.6 ms of CPU whatever it holds and at 1,000 events/s
+// nearly every event went alone (0.9 messages per event): with 2 ms the
+// group needed 0.35 messages and a third less CPU per event, but its p99
+// at 1,000 events/s was worse (11.1–11.5 ms against 8.1–9.0 ms without,
+// in the runs with the least other work on the 2-core bench machine;
+// docs/scale-out.md), and p99 is issue 19's goal. The linger is for a
+// group that runs short of CPU (VAKA_CLUSTER_APPEND_LINGER).
+const DefaultAppendLinger = 0
 
 // envAppendLinger overrides DefaultAppendLinger for a hub process (the
 // benchmark compares settings with it); "0" or "off" turns it off.
@@ -118,7 +120,7 @@ func Connect(ctx context.Context, o Options) (*Node, error) {
 	}
 	linger, err := appendLinger(o.AppendLinger, os.Getenv(envAppendLinger))
 	if err != nil {
-		o.Logger.Warn("cluster: environment setting ignored; the default is used", "err", err, "default", DefaultAppendLinger)
+		o.Logger.Warn("cluster: environment setting ignored; the default (no linger) is used", "err", err)
 	}
 	o.AppendLinger = linger
 	if o.Replicas <= 0 {
