@@ -77,46 +77,6 @@ type groupCommit struct {
 	// request; flusherUp says it runs. Both under mu.
 	kick      chan struct{}
 	flusherUp bool
-	lastSent  time.Time // when the last message was taken from the queue
-	// urgent cuts a lingering flush short when a synchronous caller
-	// queues (commit); under mu, made at the first linger.
-	urgent chan struct{}
-}
-
-// lingerWait is how long flush waits before taking the next message
-// from the queue: until Options.AppendLinger after the last one was
-// taken. Called under g.mu.
-//
-// Why a least time between messages rather than only "the next message
-// once the last is acknowledged": a quorum round trip on loopback is
-// shorter than the gap between events at 1,000/s, so nearly every event
-// found nothing on its way and went alone (0.9 messages per event), and a
-// message costs the same CPU on the three replicas whatever it holds. An
-// event that comes after a quiet spell (the last message sent more than
-// the linger ago) still goes at once; only events close behind a message
-// wait, together. Nothing about acknowledgement changes: every event is
-// still answered only once the quorum has the message that holds it.
-//
-// Only asynchronous appends (the hub's events, pending.go) linger. A
-// synchronous caller (a notifier step journaled before it is sent, held
-// transitions written again one by one, the term record, saved state)
-// may hold the hub's lock while it waits, so a message holding one goes
-// at once, and one queued while a flush lingers cuts the linger short.
-func (j *Journal) lingerWait() time.Duration {
-	l := j.n.opts.AppendLinger
-	if l <= 0 || j.gc.lastSent.IsZero() || anySync(j.gc.queue) {
-		return 0
-	}
-	return l - time.Since(j.gc.lastSent)
-}
-
-func anySync(qs []*commitReq) bool {
-	for _, q := range qs {
-		if q.cb == nil {
-			return true
-		}
-	}
-	return false
 }
 
 // flusherIdle is how long the flusher goroutine waits for more work
@@ -201,12 +161,6 @@ func (j *Journal) commit(elems [][]byte) (uint64, int, error) {
 	}
 	g.queue = append(g.queue, r)
 	if g.flushing {
-		if g.urgent != nil { // a lingering flush sends at once (lingerWait)
-			select {
-			case g.urgent <- struct{}{}:
-			default:
-			}
-		}
 		g.mu.Unlock()
 		<-r.done
 		return r.seq, r.first, r.err
@@ -234,24 +188,6 @@ func (j *Journal) flush() {
 	g := &j.gc
 	g.mu.Lock()
 	for len(g.queue) > 0 {
-		if w := j.lingerWait(); w > 0 {
-			if g.urgent == nil {
-				g.urgent = make(chan struct{}, 1)
-			}
-			select { // a signal for a request already sent
-			case <-g.urgent:
-			default:
-			}
-			u := g.urgent
-			g.mu.Unlock()
-			t := time.NewTimer(w)
-			select {
-			case <-t.C:
-			case <-u: // a synchronous caller queued meanwhile
-			}
-			t.Stop()
-			g.mu.Lock()
-		}
 		// Take as many requests as fit one message, whole.
 		n, count, size := 0, 0, 0
 		for n < len(g.queue) {
@@ -265,7 +201,6 @@ func (j *Journal) flush() {
 		}
 		batch := g.queue[:n:n]
 		g.queue = g.queue[n:]
-		g.lastSent = time.Now()
 		g.mu.Unlock()
 		err := j.writeBatch(batch, count, size)
 		var refused []*commitReq

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -31,55 +30,6 @@ type Options struct {
 	// the lease bucket's Raft leaders are moved off it (placement.go), so
 	// losing the machine costs no leader election. Empty: not moved.
 	AvoidLeader string
-	// AppendLinger is the least time between two journal messages this
-	// hub sends (batch.go, lingerWait): appends made meanwhile share the
-	// next message. Zero means VAKA_CLUSTER_APPEND_LINGER if set, else
-	// DefaultAppendLinger; negative sends each message as soon as the
-	// previous one is acknowledged.
-	AppendLinger time.Duration
-}
-
-// DefaultAppendLinger is the journal's default least time between two
-// messages: none, each message is sent as soon as the last one is
-// acknowledged. Why not more, though a message costs the three NATS nodes
-// and the hub about 0.6 ms of CPU whatever it holds and at 1,000 events/s
-// nearly every event went alone (0.9 messages per event): with 2 ms the
-// group needed 0.35 messages and a third less CPU per event, but its p99
-// at 1,000 events/s was worse (11.1–11.5 ms against 8.1–9.0 ms without,
-// in the runs with the least other work on the 2-core bench machine;
-// docs/scale-out.md), and p99 is issue 19's goal. The linger is for a
-// group that runs short of CPU (VAKA_CLUSTER_APPEND_LINGER).
-const DefaultAppendLinger = 0
-
-// envAppendLinger overrides DefaultAppendLinger for a hub process (the
-// benchmark compares settings with it); "0" or "off" turns it off.
-const envAppendLinger = "VAKA_CLUSTER_APPEND_LINGER"
-
-// maxAppendLinger bounds VAKA_CLUSTER_APPEND_LINGER: every
-// acknowledgement may wait that long on top of the quorum's round trip.
-const maxAppendLinger = 20 * time.Millisecond
-
-// appendLinger resolves Options.AppendLinger (see there) with env, the
-// value of VAKA_CLUSTER_APPEND_LINGER; an invalid env value is an error.
-func appendLinger(o time.Duration, env string) (time.Duration, error) {
-	switch {
-	case o < 0:
-		return 0, nil
-	case o > 0:
-		return o, nil
-	case env == "":
-		return DefaultAppendLinger, nil
-	case env == "off":
-		return 0, nil
-	}
-	d, err := time.ParseDuration(env)
-	if env == "0" {
-		d, err = 0, nil
-	}
-	if err != nil || d < 0 || d > maxAppendLinger {
-		return DefaultAppendLinger, fmt.Errorf("%s=%q: want a duration from 0 to %v, or off", envAppendLinger, env, maxAppendLinger)
-	}
-	return d, nil
 }
 
 // DefaultAppendTimeout bounds an append's wait for its quorum ack. The
@@ -118,11 +68,6 @@ func Connect(ctx context.Context, o Options) (*Node, error) {
 	if o.AppendTimeout <= 0 {
 		o.AppendTimeout = DefaultAppendTimeout
 	}
-	linger, err := appendLinger(o.AppendLinger, os.Getenv(envAppendLinger))
-	if err != nil {
-		o.Logger.Warn("cluster: environment setting ignored; the default (no linger) is used", "err", err)
-	}
-	o.AppendLinger = linger
 	if o.Replicas <= 0 {
 		o.Replicas = 3
 	}

@@ -2,8 +2,7 @@
 # make bench-cluster: issue 19's benchmarks alone, without the rest of make
 # bench: alarms at 1,000/s and 10,000 events/s (1 in 100 an alarm) with the
 # hub's journal local and on a 3-node NATS JetStream cluster, side by side
-# in BENCH_ROUNDS rounds (default 2), the 1,000/s replicated run also
-# with a 2 ms append linger, a ramp of all-alarm steps on 3
+# in BENCH_ROUNDS rounds (default 2), a ramp of all-alarm steps on 3
 # replicas to the knee (ramp_cluster_steps), then a redundant group's
 # failover over BENCH_FAILOVER_KILLS SIGKILLs of the active hub (default
 # 10). About 6 minutes. Writes docs/benchmarks-cluster.md from the JSON results; raw
@@ -26,9 +25,6 @@ run() {
 for r in $(seq 1 "${BENCH_ROUNDS:-2}"); do
 	echo "== round $r"
 	cluster_pair "$r"
-	# The goal's run once more with a 2 ms append linger (cluster/batch.go,
-	# off by default): what it saves in CPU and costs in p99.
-	run "r$r-4d-alarms1000-cluster3-linger2ms-vaka" -peer vaka -cluster 3 -cluster-linger 2ms -mode rate -rate 1000 -duration 10s -label "round $r"
 done
 echo "== ramp to the knee, journal on 3 replicas"
 ramp_cluster_steps

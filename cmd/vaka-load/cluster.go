@@ -153,37 +153,6 @@ func natsProcessEnv(env []string) []string {
 	return append(out, "GODEBUG=schedtrace=2147483647")
 }
 
-// checkClusterLinger checks -cluster-linger: off, or a duration from 0 to
-// 20 ms (what the hub takes in VAKA_CLUSTER_APPEND_LINGER).
-func checkClusterLinger(o *options) error {
-	if o.ClusterLinger == "" {
-		return nil
-	}
-	if o.Cluster == 0 {
-		return errors.New("-cluster-linger needs -cluster")
-	}
-	if o.ClusterLinger == "off" {
-		return nil
-	}
-	d, err := time.ParseDuration(o.ClusterLinger)
-	if err != nil || d < 0 || d > 20*time.Millisecond {
-		return errors.New("-cluster-linger: off, or a duration from 0 to 20ms")
-	}
-	return nil
-}
-
-// clusterHubEnv is the hub process's environment for -cluster-linger:
-// env (nil: this process's) with VAKA_CLUSTER_APPEND_LINGER set.
-func clusterHubEnv(o options, env []string) []string {
-	if o.ClusterLinger == "" {
-		return env
-	}
-	if env == nil {
-		env = os.Environ()
-	}
-	return append(env, "VAKA_CLUSTER_APPEND_LINGER="+o.ClusterLinger)
-}
-
 // clusterConfig makes cfg one hub (node) of a redundant group on urls.
 func clusterConfig(cfg *hub.Config, node string, urls []string, replicas int, ttl time.Duration) {
 	cfg.Cluster = &hub.ClusterConfig{Node: node, NATS: &hub.ClusterNATS{URLs: urls}, Replicas: replicas,

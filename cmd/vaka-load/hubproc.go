@@ -107,7 +107,6 @@ func (p *peer) startHubProcess(o options, cfg *hub.Config, tmp string) error {
 	if o.HubProfile != "" {
 		hc.Env = append(os.Environ(), hubProfileEnv+"="+o.HubProfile)
 	}
-	hc.Env = clusterHubEnv(o, hc.Env) // cluster.go: -cluster-linger
 	cmd := pinned(hc, o.PinSUT)
 	var logBuf bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &lockedWriter{w: &logBuf}, &lockedWriter{w: &logBuf}

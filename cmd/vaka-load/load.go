@@ -190,9 +190,6 @@ func scenarioName(o options) string {
 		if o.natsApart() {
 			s += fmt.Sprintf(" on CPU %s, off the hub's", o.PinNATS)
 		}
-		if o.ClusterLinger != "" {
-			s += ", append linger " + o.ClusterLinger
-		}
 	}
 	if o.Stall {
 		s += ", one stalled alarm consumer"

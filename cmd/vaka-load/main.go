@@ -80,7 +80,6 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&o.Peer, "peer", peerVaka, "system under test: vaka (A: embedded broker, rules inline) | mosquitto-ext (B: Mosquitto, the hub as external client) | nodered (C: Mosquitto + Node-RED flow posting to an HTTP sink)")
 	fs.StringVar(&o.NodeRED, "nodered-dir", ".cache/node-red", "where scripts/bench-deps.sh installed node-red "+nodeREDWant)
 	fs.StringVar(&o.PinNATS, "pin-nats", "", "with -cluster: pin the NATS nodes' process to these CPUs instead of -pin-sut's, e.g. 1: the replicas off the hub's CPU, as on machines of their own")
-	fs.StringVar(&o.ClusterLinger, "cluster-linger", "", "with -cluster: the hub's least time between two journal messages (VAKA_CLUSTER_APPEND_LINGER: a duration up to 20ms, or off; default the hub's, off)")
 	fs.IntVar(&o.Cluster, "cluster", 0, "with -hub-bin and -peer vaka: the hub's journal replicated on this many NATS JetStream nodes (3: a redundant group's quorum; cluster.go)")
 	fs.BoolVar(&o.Stall, "stall", false, "stalled consumer: a second alarm consumer stops reading for the whole run (A, B: a staff stream; C: a second HTTP endpoint that never answers)")
 	lagStatus := fs.Bool("lag-status", false, fmt.Sprintf("exit with status 4 if the generator's send lag p99 exceeded %.0f ms (the run measured the generator, not the peer: a script may run it again)", genLagValidMs))
@@ -181,7 +180,6 @@ type options struct {
 	// (0: the local journal).
 	Cluster       int           `json:"cluster,omitempty"`
 	PinNATS       string        `json:"pin_nats,omitempty"`
-	ClusterLinger string        `json:"cluster_linger,omitempty"` // -cluster-linger ("": the hub's default)
 	Mode          string        `json:"mode"`
 	Rate          float64       `json:"rate"`
 	Duration      time.Duration `json:"duration_ns"`
@@ -264,9 +262,6 @@ func (o *options) check() error {
 	}
 	if o.Tick < 0 || o.Tick > time.Second {
 		return errors.New("-tick must be 0..1s")
-	}
-	if err := checkClusterLinger(o); err != nil {
-		return err
 	}
 	if o.PinNATS != "" && o.Cluster == 0 {
 		return errors.New("-pin-nats needs -cluster")

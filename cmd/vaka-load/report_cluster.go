@@ -98,9 +98,6 @@ func clusterSetup(o options) string {
 	if o.natsApart() {
 		s += ", NATS off the hub's CPU"
 	}
-	if o.ClusterLinger != "" {
-		s += ", append linger " + o.ClusterLinger
-	}
 	return s
 }
 

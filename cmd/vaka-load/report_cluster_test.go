@@ -116,8 +116,7 @@ func TestFailoverReport(t *testing.T) {
 
 // The redundant group's ramp: its steps are their own section, not
 // scenarios of the rounds; the knee is the first step over the limit in
-// every run of it (a step whose rerun passed is no knee), and a run with
-// -cluster-linger names its setting.
+// every run of it (a step whose rerun passed is no knee).
 func TestClusterRampKnee(t *testing.T) {
 	step := func(rate, p99 float64, lost int) *Result {
 		r := clusterRun(3, 1, p99)
@@ -150,18 +149,12 @@ func TestClusterRampKnee(t *testing.T) {
 			t.Errorf("%s: ramp steps not in their own section:\n%s", tc.name, s)
 		}
 	}
+	// Two replicated setups of one scenario (the NATS nodes on the hub's
+	// CPU and off it): the single hub's row once.
 	r := clusterRun(3, 1, 3)
-	r.Options.ClusterLinger = "off"
+	r.Options.PinSUT, r.Options.PinNATS = "0", "1"
 	r.Scenario = scenarioName(r.Options)
 	var md bytes.Buffer
-	if err := writeReport(&md, writeResults(t, clusterRun(3, 1, 4), r), "", "", "", ""); err != nil {
-		t.Fatal(err)
-	}
-	if s := md.String(); !strings.Contains(s, "| 3 replicas, append linger off |") || !strings.Contains(s, "| 3 replicas |") {
-		t.Errorf("the linger setting is not named beside the default:\n%s", s)
-	}
-	// Two replicated setups of one scenario: the single hub's row once.
-	md.Reset()
 	if err := writeReport(&md, writeResults(t, clusterRun(0, 1, 1), clusterRun(3, 1, 4), r), "", "", "", ""); err != nil {
 		t.Fatal(err)
 	}
@@ -170,24 +163,11 @@ func TestClusterRampKnee(t *testing.T) {
 	}
 }
 
-func TestClusterLingerFlag(t *testing.T) {
-	for _, c := range []struct {
-		cluster int
-		v       string
-		ok      bool
-	}{{3, "", true}, {3, "off", true}, {3, "0", true}, {3, "500us", true}, {3, "20ms", true},
-		{3, "21ms", false}, {3, "-1ms", false}, {3, "never", false}, {0, "2ms", false}} {
-		o := &options{Cluster: c.cluster, ClusterLinger: c.v}
-		if err := checkClusterLinger(o); (err == nil) != c.ok {
-			t.Errorf("-cluster %d -cluster-linger %q: %v, want ok %v", c.cluster, c.v, err, c.ok)
-		}
-	}
-	env := clusterHubEnv(options{Cluster: 3, ClusterLinger: "off"}, []string{"A=1"})
-	if len(env) != 2 || env[1] != "VAKA_CLUSTER_APPEND_LINGER=off" {
-		t.Errorf("hub env %q", env)
-	}
-	if env := clusterHubEnv(options{Cluster: 3}, nil); env != nil {
-		t.Errorf("hub env without -cluster-linger: %q, want the inherited one (nil)", env)
+// The NATS nodes' process runs with sysmon kept awake, as vaka hub does,
+// unless told not to (VAKA_SYSMON_SLEEP=1) or GODEBUG already sets it.
+func TestNATSProcessEnv(t *testing.T) {
+	if env := natsProcessEnv([]string{"A=1"}); len(env) != 2 || env[1] != "GODEBUG=schedtrace=2147483647" {
+		t.Errorf("NATS process env %q", env)
 	}
 	if env := natsProcessEnv([]string{"GODEBUG=madvdontneed=1"}); env[0] != "GODEBUG=madvdontneed=1,schedtrace=2147483647" {
 		t.Errorf("NATS process env %q", env)
