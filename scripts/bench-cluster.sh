@@ -2,9 +2,10 @@
 # make bench-cluster: issue 19's benchmarks alone, without the rest of make
 # bench: alarms at 1,000/s and 10,000 events/s (1 in 100 an alarm) with the
 # hub's journal local and on a 3-node NATS JetStream cluster, side by side
-# in BENCH_ROUNDS rounds (default 2), then a redundant group's failover over
-# BENCH_FAILOVER_KILLS SIGKILLs of the active hub (default 10). About 3.5
-# minutes. Writes docs/benchmarks-cluster.md from the JSON results; raw
+# in BENCH_ROUNDS rounds (default 2), a ramp of all-alarm steps on 3
+# replicas to the knee (ramp_cluster_steps), then a redundant group's
+# failover over BENCH_FAILOVER_KILLS SIGKILLs of the active hub (default
+# 10). About 6 minutes. Writes docs/benchmarks-cluster.md from the JSON results; raw
 # results stay in $BENCH_OUT (default /tmp/vaka-bench-cluster); nothing
 # leaves loopback.
 set -euo pipefail
@@ -25,13 +26,16 @@ for r in $(seq 1 "${BENCH_ROUNDS:-2}"); do
 	echo "== round $r"
 	cluster_pair "$r"
 done
+echo "== ramp to the knee, journal on 3 replicas"
+ramp_cluster_steps
 echo "== failover"
 x "$OUT/vaka-load" failover "${COMMON[@]}" -kills "${BENCH_FAILOVER_KILLS:-10}" -out "$OUT/failover-1.json" 2>"$OUT/failover-1.log" || true
 
 [ "$DRY" = 1 ] && exit 0
+shopt -s nullglob # no ramp results when its first step failed
 {
 	# vaka-load -report writes make bench's head: named here for this run.
-	"$OUT/vaka-load" -report -commands "$CMDS" "$OUT"/r[0-9]*.json |
+	"$OUT/vaka-load" -report -commands "$CMDS" "$OUT"/r[0-9]*.json "$OUT"/ramp-cluster-*.json |
 		sed -e '1s/.*/# Benchmarks: a redundant group (issue 19)/' \
 			-e '3s/`make bench` (`scripts\/bench.sh`)/`make bench-cluster` (`scripts\/bench-cluster.sh`; `make bench` runs the same runs in [benchmarks.md](benchmarks.md))/'
 	if [ -f "$OUT/failover-1.json" ]; then

@@ -159,3 +159,34 @@ ramp_all_steps() {
 		fi
 	done
 }
+
+# ramp_cluster_steps: issue 19's knee (make bench-cluster): the hub with
+# its journal on 3 NATS replicas, every event a care alarm, 5 s a step at
+# RAMP_CLUSTER_STEPS alarms/s, rising until the knee (-knee 10ms, as
+# make bench's ramp: p99 over 10 ms or an alarm lost or duplicated). A
+# step over the knee, or whose generator wrote late (-lag-status, exit 4),
+# runs once more after settle; the ramp stops where the rerun is over the
+# knee too. Uses the caller's x, OUT and COMMON.
+ramp_cluster_steps() {
+	local s f rc
+	for s in ${RAMP_CLUSTER_STEPS:-500 1000 2000 3000 5000 7500 10000}; do
+		f="$OUT/ramp-cluster-$(printf %06d "$s")-vaka"
+		settle 10
+		rc=0
+		x "$OUT/vaka-load" "${COMMON[@]}" -peer vaka -cluster 3 -mode rate -rate "$s" -duration 5s -alarm-every 1 -knee 10ms \
+			-lag-status -label ramp-cluster -out "$f.json" || rc=$?
+		if [ "$rc" -eq 3 ] || [ "$rc" -eq 4 ]; then
+			settle 10
+			rc=0
+			x "$OUT/vaka-load" "${COMMON[@]}" -peer vaka -cluster 3 -mode rate -rate "$s" -duration 5s -alarm-every 1 -knee 10ms \
+				-lag-status -label ramp-cluster -out "$f-retry.json" || rc=$?
+		fi
+		if [ "$rc" -eq 3 ]; then
+			echo "== redundant group: knee at $s alarms/s"
+			break
+		elif [ "$rc" -ne 0 ] && [ "$rc" -ne 4 ]; then
+			echo "== redundant group ramp: $s/s ended with status $rc; the ramp stops" >&2
+			break
+		fi
+	done
+}

@@ -38,11 +38,15 @@ func writeReport(w io.Writer, files []string, gobench, commands, svg, svgLink st
 		all = append(all, &r)
 	}
 	var groups []*group
-	var ramp, rampAll []*Result
+	var ramp, rampAll, rampCluster []*Result
 	byName := map[string]*group{}
 	for _, r := range all {
 		if r.Options.Label == rampLabel {
 			ramp = append(ramp, r)
+			continue
+		}
+		if r.Options.Label == rampClusterLabel { // report_cluster.go
+			rampCluster = append(rampCluster, r)
 			continue
 		}
 		if r.Options.Label == rampAllLabel {
@@ -161,6 +165,7 @@ func writeReport(w io.Writer, files []string, gobench, commands, svg, svgLink st
 	}
 
 	writeClusterSummary(&out, groups) // issue 19 (report_cluster.go)
+	writeClusterRamp(&out, rampCluster)
 
 	if len(ramp) > 0 {
 		p("## Stepped ramp\n\n")

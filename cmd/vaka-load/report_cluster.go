@@ -16,6 +16,7 @@ const clusterGoalMs = 5.0
 func writeClusterSummary(out *bytes.Buffer, groups []*group) {
 	p := func(format string, a ...any) { fmt.Fprintf(out, format, a...) }
 	header := false
+	shown := map[*group]bool{} // a single hub's row once, beside its first replicated setup
 	for _, g := range groups {
 		if g.o.Cluster == 0 || len(g.runs) == 0 {
 			continue
@@ -58,7 +59,8 @@ func writeClusterSummary(out *bytes.Buffer, groups []*group) {
 		if g.o.AlarmEvery > 1 {
 			name += fmt.Sprintf(", 1 in %d an alarm", g.o.AlarmEvery)
 		}
-		if single != nil {
+		if single != nil && !shown[single] {
+			shown[single] = true
 			row(name, "single hub", single)
 		}
 		row(name, clusterSetup(g.o), g)
@@ -100,3 +102,38 @@ func clusterSetup(o options) string {
 }
 
 func byPeerCount(g *group, pn string) int { return len(byPeer(g.runs, pn)) }
+
+// rampClusterLabel marks the redundant group's ramp steps (make
+// bench-cluster): every event a care alarm, the journal on 3 replicas.
+const rampClusterLabel = "ramp-cluster"
+
+// writeClusterRamp writes the "Redundant group: ramp" section: each step
+// (every run, retries included) and the knee, the first rate where every
+// run of the step was over kneeMs p99 or lost or duplicated an alarm.
+// Nothing without ramp runs.
+func writeClusterRamp(out *bytes.Buffer, rs []*Result) {
+	if len(rs) == 0 {
+		return
+	}
+	p := func(format string, a ...any) { fmt.Fprintf(out, format, a...) }
+	p("## Redundant group: ramp (issue 19)\n\n")
+	p("The hub with its journal on %s, every event a care alarm (a call-button press on a button of its own), ", clusterSetup(rs[0].Options))
+	p("5 s a step, rising until the knee: the first step with p99 over %.0f ms or an alarm lost or duplicated in every run of it ", kneeMs)
+	p("(a step over it runs once more: a burst of other work on a shared machine is not a knee). Each step starts after `settle`. ")
+	p("**other work** is CPU the rest of the machine took meanwhile (the host's steal included): a step beside much of it measures the machine, not the group.\n\n")
+	p("| offered/s | achieved/s | p50 | p99 | max | alarms | lost | dup | CPU µs/event peer | journal msgs/event | send lag p99 | other work |\n")
+	p("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+	for _, r := range rs {
+		p("| %.0f%s | %s | %s | %s | %s | %d | %d | %d | %s | %.2f | %s | %.0f%% |\n", r.OfferedRate, notes(r), rate(r),
+			ms(r.Latency.P50), ms(r.Latency.P99), ms(r.Latency.Max), r.Received+r.Lost, r.Lost, r.Duplicated, peerCPU(r),
+			r.JournalMsgsPerEvent, ms(r.SendLag.P99), r.OtherCPUPct)
+	}
+	k, top := knee(rs, peerVaka)
+	p("\n")
+	switch {
+	case k > 0:
+		p("Knee: **%.0f alarms/s** (%s).\n\n", k, lastClean(top))
+	default:
+		p("No knee within the steps run (%s).\n\n", lastClean(top))
+	}
+}

@@ -113,3 +113,66 @@ func TestFailoverReport(t *testing.T) {
 		}
 	}
 }
+
+// The redundant group's ramp: its steps are their own section, not
+// scenarios of the rounds; the knee is the first step over the limit in
+// every run of it (a step whose rerun passed is no knee).
+func TestClusterRampKnee(t *testing.T) {
+	step := func(rate, p99 float64, lost int) *Result {
+		r := clusterRun(3, 1, p99)
+		r.Options.Rate, r.OfferedRate, r.Options.Label, r.Lost = rate, rate, rampClusterLabel, lost
+		r.Scenario = scenarioName(r.Options)
+		return r
+	}
+	for _, tc := range []struct {
+		name  string
+		steps []*Result
+		want  string
+	}{
+		{"knee", []*Result{step(1000, 2, 0), step(2000, 4, 0), step(3000, 30, 0), step(3000, 12, 0)},
+			"Knee: **3000 alarms/s** (last clean step 2000/s)."},
+		{"rerun passed", []*Result{step(1000, 2, 0), step(2000, 30, 0), step(2000, 4, 0), step(3000, 9, 0)},
+			"No knee within the steps run (last clean step 3000/s)."},
+		{"loss is a knee", []*Result{step(1000, 2, 0), step(2000, 3, 1), step(2000, 3, 2)},
+			"Knee: **2000 alarms/s** (last clean step 1000/s)."},
+	} {
+		var md bytes.Buffer
+		if err := writeReport(&md, writeResults(t, append([]*Result{clusterRun(3, 1, 3)}, tc.steps...)...), "", "", "", ""); err != nil {
+			t.Fatal(err)
+		}
+		s := md.String()
+		if !strings.Contains(s, "## Redundant group: ramp (issue 19)") || !strings.Contains(s, tc.want) {
+			t.Errorf("%s: want %q in:\n%s", tc.name, tc.want, s)
+		}
+		// The 1,000/s step is not one more run of the goal's scenario.
+		if strings.Count(s, "\n| 1000 | ") != 1 || !strings.Contains(s, "(median p99 3.00 ms, runs: 1)") {
+			t.Errorf("%s: ramp steps not in their own section:\n%s", tc.name, s)
+		}
+	}
+	// Two replicated setups of one scenario (the NATS nodes on the hub's
+	// CPU and off it): the single hub's row once.
+	r := clusterRun(3, 1, 3)
+	r.Options.PinSUT, r.Options.PinNATS = "0", "1"
+	r.Scenario = scenarioName(r.Options)
+	var md bytes.Buffer
+	if err := writeReport(&md, writeResults(t, clusterRun(0, 1, 1), clusterRun(3, 1, 4), r), "", "", "", ""); err != nil {
+		t.Fatal(err)
+	}
+	if s := md.String(); strings.Count(s, "| single hub |") != 1 {
+		t.Errorf("the single hub's row %d times, want once:\n%s", strings.Count(s, "| single hub |"), s)
+	}
+}
+
+// The NATS nodes' process runs with sysmon kept awake, as vaka hub does,
+// unless told not to (VAKA_SYSMON_SLEEP=1) or GODEBUG already sets it.
+func TestNATSProcessEnv(t *testing.T) {
+	if env := natsProcessEnv([]string{"A=1"}); len(env) != 2 || env[1] != "GODEBUG=schedtrace=2147483647" {
+		t.Errorf("NATS process env %q", env)
+	}
+	if env := natsProcessEnv([]string{"GODEBUG=madvdontneed=1"}); env[0] != "GODEBUG=madvdontneed=1,schedtrace=2147483647" {
+		t.Errorf("NATS process env %q", env)
+	}
+	if env := natsProcessEnv([]string{"VAKA_SYSMON_SLEEP=1"}); len(env) != 1 {
+		t.Errorf("NATS process env with VAKA_SYSMON_SLEEP=1: %q", env)
+	}
+}
